@@ -1,0 +1,69 @@
+# vigil — build, unit tests, sanitizer build, lab.
+#   make            build/vigil
+#   make check      unit tests (plain and ASan+UBSan), fuzz smoke, then the lab;
+#                   last line: "N passed, N failed"
+#   make unit       unit tests only (plain and ASan+UBSan)
+#   make lab        guest boots in the lab only
+#   CC=clang make   any of the above with clang
+
+CC      ?= cc
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+CFLAGS  ?= -O2 -g
+WARN    := -Wall -Wextra -Wshadow -Wvla -Wformat=2 -Wno-unused-parameter
+override CFLAGS += -std=gnu11 $(WARN) -Isrc -DVIGIL_VERSION='"$(VERSION)"' -MMD -MP -pthread
+override LDLIBS += -pthread
+
+B       ?= build
+# The portable part: everything that does not talk to KVM or the host OS.
+CORE_SRC := $(wildcard src/core/*.c src/devices/*.c src/arch/x86/*.c src/virtio/*.c)
+# The Type II platform: KVM backend, host services, command line.
+HOST_SRC := $(wildcard src/kvm/*.c src/host/*.c src/cli/*.c)
+CORE_OBJ := $(CORE_SRC:%.c=$(B)/obj/%.o)
+HOST_OBJ := $(HOST_SRC:%.c=$(B)/obj/%.o)
+TESTS    := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
+
+all: $(B)/vigil
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(B)/libvigil.a: $(CORE_OBJ) $(filter-out $(B)/obj/src/cli/main.o,$(HOST_OBJ))
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/vigil: $(B)/obj/src/cli/main.o $(B)/libvigil.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/tests/%: tests/unit/%.c $(B)/libvigil.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(B)/libvigil.a $(LDLIBS) -lcmocka
+
+tests: $(TESTS)
+
+# Unit tests, plain and under ASan+UBSan (a second build tree).
+unit: tests
+	@$(MAKE) --no-print-directory B=build/asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" LDLIBS="-fsanitize=address,undefined" tests
+	@tests/run-units.sh $(B)/tests build/asan/tests
+
+lab: $(B)/vigil
+	lab/run.sh
+
+check: $(B)/vigil
+	@tests/check.sh
+
+clean:
+	rm -rf build
+
+.PHONY: all tests unit lab check clean
+-include $(CORE_OBJ:.o=.d) $(HOST_OBJ:.o=.d)
+
+# Tiny self-checking guests (tests/guests/tiny.S), one bzImage per action.
+TINY_ACTIONS := poweroff echo kbdreset acpireset panic triple hang wild
+TINY := $(TINY_ACTIONS:%=$(B)/tests/guests/tiny-%.bin)
+$(B)/tests/guests/tiny-%.bin: tests/guests/tiny.S tests/guests/tiny.ld
+	@mkdir -p $(dir $@)
+	$(CC) -c -DACTION_$* -o $@.o $<
+	ld -m elf_x86_64 --no-warn-rwx-segments -T tests/guests/tiny.ld -o $@ $@.o
+guests: $(TINY)
+.PHONY: guests

@@ -1,0 +1,75 @@
+#include "arch/x86/cpuid.h"
+
+#define CPUID_1_ECX_HYPERVISOR (1u << 31)
+#define CPUID_1_EDX_HTT (1u << 28)
+#define TOPO_LEVEL_SMT 1u
+#define TOPO_LEVEL_CORE 2u
+
+static unsigned bits_for(unsigned n)
+{
+	unsigned b = 0;
+	while ((1u << b) < n)
+		b++;
+	return b;
+}
+
+/* Leaves 0xB and 0x1F: SMT level of one thread, core level of ncpus. */
+static void fix_topology(struct cpuid_leaf *l, unsigned cpu, unsigned ncpus)
+{
+	l->edx = cpu; /* x2APIC ID */
+	switch (l->index) {
+	case 0:
+		l->eax = 0;
+		l->ebx = 1;
+		l->ecx = (TOPO_LEVEL_SMT << 8) | 0;
+		break;
+	case 1:
+		l->eax = bits_for(ncpus);
+		l->ebx = ncpus;
+		l->ecx = (TOPO_LEVEL_CORE << 8) | 1;
+		break;
+	default:
+		l->eax = 0;
+		l->ebx = 0;
+		l->ecx = l->index & 0xff; /* level type 0: invalid, ends the walk */
+		break;
+	}
+}
+
+void cpuid_fixup(struct cpuid_leaf *leaves, unsigned n, unsigned cpu, unsigned ncpus)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct cpuid_leaf *l = &leaves[i];
+		switch (l->function) {
+		case 0x1:
+			l->ebx = (l->ebx & 0x0000ffffu) | (cpu << 24) | ((ncpus & 0xff) << 16);
+			l->ecx |= CPUID_1_ECX_HYPERVISOR;
+			if (ncpus > 1)
+				l->edx |= CPUID_1_EDX_HTT;
+			break;
+		case 0x4:
+			/* Cores per package - 1 in EAX[31:26]; every cache is
+			 * private except the last level, which all vCPUs share. */
+			if (l->eax & 0x1f) {
+				unsigned level = (l->eax >> 5) & 0x7;
+				unsigned sharing = level >= 3 ? ncpus - 1 : 0;
+				l->eax = (l->eax & 0x3ff) | ((sharing & 0xfff) << 14) |
+					 (((ncpus - 1) & 0x3f) << 26);
+			}
+			break;
+		case 0xB:
+		case 0x1F:
+			fix_topology(l, cpu, ncpus);
+			break;
+		case 0x80000008:
+			/* AMD: NC = cores - 1, ApicIdCoreIdSize. */
+			l->ecx = (l->ecx & ~0xf0ffu) | ((ncpus - 1) & 0xff) | (bits_for(ncpus) << 12);
+			break;
+		case 0x8000001E:
+			l->eax = cpu; /* extended APIC ID */
+			l->ebx = cpu & 0xff; /* core ID, one thread per core */
+			l->ecx = 0;
+			break;
+		}
+	}
+}

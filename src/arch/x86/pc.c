@@ -1,0 +1,76 @@
+#include "arch/x86/pc.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "arch/x86/acpi.h"
+#include "arch/x86/layout.h"
+#include "devices/acpi_pm.h"
+#include "devices/i8042.h"
+#include "devices/pvpanic.h"
+#include "devices/rtc_cmos.h"
+#include "devices/uart_16550.h"
+
+static int add(struct bus *b, uint64_t base, uint64_t len, const char *name, bus_io_fn fn, void *dev,
+	       char *err, size_t errlen)
+{
+	if (!dev) {
+		snprintf(err, errlen, "out of memory creating %s", name);
+		return -1;
+	}
+	if (bus_add(b, base, len, name, fn, dev) < 0) {
+		snprintf(err, errlen, "cannot place %s at 0x%llx", name, (unsigned long long)base);
+		return -1;
+	}
+	return 0;
+}
+
+static int add_devices(struct vm *vm, struct pc_board *pc, const struct pc_config *cfg, char *err,
+		       size_t errlen)
+{
+	struct vmctl ctl = vm_ctl(vm);
+
+	pc->com1 = uart_16550_new(cfg->irq(cfg->irq_ctx, IRQ_COM1), cfg->console);
+	pc->rtc = rtc_cmos_new(cfg->irq(cfg->irq_ctx, IRQ_RTC));
+	pc->pm = acpi_pm_new(ctl);
+	pc->i8042 = i8042_new(ctl);
+	pc->pvpanic = pvpanic_new(ctl);
+	if (add(&vm->pio, PORT_COM1, PORT_COM1_LEN, "com1", uart_16550_io, pc->com1, err, errlen) < 0 ||
+	    add(&vm->pio, PORT_RTC, PORT_RTC_LEN, "rtc", rtc_cmos_io, pc->rtc, err, errlen) < 0 ||
+	    add(&vm->pio, PORT_ACPI_PM, PORT_ACPI_PM_LEN, "acpi-pm", acpi_pm_io, pc->pm, err, errlen) < 0 ||
+	    add(&vm->pio, PORT_I8042_DATA, 1, "i8042", i8042_data_io, pc->i8042, err, errlen) < 0 ||
+	    add(&vm->pio, PORT_I8042_CMD, 1, "i8042", i8042_cmd_io, pc->i8042, err, errlen) < 0 ||
+	    add(&vm->pio, PORT_PVPANIC, 1, "pvpanic", pvpanic_io, pc->pvpanic, err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
+int pc_build(struct vm *vm, struct pc_board *pc, struct pc_config *cfg, char *err, size_t errlen)
+{
+	memset(pc, 0, sizeof(*pc));
+	if (add_devices(vm, pc, cfg, err, errlen) < 0)
+		return -1;
+
+	struct acpi_config acpi = {
+		.ncpus = vm->ncpus,
+		.lapic_addr = LAYOUT_LAPIC,
+		.ioapic_addr = LAYOUT_IOAPIC,
+		.ioapic_id = (uint8_t)vm->ncpus,
+	};
+	int r = acpi_build(&vm->mem, &acpi, &cfg->boot.rsdp);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot build ACPI tables: %s", strerror(-r));
+		return -1;
+	}
+	return boot_load(&vm->mem, &cfg->boot, &pc->boot, err, errlen);
+}
+
+void pc_free(struct pc_board *pc)
+{
+	uart_16550_free(pc->com1);
+	rtc_cmos_free(pc->rtc);
+	acpi_pm_free(pc->pm);
+	i8042_free(pc->i8042);
+	pvpanic_free(pc->pvpanic);
+	memset(pc, 0, sizeof(*pc));
+}

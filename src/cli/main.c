@@ -1,0 +1,44 @@
+/* vigil — a virtual machine monitor. Subcommands: run, check. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/run_cmd.h"
+#include "kvm/kvm.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"vigil %s — a virtual machine monitor for KVM\n"
+		"usage: vigil run [options]   boot a VM (vigil run --help)\n"
+		"       vigil check           tell whether this host's KVM can run vigil\n"
+		"       vigil --version | --help\n",
+		VIGIL_VERSION);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "vigil: missing command (try 'vigil --help')\n");
+		return 1;
+	}
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+		printf("vigil %s\n", VIGIL_VERSION);
+		return 0;
+	}
+	if (strcmp(cmd, "run") == 0)
+		return run_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "check") == 0) {
+		if (argc > 2) {
+			fprintf(stderr, "vigil: check takes no arguments\n");
+			return 1;
+		}
+		return kvm_check(stdout);
+	}
+	fprintf(stderr, "vigil: unknown command '%s' (try 'vigil --help')\n", cmd);
+	return 1;
+}

@@ -1,0 +1,39 @@
+/* bus — address ranges claimed by device models, one bus for port I/O and
+ * one for MMIO. Ranges are registered while the VM is built (before any
+ * vCPU runs) and are read-only afterwards, so lookups need no lock.
+ * The exit dispatch (core/exit.c) is the only caller of bus_find(). */
+#ifndef VIGIL_CORE_BUS_H
+#define VIGIL_CORE_BUS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* A device's access handler. `offset` is relative to the start of the range
+ * the device registered; `data` holds `len` (1, 2, 4 or 8) bytes,
+ * little-endian: filled by the handler on a read, supplied on a write.
+ * Handlers may be called from any vCPU thread concurrently. */
+typedef void (*bus_io_fn)(void *dev, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+
+struct bus_range {
+	uint64_t base;
+	uint64_t len;
+	bus_io_fn fn;
+	void *dev;
+	const char *name;
+};
+
+#define BUS_MAX_RANGES 64
+
+struct bus {
+	struct bus_range r[BUS_MAX_RANGES]; /* sorted by base */
+	unsigned nr;
+};
+
+/* Claims [base, base+len). Refuses zero-length, wrapping and overlapping
+ * ranges (-EINVAL, -EEXIST) and a full bus (-ENOSPC). */
+int bus_add(struct bus *b, uint64_t base, uint64_t len, const char *name, bus_io_fn fn, void *dev);
+
+/* The range wholly containing [addr, addr+len), or NULL. */
+const struct bus_range *bus_find(const struct bus *b, uint64_t addr, uint32_t len);
+
+#endif

@@ -1,0 +1,53 @@
+/* exit — the one path every VM exit takes.
+ * A backend (src/kvm today, a bare-metal SVM backend later) translates its
+ * native exit into a `struct vexit` and calls exit_dispatch(), which counts
+ * the exit in the monitor, asks the policy, and hands allowed accesses to
+ * the device that claimed the address. Nothing here allocates or makes a
+ * syscall: it runs on every exit. */
+#ifndef VIGIL_CORE_EXIT_H
+#define VIGIL_CORE_EXIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/vmctl.h"
+
+struct vm;
+struct vcpu_stats;
+
+enum vexit_reason {
+	VEXIT_IO,             /* port I/O */
+	VEXIT_MMIO,           /* access to an unbacked guest physical address */
+	VEXIT_HLT,            /* HLT with no in-kernel irqchip to park on */
+	VEXIT_SHUTDOWN,       /* triple fault */
+	VEXIT_SYSTEM_EVENT,   /* backend-reported poweroff/reset/crash */
+	VEXIT_INTERNAL_ERROR, /* the backend could not emulate something */
+	VEXIT_FAIL_ENTRY,     /* the hardware refused to enter the guest */
+	VEXIT_INTR,           /* a host signal kicked the vCPU out */
+	VEXIT_UNKNOWN,        /* anything else the backend reports */
+	VEXIT__COUNT
+};
+
+enum vexit_event { VEXIT_EVENT_POWEROFF, VEXIT_EVENT_RESET, VEXIT_EVENT_CRASH };
+
+struct vexit {
+	enum vexit_reason reason;
+	/* VEXIT_IO, VEXIT_MMIO */
+	bool write;
+	uint32_t len;   /* bytes per access: 1, 2, 4 or 8 */
+	uint32_t count; /* repetitions (REP INS/OUTS); `data` holds len*count bytes */
+	uint64_t addr;  /* port or guest physical address */
+	uint8_t *data;
+	/* VEXIT_SYSTEM_EVENT */
+	enum vexit_event event;
+	/* VEXIT_INTERNAL_ERROR, VEXIT_FAIL_ENTRY, VEXIT_UNKNOWN: for the log */
+	uint64_t hw_reason;
+};
+
+/* Handles one exit of vCPU `cpu`. Returns VM_RUNNING to resume the vCPU, or
+ * the reason the whole VM must stop. */
+enum vm_stop exit_dispatch(struct vm *vm, unsigned cpu, const struct vexit *ex);
+
+const char *vexit_reason_name(enum vexit_reason r);
+
+#endif

@@ -1,0 +1,46 @@
+/* gmem — guest physical memory: the map of RAM regions and the one checked
+ * way from a guest physical address to host memory.
+ * Used by everything that touches guest memory (loaders, table builders,
+ * devices). Devices never do pointer arithmetic on guest memory themselves:
+ * they ask gmem_ptr() for the whole [gpa, gpa+len) range at once. */
+#ifndef VIGIL_CORE_GMEM_H
+#define VIGIL_CORE_GMEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef uint64_t gpa_t;
+
+#define GMEM_MAX_REGIONS 4
+
+struct gmem_region {
+	gpa_t gpa;     /* first guest physical address */
+	uint64_t size; /* bytes */
+	uint8_t *host; /* host mapping of the region */
+};
+
+struct gmem {
+	struct gmem_region r[GMEM_MAX_REGIONS];
+	unsigned nr;
+	uint64_t total; /* sum of region sizes */
+};
+
+/* Adds a region; regions must not overlap or wrap. Returns 0 or -errno. */
+int gmem_add(struct gmem *m, gpa_t gpa, uint64_t size, void *host);
+
+/* Host pointer for [gpa, gpa+len) if the whole range lies in one region,
+ * NULL otherwise (including len == 0 and arithmetic overflow). */
+void *gmem_ptr(const struct gmem *m, gpa_t gpa, uint64_t len);
+
+/* Copies in or out of guest memory; 0 or -EFAULT. */
+int gmem_read(const struct gmem *m, gpa_t gpa, void *dst, uint64_t len);
+int gmem_write(const struct gmem *m, gpa_t gpa, const void *src, uint64_t len);
+
+/* True if [gpa, gpa+len) is entirely RAM in one region. */
+static inline bool gmem_valid(const struct gmem *m, gpa_t gpa, uint64_t len)
+{
+	return gmem_ptr(m, gpa, len) != NULL;
+}
+
+#endif

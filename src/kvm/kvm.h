@@ -1,0 +1,41 @@
+/* kvm — the Type II backend: runs a `struct vm` on Linux KVM.
+ * It owns /dev/kvm, the VM and vCPU file descriptors, guest RAM mappings,
+ * the in-kernel irqchip and PIT, and one thread per vCPU. Each KVM exit is
+ * translated into a `struct vexit` and handed to exit_dispatch(); this is the
+ * only directory that includes <linux/kvm.h>. */
+#ifndef VIGIL_KVM_KVM_H
+#define VIGIL_KVM_KVM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "arch/x86/boot.h"
+#include "core/irq.h"
+#include "core/vm.h"
+
+struct kvm_backend;
+
+/* Opens /dev/kvm, checks the API version and the capabilities vigil needs,
+ * creates the VM with its irqchip and PIT, and maps `mem_bytes` of RAM
+ * into vm->mem. Returns NULL with a one-line reason in err. */
+struct kvm_backend *kvm_backend_create(struct vm *vm, uint64_t mem_bytes, char *err, size_t errlen);
+void kvm_backend_destroy(struct kvm_backend *kb);
+
+/* An interrupt line into the in-kernel IOAPIC/PIC. */
+struct irq_line kvm_irq_line(struct kvm_backend *kb, uint32_t gsi);
+
+/* Creates the vCPUs; the boot vCPU starts from `boot`, the others wait for
+ * the guest's INIT/SIPI. */
+int kvm_vcpus_create(struct kvm_backend *kb, const struct x86_boot_cpu *boot, char *err, size_t errlen);
+
+/* Runs every vCPU on its own thread until the VM stops; returns why. */
+enum vm_stop kvm_run(struct kvm_backend *kb);
+
+/* `vigil check`: prints what this host's KVM offers; 0 if vigil can run. */
+int kvm_check(FILE *out);
+
+/* True if this host's KVM is kvm_pvm (guest ring 0 is emulated). */
+int kvm_host_is_pvm(void);
+
+#endif

@@ -1,0 +1,44 @@
+/* Shared between the KVM backend's files only. */
+#ifndef VIGIL_KVM_INTERNAL_H
+#define VIGIL_KVM_INTERNAL_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+
+#include "core/vm.h"
+
+#define KVM_REQUIRED_API 12
+
+struct kvm_vcpu {
+	struct kvm_backend *kb;
+	unsigned id;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	int started;
+};
+
+struct kvm_backend {
+	struct vm *vm;
+	int kvm_fd;
+	int vm_fd;
+	size_t run_size;
+	void *ram_low;
+	uint64_t ram_low_size;
+	void *ram_high;
+	uint64_t ram_high_size;
+	struct kvm_cpuid2 *cpuid; /* what KVM supports; copied per vCPU */
+	struct kvm_vcpu vcpus[];
+};
+
+/* Capabilities vigil cannot run without, with the reason. */
+struct kvm_cap_need {
+	int cap;
+	const char *name;
+};
+extern const struct kvm_cap_need kvm_caps_needed[];
+
+int kvm_vcpu_loop_start(struct kvm_vcpu *v);
+void kvm_vcpu_kick_all(void *kb);
+
+#endif

@@ -1,0 +1,257 @@
+/* The vCPU side of the KVM backend: creation, the boot state, one thread per
+ * vCPU running KVM_RUN, and the translation of each KVM exit into a
+ * `struct vexit` for the core's exit_dispatch(). */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "arch/x86/cpuid.h"
+#include "core/exit.h"
+#include "kvm/kvm.h"
+#include "kvm/kvm_internal.h"
+
+#define SIG_KICK SIGUSR1
+#define APIC_LVT_LINT0 0x350
+#define APIC_LVT_LINT1 0x360
+#define APIC_MODE_NMI 0x4
+#define APIC_MODE_EXTINT 0x7
+
+_Static_assert(sizeof(struct cpuid_leaf) == sizeof(struct kvm_cpuid_entry2), "cpuid layout");
+
+static int vcpu_cpuid(struct kvm_backend *kb, struct kvm_vcpu *v)
+{
+	size_t n = kb->cpuid->nent;
+	struct kvm_cpuid2 *c = malloc(sizeof(*c) + n * sizeof(c->entries[0]));
+	if (!c)
+		return -ENOMEM;
+	memcpy(c, kb->cpuid, sizeof(*c) + n * sizeof(c->entries[0]));
+	cpuid_fixup((struct cpuid_leaf *)c->entries, (unsigned)n, v->id, kb->vm->ncpus);
+	int r = ioctl(v->fd, KVM_SET_CPUID2, c);
+	free(c);
+	return r;
+}
+
+/* PC wiring of the local APIC: LINT0 takes the 8259's ExtINT, LINT1 NMI. */
+static int vcpu_lapic(struct kvm_vcpu *v)
+{
+	struct kvm_lapic_state s;
+	if (ioctl(v->fd, KVM_GET_LAPIC, &s) < 0)
+		return -1;
+	uint32_t lint0, lint1;
+	memcpy(&lint0, &s.regs[APIC_LVT_LINT0], 4);
+	memcpy(&lint1, &s.regs[APIC_LVT_LINT1], 4);
+	lint0 = (lint0 & ~0x700u) | (APIC_MODE_EXTINT << 8);
+	lint1 = (lint1 & ~0x700u) | (APIC_MODE_NMI << 8);
+	memcpy(&s.regs[APIC_LVT_LINT0], &lint0, 4);
+	memcpy(&s.regs[APIC_LVT_LINT1], &lint1, 4);
+	return ioctl(v->fd, KVM_SET_LAPIC, &s);
+}
+
+static void seg_to_kvm(struct kvm_segment *k, const struct x86_seg *s)
+{
+	*k = (struct kvm_segment){
+		.base = s->base, .limit = s->limit, .selector = s->selector, .type = s->type,
+		.present = s->present, .dpl = s->dpl, .db = s->db, .s = s->s, .l = s->l, .g = s->g,
+	};
+}
+
+static int vcpu_boot_state(struct kvm_vcpu *v, const struct x86_boot_cpu *b)
+{
+	struct kvm_sregs sr;
+	if (ioctl(v->fd, KVM_GET_SREGS, &sr) < 0)
+		return -1;
+	seg_to_kvm(&sr.cs, &b->cs);
+	seg_to_kvm(&sr.ds, &b->ds);
+	sr.es = sr.fs = sr.gs = sr.ss = sr.ds;
+	sr.gdt.base = b->gdt_base;
+	sr.gdt.limit = b->gdt_limit;
+	sr.idt.base = b->idt_base;
+	sr.idt.limit = b->idt_limit;
+	sr.cr0 = b->cr0;
+	sr.cr3 = b->cr3;
+	sr.cr4 = b->cr4;
+	sr.efer = b->efer;
+	if (ioctl(v->fd, KVM_SET_SREGS, &sr) < 0)
+		return -1;
+	struct kvm_regs r = { .rip = b->rip, .rsi = b->rsi, .rbx = b->rbx, .rsp = b->rsp,
+			      .rflags = b->rflags ? b->rflags : 2 };
+	if (ioctl(v->fd, KVM_SET_REGS, &r) < 0)
+		return -1;
+	struct kvm_fpu fpu = { .fcw = 0x37f, .mxcsr = 0x1f80 };
+	return ioctl(v->fd, KVM_SET_FPU, &fpu);
+}
+
+int kvm_vcpus_create(struct kvm_backend *kb, const struct x86_boot_cpu *boot, char *err, size_t errlen)
+{
+	for (unsigned i = 0; i < kb->vm->ncpus; i++) {
+		struct kvm_vcpu *v = &kb->vcpus[i];
+		v->kb = kb;
+		v->id = i;
+		v->fd = ioctl(kb->vm_fd, KVM_CREATE_VCPU, (unsigned long)i);
+		if (v->fd < 0) {
+			snprintf(err, errlen, "KVM_CREATE_VCPU %u: %s", i, strerror(errno));
+			return -1;
+		}
+		v->run = mmap(NULL, kb->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+		if (v->run == MAP_FAILED) {
+			v->run = NULL;
+			snprintf(err, errlen, "mmap of vCPU %u run area: %s", i, strerror(errno));
+			return -1;
+		}
+		if (vcpu_cpuid(kb, v) < 0 || vcpu_lapic(v) < 0) {
+			snprintf(err, errlen, "vCPU %u setup (CPUID/LAPIC): %s", i, strerror(errno));
+			return -1;
+		}
+		/* Application processors stay in wait-for-SIPI until the guest
+		 * starts them; only the boot processor gets a boot state. */
+		if (i == 0 && vcpu_boot_state(v, boot) < 0) {
+			snprintf(err, errlen, "boot vCPU registers: %s", strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Translates the exit KVM left in `run`; false for exits the core must not
+ * see (bad data offsets from a confused kernel). */
+static void translate_exit(const struct kvm_vcpu *v, struct vexit *ex)
+{
+	struct kvm_run *run = v->run;
+
+	memset(ex, 0, sizeof(*ex));
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO: {
+		uint64_t bytes = (uint64_t)run->io.size * run->io.count;
+		if (run->io.data_offset > v->kb->run_size || bytes > v->kb->run_size - run->io.data_offset) {
+			ex->reason = VEXIT_INTERNAL_ERROR;
+			return;
+		}
+		ex->reason = VEXIT_IO;
+		ex->write = run->io.direction == KVM_EXIT_IO_OUT;
+		ex->len = run->io.size;
+		ex->count = run->io.count;
+		ex->addr = run->io.port;
+		ex->data = (uint8_t *)run + run->io.data_offset;
+		return;
+	}
+	case KVM_EXIT_MMIO:
+		ex->reason = VEXIT_MMIO;
+		ex->write = run->mmio.is_write;
+		ex->len = run->mmio.len;
+		ex->count = 1;
+		ex->addr = run->mmio.phys_addr;
+		ex->data = run->mmio.data;
+		return;
+	case KVM_EXIT_HLT:
+		ex->reason = VEXIT_HLT;
+		return;
+	case KVM_EXIT_SHUTDOWN:
+		ex->reason = VEXIT_SHUTDOWN;
+		return;
+	case KVM_EXIT_SYSTEM_EVENT:
+		ex->reason = VEXIT_SYSTEM_EVENT;
+		ex->event = run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN ? VEXIT_EVENT_POWEROFF
+			  : run->system_event.type == KVM_SYSTEM_EVENT_RESET  ? VEXIT_EVENT_RESET
+									       : VEXIT_EVENT_CRASH;
+		return;
+	case KVM_EXIT_INTERNAL_ERROR:
+		ex->reason = VEXIT_INTERNAL_ERROR;
+		ex->hw_reason = run->internal.suberror;
+		return;
+	case KVM_EXIT_FAIL_ENTRY:
+		ex->reason = VEXIT_FAIL_ENTRY;
+		ex->hw_reason = run->fail_entry.hardware_entry_failure_reason;
+		return;
+	case KVM_EXIT_INTR:
+		ex->reason = VEXIT_INTR;
+		return;
+	default:
+		ex->reason = VEXIT_UNKNOWN;
+		ex->hw_reason = run->exit_reason;
+		return;
+	}
+}
+
+static void report_crash(const struct kvm_vcpu *v, const struct vexit *ex)
+{
+	struct kvm_regs r;
+	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0)
+		memset(&r, 0, sizeof(r));
+	fprintf(stderr, "vigil: vCPU %u: %s (reason 0x%llx) at rip 0x%llx\n", v->id,
+		vexit_reason_name(ex->reason), (unsigned long long)ex->hw_reason,
+		(unsigned long long)r.rip);
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct kvm_vcpu *v = arg;
+	struct vm *vm = v->kb->vm;
+	struct vexit ex;
+
+	while (vm_stop_reason(vm) == VM_RUNNING) {
+		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN) {
+				v->run->immediate_exit = 0;
+				mon_count_exit(&vm->stats[v->id], VEXIT_INTR);
+				continue;
+			}
+			fprintf(stderr, "vigil: vCPU %u: KVM_RUN: %s\n", v->id, strerror(errno));
+			vm_request_stop(vm, VM_STOP_ERROR);
+			break;
+		}
+		translate_exit(v, &ex);
+		enum vm_stop why = exit_dispatch(vm, v->id, &ex);
+		if (why != VM_RUNNING) {
+			if (why == VM_STOP_CRASH)
+				report_crash(v, &ex);
+			vm_request_stop(vm, why);
+		}
+	}
+	return NULL;
+}
+
+static void on_kick(int sig)
+{
+	(void)sig; /* only here to make KVM_RUN return EINTR */
+}
+
+void kvm_vcpu_kick_all(void *arg)
+{
+	struct kvm_backend *kb = arg;
+
+	/* immediate_exit covers a vCPU that is about to enter KVM_RUN; the
+	 * signal covers one already inside it. Both are signal-safe. */
+	for (unsigned i = 0; i < kb->vm->ncpus; i++) {
+		struct kvm_vcpu *v = &kb->vcpus[i];
+		if (v->run)
+			v->run->immediate_exit = 1;
+		if (v->started)
+			pthread_kill(v->thread, SIG_KICK);
+	}
+}
+
+enum vm_stop kvm_run(struct kvm_backend *kb)
+{
+	struct sigaction sa = { .sa_handler = on_kick };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIG_KICK, &sa, NULL);
+
+	for (unsigned i = 0; i < kb->vm->ncpus; i++) {
+		struct kvm_vcpu *v = &kb->vcpus[i];
+		if (pthread_create(&v->thread, NULL, vcpu_thread, v) != 0) {
+			fprintf(stderr, "vigil: cannot start vCPU %u thread\n", i);
+			vm_request_stop(kb->vm, VM_STOP_ERROR);
+			break;
+		}
+		v->started = 1;
+	}
+	for (unsigned i = 0; i < kb->vm->ncpus; i++)
+		if (kb->vcpus[i].started)
+			pthread_join(kb->vcpus[i].thread, NULL);
+	return vm_stop_reason(kb->vm);
+}

@@ -1,0 +1,208 @@
+/* The VM side of the KVM backend: /dev/kvm, the VM, RAM, irqchip, PIT. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "arch/x86/layout.h"
+#include "kvm/kvm.h"
+#include "kvm/kvm_internal.h"
+
+const struct kvm_cap_need kvm_caps_needed[] = {
+	{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
+	{ KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
+	{ KVM_CAP_PIT2, "KVM_CAP_PIT2" },
+	{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
+	{ KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR" },
+	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
+	{ KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING" },
+	{ KVM_CAP_IRQFD, "KVM_CAP_IRQFD" },
+	{ KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD" },
+	{ 0, NULL },
+};
+
+static struct kvm_backend *fail(struct kvm_backend *kb, char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	kvm_backend_destroy(kb);
+	return NULL;
+}
+
+static int open_kvm(char *err, size_t errlen)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			snprintf(err, errlen, "/dev/kvm does not exist: load kvm_intel or kvm_amd, or run in the lab (README)");
+		else if (errno == EACCES || errno == EPERM)
+			snprintf(err, errlen, "/dev/kvm: permission denied: add yourself to the 'kvm' group or run as root");
+		else
+			snprintf(err, errlen, "/dev/kvm: %s", strerror(errno));
+		return -1;
+	}
+	int api = ioctl(fd, KVM_GET_API_VERSION, 0);
+	if (api != KVM_REQUIRED_API) {
+		snprintf(err, errlen, "KVM API version %d, vigil needs %d", api, KVM_REQUIRED_API);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int map_ram(struct kvm_backend *kb, uint64_t mem, char *err, size_t errlen)
+{
+	uint64_t low = mem < LAYOUT_MEM32_END ? mem : LAYOUT_MEM32_END;
+	uint64_t high = mem - low;
+	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+
+	if (pages > 0 && psize > 0 && mem > (uint64_t)pages * (uint64_t)psize) {
+		snprintf(err, errlen, "--mem %llu MiB is more than this host's %llu MiB of RAM",
+			 (unsigned long long)(mem >> 20),
+			 (unsigned long long)(((uint64_t)pages * (uint64_t)psize) >> 20));
+		return -1;
+	}
+	struct { void **host; uint64_t *size; uint64_t gpa; uint64_t len; } parts[] = {
+		{ &kb->ram_low, &kb->ram_low_size, 0, low },
+		{ &kb->ram_high, &kb->ram_high_size, LAYOUT_MEM_HIGH, high },
+	};
+	for (unsigned slot = 0; slot < 2; slot++) {
+		if (parts[slot].len == 0)
+			continue;
+		void *p = mmap(NULL, parts[slot].len, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (p == MAP_FAILED) {
+			snprintf(err, errlen, "cannot map %llu MiB of guest memory: %s",
+				 (unsigned long long)(parts[slot].len >> 20), strerror(errno));
+			return -1;
+		}
+		*parts[slot].host = p;
+		*parts[slot].size = parts[slot].len;
+		madvise(p, parts[slot].len, MADV_MERGEABLE);
+		struct kvm_userspace_memory_region r = {
+			.slot = slot,
+			.guest_phys_addr = parts[slot].gpa,
+			.memory_size = parts[slot].len,
+			.userspace_addr = (uint64_t)(uintptr_t)p,
+		};
+		if (ioctl(kb->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
+			snprintf(err, errlen, "KVM_SET_USER_MEMORY_REGION (%llu MiB): %s",
+				 (unsigned long long)(parts[slot].len >> 20), strerror(errno));
+			return -1;
+		}
+		if (gmem_add(&kb->vm->mem, parts[slot].gpa, parts[slot].len, p) < 0) {
+			snprintf(err, errlen, "guest memory map refused a region");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static struct kvm_cpuid2 *supported_cpuid(int kvm_fd)
+{
+	for (unsigned n = 128; n <= 4096; n *= 2) {
+		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
+		if (!c)
+			return NULL;
+		c->nent = n;
+		if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
+			return c;
+		free(c);
+		if (errno != E2BIG)
+			return NULL;
+	}
+	return NULL;
+}
+
+struct kvm_backend *kvm_backend_create(struct vm *vm, uint64_t mem_bytes, char *err, size_t errlen)
+{
+	struct kvm_backend *kb = calloc(1, sizeof(*kb) + vm->ncpus * sizeof(kb->vcpus[0]));
+	if (!kb)
+		return fail(NULL, err, errlen, "out of memory");
+	kb->vm = vm;
+	kb->vm_fd = -1;
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		kb->vcpus[i].fd = -1;
+	kb->kvm_fd = open_kvm(err, errlen);
+	if (kb->kvm_fd < 0) {
+		kvm_backend_destroy(kb);
+		return NULL;
+	}
+	for (const struct kvm_cap_need *c = kvm_caps_needed; c->name; c++)
+		if (ioctl(kb->kvm_fd, KVM_CHECK_EXTENSION, c->cap) <= 0)
+			return fail(kb, err, errlen, "this host's KVM lacks %s (see 'vigil check')", c->name);
+	int max_vcpus = ioctl(kb->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (max_vcpus <= 0)
+		max_vcpus = ioctl(kb->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+	if (max_vcpus > 0 && vm->ncpus > (unsigned)max_vcpus)
+		return fail(kb, err, errlen, "--cpus %u is above this host's KVM limit of %d", vm->ncpus,
+			    max_vcpus);
+	int rs = ioctl(kb->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (rs <= 0)
+		return fail(kb, err, errlen, "KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
+	kb->run_size = (size_t)rs;
+	kb->cpuid = supported_cpuid(kb->kvm_fd);
+	if (!kb->cpuid)
+		return fail(kb, err, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+
+	kb->vm_fd = ioctl(kb->kvm_fd, KVM_CREATE_VM, 0);
+	if (kb->vm_fd < 0)
+		return fail(kb, err, errlen, "KVM_CREATE_VM: %s", strerror(errno));
+	/* Intel VMX needs these pages for real mode; harmless elsewhere. */
+	ioctl(kb->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_KVM_TSS);
+	uint64_t idmap = LAYOUT_KVM_IDMAP;
+	ioctl(kb->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap);
+	if (ioctl(kb->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		return fail(kb, err, errlen, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
+	struct kvm_pit_config pit = { .flags = 0 }; /* port 0x61 too: TSC calibration */
+	if (ioctl(kb->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+		return fail(kb, err, errlen, "KVM_CREATE_PIT2: %s", strerror(errno));
+	if (map_ram(kb, mem_bytes, err, errlen) < 0) {
+		kvm_backend_destroy(kb);
+		return NULL;
+	}
+	vm->backend = kb;
+	vm->kick = kvm_vcpu_kick_all;
+	return kb;
+}
+
+void kvm_backend_destroy(struct kvm_backend *kb)
+{
+	if (!kb)
+		return;
+	for (unsigned i = 0; kb->vm && i < kb->vm->ncpus; i++) {
+		if (kb->vcpus[i].run)
+			munmap(kb->vcpus[i].run, kb->run_size);
+		if (kb->vcpus[i].fd >= 0)
+			close(kb->vcpus[i].fd);
+	}
+	if (kb->ram_low)
+		munmap(kb->ram_low, kb->ram_low_size);
+	if (kb->ram_high)
+		munmap(kb->ram_high, kb->ram_high_size);
+	if (kb->vm_fd >= 0)
+		close(kb->vm_fd);
+	if (kb->kvm_fd >= 0)
+		close(kb->kvm_fd);
+	free(kb->cpuid);
+	free(kb);
+}
+
+static void kvm_set_irq(void *ctx, uint32_t gsi, int level)
+{
+	struct kvm_backend *kb = ctx;
+	struct kvm_irq_level l = { .irq = gsi, .level = (uint32_t)(level != 0) };
+	ioctl(kb->vm_fd, KVM_IRQ_LINE, &l);
+}
+
+struct irq_line kvm_irq_line(struct kvm_backend *kb, uint32_t gsi)
+{
+	return (struct irq_line){ .set = kvm_set_irq, .ctx = kb, .gsi = gsi };
+}

@@ -1,0 +1,52 @@
+#!/bin/bash
+# `make check`: every suite in turn, each ending in "<suite>: N passed, N failed";
+# the last line sums them as "N passed, N failed". Exit non-zero on any failure.
+#   SKIP_LAB=1  leaves out the lab (guest boots under emulation; the slow part)
+set -u
+cd "$(dirname "$0")/.."
+total_p=0 total_f=0
+
+suite() {  # suite NAME CMD...: run, echo, and add up its closing count line
+    local name=$1; shift
+    echo "=== $name"
+    local log; log=$(mktemp)
+    "$@" 2>&1 | tee "$log"
+    local rc=${PIPESTATUS[0]}
+    local line; line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -n1)
+    local p f
+    p=$(sed -E 's/.*[^0-9]?([0-9]+) passed.*/\1/' <<<"$line"); f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
+    [ -n "$line" ] || { p=0; f=1; echo "$name: no result line (exit $rc)"; }
+    [ "$rc" -ne 0 ] && [ "$f" = 0 ] && f=1
+    total_p=$((total_p + p)) total_f=$((total_f + f))
+    rm -f "$log"
+}
+
+warnings() {  # warning-free builds with gcc and clang
+    local p=0 f=0
+    for cc in gcc clang; do
+        if make -s B=build/werror-$cc CC=$cc CFLAGS="-O2 -Werror" build/werror-$cc/vigil build/werror-$cc/libvigil.a >/dev/null; then
+            echo "PASS $cc -Wall -Wextra -Werror"; p=$((p + 1))
+        else
+            echo "FAIL $cc build has warnings or errors"; f=$((f + 1))
+        fi
+    done
+    echo "warnings: $p passed, $f failed"
+    [ $f -eq 0 ]
+}
+
+native_asan() {  # the native suite against the ASan+UBSan vigil
+    make -s B=build/asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+        LDLIBS="-fsanitize=address,undefined" build/asan/vigil guests >/dev/null || return 1
+    ASAN_OPTIONS=detect_leaks=0 tests/native.sh build/asan
+}
+
+make -s all guests >/dev/null || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
+suite warnings warnings
+suite units make -s unit
+suite native tests/native.sh build
+suite native-asan native_asan
+if [ -z "${SKIP_LAB:-}" ]; then
+    suite lab lab/run.sh
+fi
+echo "$total_p passed, $total_f failed"
+[ "$total_f" -eq 0 ]

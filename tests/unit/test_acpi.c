@@ -1,0 +1,635 @@
+/* Unit tests for the AML encoder (arch/x86/aml.c) and the ACPI table builder
+ * (arch/x86/acpi.c). The tables are built into a fake guest memory and read
+ * back the way an OS does: scan for the RSDP, follow the XSDT, check every
+ * checksum, then look at the fields. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arch/x86/acpi.h"
+#include "arch/x86/aml.h"
+#include "arch/x86/layout.h"
+
+/* ---- AML encoder ------------------------------------------------------ */
+
+static void expect_bytes(const uint8_t *got, size_t got_len, const uint8_t *want, size_t want_len)
+{
+	assert_int_equal(got_len, want_len);
+	assert_memory_equal(got, want, want_len);
+}
+
+#define EXPECT_AML(a, ...)                                                                  \
+	do {                                                                                \
+		static const uint8_t want_[] = { __VA_ARGS__ };                             \
+		assert_int_equal(aml_finish(a), (long)sizeof(want_));                       \
+		expect_bytes((a)->buf, (a)->len, want_, sizeof(want_));                     \
+	} while (0)
+
+static void check_pkglen(uint32_t v, const uint8_t *want, unsigned n)
+{
+	uint8_t out[4] = { 0 };
+	assert_int_equal(aml_pkglen_encode(out, v), n);
+	assert_memory_equal(out, want, n);
+}
+
+static void test_aml_pkglen(void **state)
+{
+	(void)state;
+	check_pkglen(0, (const uint8_t[]){ 0x00 }, 1);
+	check_pkglen(63, (const uint8_t[]){ 0x3F }, 1);
+	check_pkglen(64, (const uint8_t[]){ 0x40, 0x04 }, 2);
+	check_pkglen(0x123, (const uint8_t[]){ 0x43, 0x12 }, 2);
+	check_pkglen(4095, (const uint8_t[]){ 0x4F, 0xFF }, 2);
+	check_pkglen(4096, (const uint8_t[]){ 0x80, 0x00, 0x01 }, 3);
+	check_pkglen(0xFFFFF, (const uint8_t[]){ 0x8F, 0xFF, 0xFF }, 3);
+	check_pkglen(0x100000, (const uint8_t[]){ 0xC0, 0x00, 0x00, 0x01 }, 4);
+	check_pkglen(0x0FFFFFFF, (const uint8_t[]){ 0xCF, 0xFF, 0xFF, 0xFF }, 4);
+	uint8_t out[4];
+	assert_int_equal(aml_pkglen_encode(out, 0x10000000), 0);
+}
+
+static void test_aml_pkglen_counts_itself(void **state)
+{
+	(void)state;
+	uint8_t out[4];
+	/* 62 + 1 = 63 still fits one byte; 63 + 1 = 64 does not, and with
+	 * two bytes the value becomes 65. */
+	assert_int_equal(aml_pkglen_for_body(out, 62), 1);
+	assert_int_equal(out[0], 0x3F);
+	assert_int_equal(aml_pkglen_for_body(out, 63), 2);
+	assert_memory_equal(out, ((const uint8_t[]){ 0x41, 0x04 }), 2);
+	assert_int_equal(aml_pkglen_for_body(out, 4093), 2);
+	assert_memory_equal(out, ((const uint8_t[]){ 0x4F, 0xFF }), 2);
+	assert_int_equal(aml_pkglen_for_body(out, 4094), 3); /* 4097 */
+	assert_memory_equal(out, ((const uint8_t[]){ 0x81, 0x00, 0x01 }), 3);
+	assert_int_equal(aml_pkglen_for_body(out, 0x0FFFFFFB), 4);
+	assert_memory_equal(out, ((const uint8_t[]){ 0xCF, 0xFF, 0xFF, 0xFF }), 4);
+	assert_int_equal(aml_pkglen_for_body(out, 0x0FFFFFFC), 0);
+}
+
+static void test_aml_integer(void **state)
+{
+	(void)state;
+	uint8_t buf[64];
+	struct aml a;
+	aml_init(&a, buf, sizeof(buf));
+	aml_integer(&a, 0);
+	aml_integer(&a, 1);
+	aml_integer(&a, 5);
+	aml_integer(&a, 0xFF);
+	aml_integer(&a, 0x1234);
+	aml_integer(&a, 0x12345678);
+	aml_integer(&a, 0x100000000ULL);
+	EXPECT_AML(&a, 0x00, 0x01, 0x0A, 0x05, 0x0A, 0xFF, 0x0B, 0x34, 0x12, 0x0C, 0x78, 0x56, 0x34, 0x12,
+		   0x0E, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00);
+}
+
+static void test_aml_namestring(void **state)
+{
+	(void)state;
+	uint8_t buf[64];
+	struct aml a;
+	aml_init(&a, buf, sizeof(buf));
+	aml_namestring(&a, "_S5");
+	aml_namestring(&a, "\\_SB");
+	aml_namestring(&a, "\\_SB.PCI0");
+	aml_namestring(&a, "^A.B1.C_");
+	aml_namestring(&a, "\\");
+	EXPECT_AML(&a, '_', 'S', '5', '_', /* */
+		   '\\', '_', 'S', 'B', '_', /* */
+		   '\\', 0x2E, '_', 'S', 'B', '_', 'P', 'C', 'I', '0', /* */
+		   '^', 0x2F, 3, 'A', '_', '_', '_', 'B', '1', '_', '_', 'C', '_', '_', '_', /* */
+		   '\\', 0x00);
+}
+
+static void test_aml_bad_names(void **state)
+{
+	(void)state;
+	static const char *const bad[] = { "", "abc", "TOOLONG", "1ABC", "A.", "A..B", "\\A-B", "A.\\B" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		uint8_t buf[64];
+		struct aml a;
+		aml_init(&a, buf, sizeof(buf));
+		aml_namestring(&a, bad[i]);
+		assert_int_equal(aml_finish(&a), -EINVAL);
+		/* Sticky: later calls do nothing. */
+		aml_integer(&a, 5);
+		assert_int_equal(aml_finish(&a), -EINVAL);
+	}
+}
+
+static void test_aml_string(void **state)
+{
+	(void)state;
+	uint8_t buf[64];
+	struct aml a;
+	aml_init(&a, buf, sizeof(buf));
+	aml_string(&a, "QEMU0001");
+	EXPECT_AML(&a, 0x0D, 'Q', 'E', 'M', 'U', '0', '0', '0', '1', 0x00);
+	aml_init(&a, buf, sizeof(buf));
+	aml_string(&a, "\xC3\xA9");
+	assert_int_equal(aml_finish(&a), -EINVAL);
+}
+
+static void test_aml_s5_package(void **state)
+{
+	(void)state;
+	uint8_t buf[64];
+	struct aml a;
+	aml_init(&a, buf, sizeof(buf));
+	aml_name(&a, "_S5");
+	size_t p = aml_package_begin(&a, 4);
+	aml_integer(&a, 5);
+	aml_integer(&a, 5);
+	aml_integer(&a, 0);
+	aml_integer(&a, 0);
+	aml_end(&a, p);
+	EXPECT_AML(&a, 0x08, '_', 'S', '5', '_', 0x12, 0x08, 0x04, 0x0A, 0x05, 0x0A, 0x05, 0x00, 0x00);
+}
+
+static void test_aml_buffer(void **state)
+{
+	(void)state;
+	uint8_t buf[64];
+	struct aml a;
+	aml_init(&a, buf, sizeof(buf));
+	aml_buffer(&a, "\x11\x22\x33", 3);
+	EXPECT_AML(&a, 0x11, 0x06, 0x0A, 0x03, 0x11, 0x22, 0x33);
+}
+
+static void test_aml_device_scope(void **state)
+{
+	(void)state;
+	uint8_t buf[128];
+	struct aml a;
+	aml_init(&a, buf, sizeof(buf));
+	size_t sb = aml_scope_begin(&a, "\\_SB");
+	size_t dev = aml_device_begin(&a, "PEVT");
+	aml_name(&a, "_HID");
+	aml_string(&a, "QEMU0001");
+	aml_name(&a, "_CRS");
+	size_t crs = aml_restemplate_begin(&a);
+	aml_res_io16(&a, 0x505, 0x505, 1, 1);
+	aml_restemplate_end(&a, crs);
+	aml_name(&a, "_STA");
+	aml_integer(&a, 0x0F);
+	aml_end(&a, dev);
+	aml_end(&a, sb);
+	/* Hand-assembled: Scope (0x10, PkgLength 54) { Device (5B 82,
+	 * PkgLength 46) PEVT { Name _HID String; Name _CRS Buffer (PkgLength
+	 * 13, size 10) { IO descriptor, End Tag }; Name _STA 0x0F } } */
+	EXPECT_AML(&a, 0x10, 0x36, '\\', '_', 'S', 'B', '_', /* Scope */
+		   0x5B, 0x82, 0x2E, 'P', 'E', 'V', 'T',     /* Device */
+		   0x08, '_', 'H', 'I', 'D', 0x0D, 'Q', 'E', 'M', 'U', '0', '0', '0', '1', 0x00, /* */
+		   0x08, '_', 'C', 'R', 'S', 0x11, 0x0D, 0x0A, 0x0A, /* */
+		   0x47, 0x01, 0x05, 0x05, 0x05, 0x05, 0x01, 0x01, 0x79, 0x00, /* */
+		   0x08, '_', 'S', 'T', 'A', 0x0A, 0x0F);
+}
+
+static void test_aml_long_package_shifts_body(void **state)
+{
+	(void)state;
+	uint8_t buf[256];
+	struct aml a;
+	aml_init(&a, buf, sizeof(buf));
+	size_t p = aml_package_begin(&a, 40);
+	for (unsigned i = 0; i < 40; i++)
+		aml_integer(&a, 0x10 + i);
+	aml_end(&a, p);
+	/* Body: count + 40 ByteConsts = 81 bytes; PkgLength 83 in 2 bytes. */
+	assert_int_equal(aml_finish(&a), 1 + 2 + 81);
+	assert_int_equal(buf[0], 0x12);
+	assert_int_equal(buf[1], 0x43);
+	assert_int_equal(buf[2], 0x05);
+	assert_int_equal(buf[3], 40);
+	for (unsigned i = 0; i < 40; i++) {
+		assert_int_equal(buf[4 + 2 * i], 0x0A);
+		assert_int_equal(buf[5 + 2 * i], 0x10 + i);
+	}
+}
+
+static void test_aml_nospace(void **state)
+{
+	(void)state;
+	uint8_t buf[16];
+	struct aml a;
+	aml_init(&a, buf, 8);
+	aml_string(&a, "QEMU0001"); /* needs 10 */
+	assert_int_equal(aml_finish(&a), -ENOSPC);
+
+	/* No room left for the PkgLength when closing. */
+	aml_init(&a, buf, 6);
+	size_t p = aml_package_begin(&a, 2);
+	aml_integer(&a, 5);
+	aml_integer(&a, 5);
+	assert_int_equal(aml_finish(&a), 6);
+	aml_end(&a, p);
+	assert_int_equal(aml_finish(&a), -ENOSPC);
+}
+
+/* ---- ACPI tables ------------------------------------------------------ */
+
+#define GUEST_SIZE (2u * 1024 * 1024)
+
+struct fake {
+	struct gmem m;
+	uint8_t *ram;
+};
+
+static int fake_setup(void **state)
+{
+	struct fake *f = calloc(1, sizeof(*f));
+	assert_non_null(f);
+	f->ram = malloc(GUEST_SIZE);
+	assert_non_null(f->ram);
+	/* Not zero, so the test sees that the builder clears its area. */
+	memset(f->ram, 0xAA, GUEST_SIZE);
+	assert_int_equal(gmem_add(&f->m, 0, GUEST_SIZE, f->ram), 0);
+	*state = f;
+	return 0;
+}
+
+static int fake_teardown(void **state)
+{
+	struct fake *f = *state;
+	free(f->ram);
+	free(f);
+	return 0;
+}
+
+static uint16_t rd16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+	return (uint32_t)rd16(p) | (uint32_t)rd16(p + 2) << 16;
+}
+
+static uint64_t rd64(const uint8_t *p)
+{
+	return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
+}
+
+static uint8_t sum(const uint8_t *p, size_t n)
+{
+	uint8_t s = 0;
+	while (n--)
+		s = (uint8_t)(s + *p++);
+	return s;
+}
+
+static struct acpi_config config(unsigned ncpus)
+{
+	return (struct acpi_config){
+		.ncpus = ncpus,
+		.lapic_addr = LAYOUT_LAPIC,
+		.ioapic_addr = LAYOUT_IOAPIC,
+		.ioapic_id = (uint8_t)ncpus,
+	};
+}
+
+/* What an OS without a boot pointer does: scan the BIOS area. */
+static uint64_t scan_rsdp(const uint8_t *ram)
+{
+	uint64_t found = 0;
+	unsigned hits = 0;
+	for (uint64_t a = 0xE0000; a < 0x100000; a += 16) {
+		if (memcmp(ram + a, "RSD PTR ", 8) == 0 && sum(ram + a, 20) == 0) {
+			found = a;
+			hits++;
+		}
+	}
+	assert_int_equal(hits, 1);
+	return found;
+}
+
+/* Checks a table's header and checksum; returns it. */
+static const uint8_t *table_at(const uint8_t *ram, uint64_t gpa, const char *sig)
+{
+	assert_true(gpa >= LAYOUT_ACPI_START && gpa + 36 <= LAYOUT_ACPI_START + LAYOUT_ACPI_SIZE);
+	const uint8_t *t = ram + gpa;
+	assert_memory_equal(t, sig, 4);
+	uint32_t len = rd32(t + 4);
+	assert_true(len >= 36 && gpa + len <= LAYOUT_ACPI_START + LAYOUT_ACPI_SIZE);
+	assert_int_equal(sum(t, len), 0);
+	assert_memory_equal(t + 10, "VIGIL ", 6);
+	assert_memory_equal(t + 16, "VIGILVM ", 8);
+	assert_memory_equal(t + 28, "VGIL", 4);
+	return t;
+}
+
+static const uint8_t *memfind(const uint8_t *hay, size_t n, const void *needle, size_t k)
+{
+	for (size_t i = 0; i + k <= n; i++)
+		if (memcmp(hay + i, needle, k) == 0)
+			return hay + i;
+	return NULL;
+}
+
+struct parsed {
+	const uint8_t *rsdp, *xsdt, *fadt, *madt, *dsdt, *facs;
+};
+
+static struct parsed parse(const struct fake *f, uint64_t rsdp_gpa)
+{
+	struct parsed p = { 0 };
+	const uint8_t *ram = f->ram;
+
+	assert_int_equal(scan_rsdp(ram), rsdp_gpa);
+	assert_int_equal(rsdp_gpa, LAYOUT_ACPI_START);
+	p.rsdp = ram + rsdp_gpa;
+	assert_int_equal(sum(p.rsdp, 20), 0);
+	assert_int_equal(p.rsdp[15], 2);            /* revision */
+	assert_int_equal(rd32(p.rsdp + 20), 36);    /* length */
+	assert_int_equal(sum(p.rsdp, 36), 0);       /* extended checksum */
+	assert_memory_equal(p.rsdp + 9, "VIGIL ", 6);
+
+	p.xsdt = table_at(ram, rd64(p.rsdp + 24), "XSDT");
+	assert_int_equal(p.xsdt[8], 1);
+	uint32_t xlen = rd32(p.xsdt + 4);
+	assert_int_equal(xlen, 36 + 2 * 8);
+	for (uint32_t off = 36; off < xlen; off += 8) {
+		uint64_t gpa = rd64(p.xsdt + off);
+		assert_int_equal(gpa % 4, 0);
+		const uint8_t *t = ram + gpa;
+		if (memcmp(t, "FACP", 4) == 0) {
+			assert_null(p.fadt);
+			p.fadt = table_at(ram, gpa, "FACP");
+		} else {
+			assert_null(p.madt);
+			p.madt = table_at(ram, gpa, "APIC");
+		}
+	}
+	assert_non_null(p.fadt);
+	assert_non_null(p.madt);
+
+	uint64_t dsdt = rd32(p.fadt + 40);
+	assert_int_equal(rd64(p.fadt + 140), dsdt);
+	p.dsdt = table_at(ram, dsdt, "DSDT");
+
+	uint64_t facs = rd32(p.fadt + 36);
+	assert_int_equal(facs % 64, 0);
+	assert_int_equal(rd64(p.fadt + 132), 0); /* X_FIRMWARE_CTRL: FACS is below 4 GiB */
+	p.facs = ram + facs;
+	assert_memory_equal(p.facs, "FACS", 4);
+	assert_int_equal(rd32(p.facs + 4), 64);
+	assert_int_equal(p.facs[32], 2);
+	return p;
+}
+
+static void expect_gas_io(const uint8_t *g, uint8_t bits, uint8_t access, uint64_t port)
+{
+	assert_int_equal(g[0], 1); /* system I/O */
+	assert_int_equal(g[1], bits);
+	assert_int_equal(g[2], 0);
+	assert_int_equal(g[3], access);
+	assert_int_equal(rd64(g + 4), port);
+}
+
+static void check_fadt(const uint8_t *t)
+{
+	assert_int_equal(rd32(t + 4), 276);
+	assert_int_equal(t[8], 6);     /* revision */
+	assert_int_equal(t[131], 5);   /* minor: ACPI 6.5 */
+	assert_int_equal(rd16(t + 46), 9);          /* SCI_INT */
+	assert_int_equal(rd32(t + 48), 0);          /* SMI_CMD */
+	assert_int_equal(t[52], 0);                 /* ACPI_ENABLE */
+	assert_int_equal(t[53], 0);                 /* ACPI_DISABLE */
+	assert_int_equal(rd32(t + 56), 0x600);      /* PM1a_EVT_BLK */
+	assert_int_equal(rd32(t + 60), 0);          /* PM1b_EVT_BLK */
+	assert_int_equal(rd32(t + 64), 0x604);      /* PM1a_CNT_BLK */
+	assert_int_equal(rd32(t + 68), 0);          /* PM1b_CNT_BLK */
+	assert_int_equal(rd32(t + 72), 0);          /* PM2_CNT_BLK */
+	assert_int_equal(rd32(t + 76), 0);          /* PM_TMR_BLK */
+	assert_int_equal(rd32(t + 80), 0);          /* GPE0_BLK */
+	assert_int_equal(rd32(t + 84), 0);          /* GPE1_BLK */
+	assert_int_equal(t[88], 4);                 /* PM1_EVT_LEN */
+	assert_int_equal(t[89], 2);                 /* PM1_CNT_LEN */
+	assert_int_equal(t[91], 0);                 /* PM_TMR_LEN */
+	assert_int_equal(t[92], 0);                 /* GPE0_BLK_LEN */
+	assert_int_equal(t[93], 0);                 /* GPE1_BLK_LEN */
+	assert_int_equal(rd16(t + 109), 0x0004);    /* IAPC_BOOT_ARCH: VGA not present only */
+	/* WBINVD | PROC_C1 | PWR_BUTTON | SLP_BUTTON | FIX_RTC | RESET_REG_SUP;
+	 * HW_REDUCED_ACPI (bit 20) clear. */
+	assert_int_equal(rd32(t + 112), 0x475);
+	expect_gas_io(t + 116, 8, 1, 0x608);        /* RESET_REG */
+	assert_int_equal(t[128], 0x01);             /* RESET_VALUE */
+	expect_gas_io(t + 148, 32, 2, 0x600);       /* X_PM1a_EVT_BLK */
+	expect_gas_io(t + 172, 16, 2, 0x604);       /* X_PM1a_CNT_BLK */
+	static const uint8_t zero_gas[12];
+	assert_memory_equal(t + 160, zero_gas, 12); /* X_PM1b_EVT_BLK */
+	assert_memory_equal(t + 184, zero_gas, 12); /* X_PM1b_CNT_BLK */
+	assert_memory_equal(t + 208, zero_gas, 12); /* X_PM_TMR_BLK */
+	assert_memory_equal(t + 220, zero_gas, 12); /* X_GPE0_BLK */
+	assert_memory_equal(t + 232, zero_gas, 12); /* X_GPE1_BLK */
+	/* The layout constants the FADT mirrors. */
+	assert_int_equal(PORT_ACPI_PM1_EVT, 0x600);
+	assert_int_equal(PORT_ACPI_PM1_CNT, 0x604);
+	assert_int_equal(PORT_ACPI_RESET, 0x608);
+}
+
+static void check_dsdt(const uint8_t *t)
+{
+	uint32_t len = rd32(t + 4);
+	assert_int_equal(t[8], 2);
+	static const uint8_t s5[] = { 0x08, '_', 'S', '5', '_', 0x12, 0x08, 0x04,
+				      0x0A, ACPI_SLP_TYP_S5, 0x0A, ACPI_SLP_TYP_S5, 0x00, 0x00 };
+	/* At the top level of the DSDT, i.e. \_S5_. */
+	assert_memory_equal(t + 36, s5, sizeof(s5));
+	assert_non_null(memfind(t, len, "\x0DQEMU0001", 10));
+	static const uint8_t io[] = { 0x47, 0x01, PORT_PVPANIC & 0xFF, PORT_PVPANIC >> 8,
+				      PORT_PVPANIC & 0xFF, PORT_PVPANIC >> 8, 0x01, 0x01, 0x79, 0x00 };
+	assert_non_null(memfind(t, len, io, sizeof(io)));
+	assert_non_null(memfind(t, len, "\x10\x36\\_SB_\x5B\x82\x2EPEVT", 13));
+	assert_int_equal(len, 36 + 14 + 55); /* header, \_S5_, Scope */
+}
+
+static void check_madt(const uint8_t *t, unsigned ncpus)
+{
+	uint32_t len = rd32(t + 4);
+	assert_int_equal(t[8], 6);
+	assert_int_equal(rd32(t + 36), 0xFEE00000);
+	assert_int_equal(rd32(t + 40), 1); /* PCAT_COMPAT */
+
+	unsigned lapics = 0, ioapics = 0, isos = 0, nmis = 0;
+	uint32_t off = 44;
+	while (off < len) {
+		const uint8_t *e = t + off;
+		assert_true(e[1] >= 2 && off + e[1] <= len);
+		switch (e[0]) {
+		case 0:
+			assert_int_equal(e[1], 8);
+			assert_int_equal(e[2], lapics); /* UID */
+			assert_int_equal(e[3], lapics); /* APIC ID */
+			assert_int_equal(rd32(e + 4), 1);
+			lapics++;
+			break;
+		case 1:
+			assert_int_equal(e[1], 12);
+			assert_int_equal(e[2], ncpus);
+			assert_int_equal(rd32(e + 4), 0xFEC00000);
+			assert_int_equal(rd32(e + 8), 0);
+			ioapics++;
+			break;
+		case 2:
+			assert_int_equal(e[1], 10);
+			assert_int_equal(e[2], 0);
+			if (e[3] == 0) {
+				assert_int_equal(rd32(e + 4), 2);
+				assert_int_equal(rd16(e + 8), 0);
+			} else {
+				assert_int_equal(e[3], 9);
+				assert_int_equal(rd32(e + 4), 9);
+				assert_int_equal(rd16(e + 8), 0x000D);
+			}
+			isos++;
+			break;
+		case 4:
+			assert_int_equal(e[1], 6);
+			assert_int_equal(e[2], 0xFF);
+			assert_int_equal(rd16(e + 3), 0);
+			assert_int_equal(e[5], 1);
+			nmis++;
+			break;
+		default:
+			fail_msg("unexpected MADT entry type %u", e[0]);
+		}
+		off += e[1];
+	}
+	assert_int_equal(off, len);
+	assert_int_equal(lapics, ncpus);
+	assert_int_equal(ioapics, 1);
+	assert_int_equal(isos, 2);
+	assert_int_equal(nmis, 1);
+}
+
+static void build_and_check(struct fake *f, unsigned ncpus)
+{
+	struct acpi_config cfg = config(ncpus);
+	uint64_t rsdp = 0;
+	assert_int_equal(acpi_build(&f->m, &cfg, &rsdp), 0);
+	struct parsed p = parse(f, rsdp);
+	check_fadt(p.fadt);
+	check_dsdt(p.dsdt);
+	check_madt(p.madt, ncpus);
+
+	/* Nothing of the 0xAA fill is left in the area; outside it, the
+	 * builder wrote nothing. */
+	assert_null(memchr(f->ram + LAYOUT_ACPI_START, 0xAA, LAYOUT_ACPI_SIZE));
+	assert_int_equal(f->ram[LAYOUT_ACPI_START - 1], 0xAA);
+	assert_int_equal(f->ram[LAYOUT_ACPI_START + LAYOUT_ACPI_SIZE], 0xAA);
+}
+
+static void test_acpi_1cpu(void **state)
+{
+	build_and_check(*state, 1);
+}
+
+static void test_acpi_2cpus(void **state)
+{
+	build_and_check(*state, 2);
+}
+
+static void test_acpi_16cpus(void **state)
+{
+	build_and_check(*state, 16);
+}
+
+static void test_acpi_64cpus(void **state)
+{
+	build_and_check(*state, VIGIL_MAX_CPUS);
+}
+
+static void test_acpi_rebuild(void **state)
+{
+	/* A second build (e.g. a VM reset) with fewer CPUs leaves no trace
+	 * of the first. */
+	struct fake *f = *state;
+	build_and_check(f, 64);
+	build_and_check(f, 3);
+}
+
+static void test_acpi_bad_config(void **state)
+{
+	struct fake *f = *state;
+	uint64_t rsdp = 0x1234;
+	struct acpi_config cfg = config(0);
+	assert_int_equal(acpi_build(&f->m, &cfg, &rsdp), -EINVAL);
+	cfg = config(VIGIL_MAX_CPUS + 1);
+	assert_int_equal(acpi_build(&f->m, &cfg, &rsdp), -EINVAL);
+	cfg = config(4);
+	cfg.ioapic_id = 3; /* collides with CPU 3 */
+	assert_int_equal(acpi_build(&f->m, &cfg, &rsdp), -EINVAL);
+	cfg = config(4);
+	cfg.lapic_addr = 0x100000000ULL;
+	assert_int_equal(acpi_build(&f->m, &cfg, &rsdp), -EINVAL);
+	cfg = config(4);
+	cfg.ioapic_addr = 0x1FEC00000ULL;
+	assert_int_equal(acpi_build(&f->m, &cfg, &rsdp), -EINVAL);
+	assert_int_equal(rsdp, 0x1234);
+	/* Nothing written. */
+	assert_null(memchr(f->ram + LAYOUT_ACPI_START, 0x00, LAYOUT_ACPI_SIZE));
+}
+
+static void test_acpi_area_not_ram(void **state)
+{
+	(void)state;
+	uint8_t *ram = malloc(GUEST_SIZE);
+	assert_non_null(ram);
+	memset(ram, 0xAA, GUEST_SIZE);
+	struct acpi_config cfg = config(1);
+	uint64_t rsdp = 0x1234;
+
+	/* Guest RAM ends below the area. */
+	struct gmem small = { 0 };
+	assert_int_equal(gmem_add(&small, 0, 0x80000, ram), 0);
+	assert_int_equal(acpi_build(&small, &cfg, &rsdp), -EFAULT);
+
+	/* The area straddles two regions: not one checked range. */
+	struct gmem split = { 0 };
+	assert_int_equal(gmem_add(&split, 0, 0xF0000, ram), 0);
+	assert_int_equal(gmem_add(&split, 0xF0000, 0x10000, ram + 0xF0000), 0);
+	assert_int_equal(acpi_build(&split, &cfg, &rsdp), -EFAULT);
+
+	/* RAM only above 1 MiB. */
+	struct gmem high = { 0 };
+	assert_int_equal(gmem_add(&high, LAYOUT_HIMEM, 0x100000, ram), 0);
+	assert_int_equal(acpi_build(&high, &cfg, &rsdp), -EFAULT);
+
+	assert_int_equal(rsdp, 0x1234);
+	assert_null(memchr(ram, 0x00, GUEST_SIZE));
+	free(ram);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_aml_pkglen),
+		cmocka_unit_test(test_aml_pkglen_counts_itself),
+		cmocka_unit_test(test_aml_integer),
+		cmocka_unit_test(test_aml_namestring),
+		cmocka_unit_test(test_aml_bad_names),
+		cmocka_unit_test(test_aml_string),
+		cmocka_unit_test(test_aml_s5_package),
+		cmocka_unit_test(test_aml_buffer),
+		cmocka_unit_test(test_aml_device_scope),
+		cmocka_unit_test(test_aml_long_package_shifts_body),
+		cmocka_unit_test(test_aml_nospace),
+		cmocka_unit_test_setup_teardown(test_acpi_1cpu, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_acpi_2cpus, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_acpi_16cpus, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_acpi_64cpus, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_acpi_rebuild, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_acpi_bad_config, fake_setup, fake_teardown),
+		cmocka_unit_test(test_acpi_area_not_ram),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
