@@ -25,7 +25,7 @@ struct mon_slot {
 
 struct vcpu_stats {
 	uint64_t reasons[VEXIT__COUNT];
-	uint64_t accesses;  /* port + MMIO accesses (REP counts once) */
+	uint64_t accesses;  /* port + MMIO accesses; each REP element is one */
 	uint64_t denied;    /* of which the policy denied */
 	uint64_t untracked; /* accesses to addresses the table had no room for */
 	struct mon_slot slots[MON_SLOTS];

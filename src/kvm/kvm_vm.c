@@ -26,7 +26,8 @@ const struct kvm_cap_need kvm_caps_needed[] = {
 	{ 0, NULL },
 };
 
-static struct kvm_backend *fail(struct kvm_backend *kb, char *err, size_t errlen, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static struct kvm_backend *fail(struct kvm_backend *kb, char *err, size_t errlen,
+									      const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);

@@ -52,6 +52,7 @@
 #define FADT_PM1_CNT_LEN     89
 #define FADT_P_LVL2_LAT      96
 #define FADT_P_LVL3_LAT      98
+#define FADT_CENTURY         108
 #define FADT_IAPC_BOOT_ARCH  109
 #define FADT_FLAGS           112
 #define FADT_RESET_REG       116
@@ -226,6 +227,7 @@ static void build_fadt(uint8_t *t, uint64_t dsdt, uint64_t facs)
 	/* No VGA. No 8042 flag: Linux then skips probing for a keyboard
 	 * controller. LEGACY_DEVICES clear: no ISA devices to enumerate
 	 * beyond the ones the OS assumes. CMOS RTC present (bit clear). */
+	put8(t, FADT_CENTURY, 0x32); /* CMOS index of the century (devices/rtc_cmos) */
 	put16(t, FADT_IAPC_BOOT_ARCH, IAPC_VGA_NOT_PRESENT);
 
 	/* WBINVD works and HLT (C1) is supported on every vCPU. There is no

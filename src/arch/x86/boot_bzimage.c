@@ -3,7 +3,6 @@
  * protected-mode kernel at 1 MiB, and enter it at +0x200 in long mode with
  * RSI pointing at the zero page. Every header field is checked against the
  * file's real size before it is believed. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -39,15 +38,6 @@
 #define XLF_KERNEL_64 0x01
 #define PROTO_64BIT   0x020C /* 2.12: xloadflags and the 64-bit entry */
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 static uint32_t rd16(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
 static uint32_t rd32(const uint8_t *p) { return rd16(p) | rd16(p + 2) << 16; }
 static void wr32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
@@ -60,20 +50,20 @@ int boot_bzimage_load(const struct gmem *m, const struct boot_config *cfg, struc
 	size_t len = cfg->kernel_len;
 
 	if (len < HDR_INIT_SIZE + 4)
-		return fail(err, errlen, "bzImage is truncated (%zu bytes, header needs %d)", len,
+		return boot_fail(err, errlen, "bzImage is truncated (%zu bytes, header needs %d)", len,
 			    HDR_INIT_SIZE + 4);
 	uint32_t version = rd16(img + HDR_VERSION);
 	if (version < PROTO_64BIT || !(img[HDR_XLOADFLAGS] & XLF_KERNEL_64))
-		return fail(err, errlen,
+		return boot_fail(err, errlen,
 			    "bzImage boot protocol %u.%02u has no 64-bit entry (vigil needs 2.12+ with "
 			    "XLF_KERNEL_64)", version >> 8, version & 0xff);
 	if (!(img[HDR_LOADFLAGS] & LOADED_HIGH))
-		return fail(err, errlen, "zImage (loaded low) kernels are not supported");
+		return boot_fail(err, errlen, "zImage (loaded low) kernels are not supported");
 
 	size_t setup_sects = img[HDR_SETUP_SECTS] ? img[HDR_SETUP_SECTS] : 4;
 	size_t setup_size = (setup_sects + 1) * 512;
 	if (setup_size >= len)
-		return fail(err, errlen, "bzImage is truncated: setup (%zu bytes) fills the whole file",
+		return boot_fail(err, errlen, "bzImage is truncated: setup (%zu bytes) fills the whole file",
 			    setup_size);
 	size_t payload = len - setup_size;
 	/* The decompressor unpacks to the preferred address (16 MiB for a
@@ -87,16 +77,16 @@ int boot_bzimage_load(const struct gmem *m, const struct boot_config *cfg, struc
 		end = LAYOUT_HIMEM + payload;
 	uint64_t low_end = boot_low_ram_end(m);
 	if (end > low_end)
-		return fail(err, errlen, "kernel needs %llu MiB of guest memory to unpack; raise --mem",
+		return boot_fail(err, errlen, "kernel needs %llu MiB of guest memory to unpack; raise --mem",
 			    (unsigned long long)(end >> 20) + 1);
 	if (gmem_write(m, LAYOUT_HIMEM, img + setup_size, payload) < 0)
-		return fail(err, errlen, "kernel does not fit in guest memory");
+		return boot_fail(err, errlen, "kernel does not fit in guest memory");
 	res->kernel_end = end;
 
 	/* The zero page starts as zeroes plus the image's own setup header. */
 	uint8_t *zp = gmem_ptr(m, LAYOUT_ZERO_PAGE, 4096);
 	if (!zp)
-		return fail(err, errlen, "guest memory too small for the zero page");
+		return boot_fail(err, errlen, "guest memory too small for the zero page");
 	memset(zp, 0, 4096);
 	size_t hdr_end = HDR_JUMP + 2 + (size_t)img[HDR_JUMP + 1];
 	if (hdr_end > BP_HDR_MAX_END)
@@ -122,7 +112,7 @@ int boot_bzimage_load(const struct gmem *m, const struct boot_config *cfg, struc
 	struct e820_entry map[BP_E820_MAX];
 	int n = e820_build(m, map, BP_E820_MAX);
 	if (n < 0)
-		return fail(err, errlen, "guest memory map does not fit the zero page");
+		return boot_fail(err, errlen, "guest memory map does not fit the zero page");
 	zp[BP_E820_ENTRIES] = (uint8_t)n;
 	memcpy(zp + BP_E820_TABLE, map, (size_t)n * sizeof(map[0]));
 

@@ -4,7 +4,6 @@
  * at a struct hvm_start_info. Every ELF offset, size and count is checked
  * against the file before use. */
 #include <elf.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -42,15 +41,6 @@ struct hvm_memmap_entry {
 	uint32_t type;
 	uint32_t reserved;
 };
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 /* True if [off, off+size) lies inside a file of `len` bytes. */
 static bool in_file(size_t len, uint64_t off, uint64_t size)
@@ -112,11 +102,11 @@ static int find_entry(const uint8_t *img, size_t len, const Elf64_Ehdr *eh, uint
 		if (ph.p_type != PT_NOTE)
 			continue;
 		if (!in_file(len, ph.p_offset, ph.p_filesz))
-			return fail(err, errlen, "ELF note segment %u lies outside the file", i);
+			return boot_fail(err, errlen, "ELF note segment %u lies outside the file", i);
 		*entry = find_pvh_entry(img + ph.p_offset, ph.p_filesz);
 	}
 	if (!*entry)
-		return fail(err, errlen, "ELF kernel has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)");
+		return boot_fail(err, errlen, "ELF kernel has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)");
 	return 0;
 }
 
@@ -129,12 +119,12 @@ static int load_segments(const struct gmem *m, const uint8_t *img, size_t len, c
 		if (ph.p_type != PT_LOAD)
 			continue;
 		if (!in_file(len, ph.p_offset, ph.p_filesz) || ph.p_filesz > ph.p_memsz)
-			return fail(err, errlen, "ELF segment %u lies outside the file", i);
+			return boot_fail(err, errlen, "ELF segment %u lies outside the file", i);
 		if (ph.p_memsz == 0)
 			continue;
 		uint8_t *dst = gmem_ptr(m, ph.p_paddr, ph.p_memsz);
 		if (!dst || ph.p_paddr < LAYOUT_HIMEM)
-			return fail(err, errlen,
+			return boot_fail(err, errlen,
 				    "ELF segment %u (0x%llx+0x%llx) does not fit in guest RAM above 1 MiB; "
 				    "raise --mem",
 				    i, (unsigned long long)ph.p_paddr, (unsigned long long)ph.p_memsz);
@@ -153,7 +143,7 @@ static int write_start_info(const struct gmem *m, const struct boot_config *cfg,
 	struct hvm_memmap_entry mm[PVH_MEMMAP_MAX];
 	int n = e820_build(m, map, PVH_MEMMAP_MAX);
 	if (n < 0)
-		return fail(err, errlen, "guest memory map too large for PVH");
+		return boot_fail(err, errlen, "guest memory map too large for PVH");
 	for (int i = 0; i < n; i++)
 		mm[i] = (struct hvm_memmap_entry){ map[i].addr, map[i].size, map[i].type, 0 };
 
@@ -174,7 +164,7 @@ static int write_start_info(const struct gmem *m, const struct boot_config *cfg,
 	if (gmem_write(m, LAYOUT_PVH_INFO, &si, sizeof(si)) < 0 ||
 	    gmem_write(m, mod_gpa, &mod, sizeof(mod)) < 0 ||
 	    gmem_write(m, LAYOUT_PVH_MEMMAP, mm, (size_t)n * sizeof(mm[0])) < 0)
-		return fail(err, errlen, "guest memory too small for the PVH start info");
+		return boot_fail(err, errlen, "guest memory too small for the PVH start info");
 	return 0;
 }
 
@@ -186,23 +176,23 @@ int boot_pvh_load(const struct gmem *m, const struct boot_config *cfg, struct bo
 	Elf64_Ehdr eh;
 
 	if (len < sizeof(eh))
-		return fail(err, errlen, "ELF kernel is truncated (%zu bytes)", len);
+		return boot_fail(err, errlen, "ELF kernel is truncated (%zu bytes)", len);
 	memcpy(&eh, img, sizeof(eh));
 	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB ||
 	    eh.e_machine != EM_X86_64)
-		return fail(err, errlen, "ELF kernel is not a little-endian x86-64 ELF64 file");
+		return boot_fail(err, errlen, "ELF kernel is not a little-endian x86-64 ELF64 file");
 	if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 ||
 	    !in_file(len, eh.e_phoff, (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr)))
-		return fail(err, errlen, "ELF kernel's program headers are missing or outside the file");
+		return boot_fail(err, errlen, "ELF kernel's program headers are missing or outside the file");
 
 	uint64_t entry, end;
 	if (find_entry(img, len, &eh, &entry, err, errlen) < 0 ||
 	    load_segments(m, img, len, &eh, &end, err, errlen) < 0)
 		return -1;
 	if (!end)
-		return fail(err, errlen, "ELF kernel has no loadable segment");
+		return boot_fail(err, errlen, "ELF kernel has no loadable segment");
 	if (!gmem_valid(m, entry, 1))
-		return fail(err, errlen, "ELF kernel's PVH entry 0x%llx is outside guest RAM",
+		return boot_fail(err, errlen, "ELF kernel's PVH entry 0x%llx is outside guest RAM",
 			    (unsigned long long)entry);
 	res->kernel_end = end;
 
