@@ -21,6 +21,7 @@
 #include "cli/parse.h"
 #include "devices/uart_16550.h"
 #include "host/console.h"
+#include "host/evloop.h"
 #include "kvm/kvm.h"
 
 #define ERRLEN 512
@@ -193,6 +194,19 @@ static struct irq_line backend_irq(void *kb, uint32_t gsi)
 	return kvm_irq_line(kb, gsi);
 }
 
+/* The virtio devices the options ask for, on the board's PCI bus. */
+static int add_virtio_devices(const struct run_opts *o, struct vm *vm, struct pc_board *pc, struct pc_config *cfg,
+			      char *err, size_t errlen)
+{
+	(void)o;
+	(void)vm;
+	(void)pc;
+	(void)cfg;
+	(void)err;
+	(void)errlen;
+	return 0;
+}
+
 /* Builds and runs the VM; returns the exit status. */
 static int run_vm(const struct run_opts *o, const struct mapped_file *kernel, const struct mapped_file *initrd)
 {
@@ -201,6 +215,7 @@ static int run_vm(const struct run_opts *o, const struct mapped_file *kernel, co
 	struct console con;
 	struct pc_board pc = { 0 };
 	struct kvm_backend *kb = NULL;
+	struct evloop *loop = NULL;
 	int status = VM_STOP_ERROR;
 
 	char *cmdline = malloc(strlen(RUN_DEFAULT_CMDLINE) + strlen(o->cmdline) + 2);
@@ -217,15 +232,28 @@ static int run_vm(const struct run_opts *o, const struct mapped_file *kernel, co
 	kb = kvm_backend_create(&vm, o->mem, err, sizeof(err));
 	if (!kb)
 		goto fail;
+	loop = evloop_new();
+	if (!loop) {
+		snprintf(err, sizeof(err), "cannot create the event loop");
+		goto fail;
+	}
 	struct pc_config cfg = {
 		.boot = { .kernel = kernel->data, .kernel_len = kernel->len, .initrd = initrd->data,
 			  .initrd_len = initrd->len, .cmdline = cmdline },
 		.console = console_chardev(&con),
 		.irq = backend_irq,
 		.irq_ctx = kb,
+		.plat = kvm_platform_ops(kb),
+		.loop = loop,
 	};
-	if (pc_build(&vm, &pc, &cfg, err, sizeof(err)) < 0)
+	if (pc_devices(&vm, &pc, &cfg, err, sizeof(err)) < 0 ||
+	    add_virtio_devices(o, &vm, &pc, &cfg, err, sizeof(err)) < 0 ||
+	    pc_build(&vm, &pc, &cfg, err, sizeof(err)) < 0)
 		goto fail;
+	if (evloop_start(loop) < 0) {
+		snprintf(err, sizeof(err), "cannot start the event thread");
+		goto fail;
+	}
 	if (kvm_vcpus_create(kb, &pc.boot.cpu, err, sizeof(err)) < 0)
 		goto fail;
 	if (kvm_host_is_pvm())
@@ -248,8 +276,10 @@ static int run_vm(const struct run_opts *o, const struct mapped_file *kernel, co
 	console_close(&con);
 	if (status != VM_STOP_POWEROFF)
 		fprintf(stderr, "vigil: %s\n", vm_stop_name(status));
-	if (o->stats)
+	if (o->stats) {
 		mon_report(stderr, vm.stats, vm.ncpus, vm_device_name, &vm);
+		mon_report_devices(stderr, vm.devs, vm.nr_devs);
+	}
 	goto out;
 fail:
 	fprintf(stderr, "vigil: %s\n", err);
@@ -257,6 +287,7 @@ fail:
 out:
 	console_close(&con);
 	signal_vm = NULL;
+	evloop_free(loop); /* no queue is served past this point */
 	pc_free(&pc);
 	kvm_backend_destroy(kb);
 out_vm:

@@ -3,6 +3,8 @@
 #include <inttypes.h>
 #include <stdlib.h>
 
+#include "core/devreq.h"
+
 static uint64_t mon_key(enum policy_space space, uint64_t addr)
 {
 	return (((uint64_t)space << 62) | (addr & ((1ULL << 62) - 1))) + 1;
@@ -118,4 +120,12 @@ void mon_report(FILE *out, const struct vcpu_stats *stats, unsigned ncpus,
 	}
 	fprintf(out, "total exits: %" PRIu64 "\n", exits);
 	fprintf(out, "total denied: %" PRIu64 "\n", denied);
+}
+
+void mon_report_devices(FILE *out, const struct dev_stats *devs, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		fprintf(out, "device %s: requests=%" PRIu64 " bytes=%" PRIu64 " errors=%" PRIu64 " denied=%" PRIu64 "\n",
+			devs[i].name, atomic_load(&devs[i].requests), atomic_load(&devs[i].bytes),
+			atomic_load(&devs[i].errors), atomic_load(&devs[i].denied));
 }

@@ -1,6 +1,7 @@
 #include "core/policy.h"
 
 #include "core/bus.h"
+#include "core/devreq.h"
 
 enum policy_verdict policy_decide(const struct policy *p, enum policy_space space, uint64_t addr,
 				  uint32_t len, bool write, const struct bus_range *claimed)
@@ -13,4 +14,10 @@ enum policy_verdict policy_decide(const struct policy *p, enum policy_space spac
 				return POLICY_DENY;
 	}
 	return POLICY_ALLOW;
+}
+
+enum policy_verdict policy_decide_request(const struct policy *p, int req_kind, bool read_only)
+{
+	(void)p;
+	return read_only && req_kind == REQ_WRITE ? POLICY_DENY : POLICY_ALLOW;
 }

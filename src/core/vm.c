@@ -30,6 +30,17 @@ void vm_request_stop(struct vm *vm, enum vm_stop why)
 		vm->kick(vm->backend);
 }
 
+struct dev_gate vm_dev_gate(struct vm *vm, const char *name, bool read_only)
+{
+	struct dev_gate g = { .policy = &vm->policy, .read_only = read_only };
+
+	if (vm->nr_devs < VM_MAX_DEVICES) {
+		g.stats = &vm->devs[vm->nr_devs++];
+		g.stats->name = name;
+	}
+	return g;
+}
+
 static void vm_ctl_stop(void *ctx, enum vm_stop why)
 {
 	vm_request_stop(ctx, why);

@@ -8,10 +8,13 @@
 #include <stdatomic.h>
 
 #include "core/bus.h"
+#include "core/devreq.h"
 #include "core/gmem.h"
 #include "core/monitor.h"
 #include "core/policy.h"
 #include "core/vmctl.h"
+
+#define VM_MAX_DEVICES 32
 
 struct vm {
 	struct gmem mem;
@@ -20,6 +23,9 @@ struct vm {
 	struct policy policy;
 	unsigned ncpus;
 	struct vcpu_stats *stats; /* ncpus entries */
+
+	struct dev_stats devs[VM_MAX_DEVICES]; /* per-device request counters */
+	unsigned nr_devs;
 
 	_Atomic int stop; /* enum vm_stop; VM_RUNNING until the first stop request */
 	/* Backend hook: make every vCPU leave guest mode soon. */
@@ -37,6 +43,10 @@ static inline enum vm_stop vm_stop_reason(struct vm *vm)
 {
 	return (enum vm_stop)atomic_load_explicit(&vm->stop, memory_order_acquire);
 }
+
+/* A device's gate to the request path: its counters and the VM's policy.
+ * NULL stats when VM_MAX_DEVICES are taken (requests then go uncounted). */
+struct dev_gate vm_dev_gate(struct vm *vm, const char *name, bool read_only);
 
 /* The handle devices get instead of the VM. */
 struct vmctl vm_ctl(struct vm *vm);

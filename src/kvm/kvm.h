@@ -12,6 +12,7 @@
 
 #include "arch/x86/boot.h"
 #include "core/irq.h"
+#include "core/platform.h"
 #include "core/vm.h"
 
 struct kvm_backend;
@@ -24,6 +25,9 @@ void kvm_backend_destroy(struct kvm_backend *kb);
 
 /* An interrupt line into the in-kernel IOAPIC/PIC. */
 struct irq_line kvm_irq_line(struct kvm_backend *kb, uint32_t gsi);
+
+/* MSI routes through irqfds, and ioeventfds, for device transports. */
+struct platform_ops kvm_platform_ops(struct kvm_backend *kb);
 
 /* Creates the vCPUs; the boot vCPU starts from `boot`, the others wait for
  * the guest's INIT/SIPI. */

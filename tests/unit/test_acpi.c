@@ -15,6 +15,7 @@
 #include "arch/x86/acpi.h"
 #include "arch/x86/aml.h"
 #include "arch/x86/layout.h"
+#include "devices/pci.h"
 
 /* ---- AML encoder ------------------------------------------------------ */
 
@@ -231,6 +232,62 @@ static void test_aml_nospace(void **state)
 	assert_int_equal(aml_finish(&a), 6);
 	aml_end(&a, p);
 	assert_int_equal(aml_finish(&a), -ENOSPC);
+}
+
+static void test_aml_eisaid(void **state)
+{
+	(void)state;
+	uint8_t buf[16];
+	struct aml a;
+	aml_init(&a, buf, sizeof(buf));
+	aml_eisaid(&a, "PNP0A03");
+	aml_eisaid(&a, "PNP0C0F");
+	/* iasl: EisaId ("PNP0A03") is DWordConst 0x030AD041. */
+	EXPECT_AML(&a, 0x0C, 0x41, 0xD0, 0x0A, 0x03, 0x0C, 0x41, 0xD0, 0x0C, 0x0F);
+	static const char *const bad[] = { "PNP0A0", "PNP0A033", "pnp0A03", "PNP0a03", "PN10A03", "PNP0G03" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		aml_init(&a, buf, sizeof(buf));
+		aml_eisaid(&a, bad[i]);
+		assert_int_equal(aml_finish(&a), -EINVAL);
+	}
+}
+
+static void test_aml_address_descriptors(void **state)
+{
+	(void)state;
+	uint8_t buf[128];
+	struct aml a;
+	aml_init(&a, buf, sizeof(buf));
+	aml_res_word_bus_number(&a, 0, 0);
+	aml_res_word_io(&a, 0x0000, 0x0CF7);
+	aml_res_word_io(&a, 0x0D00, 0xFFFF);
+	aml_res_dword_memory(&a, 0xC0000000, 0xFEBFFFFF);
+	/* Bytes iasl 20200925 emits for:
+	 *   WordBusNumber (ResourceProducer, MinFixed, MaxFixed, PosDecode, 0, 0, 0, 0, 1)
+	 *   WordIO (ResourceProducer, MinFixed, MaxFixed, PosDecode, EntireRange,
+	 *           0, 0x0000, 0x0CF7, 0, 0x0CF8)
+	 *   WordIO (..., 0, 0x0D00, 0xFFFF, 0, 0xF300)
+	 *   DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed,
+	 *                NonCacheable, ReadWrite, 0, 0xC0000000, 0xFEBFFFFF, 0, 0x3EC00000) */
+	EXPECT_AML(&a, 0x88, 0x0D, 0x00, 0x02, 0x0C, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		   0x00, 0x01, 0x00, /* */
+		   0x88, 0x0D, 0x00, 0x01, 0x0C, 0x03, 0x00, 0x00, 0x00, 0x00, 0xF7, 0x0C, 0x00, 0x00,
+		   0xF8, 0x0C, /* */
+		   0x88, 0x0D, 0x00, 0x01, 0x0C, 0x03, 0x00, 0x00, 0x00, 0x0D, 0xFF, 0xFF, 0x00, 0x00,
+		   0x00, 0xF3, /* */
+		   0x87, 0x17, 0x00, 0x00, 0x0C, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xC0,
+		   0xFF, 0xFF, 0xBF, 0xFE, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xC0, 0x3E);
+
+	/* Lengths that do not fit the descriptor, and inverted ranges. */
+	aml_init(&a, buf, sizeof(buf));
+	aml_res_word_io(&a, 0, 0xFFFF);
+	assert_int_equal(aml_finish(&a), -EINVAL);
+	aml_init(&a, buf, sizeof(buf));
+	aml_res_dword_memory(&a, 0, 0xFFFFFFFF);
+	assert_int_equal(aml_finish(&a), -EINVAL);
+	aml_init(&a, buf, sizeof(buf));
+	aml_res_word_bus_number(&a, 1, 0);
+	assert_int_equal(aml_finish(&a), -EINVAL);
 }
 
 /* ---- ACPI tables ------------------------------------------------------ */
@@ -609,6 +666,196 @@ static void test_acpi_area_not_ram(void **state)
 	free(ram);
 }
 
+/* ---- PCI root bridge in the DSDT -------------------------------------- */
+
+#define PCI_WIN_BASE LAYOUT_MMIO32_START
+#define PCI_WIN_SIZE (LAYOUT_IOAPIC - LAYOUT_MMIO32_START)
+
+static struct acpi_config config_pci(unsigned ncpus)
+{
+	struct acpi_config cfg = config(ncpus);
+	cfg.pci = true;
+	cfg.pci_mmio_base = PCI_WIN_BASE;
+	cfg.pci_mmio_size = PCI_WIN_SIZE;
+	return cfg;
+}
+
+/* Decodes a PkgLength at p; returns its value, sets *n to its size. */
+static uint32_t pkglen(const uint8_t *p, unsigned *n)
+{
+	unsigned extra = p[0] >> 6;
+	*n = 1 + extra;
+	if (!extra)
+		return p[0] & 0x3F;
+	uint32_t v = p[0] & 0x0F;
+	for (unsigned i = 0; i < extra; i++)
+		v |= (uint32_t)p[1 + i] << (4 + 8 * i);
+	return v;
+}
+
+/* Decodes an integer constant at *p and advances past it. */
+static uint64_t integer(const uint8_t **p)
+{
+	const uint8_t *q = *p;
+	unsigned size;
+	switch (q[0]) {
+	case 0x00: *p = q + 1; return 0;
+	case 0x01: *p = q + 1; return 1;
+	case 0x0A: size = 1; break;
+	case 0x0B: size = 2; break;
+	case 0x0C: size = 4; break;
+	case 0x0E: size = 8; break;
+	default: fail_msg("not an integer: opcode 0x%02x", q[0]); return 0;
+	}
+	uint64_t v = 0;
+	for (unsigned i = 0; i < size; i++)
+		v |= (uint64_t)q[1 + i] << (8 * i);
+	*p = q + 1 + size;
+	return v;
+}
+
+static void check_dsdt_pci(const uint8_t *t)
+{
+	uint32_t len = rd32(t + 4);
+	const uint8_t *end = t + len;
+
+	/* \_SB_ holds PEVT, then PCI0 */
+	const uint8_t *dev = memfind(t, len, "\x5B\x82", 2);
+	assert_non_null(dev);
+	dev = memfind(dev + 2, (size_t)(end - dev - 2), "\x5B\x82", 2);
+	assert_non_null(dev);
+	unsigned n;
+	uint32_t dlen = pkglen(dev + 2, &n);
+	const uint8_t *body = dev + 2 + n, *dend = dev + 2 + dlen;
+	assert_true(dend <= end);
+	assert_memory_equal(body, "PCI0", 4);
+	size_t blen = (size_t)(dend - body);
+
+	/* _HID EisaId("PNP0A03"): DWordConst 0x030AD041. */
+	assert_non_null(memfind(body, blen, "\x08_HID\x0C\x41\xD0\x0A\x03", 10));
+	assert_non_null(memfind(body, blen, "\x08_UID\x00", 6));
+	assert_non_null(memfind(body, blen, "\x08_SEG\x00", 6));
+	assert_non_null(memfind(body, blen, "\x08_BBN\x00", 6));
+	assert_null(memfind(body, blen, "_ADR", 4)); /* _HID or _ADR, not both */
+
+	/* _CRS: bus 0, the config ports, the two I/O windows, the memory
+	 * window, the End Tag; nothing else. */
+	const uint8_t *crs = memfind(body, blen, "\x08_CRS\x11", 6);
+	assert_non_null(crs);
+	uint32_t clen = pkglen(crs + 6, &n);
+	const uint8_t *cb = crs + 6 + n, *cend = crs + 6 + clen;
+	uint64_t bufsize = integer(&cb);
+	assert_int_equal(bufsize, (uint64_t)(cend - cb));
+	static const uint8_t bus[] = { 0x88, 0x0D, 0x00, 0x02, 0x0C, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0 };
+	assert_memory_equal(cb, bus, sizeof(bus));
+	cb += sizeof(bus);
+	static const uint8_t cfgio[] = { 0x47, 0x01, 0xF8, 0x0C, 0xF8, 0x0C, 0x01, 0x08 };
+	assert_memory_equal(cb, cfgio, sizeof(cfgio));
+	cb += sizeof(cfgio);
+	for (unsigned i = 0; i < 2; i++, cb += 16) {
+		assert_int_equal(cb[0], 0x88);
+		assert_int_equal(cb[3], 1); /* I/O */
+		uint16_t min = rd16(cb + 8), max = rd16(cb + 10), l = rd16(cb + 14);
+		assert_int_equal(min, i == 0 ? 0 : 0xD00);
+		assert_int_equal(max, i == 0 ? 0xCF7 : 0xFFFF);
+		assert_int_equal(l, max - min + 1);
+	}
+	assert_int_equal(cb[0], 0x87);
+	assert_int_equal(rd16(cb + 1), 23);
+	assert_int_equal(cb[3], 0);    /* memory */
+	assert_int_equal(cb[4], 0x0C); /* producer, positive decode, min and max fixed */
+	assert_int_equal(cb[5], 0x01); /* read-write, non-cacheable */
+	assert_int_equal(rd32(cb + 10), PCI_WIN_BASE);
+	assert_int_equal(rd32(cb + 14), PCI_WIN_BASE + PCI_WIN_SIZE - 1);
+	assert_int_equal(rd32(cb + 18), 0);
+	assert_int_equal(rd32(cb + 22), PCI_WIN_SIZE);
+	cb += 26;
+	assert_int_equal(cb[0], 0x79);
+	assert_int_equal(cb + 2, cend);
+
+	/* _PRT: 31 entries {slot << 16 | 0xFFFF, INTA, 0, GSI}. */
+	const uint8_t *prt = memfind(body, blen, "\x08_PRT\x12", 6);
+	assert_non_null(prt);
+	uint32_t plen = pkglen(prt + 6, &n);
+	const uint8_t *pb = prt + 6 + n, *pend = prt + 6 + plen;
+	assert_true(pend <= dend);
+	assert_int_equal(*pb++, 31);
+	for (unsigned slot = 1; slot <= 31; slot++) {
+		assert_int_equal(*pb++, 0x12);
+		const uint8_t *e = pb;
+		uint32_t elen = pkglen(pb, &n);
+		pb += n;
+		assert_int_equal(*pb++, 4);
+		assert_int_equal(integer(&pb), (uint64_t)slot << 16 | 0xFFFF);
+		assert_int_equal(integer(&pb), 0);
+		assert_int_equal(integer(&pb), 0);
+		assert_int_equal(integer(&pb), PCI_INTX_GSI_BASE + slot % PCI_INTX_GSIS);
+		assert_int_equal(pb, e + elen);
+	}
+	assert_int_equal(pb, pend);
+}
+
+static void test_acpi_pci(void **state)
+{
+	struct fake *f = *state;
+	/* One GSI map for the device model and the tables. */
+	assert_int_equal(IRQ_PCI_INTX_BASE, PCI_INTX_GSI_BASE);
+	assert_int_equal(IRQ_PCI_INTX_COUNT, PCI_INTX_GSIS);
+
+	struct acpi_config cfg = config_pci(4);
+	uint64_t rsdp = 0;
+	assert_int_equal(acpi_build(&f->m, &cfg, &rsdp), 0);
+	struct parsed p = parse(f, rsdp); /* every checksum */
+	check_fadt(p.fadt);
+	check_madt(p.madt, 4); /* no overrides for GSIs 16-23 */
+	check_dsdt_pci(p.dsdt);
+	uint32_t len = rd32(p.dsdt + 4);
+	assert_non_null(memfind(p.dsdt, len, "\x0DQEMU0001", 10)); /* pvpanic still there */
+	static const uint8_t s5[] = { 0x08, '_', 'S', '5', '_', 0x12 };
+	assert_memory_equal(p.dsdt + 36, s5, sizeof(s5));
+	assert_null(memchr(f->ram + LAYOUT_ACPI_START, 0xAA, LAYOUT_ACPI_SIZE));
+}
+
+static void test_acpi_no_pci(void **state)
+{
+	struct fake *f = *state;
+	struct acpi_config cfg = config_pci(2);
+	uint64_t rsdp = 0;
+	assert_int_equal(acpi_build(&f->m, &cfg, &rsdp), 0);
+	struct parsed p = parse(f, rsdp);
+	assert_non_null(memfind(p.dsdt, rd32(p.dsdt + 4), "PCI0", 4));
+
+	/* pci = false: the DSDT of before, byte for byte (check_dsdt pins
+	 * its length), even with a window given. */
+	cfg.pci = false;
+	assert_int_equal(acpi_build(&f->m, &cfg, &rsdp), 0);
+	p = parse(f, rsdp);
+	check_dsdt(p.dsdt);
+	assert_null(memfind(p.dsdt, rd32(p.dsdt + 4), "PCI0", 4));
+	assert_null(memfind(p.dsdt, rd32(p.dsdt + 4), "_PRT", 4));
+}
+
+static void test_acpi_pci_bad_window(void **state)
+{
+	struct fake *f = *state;
+	uint64_t rsdp = 0x1234;
+	struct acpi_config cfg = config_pci(1);
+	cfg.pci_mmio_size = 0;
+	assert_int_equal(acpi_build(&f->m, &cfg, &rsdp), -EINVAL);
+	cfg = config_pci(1);
+	cfg.pci_mmio_base = 0x100000000ULL;
+	assert_int_equal(acpi_build(&f->m, &cfg, &rsdp), -EINVAL);
+	cfg = config_pci(1);
+	cfg.pci_mmio_size = 0x100000000ULL; /* crosses 4 GiB */
+	assert_int_equal(acpi_build(&f->m, &cfg, &rsdp), -EINVAL);
+	cfg = config_pci(1);
+	cfg.pci_mmio_base = 0;
+	cfg.pci_mmio_size = 0x100000000ULL; /* fits, but not a DWord length */
+	assert_int_equal(acpi_build(&f->m, &cfg, &rsdp), -EINVAL);
+	assert_int_equal(rsdp, 0x1234);
+	assert_null(memchr(f->ram + LAYOUT_ACPI_START, 0x00, LAYOUT_ACPI_SIZE));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -623,6 +870,8 @@ int main(void)
 		cmocka_unit_test(test_aml_device_scope),
 		cmocka_unit_test(test_aml_long_package_shifts_body),
 		cmocka_unit_test(test_aml_nospace),
+		cmocka_unit_test(test_aml_eisaid),
+		cmocka_unit_test(test_aml_address_descriptors),
 		cmocka_unit_test_setup_teardown(test_acpi_1cpu, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_acpi_2cpus, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_acpi_16cpus, fake_setup, fake_teardown),
@@ -630,6 +879,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_acpi_rebuild, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_acpi_bad_config, fake_setup, fake_teardown),
 		cmocka_unit_test(test_acpi_area_not_ram),
+		cmocka_unit_test_setup_teardown(test_acpi_pci, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_acpi_no_pci, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_acpi_pci_bad_window, fake_setup, fake_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -252,8 +252,59 @@ static void build_facs(uint8_t *t)
 	put8(t, FACS_VERSION_OFF, FACS_VERSION);
 }
 
-/* The DSDT body: \_S5_ and the pvpanic device. */
-static long build_dsdt_aml(uint8_t *buf, size_t cap)
+#define PCI_SLOTS       32
+#define PRT_ENTRIES     (PCI_SLOTS - 1) /* slots 1-31; 0 is the host bridge */
+#define PRT_ALL_FUNCS   0xFFFF           /* _PRT address: any function of the slot */
+#define PRT_PIN_INTA    0
+#define PCI_IO_HOLE_END 0xCFF            /* 0xCF8-0xCFF: the config ports */
+
+/* \_SB.PCI0: the PCI root bridge. Without it in the DSDT, Linux (with
+ * ACPI) never scans bus 0. _CRS gives the bridge bus 0, the config ports as
+ * its own, all other ports and the 32-bit MMIO window as windows for its
+ * devices; _PRT wires each slot's INTA to a GSI. Linux takes a _PRT entry
+ * whose source is 0 as a hard-wired GSI, level-triggered and active low; no
+ * MADT override is needed (overrides only remap ISA IRQs 0-15). */
+static void build_pci0(struct aml *a, const struct acpi_config *cfg)
+{
+	size_t dev = aml_device_begin(a, "PCI0");
+	aml_name(a, "_HID");
+	aml_eisaid(a, "PNP0A03");
+	aml_name(a, "_UID");
+	aml_integer(a, 0);
+	aml_name(a, "_SEG");
+	aml_integer(a, 0);
+	aml_name(a, "_BBN");
+	aml_integer(a, 0);
+	/* No _ADR: a device has a _HID or an _ADR, not both (ACPI 6.5, 6.1.5). */
+
+	aml_name(a, "_CRS");
+	size_t crs = aml_restemplate_begin(a);
+	aml_res_word_bus_number(a, 0, 0);
+	aml_res_io16(a, PORT_PCI_CONFIG, PORT_PCI_CONFIG, 1, PORT_PCI_CONFIG_LEN);
+	aml_res_word_io(a, 0, PORT_PCI_CONFIG - 1);
+	aml_res_word_io(a, PCI_IO_HOLE_END + 1, 0xFFFF);
+	aml_res_dword_memory(a, (uint32_t)cfg->pci_mmio_base,
+			     (uint32_t)(cfg->pci_mmio_base + cfg->pci_mmio_size - 1));
+	aml_restemplate_end(a, crs);
+
+	/* Entries: {Address, Pin, Source, Source Index}; Source 0 means the
+	 * Source Index is a GSI. */
+	aml_name(a, "_PRT");
+	size_t prt = aml_package_begin(a, PRT_ENTRIES);
+	for (unsigned slot = 1; slot < PCI_SLOTS; slot++) {
+		size_t e = aml_package_begin(a, 4);
+		aml_integer(a, (uint64_t)slot << 16 | PRT_ALL_FUNCS);
+		aml_integer(a, PRT_PIN_INTA);
+		aml_integer(a, 0);
+		aml_integer(a, IRQ_PCI_INTX_BASE + slot % IRQ_PCI_INTX_COUNT);
+		aml_end(a, e);
+	}
+	aml_end(a, prt);
+	aml_end(a, dev);
+}
+
+/* The DSDT body: \_S5_, the pvpanic device and the PCI root bridge. */
+static long build_dsdt_aml(uint8_t *buf, size_t cap, const struct acpi_config *cfg)
 {
 	struct aml a;
 	aml_init(&a, buf, cap);
@@ -281,6 +332,8 @@ static long build_dsdt_aml(uint8_t *buf, size_t cap)
 	aml_name(&a, "_STA");
 	aml_integer(&a, 0x0F); /* present, enabled, shown, functioning */
 	aml_end(&a, dev);
+	if (cfg->pci)
+		build_pci0(&a, cfg);
 	aml_end(&a, sb);
 
 	return aml_finish(&a);
@@ -367,6 +420,10 @@ static int valid_config(const struct acpi_config *cfg)
 	/* One APIC ID space: keep the IOAPIC clear of the CPUs. */
 	if (cfg->ioapic_id < cfg->ncpus)
 		return 0;
+	/* The PCI window goes in a DWordMemory descriptor. */
+	if (cfg->pci && (cfg->pci_mmio_size == 0 || cfg->pci_mmio_base > UINT32_MAX ||
+			 cfg->pci_mmio_size > (1ULL << 32) - cfg->pci_mmio_base))
+		return 0;
 	return 1;
 }
 
@@ -395,7 +452,7 @@ int acpi_build(const struct gmem *m, const struct acpi_config *cfg, uint64_t *rs
 		goto out;
 
 	/* The DSDT goes last so its AML can take the rest of the area. */
-	long aml_len = build_dsdt_aml(ar.buf + dsdt_off + HDR_LEN, LAYOUT_ACPI_SIZE - ar.used);
+	long aml_len = build_dsdt_aml(ar.buf + dsdt_off + HDR_LEN, LAYOUT_ACPI_SIZE - ar.used, cfg);
 	if (aml_len < 0) {
 		ret = (int)aml_len;
 		goto out;

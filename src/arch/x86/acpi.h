@@ -2,12 +2,14 @@
  * DSDT and MADT, written into the BIOS area of guest memory before the first
  * vCPU runs. They describe the CPUs and interrupt controllers (MADT), the
  * fixed PM hardware at PORT_ACPI_PM — PM1a event/control, reset register,
- * SCI — (FADT), S5 soft-off and the pvpanic device (DSDT).
+ * SCI — (FADT), S5 soft-off, the pvpanic device and, when asked, the PCI
+ * root bridge with its windows and INTx routing (DSDT).
  * Used by the VM builder; the boot code hands the RSDP's address to the
  * kernel (boot_params.acpi_rsdp_addr, PVH start_info.rsdp_paddr). */
 #ifndef VIGIL_ARCH_X86_ACPI_H
 #define VIGIL_ARCH_X86_ACPI_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/gmem.h"
@@ -17,6 +19,14 @@ struct acpi_config {
 	uint64_t lapic_addr;  /* LAYOUT_LAPIC; must be below 4 GiB */
 	uint64_t ioapic_addr; /* LAYOUT_IOAPIC; must be below 4 GiB */
 	uint8_t ioapic_id;    /* >= ncpus: after the CPUs' APIC IDs */
+	/* PCI bus 0 behind ports 0xCF8-0xCFF: a PNP0A03 root bridge \_SB.PCI0
+	 * whose memory window is [pci_mmio_base, pci_mmio_base + pci_mmio_size),
+	 * below 4 GiB, and whose slots 1-31 route INTA to GSI
+	 * IRQ_PCI_INTX_BASE + slot % IRQ_PCI_INTX_COUNT. false: no PCI in the
+	 * DSDT (Linux then never scans PCI). */
+	bool pci;
+	uint64_t pci_mmio_base;
+	uint64_t pci_mmio_size;
 	/* The fixed hardware and devices come from layout.h. */
 };
 

@@ -27,6 +27,18 @@
 #define AML_RES_IO          0x47 /* small item 0x08, 7 bytes */
 #define AML_RES_IO_DECODE16 0x01
 #define AML_RES_END_TAG     0x79 /* small item 0x0F, 1 byte */
+#define AML_RES_DWORD_ADDR  0x87 /* large item 0x07, 23 bytes */
+#define AML_RES_WORD_ADDR   0x88 /* large item 0x08, 13 bytes */
+#define AML_RES_WORD_LEN    13
+#define AML_RES_DWORD_LEN   23
+/* Address space descriptors: resource type, general and type flags. */
+#define AML_ADDR_MEMORY     0
+#define AML_ADDR_IO         1
+#define AML_ADDR_BUS        2
+#define AML_ADDR_MIN_FIXED  (1u << 2)
+#define AML_ADDR_MAX_FIXED  (1u << 3) /* bit 0 clear: producer; bit 1 clear: positive decode */
+#define AML_IO_ENTIRE_RANGE 0x3       /* _RNG: ISA and non-ISA ports */
+#define AML_MEM_READ_WRITE  0x1       /* _RW; _MEM 0: non-cacheable */
 
 /* Longest integer encoding: prefix + 8 bytes. */
 #define AML_INT_MAX_BYTES 9
@@ -323,4 +335,100 @@ void aml_res_io16(struct aml *a, uint16_t min, uint16_t max, uint8_t align, uint
 		len,
 	};
 	aml_bytes(a, d, sizeof(d));
+}
+
+/* EISA ID letters are 5 bits each ('A' is 1); digits are hex nibbles. */
+static int eisa_letter(char c)
+{
+	return c >= 'A' && c <= 'Z' ? c - '@' : -1;
+}
+
+static int hex_nibble(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+void aml_eisaid(struct aml *a, const char *id)
+{
+	uint32_t v = 0;
+
+	if (strlen(id) != 7) {
+		fail(a, -EINVAL);
+		return;
+	}
+	for (unsigned i = 0; i < 3; i++) {
+		int l = eisa_letter(id[i]);
+		if (l < 0) {
+			fail(a, -EINVAL);
+			return;
+		}
+		v = v << 5 | (uint32_t)l;
+	}
+	for (unsigned i = 3; i < 7; i++) {
+		int n = hex_nibble(id[i]);
+		if (n < 0) {
+			fail(a, -EINVAL);
+			return;
+		}
+		v = v << 4 | (uint32_t)n;
+	}
+	/* The 32 bits are stored big-endian: manufacturer then product. */
+	uint32_t be = (v >> 24) | ((v >> 8) & 0xFF00) | ((v << 8) & 0xFF0000) | (v << 24);
+	uint8_t out[AML_INT_MAX_BYTES];
+	out[0] = AML_DWORD_PREFIX;
+	for (unsigned i = 0; i < 4; i++)
+		out[1 + i] = (uint8_t)(be >> (8 * i));
+	aml_bytes(a, out, 5);
+}
+
+static void put_le(uint8_t *p, uint64_t v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* A Word or DWord Address Space Descriptor for the fixed range [min, max]
+ * that the device produces: granularity 0, no translation, length
+ * max - min + 1, which must fit the field. */
+static void res_addr(struct aml *a, unsigned width, uint8_t type, uint8_t type_flags, uint32_t min,
+		     uint32_t max)
+{
+	uint64_t len = (uint64_t)max - min + 1;
+	if (min > max || len >> (8 * width)) {
+		fail(a, -EINVAL);
+		return;
+	}
+	uint8_t d[3 + AML_RES_DWORD_LEN];
+	uint8_t body = width == 2 ? AML_RES_WORD_LEN : AML_RES_DWORD_LEN;
+	d[0] = width == 2 ? AML_RES_WORD_ADDR : AML_RES_DWORD_ADDR;
+	d[1] = body;
+	d[2] = 0;
+	d[3] = type;
+	d[4] = AML_ADDR_MIN_FIXED | AML_ADDR_MAX_FIXED;
+	d[5] = type_flags;
+	put_le(d + 6, 0, width);                 /* granularity */
+	put_le(d + 6 + width, min, width);
+	put_le(d + 6 + 2 * width, max, width);
+	put_le(d + 6 + 3 * width, 0, width);     /* translation offset */
+	put_le(d + 6 + 4 * width, len, width);
+	aml_bytes(a, d, 3u + body);
+}
+
+void aml_res_word_bus_number(struct aml *a, uint16_t min, uint16_t max)
+{
+	res_addr(a, 2, AML_ADDR_BUS, 0, min, max);
+}
+
+void aml_res_word_io(struct aml *a, uint16_t min, uint16_t max)
+{
+	res_addr(a, 2, AML_ADDR_IO, AML_IO_ENTIRE_RANGE, min, max);
+}
+
+void aml_res_dword_memory(struct aml *a, uint32_t min, uint32_t max)
+{
+	res_addr(a, 4, AML_ADDR_MEMORY, AML_MEM_READ_WRITE, min, max);
 }

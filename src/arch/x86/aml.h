@@ -1,6 +1,7 @@
 /* aml — a tiny encoder for ACPI Machine Language (ACPI 6.5, chapter 20), just
  * enough for a static DSDT: names, integers, strings, packages, buffers,
- * scopes, devices and I/O resource templates. No methods, no operators.
+ * scopes, devices, EISA IDs and resource templates (I/O ports and bridge
+ * address windows). No methods, no operators.
  * Used by the ACPI table builder (arch/x86/acpi.c).
  *
  * The encoder writes into a caller-owned buffer. Errors are sticky: after the
@@ -83,5 +84,19 @@ void aml_restemplate_end(struct aml *a, size_t mark);
 
 /* IO(Decode16, min, max, align, len): the small I/O port descriptor. */
 void aml_res_io16(struct aml *a, uint16_t min, uint16_t max, uint8_t align, uint8_t len);
+
+/* Address space descriptors for a bridge's windows, all ResourceProducer,
+ * PosDecode, MinFixed, MaxFixed, granularity 0, no translation, length
+ * max - min + 1 (-EINVAL if min > max or the length does not fit):
+ *   WordBusNumber (..., 0, min, max, 0, len)
+ *   WordIO (..., EntireRange, 0, min, max, 0, len)
+ *   DWordMemory (..., NonCacheable, ReadWrite, 0, min, max, 0, len) */
+void aml_res_word_bus_number(struct aml *a, uint16_t min, uint16_t max);
+void aml_res_word_io(struct aml *a, uint16_t min, uint16_t max);
+void aml_res_dword_memory(struct aml *a, uint32_t min, uint32_t max);
+
+/* EisaId("PNP0A03"): three letters A-Z and four hex digits (upper case),
+ * compressed into a DWordConst (0x030AD041 for PNP0A03). */
+void aml_eisaid(struct aml *a, const char *id);
 
 #endif

@@ -39,6 +39,8 @@
 #define PORT_I8042_DATA     0x60
 #define PORT_I8042_CMD      0x64
 #define PORT_PVPANIC        0x505
+#define PORT_PCI_CONF       0xCF8 /* configuration mechanism #1: 0xCF8-0xCFF */
+#define PORT_PCI_CONF_LEN   8
 #define PORT_ACPI_PM        0x600 /* PM1a event (4), PM1a control (2), reset (1) */
 #define PORT_ACPI_PM_LEN    0x10
 #define PORT_ACPI_PM1_EVT   (PORT_ACPI_PM + 0x0)
@@ -47,6 +49,13 @@
 #define ACPI_RESET_VALUE    0x01
 #define ACPI_SLP_TYP_S5     5    /* the value _S5 hands to PM1a_CNT.SLP_TYP */
 #define IRQ_ACPI_SCI        9
+/* PCI INTx: slot s, pin INTA is wired to GSI IRQ_PCI_INTX_BASE + s %
+ * IRQ_PCI_INTX_COUNT (the DSDT's _PRT). Same values as devices/pci.h's
+ * PCI_INTX_GSI_BASE / PCI_INTX_GSIS, which must stay arch-free. */
+#define IRQ_PCI_INTX_BASE   16
+#define IRQ_PCI_INTX_COUNT  8
+#define PORT_PCI_CONFIG     0xCF8 /* mechanism #1: address 0xCF8, data 0xCFC */
+#define PORT_PCI_CONFIG_LEN 8
 
 #define VIGIL_MAX_CPUS      64
 

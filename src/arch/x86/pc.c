@@ -7,9 +7,11 @@
 #include "arch/x86/layout.h"
 #include "devices/acpi_pm.h"
 #include "devices/i8042.h"
+#include "devices/pci.h"
 #include "devices/pvpanic.h"
 #include "devices/rtc_cmos.h"
 #include "devices/uart_16550.h"
+#include "virtio/virtio_pci.h"
 
 static int add(struct bus *b, uint64_t base, uint64_t len, const char *name, bus_io_fn fn, void *dev,
 	       char *err, size_t errlen)
@@ -42,20 +44,44 @@ static int add_devices(struct vm *vm, struct pc_board *pc, const struct pc_confi
 	    add(&vm->pio, PORT_I8042_CMD, 1, "i8042", i8042_cmd_io, pc->i8042, err, errlen) < 0 ||
 	    add(&vm->pio, PORT_PVPANIC, 1, "pvpanic", pvpanic_io, pc->pvpanic, err, errlen) < 0)
 		return -1;
+	pc->pci = pci_host_new(LAYOUT_MMIO32_START, LAYOUT_IOAPIC - LAYOUT_MMIO32_START);
+	if (add(&vm->pio, PORT_PCI_CONF, PORT_PCI_CONF_LEN, "pci-conf", pci_host_cfg_io, pc->pci, err, errlen) < 0 ||
+	    add(&vm->mmio, LAYOUT_MMIO32_START, LAYOUT_IOAPIC - LAYOUT_MMIO32_START, "pci-mmio", pci_host_mmio,
+		pc->pci, err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
+int pc_devices(struct vm *vm, struct pc_board *pc, struct pc_config *cfg, char *err, size_t errlen)
+{
+	memset(pc, 0, sizeof(*pc));
+	return add_devices(vm, pc, cfg, err, errlen);
+}
+
+int pc_add_virtio(struct pc_board *pc, struct pc_config *cfg, struct virtio_dev *dev, char *err, size_t errlen)
+{
+	if (pc->nr_virtio == PC_MAX_VIRTIO) {
+		snprintf(err, errlen, "too many virtio devices (at most %d)", PC_MAX_VIRTIO);
+		return -1;
+	}
+	struct virtio_pci *vp = virtio_pci_new(dev, pc->pci, cfg->loop, &cfg->plat, cfg->irq, cfg->irq_ctx, err, errlen);
+	if (!vp)
+		return -1;
+	pc->virtio[pc->nr_virtio++] = vp;
 	return 0;
 }
 
 int pc_build(struct vm *vm, struct pc_board *pc, struct pc_config *cfg, char *err, size_t errlen)
 {
-	memset(pc, 0, sizeof(*pc));
-	if (add_devices(vm, pc, cfg, err, errlen) < 0)
-		return -1;
 
 	struct acpi_config acpi = {
 		.ncpus = vm->ncpus,
 		.lapic_addr = LAYOUT_LAPIC,
 		.ioapic_addr = LAYOUT_IOAPIC,
 		.ioapic_id = (uint8_t)vm->ncpus,
+		.pci = true,
+		.pci_mmio_base = LAYOUT_MMIO32_START,
+		.pci_mmio_size = LAYOUT_IOAPIC - LAYOUT_MMIO32_START,
 	};
 	int r = acpi_build(&vm->mem, &acpi, &cfg->boot.rsdp);
 	if (r < 0) {
@@ -67,6 +93,9 @@ int pc_build(struct vm *vm, struct pc_board *pc, struct pc_config *cfg, char *er
 
 void pc_free(struct pc_board *pc)
 {
+	for (unsigned i = 0; i < pc->nr_virtio; i++)
+		virtio_pci_free(pc->virtio[i]);
+	pci_host_free(pc->pci);
 	uart_16550_free(pc->com1);
 	rtc_cmos_free(pc->rtc);
 	acpi_pm_free(pc->pm);

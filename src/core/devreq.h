@@ -1,0 +1,43 @@
+/* devreq — the request path of device models: every request a device takes
+ * from the guest (a virtqueue chain: a disk read, a packet, a vsock message)
+ * passes through dev_request(), which counts it in the monitor and asks the
+ * policy, exactly as exits pass through exit_dispatch(). Lock-free: devices
+ * call it from their own threads. */
+#ifndef VIGIL_CORE_DEVREQ_H
+#define VIGIL_CORE_DEVREQ_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct policy;
+
+enum req_kind { REQ_READ, REQ_WRITE, REQ_FLUSH, REQ_OTHER };
+
+struct dev_stats {
+	const char *name;
+	_Atomic uint64_t requests;
+	_Atomic uint64_t bytes;
+	_Atomic uint64_t errors; /* malformed requests, host I/O errors */
+	_Atomic uint64_t denied; /* refused by the policy */
+};
+
+/* What a device holds instead of the VM's monitor and policy. */
+struct dev_gate {
+	struct dev_stats *stats;
+	const struct policy *policy;
+	bool read_only; /* the policy denies REQ_WRITE */
+};
+
+/* Counts one request of `bytes` and returns whether the policy provides it;
+ * a denied request must be completed with an error the guest can see. */
+bool dev_request(const struct dev_gate *g, enum req_kind kind, uint64_t bytes);
+
+/* Counts a request the device could not carry out (bad request, host error). */
+static inline void dev_request_error(const struct dev_gate *g)
+{
+	if (g && g->stats)
+		atomic_fetch_add_explicit(&g->stats->errors, 1, memory_order_relaxed);
+}
+
+#endif

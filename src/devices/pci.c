@@ -1,0 +1,355 @@
+#include "devices/pci.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Type 0 configuration header (PCI Local Bus 3.0, 6.1). */
+#define PCI_VENDOR_ID      0x00
+#define PCI_DEVICE_ID      0x02
+#define PCI_COMMAND        0x04
+#define PCI_STATUS         0x06
+#define PCI_CLASS_PROG     0x09
+#define PCI_BAR0           0x10
+#define PCI_BAR_END        0x28 /* one past BAR5 */
+#define PCI_ROM            0x30
+#define PCI_CAP_PTR        0x34
+#define PCI_INT_LINE       0x3C
+#define PCI_INT_PIN        0x3D
+
+#define PCI_CMD_IO         (1u << 0)
+#define PCI_CMD_MEM        (1u << 1)
+#define PCI_CMD_MASTER     (1u << 2)
+#define PCI_CMD_INTX_OFF   (1u << 10)
+#define PCI_CMD_WMASK      (PCI_CMD_IO | PCI_CMD_MEM | PCI_CMD_MASTER | PCI_CMD_INTX_OFF)
+#define PCI_STATUS_CAPS    (1u << 4)
+#define PCI_PIN_INTA       1
+
+/* CONFIG_ADDRESS (mechanism #1): enable 31, reserved 30:24 (read 0),
+ * bus 23:16, device 15:11, function 10:8, register 7:2, 1:0 read 0. */
+#define CFA_ENABLE         (1u << 31)
+#define CFA_MASK           (CFA_ENABLE | 0x00FFFFFCu)
+#define CFA_BUS(a)         (((a) >> 16) & 0xFF)
+#define CFA_SLOT(a)        (((a) >> 11) & 0x1F)
+#define CFA_FUNC(a)        (((a) >> 8) & 0x7)
+#define CFA_REG(a)         ((a) & 0xFC)
+#define CFG_ADDR_LEN       4 /* 0xCF8..0xCFB */
+#define CFG_DATA           4 /* 0xCFC..0xCFF */
+
+/* The host bridge at 00:00.0: Red Hat's "QEMU PCIe host bridge" IDs. */
+#define BRIDGE_VENDOR      0x1b36
+#define BRIDGE_DEVICE      0x0008
+#define CLASS_HOST_BRIDGE  0x060000
+
+#define BAR_MIN_SIZE       4096u
+
+struct pci_host {
+	pthread_mutex_t lock; /* config space, CONFIG_ADDRESS, BAR addresses, slots */
+	uint32_t cfa;         /* latched CONFIG_ADDRESS */
+	uint64_t mmio_base, mmio_end; /* window [base, end) */
+	uint64_t next;        /* bump allocator for BARs */
+	struct pci_function bridge;
+	struct pci_function *slot[PCI_MAX_SLOTS];
+};
+
+/* Hooks to run once the lock is dropped. */
+struct pending {
+	struct pci_function *fn;
+	uint32_t off, len;
+	bool moved;
+	unsigned bar;
+	uint64_t old_addr, new_addr;
+};
+
+/* Config bytes are read without the lock by pci_mem_enabled(), so every
+ * store the guest causes is an atomic byte store. */
+static void cfg_set(struct pci_function *fn, uint32_t off, uint8_t v)
+{
+	__atomic_store_n(&fn->cfg[off], v, __ATOMIC_RELAXED);
+}
+
+static uint8_t cfg_get(const struct pci_function *fn, uint32_t off)
+{
+	return __atomic_load_n(&fn->cfg[off], __ATOMIC_RELAXED);
+}
+
+static void cfg_put32(struct pci_function *fn, uint32_t off, uint32_t v)
+{
+	for (unsigned i = 0; i < 4; i++)
+		cfg_set(fn, off + i, (uint8_t)(v >> (8 * i)));
+}
+
+static uint32_t cfg_get32(const struct pci_function *fn, uint32_t off)
+{
+	uint32_t v = 0;
+	for (unsigned i = 0; i < 4; i++)
+		v |= (uint32_t)cfg_get(fn, off + i) << (8 * i);
+	return v;
+}
+
+bool pci_mem_enabled(const struct pci_function *fn)
+{
+	return cfg_get(fn, PCI_COMMAND) & PCI_CMD_MEM;
+}
+
+struct pci_host *pci_host_new(uint64_t mmio_base, uint64_t mmio_size)
+{
+	/* BARs are 32-bit: the whole window must sit below 4 GiB. */
+	if (mmio_size == 0 || mmio_base > UINT32_MAX || mmio_size > (1ULL << 32) - mmio_base)
+		return NULL;
+	struct pci_host *h = calloc(1, sizeof(*h));
+	if (!h)
+		return NULL;
+	if (pthread_mutex_init(&h->lock, NULL) != 0) {
+		free(h);
+		return NULL;
+	}
+	h->mmio_base = mmio_base;
+	h->mmio_end = mmio_base + mmio_size;
+	h->next = mmio_base;
+
+	struct pci_function *b = &h->bridge;
+	b->name = "host-bridge";
+	b->cfg[PCI_VENDOR_ID] = (uint8_t)BRIDGE_VENDOR;
+	b->cfg[PCI_VENDOR_ID + 1] = (uint8_t)(BRIDGE_VENDOR >> 8);
+	b->cfg[PCI_DEVICE_ID] = (uint8_t)BRIDGE_DEVICE;
+	b->cfg[PCI_DEVICE_ID + 1] = (uint8_t)(BRIDGE_DEVICE >> 8);
+	b->cfg[PCI_CLASS_PROG] = (uint8_t)CLASS_HOST_BRIDGE;
+	b->cfg[PCI_CLASS_PROG + 1] = (uint8_t)(CLASS_HOST_BRIDGE >> 8);
+	b->cfg[PCI_CLASS_PROG + 2] = (uint8_t)(CLASS_HOST_BRIDGE >> 16);
+	h->slot[0] = b;
+	return h;
+}
+
+void pci_host_free(struct pci_host *h)
+{
+	if (!h)
+		return;
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
+
+static bool is_pow2(uint32_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+int pci_host_add(struct pci_host *h, struct pci_function *fn)
+{
+	uint64_t addr[PCI_NUM_BARS] = { 0 };
+
+	for (unsigned i = 0; i < PCI_NUM_BARS; i++) {
+		const struct pci_bar *b = &fn->bar[i];
+		if (b->size && (!is_pow2(b->size) || b->size < BAR_MIN_SIZE || !b->fn))
+			return -EINVAL;
+	}
+
+	pthread_mutex_lock(&h->lock);
+	unsigned s = 1;
+	while (s < PCI_MAX_SLOTS && h->slot[s])
+		s++;
+	if (s == PCI_MAX_SLOTS) {
+		pthread_mutex_unlock(&h->lock);
+		return -ENOSPC;
+	}
+	/* Place every BAR before committing any: a refusal changes nothing. */
+	uint64_t next = h->next;
+	for (unsigned i = 0; i < PCI_NUM_BARS; i++) {
+		uint64_t size = fn->bar[i].size;
+		if (!size)
+			continue;
+		uint64_t a = (next + size - 1) & ~(size - 1);
+		if (a < next || a > h->mmio_end || size > h->mmio_end - a) {
+			pthread_mutex_unlock(&h->lock);
+			return -ENOSPC;
+		}
+		addr[i] = a;
+		next = a + size;
+	}
+	h->next = next;
+
+	for (unsigned i = 0; i < PCI_NUM_BARS; i++) {
+		fn->bar[i].addr = addr[i];
+		/* 32-bit, non-prefetchable memory: type bits all 0. */
+		cfg_put32(fn, PCI_BAR0 + 4 * i, (uint32_t)addr[i]);
+	}
+	cfg_put32(fn, PCI_ROM, 0);
+	fn->slot = s;
+	fn->gsi = PCI_INTX_GSI_BASE + s % PCI_INTX_GSIS;
+	cfg_set(fn, PCI_INT_LINE, (uint8_t)fn->gsi);
+	cfg_set(fn, PCI_INT_PIN, PCI_PIN_INTA);
+	h->slot[s] = fn;
+	pthread_mutex_unlock(&h->lock);
+	return 0;
+}
+
+/* The function CONFIG_ADDRESS selects, or NULL. Lock held. */
+static struct pci_function *selected(const struct pci_host *h)
+{
+	uint32_t a = h->cfa;
+	if (!(a & CFA_ENABLE) || CFA_BUS(a) != 0 || CFA_FUNC(a) != 0)
+		return NULL;
+	return h->slot[CFA_SLOT(a)];
+}
+
+/* One config byte as the guest reads it. Lock held. */
+static uint8_t cfg_read8(const struct pci_function *fn, uint32_t off)
+{
+	if (off >= PCI_BAR0 && off < PCI_BAR_END) {
+		if (!fn->bar[(off - PCI_BAR0) / 4].size)
+			return 0;
+	} else if (off >= PCI_ROM && off < PCI_ROM + 4) {
+		return 0;
+	} else if (off == PCI_STATUS) {
+		uint8_t v = cfg_get(fn, off);
+		return cfg_get(fn, PCI_CAP_PTR) ? (uint8_t)(v | PCI_STATUS_CAPS) : v;
+	}
+	return cfg_get(fn, off);
+}
+
+/* Writes `len` bytes of `v` at `off` (all inside one dword). Lock held;
+ * fills in which hooks to run. */
+static void cfg_write(struct pci_function *fn, uint32_t off, uint32_t len, uint32_t v,
+		      struct pending *p)
+{
+	uint32_t reg = off & ~3u;
+
+	if (reg >= PCI_BAR0 && reg < PCI_BAR_END) {
+		unsigned i = (reg - PCI_BAR0) / 4;
+		struct pci_bar *b = &fn->bar[i];
+		if (!b->size)
+			return;
+		uint32_t old = cfg_get32(fn, reg), merged = old;
+		for (uint32_t k = 0; k < len; k++) {
+			uint32_t shift = 8 * (off - reg + k);
+			merged = (merged & ~(0xFFu << shift)) | ((v >> (8 * k)) & 0xFFu) << shift;
+		}
+		/* Low bits below the size read 0: all ones reads back ~(size-1). */
+		uint32_t val = merged & ~(b->size - 1);
+		if (val != old) {
+			cfg_put32(fn, reg, val);
+			b->addr = val;
+			*p = (struct pending){ .fn = fn, .moved = true, .bar = i, .old_addr = old, .new_addr = val };
+		}
+	} else if (reg == PCI_ROM) {
+		/* No expansion ROM. */
+	} else {
+		for (uint32_t k = 0; k < len; k++) {
+			uint32_t o = off + k;
+			uint8_t mask;
+			if (o == PCI_COMMAND)
+				mask = (uint8_t)PCI_CMD_WMASK;
+			else if (o == PCI_COMMAND + 1)
+				mask = (uint8_t)(PCI_CMD_WMASK >> 8);
+			else if (o == PCI_STATUS || o == PCI_STATUS + 1 || o == PCI_INT_PIN)
+				mask = 0; /* write-1-to-clear status bits: nothing to clear */
+			else if (o == PCI_INT_LINE)
+				mask = 0xFF;
+			else
+				mask = fn->wmask[o];
+			uint8_t b = (uint8_t)(v >> (8 * k));
+			cfg_set(fn, o, (uint8_t)((cfg_get(fn, o) & ~mask) | (b & mask)));
+		}
+	}
+	p->fn = fn;
+	p->off = off;
+	p->len = len;
+}
+
+static void fill_ones(uint8_t *data, uint32_t len)
+{
+	memset(data, 0xFF, len);
+}
+
+void pci_host_cfg_io(void *host, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+	struct pci_host *h = host;
+
+	if (offset < CFG_ADDR_LEN) {
+		/* Only a whole dword at 0xCF8 is CONFIG_ADDRESS; byte and word
+		 * accesses (0xCF9 as a reset port, a mechanism #2 probe) are
+		 * not ours. */
+		if (offset != 0 || len != 4) {
+			if (!is_write)
+				fill_ones(data, len);
+			return;
+		}
+		pthread_mutex_lock(&h->lock);
+		if (is_write)
+			h->cfa = (uint32_t)(data[0] | data[1] << 8 | data[2] << 16 | (uint32_t)data[3] << 24) &
+				 CFA_MASK;
+		else
+			for (unsigned i = 0; i < 4; i++)
+				data[i] = (uint8_t)(h->cfa >> (8 * i));
+		pthread_mutex_unlock(&h->lock);
+		return;
+	}
+
+	uint64_t k = offset - CFG_DATA;
+	if (k >= 4 || (len != 1 && len != 2 && len != 4) || k + len > 4) {
+		if (!is_write)
+			fill_ones(data, len);
+		return;
+	}
+
+	struct pending p = { 0 };
+	pthread_mutex_lock(&h->lock);
+	struct pci_function *fn = selected(h);
+	uint32_t off = CFA_REG(h->cfa) + (uint32_t)k; /* <= 0xFF, and off + len <= 0x100 */
+	if (!fn) {
+		if (!is_write)
+			fill_ones(data, len);
+	} else if (is_write) {
+		uint32_t v = 0;
+		for (uint32_t i = 0; i < len; i++)
+			v |= (uint32_t)data[i] << (8 * i);
+		cfg_write(fn, off, len, v, &p);
+	} else {
+		for (uint32_t i = 0; i < len; i++)
+			data[i] = cfg_read8(fn, off + i);
+	}
+	pthread_mutex_unlock(&h->lock);
+
+	if (!p.fn)
+		return;
+	/* The function's hooks and `dev` do not change after pci_host_add. */
+	if (p.moved && p.fn->bar_moved)
+		p.fn->bar_moved(p.fn->dev, p.bar, p.old_addr, p.new_addr);
+	if (p.fn->cfg_written)
+		p.fn->cfg_written(p.fn->dev, p.off, p.len);
+}
+
+void pci_host_mmio(void *host, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+	struct pci_host *h = host;
+	uint64_t addr = h->mmio_base + offset;
+	bus_io_fn io = NULL;
+	void *dev = NULL;
+	uint64_t bar_off = 0;
+
+	/* Snapshot the BAR under the lock; call its handler without it. */
+	pthread_mutex_lock(&h->lock);
+	for (unsigned s = 1; s < PCI_MAX_SLOTS && !io; s++) {
+		const struct pci_function *fn = h->slot[s];
+		if (!fn || !pci_mem_enabled(fn))
+			continue;
+		for (unsigned i = 0; i < PCI_NUM_BARS; i++) {
+			const struct pci_bar *b = &fn->bar[i];
+			if (!b->size || !b->addr || addr < b->addr)
+				continue;
+			uint64_t o = addr - b->addr;
+			if (o < b->size && len <= b->size - o) {
+				io = b->fn;
+				dev = b->dev;
+				bar_off = o;
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&h->lock);
+
+	if (io)
+		io(dev, bar_off, data, len, is_write);
+	else if (!is_write)
+		fill_ones(data, len);
+}

@@ -1,0 +1,622 @@
+/* virtio_blk — see virtio_blk.h.
+ * Threads: queue_notify (event thread) pops chains and queues them as jobs;
+ * VIRTIO_BLK_WORKERS workers validate and serve them and push completions.
+ * `qlock` serialises every use of the virtq (pop on the event thread, push +
+ * used on the workers: virtq is not thread-safe); `lock` guards the job
+ * lists and the in-flight count. Lock order: lock, then qlock, never both
+ * the other way round (in practice they are never held together).
+ * Durability: a write's status is pushed only after pwritev returned, and a
+ * FLUSH is completed only after fdatasync, so every write the guest saw
+ * complete before issuing a FLUSH is on stable storage when the FLUSH
+ * completes. */
+#include "devices/virtio_blk.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "virtio/virtio_dev.h"
+
+#define HDR_BYTES 16u
+
+struct blk_job {
+	struct blk_job *next;
+	struct virtq_chain chain;
+};
+
+struct blk {
+	struct virtio_dev dev; /* first: the ops get &dev */
+	int fd;
+	uint64_t capacity; /* sectors */
+	bool read_only;
+	char id[VIRTIO_BLK_ID_BYTES];
+	uint8_t config[VIRTIO_BLK_CONFIG_LEN];
+
+	pthread_mutex_t qlock; /* the virtq: pop, push, used */
+	pthread_mutex_t lock;  /* everything below */
+	pthread_cond_t work;   /* a job was queued, or stop */
+	pthread_cond_t idle;   /* inflight dropped to 0 */
+	struct blk_job *free_jobs;
+	struct blk_job *head, *tail; /* queued, not yet taken by a worker */
+	unsigned inflight;           /* popped, not yet pushed */
+	bool stop;
+	unsigned nthreads;
+	pthread_t threads[VIRTIO_BLK_WORKERS];
+	/* One job per queue entry: a driver that keeps the protocol can never
+	 * have more chains outstanding than its ring has descriptors. */
+	struct blk_job jobs[VIRTIO_BLK_QUEUE_MAX];
+};
+
+static struct blk *to_blk(struct virtio_dev *d)
+{
+	return (struct blk *)d;
+}
+
+static void fail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- completion ---- */
+
+/* Returns a chain to the driver. Safe from any thread. */
+static void complete(struct blk *b, uint16_t head, uint32_t written)
+{
+	pthread_mutex_lock(&b->qlock);
+	virtq_push(&b->dev.vq[0], head, written);
+	virtio_dev_used(&b->dev, 0);
+	pthread_mutex_unlock(&b->qlock);
+}
+
+/* Writes the status byte (the last writable byte) and returns the used
+ * length: `data` bytes of data plus the status, or 0 with no status byte. */
+static uint32_t set_status(const struct virtq_chain *c, bool has_status, uint8_t status,
+			   uint32_t data)
+{
+	if (!has_status)
+		return 0;
+	virtq_chain_write(c, c->in_len - 1, &status, 1);
+	return data + 1;
+}
+
+/* ---- I/O ---- */
+
+/* The iovec for `len` bytes of the chain's buffers of one direction,
+ * starting `skip` bytes into them. Returns the number of entries (<= n). */
+static unsigned build_iov(const struct virtq_chain *c, bool device_writes, uint64_t skip,
+			  uint64_t len, struct iovec *iov)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < c->n && len > 0; i++) {
+		const struct virtq_buf *bf = &c->buf[i];
+		if (bf->device_writes != device_writes)
+			continue;
+		if (skip >= bf->len) {
+			skip -= bf->len;
+			continue;
+		}
+		uint64_t chunk = bf->len - skip;
+		if (chunk > len)
+			chunk = len;
+		iov[k].iov_base = (uint8_t *)bf->host + skip;
+		iov[k].iov_len = (size_t)chunk;
+		k++;
+		len -= chunk;
+		skip = 0;
+	}
+	return k;
+}
+
+/* The whole transfer or -1 (errno set; EIO for a short read at the end of a
+ * file that shrank under us). */
+static int rw_full(int fd, struct iovec *iov, unsigned n, off_t off, bool write)
+{
+	while (n > 0) {
+		ssize_t r = write ? pwritev(fd, iov, (int)n, off) : preadv(fd, iov, (int)n, off);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0) {
+			errno = EIO;
+			return -1;
+		}
+		off += r;
+		size_t done = (size_t)r;
+		while (n > 0 && done >= iov->iov_len) {
+			done -= iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + done;
+			iov->iov_len -= done;
+		}
+	}
+	return 0;
+}
+
+/* ---- one request ---- */
+
+/* Serves one well-formed-chain request and returns the used length. */
+static uint32_t serve(struct blk *b, const struct virtq_chain *c)
+{
+	const struct dev_gate *g = &b->dev.gate;
+	/* Status: the last byte of the last buffer, which must be writable. */
+	bool has_status = c->n > 0 && c->buf[c->n - 1].device_writes && c->in_len >= 1;
+	uint8_t hdr[HDR_BYTES];
+
+	if (!has_status || c->out_len < HDR_BYTES ||
+	    virtq_chain_read(c, 0, hdr, HDR_BYTES) != HDR_BYTES) {
+		dev_request_error(g);
+		return set_status(c, has_status, VIRTIO_BLK_S_IOERR, 0);
+	}
+	uint32_t type = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 |
+			(uint32_t)hdr[3] << 24;
+	uint64_t sector = 0;
+	for (int i = 7; i >= 0; i--)
+		sector = sector << 8 | hdr[8 + i];
+	uint64_t out_data = c->out_len - HDR_BYTES; /* readable bytes after the header */
+	uint64_t in_data = c->in_len - 1;           /* writable bytes before the status */
+
+	switch (type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT: {
+		bool write = type == VIRTIO_BLK_T_OUT;
+		/* IN: all data device-writable; OUT: all data device-readable. */
+		uint64_t len = write ? out_data : in_data;
+		uint64_t wrong_way = write ? in_data : out_data;
+		uint64_t nsec = len / VIRTIO_BLK_SECTOR;
+		if (wrong_way != 0 || len % VIRTIO_BLK_SECTOR != 0 || sector > b->capacity ||
+		    nsec > b->capacity - sector) {
+			dev_request_error(g);
+			return set_status(c, true, VIRTIO_BLK_S_IOERR, 0);
+		}
+		if (!dev_request(g, write ? REQ_WRITE : REQ_READ, len))
+			return set_status(c, true, VIRTIO_BLK_S_IOERR, 0);
+		if (len == 0)
+			return set_status(c, true, VIRTIO_BLK_S_OK, 0);
+		struct iovec iov[VIRTQ_MAX_CHAIN];
+		unsigned n = build_iov(c, write ? false : true, write ? HDR_BYTES : 0, len, iov);
+		if (rw_full(b->fd, iov, n, (off_t)(sector * VIRTIO_BLK_SECTOR), write) < 0) {
+			dev_request_error(g);
+			return set_status(c, true, VIRTIO_BLK_S_IOERR, 0);
+		}
+		return set_status(c, true, VIRTIO_BLK_S_OK, write ? 0 : (uint32_t)len);
+	}
+	case VIRTIO_BLK_T_FLUSH:
+		if (!dev_request(g, REQ_FLUSH, 0))
+			return set_status(c, true, VIRTIO_BLK_S_IOERR, 0);
+		/* Nothing was ever written through a read-only image. */
+		if (!b->read_only && fdatasync(b->fd) < 0) {
+			dev_request_error(g);
+			return set_status(c, true, VIRTIO_BLK_S_IOERR, 0);
+		}
+		return set_status(c, true, VIRTIO_BLK_S_OK, 0);
+	case VIRTIO_BLK_T_GET_ID: {
+		uint64_t n = in_data < VIRTIO_BLK_ID_BYTES ? in_data : VIRTIO_BLK_ID_BYTES;
+		if (!dev_request(g, REQ_OTHER, n))
+			return set_status(c, true, VIRTIO_BLK_S_IOERR, 0);
+		size_t w = virtq_chain_write(c, 0, b->id, (size_t)n);
+		return set_status(c, true, VIRTIO_BLK_S_OK, (uint32_t)w);
+	}
+	default:
+		dev_request_error(g);
+		return set_status(c, true, VIRTIO_BLK_S_UNSUPP, 0);
+	}
+}
+
+/* ---- workers ---- */
+
+static void *worker(void *arg)
+{
+	struct blk *b = arg;
+
+	pthread_mutex_lock(&b->lock);
+	for (;;) {
+		while (!b->head && !b->stop)
+			pthread_cond_wait(&b->work, &b->lock);
+		if (!b->head)
+			break; /* stop, and nothing left to serve */
+		struct blk_job *j = b->head;
+		b->head = j->next;
+		if (!b->head)
+			b->tail = NULL;
+		pthread_mutex_unlock(&b->lock);
+
+		uint32_t written = serve(b, &j->chain);
+		uint16_t head = j->chain.head;
+
+		/* The job goes back before the push: then jobs in use never
+		 * exceed chains outstanding in the virtq (see queue_notify). */
+		pthread_mutex_lock(&b->lock);
+		j->next = b->free_jobs;
+		b->free_jobs = j;
+		pthread_mutex_unlock(&b->lock);
+
+		complete(b, head, written);
+
+		pthread_mutex_lock(&b->lock);
+		if (--b->inflight == 0)
+			pthread_cond_broadcast(&b->idle);
+	}
+	pthread_mutex_unlock(&b->lock);
+	return NULL;
+}
+
+/* ---- virtio_dev ops ---- */
+
+static void blk_queue_notify(struct virtio_dev *d, unsigned q)
+{
+	struct blk *b = to_blk(d);
+
+	if (q != 0)
+		return;
+	for (;;) {
+		if (!virtio_dev_live(d))
+			return;
+		pthread_mutex_lock(&b->lock);
+		struct blk_job *j = b->free_jobs;
+		if (j)
+			b->free_jobs = j->next;
+		pthread_mutex_unlock(&b->lock);
+
+		struct virtq_chain spare;
+		struct virtq_chain *c = j ? &j->chain : &spare;
+		pthread_mutex_lock(&b->qlock);
+		bool enabled = d->vq[0].desc != NULL;
+		int r = enabled ? virtq_pop(&d->vq[0], c) : 0;
+		pthread_mutex_unlock(&b->qlock);
+
+		if (r != 1 && j) {
+			pthread_mutex_lock(&b->lock);
+			j->next = b->free_jobs;
+			b->free_jobs = j;
+			pthread_mutex_unlock(&b->lock);
+		}
+		if (r == 0)
+			return; /* nothing more (or a kick on a queue not enabled) */
+		if (r == -EBADMSG) {
+			/* Consumed, with nothing a device may touch. */
+			dev_request_error(&d->gate);
+			complete(b, c->head, 0);
+			continue;
+		}
+		if (r < 0) {
+			/* -EINVAL: the avail index ran away, the queue is broken. */
+			virtio_dev_needs_reset(d);
+			return;
+		}
+		if (!j) {
+			/* Every job is in use, so the driver already had a full
+			 * ring outstanding: this chain cannot exist in a driver
+			 * that keeps the protocol. */
+			virtio_dev_needs_reset(d);
+			return;
+		}
+
+		pthread_mutex_lock(&b->lock);
+		b->inflight++;
+		j->next = NULL;
+		if (b->tail)
+			b->tail->next = j;
+		else
+			b->head = j;
+		b->tail = j;
+		pthread_cond_signal(&b->work);
+		pthread_mutex_unlock(&b->lock);
+	}
+}
+
+static int blk_activate(struct virtio_dev *d)
+{
+	(void)d;
+	return 0; /* the workers run from new() on */
+}
+
+static void blk_reset(struct virtio_dev *d)
+{
+	struct blk *b = to_blk(d);
+
+	/* The requests in flight finish (they touch guest buffers); after
+	 * that no worker has anything of this queue. The core resets the
+	 * virtqs themselves. */
+	pthread_mutex_lock(&b->lock);
+	while (b->inflight > 0)
+		pthread_cond_wait(&b->idle, &b->lock);
+	pthread_mutex_unlock(&b->lock);
+}
+
+static void blk_config_read(struct virtio_dev *d, uint32_t off, void *buf, uint32_t len)
+{
+	struct blk *b = to_blk(d);
+
+	memset(buf, 0, len);
+	if (off >= sizeof(b->config))
+		return;
+	if (len > sizeof(b->config) - off)
+		len = (uint32_t)(sizeof(b->config) - off);
+	memcpy(buf, b->config + off, len);
+}
+
+static void blk_config_write(struct virtio_dev *d, uint32_t off, const void *buf, uint32_t len)
+{
+	/* Nothing is writable (no VIRTIO_BLK_F_CONFIG_WCE). */
+	(void)d;
+	(void)off;
+	(void)buf;
+	(void)len;
+}
+
+static const struct virtio_dev_ops blk_ops = {
+	.queue_notify = blk_queue_notify,
+	.activate = blk_activate,
+	.reset = blk_reset,
+	.config_read = blk_config_read,
+	.config_write = blk_config_write,
+};
+
+/* ---- setup ---- */
+
+static void put_le(uint8_t *p, uint64_t v, unsigned bytes)
+{
+	for (unsigned i = 0; i < bytes; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void fill_config(struct blk *b)
+{
+	uint8_t *c = b->config;
+
+	memset(c, 0, sizeof(b->config));
+	put_le(c + 0, b->capacity, 8);             /* capacity */
+	put_le(c + 12, VIRTIO_BLK_SEG_MAX, 4);     /* seg_max */
+	put_le(c + 20, VIRTIO_BLK_SECTOR, 4);      /* blk_size */
+	put_le(c + 34, 1, 2);                      /* num_queues (F_MQ not offered) */
+}
+
+int virtio_blk_parse(const char *spec, struct virtio_blk_config *cfg, char *err, size_t errlen)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	if (!spec || !*spec) {
+		fail(err, errlen, "disk: empty spec (want path=FILE[,ro][,id=NAME])");
+		return -1;
+	}
+	size_t n = strlen(spec);
+	if (n >= sizeof(cfg->buf)) {
+		fail(err, errlen, "disk: spec longer than %u bytes", VIRTIO_BLK_SPEC_MAX - 1);
+		return -1;
+	}
+	memcpy(cfg->buf, spec, n + 1);
+
+	bool seen_ro = false;
+	char *save = NULL;
+	for (char *tok = cfg->buf; tok; tok = save) {
+		save = strchr(tok, ',');
+		if (save)
+			*save++ = '\0';
+		char *val = strchr(tok, '=');
+		if (val)
+			*val++ = '\0';
+		if (strcmp(tok, "path") == 0 && val) {
+			if (cfg->path) {
+				fail(err, errlen, "disk: path given twice");
+				return -1;
+			}
+			if (!*val) {
+				fail(err, errlen, "disk: empty path");
+				return -1;
+			}
+			cfg->path = val;
+		} else if (strcmp(tok, "id") == 0 && val) {
+			if (cfg->id) {
+				fail(err, errlen, "disk: id given twice");
+				return -1;
+			}
+			if (strlen(val) > VIRTIO_BLK_ID_BYTES) {
+				fail(err, errlen, "disk: id '%s' longer than %u bytes", val,
+				     VIRTIO_BLK_ID_BYTES);
+				return -1;
+			}
+			cfg->id = val;
+		} else if (strcmp(tok, "ro") == 0 && !val) {
+			if (seen_ro) {
+				fail(err, errlen, "disk: ro given twice");
+				return -1;
+			}
+			seen_ro = true;
+			cfg->read_only = true;
+		} else if (!*tok) {
+			fail(err, errlen, "disk: empty option in '%s'", spec);
+			return -1;
+		} else if (strcmp(tok, "ro") == 0) {
+			fail(err, errlen, "disk: 'ro' takes no value");
+			return -1;
+		} else if (strcmp(tok, "path") == 0 || strcmp(tok, "id") == 0) {
+			fail(err, errlen, "disk: '%s' needs a value (%s=...)", tok, tok);
+			return -1;
+		} else {
+			fail(err, errlen, "disk: unknown option '%s' (want path=FILE[,ro][,id=NAME])",
+			     tok);
+			return -1;
+		}
+	}
+	if (!cfg->path) {
+		fail(err, errlen, "disk: missing path=FILE");
+		return -1;
+	}
+	return 0;
+}
+
+static void stop_workers(struct blk *b)
+{
+	pthread_mutex_lock(&b->lock);
+	b->stop = true;
+	pthread_cond_broadcast(&b->work);
+	pthread_mutex_unlock(&b->lock);
+	for (unsigned i = 0; i < b->nthreads; i++)
+		pthread_join(b->threads[i], NULL);
+	b->nthreads = 0;
+}
+
+static void destroy(struct blk *b)
+{
+	stop_workers(b);
+	if (b->fd >= 0)
+		close(b->fd);
+	pthread_cond_destroy(&b->idle);
+	pthread_cond_destroy(&b->work);
+	pthread_mutex_destroy(&b->lock);
+	pthread_mutex_destroy(&b->qlock);
+	free(b);
+}
+
+/* Opens and checks the image; fills fd and capacity. 0 or -1 with err. */
+static int open_image(struct blk *b, const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0) {
+		fail(err, errlen, "disk %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		fail(err, errlen, "disk %s: is a directory, not a disk image", path);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		fail(err, errlen, "disk %s: not a regular file or block device", path);
+		return -1;
+	}
+	b->fd = open(path, (b->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (b->fd < 0) {
+		fail(err, errlen, "disk %s: cannot open %s: %s", path,
+		     b->read_only ? "read-only" : "read-write", strerror(errno));
+		return -1;
+	}
+	/* Two VMs writing one image corrupt it: writers exclusive, readers shared. */
+	if (flock(b->fd, (b->read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+		fail(err, errlen, "disk %s: in use by another process (%s)", path,
+		     strerror(errno));
+		return -1;
+	}
+	off_t size = lseek(b->fd, 0, SEEK_END); /* works for block devices too */
+	if (size < 0) {
+		fail(err, errlen, "disk %s: cannot get size: %s", path, strerror(errno));
+		return -1;
+	}
+	if (size == 0) {
+		fail(err, errlen, "disk %s: image is empty", path);
+		return -1;
+	}
+	if (size % VIRTIO_BLK_SECTOR != 0) {
+		fail(err, errlen, "disk %s: size %lld is not a multiple of %u bytes", path,
+		     (long long)size, VIRTIO_BLK_SECTOR);
+		return -1;
+	}
+	b->capacity = (uint64_t)size / VIRTIO_BLK_SECTOR;
+	return 0;
+}
+
+struct virtio_dev *virtio_blk_new(const struct virtio_blk_config *cfg, const struct gmem *mem,
+				  struct dev_gate gate, char *err, size_t errlen)
+{
+	if (!cfg || !cfg->path || !*cfg->path) {
+		fail(err, errlen, "disk: no path");
+		return NULL;
+	}
+	if (cfg->id && strlen(cfg->id) > VIRTIO_BLK_ID_BYTES) {
+		fail(err, errlen, "disk: id longer than %u bytes", VIRTIO_BLK_ID_BYTES);
+		return NULL;
+	}
+	struct blk *b = calloc(1, sizeof(*b));
+	if (!b) {
+		fail(err, errlen, "disk %s: out of memory", cfg->path);
+		return NULL;
+	}
+	b->fd = -1;
+	b->read_only = cfg->read_only || gate.read_only;
+	pthread_mutex_init(&b->qlock, NULL);
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_cond_init(&b->work, NULL);
+	pthread_cond_init(&b->idle, NULL);
+
+	if (open_image(b, cfg->path, err, errlen) < 0) {
+		destroy(b);
+		return NULL;
+	}
+
+	/* GET_ID: the given id, else the file name, cut to 20 bytes (no NUL
+	 * needed when all 20 are used). */
+	const char *id = cfg->id;
+	if (!id) {
+		const char *slash = strrchr(cfg->path, '/');
+		id = slash ? slash + 1 : cfg->path;
+	}
+	size_t idlen = strlen(id);
+	memcpy(b->id, id, idlen < VIRTIO_BLK_ID_BYTES ? idlen : VIRTIO_BLK_ID_BYTES);
+
+	fill_config(b);
+	for (unsigned i = 0; i < VIRTIO_BLK_QUEUE_MAX; i++) {
+		b->jobs[i].next = b->free_jobs;
+		b->free_jobs = &b->jobs[i];
+	}
+
+	struct virtio_dev *d = &b->dev;
+	d->name = "virtio-blk";
+	d->device_id = VIRTIO_ID_BLOCK;
+	d->host_features = VIRTIO_BIT(VIRTIO_BLK_F_FLUSH) | VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) |
+			   VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE);
+	if (b->read_only)
+		d->host_features |= VIRTIO_BIT(VIRTIO_BLK_F_RO);
+	d->num_queues = 1;
+	d->queue_max = VIRTIO_BLK_QUEUE_MAX;
+	d->config_len = VIRTIO_BLK_CONFIG_LEN;
+	d->ops = &blk_ops;
+	d->priv = b;
+	d->gate = gate;
+	d->gate.read_only = b->read_only;
+	d->mem = mem;
+
+	for (unsigned i = 0; i < VIRTIO_BLK_WORKERS; i++) {
+		int e = pthread_create(&b->threads[i], NULL, worker, b);
+		if (e) {
+			fail(err, errlen, "disk %s: cannot start worker thread: %s", cfg->path,
+			     strerror(e));
+			destroy(b);
+			return NULL;
+		}
+		b->nthreads++;
+	}
+	return d;
+}
+
+void virtio_blk_free(struct virtio_dev *d)
+{
+	if (d)
+		destroy(to_blk(d));
+}
+
+uint64_t virtio_blk_capacity(const struct virtio_dev *d)
+{
+	return ((const struct blk *)d)->capacity;
+}

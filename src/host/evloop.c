@@ -1,0 +1,185 @@
+#define _GNU_SOURCE
+#include "host/evloop.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define EVLOOP_MAX_FDS 1024 /* fds are small integers; a table beats a map */
+#define EVLOOP_MAX_CALLS 256
+
+struct watch {
+	evloop_fn fn;
+	void *ctx;
+	uint32_t gen; /* bumped on every del, so stale epoll events are dropped */
+	bool active;
+};
+
+struct call {
+	void (*fn)(void *);
+	void *ctx;
+};
+
+struct evloop {
+	int epfd;
+	int wake; /* eventfd: evloop_call() and evloop_free() */
+	pthread_t thread;
+	bool started;
+	bool stopping;
+	pthread_mutex_t lock; /* watches[] and calls[] */
+	struct watch watches[EVLOOP_MAX_FDS];
+	struct call calls[EVLOOP_MAX_CALLS];
+	unsigned nr_calls;
+};
+
+static uint64_t ev_data(int fd, uint32_t gen)
+{
+	return ((uint64_t)gen << 32) | (uint32_t)fd;
+}
+
+struct evloop *evloop_new(void)
+{
+	struct evloop *l = calloc(1, sizeof(*l));
+	if (!l)
+		return NULL;
+	pthread_mutex_init(&l->lock, NULL);
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
+	l->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = UINT64_MAX };
+	if (l->epfd < 0 || l->wake < 0 || epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wake, &ev) < 0) {
+		evloop_free(l);
+		return NULL;
+	}
+	return l;
+}
+
+static int watch_set(struct evloop *l, int op, int fd, uint32_t events, evloop_fn fn, void *ctx)
+{
+	if (fd < 0 || fd >= EVLOOP_MAX_FDS)
+		return -EMFILE;
+	pthread_mutex_lock(&l->lock);
+	struct watch *w = &l->watches[fd];
+	w->fn = fn;
+	w->ctx = ctx;
+	w->active = true;
+	struct epoll_event ev = { .events = events, .data.u64 = ev_data(fd, w->gen) };
+	int r = epoll_ctl(l->epfd, op, fd, &ev) < 0 ? -errno : 0;
+	if (r < 0 && op == EPOLL_CTL_ADD)
+		w->active = false;
+	pthread_mutex_unlock(&l->lock);
+	return r;
+}
+
+int evloop_add(struct evloop *l, int fd, uint32_t events, evloop_fn fn, void *ctx)
+{
+	return watch_set(l, EPOLL_CTL_ADD, fd, events, fn, ctx);
+}
+
+int evloop_mod(struct evloop *l, int fd, uint32_t events, evloop_fn fn, void *ctx)
+{
+	return watch_set(l, EPOLL_CTL_MOD, fd, events, fn, ctx);
+}
+
+int evloop_del(struct evloop *l, int fd)
+{
+	if (fd < 0 || fd >= EVLOOP_MAX_FDS)
+		return -EBADF;
+	pthread_mutex_lock(&l->lock);
+	l->watches[fd].active = false;
+	l->watches[fd].gen++;
+	int r = epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL) < 0 ? -errno : 0;
+	pthread_mutex_unlock(&l->lock);
+	return r;
+}
+
+int evloop_call(struct evloop *l, void (*fn)(void *ctx), void *ctx)
+{
+	pthread_mutex_lock(&l->lock);
+	if (l->nr_calls == EVLOOP_MAX_CALLS) {
+		pthread_mutex_unlock(&l->lock);
+		return -EAGAIN;
+	}
+	l->calls[l->nr_calls++] = (struct call){ fn, ctx };
+	pthread_mutex_unlock(&l->lock);
+	uint64_t one = 1;
+	return write(l->wake, &one, sizeof(one)) == sizeof(one) ? 0 : -errno;
+}
+
+static void run_calls(struct evloop *l)
+{
+	struct call batch[EVLOOP_MAX_CALLS];
+	uint64_t n;
+
+	if (read(l->wake, &n, sizeof(n)) < 0) {
+		/* EAGAIN: nothing pending beyond what the queue holds */
+	}
+	pthread_mutex_lock(&l->lock);
+	unsigned count = l->nr_calls;
+	memcpy(batch, l->calls, count * sizeof(batch[0]));
+	l->nr_calls = 0;
+	pthread_mutex_unlock(&l->lock);
+	for (unsigned i = 0; i < count; i++)
+		batch[i].fn(batch[i].ctx);
+}
+
+static void *loop_thread(void *arg)
+{
+	struct evloop *l = arg;
+	struct epoll_event evs[32];
+
+	while (!__atomic_load_n(&l->stopping, __ATOMIC_ACQUIRE)) {
+		int n = epoll_wait(l->epfd, evs, 32, -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.u64 == UINT64_MAX) {
+				run_calls(l);
+				continue;
+			}
+			int fd = (int)(uint32_t)evs[i].data.u64;
+			uint32_t gen = (uint32_t)(evs[i].data.u64 >> 32);
+			pthread_mutex_lock(&l->lock);
+			struct watch w = l->watches[fd];
+			pthread_mutex_unlock(&l->lock);
+			if (w.active && w.gen == gen)
+				w.fn(w.ctx, evs[i].events);
+		}
+	}
+	return NULL;
+}
+
+int evloop_start(struct evloop *l)
+{
+	if (pthread_create(&l->thread, NULL, loop_thread, l) != 0)
+		return -EAGAIN;
+	l->started = true;
+	return 0;
+}
+
+void evloop_free(struct evloop *l)
+{
+	if (!l)
+		return;
+	if (l->started) {
+		__atomic_store_n(&l->stopping, true, __ATOMIC_RELEASE);
+		uint64_t one = 1;
+		if (write(l->wake, &one, sizeof(one)) < 0) {
+			/* the loop also wakes on its next event */
+		}
+		pthread_join(l->thread, NULL);
+	}
+	if (l->epfd >= 0)
+		close(l->epfd);
+	if (l->wake >= 0)
+		close(l->wake);
+	pthread_mutex_destroy(&l->lock);
+	free(l);
+}

@@ -1,0 +1,124 @@
+/* Interrupt routing for the KVM backend: the GSI routing table (the
+ * in-kernel PIC/IOAPIC pins plus one MSI route per device vector), irqfds
+ * that inject those routes, and ioeventfds for queue notifications. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "kvm/kvm.h"
+#include "kvm/kvm_internal.h"
+
+#define IRQCHIP_GSIS 24
+#define MAX_ROUTES 512
+
+struct kvm_irq_routes {
+	pthread_mutex_t lock;
+	unsigned nr;
+	unsigned next_gsi;
+	struct kvm_irq_routing_entry e[MAX_ROUTES];
+};
+
+static struct kvm_irq_routes routes = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static int push_routes(struct kvm_backend *kb)
+{
+	struct kvm_irq_routing *t = calloc(1, sizeof(*t) + routes.nr * sizeof(t->entries[0]));
+	if (!t)
+		return -ENOMEM;
+	t->nr = routes.nr;
+	memcpy(t->entries, routes.e, routes.nr * sizeof(t->entries[0]));
+	int r = ioctl(kb->vm_fd, KVM_SET_GSI_ROUTING, t) < 0 ? -errno : 0;
+	free(t);
+	return r;
+}
+
+/* KVM's default table, which a KVM_SET_GSI_ROUTING replaces wholesale: ISA
+ * IRQs 0-15 to both the PIC and the IOAPIC, 16-23 to the IOAPIC. */
+static void add_irqchip_routes(void)
+{
+	for (unsigned gsi = 0; gsi < IRQCHIP_GSIS; gsi++) {
+		if (gsi < 16)
+			routes.e[routes.nr++] = (struct kvm_irq_routing_entry){
+				.gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
+				.u.irqchip = { .irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
+					       .pin = gsi % 8 } };
+		routes.e[routes.nr++] = (struct kvm_irq_routing_entry){
+			.gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
+			.u.irqchip = { .irqchip = KVM_IRQCHIP_IOAPIC, .pin = gsi } };
+	}
+	routes.next_gsi = IRQCHIP_GSIS;
+}
+
+static int kvm_msi_alloc(void *ctx, unsigned *handle)
+{
+	struct kvm_backend *kb = ctx;
+	int r = -ENOSPC;
+
+	pthread_mutex_lock(&routes.lock);
+	if (routes.nr == 0)
+		add_irqchip_routes();
+	if (routes.nr < MAX_ROUTES) {
+		int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (fd < 0) {
+			r = -errno;
+			goto out;
+		}
+		unsigned gsi = routes.next_gsi++;
+		routes.e[routes.nr++] = (struct kvm_irq_routing_entry){ .gsi = gsi, .type = KVM_IRQ_ROUTING_MSI };
+		struct kvm_irqfd irqfd = { .fd = (uint32_t)fd, .gsi = gsi };
+		if ((r = push_routes(kb)) < 0 || ioctl(kb->vm_fd, KVM_IRQFD, &irqfd) < 0) {
+			r = r < 0 ? r : -errno;
+			routes.nr--;
+			routes.next_gsi--;
+			close(fd);
+			goto out;
+		}
+		*handle = gsi;
+		r = fd;
+	}
+out:
+	pthread_mutex_unlock(&routes.lock);
+	return r;
+}
+
+static int kvm_msi_set(void *ctx, unsigned handle, uint64_t addr, uint32_t data)
+{
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&routes.lock);
+	for (unsigned i = IRQCHIP_GSIS; i < routes.nr; i++) {
+		struct kvm_irq_routing_entry *e = &routes.e[i];
+		if (e->type != KVM_IRQ_ROUTING_MSI || e->gsi != handle)
+			continue;
+		if (e->u.msi.address_lo == (uint32_t)addr && e->u.msi.address_hi == (uint32_t)(addr >> 32) &&
+		    e->u.msi.data == data) {
+			r = 0;
+			break;
+		}
+		e->u.msi.address_lo = (uint32_t)addr;
+		e->u.msi.address_hi = (uint32_t)(addr >> 32);
+		e->u.msi.data = data;
+		r = push_routes(ctx);
+		break;
+	}
+	pthread_mutex_unlock(&routes.lock);
+	return r;
+}
+
+static int kvm_ioeventfd(void *ctx, uint64_t gpa, uint32_t len, int fd, bool assign)
+{
+	struct kvm_backend *kb = ctx;
+	struct kvm_ioeventfd io = { .addr = gpa, .len = len, .fd = fd,
+				    .flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN };
+	return ioctl(kb->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
+}
+
+struct platform_ops kvm_platform_ops(struct kvm_backend *kb)
+{
+	return (struct platform_ops){ .msi_alloc = kvm_msi_alloc, .msi_set = kvm_msi_set,
+				      .ioeventfd = kvm_ioeventfd, .ctx = kb };
+}

@@ -1,0 +1,580 @@
+/* The virtio 1.x PCI transport. BAR0 holds, at fixed offsets, the common
+ * configuration, the ISR, the device configuration, one notification
+ * address per queue, and the MSI-X table and pending bits. Lifecycle changes
+ * (activate, reset) run on the event thread, where queues are processed, so
+ * a device never sees its queues change under it. */
+#include "virtio/virtio_pci.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define BAR_SIZE 0x8000
+#define OFF_COMMON 0x0000
+#define COMMON_LEN 0x38
+#define OFF_ISR 0x1000
+#define OFF_DEVICE 0x2000
+#define DEVICE_MAX 0x1000
+#define OFF_NOTIFY 0x3000
+#define NOTIFY_MULT 4
+#define OFF_MSIX_TABLE 0x4000
+#define OFF_MSIX_PBA 0x5000
+#define NO_VECTOR 0xffff
+
+/* PCI config space: virtio vendor capabilities and MSI-X. */
+#define CAP_COMMON 0x40
+#define CAP_NOTIFY 0x50
+#define CAP_ISR 0x64
+#define CAP_DEVICE 0x74
+#define CAP_MSIX 0x84
+#define MSIX_ENABLE 0x8000
+#define MSIX_MASKALL 0x4000
+#define CMD_INTX_DISABLE 0x400
+
+/* Common configuration layout (virtio 1.x, 4.1.4.3). */
+enum {
+	CC_DFSELECT = 0x00, CC_DF = 0x04, CC_GFSELECT = 0x08, CC_GF = 0x0c, CC_MSIX_CONFIG = 0x10,
+	CC_NUMQ = 0x12, CC_STATUS = 0x14, CC_CFGGEN = 0x15, CC_Q_SELECT = 0x16, CC_Q_SIZE = 0x18,
+	CC_Q_MSIX = 0x1a, CC_Q_ENABLE = 0x1c, CC_Q_NOFF = 0x1e, CC_Q_DESC = 0x20, CC_Q_AVAIL = 0x28,
+	CC_Q_USED = 0x30,
+};
+
+#define NVEC (VIRTIO_MAX_QUEUES + 1)
+
+struct msix_entry {
+	uint64_t addr;
+	uint32_t data;
+	uint32_t ctrl; /* bit 0: masked */
+};
+
+struct kick {
+	struct virtio_pci *vp;
+	unsigned q;
+	int fd;
+};
+
+struct virtio_pci {
+	struct pci_function fn;
+	struct virtio_dev *dev;
+	struct evloop *loop;
+	struct platform_ops plat;
+	struct irq_line intx;
+	pthread_mutex_t lock; /* everything below */
+	uint32_t dfselect, gfselect;
+	uint64_t driver_features;
+	uint16_t queue_sel;
+	uint16_t config_vector;
+	uint16_t queue_vector[VIRTIO_MAX_QUEUES];
+	uint16_t queue_size[VIRTIO_MAX_QUEUES];
+	bool queue_enabled[VIRTIO_MAX_QUEUES];
+	uint8_t generation;
+	uint8_t isr;
+	int intx_level;
+	unsigned nvec;
+	struct msix_entry msix[NVEC];
+	uint64_t pba;
+	int vec_fd[NVEC];
+	unsigned vec_handle[NVEC];
+	struct kick kick[VIRTIO_MAX_QUEUES];
+	bool ioeventfd[VIRTIO_MAX_QUEUES];
+};
+
+static uint64_t offered(const struct virtio_dev *d)
+{
+	return d->host_features | VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX);
+}
+
+static uint16_t cfg16(const struct virtio_pci *vp, unsigned off)
+{
+	return (uint16_t)(vp->fn.cfg[off] | vp->fn.cfg[off + 1] << 8);
+}
+
+/* ---- interrupts -------------------------------------------------------- */
+
+static void set_intx(struct virtio_pci *vp)
+{
+	int level = vp->isr != 0 && !(cfg16(vp, 0x04) & CMD_INTX_DISABLE);
+	if (level != vp->intx_level) {
+		vp->intx_level = level;
+		irq_set(&vp->intx, level);
+	}
+}
+
+static void fire(struct virtio_pci *vp, unsigned vec)
+{
+	uint64_t one = 1;
+	bool masked = (cfg16(vp, CAP_MSIX + 2) & MSIX_MASKALL) || (vp->msix[vec].ctrl & 1);
+
+	if (masked || vp->vec_fd[vec] < 0) {
+		vp->pba |= 1ULL << vec;
+		return;
+	}
+	if (write(vp->vec_fd[vec], &one, sizeof(one)) < 0) {
+		/* eventfd counter full: the guest has an interrupt pending anyway */
+	}
+}
+
+static void raise_irq(struct virtio_dev *d, int q)
+{
+	struct virtio_pci *vp = d->transport;
+
+	pthread_mutex_lock(&vp->lock);
+	if (cfg16(vp, CAP_MSIX + 2) & MSIX_ENABLE) {
+		unsigned vec = q < 0 ? vp->config_vector : vp->queue_vector[q];
+		if (vec < vp->nvec)
+			fire(vp, vec);
+	} else {
+		vp->isr |= q < 0 ? 2 : 1;
+		set_intx(vp);
+	}
+	pthread_mutex_unlock(&vp->lock);
+}
+
+/* Delivers vectors that became pending while masked, once unmasked. */
+static void flush_pending(struct virtio_pci *vp)
+{
+	for (unsigned v = 0; v < vp->nvec; v++) {
+		if (!(vp->pba & (1ULL << v)))
+			continue;
+		vp->pba &= ~(1ULL << v);
+		fire(vp, v);
+	}
+}
+
+/* ---- lifecycle on the event thread ------------------------------------- */
+
+struct sync_call {
+	struct virtio_pci *vp;
+	void (*fn)(struct virtio_pci *vp);
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+};
+
+static void sync_trampoline(void *arg)
+{
+	struct sync_call *c = arg;
+	c->fn(c->vp);
+	pthread_mutex_lock(&c->lock);
+	c->done = true;
+	pthread_cond_signal(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Runs fn on the event thread and waits; the caller must not hold vp->lock. */
+static void on_event_thread(struct virtio_pci *vp, void (*fn)(struct virtio_pci *vp))
+{
+	struct sync_call c = { .vp = vp, .fn = fn, .lock = PTHREAD_MUTEX_INITIALIZER,
+			       .cond = PTHREAD_COND_INITIALIZER };
+	if (evloop_call(vp->loop, sync_trampoline, &c) < 0) {
+		fn(vp); /* the loop is not running: nobody else touches the queues */
+		return;
+	}
+	pthread_mutex_lock(&c.lock);
+	while (!c.done)
+		pthread_cond_wait(&c.cond, &c.lock);
+	pthread_mutex_unlock(&c.lock);
+}
+
+static void do_reset(struct virtio_pci *vp)
+{
+	struct virtio_dev *d = vp->dev;
+
+	if (d->ops->reset)
+		d->ops->reset(d);
+	pthread_mutex_lock(&vp->lock);
+	for (unsigned q = 0; q < d->num_queues; q++) {
+		virtq_reset(&d->vq[q]);
+		vp->queue_enabled[q] = false;
+		vp->queue_size[q] = d->queue_max;
+		vp->queue_vector[q] = NO_VECTOR;
+	}
+	vp->config_vector = NO_VECTOR;
+	vp->driver_features = 0;
+	d->features = 0;
+	vp->isr = 0;
+	set_intx(vp);
+	atomic_store(&d->status, 0);
+	pthread_mutex_unlock(&vp->lock);
+}
+
+static void do_activate(struct virtio_pci *vp)
+{
+	struct virtio_dev *d = vp->dev;
+
+	if (d->ops->activate && d->ops->activate(d) != 0)
+		virtio_dev_needs_reset(d);
+	/* Kicks that came before DRIVER_OK were dropped: look at every queue once. */
+	for (unsigned q = 0; q < d->num_queues && virtio_dev_live(d); q++)
+		if (vp->queue_enabled[q])
+			d->ops->queue_notify(d, q);
+}
+
+static void on_kick(void *ctx, uint32_t events)
+{
+	struct kick *k = ctx;
+	uint64_t n;
+	struct virtio_dev *d = k->vp->dev;
+
+	(void)events;
+	if (read(k->fd, &n, sizeof(n)) < 0)
+		return;
+	if (virtio_dev_live(d) && k->vp->queue_enabled[k->q])
+		d->ops->queue_notify(d, k->q);
+}
+
+/* ---- common configuration ---------------------------------------------- */
+
+static void common_image(struct virtio_pci *vp, uint8_t *img)
+{
+	struct virtio_dev *d = vp->dev;
+	unsigned q = vp->queue_sel;
+	bool qv = q < d->num_queues;
+	uint64_t feat = vp->dfselect < 2 ? offered(d) >> (32 * vp->dfselect) : 0;
+	uint64_t gfeat = vp->gfselect < 2 ? vp->driver_features >> (32 * vp->gfselect) : 0;
+
+#define PUT(off, v, n) for (unsigned i_ = 0; i_ < (n); i_++) img[(off) + i_] = (uint8_t)((uint64_t)(v) >> (8 * i_))
+	memset(img, 0, COMMON_LEN);
+	PUT(CC_DFSELECT, vp->dfselect, 4);
+	PUT(CC_DF, (uint32_t)feat, 4);
+	PUT(CC_GFSELECT, vp->gfselect, 4);
+	PUT(CC_GF, (uint32_t)gfeat, 4);
+	PUT(CC_MSIX_CONFIG, vp->config_vector, 2);
+	PUT(CC_NUMQ, d->num_queues, 2);
+	PUT(CC_STATUS, atomic_load(&d->status), 1);
+	PUT(CC_CFGGEN, vp->generation, 1);
+	PUT(CC_Q_SELECT, vp->queue_sel, 2);
+	if (qv) {
+		PUT(CC_Q_SIZE, vp->queue_size[q], 2);
+		PUT(CC_Q_MSIX, vp->queue_vector[q], 2);
+		PUT(CC_Q_ENABLE, vp->queue_enabled[q], 2);
+		PUT(CC_Q_NOFF, q, 2);
+		PUT(CC_Q_DESC, d->vq[q].desc_gpa, 8);
+		PUT(CC_Q_AVAIL, d->vq[q].avail_gpa, 8);
+		PUT(CC_Q_USED, d->vq[q].used_gpa, 8);
+	}
+#undef PUT
+}
+
+static uint64_t get_le(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+	for (unsigned i = 0; i < n; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+/* Status writes; returns the lifecycle step to run on the event thread. */
+static void (*write_status(struct virtio_pci *vp, uint8_t val))(struct virtio_pci *)
+{
+	struct virtio_dev *d = vp->dev;
+	uint8_t old = atomic_load(&d->status);
+
+	if (val == 0)
+		return do_reset;
+	if ((val & VIRTIO_S_FEATURES_OK) && !(old & VIRTIO_S_FEATURES_OK)) {
+		uint64_t f = vp->driver_features;
+		if ((f & ~offered(d)) || !(f & VIRTIO_BIT(VIRTIO_F_VERSION_1)))
+			val &= (uint8_t)~VIRTIO_S_FEATURES_OK; /* the driver reads it back and gives up */
+		else
+			d->features = f;
+	}
+	atomic_store(&d->status, (uint8_t)((val & ~VIRTIO_S_DEVICE_NEEDS_RESET) | (old & VIRTIO_S_DEVICE_NEEDS_RESET)));
+	if ((val & VIRTIO_S_DRIVER_OK) && !(old & VIRTIO_S_DRIVER_OK) && (val & VIRTIO_S_FEATURES_OK))
+		return do_activate;
+	return NULL;
+}
+
+static void enable_queue(struct virtio_pci *vp, unsigned q)
+{
+	struct virtio_dev *d = vp->dev;
+	struct virtq *vq = &d->vq[q];
+
+	if (vp->queue_enabled[q])
+		return;
+	vq->size = vp->queue_size[q];
+	vq->event_idx = virtio_has(d, VIRTIO_F_EVENT_IDX);
+	if (vq->size > d->queue_max || virtq_enable(vq, d->mem) < 0) {
+		virtio_dev_needs_reset(d);
+		return;
+	}
+	vp->queue_enabled[q] = true;
+}
+
+static void (*write_common(struct virtio_pci *vp, unsigned off, const uint8_t *data, unsigned len))(struct virtio_pci *)
+{
+	struct virtio_dev *d = vp->dev;
+	uint8_t img[COMMON_LEN];
+	unsigned q = vp->queue_sel;
+	bool qv = q < d->num_queues;
+	bool live = atomic_load(&d->status) & VIRTIO_S_DRIVER_OK;
+
+	common_image(vp, img);
+	memcpy(img + off, data, len);
+	/* The field the write starts in takes its new value from the image. */
+	if (off < CC_DF) vp->dfselect = (uint32_t)get_le(img + CC_DFSELECT, 4);
+	else if (off >= CC_GFSELECT && off < CC_GF) vp->gfselect = (uint32_t)get_le(img + CC_GFSELECT, 4);
+	else if (off >= CC_GF && off < CC_MSIX_CONFIG) {
+		if (vp->gfselect < 2 && !(atomic_load(&d->status) & VIRTIO_S_FEATURES_OK)) {
+			unsigned sh = 32 * vp->gfselect;
+			vp->driver_features = (vp->driver_features & ~(0xffffffffULL << sh)) |
+					      (get_le(img + CC_GF, 4) << sh);
+		}
+	} else if (off >= CC_MSIX_CONFIG && off < CC_NUMQ) vp->config_vector = (uint16_t)get_le(img + CC_MSIX_CONFIG, 2);
+	else if (off == CC_STATUS) return write_status(vp, img[CC_STATUS]);
+	else if (off >= CC_Q_SELECT && off < CC_Q_SIZE) vp->queue_sel = (uint16_t)get_le(img + CC_Q_SELECT, 2);
+	else if (!qv || vp->queue_enabled[q] || live) {
+		/* Queue fields of a missing, enabled or running queue are read-only. */
+		if (qv && off >= CC_Q_MSIX && off < CC_Q_ENABLE)
+			vp->queue_vector[q] = (uint16_t)get_le(img + CC_Q_MSIX, 2);
+	} else if (off >= CC_Q_SIZE && off < CC_Q_MSIX) vp->queue_size[q] = (uint16_t)get_le(img + CC_Q_SIZE, 2);
+	else if (off >= CC_Q_MSIX && off < CC_Q_ENABLE) vp->queue_vector[q] = (uint16_t)get_le(img + CC_Q_MSIX, 2);
+	else if (off >= CC_Q_ENABLE && off < CC_Q_NOFF) { if (img[CC_Q_ENABLE] & 1) enable_queue(vp, q); }
+	else if (off >= CC_Q_DESC && off < CC_Q_AVAIL) d->vq[q].desc_gpa = get_le(img + CC_Q_DESC, 8);
+	else if (off >= CC_Q_AVAIL && off < CC_Q_USED) d->vq[q].avail_gpa = get_le(img + CC_Q_AVAIL, 8);
+	else if (off >= CC_Q_USED && off < COMMON_LEN) d->vq[q].used_gpa = get_le(img + CC_Q_USED, 8);
+	return NULL;
+}
+
+/* ---- BAR0 -------------------------------------------------------------- */
+
+static void msix_access(struct virtio_pci *vp, uint64_t off, uint8_t *data, uint32_t len, bool is_write)
+{
+	unsigned vec = (unsigned)(off / 16), field = (unsigned)(off % 16);
+	struct msix_entry *e = &vp->msix[vec];
+	uint8_t raw[16];
+
+	if (vec >= vp->nvec || field + len > 16) {
+		if (!is_write)
+			memset(data, 0xff, len);
+		return;
+	}
+	for (unsigned i = 0; i < 8; i++)
+		raw[i] = (uint8_t)(e->addr >> (8 * i));
+	for (unsigned i = 0; i < 4; i++) {
+		raw[8 + i] = (uint8_t)(e->data >> (8 * i));
+		raw[12 + i] = (uint8_t)(e->ctrl >> (8 * i));
+	}
+	if (!is_write) {
+		memcpy(data, raw + field, len);
+		return;
+	}
+	bool was_masked = e->ctrl & 1;
+	memcpy(raw + field, data, len);
+	e->addr = get_le(raw, 8);
+	e->data = (uint32_t)get_le(raw + 8, 4);
+	e->ctrl = (uint32_t)get_le(raw + 12, 4) & 1;
+	if (field < 12 && vp->vec_fd[vec] >= 0)
+		vp->plat.msi_set(vp->plat.ctx, vp->vec_handle[vec], e->addr, e->data);
+	if (was_masked && !(e->ctrl & 1))
+		flush_pending(vp);
+}
+
+static void bar0_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool is_write)
+{
+	struct virtio_pci *vp = opaque;
+	struct virtio_dev *d = vp->dev;
+	void (*step)(struct virtio_pci *) = NULL;
+
+	if (off >= OFF_NOTIFY && off < OFF_NOTIFY + (uint64_t)d->num_queues * NOTIFY_MULT) {
+		/* No ioeventfd caught this write: forward it to the same eventfd. */
+		uint64_t one = 1;
+		if (is_write && write(vp->kick[(off - OFF_NOTIFY) / NOTIFY_MULT].fd, &one, sizeof(one)) < 0) {
+			/* counter saturated: a kick is pending anyway */
+		}
+		if (!is_write)
+			memset(data, 0, len);
+		return;
+	}
+	if (off >= OFF_DEVICE && off < OFF_DEVICE + DEVICE_MAX) {
+		uint32_t o = (uint32_t)(off - OFF_DEVICE);
+		bool in = o < d->config_len && len <= d->config_len - o;
+		if (!in) {
+			if (!is_write)
+				memset(data, 0, len);
+		} else if (is_write) {
+			if (d->ops->config_write)
+				d->ops->config_write(d, o, data, len);
+		} else {
+			d->ops->config_read(d, o, data, len);
+		}
+		return;
+	}
+	pthread_mutex_lock(&vp->lock);
+	if (off < COMMON_LEN && off + len <= COMMON_LEN) {
+		if (is_write) {
+			step = write_common(vp, (unsigned)off, data, len);
+		} else {
+			uint8_t img[COMMON_LEN];
+			common_image(vp, img);
+			memcpy(data, img + off, len);
+		}
+	} else if (off == OFF_ISR && !is_write) {
+		memset(data, 0, len);
+		data[0] = vp->isr; /* reading acknowledges */
+		vp->isr = 0;
+		set_intx(vp);
+	} else if (off >= OFF_MSIX_TABLE && off < OFF_MSIX_PBA) {
+		msix_access(vp, off - OFF_MSIX_TABLE, data, len, is_write);
+	} else if (off >= OFF_MSIX_PBA && off + len <= OFF_MSIX_PBA + 8 && !is_write) {
+		uint64_t v = vp->pba >> (8 * (off - OFF_MSIX_PBA));
+		for (unsigned i = 0; i < len; i++)
+			data[i] = (uint8_t)(v >> (8 * i));
+	} else if (!is_write) {
+		memset(data, 0, len);
+	}
+	pthread_mutex_unlock(&vp->lock);
+	if (step)
+		on_event_thread(vp, step);
+}
+
+/* ---- PCI function ------------------------------------------------------ */
+
+static void set_ioeventfds(struct virtio_pci *vp, uint64_t bar, bool assign)
+{
+	for (unsigned q = 0; q < vp->dev->num_queues; q++) {
+		if (!vp->plat.ioeventfd || (!assign && !vp->ioeventfd[q]))
+			continue;
+		uint64_t gpa = bar + OFF_NOTIFY + q * NOTIFY_MULT;
+		vp->ioeventfd[q] = vp->plat.ioeventfd(vp->plat.ctx, gpa, 2, vp->kick[q].fd, assign) == 0 && assign;
+	}
+}
+
+static void bar_moved(void *opaque, unsigned bar, uint64_t old_addr, uint64_t new_addr)
+{
+	struct virtio_pci *vp = opaque;
+	if (bar != 0)
+		return;
+	set_ioeventfds(vp, old_addr, false);
+	set_ioeventfds(vp, new_addr, true);
+}
+
+static void cfg_written(void *opaque, uint32_t off, uint32_t len)
+{
+	struct virtio_pci *vp = opaque;
+
+	pthread_mutex_lock(&vp->lock);
+	if (off <= CAP_MSIX + 3 && off + len > CAP_MSIX + 2 && (cfg16(vp, CAP_MSIX + 2) & MSIX_ENABLE))
+		flush_pending(vp);
+	if (off <= 0x05 && off + len > 0x04)
+		set_intx(vp); /* INTx disable bit */
+	pthread_mutex_unlock(&vp->lock);
+}
+
+static void put_cap(uint8_t *cfg, unsigned at, unsigned next, uint8_t type, uint32_t off, uint32_t len,
+		    uint8_t cap_len)
+{
+	cfg[at] = 0x09; /* vendor-specific */
+	cfg[at + 1] = (uint8_t)next;
+	cfg[at + 2] = cap_len;
+	cfg[at + 3] = type;
+	cfg[at + 4] = 0; /* BAR0 */
+	for (unsigned i = 0; i < 4; i++) {
+		cfg[at + 8 + i] = (uint8_t)(off >> (8 * i));
+		cfg[at + 12 + i] = (uint8_t)(len >> (8 * i));
+	}
+}
+
+static void fill_config_space(struct virtio_pci *vp)
+{
+	uint8_t *c = vp->fn.cfg;
+	uint16_t id = vp->dev->device_id;
+	uint32_t class = id == VIRTIO_ID_NET ? 0x020000 : id == VIRTIO_ID_BLOCK ? 0x018000
+		       : id == VIRTIO_ID_CONSOLE ? 0x078000 : 0xff0000;
+
+	c[0x00] = 0xf4; c[0x01] = 0x1a;                     /* Red Hat / virtio */
+	c[0x02] = (uint8_t)(0x1040 + id); c[0x03] = (uint8_t)((0x1040 + id) >> 8);
+	c[0x06] = 0x10;                                     /* capability list */
+	c[0x08] = 1;                                        /* revision: modern */
+	c[0x09] = (uint8_t)class; c[0x0a] = (uint8_t)(class >> 8); c[0x0b] = (uint8_t)(class >> 16);
+	c[0x2c] = 0xf4; c[0x2d] = 0x1a; c[0x2e] = 0x40; c[0x2f] = 0x00;
+	c[0x34] = CAP_COMMON;
+	put_cap(c, CAP_COMMON, CAP_NOTIFY, 1, OFF_COMMON, COMMON_LEN, 16);
+	put_cap(c, CAP_NOTIFY, CAP_ISR, 2, OFF_NOTIFY, vp->dev->num_queues * NOTIFY_MULT, 20);
+	c[CAP_NOTIFY + 16] = NOTIFY_MULT;
+	put_cap(c, CAP_ISR, CAP_DEVICE, 3, OFF_ISR, 1, 16);
+	put_cap(c, CAP_DEVICE, CAP_MSIX, 4, OFF_DEVICE, vp->dev->config_len, 16);
+	c[CAP_MSIX] = 0x11;
+	c[CAP_MSIX + 1] = 0;
+	c[CAP_MSIX + 2] = (uint8_t)(vp->nvec - 1);
+	c[CAP_MSIX + 4] = (uint8_t)OFF_MSIX_TABLE; c[CAP_MSIX + 5] = (uint8_t)(OFF_MSIX_TABLE >> 8);
+	c[CAP_MSIX + 8] = (uint8_t)OFF_MSIX_PBA; c[CAP_MSIX + 9] = (uint8_t)(OFF_MSIX_PBA >> 8);
+	vp->fn.wmask[CAP_MSIX + 3] = (MSIX_ENABLE | MSIX_MASKALL) >> 8;
+}
+
+struct virtio_pci *virtio_pci_new(struct virtio_dev *dev, struct pci_host *host, struct evloop *loop,
+				  const struct platform_ops *plat,
+				  struct irq_line (*intx)(void *ctx, uint32_t gsi), void *intx_ctx, char *err,
+				  size_t errlen)
+{
+	struct virtio_pci *vp = calloc(1, sizeof(*vp));
+
+	if (!vp || dev->num_queues == 0 || dev->num_queues > VIRTIO_MAX_QUEUES || dev->config_len > DEVICE_MAX) {
+		snprintf(err, errlen, "%s: cannot create its PCI transport", dev->name);
+		free(vp);
+		return NULL;
+	}
+	pthread_mutex_init(&vp->lock, NULL);
+	vp->dev = dev;
+	vp->loop = loop;
+	vp->plat = *plat;
+	vp->nvec = dev->num_queues + 1;
+	vp->config_vector = NO_VECTOR;
+	for (unsigned i = 0; i < NVEC; i++) {
+		vp->vec_fd[i] = -1;
+		vp->msix[i].ctrl = 1; /* masked until the driver sets it up */
+	}
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++) {
+		vp->queue_vector[q] = NO_VECTOR;
+		vp->queue_size[q] = dev->queue_max;
+		vp->kick[q] = (struct kick){ .vp = vp, .q = q, .fd = -1 };
+	}
+	dev->transport = vp;
+	dev->raise = raise_irq;
+	for (unsigned v = 0; v < vp->nvec && plat->msi_alloc; v++)
+		vp->vec_fd[v] = plat->msi_alloc(plat->ctx, &vp->vec_handle[v]);
+	for (unsigned q = 0; q < dev->num_queues; q++) {
+		vp->kick[q].fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (vp->kick[q].fd < 0 || evloop_add(loop, vp->kick[q].fd, 0x001 /* EPOLLIN */, on_kick, &vp->kick[q]) < 0) {
+			snprintf(err, errlen, "%s: cannot set up queue notifications: %s", dev->name, strerror(errno));
+			virtio_pci_free(vp);
+			return NULL;
+		}
+	}
+
+	vp->fn.name = dev->name;
+	vp->fn.dev = vp;
+	vp->fn.cfg_written = cfg_written;
+	vp->fn.bar_moved = bar_moved;
+	vp->fn.bar[0] = (struct pci_bar){ .size = BAR_SIZE, .fn = bar0_io, .dev = vp };
+	fill_config_space(vp);
+	int r = pci_host_add(host, &vp->fn);
+	if (r < 0) {
+		snprintf(err, errlen, "%s: no room on the PCI bus (%s)", dev->name, strerror(-r));
+		virtio_pci_free(vp);
+		return NULL;
+	}
+	vp->intx = intx(intx_ctx, vp->fn.gsi);
+	set_ioeventfds(vp, vp->fn.bar[0].addr, true);
+	return vp;
+}
+
+void virtio_pci_free(struct virtio_pci *vp)
+{
+	if (!vp)
+		return;
+	set_ioeventfds(vp, vp->fn.bar[0].addr, false);
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		if (vp->kick[q].fd >= 0) {
+			evloop_del(vp->loop, vp->kick[q].fd);
+			close(vp->kick[q].fd);
+		}
+	for (unsigned v = 0; v < NVEC; v++)
+		if (vp->vec_fd[v] >= 0)
+			close(vp->vec_fd[v]);
+	pthread_mutex_destroy(&vp->lock);
+	free(vp);
+}
