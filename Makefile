@@ -11,7 +11,11 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Wshadow -Wvla -Wformat=2 -Wno-unused-parameter
 override CFLAGS += -std=gnu11 $(WARN) -Isrc -DVIGIL_VERSION='"$(VERSION)"' -MMD -MP -pthread
-override LDLIBS += -pthread
+# libslirp (user-mode networking) is the one library beyond libc.
+SLIRP_CFLAGS := $(shell pkg-config --cflags slirp 2>/dev/null)
+SLIRP_LIBS   := $(shell pkg-config --libs slirp 2>/dev/null || echo -lslirp)
+override CFLAGS += $(SLIRP_CFLAGS)
+override LDLIBS += -pthread $(SLIRP_LIBS)
 
 B       ?= build
 # The portable part: everything that does not talk to KVM or the host OS.
@@ -67,3 +71,17 @@ $(B)/tests/guests/tiny-%.bin: tests/guests/tiny.S tests/guests/tiny.ld
 	ld -m elf_x86_64 --no-warn-rwx-segments -T tests/guests/tiny.ld -o $@ $@.o
 guests: $(TINY)
 .PHONY: guests
+
+# libFuzzer targets (clang with compiler-rt: Debian's libclang-rt-14-dev).
+#   make fuzz         build $(B)/fuzz/fuzz_virtq
+#   make fuzz-smoke   run it for 20 s from a scratch corpus; fails on a crash
+FUZZ_CC    ?= clang
+FUZZ_FLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc
+$(B)/fuzz/fuzz_virtq: fuzz/fuzz_virtq.c src/virtio/virtq.c src/core/gmem.c src/virtio/virtq.h src/core/gmem.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^)
+fuzz: $(B)/fuzz/fuzz_virtq
+fuzz-smoke: $(B)/fuzz/fuzz_virtq
+	@mkdir -p $(B)/fuzz/corpus-virtq
+	$(B)/fuzz/fuzz_virtq -max_total_time=20 -print_final_stats=1 -artifact_prefix=$(B)/fuzz/ $(B)/fuzz/corpus-virtq
+.PHONY: fuzz fuzz-smoke

@@ -171,6 +171,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			virtq_should_notify(&q);
 	}
 	virtq_should_notify(&q);
+	/* Nothing is outstanding (or the queue is broken): a stray push must
+	 * not touch the used ring. */
+	uint16_t used = q.used->idx;
+	virtq_push(&q, 0, 0);
+	CHECK(q.used->idx == used);
 	virtq_reset(&q);
 	return 0;
 }

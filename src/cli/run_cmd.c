@@ -20,6 +20,7 @@
 #include "arch/x86/pc.h"
 #include "cli/parse.h"
 #include "devices/uart_16550.h"
+#include "devices/virtio_console.h"
 #include "host/console.h"
 #include "host/evloop.h"
 #include "kvm/kvm.h"
@@ -37,6 +38,16 @@ void run_usage(FILE *out)
 		"  --mem SIZE          guest RAM, K/M/G suffix, bare number = MiB (default 256M, min 64M)\n"
 		"  --cpus N            vCPUs, 1..%d (default 1)\n"
 		"  --console KIND      stdio (default), none, or file:PATH\n"
+		"  --console-device D  serial (COM1, ttyS0; default) or virtio (virtio-console, hvc0)\n"
+		"  --disk path=FILE[,ro][,id=NAME]\n"
+		"                      a virtio-blk disk over a raw image (repeatable; first is /dev/vda)\n"
+		"  --net tap=IFNAME[,mac=MAC]\n"
+		"  --net user[,mac=MAC][,hostfwd=tcp:[ADDR]:PORT-:GUESTPORT]...\n"
+		"                      a virtio-net device over a TAP device or user-mode networking (repeatable)\n"
+		"  --vsock cid=N,uds=PATH\n"
+		"                      virtio-vsock; guest ports reached through Unix sockets at PATH (Firecracker's\n"
+		"                      convention: connect to PATH, send \"CONNECT <port>\\n\"; guest to host port P: PATH_P)\n"
+		"  --rng               a virtio-rng device fed from the host's getrandom()\n"
 		"  --stats             print exit, port and policy counters when the VM ends\n"
 		"  -h, --help          this text\n"
 		"exit status: 0 guest powered off, 1 vigil error, 2 guest rebooted,\n"
@@ -57,7 +68,8 @@ __attribute__((format(printf, 1, 2))) static int bad(const char *fmt, ...)
 
 int run_parse(int argc, char **argv, struct run_opts *o)
 {
-	enum { O_KERNEL = 256, O_INITRD, O_CMDLINE, O_MEM, O_CPUS, O_CONSOLE, O_STATS };
+	enum { O_KERNEL = 256, O_INITRD, O_CMDLINE, O_MEM, O_CPUS, O_CONSOLE, O_STATS, O_DISK, O_NET, O_VSOCK,
+	       O_RNG, O_CONSOLE_DEV };
 	static const struct option longopts[] = {
 		{ "kernel", required_argument, NULL, O_KERNEL },
 		{ "initrd", required_argument, NULL, O_INITRD },
@@ -66,10 +78,20 @@ int run_parse(int argc, char **argv, struct run_opts *o)
 		{ "cpus", required_argument, NULL, O_CPUS },
 		{ "console", required_argument, NULL, O_CONSOLE },
 		{ "stats", no_argument, NULL, O_STATS },
+		{ "disk", required_argument, NULL, O_DISK },
+		{ "net", required_argument, NULL, O_NET },
+		{ "vsock", required_argument, NULL, O_VSOCK },
+		{ "rng", no_argument, NULL, O_RNG },
+		{ "console-device", required_argument, NULL, O_CONSOLE_DEV },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	*o = (struct run_opts){ .mem = RUN_DEFAULT_MEM, .cpus = 1, .console = "stdio", .cmdline = "" };
+	memset(o, 0, sizeof(*o));
+	o->mem = RUN_DEFAULT_MEM;
+	o->cpus = 1;
+	o->console = "stdio";
+	o->cmdline = "";
+	char err[256];
 	optind = 1;
 	opterr = 0;
 	for (;;) {
@@ -94,6 +116,18 @@ int run_parse(int argc, char **argv, struct run_opts *o)
 			break;
 		case O_CONSOLE: o->console = optarg; break;
 		case O_STATS: o->stats = true; break;
+		case O_DISK:
+		case O_NET:
+		case O_VSOCK:
+		case O_RNG:
+		case O_CONSOLE_DEV: {
+			static const enum run_dev_opt kind[] = { [O_DISK - O_DISK] = RUN_DEV_DISK,
+				[O_NET - O_DISK] = RUN_DEV_NET, [O_VSOCK - O_DISK] = RUN_DEV_VSOCK,
+				[O_RNG - O_DISK] = RUN_DEV_RNG, [O_CONSOLE_DEV - O_DISK] = RUN_DEV_CONSOLE };
+			if (run_devices_parse(&o->devices, kind[c - O_DISK], optarg, err, sizeof(err)) < 0)
+				return bad("%s", err);
+			break;
+		}
 		case 'h': run_usage(stdout); return 1;
 		case ':': return bad("option '%s' needs an argument", argv[optind - 1]);
 		default: return bad("unknown option '%s' (see 'vigil run --help')", argv[optind - 1]);
@@ -189,22 +223,19 @@ static bool uart_wait(void *dev, int ms)
 	return uart_16550_rx_wait_room(dev, ms);
 }
 
+static size_t hvc_push(void *dev, const uint8_t *buf, size_t len)
+{
+	return virtio_console_rx_push(dev, buf, len);
+}
+
+static bool hvc_wait(void *dev, int ms)
+{
+	return virtio_console_rx_wait_room(dev, ms);
+}
+
 static struct irq_line backend_irq(void *kb, uint32_t gsi)
 {
 	return kvm_irq_line(kb, gsi);
-}
-
-/* The virtio devices the options ask for, on the board's PCI bus. */
-static int add_virtio_devices(const struct run_opts *o, struct vm *vm, struct pc_board *pc, struct pc_config *cfg,
-			      char *err, size_t errlen)
-{
-	(void)o;
-	(void)vm;
-	(void)pc;
-	(void)cfg;
-	(void)err;
-	(void)errlen;
-	return 0;
 }
 
 /* Builds and runs the VM; returns the exit status. */
@@ -216,15 +247,17 @@ static int run_vm(const struct run_opts *o, const struct mapped_file *kernel, co
 	struct pc_board pc = { 0 };
 	struct kvm_backend *kb = NULL;
 	struct evloop *loop = NULL;
+	struct run_attached attached = { 0 };
 	int status = VM_STOP_ERROR;
 
-	char *cmdline = malloc(strlen(RUN_DEFAULT_CMDLINE) + strlen(o->cmdline) + 2);
+	const char *base = o->devices.virtio_console ? RUN_DEFAULT_CMDLINE_HVC : RUN_DEFAULT_CMDLINE;
+	char *cmdline = malloc(strlen(base) + strlen(o->cmdline) + 2);
 	if (!cmdline || vm_init(&vm, o->cpus) < 0) {
 		fprintf(stderr, "vigil: out of memory\n");
 		free(cmdline);
 		return VM_STOP_ERROR;
 	}
-	sprintf(cmdline, "%s%s%s", RUN_DEFAULT_CMDLINE, o->cmdline[0] ? " " : "", o->cmdline);
+	sprintf(cmdline, "%s%s%s", base, o->cmdline[0] ? " " : "", o->cmdline);
 	if (console_open(&con, o->console, err, sizeof(err)) < 0) {
 		fprintf(stderr, "vigil: %s\n", err);
 		goto out_vm;
@@ -247,7 +280,7 @@ static int run_vm(const struct run_opts *o, const struct mapped_file *kernel, co
 		.loop = loop,
 	};
 	if (pc_devices(&vm, &pc, &cfg, err, sizeof(err)) < 0 ||
-	    add_virtio_devices(o, &vm, &pc, &cfg, err, sizeof(err)) < 0 ||
+	    run_devices_attach(&o->devices, &vm, &pc, &cfg, &attached, err, sizeof(err)) < 0 ||
 	    pc_build(&vm, &pc, &cfg, err, sizeof(err)) < 0)
 		goto fail;
 	if (evloop_start(loop) < 0) {
@@ -268,6 +301,9 @@ static int run_vm(const struct run_opts *o, const struct mapped_file *kernel, co
 	sigaction(SIGHUP, &sa, NULL);
 	struct console_sink sink = { .push = uart_push, .wait_room = uart_wait, .dev = pc.com1,
 				     .quit = quit_from_console, .quit_ctx = &vm };
+	if (attached.console)
+		sink = (struct console_sink){ .push = hvc_push, .wait_room = hvc_wait, .dev = attached.console,
+					      .quit = quit_from_console, .quit_ctx = &vm };
 	if (console_start_input(&con, &sink) < 0) {
 		snprintf(err, sizeof(err), "cannot start console input");
 		goto fail;
@@ -287,8 +323,12 @@ fail:
 out:
 	console_close(&con);
 	signal_vm = NULL;
-	evloop_free(loop); /* no queue is served past this point */
+	/* Teardown order: no queue is served past evloop_stop(); device
+	 * backends (and their worker threads) go before their transports. */
+	evloop_stop(loop);
+	run_devices_free(&attached);
 	pc_free(&pc);
+	evloop_free(loop);
 	kvm_backend_destroy(kb);
 out_vm:
 	vm_fini(&vm);
@@ -298,22 +338,23 @@ out_vm:
 
 int run_main(int argc, char **argv)
 {
-	struct run_opts o;
+	static struct run_opts opts; /* large (device configs): not on the stack */
+	struct run_opts *o = &opts;
 	char kbuf[PATH_MAX + 32], ibuf[PATH_MAX + 32];
 	struct mapped_file kernel = { 0 }, initrd = { 0 };
 
-	int r = run_parse(argc, argv, &o);
+	int r = run_parse(argc, argv, o);
 	if (r != 0)
 		return r > 0 ? 0 : VM_STOP_ERROR;
-	if (!o.kernel && default_guest(&o, kbuf, ibuf, sizeof(kbuf)) < 0)
+	if (!o->kernel && default_guest(o, kbuf, ibuf, sizeof(kbuf)) < 0)
 		return VM_STOP_ERROR;
-	if (map_file("kernel", o.kernel, &kernel) < 0)
+	if (map_file("kernel", o->kernel, &kernel) < 0)
 		return VM_STOP_ERROR;
-	if (o.initrd && map_file("initrd", o.initrd, &initrd) < 0) {
+	if (o->initrd && map_file("initrd", o->initrd, &initrd) < 0) {
 		unmap_file(&kernel);
 		return VM_STOP_ERROR;
 	}
-	int status = run_vm(&o, &kernel, &initrd);
+	int status = run_vm(o, &kernel, &initrd);
 	unmap_file(&initrd);
 	unmap_file(&kernel);
 	return status;

@@ -6,9 +6,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "cli/run_devices.h"
+
 #define RUN_DEFAULT_MEM (256ULL << 20)
 #define RUN_MIN_MEM (64ULL << 20)
 #define RUN_DEFAULT_CMDLINE "console=ttyS0 panic=-1"
+#define RUN_DEFAULT_CMDLINE_HVC "console=hvc0 panic=-1"
 
 struct run_opts {
 	const char *kernel; /* NULL: the default guest */
@@ -18,6 +21,7 @@ struct run_opts {
 	unsigned cpus;
 	const char *console;
 	bool stats;
+	struct run_devices devices;
 };
 
 /* Parses argv (after "run"); returns 0, 1 after printing help, or -1 after

@@ -24,8 +24,9 @@ struct virtio_console {
 	struct chardev_out out;
 	struct virtq_chain txc; /* event thread only */
 
-	pthread_mutex_t lock; /* vq[0], held, rxc */
+	pthread_mutex_t lock; /* vq[0], running, held, rxc */
 	pthread_cond_t room;
+	bool running; /* between activate and reset: the rx queue may be touched */
 	bool held;
 	struct virtq_chain rxc;
 };
@@ -82,7 +83,7 @@ static bool con_rx_get(struct virtio_console *c)
 	struct virtio_dev *d = &c->dev;
 	struct virtq *vq = &d->vq[CONSOLE_RXQ];
 
-	if (!virtio_dev_live(d))
+	if (!c->running || !virtio_dev_live(d))
 		return false;
 	while (!c->held) {
 		int got = virtq_pop(vq, &c->rxc);
@@ -176,6 +177,7 @@ static int con_activate(struct virtio_dev *d)
 	struct virtio_console *c = to_con(d);
 
 	pthread_mutex_lock(&c->lock);
+	c->running = true;
 	pthread_cond_broadcast(&c->room);
 	pthread_mutex_unlock(&c->lock);
 	return 0;
@@ -185,8 +187,12 @@ static void con_reset(struct virtio_dev *d)
 {
 	struct virtio_console *c = to_con(d);
 
-	/* The held chain belongs to the old driver instance: drop it. */
+	/* The transport resets the queues after this returns, while the
+	 * status may still read DRIVER_OK: from here until the next activate
+	 * the input thread keeps off the rx queue. The held chain belongs to
+	 * the old driver instance: drop it. */
 	pthread_mutex_lock(&c->lock);
+	c->running = false;
 	c->held = false;
 	pthread_cond_broadcast(&c->room);
 	pthread_mutex_unlock(&c->lock);

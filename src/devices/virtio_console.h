@@ -9,9 +9,9 @@
  * device's rx lock around the receive queue — the same feeding contract as
  * uart_16550_rx_push()/uart_16550_rx_wait_room(), so one input thread can
  * serve either device.
- * Transport contract: on a driver reset, call ops->reset (which takes the rx
- * lock and drops any chain the device holds) before virtq_reset() of the
- * queues, and clear DRIVER_OK first. */
+ * The rx queue is touched only between ops->activate and ops->reset (both
+ * take the rx lock), so a transport may reset the queues after ops->reset
+ * returns while the input thread keeps pushing. */
 #ifndef VIGIL_DEVICES_VIRTIO_CONSOLE_H
 #define VIGIL_DEVICES_VIRTIO_CONSOLE_H
 

@@ -164,18 +164,24 @@ int evloop_start(struct evloop *l)
 	return 0;
 }
 
-void evloop_free(struct evloop *l)
+void evloop_stop(struct evloop *l)
 {
-	if (!l)
-		return;
-	if (l->started) {
+	if (l && l->started) {
 		__atomic_store_n(&l->stopping, true, __ATOMIC_RELEASE);
 		uint64_t one = 1;
 		if (write(l->wake, &one, sizeof(one)) < 0) {
 			/* the loop also wakes on its next event */
 		}
 		pthread_join(l->thread, NULL);
+		l->started = false;
 	}
+}
+
+void evloop_free(struct evloop *l)
+{
+	if (!l)
+		return;
+	evloop_stop(l);
 	if (l->epfd >= 0)
 		close(l->epfd);
 	if (l->wake >= 0)

@@ -24,7 +24,10 @@ int evloop_del(struct evloop *l, int fd);
 /* Runs `fn(ctx)` on the event thread soon (a wake-up through an eventfd). */
 int evloop_call(struct evloop *l, void (*fn)(void *ctx), void *ctx);
 int evloop_start(struct evloop *l);
-/* Stops and joins the thread; then frees. Safe with a never-started loop. */
+/* Stops and joins the thread: no callback runs after this returns, but fds
+ * may still be added and deleted (teardown). Safe to call twice. */
+void evloop_stop(struct evloop *l);
+/* Stops if needed, then frees. NULL is fine. */
 void evloop_free(struct evloop *l);
 
 #endif

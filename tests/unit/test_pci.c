@@ -8,8 +8,10 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "devices/pci.h"
 
@@ -497,6 +499,134 @@ static void test_window_exhaustion(void **state)
 	free(d);
 }
 
+/* ---- hooks run without the host lock -------------------------------------- */
+
+/* A hook that calls back into the host (as a device taking its own lock,
+ * then touching config space, might) from another thread; it finishes only
+ * if the host lock is free. The wait is bounded so a regression fails
+ * instead of hanging the suite. */
+static struct pci_host *reenter_host;
+static unsigned reenter_ok, reenter_calls;
+static pthread_mutex_t reenter_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t reenter_cond = PTHREAD_COND_INITIALIZER;
+static bool reenter_done;
+static pthread_t threads[8];
+static unsigned nthreads;
+
+static void *reenter_thread(void *arg)
+{
+	(void)arg;
+	uint8_t d[4];
+	uint8_t a[4] = { 0x00, 0x08, 0x00, 0x80 }; /* 00:01.0, register 0 */
+	pci_host_cfg_io(reenter_host, 0, a, 4, true);
+	pci_host_cfg_io(reenter_host, 4, d, 4, false);
+	pci_host_mmio(reenter_host, 0xFFFF0, d, 4, false);
+	pthread_mutex_lock(&reenter_lock);
+	reenter_done = true;
+	pthread_cond_signal(&reenter_cond);
+	pthread_mutex_unlock(&reenter_lock);
+	return NULL;
+}
+
+static void reenter(void)
+{
+	struct timespec ts;
+	assert_true(nthreads < 8);
+	reenter_calls++;
+	reenter_done = false;
+	assert_int_equal(pthread_create(&threads[nthreads++], NULL, reenter_thread, NULL), 0);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 2;
+	pthread_mutex_lock(&reenter_lock);
+	while (!reenter_done && pthread_cond_timedwait(&reenter_cond, &reenter_lock, &ts) == 0)
+		;
+	if (reenter_done)
+		reenter_ok++;
+	pthread_mutex_unlock(&reenter_lock);
+}
+
+static void reenter_io(void *dev, uint64_t off, uint8_t *data, uint32_t len, bool is_write)
+{
+	(void)dev, (void)off, (void)is_write;
+	reenter();
+	memset(data, 0, len);
+}
+
+static void reenter_moved(void *dev, unsigned bar, uint64_t old_addr, uint64_t new_addr)
+{
+	(void)dev, (void)bar, (void)old_addr, (void)new_addr;
+	reenter();
+}
+
+static void reenter_written(void *dev, uint32_t off, uint32_t len)
+{
+	(void)dev, (void)off, (void)len;
+	reenter();
+}
+
+static void test_hooks_unlocked(void **state)
+{
+	struct fixture *f = *state;
+	struct pci_host *h = f->h;
+	f->d.fn.bar[0].fn = reenter_io;
+	f->d.fn.bar_moved = reenter_moved;
+	f->d.fn.cfg_written = reenter_written;
+	reenter_host = h;
+	reenter_ok = reenter_calls = nthreads = 0;
+
+	cfg_write(h, 1, 0x04, 0x0002, 2);                   /* cfg_written */
+	cfg_write(h, 1, 0x10, (uint32_t)WIN_BASE + 0x8000, 4); /* bar_moved + cfg_written */
+	mmio_read32(h, WIN_BASE + 0x8000);                  /* BAR handler */
+	for (unsigned i = 0; i < nthreads; i++)
+		pthread_join(threads[i], NULL); /* a stuck one runs once the lock is dropped */
+	assert_int_equal(reenter_calls, 4);
+	assert_int_equal(reenter_ok, 4);
+}
+
+/* ---- concurrent vCPUs ----------------------------------------------------- */
+
+struct race {
+	struct fixture *f;
+	bool stop; /* atomic */
+	unsigned bad;
+};
+
+static void *mmio_reader(void *arg)
+{
+	struct race *r = arg;
+	while (!__atomic_load_n(&r->stop, __ATOMIC_RELAXED)) {
+		/* Wherever BAR 0 is, each of its two places reads the device's
+		 * value or all ones, never anything else. */
+		uint32_t a = mmio_read32(r->f->h, WIN_BASE + 0x8000);
+		uint32_t b = mmio_read32(r->f->h, WIN_BASE + 0xC000);
+		if ((a != 0x42424242 && a != 0xFFFFFFFF) || (b != 0x42424242 && b != 0xFFFFFFFF))
+			r->bad++;
+	}
+	return NULL;
+}
+
+static void test_concurrent(void **state)
+{
+	struct fixture *f = *state;
+	struct pci_host *h = f->h;
+	struct race r = { .f = f };
+	pthread_t t[2];
+
+	memset(f->d.regs[0], 0x42, sizeof(f->d.regs[0]));
+	cfg_write(h, 1, 0x04, 0x0002, 2);
+	for (unsigned i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, mmio_reader, &r), 0);
+	for (unsigned i = 0; i < 2000; i++) {
+		cfg_write(h, 1, 0x10, (uint32_t)(WIN_BASE + (i & 1 ? 0x8000 : 0xC000)), 4);
+		cfg_write(h, 1, 0x04, i & 2 ? 0 : 2, 2);
+		assert_int_equal(cfg_read(h, 1, 0x00, 4), 0x10411af4);
+	}
+	__atomic_store_n(&r.stop, true, __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	assert_int_equal(r.bad, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -511,6 +641,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reset_port_and_junk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_register, setup, teardown),
 		cmocka_unit_test(test_window_exhaustion),
+		cmocka_unit_test_setup_teardown(test_hooks_unlocked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -256,7 +256,7 @@ static void build_facs(uint8_t *t)
 #define PRT_ENTRIES     (PCI_SLOTS - 1) /* slots 1-31; 0 is the host bridge */
 #define PRT_ALL_FUNCS   0xFFFF           /* _PRT address: any function of the slot */
 #define PRT_PIN_INTA    0
-#define PCI_IO_HOLE_END 0xCFF            /* 0xCF8-0xCFF: the config ports */
+#define PCI_IO_HOLE_END (PORT_PCI_CONF + PORT_PCI_CONF_LEN - 1)
 
 /* \_SB.PCI0: the PCI root bridge. Without it in the DSDT, Linux (with
  * ACPI) never scans bus 0. _CRS gives the bridge bus 0, the config ports as
@@ -280,8 +280,8 @@ static void build_pci0(struct aml *a, const struct acpi_config *cfg)
 	aml_name(a, "_CRS");
 	size_t crs = aml_restemplate_begin(a);
 	aml_res_word_bus_number(a, 0, 0);
-	aml_res_io16(a, PORT_PCI_CONFIG, PORT_PCI_CONFIG, 1, PORT_PCI_CONFIG_LEN);
-	aml_res_word_io(a, 0, PORT_PCI_CONFIG - 1);
+	aml_res_io16(a, PORT_PCI_CONF, PORT_PCI_CONF, 1, PORT_PCI_CONF_LEN);
+	aml_res_word_io(a, 0, PORT_PCI_CONF - 1);
 	aml_res_word_io(a, PCI_IO_HOLE_END + 1, 0xFFFF);
 	aml_res_dword_memory(a, (uint32_t)cfg->pci_mmio_base,
 			     (uint32_t)(cfg->pci_mmio_base + cfg->pci_mmio_size - 1));

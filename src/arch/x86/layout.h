@@ -54,8 +54,6 @@
  * PCI_INTX_GSI_BASE / PCI_INTX_GSIS, which must stay arch-free. */
 #define IRQ_PCI_INTX_BASE   16
 #define IRQ_PCI_INTX_COUNT  8
-#define PORT_PCI_CONFIG     0xCF8 /* mechanism #1: address 0xCF8, data 0xCFC */
-#define PORT_PCI_CONFIG_LEN 8
 
 #define VIGIL_MAX_CPUS      64
 

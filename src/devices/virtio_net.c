@@ -1,0 +1,561 @@
+/* virtio_net — see virtio_net.h.
+ * Threads: none of its own. queue_notify, activate and reset come from the
+ * transport on the event thread, and the backend calls rx_ready there too,
+ * so the state below needs no lock. rx_ready may be re-entered from inside
+ * backend->send (slirp answers an ARP request at once): the RX path only
+ * touches the RX queue and `rx`, the TX path only the TX queue and `tx`.
+ * RX: a popped receive chain waits in `rx` until a frame fills it; when the
+ * ring is empty the backend is told to stop delivering (the frames wait on
+ * the host side) until the driver kicks the receive queue. */
+#include "devices/virtio_net.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "host/net_slirp.h"
+#include "host/net_tap.h"
+#include "virtio/virtio_dev.h"
+
+#define IOV_MAX_CHAIN (VIRTQ_MAX_CHAIN + 1)
+
+struct vnet {
+	struct virtio_dev dev; /* first: the ops get &dev */
+	struct net_backend *be;
+	uint8_t config[VIRTIO_NET_CONFIG_LEN];
+	bool active;  /* between activate and reset */
+	bool rx_on;   /* the backend was told to deliver */
+	bool rx_have; /* rx holds a popped chain no frame filled yet */
+	struct virtq_chain rx, tx;
+	struct virtio_net_stats st;
+	/* RX overflow catcher: the last iov entry, so a frame larger than the
+	 * guest's buffer is seen as such whatever the backend reports. */
+	uint8_t *spill;
+};
+
+static struct vnet *to_net(struct virtio_dev *d)
+{
+	return (struct vnet *)d;
+}
+
+static void fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static bool running(const struct vnet *n)
+{
+	return n->active && virtio_dev_live(&n->dev);
+}
+
+/* iov over the chain's buffers of one direction, skipping `skip` bytes. */
+static int chain_iov(const struct virtq_chain *c, bool writable, uint64_t skip, struct iovec *iov,
+		     int max)
+{
+	int cnt = 0;
+
+	for (unsigned i = 0; i < c->n && cnt < max; i++) {
+		const struct virtq_buf *b = &c->buf[i];
+		if (b->device_writes != writable)
+			continue;
+		if (skip >= b->len) {
+			skip -= b->len;
+			continue;
+		}
+		iov[cnt].iov_base = (uint8_t *)b->host + skip;
+		iov[cnt].iov_len = b->len - skip;
+		cnt++;
+		skip = 0;
+	}
+	return cnt;
+}
+
+/* Copies the start of the chain's writable buffers (what the backend wrote). */
+static void chain_peek(const struct virtq_chain *c, void *dst, size_t len)
+{
+	uint8_t *out = dst;
+
+	for (unsigned i = 0; i < c->n && len; i++) {
+		const struct virtq_buf *b = &c->buf[i];
+		if (!b->device_writes)
+			continue;
+		size_t chunk = b->len < len ? b->len : len;
+		memcpy(out, b->host, chunk);
+		out += chunk;
+		len -= chunk;
+	}
+}
+
+static void set_rx(struct vnet *n, bool on)
+{
+	if (n->rx_on == on)
+		return;
+	n->rx_on = on;
+	n->be->ops->rx_enable(n->be, on);
+}
+
+/* ---- receive ------------------------------------------------------------ */
+
+/* Pops receive chains until one is usable; false when the ring is empty or
+ * broken. Malformed chains are completed with 0 bytes and counted. */
+static bool rx_take(struct vnet *n, unsigned *done)
+{
+	struct virtq *q = &n->dev.vq[VIRTIO_NET_RXQ];
+
+	for (;;) {
+		int r = virtq_pop(q, &n->rx);
+		if (r == 0)
+			return false;
+		if (r == -EINVAL) {
+			virtio_dev_needs_reset(&n->dev);
+			return false;
+		}
+		if (r == -EBADMSG || n->rx.out_len ||
+		    n->rx.in_len < VIRTIO_NET_HDR_LEN + VIRTIO_NET_ETH_HLEN) {
+			/* bad chain, device-readable buffers, or no room for a frame */
+			if (r == -EBADMSG)
+				n->st.bad_chains++;
+			n->st.rx_errors++;
+			dev_request_error(&n->dev.gate);
+			virtq_push(q, n->rx.head, 0);
+			(*done)++;
+			continue;
+		}
+		return true;
+	}
+}
+
+/* Moves waiting frames into receive buffers until the backend has none or
+ * the guest has posted no more buffers (then the backend stops). */
+static void rx_run(struct vnet *n)
+{
+	struct virtq *q = &n->dev.vq[VIRTIO_NET_RXQ];
+	struct iovec iov[IOV_MAX_CHAIN];
+	unsigned done = 0;
+
+	if (!running(n)) {
+		set_rx(n, false);
+		return;
+	}
+	for (unsigned budget = VIRTIO_NET_QUEUE_MAX; budget; budget--) {
+		if (!n->rx_have) {
+			if (!rx_take(n, &done)) {
+				set_rx(n, false);
+				break;
+			}
+			n->rx_have = true;
+		}
+		uint64_t skip = n->be->vnet_hdr ? 0 : VIRTIO_NET_HDR_LEN;
+		int cnt = chain_iov(&n->rx, true, skip, iov, VIRTQ_MAX_CHAIN);
+		uint64_t room = n->rx.in_len - skip;
+		iov[cnt].iov_base = n->spill;
+		iov[cnt].iov_len = 1;
+		ssize_t len = n->be->ops->recv(n->be, iov, cnt + 1);
+		if (len == -EAGAIN)
+			break; /* keep the chain for the next frame */
+		if (len < 0 || (uint64_t)len > room ||
+		    (n->be->vnet_hdr && (size_t)len < VIRTIO_NET_HDR_LEN)) {
+			/* host error or a frame larger than the buffer: lost,
+			 * and the chain waits for the next one */
+			n->st.rx_errors++;
+			dev_request_error(&n->dev.gate);
+			continue;
+		}
+		uint64_t frame = n->be->vnet_hdr ? (uint64_t)len - VIRTIO_NET_HDR_LEN : (uint64_t)len;
+		if (!dev_request(&n->dev.gate, REQ_READ, frame))
+			continue; /* denied (counted): dropped, chain kept */
+
+		uint8_t hdr[VIRTIO_NET_HDR_LEN];
+		if (n->be->vnet_hdr) {
+			chain_peek(&n->rx, hdr, sizeof(hdr));
+			if (!virtio_has(&n->dev, VIRTIO_NET_F_GUEST_CSUM))
+				hdr[VIRTIO_NET_HDR_OFF_FLAGS] = 0; /* no DATA_VALID either */
+		} else {
+			memset(hdr, 0, sizeof(hdr));
+		}
+		hdr[VIRTIO_NET_HDR_OFF_NUM_BUFS] = 1; /* no MRG_RXBUF: always 1 */
+		hdr[VIRTIO_NET_HDR_OFF_NUM_BUFS + 1] = 0;
+		virtq_chain_write(&n->rx, 0, hdr, sizeof(hdr));
+		virtq_push(q, n->rx.head, (uint32_t)(frame + VIRTIO_NET_HDR_LEN));
+		n->rx_have = false;
+		n->st.rx_frames++;
+		done++;
+	}
+	if (done)
+		virtio_dev_used(&n->dev, VIRTIO_NET_RXQ);
+}
+
+static void on_rx_ready(void *ctx)
+{
+	rx_run(ctx);
+}
+
+/* ---- transmit ----------------------------------------------------------- */
+
+static void tx_bad(struct vnet *n, bool bad_chain)
+{
+	if (bad_chain)
+		n->st.bad_chains++;
+	n->st.tx_errors++;
+	dev_request_error(&n->dev.gate);
+}
+
+static void tx_run(struct vnet *n)
+{
+	struct virtq *q = &n->dev.vq[VIRTIO_NET_TXQ];
+	struct iovec iov[IOV_MAX_CHAIN];
+	unsigned done = 0;
+
+	if (!running(n))
+		return;
+	for (;;) {
+		int r = virtq_pop(q, &n->tx);
+		if (r == 0)
+			break;
+		if (r == -EINVAL) {
+			virtio_dev_needs_reset(&n->dev);
+			break;
+		}
+		done++;
+		if (r == -EBADMSG) {
+			tx_bad(n, true);
+			virtq_push(q, n->tx.head, 0);
+			continue;
+		}
+		/* Only device-readable buffers; a header and at least an
+		 * Ethernet header; at most one TSO frame. */
+		if (n->tx.in_len || n->tx.out_len < VIRTIO_NET_HDR_LEN + VIRTIO_NET_ETH_HLEN ||
+		    n->tx.out_len > VIRTIO_NET_HDR_LEN + VIRTIO_NET_FRAME_MAX) {
+			tx_bad(n, false);
+			virtq_push(q, n->tx.head, 0);
+			continue;
+		}
+		uint64_t frame = n->tx.out_len - VIRTIO_NET_HDR_LEN;
+		if (dev_request(&n->dev.gate, REQ_WRITE, frame)) {
+			uint64_t skip = n->be->vnet_hdr ? 0 : VIRTIO_NET_HDR_LEN;
+			int cnt = chain_iov(&n->tx, false, skip, iov, VIRTQ_MAX_CHAIN);
+			if (n->be->ops->send(n->be, iov, cnt) < 0) {
+				n->st.tx_errors++;
+				dev_request_error(&n->dev.gate);
+			} else {
+				n->st.tx_frames++;
+			}
+		}
+		virtq_push(q, n->tx.head, 0);
+	}
+	if (done)
+		virtio_dev_used(&n->dev, VIRTIO_NET_TXQ);
+}
+
+/* ---- virtio_dev ops ----------------------------------------------------- */
+
+static void net_queue_notify(struct virtio_dev *d, unsigned q)
+{
+	struct vnet *n = to_net(d);
+
+	if (!running(n))
+		return;
+	if (q == VIRTIO_NET_TXQ) {
+		tx_run(n);
+	} else if (q == VIRTIO_NET_RXQ) {
+		/* New buffers: take what waits, then let the backend deliver. */
+		set_rx(n, true);
+		rx_run(n);
+	}
+}
+
+static int net_activate(struct virtio_dev *d)
+{
+	struct vnet *n = to_net(d);
+
+	if (n->be->ops->activate) {
+		int r = n->be->ops->activate(n->be, d->features);
+		if (r < 0)
+			return r;
+	}
+	n->active = true;
+	n->rx_have = false;
+	return 0;
+}
+
+static void net_reset(struct virtio_dev *d)
+{
+	struct vnet *n = to_net(d);
+
+	n->active = false;
+	n->rx_have = false; /* the popped chain belongs to the old rings */
+	set_rx(n, false);
+}
+
+static void net_config_read(struct virtio_dev *d, uint32_t off, void *buf, uint32_t len)
+{
+	memcpy(buf, to_net(d)->config + off, len);
+}
+
+static void net_config_write(struct virtio_dev *d, uint32_t off, const void *buf, uint32_t len)
+{
+	/* mac is read-only for a VERSION_1 driver, status always */
+	(void)d, (void)off, (void)buf, (void)len;
+}
+
+static const struct virtio_dev_ops net_ops = {
+	.queue_notify = net_queue_notify,
+	.activate = net_activate,
+	.reset = net_reset,
+	.config_read = net_config_read,
+	.config_write = net_config_write,
+};
+
+/* ---- option parsing ----------------------------------------------------- */
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	for (unsigned i = 0; i < 6; i++) {
+		unsigned v = 0;
+		for (unsigned k = 0; k < 2; k++) {
+			char ch = *s++;
+			unsigned x;
+			if (ch >= '0' && ch <= '9')
+				x = (unsigned)(ch - '0');
+			else if (ch >= 'a' && ch <= 'f')
+				x = (unsigned)(ch - 'a' + 10);
+			else if (ch >= 'A' && ch <= 'F')
+				x = (unsigned)(ch - 'A' + 10);
+			else
+				return -1;
+			v = v * 16 + x;
+		}
+		mac[i] = (uint8_t)v;
+		if (*s != (i == 5 ? '\0' : ':'))
+			return -1;
+		s++;
+	}
+	if (mac[0] & 1)
+		return -1; /* multicast */
+	for (unsigned i = 0; i < 6; i++)
+		if (mac[i])
+			return 0;
+	return -1;
+}
+
+/* "1".."65535", the whole of [s, end). */
+static int parse_port(const char *s, const char *end, uint16_t *port)
+{
+	unsigned long v = 0;
+
+	if (s == end || end - s > 5)
+		return -1;
+	for (; s < end; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		v = v * 10 + (unsigned long)(*s - '0');
+	}
+	if (v == 0 || v > 65535)
+		return -1;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+/* "tcp:[ADDR]:PORT-:GUESTPORT" or the same with udp. */
+static int parse_fwd(const char *s, struct net_fwd *f)
+{
+	if (!strncmp(s, "tcp:", 4))
+		f->udp = false;
+	else if (!strncmp(s, "udp:", 4))
+		f->udp = true;
+	else
+		return -1;
+	s += 4;
+	const char *colon = strchr(s, ':');
+	if (!colon)
+		return -1;
+	char addr[INET_ADDRSTRLEN];
+	size_t alen = (size_t)(colon - s);
+	if (alen >= sizeof(addr))
+		return -1;
+	memcpy(addr, s, alen);
+	addr[alen] = '\0';
+	struct in_addr ia;
+	if (alen == 0)
+		f->host_addr = 0x7f000001; /* 127.0.0.1 */
+	else if (inet_pton(AF_INET, addr, &ia) == 1)
+		f->host_addr = ntohl(ia.s_addr);
+	else
+		return -1;
+	s = colon + 1;
+	const char *dash = strchr(s, '-');
+	if (!dash || parse_port(s, dash, &f->host_port) < 0 || dash[1] != ':')
+		return -1;
+	s = dash + 2;
+	return parse_port(s, s + strlen(s), &f->guest_port);
+}
+
+static bool ifname_ok(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len == 0 || len >= 16 || !strcmp(s, ".") || !strcmp(s, ".."))
+		return false;
+	for (; *s; s++)
+		if (*s <= ' ' || *s == '/' || *s == ':' || *s > '~')
+			return false;
+	return true;
+}
+
+int virtio_net_parse(const char *spec, struct virtio_net_config *cfg, char *err, size_t errlen)
+{
+	char buf[1024];
+	char *save = NULL;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (!spec || strlen(spec) >= sizeof(buf)) {
+		fail(err, errlen, "--net: %s", spec ? "value too long" : "missing value");
+		return -1;
+	}
+	strcpy(buf, spec);
+	char *tok = strtok_r(buf, ",", &save);
+	if (!tok) {
+		fail(err, errlen, "--net: expected tap=IFNAME or user");
+		return -1;
+	}
+	if (!strcmp(tok, "user")) {
+		cfg->kind = NET_USER;
+	} else if (!strncmp(tok, "tap=", 4)) {
+		cfg->kind = NET_TAP;
+		if (!ifname_ok(tok + 4)) {
+			fail(err, errlen, "--net: bad interface name '%s' (1-15 characters)", tok + 4);
+			return -1;
+		}
+		strcpy(cfg->ifname, tok + 4);
+	} else {
+		fail(err, errlen, "--net: expected tap=IFNAME or user, not '%s'", tok);
+		return -1;
+	}
+	while ((tok = strtok_r(NULL, ",", &save))) {
+		if (!strncmp(tok, "mac=", 4)) {
+			if (cfg->mac_set) {
+				fail(err, errlen, "--net: mac given twice");
+				return -1;
+			}
+			if (parse_mac(tok + 4, cfg->mac) < 0) {
+				fail(err, errlen, "--net: bad mac '%s' (want a unicast xx:xx:xx:xx:xx:xx)",
+				     tok + 4);
+				return -1;
+			}
+			cfg->mac_set = true;
+		} else if (!strncmp(tok, "hostfwd=", 8)) {
+			if (cfg->kind != NET_USER) {
+				fail(err, errlen, "--net: hostfwd needs user networking");
+				return -1;
+			}
+			if (cfg->nr_fwd == VIRTIO_NET_FWD_MAX) {
+				fail(err, errlen, "--net: at most %u hostfwd rules", VIRTIO_NET_FWD_MAX);
+				return -1;
+			}
+			if (parse_fwd(tok + 8, &cfg->fwd[cfg->nr_fwd]) < 0) {
+				fail(err, errlen,
+				     "--net: bad hostfwd '%s' (want tcp:[ADDR]:PORT-:GUESTPORT)", tok + 8);
+				return -1;
+			}
+			cfg->nr_fwd++;
+		} else {
+			fail(err, errlen, "--net: unknown option '%s'", tok);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ---- construction ------------------------------------------------------- */
+
+static void random_mac(uint8_t mac[6])
+{
+	uint8_t r[3] = { 0 };
+
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+		uint64_t x = (uint64_t)(uintptr_t)r ^ (uint64_t)getpid();
+		r[0] = (uint8_t)x, r[1] = (uint8_t)(x >> 8), r[2] = (uint8_t)(x >> 16);
+	}
+	mac[0] = 0x52, mac[1] = 0x54, mac[2] = 0x00; /* locally administered, unicast */
+	memcpy(mac + 3, r, 3);
+}
+
+struct virtio_dev *virtio_net_new_backend(struct net_backend *be, const uint8_t *mac,
+					  const struct gmem *mem, struct dev_gate gate, char *err,
+					  size_t errlen)
+{
+	struct vnet *n = calloc(1, sizeof(*n));
+	uint8_t *spill = malloc(VIRTIO_NET_HDR_LEN + VIRTIO_NET_FRAME_MAX);
+
+	if (!n || !spill) {
+		fail(err, errlen, "net: out of memory");
+		free(n);
+		free(spill);
+		be->ops->free(be);
+		return NULL;
+	}
+	n->be = be;
+	n->spill = spill;
+	if (mac)
+		memcpy(n->config, mac, 6);
+	else
+		random_mac(n->config);
+	n->config[6] = VIRTIO_NET_S_LINK_UP;
+	n->config[7] = 0;
+	be->rx_ready = on_rx_ready;
+	be->rx_ctx = n;
+
+	struct virtio_dev *d = &n->dev;
+	d->name = "virtio-net";
+	d->device_id = VIRTIO_ID_NET;
+	d->host_features = VIRTIO_BIT(VIRTIO_NET_F_MAC) | VIRTIO_BIT(VIRTIO_NET_F_STATUS) | be->features;
+	d->num_queues = 2;
+	d->queue_max = VIRTIO_NET_QUEUE_MAX;
+	d->config_len = VIRTIO_NET_CONFIG_LEN;
+	d->ops = &net_ops;
+	d->priv = n;
+	d->gate = gate;
+	d->mem = mem;
+	return d;
+}
+
+struct virtio_dev *virtio_net_new(const struct virtio_net_config *cfg, const struct gmem *mem,
+				  struct dev_gate gate, struct evloop *loop, char *err, size_t errlen)
+{
+	struct net_backend *be;
+
+	if (cfg->kind == NET_TAP)
+		be = net_tap_open(cfg->ifname, loop, err, errlen);
+	else
+		be = net_slirp_new(cfg->fwd, cfg->nr_fwd, loop, err, errlen);
+	if (!be)
+		return NULL;
+	return virtio_net_new_backend(be, cfg->mac_set ? cfg->mac : NULL, mem, gate, err, errlen);
+}
+
+void virtio_net_free(struct virtio_dev *d)
+{
+	if (!d)
+		return;
+	struct vnet *n = to_net(d);
+	n->be->ops->free(n->be);
+	free(n->spill);
+	free(n);
+}
+
+void virtio_net_get_stats(const struct virtio_dev *d, struct virtio_net_stats *st)
+{
+	*st = ((const struct vnet *)d)->st;
+}

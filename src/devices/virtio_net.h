@@ -1,0 +1,150 @@
+/* virtio_net — a virtio 1.x network device (device ID 1): one receive queue
+ * (0) and one transmit queue (1), MAC and link status in config space, no
+ * mergeable receive buffers, no control queue.
+ * Used by the board/CLI: virtio_net_parse() reads a --net option value,
+ * virtio_net_new() opens the host side (a TAP interface, or a user-mode
+ * libslirp network) and returns a `struct virtio_dev` for a transport,
+ * virtio_net_free() after the transport let go.
+ * The device talks to the host side through `struct net_backend` (below);
+ * src/host/net_tap.c and src/host/net_slirp.c implement it, and tests plug
+ * in a fake. Everything runs on the VM's event thread: queue kicks, the
+ * backend's "frames are waiting" callback, activate and reset. Every frame
+ * goes through dev_request(): REQ_WRITE for a frame the guest sends,
+ * REQ_READ for one delivered to it. */
+#ifndef VIGIL_DEVICES_VIRTIO_NET_H
+#define VIGIL_DEVICES_VIRTIO_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "core/devreq.h"
+#include "core/gmem.h"
+
+struct virtio_dev;
+struct evloop;
+
+/* Feature bits (virtio 1.x 5.1.3). */
+#define VIRTIO_NET_F_CSUM       0  /* driver may send partially checksummed frames */
+#define VIRTIO_NET_F_GUEST_CSUM 1  /* driver accepts partially checksummed frames */
+#define VIRTIO_NET_F_MAC        5
+#define VIRTIO_NET_F_GUEST_TSO4 7
+#define VIRTIO_NET_F_GUEST_TSO6 8
+#define VIRTIO_NET_F_HOST_TSO4  11
+#define VIRTIO_NET_F_HOST_TSO6  12
+#define VIRTIO_NET_F_MRG_RXBUF  15 /* never offered */
+#define VIRTIO_NET_F_STATUS     16
+
+#define VIRTIO_NET_S_LINK_UP 1
+
+/* struct virtio_net_hdr_v1: flags, gso_type, hdr_len, gso_size,
+ * csum_start, csum_offset, num_buffers — 12 bytes in front of every frame
+ * on both queues (VERSION_1 always has num_buffers). */
+#define VIRTIO_NET_HDR_LEN          12u
+#define VIRTIO_NET_HDR_OFF_FLAGS    0u
+#define VIRTIO_NET_HDR_OFF_NUM_BUFS 10u
+#define VIRTIO_NET_HDR_F_NEEDS_CSUM 1
+#define VIRTIO_NET_HDR_F_DATA_VALID 2
+
+#define VIRTIO_NET_RXQ 0
+#define VIRTIO_NET_TXQ 1
+#define VIRTIO_NET_QUEUE_MAX  256u
+#define VIRTIO_NET_CONFIG_LEN 8u /* mac[6], status (le16) */
+#define VIRTIO_NET_ETH_HLEN   14u
+/* Largest frame (header excluded) either way: a 64 KiB TSO frame plus an
+ * Ethernet header and a VLAN tag. */
+#define VIRTIO_NET_FRAME_MAX  (65536u + 18u)
+#define VIRTIO_NET_FWD_MAX    8u
+
+/* ---- the host side of the device --------------------------------------- */
+
+struct net_backend;
+
+struct net_backend_ops {
+	/* One frame to the host: iov holds it whole, the 12-byte header in
+	 * front when b->vnet_hdr. 0 or -errno; the frame is gone either way.
+	 * May call b->rx_ready before it returns (slirp answers at once). */
+	int (*send)(struct net_backend *b, const struct iovec *iov, int iovcnt);
+	/* Takes the next waiting frame into iov (the header in front when
+	 * b->vnet_hdr). Returns the frame's full length — more than the iov
+	 * holds when it did not fit, and then it is lost — or -EAGAIN when none
+	 * is waiting, or another -errno (a host error; that frame is lost). */
+	ssize_t (*recv)(struct net_backend *b, const struct iovec *iov, int iovcnt);
+	/* Whether the device wants rx_ready calls. Off while the guest has
+	 * posted no receive buffer: frames then wait on the host side (the TAP
+	 * fd is not polled; slirp holds a bounded queue). */
+	void (*rx_enable)(struct net_backend *b, bool on);
+	/* DRIVER_OK with the negotiated features (TAP: TUNSETOFFLOAD).
+	 * 0 or -errno. May be NULL. */
+	int (*activate)(struct net_backend *b, uint64_t features);
+	void (*free)(struct net_backend *b);
+};
+
+struct net_backend {
+	const struct net_backend_ops *ops;
+	const char *name;   /* "tap vtap0", "user" */
+	bool vnet_hdr;      /* frames carry the virtio_net_hdr_v1 both ways */
+	uint64_t features;  /* VIRTIO_NET_F_ offload bits it can carry */
+	/* Set by the device: "frames may be waiting, call recv". Called on the
+	 * event thread, only while rx is enabled. */
+	void (*rx_ready)(void *ctx);
+	void *rx_ctx;
+};
+
+/* ---- configuration ------------------------------------------------------ */
+
+/* A user-mode host forward: connections to host_addr:host_port go to the
+ * guest's 10.0.2.15:guest_port. host_addr in host byte order. */
+struct net_fwd {
+	bool udp;
+	uint32_t host_addr;
+	uint16_t host_port, guest_port;
+};
+
+struct virtio_net_config {
+	enum { NET_TAP, NET_USER } kind;
+	char ifname[16]; /* tap=IFNAME */
+	uint8_t mac[6];
+	bool mac_set;
+	unsigned nr_fwd; /* user: hostfwd rules */
+	struct net_fwd fwd[VIRTIO_NET_FWD_MAX];
+};
+
+/* Parses the --net value: "tap=IFNAME[,mac=MAC]" or
+ * "user[,mac=MAC][,hostfwd=PROTO:[ADDR]:PORT-:GUESTPORT]..." (PROTO tcp or
+ * udp, ADDR a dotted IPv4 address, empty for 127.0.0.1; at most 8 rules).
+ * MAC is six hex pairs joined by ':', unicast and not all zero.
+ * 0, or -1 with a one-line reason in err. */
+int virtio_net_parse(const char *spec, struct virtio_net_config *cfg, char *err, size_t errlen);
+
+/* Opens the backend cfg asks for and returns a device ready for a
+ * transport. `loop` is the VM's event thread, where the backend's fds and
+ * timers are watched. NULL with a one-line reason in err ("tap vtap0:
+ * Operation not permitted"). cfg is not kept. */
+struct virtio_dev *virtio_net_new(const struct virtio_net_config *cfg, const struct gmem *mem,
+				  struct dev_gate gate, struct evloop *loop, char *err, size_t errlen);
+
+/* The same over a backend the caller made (tests: a fake); the device owns
+ * it from here on, and frees it with ops->free (also on failure). mac NULL:
+ * a random 52:54:00:xx:xx:xx. */
+struct virtio_dev *virtio_net_new_backend(struct net_backend *be, const uint8_t *mac,
+					  const struct gmem *mem, struct dev_gate gate, char *err,
+					  size_t errlen);
+
+/* Frees the backend (its fds leave the event loop) and the device. Call it
+ * after the transport let go, on the event thread or with the event
+ * thread not running callbacks any more, before evloop_free. NULL is fine. */
+void virtio_net_free(struct virtio_dev *d);
+
+/* Counters (for the monitor and tests). */
+struct virtio_net_stats {
+	uint64_t tx_frames, rx_frames;
+	uint64_t tx_errors;  /* malformed TX chains, host send errors */
+	uint64_t rx_errors;  /* malformed RX chains, frames too big for a buffer */
+	uint64_t bad_chains; /* -EBADMSG from the walker, both queues */
+};
+void virtio_net_get_stats(const struct virtio_dev *d, struct virtio_net_stats *st);
+
+#endif

@@ -1,0 +1,1242 @@
+/* virtio_vsock — see virtio_vsock.h.
+ *
+ * A connection is keyed by (local_port, peer_port): the host-side port and
+ * the guest's port. Its life:
+ *   HOST_LINE  a host client connected to the UDS; reading "CONNECT <port>\n"
+ *   HOST_REQ   REQUEST queued/sent to the guest, waiting for RESPONSE
+ *   GUEST_CONN the guest asked for host port P; connecting to PATH_P
+ *   OPEN       data flows both ways
+ *   DEAD       host socket closed; an RST for the guest is pending, then free
+ * Packets for the guest are produced only in rx_flush(), from per-connection
+ * pending flags and readable host sockets, so the receive queue having no
+ * buffer never loses anything: the flags wait, and host sockets are not read
+ * (their EPOLLIN interest is dropped) until the guest kicks the rx queue.
+ *
+ * Flow control (5.10.6.3): the guest may have at most VSOCK_BUF_ALLOC bytes
+ * in flight towards a host socket (rx_cnt - fwd_cnt); what the socket does
+ * not take at once waits in a per-connection ring of that size. fwd_cnt, the
+ * bytes handed to the host socket, rides on every packet we send, and a
+ * CREDIT_UPDATE goes out on its own when the guest's view of our free space
+ * drops under one packet. Towards the guest we never send more than its
+ * buf_alloc - (tx_cnt - fwd_cnt). */
+#define _GNU_SOURCE
+#include "devices/virtio_vsock.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "host/evloop.h"
+
+#define RXQ 0
+#define TXQ 1
+#define VSOCK_QUEUE_SIZE 256
+#define VSOCK_CONFIG_LEN 8
+
+#define VSOCK_TYPE_STREAM 1
+enum {
+	OP_REQUEST = 1,
+	OP_RESPONSE = 2,
+	OP_RST = 3,
+	OP_SHUTDOWN = 4,
+	OP_RW = 5,
+	OP_CREDIT_UPDATE = 6,
+	OP_CREDIT_REQUEST = 7,
+};
+#define SHUT_F_RCV 1  /* the sender will receive no more */
+#define SHUT_F_SEND 2 /* the sender will send no more */
+
+#define LINE_MAX_LEN 32                      /* "CONNECT 4294967295\n" fits */
+#define RING_CAP (VSOCK_BUF_ALLOC + LINE_MAX_LEN) /* credit data + the "OK" line */
+#define HANDSHAKE_MS 2000                    /* CONNECT line, REQUEST, connect() */
+#define CLOSE_MS 5000                        /* waiting for the guest's last word */
+#define TICK_MS 200
+#define MAX_RST 64
+#define EPHEMERAL_BASE (1u << 30)
+
+struct vsock_hdr {
+	uint64_t src_cid;
+	uint64_t dst_cid;
+	uint32_t src_port;
+	uint32_t dst_port;
+	uint32_t len;
+	uint16_t type;
+	uint16_t op;
+	uint32_t flags;
+	uint32_t buf_alloc;
+	uint32_t fwd_cnt;
+} __attribute__((packed));
+#define HDR_LEN ((uint32_t)sizeof(struct vsock_hdr))
+_Static_assert(sizeof(struct vsock_hdr) == 44, "virtio_vsock_hdr layout");
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "headers are little-endian");
+
+enum conn_state { CS_FREE, CS_HOST_LINE, CS_HOST_REQ, CS_GUEST_CONN, CS_OPEN, CS_DEAD };
+
+/* Packets owed to the guest. */
+#define P_REQUEST 1u
+#define P_RESPONSE 2u
+#define P_SHUTDOWN 4u
+#define P_CREDIT 8u
+#define P_RST 16u
+
+struct vsock;
+
+struct vsock_conn {
+	struct vsock *v;
+	enum conn_state state;
+	int fd;
+	bool registered;
+	uint32_t events;
+	uint32_t local_port, peer_port;
+	unsigned pending;
+	uint64_t deadline; /* ms on CLOCK_MONOTONIC, 0: none */
+	bool host_readable, host_eof, wr_shut;
+	bool guest_shut_send, guest_shut_rcv;
+	/* host -> guest */
+	uint32_t peer_buf_alloc, peer_fwd_cnt, tx_cnt;
+	/* guest -> host */
+	uint32_t rx_cnt, fwd_cnt, fwd_sent;
+	uint8_t *ring;
+	uint32_t ring_head, ring_len, ring_nocredit; /* the first ring_nocredit bytes are ours */
+	char line[LINE_MAX_LEN];
+	unsigned line_len;
+};
+
+struct rst_reply {
+	uint32_t src_port, dst_port; /* as seen from the host */
+};
+
+struct vsock {
+	struct virtio_dev dev; /* first: the ops get a pointer to it */
+	pthread_mutex_t lock;
+	struct evloop *loop;
+	uint64_t guest_cid;
+	char path[108];
+	int listen_fd, timer_fd;
+	bool timer_armed;
+	uint32_t next_port;
+
+	bool rx_held, rx_stalled, rx_pushed;
+	struct virtq_chain rxc, txc;
+
+	struct rst_reply rst[MAX_RST];
+	unsigned rst_head, nr_rst;
+
+	struct vsock_conn conns[VSOCK_MAX_CONNS];
+	uint8_t pkt[VSOCK_MAX_PKT];
+};
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- parsing ---------------------------------------------------------- */
+
+int virtio_vsock_parse(const char *spec, struct virtio_vsock_config *cfg, char *err, size_t errlen)
+{
+	bool have_cid = false, have_uds = false;
+	const char *p = spec;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (!spec || !*spec) {
+		seterr(err, errlen, "vsock: empty spec (want cid=N,uds=PATH)");
+		return -1;
+	}
+	while (*p) {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		if (n > 4 && !strncmp(p, "cid=", 4)) {
+			char num[24];
+			char *stop;
+			if (have_cid || n - 4 >= sizeof(num)) {
+				seterr(err, errlen, "vsock: bad or repeated cid");
+				return -1;
+			}
+			memcpy(num, p + 4, n - 4);
+			num[n - 4] = 0;
+			errno = 0;
+			unsigned long long cid = strtoull(num, &stop, 10);
+			if (errno || *stop || num[0] < '0' || num[0] > '9' || cid < 3 ||
+			    cid >= 0xffffffffULL) {
+				seterr(err, errlen, "vsock: cid must be a number from 3 to 4294967294");
+				return -1;
+			}
+			cfg->guest_cid = cid;
+			have_cid = true;
+		} else if (n > 4 && !strncmp(p, "uds=", 4)) {
+			if (have_uds || n - 4 >= sizeof(cfg->uds_path)) {
+				seterr(err, errlen, "vsock: uds path repeated or longer than %zu bytes",
+				       sizeof(cfg->uds_path) - 1);
+				return -1;
+			}
+			memcpy(cfg->uds_path, p + 4, n - 4);
+			cfg->uds_path[n - 4] = 0;
+			have_uds = true;
+		} else {
+			seterr(err, errlen, "vsock: unknown or empty option '%.*s' (want cid=N,uds=PATH)",
+			       (int)(n < 40 ? n : 40), p);
+			return -1;
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	if (!have_cid || !have_uds) {
+		seterr(err, errlen, "vsock: need both cid=N and uds=PATH");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- connections ------------------------------------------------------ */
+
+static struct vsock_conn *conn_find(struct vsock *v, uint32_t local, uint32_t peer)
+{
+	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++) {
+		struct vsock_conn *c = &v->conns[i];
+		if (c->state != CS_FREE && c->state != CS_HOST_LINE && c->local_port == local &&
+		    c->peer_port == peer)
+			return c;
+	}
+	return NULL;
+}
+
+static struct vsock_conn *conn_alloc(struct vsock *v, int fd)
+{
+	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++) {
+		struct vsock_conn *c = &v->conns[i];
+		if (c->state == CS_FREE) {
+			memset(c, 0, sizeof(*c));
+			c->v = v;
+			c->fd = fd;
+			return c;
+		}
+	}
+	return NULL;
+}
+
+static void timer_arm(struct vsock *v)
+{
+	struct itimerspec its = { 0 };
+
+	if (v->timer_armed)
+		return;
+	its.it_interval.tv_nsec = TICK_MS * 1000000L;
+	its.it_value = its.it_interval;
+	if (timerfd_settime(v->timer_fd, 0, &its, NULL) == 0)
+		v->timer_armed = true;
+}
+
+static void conn_deadline(struct vsock_conn *c, unsigned ms)
+{
+	c->deadline = now_ms() + ms;
+	timer_arm(c->v);
+}
+
+static void conn_close_fd(struct vsock_conn *c)
+{
+	if (c->fd < 0)
+		return;
+	if (c->registered)
+		evloop_del(c->v->loop, c->fd);
+	c->registered = false;
+	c->events = 0;
+	close(c->fd);
+	c->fd = -1;
+}
+
+static void conn_free(struct vsock_conn *c)
+{
+	conn_close_fd(c);
+	free(c->ring);
+	c->ring = NULL;
+	c->state = CS_FREE;
+}
+
+/* Host side gone or the stream broken: close it; the guest gets an RST if
+ * it knows the connection. */
+static void conn_reset(struct vsock_conn *c)
+{
+	bool guest_knows = c->state == CS_OPEN || c->state == CS_GUEST_CONN ||
+			   (c->state == CS_HOST_REQ && !(c->pending & P_REQUEST));
+
+	conn_close_fd(c);
+	if (!guest_knows) {
+		conn_free(c);
+		return;
+	}
+	free(c->ring);
+	c->ring = NULL;
+	c->ring_len = 0;
+	c->state = CS_DEAD;
+	c->pending = P_RST;
+	c->deadline = 0;
+}
+
+static void rst_reply(struct vsock *v, const struct vsock_hdr *h)
+{
+	if (h->op == OP_RST)
+		return; /* never answer a reset with a reset */
+	if (v->nr_rst == MAX_RST) {
+		dev_request_error(&v->dev.gate);
+		return;
+	}
+	v->rst[(v->rst_head + v->nr_rst++) % MAX_RST] =
+		(struct rst_reply){ .src_port = h->dst_port, .dst_port = h->src_port };
+}
+
+static uint32_t peer_credit(const struct vsock_conn *c)
+{
+	uint32_t used = c->tx_cnt - c->peer_fwd_cnt;
+	return used >= c->peer_buf_alloc ? 0 : c->peer_buf_alloc - used;
+}
+
+static void conn_event(void *ctx, uint32_t events);
+
+/* The epoll interest c's state calls for. */
+static uint32_t conn_want(const struct vsock_conn *c)
+{
+	uint32_t want = 0;
+
+	switch (c->state) {
+	case CS_HOST_LINE:
+		return EPOLLIN;
+	case CS_GUEST_CONN:
+		return EPOLLOUT;
+	case CS_OPEN:
+		if (!c->host_eof && !c->guest_shut_rcv && !c->v->rx_stalled && peer_credit(c) > 0)
+			want |= EPOLLIN;
+		if (c->ring_len)
+			want |= EPOLLOUT;
+		return want;
+	default:
+		return 0;
+	}
+}
+
+/* Brings c's epoll interest in line with its state; an fd not watched at
+ * all cannot spin on EPOLLHUP. A failure resets the connection. */
+static void conn_apply_events(struct vsock_conn *c)
+{
+	struct evloop *l = c->v->loop;
+	uint32_t want;
+	int r = 0;
+
+	if (c->fd < 0)
+		return;
+	want = conn_want(c);
+	if (c->registered ? want == c->events : want == 0)
+		return;
+	if (!want) {
+		evloop_del(l, c->fd);
+		c->registered = false;
+	} else if (c->registered) {
+		r = evloop_mod(l, c->fd, want, conn_event, c);
+	} else {
+		r = evloop_add(l, c->fd, want, conn_event, c);
+		c->registered = r == 0;
+	}
+	if (r < 0) {
+		conn_reset(c);
+		return;
+	}
+	c->events = want;
+}
+
+/* ---- guest -> host data ----------------------------------------------- */
+
+static void credit_check(struct vsock_conn *c)
+{
+	uint32_t seen_used = c->rx_cnt - c->fwd_sent; /* in flight, as the guest sees it */
+	uint32_t seen_free = seen_used >= VSOCK_BUF_ALLOC ? 0 : VSOCK_BUF_ALLOC - seen_used;
+
+	if (c->fwd_cnt != c->fwd_sent && seen_free < VSOCK_MAX_PKT)
+		c->pending |= P_CREDIT;
+}
+
+/* Bytes left the ring (or went straight out): account those that were
+ * guest data. */
+static void host_wrote(struct vsock_conn *c, uint32_t n)
+{
+	uint32_t ours = n < c->ring_nocredit ? n : c->ring_nocredit;
+
+	c->ring_nocredit -= ours;
+	c->fwd_cnt += n - ours;
+}
+
+static ssize_t host_send(struct vsock_conn *c, struct iovec *iov, int cnt)
+{
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)cnt };
+	ssize_t n;
+
+	do
+		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	return n < 0 ? -errno : n;
+}
+
+static bool ring_put(struct vsock_conn *c, const uint8_t *p, uint32_t n)
+{
+	if (!c->ring && !(c->ring = malloc(RING_CAP)))
+		return false;
+	if (n > RING_CAP - c->ring_len)
+		return false;
+	uint32_t tail = (c->ring_head + c->ring_len) % RING_CAP;
+	uint32_t first = n < RING_CAP - tail ? n : RING_CAP - tail;
+	memcpy(c->ring + tail, p, first);
+	memcpy(c->ring, p + first, n - first);
+	c->ring_len += n;
+	return true;
+}
+
+/* Whether both directions are done, after the ring drained. */
+static void conn_check_done(struct vsock_conn *c)
+{
+	if (c->state != CS_OPEN || c->ring_len)
+		return;
+	if (c->guest_shut_send && c->guest_shut_rcv) {
+		/* The guest closed: it waits for our RST (5.10.6.5). */
+		conn_close_fd(c);
+		c->state = CS_DEAD;
+		c->pending = P_RST;
+		c->deadline = 0;
+		return;
+	}
+	if (c->guest_shut_send && !c->wr_shut) {
+		shutdown(c->fd, SHUT_WR);
+		c->wr_shut = true;
+	}
+	if (c->guest_shut_send && c->host_eof && !c->deadline)
+		conn_deadline(c, CLOSE_MS); /* both ways done: the guest should close */
+}
+
+/* Writes what the ring holds. False if the host socket failed (reset). */
+static bool ring_flush(struct vsock_conn *c)
+{
+	while (c->ring_len) {
+		uint32_t first = RING_CAP - c->ring_head;
+		struct iovec iov[2];
+		int cnt = 1;
+		if (first >= c->ring_len) {
+			first = c->ring_len;
+		} else {
+			iov[1] = (struct iovec){ c->ring, c->ring_len - first };
+			cnt = 2;
+		}
+		iov[0] = (struct iovec){ c->ring + c->ring_head, first };
+		ssize_t n = host_send(c, iov, cnt);
+		if (n < 0) {
+			conn_reset(c);
+			return false;
+		}
+		if (n == 0)
+			break;
+		c->ring_head = (c->ring_head + (uint32_t)n) % RING_CAP;
+		c->ring_len -= (uint32_t)n;
+		host_wrote(c, (uint32_t)n);
+	}
+	if (!c->ring_len)
+		c->ring_head = 0;
+	credit_check(c);
+	conn_check_done(c);
+	return true;
+}
+
+/* Guest RW payload (already in v->pkt) for an OPEN connection. */
+static void guest_data(struct vsock_conn *c, uint32_t len)
+{
+	struct vsock *v = c->v;
+	uint32_t off = 0;
+
+	if (c->guest_shut_send || c->wr_shut) {
+		dev_request_error(&v->dev.gate); /* data after its own SHUTDOWN */
+		return;
+	}
+	if (c->ring_len - c->ring_nocredit + len > VSOCK_BUF_ALLOC) {
+		/* The guest overran the credit we gave it. */
+		dev_request_error(&v->dev.gate);
+		conn_reset(c);
+		return;
+	}
+	c->rx_cnt += len;
+	if (!c->ring_len && len) {
+		struct iovec iov = { v->pkt, len };
+		ssize_t n = host_send(c, &iov, 1);
+		if (n < 0) {
+			conn_reset(c);
+			return;
+		}
+		off = (uint32_t)n;
+		host_wrote(c, off);
+	}
+	if (off < len && !ring_put(c, v->pkt + off, len - off)) {
+		conn_reset(c);
+		return;
+	}
+	credit_check(c);
+}
+
+/* ---- guest TX --------------------------------------------------------- */
+
+static void guest_connect(struct vsock *v, const struct vsock_hdr *h)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct vsock_conn *c;
+	int fd;
+
+	int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_%" PRIu32, v->path, h->dst_port);
+	if (n < 0 || (size_t)n >= sizeof(sa.sun_path)) {
+		rst_reply(v, h);
+		return;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		rst_reply(v, h);
+		return;
+	}
+	c = conn_alloc(v, fd);
+	if (!c) {
+		close(fd);
+		rst_reply(v, h);
+		return;
+	}
+	c->local_port = h->dst_port;
+	c->peer_port = h->src_port;
+	c->peer_buf_alloc = h->buf_alloc;
+	c->peer_fwd_cnt = h->fwd_cnt;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		c->state = CS_OPEN;
+		c->pending = P_RESPONSE;
+	} else if (errno == EINPROGRESS) {
+		c->state = CS_GUEST_CONN;
+		conn_deadline(c, HANDSHAKE_MS);
+	} else {
+		/* Nobody listens at PATH_P (or its backlog is full). */
+		c->state = CS_GUEST_CONN;
+		conn_reset(c);
+	}
+}
+
+static void tx_packet(struct vsock *v, const struct virtq_chain *ch)
+{
+	const struct dev_gate *gate = &v->dev.gate;
+	struct vsock_hdr h;
+	struct vsock_conn *c;
+
+	if (ch->out_len < HDR_LEN || virtq_chain_read(ch, 0, &h, HDR_LEN) != HDR_LEN) {
+		dev_request_error(gate);
+		return;
+	}
+	/* Spoofed or misdirected: drop without an answer. */
+	if (h.src_cid != v->guest_cid || h.dst_cid != VSOCK_HOST_CID) {
+		dev_request_error(gate);
+		return;
+	}
+	c = conn_find(v, h.dst_port, h.src_port);
+	if (h.len > VSOCK_MAX_PKT || h.len > ch->out_len - HDR_LEN || h.type != VSOCK_TYPE_STREAM) {
+		/* Unknown type: reset (5.10.6.6). A lying length breaks the
+		 * stream, so its connection goes too. */
+		dev_request_error(gate);
+		if (c && c->state != CS_DEAD && h.op != OP_RST)
+			conn_reset(c);
+		else if (!c)
+			rst_reply(v, &h);
+		return;
+	}
+	if (h.op < OP_REQUEST || h.op > OP_CREDIT_REQUEST) {
+		dev_request_error(gate);
+		return;
+	}
+	if (!dev_request(gate, REQ_WRITE, h.len)) {
+		if (c && c->state != CS_DEAD)
+			conn_reset(c);
+		else if (!c)
+			rst_reply(v, &h);
+		return;
+	}
+	if (!c) {
+		if (h.op == OP_REQUEST)
+			guest_connect(v, &h);
+		else
+			rst_reply(v, &h);
+		return;
+	}
+	if (c->state == CS_DEAD) {
+		if (h.op == OP_RST)
+			conn_free(c); /* crossed resets: nothing more to say */
+		return;           /* in flight before our RST: drop */
+	}
+	c->peer_buf_alloc = h.buf_alloc;
+	c->peer_fwd_cnt = h.fwd_cnt;
+
+	switch (h.op) {
+	case OP_REQUEST: /* duplicate */
+		dev_request_error(gate);
+		conn_reset(c);
+		break;
+	case OP_RESPONSE:
+		if (c->state == CS_HOST_REQ && !(c->pending & P_REQUEST)) {
+			char ok[LINE_MAX_LEN];
+			int n = snprintf(ok, sizeof(ok), "OK %" PRIu32 "\n", c->local_port);
+			c->state = CS_OPEN;
+			c->deadline = 0;
+			if (!ring_put(c, (const uint8_t *)ok, (uint32_t)n)) {
+				conn_reset(c);
+				break;
+			}
+			c->ring_nocredit = (uint32_t)n;
+			ring_flush(c);
+		} else {
+			dev_request_error(gate);
+			conn_reset(c);
+		}
+		break;
+	case OP_RST:
+		conn_free(c);
+		break;
+	case OP_SHUTDOWN:
+		if (c->state != CS_OPEN) {
+			conn_reset(c);
+			break;
+		}
+		c->guest_shut_rcv |= (h.flags & SHUT_F_RCV) != 0;
+		c->guest_shut_send |= (h.flags & SHUT_F_SEND) != 0;
+		if (c->guest_shut_send && c->guest_shut_rcv && c->ring_len)
+			conn_deadline(c, CLOSE_MS); /* give the host socket time to drain */
+		conn_check_done(c);
+		break;
+	case OP_RW:
+		if (c->state != CS_OPEN) {
+			dev_request_error(gate);
+			conn_reset(c);
+			break;
+		}
+		if (h.len && virtq_chain_read(ch, HDR_LEN, v->pkt, h.len) != h.len) {
+			dev_request_error(gate);
+			conn_reset(c);
+			break;
+		}
+		guest_data(c, h.len);
+		break;
+	case OP_CREDIT_UPDATE:
+		break; /* taken above */
+	case OP_CREDIT_REQUEST:
+		c->pending |= P_CREDIT;
+		break;
+	}
+}
+
+/* ---- guest RX --------------------------------------------------------- */
+
+/* A receive chain in hand; false (and rx_stalled) when the guest has none. */
+static bool rx_chain(struct vsock *v)
+{
+	struct virtq *q = &v->dev.vq[RXQ];
+
+	while (!v->rx_held) {
+		int got = virtq_pop(q, &v->rxc);
+		if (got == 0 || got == -EINVAL) {
+			if (got == -EINVAL && q->broken)
+				virtio_dev_needs_reset(&v->dev);
+			v->rx_stalled = true;
+			return false;
+		}
+		if (got < 0 || v->rxc.out_len || v->rxc.in_len < HDR_LEN) {
+			dev_request_error(&v->dev.gate);
+			virtq_push(q, v->rxc.head, 0);
+			v->rx_pushed = true;
+			continue;
+		}
+		v->rx_held = true;
+	}
+	return true;
+}
+
+static void rx_send(struct vsock *v, const struct vsock_hdr *h, const uint8_t *data, uint32_t len)
+{
+	virtq_chain_write(&v->rxc, 0, h, HDR_LEN);
+	if (len)
+		virtq_chain_write(&v->rxc, HDR_LEN, data, len);
+	virtq_push(&v->dev.vq[RXQ], v->rxc.head, HDR_LEN + len);
+	v->rx_held = false;
+	v->rx_pushed = true;
+}
+
+static struct vsock_hdr conn_hdr(struct vsock_conn *c, uint16_t op)
+{
+	struct vsock_hdr h = {
+		.src_cid = VSOCK_HOST_CID,
+		.dst_cid = c->v->guest_cid,
+		.src_port = c->local_port,
+		.dst_port = c->peer_port,
+		.type = VSOCK_TYPE_STREAM,
+		.op = op,
+		.buf_alloc = VSOCK_BUF_ALLOC,
+		.fwd_cnt = c->fwd_cnt,
+	};
+	c->fwd_sent = c->fwd_cnt;
+	c->pending &= ~P_CREDIT; /* every header carries our credit */
+	return h;
+}
+
+/* Sends a control packet of c's; false when no rx buffer. */
+static bool conn_ctl(struct vsock_conn *c, unsigned flag, uint16_t op, uint32_t flags)
+{
+	struct vsock *v = c->v;
+
+	if (!rx_chain(v))
+		return false;
+	struct vsock_hdr h = conn_hdr(c, op);
+	h.flags = flags;
+	c->pending &= ~flag;
+	(void)dev_request(&v->dev.gate, REQ_READ, 0); /* protocol: counted, not refusable */
+	rx_send(v, &h, NULL, 0);
+	return true;
+}
+
+/* Host data for the guest; true if a packet went out or the connection
+ * changed state. */
+static bool conn_read_host(struct vsock_conn *c)
+{
+	struct vsock *v = c->v;
+
+	if (!rx_chain(v))
+		return false;
+	uint32_t max = (uint32_t)(v->rxc.in_len - HDR_LEN);
+	uint32_t credit = peer_credit(c);
+	if (max > credit)
+		max = credit;
+	if (max > VSOCK_MAX_PKT)
+		max = VSOCK_MAX_PKT;
+	if (max == 0) {
+		c->host_readable = false; /* the guest's rx buffers are only headers */
+		return false;
+	}
+	ssize_t n;
+	do
+		n = recv(c->fd, v->pkt, max, MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		c->host_readable = false;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return false;
+		conn_reset(c);
+		return true;
+	}
+	if (n == 0) {
+		/* The host client will send no more (it may still read). */
+		c->host_readable = false;
+		c->host_eof = true;
+		c->pending |= P_SHUTDOWN;
+		conn_check_done(c);
+		return true;
+	}
+	if (!dev_request(&v->dev.gate, REQ_READ, (uint64_t)n)) {
+		conn_reset(c);
+		return true;
+	}
+	struct vsock_hdr h = conn_hdr(c, OP_RW);
+	h.len = (uint32_t)n;
+	c->tx_cnt += (uint32_t)n;
+	rx_send(v, &h, v->pkt, (uint32_t)n);
+	return true;
+}
+
+/* At most one packet for c; true on progress. Control packets that must
+ * precede data go first, SHUTDOWN only after all data read before the EOF. */
+static bool conn_rx_one(struct vsock_conn *c)
+{
+	struct vsock *v = c->v;
+
+	switch (c->state) {
+	case CS_FREE:
+	case CS_HOST_LINE:
+		return false;
+	case CS_DEAD:
+		if (!(c->pending & P_RST))
+			return false;
+		if (!conn_ctl(c, P_RST, OP_RST, 0))
+			return false;
+		conn_free(c);
+		return true;
+	default:
+		break;
+	}
+	if (c->state == CS_HOST_REQ) /* nothing but the REQUEST before the answer */
+		return (c->pending & P_REQUEST) && conn_ctl(c, P_REQUEST, OP_REQUEST, 0);
+	if (c->state != CS_OPEN)
+		return false;
+	if (c->pending & P_RESPONSE)
+		return conn_ctl(c, P_RESPONSE, OP_RESPONSE, 0);
+	if (c->host_readable && !c->host_eof && !c->guest_shut_rcv &&
+	    peer_credit(c) > 0 && conn_read_host(c))
+		return true;
+	if (v->rx_stalled)
+		return false;
+	if (c->pending & P_SHUTDOWN)
+		return conn_ctl(c, P_SHUTDOWN, OP_SHUTDOWN, SHUT_F_SEND);
+	if (c->pending & P_CREDIT)
+		return conn_ctl(c, P_CREDIT, OP_CREDIT_UPDATE, 0);
+	return false;
+}
+
+/* Produces every packet the guest is owed, as far as rx buffers go. */
+static void rx_flush(struct vsock *v)
+{
+	bool progress = true;
+
+	if (!virtio_dev_live(&v->dev))
+		return;
+	while (progress && !v->rx_stalled) {
+		progress = false;
+		while (v->nr_rst && rx_chain(v)) {
+			struct rst_reply r = v->rst[v->rst_head];
+			struct vsock_hdr h = {
+				.src_cid = VSOCK_HOST_CID,
+				.dst_cid = v->guest_cid,
+				.src_port = r.src_port,
+				.dst_port = r.dst_port,
+				.type = VSOCK_TYPE_STREAM,
+				.op = OP_RST,
+				.buf_alloc = VSOCK_BUF_ALLOC,
+			};
+			v->rst_head = (v->rst_head + 1) % MAX_RST;
+			v->nr_rst--;
+			(void)dev_request(&v->dev.gate, REQ_READ, 0);
+			rx_send(v, &h, NULL, 0);
+			progress = true;
+		}
+		for (unsigned i = 0; i < VSOCK_MAX_CONNS && !v->rx_stalled; i++)
+			if (conn_rx_one(&v->conns[i]))
+				progress = true;
+	}
+	if (v->rx_pushed) {
+		v->rx_pushed = false;
+		virtio_dev_used(&v->dev, RXQ);
+	}
+	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++)
+		if (v->conns[i].state != CS_FREE)
+			conn_apply_events(&v->conns[i]);
+}
+
+/* ---- host side -------------------------------------------------------- */
+
+static uint32_t alloc_port(struct vsock *v)
+{
+	for (unsigned tries = 0; tries <= VSOCK_MAX_CONNS; tries++) {
+		uint32_t p = v->next_port++;
+		if (v->next_port < EPHEMERAL_BASE || v->next_port == UINT32_MAX)
+			v->next_port = EPHEMERAL_BASE;
+		bool used = false;
+		for (unsigned i = 0; i < VSOCK_MAX_CONNS && !used; i++)
+			used = v->conns[i].state != CS_FREE && v->conns[i].local_port == p;
+		if (!used)
+			return p;
+	}
+	return 0;
+}
+
+/* "CONNECT <port>\n" from a host client. Reads only up to the newline: what
+ * follows is stream data for the guest. */
+static void host_line(struct vsock_conn *c)
+{
+	struct vsock *v = c->v;
+	char buf[LINE_MAX_LEN];
+	size_t room = sizeof(c->line) - c->line_len;
+	ssize_t n;
+
+	do
+		n = recv(c->fd, buf, room, MSG_PEEK | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	if (n <= 0) {
+		conn_free(c);
+		return;
+	}
+	char *nl = memchr(buf, '\n', (size_t)n);
+	size_t take = nl ? (size_t)(nl - buf) + 1 : (size_t)n;
+	if (recv(c->fd, c->line + c->line_len, take, MSG_DONTWAIT) != (ssize_t)take) {
+		conn_free(c);
+		return;
+	}
+	c->line_len += (unsigned)take;
+	if (!nl) {
+		if (c->line_len == sizeof(c->line))
+			conn_free(c); /* no newline in a line's worth: not our protocol */
+		return;
+	}
+	c->line[c->line_len - 1] = 0;
+	const char *num = c->line + 8;
+	char *stop;
+	errno = 0;
+	unsigned long port = strtoul(num, &stop, 10);
+	if (strncmp(c->line, "CONNECT ", 8) || *num < '0' || *num > '9' || errno ||
+	    (*stop && strcmp(stop, "\r")) || port > UINT32_MAX || !virtio_dev_live(&v->dev)) {
+		conn_free(c);
+		return;
+	}
+	uint32_t local = alloc_port(v);
+	if (!local) {
+		conn_free(c);
+		return;
+	}
+	c->local_port = local;
+	c->peer_port = (uint32_t)port;
+	c->state = CS_HOST_REQ;
+	c->pending = P_REQUEST;
+	conn_deadline(c, HANDSHAKE_MS);
+}
+
+static void guest_conn_done(struct vsock_conn *c)
+{
+	int soerr = 0;
+	socklen_t sl = sizeof(soerr);
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr) {
+		conn_reset(c);
+		return;
+	}
+	c->state = CS_OPEN;
+	c->pending |= P_RESPONSE;
+	c->deadline = 0;
+}
+
+static void conn_event(void *ctx, uint32_t events)
+{
+	struct vsock_conn *c = ctx;
+	struct vsock *v = c->v;
+
+	pthread_mutex_lock(&v->lock);
+	/* A stale event for a slot reused since: harmless, every step below
+	 * is non-blocking and rechecks. */
+	if (c->fd >= 0) {
+		switch (c->state) {
+		case CS_HOST_LINE:
+			host_line(c);
+			break;
+		case CS_GUEST_CONN:
+			guest_conn_done(c);
+			break;
+		case CS_OPEN:
+			if ((events & EPOLLOUT) && c->ring_len && !ring_flush(c))
+				break;
+			if (c->state == CS_OPEN && (c->events & EPOLLIN) &&
+			    (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+				c->host_readable = true;
+			break;
+		default:
+			break;
+		}
+	}
+	rx_flush(v);
+	pthread_mutex_unlock(&v->lock);
+}
+
+static void listen_event(void *ctx, uint32_t events)
+{
+	struct vsock *v = ctx;
+	(void)events;
+
+	pthread_mutex_lock(&v->lock);
+	for (;;) {
+		int fd = accept4(v->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			break;
+		}
+		struct vsock_conn *c = virtio_dev_live(&v->dev) ? conn_alloc(v, fd) : NULL;
+		if (!c) {
+			close(fd); /* guest not running, or table full */
+			continue;
+		}
+		c->state = CS_HOST_LINE;
+		conn_deadline(c, HANDSHAKE_MS);
+		conn_apply_events(c);
+	}
+	pthread_mutex_unlock(&v->lock);
+}
+
+static void timer_event(void *ctx, uint32_t events)
+{
+	struct vsock *v = ctx;
+	uint64_t ticks, now = now_ms();
+	bool any = false;
+	(void)events;
+
+	pthread_mutex_lock(&v->lock);
+	if (read(v->timer_fd, &ticks, sizeof(ticks)) < 0) {
+		/* EAGAIN: a stale wake-up */
+	}
+	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++) {
+		struct vsock_conn *c = &v->conns[i];
+		if (c->state == CS_FREE || !c->deadline)
+			continue;
+		if (c->deadline > now) {
+			any = true;
+			continue;
+		}
+		c->deadline = 0;
+		if (c->state == CS_HOST_LINE)
+			conn_free(c);
+		else
+			conn_reset(c);
+	}
+	if (!any && v->timer_armed) {
+		struct itimerspec off = { 0 };
+		timerfd_settime(v->timer_fd, 0, &off, NULL);
+		v->timer_armed = false;
+	}
+	rx_flush(v);
+	pthread_mutex_unlock(&v->lock);
+}
+
+/* ---- virtio ops ------------------------------------------------------- */
+
+static void vsock_notify(struct virtio_dev *d, unsigned q)
+{
+	struct vsock *v = (struct vsock *)d;
+	struct virtq *vq = &d->vq[TXQ];
+
+	pthread_mutex_lock(&v->lock);
+	if (!virtio_dev_live(d))
+		goto out;
+	if (q == RXQ) {
+		v->rx_stalled = false; /* new buffers: read host sockets again */
+	} else if (q == TXQ) {
+		bool pushed = false;
+		int got;
+		while ((got = virtq_pop(vq, &v->txc)) != 0) {
+			if (got == -EINVAL) {
+				if (vq->broken)
+					virtio_dev_needs_reset(d);
+				break;
+			}
+			if (got < 0)
+				dev_request_error(&d->gate);
+			else
+				tx_packet(v, &v->txc);
+			virtq_push(vq, v->txc.head, 0);
+			pushed = true;
+		}
+		if (pushed)
+			virtio_dev_used(d, TXQ);
+	}
+	/* q == 2, the event queue: the buffers wait for events we never send. */
+	rx_flush(v);
+out:
+	pthread_mutex_unlock(&v->lock);
+}
+
+static void vsock_drop_all(struct vsock *v)
+{
+	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++)
+		if (v->conns[i].state != CS_FREE)
+			conn_free(&v->conns[i]);
+	v->rx_held = false;
+	v->rx_stalled = false;
+	v->rx_pushed = false;
+	v->nr_rst = 0;
+	v->rst_head = 0;
+}
+
+static int vsock_activate(struct virtio_dev *d)
+{
+	struct vsock *v = (struct vsock *)d;
+
+	pthread_mutex_lock(&v->lock);
+	v->rx_stalled = false;
+	pthread_mutex_unlock(&v->lock);
+	return 0;
+}
+
+static void vsock_reset(struct virtio_dev *d)
+{
+	struct vsock *v = (struct vsock *)d;
+
+	/* The guest's sockets are gone: so are the host ends. */
+	pthread_mutex_lock(&v->lock);
+	vsock_drop_all(v);
+	pthread_mutex_unlock(&v->lock);
+}
+
+static void vsock_config_read(struct virtio_dev *d, uint32_t off, void *buf, uint32_t len)
+{
+	struct vsock *v = (struct vsock *)d;
+	uint8_t cfg[VSOCK_CONFIG_LEN];
+
+	memcpy(cfg, &v->guest_cid, sizeof(cfg));
+	if (off < sizeof(cfg) && len <= sizeof(cfg) - off)
+		memcpy(buf, cfg + off, len);
+}
+
+static void vsock_config_write(struct virtio_dev *d, uint32_t off, const void *buf, uint32_t len)
+{
+	(void)d;
+	(void)off;
+	(void)buf;
+	(void)len; /* guest_cid is read-only */
+}
+
+static const struct virtio_dev_ops vsock_ops = {
+	.queue_notify = vsock_notify,
+	.activate = vsock_activate,
+	.reset = vsock_reset,
+	.config_read = vsock_config_read,
+	.config_write = vsock_config_write,
+};
+
+/* ---- lifetime --------------------------------------------------------- */
+
+static int vsock_listen(struct vsock *v, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+
+	if (strlen(v->path) >= sizeof(sa.sun_path) || !v->path[0]) {
+		seterr(err, errlen, "vsock: uds path empty or too long");
+		return -1;
+	}
+	strcpy(sa.sun_path, v->path);
+	if (lstat(v->path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			seterr(err, errlen, "vsock: %s exists and is not a socket", v->path);
+			return -1;
+		}
+		unlink(v->path); /* stale, from an earlier run */
+	}
+	v->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (v->listen_fd < 0) {
+		seterr(err, errlen, "vsock: socket: %s", strerror(errno));
+		return -1;
+	}
+	if (bind(v->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		if (errno == ENOENT)
+			seterr(err, errlen, "vsock: directory of %s does not exist", v->path);
+		else
+			seterr(err, errlen, "vsock: bind %s: %s", v->path, strerror(errno));
+		return -1;
+	}
+	if (listen(v->listen_fd, 64) < 0) {
+		seterr(err, errlen, "vsock: listen %s: %s", v->path, strerror(errno));
+		unlink(v->path);
+		return -1;
+	}
+	return 0;
+}
+
+struct virtio_dev *virtio_vsock_new(const struct virtio_vsock_config *cfg, const struct gmem *mem,
+				    struct dev_gate gate, struct evloop *loop, char *err,
+				    size_t errlen)
+{
+	struct vsock *v;
+
+	if (!cfg || !loop || cfg->guest_cid < 3 || cfg->guest_cid >= 0xffffffffULL ||
+	    !memchr(cfg->uds_path, 0, sizeof(cfg->uds_path))) {
+		seterr(err, errlen, "vsock: bad configuration");
+		return NULL;
+	}
+	v = calloc(1, sizeof(*v));
+	if (!v) {
+		seterr(err, errlen, "vsock: out of memory");
+		return NULL;
+	}
+	v->dev.name = "virtio-vsock";
+	v->dev.device_id = VIRTIO_ID_VSOCK;
+	v->dev.host_features = 0; /* stream only: no VIRTIO_VSOCK_F_SEQPACKET */
+	v->dev.num_queues = 3;
+	v->dev.queue_max = VSOCK_QUEUE_SIZE;
+	v->dev.config_len = VSOCK_CONFIG_LEN;
+	v->dev.ops = &vsock_ops;
+	v->dev.priv = v;
+	v->dev.gate = gate;
+	v->dev.mem = mem;
+	v->loop = loop;
+	v->guest_cid = cfg->guest_cid;
+	memcpy(v->path, cfg->uds_path, sizeof(v->path));
+	v->next_port = EPHEMERAL_BASE;
+	v->listen_fd = -1;
+	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++)
+		v->conns[i].fd = -1;
+	pthread_mutex_init(&v->lock, NULL);
+
+	v->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (v->timer_fd < 0) {
+		seterr(err, errlen, "vsock: timerfd: %s", strerror(errno));
+		goto fail;
+	}
+	if (vsock_listen(v, err, errlen) < 0)
+		goto fail;
+	int r = evloop_add(loop, v->timer_fd, EPOLLIN, timer_event, v);
+	if (r == 0)
+		r = evloop_add(loop, v->listen_fd, EPOLLIN, listen_event, v);
+	if (r < 0) {
+		evloop_del(loop, v->timer_fd);
+		unlink(v->path);
+		seterr(err, errlen, "vsock: event loop: %s", strerror(-r));
+		goto fail;
+	}
+	return &v->dev;
+fail:
+	if (v->listen_fd >= 0)
+		close(v->listen_fd);
+	if (v->timer_fd >= 0)
+		close(v->timer_fd);
+	pthread_mutex_destroy(&v->lock);
+	free(v);
+	return NULL;
+}
+
+void virtio_vsock_free(struct virtio_dev *d)
+{
+	struct vsock *v = (struct vsock *)d;
+
+	if (!d)
+		return;
+	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++) {
+		struct vsock_conn *c = &v->conns[i];
+		if (c->state == CS_FREE)
+			continue;
+		if (c->fd >= 0)
+			close(c->fd); /* not through the loop: it may be gone */
+		free(c->ring);
+	}
+	close(v->listen_fd);
+	close(v->timer_fd);
+	unlink(v->path);
+	pthread_mutex_destroy(&v->lock);
+	free(v);
+}

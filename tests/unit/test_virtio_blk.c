@@ -1,0 +1,899 @@
+/* Unit tests for devices/virtio_blk: the device driven without a transport,
+ * through a fake guest memory with hand-laid split rings, against a temp
+ * image file. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fake_guest.h"
+
+#include "core/devreq.h"
+#include "core/policy.h"
+#include "devices/virtio_blk.h"
+#include "virtio/virtio_dev.h"
+
+#define RAM_SIZE (16 * MiB)
+#define QSIZE 256
+#define DESC_GPA 0x1000
+#define AVAIL_GPA 0x2000
+#define USED_GPA 0x3000
+#define BUF_GPA 0x10000
+#define IMG_SECTORS 2048u /* 1 MiB image */
+#define IMG_BYTES (IMG_SECTORS * 512u)
+
+struct seg {
+	uint64_t gpa;
+	uint32_t len;
+	bool write; /* device-writable */
+};
+
+struct rig {
+	struct fake_guest g;
+	struct dev_stats stats;
+	struct policy pol;
+	struct virtio_dev *d;
+	char path[64];
+	uint16_t next_desc;
+	uint16_t avail_idx;
+	uint64_t next_buf;
+	atomic_int raises;
+	atomic_int config_raises;
+};
+
+static void rec_raise(struct virtio_dev *d, int q)
+{
+	struct rig *r = d->transport;
+	if (q < 0)
+		atomic_fetch_add(&r->config_raises, 1);
+	else
+		atomic_fetch_add(&r->raises, 1);
+}
+
+/* A temp image of IMG_BYTES with a known pattern. */
+static void make_image(struct rig *r, size_t bytes)
+{
+	strcpy(r->path, "/tmp/vblk-XXXXXX");
+	int fd = mkstemp(r->path);
+	assert_true(fd >= 0);
+	uint8_t *p = malloc(bytes ? bytes : 1);
+	assert_non_null(p);
+	fill_pattern(p, bytes, 7);
+	assert_int_equal(write(fd, p, bytes), (ssize_t)bytes);
+	free(p);
+	close(fd);
+}
+
+static void start_device(struct rig *r, bool ro, const char *id)
+{
+	struct virtio_blk_config cfg = { .path = r->path, .read_only = ro, .id = id };
+	struct dev_gate gate = { .stats = &r->stats, .policy = &r->pol, .read_only = ro };
+	char err[256] = "";
+
+	r->d = virtio_blk_new(&cfg, &r->g.m, gate, err, sizeof(err));
+	if (!r->d)
+		fail_msg("virtio_blk_new: %s", err);
+	struct virtq *q = &r->d->vq[0];
+	q->size = QSIZE;
+	q->desc_gpa = DESC_GPA;
+	q->avail_gpa = AVAIL_GPA;
+	q->used_gpa = USED_GPA;
+	assert_int_equal(virtq_enable(q, &r->g.m), 0);
+	r->d->features = r->d->host_features | VIRTIO_BIT(VIRTIO_F_VERSION_1);
+	r->d->transport = r;
+	r->d->raise = rec_raise;
+	atomic_store(&r->d->status, VIRTIO_S_ACKNOWLEDGE | VIRTIO_S_DRIVER |
+					    VIRTIO_S_FEATURES_OK | VIRTIO_S_DRIVER_OK);
+}
+
+static struct rig *rig_new(bool ro, const char *id)
+{
+	struct rig *r = calloc(1, sizeof(*r));
+	assert_non_null(r);
+	assert_int_equal(fake_guest_init(&r->g, RAM_SIZE), 0);
+	r->stats.name = "blk-test";
+	r->next_buf = BUF_GPA;
+	make_image(r, IMG_BYTES);
+	start_device(r, ro, id);
+	return r;
+}
+
+static void rig_free(struct rig *r)
+{
+	virtio_blk_free(r->d);
+	unlink(r->path);
+	fake_guest_fini(&r->g);
+	free(r);
+}
+
+static uint8_t *host(struct rig *r, uint64_t gpa)
+{
+	return r->g.ram + gpa;
+}
+
+/* A zeroed guest buffer. */
+static uint64_t gbuf(struct rig *r, uint32_t len)
+{
+	uint64_t gpa = r->next_buf;
+	r->next_buf = (r->next_buf + len + 15) & ~15ull;
+	assert_true(r->next_buf < RAM_SIZE);
+	memset(host(r, gpa), 0, len);
+	return gpa;
+}
+
+static uint64_t header(struct rig *r, uint32_t type, uint64_t sector)
+{
+	uint64_t gpa = gbuf(r, 16);
+	put32(host(r, gpa), type);
+	put32(host(r, gpa + 4), 0);
+	put64(host(r, gpa + 8), sector);
+	return gpa;
+}
+
+/* Writes the chain's descriptors and makes it available (no kick). */
+static uint16_t post(struct rig *r, const struct seg *s, unsigned n)
+{
+	struct virtq_desc *desc = (struct virtq_desc *)(void *)host(r, DESC_GPA);
+	uint16_t head = r->next_desc;
+
+	assert_true(r->next_desc + n <= QSIZE);
+	for (unsigned i = 0; i < n; i++) {
+		struct virtq_desc *dd = &desc[r->next_desc];
+		dd->addr = s[i].gpa;
+		dd->len = s[i].len;
+		dd->flags = (uint16_t)((s[i].write ? VIRTQ_DESC_F_WRITE : 0) |
+				       (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0));
+		dd->next = (uint16_t)(r->next_desc + 1);
+		r->next_desc++;
+	}
+	struct virtq_avail *av = (struct virtq_avail *)(void *)host(r, AVAIL_GPA);
+	av->ring[r->avail_idx % QSIZE] = head;
+	r->avail_idx++;
+	__atomic_store_n(&av->idx, r->avail_idx, __ATOMIC_RELEASE);
+	return head;
+}
+
+static void kick(struct rig *r)
+{
+	r->d->ops->queue_notify(r->d, 0);
+}
+
+static struct virtq_used *used(struct rig *r)
+{
+	return (struct virtq_used *)(void *)host(r, USED_GPA);
+}
+
+/* Waits up to 5 s for used->idx to reach n. */
+static bool wait_used(struct rig *r, uint16_t n)
+{
+	for (int i = 0; i < 5000; i++) {
+		if (__atomic_load_n(&used(r)->idx, __ATOMIC_ACQUIRE) == n)
+			return true;
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	return false;
+}
+
+/* The used length reported for head; -1 if it is not in the used ring. */
+static int64_t used_len(struct rig *r, uint16_t head)
+{
+	uint16_t n = __atomic_load_n(&used(r)->idx, __ATOMIC_ACQUIRE);
+	for (uint16_t i = 0; i < n && i < QSIZE; i++)
+		if (used(r)->ring[i].id == head)
+			return used(r)->ring[i].len;
+	return -1;
+}
+
+/* Posts one chain, kicks, waits for it; returns its head. */
+static uint16_t run1(struct rig *r, const struct seg *s, unsigned n)
+{
+	uint16_t before = __atomic_load_n(&used(r)->idx, __ATOMIC_ACQUIRE);
+	uint16_t head = post(r, s, n);
+	kick(r);
+	assert_true(wait_used(r, (uint16_t)(before + 1)));
+	return head;
+}
+
+static void file_read(struct rig *r, uint64_t off, void *buf, size_t len)
+{
+	int fd = open(r->path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, buf, len, (off_t)off), (ssize_t)len);
+	close(fd);
+}
+
+static uint64_t file_sum(struct rig *r)
+{
+	uint8_t *p = malloc(IMG_BYTES);
+	assert_non_null(p);
+	file_read(r, 0, p, IMG_BYTES);
+	uint64_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < IMG_BYTES; i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	free(p);
+	return h;
+}
+
+static uint64_t stat_of(_Atomic uint64_t *v)
+{
+	return atomic_load(v);
+}
+
+/* ---- happy paths ---- */
+
+static void test_read(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(false, NULL);
+	uint64_t data = gbuf(r, 1024), st = gbuf(r, 1);
+	*host(r, st) = 0xaa;
+	struct seg s[] = { { header(r, VIRTIO_BLK_T_IN, 5), 16, false },
+			   { data, 1024, true },
+			   { st, 1, true } };
+	uint16_t head = run1(r, s, 3);
+
+	assert_int_equal(*host(r, st), VIRTIO_BLK_S_OK);
+	assert_int_equal(used_len(r, head), 1025);
+	uint8_t want[1024];
+	file_read(r, 5 * 512, want, sizeof(want));
+	assert_memory_equal(host(r, data), want, sizeof(want));
+	assert_int_equal(stat_of(&r->stats.requests), 1);
+	assert_int_equal(stat_of(&r->stats.bytes), 1024);
+	assert_int_equal(stat_of(&r->stats.errors), 0);
+	assert_true(atomic_load(&r->raises) >= 1);
+	rig_free(r);
+}
+
+/* Header split over two descriptors, data over three, status at the end of
+ * the last data buffer: any layout is valid. */
+static void test_read_any_layout(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(false, NULL);
+	uint64_t h = header(r, VIRTIO_BLK_T_IN, IMG_SECTORS - 3);
+	uint64_t d1 = gbuf(r, 100), d2 = gbuf(r, 1000), d3 = gbuf(r, 437);
+	struct seg s[] = { { h, 8, false }, { h + 8, 8, false }, { d1, 100, true },
+			   { d2, 1000, true }, { d3, 437, true } };
+	uint16_t head = run1(r, s, 5);
+
+	assert_int_equal(*host(r, d3 + 436), VIRTIO_BLK_S_OK);
+	assert_int_equal(used_len(r, head), 1537);
+	uint8_t want[1536], got[1536];
+	file_read(r, (IMG_SECTORS - 3) * 512ull, want, sizeof(want));
+	memcpy(got, host(r, d1), 100);
+	memcpy(got + 100, host(r, d2), 1000);
+	memcpy(got + 1100, host(r, d3), 436);
+	assert_memory_equal(got, want, sizeof(want));
+	rig_free(r);
+}
+
+static void test_write(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(false, NULL);
+	uint64_t d1 = gbuf(r, 1024), d2 = gbuf(r, 512), st = gbuf(r, 1);
+	fill_pattern(host(r, d1), 1024, 99);
+	fill_pattern(host(r, d2), 512, 100);
+	*host(r, st) = 0xaa;
+	struct seg s[] = { { header(r, VIRTIO_BLK_T_OUT, 10), 16, false },
+			   { d1, 1024, false },
+			   { d2, 512, false },
+			   { st, 1, true } };
+	uint16_t head = run1(r, s, 4);
+
+	assert_int_equal(*host(r, st), VIRTIO_BLK_S_OK);
+	assert_int_equal(used_len(r, head), 1);
+	uint8_t got[1536], before[512];
+	file_read(r, 10 * 512, got, sizeof(got));
+	assert_memory_equal(got, host(r, d1), 1024);
+	assert_memory_equal(got + 1024, host(r, d2), 512);
+	/* The neighbours are the original pattern. */
+	uint8_t *orig = malloc(IMG_BYTES);
+	fill_pattern(orig, IMG_BYTES, 7);
+	file_read(r, 9 * 512, before, 512);
+	assert_memory_equal(before, orig + 9 * 512, 512);
+	file_read(r, 13 * 512, before, 512);
+	assert_memory_equal(before, orig + 13 * 512, 512);
+	free(orig);
+	assert_int_equal(stat_of(&r->stats.requests), 1);
+	assert_int_equal(stat_of(&r->stats.bytes), 1536);
+	rig_free(r);
+}
+
+static void test_flush(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(false, NULL);
+	uint64_t st = gbuf(r, 1);
+	*host(r, st) = 0xaa;
+	struct seg s[] = { { header(r, VIRTIO_BLK_T_FLUSH, 0), 16, false }, { st, 1, true } };
+	uint16_t head = run1(r, s, 2);
+
+	assert_int_equal(*host(r, st), VIRTIO_BLK_S_OK);
+	assert_int_equal(used_len(r, head), 1);
+	assert_int_equal(stat_of(&r->stats.requests), 1);
+	assert_int_equal(stat_of(&r->stats.errors), 0);
+	rig_free(r);
+}
+
+static void test_get_id(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(false, "vigil-disk-1");
+	uint64_t data = gbuf(r, 20), st = gbuf(r, 1);
+	memset(host(r, data), 0xee, 20);
+	struct seg s[] = { { header(r, VIRTIO_BLK_T_GET_ID, 0), 16, false },
+			   { data, 20, true },
+			   { st, 1, true } };
+	uint16_t head = run1(r, s, 3);
+
+	assert_int_equal(*host(r, st), VIRTIO_BLK_S_OK);
+	assert_int_equal(used_len(r, head), 21);
+	uint8_t want[20] = "vigil-disk-1"; /* zero-padded */
+	assert_memory_equal(host(r, data), want, 20);
+	rig_free(r);
+}
+
+/* Without id=, the file name (after the last '/'), cut to 20 bytes. */
+static void test_get_id_default(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(false, NULL);
+	uint64_t data = gbuf(r, 8), st = gbuf(r, 1);
+	struct seg s[] = { { header(r, VIRTIO_BLK_T_GET_ID, 0), 16, false },
+			   { data, 8, true },
+			   { st, 1, true } };
+	uint16_t head = run1(r, s, 3);
+
+	assert_int_equal(*host(r, st), VIRTIO_BLK_S_OK);
+	assert_int_equal(used_len(r, head), 9); /* the buffer bounds the copy */
+	assert_memory_equal(host(r, data), r->path + 5, 8); /* "vblk-XXX" */
+	rig_free(r);
+}
+
+static void test_config(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(false, NULL);
+	struct virtio_dev *d = r->d;
+	uint8_t c[VIRTIO_BLK_CONFIG_LEN];
+
+	assert_int_equal(d->device_id, VIRTIO_ID_BLOCK);
+	assert_int_equal(d->num_queues, 1);
+	assert_int_equal(d->queue_max, 256);
+	assert_int_equal(d->config_len, 60);
+	assert_int_equal(d->host_features, VIRTIO_BIT(VIRTIO_BLK_F_FLUSH) |
+						   VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) |
+						   VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE));
+	d->ops->config_read(d, 0, c, sizeof(c));
+	assert_int_equal(get64(c), IMG_SECTORS);
+	assert_int_equal(get32(c + 8), 0);   /* size_max: not offered */
+	assert_int_equal(get32(c + 12), 62); /* seg_max */
+	assert_int_equal(get32(c + 20), 512);
+	assert_int_equal(get16(c + 34), 1);
+	assert_int_equal(virtio_blk_capacity(d), IMG_SECTORS);
+	/* Partial and unaligned reads. */
+	uint8_t b4[4];
+	d->ops->config_read(d, 20, b4, 4);
+	assert_int_equal(get32(b4), 512);
+	d->ops->config_read(d, 1, b4, 2);
+	assert_int_equal(get16(b4), IMG_SECTORS >> 8);
+	/* A write changes nothing. */
+	uint8_t z[8] = { 0 };
+	d->ops->config_write(d, 0, z, 8);
+	d->ops->config_read(d, 0, c, 8);
+	assert_int_equal(get64(c), IMG_SECTORS);
+	rig_free(r);
+}
+
+/* ---- read-only ---- */
+
+static void test_read_only(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(true, NULL);
+	uint64_t sum = file_sum(r);
+	assert_true(r->d->host_features & VIRTIO_BIT(VIRTIO_BLK_F_RO));
+
+	uint64_t data = gbuf(r, 512), st = gbuf(r, 1);
+	fill_pattern(host(r, data), 512, 3);
+	struct seg w[] = { { header(r, VIRTIO_BLK_T_OUT, 0), 16, false },
+			   { data, 512, false },
+			   { st, 1, true } };
+	uint16_t head = run1(r, w, 3);
+	assert_int_equal(*host(r, st), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(used_len(r, head), 1);
+	assert_int_equal(file_sum(r), sum);
+	assert_int_equal(stat_of(&r->stats.requests), 1);
+	assert_int_equal(stat_of(&r->stats.denied), 1);
+	assert_int_equal(stat_of(&r->stats.bytes), 0);
+	assert_int_equal(stat_of(&r->stats.errors), 0);
+
+	/* Reads and flushes still work. */
+	uint64_t rd = gbuf(r, 512), st2 = gbuf(r, 1);
+	struct seg rs[] = { { header(r, VIRTIO_BLK_T_IN, 1), 16, false },
+			    { rd, 512, true },
+			    { st2, 1, true } };
+	run1(r, rs, 3);
+	assert_int_equal(*host(r, st2), VIRTIO_BLK_S_OK);
+	uint8_t want[512];
+	file_read(r, 512, want, 512);
+	assert_memory_equal(host(r, rd), want, 512);
+
+	uint64_t st3 = gbuf(r, 1);
+	*host(r, st3) = 0xaa;
+	struct seg f[] = { { header(r, VIRTIO_BLK_T_FLUSH, 0), 16, false }, { st3, 1, true } };
+	run1(r, f, 2);
+	assert_int_equal(*host(r, st3), VIRTIO_BLK_S_OK);
+	assert_int_equal(stat_of(&r->stats.requests), 3);
+	assert_int_equal(stat_of(&r->stats.denied), 1);
+	rig_free(r);
+}
+
+/* The gate alone (a writable file, a read-only gate) still stops writes. */
+static void test_read_only_gate(void **state)
+{
+	(void)state;
+	struct rig *r = calloc(1, sizeof(*r));
+	assert_non_null(r);
+	assert_int_equal(fake_guest_init(&r->g, RAM_SIZE), 0);
+	r->next_buf = BUF_GPA;
+	make_image(r, IMG_BYTES);
+	struct virtio_blk_config cfg = { .path = r->path };
+	struct dev_gate gate = { .stats = &r->stats, .policy = &r->pol, .read_only = true };
+	char err[128];
+	r->d = virtio_blk_new(&cfg, &r->g.m, gate, err, sizeof(err));
+	assert_non_null(r->d);
+	assert_true(r->d->host_features & VIRTIO_BIT(VIRTIO_BLK_F_RO));
+	rig_free(r);
+}
+
+/* ---- malformed requests ---- */
+
+/* Runs one OUT or IN request expected to fail with `want`; checks the file
+ * is unchanged and one error was counted. */
+static void expect_fail(struct rig *r, const struct seg *s, unsigned n, uint64_t st,
+			uint8_t want, int64_t want_len)
+{
+	uint64_t sum = file_sum(r);
+	uint64_t errs = stat_of(&r->stats.errors);
+	*host(r, st) = 0xaa;
+	uint16_t head = run1(r, s, n);
+	assert_int_equal(*host(r, st), want);
+	assert_int_equal(used_len(r, head), want_len);
+	assert_int_equal(file_sum(r), sum);
+	assert_int_equal(stat_of(&r->stats.errors), errs + 1);
+}
+
+static void test_beyond_capacity(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(false, NULL);
+	uint64_t data = gbuf(r, 1024), st = gbuf(r, 1);
+	fill_pattern(host(r, data), 1024, 5);
+	/* Last sector plus one. */
+	struct seg a[] = { { header(r, VIRTIO_BLK_T_OUT, IMG_SECTORS - 1), 16, false },
+			   { data, 1024, false },
+			   { st, 1, true } };
+	expect_fail(r, a, 3, st, VIRTIO_BLK_S_IOERR, 1);
+	/* Starting at capacity. */
+	struct seg b[] = { { header(r, VIRTIO_BLK_T_OUT, IMG_SECTORS), 16, false },
+			   { data, 512, false },
+			   { st, 1, true } };
+	expect_fail(r, b, 3, st, VIRTIO_BLK_S_IOERR, 1);
+	/* A read past the end leaves the buffer alone. */
+	uint64_t rd = gbuf(r, 512);
+	memset(host(r, rd), 0x5a, 512);
+	struct seg c[] = { { header(r, VIRTIO_BLK_T_IN, IMG_SECTORS), 16, false },
+			   { rd, 512, true },
+			   { st, 1, true } };
+	expect_fail(r, c, 3, st, VIRTIO_BLK_S_IOERR, 1);
+	assert_int_equal(host(r, rd)[0], 0x5a);
+	assert_int_equal(host(r, rd)[511], 0x5a);
+	/* Exactly the last sector is fine. */
+	struct seg ok[] = { { header(r, VIRTIO_BLK_T_OUT, IMG_SECTORS - 1), 16, false },
+			    { data, 512, false },
+			    { st, 1, true } };
+	run1(r, ok, 3);
+	assert_int_equal(*host(r, st), VIRTIO_BLK_S_OK);
+	uint8_t got[512];
+	file_read(r, IMG_BYTES - 512, got, 512);
+	assert_memory_equal(got, host(r, data), 512);
+	assert_int_equal(stat_of(&r->stats.errors), 3);
+	rig_free(r);
+}
+
+/* sector * 512 wraps to a small offset: must not write at that offset. */
+static void test_sector_overflow(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(false, NULL);
+	uint64_t data = gbuf(r, 512), st = gbuf(r, 1);
+	fill_pattern(host(r, data), 512, 6);
+	struct seg a[] = { { header(r, VIRTIO_BLK_T_OUT, 1ull << 55), 16, false },
+			   { data, 512, false },
+			   { st, 1, true } };
+	expect_fail(r, a, 3, st, VIRTIO_BLK_S_IOERR, 1);
+	struct seg b[] = { { header(r, VIRTIO_BLK_T_OUT, UINT64_MAX), 16, false },
+			   { data, 512, false },
+			   { st, 1, true } };
+	expect_fail(r, b, 3, st, VIRTIO_BLK_S_IOERR, 1);
+	struct seg c[] = { { header(r, VIRTIO_BLK_T_OUT, UINT64_MAX / 512 + 1), 16, false },
+			   { data, 512, false },
+			   { st, 1, true } };
+	expect_fail(r, c, 3, st, VIRTIO_BLK_S_IOERR, 1);
+	rig_free(r);
+}
+
+static void test_bad_length(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(false, NULL);
+	uint64_t data = gbuf(r, 1024), st = gbuf(r, 1);
+	struct seg a[] = { { header(r, VIRTIO_BLK_T_OUT, 0), 16, false },
+			   { data, 513, false },
+			   { st, 1, true } };
+	expect_fail(r, a, 3, st, VIRTIO_BLK_S_IOERR, 1);
+	memset(host(r, data), 0x5a, 100);
+	struct seg b[] = { { header(r, VIRTIO_BLK_T_IN, 0), 16, false },
+			   { data, 100, true },
+			   { st, 1, true } };
+	expect_fail(r, b, 3, st, VIRTIO_BLK_S_IOERR, 1);
+	assert_int_equal(host(r, data)[0], 0x5a);
+	assert_int_equal(stat_of(&r->stats.requests), 0); /* never reached the gate */
+	rig_free(r);
+}
+
+static void test_header_too_short(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(false, NULL);
+	uint64_t data = gbuf(r, 512), st = gbuf(r, 1);
+	struct seg a[] = { { header(r, VIRTIO_BLK_T_OUT, 0), 15, false },
+			   { st, 1, true } };
+	expect_fail(r, a, 2, st, VIRTIO_BLK_S_IOERR, 1);
+	/* No readable part at all. */
+	struct seg b[] = { { data, 512, true }, { st, 1, true } };
+	expect_fail(r, b, 2, st, VIRTIO_BLK_S_IOERR, 1);
+	rig_free(r);
+}
+
+static void test_status_not_writable(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(false, NULL);
+	uint64_t data = gbuf(r, 512), st = gbuf(r, 1);
+	fill_pattern(host(r, data), 512, 8);
+	/* Everything readable: no status byte to write, used length 0. */
+	struct seg a[] = { { header(r, VIRTIO_BLK_T_OUT, 0), 16, false },
+			   { data, 512, false },
+			   { st, 1, false } };
+	expect_fail(r, a, 3, st, 0xaa, 0);
+	rig_free(r);
+}
+
+static void test_wrong_direction(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(false, NULL);
+	uint64_t data = gbuf(r, 512), st = gbuf(r, 1);
+	/* IN with a device-readable data buffer: nothing may be written into it. */
+	memset(host(r, data), 0x5a, 512);
+	struct seg a[] = { { header(r, VIRTIO_BLK_T_IN, 0), 16, false },
+			   { data, 512, false },
+			   { st, 1, true } };
+	expect_fail(r, a, 3, st, VIRTIO_BLK_S_IOERR, 1);
+	for (int i = 0; i < 512; i++)
+		assert_int_equal(host(r, data)[i], 0x5a);
+	/* OUT with a device-writable data buffer. */
+	struct seg b[] = { { header(r, VIRTIO_BLK_T_OUT, 0), 16, false },
+			   { data, 512, true },
+			   { st, 1, true } };
+	expect_fail(r, b, 3, st, VIRTIO_BLK_S_IOERR, 1);
+	for (int i = 0; i < 512; i++)
+		assert_int_equal(host(r, data)[i], 0x5a);
+	rig_free(r);
+}
+
+static void test_unknown_type(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(false, NULL);
+	uint64_t st = gbuf(r, 1);
+	struct seg a[] = { { header(r, 99, 0), 16, false }, { st, 1, true } };
+	expect_fail(r, a, 2, st, VIRTIO_BLK_S_UNSUPP, 1);
+	struct seg b[] = { { header(r, 11 /* DISCARD, not offered */, 0), 16, false },
+			   { st, 1, true } };
+	expect_fail(r, b, 2, st, VIRTIO_BLK_S_UNSUPP, 1);
+	rig_free(r);
+}
+
+/* A chain virtq rejects (a buffer outside RAM) is returned with length 0
+ * and counted; the queue goes on. */
+static void test_bad_chain(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(false, NULL);
+	uint64_t st = gbuf(r, 1);
+	struct seg a[] = { { header(r, VIRTIO_BLK_T_IN, 0), 16, false },
+			   { RAM_SIZE - 256, 512, true },
+			   { st, 1, true } };
+	uint16_t head = run1(r, a, 3);
+	assert_int_equal(used_len(r, head), 0);
+	assert_int_equal(stat_of(&r->stats.errors), 1);
+
+	uint64_t data = gbuf(r, 512);
+	struct seg b[] = { { header(r, VIRTIO_BLK_T_IN, 0), 16, false },
+			   { data, 512, true },
+			   { st, 1, true } };
+	head = run1(r, b, 3);
+	assert_int_equal(used_len(r, head), 513);
+	assert_int_equal(*host(r, st), VIRTIO_BLK_S_OK);
+	assert_false(atomic_load(&r->d->status) & VIRTIO_S_DEVICE_NEEDS_RESET);
+	rig_free(r);
+}
+
+/* An avail index that runs away breaks the queue: NEEDS_RESET + config
+ * interrupt, and no more processing. */
+static void test_broken_queue(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(false, NULL);
+	struct virtq_avail *av = (struct virtq_avail *)(void *)host(r, AVAIL_GPA);
+	__atomic_store_n(&av->idx, (uint16_t)(QSIZE + 1), __ATOMIC_RELEASE);
+	kick(r);
+	assert_true(atomic_load(&r->d->status) & VIRTIO_S_DEVICE_NEEDS_RESET);
+	assert_int_equal(atomic_load(&r->config_raises), 1);
+	assert_int_equal(used(r)->idx, 0);
+	kick(r); /* ignored: not live */
+	assert_int_equal(atomic_load(&r->config_raises), 1);
+	rig_free(r);
+}
+
+/* ---- concurrency ---- */
+
+static void test_many_in_flight(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(false, NULL);
+	enum { N = 64 };
+	uint64_t data[N], st[N];
+	uint16_t head[N];
+
+	/* 64 writes of 4 KiB at distinct places, one kick. */
+	for (int i = 0; i < N; i++) {
+		data[i] = gbuf(r, 4096);
+		st[i] = gbuf(r, 1);
+		*host(r, st[i]) = 0xaa;
+		fill_pattern(host(r, data[i]), 4096, 1000u + (uint32_t)i);
+		struct seg s[] = { { header(r, VIRTIO_BLK_T_OUT, (uint64_t)i * 24), 16, false },
+				   { data[i], 4096, false },
+				   { st[i], 1, true } };
+		head[i] = post(r, s, 3);
+	}
+	kick(r);
+	assert_true(wait_used(r, N));
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(*host(r, st[i]), VIRTIO_BLK_S_OK);
+		assert_int_equal(used_len(r, head[i]), 1);
+		uint8_t got[4096];
+		file_read(r, (uint64_t)i * 24 * 512, got, sizeof(got));
+		assert_memory_equal(got, host(r, data[i]), 4096);
+	}
+	assert_int_equal(stat_of(&r->stats.requests), N);
+	assert_int_equal(stat_of(&r->stats.bytes), N * 4096);
+
+	/* Reset the descriptor table (all chains are back) and read them
+	 * back, again all at once. */
+	r->next_desc = 0;
+	uint64_t rd[N];
+	for (int i = 0; i < N; i++) {
+		rd[i] = gbuf(r, 4096);
+		*host(r, st[i]) = 0xaa;
+		struct seg s[] = { { header(r, VIRTIO_BLK_T_IN, (uint64_t)i * 24), 16, false },
+				   { rd[i], 4096, true },
+				   { st[i], 1, true } };
+		head[i] = post(r, s, 3);
+	}
+	kick(r);
+	assert_true(wait_used(r, 2 * N));
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(*host(r, st[i]), VIRTIO_BLK_S_OK);
+		assert_memory_equal(host(r, rd[i]), host(r, data[i]), 4096);
+	}
+	/* Every used entry of the second round is one of its heads, once. */
+	int seen[QSIZE] = { 0 };
+	for (int i = N; i < 2 * N; i++) {
+		assert_int_equal(used(r)->ring[i].len, 4097);
+		seen[used(r)->ring[i].id]++;
+	}
+	for (int i = 0; i < N; i++)
+		assert_int_equal(seen[head[i]], 1);
+	rig_free(r);
+}
+
+/* reset returns only after every request in flight completed. */
+static void test_reset_waits(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(false, NULL);
+	enum { N = 64 };
+	for (int i = 0; i < N; i++) {
+		uint64_t d = gbuf(r, 8192), st = gbuf(r, 1);
+		struct seg s[] = { { header(r, VIRTIO_BLK_T_IN, (uint64_t)i * 16), 16, false },
+				   { d, 8192, true },
+				   { st, 1, true } };
+		post(r, s, 3);
+	}
+	kick(r);
+	r->d->ops->reset(r->d);
+	assert_int_equal(__atomic_load_n(&used(r)->idx, __ATOMIC_ACQUIRE), N);
+	rig_free(r);
+}
+
+/* ---- parse and open ---- */
+
+static void test_parse_good(void **state)
+{
+	(void)state;
+	struct virtio_blk_config c;
+	char err[128] = "";
+
+	assert_int_equal(virtio_blk_parse("path=/tmp/a.img", &c, err, sizeof(err)), 0);
+	assert_string_equal(c.path, "/tmp/a.img");
+	assert_false(c.read_only);
+	assert_null(c.id);
+
+	assert_int_equal(virtio_blk_parse("path=build/x.ext4,ro,id=root-disk", &c, err,
+					  sizeof(err)),
+			 0);
+	assert_string_equal(c.path, "build/x.ext4");
+	assert_true(c.read_only);
+	assert_string_equal(c.id, "root-disk");
+
+	assert_int_equal(virtio_blk_parse("ro,id=12345678901234567890,path=p=q", &c, err,
+					  sizeof(err)),
+			 0);
+	assert_string_equal(c.path, "p=q");
+	assert_string_equal(c.id, "12345678901234567890");
+	assert_true(c.read_only);
+}
+
+static void expect_parse_error(const char *spec, const char *needle)
+{
+	struct virtio_blk_config c;
+	char err[128] = "";
+
+	assert_int_equal(virtio_blk_parse(spec, &c, err, sizeof(err)), -1);
+	if (!strstr(err, needle))
+		fail_msg("'%s': error '%s' lacks '%s'", spec, err, needle);
+	assert_null(strchr(err, '\n'));
+}
+
+static void test_parse_bad(void **state)
+{
+	(void)state;
+	expect_parse_error("", "empty");
+	expect_parse_error("ro", "missing path");
+	expect_parse_error("path=", "empty path");
+	expect_parse_error("path=a,size=1G", "unknown option 'size'");
+	expect_parse_error("file=a", "unknown option 'file'");
+	expect_parse_error("path=a,id=123456789012345678901", "longer than 20");
+	expect_parse_error("path=a,path=b", "twice");
+	expect_parse_error("path=a,ro,ro", "twice");
+	expect_parse_error("path=a,ro=yes", "no value");
+	expect_parse_error("path", "needs a value");
+	expect_parse_error("path=a,,ro", "empty option");
+	char *big = malloc(VIRTIO_BLK_SPEC_MAX + 10);
+	memset(big, 'a', VIRTIO_BLK_SPEC_MAX + 9);
+	big[VIRTIO_BLK_SPEC_MAX + 9] = '\0';
+	memcpy(big, "path=", 5);
+	expect_parse_error(big, "longer");
+	free(big);
+}
+
+static void expect_new_error(const char *path, bool ro, const char *needle)
+{
+	struct fake_guest g;
+	struct dev_stats stats = { .name = "x" };
+	struct policy pol = { 0 };
+	struct virtio_blk_config c = { .path = path, .read_only = ro };
+	struct dev_gate gate = { .stats = &stats, .policy = &pol };
+	char err[256] = "";
+
+	assert_int_equal(fake_guest_init(&g, 1 * MiB), 0);
+	struct virtio_dev *d = virtio_blk_new(&c, &g.m, gate, err, sizeof(err));
+	if (d) {
+		virtio_blk_free(d);
+		fail_msg("%s: opened", path);
+	}
+	if (!strstr(err, needle))
+		fail_msg("%s: error '%s' lacks '%s'", path, err, needle);
+	assert_null(strchr(err, '\n'));
+	fake_guest_fini(&g);
+}
+
+static void test_new_errors(void **state)
+{
+	(void)state;
+	expect_new_error("/nonexistent/vigil-disk.img", false, "No such file");
+	expect_new_error("/tmp", false, "directory");
+	expect_new_error("/tmp", true, "directory");
+	expect_new_error("/dev/null", false, "not a regular file");
+
+	char path[] = "/tmp/vblk-odd-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	expect_new_error(path, false, "empty");
+	assert_int_equal(ftruncate(fd, 1000), 0);
+	expect_new_error(path, false, "not a multiple of 512");
+	assert_int_equal(ftruncate(fd, 1536), 0);
+
+	/* 1536 is fine; a second writer of the same image is refused, a second
+	 * reader of a read-only one is not. */
+	struct fake_guest g;
+	assert_int_equal(fake_guest_init(&g, 1 * MiB), 0);
+	struct virtio_blk_config c = { .path = path };
+	char err[256] = "";
+	struct dev_gate gate = { 0 };
+	struct virtio_dev *d = virtio_blk_new(&c, &g.m, gate, err, sizeof(err));
+	assert_non_null(d);
+	assert_int_equal(virtio_blk_capacity(d), 3);
+	expect_new_error(path, false, "in use");
+	expect_new_error(path, true, "in use");
+	virtio_blk_free(d);
+
+	c.read_only = true;
+	struct virtio_dev *r1 = virtio_blk_new(&c, &g.m, gate, err, sizeof(err));
+	struct virtio_dev *r2 = virtio_blk_new(&c, &g.m, gate, err, sizeof(err));
+	assert_non_null(r1);
+	assert_non_null(r2);
+	virtio_blk_free(r1);
+	virtio_blk_free(r2);
+	virtio_blk_free(NULL);
+	fake_guest_fini(&g);
+	close(fd);
+	unlink(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_read),
+		cmocka_unit_test(test_read_any_layout),
+		cmocka_unit_test(test_write),
+		cmocka_unit_test(test_flush),
+		cmocka_unit_test(test_get_id),
+		cmocka_unit_test(test_get_id_default),
+		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_read_only),
+		cmocka_unit_test(test_read_only_gate),
+		cmocka_unit_test(test_beyond_capacity),
+		cmocka_unit_test(test_sector_overflow),
+		cmocka_unit_test(test_bad_length),
+		cmocka_unit_test(test_header_too_short),
+		cmocka_unit_test(test_status_not_writable),
+		cmocka_unit_test(test_wrong_direction),
+		cmocka_unit_test(test_unknown_type),
+		cmocka_unit_test(test_bad_chain),
+		cmocka_unit_test(test_broken_queue),
+		cmocka_unit_test(test_many_in_flight),
+		cmocka_unit_test(test_reset_waits),
+		cmocka_unit_test(test_parse_good),
+		cmocka_unit_test(test_parse_bad),
+		cmocka_unit_test(test_new_errors),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,716 @@
+/* Unit tests for virtio_vsock, driven without a transport: the test plays
+ * the guest driver (rings laid out byte by byte in fake guest memory,
+ * queue_notify called directly) and the host peers (Unix sockets in a temp
+ * directory), with a real event loop thread doing the device's host I/O. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "devices/virtio_vsock.h"
+#include "fake_guest.h"
+#include "host/evloop.h"
+
+#define QSIZE 64
+#define RING_BASE(q) (0x10000ULL * ((q) + 1))
+#define DESC(q) RING_BASE(q)
+#define AVAIL(q) (RING_BASE(q) + 0x1000)
+#define USED(q) (RING_BASE(q) + 0x2000)
+#define RX_SLOT 0x2000ULL  /* header + 8 KiB - 44 of payload per rx buffer */
+#define RX_DATA 0x100000ULL
+#define TX_SLOT 0x11000ULL /* header + 64 KiB */
+#define TX_DATA 0x200000ULL
+#define GUEST_SIZE (8 * MiB)
+
+#define CID 3
+#define HDR 44
+enum { REQUEST = 1, RESPONSE, RST, SHUTDOWN, RW, CREDIT_UPDATE, CREDIT_REQUEST };
+
+struct hdr {
+	uint64_t src_cid, dst_cid;
+	uint32_t src_port, dst_port, len;
+	uint16_t type, op;
+	uint32_t flags, buf_alloc, fwd_cnt;
+};
+
+struct drvq {
+	uint16_t next_desc, avail_idx, used_seen;
+};
+
+struct fix {
+	struct fake_guest g;
+	struct dev_stats stats;
+	struct evloop *loop;
+	struct virtio_dev *d;
+	struct drvq q[3];
+	_Atomic int raised;
+	char dir[64];
+	char path[100];
+	int listener; /* the test's PATH_port listener, -1 if none */
+	char lpath[160];
+};
+
+static void rec_raise(struct virtio_dev *d, int q)
+{
+	struct fix *f = d->transport;
+	(void)q;
+	f->raised++;
+}
+
+static void put_hdr(uint8_t *p, const struct hdr *h)
+{
+	put64(p, h->src_cid);
+	put64(p + 8, h->dst_cid);
+	put32(p + 16, h->src_port);
+	put32(p + 20, h->dst_port);
+	put32(p + 24, h->len);
+	put16(p + 28, h->type);
+	put16(p + 30, h->op);
+	put32(p + 32, h->flags);
+	put32(p + 36, h->buf_alloc);
+	put32(p + 40, h->fwd_cnt);
+}
+
+static struct hdr get_hdr(const uint8_t *p)
+{
+	return (struct hdr){
+		.src_cid = get64(p), .dst_cid = get64(p + 8), .src_port = get32(p + 16),
+		.dst_port = get32(p + 20), .len = get32(p + 24), .type = get16(p + 28),
+		.op = get16(p + 30), .flags = get32(p + 32), .buf_alloc = get32(p + 36),
+		.fwd_cnt = get32(p + 40),
+	};
+}
+
+/* One-descriptor chain on queue q at the data slot of its descriptor. */
+static uint16_t post1(struct fix *f, unsigned q, uint64_t gpa, uint32_t len, bool write)
+{
+	struct drvq *dq = &f->q[q];
+	uint16_t idx = dq->next_desc;
+	uint8_t *d = f->g.ram + DESC(q) + 16u * idx;
+
+	put64(d, gpa);
+	put32(d + 8, len);
+	put16(d + 12, write ? VIRTQ_DESC_F_WRITE : 0);
+	put16(d + 14, 0);
+	dq->next_desc = (uint16_t)((idx + 1) % QSIZE);
+	put16(f->g.ram + AVAIL(q) + 4 + 2u * (dq->avail_idx % QSIZE), idx);
+	dq->avail_idx++;
+	__atomic_store_n((uint16_t *)(void *)(f->g.ram + AVAIL(q) + 2), dq->avail_idx,
+			 __ATOMIC_RELEASE);
+	return idx;
+}
+
+static bool used(struct fix *f, unsigned q, uint32_t *id, uint32_t *len)
+{
+	struct drvq *dq = &f->q[q];
+	uint16_t idx = __atomic_load_n((uint16_t *)(void *)(f->g.ram + USED(q) + 2), __ATOMIC_ACQUIRE);
+
+	if (idx == dq->used_seen)
+		return false;
+	const uint8_t *e = f->g.ram + USED(q) + 4 + 8u * (dq->used_seen % QSIZE);
+	*id = get32(e);
+	*len = get32(e + 4);
+	dq->used_seen++;
+	return true;
+}
+
+static void post_rx(struct fix *f, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t idx = f->q[0].next_desc;
+		post1(f, 0, RX_DATA + RX_SLOT * idx, (uint32_t)RX_SLOT, true);
+	}
+	f->d->ops->queue_notify(f->d, 0);
+}
+
+/* Sends one packet from the guest: header (with defaults filled in) and
+ * payload in one readable buffer of hdr + chain_extra bytes. */
+static void guest_send_raw(struct fix *f, const struct hdr *h, const void *data, uint32_t datalen,
+			   uint32_t buflen)
+{
+	uint16_t idx = f->q[1].next_desc;
+	uint64_t gpa = TX_DATA + TX_SLOT * idx;
+	uint8_t *p = f->g.ram + gpa;
+	uint32_t id, len;
+
+	assert_true(buflen <= TX_SLOT);
+	if (buflen >= HDR)
+		put_hdr(p, h);
+	else
+		memset(p, 0x11, buflen);
+	if (datalen)
+		memcpy(p + HDR, data, datalen);
+	post1(f, 1, gpa, buflen, false);
+	f->d->ops->queue_notify(f->d, 1);
+	assert_true(used(f, 1, &id, &len));
+	assert_int_equal(id, idx);
+	assert_int_equal(len, 0);
+}
+
+static struct hdr ghdr(uint16_t op, uint32_t src_port, uint32_t dst_port)
+{
+	return (struct hdr){ .src_cid = CID, .dst_cid = 2, .src_port = src_port,
+			     .dst_port = dst_port, .type = 1, .op = op, .buf_alloc = 65536 };
+}
+
+static void guest_send(struct fix *f, uint16_t op, uint32_t sport, uint32_t dport, const void *data,
+		       uint32_t len)
+{
+	struct hdr h = ghdr(op, sport, dport);
+	h.len = len;
+	guest_send_raw(f, &h, data, len, HDR + len);
+}
+
+/* Waits for the next packet the device delivers to the guest. */
+static bool guest_recv(struct fix *f, struct hdr *h, uint8_t *data, int timeout_ms)
+{
+	uint32_t id, len;
+
+	for (int waited = 0;; waited++) {
+		if (used(f, 0, &id, &len))
+			break;
+		if (waited >= timeout_ms)
+			return false;
+		struct timespec ms = { 0, 1000000L };
+		nanosleep(&ms, NULL);
+	}
+	assert_true(id < QSIZE);
+	assert_true(len >= HDR && len <= RX_SLOT);
+	const uint8_t *p = f->g.ram + RX_DATA + RX_SLOT * id;
+	*h = get_hdr(p);
+	assert_int_equal(h->len, len - HDR);
+	assert_int_equal(h->src_cid, 2);
+	assert_int_equal(h->dst_cid, CID);
+	assert_int_equal(h->type, 1);
+	if (data)
+		memcpy(data, p + HDR, h->len);
+	return true;
+}
+
+static struct hdr expect_recv(struct fix *f, uint16_t op, uint8_t *data)
+{
+	struct hdr h;
+	assert_true(guest_recv(f, &h, data, 3000));
+	assert_int_equal(h.op, op);
+	return h;
+}
+
+static bool readable(int fd, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	return poll(&p, 1, timeout_ms) == 1;
+}
+
+/* Reads exactly n bytes from a host socket (or fails the test). */
+static void host_read_exact(int fd, void *buf, size_t n)
+{
+	size_t got = 0;
+	while (got < n) {
+		assert_true(readable(fd, 3000));
+		ssize_t r = read(fd, (uint8_t *)buf + got, n - got);
+		assert_true(r > 0);
+		got += (size_t)r;
+	}
+}
+
+static bool host_eof(int fd)
+{
+	uint8_t b;
+	if (!readable(fd, 3000))
+		return false;
+	ssize_t r = read(fd, &b, 1);
+	return r == 0 || (r < 0 && errno == ECONNRESET);
+}
+
+static int unix_listen(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 8), 0);
+	return fd;
+}
+
+static int unix_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+static void host_listen_port(struct fix *f, uint32_t port)
+{
+	snprintf(f->lpath, sizeof(f->lpath), "%s_%" PRIu32, f->path, port);
+	f->listener = unix_listen(f->lpath);
+}
+
+static int host_accept(struct fix *f)
+{
+	assert_true(readable(f->listener, 3000));
+	int fd = accept(f->listener, NULL, NULL);
+	assert_true(fd >= 0);
+	return fd;
+}
+
+static void start(struct fix *f)
+{
+	struct virtio_vsock_config cfg;
+	char err[160], spec[200];
+	struct virtio_dev *d;
+
+	snprintf(spec, sizeof(spec), "cid=%d,uds=%s", CID, f->path);
+	assert_int_equal(virtio_vsock_parse(spec, &cfg, err, sizeof(err)), 0);
+	d = virtio_vsock_new(&cfg, &f->g.m, (struct dev_gate){ .stats = &f->stats }, f->loop, err,
+			     sizeof(err));
+	if (!d)
+		fail_msg("virtio_vsock_new: %s", err);
+	f->d = d;
+	d->raise = rec_raise;
+	d->transport = f;
+	for (unsigned q = 0; q < d->num_queues; q++) {
+		d->vq[q].size = QSIZE;
+		d->vq[q].desc_gpa = DESC(q);
+		d->vq[q].avail_gpa = AVAIL(q);
+		d->vq[q].used_gpa = USED(q);
+		assert_int_equal(virtq_enable(&d->vq[q], &f->g.m), 0);
+	}
+	atomic_store(&d->status, VIRTIO_S_ACKNOWLEDGE | VIRTIO_S_DRIVER | VIRTIO_S_FEATURES_OK |
+					 VIRTIO_S_DRIVER_OK);
+	assert_int_equal(d->ops->activate(d), 0);
+}
+
+static int setup(void **state)
+{
+	struct fix *f = calloc(1, sizeof(*f));
+	if (!f || fake_guest_init(&f->g, GUEST_SIZE))
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/vigil-vsock-XXXXXX");
+	if (!mkdtemp(f->dir))
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/v.sock", f->dir);
+	f->listener = -1;
+	f->stats.name = "vsock";
+	f->loop = evloop_new();
+	if (!f->loop || evloop_start(f->loop))
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fix *f = *state;
+	evloop_free(f->loop); /* first: virtio_vsock_free wants the loop quiet */
+	virtio_vsock_free(f->d);
+	if (f->listener >= 0) {
+		close(f->listener);
+		unlink(f->lpath);
+	}
+	unlink(f->path);
+	rmdir(f->dir);
+	fake_guest_fini(&f->g);
+	free(f);
+	return 0;
+}
+
+/* Guest connects to host port 5000 from its port 1025: returns the host end. */
+static int open_guest_conn(struct fix *f, uint32_t buf_alloc)
+{
+	host_listen_port(f, 5000);
+	struct hdr h = ghdr(REQUEST, 1025, 5000);
+	h.buf_alloc = buf_alloc;
+	guest_send_raw(f, &h, NULL, 0, HDR);
+	int fd = host_accept(f);
+	struct hdr r = expect_recv(f, RESPONSE, NULL);
+	assert_int_equal(r.src_port, 5000);
+	assert_int_equal(r.dst_port, 1025);
+	assert_int_equal(r.buf_alloc, VSOCK_BUF_ALLOC);
+	return fd;
+}
+
+/* ---- tests ------------------------------------------------------------ */
+
+static void test_parse(void **state)
+{
+	struct virtio_vsock_config c;
+	char err[128];
+	(void)state;
+
+	assert_int_equal(virtio_vsock_parse("cid=3,uds=/tmp/v.sock", &c, err, sizeof(err)), 0);
+	assert_int_equal(c.guest_cid, 3);
+	assert_string_equal(c.uds_path, "/tmp/v.sock");
+	assert_int_equal(virtio_vsock_parse("uds=/a,cid=4294967294", &c, err, sizeof(err)), 0);
+	assert_int_equal(c.guest_cid, 4294967294ULL);
+	assert_string_equal(c.uds_path, "/a");
+
+	const char *bad[] = {
+		"", "cid=3", "uds=/a", "cid=2,uds=/a", "cid=4294967295,uds=/a", "cid=-3,uds=/a",
+		"cid=3x,uds=/a", "cid=,uds=/a", "cid=3,uds=", "cid=3,uds=/a,cid=4", "cid=3,uds=/a,x=1",
+		"cid=99999999999999999999999,uds=/a",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = 0;
+		assert_int_equal(virtio_vsock_parse(bad[i], &c, err, sizeof(err)), -1);
+		assert_true(strlen(err) > 0 && !strchr(err, '\n'));
+	}
+	char longp[200] = "cid=3,uds=/";
+	memset(longp + 11, 'a', 120);
+	longp[131] = 0;
+	assert_int_equal(virtio_vsock_parse(longp, &c, err, sizeof(err)), -1);
+}
+
+static void test_new_errors(void **state)
+{
+	struct fix *f = *state;
+	struct virtio_vsock_config cfg = { .guest_cid = CID };
+	char err[160];
+	struct dev_gate gate = { .stats = &f->stats };
+
+	snprintf(cfg.uds_path, sizeof(cfg.uds_path), "%s/nodir/v.sock", f->dir);
+	assert_null(virtio_vsock_new(&cfg, &f->g.m, gate, f->loop, err, sizeof(err)));
+	assert_non_null(strstr(err, "does not exist"));
+
+	/* A regular file is not removed. */
+	int fd = open(f->path, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	snprintf(cfg.uds_path, sizeof(cfg.uds_path), "%s", f->path);
+	assert_null(virtio_vsock_new(&cfg, &f->g.m, gate, f->loop, err, sizeof(err)));
+	assert_non_null(strstr(err, "not a socket"));
+	unlink(f->path);
+
+	/* A stale socket file is replaced. */
+	close(unix_listen(f->path));
+	start(f);
+	close(unix_connect(f->path));
+}
+
+static void test_guest_initiated(void **state)
+{
+	struct fix *f = *state;
+	uint8_t buf[64];
+
+	start(f);
+	post_rx(f, 8);
+	int fd = open_guest_conn(f, 65536);
+
+	guest_send(f, RW, 1025, 5000, "ping from the guest", 19);
+	host_read_exact(fd, buf, 19);
+	assert_memory_equal(buf, "ping from the guest", 19);
+
+	assert_int_equal(write(fd, "pong from the host", 18), 18);
+	struct hdr h = expect_recv(f, RW, buf);
+	assert_int_equal(h.len, 18);
+	assert_memory_equal(buf, "pong from the host", 18);
+	assert_int_equal(h.src_port, 5000);
+	assert_int_equal(h.dst_port, 1025);
+	assert_int_equal(h.fwd_cnt, 19); /* what reached the host socket */
+
+	/* Guest closes: host socket closed, guest gets its RST. */
+	struct hdr s = ghdr(SHUTDOWN, 1025, 5000);
+	s.flags = 3;
+	guest_send_raw(f, &s, NULL, 0, HDR);
+	assert_true(host_eof(fd));
+	expect_recv(f, RST, NULL);
+	close(fd);
+
+	assert_int_equal(f->stats.errors, 0);
+	assert_int_equal(f->stats.requests, 6); /* 3 tx, 3 rx */
+	assert_int_equal(f->stats.bytes, 19 + 18);
+	assert_true(f->raised > 0);
+}
+
+static void test_guest_rst_closes(void **state)
+{
+	struct fix *f = *state;
+	struct hdr h;
+
+	start(f);
+	post_rx(f, 8);
+	int fd = open_guest_conn(f, 65536);
+	guest_send(f, RST, 1025, 5000, NULL, 0);
+	assert_true(host_eof(fd));
+	assert_false(guest_recv(f, &h, NULL, 100)); /* no answer to an RST */
+	/* The connection is gone: data for it gets an RST. */
+	guest_send(f, RW, 1025, 5000, "x", 1);
+	h = expect_recv(f, RST, NULL);
+	assert_int_equal(h.src_port, 5000);
+	assert_int_equal(h.dst_port, 1025);
+	close(fd);
+}
+
+static void test_guest_no_listener(void **state)
+{
+	struct fix *f = *state;
+
+	start(f);
+	post_rx(f, 4);
+	guest_send(f, REQUEST, 1026, 4444, NULL, 0);
+	struct hdr h = expect_recv(f, RST, NULL);
+	assert_int_equal(h.src_port, 4444);
+	assert_int_equal(h.dst_port, 1026);
+	assert_int_equal(f->stats.errors, 0);
+}
+
+static void test_host_initiated(void **state)
+{
+	struct fix *f = *state;
+	char line[64];
+	uint8_t buf[64];
+
+	start(f);
+	post_rx(f, 8);
+	int cl = unix_connect(f->path);
+	const char hello[] = "CONNECT 1234\nearly bytes";
+	assert_int_equal(write(cl, hello, sizeof(hello) - 1), (ssize_t)sizeof(hello) - 1);
+
+	struct hdr req = expect_recv(f, REQUEST, NULL);
+	assert_int_equal(req.dst_port, 1234);
+	assert_true(req.src_port >= (1u << 30));
+	assert_false(readable(cl, 50)); /* no OK before the guest accepts */
+
+	struct hdr rsp = ghdr(RESPONSE, 1234, req.src_port);
+	guest_send_raw(f, &rsp, NULL, 0, HDR);
+	int n = snprintf(line, sizeof(line), "OK %" PRIu32 "\n", req.src_port);
+	host_read_exact(cl, buf, (size_t)n);
+	assert_memory_equal(buf, line, (size_t)n);
+
+	/* Bytes after the CONNECT line are stream data. */
+	struct hdr h = expect_recv(f, RW, buf);
+	assert_int_equal(h.len, 11);
+	assert_memory_equal(buf, "early bytes", 11);
+	assert_int_equal(h.src_port, req.src_port);
+	assert_int_equal(h.dst_port, 1234);
+
+	guest_send(f, RW, 1234, req.src_port, "guest says hi", 13);
+	host_read_exact(cl, buf, 13);
+	assert_memory_equal(buf, "guest says hi", 13);
+	/* fwd_cnt counts guest data only, not the OK line. */
+	guest_send(f, CREDIT_REQUEST, 1234, req.src_port, NULL, 0);
+	h = expect_recv(f, CREDIT_UPDATE, NULL);
+	assert_int_equal(h.fwd_cnt, 13);
+	assert_int_equal(h.buf_alloc, VSOCK_BUF_ALLOC);
+
+	/* Host client closes: SHUTDOWN to the guest; guest finishes with its
+	 * own SHUTDOWN and gets the RST. */
+	close(cl);
+	h = expect_recv(f, SHUTDOWN, NULL);
+	assert_true(h.flags & 2);
+	struct hdr s = ghdr(SHUTDOWN, 1234, req.src_port);
+	s.flags = 3;
+	guest_send_raw(f, &s, NULL, 0, HDR);
+	expect_recv(f, RST, NULL);
+	assert_int_equal(f->stats.errors, 0);
+}
+
+static void test_host_initiated_refused(void **state)
+{
+	struct fix *f = *state;
+
+	start(f);
+	post_rx(f, 4);
+	int cl = unix_connect(f->path);
+	assert_int_equal(write(cl, "CONNECT 77\n", 11), 11);
+	struct hdr req = expect_recv(f, REQUEST, NULL);
+	guest_send(f, RST, 77, req.src_port, NULL, 0);
+	assert_true(host_eof(cl));
+	close(cl);
+
+	/* Not our protocol: closed without a word to the guest. */
+	struct hdr h;
+	cl = unix_connect(f->path);
+	assert_int_equal(write(cl, "HELLO 1\n", 8), 8);
+	assert_true(host_eof(cl));
+	close(cl);
+	assert_false(guest_recv(f, &h, NULL, 100));
+}
+
+static void test_bad_packets(void **state)
+{
+	struct fix *f = *state;
+	struct hdr h;
+	static uint8_t big[VSOCK_MAX_PKT + 8];
+
+	start(f);
+	post_rx(f, 8);
+
+	h = ghdr(REQUEST, 1025, 5000);
+	h.src_cid = 4; /* spoofed source */
+	guest_send_raw(f, &h, NULL, 0, HDR);
+	assert_int_equal(f->stats.errors, 1);
+	h = ghdr(REQUEST, 1025, 5000);
+	h.dst_cid = 7; /* not the host */
+	guest_send_raw(f, &h, NULL, 0, HDR);
+	assert_int_equal(f->stats.errors, 2);
+	assert_false(guest_recv(f, &h, NULL, 50)); /* dropped silently */
+
+	h = ghdr(99, 1025, 5000); /* unknown op */
+	guest_send_raw(f, &h, NULL, 0, HDR);
+	assert_int_equal(f->stats.errors, 3);
+	assert_false(guest_recv(f, &h, NULL, 50));
+
+	h = ghdr(RW, 1025, 5000);
+	h.len = 100; /* longer than the chain */
+	guest_send_raw(f, &h, NULL, 0, HDR + 10);
+	assert_int_equal(f->stats.errors, 4);
+	expect_recv(f, RST, NULL);
+
+	h = ghdr(RW, 1025, 5000);
+	h.len = VSOCK_MAX_PKT + 1; /* over the packet limit, chain big enough */
+	guest_send_raw(f, &h, big, VSOCK_MAX_PKT + 1, HDR + VSOCK_MAX_PKT + 1);
+	assert_int_equal(f->stats.errors, 5);
+	expect_recv(f, RST, NULL);
+
+	h = ghdr(REQUEST, 1025, 5000);
+	h.type = 2; /* SEQPACKET: not offered */
+	guest_send_raw(f, &h, NULL, 0, HDR);
+	assert_int_equal(f->stats.errors, 6);
+	expect_recv(f, RST, NULL);
+
+	guest_send_raw(f, &h, NULL, 0, 10); /* shorter than a header */
+	assert_int_equal(f->stats.errors, 7);
+
+	/* Still works afterwards. */
+	uint8_t buf[8];
+	int fd = open_guest_conn(f, 65536);
+	guest_send(f, RW, 1025, 5000, "ok", 2);
+	host_read_exact(fd, buf, 2);
+	assert_memory_equal(buf, "ok", 2);
+	close(fd);
+	assert_int_equal(f->stats.errors, 7);
+}
+
+static void test_credit_to_guest(void **state)
+{
+	struct fix *f = *state;
+	uint8_t data[300], buf[RX_SLOT];
+	struct hdr h;
+
+	start(f);
+	post_rx(f, 8);
+	int fd = open_guest_conn(f, 100); /* the guest can take 100 bytes */
+	fill_pattern(data, sizeof(data), 7);
+	assert_int_equal(write(fd, data, sizeof(data)), (ssize_t)sizeof(data));
+
+	uint32_t got = 0;
+	while (got < 100) {
+		h = expect_recv(f, RW, buf + got);
+		got += h.len;
+	}
+	assert_int_equal(got, 100);
+	assert_false(guest_recv(f, &h, NULL, 100)); /* out of credit */
+
+	/* The guest read it all. */
+	struct hdr cu = ghdr(CREDIT_UPDATE, 1025, 5000);
+	cu.buf_alloc = 100;
+	cu.fwd_cnt = 100;
+	guest_send_raw(f, &cu, NULL, 0, HDR);
+	while (got < 200) {
+		h = expect_recv(f, RW, buf + got);
+		got += h.len;
+	}
+	assert_int_equal(got, 200);
+	assert_memory_equal(buf, data, 200);
+	close(fd);
+}
+
+static void test_no_rx_buffers(void **state)
+{
+	struct fix *f = *state;
+	uint8_t buf[64];
+	struct hdr h;
+
+	start(f);
+	post_rx(f, 1); /* only room for the RESPONSE */
+	int fd = open_guest_conn(f, 65536);
+	assert_int_equal(write(fd, "waiting", 7), 7);
+	assert_false(guest_recv(f, &h, NULL, 100));
+	post_rx(f, 1);
+	h = expect_recv(f, RW, buf);
+	assert_int_equal(h.len, 7);
+	assert_memory_equal(buf, "waiting", 7);
+	close(fd);
+}
+
+static void test_guest_overrun(void **state)
+{
+	struct fix *f = *state;
+	static uint8_t chunk[VSOCK_MAX_PKT];
+	struct hdr h;
+
+	start(f);
+	post_rx(f, 4);
+	int fd = open_guest_conn(f, 65536);
+	/* The host end reads nothing; the guest ignores our credit. */
+	bool reset = false;
+	for (int i = 0; i < 16 && !reset; i++) {
+		guest_send(f, RW, 1025, 5000, chunk, sizeof(chunk));
+		/* CREDIT_UPDATEs while the socket buffer fills; then the RST. */
+		while (!reset && guest_recv(f, &h, NULL, 20)) {
+			assert_true(h.op == CREDIT_UPDATE || h.op == RST);
+			reset = h.op == RST;
+		}
+	}
+	assert_true(reset);
+	/* The host end sees what got through, then the end of the stream. */
+	static uint8_t sink[65536];
+	ssize_t r;
+	while (readable(fd, 3000) && (r = read(fd, sink, sizeof(sink))) > 0)
+		;
+	assert_false(readable(fd, 0) && read(fd, sink, 1) > 0);
+	assert_int_equal(f->stats.errors, 1);
+	close(fd);
+}
+
+static void test_reset_drops_connections(void **state)
+{
+	struct fix *f = *state;
+
+	start(f);
+	post_rx(f, 4);
+	int fd = open_guest_conn(f, 65536);
+	f->d->ops->reset(f->d);
+	assert_true(host_eof(fd));
+	close(fd);
+	uint64_t cid = 0;
+	f->d->ops->config_read(f->d, 0, &cid, sizeof(cid));
+	assert_int_equal(cid, CID);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse),
+		cmocka_unit_test_setup_teardown(test_new_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guest_initiated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guest_rst_closes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guest_no_listener, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_initiated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_initiated_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_packets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_credit_to_guest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_rx_buffers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guest_overrun, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_drops_connections, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
