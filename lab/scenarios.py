@@ -44,14 +44,14 @@ def vmm_argv(kernel, mem, cpus, cmdline, stats=False):
                 "--mem", mem, "--cpus", str(cpus), "--cmdline", cmdline]
         return argv + (["--stats"] if stats else [])
     # microvm with an RTC (else rtc_cmos polls ~3 s); pvpanic (ISA, found via
-    # ACPI QEMU0001) makes a guest panic end QEMU with status 1; an i8042 for
-    # the keyboard-controller reset: without it `reboot -f` falls through to
-    # the real-mode BIOS reboot, which nested KVM in the lab fails to emulate
-    # ("KVM internal error", QEMU then hangs paused).
+    # ACPI QEMU0001) makes a guest panic end QEMU with status 1. reboot=t: in
+    # the lab, microvm's ACPI reset is asynchronous, the kernel falls through
+    # to its real-mode BIOS reboot, nested KVM fails to emulate it and QEMU
+    # hangs paused ("KVM internal error"); a triple fault ends QEMU reliably.
     return ["qemu-system-x86_64", "-M", "microvm,rtc=on", "-enable-kvm",
             "-cpu", "host", "-m", mem, "-smp", str(cpus), "-nographic",
             "-no-reboot", "-kernel", kernel, "-initrd", INITRD,
-            "-append", cmdline, "-device", "pvpanic", "-device", "i8042",
+            "-append", cmdline + " reboot=t", "-device", "pvpanic",
             "-action", "panic=exit-failure"]
 
 

@@ -134,8 +134,8 @@ struct virtio_dev *virtio_net_new_backend(struct net_backend *be, const uint8_t 
 					  size_t errlen);
 
 /* Frees the backend (its fds leave the event loop) and the device. Call it
- * after the transport let go, on the event thread or with the event
- * thread not running callbacks any more, before evloop_free. NULL is fine. */
+ * on the event thread, or after evloop_stop() (no callback may run during
+ * it), and before evloop_free(). NULL is fine. */
 void virtio_net_free(struct virtio_dev *d);
 
 /* Counters (for the monitor and tests). */

@@ -594,9 +594,11 @@ static void tx_packet(struct vsock *v, const struct virtq_chain *ch)
 		return;
 	}
 	if (c->state == CS_DEAD) {
-		if (h.op == OP_RST)
-			conn_free(c); /* crossed resets: nothing more to say */
-		return;           /* in flight before our RST: drop */
+		if (h.op == OP_RST || h.op == OP_REQUEST)
+			conn_free(c); /* crossed resets, or the guest forgot it */
+		if (h.op == OP_REQUEST)
+			guest_connect(v, &h);
+		return; /* anything else was in flight before our RST: drop */
 	}
 	c->peer_buf_alloc = h.buf_alloc;
 	c->peer_fwd_cnt = h.fwd_cnt;
@@ -673,7 +675,10 @@ static bool rx_chain(struct vsock *v)
 			v->rx_stalled = true;
 			return false;
 		}
-		if (got < 0 || v->rxc.out_len || v->rxc.in_len < HDR_LEN) {
+		/* A receive buffer must hold a header and at least one data
+		 * byte: with header-only buffers a readable host socket could
+		 * never be drained, and its level-triggered wake-ups would spin. */
+		if (got < 0 || v->rxc.out_len || v->rxc.in_len <= HDR_LEN) {
 			dev_request_error(&v->dev.gate);
 			virtq_push(q, v->rxc.head, 0);
 			v->rx_pushed = true;
@@ -740,10 +745,8 @@ static bool conn_read_host(struct vsock_conn *c)
 		max = credit;
 	if (max > VSOCK_MAX_PKT)
 		max = VSOCK_MAX_PKT;
-	if (max == 0) {
-		c->host_readable = false; /* the guest's rx buffers are only headers */
-		return false;
-	}
+	if (max == 0)
+		return false; /* no credit: conn_rx_one checked, kept for safety */
 	ssize_t n;
 	do
 		n = recv(c->fd, v->pkt, max, MSG_DONTWAIT);

@@ -100,6 +100,10 @@ int evloop_del(struct evloop *l, int fd)
 int evloop_call(struct evloop *l, void (*fn)(void *ctx), void *ctx)
 {
 	pthread_mutex_lock(&l->lock);
+	if (!l->started) {
+		pthread_mutex_unlock(&l->lock);
+		return -ESRCH; /* nobody would run it */
+	}
 	if (l->nr_calls == EVLOOP_MAX_CALLS) {
 		pthread_mutex_unlock(&l->lock);
 		return -EAGAIN;
@@ -158,10 +162,10 @@ static void *loop_thread(void *arg)
 
 int evloop_start(struct evloop *l)
 {
-	if (pthread_create(&l->thread, NULL, loop_thread, l) != 0)
-		return -EAGAIN;
-	l->started = true;
-	return 0;
+	pthread_mutex_lock(&l->lock);
+	l->started = pthread_create(&l->thread, NULL, loop_thread, l) == 0;
+	pthread_mutex_unlock(&l->lock);
+	return l->started ? 0 : -EAGAIN;
 }
 
 void evloop_stop(struct evloop *l)
@@ -173,7 +177,9 @@ void evloop_stop(struct evloop *l)
 			/* the loop also wakes on its next event */
 		}
 		pthread_join(l->thread, NULL);
+		pthread_mutex_lock(&l->lock);
 		l->started = false;
+		pthread_mutex_unlock(&l->lock);
 	}
 }
 

@@ -21,7 +21,8 @@ int evloop_mod(struct evloop *l, int fd, uint32_t events, evloop_fn fn, void *ct
 /* Stops watching fd. Called on the event thread, it takes effect at once
  * (no later callback for fd in the same round). */
 int evloop_del(struct evloop *l, int fd);
-/* Runs `fn(ctx)` on the event thread soon (a wake-up through an eventfd). */
+/* Runs `fn(ctx)` on the event thread soon (a wake-up through an eventfd);
+ * -ESRCH when the loop is not running. */
 int evloop_call(struct evloop *l, void (*fn)(void *ctx), void *ctx);
 int evloop_start(struct evloop *l);
 /* Stops and joins the thread: no callback runs after this returns, but fds

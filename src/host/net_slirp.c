@@ -516,16 +516,22 @@ struct net_backend *net_slirp_new(const struct net_fwd *fwd, unsigned nr_fwd, st
 			return NULL;
 		}
 	}
-	if (loop) {
-		s->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-		int r = s->tfd < 0 ? -errno : evloop_add(loop, s->tfd, EPOLLIN, on_timer, s);
-		if (r < 0) {
-			snprintf(err, errlen, "user net: timer: %s", strerror(-r));
-			sl_free(&s->be);
-			return NULL;
-		}
+	if (!loop) {
+		refresh(s);
+		return &s->be;
 	}
-	refresh(s);
+	/* The loop may be running already: slirp is touched only on its
+	 * thread from here on. The timerfd fires at once, and the first
+	 * round there puts slirp's sockets (the host forwards) on the loop. */
+	s->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (s->tfd >= 0)
+		set_timerfd(s, 0);
+	int r = s->tfd < 0 ? -errno : evloop_add(loop, s->tfd, EPOLLIN, on_timer, s);
+	if (r < 0) {
+		snprintf(err, errlen, "user net: timer: %s", strerror(-r));
+		sl_free(&s->be);
+		return NULL;
+	}
 	return &s->be;
 }
 

@@ -495,8 +495,12 @@ static void fill_config_space(struct virtio_pci *vp)
 	put_cap(c, CAP_COMMON, CAP_NOTIFY, 1, OFF_COMMON, COMMON_LEN, 16);
 	put_cap(c, CAP_NOTIFY, CAP_ISR, 2, OFF_NOTIFY, vp->dev->num_queues * NOTIFY_MULT, 20);
 	c[CAP_NOTIFY + 16] = NOTIFY_MULT;
-	put_cap(c, CAP_ISR, CAP_DEVICE, 3, OFF_ISR, 1, 16);
-	put_cap(c, CAP_DEVICE, CAP_MSIX, 4, OFF_DEVICE, vp->dev->config_len, 16);
+	/* A device without config space (rng) gets no device capability:
+	 * Linux refuses a zero-length one. */
+	bool has_cfg = vp->dev->config_len > 0;
+	put_cap(c, CAP_ISR, has_cfg ? CAP_DEVICE : CAP_MSIX, 3, OFF_ISR, 1, 16);
+	if (has_cfg)
+		put_cap(c, CAP_DEVICE, CAP_MSIX, 4, OFF_DEVICE, vp->dev->config_len, 16);
 	c[CAP_MSIX] = 0x11;
 	c[CAP_MSIX + 1] = 0;
 	c[CAP_MSIX + 2] = (uint8_t)(vp->nvec - 1);

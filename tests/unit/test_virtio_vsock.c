@@ -544,6 +544,28 @@ static void test_host_initiated_refused(void **state)
 	assert_false(guest_recv(f, &h, NULL, 100));
 }
 
+static void test_host_handshake_timeouts(void **state)
+{
+	struct fix *f = *state;
+	struct hdr h;
+
+	start(f);
+	post_rx(f, 4);
+	int silent = unix_connect(f->path); /* never sends its CONNECT line */
+	int unanswered = unix_connect(f->path);
+	assert_int_equal(write(unanswered, "CONNECT 9\n", 10), 10);
+	struct hdr req = expect_recv(f, REQUEST, NULL);
+	/* The guest never answers: both host clients are closed, and the
+	 * guest is told the REQUEST is void. */
+	assert_true(host_eof(silent));
+	assert_true(host_eof(unanswered));
+	h = expect_recv(f, RST, NULL);
+	assert_int_equal(h.src_port, req.src_port);
+	assert_int_equal(h.dst_port, 9);
+	close(silent);
+	close(unanswered);
+}
+
 static void test_bad_packets(void **state)
 {
 	struct fix *f = *state;
@@ -651,6 +673,25 @@ static void test_no_rx_buffers(void **state)
 	close(fd);
 }
 
+static void test_rx_header_only_buffer(void **state)
+{
+	struct fix *f = *state;
+	uint32_t id, len;
+
+	start(f);
+	/* A buffer with no room for data: completed empty, counted. */
+	uint16_t small = post1(f, 0, RX_DATA + RX_SLOT * f->q[0].next_desc, HDR, true);
+	f->d->ops->queue_notify(f->d, 0);
+	guest_send(f, REQUEST, 1026, 4444, NULL, 0); /* answered with an RST */
+	assert_true(used(f, 0, &id, &len));
+	assert_int_equal(id, small);
+	assert_int_equal(len, 0);
+	assert_int_equal(f->stats.errors, 1);
+	post_rx(f, 1);
+	struct hdr h = expect_recv(f, RST, NULL);
+	assert_int_equal(h.src_port, 4444);
+}
+
 static void test_guest_overrun(void **state)
 {
 	struct fix *f = *state;
@@ -706,9 +747,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_guest_no_listener, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_initiated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_initiated_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_handshake_timeouts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_packets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_credit_to_guest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_rx_buffers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rx_header_only_buffer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_guest_overrun, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_drops_connections, setup, teardown),
 	};
