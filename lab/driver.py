@@ -155,9 +155,14 @@ class Guest:
     def kill(self):
         """Kill the VMM if still running; collect what it wrote."""
         if self.proc.poll() is None:
-            self.note("killing the VMM")
-            self.proc.kill()
-            self.proc.wait()
+            # SIGTERM first: the VMM may then print its diagnostics (--stats).
+            self.note("stopping the VMM (SIGTERM, then SIGKILL after 5 s)")
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
         for t in self.readers:
             t.join(5)
 

@@ -47,10 +47,13 @@ mkdir -p "$res"
 } > "$res/job.sh"
 [ $interactive = 1 ] && touch "$res/interactive"
 
+# softlockup_panic: an L1 starved of host CPU (e.g. two labs at once on 2
+# cores) was seen soft-locked for good; dying at once beats waiting for the
+# timeout. quiet/loglevel keep L1's messages out of the console log.
 qemu=(qemu-system-x86_64 -accel tcg -cpu EPYC,+svm,+npt
       -smp "${L1_SMP:-2}" -m "${L1_MEM:-4096}" -no-reboot
       -kernel "$kernel" -initrd "$initrd"
-      -append "console=ttyS0 quiet loglevel=3 panic=-1"
+      -append "console=ttyS0 quiet loglevel=3 panic=-1 softlockup_panic=1 watchdog_thresh=30"
       -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap
       -virtfs local,path="$res",mount_tag=results,security_model=none)
 
@@ -66,6 +69,9 @@ else
     timeout -k 10 "$timeout" "${qemu[@]}" -display none -monitor none \
         -serial file:"$res/console.log" < /dev/null 2> "$res/qemu.log" &
     qpid=$!
+    # timeout(1) runs in its own process group: stop it (and so L1) if we
+    # are interrupted, or L1 would run on until its timeout.
+    trap 'kill $qpid 2>/dev/null' EXIT
     tail -n +1 -f --pid=$qpid "$res/output" &
     wait $qpid || rc=$?
     wait  # for tail to drain

@@ -85,8 +85,13 @@ class Results:
         self.report(name, "PASS" if ok else "FAIL", "" if ok else reason)
 
     def fail_rest(self, names, reason):
+        """Fail the not yet reported scenarios of a failed boot: the first
+        gets the full reason, the others point to it."""
+        first = None
         for n in names:
-            self.report(n, "FAIL", reason)
+            if n not in self.done and (not self.wanted or n in self.wanted):
+                self.report(n, "FAIL", reason if first is None else f"its boot failed, see {first}")
+                first = first or n
 
     def summary(self):
         v = list(self.done.values())

@@ -49,6 +49,7 @@ void run_usage(FILE *out)
 		"                      convention: connect to PATH, send \"CONNECT <port>\\n\"; guest to host port P: PATH_P)\n"
 		"  --rng               a virtio-rng device fed from the host's getrandom()\n"
 		"  --stats             print exit, port and policy counters when the VM ends\n"
+		"  --trace FILE        write every port/MMIO access the VMM sees to FILE ('-': stderr)\n"
 		"  -h, --help          this text\n"
 		"exit status: 0 guest powered off, 1 vigil error, 2 guest rebooted,\n"
 		"             3 guest crashed, 4 guest panicked, 5 stopped by user (Ctrl-A x, signal)\n",
@@ -69,7 +70,7 @@ __attribute__((format(printf, 1, 2))) static int bad(const char *fmt, ...)
 int run_parse(int argc, char **argv, struct run_opts *o)
 {
 	enum { O_KERNEL = 256, O_INITRD, O_CMDLINE, O_MEM, O_CPUS, O_CONSOLE, O_STATS, O_DISK, O_NET, O_VSOCK,
-	       O_RNG, O_CONSOLE_DEV };
+	       O_RNG, O_CONSOLE_DEV, O_TRACE };
 	static const struct option longopts[] = {
 		{ "kernel", required_argument, NULL, O_KERNEL },
 		{ "initrd", required_argument, NULL, O_INITRD },
@@ -78,6 +79,7 @@ int run_parse(int argc, char **argv, struct run_opts *o)
 		{ "cpus", required_argument, NULL, O_CPUS },
 		{ "console", required_argument, NULL, O_CONSOLE },
 		{ "stats", no_argument, NULL, O_STATS },
+		{ "trace", required_argument, NULL, O_TRACE },
 		{ "disk", required_argument, NULL, O_DISK },
 		{ "net", required_argument, NULL, O_NET },
 		{ "vsock", required_argument, NULL, O_VSOCK },
@@ -116,6 +118,7 @@ int run_parse(int argc, char **argv, struct run_opts *o)
 			break;
 		case O_CONSOLE: o->console = optarg; break;
 		case O_STATS: o->stats = true; break;
+		case O_TRACE: o->trace = optarg; break;
 		case O_DISK:
 		case O_NET:
 		case O_VSOCK:
@@ -258,6 +261,14 @@ static int run_vm(const struct run_opts *o, const struct mapped_file *kernel, co
 		return VM_STOP_ERROR;
 	}
 	sprintf(cmdline, "%s%s%s", base, o->cmdline[0] ? " " : "", o->cmdline);
+	if (o->trace) {
+		vm.trace = strcmp(o->trace, "-") == 0 ? stderr : fopen(o->trace, "we");
+		if (!vm.trace) {
+			fprintf(stderr, "vigil: --trace %s: %s\n", o->trace, strerror(errno));
+			goto out_vm;
+		}
+		setvbuf(vm.trace, NULL, _IOLBF, 0);
+	}
 	if (console_open(&con, o->console, err, sizeof(err)) < 0) {
 		fprintf(stderr, "vigil: %s\n", err);
 		goto out_vm;
@@ -331,6 +342,8 @@ out:
 	evloop_free(loop);
 	kvm_backend_destroy(kb);
 out_vm:
+	if (vm.trace && vm.trace != stderr)
+		fclose(vm.trace);
 	vm_fini(&vm);
 	free(cmdline);
 	return status;

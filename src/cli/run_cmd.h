@@ -21,6 +21,7 @@ struct run_opts {
 	unsigned cpus;
 	const char *console;
 	bool stats;
+	const char *trace; /* file for --trace, "-" for stderr */
 	struct run_devices devices;
 };
 

@@ -4,23 +4,39 @@
  * writes are dropped). */
 #include "core/exit.h"
 
+#include <inttypes.h>
 #include <string.h>
 
 #include "core/vm.h"
 
-static void access_one(struct vm *vm, struct vcpu_stats *st, enum policy_space space,
-		       const struct bus *bus, uint64_t addr, uint8_t *data, uint32_t len, bool write)
+/* --trace: what was accessed, how, the value, who served it, the verdict. */
+static void trace_access(struct vm *vm, unsigned cpu, enum policy_space space, uint64_t addr,
+			 const uint8_t *data, uint32_t len, bool write, const struct bus_range *r,
+			 enum policy_verdict v)
+{
+	uint64_t val = 0;
+	for (uint32_t i = 0; i < len; i++)
+		val |= (uint64_t)data[i] << (8 * i);
+	fprintf(vm->trace, "vcpu%u %s %s 0x%" PRIx64 " len %u = 0x%" PRIx64 " %s %s\n", cpu,
+		space == POLICY_PIO ? "io" : "mmio", write ? "write" : "read", addr, len, val,
+		r ? r->name : "(unclaimed)", v == POLICY_DENY ? "denied" : "provided");
+}
+
+static void access_one(struct vm *vm, unsigned cpu, enum policy_space space, const struct bus *bus,
+		       uint64_t addr, uint8_t *data, uint32_t len, bool write)
 {
 	const struct bus_range *r = bus_find(bus, addr, len);
 	enum policy_verdict v = policy_decide(&vm->policy, space, addr, len, write, r);
 
-	mon_count_access(st, space, addr, v == POLICY_DENY);
+	mon_count_access(&vm->stats[cpu], space, addr, v == POLICY_DENY);
 	if (v == POLICY_DENY) {
 		if (!write)
 			memset(data, 0xff, len);
-		return;
+	} else {
+		r->fn(r->dev, addr - r->base, data, len, write);
 	}
-	r->fn(r->dev, addr - r->base, data, len, write);
+	if (__builtin_expect(vm->trace != NULL, 0))
+		trace_access(vm, cpu, space, addr, data, len, write, r, v);
 }
 
 static bool access_len_ok(uint32_t len)
@@ -28,7 +44,7 @@ static bool access_len_ok(uint32_t len)
 	return len == 1 || len == 2 || len == 4 || len == 8;
 }
 
-static enum vm_stop dispatch_access(struct vm *vm, struct vcpu_stats *st, const struct vexit *ex)
+static enum vm_stop dispatch_access(struct vm *vm, unsigned cpu, const struct vexit *ex)
 {
 	enum policy_space space = ex->reason == VEXIT_IO ? POLICY_PIO : POLICY_MMIO;
 	const struct bus *bus = space == POLICY_PIO ? &vm->pio : &vm->mmio;
@@ -42,7 +58,7 @@ static enum vm_stop dispatch_access(struct vm *vm, struct vcpu_stats *st, const 
 		count = 1;
 	/* REP INS/OUTS: one access per element, the policy sees each. */
 	for (uint32_t i = 0; i < count; i++)
-		access_one(vm, st, space, bus, ex->addr, ex->data + (size_t)i * ex->len, ex->len, ex->write);
+		access_one(vm, cpu, space, bus, ex->addr, ex->data + (size_t)i * ex->len, ex->len, ex->write);
 	return VM_RUNNING;
 }
 
@@ -54,7 +70,7 @@ enum vm_stop exit_dispatch(struct vm *vm, unsigned cpu, const struct vexit *ex)
 	switch (ex->reason) {
 	case VEXIT_IO:
 	case VEXIT_MMIO:
-		return dispatch_access(vm, st, ex);
+		return dispatch_access(vm, cpu, ex);
 	case VEXIT_INTR:
 	case VEXIT_HLT:
 		return VM_RUNNING;

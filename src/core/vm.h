@@ -6,6 +6,7 @@
 #define VIGIL_CORE_VM_H
 
 #include <stdatomic.h>
+#include <stdio.h>
 
 #include "core/bus.h"
 #include "core/devreq.h"
@@ -23,6 +24,8 @@ struct vm {
 	struct policy policy;
 	unsigned ncpus;
 	struct vcpu_stats *stats; /* ncpus entries */
+
+	FILE *trace; /* --trace: one line per guest access, or NULL */
 
 	struct dev_stats devs[VM_MAX_DEVICES]; /* per-device request counters */
 	unsigned nr_devs;

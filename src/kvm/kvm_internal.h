@@ -39,6 +39,8 @@ struct kvm_cap_need {
 extern const struct kvm_cap_need kvm_caps_needed[];
 
 int kvm_vcpu_loop_start(struct kvm_vcpu *v);
+/* Installs the PC's GSI routing (kvm_irq.c); 0 or -errno. */
+int kvm_irq_routing_init(struct kvm_backend *kb);
 void kvm_vcpu_kick_all(void *kb);
 
 #endif

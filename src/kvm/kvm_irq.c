@@ -36,21 +36,35 @@ static int push_routes(struct kvm_backend *kb)
 	return r;
 }
 
-/* KVM's default table, which a KVM_SET_GSI_ROUTING replaces wholesale: ISA
- * IRQs 0-15 to both the PIC and the IOAPIC, 16-23 to the IOAPIC. */
+static void add_route(unsigned gsi, unsigned chip, unsigned pin)
+{
+	routes.e[routes.nr++] = (struct kvm_irq_routing_entry){
+		.gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP, .u.irqchip = { .irqchip = chip, .pin = pin } };
+}
+
+/* The PC wiring the MADT describes: ISA IRQs 0-15 reach both PICs and the
+ * IOAPIC, 16-23 the IOAPIC, and the PIT's IRQ 0 arrives on IOAPIC pin 2
+ * (the MADT's interrupt source override). KVM's default table sends IRQ 0
+ * to pin 0 instead, where the guest never looks: no timer ticks. */
 static void add_irqchip_routes(void)
 {
 	for (unsigned gsi = 0; gsi < IRQCHIP_GSIS; gsi++) {
-		if (gsi < 16)
-			routes.e[routes.nr++] = (struct kvm_irq_routing_entry){
-				.gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
-				.u.irqchip = { .irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
-					       .pin = gsi % 8 } };
-		routes.e[routes.nr++] = (struct kvm_irq_routing_entry){
-			.gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
-			.u.irqchip = { .irqchip = KVM_IRQCHIP_IOAPIC, .pin = gsi } };
+		if (gsi < 16 && gsi != 2)
+			add_route(gsi, gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE, gsi % 8);
+		if (gsi != 2)
+			add_route(gsi, KVM_IRQCHIP_IOAPIC, gsi == 0 ? 2 : gsi);
 	}
 	routes.next_gsi = IRQCHIP_GSIS;
+}
+
+int kvm_irq_routing_init(struct kvm_backend *kb)
+{
+	pthread_mutex_lock(&routes.lock);
+	routes.nr = 0;
+	add_irqchip_routes();
+	int r = push_routes(kb);
+	pthread_mutex_unlock(&routes.lock);
+	return r;
 }
 
 static int kvm_msi_alloc(void *ctx, unsigned *handle)
@@ -59,8 +73,6 @@ static int kvm_msi_alloc(void *ctx, unsigned *handle)
 	int r = -ENOSPC;
 
 	pthread_mutex_lock(&routes.lock);
-	if (routes.nr == 0)
-		add_irqchip_routes();
 	if (routes.nr < MAX_ROUTES) {
 		int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (fd < 0) {

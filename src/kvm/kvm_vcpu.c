@@ -31,6 +31,13 @@ static int vcpu_cpuid(struct kvm_backend *kb, struct kvm_vcpu *v)
 		return -ENOMEM;
 	memcpy(c, kb->cpuid, sizeof(*c) + n * sizeof(c->entries[0]));
 	cpuid_fixup((struct cpuid_leaf *)c->entries, (unsigned)n, v->id, kb->vm->ncpus);
+	/* KVM leaves the TSC-deadline bit out of its supported set even when
+	 * the in-kernel LAPIC has the timer; without it Linux calibrates the
+	 * LAPIC timer against the PIT, which is fragile under nesting. */
+	if (ioctl(kb->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0)
+		for (size_t i = 0; i < n; i++)
+			if (c->entries[i].function == 1)
+				c->entries[i].ecx |= 1u << 24;
 	int r = ioctl(v->fd, KVM_SET_CPUID2, c);
 	free(c);
 	return r;

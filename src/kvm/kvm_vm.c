@@ -162,6 +162,9 @@ struct kvm_backend *kvm_backend_create(struct vm *vm, uint64_t mem_bytes, char *
 	ioctl(kb->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap);
 	if (ioctl(kb->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
 		return fail(kb, err, errlen, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
+	int rr = kvm_irq_routing_init(kb);
+	if (rr < 0)
+		return fail(kb, err, errlen, "KVM_SET_GSI_ROUTING: %s", strerror(-rr));
 	struct kvm_pit_config pit = { .flags = 0 }; /* port 0x61 too: TSC calibration */
 	if (ioctl(kb->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
 		return fail(kb, err, errlen, "KVM_CREATE_PIT2: %s", strerror(errno));

@@ -117,11 +117,9 @@ static void fire(struct virtio_pci *vp, unsigned vec)
 	}
 }
 
-static void raise_irq(struct virtio_dev *d, int q)
+/* vp->lock held. */
+static void raise_locked(struct virtio_pci *vp, int q)
 {
-	struct virtio_pci *vp = d->transport;
-
-	pthread_mutex_lock(&vp->lock);
 	if (cfg16(vp, CAP_MSIX + 2) & MSIX_ENABLE) {
 		unsigned vec = q < 0 ? vp->config_vector : vp->queue_vector[q];
 		if (vec < vp->nvec)
@@ -130,6 +128,14 @@ static void raise_irq(struct virtio_dev *d, int q)
 		vp->isr |= q < 0 ? 2 : 1;
 		set_intx(vp);
 	}
+}
+
+static void raise_irq(struct virtio_dev *d, int q)
+{
+	struct virtio_pci *vp = d->transport;
+
+	pthread_mutex_lock(&vp->lock);
+	raise_locked(vp, q);
 	pthread_mutex_unlock(&vp->lock);
 }
 
@@ -298,7 +304,10 @@ static void enable_queue(struct virtio_pci *vp, unsigned q)
 	vq->size = vp->queue_size[q];
 	vq->event_idx = virtio_has(d, VIRTIO_F_EVENT_IDX);
 	if (vq->size > d->queue_max || virtq_enable(vq, d->mem) < 0) {
-		virtio_dev_needs_reset(d);
+		/* virtio_dev_needs_reset() without its raise_irq: vp->lock is held */
+		atomic_fetch_or(&d->status, VIRTIO_S_DEVICE_NEEDS_RESET);
+		dev_request_error(&d->gate);
+		raise_locked(vp, -1);
 		return;
 	}
 	vp->queue_enabled[q] = true;
@@ -344,7 +353,6 @@ static void (*write_common(struct virtio_pci *vp, unsigned off, const uint8_t *d
 static void msix_access(struct virtio_pci *vp, uint64_t off, uint8_t *data, uint32_t len, bool is_write)
 {
 	unsigned vec = (unsigned)(off / 16), field = (unsigned)(off % 16);
-	struct msix_entry *e = &vp->msix[vec];
 	uint8_t raw[16];
 
 	if (vec >= vp->nvec || field + len > 16) {
@@ -352,6 +360,7 @@ static void msix_access(struct virtio_pci *vp, uint64_t off, uint8_t *data, uint
 			memset(data, 0xff, len);
 		return;
 	}
+	struct msix_entry *e = &vp->msix[vec];
 	for (unsigned i = 0; i < 8; i++)
 		raw[i] = (uint8_t)(e->addr >> (8 * i));
 	for (unsigned i = 0; i < 4; i++) {
@@ -369,7 +378,7 @@ static void msix_access(struct virtio_pci *vp, uint64_t off, uint8_t *data, uint
 	e->ctrl = (uint32_t)get_le(raw + 12, 4) & 1;
 	if (field < 12 && vp->vec_fd[vec] >= 0)
 		vp->plat.msi_set(vp->plat.ctx, vp->vec_handle[vec], e->addr, e->data);
-	if (was_masked && !(e->ctrl & 1))
+	if (was_masked && !(e->ctrl & 1) && (cfg16(vp, CAP_MSIX + 2) & MSIX_ENABLE))
 		flush_pending(vp);
 }
 
