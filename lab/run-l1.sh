@@ -71,7 +71,7 @@ else
     qpid=$!
     # timeout(1) runs in its own process group: stop it (and so L1) if we
     # are interrupted, or L1 would run on until its timeout.
-    trap 'kill $qpid 2>/dev/null' EXIT
+    trap 'kill $qpid 2>/dev/null || true' EXIT
     tail -n +1 -f --pid=$qpid "$res/output" &
     wait $qpid || rc=$?
     wait  # for tail to drain

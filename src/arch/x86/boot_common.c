@@ -2,6 +2,7 @@
  * placement, and the flat segments and identity page tables the kernel's
  * entry code expects. */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -79,11 +80,16 @@ int boot_place_initrd(const struct gmem *m, const struct boot_config *cfg, uint6
 	 (((uint64_t)(limit) & 0x000f0000ULL) << 32) | (((uint64_t)(base) & 0x00ffffffULL) << 16) | \
 	 ((uint64_t)(limit) & 0x0000ffffULL))
 
+/* The segment as the CPU caches it from a descriptor: the limit in bytes,
+ * already scaled by the granularity bit (what KVM_SET_SREGS expects). */
 static struct x86_seg seg_from_gdt(uint16_t sel, uint64_t e)
 {
+	uint32_t raw = (uint32_t)(((e >> 32) & 0xf0000) | (e & 0xffff));
+	bool g = (e >> 55) & 1;
+
 	return (struct x86_seg){
 		.base = ((e >> 16) & 0xffffff) | (((e >> 56) & 0xff) << 24),
-		.limit = (uint32_t)(((e >> 32) & 0xf0000) | (e & 0xffff)),
+		.limit = g ? (raw << 12) | 0xfff : raw,
 		.selector = sel,
 		.type = (e >> 40) & 0xf,
 		.s = (e >> 44) & 1,
