@@ -4,7 +4,7 @@
 # directory. Prints the command's output; exits with its exit status.
 #
 # Usage: lab/run-l1.sh [--interactive] [--timeout SECS] -- COMMAND [ARGS...]
-# Env:   LAB_TIMEOUT (s, default 1800), L1_SMP (2), L1_MEM (MiB, 4096),
+# Env:   LAB_TIMEOUT (s, default 1800), L1_SMP (1), L1_MEM (MiB, 4096),
 #        LAB_OUT (results dir, default build/lab/results). VMM and LAB_* are
 #        passed on to COMMAND. Inside L1, COMMAND sees LAB_RESULTS, a writable
 #        dir that is LAB_OUT on the host (for logs).
@@ -47,11 +47,13 @@ mkdir -p "$res"
 } > "$res/job.sh"
 [ $interactive = 1 ] && touch "$res/interactive"
 
+# One L1 vCPU by default: with -smp 2, L1 soft-locked for good in 2 of 6
+# full runs (with a second lab running beside it); -smp 1 passed and was faster.
 # softlockup_panic: an L1 starved of host CPU (e.g. two labs at once on 2
 # cores) was seen soft-locked for good; dying at once beats waiting for the
 # timeout. quiet/loglevel keep L1's messages out of the console log.
 qemu=(qemu-system-x86_64 -accel tcg -cpu EPYC,+svm,+npt
-      -smp "${L1_SMP:-2}" -m "${L1_MEM:-4096}" -no-reboot
+      -smp "${L1_SMP:-1}" -m "${L1_MEM:-4096}" -no-reboot
       -kernel "$kernel" -initrd "$initrd"
       -append "console=ttyS0 quiet loglevel=3 panic=-1 softlockup_panic=1 watchdog_thresh=30"
       -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap

@@ -1,0 +1,17 @@
+#!/bin/bash
+# Benchmarks, each printing vigil's figures beside a peer's.
+#   bench/run.sh          both
+#   bench/run.sh native   start-up on this host's own KVM (tiny guest)
+#   bench/run.sh lab      Linux boot to poweroff in the lab, vigil vs QEMU
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-all}
+make -s all guests
+if [ "$what" = all ] || [ "$what" = native ]; then
+    bench/startup.sh
+fi
+if [ "$what" = all ] || [ "$what" = lab ]; then
+    lab/build-l1.sh build/lab >/dev/null
+    guest/build.sh build/guest >/dev/null
+    LAB_OUT=build/lab/bench lab/run-l1.sh -- bench/boot.py
+fi
