@@ -3,7 +3,7 @@
 
 Each case boots the default guest with `vigil.run=poweroff` (guest/init powers
 off right after its banner) and measures, per VMM: wall time from exec to
-exit, the VMM's peak RSS, and the exit status. Median of N runs (BENCH_RUNS,
+exit, the VMM's peak RSS, and the exit status. Median of N runs (LAB_BENCH_RUNS,
 default 3). Lab times are emulation times: read them side by side only.
 """
 import os
@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+RUNS = int(os.environ.get("LAB_BENCH_RUNS", "3"))
 G = os.environ.get("LAB_GUEST", "build/guest")
 INITRD = f"{G}/initramfs.cpio.gz"
 CMDLINE = "quiet vigil.run=poweroff"
