@@ -3,8 +3,10 @@
 #   OUTDIR/vmlinuz            the distribution bzImage (linux-image-amd64)
 #   OUTDIR/vmlinux            the ELF vmlinux inside it (for PVH boot)
 #   OUTDIR/initramfs.cpio.gz  busybox-static + virtio/ext4/pvpanic modules + guest/init
+#   and guest/tools/*.c (lab helpers, e.g. vsock), built gcc -static into /bin
 # Usage: guest/build.sh [OUTDIR]   (default build/guest). Reproducible and idempotent.
 # Debian packages needed: linux-image-amd64 busybox-static cpio xz-utils gzip python3
+# gcc libc6-dev (static libc, linux/vm_sockets.h)
 # (plus zstd/lz4/bzip2/lzop only if a future kernel payload uses that compression).
 set -euo pipefail
 
@@ -28,7 +30,7 @@ modules="virtio_ring virtio virtio_pci virtio_mmio virtio_blk virtio_net
 
 # Fast path: skip the build when nothing it depends on changed.
 stamp="$ver $(stat -c %s:%Y "$vmlinuz" "$busybox" | tr '\n' ' ')
-$modules $(cat "$0" "$here/init" "$here/extract-vmlinux.py" | sha256sum)"
+$modules $(cat "$0" "$here/init" "$here/extract-vmlinux.py" "$here"/tools/*.c | sha256sum)"
 if [ -f "$out/.stamp" ] && [ "$(cat "$out/.stamp")" = "$stamp" ]; then
     echo "guest: up to date in $out"
     exit 0
@@ -49,6 +51,14 @@ for applet in $("$busybox" --list); do
     [ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
 done
 install -m 0755 "$here/init" "$root/init"
+
+# Lab helpers: one static program per guest/tools/NAME.c, as /bin/NAME.
+for src in "$here"/tools/*.c; do
+    [ -e "$src" ] || continue
+    tool=$(basename "$src" .c)
+    gcc -static -O2 -s -Wall -o "$root/bin/$tool" "$src" ||
+        { echo "guest: cannot build $src (apt-get install gcc libc6-dev)" >&2; exit 1; }
+done
 
 # Resolve load order from modules.dep. A line is "path: dep1 dep2 ...", where
 # the deps (all of them, transitively) are listed so that the LAST must be

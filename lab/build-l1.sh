@@ -1,5 +1,5 @@
 #!/bin/bash
-# Build the L1 initramfs (busybox-static + 9p and kvm_amd modules + lab/l1-init)
+# Build the L1 initramfs (busybox-static + 9p, kvm_amd, tun modules + lab/l1-init)
 # into build/lab/l1-initramfs.cpio.gz. Idempotent. Usage: lab/build-l1.sh [OUTDIR]
 set -euo pipefail
 
@@ -14,8 +14,9 @@ if ldd "$busybox" >/dev/null 2>&1; then
     echo "$busybox is dynamically linked: apt-get install busybox-static" >&2
     exit 1
 fi
-# virtio-pci transport + 9p for the two shares, then kvm_amd for /dev/kvm.
-modules="virtio_pci 9pnet_virtio 9p kvm-amd"
+# virtio-pci transport + 9p for the two shares, then kvm_amd for /dev/kvm;
+# tun for the device scenarios' TAP device (lab/devices.py).
+modules="virtio_pci 9pnet_virtio 9p kvm-amd tun"
 img=$out/l1-initramfs.cpio.gz
 
 stamp="$ver $(stat -c %s:%Y "$busybox") $modules $(cat "$0" "$here/l1-init" | sha256sum)"

@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+
+#include "core/deadline.h"
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -313,18 +315,9 @@ size_t uart_16550_rx_push(struct uart_16550 *u, const uint8_t *buf, size_t len)
 
 bool uart_16550_rx_wait_room(struct uart_16550 *u, int timeout_ms)
 {
-	struct timespec deadline;
+	struct timespec deadline = deadline_after_ms(timeout_ms);
 	bool room;
 
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	if (timeout_ms > 0) {
-		deadline.tv_sec += timeout_ms / 1000;
-		deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-		if (deadline.tv_nsec >= 1000000000L) {
-			deadline.tv_sec++;
-			deadline.tv_nsec -= 1000000000L;
-		}
-	}
 	pthread_mutex_lock(&u->lock);
 	while (!uart_has_room(u)) {
 		int err = timeout_ms < 0 ? pthread_cond_wait(&u->room, &u->lock)

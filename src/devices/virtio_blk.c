@@ -11,6 +11,8 @@
  * completes. */
 #include "devices/virtio_blk.h"
 
+#include "core/errmsg.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -60,19 +62,6 @@ static struct blk *to_blk(struct virtio_dev *d)
 	return (struct blk *)d;
 }
 
-static void fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* ---- completion ---- */
 
@@ -358,21 +347,12 @@ static void blk_config_read(struct virtio_dev *d, uint32_t off, void *buf, uint3
 	memcpy(buf, b->config + off, len);
 }
 
-static void blk_config_write(struct virtio_dev *d, uint32_t off, const void *buf, uint32_t len)
-{
-	/* Nothing is writable (no VIRTIO_BLK_F_CONFIG_WCE). */
-	(void)d;
-	(void)off;
-	(void)buf;
-	(void)len;
-}
-
 static const struct virtio_dev_ops blk_ops = {
 	.queue_notify = blk_queue_notify,
 	.activate = blk_activate,
 	.reset = blk_reset,
 	.config_read = blk_config_read,
-	.config_write = blk_config_write,
+	/* no config_write: nothing is writable (no VIRTIO_BLK_F_CONFIG_WCE) */
 };
 
 /* ---- setup ---- */
@@ -398,12 +378,12 @@ int virtio_blk_parse(const char *spec, struct virtio_blk_config *cfg, char *err,
 {
 	memset(cfg, 0, sizeof(*cfg));
 	if (!spec || !*spec) {
-		fail(err, errlen, "disk: empty spec (want path=FILE[,ro][,id=NAME])");
+		errmsg(err, errlen, "disk: empty spec (want path=FILE[,ro][,id=NAME])");
 		return -1;
 	}
 	size_t n = strlen(spec);
 	if (n >= sizeof(cfg->buf)) {
-		fail(err, errlen, "disk: spec longer than %u bytes", VIRTIO_BLK_SPEC_MAX - 1);
+		errmsg(err, errlen, "disk: spec longer than %u bytes", VIRTIO_BLK_SPEC_MAX - 1);
 		return -1;
 	}
 	memcpy(cfg->buf, spec, n + 1);
@@ -419,49 +399,49 @@ int virtio_blk_parse(const char *spec, struct virtio_blk_config *cfg, char *err,
 			*val++ = '\0';
 		if (strcmp(tok, "path") == 0 && val) {
 			if (cfg->path) {
-				fail(err, errlen, "disk: path given twice");
+				errmsg(err, errlen, "disk: path given twice");
 				return -1;
 			}
 			if (!*val) {
-				fail(err, errlen, "disk: empty path");
+				errmsg(err, errlen, "disk: empty path");
 				return -1;
 			}
 			cfg->path = val;
 		} else if (strcmp(tok, "id") == 0 && val) {
 			if (cfg->id) {
-				fail(err, errlen, "disk: id given twice");
+				errmsg(err, errlen, "disk: id given twice");
 				return -1;
 			}
 			if (strlen(val) > VIRTIO_BLK_ID_BYTES) {
-				fail(err, errlen, "disk: id '%s' longer than %u bytes", val,
+				errmsg(err, errlen, "disk: id '%s' longer than %u bytes", val,
 				     VIRTIO_BLK_ID_BYTES);
 				return -1;
 			}
 			cfg->id = val;
 		} else if (strcmp(tok, "ro") == 0 && !val) {
 			if (seen_ro) {
-				fail(err, errlen, "disk: ro given twice");
+				errmsg(err, errlen, "disk: ro given twice");
 				return -1;
 			}
 			seen_ro = true;
 			cfg->read_only = true;
 		} else if (!*tok) {
-			fail(err, errlen, "disk: empty option in '%s'", spec);
+			errmsg(err, errlen, "disk: empty option in '%s'", spec);
 			return -1;
 		} else if (strcmp(tok, "ro") == 0) {
-			fail(err, errlen, "disk: 'ro' takes no value");
+			errmsg(err, errlen, "disk: 'ro' takes no value");
 			return -1;
 		} else if (strcmp(tok, "path") == 0 || strcmp(tok, "id") == 0) {
-			fail(err, errlen, "disk: '%s' needs a value (%s=...)", tok, tok);
+			errmsg(err, errlen, "disk: '%s' needs a value (%s=...)", tok, tok);
 			return -1;
 		} else {
-			fail(err, errlen, "disk: unknown option '%s' (want path=FILE[,ro][,id=NAME])",
+			errmsg(err, errlen, "disk: unknown option '%s' (want path=FILE[,ro][,id=NAME])",
 			     tok);
 			return -1;
 		}
 	}
 	if (!cfg->path) {
-		fail(err, errlen, "disk: missing path=FILE");
+		errmsg(err, errlen, "disk: missing path=FILE");
 		return -1;
 	}
 	return 0;
@@ -496,40 +476,40 @@ static int open_image(struct blk *b, const char *path, char *err, size_t errlen)
 	struct stat st;
 
 	if (stat(path, &st) < 0) {
-		fail(err, errlen, "disk %s: %s", path, strerror(errno));
+		errmsg(err, errlen, "disk %s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (S_ISDIR(st.st_mode)) {
-		fail(err, errlen, "disk %s: is a directory, not a disk image", path);
+		errmsg(err, errlen, "disk %s: is a directory, not a disk image", path);
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
-		fail(err, errlen, "disk %s: not a regular file or block device", path);
+		errmsg(err, errlen, "disk %s: not a regular file or block device", path);
 		return -1;
 	}
 	b->fd = open(path, (b->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (b->fd < 0) {
-		fail(err, errlen, "disk %s: cannot open %s: %s", path,
+		errmsg(err, errlen, "disk %s: cannot open %s: %s", path,
 		     b->read_only ? "read-only" : "read-write", strerror(errno));
 		return -1;
 	}
 	/* Two VMs writing one image corrupt it: writers exclusive, readers shared. */
 	if (flock(b->fd, (b->read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
-		fail(err, errlen, "disk %s: in use by another process (%s)", path,
+		errmsg(err, errlen, "disk %s: in use by another process (%s)", path,
 		     strerror(errno));
 		return -1;
 	}
 	off_t size = lseek(b->fd, 0, SEEK_END); /* works for block devices too */
 	if (size < 0) {
-		fail(err, errlen, "disk %s: cannot get size: %s", path, strerror(errno));
+		errmsg(err, errlen, "disk %s: cannot get size: %s", path, strerror(errno));
 		return -1;
 	}
 	if (size == 0) {
-		fail(err, errlen, "disk %s: image is empty", path);
+		errmsg(err, errlen, "disk %s: image is empty", path);
 		return -1;
 	}
 	if (size % VIRTIO_BLK_SECTOR != 0) {
-		fail(err, errlen, "disk %s: size %lld is not a multiple of %u bytes", path,
+		errmsg(err, errlen, "disk %s: size %lld is not a multiple of %u bytes", path,
 		     (long long)size, VIRTIO_BLK_SECTOR);
 		return -1;
 	}
@@ -541,16 +521,16 @@ struct virtio_dev *virtio_blk_new(const struct virtio_blk_config *cfg, const str
 				  struct dev_gate gate, char *err, size_t errlen)
 {
 	if (!cfg || !cfg->path || !*cfg->path) {
-		fail(err, errlen, "disk: no path");
+		errmsg(err, errlen, "disk: no path");
 		return NULL;
 	}
 	if (cfg->id && strlen(cfg->id) > VIRTIO_BLK_ID_BYTES) {
-		fail(err, errlen, "disk: id longer than %u bytes", VIRTIO_BLK_ID_BYTES);
+		errmsg(err, errlen, "disk: id longer than %u bytes", VIRTIO_BLK_ID_BYTES);
 		return NULL;
 	}
 	struct blk *b = calloc(1, sizeof(*b));
 	if (!b) {
-		fail(err, errlen, "disk %s: out of memory", cfg->path);
+		errmsg(err, errlen, "disk %s: out of memory", cfg->path);
 		return NULL;
 	}
 	b->fd = -1;
@@ -600,7 +580,7 @@ struct virtio_dev *virtio_blk_new(const struct virtio_blk_config *cfg, const str
 	for (unsigned i = 0; i < VIRTIO_BLK_WORKERS; i++) {
 		int e = pthread_create(&b->threads[i], NULL, worker, b);
 		if (e) {
-			fail(err, errlen, "disk %s: cannot start worker thread: %s", cfg->path,
+			errmsg(err, errlen, "disk %s: cannot start worker thread: %s", cfg->path,
 			     strerror(e));
 			destroy(b);
 			return NULL;

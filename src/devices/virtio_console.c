@@ -8,6 +8,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+
+#include "core/deadline.h"
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -131,18 +133,9 @@ size_t virtio_console_rx_push(struct virtio_dev *d, const uint8_t *buf, size_t l
 bool virtio_console_rx_wait_room(struct virtio_dev *d, int timeout_ms)
 {
 	struct virtio_console *c = to_con(d);
-	struct timespec deadline;
+	struct timespec deadline = deadline_after_ms(timeout_ms);
 	bool room;
 
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	if (timeout_ms > 0) {
-		deadline.tv_sec += timeout_ms / 1000;
-		deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-		if (deadline.tv_nsec >= 1000000000L) {
-			deadline.tv_sec++;
-			deadline.tv_nsec -= 1000000000L;
-		}
-	}
 	pthread_mutex_lock(&c->lock);
 	while (!(room = con_rx_get(c)) && timeout_ms != 0) {
 		int err = timeout_ms < 0 ? pthread_cond_wait(&c->room, &c->lock)

@@ -9,6 +9,8 @@
  * the host side) until the driver kicks the receive queue. */
 #include "devices/virtio_net.h"
 
+#include "core/errmsg.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,17 +45,6 @@ static struct vnet *to_net(struct virtio_dev *d)
 	return (struct vnet *)d;
 }
 
-static void fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static bool running(const struct vnet *n)
 {
@@ -421,13 +412,13 @@ int virtio_net_parse(const char *spec, struct virtio_net_config *cfg, char *err,
 
 	memset(cfg, 0, sizeof(*cfg));
 	if (!spec || strlen(spec) >= sizeof(buf)) {
-		fail(err, errlen, "--net: %s", spec ? "value too long" : "missing value");
+		errmsg(err, errlen, "--net: %s", spec ? "value too long" : "missing value");
 		return -1;
 	}
 	strcpy(buf, spec);
 	char *tok = strtok_r(buf, ",", &save);
 	if (!tok) {
-		fail(err, errlen, "--net: expected tap=IFNAME or user");
+		errmsg(err, errlen, "--net: expected tap=IFNAME or user");
 		return -1;
 	}
 	if (!strcmp(tok, "user")) {
@@ -435,43 +426,43 @@ int virtio_net_parse(const char *spec, struct virtio_net_config *cfg, char *err,
 	} else if (!strncmp(tok, "tap=", 4)) {
 		cfg->kind = NET_TAP;
 		if (!ifname_ok(tok + 4)) {
-			fail(err, errlen, "--net: bad interface name '%s' (1-15 characters)", tok + 4);
+			errmsg(err, errlen, "--net: bad interface name '%s' (1-15 characters)", tok + 4);
 			return -1;
 		}
 		strcpy(cfg->ifname, tok + 4);
 	} else {
-		fail(err, errlen, "--net: expected tap=IFNAME or user, not '%s'", tok);
+		errmsg(err, errlen, "--net: expected tap=IFNAME or user, not '%s'", tok);
 		return -1;
 	}
 	while ((tok = strtok_r(NULL, ",", &save))) {
 		if (!strncmp(tok, "mac=", 4)) {
 			if (cfg->mac_set) {
-				fail(err, errlen, "--net: mac given twice");
+				errmsg(err, errlen, "--net: mac given twice");
 				return -1;
 			}
 			if (parse_mac(tok + 4, cfg->mac) < 0) {
-				fail(err, errlen, "--net: bad mac '%s' (want a unicast xx:xx:xx:xx:xx:xx)",
+				errmsg(err, errlen, "--net: bad mac '%s' (want a unicast xx:xx:xx:xx:xx:xx)",
 				     tok + 4);
 				return -1;
 			}
 			cfg->mac_set = true;
 		} else if (!strncmp(tok, "hostfwd=", 8)) {
 			if (cfg->kind != NET_USER) {
-				fail(err, errlen, "--net: hostfwd needs user networking");
+				errmsg(err, errlen, "--net: hostfwd needs user networking");
 				return -1;
 			}
 			if (cfg->nr_fwd == VIRTIO_NET_FWD_MAX) {
-				fail(err, errlen, "--net: at most %u hostfwd rules", VIRTIO_NET_FWD_MAX);
+				errmsg(err, errlen, "--net: at most %u hostfwd rules", VIRTIO_NET_FWD_MAX);
 				return -1;
 			}
 			if (parse_fwd(tok + 8, &cfg->fwd[cfg->nr_fwd]) < 0) {
-				fail(err, errlen,
+				errmsg(err, errlen,
 				     "--net: bad hostfwd '%s' (want tcp:[ADDR]:PORT-:GUESTPORT)", tok + 8);
 				return -1;
 			}
 			cfg->nr_fwd++;
 		} else {
-			fail(err, errlen, "--net: unknown option '%s'", tok);
+			errmsg(err, errlen, "--net: unknown option '%s'", tok);
 			return -1;
 		}
 	}
@@ -500,7 +491,7 @@ struct virtio_dev *virtio_net_new_backend(struct net_backend *be, const uint8_t 
 	uint8_t *spill = malloc(VIRTIO_NET_HDR_LEN + VIRTIO_NET_FRAME_MAX);
 
 	if (!n || !spill) {
-		fail(err, errlen, "net: out of memory");
+		errmsg(err, errlen, "net: out of memory");
 		free(n);
 		free(spill);
 		be->ops->free(be);

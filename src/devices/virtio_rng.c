@@ -93,20 +93,11 @@ static void rng_config_read(struct virtio_dev *d, uint32_t off, void *buf, uint3
 	(void)len; /* no config space */
 }
 
-static void rng_config_write(struct virtio_dev *d, uint32_t off, const void *buf, uint32_t len)
-{
-	(void)d;
-	(void)off;
-	(void)buf;
-	(void)len;
-}
-
 static const struct virtio_dev_ops rng_ops = {
 	.queue_notify = rng_notify,
 	.activate = rng_activate,
 	.reset = rng_reset,
 	.config_read = rng_config_read,
-	.config_write = rng_config_write,
 };
 
 struct virtio_dev *virtio_rng_new(const struct gmem *mem, struct dev_gate gate)

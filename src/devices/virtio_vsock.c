@@ -22,6 +22,8 @@
 #define _GNU_SOURCE
 #include "devices/virtio_vsock.h"
 
+#include "core/errmsg.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -139,18 +141,6 @@ struct vsock {
 	uint8_t pkt[VSOCK_MAX_PKT];
 };
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static uint64_t now_ms(void)
 {
@@ -169,7 +159,7 @@ int virtio_vsock_parse(const char *spec, struct virtio_vsock_config *cfg, char *
 
 	memset(cfg, 0, sizeof(*cfg));
 	if (!spec || !*spec) {
-		seterr(err, errlen, "vsock: empty spec (want cid=N,uds=PATH)");
+		errmsg(err, errlen, "vsock: empty spec (want cid=N,uds=PATH)");
 		return -1;
 	}
 	while (*p) {
@@ -179,7 +169,7 @@ int virtio_vsock_parse(const char *spec, struct virtio_vsock_config *cfg, char *
 			char num[24];
 			char *stop;
 			if (have_cid || n - 4 >= sizeof(num)) {
-				seterr(err, errlen, "vsock: bad or repeated cid");
+				errmsg(err, errlen, "vsock: bad or repeated cid");
 				return -1;
 			}
 			memcpy(num, p + 4, n - 4);
@@ -188,14 +178,14 @@ int virtio_vsock_parse(const char *spec, struct virtio_vsock_config *cfg, char *
 			unsigned long long cid = strtoull(num, &stop, 10);
 			if (errno || *stop || num[0] < '0' || num[0] > '9' || cid < 3 ||
 			    cid >= 0xffffffffULL) {
-				seterr(err, errlen, "vsock: cid must be a number from 3 to 4294967294");
+				errmsg(err, errlen, "vsock: cid must be a number from 3 to 4294967294");
 				return -1;
 			}
 			cfg->guest_cid = cid;
 			have_cid = true;
 		} else if (n > 4 && !strncmp(p, "uds=", 4)) {
 			if (have_uds || n - 4 >= sizeof(cfg->uds_path)) {
-				seterr(err, errlen, "vsock: uds path repeated or longer than %zu bytes",
+				errmsg(err, errlen, "vsock: uds path repeated or longer than %zu bytes",
 				       sizeof(cfg->uds_path) - 1);
 				return -1;
 			}
@@ -203,7 +193,7 @@ int virtio_vsock_parse(const char *spec, struct virtio_vsock_config *cfg, char *
 			cfg->uds_path[n - 4] = 0;
 			have_uds = true;
 		} else {
-			seterr(err, errlen, "vsock: unknown or empty option '%.*s' (want cid=N,uds=PATH)",
+			errmsg(err, errlen, "vsock: unknown or empty option '%.*s' (want cid=N,uds=PATH)",
 			       (int)(n < 40 ? n : 40), p);
 			return -1;
 		}
@@ -212,7 +202,7 @@ int virtio_vsock_parse(const char *spec, struct virtio_vsock_config *cfg, char *
 			p++;
 	}
 	if (!have_cid || !have_uds) {
-		seterr(err, errlen, "vsock: need both cid=N and uds=PATH");
+		errmsg(err, errlen, "vsock: need both cid=N and uds=PATH");
 		return -1;
 	}
 	return 0;
@@ -1130,31 +1120,31 @@ static int vsock_listen(struct vsock *v, char *err, size_t errlen)
 	struct stat st;
 
 	if (strlen(v->path) >= sizeof(sa.sun_path) || !v->path[0]) {
-		seterr(err, errlen, "vsock: uds path empty or too long");
+		errmsg(err, errlen, "vsock: uds path empty or too long");
 		return -1;
 	}
 	strcpy(sa.sun_path, v->path);
 	if (lstat(v->path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
-			seterr(err, errlen, "vsock: %s exists and is not a socket", v->path);
+			errmsg(err, errlen, "vsock: %s exists and is not a socket", v->path);
 			return -1;
 		}
 		unlink(v->path); /* stale, from an earlier run */
 	}
 	v->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (v->listen_fd < 0) {
-		seterr(err, errlen, "vsock: socket: %s", strerror(errno));
+		errmsg(err, errlen, "vsock: socket: %s", strerror(errno));
 		return -1;
 	}
 	if (bind(v->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		if (errno == ENOENT)
-			seterr(err, errlen, "vsock: directory of %s does not exist", v->path);
+			errmsg(err, errlen, "vsock: directory of %s does not exist", v->path);
 		else
-			seterr(err, errlen, "vsock: bind %s: %s", v->path, strerror(errno));
+			errmsg(err, errlen, "vsock: bind %s: %s", v->path, strerror(errno));
 		return -1;
 	}
 	if (listen(v->listen_fd, 64) < 0) {
-		seterr(err, errlen, "vsock: listen %s: %s", v->path, strerror(errno));
+		errmsg(err, errlen, "vsock: listen %s: %s", v->path, strerror(errno));
 		unlink(v->path);
 		return -1;
 	}
@@ -1169,12 +1159,12 @@ struct virtio_dev *virtio_vsock_new(const struct virtio_vsock_config *cfg, const
 
 	if (!cfg || !loop || cfg->guest_cid < 3 || cfg->guest_cid >= 0xffffffffULL ||
 	    !memchr(cfg->uds_path, 0, sizeof(cfg->uds_path))) {
-		seterr(err, errlen, "vsock: bad configuration");
+		errmsg(err, errlen, "vsock: bad configuration");
 		return NULL;
 	}
 	v = calloc(1, sizeof(*v));
 	if (!v) {
-		seterr(err, errlen, "vsock: out of memory");
+		errmsg(err, errlen, "vsock: out of memory");
 		return NULL;
 	}
 	v->dev.name = "virtio-vsock";
@@ -1198,7 +1188,7 @@ struct virtio_dev *virtio_vsock_new(const struct virtio_vsock_config *cfg, const
 
 	v->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (v->timer_fd < 0) {
-		seterr(err, errlen, "vsock: timerfd: %s", strerror(errno));
+		errmsg(err, errlen, "vsock: timerfd: %s", strerror(errno));
 		goto fail;
 	}
 	if (vsock_listen(v, err, errlen) < 0)
@@ -1209,7 +1199,7 @@ struct virtio_dev *virtio_vsock_new(const struct virtio_vsock_config *cfg, const
 	if (r < 0) {
 		evloop_del(loop, v->timer_fd);
 		unlink(v->path);
-		seterr(err, errlen, "vsock: event loop: %s", strerror(-r));
+		errmsg(err, errlen, "vsock: event loop: %s", strerror(-r));
 		goto fail;
 	}
 	return &v->dev;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "arch/x86/layout.h"
+#include "core/errmsg.h"
 #include "kvm/kvm.h"
 #include "kvm/kvm_internal.h"
 
@@ -31,7 +32,7 @@ __attribute__((format(printf, 4, 5))) static struct kvm_backend *fail(struct kvm
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
+	verrmsg(err, errlen, fmt, ap);
 	va_end(ap);
 	kvm_backend_destroy(kb);
 	return NULL;

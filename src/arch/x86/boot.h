@@ -53,8 +53,6 @@ int boot_load(const struct gmem *m, const struct boot_config *cfg, struct boot_r
 	      size_t errlen);
 
 /* --- shared by the two protocols (boot_common.c) --- */
-/* Formats a one-line reason into err; returns -1 for `return boot_fail(...)`. */
-__attribute__((format(printf, 3, 4))) int boot_fail(char *err, size_t errlen, const char *fmt, ...);
 int boot_bzimage_load(const struct gmem *m, const struct boot_config *cfg, struct boot_result *res,
 		      char *err, size_t errlen);
 int boot_pvh_load(const struct gmem *m, const struct boot_config *cfg, struct boot_result *res,

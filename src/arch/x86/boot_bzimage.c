@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "arch/x86/boot.h"
+#include "core/errmsg.h"
 #include "arch/x86/e820.h"
 #include "arch/x86/layout.h"
 
@@ -50,20 +51,20 @@ int boot_bzimage_load(const struct gmem *m, const struct boot_config *cfg, struc
 	size_t len = cfg->kernel_len;
 
 	if (len < HDR_INIT_SIZE + 4)
-		return boot_fail(err, errlen, "bzImage is truncated (%zu bytes, header needs %d)", len,
+		return errmsg(err, errlen, "bzImage is truncated (%zu bytes, header needs %d)", len,
 			    HDR_INIT_SIZE + 4);
 	uint32_t version = rd16(img + HDR_VERSION);
 	if (version < PROTO_64BIT || !(img[HDR_XLOADFLAGS] & XLF_KERNEL_64))
-		return boot_fail(err, errlen,
+		return errmsg(err, errlen,
 			    "bzImage boot protocol %u.%02u has no 64-bit entry (vigil needs 2.12+ with "
 			    "XLF_KERNEL_64)", version >> 8, version & 0xff);
 	if (!(img[HDR_LOADFLAGS] & LOADED_HIGH))
-		return boot_fail(err, errlen, "zImage (loaded low) kernels are not supported");
+		return errmsg(err, errlen, "zImage (loaded low) kernels are not supported");
 
 	size_t setup_sects = img[HDR_SETUP_SECTS] ? img[HDR_SETUP_SECTS] : 4;
 	size_t setup_size = (setup_sects + 1) * 512;
 	if (setup_size >= len)
-		return boot_fail(err, errlen, "bzImage is truncated: setup (%zu bytes) fills the whole file",
+		return errmsg(err, errlen, "bzImage is truncated: setup (%zu bytes) fills the whole file",
 			    setup_size);
 	size_t payload = len - setup_size;
 	/* The decompressor unpacks to the preferred address (16 MiB for a
@@ -77,16 +78,16 @@ int boot_bzimage_load(const struct gmem *m, const struct boot_config *cfg, struc
 		end = LAYOUT_HIMEM + payload;
 	uint64_t low_end = boot_low_ram_end(m);
 	if (end > low_end)
-		return boot_fail(err, errlen, "kernel needs %llu MiB of guest memory to unpack; raise --mem",
+		return errmsg(err, errlen, "kernel needs %llu MiB of guest memory to unpack; raise --mem",
 			    (unsigned long long)(end >> 20) + 1);
 	if (gmem_write(m, LAYOUT_HIMEM, img + setup_size, payload) < 0)
-		return boot_fail(err, errlen, "kernel does not fit in guest memory");
+		return errmsg(err, errlen, "kernel does not fit in guest memory");
 	res->kernel_end = end;
 
 	/* The zero page starts as zeroes plus the image's own setup header. */
 	uint8_t *zp = gmem_ptr(m, LAYOUT_ZERO_PAGE, 4096);
 	if (!zp)
-		return boot_fail(err, errlen, "guest memory too small for the zero page");
+		return errmsg(err, errlen, "guest memory too small for the zero page");
 	memset(zp, 0, 4096);
 	size_t hdr_end = HDR_JUMP + 2 + (size_t)img[HDR_JUMP + 1];
 	if (hdr_end > BP_HDR_MAX_END)
@@ -112,7 +113,7 @@ int boot_bzimage_load(const struct gmem *m, const struct boot_config *cfg, struc
 	struct e820_entry map[BP_E820_MAX];
 	int n = e820_build(m, map, BP_E820_MAX);
 	if (n < 0)
-		return boot_fail(err, errlen, "guest memory map does not fit the zero page");
+		return errmsg(err, errlen, "guest memory map does not fit the zero page");
 	zp[BP_E820_ENTRIES] = (uint8_t)n;
 	memcpy(zp + BP_E820_TABLE, map, (size_t)n * sizeof(map[0]));
 

@@ -7,16 +7,8 @@
 #include <string.h>
 
 #include "arch/x86/boot.h"
+#include "core/errmsg.h"
 #include "arch/x86/layout.h"
-
-int boot_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 int boot_load(const struct gmem *m, const struct boot_config *cfg, struct boot_result *res, char *err,
 	      size_t errlen)
@@ -26,7 +18,7 @@ int boot_load(const struct gmem *m, const struct boot_config *cfg, struct boot_r
 		return boot_pvh_load(m, cfg, res, err, errlen);
 	if (cfg->kernel_len >= 0x206 && memcmp(cfg->kernel + 0x202, "HdrS", 4) == 0)
 		return boot_bzimage_load(m, cfg, res, err, errlen);
-	return boot_fail(err, errlen, "kernel is neither a bzImage nor an ELF vmlinux");
+	return errmsg(err, errlen, "kernel is neither a bzImage nor an ELF vmlinux");
 }
 
 uint64_t boot_low_ram_end(const struct gmem *m)
@@ -44,10 +36,10 @@ int boot_write_cmdline(const struct gmem *m, const char *cmdline, size_t max, ch
 	if (max > LAYOUT_CMDLINE_MAX)
 		max = LAYOUT_CMDLINE_MAX;
 	if (len > max)
-		return boot_fail(err, errlen, "kernel command line is %zu bytes, the kernel takes at most %zu",
+		return errmsg(err, errlen, "kernel command line is %zu bytes, the kernel takes at most %zu",
 			    len - 1, max - 1);
 	if (gmem_write(m, LAYOUT_CMDLINE, cmdline, len) < 0)
-		return boot_fail(err, errlen, "guest memory too small for the command line");
+		return errmsg(err, errlen, "guest memory too small for the command line");
 	return 0;
 }
 
@@ -64,14 +56,14 @@ int boot_place_initrd(const struct gmem *m, const struct boot_config *cfg, uint6
 	if (limit < top)
 		top = limit;
 	if (cfg->initrd_len > top || ((top - cfg->initrd_len) & ~0xFFFULL) < above)
-		return boot_fail(err, errlen,
+		return errmsg(err, errlen,
 			    "initrd (%zu MiB) does not fit in guest memory the kernel can reach "
 			    "(%llu MiB between kernel and limit): raise --mem",
 			    cfg->initrd_len >> 20,
 			    (unsigned long long)(top > above ? (top - above) >> 20 : 0));
 	*addr = (top - cfg->initrd_len) & ~0xFFFULL;
 	if (gmem_write(m, *addr, cfg->initrd, cfg->initrd_len) < 0)
-		return boot_fail(err, errlen, "initrd does not fit in guest memory");
+		return errmsg(err, errlen, "initrd does not fit in guest memory");
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "arch/x86/boot.h"
+#include "core/errmsg.h"
 #include "arch/x86/e820.h"
 #include "arch/x86/layout.h"
 
@@ -102,11 +103,11 @@ static int find_entry(const uint8_t *img, size_t len, const Elf64_Ehdr *eh, uint
 		if (ph.p_type != PT_NOTE)
 			continue;
 		if (!in_file(len, ph.p_offset, ph.p_filesz))
-			return boot_fail(err, errlen, "ELF note segment %u lies outside the file", i);
+			return errmsg(err, errlen, "ELF note segment %u lies outside the file", i);
 		*entry = find_pvh_entry(img + ph.p_offset, ph.p_filesz);
 	}
 	if (!*entry)
-		return boot_fail(err, errlen, "ELF kernel has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)");
+		return errmsg(err, errlen, "ELF kernel has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)");
 	return 0;
 }
 
@@ -119,12 +120,12 @@ static int load_segments(const struct gmem *m, const uint8_t *img, size_t len, c
 		if (ph.p_type != PT_LOAD)
 			continue;
 		if (!in_file(len, ph.p_offset, ph.p_filesz) || ph.p_filesz > ph.p_memsz)
-			return boot_fail(err, errlen, "ELF segment %u lies outside the file", i);
+			return errmsg(err, errlen, "ELF segment %u lies outside the file", i);
 		if (ph.p_memsz == 0)
 			continue;
 		uint8_t *dst = gmem_ptr(m, ph.p_paddr, ph.p_memsz);
 		if (!dst || ph.p_paddr < LAYOUT_HIMEM)
-			return boot_fail(err, errlen,
+			return errmsg(err, errlen,
 				    "ELF segment %u (0x%llx+0x%llx) does not fit in guest RAM above 1 MiB; "
 				    "raise --mem",
 				    i, (unsigned long long)ph.p_paddr, (unsigned long long)ph.p_memsz);
@@ -143,7 +144,7 @@ static int write_start_info(const struct gmem *m, const struct boot_config *cfg,
 	struct hvm_memmap_entry mm[PVH_MEMMAP_MAX];
 	int n = e820_build(m, map, PVH_MEMMAP_MAX);
 	if (n < 0)
-		return boot_fail(err, errlen, "guest memory map too large for PVH");
+		return errmsg(err, errlen, "guest memory map too large for PVH");
 	for (int i = 0; i < n; i++)
 		mm[i] = (struct hvm_memmap_entry){ map[i].addr, map[i].size, map[i].type, 0 };
 
@@ -164,7 +165,7 @@ static int write_start_info(const struct gmem *m, const struct boot_config *cfg,
 	if (gmem_write(m, LAYOUT_PVH_INFO, &si, sizeof(si)) < 0 ||
 	    gmem_write(m, mod_gpa, &mod, sizeof(mod)) < 0 ||
 	    gmem_write(m, LAYOUT_PVH_MEMMAP, mm, (size_t)n * sizeof(mm[0])) < 0)
-		return boot_fail(err, errlen, "guest memory too small for the PVH start info");
+		return errmsg(err, errlen, "guest memory too small for the PVH start info");
 	return 0;
 }
 
@@ -176,23 +177,23 @@ int boot_pvh_load(const struct gmem *m, const struct boot_config *cfg, struct bo
 	Elf64_Ehdr eh;
 
 	if (len < sizeof(eh))
-		return boot_fail(err, errlen, "ELF kernel is truncated (%zu bytes)", len);
+		return errmsg(err, errlen, "ELF kernel is truncated (%zu bytes)", len);
 	memcpy(&eh, img, sizeof(eh));
 	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB ||
 	    eh.e_machine != EM_X86_64)
-		return boot_fail(err, errlen, "ELF kernel is not a little-endian x86-64 ELF64 file");
+		return errmsg(err, errlen, "ELF kernel is not a little-endian x86-64 ELF64 file");
 	if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 ||
 	    !in_file(len, eh.e_phoff, (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr)))
-		return boot_fail(err, errlen, "ELF kernel's program headers are missing or outside the file");
+		return errmsg(err, errlen, "ELF kernel's program headers are missing or outside the file");
 
 	uint64_t entry, end;
 	if (find_entry(img, len, &eh, &entry, err, errlen) < 0 ||
 	    load_segments(m, img, len, &eh, &end, err, errlen) < 0)
 		return -1;
 	if (!end)
-		return boot_fail(err, errlen, "ELF kernel has no loadable segment");
+		return errmsg(err, errlen, "ELF kernel has no loadable segment");
 	if (!gmem_valid(m, entry, 1))
-		return boot_fail(err, errlen, "ELF kernel's PVH entry 0x%llx is outside guest RAM",
+		return errmsg(err, errlen, "ELF kernel's PVH entry 0x%llx is outside guest RAM",
 			    (unsigned long long)entry);
 	res->kernel_end = end;
 
