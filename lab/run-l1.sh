@@ -45,6 +45,7 @@ mkdir -p "$res"
     printf 'cd %q || exit 125\n' "$PWD"
     printf 'exec'; printf ' %q' "$@"; echo
 } > "$res/job.sh"
+printf '%s' "$PWD" > "$res/cwd"
 [ $interactive = 1 ] && touch "$res/interactive"
 
 # One L1 vCPU by default: with -smp 2, L1 soft-locked for good in 2 of 6
@@ -57,7 +58,8 @@ qemu=(qemu-system-x86_64 -accel tcg -cpu EPYC,+svm,+npt
       -kernel "$kernel" -initrd "$initrd"
       -append "console=ttyS0 quiet loglevel=3 panic=-1 softlockup_panic=1 watchdog_thresh=30"
       -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap
-      -virtfs local,path="$res",mount_tag=results,security_model=none)
+      -virtfs local,path="$res",mount_tag=results,security_model=none
+      -virtfs local,path="$PWD",mount_tag=cwd,security_model=none,readonly=on,multidevs=remap)
 
 start=$(date +%s)
 rc=0

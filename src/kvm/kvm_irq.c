@@ -22,6 +22,7 @@ struct kvm_irq_routes {
 	struct kvm_irq_routing_entry e[MAX_ROUTES];
 };
 
+/* One VM per process: the table lives as long as the process. */
 static struct kvm_irq_routes routes = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static int push_routes(struct kvm_backend *kb)
