@@ -25,8 +25,9 @@ if ldd "$busybox" >/dev/null 2>&1; then
 fi
 
 # Modules the guest loads (names as in modules.dep); dependencies are added.
+# crc32c_generic: ext4 needs a crc32c (a modules.softdep, not in modules.dep).
 modules="virtio_ring virtio virtio_pci virtio_mmio virtio_blk virtio_net
-  virtio_console virtio-rng vmw_vsock_virtio_transport ext4 pvpanic-mmio pvpanic-pci"
+  virtio_console virtio-rng vmw_vsock_virtio_transport crc32c_generic ext4 pvpanic-mmio pvpanic-pci"
 
 # Fast path: skip the build when nothing it depends on changed.
 stamp="$ver $(stat -c %s:%Y "$vmlinuz" "$busybox" | tr '\n' ' ')

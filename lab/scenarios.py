@@ -187,18 +187,19 @@ def boot_pvh(r):
 
 
 def boot_panic(r):
-    """A guest panic is reported through pvpanic."""
+    """16 vCPUs come up; then a guest panic is reported through pvpanic."""
     def body(g):
+        check_cpus(r, "cpus-16", g, 16)
         return "echo c > /proc/sysrq-trigger", "panic", "exit-panic"
 
-    boot(r, "panic", ["exit-panic"], BZIMAGE, "512M", 1, body)
+    boot(r, "panic", ["cpus-16", "exit-panic"], BZIMAGE, "1G", 16, body)
 
 
 BOOTS = {  # boot -> scenarios it reports
     boot_main: ["cpus-2", "mem-1G", "cmdline", "stdin-echo", "clock", "exit-poweroff"],
     boot_stats: ["cpus-1", "mem-2G", "exit-reboot", "stats"],
     boot_pvh: ["pvh-boot", "pvh-poweroff"],
-    boot_panic: ["exit-panic"],
+    boot_panic: ["cpus-16", "exit-panic"],
 }
 
 
