@@ -39,43 +39,34 @@ static struct virtio_console *to_con(struct virtio_dev *d)
 }
 
 /* Guest output: each readable chain is one REQ_WRITE of its bytes to `out`. */
+static uint32_t con_tx_serve(struct virtio_dev *d, struct virtq_chain *ch)
+{
+	struct virtio_console *c = (struct virtio_console *)d;
+	uint8_t buf[CONSOLE_CHUNK];
+
+	if (ch->in_len != 0) {
+		dev_request_error(&d->gate);
+		return 0;
+	}
+	uint32_t len = ch->out_len < CONSOLE_MAX_TX ? (uint32_t)ch->out_len : CONSOLE_MAX_TX;
+	if (ch->out_len > CONSOLE_MAX_TX)
+		dev_request_error(&d->gate);
+	if (!dev_request(&d->gate, REQ_WRITE, len))
+		return 0;
+	for (uint32_t off = 0; off < len;) {
+		size_t n = len - off < sizeof(buf) ? len - off : sizeof(buf);
+		n = virtq_chain_read(ch, off, buf, n);
+		if (n == 0)
+			break;
+		chardev_write(&c->out, buf, n);
+		off += (uint32_t)n;
+	}
+	return 0;
+}
+
 static void con_tx(struct virtio_console *c)
 {
-	struct virtio_dev *d = &c->dev;
-	struct virtq *vq = &d->vq[CONSOLE_TXQ];
-	uint8_t buf[CONSOLE_CHUNK];
-	bool pushed = false;
-	int got;
-
-	while ((got = virtq_pop(vq, &c->txc)) != 0) {
-		if (got == -EINVAL) {
-			if (vq->broken)
-				virtio_dev_needs_reset(d);
-			break;
-		}
-		if (got < 0 || c->txc.in_len != 0) {
-			dev_request_error(&d->gate);
-		} else {
-			uint32_t len = c->txc.out_len < CONSOLE_MAX_TX ? (uint32_t)c->txc.out_len
-								      : CONSOLE_MAX_TX;
-			if (c->txc.out_len > CONSOLE_MAX_TX)
-				dev_request_error(&d->gate);
-			if (dev_request(&d->gate, REQ_WRITE, len)) {
-				for (uint32_t off = 0; off < len;) {
-					size_t n = len - off < sizeof(buf) ? len - off : sizeof(buf);
-					n = virtq_chain_read(&c->txc, off, buf, n);
-					if (n == 0)
-						break;
-					chardev_write(&c->out, buf, n);
-					off += (uint32_t)n;
-				}
-			}
-		}
-		virtq_push(vq, c->txc.head, 0);
-		pushed = true;
-	}
-	if (pushed)
-		virtio_dev_used(d, CONSOLE_TXQ);
+	virtio_dev_serve(&c->dev, CONSOLE_TXQ, &c->txc, con_tx_serve);
 }
 
 /* Under lock: a receive chain in hand, popping one if needed. A malformed

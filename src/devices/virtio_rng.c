@@ -38,40 +38,30 @@ static long rng_fill(const struct virtq_chain *c, uint32_t want)
 	return done;
 }
 
+static uint32_t rng_serve(struct virtio_dev *d, struct virtq_chain *c)
+{
+	if (c->out_len != 0 || c->in_len == 0) {
+		dev_request_error(&d->gate);
+		return 0;
+	}
+	uint32_t want = c->in_len < VIRTIO_RNG_MAX_REQ ? (uint32_t)c->in_len : VIRTIO_RNG_MAX_REQ;
+	if (!dev_request(&d->gate, REQ_READ, want))
+		return 0;
+	long n = rng_fill(c, want);
+	if (n < 0) {
+		dev_request_error(&d->gate);
+		return 0;
+	}
+	return (uint32_t)n;
+}
+
 static void rng_notify(struct virtio_dev *d, unsigned q)
 {
 	struct virtio_rng *r = (struct virtio_rng *)d;
-	struct virtq *vq = &d->vq[0];
-	bool pushed = false;
-	int got;
 
 	if (q != 0 || !virtio_dev_live(d))
 		return;
-	while ((got = virtq_pop(vq, &r->chain)) != 0) {
-		if (got == -EINVAL) {
-			if (vq->broken)
-				virtio_dev_needs_reset(d);
-			break;
-		}
-		uint32_t written = 0;
-		if (got < 0 || r->chain.out_len != 0 || r->chain.in_len == 0) {
-			dev_request_error(&d->gate);
-		} else {
-			uint32_t want = r->chain.in_len < VIRTIO_RNG_MAX_REQ ? (uint32_t)r->chain.in_len
-									      : VIRTIO_RNG_MAX_REQ;
-			if (dev_request(&d->gate, REQ_READ, want)) {
-				long n = rng_fill(&r->chain, want);
-				if (n < 0)
-					dev_request_error(&d->gate);
-				else
-					written = (uint32_t)n;
-			}
-		}
-		virtq_push(vq, r->chain.head, written);
-		pushed = true;
-	}
-	if (pushed)
-		virtio_dev_used(d, 0);
+	virtio_dev_serve(d, 0, &r->chain, rng_serve);
 }
 
 static int rng_activate(struct virtio_dev *d)

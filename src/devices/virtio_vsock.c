@@ -1019,10 +1019,16 @@ static void timer_event(void *ctx, uint32_t events)
 
 /* ---- virtio ops ------------------------------------------------------- */
 
+/* One guest packet; the device writes nothing back into TX chains. */
+static uint32_t tx_serve(struct virtio_dev *d, struct virtq_chain *c)
+{
+	tx_packet((struct vsock *)d, c);
+	return 0;
+}
+
 static void vsock_notify(struct virtio_dev *d, unsigned q)
 {
 	struct vsock *v = (struct vsock *)d;
-	struct virtq *vq = &d->vq[TXQ];
 
 	pthread_mutex_lock(&v->lock);
 	if (!virtio_dev_live(d))
@@ -1030,23 +1036,7 @@ static void vsock_notify(struct virtio_dev *d, unsigned q)
 	if (q == RXQ) {
 		v->rx_stalled = false; /* new buffers: read host sockets again */
 	} else if (q == TXQ) {
-		bool pushed = false;
-		int got;
-		while ((got = virtq_pop(vq, &v->txc)) != 0) {
-			if (got == -EINVAL) {
-				if (vq->broken)
-					virtio_dev_needs_reset(d);
-				break;
-			}
-			if (got < 0)
-				dev_request_error(&d->gate);
-			else
-				tx_packet(v, &v->txc);
-			virtq_push(vq, v->txc.head, 0);
-			pushed = true;
-		}
-		if (pushed)
-			virtio_dev_used(d, TXQ);
+		virtio_dev_serve(d, TXQ, &v->txc, tx_serve);
 	}
 	/* q == 2, the event queue: the buffers wait for events we never send. */
 	rx_flush(v);

@@ -1,5 +1,7 @@
 #include "virtio/virtio_dev.h"
 
+#include <errno.h>
+
 void virtio_dev_used(struct virtio_dev *d, unsigned q)
 {
 	if (q < d->num_queues && virtq_should_notify(&d->vq[q]) && d->raise)
@@ -23,4 +25,29 @@ bool virtio_dev_live(const struct virtio_dev *d)
 {
 	uint8_t s = atomic_load(&d->status);
 	return (s & VIRTIO_S_DRIVER_OK) && !(s & (VIRTIO_S_DEVICE_NEEDS_RESET | VIRTIO_S_FAILED));
+}
+
+void virtio_dev_serve(struct virtio_dev *d, unsigned q, struct virtq_chain *c,
+		      uint32_t (*serve)(struct virtio_dev *d, struct virtq_chain *c))
+{
+	struct virtq *vq = &d->vq[q];
+	bool pushed = false;
+	int got;
+
+	while ((got = virtq_pop(vq, c)) != 0) {
+		if (got == -EINVAL) {
+			if (vq->broken)
+				virtio_dev_needs_reset(d);
+			break;
+		}
+		uint32_t written = 0;
+		if (got < 0)
+			dev_request_error(&d->gate);
+		else
+			written = serve(d, c);
+		virtq_push(vq, c->head, written);
+		pushed = true;
+	}
+	if (pushed)
+		virtio_dev_used(d, q);
 }

@@ -85,6 +85,15 @@ static inline bool virtio_has(const struct virtio_dev *d, unsigned bit)
 /* After virtq_push()es on queue q: interrupts the driver if it asked to be. */
 void virtio_dev_used(struct virtio_dev *d, unsigned q);
 
+/* Serves every chain the driver has made available on queue q, in order:
+ * a well-formed chain goes to serve(), which returns the bytes it wrote into
+ * the chain; a chain the walker rejected is completed with 0 bytes and
+ * counted as an error; a broken queue puts the device in
+ * DEVICE_NEEDS_RESET. Interrupts the driver once at the end if it asked. For
+ * devices that complete each request before taking the next. */
+void virtio_dev_serve(struct virtio_dev *d, unsigned q, struct virtq_chain *c,
+		      uint32_t (*serve)(struct virtio_dev *d, struct virtq_chain *c));
+
 /* The device's config space changed (e.g. a disk resized). */
 void virtio_dev_config_changed(struct virtio_dev *d);
 
