@@ -12,7 +12,7 @@ Boots (each ~20-40 s in the lab; every one with --stats):
         two 64 MiB scratch disks written concurrently, a read-only disk, --rng:
         root-disk, blk-integrity, blk-ro, rng, stats-disk
   net:  --net user with hostfwd, --vsock: net-user, net-hostfwd, vsock-h2g,
-        vsock-g2h, stats-net
+        vsock-g2h, vsock-refused (no listener on either side), stats-net
   tap:  --net tap in a network namespace of L1: net-tap, stats-tap
   hvc:  --console-device virtio: virtio-console, stats-hvc
 The stats-* scenarios also check that vigil exited 0 after `poweroff -f`.
@@ -257,6 +257,8 @@ def vsock_host_to_guest(uds, port, line):
             if not b:
                 break
             ok += b
+        if not ok.startswith(b"OK "):
+            return ok.decode("latin-1"), b""
         s.sendall(line)
         echo = b""
         while len(echo) < len(line):
@@ -311,6 +313,13 @@ def boot_net(r, work):
         # vsock-g2h: the guest connects to CID 2 port 6000 = L1's UDS_6000.
         st, out = g.run(f"echo {g2h_token} | vsock connect 2 6000", 60)
         seen["g2h"] = (st, out)
+        # vsock-refused: nobody on guest port 5999 / host UDS_6999.
+        try:
+            seen["ref_h2g"] = vsock_host_to_guest(uds, 5999, b"x\n")
+        except OSError as e:
+            seen["ref_h2g"] = (f"<{e!r}>", b"")
+        st, out = g.run("echo x | vsock connect 2 6999", 60)
+        seen["ref_g2h"] = (st, out)
 
     argv = vigil_argv(["--net", f"user,hostfwd=tcp:127.0.0.1:{hport}-:8080",
                        "--vsock", f"cid=3,uds={uds}"])
@@ -333,6 +342,11 @@ def boot_net(r, work):
     st, out = seen["g2h"]
     r.check("vsock-g2h", st == 0 and out == g2h_token + "\n" and echo.got[-1:] == [(g2h_token + "\n").encode()],
             f"guest client exit {st}, printed {out!r}; host server got {echo.got!r}")
+    ok, got = seen["ref_h2g"]
+    st, out = seen["ref_g2h"]
+    r.check("vsock-refused", ok == "" and got == b"" and st == 1 and "connect:" in out,
+            f"host CONNECT 5999 got {ok!r} then {got!r} (want EOF, no OK); guest connect to "
+            f"2:6999 exit {st}: {out!r} (want exit 1, a connect error)")
     check_stats(r, "stats-net", res, ["virtio-net0", "virtio-vsock0"])
 
 
@@ -363,16 +377,17 @@ def boot_tap(r, work):
         st, out = g.run("ip addr add 192.168.77.2/24 dev eth0 && ip link set eth0 up"
                         " && ping -c 3 -W 5 192.168.77.1", 60)
         seen["guest"] = (st, out)
-        p = sh(*ns, "ping", "-c", "3", "-W", "5", "192.168.77.2", check=False)
+        # busybox's ping: the host may have no iputils-ping.
+        p = sh(*ns, "busybox", "ping", "-c", "3", "-W", "5", "192.168.77.2", check=False)
         seen["host"] = (p.returncode, p.stdout + p.stderr)
+        # While the VM runs: the TAP loses its carrier (and neighbours) after.
+        p = sh(*ns, "ip", "neigh", "show", "192.168.77.2", check=False)
+        seen["neigh"] = p.stdout.strip()
 
     mac = "52:54:00:12:34:77"
     argv = vigil_argv(["--net", f"tap={TAP},mac={mac}"], prefix=ns)
     try:
         res = run_boot(r, "tap", names, argv, body)
-        if res is not None:
-            p = sh(*ns, "ip", "neigh", "show", "192.168.77.2", check=False)
-            seen["neigh"] = p.stdout.strip()
     finally:
         sh(*ns, "ip", "link", "del", TAP, check=False)
         sh("ip", "netns", "del", NETNS, check=False)
@@ -409,7 +424,7 @@ def boot_hvc(r, work):
 
 BOOTS = {
     boot_disk: ["root-disk", "blk-integrity", "blk-ro", "rng", "stats-disk"],
-    boot_net: ["net-user", "net-hostfwd", "vsock-h2g", "vsock-g2h", "stats-net"],
+    boot_net: ["net-user", "net-hostfwd", "vsock-h2g", "vsock-g2h", "vsock-refused", "stats-net"],
     boot_tap: ["net-tap", "stats-tap"],
     boot_hvc: ["virtio-console", "stats-hvc"],
 }

@@ -444,7 +444,10 @@ static void bar0_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, boo
 
 static void set_ioeventfds(struct virtio_pci *vp, uint64_t bar, bool assign)
 {
-	for (unsigned q = 0; q < vp->dev->num_queues; q++) {
+	/* Deassigning looks only at the transport's own records: at teardown
+	 * the device itself may already be gone. */
+	unsigned n = assign ? vp->dev->num_queues : VIRTIO_MAX_QUEUES;
+	for (unsigned q = 0; q < n; q++) {
 		if (!vp->plat.ioeventfd || (!assign && !vp->ioeventfd[q]))
 			continue;
 		uint64_t gpa = bar + OFF_NOTIFY + q * NOTIFY_MULT;
