@@ -29,7 +29,7 @@ if [ ! -f "$initramfs" ]; then
 fi
 
 # Fast path: nothing the image is made from changed.
-stamp="$(sha256sum < "$initramfs") $(sha256sum < "$0") $size $(mke2fs -V 2>&1 | head -n 1)"
+stamp="$(sha256sum < "$initramfs") $(sha256sum < "$0") $size $(mke2fs -V 2>&1 | sed -n 1p)"
 if [ -f "$img" ] && [ -f "$out/.rootfs.stamp" ] && [ "$(cat "$out/.rootfs.stamp")" = "$stamp" ]; then
     echo "rootfs: up to date: $img"
     exit 0
