@@ -14,7 +14,8 @@ suite() {  # suite NAME CMD...: run, echo, and add up its closing count line
     local rc=${PIPESTATUS[0]}
     local line; line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -n1)
     local p f
-    p=$(sed -E 's/.*[^0-9]?([0-9]+) passed.*/\1/' <<<"$line"); f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
+    p=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+')
+    f=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+')
     [ -n "$line" ] || { p=0; f=1; echo "$name: no result line (exit $rc)"; }
     [ "$rc" -ne 0 ] && [ "$f" = 0 ] && f=1
     total_p=$((total_p + p)) total_f=$((total_f + f))
