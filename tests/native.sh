@@ -99,6 +99,12 @@ if grep -Eq '^vcpu0 port 0x3f8 com1: [1-9]' "$T/stats" &&
    grep -Eq '^total denied: [1-9]' "$T/stats"; then pass "stats count COM1 and denials"
 else fail "stats count COM1 and denials" "$(cat "$T/stats")"; fi
 
+# MMIO to empty PCI window space is unclaimed and denied, like a stray port.
+"$V" run --kernel "$G/tiny-wild.bin" --stats >/dev/null 2>"$T/stats"
+if grep -Eq '^vcpu0 mmio 0xd0000000 \(unclaimed\): 2 denied=2' "$T/stats" &&
+   grep -Eq '^vcpu0 port 0x80 \(unclaimed\): 8 denied=8' "$T/stats"; then pass "stray MMIO and REP OUTS denied and counted"
+else fail "stray MMIO and REP OUTS denied and counted" "$(cat "$T/stats")"; fi
+
 # A signal stops a guest that never ends: exit 5, promptly.
 "$V" run --kernel "$G/tiny-hang.bin" >/dev/null 2>&1 & pid=$!
 sleep 1; kill -TERM $pid

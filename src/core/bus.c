@@ -40,5 +40,17 @@ const struct bus_range *bus_find(const struct bus *b, uint64_t addr, uint32_t le
 	uint64_t off = addr - r->base;
 	if (off >= r->len || len > r->len - off)
 		return NULL;
+	if (r->claims && !r->claims(r->dev, off, len))
+		return NULL;
+	return r;
+}
+
+int bus_add_sparse(struct bus *b, uint64_t base, uint64_t len, const char *name, bus_io_fn fn,
+		   bus_claims_fn claims, void *dev)
+{
+	int r = bus_add(b, base, len, name, fn, dev);
+	for (unsigned i = 0; r == 0 && i < b->nr; i++)
+		if (b->r[i].base == base)
+			b->r[i].claims = claims;
 	return r;
 }

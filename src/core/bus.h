@@ -14,10 +14,15 @@
  * Handlers may be called from any vCPU thread concurrently. */
 typedef void (*bus_io_fn)(void *dev, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 
+/* For a range that is only partly populated (the PCI MMIO window): whether
+ * the device really answers at [offset, offset+len). */
+typedef bool (*bus_claims_fn)(void *dev, uint64_t offset, uint32_t len);
+
 struct bus_range {
 	uint64_t base;
 	uint64_t len;
 	bus_io_fn fn;
+	bus_claims_fn claims; /* NULL: the whole range is claimed */
 	void *dev;
 	const char *name;
 };
@@ -33,7 +38,12 @@ struct bus {
  * ranges (-EINVAL, -EEXIST) and a full bus (-ENOSPC). */
 int bus_add(struct bus *b, uint64_t base, uint64_t len, const char *name, bus_io_fn fn, void *dev);
 
-/* The range wholly containing [addr, addr+len), or NULL. */
+/* Like bus_add, for a window whose device says per access whether it
+ * answers; accesses it does not claim are unclaimed (and so denied). */
+int bus_add_sparse(struct bus *b, uint64_t base, uint64_t len, const char *name, bus_io_fn fn,
+		   bus_claims_fn claims, void *dev);
+
+/* The range wholly containing [addr, addr+len) whose device claims it, or NULL. */
 const struct bus_range *bus_find(const struct bus *b, uint64_t addr, uint32_t len);
 
 #endif

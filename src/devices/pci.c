@@ -319,17 +319,15 @@ void pci_host_cfg_io(void *host, uint64_t offset, uint8_t *data, uint32_t len, b
 		p.fn->cfg_written(p.fn->dev, p.off, p.len);
 }
 
-void pci_host_mmio(void *host, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+/* The BAR holding [addr, addr+len), snapshotted under the lock so that its
+ * handler can be called without it. False if no enabled BAR does. */
+static bool find_bar(struct pci_host *h, uint64_t addr, uint32_t len, bus_io_fn *io, void **dev,
+		     uint64_t *bar_off)
 {
-	struct pci_host *h = host;
-	uint64_t addr = h->mmio_base + offset;
-	bus_io_fn io = NULL;
-	void *dev = NULL;
-	uint64_t bar_off = 0;
+	bool found = false;
 
-	/* Snapshot the BAR under the lock; call its handler without it. */
 	pthread_mutex_lock(&h->lock);
-	for (unsigned s = 1; s < PCI_MAX_SLOTS && !io; s++) {
+	for (unsigned s = 1; s < PCI_MAX_SLOTS && !found; s++) {
 		const struct pci_function *fn = h->slot[s];
 		if (!fn || !pci_mem_enabled(fn))
 			continue;
@@ -339,17 +337,37 @@ void pci_host_mmio(void *host, uint64_t offset, uint8_t *data, uint32_t len, boo
 				continue;
 			uint64_t o = addr - b->addr;
 			if (o < b->size && len <= b->size - o) {
-				io = b->fn;
-				dev = b->dev;
-				bar_off = o;
+				*io = b->fn;
+				*dev = b->dev;
+				*bar_off = o;
+				found = true;
 				break;
 			}
 		}
 	}
 	pthread_mutex_unlock(&h->lock);
+	return found;
+}
 
-	if (io)
+void pci_host_mmio(void *host, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+	struct pci_host *h = host;
+	bus_io_fn io;
+	void *dev;
+	uint64_t bar_off;
+
+	if (find_bar(h, h->mmio_base + offset, len, &io, &dev, &bar_off))
 		io(dev, bar_off, data, len, is_write);
 	else if (!is_write)
 		fill_ones(data, len);
+}
+
+bool pci_host_mmio_claims(void *host, uint64_t offset, uint32_t len)
+{
+	struct pci_host *h = host;
+	bus_io_fn io;
+	void *dev;
+	uint64_t bar_off;
+
+	return find_bar(h, h->mmio_base + offset, len, &io, &dev, &bar_off);
 }

@@ -216,6 +216,37 @@ static void test_bus_find(void **state)
 }
 
 /* Many ranges in reverse order: the binary search finds every one. */
+static void sparse_io(void *dev, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+	(void)dev; (void)offset; (void)data; (void)len; (void)is_write;
+}
+
+/* The window answers only at [0x1000, 0x2000). */
+static bool sparse_claims(void *dev, uint64_t offset, uint32_t len)
+{
+	(void)dev;
+	return offset >= 0x1000 && offset + len <= 0x2000;
+}
+
+static void test_bus_sparse(void **state)
+{
+	(void)state;
+	struct bus b = { 0 };
+
+	assert_int_equal(bus_add_sparse(&b, 0xc0000000, 0x10000, "win", sparse_io, sparse_claims, NULL), 0);
+	assert_int_equal(bus_add(&b, 0xd0000000, 0x10, "dense", sparse_io, NULL), 0);
+	const struct bus_range *r = bus_find(&b, 0xc0001000, 4);
+	assert_non_null(r);
+	assert_string_equal(r->name, "win");
+	assert_non_null(bus_find(&b, 0xc0001ffc, 4));
+	assert_null(bus_find(&b, 0xc0000ffc, 4));  /* window, but nobody home */
+	assert_null(bus_find(&b, 0xc0001ffe, 4));  /* straddles the populated end */
+	assert_null(bus_find(&b, 0xc0008000, 1));
+	assert_non_null(bus_find(&b, 0xd0000004, 4)); /* a plain range claims all of itself */
+	/* Overlaps are refused for sparse ranges too. */
+	assert_int_equal(bus_add_sparse(&b, 0xc000f000, 0x2000, "x", sparse_io, sparse_claims, NULL), -EEXIST);
+}
+
 static void test_bus_find_many(void **state)
 {
 	(void)state;
@@ -243,6 +274,7 @@ int main(void)
 		cmocka_unit_test(test_bus_add_refusals),
 		cmocka_unit_test(test_bus_find),
 		cmocka_unit_test(test_bus_find_many),
+		cmocka_unit_test(test_bus_sparse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
 
 #include "arch/x86/acpi.h"
 #include "arch/x86/layout.h"
+#include "core/errmsg.h"
 #include "devices/acpi_pm.h"
 #include "devices/i8042.h"
 #include "devices/pci.h"
@@ -46,9 +47,9 @@ static int add_devices(struct vm *vm, struct pc_board *pc, const struct pc_confi
 		return -1;
 	pc->pci = pci_host_new(LAYOUT_MMIO32_START, LAYOUT_IOAPIC - LAYOUT_MMIO32_START);
 	if (add(&vm->pio, PORT_PCI_CONF, PORT_PCI_CONF_LEN, "pci-conf", pci_host_cfg_io, pc->pci, err, errlen) < 0 ||
-	    add(&vm->mmio, LAYOUT_MMIO32_START, LAYOUT_IOAPIC - LAYOUT_MMIO32_START, "pci-mmio", pci_host_mmio,
-		pc->pci, err, errlen) < 0)
-		return -1;
+	    bus_add_sparse(&vm->mmio, LAYOUT_MMIO32_START, LAYOUT_IOAPIC - LAYOUT_MMIO32_START, "pci-mmio",
+			   pci_host_mmio, pci_host_mmio_claims, pc->pci) < 0)
+		return errmsg(err, errlen, "cannot place the PCI MMIO window");
 	return 0;
 }
 
