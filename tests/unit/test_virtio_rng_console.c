@@ -14,7 +14,7 @@
 
 #include "devices/virtio_console.h"
 #include "devices/virtio_rng.h"
-#include "fake_guest.h"
+#include "fake_driver.h"
 
 #define QSIZE 16
 #define RING_BASE(q) (0x10000ULL * ((q) + 1))
@@ -24,15 +24,11 @@
 #define DATA 0x100000ULL
 #define GUEST_SIZE (4 * MiB)
 
-struct drvq {
-	uint16_t next_desc, avail_idx, used_seen;
-};
-
 struct fix {
 	struct fake_guest g;
 	struct dev_stats stats;
 	struct virtio_dev *d;
-	struct drvq q[2];
+	struct fake_vq q[2];
 	uint64_t data; /* bump allocator for buffers */
 	int raised[2];
 	uint8_t out[4096];
@@ -62,48 +58,18 @@ static uint64_t alloc_buf(struct fix *f, uint32_t len)
 	return gpa;
 }
 
-struct seg {
-	uint64_t gpa;
-	uint32_t len;
-	bool write;
-};
+#define seg fake_seg
 
 /* Posts a chain on queue q; returns its head. */
 static uint16_t post(struct fix *f, unsigned q, const struct seg *s, unsigned n)
 {
-	struct drvq *dq = &f->q[q];
-	uint16_t head = dq->next_desc;
-
-	for (unsigned i = 0; i < n; i++) {
-		uint16_t idx = (uint16_t)((head + i) % QSIZE);
-		uint8_t *d = f->g.ram + DESC(q) + 16u * idx;
-		put64(d, s[i].gpa);
-		put32(d + 8, s[i].len);
-		put16(d + 12, (uint16_t)((i + 1 < n ? VIRTQ_DESC_F_NEXT : 0) |
-					 (s[i].write ? VIRTQ_DESC_F_WRITE : 0)));
-		put16(d + 14, (uint16_t)((idx + 1) % QSIZE));
-	}
-	dq->next_desc = (uint16_t)((head + n) % QSIZE);
-	put16(f->g.ram + AVAIL(q) + 4 + 2u * (dq->avail_idx % QSIZE), head);
-	dq->avail_idx++;
-	__atomic_store_n((uint16_t *)(void *)(f->g.ram + AVAIL(q) + 2), dq->avail_idx,
-			 __ATOMIC_RELEASE);
-	return head;
+	return fake_vq_post(&f->q[q], s, n);
 }
 
 /* Next used element of queue q, if any. */
 static bool used(struct fix *f, unsigned q, uint32_t *id, uint32_t *len)
 {
-	struct drvq *dq = &f->q[q];
-	uint16_t idx = __atomic_load_n((uint16_t *)(void *)(f->g.ram + USED(q) + 2), __ATOMIC_ACQUIRE);
-
-	if (idx == dq->used_seen)
-		return false;
-	const uint8_t *e = f->g.ram + USED(q) + 4 + 8u * (dq->used_seen % QSIZE);
-	*id = get32(e);
-	*len = get32(e + 4);
-	dq->used_seen++;
-	return true;
+	return fake_vq_used(&f->q[q], id, len);
 }
 
 static void start(struct fix *f, struct virtio_dev *d)
@@ -113,6 +79,8 @@ static void start(struct fix *f, struct virtio_dev *d)
 	d->raise = rec_raise;
 	d->transport = f;
 	for (unsigned q = 0; q < d->num_queues; q++) {
+		f->q[q] = (struct fake_vq){ .ram = f->g.ram, .desc = DESC(q), .avail = AVAIL(q),
+					    .used = USED(q), .size = QSIZE };
 		d->vq[q].size = QSIZE;
 		d->vq[q].desc_gpa = DESC(q);
 		d->vq[q].avail_gpa = AVAIL(q);

@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "devices/virtio_vsock.h"
-#include "fake_guest.h"
+#include "fake_driver.h"
 #include "host/evloop.h"
 
 #define QSIZE 64
@@ -47,16 +47,12 @@ struct hdr {
 	uint32_t flags, buf_alloc, fwd_cnt;
 };
 
-struct drvq {
-	uint16_t next_desc, avail_idx, used_seen;
-};
-
 struct fix {
 	struct fake_guest g;
 	struct dev_stats stats;
 	struct evloop *loop;
 	struct virtio_dev *d;
-	struct drvq q[3];
+	struct fake_vq q[3];
 	_Atomic int raised;
 	char dir[64];
 	char path[100];
@@ -95,37 +91,16 @@ static struct hdr get_hdr(const uint8_t *p)
 	};
 }
 
-/* One-descriptor chain on queue q at the data slot of its descriptor. */
+/* One-descriptor chain on queue q. */
 static uint16_t post1(struct fix *f, unsigned q, uint64_t gpa, uint32_t len, bool write)
 {
-	struct drvq *dq = &f->q[q];
-	uint16_t idx = dq->next_desc;
-	uint8_t *d = f->g.ram + DESC(q) + 16u * idx;
-
-	put64(d, gpa);
-	put32(d + 8, len);
-	put16(d + 12, write ? VIRTQ_DESC_F_WRITE : 0);
-	put16(d + 14, 0);
-	dq->next_desc = (uint16_t)((idx + 1) % QSIZE);
-	put16(f->g.ram + AVAIL(q) + 4 + 2u * (dq->avail_idx % QSIZE), idx);
-	dq->avail_idx++;
-	__atomic_store_n((uint16_t *)(void *)(f->g.ram + AVAIL(q) + 2), dq->avail_idx,
-			 __ATOMIC_RELEASE);
-	return idx;
+	struct fake_seg seg = { gpa, len, write };
+	return fake_vq_post(&f->q[q], &seg, 1);
 }
 
 static bool used(struct fix *f, unsigned q, uint32_t *id, uint32_t *len)
 {
-	struct drvq *dq = &f->q[q];
-	uint16_t idx = __atomic_load_n((uint16_t *)(void *)(f->g.ram + USED(q) + 2), __ATOMIC_ACQUIRE);
-
-	if (idx == dq->used_seen)
-		return false;
-	const uint8_t *e = f->g.ram + USED(q) + 4 + 8u * (dq->used_seen % QSIZE);
-	*id = get32(e);
-	*len = get32(e + 4);
-	dq->used_seen++;
-	return true;
+	return fake_vq_used(&f->q[q], id, len);
 }
 
 static void post_rx(struct fix *f, unsigned n)
@@ -287,6 +262,8 @@ static void start(struct fix *f)
 	d->raise = rec_raise;
 	d->transport = f;
 	for (unsigned q = 0; q < d->num_queues; q++) {
+		f->q[q] = (struct fake_vq){ .ram = f->g.ram, .desc = DESC(q), .avail = AVAIL(q),
+					    .used = USED(q), .size = QSIZE };
 		d->vq[q].size = QSIZE;
 		d->vq[q].desc_gpa = DESC(q);
 		d->vq[q].avail_gpa = AVAIL(q);
