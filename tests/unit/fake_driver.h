@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "fake_guest.h"
+#include "virtio/virtio_dev.h"
 #include "virtio/virtq.h"
 
 struct fake_vq {
@@ -57,6 +58,34 @@ static inline bool fake_vq_used(struct fake_vq *q, uint32_t *id, uint32_t *len)
 	*len = get32(e + 4);
 	q->used_seen++;
 	return true;
+}
+
+/* Where queue q's rings live: 64 KiB apart from 64 KiB up, desc/avail/used
+ * 4 KiB apart, so no queue of up to 256 entries overlaps another. */
+#define FAKE_RING(q) (0x10000ULL * ((q) + 1))
+#define FAKE_DESC(q) FAKE_RING(q)
+#define FAKE_AVAIL(q) (FAKE_RING(q) + 0x1000)
+#define FAKE_USED(q) (FAKE_RING(q) + 0x2000)
+
+/* Plays the driver's handshake: every queue of d laid out at FAKE_RING(q)
+ * with `size` entries and enabled, then DRIVER_OK and activate(). Returns
+ * 0, or the step that failed (-1 virtq_enable, -2 activate). */
+static inline int fake_driver_start(struct virtio_dev *d, struct fake_vq *fq, uint8_t *ram,
+				    const struct gmem *m, uint16_t size)
+{
+	for (unsigned q = 0; q < d->num_queues; q++) {
+		fq[q] = (struct fake_vq){ .ram = ram, .desc = FAKE_DESC(q), .avail = FAKE_AVAIL(q),
+					  .used = FAKE_USED(q), .size = size };
+		d->vq[q].size = size;
+		d->vq[q].desc_gpa = FAKE_DESC(q);
+		d->vq[q].avail_gpa = FAKE_AVAIL(q);
+		d->vq[q].used_gpa = FAKE_USED(q);
+		if (virtq_enable(&d->vq[q], m) != 0)
+			return -1;
+	}
+	atomic_store(&d->status, VIRTIO_S_ACKNOWLEDGE | VIRTIO_S_DRIVER | VIRTIO_S_FEATURES_OK |
+					 VIRTIO_S_DRIVER_OK);
+	return d->ops->activate && d->ops->activate(d) != 0 ? -2 : 0;
 }
 
 #endif

@@ -26,10 +26,9 @@
 #include "host/evloop.h"
 
 #define QSIZE 64
-#define RING_BASE(q) (0x10000ULL * ((q) + 1))
-#define DESC(q) RING_BASE(q)
-#define AVAIL(q) (RING_BASE(q) + 0x1000)
-#define USED(q) (RING_BASE(q) + 0x2000)
+#define DESC(q) FAKE_DESC(q)
+#define AVAIL(q) FAKE_AVAIL(q)
+#define USED(q) FAKE_USED(q)
 #define RX_SLOT 0x2000ULL  /* header + 8 KiB - 44 of payload per rx buffer */
 #define RX_DATA 0x100000ULL
 #define TX_SLOT 0x11000ULL /* header + 64 KiB */
@@ -261,18 +260,7 @@ static void start(struct fix *f)
 	f->d = d;
 	d->raise = rec_raise;
 	d->transport = f;
-	for (unsigned q = 0; q < d->num_queues; q++) {
-		f->q[q] = (struct fake_vq){ .ram = f->g.ram, .desc = DESC(q), .avail = AVAIL(q),
-					    .used = USED(q), .size = QSIZE };
-		d->vq[q].size = QSIZE;
-		d->vq[q].desc_gpa = DESC(q);
-		d->vq[q].avail_gpa = AVAIL(q);
-		d->vq[q].used_gpa = USED(q);
-		assert_int_equal(virtq_enable(&d->vq[q], &f->g.m), 0);
-	}
-	atomic_store(&d->status, VIRTIO_S_ACKNOWLEDGE | VIRTIO_S_DRIVER | VIRTIO_S_FEATURES_OK |
-					 VIRTIO_S_DRIVER_OK);
-	assert_int_equal(d->ops->activate(d), 0);
+	assert_int_equal(fake_driver_start(d, f->q, f->g.ram, &f->g.m, QSIZE), 0);
 }
 
 static int setup(void **state)
