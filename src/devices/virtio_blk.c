@@ -87,33 +87,6 @@ static uint32_t set_status(const struct virtq_chain *c, bool has_status, uint8_t
 
 /* ---- I/O ---- */
 
-/* The iovec for `len` bytes of the chain's buffers of one direction,
- * starting `skip` bytes into them. Returns the number of entries (<= n). */
-static unsigned build_iov(const struct virtq_chain *c, bool device_writes, uint64_t skip,
-			  uint64_t len, struct iovec *iov)
-{
-	unsigned k = 0;
-
-	for (unsigned i = 0; i < c->n && len > 0; i++) {
-		const struct virtq_buf *bf = &c->buf[i];
-		if (bf->device_writes != device_writes)
-			continue;
-		if (skip >= bf->len) {
-			skip -= bf->len;
-			continue;
-		}
-		uint64_t chunk = bf->len - skip;
-		if (chunk > len)
-			chunk = len;
-		iov[k].iov_base = (uint8_t *)bf->host + skip;
-		iov[k].iov_len = (size_t)chunk;
-		k++;
-		len -= chunk;
-		skip = 0;
-	}
-	return k;
-}
-
 /* The whole transfer or -1 (errno set; EIO for a short read at the end of a
  * file that shrank under us). */
 static int rw_full(int fd, struct iovec *iov, unsigned n, off_t off, bool write)
@@ -185,7 +158,7 @@ static uint32_t serve(struct blk *b, const struct virtq_chain *c)
 		if (len == 0)
 			return set_status(c, true, VIRTIO_BLK_S_OK, 0);
 		struct iovec iov[VIRTQ_MAX_CHAIN];
-		unsigned n = build_iov(c, write ? false : true, write ? HDR_BYTES : 0, len, iov);
+		unsigned n = virtq_chain_iov(c, !write, write ? HDR_BYTES : 0, len, iov);
 		if (rw_full(b->fd, iov, n, (off_t)(sector * VIRTIO_BLK_SECTOR), write) < 0) {
 			dev_request_error(g);
 			return set_status(c, true, VIRTIO_BLK_S_IOERR, 0);

@@ -51,28 +51,6 @@ static bool running(const struct vnet *n)
 	return n->active && virtio_dev_live(&n->dev);
 }
 
-/* iov over the chain's buffers of one direction, skipping `skip` bytes. */
-static int chain_iov(const struct virtq_chain *c, bool writable, uint64_t skip, struct iovec *iov,
-		     int max)
-{
-	int cnt = 0;
-
-	for (unsigned i = 0; i < c->n && cnt < max; i++) {
-		const struct virtq_buf *b = &c->buf[i];
-		if (b->device_writes != writable)
-			continue;
-		if (skip >= b->len) {
-			skip -= b->len;
-			continue;
-		}
-		iov[cnt].iov_base = (uint8_t *)b->host + skip;
-		iov[cnt].iov_len = b->len - skip;
-		cnt++;
-		skip = 0;
-	}
-	return cnt;
-}
-
 /* Copies the start of the chain's writable buffers (what the backend wrote). */
 static void chain_peek(const struct virtq_chain *c, void *dst, size_t len)
 {
@@ -149,7 +127,7 @@ static void rx_run(struct vnet *n)
 			n->rx_have = true;
 		}
 		uint64_t skip = n->be->vnet_hdr ? 0 : VIRTIO_NET_HDR_LEN;
-		int cnt = chain_iov(&n->rx, true, skip, iov, VIRTQ_MAX_CHAIN);
+		int cnt = (int)virtq_chain_iov(&n->rx, true, skip, UINT64_MAX, iov);
 		uint64_t room = n->rx.in_len - skip;
 		iov[cnt].iov_base = n->spill;
 		iov[cnt].iov_len = 1;
@@ -236,7 +214,7 @@ static void tx_run(struct vnet *n)
 		uint64_t frame = n->tx.out_len - VIRTIO_NET_HDR_LEN;
 		if (dev_request(&n->dev.gate, REQ_WRITE, frame)) {
 			uint64_t skip = n->be->vnet_hdr ? 0 : VIRTIO_NET_HDR_LEN;
-			int cnt = chain_iov(&n->tx, false, skip, iov, VIRTQ_MAX_CHAIN);
+			int cnt = (int)virtq_chain_iov(&n->tx, false, skip, UINT64_MAX, iov);
 			if (n->be->ops->send(n->be, iov, cnt) < 0) {
 				n->st.tx_errors++;
 				dev_request_error(&n->dev.gate);

@@ -267,3 +267,28 @@ size_t virtq_chain_write(const struct virtq_chain *c, uint64_t off, const void *
 {
 	return chain_copy(c, off, len, true, NULL, src);
 }
+
+unsigned virtq_chain_iov(const struct virtq_chain *c, bool device_writes, uint64_t skip, uint64_t len,
+			 struct iovec *iov)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < c->n && len > 0; i++) {
+		const struct virtq_buf *b = &c->buf[i];
+		if (b->device_writes != device_writes)
+			continue;
+		if (skip >= b->len) {
+			skip -= b->len;
+			continue;
+		}
+		uint64_t chunk = b->len - skip;
+		if (chunk > len)
+			chunk = len;
+		iov[k].iov_base = (uint8_t *)b->host + skip;
+		iov[k].iov_len = (size_t)chunk;
+		k++;
+		len -= chunk;
+		skip = 0;
+	}
+	return k;
+}

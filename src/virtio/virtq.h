@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "core/gmem.h"
 
@@ -145,5 +146,12 @@ size_t virtq_chain_read(const struct virtq_chain *c, uint64_t off, void *dst, si
 /* Copy into the chain's device-writable buffers, `off` counted over the
  * writable buffers only; returns the bytes copied. */
 size_t virtq_chain_write(const struct virtq_chain *c, uint64_t off, const void *src, size_t len);
+
+/* An iovec over at most `len` bytes of the chain's buffers of one direction
+ * (device-writable or device-readable), starting `skip` bytes into them, for
+ * readv/writev-style backends. `iov` has room for c->n entries; returns the
+ * number filled. */
+unsigned virtq_chain_iov(const struct virtq_chain *c, bool device_writes, uint64_t skip, uint64_t len,
+			 struct iovec *iov);
 
 #endif
