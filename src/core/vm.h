@@ -1,7 +1,8 @@
 /* vm — the portable model of one virtual machine: its memory map, its two
- * buses, its policy, its per-vCPU monitor counters and its run state.
- * Backends (src/kvm) create the hardware side and point `backend` at it;
- * nothing here knows which backend runs the VM. */
+ * buses, its policy, its per-vCPU monitor counters, its device registry and
+ * its vCPUs' run state (core/vcpu.h). Backends (src/kvm) create the
+ * hardware side and hand the core their `struct hv_ops`; nothing here knows
+ * which backend runs the VM. */
 #ifndef VIGIL_CORE_VM_H
 #define VIGIL_CORE_VM_H
 
@@ -9,10 +10,12 @@
 #include <stdio.h>
 
 #include "core/bus.h"
+#include "core/dev.h"
 #include "core/devreq.h"
 #include "core/gmem.h"
 #include "core/monitor.h"
 #include "core/policy.h"
+#include "core/vcpu.h"
 #include "core/vmctl.h"
 
 #define VM_MAX_DEVICES 32
@@ -27,13 +30,11 @@ struct vm {
 
 	FILE *trace; /* --trace: one line per guest access, or NULL */
 
-	struct dev_stats devs[VM_MAX_DEVICES]; /* per-device request counters */
+	struct vdev devs[VM_MAX_DEVICES]; /* the device registry (core/dev.h) */
 	unsigned nr_devs;
 
 	_Atomic int stop; /* enum vm_stop; VM_RUNNING until the first stop request */
-	/* Backend hook: make every vCPU leave guest mode soon. */
-	void (*kick)(void *backend);
-	void *backend;
+	struct vcpus vcpus; /* run state, mailboxes, the backend's ops */
 };
 
 int vm_init(struct vm *vm, unsigned ncpus);
@@ -47,14 +48,25 @@ static inline enum vm_stop vm_stop_reason(struct vm *vm)
 	return (enum vm_stop)atomic_load_explicit(&vm->stop, memory_order_acquire);
 }
 
-/* A device's gate to the request path: its counters and the VM's policy.
- * NULL stats when VM_MAX_DEVICES are taken (requests then go uncounted). */
-struct dev_gate vm_dev_gate(struct vm *vm, const char *name, bool read_only);
+/* Registers a device under a unique id; NULL when the id is taken, too
+ * long, or VM_MAX_DEVICES are registered. Build time only. */
+struct vdev *vm_dev_add(struct vm *vm, const char *id, const char *kind, const struct vdev_ops *ops,
+			void *impl);
+struct vdev *vm_dev_find(struct vm *vm, const char *id);
+
+/* A device's gate to the request path: its counters and the VM's policy. */
+struct dev_gate vm_dev_gate(struct vm *vm, struct vdev *d, bool read_only);
+
+/* Every registered device's quiesce / resume, in registration order
+ * (resume in reverse). */
+void vm_devs_quiesce(struct vm *vm);
+void vm_devs_resume(struct vm *vm);
 
 /* The handle devices get instead of the VM. */
 struct vmctl vm_ctl(struct vm *vm);
 
-/* Names the device claiming a port or MMIO address, for reports. */
+/* Names the device claiming a port or MMIO address, for reports: the id of
+ * the device that owns it (a PCI BAR: the device behind the BAR). */
 const char *vm_device_name(void *vm, enum policy_space space, uint64_t addr);
 
 #endif

@@ -1,0 +1,89 @@
+/* vcpu — the vCPU run loop, in the portable core. One loop per vCPU enters
+ * the guest through the backend (`struct hv_ops`: run once, kick, get/set
+ * state), hands every exit to exit_dispatch(), and between two entries
+ * serves its mailbox: pause (park until resumed), and "run this function on
+ * this vCPU's thread" (how another thread reads or changes its registers,
+ * which a backend only allows from the thread that runs it).
+ * The VM's run state (not started → running ⇄ paused → stopped) lives here;
+ * why it stopped stays apart, in vm->stop. */
+#ifndef VIGIL_CORE_VCPU_H
+#define VIGIL_CORE_VCPU_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct vm;
+struct vexit;
+
+/* What the core needs of a hypervisor backend (KVM today, SVM later). */
+struct hv_ops {
+	/* Enters the guest on vCPU `cpu` until it exits; fills *ex. 0, or
+	 * -errno on a backend failure (the VM then stops with an error).
+	 * A kick makes it return 0 with ex->reason == VEXIT_INTR. */
+	int (*run)(void *hv, unsigned cpu, struct vexit *ex);
+	/* Makes vCPU `cpu` leave the guest soon (from any thread). */
+	void (*kick)(void *hv, unsigned cpu);
+	/* The vCPU was parked by the host for a while (KVM: kvmclock's pause
+	 * notice, so the guest's watchdogs do not fire). On the vCPU's thread. */
+	void (*paused)(void *hv, unsigned cpu);
+	/* Logs a crash of `cpu` (registers at the fault). On the vCPU's thread. */
+	void (*report_crash)(void *hv, unsigned cpu, const struct vexit *ex);
+	void *hv;
+};
+
+enum vm_run_state { VM_NOT_STARTED, VM_RUNNING, VM_PAUSED, VM_STOPPED };
+
+struct vcpu_mbox {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	void (*fn)(void *arg, unsigned cpu); /* pending call, or NULL */
+	void *arg;
+	uint64_t calls_done;
+	bool parked;
+	bool running; /* the loop has started and not yet ended */
+};
+
+struct vcpus {
+	struct hv_ops hv;
+	_Atomic int state;          /* enum vm_run_state */
+	_Atomic bool pause_req;
+	_Atomic unsigned nr_parked;
+	_Atomic uint64_t pending;   /* mailbox or pause work for some vCPU */
+	pthread_mutex_t lock;       /* pause/resume, parked counts */
+	pthread_cond_t cond;
+	unsigned n;
+	struct vcpu_mbox *mbox;     /* n entries */
+	/* Called (on the vCPU's thread) when the loop of the last vCPU ends,
+	 * and when any vCPU parks; the control loop's wake-up. */
+	void (*notify)(void *ctx);
+	void *notify_ctx;
+};
+
+int vcpus_init(struct vm *vm, const struct hv_ops *hv);
+void vcpus_fini(struct vm *vm);
+
+/* The loop of vCPU `cpu`: run it on a thread of its own (the host layer
+ * starts the threads). Returns when the VM stops. */
+void vcpu_loop(struct vm *vm, unsigned cpu);
+
+enum vm_run_state vm_run_state(struct vm *vm);
+/* Marks the VM running (before the vCPU threads start). */
+void vm_mark_running(struct vm *vm);
+
+/* Parks every vCPU and returns once all are parked (or the VM stopped).
+ * Harmless when already paused. Not from a vCPU thread. */
+void vm_pause(struct vm *vm);
+/* Lets every parked vCPU run again. Harmless when running. */
+void vm_resume(struct vm *vm);
+
+/* Runs fn(arg, cpu) on vCPU `cpu`'s thread between two guest entries (or
+ * while it is parked) and waits for it. -1 if that vCPU's loop is not
+ * running. Not from a vCPU thread. */
+int vcpu_run_on(struct vm *vm, unsigned cpu, void (*fn)(void *arg, unsigned cpu), void *arg);
+
+/* Kicks every vCPU out of the guest (a stop or pause request). */
+void vcpus_kick_all(struct vm *vm);
+
+#endif

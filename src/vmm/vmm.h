@@ -1,0 +1,72 @@
+/* vmm — one vigil process: its configuration, the VM once built, and the
+ * control loop on the main thread. Everything that changes the VM — the API,
+ * signals, the console's Ctrl-A x, a guest stop — is carried out on the main
+ * thread, one request at a time, as Firecracker's VMM thread does: other
+ * threads (the API server) hand it a function with vmm_call() and wait. The
+ * functions marked "control thread" must only run there (inside vmm_call,
+ * or from the control loop itself). */
+#ifndef VIGIL_VMM_VMM_H
+#define VIGIL_VMM_VMM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/vmctl.h"
+#include "vmm/config.h"
+
+struct vmm;
+struct vm;
+
+/* Firecracker's InstanceInfo.state. */
+enum vmm_state { VMM_NOT_STARTED, VMM_RUNNING, VMM_PAUSED, VMM_STOPPED };
+
+struct vmm *vmm_new(const struct vm_config *initial);
+void vmm_free(struct vmm *m);
+
+/* Runs fn(arg) on the control thread and waits for it. From the control
+ * thread itself, calls fn directly. -1 if the VMM is shutting down (fn not run). */
+int vmm_call(struct vmm *m, void (*fn)(void *arg), void *arg);
+
+/* The control loop: serves vmm_call()s, signals and VM stops until the VM
+ * has stopped (or, never started, until asked to quit). Starts the VM first
+ * when `start` is set. Returns the process exit status (README's table). */
+int vmm_run(struct vmm *m, bool start);
+
+/* --- control thread --------------------------------------------------- */
+
+enum vmm_state vmm_state(const struct vmm *m);
+const char *vmm_state_name(enum vmm_state s); /* "Not started", "Running", "Paused", "Stopped" */
+
+/* The configuration; change it only before start (the API's pre-boot calls). */
+struct vm_config *vmm_config(struct vmm *m);
+
+/* InstanceStart: validates the configuration, builds the VM and starts its
+ * vCPUs. 0, or -1 + err (a second start: "The requested operation is not
+ * supported after starting the microVM."). */
+int vmm_start(struct vmm *m, char *err, size_t errlen);
+
+/* PATCH /vm. Pausing a paused VM or resuming a running one is a no-op.
+ * -1 + err before the start. */
+int vmm_pause(struct vmm *m, char *err, size_t errlen);
+int vmm_resume(struct vmm *m, char *err, size_t errlen);
+
+/* SendCtrlAltDel: the i8042 keyboard's Ctrl+Alt+Del. -1 + err before start. */
+int vmm_ctrl_alt_del(struct vmm *m, char *err, size_t errlen);
+
+/* FlushMetrics: one line to the metrics file if one is configured. */
+int vmm_flush_metrics(struct vmm *m, char *err, size_t errlen);
+
+/* The running (or paused) VM, NULL before start: for stats and metrics. */
+struct vm *vmm_vm(struct vmm *m);
+
+/* Ask the control loop to stop the VM (or to quit before start) with `why`.
+ * Any thread; async-signal-safe. */
+void vmm_request_stop(struct vmm *m, enum vm_stop why);
+
+/* Process figures for /metrics. */
+uint64_t vmm_uptime_ns(const struct vmm *m);
+uint64_t vmm_api_requests(const struct vmm *m);
+void vmm_count_api_request(struct vmm *m, bool ok);
+
+#endif
