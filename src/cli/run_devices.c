@@ -58,35 +58,40 @@ static int attach(struct run_attached *a, struct pc_board *pc, struct pc_config 
 	return 0;
 }
 
-static const char *name(struct run_attached *a, const char *kind, unsigned i)
+/* Registers the device under a generated id ("drive0", "net1", ...). */
+static struct dev_gate gate(struct vm *vm, const char *prefix, unsigned i, const char *kind, bool ro)
 {
-	snprintf(a->name[a->n], sizeof(a->name[0]), "%s%u", kind, i);
-	return a->name[a->n];
+	char id[VDEV_ID_MAX + 1];
+	snprintf(id, sizeof(id), "%s%u", prefix, i);
+	struct vdev *d = vm_dev_add(vm, id, kind, NULL, NULL);
+	if (!d)
+		return (struct dev_gate){ .policy = &vm->policy, .read_only = ro };
+	return vm_dev_gate(vm, d, ro);
 }
 
 int run_devices_attach(const struct run_devices *r, struct vm *vm, struct pc_board *pc, struct pc_config *cfg,
 		       struct run_attached *a, char *err, size_t errlen)
 {
 	for (unsigned i = 0; i < r->nr_disks; i++) {
-		struct dev_gate g = vm_dev_gate(vm, name(a, "virtio-blk", i), r->disk[i].read_only);
+		struct dev_gate g = gate(vm, "drive", i, "virtio-blk", r->disk[i].read_only);
 		if (attach(a, pc, cfg, virtio_blk_new(&r->disk[i], &vm->mem, g, err, errlen), virtio_blk_free, err,
 			   errlen) < 0)
 			return -1;
 	}
 	for (unsigned i = 0; i < r->nr_nets; i++) {
-		struct dev_gate g = vm_dev_gate(vm, name(a, "virtio-net", i), false);
+		struct dev_gate g = gate(vm, "net", i, "virtio-net", false);
 		if (attach(a, pc, cfg, virtio_net_new(&r->net[i], &vm->mem, g, cfg->loop, err, errlen),
 			   virtio_net_free, err, errlen) < 0)
 			return -1;
 	}
 	if (r->has_vsock) {
-		struct dev_gate g = vm_dev_gate(vm, name(a, "virtio-vsock", 0), false);
+		struct dev_gate g = gate(vm, "vsock", 0, "virtio-vsock", false);
 		if (attach(a, pc, cfg, virtio_vsock_new(&r->vsock, &vm->mem, g, cfg->loop, err, errlen),
 			   virtio_vsock_free, err, errlen) < 0)
 			return -1;
 	}
 	if (r->rng) {
-		struct dev_gate g = vm_dev_gate(vm, name(a, "virtio-rng", 0), false);
+		struct dev_gate g = gate(vm, "rng", 0, "virtio-rng", false);
 		struct virtio_dev *d = virtio_rng_new(&vm->mem, g);
 		if (!d)
 			snprintf(err, errlen, "out of memory creating virtio-rng");
@@ -94,7 +99,7 @@ int run_devices_attach(const struct run_devices *r, struct vm *vm, struct pc_boa
 			return -1;
 	}
 	if (r->virtio_console) {
-		struct dev_gate g = vm_dev_gate(vm, name(a, "virtio-console", 0), false);
+		struct dev_gate g = gate(vm, "console", 0, "virtio-console", false);
 		struct virtio_dev *d = virtio_console_new(&vm->mem, g, cfg->console);
 		if (!d)
 			snprintf(err, errlen, "out of memory creating virtio-console");

@@ -38,7 +38,6 @@ struct run_attached {
 	unsigned n;
 	struct virtio_dev *dev[RUN_MAX_VIRTIO];
 	void (*free[RUN_MAX_VIRTIO])(struct virtio_dev *d);
-	char name[RUN_MAX_VIRTIO][24];
 	struct virtio_dev *console; /* the virtio console, if the terminal is on it */
 };
 

@@ -59,7 +59,7 @@ static enum vm_stop dispatch_access(struct vm *vm, unsigned cpu, const struct ve
 	/* REP INS/OUTS: one access per element, the policy sees each. */
 	for (uint32_t i = 0; i < count; i++)
 		access_one(vm, cpu, space, bus, ex->addr, ex->data + (size_t)i * ex->len, ex->len, ex->write);
-	return VM_RUNNING;
+	return VM_STOP_NONE;
 }
 
 enum vm_stop exit_dispatch(struct vm *vm, unsigned cpu, const struct vexit *ex)
@@ -73,7 +73,7 @@ enum vm_stop exit_dispatch(struct vm *vm, unsigned cpu, const struct vexit *ex)
 		return dispatch_access(vm, cpu, ex);
 	case VEXIT_INTR:
 	case VEXIT_HLT:
-		return VM_RUNNING;
+		return VM_STOP_NONE;
 	case VEXIT_SYSTEM_EVENT:
 		switch (ex->event) {
 		case VEXIT_EVENT_POWEROFF: return VM_STOP_POWEROFF;

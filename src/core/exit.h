@@ -44,7 +44,7 @@ struct vexit {
 	uint64_t hw_reason;
 };
 
-/* Handles one exit of vCPU `cpu`. Returns VM_RUNNING to resume the vCPU, or
+/* Handles one exit of vCPU `cpu`. Returns VM_STOP_NONE to resume the vCPU, or
  * the reason the whole VM must stop. */
 enum vm_stop exit_dispatch(struct vm *vm, unsigned cpu, const struct vexit *ex);
 

@@ -1,4 +1,7 @@
 #include "core/monitor.h"
+#include "core/dev.h"
+
+#include <string.h>
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -122,10 +125,15 @@ void mon_report(FILE *out, const struct vcpu_stats *stats, unsigned ncpus,
 	fprintf(out, "total denied: %" PRIu64 "\n", denied);
 }
 
-void mon_report_devices(FILE *out, const struct dev_stats *devs, unsigned n)
+void mon_report_devices(FILE *out, const struct vdev *devs, unsigned n)
 {
-	for (unsigned i = 0; i < n; i++)
-		fprintf(out, "device %s: requests=%" PRIu64 " bytes=%" PRIu64 " errors=%" PRIu64 " denied=%" PRIu64 "\n",
-			devs[i].name, atomic_load(&devs[i].requests), atomic_load(&devs[i].bytes),
-			atomic_load(&devs[i].errors), atomic_load(&devs[i].denied));
+	for (unsigned i = 0; i < n; i++) {
+		const struct dev_stats *s = &devs[i].stats;
+		/* Only devices with a request path (virtio) count requests. */
+		if (strncmp(devs[i].kind, "virtio-", 7) != 0)
+			continue;
+		fprintf(out, "device %s (%s): requests=%" PRIu64 " bytes=%" PRIu64 " errors=%" PRIu64 " denied=%" PRIu64 "\n",
+			devs[i].id, devs[i].kind, atomic_load(&s->requests), atomic_load(&s->bytes),
+			atomic_load(&s->errors), atomic_load(&s->denied));
+	}
 }

@@ -47,8 +47,9 @@ bool mon_lookup(const struct vcpu_stats *s, enum policy_space space, uint64_t ad
 void mon_report(FILE *out, const struct vcpu_stats *stats, unsigned ncpus,
 		const char *(*name_of)(void *ctx, enum policy_space space, uint64_t addr), void *ctx);
 
-struct dev_stats;
-/* Prints one line per device: requests, bytes, errors, denied. */
-void mon_report_devices(FILE *out, const struct dev_stats *devs, unsigned n);
+struct vdev;
+/* Prints one line per device with a request path: id, kind, requests,
+ * bytes, errors, denied. */
+void mon_report_devices(FILE *out, const struct vdev *devs, unsigned n);
 
 #endif

@@ -33,7 +33,7 @@ struct hv_ops {
 	void *hv;
 };
 
-enum vm_run_state { VM_NOT_STARTED, VM_RUNNING, VM_PAUSED, VM_STOPPED };
+enum vm_run_state { VMS_NOT_STARTED, VMS_RUNNING, VMS_PAUSED, VMS_STOPPED };
 
 struct vcpu_mbox {
 	pthread_mutex_t lock;

@@ -11,7 +11,7 @@ int vm_init(struct vm *vm, unsigned ncpus)
 	vm->stats = calloc(ncpus, sizeof(*vm->stats));
 	if (!vm->stats)
 		return -ENOMEM;
-	atomic_init(&vm->stop, VM_RUNNING);
+	atomic_init(&vm->stop, VM_STOP_NONE);
 	return 0;
 }
 
@@ -23,22 +23,53 @@ void vm_fini(struct vm *vm)
 
 void vm_request_stop(struct vm *vm, enum vm_stop why)
 {
-	int expected = VM_RUNNING;
+	int expected = VM_STOP_NONE;
 
 	atomic_compare_exchange_strong(&vm->stop, &expected, (int)why);
 	if (vm->kick)
 		vm->kick(vm->backend);
 }
 
-struct dev_gate vm_dev_gate(struct vm *vm, const char *name, bool read_only)
+struct vdev *vm_dev_add(struct vm *vm, const char *id, const char *kind, const struct vdev_ops *ops,
+			void *impl)
 {
-	struct dev_gate g = { .policy = &vm->policy, .read_only = read_only };
+	if (vm->nr_devs == VM_MAX_DEVICES || strlen(id) == 0 || strlen(id) > VDEV_ID_MAX || vm_dev_find(vm, id))
+		return NULL;
+	struct vdev *d = &vm->devs[vm->nr_devs++];
+	memset(d, 0, sizeof(*d));
+	strcpy(d->id, id);
+	d->kind = kind;
+	d->ops = ops;
+	d->impl = impl;
+	d->stats.name = d->id;
+	return d;
+}
 
-	if (vm->nr_devs < VM_MAX_DEVICES) {
-		g.stats = &vm->devs[vm->nr_devs++];
-		g.stats->name = name;
-	}
-	return g;
+struct vdev *vm_dev_find(struct vm *vm, const char *id)
+{
+	for (unsigned i = 0; i < vm->nr_devs; i++)
+		if (strcmp(vm->devs[i].id, id) == 0)
+			return &vm->devs[i];
+	return NULL;
+}
+
+struct dev_gate vm_dev_gate(struct vm *vm, struct vdev *d, bool read_only)
+{
+	return (struct dev_gate){ .stats = &d->stats, .policy = &vm->policy, .read_only = read_only };
+}
+
+void vm_devs_quiesce(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_devs; i++)
+		if (vm->devs[i].ops && vm->devs[i].ops->quiesce)
+			vm->devs[i].ops->quiesce(&vm->devs[i]);
+}
+
+void vm_devs_resume(struct vm *vm)
+{
+	for (unsigned i = vm->nr_devs; i-- > 0;)
+		if (vm->devs[i].ops && vm->devs[i].ops->resume)
+			vm->devs[i].ops->resume(&vm->devs[i]);
 }
 
 static void vm_ctl_stop(void *ctx, enum vm_stop why)
@@ -61,7 +92,7 @@ const char *vm_device_name(void *ctx, enum policy_space space, uint64_t addr)
 const char *vm_stop_name(enum vm_stop why)
 {
 	switch (why) {
-	case VM_RUNNING: return "running";
+	case VM_STOP_NONE: return "not stopped";
 	case VM_STOP_POWEROFF: return "guest powered off";
 	case VM_STOP_ERROR: return "vigil error";
 	case VM_STOP_RESET: return "guest reset";

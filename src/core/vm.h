@@ -33,8 +33,11 @@ struct vm {
 	struct vdev devs[VM_MAX_DEVICES]; /* the device registry (core/dev.h) */
 	unsigned nr_devs;
 
-	_Atomic int stop; /* enum vm_stop; VM_RUNNING until the first stop request */
+	_Atomic int stop; /* enum vm_stop; VM_STOP_NONE until the first stop request */
 	struct vcpus vcpus; /* run state, mailboxes, the backend's ops */
+	/* Backend hook: make every vCPU leave guest mode soon. */
+	void (*kick)(void *backend);
+	void *backend;
 };
 
 int vm_init(struct vm *vm, unsigned ncpus);

@@ -6,7 +6,7 @@
 
 /* Why the VM stopped. The values double as vigil's exit status (README). */
 enum vm_stop {
-	VM_RUNNING = -1,
+	VM_STOP_NONE = -1,
 	VM_STOP_POWEROFF = 0, /* guest powered off (ACPI S5) */
 	VM_STOP_ERROR = 1,    /* vigil's own error */
 	VM_STOP_RESET = 2,    /* guest asked for a reset (reboot) */

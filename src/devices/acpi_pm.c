@@ -68,7 +68,7 @@ static bool pm_write_byte(struct acpi_pm *pm, uint64_t off, uint8_t v, bool *res
 void acpi_pm_io(void *dev, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
 {
 	struct acpi_pm *pm = dev;
-	enum vm_stop stop = VM_RUNNING;
+	enum vm_stop stop = VM_STOP_NONE;
 	bool sleep = false, reset = false;
 
 	if (!is_write)
@@ -88,11 +88,11 @@ void acpi_pm_io(void *dev, uint64_t offset, uint8_t *data, uint32_t len, bool is
 		else
 			pm->sts |= PM_STS_WAK;
 	}
-	if (reset && stop == VM_RUNNING)
+	if (reset && stop == VM_STOP_NONE)
 		stop = VM_STOP_RESET;
 	pthread_mutex_unlock(&pm->lock);
 	/* Outside the lock: stopping may kick vCPUs that are in here. */
-	if (stop != VM_RUNNING)
+	if (stop != VM_STOP_NONE)
 		vmctl_stop(&pm->ctl, stop);
 }
 

@@ -200,7 +200,7 @@ static void *vcpu_thread(void *arg)
 	struct vm *vm = v->kb->vm;
 	struct vexit ex;
 
-	while (vm_stop_reason(vm) == VM_RUNNING) {
+	while (vm_stop_reason(vm) == VM_STOP_NONE) {
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				v->run->immediate_exit = 0;
@@ -213,7 +213,7 @@ static void *vcpu_thread(void *arg)
 		}
 		translate_exit(v, &ex);
 		enum vm_stop why = exit_dispatch(vm, v->id, &ex);
-		if (why != VM_RUNNING) {
+		if (why != VM_STOP_NONE) {
 			if (why == VM_STOP_CRASH)
 				report_crash(v, &ex);
 			vm_request_stop(vm, why);

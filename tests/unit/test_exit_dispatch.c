@@ -110,7 +110,7 @@ static void test_claimed_port_write(void **state)
 	uint8_t data[1] = { 0x83 };
 	struct vexit ex = io(true, COM1 + 3, 1, 1, data);
 
-	assert_int_equal(exit_dispatch(&f->vm, 1, &ex), VM_RUNNING);
+	assert_int_equal(exit_dispatch(&f->vm, 1, &ex), VM_STOP_NONE);
 	assert_int_equal(f->com.n, 1);
 	assert_int_equal(f->com.calls[0].offset, 3);
 	assert_int_equal(f->com.calls[0].len, 1);
@@ -137,7 +137,7 @@ static void test_claimed_port_read(void **state)
 	uint8_t data[4] = { 0, 0, 0, 0 };
 	struct vexit ex = io(false, COM1 + 4, 4, 0, data); /* count 0 means 1 */
 
-	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_RUNNING);
+	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_STOP_NONE);
 	assert_int_equal(f->com.n, 1);
 	assert_int_equal(f->com.calls[0].offset, 4);
 	assert_int_equal(f->com.calls[0].len, 4);
@@ -157,7 +157,7 @@ static void test_unclaimed_read_all_ones(void **state)
 		uint8_t data[16];
 		memset(data, 0x11, sizeof(data));
 		struct vexit ex = io(false, 0x80, lens[i], 1, data);
-		assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_RUNNING);
+		assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_STOP_NONE);
 		for (uint32_t b = 0; b < lens[i]; b++)
 			assert_int_equal(data[b], 0xff);
 		assert_int_equal(data[lens[i]], 0x11); /* not a byte more */
@@ -167,7 +167,7 @@ static void test_unclaimed_read_all_ones(void **state)
 	/* A read straddling the end of COM1's range is unclaimed too. */
 	uint8_t data[4] = { 0 };
 	struct vexit ex = io(false, COM1 + 6, 4, 1, data);
-	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_RUNNING);
+	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_STOP_NONE);
 	static const uint8_t ones4[4] = { 0xff, 0xff, 0xff, 0xff };
 	assert_memory_equal(data, ones4, 4);
 	expect_counts(&f->vm.stats[0], POLICY_PIO, COM1 + 6, 1, 1);
@@ -184,7 +184,7 @@ static void test_unclaimed_write_dropped(void **state)
 	uint8_t data[2] = { 0x12, 0x34 };
 	struct vexit ex = io(true, 0x3f0, 2, 1, data);
 
-	assert_int_equal(exit_dispatch(&f->vm, 1, &ex), VM_RUNNING);
+	assert_int_equal(exit_dispatch(&f->vm, 1, &ex), VM_STOP_NONE);
 	assert_int_equal(f->com.n, 0);
 	assert_int_equal(data[0], 0x12); /* a dropped write leaves the buffer alone */
 	assert_int_equal(data[1], 0x34);
@@ -200,7 +200,7 @@ static void test_rep_io(void **state)
 	uint8_t out[3] = { 'a', 'b', 'c' };
 	struct vexit ex = io(true, COM1, 1, 3, out);
 
-	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_RUNNING);
+	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_STOP_NONE);
 	assert_int_equal(f->com.n, 3);
 	for (unsigned i = 0; i < 3; i++) {
 		assert_int_equal(f->com.calls[i].offset, 0);
@@ -217,7 +217,7 @@ static void test_rep_io(void **state)
 	uint8_t in[8];
 	memset(in, 0, sizeof(in));
 	ex = io(false, COM1 + 2, 2, 3, in);
-	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_RUNNING);
+	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_STOP_NONE);
 	assert_int_equal(f->com.n, 6);
 	uint8_t want[8] = { 0x42, 0x43, 0x42, 0x43, 0x42, 0x43, 0, 0 };
 	assert_memory_equal(in, want, 8);
@@ -225,7 +225,7 @@ static void test_rep_io(void **state)
 	/* REP INSB from nowhere: every element all ones, nothing past them. */
 	memset(in, 0, sizeof(in));
 	ex = io(false, 0x1234, 2, 3, in);
-	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_RUNNING);
+	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_STOP_NONE);
 	uint8_t ones[8] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0 };
 	assert_memory_equal(in, ones, 8);
 	expect_counts(&f->vm.stats[0], POLICY_PIO, 0x1234, 3, 3);
@@ -240,7 +240,7 @@ static void test_mmio(void **state)
 	struct vexit ex = mmio(true, MMIO_BASE + 0x10, 4, data);
 	ex.count = 5; /* ignored for MMIO */
 
-	assert_int_equal(exit_dispatch(&f->vm, 1, &ex), VM_RUNNING);
+	assert_int_equal(exit_dispatch(&f->vm, 1, &ex), VM_STOP_NONE);
 	assert_int_equal(f->mmio.n, 1);
 	assert_int_equal(f->com.n, 0);
 	assert_int_equal(f->mmio.calls[0].offset, 0x10);
@@ -251,7 +251,7 @@ static void test_mmio(void **state)
 	assert_int_equal(f->vm.stats[1].reasons[VEXIT_MMIO], 1);
 
 	ex = mmio(false, MMIO_BASE + MMIO_LEN - 8, 8, data);
-	assert_int_equal(exit_dispatch(&f->vm, 1, &ex), VM_RUNNING);
+	assert_int_equal(exit_dispatch(&f->vm, 1, &ex), VM_STOP_NONE);
 	assert_int_equal(f->mmio.n, 2);
 	assert_int_equal(f->mmio.calls[1].offset, MMIO_LEN - 8);
 	assert_int_equal(data[0], (uint8_t)(0x40 + MMIO_LEN - 8));
@@ -259,12 +259,12 @@ static void test_mmio(void **state)
 	/* Straddling the end and just past it: denied, all ones. */
 	memset(data, 0, sizeof(data));
 	ex = mmio(false, MMIO_BASE + MMIO_LEN - 4, 8, data);
-	assert_int_equal(exit_dispatch(&f->vm, 1, &ex), VM_RUNNING);
+	assert_int_equal(exit_dispatch(&f->vm, 1, &ex), VM_STOP_NONE);
 	uint8_t ones[8];
 	memset(ones, 0xff, 8);
 	assert_memory_equal(data, ones, 8);
 	ex = mmio(true, MMIO_BASE + MMIO_LEN, 1, data);
-	assert_int_equal(exit_dispatch(&f->vm, 1, &ex), VM_RUNNING);
+	assert_int_equal(exit_dispatch(&f->vm, 1, &ex), VM_STOP_NONE);
 	assert_int_equal(f->mmio.n, 2);
 	assert_int_equal(f->vm.stats[1].denied, 2);
 	assert_int_equal(f->vm.stats[1].accesses, 4);
@@ -309,10 +309,10 @@ static void test_other_reasons(void **state)
 	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_STOP_CRASH);
 
 	ex = (struct vexit){ .reason = VEXIT_INTR };
-	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_RUNNING);
-	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_RUNNING);
+	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_STOP_NONE);
+	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_STOP_NONE);
 	ex = (struct vexit){ .reason = VEXIT_HLT };
-	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_RUNNING);
+	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_STOP_NONE);
 	ex = (struct vexit){ .reason = VEXIT_INTERNAL_ERROR, .hw_reason = 1 };
 	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_STOP_CRASH);
 	ex = (struct vexit){ .reason = VEXIT_FAIL_ENTRY, .hw_reason = 0x80000021 };
@@ -336,7 +336,7 @@ static void test_other_reasons(void **state)
 	for (int r = 0; r < VEXIT__COUNT; r++)
 		assert_int_equal(f->vm.stats[1].reasons[r], 0);
 	/* exit_dispatch only reports; it never stops the VM itself. */
-	assert_int_equal(vm_stop_reason(&f->vm), VM_RUNNING);
+	assert_int_equal(vm_stop_reason(&f->vm), VM_STOP_NONE);
 }
 
 static void test_policy_deny_ports(void **state)
@@ -348,27 +348,27 @@ static void test_policy_deny_ports(void **state)
 
 	uint8_t data[2] = { 0x55, 0x66 };
 	struct vexit ex = io(true, COM1 + 2, 1, 1, data);
-	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_RUNNING);
+	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_STOP_NONE);
 	assert_int_equal(f->com.n, 0); /* claimed, but denied */
 	expect_counts(&f->vm.stats[0], POLICY_PIO, COM1 + 2, 1, 1);
 
 	/* A read overlapping the denied range by one byte sees all ones. */
 	ex = io(false, COM1 + 1, 2, 1, data);
-	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_RUNNING);
+	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_STOP_NONE);
 	assert_int_equal(f->com.n, 0);
 	assert_int_equal(data[0], 0xff);
 	assert_int_equal(data[1], 0xff);
 	ex = io(false, COM1 + 3, 2, 1, data);
-	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_RUNNING);
+	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_STOP_NONE);
 	assert_int_equal(f->com.n, 0);
 
 	/* Just outside, on both sides: allowed. */
 	ex = io(false, COM1, 2, 1, data);
-	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_RUNNING);
+	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_STOP_NONE);
 	assert_int_equal(f->com.n, 1);
 	assert_int_equal(data[0], 0x40);
 	ex = io(true, COM1 + 4, 1, 1, data);
-	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_RUNNING);
+	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_STOP_NONE);
 	assert_int_equal(f->com.n, 2);
 	assert_int_equal(f->vm.stats[0].denied, 3);
 	assert_int_equal(f->vm.stats[0].accesses, 5);
@@ -397,7 +397,7 @@ static void test_monitor_overflow(void **state)
 	for (int round = 0; round < 2; round++)
 		for (unsigned i = 0; i < n; i++) {
 			struct vexit ex = mmio(false, 0xe0000000ULL + (uint64_t)i * 0x1000, 4, data);
-			assert_int_equal(exit_dispatch(&f->vm, 1, &ex), VM_RUNNING);
+			assert_int_equal(exit_dispatch(&f->vm, 1, &ex), VM_STOP_NONE);
 		}
 	const struct vcpu_stats *s = &f->vm.stats[1];
 	assert_int_equal(s->accesses, 2 * n);
@@ -433,14 +433,14 @@ static void test_mon_report(void **state)
 	struct fixture *f = *state;
 	uint8_t data[4] = { 0 };
 	struct vexit ex = io(true, COM1, 1, 1, data);
-	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_RUNNING);
-	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_RUNNING);
+	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_STOP_NONE);
+	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_STOP_NONE);
 	ex = mmio(false, MMIO_BASE + 0x10, 4, data);
-	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_RUNNING);
+	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_STOP_NONE);
 	ex = io(false, 0x80, 1, 1, data);
-	assert_int_equal(exit_dispatch(&f->vm, 1, &ex), VM_RUNNING);
+	assert_int_equal(exit_dispatch(&f->vm, 1, &ex), VM_STOP_NONE);
 	ex = (struct vexit){ .reason = VEXIT_HLT };
-	assert_int_equal(exit_dispatch(&f->vm, 1, &ex), VM_RUNNING);
+	assert_int_equal(exit_dispatch(&f->vm, 1, &ex), VM_STOP_NONE);
 
 	char *buf = NULL;
 	size_t len = 0;
@@ -503,7 +503,7 @@ static void test_vm_request_stop_first_wins(void **state)
 	f->vm.kick = count_kick;
 	f->vm.backend = &k;
 
-	assert_int_equal(vm_stop_reason(&f->vm), VM_RUNNING);
+	assert_int_equal(vm_stop_reason(&f->vm), VM_STOP_NONE);
 	vm_request_stop(&f->vm, VM_STOP_RESET);
 	assert_int_equal(vm_stop_reason(&f->vm), VM_STOP_RESET);
 	vm_request_stop(&f->vm, VM_STOP_POWEROFF);
@@ -542,7 +542,7 @@ static void test_names(void **state)
 	for (int r = 0; r < VEXIT__COUNT; r++)
 		assert_non_null(vexit_reason_name(r));
 	assert_string_equal(vm_stop_name(VM_STOP_POWEROFF), "guest powered off");
-	assert_string_equal(vm_stop_name(VM_RUNNING), "running");
+	assert_string_equal(vm_stop_name(VM_STOP_NONE), "not stopped");
 	assert_int_equal(VM_STOP_POWEROFF, 0);
 	assert_int_equal(VM_STOP_CRASH, 3);
 }

@@ -42,7 +42,7 @@ static int reset_stops(void **state)
 {
 	(void)state;
 	memset(&stops, 0, sizeof(stops));
-	stops.last = VM_RUNNING;
+	stops.last = VM_STOP_NONE;
 	return 0;
 }
 
