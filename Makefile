@@ -11,17 +11,19 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Wshadow -Wvla -Wformat=2 -Wno-unused-parameter
 override CFLAGS += -std=gnu11 $(WARN) -Isrc -DVIGIL_VERSION='"$(VERSION)"' -MMD -MP -pthread
-# libslirp (user-mode networking) is the one library beyond libc.
+# Libraries beyond libc: libslirp (user-mode networking), libmicrohttpd (the
+# API's HTTP server), jansson (JSON for the API and the config file).
 SLIRP_CFLAGS := $(shell pkg-config --cflags slirp 2>/dev/null)
 SLIRP_LIBS   := $(shell pkg-config --libs slirp 2>/dev/null || echo -lslirp)
 override CFLAGS += $(SLIRP_CFLAGS)
-override LDLIBS += -pthread $(SLIRP_LIBS)
+override LDLIBS += -pthread $(SLIRP_LIBS) -lmicrohttpd -ljansson
 
 B       ?= build
 # The portable part: everything that does not talk to KVM or the host OS.
 CORE_SRC := $(wildcard src/core/*.c src/devices/*.c src/arch/x86/*.c src/virtio/*.c)
-# The Type II platform: KVM backend, host services, command line.
-HOST_SRC := $(wildcard src/kvm/*.c src/host/*.c src/cli/*.c)
+# The Type II platform: KVM backend, host services, the VMM (config, builder,
+# control loop, metrics), the API server, command line.
+HOST_SRC := $(wildcard src/kvm/*.c src/host/*.c src/vmm/*.c src/api/*.c src/cli/*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(B)/obj/%.o)
 HOST_OBJ := $(HOST_SRC:%.c=$(B)/obj/%.o)
 TESTS    := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
