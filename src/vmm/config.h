@@ -25,8 +25,9 @@
 #define VMCFG_DEFAULT_MEM_MIB 128          /* Firecracker's default */
 #define VMCFG_CMDLINE_MAX 4096
 
-/* Firecracker's default kernel command line when boot_args is not given. */
-#define VMCFG_FC_DEFAULT_BOOT_ARGS "reboot=k panic=1 pci=off nomodule 8250.nr_uarts=0 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd"
+/* Without boot_args the guest gets vigil's defaults ("console=ttyS0
+ * panic=-1"), not Firecracker's: those say pci=off and 8250.nr_uarts=0,
+ * which would hide vigil's virtio-pci devices and its serial console. */
 
 struct vmcfg_machine {
 	unsigned vcpu_count;       /* 1 .. VMCFG_MAX_CPUS; 1 or even when smt */
