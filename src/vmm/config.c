@@ -22,16 +22,6 @@ __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, 
 	return -1;
 }
 
-/* Copies src into a fixed field, refusing what does not fit. */
-static int copy_field(char *dst, size_t cap, const char *src, const char *field, char *err, size_t errlen)
-{
-	size_t n = strlen(src);
-	if (n >= cap)
-		return fail(err, errlen, "%s: longer than %zu bytes", field, cap - 1);
-	memcpy(dst, src, n + 1);
-	return 0;
-}
-
 void vmcfg_init(struct vm_config *c)
 {
 	memset(c, 0, sizeof(*c));
