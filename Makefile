@@ -47,10 +47,13 @@ $(B)/tests/%: tests/unit/%.c $(B)/libvigil.a
 
 tests: $(TESTS)
 
-# Unit tests, plain and under ASan+UBSan (a second build tree).
+# Unit tests, plain and under ASan+UBSan (a second build tree), and the
+# threaded ones under TSan (a third).
+TSAN_TESTS := test_vcpu
 unit: tests
 	@$(MAKE) --no-print-directory B=build/asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" LDLIBS="-fsanitize=address,undefined" tests
-	@tests/run-units.sh $(B)/tests build/asan/tests
+	@$(MAKE) --no-print-directory B=build/tsan CC=gcc CFLAGS="-O1 -g -fsanitize=thread -Wno-tsan" LDLIBS="-fsanitize=thread" $(TSAN_TESTS:%=build/tsan/tests/%)
+	@TSAN_OPTIONS=halt_on_error=1 tests/run-units.sh $(B)/tests build/asan/tests build/tsan/tests
 
 lab: $(B)/vigil
 	lab/run.sh
@@ -65,7 +68,7 @@ clean:
 -include $(CORE_OBJ:.o=.d) $(HOST_OBJ:.o=.d)
 
 # Tiny self-checking guests (tests/guests/tiny.S), one bzImage per action.
-TINY_ACTIONS := poweroff echo kbdreset acpireset panic triple hang wild
+TINY_ACTIONS := poweroff echo kbdreset acpireset panic triple hang wild count
 TINY := $(TINY_ACTIONS:%=$(B)/tests/guests/tiny-%.bin)
 $(B)/tests/guests/tiny-%.bin: tests/guests/tiny.S tests/guests/tiny.ld
 	@mkdir -p $(dir $@)

@@ -110,6 +110,13 @@ _start:
 	lea denied_ok(%rip), %rsi
 	call puts
 	jmp poweroff
+#elif defined(ACTION_count)
+1:	mov $0x4000, %ecx         /* a dot per 16 Ki turns: progress you can watch */
+2:	dec %ecx
+	jnz 2b
+	mov $'.', %al
+	call putc
+	jmp 1b
 #else
 #error "define ACTION_<name>"
 #endif
