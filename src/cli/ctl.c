@@ -41,6 +41,14 @@ static void usage(FILE *out)
 		fprintf(out, "  %-14s %s %s: %s\n", cmds[i].name, cmds[i].method, cmds[i].path, cmds[i].help);
 }
 
+/* VIGIL_CTL_TIMEOUT_MS shortens the wait (tests); 10 s otherwise. */
+static int timeout_ms(void)
+{
+	const char *e = getenv("VIGIL_CTL_TIMEOUT_MS");
+	int t = e ? atoi(e) : 0;
+	return t > 0 ? t : CTL_TIMEOUT_MS;
+}
+
 static long long now_ms(void)
 {
 	struct timespec ts;
@@ -114,7 +122,7 @@ static int read_response(int fd, const char *sock, long long deadline, struct ht
 			break;
 		}
 		if (wait_for(fd, POLLIN, deadline) <= 0) {
-			fprintf(stderr, "vigil: no answer from %s within %d s\n", sock, CTL_TIMEOUT_MS / 1000);
+			fprintf(stderr, "vigil: no answer from %s within %d ms\n", sock, timeout_ms());
 			break;
 		}
 		if (len == cap) {
@@ -162,7 +170,7 @@ static int run(const char *sock, const struct ctl_cmd *c)
 	else
 		n += snprintf(req + n, sizeof(req) - (size_t)n, "\r\n");
 
-	long long deadline = now_ms() + CTL_TIMEOUT_MS;
+	long long deadline = now_ms() + timeout_ms();
 	struct http_resp r;
 	if (send_all(fd, req, (size_t)n, deadline) != 0) {
 		fprintf(stderr, "vigil: cannot send to %s: %s\n", sock, errno ? strerror(errno) : "timed out");
