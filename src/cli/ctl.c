@@ -15,7 +15,7 @@
 
 #include "cli/ctl_http.h"
 
-#define CTL_TIMEOUT_MS 10000
+#define CTL_TIMEOUT_MS	 10000
 #define CTL_MAX_RESPONSE (64u << 20)
 
 struct ctl_cmd {
@@ -23,15 +23,15 @@ struct ctl_cmd {
 };
 
 static const struct ctl_cmd cmds[] = {
-	{ "status", "GET", "/", NULL, "the instance's id, state and version" },
-	{ "start", "PUT", "/actions", "{\"action_type\":\"InstanceStart\"}", "boot the configured VM" },
-	{ "pause", "PATCH", "/vm", "{\"state\":\"Paused\"}", "pause the vCPUs" },
-	{ "resume", "PATCH", "/vm", "{\"state\":\"Resumed\"}", "resume them" },
-	{ "ctrl-alt-del", "PUT", "/actions", "{\"action_type\":\"SendCtrlAltDel\"}", "press Ctrl+Alt+Del" },
-	{ "flush-metrics", "PUT", "/actions", "{\"action_type\":\"FlushMetrics\"}", "write a metrics line now" },
-	{ "config", "GET", "/vm/config", NULL, "the full VM configuration" },
-	{ "stats", "GET", "/vigil/stats", NULL, "vigil's monitor counts (JSON)" },
-	{ "metrics", "GET", "/metrics", NULL, "Prometheus text" },
+    {"status", "GET", "/", NULL, "the instance's id, state and version"},
+    {"start", "PUT", "/actions", "{\"action_type\":\"InstanceStart\"}", "boot the configured VM"},
+    {"pause", "PATCH", "/vm", "{\"state\":\"Paused\"}", "pause the vCPUs"},
+    {"resume", "PATCH", "/vm", "{\"state\":\"Resumed\"}", "resume them"},
+    {"ctrl-alt-del", "PUT", "/actions", "{\"action_type\":\"SendCtrlAltDel\"}", "press Ctrl+Alt+Del"},
+    {"flush-metrics", "PUT", "/actions", "{\"action_type\":\"FlushMetrics\"}", "write a metrics line now"},
+    {"config", "GET", "/vm/config", NULL, "the full VM configuration"},
+    {"stats", "GET", "/vigil/stats", NULL, "vigil's monitor counts (JSON)"},
+    {"metrics", "GET", "/metrics", NULL, "Prometheus text"},
 };
 
 static void usage(FILE *out)
@@ -58,7 +58,7 @@ static long long now_ms(void)
 
 static int wait_for(int fd, short ev, long long deadline)
 {
-	struct pollfd p = { .fd = fd, .events = ev };
+	struct pollfd p = {.fd = fd, .events = ev};
 	for (;;) {
 		long long left = deadline - now_ms();
 		if (left <= 0)
@@ -72,7 +72,7 @@ static int wait_for(int fd, short ev, long long deadline)
 
 static int connect_api(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		fprintf(stderr, "vigil: API socket path too long: %s\n", path);
 		return -1;
@@ -161,19 +161,22 @@ static int run(const char *sock, const struct ctl_cmd *c)
 		return 1;
 	char req[512];
 	size_t blen = c->body ? strlen(c->body) : 0;
-	int n = snprintf(req, sizeof(req),
-			 "%s %s HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\nConnection: close\r\n",
-			 c->method, c->path);
+	int n =
+	    snprintf(req, sizeof(req),
+		     "%s %s HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\nConnection: close\r\n",
+		     c->method, c->path);
 	if (c->body)
 		n += snprintf(req + n, sizeof(req) - (size_t)n,
-			      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s", blen, c->body);
+			      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s", blen,
+			      c->body);
 	else
 		n += snprintf(req + n, sizeof(req) - (size_t)n, "\r\n");
 
 	long long deadline = now_ms() + timeout_ms();
 	struct http_resp r;
 	if (send_all(fd, req, (size_t)n, deadline) != 0) {
-		fprintf(stderr, "vigil: cannot send to %s: %s\n", sock, errno ? strerror(errno) : "timed out");
+		fprintf(stderr, "vigil: cannot send to %s: %s\n", sock,
+			errno ? strerror(errno) : "timed out");
 		close(fd);
 		return 1;
 	}
@@ -222,7 +225,8 @@ int ctl_main(int argc, char **argv)
 		} else if (strncmp(argv[i], "--api-sock=", 11) == 0) {
 			sock = argv[i] + 11;
 		} else if (argv[i][0] == '-') {
-			fprintf(stderr, "vigil: ctl: unknown option '%s' (try 'vigil ctl --help')\n", argv[i]);
+			fprintf(stderr, "vigil: ctl: unknown option '%s' (try 'vigil ctl --help')\n",
+				argv[i]);
 			return 1;
 		} else if (cmd) {
 			fprintf(stderr, "vigil: ctl: one command at a time ('%s' and '%s')\n", cmd, argv[i]);

@@ -34,7 +34,8 @@ static int parse_head(const char *buf, const char *end, struct http_resp *r, con
 	if (!eol)
 		return 0;
 	/* "HTTP/1.1 204 No Content" */
-	if (eol - buf < 12 || strncmp(buf, "HTTP/1.", 7) != 0 || !isdigit((unsigned char)buf[7]) || buf[8] != ' ')
+	if (eol - buf < 12 || strncmp(buf, "HTTP/1.", 7) != 0 || !isdigit((unsigned char)buf[7]) ||
+	    buf[8] != ' ')
 		return -1;
 	const char *p = buf + 9;
 	if (!isdigit((unsigned char)p[0]) || !isdigit((unsigned char)p[1]) || !isdigit((unsigned char)p[2]) ||

@@ -9,11 +9,11 @@
 #include <stddef.h>
 
 struct http_resp {
-	int status;         /* 200, 204, 400, ... */
+	int status; /* 200, 204, 400, ... */
 	char reason[64];
 	long content_length; /* -1: not given */
 	bool chunked;
-	char *body;          /* malloc'd, NUL-terminated (decoded when chunked) */
+	char *body; /* malloc'd, NUL-terminated (decoded when chunked) */
 	size_t body_len;
 };
 

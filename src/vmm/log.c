@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static int log_fd = -1; /* -1: stderr */
+static int log_fd = -1;				  /* -1: stderr */
 static enum vmcfg_log_level log_level = LOG_INFO; /* FC's DEFAULT_LEVEL */
 static bool log_show_level, log_show_origin;
 static char log_module[64];
@@ -32,7 +32,8 @@ int vlog_configure(const struct vmcfg_logger *l, const char *instance_id, char *
 		 * full one loses a line rather than stalling a vCPU. */
 		fd = open(l->log_path, O_RDWR | O_NONBLOCK | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		if (fd < 0) {
-			snprintf(err, errlen, "Cannot open the log file %s: %s", l->log_path, strerror(errno));
+			snprintf(err, errlen, "Cannot open the log file %s: %s", l->log_path,
+				 strerror(errno));
 			return -1;
 		}
 	}
@@ -63,12 +64,18 @@ static const char *level_name(enum vmcfg_log_level l)
 {
 	/* Rust's log::Level as FC prints it. */
 	switch (l) {
-	case LOG_ERROR: return "ERROR";
-	case LOG_WARN: return "WARN";
-	case LOG_INFO: return "INFO";
-	case LOG_DEBUG: return "DEBUG";
-	case LOG_TRACE: return "TRACE";
-	case LOG_OFF: break;
+	case LOG_ERROR:
+		return "ERROR";
+	case LOG_WARN:
+		return "WARN";
+	case LOG_INFO:
+		return "INFO";
+	case LOG_DEBUG:
+		return "DEBUG";
+	case LOG_TRACE:
+		return "TRACE";
+	case LOG_OFF:
+		break;
 	}
 	return "OFF";
 }

@@ -27,7 +27,7 @@ void metrics_count_api(const char *method, const char *group, bool ok)
 	if (i == api_n && api_n < METRICS_API_MAX) {
 		snprintf(api_names[i][0], sizeof(api_names[i][0]), "%s", method);
 		snprintf(api_names[i][1], sizeof(api_names[i][1]), "%s", group);
-		api_table[i] = (struct api_count){ .method = api_names[i][0], .group = api_names[i][1] };
+		api_table[i] = (struct api_count){.method = api_names[i][0], .group = api_names[i][1]};
 		api_n++;
 	}
 	if (i < api_n) {

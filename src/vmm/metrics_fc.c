@@ -73,12 +73,12 @@ static json_t *zeros(const char *const *names)
 	return o;
 }
 
-static const char *const get_groups[] = { "instance_info", "machine_cfg", "mmds", "vmm_version", "hotplug_memory",
-					  NULL };
-static const char *const put_groups[] = { "actions", "boot_source", "drive",    "logger", "machine_cfg",
-					  "cpu_cfg", "metrics",     "network",  "mmds",   "vsock",
-					  "pmem",    "serial",      "hotplug_memory", NULL };
-static const char *const patch_groups[] = { "drive", "network", "machine_cfg", "mmds", "hotplug_memory", NULL };
+static const char *const get_groups[] = {"instance_info", "machine_cfg",    "mmds",
+					 "vmm_version",	  "hotplug_memory", NULL};
+static const char *const put_groups[] = {"actions", "boot_source", "drive",	     "logger", "machine_cfg",
+					 "cpu_cfg", "metrics",	   "network",	     "mmds",   "vsock",
+					 "pmem",    "serial",	   "hotplug_memory", NULL};
+static const char *const patch_groups[] = {"drive", "network", "machine_cfg", "mmds", "hotplug_memory", NULL};
 
 static json_t *api_group(struct fc_metrics *w, const char *method, const char *const *groups,
 			 const struct api_count *api, unsigned n, bool get)
@@ -120,9 +120,9 @@ static json_t *vcpu_group(struct fc_metrics *w, struct vm *vm)
 		failures += mon_get(&vm->stats[c].reasons[VEXIT_INTERNAL_ERROR]) +
 			    mon_get(&vm->stats[c].reasons[VEXIT_FAIL_ENTRY]) +
 			    mon_get(&vm->stats[c].reasons[VEXIT_UNKNOWN]);
-	json_t *o = json_pack("{s:i, s:i, s:i, s:i, s:I, s:i}", "exit_io_in", 0, "exit_io_out", 0, "exit_mmio_read",
-			      0, "exit_mmio_write", 0, "failures", (json_int_t)delta(w, "vcpu.failures", failures),
-			      "kvmclock_ctrl_fails", 0);
+	json_t *o = json_pack("{s:i, s:i, s:i, s:i, s:I, s:i}", "exit_io_in", 0, "exit_io_out", 0,
+			      "exit_mmio_read", 0, "exit_mmio_write", 0, "failures",
+			      (json_int_t)delta(w, "vcpu.failures", failures), "kvmclock_ctrl_fails", 0);
 	json_object_set_new(o, "exit_io_in_agg", latency_agg());
 	json_object_set_new(o, "exit_io_out_agg", latency_agg());
 	json_object_set_new(o, "exit_mmio_read_agg", latency_agg());
@@ -150,11 +150,12 @@ static json_t *vigil_group(struct fc_metrics *w, struct vm *vm)
 		set(v, "denied", delta(w, key, mon_get(&s->denied)));
 		json_array_append_new(vcpus, v);
 	}
-	static const char *const fields[] = { "requests", "bytes", "errors", "denied" };
+	static const char *const fields[] = {"requests", "bytes", "errors", "denied"};
 	for (unsigned i = 0; vm && i < vm->nr_devs; i++) {
 		const struct dev_stats *s = &vm->devs[i].stats;
-		const _Atomic uint64_t *vals[] = { &s->requests, &s->bytes, &s->errors, &s->denied };
-		json_t *d = json_pack("{s:s, s:s}", "id", vm->devs[i].id, "kind", vm->devs[i].kind ? vm->devs[i].kind : "");
+		const _Atomic uint64_t *vals[] = {&s->requests, &s->bytes, &s->errors, &s->denied};
+		json_t *d = json_pack("{s:s, s:s}", "id", vm->devs[i].id, "kind",
+				      vm->devs[i].kind ? vm->devs[i].kind : "");
 		for (int k = 0; k < 4; k++) {
 			snprintf(key, sizeof(key), "vigil.dev.%s.%s", vm->devs[i].id, fields[k]);
 			set(d, fields[k], delta(w, key, mon_get(vals[k])));
@@ -164,32 +165,83 @@ static json_t *vigil_group(struct fc_metrics *w, struct vm *vm)
 	return json_pack("{s:o, s:o}", "vcpus", vcpus, "devices", devs);
 }
 
-static const char *const block_fields[] = { "activate_fails", "cfg_fails", "no_avail_buffer", "event_fails",
-					    "execute_fails", "invalid_reqs_count", "flush_count", "queue_event_count",
-					    "rate_limiter_event_count", "update_count", "update_fails", "read_bytes",
-					    "write_bytes", "read_count", "write_count", "rate_limiter_throttled_events",
-					    NULL };
-static const char *const net_fields[] = { "activate_fails", "cfg_fails", "event_fails", "rx_queue_event_count",
-					  "rx_bytes_count", "rx_packets_count", "rx_fails", "tx_bytes_count",
-					  "tx_packets_count", "tx_fails", "tx_queue_event_count", "tx_spoofed_mac_count",
-					  "tx_rate_limiter_throttled", NULL };
-static const char *const vsock_fields[] = { "activate_fails", "cfg_fails", "rx_queue_event_fails",
-					    "tx_queue_event_fails", "ev_queue_event_fails", "muxer_event_fails",
-					    "conn_event_fails", "rx_bytes_count", "tx_bytes_count", "rx_packets_count",
-					    "tx_packets_count", "conns_added", "conns_killed", "conns_removed", NULL };
-static const char *const uart_fields[] = { "error_count", "flush_count", "missed_read_count", "missed_write_count",
-					   "read_count", "write_count", NULL };
-static const char *const i8042_fields[] = { "error_count", "missed_read_count", "missed_write_count", "read_count",
-					    "reset_count", "write_count", NULL };
-static const char *const latency_fields[] = { "full_create_snapshot", "diff_create_snapshot", "load_snapshot",
-					      "pause_vm", "resume_vm", "vmm_full_create_snapshot",
-					      "vmm_diff_create_snapshot", "vmm_load_snapshot", "vmm_pause_vm",
-					      "vmm_resume_vm", NULL };
-static const char *const signal_fields[] = { "sigbus", "sigsegv", "sigxfsz", "sigxcpu", "sigpipe", "sighup",
-					     "sigill", NULL };
-static const char *const mmds_fields[] = { "rx_accepted", "rx_accepted_err", "rx_accepted_unusual", "rx_bad_eth",
-					   "rx_count", "tx_bytes", "tx_count", "tx_errors", "tx_frames",
-					   "connections_created", "connections_destroyed", NULL };
+static const char *const block_fields[] = {"activate_fails",
+					   "cfg_fails",
+					   "no_avail_buffer",
+					   "event_fails",
+					   "execute_fails",
+					   "invalid_reqs_count",
+					   "flush_count",
+					   "queue_event_count",
+					   "rate_limiter_event_count",
+					   "update_count",
+					   "update_fails",
+					   "read_bytes",
+					   "write_bytes",
+					   "read_count",
+					   "write_count",
+					   "rate_limiter_throttled_events",
+					   NULL};
+static const char *const net_fields[] = {"activate_fails",
+					 "cfg_fails",
+					 "event_fails",
+					 "rx_queue_event_count",
+					 "rx_bytes_count",
+					 "rx_packets_count",
+					 "rx_fails",
+					 "tx_bytes_count",
+					 "tx_packets_count",
+					 "tx_fails",
+					 "tx_queue_event_count",
+					 "tx_spoofed_mac_count",
+					 "tx_rate_limiter_throttled",
+					 NULL};
+static const char *const vsock_fields[] = {"activate_fails",
+					   "cfg_fails",
+					   "rx_queue_event_fails",
+					   "tx_queue_event_fails",
+					   "ev_queue_event_fails",
+					   "muxer_event_fails",
+					   "conn_event_fails",
+					   "rx_bytes_count",
+					   "tx_bytes_count",
+					   "rx_packets_count",
+					   "tx_packets_count",
+					   "conns_added",
+					   "conns_killed",
+					   "conns_removed",
+					   NULL};
+static const char *const uart_fields[] = {
+    "error_count", "flush_count", "missed_read_count", "missed_write_count", "read_count",
+    "write_count", NULL};
+static const char *const i8042_fields[] = {"error_count", "missed_read_count", "missed_write_count",
+					   "read_count",  "reset_count",       "write_count",
+					   NULL};
+static const char *const latency_fields[] = {"full_create_snapshot",
+					     "diff_create_snapshot",
+					     "load_snapshot",
+					     "pause_vm",
+					     "resume_vm",
+					     "vmm_full_create_snapshot",
+					     "vmm_diff_create_snapshot",
+					     "vmm_load_snapshot",
+					     "vmm_pause_vm",
+					     "vmm_resume_vm",
+					     NULL};
+static const char *const signal_fields[] = {"sigbus",  "sigsegv", "sigxfsz", "sigxcpu",
+					    "sigpipe", "sighup",  "sigill",  NULL};
+static const char *const mmds_fields[] = {"rx_accepted",
+					  "rx_accepted_err",
+					  "rx_accepted_unusual",
+					  "rx_bad_eth",
+					  "rx_count",
+					  "tx_bytes",
+					  "tx_count",
+					  "tx_errors",
+					  "tx_frames",
+					  "connections_created",
+					  "connections_destroyed",
+					  NULL};
 
 /* The whole line, as a JSON object; NULL when out of memory. */
 static json_t *fc_line(struct fc_metrics *w, struct vmm *m)
@@ -202,16 +254,18 @@ static json_t *fc_line(struct fc_metrics *w, struct vmm *m)
 
 	json_t *o = json_object();
 	set(o, "utc_timestamp_ms", (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
-	json_object_set_new(o, "api_server", json_pack("{s:i, s:i}", "process_startup_time_us", 0,
-						       "process_startup_time_cpu_us", 0));
+	json_object_set_new(
+	    o, "api_server",
+	    json_pack("{s:i, s:i}", "process_startup_time_us", 0, "process_startup_time_cpu_us", 0));
 	json_object_set_new(o, "block", zeros(block_fields));
 	json_object_set_new(o, "deprecated_api", json_pack("{s:i}", "deprecated_http_api_calls", 0));
 	json_object_set_new(o, "get_api_requests", api_group(w, "GET", get_groups, api, n, true));
 	json_object_set_new(o, "i8042", zeros(i8042_fields));
 	json_object_set_new(o, "latencies_us", zeros(latency_fields));
-	json_object_set_new(o, "logger", json_pack("{s:I, s:i, s:i}", "missed_metrics_count",
-						   (json_int_t)(w->missed - w->missed_flushed), "metrics_fails", 0,
-						   "missed_log_count", 0));
+	json_object_set_new(o, "logger",
+			    json_pack("{s:I, s:i, s:i}", "missed_metrics_count",
+				      (json_int_t)(w->missed - w->missed_flushed), "metrics_fails", 0,
+				      "missed_log_count", 0));
 	w->missed_flushed = w->missed;
 	json_object_set_new(o, "mmds", zeros(mmds_fields));
 	json_object_set_new(o, "net", zeros(net_fields));

@@ -11,7 +11,7 @@
 struct api_count {
 	const char *method; /* "GET", "PUT", "PATCH", ... */
 	const char *group;  /* Firecracker's metric group ("actions", ...) */
-	uint64_t count;     /* requests, failed ones included */
+	uint64_t count;	    /* requests, failed ones included */
 	uint64_t fails;
 };
 

@@ -69,14 +69,16 @@ static void vcpu_families(FILE *f, struct vm *vm)
 			family(f, "vigil_vcpu_accesses_total", "counter",
 			       "Port and MMIO accesses by vCPU and address (each REP element is one).");
 		for (unsigned c = 0; c < vm->ncpus; c++) {
-			struct addr_ctx ac = { f, vm, c, d };
+			struct addr_ctx ac = {f, vm, c, d};
 			mon_foreach(&vm->stats[c], put_addr, &ac);
 		}
 	}
 	family(f, "vigil_vcpu_denied_total", "counter", "Accesses the policy denied, by vCPU.");
 	for (unsigned c = 0; c < vm->ncpus; c++)
-		fprintf(f, "vigil_vcpu_denied_total{vcpu=\"%u\"} %" PRIu64 "\n", c, mon_get(&vm->stats[c].denied));
-	family(f, "vigil_vcpu_untracked_total", "counter", "Accesses to addresses the monitor had no room to track.");
+		fprintf(f, "vigil_vcpu_denied_total{vcpu=\"%u\"} %" PRIu64 "\n", c,
+			mon_get(&vm->stats[c].denied));
+	family(f, "vigil_vcpu_untracked_total", "counter",
+	       "Accesses to addresses the monitor had no room to track.");
 	for (unsigned c = 0; c < vm->ncpus; c++)
 		fprintf(f, "vigil_vcpu_untracked_total{vcpu=\"%u\"} %" PRIu64 "\n", c,
 			mon_get(&vm->stats[c].untracked));
@@ -88,17 +90,19 @@ static void device_families(FILE *f, struct vm *vm)
 		const char *name, *help;
 		size_t off;
 	} fam[] = {
-		{ "vigil_device_requests_total", "Requests a device took from the guest.",
-		  offsetof(struct dev_stats, requests) },
-		{ "vigil_device_bytes_total", "Bytes of the requests a device took.", offsetof(struct dev_stats, bytes) },
-		{ "vigil_device_errors_total", "Malformed requests and host I/O errors.",
-		  offsetof(struct dev_stats, errors) },
-		{ "vigil_device_denied_total", "Requests the policy refused.", offsetof(struct dev_stats, denied) },
+	    {"vigil_device_requests_total", "Requests a device took from the guest.",
+	     offsetof(struct dev_stats, requests)},
+	    {"vigil_device_bytes_total", "Bytes of the requests a device took.",
+	     offsetof(struct dev_stats, bytes)},
+	    {"vigil_device_errors_total", "Malformed requests and host I/O errors.",
+	     offsetof(struct dev_stats, errors)},
+	    {"vigil_device_denied_total", "Requests the policy refused.", offsetof(struct dev_stats, denied)},
 	};
 	for (size_t k = 0; k < sizeof(fam) / sizeof(fam[0]); k++) {
 		family(f, fam[k].name, "counter", fam[k].help);
 		for (unsigned i = 0; i < vm->nr_devs; i++) {
-			const _Atomic uint64_t *v = (const _Atomic uint64_t *)((const char *)&vm->devs[i].stats + fam[k].off);
+			const _Atomic uint64_t *v =
+			    (const _Atomic uint64_t *)((const char *)&vm->devs[i].stats + fam[k].off);
 			fprintf(f, "%s{device=", fam[k].name);
 			put_label(f, vm->devs[i].id);
 			fputs(",kind=", f);

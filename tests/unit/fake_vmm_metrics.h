@@ -27,10 +27,14 @@ enum vmm_state vmm_state(const struct vmm *m)
 const char *vmm_state_name(enum vmm_state s)
 {
 	switch (s) {
-	case VMM_NOT_STARTED: return "Not started";
-	case VMM_RUNNING: return "Running";
-	case VMM_PAUSED: return "Paused";
-	case VMM_STOPPED: return "Stopped";
+	case VMM_NOT_STARTED:
+		return "Not started";
+	case VMM_RUNNING:
+		return "Running";
+	case VMM_PAUSED:
+		return "Paused";
+	case VMM_STOPPED:
+		return "Stopped";
 	}
 	return "Unknown";
 }

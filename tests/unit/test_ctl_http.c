@@ -1,11 +1,15 @@
 /* Unit tests for cli/ctl_http.c, the response side of `vigil ctl`: status
  * line, headers, Content-Length, chunked bodies, bodies ended by the close,
  * partial input, malformed input, and fault_message extraction. */
+
+/* cmocka needs these first, in this order. */
+/* clang-format off */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+/* clang-format on */
 
 #include <stdlib.h>
 #include <string.h>
@@ -49,8 +53,9 @@ static void partial_input_needs_more(void **state)
 static void chunked(void **state)
 {
 	struct http_resp r;
-	const char *s = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-			"4\r\nWiki\r\n6;ext=1\r\npedia \r\nE\r\nin \r\n\r\nchunks.\r\n0\r\nX-Trailer: 1\r\n\r\n";
+	const char *s =
+	    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "4\r\nWiki\r\n6;ext=1\r\npedia \r\nE\r\nin \r\n\r\nchunks.\r\n0\r\nX-Trailer: 1\r\n\r\n";
 	assert_int_equal(parse(s, false, &r), 1);
 	assert_true(r.chunked);
 	assert_string_equal(r.body, "Wikipedia in \r\n\r\nchunks.");
@@ -97,7 +102,8 @@ static void malformed(void **state)
 
 static void fault_message(void **state)
 {
-	const char *b = "{\"fault_message\": \"The requested operation is not supported after starting the microVM.\"}";
+	const char *b =
+	    "{\"fault_message\": \"The requested operation is not supported after starting the microVM.\"}";
 	char *m = http_fault_message(b, strlen(b));
 	assert_non_null(m);
 	assert_string_equal(m, "The requested operation is not supported after starting the microVM.");
@@ -110,10 +116,10 @@ static void fault_message(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(content_length), cmocka_unit_test(partial_input_needs_more),
-		cmocka_unit_test(chunked),        cmocka_unit_test(no_content),
-		cmocka_unit_test(body_until_close), cmocka_unit_test(malformed),
-		cmocka_unit_test(fault_message),
+	    cmocka_unit_test(content_length),	cmocka_unit_test(partial_input_needs_more),
+	    cmocka_unit_test(chunked),		cmocka_unit_test(no_content),
+	    cmocka_unit_test(body_until_close), cmocka_unit_test(malformed),
+	    cmocka_unit_test(fault_message),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,11 +2,15 @@
  * instance id, thread, level, origin), the level filter, log_path files and
  * FIFOs, and whole lines from many threads at once. */
 #define _GNU_SOURCE
+
+/* cmocka needs these first, in this order. */
+/* clang-format off */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+/* clang-format on */
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -38,7 +42,7 @@ static int teardown(void **state)
 
 static void configure(const char *name, enum vmcfg_log_level level, bool show_level, bool origin, char *path)
 {
-	struct vmcfg_logger l = { .level = level, .show_level = show_level, .show_log_origin = origin };
+	struct vmcfg_logger l = {.level = level, .show_level = show_level, .show_log_origin = origin};
 	char err[256];
 	sprintf(path, "%s/%s", dir, name);
 	snprintf(l.log_path, sizeof(l.log_path), "%s", path);
@@ -74,8 +78,8 @@ static void line_with_level_and_origin(void **state)
 	configure("a.log", LOG_INFO, true, true, path);
 	int line = __LINE__ + 1;
 	VLOG_WARN("disk %s is %d%% full", "rootfs", 90);
-	snprintf(re, sizeof(re), STAMP "\\[my-vm:main:WARN:tests/unit/test_log.c:%d\\] disk rootfs is 90%% full$",
-		 line);
+	snprintf(re, sizeof(re),
+		 STAMP "\\[my-vm:main:WARN:tests/unit/test_log.c:%d\\] disk rootfs is 90%% full$", line);
 	assert_matches(slurp(path), re);
 }
 
@@ -146,8 +150,12 @@ static void lines_never_mix(void **state)
 		pthread_join(t[i], NULL);
 	char *text = slurp(path);
 	regex_t r;
-	assert_int_equal(regcomp(&r, STAMP "\\[my-vm:[^:]+:INFO:tests/unit/test_log.c:[0-9]+\\] thread [0-3] line "
-					 "[0-9]+ (padding ?){8}$", REG_EXTENDED | REG_NOSUB), 0);
+	assert_int_equal(regcomp(&r,
+				 STAMP
+				 "\\[my-vm:[^:]+:INFO:tests/unit/test_log.c:[0-9]+\\] thread [0-3] line "
+				 "[0-9]+ (padding ?){8}$",
+				 REG_EXTENDED | REG_NOSUB),
+			 0);
 	unsigned lines = 0;
 	for (char *save, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
 		if (regexec(&r, l, 0, NULL, 0) != 0)
@@ -165,7 +173,7 @@ static void appends_to_existing_file(void **state)
 	FILE *f = fopen(path, "w");
 	fputs("old line\n", f);
 	fclose(f);
-	struct vmcfg_logger l = { .level = LOG_INFO };
+	struct vmcfg_logger l = {.level = LOG_INFO};
 	char err[256];
 	snprintf(l.log_path, sizeof(l.log_path), "%s", path);
 	assert_int_equal(vlog_configure(&l, "my-vm", err, sizeof(err)), 0);
@@ -180,7 +188,7 @@ static void fifo_without_reader(void **state)
 	char path[128], err[256], buf[256];
 	sprintf(path, "%s/log.fifo", dir);
 	assert_int_equal(mkfifo(path, 0600), 0);
-	struct vmcfg_logger l = { .level = LOG_INFO };
+	struct vmcfg_logger l = {.level = LOG_INFO};
 	snprintf(l.log_path, sizeof(l.log_path), "%s", path);
 	assert_int_equal(vlog_configure(&l, "my-vm", err, sizeof(err)), 0); /* must not block */
 	VLOG_INFO("into the pipe");
@@ -195,7 +203,7 @@ static void fifo_without_reader(void **state)
 
 static void unopenable_path(void **state)
 {
-	struct vmcfg_logger l = { .level = LOG_INFO };
+	struct vmcfg_logger l = {.level = LOG_INFO};
 	char err[256] = "";
 	snprintf(l.log_path, sizeof(l.log_path), "/nonexistent-dir/x.log");
 	assert_int_equal(vlog_configure(&l, "my-vm", err, sizeof(err)), -1);
@@ -206,14 +214,14 @@ static void unopenable_path(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(line_with_level_and_origin, setup, teardown),
-		cmocka_unit_test_setup_teardown(plain_line, setup, teardown),
-		cmocka_unit_test_setup_teardown(level_filter, setup, teardown),
-		cmocka_unit_test_setup_teardown(thread_names, setup, teardown),
-		cmocka_unit_test_setup_teardown(lines_never_mix, setup, teardown),
-		cmocka_unit_test_setup_teardown(appends_to_existing_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(fifo_without_reader, setup, teardown),
-		cmocka_unit_test(unopenable_path),
+	    cmocka_unit_test_setup_teardown(line_with_level_and_origin, setup, teardown),
+	    cmocka_unit_test_setup_teardown(plain_line, setup, teardown),
+	    cmocka_unit_test_setup_teardown(level_filter, setup, teardown),
+	    cmocka_unit_test_setup_teardown(thread_names, setup, teardown),
+	    cmocka_unit_test_setup_teardown(lines_never_mix, setup, teardown),
+	    cmocka_unit_test_setup_teardown(appends_to_existing_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(fifo_without_reader, setup, teardown),
+	    cmocka_unit_test(unopenable_path),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

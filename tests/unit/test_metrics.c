@@ -2,11 +2,15 @@
  * Prometheus text, and Firecracker's metrics file (deltas, groups, FIFOs),
  * against a real `struct vm` (vm_init, vm_dev_add, bus_add) and a fake of
  * the vmm.h accessors (fake_vmm_metrics.h). */
+
+/* cmocka needs these first, in this order. */
+/* clang-format off */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+/* clang-format on */
 
 #include <fcntl.h>
 #include <jansson.h>
@@ -20,9 +24,7 @@
 #include "fake_vmm_metrics.h"
 #include "vmm/metrics.h"
 
-static void nop_io(void *dev, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
-{
-}
+static void nop_io(void *dev, uint64_t offset, uint8_t *data, uint32_t len, bool is_write) {}
 
 struct fx {
 	struct vm vm;
@@ -40,7 +42,8 @@ static int setup(void **state)
 	assert_non_null(vm_dev_add(&f->vm, "com1", "uart-16550", NULL, NULL));
 	f->blk = vm_dev_add(&f->vm, "rootfs", "virtio-blk", NULL, NULL);
 	assert_non_null(f->blk);
-	f->m = (struct vmm){ .vm = &f->vm, .state = VMM_RUNNING, .uptime_ns = 1500000000ULL, .api_requests = 7 };
+	f->m =
+	    (struct vmm){.vm = &f->vm, .state = VMM_RUNNING, .uptime_ns = 1500000000ULL, .api_requests = 7};
 	strcpy(f->dir, "/tmp/vigil-metrics-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
 	*state = f;
@@ -77,7 +80,7 @@ static void some_traffic(struct fx *f)
 
 static void stats_before_start(void **state)
 {
-	struct vmm m = { .vm = NULL, .state = VMM_NOT_STARTED };
+	struct vmm m = {.vm = NULL, .state = VMM_NOT_STARTED};
 	char *s = metrics_stats_json(&m);
 	assert_non_null(s);
 	json_t *j = json_loads(s, 0, NULL);
@@ -93,9 +96,8 @@ static json_t *find_addr(json_t *addrs, const char *addr)
 {
 	size_t i;
 	json_t *a;
-	json_array_foreach(addrs, i, a)
-		if (strcmp(json_string_value(json_object_get(a, "addr")), addr) == 0)
-			return a;
+	json_array_foreach(addrs, i,
+			   a) if (strcmp(json_string_value(json_object_get(a, "addr")), addr) == 0) return a;
 	return NULL;
 }
 
@@ -191,17 +193,20 @@ static void prometheus_text(void **state)
 	assert_non_null(strstr(s, "# TYPE vigil_vcpu_exits_total counter\n"));
 	assert_non_null(strstr(s, "\nvigil_vcpu_exits_total{vcpu=\"0\",reason=\"io\"} 12\n"));
 	assert_non_null(strstr(s, "\nvigil_vcpu_exits_total{vcpu=\"1\",reason=\"mmio\"} 1\n"));
-	assert_non_null(
-		strstr(s, "\nvigil_vcpu_accesses_total{vcpu=\"0\",space=\"pio\",addr=\"0x3f8\",device=\"com1\"} 11\n"));
 	assert_non_null(strstr(
-		s, "\nvigil_vcpu_access_denied_total{vcpu=\"0\",space=\"pio\",addr=\"0x3f8\",device=\"com1\"} 1\n"));
-	assert_non_null(
-		strstr(s, "\nvigil_vcpu_accesses_total{vcpu=\"0\",space=\"mmio\",addr=\"0xfee00000\",device=\"\"} 1\n"));
+	    s, "\nvigil_vcpu_accesses_total{vcpu=\"0\",space=\"pio\",addr=\"0x3f8\",device=\"com1\"} 11\n"));
+	assert_non_null(strstr(
+	    s,
+	    "\nvigil_vcpu_access_denied_total{vcpu=\"0\",space=\"pio\",addr=\"0x3f8\",device=\"com1\"} 1\n"));
+	assert_non_null(strstr(
+	    s, "\nvigil_vcpu_accesses_total{vcpu=\"0\",space=\"mmio\",addr=\"0xfee00000\",device=\"\"} 1\n"));
 	/* A label value with a quote, a backslash and a newline, escaped. */
 	assert_non_null(strstr(s, "addr=\"0x60\",device=\"we\\\"ird\\\\na\\nme\"} 1\n"));
 	assert_non_null(strstr(s, "\nvigil_vcpu_denied_total{vcpu=\"0\"} 2\n"));
-	assert_non_null(strstr(s, "\nvigil_device_requests_total{device=\"rootfs\",kind=\"virtio-blk\"} 2\n"));
-	assert_non_null(strstr(s, "\nvigil_device_bytes_total{device=\"rootfs\",kind=\"virtio-blk\"} 4608\n"));
+	assert_non_null(
+	    strstr(s, "\nvigil_device_requests_total{device=\"rootfs\",kind=\"virtio-blk\"} 2\n"));
+	assert_non_null(
+	    strstr(s, "\nvigil_device_bytes_total{device=\"rootfs\",kind=\"virtio-blk\"} 4608\n"));
 	assert_non_null(strstr(s, "\nvigil_device_errors_total{device=\"rootfs\",kind=\"virtio-blk\"} 1\n"));
 	assert_non_null(strstr(s, "\nvigil_device_denied_total{device=\"com1\",kind=\"uart-16550\"} 0\n"));
 	assert_non_null(strstr(s, "\nvigil_uptime_seconds 1.500000000\n"));
@@ -220,7 +225,7 @@ static void prometheus_text(void **state)
 
 static void prometheus_before_start(void **state)
 {
-	struct vmm m = { .vm = NULL, .state = VMM_NOT_STARTED };
+	struct vmm m = {.vm = NULL, .state = VMM_NOT_STARTED};
 	char *s = metrics_prometheus(&m);
 	assert_non_null(s);
 	check_exposition(s);
@@ -278,9 +283,25 @@ static void fc_file_deltas(void **state)
 	fclose(in);
 
 	/* Firecracker's groups are all there, with its field names. */
-	const char *groups[] = { "utc_timestamp_ms", "api_server", "block", "deprecated_api", "get_api_requests",
-				 "i8042", "latencies_us", "logger", "mmds", "net", "patch_api_requests",
-				 "put_api_requests", "seccomp", "vcpu", "vmm", "uart", "signals", "vsock", "vigil" };
+	const char *groups[] = {"utc_timestamp_ms",
+				"api_server",
+				"block",
+				"deprecated_api",
+				"get_api_requests",
+				"i8042",
+				"latencies_us",
+				"logger",
+				"mmds",
+				"net",
+				"patch_api_requests",
+				"put_api_requests",
+				"seccomp",
+				"vcpu",
+				"vmm",
+				"uart",
+				"signals",
+				"vsock",
+				"vigil"};
 	for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++)
 		assert_non_null(json_object_get(l1, groups[i]));
 	assert_true(json_integer_value(json_object_get(l1, "utc_timestamp_ms")) > 1600000000000LL);
@@ -360,14 +381,14 @@ static void fc_open_error(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(stats_before_start),
-		cmocka_unit_test_setup_teardown(stats_while_running, setup, teardown),
-		cmocka_unit_test_setup_teardown(prometheus_text, setup, teardown),
-		cmocka_unit_test(prometheus_before_start),
-		cmocka_unit_test_setup_teardown(fc_file_deltas, setup, teardown),
-		cmocka_unit_test_setup_teardown(fc_file_appends, setup, teardown),
-		cmocka_unit_test_setup_teardown(fc_fifo_without_reader, setup, teardown),
-		cmocka_unit_test(fc_open_error),
+	    cmocka_unit_test(stats_before_start),
+	    cmocka_unit_test_setup_teardown(stats_while_running, setup, teardown),
+	    cmocka_unit_test_setup_teardown(prometheus_text, setup, teardown),
+	    cmocka_unit_test(prometheus_before_start),
+	    cmocka_unit_test_setup_teardown(fc_file_deltas, setup, teardown),
+	    cmocka_unit_test_setup_teardown(fc_file_appends, setup, teardown),
+	    cmocka_unit_test_setup_teardown(fc_fifo_without_reader, setup, teardown),
+	    cmocka_unit_test(fc_open_error),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

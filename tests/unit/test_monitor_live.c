@@ -2,11 +2,15 @@
  * mon_foreach() reports every address with its counts, and a reader thread
  * racing a counting thread only ever sees counts that grow and that agree
  * with each other. Build it with -fsanitize=thread too (see README). */
+
+/* cmocka needs these first, in this order. */
+/* clang-format off */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+/* clang-format on */
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -41,7 +45,7 @@ static void foreach_reports_each_address(void **state)
 	mon_count_access(st, POLICY_PIO, 0x3f8, true);
 	mon_count_access(st, POLICY_MMIO, 0xd0000000, false);
 
-	struct seen s = { 0 };
+	struct seen s = {0};
 	mon_foreach(st, record, &s);
 	assert_int_equal(s.n, 2);
 	const struct mon_addr *com = find(&s, POLICY_PIO, 0x3f8);
@@ -60,14 +64,14 @@ static void foreach_reports_each_address(void **state)
 static void foreach_empty_calls_nothing(void **state)
 {
 	struct vcpu_stats *st = calloc(1, sizeof(*st));
-	struct seen s = { 0 };
+	struct seen s = {0};
 	mon_foreach(st, record, &s);
 	assert_int_equal(s.n, 0);
 	free(st);
 }
 
 #define ROUNDS 200000
-#define NADDR 64
+#define NADDR  64
 
 struct race {
 	struct vcpu_stats *st;
@@ -109,8 +113,8 @@ static void check_slot(void *ctx, const struct mon_addr *a)
 
 static void reader_sees_growing_counts(void **state)
 {
-	struct race r = { .st = calloc(1, sizeof(struct vcpu_stats)) };
-	struct check c = { 0 };
+	struct race r = {.st = calloc(1, sizeof(struct vcpu_stats))};
+	struct check c = {0};
 	uint64_t last_io = 0, last_acc = 0;
 	pthread_t t;
 
@@ -148,9 +152,9 @@ static void reader_sees_growing_counts(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(foreach_reports_each_address),
-		cmocka_unit_test(foreach_empty_calls_nothing),
-		cmocka_unit_test(reader_sees_growing_counts),
+	    cmocka_unit_test(foreach_reports_each_address),
+	    cmocka_unit_test(foreach_empty_calls_nothing),
+	    cmocka_unit_test(reader_sees_growing_counts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
