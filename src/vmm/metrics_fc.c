@@ -278,6 +278,16 @@ static json_t *fc_line(struct fc_metrics *w, struct vmm *m)
 	json_object_set_new(o, "signals", zeros(signal_fields));
 	json_object_set_new(o, "vsock", zeros(vsock_fields));
 	json_object_set_new(o, "interrupts", json_pack("{s:i, s:i}", "triggers", 0, "config_updates", 0));
+	/* FC also writes one group per drive and per interface, named by id. */
+	for (unsigned i = 0; vm && i < vm->nr_devs; i++) {
+		const char *kind = vm->devs[i].kind ? vm->devs[i].kind : "";
+		bool blk = strcmp(kind, "virtio-blk") == 0, net = strcmp(kind, "virtio-net") == 0;
+		if (!blk && !net)
+			continue;
+		char name[VDEV_ID_MAX + 8];
+		snprintf(name, sizeof(name), "%s_%s", blk ? "block" : "net", vm->devs[i].id);
+		json_object_set_new(o, name, zeros(blk ? block_fields : net_fields));
+	}
 	json_object_set_new(o, "vigil", vigil_group(w, vm));
 	return o;
 }

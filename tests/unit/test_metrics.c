@@ -305,6 +305,9 @@ static void fc_file_deltas(void **state)
 	for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++)
 		assert_non_null(json_object_get(l1, groups[i]));
 	assert_true(json_integer_value(json_object_get(l1, "utc_timestamp_ms")) > 1600000000000LL);
+	/* One group per drive, by id; none for the UART. */
+	assert_non_null(json_object_get(json_object_get(l1, "block_rootfs"), "read_bytes"));
+	assert_null(json_object_get(l1, "block_com1"));
 	assert_non_null(json_object_get(json_object_get(l1, "vcpu"), "exit_io_in_agg"));
 	assert_null(json_object_get(json_object_get(l1, "get_api_requests"), "instance_info_fails"));
 
