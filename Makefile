@@ -90,3 +90,13 @@ fuzz-smoke: $(B)/fuzz/fuzz_virtq
 	@mkdir -p $(B)/fuzz/corpus-virtq
 	$(B)/fuzz/fuzz_virtq -max_total_time=20 -print_final_stats=1 -artifact_prefix=$(B)/fuzz/ $(B)/fuzz/corpus-virtq
 .PHONY: fuzz fuzz-smoke
+
+# The live-monitor test under ThreadSanitizer (one thread counting, one
+# reading): clang or gcc with libtsan.
+TSAN_SRC := tests/unit/test_monitor_live.c src/core/monitor.c src/core/exit.c src/core/bus.c src/core/policy.c src/core/devreq.c
+$(B)/tsan/test_monitor_live: $(TSAN_SRC) src/core/monitor.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O1 -g -fsanitize=thread -Isrc -Itests/unit -pthread -o $@ $(TSAN_SRC) -lcmocka
+tsan: $(B)/tsan/test_monitor_live
+	$(B)/tsan/test_monitor_live
+.PHONY: tsan
