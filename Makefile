@@ -49,7 +49,7 @@ tests: $(TESTS)
 
 # Unit tests, plain and under ASan+UBSan (a second build tree), and the
 # threaded ones under TSan (a third).
-TSAN_TESTS := test_vcpu
+TSAN_TESTS := test_vcpu test_monitor_live
 unit: tests
 	@$(MAKE) --no-print-directory B=build/asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" LDLIBS="-fsanitize=address,undefined" tests
 	@$(MAKE) --no-print-directory B=build/tsan CC=gcc CFLAGS="-O1 -g -fsanitize=thread -Wno-tsan" LDLIBS="-fsanitize=thread" $(TSAN_TESTS:%=build/tsan/tests/%)
@@ -91,12 +91,3 @@ fuzz-smoke: $(B)/fuzz/fuzz_virtq
 	$(B)/fuzz/fuzz_virtq -max_total_time=20 -print_final_stats=1 -artifact_prefix=$(B)/fuzz/ $(B)/fuzz/corpus-virtq
 .PHONY: fuzz fuzz-smoke
 
-# The live-monitor test under ThreadSanitizer (one thread counting, one
-# reading): clang or gcc with libtsan.
-TSAN_SRC := tests/unit/test_monitor_live.c src/core/monitor.c src/core/exit.c src/core/bus.c src/core/policy.c src/core/devreq.c
-$(B)/tsan/test_monitor_live: $(TSAN_SRC) src/core/monitor.h
-	@mkdir -p $(dir $@)
-	$(CC) -std=gnu11 -O1 -g -fsanitize=thread -Isrc -Itests/unit -pthread -o $@ $(TSAN_SRC) -lcmocka
-tsan: $(B)/tsan/test_monitor_live
-	$(B)/tsan/test_monitor_live
-.PHONY: tsan
