@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "arch/x86/layout.h"
@@ -441,13 +442,13 @@ static void test_hostile(void **state)
  * duplicated bytes beyond what the queue refuses, no crash (run it under
  * TSan/helgrind to check the locking). */
 static struct i8042 *race_k;
-static volatile int race_done;
+static atomic_int race_done;
 
 static void *race_reader(void *arg)
 {
 	unsigned long *got = arg;
 
-	while (!race_done) {
+	while (!atomic_load(&race_done)) {
 		if (in(race_k, CMD) & I8042_STR_OBF) {
 			in(race_k, DATA);
 			(*got)++;
@@ -469,7 +470,7 @@ static void test_threads(void **state)
 			sent += 8;
 	while (in(race_k, CMD) & I8042_STR_OBF)
 		; /* the reader drains the rest */
-	race_done = 1;
+	atomic_store(&race_done, 1);
 	pthread_join(t, NULL);
 	assert_true(sent > 0);
 	assert_int_equal(got, sent);
