@@ -41,7 +41,7 @@ static int add_devices(struct vm *vm, struct pc_board *pc, const struct pc_confi
 	pc->com1 = uart_16550_new(cfg->irq(cfg->irq_ctx, IRQ_COM1), cfg->console);
 	pc->rtc = rtc_cmos_new(cfg->irq(cfg->irq_ctx, IRQ_RTC));
 	pc->pm = acpi_pm_new(ctl);
-	pc->i8042 = i8042_new(ctl);
+	pc->i8042 = i8042_new(ctl, cfg->irq(cfg->irq_ctx, IRQ_KBD));
 	pc->pvpanic = pvpanic_new(ctl);
 	if (add(vm, &vm->pio, PORT_COM1, PORT_COM1_LEN, "com1", "uart-16550", uart_16550_io, pc->com1, err,
 		errlen) < 0 ||
