@@ -359,7 +359,7 @@ void machine_resume(struct machine *mc)
 int machine_ctrl_alt_del(struct machine *mc, char *err, size_t errlen)
 {
 	if (i8042_ctrl_alt_del(mc->pc.i8042) < 0)
-		return errmsg(err, errlen, "the guest's keyboard is disabled: Ctrl+Alt+Del not delivered");
+		return errmsg(err, errlen, "the guest has its keyboard disabled or is not reading it: Ctrl+Alt+Del not delivered");
 	return 0;
 }
 
