@@ -23,6 +23,7 @@
 #include "devices/virtio_console.h"
 #include "host/console.h"
 #include "host/evloop.h"
+#include "host/exec_evloop.h"
 #include "kvm/kvm.h"
 
 #define ERRLEN 512
@@ -288,10 +289,10 @@ static int run_vm(const struct run_opts *o, const struct mapped_file *kernel, co
 		.irq = backend_irq,
 		.irq_ctx = kb,
 		.plat = kvm_platform_ops(kb),
-		.loop = loop,
+		.exec = evloop_exec(loop),
 	};
 	if (pc_devices(&vm, &pc, &cfg, err, sizeof(err)) < 0 ||
-	    run_devices_attach(&o->devices, &vm, &pc, &cfg, &attached, err, sizeof(err)) < 0 ||
+	    run_devices_attach(&o->devices, &vm, &pc, &cfg, loop, &attached, err, sizeof(err)) < 0 ||
 	    pc_build(&vm, &pc, &cfg, err, sizeof(err)) < 0)
 		goto fail;
 	if (evloop_start(loop) < 0) {

@@ -70,7 +70,7 @@ static struct dev_gate gate(struct vm *vm, const char *prefix, unsigned i, const
 }
 
 int run_devices_attach(const struct run_devices *r, struct vm *vm, struct pc_board *pc, struct pc_config *cfg,
-		       struct run_attached *a, char *err, size_t errlen)
+		       struct evloop *loop, struct run_attached *a, char *err, size_t errlen)
 {
 	for (unsigned i = 0; i < r->nr_disks; i++) {
 		struct dev_gate g = gate(vm, "drive", i, "virtio-blk", r->disk[i].read_only);
@@ -80,13 +80,13 @@ int run_devices_attach(const struct run_devices *r, struct vm *vm, struct pc_boa
 	}
 	for (unsigned i = 0; i < r->nr_nets; i++) {
 		struct dev_gate g = gate(vm, "net", i, "virtio-net", false);
-		if (attach(a, pc, cfg, virtio_net_new(&r->net[i], &vm->mem, g, cfg->loop, err, errlen),
+		if (attach(a, pc, cfg, virtio_net_new(&r->net[i], &vm->mem, g, loop, err, errlen),
 			   virtio_net_free, err, errlen) < 0)
 			return -1;
 	}
 	if (r->has_vsock) {
 		struct dev_gate g = gate(vm, "vsock", 0, "virtio-vsock", false);
-		if (attach(a, pc, cfg, virtio_vsock_new(&r->vsock, &vm->mem, g, cfg->loop, err, errlen),
+		if (attach(a, pc, cfg, virtio_vsock_new(&r->vsock, &vm->mem, g, loop, err, errlen),
 			   virtio_vsock_free, err, errlen) < 0)
 			return -1;
 	}

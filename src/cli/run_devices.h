@@ -12,6 +12,7 @@
 #include "devices/virtio_blk.h"
 #include "devices/virtio_net.h"
 #include "devices/virtio_vsock.h"
+#include "host/evloop.h"
 
 #define RUN_MAX_DISKS 8
 #define RUN_MAX_NETS 4
@@ -41,8 +42,9 @@ struct run_attached {
 	struct virtio_dev *console; /* the virtio console, if the terminal is on it */
 };
 
+/* `loop` is where host backends (TAP, slirp, vsock sockets) watch their fds. */
 int run_devices_attach(const struct run_devices *r, struct vm *vm, struct pc_board *pc, struct pc_config *cfg,
-		       struct run_attached *a, char *err, size_t errlen);
+		       struct evloop *loop, struct run_attached *a, char *err, size_t errlen);
 void run_devices_free(struct run_attached *a);
 
 #endif

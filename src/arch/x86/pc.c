@@ -65,7 +65,7 @@ int pc_add_virtio(struct pc_board *pc, struct pc_config *cfg, struct virtio_dev 
 		snprintf(err, errlen, "too many virtio devices (at most %d)", PC_MAX_VIRTIO);
 		return -1;
 	}
-	struct virtio_pci *vp = virtio_pci_new(dev, pc->pci, cfg->loop, &cfg->plat, cfg->irq, cfg->irq_ctx, err, errlen);
+	struct virtio_pci *vp = virtio_pci_new(dev, pc->pci, &cfg->exec, &cfg->plat, cfg->irq, cfg->irq_ctx, err, errlen);
 	if (!vp)
 		return -1;
 	pc->virtio[pc->nr_virtio++] = vp;
