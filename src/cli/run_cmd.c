@@ -22,6 +22,7 @@
 #include "devices/uart_16550.h"
 #include "devices/virtio_console.h"
 #include "host/console.h"
+#include "host/clock.h"
 #include "host/evloop.h"
 #include "host/exec_evloop.h"
 #include "kvm/kvm.h"
@@ -290,6 +291,7 @@ static int run_vm(const struct run_opts *o, const struct mapped_file *kernel, co
 		.irq_ctx = kb,
 		.plat = kvm_platform_ops(kb),
 		.exec = evloop_exec(loop),
+		.clock = host_clock(),
 	};
 	if (pc_devices(&vm, &pc, &cfg, err, sizeof(err)) < 0 ||
 	    run_devices_attach(&o->devices, &vm, &pc, &cfg, loop, &attached, err, sizeof(err)) < 0 ||

@@ -5,6 +5,8 @@
 
 #include "devices/virtio_console.h"
 #include "devices/virtio_rng.h"
+#include "host/entropy.h"
+#include "host/net_open.h"
 
 int run_devices_parse(struct run_devices *r, enum run_dev_opt opt, const char *arg, char *err, size_t errlen)
 {
@@ -80,7 +82,7 @@ int run_devices_attach(const struct run_devices *r, struct vm *vm, struct pc_boa
 	}
 	for (unsigned i = 0; i < r->nr_nets; i++) {
 		struct dev_gate g = gate(vm, "net", i, "virtio-net", false);
-		if (attach(a, pc, cfg, virtio_net_new(&r->net[i], &vm->mem, g, loop, err, errlen),
+		if (attach(a, pc, cfg, host_net_new(&r->net[i], &vm->mem, g, loop, err, errlen),
 			   virtio_net_free, err, errlen) < 0)
 			return -1;
 	}
@@ -92,7 +94,8 @@ int run_devices_attach(const struct run_devices *r, struct vm *vm, struct pc_boa
 	}
 	if (r->rng) {
 		struct dev_gate g = gate(vm, "rng", 0, "virtio-rng", false);
-		struct virtio_dev *d = virtio_rng_new(&vm->mem, g);
+		struct entropy ent = host_entropy();
+		struct virtio_dev *d = virtio_rng_new(&vm->mem, g, &ent);
 		if (!d)
 			snprintf(err, errlen, "out of memory creating virtio-rng");
 		if (attach(a, pc, cfg, d, virtio_rng_free, err, errlen) < 0)
@@ -100,7 +103,7 @@ int run_devices_attach(const struct run_devices *r, struct vm *vm, struct pc_boa
 	}
 	if (r->virtio_console) {
 		struct dev_gate g = gate(vm, "console", 0, "virtio-console", false);
-		struct virtio_dev *d = virtio_console_new(&vm->mem, g, cfg->console);
+		struct virtio_dev *d = virtio_console_new(&vm->mem, g, cfg->console, &cfg->clock);
 		if (!d)
 			snprintf(err, errlen, "out of memory creating virtio-console");
 		if (attach(a, pc, cfg, d, virtio_console_free, err, errlen) < 0)

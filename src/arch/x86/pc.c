@@ -33,8 +33,8 @@ static int add_devices(struct vm *vm, struct pc_board *pc, const struct pc_confi
 {
 	struct vmctl ctl = vm_ctl(vm);
 
-	pc->com1 = uart_16550_new(cfg->irq(cfg->irq_ctx, IRQ_COM1), cfg->console);
-	pc->rtc = rtc_cmos_new(cfg->irq(cfg->irq_ctx, IRQ_RTC));
+	pc->com1 = uart_16550_new(cfg->irq(cfg->irq_ctx, IRQ_COM1), cfg->console, &cfg->clock);
+	pc->rtc = rtc_cmos_new(cfg->irq(cfg->irq_ctx, IRQ_RTC), &cfg->clock);
 	pc->pm = acpi_pm_new(ctl);
 	pc->i8042 = i8042_new(ctl);
 	pc->pvpanic = pvpanic_new(ctl);

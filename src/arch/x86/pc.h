@@ -6,6 +6,7 @@
 
 #include "arch/x86/boot.h"
 #include "core/chardev.h"
+#include "core/clock.h"
 #include "core/exec.h"
 #include "core/irq.h"
 #include "core/platform.h"
@@ -21,6 +22,7 @@ struct pc_config {
 	void *irq_ctx;
 	struct platform_ops plat; /* MSI handles and doorbell binding for virtio-pci */
 	struct exec exec;         /* where virtio queues are served */
+	struct vclock clock;      /* the RTC's wall clock, the consoles' deadlines */
 };
 
 struct pc_board {
