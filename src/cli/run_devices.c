@@ -5,6 +5,7 @@
 
 #include "devices/virtio_console.h"
 #include "devices/virtio_rng.h"
+#include "host/blk_file.h"
 #include "host/entropy.h"
 #include "host/net_open.h"
 
@@ -76,7 +77,7 @@ int run_devices_attach(const struct run_devices *r, struct vm *vm, struct pc_boa
 {
 	for (unsigned i = 0; i < r->nr_disks; i++) {
 		struct dev_gate g = gate(vm, "drive", i, "virtio-blk", r->disk[i].read_only);
-		if (attach(a, pc, cfg, virtio_blk_new(&r->disk[i], &vm->mem, g, err, errlen), virtio_blk_free, err,
+		if (attach(a, pc, cfg, host_blk_new(&r->disk[i], &vm->mem, g, err, errlen), virtio_blk_free, err,
 			   errlen) < 0)
 			return -1;
 	}
