@@ -8,6 +8,7 @@
 #include "host/blk_file.h"
 #include "host/entropy.h"
 #include "host/net_open.h"
+#include "host/vsock_uds.h"
 
 int run_devices_parse(struct run_devices *r, enum run_dev_opt opt, const char *arg, char *err, size_t errlen)
 {
@@ -89,7 +90,7 @@ int run_devices_attach(const struct run_devices *r, struct vm *vm, struct pc_boa
 	}
 	if (r->has_vsock) {
 		struct dev_gate g = gate(vm, "vsock", 0, "virtio-vsock", false);
-		if (attach(a, pc, cfg, virtio_vsock_new(&r->vsock, &vm->mem, g, loop, err, errlen),
+		if (attach(a, pc, cfg, host_vsock_new(&r->vsock, &vm->mem, g, loop, err, errlen),
 			   virtio_vsock_free, err, errlen) < 0)
 			return -1;
 	}
