@@ -28,6 +28,7 @@ struct vnet {
 	bool active;  /* between activate and reset */
 	bool rx_on;   /* the backend was told to deliver */
 	bool rx_have; /* rx holds a popped chain no frame filled yet */
+	bool quiesced; /* control plane pause: no frame either way */
 	struct virtq_chain rx, tx;
 	struct virtio_net_stats st;
 	/* RX overflow catcher: the last iov entry, so a frame larger than the
@@ -43,7 +44,7 @@ static struct vnet *to_net(struct virtio_dev *d)
 
 static bool running(const struct vnet *n)
 {
-	return n->active && virtio_dev_live(&n->dev);
+	return n->active && !n->quiesced && virtio_dev_live(&n->dev);
 }
 
 /* Copies the start of the chain's writable buffers (what the backend wrote). */
@@ -263,6 +264,27 @@ static void net_reset(struct virtio_dev *d)
 	set_rx(n, false);
 }
 
+/* Frames are handled inline on the event thread, so nothing is in flight
+ * between callbacks: quiescing only stops reading the TAP/slirp side (and
+ * ignores kicks) until resume. */
+static void net_quiesce(struct virtio_dev *d)
+{
+	struct vnet *n = to_net(d);
+
+	n->quiesced = true;
+	set_rx(n, false);
+}
+
+static void net_resume(struct virtio_dev *d)
+{
+	struct vnet *n = to_net(d);
+
+	n->quiesced = false;
+	/* Kicks while quiesced were dropped: look at both queues once. */
+	net_queue_notify(d, VIRTIO_NET_TXQ);
+	net_queue_notify(d, VIRTIO_NET_RXQ);
+}
+
 static void net_config_read(struct virtio_dev *d, uint32_t off, void *buf, uint32_t len)
 {
 	memcpy(buf, to_net(d)->config + off, len);
@@ -278,6 +300,8 @@ static const struct virtio_dev_ops net_ops = {
 	.queue_notify = net_queue_notify,
 	.activate = net_activate,
 	.reset = net_reset,
+	.quiesce = net_quiesce,
+	.resume = net_resume,
 	.config_read = net_config_read,
 	.config_write = net_config_write,
 };

@@ -591,6 +591,36 @@ static void test_rx_held_until_buffer(void **state)
 	assert_int_equal(used_idx(VIRTIO_NET_RXQ), 3);
 }
 
+/* Quiesce stops reading the host side and taking kicks; resume looks at
+ * the queues once and delivers what waited. */
+static void test_quiesce_resume(void **state)
+{
+	(void)state;
+	uint64_t a, b;
+	post_rx(1526, &a, &b);
+	dev->ops->queue_notify(dev, VIRTIO_NET_RXQ);
+	assert_true(fb.rx_on);
+
+	assert_non_null(dev->ops->quiesce);
+	dev->ops->quiesce(dev);
+	assert_false(fb.rx_on); /* the TAP/slirp side is not read */
+	uint8_t f1[60];
+	make_frame(f1, sizeof(f1), 11);
+	fake_queue(&fb, f1, sizeof(f1));
+	fb.be.rx_ready(fb.be.rx_ctx);
+	dev->ops->queue_notify(dev, VIRTIO_NET_RXQ);
+	assert_int_equal(used_idx(VIRTIO_NET_RXQ), 0);
+	assert_int_equal(fb.nq, 1);
+	assert_false(fb.rx_on);
+
+	dev->ops->resume(dev);
+	assert_int_equal(used_idx(VIRTIO_NET_RXQ), 1);
+	assert_int_equal(fb.nq, 0);
+	uint8_t got[VIRTIO_NET_HDR_LEN + sizeof(f1)];
+	rx_read(a, b, got, sizeof(got));
+	assert_memory_equal(got + VIRTIO_NET_HDR_LEN, f1, sizeof(f1));
+}
+
 static void test_rx_frame_too_big_for_buffer(void **state)
 {
 	(void)state;
@@ -1194,6 +1224,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rx_gets_header_and_frame, setup_plain, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_vnet_header_passed_and_sanitised, setup_vnet, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_held_until_buffer, setup_plain, teardown),
+		cmocka_unit_test_setup_teardown(test_quiesce_resume, setup_plain, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_frame_too_big_for_buffer, setup_plain, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_readable_buffer_refused, setup_plain, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_reset_forgets_chain, setup_plain, teardown),
