@@ -78,8 +78,11 @@ struct msi {
 static int kvm_msi_alloc(void *ctx, struct msi **out)
 {
 	struct kvm_backend *kb = ctx;
+	struct msi *m = malloc(sizeof(*m)); /* first: nothing to undo in KVM if it fails */
 	int r = -ENOSPC;
 
+	if (!m)
+		return -ENOMEM;
 	pthread_mutex_lock(&routes.lock);
 	if (routes.nr < MAX_ROUTES) {
 		int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -97,19 +100,14 @@ static int kvm_msi_alloc(void *ctx, struct msi **out)
 			close(fd);
 			goto out;
 		}
-		struct msi *m = malloc(sizeof(*m));
-		if (!m) {
-			/* the route stays unused: harmless, and rare enough */
-			close(fd);
-			r = -ENOMEM;
-			goto out;
-		}
 		*m = (struct msi){ .fd = fd, .gsi = gsi };
 		*out = m;
+		m = NULL;
 		r = 0;
 	}
 out:
 	pthread_mutex_unlock(&routes.lock);
+	free(m);
 	return r;
 }
 
