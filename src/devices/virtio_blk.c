@@ -186,7 +186,8 @@ static void blk_queue_notify(struct virtio_dev *d, unsigned q)
 	if (q != 0)
 		return;
 	for (;;) {
-		if (!virtio_dev_live(d) || b->quiesced)
+		/* No backend: a PATCH /drives could not reopen any image. */
+		if (!virtio_dev_live(d) || b->quiesced || !b->be)
 			return;
 		pthread_mutex_lock(&b->lock);
 		struct blk_job *j = b->free_jobs;
@@ -250,7 +251,8 @@ static void blk_reset(struct virtio_dev *d)
 	/* The requests in flight finish (they touch guest buffers); after
 	 * that the backend has nothing of this queue. The core resets the
 	 * virtqs themselves. */
-	b->be->ops->drain(b->be);
+	if (b->be)
+		b->be->ops->drain(b->be);
 }
 
 /* Stops popping chains and waits for the I/O in flight: when it returns
@@ -260,7 +262,8 @@ static void blk_quiesce(struct virtio_dev *d)
 	struct blk *b = to_blk(d);
 
 	b->quiesced = true;
-	b->be->ops->drain(b->be);
+	if (b->be)
+		b->be->ops->drain(b->be);
 }
 
 static void blk_resume(struct virtio_dev *d)
@@ -459,6 +462,36 @@ void virtio_blk_free(struct virtio_dev *d)
 {
 	if (d)
 		destroy(to_blk(d));
+}
+
+void virtio_blk_detach(struct virtio_dev *d)
+{
+	struct blk *b = to_blk(d);
+
+	if (b->be)
+		b->be->ops->free(b->be); /* drains first */
+	b->be = NULL;
+}
+
+int virtio_blk_attach(struct virtio_dev *d, struct blk_backend *be, char *err, size_t errlen)
+{
+	struct blk *b = to_blk(d);
+
+	/* A read-write drive stays one: the driver was told whether it may
+	 * write (VIRTIO_BLK_F_RO) once, at feature negotiation. */
+	if (be->read_only && !b->read_only) {
+		be->ops->free(be);
+		return errmsg(err, errlen, "the new image is read-only but the drive is read-write");
+	}
+	if (b->be)
+		b->be->ops->free(b->be);
+	b->be = be;
+	b->capacity = be->size / VIRTIO_BLK_SECTOR;
+	fill_config(b);
+	/* The driver rereads the capacity on a configuration change. */
+	if (d->raise && virtio_dev_live(d))
+		d->raise(d, -1);
+	return 0;
 }
 
 uint64_t virtio_blk_capacity(const struct virtio_dev *d)

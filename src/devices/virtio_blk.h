@@ -72,6 +72,17 @@ struct virtio_dev *virtio_blk_new_backend(struct blk_backend *be, const struct v
  * device. NULL is fine. */
 void virtio_blk_free(struct virtio_dev *d);
 
+/* Firecracker's PATCH /drives (a new image, or the same one resized), in
+ * two steps so that an image can be reopened after its old lock is gone:
+ * detach drains and frees the backend; attach takes `be` (in every case),
+ * updates the capacity and tells the driver of a configuration change; -1 +
+ * err when the drive cannot take it (a read-only image under a read-write
+ * drive). Both in the device context with the device quiesced (the VM
+ * paused), and nothing is served between the two. */
+struct blk_backend;
+void virtio_blk_detach(struct virtio_dev *d);
+int virtio_blk_attach(struct virtio_dev *d, struct blk_backend *be, char *err, size_t errlen);
+
 /* Disk size in 512-byte sectors (what config space reports). */
 uint64_t virtio_blk_capacity(const struct virtio_dev *d);
 

@@ -376,6 +376,48 @@ int machine_ctrl_alt_del(struct machine *mc, char *err, size_t errlen)
 	return 0;
 }
 
+static struct virtio_dev *virtio_by_id(struct machine *mc, const char *id)
+{
+	for (unsigned i = 0; i < mc->nr_virtio; i++)
+		if (strcmp(mc->virtio[i]->name, id) == 0)
+			return mc->virtio[i];
+	return NULL;
+}
+
+int machine_update_drive(struct machine *mc, const char *id, const char *path, char *err, size_t errlen)
+{
+	struct vdev *vd = vm_dev_find(&mc->vm, id);
+	struct virtio_dev *d = virtio_by_id(mc, id);
+	struct vmcfg_drive *dr = NULL;
+	for (unsigned i = 0; i < mc->cfg.nr_drives; i++)
+		if (strcmp(mc->cfg.drives[i].drive_id, id) == 0)
+			dr = &mc->cfg.drives[i];
+	if (!vd || !d || !dr || strcmp(vd->kind, "virtio-blk") != 0)
+		return errmsg(err, errlen, "drive '%s' does not exist", id);
+	if (strlen(path) >= sizeof(dr->path_on_host))
+		return errmsg(err, errlen, "path_on_host: too long");
+
+	bool was_paused = vm_run_state(&mc->vm) == VMS_PAUSED;
+	if (!was_paused)
+		machine_pause(mc);
+	/* The old image goes first: reopening the same file must not meet
+	 * its own lock. */
+	virtio_blk_detach(d);
+	struct blk_backend *be = blk_file_open(path, dr->is_read_only, err, errlen);
+	int r = be ? virtio_blk_attach(d, be, err, errlen) : -1;
+	if (r == 0) {
+		strcpy(dr->path_on_host, path);
+	} else {
+		char again[256];
+		be = blk_file_open(dr->path_on_host, dr->is_read_only, again, sizeof(again));
+		if (!be || virtio_blk_attach(d, be, again, sizeof(again)) < 0)
+			virtio_dev_needs_reset(d); /* nothing to serve from: the driver is told */
+	}
+	if (!was_paused)
+		machine_resume(mc);
+	return r;
+}
+
 struct vm *machine_vm(struct machine *mc)
 {
 	return &mc->vm;
