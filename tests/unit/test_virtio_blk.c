@@ -1016,9 +1016,65 @@ static void test_quiesce_waits_for_write_in_flight(void **state)
 	free(r);
 }
 
+/* PATCH /drives: the same drive on a bigger image; its data is what reads
+ * return, the driver hears of the change, the old image can be reopened
+ * (its lock went with it), and a read-only image is refused under a
+ * read-write drive with the drive still working. */
+static void test_swap_image(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(false, NULL);
+	char err[256];
+	char other[32] = "/tmp/vblk2-XXXXXX";
+	int fd = mkstemp(other);
+	assert_true(fd >= 0);
+	uint8_t *big = calloc(1, 2 * IMG_BYTES);
+	assert_non_null(big);
+	fill_pattern(big, 2 * IMG_BYTES, 9);
+	assert_int_equal(write(fd, big, 2 * IMG_BYTES), (ssize_t)(2 * IMG_BYTES));
+	close(fd);
+
+	virtio_blk_detach(r->d);
+	struct blk_backend *be = blk_file_open(other, false, err, sizeof(err));
+	assert_non_null(be);
+	assert_int_equal(virtio_blk_attach(r->d, be, err, sizeof(err)), 0);
+	assert_int_equal(virtio_blk_capacity(r->d), 2 * IMG_SECTORS);
+	assert_int_equal(atomic_load(&r->config_raises), 1);
+	uint8_t c[8];
+	r->d->ops->config_read(r->d, 0, c, 8);
+	assert_int_equal(get64(c), 2 * IMG_SECTORS);
+	/* A sector only the new image has. */
+	uint64_t data = gbuf(r, 512), st = gbuf(r, 1);
+	struct seg rd[] = { { header(r, VIRTIO_BLK_T_IN, IMG_SECTORS + 3), 16, false },
+			    { data, 512, true },
+			    { st, 1, true } };
+	run1(r, rd, 3);
+	assert_int_equal(*host(r, st), VIRTIO_BLK_S_OK);
+	assert_memory_equal(host(r, data), big + (IMG_SECTORS + 3) * 512, 512);
+
+	/* Back to the first image: its lock was released with its backend. */
+	virtio_blk_detach(r->d);
+	be = blk_file_open(r->path, false, err, sizeof(err));
+	assert_non_null(be);
+	assert_int_equal(virtio_blk_attach(r->d, be, err, sizeof(err)), 0);
+	assert_int_equal(virtio_blk_capacity(r->d), IMG_SECTORS);
+
+	/* A read-only image cannot take a read-write drive's place. */
+	be = blk_file_open(other, true, err, sizeof(err));
+	assert_non_null(be);
+	assert_int_equal(virtio_blk_attach(r->d, be, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "read-only"));
+	assert_int_equal(virtio_blk_capacity(r->d), IMG_SECTORS);
+
+	free(big);
+	unlink(other);
+	rig_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_swap_image),
 		cmocka_unit_test(test_read),
 		cmocka_unit_test(test_read_any_layout),
 		cmocka_unit_test(test_write),
