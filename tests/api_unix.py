@@ -27,8 +27,14 @@ def call(sock_path, method, path, body=None, timeout=10, headers=None):
         data = None
         if body is not None:
             data = body if isinstance(body, (bytes, str)) else json.dumps(body)
-        c.request(method, path, body=data, headers=headers or {})
-        r = c.getresponse()
+        try:
+            c.request(method, path, body=data, headers=headers or {})
+            r = c.getresponse()
+        except (BrokenPipeError, ConnectionResetError):
+            # The server may answer (e.g. 400, body too big) and close before
+            # it has read the whole body: read that answer anyway.
+            r = http.client.HTTPResponse(c.sock, method=method)
+            r.begin()
         raw = r.read()
         hdrs = {k.lower(): v for k, v in r.getheaders()}
         parsed = None

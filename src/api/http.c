@@ -29,6 +29,7 @@
 struct request {
 	char *body;
 	size_t len;
+	size_t seen; /* bytes received, kept or not */
 	bool too_big;
 	bool answered; /* an early error response is queued */
 };
@@ -98,10 +99,14 @@ static enum MHD_Result too_big(struct MHD_Connection *conn, struct request *rq, 
 {
 	char msg[160];
 
-	rq->too_big = rq->answered = true;
+	rq->too_big = true;
 	snprintf(msg, sizeof(msg), "Request payload with size %zu is larger than the limit of %d allowed by server.",
 		 size, API_MAX_BODY);
-	return send_fault(conn, method, msg);
+	/* libmicrohttpd takes an early answer only before the body starts
+	 * (a declared Content-Length); in the middle of a chunked body the
+	 * rest is read and dropped, and the answer sent at its end. */
+	rq->answered = send_fault(conn, method, msg) == MHD_YES;
+	return MHD_YES;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -128,6 +133,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (*upload_data_size) {
 		size_t n = *upload_data_size;
 		*upload_data_size = 0; /* consumed, or discarded once too big */
+		rq->seen = rq->seen + n < rq->seen ? SIZE_MAX : rq->seen + n;
 		if (rq->too_big)
 			return MHD_YES;
 		if (n > API_MAX_BODY - rq->len)
@@ -143,6 +149,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (rq->answered)
 		return MHD_YES;
+	if (rq->too_big) {
+		too_big(conn, rq, method, rq->seen);
+		return rq->answered ? MHD_YES : MHD_NO;
+	}
 
 	printable(logurl, sizeof(logurl), url, strlen(url));
 	printable(logbody, sizeof(logbody), rq->body ? rq->body : "", rq->len);
