@@ -36,7 +36,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The logger and metrics setters create their files: keep the fuzzer
 	 * from littering the disk with invented names (\u escapes could spell
 	 * the keys too). */
-	if (memmem(data, size, "log_path", 8) || memmem(data, size, "metrics_path", 12) || memmem(data, size, "\\u", 2))
+	if (memmem(data, size, "log_path", 8) || memmem(data, size, "metrics_path", 12) ||
+	    memmem(data, size, "\\u", 2))
 		return 0;
 	if (!m) {
 		/* InstanceStart needs a readable kernel; any non-empty file will do. */

@@ -24,7 +24,7 @@
 #include "vmm/vmm.h"
 
 #define API_CONN_TIMEOUT_S 10u
-#define API_CONN_LIMIT 1024u
+#define API_CONN_LIMIT	   1024u
 
 struct request {
 	char *body;
@@ -43,7 +43,6 @@ struct job {
 };
 
 static struct MHD_Daemon *daemon_;
-static struct vmm *vmm_;
 static char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
 /* Runs on the control thread: route, then count, as Firecracker's VMM
@@ -87,7 +86,7 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, int status, char *
 
 static enum MHD_Result send_fault(struct MHD_Connection *conn, const char *method, const char *msg)
 {
-	struct api_response out = { 0 };
+	struct api_response out = {0};
 
 	api_fault(&out, msg);
 	VLOG_INFO("The API server refused a %.16s request: %s", method, msg);
@@ -95,13 +94,15 @@ static enum MHD_Result send_fault(struct MHD_Connection *conn, const char *metho
 	return send_resp(conn, out.status, out.body, out.content_type);
 }
 
-static enum MHD_Result too_big(struct MHD_Connection *conn, struct request *rq, const char *method, size_t size)
+static enum MHD_Result too_big(struct MHD_Connection *conn, struct request *rq, const char *method,
+			       size_t size)
 {
 	char msg[160];
 
 	rq->too_big = true;
-	snprintf(msg, sizeof(msg), "Request payload with size %zu is larger than the limit of %d allowed by server.",
-		 size, API_MAX_BODY);
+	snprintf(msg, sizeof(msg),
+		 "Request payload with size %zu is larger than the limit of %d allowed by server.", size,
+		 API_MAX_BODY);
 	/* libmicrohttpd takes an early answer only before the body starts
 	 * (a declared Content-Length); in the middle of a chunked body the
 	 * rest is read and dropped, and the answer sent at its end. */
@@ -117,7 +118,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	char logbody[256], logurl[128];
 
 	if (!rq) {
-		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		const char *cl =
+		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (!(rq = calloc(1, sizeof(*rq))))
 			return MHD_NO;
 		*con_cls = rq;
@@ -156,19 +158,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 	printable(logurl, sizeof(logurl), url, strlen(url));
 	printable(logbody, sizeof(logbody), rq->body ? rq->body : "", rq->len);
-	VLOG_INFO("The API server received a %.16s request on \"%s\" with body \"%s\"%s.", method, logurl, logbody,
-		  rq->len >= sizeof(logbody) ? "..." : "");
+	VLOG_INFO("The API server received a %.16s request on \"%s\" with body \"%s\"%s.", method, logurl,
+		  logbody, rq->len >= sizeof(logbody) ? "..." : "");
 
-	struct job j = { .m = cls, .method = method, .url = url, .body = rq->body, .len = rq->len };
+	struct job j = {.m = cls, .method = method, .url = url, .body = rq->body, .len = rq->len};
 	if (vmm_call(j.m, run_job, &j) < 0)
 		return send_fault(conn, method, "The VMM is shutting down.");
 	VLOG_INFO("The API server answered %.16s \"%s\" with %d%s%s", method, logurl, j.resp.status,
-		  j.resp.status >= 300 && j.resp.body ? ": " : "", j.resp.status >= 300 && j.resp.body ? j.resp.body : "");
+		  j.resp.status >= 300 && j.resp.body ? ": " : "",
+		  j.resp.status >= 300 && j.resp.body ? j.resp.body : "");
 	metrics_count_api(method, j.resp.group ? j.resp.group : "invalid", j.resp.status < 300);
 	return send_resp(conn, j.resp.status, j.resp.body, j.resp.content_type);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
 {
 	struct request *rq = *con_cls;
 
@@ -183,7 +187,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
  * VMMs on one socket) or a file that is not a socket at all. */
 static int clear_path(const char *path, char *err, size_t errlen)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
 	struct stat st;
 	int fd, live;
 
@@ -199,13 +203,14 @@ static int clear_path(const char *path, char *err, size_t errlen)
 	if (live)
 		return errmsg(err, errlen, "--api-sock %s: another process is listening on it", path);
 	if (unlink(path) < 0)
-		return errmsg(err, errlen, "--api-sock %s: cannot remove the stale socket: %s", path, strerror(errno));
+		return errmsg(err, errlen, "--api-sock %s: cannot remove the stale socket: %s", path,
+			      strerror(errno));
 	return 0;
 }
 
 static int listen_unix(const char *path, char *err, size_t errlen)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
 	int fd;
 	mode_t old;
 
@@ -234,7 +239,7 @@ static int listen_unix(const char *path, char *err, size_t errlen)
 
 int api_server_start(const char *path, struct vmm *m, char *err, size_t errlen)
 {
-	static const unsigned flags[] = { MHD_USE_EPOLL_INTERNAL_THREAD, MHD_USE_POLL_INTERNAL_THREAD };
+	static const unsigned flags[] = {MHD_USE_EPOLL_INTERNAL_THREAD, MHD_USE_POLL_INTERNAL_THREAD};
 	int fd;
 
 	if (daemon_)
@@ -242,16 +247,15 @@ int api_server_start(const char *path, struct vmm *m, char *err, size_t errlen)
 	if ((fd = listen_unix(path, err, errlen)) < 0)
 		return -1;
 	for (size_t i = 0; i < 2 && !daemon_; i++)
-		daemon_ = MHD_start_daemon(flags[i], 0, NULL, NULL, on_request, m, MHD_OPTION_LISTEN_SOCKET, fd,
-					   MHD_OPTION_CONNECTION_TIMEOUT, API_CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
-					   API_CONN_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-					   MHD_OPTION_END);
+		daemon_ = MHD_start_daemon(flags[i], 0, NULL, NULL, on_request, m, MHD_OPTION_LISTEN_SOCKET,
+					   fd, MHD_OPTION_CONNECTION_TIMEOUT, API_CONN_TIMEOUT_S,
+					   MHD_OPTION_CONNECTION_LIMIT, API_CONN_LIMIT,
+					   MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
 	if (!daemon_) {
 		close(fd);
 		unlink(path);
 		return errmsg(err, errlen, "--api-sock %s: cannot start the HTTP server", path);
 	}
-	vmm_ = m;
 	snprintf(sock_path, sizeof(sock_path), "%s", path);
 	return 0;
 }
@@ -262,7 +266,6 @@ void api_server_stop(void)
 		return;
 	MHD_stop_daemon(daemon_); /* closes the listening socket too */
 	daemon_ = NULL;
-	vmm_ = NULL;
 	unlink(sock_path);
 	sock_path[0] = 0;
 }

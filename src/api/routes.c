@@ -17,7 +17,7 @@
 #include "vmm/update.h"
 #include "vmm/vmm.h"
 
-#define MSG_AFTER_START "The requested operation is not supported after starting the microVM."
+#define MSG_AFTER_START	 "The requested operation is not supported after starting the microVM."
 #define MSG_BEFORE_START "The requested operation is not supported before starting the microVM."
 
 enum phase { ANY, PRE_BOOT, POST_BOOT };
@@ -25,7 +25,7 @@ enum phase { ANY, PRE_BOOT, POST_BOOT };
 struct ctx {
 	struct vmm *m;
 	const char *id; /* the path's {id}, NUL-terminated copy */
-	json_t *body;   /* NULL for GET */
+	json_t *body;	/* NULL for GET */
 	struct api_response *out;
 	char err[512];
 };
@@ -80,7 +80,8 @@ static int get_instance(struct ctx *x)
 {
 	set_json(x->out, 200,
 		 json_pack("{s:s,s:s,s:s,s:s}", "id", vmm_config(x->m)->id, "state",
-			   vmm_state_name(vmm_state(x->m)), "vmm_version", VIGIL_VERSION, "app_name", "vigil"));
+			   vmm_state_name(vmm_state(x->m)), "vmm_version", VIGIL_VERSION, "app_name",
+			   "vigil"));
 	return 0;
 }
 
@@ -136,7 +137,8 @@ static int same_id(struct ctx *x, const char *field)
 	const char *bid = vmcfg_json_id(x->body, field);
 	if (bid && strcmp(bid, x->id))
 		return snprintf(x->err, sizeof(x->err),
-				"The id from the path [%s] does not match the id from the body [%.64s]!", x->id, bid),
+				"The id from the path [%s] does not match the id from the body [%.64s]!",
+				x->id, bid),
 		       -1;
 	return 0;
 }
@@ -212,7 +214,8 @@ static int put_metrics(struct ctx *x)
 	struct vm_config *c = vmm_config(x->m);
 
 	if (c->has_metrics)
-		return snprintf(x->err, sizeof(x->err), "metrics: the metrics system can only be configured once"),
+		return snprintf(x->err, sizeof(x->err),
+				"metrics: the metrics system can only be configured once"),
 		       -1;
 	return vmcfg_json_metrics(c, x->body, x->err, sizeof(x->err));
 }
@@ -258,8 +261,10 @@ static int put_actions(struct ctx *x)
 		return a[0] == 'S' ? vmm_ctrl_alt_del(x->m, x->err, sizeof(x->err))
 				   : vmm_flush_metrics(x->m, x->err, sizeof(x->err));
 	}
-	return snprintf(x->err, sizeof(x->err),
-			"actions: unknown action_type \"%.32s\" (FlushMetrics, InstanceStart or SendCtrlAltDel)", a),
+	return snprintf(
+		   x->err, sizeof(x->err),
+		   "actions: unknown action_type \"%.32s\" (FlushMetrics, InstanceStart or SendCtrlAltDel)",
+		   a),
 	       -1;
 }
 
@@ -274,31 +279,33 @@ static int patch_vm(struct ctx *x)
 		return vmm_pause(x->m, x->err, sizeof(x->err));
 	if (!strcmp(s, "Resumed"))
 		return vmm_resume(x->m, x->err, sizeof(x->err));
-	return snprintf(x->err, sizeof(x->err), "vm: state must be \"Paused\" or \"Resumed\", not \"%.32s\"", s), -1;
+	return snprintf(x->err, sizeof(x->err), "vm: state must be \"Paused\" or \"Resumed\", not \"%.32s\"",
+			s),
+	       -1;
 }
 
 /* InstanceStart, FlushMetrics and SendCtrlAltDel share /actions: its phase
  * depends on the action, so put_actions checks it. */
 static const struct route routes[] = {
-	{ "GET", "/", ANY, "instance_info", get_instance },
-	{ "GET", "/version", ANY, "vmm_version", get_version },
-	{ "GET", "/machine-config", ANY, "machine_cfg", get_machine },
-	{ "PUT", "/machine-config", PRE_BOOT, "machine_cfg", put_machine },
-	{ "PATCH", "/machine-config", PRE_BOOT, "machine_cfg", patch_machine },
-	{ "PUT", "/boot-source", PRE_BOOT, "boot_source", put_boot },
-	{ "PUT", "/drives/", PRE_BOOT, "drive", put_drive },
-	{ "PATCH", "/drives/", POST_BOOT, "drive", patch_drive },
-	{ "PUT", "/network-interfaces/", PRE_BOOT, "network", put_net },
-	{ "PATCH", "/network-interfaces/", POST_BOOT, "network", patch_net },
-	{ "PUT", "/vsock", PRE_BOOT, "vsock", put_vsock },
-	{ "PUT", "/entropy", PRE_BOOT, "entropy", put_entropy },
-	{ "PUT", "/logger", PRE_BOOT, "logger", put_logger },
-	{ "PUT", "/metrics", PRE_BOOT, "metrics", put_metrics },
-	{ "PUT", "/actions", ANY, "actions", put_actions },
-	{ "PATCH", "/vm", POST_BOOT, "vm", patch_vm },
-	{ "GET", "/vm/config", ANY, "vm", get_vm_config },
-	{ "GET", "/vigil/stats", ANY, "vigil", get_stats },
-	{ "GET", "/metrics", ANY, "vigil", get_prometheus },
+    {"GET", "/", ANY, "instance_info", get_instance},
+    {"GET", "/version", ANY, "vmm_version", get_version},
+    {"GET", "/machine-config", ANY, "machine_cfg", get_machine},
+    {"PUT", "/machine-config", PRE_BOOT, "machine_cfg", put_machine},
+    {"PATCH", "/machine-config", PRE_BOOT, "machine_cfg", patch_machine},
+    {"PUT", "/boot-source", PRE_BOOT, "boot_source", put_boot},
+    {"PUT", "/drives/", PRE_BOOT, "drive", put_drive},
+    {"PATCH", "/drives/", POST_BOOT, "drive", patch_drive},
+    {"PUT", "/network-interfaces/", PRE_BOOT, "network", put_net},
+    {"PATCH", "/network-interfaces/", POST_BOOT, "network", patch_net},
+    {"PUT", "/vsock", PRE_BOOT, "vsock", put_vsock},
+    {"PUT", "/entropy", PRE_BOOT, "entropy", put_entropy},
+    {"PUT", "/logger", PRE_BOOT, "logger", put_logger},
+    {"PUT", "/metrics", PRE_BOOT, "metrics", put_metrics},
+    {"PUT", "/actions", ANY, "actions", put_actions},
+    {"PATCH", "/vm", POST_BOOT, "vm", patch_vm},
+    {"GET", "/vm/config", ANY, "vm", get_vm_config},
+    {"GET", "/vigil/stats", ANY, "vigil", get_stats},
+    {"GET", "/metrics", ANY, "vigil", get_prometheus},
 };
 
 /* Matches path against a route's pattern; for an {id} route, *id gets what
@@ -339,7 +346,7 @@ static void route(struct vmm *m, const char *method, const char *path, const cha
 	char msg[512], meth[16], p[160];
 	const struct route *r;
 	const char *id;
-	struct ctx x = { .m = m, .out = out };
+	struct ctx x = {.m = m, .out = out};
 
 	if (!strcmp(method, "GET") && len)
 		return api_fault(out, "GET request cannot have a body.");
@@ -357,8 +364,9 @@ static void route(struct vmm *m, const char *method, const char *path, const cha
 	if (id && !vmcfg_id_ok(id)) {
 		if (!id[0])
 			return api_fault(out, "Empty ID in request.");
-		return api_fault(out, "Invalid ID: API Resource IDs can only contain alphanumeric characters and "
-				      "underscores (at most 64).");
+		return api_fault(out,
+				 "Invalid ID: API Resource IDs can only contain alphanumeric characters and "
+				 "underscores (at most 64).");
 	}
 	x.id = id;
 	if (len && !(x.body = vmcfg_json_parse(body, len, x.err, sizeof(x.err))))

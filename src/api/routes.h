@@ -12,10 +12,10 @@ struct vmm;
 #define API_MAX_BODY 51200 /* Firecracker's default --http-api-max-payload-size */
 
 struct api_response {
-	int status;               /* 200, 204 or 400 */
-	char *body;               /* malloc'd, NUL-terminated; NULL for 204 */
+	int status;		  /* 200, 204 or 400 */
+	char *body;		  /* malloc'd, NUL-terminated; NULL for 204 */
 	const char *content_type; /* static */
-	const char *group;        /* metrics group ("drive", "actions", ...) for metrics_count_api */
+	const char *group;	  /* metrics group ("drive", "actions", ...) for metrics_count_api */
 };
 
 /* Handles one request. body may be NULL when len is 0. Always fills *out;

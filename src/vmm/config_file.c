@@ -37,18 +37,36 @@ static int apply_array(struct vm_config *c, json_t *a, const char *key, obj_fn f
 
 static int apply(struct vm_config *c, json_t *doc, char *err, size_t errlen)
 {
-	static const char *const known[] = { "boot-source", "drives", "machine-config", "network-interfaces", "vsock",
-					     "logger", "metrics", "entropy", "balloon", "mmds-config", "cpu-config",
-					     "pmem", "memory-hotplug", "console", "stats", "trace", NULL };
-	static const char *const unsupported[] = { "balloon", "mmds-config", "cpu-config", "memory-hotplug", NULL };
+	static const char *const known[] = {"boot-source",
+					    "drives",
+					    "machine-config",
+					    "network-interfaces",
+					    "vsock",
+					    "logger",
+					    "metrics",
+					    "entropy",
+					    "balloon",
+					    "mmds-config",
+					    "cpu-config",
+					    "pmem",
+					    "memory-hotplug",
+					    "console",
+					    "stats",
+					    "trace",
+					    NULL};
+	static const char *const unsupported[] = {"balloon", "mmds-config", "cpu-config", "memory-hotplug",
+						  NULL};
 	static const struct {
 		const char *key;
 		obj_fn fn;
 	} objs[] = {
-		{ "logger", vmcfg_json_logger },   { "metrics", vmcfg_json_metrics },
-		{ "machine-config", vmcfg_json_machine }, { "boot-source", vmcfg_json_boot },
-		{ "vsock", vmcfg_json_vsock },     { "entropy", vmcfg_json_entropy },
-		{ "console", vmcfg_json_console },
+	    {"logger", vmcfg_json_logger},
+	    {"metrics", vmcfg_json_metrics},
+	    {"machine-config", vmcfg_json_machine},
+	    {"boot-source", vmcfg_json_boot},
+	    {"vsock", vmcfg_json_vsock},
+	    {"entropy", vmcfg_json_entropy},
+	    {"console", vmcfg_json_console},
 	};
 	const char *key;
 	json_t *v;
@@ -63,8 +81,10 @@ static int apply(struct vm_config *c, json_t *doc, char *err, size_t errlen)
 	}
 	for (int i = 0; unsupported[i]; i++)
 		if ((v = json_object_get(doc, unsupported[i])) && !json_is_null(v))
-			return errmsg(err, errlen, "%s: vigil does not support it (leave it out or null)", unsupported[i]);
-	if ((v = json_object_get(doc, "pmem")) && !json_is_null(v) && !(json_is_array(v) && !json_array_size(v)))
+			return errmsg(err, errlen, "%s: vigil does not support it (leave it out or null)",
+				      unsupported[i]);
+	if ((v = json_object_get(doc, "pmem")) && !json_is_null(v) &&
+	    !(json_is_array(v) && !json_array_size(v)))
 		return errmsg(err, errlen, "pmem: vigil does not support pmem devices");
 	if (!(v = json_object_get(doc, "boot-source")) || json_is_null(v))
 		return errmsg(err, errlen, "config file: missing key `boot-source`");
@@ -129,7 +149,8 @@ int vmcfg_load_file(struct vm_config *c, const char *path, char *err, size_t err
 		return errmsg(err, errlen, "%s: %s", path, strerror(errno));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_FILE_MAX) {
 		close(fd);
-		return errmsg(err, errlen, "%s: not a regular file of at most %d bytes", path, CONFIG_FILE_MAX);
+		return errmsg(err, errlen, "%s: not a regular file of at most %d bytes", path,
+			      CONFIG_FILE_MAX);
 	}
 	if (!(buf = malloc((size_t)st.st_size + 1))) {
 		close(fd);

@@ -13,7 +13,6 @@
 #include "core/errmsg.h"
 #include "devices/virtio_net.h"
 
-
 enum jtype { JT_STR, JT_BOOL, JT_UINT, JT_OBJ, JT_ARR };
 
 struct jfield {
@@ -58,7 +57,8 @@ static bool jtype_ok(json_t *v, enum jtype t)
 
 /* A null value counts as absent, as serde's Option does: Firecracker's own
  * config files carry "initrd_path": null and the like. */
-static int check_fields(json_t *o, const char *what, const struct jfield *f, size_t n, char *err, size_t errlen)
+static int check_fields(json_t *o, const char *what, const struct jfield *f, size_t n, char *err,
+			size_t errlen)
 {
 	const char *key;
 	json_t *v;
@@ -73,7 +73,8 @@ static int check_fields(json_t *o, const char *what, const struct jfield *f, siz
 		if (i == n)
 			return errmsg(err, errlen, "%s: unknown field `%.64s`", what, key);
 		if (!json_is_null(v) && !jtype_ok(v, f[i].type))
-			return errmsg(err, errlen, "%s: field `%s` must be %s", what, key, jtype_name(f[i].type));
+			return errmsg(err, errlen, "%s: field `%s` must be %s", what, key,
+				      jtype_name(f[i].type));
 	}
 	for (size_t i = 0; i < n; i++) {
 		v = json_object_get(o, f[i].name);
@@ -109,7 +110,8 @@ static int copy_str(char *dst, size_t size, json_t *o, const char *what, const c
 	if (!v)
 		return 0;
 	if (json_string_length(v) >= size)
-		return errmsg(err, errlen, "%s: field `%s` is too long (at most %zu bytes)", what, name, size - 1);
+		return errmsg(err, errlen, "%s: field `%s` is too long (at most %zu bytes)", what, name,
+			      size - 1);
 	/* jansson refuses \u0000 unless asked, so the length is the C length. */
 	memcpy(dst, json_string_value(v), json_string_length(v) + 1);
 	return 0;
@@ -148,17 +150,17 @@ json_t *vmcfg_json_parse(const char *text, size_t len, char *err, size_t errlen)
 static int check_bucket(json_t *b, const char *what, char *err, size_t errlen)
 {
 	static const struct jfield f[] = {
-		{ "size", JT_UINT, true },
-		{ "one_time_burst", JT_UINT, false },
-		{ "refill_time", JT_UINT, true },
+	    {"size", JT_UINT, true},
+	    {"one_time_burst", JT_UINT, false},
+	    {"refill_time", JT_UINT, true},
 	};
 	if (check_fields(b, what, f, 3, err, errlen) < 0)
 		return -1;
 	for (size_t i = 0; i < 3; i++) {
 		json_t *v = get(b, f[i].name);
 		if (v && json_integer_value(v) != 0)
-			return errmsg(err, errlen, "%s: vigil does not support rate limiting (only zero buckets)",
-				      what);
+			return errmsg(err, errlen,
+				      "%s: vigil does not support rate limiting (only zero buckets)", what);
 	}
 	return 0;
 }
@@ -166,8 +168,8 @@ static int check_bucket(json_t *b, const char *what, char *err, size_t errlen)
 static int check_rate_limiter(json_t *o, const char *owner, const char *name, char *err, size_t errlen)
 {
 	static const struct jfield f[] = {
-		{ "bandwidth", JT_OBJ, false },
-		{ "ops", JT_OBJ, false },
+	    {"bandwidth", JT_OBJ, false},
+	    {"ops", JT_OBJ, false},
 	};
 	char what[96];
 	json_t *rl = get(o, name);
@@ -190,15 +192,15 @@ static int check_rate_limiter(json_t *o, const char *owner, const char *name, ch
 /* ---- machine-config ----------------------------------------------------- */
 
 static const struct jfield machine_fields[] = {
-	{ "vcpu_count", JT_UINT, true },     { "mem_size_mib", JT_UINT, true }, { "smt", JT_BOOL, false },
-	{ "track_dirty_pages", JT_BOOL, false }, { "huge_pages", JT_STR, false }, { "cpu_template", JT_STR, false },
+    {"vcpu_count", JT_UINT, true},	   {"mem_size_mib", JT_UINT, true}, {"smt", JT_BOOL, false},
+    {"track_dirty_pages", JT_BOOL, false}, {"huge_pages", JT_STR, false},   {"cpu_template", JT_STR, false},
 };
 #define NR_MACHINE_FIELDS (sizeof(machine_fields) / sizeof(machine_fields[0]))
 
 static int decode_machine(struct vmcfg_machine *m, json_t *o, char *err, size_t errlen)
 {
-	static const char *const huge[] = { "None", "2M", "Transparent", NULL };
-	static const char *const tmpl[] = { "None", "C3", "T2", "T2S", "T2CL", "T2A", "V1N1", NULL };
+	static const char *const huge[] = {"None", "2M", "Transparent", NULL};
+	static const char *const tmpl[] = {"None", "C3", "T2", "T2S", "T2CL", "T2A", "V1N1", NULL};
 	json_t *v;
 	const char *s;
 
@@ -215,19 +217,23 @@ static int decode_machine(struct vmcfg_machine *m, json_t *o, char *err, size_t 
 	if ((s = get_str(o, "huge_pages"))) {
 		int i = one_of(s, huge);
 		if (i < 0)
-			return errmsg(err, errlen, "machine-config: huge_pages must be one of None, 2M, Transparent");
+			return errmsg(err, errlen,
+				      "machine-config: huge_pages must be one of None, 2M, Transparent");
 		if (i > 0)
-			return errmsg(err, errlen, "machine-config: vigil does not support huge_pages \"%s\"", s);
+			return errmsg(err, errlen, "machine-config: vigil does not support huge_pages \"%s\"",
+				      s);
 		snprintf(m->huge_pages, sizeof(m->huge_pages), "None");
 	}
 	if ((s = get_str(o, "cpu_template"))) {
 		int i = one_of(s, tmpl);
 		if (i < 0)
-			return errmsg(err, errlen,
-				      "machine-config: cpu_template must be one of None, C3, T2, T2S, T2CL, T2A, V1N1");
+			return errmsg(
+			    err, errlen,
+			    "machine-config: cpu_template must be one of None, C3, T2, T2S, T2CL, T2A, V1N1");
 		if (i > 0)
-			return errmsg(err, errlen, "machine-config: vigil does not support the static cpu_template "
-						   "\"%s\"",
+			return errmsg(err, errlen,
+				      "machine-config: vigil does not support the static cpu_template "
+				      "\"%s\"",
 				      s);
 		snprintf(m->cpu_template, sizeof(m->cpu_template), "None");
 	}
@@ -236,7 +242,7 @@ static int decode_machine(struct vmcfg_machine *m, json_t *o, char *err, size_t 
 
 int vmcfg_json_machine(struct vm_config *c, json_t *o, char *err, size_t errlen)
 {
-	struct vmcfg_machine m = { 0 };
+	struct vmcfg_machine m = {0};
 
 	if (check_fields(o, "machine-config", machine_fields, NR_MACHINE_FIELDS, err, errlen) < 0)
 		return -1;
@@ -267,9 +273,9 @@ int vmcfg_json_machine_patch(struct vm_config *c, json_t *o, char *err, size_t e
 int vmcfg_json_boot(struct vm_config *c, json_t *o, char *err, size_t errlen)
 {
 	static const struct jfield f[] = {
-		{ "kernel_image_path", JT_STR, true },
-		{ "boot_args", JT_STR, false },
-		{ "initrd_path", JT_STR, false },
+	    {"kernel_image_path", JT_STR, true},
+	    {"boot_args", JT_STR, false},
+	    {"initrd_path", JT_STR, false},
 	};
 	struct vmcfg_boot *b = calloc(1, sizeof(*b));
 	int rc = -1;
@@ -277,10 +283,11 @@ int vmcfg_json_boot(struct vm_config *c, json_t *o, char *err, size_t errlen)
 	if (!b)
 		return errmsg(err, errlen, "out of memory");
 	if (check_fields(o, "boot-source", f, 3, err, errlen) < 0 ||
-	    copy_str(b->kernel_image_path, sizeof(b->kernel_image_path), o, "boot-source", "kernel_image_path", err,
-		     errlen) < 0 ||
+	    copy_str(b->kernel_image_path, sizeof(b->kernel_image_path), o, "boot-source",
+		     "kernel_image_path", err, errlen) < 0 ||
 	    copy_str(b->boot_args, sizeof(b->boot_args), o, "boot-source", "boot_args", err, errlen) < 0 ||
-	    copy_str(b->initrd_path, sizeof(b->initrd_path), o, "boot-source", "initrd_path", err, errlen) < 0)
+	    copy_str(b->initrd_path, sizeof(b->initrd_path), o, "boot-source", "initrd_path", err, errlen) <
+		0)
 		goto out;
 	b->has_boot_args = get(o, "boot_args") != NULL;
 	rc = vmcfg_set_boot(c, b, err, errlen);
@@ -295,20 +302,22 @@ static int check_id_field(json_t *o, const char *what, const char *name, char *e
 {
 	const char *id = get_str(o, name);
 	if (id && !vmcfg_id_ok(id))
-		return errmsg(err, errlen, "%s: invalid %s \"%.64s\" (1-%d characters, only A-Z a-z 0-9 _)", what,
-			      name, id, VMCFG_ID_MAX);
+		return errmsg(err, errlen, "%s: invalid %s \"%.64s\" (1-%d characters, only A-Z a-z 0-9 _)",
+			      what, name, id, VMCFG_ID_MAX);
 	return 0;
 }
 
 int vmcfg_json_drive(struct vm_config *c, json_t *o, char *err, size_t errlen)
 {
 	static const struct jfield f[] = {
-		{ "drive_id", JT_STR, true },	  { "is_root_device", JT_BOOL, true }, { "path_on_host", JT_STR, false },
-		{ "is_read_only", JT_BOOL, false }, { "partuuid", JT_STR, false },     { "cache_type", JT_STR, false },
-		{ "io_engine", JT_STR, false },	  { "rate_limiter", JT_OBJ, false },   { "socket", JT_STR, false },
+	    {"drive_id", JT_STR, true},	     {"is_root_device", JT_BOOL, true},
+	    {"path_on_host", JT_STR, false}, {"is_read_only", JT_BOOL, false},
+	    {"partuuid", JT_STR, false},     {"cache_type", JT_STR, false},
+	    {"io_engine", JT_STR, false},    {"rate_limiter", JT_OBJ, false},
+	    {"socket", JT_STR, false},
 	};
-	static const char *const caches[] = { "Unsafe", "Writeback", NULL };
-	static const char *const engines[] = { "Sync", "Async", NULL };
+	static const char *const caches[] = {"Unsafe", "Writeback", NULL};
+	static const char *const engines[] = {"Sync", "Async", NULL};
 	const char *w = "drive";
 	struct vmcfg_drive *d = calloc(1, sizeof(*d));
 	const char *s;
@@ -359,12 +368,13 @@ out:
 int vmcfg_json_drive_patch(json_t *o, struct vmcfg_drive_patch *p, char *err, size_t errlen)
 {
 	static const struct jfield f[] = {
-		{ "drive_id", JT_STR, true },
-		{ "path_on_host", JT_STR, false },
-		{ "rate_limiter", JT_OBJ, false },
+	    {"drive_id", JT_STR, true},
+	    {"path_on_host", JT_STR, false},
+	    {"rate_limiter", JT_OBJ, false},
 	};
 	memset(p, 0, sizeof(*p));
-	if (check_fields(o, "drive", f, 3, err, errlen) < 0 || check_id_field(o, "drive", "drive_id", err, errlen) < 0 ||
+	if (check_fields(o, "drive", f, 3, err, errlen) < 0 ||
+	    check_id_field(o, "drive", "drive_id", err, errlen) < 0 ||
 	    check_rate_limiter(o, "drive", "rate_limiter", err, errlen) < 0 ||
 	    copy_str(p->drive_id, sizeof(p->drive_id), o, "drive", "drive_id", err, errlen) < 0 ||
 	    copy_str(p->path_on_host, sizeof(p->path_on_host), o, "drive", "path_on_host", err, errlen) < 0)
@@ -384,7 +394,7 @@ static int net_parse_piece(const char *spec, struct virtio_net_config *vc)
 
 static int decode_vigil_user(struct vmcfg_net *n, json_t *u, char *err, size_t errlen)
 {
-	static const struct jfield f[] = { { "hostfwd", JT_ARR, false } };
+	static const struct jfield f[] = {{"hostfwd", JT_ARR, false}};
 	json_t *arr, *r;
 	size_t i;
 
@@ -394,7 +404,8 @@ static int decode_vigil_user(struct vmcfg_net *n, json_t *u, char *err, size_t e
 	if (!(arr = get(u, "hostfwd")))
 		return 0;
 	if (json_array_size(arr) > VIRTIO_NET_FWD_MAX)
-		return errmsg(err, errlen, "network-interface.vigil_user.hostfwd: at most %u rules", VIRTIO_NET_FWD_MAX);
+		return errmsg(err, errlen, "network-interface.vigil_user.hostfwd: at most %u rules",
+			      VIRTIO_NET_FWD_MAX);
 	json_array_foreach(arr, i, r)
 	{
 		struct virtio_net_config vc;
@@ -402,7 +413,8 @@ static int decode_vigil_user(struct vmcfg_net *n, json_t *u, char *err, size_t e
 		const char *s = json_string_value(r);
 
 		if (!s)
-			return errmsg(err, errlen, "network-interface.vigil_user.hostfwd[%zu] must be a string", i);
+			return errmsg(err, errlen,
+				      "network-interface.vigil_user.hostfwd[%zu] must be a string", i);
 		if (strlen(s) > 100 || strchr(s, ',') ||
 		    (snprintf(spec, sizeof(spec), "user,hostfwd=%s", s), net_parse_piece(spec, &vc) < 0) ||
 		    vc.nr_fwd != 1)
@@ -418,12 +430,13 @@ static int decode_vigil_user(struct vmcfg_net *n, json_t *u, char *err, size_t e
 int vmcfg_json_net(struct vm_config *c, json_t *o, char *err, size_t errlen)
 {
 	static const struct jfield f[] = {
-		{ "iface_id", JT_STR, true },	     { "host_dev_name", JT_STR, false },   { "guest_mac", JT_STR, false },
-		{ "rx_rate_limiter", JT_OBJ, false }, { "tx_rate_limiter", JT_OBJ, false }, { "mtu", JT_UINT, false },
-		{ "vigil_user", JT_OBJ, false },
+	    {"iface_id", JT_STR, true},		{"host_dev_name", JT_STR, false},
+	    {"guest_mac", JT_STR, false},	{"rx_rate_limiter", JT_OBJ, false},
+	    {"tx_rate_limiter", JT_OBJ, false}, {"mtu", JT_UINT, false},
+	    {"vigil_user", JT_OBJ, false},
 	};
 	const char *w = "network-interface";
-	struct vmcfg_net n = { 0 };
+	struct vmcfg_net n = {0};
 	struct virtio_net_config vc;
 	const char *s;
 	json_t *v;
@@ -446,8 +459,10 @@ int vmcfg_json_net(struct vm_config *c, json_t *o, char *err, size_t errlen)
 		return -1;
 	if ((s = get_str(o, "host_dev_name"))) {
 		char spec[40];
-		if (strlen(s) > 15 || strchr(s, ',') || (snprintf(spec, sizeof(spec), "tap=%s", s), net_parse_piece(spec, &vc) < 0))
-			return errmsg(err, errlen, "network-interface: bad host_dev_name \"%.32s\" (1-15 characters)", s);
+		if (strlen(s) > 15 || strchr(s, ',') ||
+		    (snprintf(spec, sizeof(spec), "tap=%s", s), net_parse_piece(spec, &vc) < 0))
+			return errmsg(err, errlen,
+				      "network-interface: bad host_dev_name \"%.32s\" (1-15 characters)", s);
 		snprintf(n.host_dev_name, sizeof(n.host_dev_name), "%s", s);
 	}
 	if ((v = get(o, "vigil_user")) && decode_vigil_user(&n, v, err, errlen) < 0)
@@ -456,8 +471,9 @@ int vmcfg_json_net(struct vm_config *c, json_t *o, char *err, size_t errlen)
 		char spec[48];
 		if (strlen(s) > 17 || strchr(s, ',') ||
 		    (snprintf(spec, sizeof(spec), "user,mac=%s", s), net_parse_piece(spec, &vc) < 0))
-			return errmsg(err, errlen, "network-interface: bad guest_mac \"%.32s\" (want a unicast "
-						   "xx:xx:xx:xx:xx:xx)",
+			return errmsg(err, errlen,
+				      "network-interface: bad guest_mac \"%.32s\" (want a unicast "
+				      "xx:xx:xx:xx:xx:xx)",
 				      s);
 		memcpy(n.guest_mac, vc.mac, 6);
 		n.has_mac = true;
@@ -468,9 +484,9 @@ int vmcfg_json_net(struct vm_config *c, json_t *o, char *err, size_t errlen)
 int vmcfg_json_net_patch(json_t *o, char iface_id[VMCFG_ID_MAX + 1], char *err, size_t errlen)
 {
 	static const struct jfield f[] = {
-		{ "iface_id", JT_STR, true },
-		{ "rx_rate_limiter", JT_OBJ, false },
-		{ "tx_rate_limiter", JT_OBJ, false },
+	    {"iface_id", JT_STR, true},
+	    {"rx_rate_limiter", JT_OBJ, false},
+	    {"tx_rate_limiter", JT_OBJ, false},
 	};
 	const char *w = "network-interface";
 
@@ -492,13 +508,14 @@ const char *vmcfg_json_id(json_t *o, const char *field)
 int vmcfg_json_vsock(struct vm_config *c, json_t *o, char *err, size_t errlen)
 {
 	static const struct jfield f[] = {
-		{ "guest_cid", JT_UINT, true },
-		{ "uds_path", JT_STR, true },
-		{ "vsock_id", JT_STR, false },
+	    {"guest_cid", JT_UINT, true},
+	    {"uds_path", JT_STR, true},
+	    {"vsock_id", JT_STR, false},
 	};
-	struct vmcfg_vsock v = { 0 };
+	struct vmcfg_vsock v = {0};
 
-	if (check_fields(o, "vsock", f, 3, err, errlen) < 0 || check_id_field(o, "vsock", "vsock_id", err, errlen) < 0 ||
+	if (check_fields(o, "vsock", f, 3, err, errlen) < 0 ||
+	    check_id_field(o, "vsock", "vsock_id", err, errlen) < 0 ||
 	    copy_str(v.uds_path, sizeof(v.uds_path), o, "vsock", "uds_path", err, errlen) < 0 ||
 	    copy_str(v.vsock_id, sizeof(v.vsock_id), o, "vsock", "vsock_id", err, errlen) < 0)
 		return -1;
@@ -510,7 +527,7 @@ int vmcfg_json_vsock(struct vm_config *c, json_t *o, char *err, size_t errlen)
 
 int vmcfg_json_entropy(struct vm_config *c, json_t *o, char *err, size_t errlen)
 {
-	static const struct jfield f[] = { { "rate_limiter", JT_OBJ, false } };
+	static const struct jfield f[] = {{"rate_limiter", JT_OBJ, false}};
 
 	if (check_fields(o, "entropy", f, 1, err, errlen) < 0 ||
 	    check_rate_limiter(o, "entropy", "rate_limiter", err, errlen) < 0)
@@ -521,8 +538,8 @@ int vmcfg_json_entropy(struct vm_config *c, json_t *o, char *err, size_t errlen)
 int vmcfg_json_logger(struct vm_config *c, json_t *o, char *err, size_t errlen)
 {
 	static const struct jfield f[] = {
-		{ "log_path", JT_STR, false },	   { "level", JT_STR, false },  { "show_level", JT_BOOL, false },
-		{ "show_log_origin", JT_BOOL, false }, { "module", JT_STR, false },
+	    {"log_path", JT_STR, false},	 {"level", JT_STR, false},  {"show_level", JT_BOOL, false},
+	    {"show_log_origin", JT_BOOL, false}, {"module", JT_STR, false},
 	};
 	struct vmcfg_logger *l = calloc(1, sizeof(*l));
 	const char *s;
@@ -538,7 +555,8 @@ int vmcfg_json_logger(struct vm_config *c, json_t *o, char *err, size_t errlen)
 	if ((s = get_str(o, "level"))) {
 		int lv = vmcfg_log_level_parse(s);
 		if (lv < 0) {
-			errmsg(err, errlen, "logger: level must be one of Off, Error, Warning, Info, Debug, Trace");
+			errmsg(err, errlen,
+			       "logger: level must be one of Off, Error, Warning, Info, Debug, Trace");
 			goto out;
 		}
 		l->level = (enum vmcfg_log_level)lv;
@@ -553,14 +571,15 @@ out:
 
 int vmcfg_json_metrics(struct vm_config *c, json_t *o, char *err, size_t errlen)
 {
-	static const struct jfield f[] = { { "metrics_path", JT_STR, true } };
+	static const struct jfield f[] = {{"metrics_path", JT_STR, true}};
 	struct vmcfg_metrics *m = calloc(1, sizeof(*m));
 	int rc = -1;
 
 	if (!m)
 		return errmsg(err, errlen, "out of memory");
 	if (check_fields(o, "metrics", f, 1, err, errlen) == 0 &&
-	    copy_str(m->metrics_path, sizeof(m->metrics_path), o, "metrics", "metrics_path", err, errlen) == 0)
+	    copy_str(m->metrics_path, sizeof(m->metrics_path), o, "metrics", "metrics_path", err, errlen) ==
+		0)
 		rc = vmcfg_set_metrics(c, m, err, errlen);
 	free(m);
 	return rc;
@@ -568,7 +587,7 @@ int vmcfg_json_metrics(struct vm_config *c, json_t *o, char *err, size_t errlen)
 
 int vmcfg_json_console(struct vm_config *c, json_t *o, char *err, size_t errlen)
 {
-	static const struct jfield f[] = { { "output", JT_STR, false }, { "device", JT_STR, false } };
+	static const struct jfield f[] = {{"output", JT_STR, false}, {"device", JT_STR, false}};
 	struct vmcfg_console *con = calloc(1, sizeof(*con));
 	const char *s;
 	int rc = -1;

@@ -18,7 +18,7 @@
 json_t *vmcfg_json_parse(const char *text, size_t len, char *err, size_t errlen);
 
 /* One function per Firecracker object; each 0 or -1 + err. */
-int vmcfg_json_machine(struct vm_config *c, json_t *o, char *err, size_t errlen);       /* PUT: replaces */
+int vmcfg_json_machine(struct vm_config *c, json_t *o, char *err, size_t errlen);	/* PUT: replaces */
 int vmcfg_json_machine_patch(struct vm_config *c, json_t *o, char *err, size_t errlen); /* PATCH: merges */
 int vmcfg_json_boot(struct vm_config *c, json_t *o, char *err, size_t errlen);
 int vmcfg_json_drive(struct vm_config *c, json_t *o, char *err, size_t errlen);

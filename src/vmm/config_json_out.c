@@ -9,9 +9,9 @@
 
 json_t *vmcfg_machine_to_json(const struct vmcfg_machine *m)
 {
-	json_t *o = json_pack("{s:I,s:I,s:b,s:b,s:s}", "vcpu_count", (json_int_t)m->vcpu_count, "mem_size_mib",
-			      (json_int_t)m->mem_size_mib, "smt", m->smt, "track_dirty_pages", m->track_dirty_pages,
-			      "huge_pages", m->huge_pages[0] ? m->huge_pages : "None");
+	json_t *o = json_pack("{s:I,s:I,s:b,s:b,s:s}", "vcpu_count", (json_int_t)m->vcpu_count,
+			      "mem_size_mib", (json_int_t)m->mem_size_mib, "smt", m->smt, "track_dirty_pages",
+			      m->track_dirty_pages, "huge_pages", m->huge_pages[0] ? m->huge_pages : "None");
 	/* Firecracker leaves cpu_template out when there is none. */
 	if (o && m->cpu_template[0] && strcmp(m->cpu_template, "None"))
 		json_object_set_new(o, "cpu_template", json_string(m->cpu_template));
@@ -27,9 +27,9 @@ static json_t *drive_json(const struct vmcfg_drive *d)
 {
 	return json_pack("{s:s,s:o,s:b,s:s,s:b,s:s,s:s,s:n,s:n}", "drive_id", d->drive_id, "partuuid",
 			 str_or_null(d->partuuid), "is_root_device", d->is_root_device, "cache_type",
-			 d->cache_type[0] ? d->cache_type : "Unsafe", "is_read_only", d->is_read_only, "path_on_host",
-			 d->path_on_host, "io_engine", d->io_engine[0] ? d->io_engine : "Sync", "rate_limiter",
-			 "socket");
+			 d->cache_type[0] ? d->cache_type : "Unsafe", "is_read_only", d->is_read_only,
+			 "path_on_host", d->path_on_host, "io_engine",
+			 d->io_engine[0] ? d->io_engine : "Sync", "rate_limiter", "socket");
 }
 
 static json_t *net_json(const struct vmcfg_net *n)
@@ -40,7 +40,8 @@ static json_t *net_json(const struct vmcfg_net *n)
 	if (n->has_mac) {
 		char mac[18];
 		const uint8_t *b = n->guest_mac;
-		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5]);
+		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4],
+			 b[5]);
 		json_object_set_new(o, "guest_mac", json_string(mac));
 	}
 	if (n->vigil_user) {
@@ -48,9 +49,9 @@ static json_t *net_json(const struct vmcfg_net *n)
 		for (unsigned i = 0; i < n->nr_fwd; i++) {
 			const struct net_fwd *f = &n->fwd[i];
 			char r[64];
-			snprintf(r, sizeof(r), "%s:%u.%u.%u.%u:%u-:%u", f->udp ? "udp" : "tcp", f->host_addr >> 24,
-				 (f->host_addr >> 16) & 255, (f->host_addr >> 8) & 255, f->host_addr & 255,
-				 f->host_port, f->guest_port);
+			snprintf(r, sizeof(r), "%s:%u.%u.%u.%u:%u-:%u", f->udp ? "udp" : "tcp",
+				 f->host_addr >> 24, (f->host_addr >> 16) & 255, (f->host_addr >> 8) & 255,
+				 f->host_addr & 255, f->host_port, f->guest_port);
 			json_array_append_new(rules, json_string(r));
 		}
 		json_object_set_new(o, "vigil_user", json_pack("{s:o}", "hostfwd", rules));
@@ -89,21 +90,23 @@ json_t *vmcfg_to_json(const struct vm_config *c)
 
 	json_object_set_new(o, "balloon", json_null());
 	json_object_set_new(o, "drives", drives);
-	json_object_set_new(o, "boot-source",
-			    c->has_boot ? json_pack("{s:s,s:o,s:o}", "kernel_image_path", c->boot.kernel_image_path,
-						    "initrd_path", str_or_null(c->boot.initrd_path), "boot_args",
-						    c->boot.has_boot_args ? json_string(c->boot.boot_args) : json_null())
-				        : json_null());
+	json_object_set_new(
+	    o, "boot-source",
+	    c->has_boot ? json_pack("{s:s,s:o,s:o}", "kernel_image_path", c->boot.kernel_image_path,
+				    "initrd_path", str_or_null(c->boot.initrd_path), "boot_args",
+				    c->boot.has_boot_args ? json_string(c->boot.boot_args) : json_null())
+			: json_null());
 	json_object_set_new(o, "cpu-config", json_null());
 	json_object_set_new(o, "logger",
-			    c->has_logger ? json_pack("{s:s,s:s,s:b,s:b,s:s}", "log_path", c->logger.log_path, "level",
-						      vmcfg_log_level_name(c->logger.level), "show_level",
-						      c->logger.show_level, "show_log_origin", c->logger.show_log_origin,
-						      "module", c->logger.module)
+			    c->has_logger ? json_pack("{s:s,s:s,s:b,s:b,s:s}", "log_path", c->logger.log_path,
+						      "level", vmcfg_log_level_name(c->logger.level),
+						      "show_level", c->logger.show_level, "show_log_origin",
+						      c->logger.show_log_origin, "module", c->logger.module)
 					  : json_null());
 	json_object_set_new(o, "machine-config", vmcfg_machine_to_json(&c->machine));
 	json_object_set_new(o, "metrics",
-			    c->has_metrics ? json_pack("{s:s}", "metrics_path", c->metrics.metrics_path) : json_null());
+			    c->has_metrics ? json_pack("{s:s}", "metrics_path", c->metrics.metrics_path)
+					   : json_null());
 	json_object_set_new(o, "mmds-config", json_null());
 	json_object_set_new(o, "network-interfaces", nets);
 	json_object_set_new(o, "vsock",
@@ -113,8 +116,8 @@ json_t *vmcfg_to_json(const struct vm_config *c)
 	json_object_set_new(o, "entropy", c->entropy ? json_pack("{s:n}", "rate_limiter") : json_null());
 	/* vigil's own keys, as the config file takes them. */
 	json_object_set_new(o, "console",
-			    json_pack("{s:s,s:s}", "output", console_out(&c->console, path, sizeof(path)), "device",
-				      c->console.virtio ? "virtio" : "serial"));
+			    json_pack("{s:s,s:s}", "output", console_out(&c->console, path, sizeof(path)),
+				      "device", c->console.virtio ? "virtio" : "serial"));
 	json_object_set_new(o, "stats", json_boolean(c->stats));
 	json_object_set_new(o, "trace", str_or_null(c->trace));
 	return o;

@@ -20,7 +20,7 @@ static void on_signal(int sig)
 int main(int argc, char **argv)
 {
 	char err[512];
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = {.sa_handler = on_signal};
 	struct vmm *m;
 
 	if (argc < 2) {

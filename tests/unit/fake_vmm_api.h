@@ -76,7 +76,7 @@ enum vmm_state vmm_state(const struct vmm *m)
 
 const char *vmm_state_name(enum vmm_state s)
 {
-	static const char *const names[] = { "Not started", "Running", "Paused", "Stopped" };
+	static const char *const names[] = {"Not started", "Running", "Paused", "Stopped"};
 	return s <= VMM_STOPPED ? names[s] : "?";
 }
 
@@ -89,7 +89,8 @@ int vmm_start(struct vmm *m, char *err, size_t errlen)
 {
 	m->starts++;
 	if (m->state != VMM_NOT_STARTED)
-		return errmsg(err, errlen, "The requested operation is not supported after starting the microVM.");
+		return errmsg(err, errlen,
+			      "The requested operation is not supported after starting the microVM.");
 	if (m->start_fail)
 		return errmsg(err, errlen, "%s", m->start_fail);
 	if (vmcfg_check_startable(&m->cfg, err, errlen) < 0)
@@ -129,9 +130,7 @@ struct vm *vmm_vm(struct vmm *m)
 	return NULL;
 }
 
-void vmm_request_stop(struct vmm *m, enum vm_stop why)
-{
-}
+void vmm_request_stop(struct vmm *m, enum vm_stop why) {}
 
 uint64_t vmm_uptime_ns(const struct vmm *m)
 {
@@ -209,9 +208,7 @@ int vlog_configure(const struct vmcfg_logger *l, const char *instance_id, char *
 	return 0;
 }
 
-void vlog_close(void)
-{
-}
+void vlog_close(void) {}
 
 static bool fake_log_quiet = true;
 static unsigned fake_log_lines;

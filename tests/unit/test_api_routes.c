@@ -1,10 +1,13 @@
 /* Unit tests for the API router (api/routes.c) over the fake VMM: every
  * endpoint's success, its errors and its phase (before/after InstanceStart). */
+/* cmocka needs these first, in this order */
+/* clang-format off */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+/* clang-format on */
 
 #include <jansson.h>
 #include <unistd.h>
@@ -15,7 +18,7 @@
 static char kernel[] = "/tmp/vigil-api-kernel-XXXXXX";
 static char disk[] = "/tmp/vigil-api-disk-XXXXXX";
 static char disk2[] = "/tmp/vigil-api-disk2-XXXXXX";
-static char logf[] = "/tmp/vigil-api-log-XXXXXX";
+static char logpath[] = "/tmp/vigil-api-log-XXXXXX";
 
 static struct vmm *m;
 static struct api_response r;
@@ -60,8 +63,8 @@ static void fault(const char *method, const char *path, const char *body, const 
 	const char *msg = json_string_value(json_object_get(o, "fault_message"));
 
 	if (st != 400 || !msg || !strstr(msg, want))
-		fail_msg("%s %s %s: got %d %s, want 400 containing \"%s\"", method, path, body ? body : "", st,
-			 r.body ? r.body : "(no body)", want);
+		fail_msg("%s %s %s: got %d %s, want 400 containing \"%s\"", method, path, body ? body : "",
+			 st, r.body ? r.body : "(no body)", want);
 	assert_string_equal(r.content_type, "application/json");
 	json_decref(o);
 }
@@ -168,7 +171,8 @@ static void test_machine_config(void **state)
 	      "vigil does not support huge_pages");
 	fault("PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"huge_pages\": \"1G\"}",
 	      "huge_pages must be one of");
-	fault("PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"cpu_template\": \"T2\"}",
+	fault("PUT", "/machine-config",
+	      "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"cpu_template\": \"T2\"}",
 	      "vigil does not support the static cpu_template");
 	fault("PATCH", "/machine-config", "{\"smt\": 1}", "field `smt` must be a boolean");
 	fault("PATCH", "/machine-config", "{\"vcpu_count\": 99999999999}", "vcpu_count");
@@ -186,8 +190,10 @@ static void test_machine_config(void **state)
 static void test_boot_source(void **state)
 {
 	fault("PUT", "/boot-source", "{\"boot_args\": \"x\"}", "missing field `kernel_image_path`");
-	fault("PUT", "/boot-source", "{\"kernel_image_path\": \"/nonexistent/vmlinux\"}", "kernel_image_path");
-	fault("PUT", "/boot-source", "{\"kernel_image_path\": 5}", "field `kernel_image_path` must be a string");
+	fault("PUT", "/boot-source", "{\"kernel_image_path\": \"/nonexistent/vmlinux\"}",
+	      "kernel_image_path");
+	fault("PUT", "/boot-source", "{\"kernel_image_path\": 5}",
+	      "field `kernel_image_path` must be a string");
 	snprintf(buf, sizeof(buf), "{\"kernel_image_path\":\"%s\",\"bogus\":1}", kernel);
 	fault("PUT", "/boot-source", buf, "unknown field `bogus`");
 	assert_false(m->cfg.has_boot);
@@ -205,30 +211,40 @@ static void test_boot_source(void **state)
 
 static void test_drives(void **state)
 {
-	snprintf(buf, sizeof(buf), "{\"drive_id\":\"rootfs\",\"path_on_host\":\"%s\",\"is_root_device\":true,"
-				   "\"is_read_only\":false}", disk);
+	snprintf(buf, sizeof(buf),
+		 "{\"drive_id\":\"rootfs\",\"path_on_host\":\"%s\",\"is_root_device\":true,"
+		 "\"is_read_only\":false}",
+		 disk);
 	ok204("PUT", "/drives/rootfs", buf);
 	assert_int_equal(m->cfg.nr_drives, 1);
 	assert_string_equal(m->cfg.drives[0].path_on_host, disk);
 	assert_true(m->cfg.drives[0].is_root_device);
-	fault("PUT", "/drives/other", buf, "The id from the path [other] does not match the id from the body [rootfs]!");
+	fault("PUT", "/drives/other", buf,
+	      "The id from the path [other] does not match the id from the body [rootfs]!");
 	fault("PUT", "/drives/bad-id", buf, "Invalid ID");
 	fault("PUT", "/drives/", buf, "Empty ID in request.");
-	snprintf(buf, sizeof(buf), "{\"drive_id\":\"d2\",\"path_on_host\":\"%s\",\"is_root_device\":true}", disk2);
+	snprintf(buf, sizeof(buf), "{\"drive_id\":\"d2\",\"path_on_host\":\"%s\",\"is_root_device\":true}",
+		 disk2);
 	fault("PUT", "/drives/d2", buf, "already the root device");
-	fault("PUT", "/drives/d2", "{\"drive_id\":\"d2\",\"path_on_host\":\"/x\"}", "missing field `is_root_device`");
-	fault("PUT", "/drives/d2", "{\"drive_id\":\"d2\",\"is_root_device\":false}", "missing field `path_on_host`");
-	snprintf(buf, sizeof(buf), "{\"drive_id\":\"d2\",\"path_on_host\":\"%s\",\"is_root_device\":false,%s}", disk2,
+	fault("PUT", "/drives/d2", "{\"drive_id\":\"d2\",\"path_on_host\":\"/x\"}",
+	      "missing field `is_root_device`");
+	fault("PUT", "/drives/d2", "{\"drive_id\":\"d2\",\"is_root_device\":false}",
+	      "missing field `path_on_host`");
+	snprintf(buf, sizeof(buf),
+		 "{\"drive_id\":\"d2\",\"path_on_host\":\"%s\",\"is_root_device\":false,%s}", disk2,
 		 "\"rate_limiter\":{\"bandwidth\":{\"size\":1000,\"refill_time\":100}}");
 	fault("PUT", "/drives/d2", buf, "vigil does not support rate limiting");
-	snprintf(buf, sizeof(buf), "{\"drive_id\":\"d2\",\"path_on_host\":\"%s\",\"is_root_device\":false,%s}", disk2,
-		 "\"rate_limiter\":{\"bandwidth\":{\"size\":0,\"refill_time\":0}},\"cache_type\":\"Writeback\"");
+	snprintf(
+	    buf, sizeof(buf), "{\"drive_id\":\"d2\",\"path_on_host\":\"%s\",\"is_root_device\":false,%s}",
+	    disk2,
+	    "\"rate_limiter\":{\"bandwidth\":{\"size\":0,\"refill_time\":0}},\"cache_type\":\"Writeback\"");
 	ok204("PUT", "/drives/d2", buf);
 	assert_int_equal(m->cfg.nr_drives, 2);
 	assert_string_equal(m->cfg.drives[1].cache_type, "Writeback");
 	fault("PUT", "/drives/d3", "{\"drive_id\":\"d3\",\"is_root_device\":false,\"socket\":\"/s\"}",
 	      "vigil does not support vhost-user");
-	snprintf(buf, sizeof(buf), "{\"drive_id\":\"d3\",\"path_on_host\":\"%s\",\"is_root_device\":false,%s}", disk2,
+	snprintf(buf, sizeof(buf),
+		 "{\"drive_id\":\"d3\",\"path_on_host\":\"%s\",\"is_root_device\":false,%s}", disk2,
 		 "\"io_engine\":\"Turbo\"");
 	fault("PUT", "/drives/d3", buf, "io_engine must be Sync or Async");
 	fault("PATCH", "/drives/rootfs", "{\"drive_id\":\"rootfs\",\"path_on_host\":\"/x\"}",
@@ -243,7 +259,8 @@ static void test_drives(void **state)
 	ok204("PATCH", "/drives/rootfs", "{\"drive_id\":\"rootfs\"}");
 	assert_true(m->last_drive_path_null);
 	fault("PATCH", "/drives/nothere", "{\"drive_id\":\"nothere\"}", "does not exist");
-	fault("PATCH", "/drives/rootfs", "{\"drive_id\":\"rootfs\",\"is_read_only\":true}", "unknown field `is_read_only`");
+	fault("PATCH", "/drives/rootfs", "{\"drive_id\":\"rootfs\",\"is_read_only\":true}",
+	      "unknown field `is_read_only`");
 	fault("PATCH", "/drives/rootfs", "{\"drive_id\":\"x\"}", "does not match");
 	fault("PUT", "/drives/rootfs", "{\"drive_id\":\"rootfs\"}", "not supported after starting");
 	assert_int_equal(m->drive_updates, 2 + 1); /* the nothere call reached the VMM, the others did not */
@@ -258,38 +275,47 @@ static void test_network(void **state)
 	assert_true(m->cfg.nets[0].has_mac);
 	assert_int_equal(m->cfg.nets[0].guest_mac[5], 2);
 	ok204("PUT", "/network-interfaces/u0",
-	      "{\"iface_id\":\"u0\",\"vigil_user\":{\"hostfwd\":[\"tcp:127.0.0.1:8022-:22\",\"udp::5353-:53\"]}}");
+	      "{\"iface_id\":\"u0\",\"vigil_user\":{\"hostfwd\":[\"tcp:127.0.0.1:8022-:22\",\"udp::5353-:"
+	      "53\"]}}");
 	assert_true(m->cfg.nets[1].vigil_user);
 	assert_int_equal(m->cfg.nets[1].nr_fwd, 2);
 	assert_int_equal(m->cfg.nets[1].fwd[0].host_port, 8022);
 	assert_int_equal(m->cfg.nets[1].fwd[0].guest_port, 22);
 	assert_true(m->cfg.nets[1].fwd[1].udp);
-	fault("PUT", "/network-interfaces/u1", "{\"iface_id\":\"u1\",\"vigil_user\":{\"hostfwd\":[\"tcp:8022:22\"]}}",
-	      "bad rule");
-	fault("PUT", "/network-interfaces/u1", "{\"iface_id\":\"u1\",\"vigil_user\":{\"hostfwd\":[\"tcp::1-:2,mac=x\"]}}",
-	      "bad rule");
+	fault("PUT", "/network-interfaces/u1",
+	      "{\"iface_id\":\"u1\",\"vigil_user\":{\"hostfwd\":[\"tcp:8022:22\"]}}", "bad rule");
+	fault("PUT", "/network-interfaces/u1",
+	      "{\"iface_id\":\"u1\",\"vigil_user\":{\"hostfwd\":[\"tcp::1-:2,mac=x\"]}}", "bad rule");
 	fault("PUT", "/network-interfaces/u1", "{\"iface_id\":\"u1\",\"vigil_user\":{\"hostfwd\":[1]}}",
 	      "must be a string");
-	fault("PUT", "/network-interfaces/u1", "{\"iface_id\":\"u1\",\"vigil_user\":{\"nat\":true}}", "unknown field `nat`");
+	fault("PUT", "/network-interfaces/u1", "{\"iface_id\":\"u1\",\"vigil_user\":{\"nat\":true}}",
+	      "unknown field `nat`");
 	fault("PUT", "/network-interfaces/n2", "{\"iface_id\":\"n2\"}", "missing field `host_dev_name`");
-	fault("PUT", "/network-interfaces/n2", "{\"iface_id\":\"n2\",\"host_dev_name\":\"tap0\"}", "already used");
-	fault("PUT", "/network-interfaces/n2", "{\"iface_id\":\"n2\",\"host_dev_name\":\"tap123456789abcdef\"}",
-	      "bad host_dev_name");
-	fault("PUT", "/network-interfaces/n2", "{\"iface_id\":\"n2\",\"host_dev_name\":\"tap2\",\"guest_mac\":\"zz\"}",
-	      "bad guest_mac");
-	fault("PUT", "/network-interfaces/n2", "{\"iface_id\":\"n2\",\"host_dev_name\":\"tap2\",\"mtu\":1500}",
+	fault("PUT", "/network-interfaces/n2", "{\"iface_id\":\"n2\",\"host_dev_name\":\"tap0\"}",
+	      "already used");
+	fault("PUT", "/network-interfaces/n2",
+	      "{\"iface_id\":\"n2\",\"host_dev_name\":\"tap123456789abcdef\"}", "bad host_dev_name");
+	fault("PUT", "/network-interfaces/n2",
+	      "{\"iface_id\":\"n2\",\"host_dev_name\":\"tap2\",\"guest_mac\":\"zz\"}", "bad guest_mac");
+	fault("PUT", "/network-interfaces/n2",
+	      "{\"iface_id\":\"n2\",\"host_dev_name\":\"tap2\",\"mtu\":1500}",
 	      "vigil does not support setting the mtu");
 	fault("PUT", "/network-interfaces/n2",
-	      "{\"iface_id\":\"n2\",\"host_dev_name\":\"tap2\",\"rx_rate_limiter\":{\"ops\":{\"size\":1,\"refill_time\":1}}}",
+	      "{\"iface_id\":\"n2\",\"host_dev_name\":\"tap2\",\"rx_rate_limiter\":{\"ops\":{\"size\":1,"
+	      "\"refill_time\":1}}}",
 	      "vigil does not support rate limiting");
-	fault("PUT", "/network-interfaces/n2", "{\"iface_id\":\"n3\",\"host_dev_name\":\"tap2\"}", "does not match");
-	fault("PUT", "/network-interfaces/n%202", "{\"iface_id\":\"n2\",\"host_dev_name\":\"tap2\"}", "Invalid ID");
+	fault("PUT", "/network-interfaces/n2", "{\"iface_id\":\"n3\",\"host_dev_name\":\"tap2\"}",
+	      "does not match");
+	fault("PUT", "/network-interfaces/n%202", "{\"iface_id\":\"n2\",\"host_dev_name\":\"tap2\"}",
+	      "Invalid ID");
 	assert_int_equal(m->cfg.nr_nets, 2);
-	fault("PATCH", "/network-interfaces/net1", "{\"iface_id\":\"net1\"}", "not supported before starting");
+	fault("PATCH", "/network-interfaces/net1", "{\"iface_id\":\"net1\"}",
+	      "not supported before starting");
 	start();
 	ok204("PATCH", "/network-interfaces/net1", "{\"iface_id\":\"net1\",\"rx_rate_limiter\":null}");
 	assert_int_equal(m->net_updates, 1);
-	fault("PATCH", "/network-interfaces/net1", "{\"iface_id\":\"net1\",\"host_dev_name\":\"x\"}", "unknown field");
+	fault("PATCH", "/network-interfaces/net1", "{\"iface_id\":\"net1\",\"host_dev_name\":\"x\"}",
+	      "unknown field");
 	fault("PATCH", "/network-interfaces/zz", "{\"iface_id\":\"zz\"}", "does not exist");
 	fault("PUT", "/network-interfaces/n2", "{\"iface_id\":\"n2\",\"host_dev_name\":\"tap2\"}",
 	      "not supported after starting");
@@ -297,20 +323,24 @@ static void test_network(void **state)
 
 static void test_vsock_entropy(void **state)
 {
-	fault("PUT", "/vsock", "{\"guest_cid\":2,\"uds_path\":\"/tmp/v.sock\"}", "guest_cid must be at least 3");
+	fault("PUT", "/vsock", "{\"guest_cid\":2,\"uds_path\":\"/tmp/v.sock\"}",
+	      "guest_cid must be at least 3");
 	fault("PUT", "/vsock", "{\"guest_cid\":3}", "missing field `uds_path`");
-	fault("PUT", "/vsock", "{\"guest_cid\":3.5,\"uds_path\":\"/tmp/v.sock\"}", "must be a non-negative integer");
+	fault("PUT", "/vsock", "{\"guest_cid\":3.5,\"uds_path\":\"/tmp/v.sock\"}",
+	      "must be a non-negative integer");
 	ok204("PUT", "/vsock", "{\"guest_cid\":3,\"uds_path\":\"/tmp/v.sock\"}");
 	assert_true(m->cfg.has_vsock);
 	assert_int_equal(m->cfg.vsock.guest_cid, 3);
 	fault("PUT", "/entropy", "{\"rate_limiter\":{\"bandwidth\":{\"size\":1,\"refill_time\":1}}}",
 	      "vigil does not support rate limiting");
-	fault("PUT", "/entropy", "{\"rate_limiter\":{\"bandwidth\":{\"size\":0}}}", "missing field `refill_time`");
+	fault("PUT", "/entropy", "{\"rate_limiter\":{\"bandwidth\":{\"size\":0}}}",
+	      "missing field `refill_time`");
 	assert_false(m->cfg.entropy);
 	ok204("PUT", "/entropy", "{}");
 	assert_true(m->cfg.entropy);
 	start();
-	fault("PUT", "/vsock", "{\"guest_cid\":3,\"uds_path\":\"/tmp/v.sock\"}", "not supported after starting");
+	fault("PUT", "/vsock", "{\"guest_cid\":3,\"uds_path\":\"/tmp/v.sock\"}",
+	      "not supported after starting");
 	fault("PUT", "/entropy", "{}", "not supported after starting");
 }
 
@@ -319,7 +349,7 @@ static void test_logger_metrics(void **state)
 	fault("PUT", "/logger", "{\"level\":\"Loud\"}", "level must be one of");
 	fault("PUT", "/logger", "{\"show_level\":\"yes\"}", "must be a boolean");
 	assert_int_equal(m->log_configures, 0);
-	snprintf(buf, sizeof(buf), "{\"log_path\":\"%s\",\"level\":\"debug\",\"show_level\":true}", logf);
+	snprintf(buf, sizeof(buf), "{\"log_path\":\"%s\",\"level\":\"debug\",\"show_level\":true}", logpath);
 	ok204("PUT", "/logger", buf);
 	assert_int_equal(m->log_configures, 1);
 	assert_int_equal(m->cfg.logger.level, LOG_DEBUG);
@@ -331,7 +361,7 @@ static void test_logger_metrics(void **state)
 
 	fault("PUT", "/metrics", "{}", "missing field `metrics_path`");
 	fault("PUT", "/metrics", "{\"metrics_path\":\"/nonexistent/dir/m\"}", "metrics_path");
-	snprintf(buf, sizeof(buf), "{\"metrics_path\":\"%s\"}", logf);
+	snprintf(buf, sizeof(buf), "{\"metrics_path\":\"%s\"}", logpath);
 	ok204("PUT", "/metrics", buf);
 	assert_true(m->cfg.has_metrics);
 	fault("PUT", "/metrics", buf, "only be configured once");
@@ -344,7 +374,8 @@ static void test_actions_and_vm(void **state)
 	fault("PUT", "/actions", "{\"action_type\":\"FlushMetrics\"}", "not supported before starting");
 	fault("PUT", "/actions", "{\"action_type\":\"SendCtrlAltDel\"}", "not supported before starting");
 	fault("PATCH", "/vm", "{\"state\":\"Paused\"}", "not supported before starting");
-	fault("PUT", "/actions", "{\"action_type\":\"InstanceStart\"}", "Cannot start microvm without kernel");
+	fault("PUT", "/actions", "{\"action_type\":\"InstanceStart\"}",
+	      "Cannot start microvm without kernel");
 	assert_int_equal(m->state, VMM_NOT_STARTED);
 	fault("PUT", "/actions", "{\"action_type\":\"Reboot\"}", "unknown action_type");
 	fault("PUT", "/actions", "{\"action_type\":1}", "must be a string");
@@ -381,9 +412,11 @@ static void test_vm_config_and_stats(void **state)
 	configure_bootable();
 	ok204("PUT", "/machine-config", "{\"vcpu_count\": 2, \"mem_size_mib\": 256}");
 	json_t *o = ok200("/vm/config");
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(o, "machine-config"), "vcpu_count")), 2);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(o, "boot-source"), "kernel_image_path")),
-			    kernel);
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(o, "machine-config"), "vcpu_count")), 2);
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(o, "boot-source"), "kernel_image_path")),
+	    kernel);
 	assert_true(json_is_array(json_object_get(o, "drives")));
 	assert_true(json_is_array(json_object_get(o, "network-interfaces")));
 	assert_true(json_is_null(json_object_get(o, "vsock")));
@@ -400,8 +433,8 @@ static void test_vm_config_and_stats(void **state)
 /* Every byte is hostile: the router must answer anything with a status. */
 static void test_hostile(void **state)
 {
-	static const char *paths[] = { "", "/", "//", "/drives", "/drives//", "/drives/\n", "/vm/", "x" };
-	static const char *bodies[] = { NULL, "", "{", "}", "null", "{\"drive_id\":null}", "{\"\":1}", "[[[[" };
+	static const char *paths[] = {"", "/", "//", "/drives", "/drives//", "/drives/\n", "/vm/", "x"};
+	static const char *bodies[] = {NULL, "", "{", "}", "null", "{\"drive_id\":null}", "{\"\":1}", "[[[["};
 	char nul[] = "{\"drive_id\":\"a\0b\"}";
 
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
@@ -422,21 +455,21 @@ int main(void)
 	mkfile(kernel);
 	mkfile(disk);
 	mkfile(disk2);
-	mkfile(logf);
+	mkfile(logpath);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_instance_info_and_version, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_generic_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_machine_config, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_boot_source, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_drives, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_network, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_vsock_entropy, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_logger_metrics, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_actions_and_vm, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_vm_config_and_stats, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hostile, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_instance_info_and_version, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_generic_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_machine_config, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_boot_source, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_drives, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_network, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_vsock_entropy, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_logger_metrics, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_actions_and_vm, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_vm_config_and_stats, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hostile, setup, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
-	unlink(kernel), unlink(disk), unlink(disk2), unlink(logf);
+	unlink(kernel), unlink(disk), unlink(disk2), unlink(logpath);
 	return rc;
 }

@@ -2,11 +2,14 @@
  * config_file.c, config_json_out.c): Firecracker's --config-file document,
  * vigil's keys, the refusals, all-or-nothing loading and the round trip
  * through GET /vm/config's encoder. */
+/* cmocka needs these first, in this order */
+/* clang-format off */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+/* clang-format on */
 
 #include <jansson.h>
 #include <stdio.h>
@@ -57,19 +60,25 @@ static void refused(const char *text, const char *want)
 /* Firecracker's own test config (tests/framework/vm_config.json), nulls and all. */
 static void test_firecracker_document(void **state)
 {
-	snprintf(doc, sizeof(doc),
-		 "{\"boot-source\":{\"kernel_image_path\":\"%s\",\"boot_args\":\"console=ttyS0 reboot=k panic=1\","
-		 "\"initrd_path\":null},"
-		 "\"drives\":[{\"drive_id\":\"rootfs\",\"partuuid\":null,\"is_root_device\":true,\"cache_type\":\"Unsafe\","
-		 "\"is_read_only\":false,\"path_on_host\":\"%s\",\"io_engine\":\"Sync\",\"rate_limiter\":null,"
-		 "\"socket\":null}],"
-		 "\"machine-config\":{\"vcpu_count\":2,\"mem_size_mib\":1024,\"smt\":false,\"track_dirty_pages\":false,"
-		 "\"huge_pages\":\"None\"},"
-		 "\"cpu-config\":null,\"balloon\":null,\"network-interfaces\":[{\"iface_id\":\"eth0\",\"host_dev_name\":"
-		 "\"tap0\",\"guest_mac\":\"06:00:c0:a8:00:02\",\"rx_rate_limiter\":null,\"tx_rate_limiter\":null}],"
-		 "\"vsock\":null,\"logger\":null,\"metrics\":null,\"mmds-config\":null,\"entropy\":null,\"pmem\":[],"
-		 "\"memory-hotplug\":null}",
-		 kernel, disk);
+	snprintf(
+	    doc, sizeof(doc),
+	    "{\"boot-source\":{\"kernel_image_path\":\"%s\",\"boot_args\":\"console=ttyS0 reboot=k panic=1\","
+	    "\"initrd_path\":null},"
+	    "\"drives\":[{\"drive_id\":\"rootfs\",\"partuuid\":null,\"is_root_device\":true,\"cache_type\":"
+	    "\"Unsafe\","
+	    "\"is_read_only\":false,\"path_on_host\":\"%s\",\"io_engine\":\"Sync\",\"rate_limiter\":null,"
+	    "\"socket\":null}],"
+	    "\"machine-config\":{\"vcpu_count\":2,\"mem_size_mib\":1024,\"smt\":false,\"track_dirty_pages\":"
+	    "false,"
+	    "\"huge_pages\":\"None\"},"
+	    "\"cpu-config\":null,\"balloon\":null,\"network-interfaces\":[{\"iface_id\":\"eth0\",\"host_dev_"
+	    "name\":"
+	    "\"tap0\",\"guest_mac\":\"06:00:c0:a8:00:02\",\"rx_rate_limiter\":null,\"tx_rate_limiter\":null}]"
+	    ","
+	    "\"vsock\":null,\"logger\":null,\"metrics\":null,\"mmds-config\":null,\"entropy\":null,\"pmem\":["
+	    "],"
+	    "\"memory-hotplug\":null}",
+	    kernel, disk);
 	if (load(doc) < 0)
 		fail_msg("refused: %s", err);
 	assert_true(c.has_boot);
@@ -86,12 +95,13 @@ static void test_firecracker_document(void **state)
 
 static void test_vigil_keys(void **state)
 {
-	snprintf(doc, sizeof(doc),
-		 "{\"boot-source\":{\"kernel_image_path\":\"%s\"},\"console\":{\"output\":\"file:/tmp/con.log\","
-		 "\"device\":\"virtio\"},\"stats\":true,\"trace\":\"-\",\"entropy\":{},"
-		 "\"vsock\":{\"guest_cid\":7,\"uds_path\":\"/tmp/v.sock\"},"
-		 "\"network-interfaces\":[{\"iface_id\":\"u\",\"vigil_user\":{\"hostfwd\":[\"tcp::2222-:22\"]}}]}",
-		 kernel);
+	snprintf(
+	    doc, sizeof(doc),
+	    "{\"boot-source\":{\"kernel_image_path\":\"%s\"},\"console\":{\"output\":\"file:/tmp/con.log\","
+	    "\"device\":\"virtio\"},\"stats\":true,\"trace\":\"-\",\"entropy\":{},"
+	    "\"vsock\":{\"guest_cid\":7,\"uds_path\":\"/tmp/v.sock\"},"
+	    "\"network-interfaces\":[{\"iface_id\":\"u\",\"vigil_user\":{\"hostfwd\":[\"tcp::2222-:22\"]}}]}",
+	    kernel);
 	if (load(doc) < 0)
 		fail_msg("refused: %s", err);
 	assert_int_equal(c.console.out, CONSOLE_FILE);
@@ -104,7 +114,8 @@ static void test_vigil_keys(void **state)
 	assert_true(c.nets[0].vigil_user);
 	assert_int_equal(c.nets[0].fwd[0].host_port, 2222);
 	assert_int_equal(c.nets[0].fwd[0].host_addr, 0x7f000001); /* empty address = 127.0.0.1 */
-	snprintf(doc, sizeof(doc), "{\"boot-source\":{\"kernel_image_path\":\"%s\"},\"console\":{\"output\":\"none\"}}",
+	snprintf(doc, sizeof(doc),
+		 "{\"boot-source\":{\"kernel_image_path\":\"%s\"},\"console\":{\"output\":\"none\"}}",
 		 kernel);
 	assert_int_equal(load(doc), 0);
 	assert_int_equal(c.console.out, CONSOLE_NONE);
@@ -130,10 +141,11 @@ static void test_refusals(void **state)
 	snprintf(doc, sizeof(doc), "{%s,\"drives\":{}}", k);
 	refused(doc, "drives: must be an array");
 	/* a bad drive after a good machine-config: nothing is applied */
-	snprintf(doc, sizeof(doc),
-		 "{%s,\"machine-config\":{\"vcpu_count\":3,\"mem_size_mib\":256},\"drives\":[{\"drive_id\":\"a\","
-		 "\"is_root_device\":false,\"path_on_host\":\"/nonexistent\"}]}",
-		 k);
+	snprintf(
+	    doc, sizeof(doc),
+	    "{%s,\"machine-config\":{\"vcpu_count\":3,\"mem_size_mib\":256},\"drives\":[{\"drive_id\":\"a\","
+	    "\"is_root_device\":false,\"path_on_host\":\"/nonexistent\"}]}",
+	    k);
 	refused(doc, "drives[0]: path_on_host");
 	assert_int_equal(c.machine.vcpu_count, 1);
 	snprintf(doc, sizeof(doc), "{%s,\"drives\":[{\"drive_id\":\"a\",\"is_root_device\":\"yes\"}]}", k);
@@ -163,22 +175,26 @@ static void test_refusals(void **state)
 
 static void test_round_trip(void **state)
 {
-	snprintf(doc, sizeof(doc),
-		 "{\"boot-source\":{\"kernel_image_path\":\"%s\",\"boot_args\":\"console=ttyS0\"},"
-		 "\"drives\":[{\"drive_id\":\"data\",\"is_root_device\":false,\"path_on_host\":\"%s\",\"is_read_only\":true},"
-		 "{\"drive_id\":\"root\",\"is_root_device\":true,\"path_on_host\":\"%s\",\"cache_type\":\"Writeback\"}],"
-		 "\"machine-config\":{\"vcpu_count\":2,\"mem_size_mib\":300,\"track_dirty_pages\":true},"
-		 "\"network-interfaces\":[{\"iface_id\":\"u\",\"guest_mac\":\"06:00:00:00:00:01\",\"vigil_user\":"
-		 "{\"hostfwd\":[\"udp:10.1.2.3:5353-:53\"]}},{\"iface_id\":\"t\",\"host_dev_name\":\"tap9\"}],"
-		 "\"vsock\":{\"guest_cid\":9,\"uds_path\":\"/tmp/vs\"},\"entropy\":{},\"stats\":true}",
-		 kernel, disk, disk);
+	snprintf(
+	    doc, sizeof(doc),
+	    "{\"boot-source\":{\"kernel_image_path\":\"%s\",\"boot_args\":\"console=ttyS0\"},"
+	    "\"drives\":[{\"drive_id\":\"data\",\"is_root_device\":false,\"path_on_host\":\"%s\",\"is_read_"
+	    "only\":true},"
+	    "{\"drive_id\":\"root\",\"is_root_device\":true,\"path_on_host\":\"%s\",\"cache_type\":"
+	    "\"Writeback\"}],"
+	    "\"machine-config\":{\"vcpu_count\":2,\"mem_size_mib\":300,\"track_dirty_pages\":true},"
+	    "\"network-interfaces\":[{\"iface_id\":\"u\",\"guest_mac\":\"06:00:00:00:00:01\",\"vigil_user\":"
+	    "{\"hostfwd\":[\"udp:10.1.2.3:5353-:53\"]}},{\"iface_id\":\"t\",\"host_dev_name\":\"tap9\"}],"
+	    "\"vsock\":{\"guest_cid\":9,\"uds_path\":\"/tmp/vs\"},\"entropy\":{},\"stats\":true}",
+	    kernel, disk, disk);
 	if (load(doc) < 0)
 		fail_msg("refused: %s", err);
 	json_t *o = vmcfg_to_json(&c);
 	assert_non_null(o);
 	/* the root drive comes first, as the guest sees it */
-	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(o, "drives"), 0), "drive_id")),
-			    "root");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_array_get(json_object_get(o, "drives"), 0), "drive_id")),
+	    "root");
 	char *text = json_dumps(o, 0);
 	json_decref(o);
 	struct vm_config first = c;
@@ -203,8 +219,9 @@ static void test_load_file(void **state)
 {
 	FILE *f = fopen(cfgfile, "w");
 	assert_non_null(f);
-	fprintf(f, "{\"boot-source\":{\"kernel_image_path\":\"%s\"},\"machine-config\":{\"vcpu_count\":4,"
-		   "\"mem_size_mib\":512}}",
+	fprintf(f,
+		"{\"boot-source\":{\"kernel_image_path\":\"%s\"},\"machine-config\":{\"vcpu_count\":4,"
+		"\"mem_size_mib\":512}}",
 		kernel);
 	fclose(f);
 	assert_int_equal(vmcfg_load_file(&c, cfgfile, err, sizeof(err)), 0);
@@ -226,11 +243,11 @@ int main(void)
 	mkfile(disk);
 	mkfile(cfgfile);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_firecracker_document, setup),
-		cmocka_unit_test_setup(test_vigil_keys, setup),
-		cmocka_unit_test_setup(test_refusals, setup),
-		cmocka_unit_test_setup(test_round_trip, setup),
-		cmocka_unit_test_setup(test_load_file, setup),
+	    cmocka_unit_test_setup(test_firecracker_document, setup),
+	    cmocka_unit_test_setup(test_vigil_keys, setup),
+	    cmocka_unit_test_setup(test_refusals, setup),
+	    cmocka_unit_test_setup(test_round_trip, setup),
+	    cmocka_unit_test_setup(test_load_file, setup),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	unlink(kernel), unlink(disk), unlink(cfgfile);
