@@ -53,10 +53,13 @@ $(B)/tests/api_fake_server: tests/unit/api_fake_server.c tests/unit/fake_vmm_api
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(B)/libvigil.a $(LDLIBS)
 
-# Unit tests, plain and under ASan+UBSan (a second build tree).
+# Unit tests, plain and under ASan+UBSan (a second build tree), and the
+# threaded ones under TSan (a third).
+TSAN_TESTS := test_vcpu test_monitor_live
 unit: tests
 	@$(MAKE) --no-print-directory B=build/asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" LDLIBS="-fsanitize=address,undefined" tests
-	@tests/run-units.sh $(B)/tests build/asan/tests
+	@$(MAKE) --no-print-directory B=build/tsan CC=gcc CFLAGS="-O1 -g -fsanitize=thread -Wno-tsan" LDLIBS="-fsanitize=thread" $(TSAN_TESTS:%=build/tsan/tests/%)
+	@TSAN_OPTIONS=halt_on_error=1 tests/run-units.sh $(B)/tests build/asan/tests build/tsan/tests
 
 lab: $(B)/vigil
 	lab/run.sh
@@ -71,7 +74,7 @@ clean:
 -include $(CORE_OBJ:.o=.d) $(HOST_OBJ:.o=.d)
 
 # Tiny self-checking guests (tests/guests/tiny.S), one bzImage per action.
-TINY_ACTIONS := poweroff echo kbdreset acpireset panic triple hang wild
+TINY_ACTIONS := poweroff echo kbdreset acpireset panic triple hang wild count cad
 TINY := $(TINY_ACTIONS:%=$(B)/tests/guests/tiny-%.bin)
 $(B)/tests/guests/tiny-%.bin: tests/guests/tiny.S tests/guests/tiny.ld
 	@mkdir -p $(dir $@)
@@ -105,3 +108,4 @@ fuzz-smoke: $(B)/fuzz/fuzz_virtq $(B)/fuzz/fuzz_api
 	$(B)/fuzz/fuzz_api -max_total_time=10 -print_final_stats=1 -artifact_prefix=$(B)/fuzz/ $(B)/fuzz/corpus-api \
 		fuzz/corpus-api
 .PHONY: fuzz fuzz-smoke
+

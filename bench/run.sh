@@ -2,7 +2,8 @@
 # Benchmarks, each printing vigil's figures beside a peer's.
 #   bench/run.sh          both
 #   bench/run.sh native   start-up on this host's own KVM (tiny guest)
-#   bench/run.sh lab      Linux boot to poweroff in the lab, vigil vs QEMU
+#   bench/run.sh lab      in the lab, vigil vs QEMU: Linux boot to poweroff, and
+#                         pause/resume latency of a 4-vCPU guest (API vs QMP)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
@@ -13,5 +14,5 @@ fi
 if [ "$what" = all ] || [ "$what" = lab ]; then
     lab/build-l1.sh build/lab >/dev/null
     guest/build.sh build/guest >/dev/null
-    LAB_OUT=build/lab/bench lab/run-l1.sh -- bench/boot.py
+    LAB_OUT=build/lab/bench lab/run-l1.sh -- sh -c 'bench/boot.py && bench/pause.py'
 fi

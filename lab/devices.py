@@ -34,6 +34,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import scenarios as S  # noqa: E402
 from driver import DriverError, Guest  # noqa: E402
+import api_scenarios  # noqa: E402
 
 VIGIL, BZIMAGE, INITRD = S.VIGIL, S.BZIMAGE, S.INITRD
 ROOTFS = f"{S.GUEST}/rootfs.ext4"
@@ -51,7 +52,7 @@ def vigil_argv(devices, mem="512M", cmdline="console=ttyS0 quiet", prefix=()):
 def parse_devices(text):
     """{name: {requests, bytes, errors, denied}} from vigil's --stats lines."""
     out = {}
-    for m in re.finditer(r"^device (\S+): requests=(\d+) bytes=(\d+) errors=(\d+) denied=(\d+)",
+    for m in re.finditer(r"^device (\S+) \(\S+\): requests=(\d+) bytes=(\d+) errors=(\d+) denied=(\d+)",
                          text, re.M):
         out[m.group(1)] = dict(zip(("requests", "bytes", "errors", "denied"),
                                    map(int, m.groups()[1:])))
@@ -192,22 +193,22 @@ def boot_disk(r, work):
     print(f"  (blk-integrity: 2 x 64 MiB written in {seen['write_secs']:.1f}s)", flush=True)
 
     # blk-ro: flagged ro in the guest, write refused, readable, image unchanged.
-    ro_dev = devs.get("virtio-blk3", {})
+    ro_dev = devs.get("drive3", {})
     lines = seen["ro_state"].split("\n")
     ok = (lines[0] == "1" and ro_sha in seen["ro_state"] and "dd=0" not in seen["ro_dd"]
           and re.search(r"dd=\d+", seen["ro_dd"]) and file_hash(ro) == ro_sha)
     r.check("blk-ro", ok, f"sysfs ro + guest sha256 {seen['ro_state']!r} (want 1, {ro_sha}); "
             f"dd: {seen['ro_dd']!r}; image sha256 now {file_hash(ro)}; stats {ro_dev}")
-    print(f"  (blk-ro: guest dd said {seen['ro_dd'].strip()!r}; virtio-blk3 stats {ro_dev})", flush=True)
+    print(f"  (blk-ro: guest dd said {seen['ro_dd'].strip()!r}; drive3 stats {ro_dev})", flush=True)
 
     # rng: 1 MiB out of /dev/hwrng, counted by the device.
-    rng = devs.get("virtio-rng0", {})
+    rng = devs.get("entropy", {})
     r.check("rng", seen["rng"].split()[-1:] == ["1048576"] and "virtio_rng" in seen["rng"]
             and rng.get("bytes", 0) >= MIB,
             f"guest said {seen['rng']!r}; stats {rng}")
 
-    check_stats(r, "stats-disk", res, ["virtio-blk0", "virtio-blk1", "virtio-blk2",
-                                       "virtio-blk3", "virtio-rng0"])
+    check_stats(r, "stats-disk", res, ["root", "drive1", "drive2",
+                                       "drive3", "entropy"])
 
 
 # --- boot 2: user-mode networking + vsock ----------------------------------------
@@ -347,7 +348,7 @@ def boot_net(r, work):
     r.check("vsock-refused", ok == "" and got == b"" and st == 1 and "connect:" in out,
             f"host CONNECT 5999 got {ok!r} then {got!r} (want EOF, no OK); guest connect to "
             f"2:6999 exit {st}: {out!r} (want exit 1, a connect error)")
-    check_stats(r, "stats-net", res, ["virtio-net0", "virtio-vsock0"])
+    check_stats(r, "stats-net", res, ["net0", "vsock"])
 
 
 # --- boot 3: TAP in a network namespace ------------------------------------------
@@ -397,7 +398,7 @@ def boot_tap(r, work):
     r.check("net-tap", gst == 0 and hst == 0 and mac in seen["neigh"],
             f"guest ping exit {gst}: {gout[-300:]!r}; host ping exit {hst}: {hout[-300:]!r}; "
             f"neighbour {seen['neigh']!r} (want MAC {mac})")
-    check_stats(r, "stats-tap", res, ["virtio-net0"])
+    check_stats(r, "stats-tap", res, ["net0"])
 
 
 # --- boot 4: virtio-console ------------------------------------------------------
@@ -419,10 +420,11 @@ def boot_hvc(r, work):
     lines = out.split("\n")
     r.check("virtio-console", st == 0 and lines[:2] == [token, "/dev/hvc0"] and "console=hvc0" in out,
             f"output {out!r}, want {token!r}, /dev/hvc0, a cmdline with console=hvc0")
-    check_stats(r, "stats-hvc", res, ["virtio-console0"])
+    check_stats(r, "stats-hvc", res, ["console"])
 
 
 BOOTS = {
+    **api_scenarios.BOOTS,
     boot_disk: ["root-disk", "blk-integrity", "blk-ro", "rng", "stats-disk"],
     boot_net: ["net-user", "net-hostfwd", "vsock-h2g", "vsock-g2h", "vsock-refused", "stats-net"],
     boot_tap: ["net-tap", "stats-tap"],

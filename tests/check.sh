@@ -46,6 +46,8 @@ suite warnings warnings
 suite units make -s unit
 suite native tests/native.sh build
 suite native-asan native_asan
+suite api tests/api.sh build
+suite ctl python3 tests/ctl_test.py build/vigil
 fuzz() {  # the virtqueue walker under libFuzzer, briefly: a crash fails
     if make -s fuzz-smoke; then echo "fuzz: 1 passed, 0 failed"; else echo "fuzz: 0 passed, 1 failed"; return 1; fi
 }

@@ -85,7 +85,7 @@ truncate -s 8M "$T/disk.img"; truncate -s 4M "$T/ro.img"
 expect_run "virtio devices attach and detach" 0 "tiny: denied ok" "$V" run --kernel "$G/tiny-poweroff.bin" \
     --disk "path=$T/disk.img" --disk "path=$T/ro.img,ro,id=golden" --net "user,hostfwd=tcp:127.0.0.1:$((20000 + RANDOM % 20000))-:80" \
     --vsock "cid=3,uds=$T/vsock" --rng --console-device virtio --stats
-if grep -q "^device drive1 (virtio-blk): requests=0" "$T/err" && [ ! -e "$T/vsock" ]; then pass "device stats printed, vsock socket removed"
+if grep -q "^device golden (virtio-blk): requests=0" "$T/err" && [ ! -e "$T/vsock" ]; then pass "device stats printed, vsock socket removed"
 else fail "device stats printed, vsock socket removed" "$(grep device "$T/err"; ls "$T")"; fi
 expect_error "bad --disk" "disk" "$V" run --kernel "$G/tiny-poweroff.bin" --disk "path=$T/nope"
 expect_error "bad --net" "expected tap=IFNAME or user" "$V" run --net bogus

@@ -1,7 +1,8 @@
-/* vigil — a virtual machine monitor. Subcommands: run, check. */
+/* vigil — a virtual machine monitor. Subcommands: run, check, ctl. */
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/ctl.h"
 #include "cli/run_cmd.h"
 #include "kvm/kvm.h"
 
@@ -11,6 +12,9 @@ static void usage(FILE *out)
 		"vigil %s — a virtual machine monitor for KVM\n"
 		"usage: vigil run [options]   boot a VM (vigil run --help)\n"
 		"       vigil check           tell whether this host's KVM can run vigil\n"
+		"       vigil ctl --api-sock PATH COMMAND\n"
+		"                             drive a running VM: status, start, pause, resume,\n"
+		"                             ctrl-alt-del, flush-metrics, config, stats, metrics\n"
 		"       vigil --version | --help\n",
 		VIGIL_VERSION);
 }
@@ -32,6 +36,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "run") == 0)
 		return run_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "ctl") == 0)
+		return ctl_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "check") == 0) {
 		if (argc > 2) {
 			fprintf(stderr, "vigil: check takes no arguments\n");

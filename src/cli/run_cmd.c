@@ -1,31 +1,24 @@
-/* `vigil run`: parse the options, map the kernel and initrd, build the VM
- * (KVM backend + PC board), run it, report, and turn the reason it stopped
- * into the exit status. */
+/* `vigil run`: the options fill one `struct vm_config` (vmm/config.h) through
+ * the same setters as the config file and the API; then the control loop
+ * (vmm/vmm.c) builds and runs the VM, with the API served beside it when
+ * --api-sock is given. */
 #include "cli/run_cmd.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include "arch/x86/layout.h"
-#include "arch/x86/pc.h"
+#include "api/http.h"
 #include "cli/parse.h"
-#include "devices/uart_16550.h"
-#include "devices/virtio_console.h"
-#include "host/console.h"
-#include "host/evloop.h"
-#include "kvm/kvm.h"
-
-#define ERRLEN 512
+#include "devices/virtio_blk.h"
+#include "devices/virtio_vsock.h"
+#include "vmm/config_json.h"
+#include "vmm/log.h"
+#include "vmm/vmm.h"
 
 void run_usage(FILE *out)
 {
@@ -34,7 +27,7 @@ void run_usage(FILE *out)
 		"  --kernel PATH       bzImage (64-bit boot protocol) or ELF vmlinux with a PVH note\n"
 		"                      (default: the default guest built by guest/build.sh)\n"
 		"  --initrd PATH       initramfs (default: the default guest's, with the default kernel)\n"
-		"  --cmdline STRING    appended to the default command line \"" RUN_DEFAULT_CMDLINE "\"\n"
+		"  --cmdline STRING    appended to the default command line \"console=ttyS0 panic=-1\"\n"
 		"  --mem SIZE          guest RAM, K/M/G suffix, bare number = MiB (default 256M, min 64M)\n"
 		"  --cpus N            vCPUs, 1..%d (default 1)\n"
 		"  --console KIND      stdio (default), none, or file:PATH\n"
@@ -50,10 +43,15 @@ void run_usage(FILE *out)
 		"  --rng               a virtio-rng device fed from the host's getrandom()\n"
 		"  --stats             print exit, port and policy counters when the VM ends\n"
 		"  --trace FILE        write every port/MMIO access the VMM sees to FILE ('-': stderr)\n"
+		"  --api-sock PATH     serve Firecracker's API (HTTP on a Unix socket) at PATH; without a\n"
+		"                      kernel option, wait for InstanceStart\n"
+		"  --config-file FILE  configure from Firecracker's config-file JSON and start\n"
+		"  --no-api            no API socket (needs --config-file, as in Firecracker)\n"
+		"  --id ID             the instance id GET / reports (default anonymous-instance)\n"
 		"  -h, --help          this text\n"
 		"exit status: 0 guest powered off, 1 vigil error, 2 guest rebooted,\n"
 		"             3 guest crashed, 4 guest panicked, 5 stopped by user (Ctrl-A x, signal)\n",
-		VIGIL_MAX_CPUS);
+		VMCFG_MAX_CPUS);
 }
 
 __attribute__((format(printf, 1, 2))) static int bad(const char *fmt, ...)
@@ -67,10 +65,97 @@ __attribute__((format(printf, 1, 2))) static int bad(const char *fmt, ...)
 	return -1;
 }
 
+static int set_console(struct vm_config *c, const char *spec)
+{
+	struct vmcfg_console con = c->console;
+	char err[256];
+
+	if (strcmp(spec, "stdio") == 0)
+		con.out = CONSOLE_STDIO;
+	else if (strcmp(spec, "none") == 0)
+		con.out = CONSOLE_NONE;
+	else if (strncmp(spec, "file:", 5) == 0 && spec[5] && strlen(spec + 5) < sizeof(con.path)) {
+		con.out = CONSOLE_FILE;
+		strcpy(con.path, spec + 5);
+	} else
+		return bad("--console '%s': expected stdio, none or file:PATH", spec);
+	if (vmcfg_set_console(c, &con, err, sizeof(err)) < 0)
+		return bad("--console: %s", err);
+	return 0;
+}
+
+static int add_disk(struct vm_config *c, const char *spec)
+{
+	struct virtio_blk_config bc;
+	struct vmcfg_drive d = { 0 };
+	char err[512];
+
+	if (virtio_blk_parse(spec, &bc, err, sizeof(err)) < 0)
+		return bad("%s", err);
+	if (strlen(bc.path) >= sizeof(d.path_on_host))
+		return bad("--disk: path too long");
+	strcpy(d.path_on_host, bc.path);
+	d.is_read_only = bc.read_only;
+	/* id= names the drive (for the API and --stats) when it is a valid
+	 * Firecracker id, and is what the guest reads as the serial; without
+	 * it the serial is the file name, as before. */
+	const char *serial = bc.id;
+	if (!serial) {
+		const char *slash = strrchr(bc.path, '/');
+		serial = slash ? slash + 1 : bc.path;
+	}
+	snprintf(d.serial, sizeof(d.serial), "%.20s", serial);
+	if (bc.id && vmcfg_id_ok(bc.id))
+		snprintf(d.drive_id, sizeof(d.drive_id), "%s", bc.id);
+	else
+		snprintf(d.drive_id, sizeof(d.drive_id), "drive%u", c->nr_drives);
+	if (vmcfg_put_drive(c, &d, err, sizeof(err)) < 0)
+		return bad("--disk: %s", err);
+	return 0;
+}
+
+static int add_net(struct vm_config *c, const char *spec)
+{
+	struct virtio_net_config nc;
+	struct vmcfg_net n = { 0 };
+	char err[512];
+
+	if (virtio_net_parse(spec, &nc, err, sizeof(err)) < 0)
+		return bad("%s", err);
+	snprintf(n.iface_id, sizeof(n.iface_id), "net%u", c->nr_nets);
+	n.vigil_user = nc.kind == NET_USER;
+	if (!n.vigil_user)
+		snprintf(n.host_dev_name, sizeof(n.host_dev_name), "%s", nc.ifname);
+	n.nr_fwd = nc.nr_fwd;
+	memcpy(n.fwd, nc.fwd, sizeof(n.fwd));
+	n.has_mac = nc.mac_set;
+	memcpy(n.guest_mac, nc.mac, 6);
+	if (vmcfg_put_net(c, &n, err, sizeof(err)) < 0)
+		return bad("--net: %s", err);
+	return 0;
+}
+
+static int set_vsock(struct vm_config *c, const char *spec)
+{
+	struct virtio_vsock_config vc;
+	struct vmcfg_vsock v = { 0 };
+	char err[512];
+
+	if (c->has_vsock)
+		return bad("--vsock: only one vsock device");
+	if (virtio_vsock_parse(spec, &vc, err, sizeof(err)) < 0)
+		return bad("%s", err);
+	v.guest_cid = vc.guest_cid;
+	snprintf(v.uds_path, sizeof(v.uds_path), "%s", vc.uds_path);
+	if (vmcfg_set_vsock(c, &v, err, sizeof(err)) < 0)
+		return bad("--vsock: %s", err);
+	return 0;
+}
+
 int run_parse(int argc, char **argv, struct run_opts *o)
 {
 	enum { O_KERNEL = 256, O_INITRD, O_CMDLINE, O_MEM, O_CPUS, O_CONSOLE, O_STATS, O_DISK, O_NET, O_VSOCK,
-	       O_RNG, O_CONSOLE_DEV, O_TRACE };
+	       O_RNG, O_CONSOLE_DEV, O_TRACE, O_API_SOCK, O_CONFIG_FILE, O_NO_API, O_ID };
 	static const struct option longopts[] = {
 		{ "kernel", required_argument, NULL, O_KERNEL },
 		{ "initrd", required_argument, NULL, O_INITRD },
@@ -85,52 +170,82 @@ int run_parse(int argc, char **argv, struct run_opts *o)
 		{ "vsock", required_argument, NULL, O_VSOCK },
 		{ "rng", no_argument, NULL, O_RNG },
 		{ "console-device", required_argument, NULL, O_CONSOLE_DEV },
+		{ "api-sock", required_argument, NULL, O_API_SOCK },
+		{ "config-file", required_argument, NULL, O_CONFIG_FILE },
+		{ "no-api", no_argument, NULL, O_NO_API },
+		{ "id", required_argument, NULL, O_ID },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct vm_config *c = &o->cfg;
+	char err[512];
+	uint64_t mem;
+
 	memset(o, 0, sizeof(*o));
-	o->mem = RUN_DEFAULT_MEM;
-	o->cpus = 1;
-	o->console = "stdio";
-	o->cmdline = "";
-	char err[256];
+	vmcfg_init(c);
+	c->machine.mem_size_mib = RUN_DEFAULT_MEM >> 20; /* vigil run's default; the API's is Firecracker's */
 	optind = 1;
 	opterr = 0;
 	for (;;) {
-		int c = getopt_long(argc, argv, ":h", longopts, NULL);
-		if (c == -1)
+		int ch = getopt_long(argc, argv, ":h", longopts, NULL);
+		if (ch == -1)
 			break;
-		switch (c) {
+		switch (ch) {
 		case O_KERNEL: o->kernel = optarg; break;
 		case O_INITRD: o->initrd = optarg; break;
 		case O_CMDLINE: o->cmdline = optarg; break;
 		case O_MEM:
-			if (parse_size(optarg, &o->mem) < 0)
+			if (parse_size(optarg, &mem) < 0)
 				return bad("--mem '%s': expected a size such as 256M or 2G", optarg);
-			if (o->mem < RUN_MIN_MEM)
+			if (mem < RUN_MIN_MEM)
 				return bad("--mem %s is below the minimum of 64M", optarg);
-			if (o->mem > (1ULL << 40))
+			if (mem > (1ULL << 40))
 				return bad("--mem %s is above vigil's limit of 1T", optarg);
+			if (mem & ((1u << 20) - 1))
+				return bad("--mem %s is not a whole number of MiB", optarg);
+			c->machine.mem_size_mib = mem >> 20;
 			break;
 		case O_CPUS:
-			if (parse_uint(optarg, 1, VIGIL_MAX_CPUS, &o->cpus) < 0)
-				return bad("--cpus '%s': expected a number from 1 to %d", optarg, VIGIL_MAX_CPUS);
+			if (parse_uint(optarg, 1, VMCFG_MAX_CPUS, &c->machine.vcpu_count) < 0)
+				return bad("--cpus '%s': expected a number from 1 to %d", optarg, VMCFG_MAX_CPUS);
 			break;
-		case O_CONSOLE: o->console = optarg; break;
-		case O_STATS: o->stats = true; break;
-		case O_TRACE: o->trace = optarg; break;
+		case O_CONSOLE:
+			if (set_console(c, optarg) < 0)
+				return -1;
+			break;
+		case O_STATS: c->stats = true; break;
+		case O_TRACE:
+			if (strlen(optarg) >= sizeof(c->trace))
+				return bad("--trace: path too long");
+			strcpy(c->trace, optarg);
+			break;
 		case O_DISK:
-		case O_NET:
-		case O_VSOCK:
-		case O_RNG:
-		case O_CONSOLE_DEV: {
-			static const enum run_dev_opt kind[] = { [O_DISK - O_DISK] = RUN_DEV_DISK,
-				[O_NET - O_DISK] = RUN_DEV_NET, [O_VSOCK - O_DISK] = RUN_DEV_VSOCK,
-				[O_RNG - O_DISK] = RUN_DEV_RNG, [O_CONSOLE_DEV - O_DISK] = RUN_DEV_CONSOLE };
-			if (run_devices_parse(&o->devices, kind[c - O_DISK], optarg, err, sizeof(err)) < 0)
-				return bad("%s", err);
+			if (add_disk(c, optarg) < 0)
+				return -1;
 			break;
-		}
+		case O_NET:
+			if (add_net(c, optarg) < 0)
+				return -1;
+			break;
+		case O_VSOCK:
+			if (set_vsock(c, optarg) < 0)
+				return -1;
+			break;
+		case O_RNG: vmcfg_set_entropy(c, err, sizeof(err)); break;
+		case O_CONSOLE_DEV:
+			if (strcmp(optarg, "serial") != 0 && strcmp(optarg, "virtio") != 0)
+				return bad("--console-device '%s': expected serial or virtio", optarg);
+			c->console.virtio = strcmp(optarg, "virtio") == 0;
+			break;
+		case O_API_SOCK: o->api_sock = optarg; break;
+		case O_CONFIG_FILE: o->config_file = optarg; break;
+		case O_NO_API: o->no_api = true; break;
+		case O_ID:
+			if (!vmcfg_id_ok(optarg))
+				return bad("--id '%s': only letters, digits and '_', 1 to %d characters", optarg,
+					   VMCFG_ID_MAX);
+			strcpy(c->id, optarg);
+			break;
 		case 'h': run_usage(stdout); return 1;
 		case ':': return bad("option '%s' needs an argument", argv[optind - 1]);
 		default: return bad("unknown option '%s' (see 'vigil run --help')", argv[optind - 1]);
@@ -138,44 +253,13 @@ int run_parse(int argc, char **argv, struct run_opts *o)
 	}
 	if (optind < argc)
 		return bad("unexpected argument '%s' (see 'vigil run --help')", argv[optind]);
+	if (o->no_api && !o->config_file)
+		return bad("--no-api needs --config-file (there would be no way to configure the VM)");
+	if (o->no_api && o->api_sock)
+		return bad("--no-api and --api-sock exclude each other");
+	if (o->config_file && o->kernel)
+		return bad("--config-file and --kernel exclude each other (the file has a boot-source)");
 	return 0;
-}
-
-struct mapped_file {
-	const uint8_t *data;
-	size_t len;
-};
-
-static int map_file(const char *what, const char *path, struct mapped_file *f)
-{
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0) {
-		fprintf(stderr, "vigil: %s '%s': %s\n", what, path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
-		fprintf(stderr, "vigil: %s '%s': %s\n", what, path,
-			S_ISDIR(st.st_mode) ? "is a directory" : st.st_size == 0 ? "is empty" : "not a regular file");
-		close(fd);
-		return -1;
-	}
-	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED) {
-		fprintf(stderr, "vigil: %s '%s': %s\n", what, path, strerror(errno));
-		return -1;
-	}
-	f->data = p;
-	f->len = (size_t)st.st_size;
-	return 0;
-}
-
-static void unmap_file(struct mapped_file *f)
-{
-	if (f->data)
-		munmap((void *)f->data, f->len);
 }
 
 /* The default guest lives beside the binary: build/vigil -> build/guest/. */
@@ -184,191 +268,80 @@ static int default_guest(struct run_opts *o, char *kbuf, char *ibuf, size_t len)
 	char exe[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n <= 0)
-		return -1;
+		return bad("no --kernel given and the path of vigil itself is unknown");
 	exe[n] = '\0';
 	char *slash = strrchr(exe, '/');
 	if (slash)
 		*slash = '\0';
 	snprintf(kbuf, len, "%s/guest/vmlinuz", exe);
 	snprintf(ibuf, len, "%s/guest/initramfs.cpio.gz", exe);
-	if (access(kbuf, R_OK) != 0) {
-		fprintf(stderr, "vigil: no --kernel given and the default guest is not built (%s missing; run guest/build.sh)\n",
-			kbuf);
-		return -1;
-	}
+	if (access(kbuf, R_OK) != 0)
+		return bad("no --kernel given and the default guest is not built (%s missing; run guest/build.sh)", kbuf);
 	o->kernel = kbuf;
 	if (!o->initrd)
 		o->initrd = ibuf;
 	return 0;
 }
 
-static struct vm *signal_vm;
-
-static void on_stop_signal(int sig)
+/* --kernel / --initrd / --cmdline into the configuration's boot source. */
+static int set_boot(struct run_opts *o)
 {
-	(void)sig;
-	if (signal_vm)
-		vm_request_stop(signal_vm, VM_STOP_USER);
-}
+	struct vmcfg_boot b = { 0 };
+	char err[PATH_MAX + 256];
 
-static void quit_from_console(void *vm)
-{
-	vm_request_stop(vm, VM_STOP_USER);
-}
-
-static size_t uart_push(void *dev, const uint8_t *buf, size_t len)
-{
-	return uart_16550_rx_push(dev, buf, len);
-}
-
-static bool uart_wait(void *dev, int ms)
-{
-	return uart_16550_rx_wait_room(dev, ms);
-}
-
-static size_t hvc_push(void *dev, const uint8_t *buf, size_t len)
-{
-	return virtio_console_rx_push(dev, buf, len);
-}
-
-static bool hvc_wait(void *dev, int ms)
-{
-	return virtio_console_rx_wait_room(dev, ms);
-}
-
-static struct irq_line backend_irq(void *kb, uint32_t gsi)
-{
-	return kvm_irq_line(kb, gsi);
-}
-
-/* Builds and runs the VM; returns the exit status. */
-static int run_vm(const struct run_opts *o, const struct mapped_file *kernel, const struct mapped_file *initrd)
-{
-	char err[ERRLEN] = "";
-	struct vm vm;
-	struct console con;
-	struct pc_board pc = { 0 };
-	struct kvm_backend *kb = NULL;
-	struct evloop *loop = NULL;
-	struct run_attached attached = { 0 };
-	int status = VM_STOP_ERROR;
-
-	const char *base = o->devices.virtio_console ? RUN_DEFAULT_CMDLINE_HVC : RUN_DEFAULT_CMDLINE;
-	char *cmdline = malloc(strlen(base) + strlen(o->cmdline) + 2);
-	if (!cmdline || vm_init(&vm, o->cpus) < 0) {
-		fprintf(stderr, "vigil: out of memory\n");
-		free(cmdline);
-		return VM_STOP_ERROR;
+	if (strlen(o->kernel) >= sizeof(b.kernel_image_path) ||
+	    (o->initrd && strlen(o->initrd) >= sizeof(b.initrd_path)) ||
+	    (o->cmdline && strlen(o->cmdline) >= sizeof(b.boot_args)))
+		return bad("--kernel, --initrd or --cmdline: too long");
+	strcpy(b.kernel_image_path, o->kernel);
+	if (o->initrd)
+		strcpy(b.initrd_path, o->initrd);
+	if (o->cmdline)
+		strcpy(b.boot_args, o->cmdline);
+	b.append = true;
+	if (vmcfg_set_boot(&o->cfg, &b, err, sizeof(err)) < 0) {
+		/* The CLI's words for the same checks. */
+		const char *what = strncmp(err, "initrd_path", 11) == 0 ? "initrd" : "kernel";
+		const char *rest = strchr(err, ' ');
+		return bad("%s%s", what, rest ? rest : "");
 	}
-	sprintf(cmdline, "%s%s%s", base, o->cmdline[0] ? " " : "", o->cmdline);
-	if (o->trace) {
-		vm.trace = strcmp(o->trace, "-") == 0 ? stderr : fopen(o->trace, "we");
-		if (!vm.trace) {
-			fprintf(stderr, "vigil: --trace %s: %s\n", o->trace, strerror(errno));
-			goto out_vm;
-		}
-		setvbuf(vm.trace, NULL, _IOLBF, 0);
-	}
-	if (console_open(&con, o->console, err, sizeof(err)) < 0) {
-		fprintf(stderr, "vigil: %s\n", err);
-		goto out_vm;
-	}
-	kb = kvm_backend_create(&vm, o->mem, err, sizeof(err));
-	if (!kb)
-		goto fail;
-	loop = evloop_new();
-	if (!loop) {
-		snprintf(err, sizeof(err), "cannot create the event loop");
-		goto fail;
-	}
-	struct pc_config cfg = {
-		.boot = { .kernel = kernel->data, .kernel_len = kernel->len, .initrd = initrd->data,
-			  .initrd_len = initrd->len, .cmdline = cmdline },
-		.console = console_chardev(&con),
-		.irq = backend_irq,
-		.irq_ctx = kb,
-		.plat = kvm_platform_ops(kb),
-		.loop = loop,
-	};
-	if (pc_devices(&vm, &pc, &cfg, err, sizeof(err)) < 0 ||
-	    run_devices_attach(&o->devices, &vm, &pc, &cfg, &attached, err, sizeof(err)) < 0 ||
-	    pc_build(&vm, &pc, &cfg, err, sizeof(err)) < 0)
-		goto fail;
-	if (evloop_start(loop) < 0) {
-		snprintf(err, sizeof(err), "cannot start the event thread");
-		goto fail;
-	}
-	if (kvm_vcpus_create(kb, &pc.boot.cpu, err, sizeof(err)) < 0)
-		goto fail;
-	if (kvm_host_is_pvm())
-		fprintf(stderr, "vigil: warning: this host's KVM is kvm_pvm: guest kernel code is emulated and "
-				"will be very slow (see 'vigil check')\n");
-
-	signal_vm = &vm;
-	struct sigaction sa = { .sa_handler = on_stop_signal };
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	struct console_sink sink = { .push = uart_push, .wait_room = uart_wait, .dev = pc.com1,
-				     .quit = quit_from_console, .quit_ctx = &vm };
-	if (attached.console)
-		sink = (struct console_sink){ .push = hvc_push, .wait_room = hvc_wait, .dev = attached.console,
-					      .quit = quit_from_console, .quit_ctx = &vm };
-	if (console_start_input(&con, &sink) < 0) {
-		snprintf(err, sizeof(err), "cannot start console input");
-		goto fail;
-	}
-	status = kvm_run(kb);
-	console_close(&con);
-	if (status != VM_STOP_POWEROFF)
-		fprintf(stderr, "vigil: %s\n", vm_stop_name(status));
-	if (o->stats) {
-		mon_report(stderr, vm.stats, vm.ncpus, vm_device_name, &vm);
-		mon_report_devices(stderr, vm.devs, vm.nr_devs);
-	}
-	goto out;
-fail:
-	fprintf(stderr, "vigil: %s\n", err);
-	status = VM_STOP_ERROR;
-out:
-	console_close(&con);
-	signal_vm = NULL;
-	/* Teardown order: no queue is served past evloop_stop(); device
-	 * backends (and their worker threads) go before their transports. */
-	evloop_stop(loop);
-	run_devices_free(&attached);
-	pc_free(&pc);
-	evloop_free(loop);
-	kvm_backend_destroy(kb);
-out_vm:
-	if (vm.trace && vm.trace != stderr)
-		fclose(vm.trace);
-	vm_fini(&vm);
-	free(cmdline);
-	return status;
+	return 0;
 }
 
 int run_main(int argc, char **argv)
 {
-	static struct run_opts opts; /* large (device configs): not on the stack */
+	static struct run_opts opts; /* large (the configuration): not on the stack */
 	struct run_opts *o = &opts;
 	char kbuf[PATH_MAX + 32], ibuf[PATH_MAX + 32];
-	struct mapped_file kernel = { 0 }, initrd = { 0 };
+	char err[PATH_MAX + 256];
 
 	int r = run_parse(argc, argv, o);
 	if (r != 0)
 		return r > 0 ? 0 : VM_STOP_ERROR;
-	if (!o->kernel && default_guest(o, kbuf, ibuf, sizeof(kbuf)) < 0)
-		return VM_STOP_ERROR;
-	if (map_file("kernel", o->kernel, &kernel) < 0)
-		return VM_STOP_ERROR;
-	if (o->initrd && map_file("initrd", o->initrd, &initrd) < 0) {
-		unmap_file(&kernel);
-		return VM_STOP_ERROR;
+	if (o->config_file) {
+		if (vmcfg_load_file(&o->cfg, o->config_file, err, sizeof(err)) < 0)
+			return bad("--config-file %s: %s", o->config_file, err), VM_STOP_ERROR;
+	} else if (o->kernel || !o->api_sock) {
+		if (!o->kernel && default_guest(o, kbuf, ibuf, sizeof(kbuf)) < 0)
+			return VM_STOP_ERROR;
+		if (set_boot(o) < 0)
+			return VM_STOP_ERROR;
 	}
-	int status = run_vm(o, &kernel, &initrd);
-	unmap_file(&initrd);
-	unmap_file(&kernel);
+	if (o->cfg.has_logger && vlog_configure(&o->cfg.logger, o->cfg.id, err, sizeof(err)) < 0)
+		return bad("logger: %s", err), VM_STOP_ERROR;
+	struct vmm *m = vmm_new(&o->cfg);
+	if (!m)
+		return bad("out of memory"), VM_STOP_ERROR;
+	if (o->api_sock && api_server_start(o->api_sock, m, err, sizeof(err)) < 0) {
+		vmm_free(m);
+		return bad("--api-sock %s: %s", o->api_sock, err), VM_STOP_ERROR;
+	}
+	/* With a kernel (or a config file) the VM starts at once; with only
+	 * an API socket it waits for InstanceStart. */
+	int status = vmm_run(m, o->cfg.has_boot || o->config_file);
+	if (o->api_sock)
+		api_server_stop();
+	vmm_free(m);
+	vlog_close();
 	return status;
 }

@@ -1,4 +1,5 @@
-/* run_cmd — `vigil run`: options, then build and run one VM on KVM. */
+/* run_cmd — `vigil run`: options into a VM configuration, then the control
+ * loop (and the API server, with --api-sock). */
 #ifndef VIGIL_CLI_RUN_CMD_H
 #define VIGIL_CLI_RUN_CMD_H
 
@@ -6,23 +7,19 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "cli/run_devices.h"
+#include "vmm/config.h"
 
 #define RUN_DEFAULT_MEM (256ULL << 20)
 #define RUN_MIN_MEM (64ULL << 20)
-#define RUN_DEFAULT_CMDLINE "console=ttyS0 panic=-1"
-#define RUN_DEFAULT_CMDLINE_HVC "console=hvc0 panic=-1"
 
 struct run_opts {
-	const char *kernel; /* NULL: the default guest */
+	struct vm_config cfg;
+	const char *kernel; /* NULL: the default guest (unless an API waits) */
 	const char *initrd;
-	const char *cmdline; /* appended to RUN_DEFAULT_CMDLINE */
-	uint64_t mem;
-	unsigned cpus;
-	const char *console;
-	bool stats;
-	const char *trace; /* file for --trace, "-" for stderr */
-	struct run_devices devices;
+	const char *cmdline; /* appended to vigil's default command line */
+	const char *api_sock;
+	const char *config_file;
+	bool no_api;
 };
 
 /* Parses argv (after "run"); returns 0, 1 after printing help, or -1 after

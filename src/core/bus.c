@@ -45,6 +45,16 @@ const struct bus_range *bus_find(const struct bus *b, uint64_t addr, uint32_t le
 	return r;
 }
 
+const char *bus_owner(const struct bus_range *r, uint64_t addr, uint32_t len)
+{
+	if (!r)
+		return NULL;
+	if (!r->claims)
+		return r->name;
+	const char *who = r->claims(r->dev, addr - r->base, len);
+	return who ? who : r->name;
+}
+
 int bus_add_sparse(struct bus *b, uint64_t base, uint64_t len, const char *name, bus_io_fn fn,
 		   bus_claims_fn claims, void *dev)
 {

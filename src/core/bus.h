@@ -1,7 +1,8 @@
 /* bus — address ranges claimed by device models, one bus for port I/O and
  * one for MMIO. Ranges are registered while the VM is built (before any
  * vCPU runs) and are read-only afterwards, so lookups need no lock.
- * The exit dispatch (core/exit.c) is the only caller of bus_find(). */
+ * Callers of bus_find(): the exit dispatch (core/exit.c) and, for reports,
+ * vm_device_name(). */
 #ifndef VIGIL_CORE_BUS_H
 #define VIGIL_CORE_BUS_H
 
@@ -14,9 +15,10 @@
  * Handlers may be called from any vCPU thread concurrently. */
 typedef void (*bus_io_fn)(void *dev, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 
-/* For a range that is only partly populated (the PCI MMIO window): whether
- * the device really answers at [offset, offset+len). */
-typedef bool (*bus_claims_fn)(void *dev, uint64_t offset, uint32_t len);
+/* For a range that is only partly populated (the PCI MMIO window): who
+ * really answers at [offset, offset+len) — the owning device's name, for
+ * reports — or NULL when nobody does. */
+typedef const char *(*bus_claims_fn)(void *dev, uint64_t offset, uint32_t len);
 
 struct bus_range {
 	uint64_t base;
@@ -45,5 +47,9 @@ int bus_add_sparse(struct bus *b, uint64_t base, uint64_t len, const char *name,
 
 /* The range wholly containing [addr, addr+len) whose device claims it, or NULL. */
 const struct bus_range *bus_find(const struct bus *b, uint64_t addr, uint32_t len);
+
+/* The name of who answers at addr in range r: the range's own, or for a
+ * sparse range the owner its device names. */
+const char *bus_owner(const struct bus_range *r, uint64_t addr, uint32_t len);
 
 #endif

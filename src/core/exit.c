@@ -19,7 +19,7 @@ static void trace_access(struct vm *vm, unsigned cpu, enum policy_space space, u
 		val |= (uint64_t)data[i] << (8 * i);
 	fprintf(vm->trace, "vcpu%u %s %s 0x%" PRIx64 " len %u = 0x%" PRIx64 " %s %s\n", cpu,
 		space == POLICY_PIO ? "io" : "mmio", write ? "write" : "read", addr, len, val,
-		r ? r->name : "(unclaimed)", v == POLICY_DENY ? "denied" : "provided");
+		r ? bus_owner(r, addr, len) : "(unclaimed)", v == POLICY_DENY ? "denied" : "provided");
 }
 
 static void access_one(struct vm *vm, unsigned cpu, enum policy_space space, const struct bus *bus,

@@ -1,3 +1,6 @@
+/* monitor — the per-vCPU exit and access counters (core/monitor.h): the
+ * writer side on the exit path (core/exit.c), the reader side for reports
+ * (cli --stats) and live figures (vmm/metrics.c). */
 #include "core/monitor.h"
 #include "core/dev.h"
 
@@ -19,18 +22,24 @@ static unsigned mon_hash(uint64_t key)
 	return (unsigned)((key * 0x9E3779B97F4A7C15ULL) >> 55) & (MON_SLOTS - 1);
 }
 
+/* The writer reads keys relaxed (it wrote them); readers acquire, pairing
+ * with the release that publishes a key. */
 static struct mon_slot *mon_slot_for(struct vcpu_stats *s, uint64_t key, bool create)
 {
 	unsigned h = mon_hash(key);
+	memory_order mo = create ? memory_order_relaxed : memory_order_acquire;
 
 	for (unsigned i = 0; i < MON_PROBES; i++) {
 		struct mon_slot *slot = &s->slots[(h + i) & (MON_SLOTS - 1)];
-		if (slot->key == key)
+		uint64_t k = atomic_load_explicit(&slot->key, mo);
+		if (k == key)
 			return slot;
-		if (slot->key == 0) {
+		if (k == 0) {
 			if (!create)
 				return NULL;
-			slot->key = key;
+			/* Counts of an empty slot are zero (calloc); release so a
+			 * reader that sees the key also sees those zeros. */
+			atomic_store_explicit(&slot->key, key, memory_order_release);
 			return slot;
 		}
 	}
@@ -41,14 +50,16 @@ void mon_count_access(struct vcpu_stats *s, enum policy_space space, uint64_t ad
 {
 	struct mon_slot *slot = mon_slot_for(s, mon_key(space, addr), true);
 
-	s->accesses++;
-	s->denied += denied;
+	mon_add(&s->accesses, 1);
+	if (denied)
+		mon_add(&s->denied, 1);
 	if (!slot) {
-		s->untracked++;
+		mon_add(&s->untracked, 1);
 		return;
 	}
-	slot->count++;
-	slot->denied += denied;
+	mon_add(&slot->count, 1);
+	if (denied)
+		mon_add(&slot->denied, 1);
 }
 
 bool mon_lookup(const struct vcpu_stats *s, enum policy_space space, uint64_t addr, uint64_t *count,
@@ -58,15 +69,48 @@ bool mon_lookup(const struct vcpu_stats *s, enum policy_space space, uint64_t ad
 
 	if (!slot)
 		return false;
-	*count = slot->count;
-	*denied = slot->denied;
+	*count = mon_get(&slot->count);
+	*denied = mon_get(&slot->denied);
 	return true;
 }
 
-static int slot_cmp(const void *a, const void *b)
+void mon_foreach(const struct vcpu_stats *s, void (*fn)(void *ctx, const struct mon_addr *a), void *ctx)
 {
-	const struct mon_slot *x = a, *y = b;
-	return (x->key > y->key) - (x->key < y->key);
+	for (unsigned i = 0; i < MON_SLOTS; i++) {
+		const struct mon_slot *slot = &s->slots[i];
+		uint64_t k = atomic_load_explicit((_Atomic uint64_t *)&slot->key, memory_order_acquire);
+		if (!k)
+			continue;
+		k--;
+		struct mon_addr a = {
+			.space = (enum policy_space)(k >> 62),
+			.addr = k & ((1ULL << 62) - 1),
+			.count = mon_get(&slot->count),
+			.denied = mon_get(&slot->denied),
+		};
+		fn(ctx, &a);
+	}
+}
+
+/* Sort key: ports first, then by address — the order keys encode. */
+static int addr_cmp(const void *a, const void *b)
+{
+	const struct mon_addr *x = a, *y = b;
+	if (x->space != y->space)
+		return x->space < y->space ? -1 : 1;
+	return (x->addr > y->addr) - (x->addr < y->addr);
+}
+
+struct addr_list {
+	struct mon_addr *v;
+	unsigned n;
+};
+
+static void collect(void *ctx, const struct mon_addr *a)
+{
+	struct addr_list *l = ctx;
+	if (l->n < MON_SLOTS)
+		l->v[l->n++] = *a;
 }
 
 static void report_vcpu(FILE *out, unsigned cpu, const struct vcpu_stats *s,
@@ -74,38 +118,33 @@ static void report_vcpu(FILE *out, unsigned cpu, const struct vcpu_stats *s,
 {
 	uint64_t total = 0;
 	for (int r = 0; r < VEXIT__COUNT; r++)
-		total += s->reasons[r];
+		total += mon_get(&s->reasons[r]);
 	fprintf(out, "vcpu%u exits: %" PRIu64, cpu, total);
 	for (int r = 0; r < VEXIT__COUNT; r++)
-		if (s->reasons[r])
-			fprintf(out, " %s=%" PRIu64, vexit_reason_name(r), s->reasons[r]);
+		if (mon_get(&s->reasons[r]))
+			fprintf(out, " %s=%" PRIu64, vexit_reason_name(r), mon_get(&s->reasons[r]));
 	fputc('\n', out);
 
 	/* Sorted copy so the report reads by address, ports first. */
-	struct mon_slot *sorted = malloc(sizeof(s->slots));
-	unsigned n = 0;
-	if (sorted) {
-		for (unsigned i = 0; i < MON_SLOTS; i++)
-			if (s->slots[i].key)
-				sorted[n++] = s->slots[i];
-		qsort(sorted, n, sizeof(*sorted), slot_cmp);
+	struct addr_list l = { .v = malloc(MON_SLOTS * sizeof(struct mon_addr)) };
+	if (l.v) {
+		mon_foreach(s, collect, &l);
+		qsort(l.v, l.n, sizeof(*l.v), addr_cmp);
 	}
-	for (unsigned i = 0; i < n; i++) {
-		uint64_t key = sorted[i].key - 1;
-		enum policy_space space = (enum policy_space)(key >> 62);
-		uint64_t addr = key & ((1ULL << 62) - 1);
-		const char *name = name_of ? name_of(ctx, space, addr) : NULL;
-		fprintf(out, "vcpu%u %s 0x%" PRIx64 " %s: %" PRIu64, cpu,
-			space == POLICY_PIO ? "port" : "mmio", addr, name ? name : "(unclaimed)",
-			sorted[i].count);
-		if (sorted[i].denied)
-			fprintf(out, " denied=%" PRIu64, sorted[i].denied);
+	for (unsigned i = 0; i < l.n; i++) {
+		const struct mon_addr *a = &l.v[i];
+		const char *name = name_of ? name_of(ctx, a->space, a->addr) : NULL;
+		fprintf(out, "vcpu%u %s 0x%" PRIx64 " %s: %" PRIu64, cpu, a->space == POLICY_PIO ? "port" : "mmio",
+			a->addr, name ? name : "(unclaimed)", a->count);
+		if (a->denied)
+			fprintf(out, " denied=%" PRIu64, a->denied);
 		fputc('\n', out);
 	}
-	free(sorted);
-	fprintf(out, "vcpu%u denied: %" PRIu64 " of %" PRIu64 " accesses", cpu, s->denied, s->accesses);
-	if (s->untracked)
-		fprintf(out, " (%" PRIu64 " to addresses not tracked)", s->untracked);
+	free(l.v);
+	fprintf(out, "vcpu%u denied: %" PRIu64 " of %" PRIu64 " accesses", cpu, mon_get(&s->denied),
+		mon_get(&s->accesses));
+	if (mon_get(&s->untracked))
+		fprintf(out, " (%" PRIu64 " to addresses not tracked)", mon_get(&s->untracked));
 	fputc('\n', out);
 }
 
@@ -118,8 +157,8 @@ void mon_report(FILE *out, const struct vcpu_stats *stats, unsigned ncpus,
 	for (unsigned c = 0; c < ncpus; c++) {
 		report_vcpu(out, c, &stats[c], name_of, ctx);
 		for (int r = 0; r < VEXIT__COUNT; r++)
-			exits += stats[c].reasons[r];
-		denied += stats[c].denied;
+			exits += mon_get(&stats[c].reasons[r]);
+		denied += mon_get(&stats[c].denied);
 	}
 	fprintf(out, "total exits: %" PRIu64 "\n", exits);
 	fprintf(out, "total denied: %" PRIu64 "\n", denied);

@@ -1,10 +1,15 @@
 /* monitor — what each vCPU did: exits by reason, accesses by port / MMIO
  * address, and what the policy denied. Each vCPU writes only its own
- * `struct vcpu_stats` (no locks, no atomics on the hot path); the report is
- * read after the vCPU threads have stopped. */
+ * `struct vcpu_stats`; other threads (GET /vigil/stats, /metrics, the
+ * metrics file) read it while the vCPU runs. Since the vCPU is the only
+ * writer, a count is bumped with a relaxed load and a relaxed store (a plain
+ * mov on x86, no locked instruction) and readers load relaxed: no torn value,
+ * no cost on the exit path. A slot's key is published with release after its
+ * counts are zero, so a reader that acquires a key sees valid counts. */
 #ifndef VIGIL_CORE_MONITOR_H
 #define VIGIL_CORE_MONITOR_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,22 +23,34 @@
 #define MON_PROBES 16
 
 struct mon_slot {
-	uint64_t key; /* 0 = empty; else (space << 62 | addr) + 1 */
-	uint64_t count;
-	uint64_t denied;
+	_Atomic uint64_t key; /* 0 = empty; else (space << 62 | addr) + 1 */
+	_Atomic uint64_t count;
+	_Atomic uint64_t denied;
 };
 
 struct vcpu_stats {
-	uint64_t reasons[VEXIT__COUNT];
-	uint64_t accesses;  /* port + MMIO accesses; each REP element is one */
-	uint64_t denied;    /* of which the policy denied */
-	uint64_t untracked; /* accesses to addresses the table had no room for */
+	_Atomic uint64_t reasons[VEXIT__COUNT];
+	_Atomic uint64_t accesses;  /* port + MMIO accesses; each REP element is one */
+	_Atomic uint64_t denied;    /* of which the policy denied */
+	_Atomic uint64_t untracked; /* accesses to addresses the table had no room for */
 	struct mon_slot slots[MON_SLOTS];
 };
 
+/* Single-writer increment: not a read-modify-write instruction, which is
+ * correct only because the owning vCPU is the one thread that writes. */
+static inline void mon_add(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n, memory_order_relaxed);
+}
+
+static inline uint64_t mon_get(const _Atomic uint64_t *c)
+{
+	return atomic_load_explicit((_Atomic uint64_t *)c, memory_order_relaxed);
+}
+
 static inline void mon_count_exit(struct vcpu_stats *s, enum vexit_reason r)
 {
-	s->reasons[r < VEXIT__COUNT ? r : VEXIT_UNKNOWN]++;
+	mon_add(&s->reasons[(unsigned)r < VEXIT__COUNT ? r : VEXIT_UNKNOWN], 1);
 }
 
 void mon_count_access(struct vcpu_stats *s, enum policy_space space, uint64_t addr, bool denied);
@@ -46,6 +63,18 @@ bool mon_lookup(const struct vcpu_stats *s, enum policy_space space, uint64_t ad
  * (NULL when unclaimed). */
 void mon_report(FILE *out, const struct vcpu_stats *stats, unsigned ncpus,
 		const char *(*name_of)(void *ctx, enum policy_space space, uint64_t addr), void *ctx);
+
+/* One tracked address as a reader sees it. */
+struct mon_addr {
+	enum policy_space space;
+	uint64_t addr;
+	uint64_t count;
+	uint64_t denied;
+};
+
+/* Calls fn for every address the vCPU has touched so far (table order, not
+ * sorted). Safe while the vCPU runs: counts are a recent value, never torn. */
+void mon_foreach(const struct vcpu_stats *s, void (*fn)(void *ctx, const struct mon_addr *a), void *ctx);
 
 struct vdev;
 /* Prints one line per device with a request path: id, kind, requests,

@@ -19,6 +19,9 @@ struct vexit;
 
 /* What the core needs of a hypervisor backend (KVM today, SVM later). */
 struct hv_ops {
+	/* First call on the vCPU's own thread, before its first run (KVM:
+	 * remembers the thread, so that kick can signal it). */
+	void (*bind)(void *hv, unsigned cpu);
 	/* Enters the guest on vCPU `cpu` until it exits; fills *ex. 0, or
 	 * -errno on a backend failure (the VM then stops with an error).
 	 * A kick makes it return 0 with ex->reason == VEXIT_INTR. */
@@ -35,9 +38,8 @@ struct hv_ops {
 
 enum vm_run_state { VMS_NOT_STARTED, VMS_RUNNING, VMS_PAUSED, VMS_STOPPED };
 
+/* One vCPU's mailbox; guarded by vcpus.lock. */
 struct vcpu_mbox {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
 	void (*fn)(void *arg, unsigned cpu); /* pending call, or NULL */
 	void *arg;
 	uint64_t calls_done;
@@ -49,14 +51,17 @@ struct vcpus {
 	struct hv_ops hv;
 	_Atomic int state;          /* enum vm_run_state */
 	_Atomic bool pause_req;
-	_Atomic unsigned nr_parked;
-	_Atomic uint64_t pending;   /* mailbox or pause work for some vCPU */
-	pthread_mutex_t lock;       /* pause/resume, parked counts */
-	pthread_cond_t cond;
+	unsigned nr_parked;
+	/* Nonzero while a pause or a call is outstanding: the one load a vCPU
+	 * makes per exit to know whether its mailbox needs a look. */
+	_Atomic unsigned pending;
+	pthread_mutex_t lock;       /* mailboxes, parking, pause/resume */
+	pthread_cond_t cond;        /* any change of the above */
+	unsigned nr_loops;          /* vCPU loops running */
 	unsigned n;
 	struct vcpu_mbox *mbox;     /* n entries */
-	/* Called (on the vCPU's thread) when the loop of the last vCPU ends,
-	 * and when any vCPU parks; the control loop's wake-up. */
+	/* Called when the VM is asked to stop (any thread but a signal
+	 * handler): the control loop's wake-up. */
 	void (*notify)(void *ctx);
 	void *notify_ctx;
 };
@@ -83,7 +88,7 @@ void vm_resume(struct vm *vm);
  * running. Not from a vCPU thread. */
 int vcpu_run_on(struct vm *vm, unsigned cpu, void (*fn)(void *arg, unsigned cpu), void *arg);
 
-/* Kicks every vCPU out of the guest (a stop or pause request). */
-void vcpus_kick_all(struct vm *vm);
+/* Kicks every vCPU out of the guest and wakes parked ones (a stop). */
+void vcpus_wake_all(struct vm *vm);
 
 #endif

@@ -17,6 +17,7 @@ int vm_init(struct vm *vm, unsigned ncpus)
 
 void vm_fini(struct vm *vm)
 {
+	vcpus_fini(vm);
 	free(vm->stats);
 	vm->stats = NULL;
 }
@@ -26,8 +27,7 @@ void vm_request_stop(struct vm *vm, enum vm_stop why)
 	int expected = VM_STOP_NONE;
 
 	atomic_compare_exchange_strong(&vm->stop, &expected, (int)why);
-	if (vm->kick)
-		vm->kick(vm->backend);
+	vcpus_wake_all(vm);
 }
 
 struct vdev *vm_dev_add(struct vm *vm, const char *id, const char *kind, const struct vdev_ops *ops,
@@ -86,7 +86,7 @@ const char *vm_device_name(void *ctx, enum policy_space space, uint64_t addr)
 {
 	struct vm *vm = ctx;
 	const struct bus_range *r = bus_find(space == POLICY_PIO ? &vm->pio : &vm->mmio, addr, 1);
-	return r ? r->name : NULL;
+	return bus_owner(r, addr, 1);
 }
 
 const char *vm_stop_name(enum vm_stop why)

@@ -35,15 +35,13 @@ struct vm {
 
 	_Atomic int stop; /* enum vm_stop; VM_STOP_NONE until the first stop request */
 	struct vcpus vcpus; /* run state, mailboxes, the backend's ops */
-	/* Backend hook: make every vCPU leave guest mode soon. */
-	void (*kick)(void *backend);
-	void *backend;
 };
 
 int vm_init(struct vm *vm, unsigned ncpus);
 void vm_fini(struct vm *vm);
 
-/* Records why the VM stops (the first reason wins) and kicks the vCPUs. */
+/* Records why the VM stops (the first reason wins), kicks the vCPUs out of
+ * the guest and wakes the control loop. Not from a signal handler. */
 void vm_request_stop(struct vm *vm, enum vm_stop why);
 
 static inline enum vm_stop vm_stop_reason(struct vm *vm)

@@ -56,3 +56,9 @@ void i8042_free(struct i8042 *k)
 {
 	free(k);
 }
+
+int i8042_ctrl_alt_del(struct i8042 *k)
+{
+	(void)k;
+	return -1; /* no keyboard side yet */
+}

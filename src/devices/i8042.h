@@ -27,4 +27,7 @@ void i8042_data_io(void *dev, uint64_t offset, uint8_t *data, uint32_t len, bool
  * VM_STOP_RESET. */
 void i8042_cmd_io(void *dev, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 
+/* Ctrl+Alt+Del from the keyboard. -1: no keyboard is attached. */
+int i8042_ctrl_alt_del(struct i8042 *k);
+
 #endif

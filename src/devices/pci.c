@@ -321,10 +321,12 @@ void pci_host_cfg_io(void *host, uint64_t offset, uint8_t *data, uint32_t len, b
 
 /* The BAR holding [addr, addr+len), snapshotted under the lock so that its
  * handler can be called without it. False if no enabled BAR does. */
-static bool find_bar(struct pci_host *h, uint64_t addr, uint32_t len, bus_io_fn *io, void **dev,
-		     uint64_t *bar_off)
+/* The enabled BAR holding [addr, addr+len): its handler, and the name of
+ * the function that owns it (NULL when none does). */
+static const char *find_bar(struct pci_host *h, uint64_t addr, uint32_t len, bus_io_fn *io, void **dev,
+			    uint64_t *bar_off)
 {
-	bool found = false;
+	const char *found = NULL;
 
 	pthread_mutex_lock(&h->lock);
 	for (unsigned s = 1; s < PCI_MAX_SLOTS && !found; s++) {
@@ -340,7 +342,7 @@ static bool find_bar(struct pci_host *h, uint64_t addr, uint32_t len, bus_io_fn 
 				*io = b->fn;
 				*dev = b->dev;
 				*bar_off = o;
-				found = true;
+				found = fn->name;
 				break;
 			}
 		}
@@ -362,7 +364,7 @@ void pci_host_mmio(void *host, uint64_t offset, uint8_t *data, uint32_t len, boo
 		fill_ones(data, len);
 }
 
-bool pci_host_mmio_claims(void *host, uint64_t offset, uint32_t len)
+const char *pci_host_mmio_claims(void *host, uint64_t offset, uint32_t len)
 {
 	struct pci_host *h = host;
 	bus_io_fn io;

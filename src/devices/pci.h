@@ -58,9 +58,10 @@ int pci_host_add(struct pci_host *h, struct pci_function *fn);
 void pci_host_cfg_io(void *host, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 void pci_host_mmio(void *host, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 
-/* Whether some enabled BAR holds [offset, offset+len) of the window: the
- * bus asks, so that accesses to empty window space count as unclaimed. */
-bool pci_host_mmio_claims(void *host, uint64_t offset, uint32_t len);
+/* The name of the function whose enabled BAR holds [offset, offset+len) of
+ * the window, or NULL: the bus asks, so that accesses to empty window space
+ * count as unclaimed and the others are reported under their device. */
+const char *pci_host_mmio_claims(void *host, uint64_t offset, uint32_t len);
 
 /* Whether the guest has enabled memory decoding for `fn` (command bit 1). */
 bool pci_mem_enabled(const struct pci_function *fn);

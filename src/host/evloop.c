@@ -31,7 +31,10 @@ struct evloop {
 	pthread_t thread;
 	bool started;
 	bool stopping;
-	pthread_mutex_t lock; /* watches[] and calls[] */
+	bool pause_req;       /* evloop_pause() asked; under lock */
+	bool paused;          /* the thread is parked; under lock */
+	pthread_cond_t cond;  /* pause_req / paused changed */
+	pthread_mutex_t lock; /* watches[], calls[], pausing */
 	struct watch watches[EVLOOP_MAX_FDS];
 	struct call calls[EVLOOP_MAX_CALLS];
 	unsigned nr_calls;
@@ -48,6 +51,7 @@ struct evloop *evloop_new(void)
 	if (!l)
 		return NULL;
 	pthread_mutex_init(&l->lock, NULL);
+	pthread_cond_init(&l->cond, NULL);
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	l->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = UINT64_MAX };
@@ -131,12 +135,58 @@ static void run_calls(struct evloop *l)
 		batch[i].fn(batch[i].ctx);
 }
 
+/* Between two rounds: wait out a pause. */
+static void park_if_paused(struct evloop *l)
+{
+	pthread_mutex_lock(&l->lock);
+	while (l->pause_req && !__atomic_load_n(&l->stopping, __ATOMIC_ACQUIRE)) {
+		l->paused = true;
+		pthread_cond_broadcast(&l->cond);
+		pthread_cond_wait(&l->cond, &l->lock);
+	}
+	l->paused = false;
+	pthread_mutex_unlock(&l->lock);
+}
+
+static void wake(struct evloop *l)
+{
+	uint64_t one = 1;
+	if (write(l->wake, &one, sizeof(one)) < 0) {
+		/* the counter is saturated: the loop is awake anyway */
+	}
+}
+
+void evloop_pause(struct evloop *l)
+{
+	if (!l)
+		return;
+	pthread_mutex_lock(&l->lock);
+	if (l->started && !l->pause_req) {
+		l->pause_req = true;
+		wake(l);
+		while (!l->paused && l->started && !__atomic_load_n(&l->stopping, __ATOMIC_ACQUIRE))
+			pthread_cond_wait(&l->cond, &l->lock);
+	}
+	pthread_mutex_unlock(&l->lock);
+}
+
+void evloop_resume(struct evloop *l)
+{
+	if (!l)
+		return;
+	pthread_mutex_lock(&l->lock);
+	l->pause_req = false;
+	pthread_cond_broadcast(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+}
+
 static void *loop_thread(void *arg)
 {
 	struct evloop *l = arg;
 	struct epoll_event evs[32];
 
 	while (!__atomic_load_n(&l->stopping, __ATOMIC_ACQUIRE)) {
+		park_if_paused(l);
 		int n = epoll_wait(l->epfd, evs, 32, -1);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -172,10 +222,10 @@ void evloop_stop(struct evloop *l)
 {
 	if (l && l->started) {
 		__atomic_store_n(&l->stopping, true, __ATOMIC_RELEASE);
-		uint64_t one = 1;
-		if (write(l->wake, &one, sizeof(one)) < 0) {
-			/* the loop also wakes on its next event */
-		}
+		wake(l);
+		pthread_mutex_lock(&l->lock);
+		pthread_cond_broadcast(&l->cond); /* a paused loop, too */
+		pthread_mutex_unlock(&l->lock);
 		pthread_join(l->thread, NULL);
 		pthread_mutex_lock(&l->lock);
 		l->started = false;
@@ -192,6 +242,7 @@ void evloop_free(struct evloop *l)
 		close(l->epfd);
 	if (l->wake >= 0)
 		close(l->wake);
+	pthread_cond_destroy(&l->cond);
 	pthread_mutex_destroy(&l->lock);
 	free(l);
 }

@@ -25,6 +25,11 @@ int evloop_del(struct evloop *l, int fd);
  * -ESRCH when the loop is not running. */
 int evloop_call(struct evloop *l, void (*fn)(void *ctx), void *ctx);
 int evloop_start(struct evloop *l);
+/* Parks the thread once its current round is done: no callback runs until
+ * evloop_resume(); events that arrive meanwhile are delivered then. Not from
+ * the event thread. Harmless when paused, stopped or never started. */
+void evloop_pause(struct evloop *l);
+void evloop_resume(struct evloop *l);
 /* Stops and joins the thread: no callback runs after this returns, but fds
  * may still be added and deleted (teardown). Safe to call twice. */
 void evloop_stop(struct evloop *l);

@@ -1,8 +1,8 @@
 /* kvm — the Type II backend: runs a `struct vm` on Linux KVM.
  * It owns /dev/kvm, the VM and vCPU file descriptors, guest RAM mappings,
- * the in-kernel irqchip and PIT, and one thread per vCPU. Each KVM exit is
- * translated into a `struct vexit` and handed to exit_dispatch(); this is the
- * only directory that includes <linux/kvm.h>. */
+ * the in-kernel irqchip and PIT. It enters the guest once per call from the
+ * core's vCPU loop (core/vcpu.c) and translates each KVM exit into a
+ * `struct vexit`; this is the only directory that includes <linux/kvm.h>. */
 #ifndef VIGIL_KVM_KVM_H
 #define VIGIL_KVM_KVM_H
 
@@ -33,8 +33,9 @@ struct platform_ops kvm_platform_ops(struct kvm_backend *kb);
  * the guest's INIT/SIPI. */
 int kvm_vcpus_create(struct kvm_backend *kb, const struct x86_boot_cpu *boot, char *err, size_t errlen);
 
-/* Runs every vCPU on its own thread until the VM stops; returns why. */
-enum vm_stop kvm_run(struct kvm_backend *kb);
+/* The core's view of this backend (core/vcpu.h): run once, kick, the
+ * kvmclock pause notice, crash reports. The core runs the loop. */
+struct hv_ops kvm_hv_ops(struct kvm_backend *kb);
 
 /* `vigil check`: prints what this host's KVM offers; 0 if vigil can run. */
 int kvm_check(FILE *out);

@@ -4,6 +4,8 @@
 
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 
 #include "core/vm.h"
 
@@ -14,8 +16,8 @@ struct kvm_vcpu {
 	unsigned id;
 	int fd;
 	struct kvm_run *run;
-	pthread_t thread;
-	int started;
+	pthread_t thread;     /* the thread running it, once bound */
+	_Atomic bool bound;
 };
 
 struct kvm_backend {
@@ -38,9 +40,7 @@ struct kvm_cap_need {
 };
 extern const struct kvm_cap_need kvm_caps_needed[];
 
-int kvm_vcpu_loop_start(struct kvm_vcpu *v);
 /* Installs the PC's GSI routing (kvm_irq.c); 0 or -errno. */
 int kvm_irq_routing_init(struct kvm_backend *kb);
-void kvm_vcpu_kick_all(void *kb);
 
 #endif

@@ -1,6 +1,6 @@
-/* The vCPU side of the KVM backend: creation, the boot state, one thread per
- * vCPU running KVM_RUN, and the translation of each KVM exit into a
- * `struct vexit` for the core's exit_dispatch(). */
+/* The vCPU side of the KVM backend: creation, the boot state, one KVM_RUN
+ * per call from the core's vCPU loop (core/vcpu.c), kicks, and the
+ * translation of each KVM exit into a `struct vexit` for exit_dispatch(). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -124,8 +124,8 @@ int kvm_vcpus_create(struct kvm_backend *kb, const struct x86_boot_cpu *boot, ch
 	return 0;
 }
 
-/* Translates the exit KVM left in `run`; false for exits the core must not
- * see (bad data offsets from a confused kernel). */
+/* Translates the exit KVM left in `run`; data offsets a confused kernel got
+ * wrong become an internal error rather than a pointer past the run area. */
 static void translate_exit(const struct kvm_vcpu *v, struct vexit *ex)
 {
 	struct kvm_run *run = v->run;
@@ -184,8 +184,15 @@ static void translate_exit(const struct kvm_vcpu *v, struct vexit *ex)
 	}
 }
 
-static void report_crash(const struct kvm_vcpu *v, const struct vexit *ex)
+static struct kvm_vcpu *vcpu_of(void *hv, unsigned cpu)
 {
+	struct kvm_backend *kb = hv;
+	return &kb->vcpus[cpu];
+}
+
+static void hv_report_crash(void *hv, unsigned cpu, const struct vexit *ex)
+{
+	struct kvm_vcpu *v = vcpu_of(hv, cpu);
 	struct kvm_regs r;
 	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0)
 		memset(&r, 0, sizeof(r));
@@ -194,71 +201,62 @@ static void report_crash(const struct kvm_vcpu *v, const struct vexit *ex)
 		(unsigned long long)r.rip);
 }
 
-static void *vcpu_thread(void *arg)
-{
-	struct kvm_vcpu *v = arg;
-	struct vm *vm = v->kb->vm;
-	struct vexit ex;
-
-	while (vm_stop_reason(vm) == VM_STOP_NONE) {
-		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
-			if (errno == EINTR || errno == EAGAIN) {
-				v->run->immediate_exit = 0;
-				mon_count_exit(&vm->stats[v->id], VEXIT_INTR);
-				continue;
-			}
-			fprintf(stderr, "vigil: vCPU %u: KVM_RUN: %s\n", v->id, strerror(errno));
-			vm_request_stop(vm, VM_STOP_ERROR);
-			break;
-		}
-		translate_exit(v, &ex);
-		enum vm_stop why = exit_dispatch(vm, v->id, &ex);
-		if (why != VM_STOP_NONE) {
-			if (why == VM_STOP_CRASH)
-				report_crash(v, &ex);
-			vm_request_stop(vm, why);
-		}
-	}
-	return NULL;
-}
-
 static void on_kick(int sig)
 {
 	(void)sig; /* only here to make KVM_RUN return EINTR */
 }
 
-void kvm_vcpu_kick_all(void *arg)
+static void hv_bind(void *hv, unsigned cpu)
 {
-	struct kvm_backend *kb = arg;
-
-	/* immediate_exit covers a vCPU that is about to enter KVM_RUN; the
-	 * signal covers one already inside it. Both are signal-safe. */
-	for (unsigned i = 0; i < kb->vm->ncpus; i++) {
-		struct kvm_vcpu *v = &kb->vcpus[i];
-		if (v->run)
-			v->run->immediate_exit = 1;
-		if (v->started)
-			pthread_kill(v->thread, SIG_KICK);
-	}
+	struct kvm_vcpu *v = vcpu_of(hv, cpu);
+	v->thread = pthread_self();
+	atomic_store(&v->bound, true);
 }
 
-enum vm_stop kvm_run(struct kvm_backend *kb)
+static int hv_run(void *hv, unsigned cpu, struct vexit *ex)
+{
+	struct kvm_vcpu *v = vcpu_of(hv, cpu);
+
+	if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+		if (errno == EINTR || errno == EAGAIN) {
+			v->run->immediate_exit = 0;
+			memset(ex, 0, sizeof(*ex));
+			ex->reason = VEXIT_INTR;
+			return 0;
+		}
+		int e = errno;
+		fprintf(stderr, "vigil: vCPU %u: KVM_RUN: %s\n", v->id, strerror(e));
+		return -e;
+	}
+	translate_exit(v, ex);
+	return 0;
+}
+
+/* immediate_exit covers a vCPU about to enter KVM_RUN; the signal covers one
+ * already inside it. */
+static void hv_kick(void *hv, unsigned cpu)
+{
+	struct kvm_vcpu *v = vcpu_of(hv, cpu);
+	if (v->run)
+		v->run->immediate_exit = 1;
+	if (atomic_load(&v->bound))
+		pthread_kill(v->thread, SIG_KICK);
+}
+
+/* Tells the guest (through kvmclock) that the host held this vCPU, so its
+ * soft-lockup watchdog does not fire after a pause. EINVAL when the guest
+ * has not set kvmclock up: nothing to tell then. */
+static void hv_paused(void *hv, unsigned cpu)
+{
+	struct kvm_vcpu *v = vcpu_of(hv, cpu);
+	ioctl(v->fd, KVM_KVMCLOCK_CTRL, 0);
+}
+
+struct hv_ops kvm_hv_ops(struct kvm_backend *kb)
 {
 	struct sigaction sa = { .sa_handler = on_kick };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIG_KICK, &sa, NULL);
-
-	for (unsigned i = 0; i < kb->vm->ncpus; i++) {
-		struct kvm_vcpu *v = &kb->vcpus[i];
-		if (pthread_create(&v->thread, NULL, vcpu_thread, v) != 0) {
-			fprintf(stderr, "vigil: cannot start vCPU %u thread\n", i);
-			vm_request_stop(kb->vm, VM_STOP_ERROR);
-			break;
-		}
-		v->started = 1;
-	}
-	for (unsigned i = 0; i < kb->vm->ncpus; i++)
-		if (kb->vcpus[i].started)
-			pthread_join(kb->vcpus[i].thread, NULL);
-	return vm_stop_reason(kb->vm);
+	return (struct hv_ops){ .bind = hv_bind, .run = hv_run, .kick = hv_kick, .paused = hv_paused,
+				.report_crash = hv_report_crash, .hv = kb };
 }

@@ -173,8 +173,6 @@ struct kvm_backend *kvm_backend_create(struct vm *vm, uint64_t mem_bytes, char *
 		kvm_backend_destroy(kb);
 		return NULL;
 	}
-	vm->backend = kb;
-	vm->kick = kvm_vcpu_kick_all;
 	return kb;
 }
 

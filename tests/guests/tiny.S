@@ -110,6 +110,28 @@ _start:
 	lea denied_ok(%rip), %rsi
 	call puts
 	jmp poweroff
+#elif defined(ACTION_count)
+1:	mov $0x4000, %ecx         /* a dot per 16 Ki turns: progress you can watch */
+2:	dec %ecx
+	jnz 2b
+	mov $'.', %al
+	call putc
+	jmp 1b
+#elif defined(ACTION_cad)
+	lea waiting(%rip), %rsi
+	call puts
+1:	mov $0x2000, %ecx          /* poll the i8042 gently: each IN is an exit */
+2:	dec %ecx
+	jnz 2b
+	in $0x64, %al
+	test $1, %al               /* output buffer full */
+	jz 1b
+	in $0x60, %al
+	cmp $0x53, %al             /* Del's make code (after 0xe0), set 1 */
+	jne 1b
+	lea got_cad(%rip), %rsi
+	call puts
+	jmp poweroff
 #else
 #error "define ACTION_<name>"
 #endif
@@ -150,6 +172,8 @@ puts:
 hello:	.asciz "tiny: hello\n"
 denied_ok: .asciz "tiny: denied ok\n"
 failed:	.asciz "tiny: FAILED\n"
+waiting: .asciz "tiny: waiting for ctrl-alt-del\n"
+got_cad: .asciz "tiny: got ctrl-alt-del\n"
 	.balign 8
 idt_empty: .word 0
 	.quad 0

@@ -491,17 +491,24 @@ struct kicks {
 	unsigned n;
 };
 
-static void count_kick(void *backend)
+static void count_kick(void *hv, unsigned cpu)
 {
-	((struct kicks *)backend)->n++;
+	(void)cpu;
+	((struct kicks *)hv)->n++;
+}
+
+static int never_run(void *hv, unsigned cpu, struct vexit *ex)
+{
+	(void)hv, (void)cpu, (void)ex;
+	return -1;
 }
 
 static void test_vm_request_stop_first_wins(void **state)
 {
 	struct fixture *f = *state;
 	struct kicks k = { 0 };
-	f->vm.kick = count_kick;
-	f->vm.backend = &k;
+	struct hv_ops hv = { .kick = count_kick, .run = never_run, .hv = &k };
+	assert_int_equal(vcpus_init(&f->vm, &hv), 0);
 
 	assert_int_equal(vm_stop_reason(&f->vm), VM_STOP_NONE);
 	vm_request_stop(&f->vm, VM_STOP_RESET);
@@ -511,7 +518,7 @@ static void test_vm_request_stop_first_wins(void **state)
 	struct vmctl c = vm_ctl(&f->vm);
 	vmctl_stop(&c, VM_STOP_PANIC);
 	assert_int_equal(vm_stop_reason(&f->vm), VM_STOP_RESET);
-	assert_int_equal(k.n, 3); /* every request kicks */
+	assert_int_equal(k.n, 3 * f->vm.ncpus); /* every request kicks every vCPU */
 
 	/* A fresh VM through the device handle; no kick hook set. */
 	struct vm vm2;

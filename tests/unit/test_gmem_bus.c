@@ -222,10 +222,10 @@ static void sparse_io(void *dev, uint64_t offset, uint8_t *data, uint32_t len, b
 }
 
 /* The window answers only at [0x1000, 0x2000). */
-static bool sparse_claims(void *dev, uint64_t offset, uint32_t len)
+static const char *sparse_claims(void *dev, uint64_t offset, uint32_t len)
 {
 	(void)dev;
-	return offset >= 0x1000 && offset + len <= 0x2000;
+	return offset >= 0x1000 && offset + len <= 0x2000 ? "bar" : NULL;
 }
 
 static void test_bus_sparse(void **state)
@@ -238,6 +238,10 @@ static void test_bus_sparse(void **state)
 	const struct bus_range *r = bus_find(&b, 0xc0001000, 4);
 	assert_non_null(r);
 	assert_string_equal(r->name, "win");
+	/* Reports name the device behind the window, not the window. */
+	assert_string_equal(bus_owner(r, 0xc0001000, 4), "bar");
+	assert_string_equal(bus_owner(bus_find(&b, 0xd0000004, 4), 0xd0000004, 4), "dense");
+	assert_null(bus_owner(NULL, 0, 1));
 	assert_non_null(bus_find(&b, 0xc0001ffc, 4));
 	assert_null(bus_find(&b, 0xc0000ffc, 4));  /* window, but nobody home */
 	assert_null(bus_find(&b, 0xc0001ffe, 4));  /* straddles the populated end */

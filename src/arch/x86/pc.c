@@ -14,15 +14,20 @@
 #include "devices/uart_16550.h"
 #include "virtio/virtio_pci.h"
 
-static int add(struct bus *b, uint64_t base, uint64_t len, const char *name, bus_io_fn fn, void *dev,
-	       char *err, size_t errlen)
+/* Registers a legacy device under its id (once, for devices with several
+ * ranges) and claims one of its ranges; the range is named by the id. */
+static int add(struct vm *vm, struct bus *b, uint64_t base, uint64_t len, const char *id, const char *kind,
+	       bus_io_fn fn, void *dev, char *err, size_t errlen)
 {
 	if (!dev) {
-		snprintf(err, errlen, "out of memory creating %s", name);
+		snprintf(err, errlen, "out of memory creating %s", id);
 		return -1;
 	}
-	if (bus_add(b, base, len, name, fn, dev) < 0) {
-		snprintf(err, errlen, "cannot place %s at 0x%llx", name, (unsigned long long)base);
+	struct vdev *d = vm_dev_find(vm, id);
+	if (!d && !(d = vm_dev_add(vm, id, kind, NULL, dev)))
+		return errmsg(err, errlen, "cannot register %s", id);
+	if (bus_add(b, base, len, d->id, fn, dev) < 0) {
+		snprintf(err, errlen, "cannot place %s at 0x%llx", id, (unsigned long long)base);
 		return -1;
 	}
 	return 0;
@@ -38,15 +43,20 @@ static int add_devices(struct vm *vm, struct pc_board *pc, const struct pc_confi
 	pc->pm = acpi_pm_new(ctl);
 	pc->i8042 = i8042_new(ctl);
 	pc->pvpanic = pvpanic_new(ctl);
-	if (add(&vm->pio, PORT_COM1, PORT_COM1_LEN, "com1", uart_16550_io, pc->com1, err, errlen) < 0 ||
-	    add(&vm->pio, PORT_RTC, PORT_RTC_LEN, "rtc", rtc_cmos_io, pc->rtc, err, errlen) < 0 ||
-	    add(&vm->pio, PORT_ACPI_PM, PORT_ACPI_PM_LEN, "acpi-pm", acpi_pm_io, pc->pm, err, errlen) < 0 ||
-	    add(&vm->pio, PORT_I8042_DATA, 1, "i8042", i8042_data_io, pc->i8042, err, errlen) < 0 ||
-	    add(&vm->pio, PORT_I8042_CMD, 1, "i8042", i8042_cmd_io, pc->i8042, err, errlen) < 0 ||
-	    add(&vm->pio, PORT_PVPANIC, 1, "pvpanic", pvpanic_io, pc->pvpanic, err, errlen) < 0)
+	if (add(vm, &vm->pio, PORT_COM1, PORT_COM1_LEN, "com1", "uart-16550", uart_16550_io, pc->com1, err,
+		errlen) < 0 ||
+	    add(vm, &vm->pio, PORT_RTC, PORT_RTC_LEN, "rtc", "rtc-cmos", rtc_cmos_io, pc->rtc, err, errlen) < 0 ||
+	    add(vm, &vm->pio, PORT_ACPI_PM, PORT_ACPI_PM_LEN, "acpi-pm", "acpi-pm", acpi_pm_io, pc->pm, err,
+		errlen) < 0 ||
+	    add(vm, &vm->pio, PORT_I8042_DATA, 1, "i8042", "i8042", i8042_data_io, pc->i8042, err, errlen) < 0 ||
+	    add(vm, &vm->pio, PORT_I8042_CMD, 1, "i8042", "i8042", i8042_cmd_io, pc->i8042, err, errlen) < 0 ||
+	    add(vm, &vm->pio, PORT_PVPANIC, 1, "pvpanic", "pvpanic", pvpanic_io, pc->pvpanic, err, errlen) < 0)
 		return -1;
 	pc->pci = pci_host_new(LAYOUT_MMIO32_START, LAYOUT_IOAPIC - LAYOUT_MMIO32_START);
-	if (add(&vm->pio, PORT_PCI_CONF, PORT_PCI_CONF_LEN, "pci-conf", pci_host_cfg_io, pc->pci, err, errlen) < 0 ||
+	/* The MMIO window is one sparse range; accesses to a BAR are reported
+	 * under the id of the device that owns the BAR. */
+	if (add(vm, &vm->pio, PORT_PCI_CONF, PORT_PCI_CONF_LEN, "pci-host", "pci-host", pci_host_cfg_io, pc->pci, err,
+		errlen) < 0 ||
 	    bus_add_sparse(&vm->mmio, LAYOUT_MMIO32_START, LAYOUT_IOAPIC - LAYOUT_MMIO32_START, "pci-mmio",
 			   pci_host_mmio, pci_host_mmio_claims, pc->pci) < 0)
 		return errmsg(err, errlen, "cannot place the PCI MMIO window");

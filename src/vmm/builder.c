@@ -1,0 +1,416 @@
+/* The build order of one VM, and its teardown in reverse. */
+#include "vmm/builder.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "arch/x86/pc.h"
+#include "core/errmsg.h"
+#include "core/vm.h"
+#include "devices/i8042.h"
+#include "devices/uart_16550.h"
+#include "devices/virtio_blk.h"
+#include "devices/virtio_console.h"
+#include "devices/virtio_net.h"
+#include "devices/virtio_rng.h"
+#include "devices/virtio_vsock.h"
+#include "host/console.h"
+#include "host/evloop.h"
+#include "kvm/kvm.h"
+
+#define MAX_VIRTIO (VMCFG_MAX_DRIVES + VMCFG_MAX_NETS + 3)
+
+struct mapped_file {
+	const uint8_t *data;
+	size_t len;
+};
+
+struct machine {
+	struct vm vm;
+	bool vm_ready;
+	struct vm_config cfg;
+	struct console con;
+	bool con_open;
+	struct pc_board pc;
+	struct kvm_backend *kb;
+	struct evloop *loop;
+	struct mapped_file kernel, initrd;
+	char cmdline[VMCFG_CMDLINE_MAX];
+	/* virtio device models, freed after their transports and the loop */
+	unsigned nr_virtio;
+	struct virtio_dev *virtio[MAX_VIRTIO];
+	void (*virtio_free[MAX_VIRTIO])(struct virtio_dev *d);
+	struct virtio_dev *hvc; /* the console's virtio device, if it is on one */
+	struct vcpu_thread {
+		struct vm *vm;
+		unsigned cpu;
+		pthread_t thread;
+		bool started;
+	} *threads;
+	bool running; /* vCPU threads were started */
+};
+
+static int map_file(const char *what, const char *path, struct mapped_file *f, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return errmsg(err, errlen, "%s '%s': %s", what, path, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
+		close(fd);
+		return errmsg(err, errlen, "%s '%s': %s", what, path,
+			      S_ISDIR(st.st_mode) ? "is a directory" : st.st_size == 0 ? "is empty" : "not a regular file");
+	}
+	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return errmsg(err, errlen, "%s '%s': %s", what, path, strerror(errno));
+	f->data = p;
+	f->len = (size_t)st.st_size;
+	return 0;
+}
+
+static void unmap_file(struct mapped_file *f)
+{
+	if (f->data)
+		munmap((void *)f->data, f->len);
+	f->data = NULL;
+}
+
+static struct irq_line backend_irq(void *kb, uint32_t gsi)
+{
+	return kvm_irq_line(kb, gsi);
+}
+
+/* Registers a virtio device model under `id` and puts it on the PCI bus;
+ * frees it on failure. */
+static int add_virtio(struct machine *mc, struct pc_config *cfg, struct vdev *vd, struct virtio_dev *d,
+		      void (*free_fn)(struct virtio_dev *), char *err, size_t errlen)
+{
+	if (!d)
+		return -1;
+	/* Accesses to its BARs are reported under the device's id. */
+	d->name = vd->id;
+	vd->impl = d;
+	if (pc_add_virtio(&mc->pc, cfg, d, err, errlen) < 0) {
+		free_fn(d);
+		return -1;
+	}
+	mc->virtio[mc->nr_virtio] = d;
+	mc->virtio_free[mc->nr_virtio] = free_fn;
+	mc->nr_virtio++;
+	return 0;
+}
+
+static struct vdev *reg(struct machine *mc, const char *id, const char *kind, char *err, size_t errlen)
+{
+	struct vdev *d = vm_dev_add(&mc->vm, id, kind, NULL, NULL);
+	if (!d)
+		errmsg(err, errlen, "device id '%s' is used twice (or too many devices)", id);
+	return d;
+}
+
+static int add_drives(struct machine *mc, struct pc_config *cfg, char *err, size_t errlen)
+{
+	unsigned order[VMCFG_MAX_DRIVES];
+	unsigned n = vmcfg_drive_order(&mc->cfg, order);
+
+	for (unsigned i = 0; i < n; i++) {
+		const struct vmcfg_drive *dr = &mc->cfg.drives[order[i]];
+		struct virtio_blk_config bc = { .path = dr->path_on_host, .read_only = dr->is_read_only,
+						.id = dr->serial[0] ? dr->serial : dr->drive_id };
+		struct vdev *vd = reg(mc, dr->drive_id, "virtio-blk", err, errlen);
+		if (!vd)
+			return -1;
+		struct dev_gate g = vm_dev_gate(&mc->vm, vd, dr->is_read_only);
+		if (add_virtio(mc, cfg, vd, virtio_blk_new(&bc, &mc->vm.mem, g, err, errlen), virtio_blk_free, err,
+			       errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int add_nets(struct machine *mc, struct pc_config *cfg, char *err, size_t errlen)
+{
+	for (unsigned i = 0; i < mc->cfg.nr_nets; i++) {
+		const struct vmcfg_net *n = &mc->cfg.nets[i];
+		struct virtio_net_config nc = { .kind = n->vigil_user ? NET_USER : NET_TAP, .mac_set = n->has_mac,
+						.nr_fwd = n->nr_fwd };
+		snprintf(nc.ifname, sizeof(nc.ifname), "%s", n->host_dev_name);
+		memcpy(nc.mac, n->guest_mac, 6);
+		memcpy(nc.fwd, n->fwd, sizeof(nc.fwd));
+		struct vdev *vd = reg(mc, n->iface_id, "virtio-net", err, errlen);
+		if (!vd)
+			return -1;
+		struct dev_gate g = vm_dev_gate(&mc->vm, vd, false);
+		if (add_virtio(mc, cfg, vd, virtio_net_new(&nc, &mc->vm.mem, g, mc->loop, err, errlen),
+			       virtio_net_free, err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int add_others(struct machine *mc, struct pc_config *cfg, char *err, size_t errlen)
+{
+	const struct vm_config *c = &mc->cfg;
+	struct vdev *vd;
+
+	if (c->has_vsock) {
+		struct virtio_vsock_config vc = { .guest_cid = c->vsock.guest_cid };
+		snprintf(vc.uds_path, sizeof(vc.uds_path), "%s", c->vsock.uds_path);
+		if (!(vd = reg(mc, c->vsock.vsock_id[0] ? c->vsock.vsock_id : "vsock", "virtio-vsock", err, errlen)))
+			return -1;
+		struct dev_gate g = vm_dev_gate(&mc->vm, vd, false);
+		if (add_virtio(mc, cfg, vd, virtio_vsock_new(&vc, &mc->vm.mem, g, mc->loop, err, errlen),
+			       virtio_vsock_free, err, errlen) < 0)
+			return -1;
+	}
+	if (c->entropy) {
+		if (!(vd = reg(mc, "entropy", "virtio-rng", err, errlen)))
+			return -1;
+		struct virtio_dev *d = virtio_rng_new(&mc->vm.mem, vm_dev_gate(&mc->vm, vd, false));
+		if (!d)
+			errmsg(err, errlen, "out of memory creating virtio-rng");
+		if (add_virtio(mc, cfg, vd, d, virtio_rng_free, err, errlen) < 0)
+			return -1;
+	}
+	if (c->console.virtio) {
+		if (!(vd = reg(mc, "console", "virtio-console", err, errlen)))
+			return -1;
+		struct virtio_dev *d = virtio_console_new(&mc->vm.mem, vm_dev_gate(&mc->vm, vd, false), cfg->console);
+		if (!d)
+			errmsg(err, errlen, "out of memory creating virtio-console");
+		if (add_virtio(mc, cfg, vd, d, virtio_console_free, err, errlen) < 0)
+			return -1;
+		mc->hvc = d;
+	}
+	return 0;
+}
+
+static int open_console(struct machine *mc, char *err, size_t errlen)
+{
+	char spec[PATH_MAX + 8];
+	const struct vmcfg_console *c = &mc->cfg.console;
+
+	snprintf(spec, sizeof(spec), "%s%s",
+		 c->out == CONSOLE_STDIO ? "stdio" : c->out == CONSOLE_NONE ? "none" : "file:",
+		 c->out == CONSOLE_FILE ? c->path : "");
+	if (console_open(&mc->con, spec, err, errlen) < 0)
+		return -1;
+	mc->con_open = true;
+	return 0;
+}
+
+static int open_trace(struct machine *mc, char *err, size_t errlen)
+{
+	const char *t = mc->cfg.trace;
+	if (!t[0])
+		return 0;
+	mc->vm.trace = strcmp(t, "-") == 0 ? stderr : fopen(t, "we");
+	if (!mc->vm.trace)
+		return errmsg(err, errlen, "--trace %s: %s", t, strerror(errno));
+	setvbuf(mc->vm.trace, NULL, _IOLBF, 0);
+	return 0;
+}
+
+struct machine *machine_build(const struct vm_config *c, void (*notify)(void *ctx), void *ctx, char *err,
+			      size_t errlen)
+{
+	struct machine *mc = calloc(1, sizeof(*mc));
+	if (!mc || vm_init(&mc->vm, c->machine.vcpu_count) < 0) {
+		free(mc);
+		errmsg(err, errlen, "out of memory");
+		return NULL;
+	}
+	mc->vm_ready = true;
+	mc->cfg = *c;
+	mc->threads = calloc(c->machine.vcpu_count, sizeof(*mc->threads));
+	if (!mc->threads) {
+		errmsg(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (vmcfg_cmdline(c, mc->cmdline, sizeof(mc->cmdline)) < 0) {
+		errmsg(err, errlen, "boot_args: the kernel command line is too long");
+		goto fail;
+	}
+	if (map_file("kernel", c->boot.kernel_image_path, &mc->kernel, err, errlen) < 0 ||
+	    (c->boot.initrd_path[0] && map_file("initrd", c->boot.initrd_path, &mc->initrd, err, errlen) < 0))
+		goto fail;
+	if (open_trace(mc, err, errlen) < 0 || open_console(mc, err, errlen) < 0)
+		goto fail;
+	mc->kb = kvm_backend_create(&mc->vm, c->machine.mem_size_mib << 20, err, errlen);
+	if (!mc->kb)
+		goto fail;
+	mc->loop = evloop_new();
+	if (!mc->loop) {
+		errmsg(err, errlen, "cannot create the event loop");
+		goto fail;
+	}
+	struct pc_config cfg = {
+		.boot = { .kernel = mc->kernel.data, .kernel_len = mc->kernel.len, .initrd = mc->initrd.data,
+			  .initrd_len = mc->initrd.len, .cmdline = mc->cmdline },
+		.console = console_chardev(&mc->con),
+		.irq = backend_irq,
+		.irq_ctx = mc->kb,
+		.plat = kvm_platform_ops(mc->kb),
+		.loop = mc->loop,
+	};
+	if (pc_devices(&mc->vm, &mc->pc, &cfg, err, errlen) < 0 || add_drives(mc, &cfg, err, errlen) < 0 ||
+	    add_nets(mc, &cfg, err, errlen) < 0 || add_others(mc, &cfg, err, errlen) < 0 ||
+	    pc_build(&mc->vm, &mc->pc, &cfg, err, errlen) < 0)
+		goto fail;
+	if (kvm_vcpus_create(mc->kb, &mc->pc.boot.cpu, err, errlen) < 0)
+		goto fail;
+	struct hv_ops hv = kvm_hv_ops(mc->kb);
+	if (vcpus_init(&mc->vm, &hv) < 0) {
+		errmsg(err, errlen, "out of memory");
+		goto fail;
+	}
+	mc->vm.vcpus.notify = notify;
+	mc->vm.vcpus.notify_ctx = ctx;
+	return mc;
+fail:
+	machine_finish(mc);
+	return NULL;
+}
+
+static void quit_from_console(void *mc)
+{
+	machine_request_stop(mc, VM_STOP_USER);
+}
+
+static size_t uart_push(void *dev, const uint8_t *buf, size_t len)
+{
+	return uart_16550_rx_push(dev, buf, len);
+}
+
+static bool uart_wait(void *dev, int ms)
+{
+	return uart_16550_rx_wait_room(dev, ms);
+}
+
+static size_t hvc_push(void *dev, const uint8_t *buf, size_t len)
+{
+	return virtio_console_rx_push(dev, buf, len);
+}
+
+static bool hvc_wait(void *dev, int ms)
+{
+	return virtio_console_rx_wait_room(dev, ms);
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu_thread *t = arg;
+	vcpu_loop(t->vm, t->cpu);
+	return NULL;
+}
+
+int machine_start(struct machine *mc, char *err, size_t errlen)
+{
+	if (evloop_start(mc->loop) < 0)
+		return errmsg(err, errlen, "cannot start the event thread");
+	struct console_sink sink = { .push = uart_push, .wait_room = uart_wait, .dev = mc->pc.com1,
+				     .quit = quit_from_console, .quit_ctx = mc };
+	if (mc->hvc)
+		sink = (struct console_sink){ .push = hvc_push, .wait_room = hvc_wait, .dev = mc->hvc,
+					      .quit = quit_from_console, .quit_ctx = mc };
+	if (console_start_input(&mc->con, &sink) < 0)
+		return errmsg(err, errlen, "cannot start console input");
+	if (kvm_host_is_pvm())
+		fprintf(stderr, "vigil: warning: this host's KVM is kvm_pvm: guest kernel code is emulated and "
+				"will be very slow (see 'vigil check')\n");
+	vm_mark_running(&mc->vm);
+	mc->running = true;
+	for (unsigned i = 0; i < mc->vm.ncpus; i++) {
+		struct vcpu_thread *t = &mc->threads[i];
+		t->vm = &mc->vm;
+		t->cpu = i;
+		if (pthread_create(&t->thread, NULL, vcpu_thread, t) != 0)
+			return errmsg(err, errlen, "cannot start vCPU %u thread", i);
+		t->started = true;
+	}
+	return 0;
+}
+
+void machine_pause(struct machine *mc)
+{
+	vm_pause(&mc->vm);
+	evloop_pause(mc->loop);
+	vm_devs_quiesce(&mc->vm);
+}
+
+void machine_resume(struct machine *mc)
+{
+	vm_devs_resume(&mc->vm);
+	evloop_resume(mc->loop);
+	vm_resume(&mc->vm);
+}
+
+int machine_ctrl_alt_del(struct machine *mc, char *err, size_t errlen)
+{
+	if (i8042_ctrl_alt_del(mc->pc.i8042) < 0)
+		return errmsg(err, errlen, "the guest's keyboard is disabled: Ctrl+Alt+Del not delivered");
+	return 0;
+}
+
+struct vm *machine_vm(struct machine *mc)
+{
+	return &mc->vm;
+}
+
+void machine_request_stop(struct machine *mc, enum vm_stop why)
+{
+	vm_request_stop(&mc->vm, why);
+}
+
+enum vm_stop machine_finish(struct machine *mc)
+{
+	if (!mc)
+		return VM_STOP_ERROR;
+	enum vm_stop why = vm_stop_reason(&mc->vm);
+	if (why == VM_STOP_NONE) {
+		/* A build that failed, or a VM finished before it stopped. */
+		vm_request_stop(&mc->vm, VM_STOP_ERROR);
+		why = VM_STOP_ERROR;
+	}
+	for (unsigned i = 0; mc->threads && i < mc->vm.ncpus; i++)
+		if (mc->threads[i].started)
+			pthread_join(mc->threads[i].thread, NULL);
+	if (mc->con_open)
+		console_close(&mc->con);
+	/* A VM that never ran has nothing to report: its builder said why. */
+	if (mc->running && why != VM_STOP_POWEROFF)
+		fprintf(stderr, "vigil: %s\n", vm_stop_name(why));
+	if (mc->running && mc->cfg.stats) {
+		mon_report(stderr, mc->vm.stats, mc->vm.ncpus, vm_device_name, &mc->vm);
+		mon_report_devices(stderr, mc->vm.devs, mc->vm.nr_devs);
+	}
+	/* Teardown order: no queue is served past evloop_stop(); device
+	 * models (and their worker threads) go before their transports. */
+	if (mc->loop)
+		evloop_stop(mc->loop);
+	for (unsigned i = 0; i < mc->nr_virtio; i++)
+		mc->virtio_free[i](mc->virtio[i]);
+	pc_free(&mc->pc);
+	evloop_free(mc->loop);
+	kvm_backend_destroy(mc->kb);
+	if (mc->vm.trace && mc->vm.trace != stderr)
+		fclose(mc->vm.trace);
+	if (mc->vm_ready)
+		vm_fini(&mc->vm);
+	unmap_file(&mc->initrd);
+	unmap_file(&mc->kernel);
+	free(mc->threads);
+	free(mc);
+	return why;
+}

@@ -1,0 +1,42 @@
+/* builder — turns a `struct vm_config` into a machine ready to run: the KVM
+ * backend, guest RAM, the PC board and its legacy devices, the virtio
+ * devices the configuration names (registered under their ids), the ACPI
+ * tables, the loaded kernel and the vCPUs; then starts and stops it. The
+ * one place that knows the build and teardown order (docs/ARCHITECTURE.md).
+ * Used by the control loop (vmm.c) only. */
+#ifndef VIGIL_VMM_BUILDER_H
+#define VIGIL_VMM_BUILDER_H
+
+#include <stddef.h>
+
+#include "core/vmctl.h"
+#include "vmm/config.h"
+
+struct machine;
+struct vm;
+
+/* Builds everything but starts nothing; `notify(ctx)` is called from any
+ * thread when the VM is asked to stop. NULL + a one-line reason in err. */
+struct machine *machine_build(const struct vm_config *c, void (*notify)(void *ctx), void *ctx, char *err,
+			      size_t errlen);
+/* Starts the event thread's work, the console input and the vCPU threads. */
+int machine_start(struct machine *mc, char *err, size_t errlen);
+
+/* Pause: vCPUs parked first (none is then inside a device handler), then
+ * the devices quiesced and the event thread parked; resume in reverse. */
+void machine_pause(struct machine *mc);
+void machine_resume(struct machine *mc);
+
+/* The i8042's Ctrl+Alt+Del; -1 + err if the guest cannot receive it. */
+int machine_ctrl_alt_del(struct machine *mc, char *err, size_t errlen);
+
+struct vm *machine_vm(struct machine *mc);
+
+/* Asks the VM to stop (any thread but a signal handler). */
+void machine_request_stop(struct machine *mc, enum vm_stop why);
+
+/* Waits for the vCPU threads, prints --stats, tears everything down in
+ * order and returns why the VM stopped. NULL-safe (VM_STOP_ERROR). */
+enum vm_stop machine_finish(struct machine *mc);
+
+#endif

@@ -1,0 +1,87 @@
+/* metrics_json — GET /vigil/stats: the monitor's counts (per vCPU exits by
+ * reason, accesses by address with the device that claims it, denials) and
+ * the device registry's, as vigil's own JSON. Called by the API on the
+ * control thread. */
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+
+#include "core/exit.h"
+#include "core/monitor.h"
+#include "core/vm.h"
+#include "vmm/metrics.h"
+#include "vmm/vmm.h"
+
+struct addr_ctx {
+	struct vm *vm;
+	json_t *arr;
+};
+
+static void add_addr(void *ctx, const struct mon_addr *a)
+{
+	struct addr_ctx *c = ctx;
+	char addr[24];
+	snprintf(addr, sizeof(addr), "0x%" PRIx64, a->addr);
+	const char *dev = vm_device_name(c->vm, a->space, a->addr);
+	json_array_append_new(c->arr, json_pack("{s:s, s:s, s:o, s:I, s:I}", "space",
+						a->space == POLICY_PIO ? "pio" : "mmio", "addr", addr,
+						"device", dev ? json_string(dev) : json_null(), "count",
+						(json_int_t)a->count, "denied", (json_int_t)a->denied));
+}
+
+char *metrics_stats_json(struct vmm *m)
+{
+	struct vm *vm = vmm_vm(m);
+	json_t *vcpus = json_array(), *devices = json_array();
+	uint64_t exits = 0, accesses = 0, denied = 0, untracked = 0;
+	uint64_t requests = 0, bytes = 0, errors = 0, dev_denied = 0;
+
+	for (unsigned c = 0; vm && c < vm->ncpus; c++) {
+		const struct vcpu_stats *s = &vm->stats[c];
+		json_t *ex = json_object();
+		for (int r = 0; r < VEXIT__COUNT; r++) {
+			uint64_t n = mon_get(&s->reasons[r]);
+			json_object_set_new(ex, vexit_reason_name(r), json_integer((json_int_t)n));
+			exits += n;
+		}
+		struct addr_ctx ac = {vm, json_array()};
+		mon_foreach(s, add_addr, &ac);
+		uint64_t a = mon_get(&s->accesses), d = mon_get(&s->denied), u = mon_get(&s->untracked);
+		accesses += a;
+		denied += d;
+		untracked += u;
+		json_array_append_new(vcpus,
+				      json_pack("{s:i, s:o, s:I, s:I, s:I, s:o}", "id", (int)c, "exits", ex,
+						"accesses", (json_int_t)a, "denied", (json_int_t)d,
+						"untracked", (json_int_t)u, "addresses", ac.arr));
+	}
+	for (unsigned i = 0; vm && i < vm->nr_devs; i++) {
+		const struct dev_stats *s = &vm->devs[i].stats;
+		uint64_t rq = atomic_load_explicit(&s->requests, memory_order_relaxed);
+		uint64_t by = atomic_load_explicit(&s->bytes, memory_order_relaxed);
+		uint64_t er = atomic_load_explicit(&s->errors, memory_order_relaxed);
+		uint64_t de = atomic_load_explicit(&s->denied, memory_order_relaxed);
+		requests += rq;
+		bytes += by;
+		errors += er;
+		dev_denied += de;
+		json_array_append_new(devices,
+				      json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "id", vm->devs[i].id,
+						"kind", vm->devs[i].kind ? vm->devs[i].kind : "", "requests",
+						(json_int_t)rq, "bytes", (json_int_t)by, "errors",
+						(json_int_t)er, "denied", (json_int_t)de));
+	}
+	json_t *totals =
+	    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "exits", (json_int_t)exits, "accesses",
+		      (json_int_t)accesses, "denied", (json_int_t)denied, "untracked", (json_int_t)untracked,
+		      "device_requests", (json_int_t)requests, "device_bytes", (json_int_t)bytes,
+		      "device_errors", (json_int_t)errors, "device_denied", (json_int_t)dev_denied);
+	json_t *root =
+	    json_pack("{s:s, s:I, s:o, s:o, s:o}", "state", vmm_state_name(vmm_state(m)), "uptime_ns",
+		      (json_int_t)vmm_uptime_ns(m), "vcpus", vcpus, "devices", devices, "totals", totals);
+	if (!root)
+		return NULL;
+	char *out = json_dumps(root, JSON_COMPACT);
+	json_decref(root);
+	return out;
+}

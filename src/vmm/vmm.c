@@ -1,0 +1,356 @@
+/* The control loop on the main thread: one poll over a wake-up eventfd (for
+ * vmm_call()s and stop requests), a signalfd (SIGINT, SIGTERM, SIGHUP) and
+ * the 60-second metrics timer. Only this thread builds, pauses, resumes
+ * and tears down the machine, so none of that needs a lock of its own. */
+#include "vmm/vmm.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/errmsg.h"
+#include "core/vm.h"
+#include "vmm/builder.h"
+#include "vmm/log.h"
+#include "vmm/metrics.h"
+
+#define METRICS_PERIOD_S 60
+
+struct vmm {
+	struct vm_config cfg;
+	struct machine *mc;
+	enum vmm_state state;
+	pthread_t control;
+	int wake; /* eventfd */
+	/* One call slot; callers queue on `lock` until it is free. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	void (*call_fn)(void *);
+	void *call_arg;
+	uint64_t calls_posted, calls_done;
+	bool closing;
+	_Atomic int quit; /* enum vm_stop asked before there is a VM; -1 = none */
+	uint64_t t0_ns;
+	_Atomic uint64_t api_requests, api_failures;
+	struct fc_metrics *metrics;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void wake(struct vmm *m)
+{
+	uint64_t one = 1;
+	if (write(m->wake, &one, sizeof(one)) < 0) {
+		/* saturated counter: the loop is awake anyway */
+	}
+}
+
+struct vmm *vmm_new(const struct vm_config *initial)
+{
+	struct vmm *m = calloc(1, sizeof(*m));
+	if (!m)
+		return NULL;
+	m->cfg = *initial;
+	m->state = VMM_NOT_STARTED;
+	m->control = pthread_self();
+	m->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (m->wake < 0) {
+		free(m);
+		return NULL;
+	}
+	pthread_mutex_init(&m->lock, NULL);
+	pthread_cond_init(&m->cond, NULL);
+	atomic_init(&m->quit, -1);
+	m->t0_ns = now_ns();
+	return m;
+}
+
+void vmm_free(struct vmm *m)
+{
+	if (!m)
+		return;
+	fc_metrics_close(m->metrics);
+	close(m->wake);
+	pthread_cond_destroy(&m->cond);
+	pthread_mutex_destroy(&m->lock);
+	free(m);
+}
+
+int vmm_call(struct vmm *m, void (*fn)(void *arg), void *arg)
+{
+	if (pthread_equal(pthread_self(), m->control)) {
+		fn(arg);
+		return 0;
+	}
+	pthread_mutex_lock(&m->lock);
+	while (m->call_fn && !m->closing)
+		pthread_cond_wait(&m->cond, &m->lock);
+	if (m->closing) {
+		pthread_mutex_unlock(&m->lock);
+		return -1;
+	}
+	m->call_fn = fn;
+	m->call_arg = arg;
+	uint64_t ticket = ++m->calls_posted;
+	wake(m);
+	while (m->calls_done < ticket && !m->closing)
+		pthread_cond_wait(&m->cond, &m->lock);
+	int r = m->calls_done >= ticket ? 0 : -1;
+	pthread_mutex_unlock(&m->lock);
+	return r;
+}
+
+/* On the control thread: the posted call, if any. */
+static void serve_call(struct vmm *m)
+{
+	pthread_mutex_lock(&m->lock);
+	void (*fn)(void *) = m->call_fn;
+	void *arg = m->call_arg;
+	pthread_mutex_unlock(&m->lock);
+	if (!fn)
+		return;
+	fn(arg);
+	pthread_mutex_lock(&m->lock);
+	m->call_fn = NULL;
+	m->calls_done++;
+	pthread_cond_broadcast(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void on_vm_stop(void *ctx)
+{
+	wake(ctx);
+}
+
+enum vmm_state vmm_state(const struct vmm *m)
+{
+	return m->state;
+}
+
+const char *vmm_state_name(enum vmm_state s)
+{
+	switch (s) {
+	case VMM_NOT_STARTED: return "Not started";
+	case VMM_RUNNING: return "Running";
+	case VMM_PAUSED: return "Paused";
+	case VMM_STOPPED: return "Stopped";
+	}
+	return "Not started";
+}
+
+struct vm_config *vmm_config(struct vmm *m)
+{
+	return &m->cfg;
+}
+
+struct vm *vmm_vm(struct vmm *m)
+{
+	return m->mc ? machine_vm(m->mc) : NULL;
+}
+
+int vmm_start(struct vmm *m, char *err, size_t errlen)
+{
+	if (m->state != VMM_NOT_STARTED)
+		return errmsg(err, errlen, "The requested operation is not supported after starting the microVM.");
+	if (vmcfg_check_startable(&m->cfg, err, errlen) < 0)
+		return -1;
+	if (m->cfg.has_metrics && !m->metrics) {
+		m->metrics = fc_metrics_open(m->cfg.metrics.metrics_path, err, errlen);
+		if (!m->metrics)
+			return -1;
+	}
+	m->mc = machine_build(&m->cfg, on_vm_stop, m, err, errlen);
+	if (!m->mc)
+		return -1;
+	if (machine_start(m->mc, err, errlen) < 0) {
+		machine_request_stop(m->mc, VM_STOP_ERROR);
+		machine_finish(m->mc);
+		m->mc = NULL;
+		return -1;
+	}
+	m->state = VMM_RUNNING;
+	VLOG_INFO("Successfully started microvm that was configured from one single json");
+	return 0;
+}
+
+static int need_started(const struct vmm *m, char *err, size_t errlen)
+{
+	if (m->state == VMM_NOT_STARTED)
+		return errmsg(err, errlen, "The requested operation is not supported before starting the microVM.");
+	if (m->state == VMM_STOPPED)
+		return errmsg(err, errlen, "The microVM has stopped.");
+	return 0;
+}
+
+int vmm_pause(struct vmm *m, char *err, size_t errlen)
+{
+	if (need_started(m, err, errlen) < 0)
+		return -1;
+	if (m->state == VMM_RUNNING) {
+		machine_pause(m->mc);
+		m->state = VMM_PAUSED;
+		VLOG_INFO("VM paused");
+	}
+	return 0;
+}
+
+int vmm_resume(struct vmm *m, char *err, size_t errlen)
+{
+	if (need_started(m, err, errlen) < 0)
+		return -1;
+	if (m->state == VMM_PAUSED) {
+		machine_resume(m->mc);
+		m->state = VMM_RUNNING;
+		VLOG_INFO("VM resumed");
+	}
+	return 0;
+}
+
+int vmm_ctrl_alt_del(struct vmm *m, char *err, size_t errlen)
+{
+	if (need_started(m, err, errlen) < 0)
+		return -1;
+	return machine_ctrl_alt_del(m->mc, err, errlen);
+}
+
+int vmm_flush_metrics(struct vmm *m, char *err, size_t errlen)
+{
+	if (need_started(m, err, errlen) < 0)
+		return -1;
+	/* Firecracker answers 204 when no metrics file is configured. */
+	if (m->metrics && fc_metrics_flush(m->metrics, m) < 0)
+		return errmsg(err, errlen, "cannot write the metrics file: %s", strerror(errno));
+	return 0;
+}
+
+void vmm_request_stop(struct vmm *m, enum vm_stop why)
+{
+	int none = -1;
+	atomic_compare_exchange_strong(&m->quit, &none, (int)why);
+	wake(m);
+}
+
+uint64_t vmm_uptime_ns(const struct vmm *m)
+{
+	return now_ns() - m->t0_ns;
+}
+
+uint64_t vmm_api_requests(const struct vmm *m)
+{
+	return atomic_load(&m->api_requests);
+}
+
+void vmm_count_api_request(struct vmm *m, bool ok)
+{
+	atomic_fetch_add(&m->api_requests, 1);
+	if (!ok)
+		atomic_fetch_add(&m->api_failures, 1);
+}
+
+/* Signals that stop the VM arrive on a signalfd, so that the handler-free
+ * control loop can act on them like on any other request. */
+static int open_signalfd(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN); /* a client that hangs up is an error, not a death */
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+static int open_timer(void)
+{
+	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	struct itimerspec it = { .it_interval = { METRICS_PERIOD_S, 0 }, .it_value = { METRICS_PERIOD_S, 0 } };
+	if (fd >= 0)
+		timerfd_settime(fd, 0, &it, NULL);
+	return fd;
+}
+
+static void drain(int fd)
+{
+	uint8_t buf[256];
+	while (read(fd, buf, sizeof(buf)) > 0) {
+	}
+}
+
+int vmm_run(struct vmm *m, bool start)
+{
+	char err[512];
+	int sfd = open_signalfd();
+	int tfd = open_timer();
+
+	m->control = pthread_self();
+	if (start && vmm_start(m, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vigil: %s\n", err);
+		vmm_request_stop(m, VM_STOP_ERROR);
+	}
+	for (;;) {
+		struct vm *vm = vmm_vm(m);
+		if (vm && vm_stop_reason(vm) != VM_STOP_NONE)
+			break;
+		int quit = atomic_load(&m->quit);
+		if (quit >= 0) {
+			if (!m->mc)
+				break;
+			machine_request_stop(m->mc, (enum vm_stop)quit);
+			continue;
+		}
+		struct pollfd p[3] = { { m->wake, POLLIN, 0 }, { sfd, POLLIN, 0 }, { tfd, POLLIN, 0 } };
+		if (poll(p, 3, -1) < 0 && errno != EINTR)
+			break;
+		if (p[0].revents) {
+			drain(m->wake);
+			serve_call(m);
+		}
+		if (p[1].revents) {
+			drain(sfd);
+			vmm_request_stop(m, VM_STOP_USER);
+		}
+		if (p[2].revents) {
+			drain(tfd);
+			if (m->metrics && m->mc)
+				fc_metrics_flush(m->metrics, m);
+		}
+	}
+	/* No call is served from here on: waiting callers are released. */
+	pthread_mutex_lock(&m->lock);
+	m->closing = true;
+	pthread_cond_broadcast(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+
+	int status;
+	if (m->mc) {
+		if (m->metrics)
+			fc_metrics_flush(m->metrics, m);
+		status = (int)machine_finish(m->mc);
+		m->mc = NULL;
+	} else {
+		int q = atomic_load(&m->quit);
+		status = q >= 0 ? q : VM_STOP_ERROR;
+	}
+	m->state = VMM_STOPPED;
+	if (sfd >= 0)
+		close(sfd);
+	if (tfd >= 0)
+		close(tfd);
+	return status;
+}

@@ -1,0 +1,259 @@
+/* The core's vCPU loop against a fake backend whose "guest" counts its runs:
+ * pause parks every vCPU (no run while paused), resume lets them go on,
+ * calls run on the vCPU's own thread, a stop ends parked loops. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/exit.h"
+#include "core/vm.h"
+
+#define NCPUS 4
+
+struct fake_hv {
+	_Atomic uint64_t runs[NCPUS];
+	_Atomic uint64_t kicks;
+	_Atomic unsigned paused_notes[NCPUS];
+	pthread_t bound[NCPUS];
+	_Atomic int stop_at_run; /* nonzero: vCPU 0 powers off on that run */
+};
+
+struct fixture {
+	struct vm vm;
+	struct fake_hv hv;
+	pthread_t threads[NCPUS];
+	unsigned ids[NCPUS];
+	_Atomic int notified;
+};
+
+static void fake_bind(void *hv, unsigned cpu)
+{
+	((struct fake_hv *)hv)->bound[cpu] = pthread_self();
+}
+
+/* One "guest entry": a short sleep, then an exit the dispatch resumes. */
+static int fake_run(void *hv, unsigned cpu, struct vexit *ex)
+{
+	struct fake_hv *f = hv;
+	usleep(200);
+	uint64_t n = atomic_fetch_add(&f->runs[cpu], 1) + 1;
+	memset(ex, 0, sizeof(*ex));
+	ex->reason = VEXIT_HLT;
+	int at = atomic_load(&f->stop_at_run);
+	if (cpu == 0 && at && n >= (uint64_t)at) {
+		ex->reason = VEXIT_SYSTEM_EVENT;
+		ex->event = VEXIT_EVENT_POWEROFF;
+	}
+	return 0;
+}
+
+static void fake_kick(void *hv, unsigned cpu)
+{
+	(void)cpu;
+	atomic_fetch_add(&((struct fake_hv *)hv)->kicks, 1);
+}
+
+static void fake_paused(void *hv, unsigned cpu)
+{
+	atomic_fetch_add(&((struct fake_hv *)hv)->paused_notes[cpu], 1);
+}
+
+static void on_notify(void *ctx)
+{
+	atomic_fetch_add(&((struct fixture *)ctx)->notified, 1);
+}
+
+struct targ {
+	struct vm *vm;
+	unsigned cpu;
+};
+
+static struct targ targs[NCPUS];
+
+static void *thread_main(void *arg)
+{
+	struct targ *t = arg;
+	vcpu_loop(t->vm, t->cpu);
+	return NULL;
+}
+
+static int setup(void **state)
+{
+	static struct fixture f;
+	memset(&f, 0, sizeof(f));
+	assert_int_equal(vm_init(&f.vm, NCPUS), 0);
+	struct hv_ops hv = { .bind = fake_bind, .run = fake_run, .kick = fake_kick, .paused = fake_paused,
+			     .hv = &f.hv };
+	assert_int_equal(vcpus_init(&f.vm, &hv), 0);
+	f.vm.vcpus.notify = on_notify;
+	f.vm.vcpus.notify_ctx = &f;
+	vm_mark_running(&f.vm);
+	for (unsigned i = 0; i < NCPUS; i++) {
+		targs[i] = (struct targ){ &f.vm, i };
+		assert_int_equal(pthread_create(&f.threads[i], NULL, thread_main, &targs[i]), 0);
+	}
+	*state = &f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	vm_request_stop(&f->vm, VM_STOP_USER);
+	for (unsigned i = 0; i < NCPUS; i++)
+		pthread_join(f->threads[i], NULL);
+	vm_fini(&f->vm);
+	return 0;
+}
+
+static uint64_t total_runs(struct fixture *f)
+{
+	uint64_t n = 0;
+	for (unsigned i = 0; i < NCPUS; i++)
+		n += atomic_load(&f->hv.runs[i]);
+	return n;
+}
+
+/* Waits until every vCPU has run at least `min` times. */
+static void wait_runs(struct fixture *f, uint64_t min)
+{
+	for (int tries = 0; tries < 2000; tries++) {
+		bool all = true;
+		for (unsigned i = 0; i < NCPUS; i++)
+			all = all && atomic_load(&f->hv.runs[i]) >= min;
+		if (all)
+			return;
+		usleep(1000);
+	}
+	fail_msg("vCPUs did not run");
+}
+
+static void test_pause_parks_all_and_resume_goes_on(void **state)
+{
+	struct fixture *f = *state;
+
+	wait_runs(f, 5);
+	vm_pause(&f->vm);
+	assert_int_equal(vm_run_state(&f->vm), VMS_PAUSED);
+	assert_int_equal(f->vm.vcpus.nr_parked, NCPUS);
+	uint64_t before = total_runs(f);
+	usleep(50 * 1000);
+	assert_int_equal(total_runs(f), before); /* no guest entry while paused */
+	for (unsigned i = 0; i < NCPUS; i++)
+		assert_int_equal(atomic_load(&f->hv.paused_notes[i]), 1); /* kvmclock told once */
+
+	vm_pause(&f->vm); /* pausing a paused VM is harmless */
+	assert_int_equal(vm_run_state(&f->vm), VMS_PAUSED);
+
+	vm_resume(&f->vm);
+	assert_int_equal(vm_run_state(&f->vm), VMS_RUNNING);
+	uint64_t per_cpu[NCPUS];
+	for (unsigned i = 0; i < NCPUS; i++)
+		per_cpu[i] = atomic_load(&f->hv.runs[i]);
+	for (unsigned i = 0; i < NCPUS; i++)
+		wait_runs(f, per_cpu[i] + 3);
+	vm_resume(&f->vm); /* resuming a running VM is harmless */
+	assert_int_equal(vm_run_state(&f->vm), VMS_RUNNING);
+}
+
+struct call_rec {
+	pthread_t who;
+	unsigned cpu;
+	int calls;
+};
+
+static void record_call(void *arg, unsigned cpu)
+{
+	struct call_rec *r = arg;
+	r->who = pthread_self();
+	r->cpu = cpu;
+	r->calls++;
+}
+
+static void test_run_on_runs_on_the_vcpu_thread(void **state)
+{
+	struct fixture *f = *state;
+
+	wait_runs(f, 1);
+	for (unsigned i = 0; i < NCPUS; i++) {
+		struct call_rec r = { 0 };
+		assert_int_equal(vcpu_run_on(&f->vm, i, record_call, &r), 0);
+		assert_int_equal(r.calls, 1);
+		assert_int_equal(r.cpu, i);
+		assert_true(pthread_equal(r.who, f->hv.bound[i]));
+	}
+	/* And while paused: the parked vCPU serves it. */
+	vm_pause(&f->vm);
+	struct call_rec r = { 0 };
+	assert_int_equal(vcpu_run_on(&f->vm, 2, record_call, &r), 0);
+	assert_int_equal(r.calls, 1);
+	assert_true(pthread_equal(r.who, f->hv.bound[2]));
+	assert_int_equal(vm_run_state(&f->vm), VMS_PAUSED);
+	vm_resume(&f->vm);
+	assert_int_equal(vcpu_run_on(&f->vm, NCPUS, record_call, &r), -1); /* no such vCPU */
+}
+
+static void test_stop_ends_parked_loops(void **state)
+{
+	struct fixture *f = *state;
+
+	wait_runs(f, 1);
+	vm_pause(&f->vm);
+	int notes = atomic_load(&f->notified);
+	vm_request_stop(&f->vm, VM_STOP_USER);
+	for (unsigned i = 0; i < NCPUS; i++)
+		pthread_join(f->threads[i], NULL);
+	assert_true(atomic_load(&f->notified) > notes); /* the control loop was woken */
+	assert_int_equal(f->vm.vcpus.nr_loops, 0);
+	struct call_rec r = { 0 };
+	assert_int_equal(vcpu_run_on(&f->vm, 0, record_call, &r), -1); /* loop gone: refused, no hang */
+	/* Teardown joins again: restart nothing, mark them joined. */
+	for (unsigned i = 0; i < NCPUS; i++)
+		assert_int_equal(pthread_create(&f->threads[i], NULL, thread_main, &targs[i]), 0);
+}
+
+static void test_guest_stop_from_dispatch(void **state)
+{
+	struct fixture *f = *state;
+
+	atomic_store(&f->hv.stop_at_run, (int)atomic_load(&f->hv.runs[0]) + 5);
+	for (unsigned i = 0; i < NCPUS; i++)
+		pthread_join(f->threads[i], NULL);
+	assert_int_equal(vm_stop_reason(&f->vm), VM_STOP_POWEROFF);
+	for (unsigned i = 0; i < NCPUS; i++)
+		assert_int_equal(pthread_create(&f->threads[i], NULL, thread_main, &targs[i]), 0);
+}
+
+static void test_pause_cost_on_fast_path(void **state)
+{
+	struct fixture *f = *state;
+	/* Nothing outstanding: the per-exit check is one zero load. */
+	wait_runs(f, 1);
+	assert_int_equal(atomic_load(&f->vm.vcpus.pending), 0);
+	vm_pause(&f->vm);
+	assert_int_equal(atomic_load(&f->vm.vcpus.pending), 1);
+	vm_resume(&f->vm);
+	assert_int_equal(atomic_load(&f->vm.vcpus.pending), 0);
+	/* Kicks went to every vCPU for the pause. */
+	assert_true(atomic_load(&f->hv.kicks) >= NCPUS);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_pause_parks_all_and_resume_goes_on, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_run_on_runs_on_the_vcpu_thread, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stop_ends_parked_loops, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guest_stop_from_dispatch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pause_cost_on_fast_path, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
