@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <microhttpd.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -246,6 +248,12 @@ int api_server_start(const char *path, struct vmm *m, char *err, size_t errlen)
 		return errmsg(err, errlen, "the API server is already running");
 	if ((fd = listen_unix(path, err, errlen)) < 0)
 		return -1;
+	/* libmicrohttpd's thread inherits this thread's signal mask: with every
+	 * signal blocked there, SIGTERM and friends go to the control loop
+	 * (its handler or signalfd), never kill the process from the HTTP thread. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (size_t i = 0; i < 2 && !daemon_; i++)
 		daemon_ = MHD_start_daemon(flags[i], 0, NULL, NULL, on_request, m, MHD_OPTION_LISTEN_SOCKET,
 					   fd, MHD_OPTION_CONNECTION_TIMEOUT, API_CONN_TIMEOUT_S,
