@@ -259,6 +259,7 @@ int api_server_start(const char *path, struct vmm *m, char *err, size_t errlen)
 					   fd, MHD_OPTION_CONNECTION_TIMEOUT, API_CONN_TIMEOUT_S,
 					   MHD_OPTION_CONNECTION_LIMIT, API_CONN_LIMIT,
 					   MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+	pthread_sigmask(SIG_SETMASK, &old, NULL); /* the caller's own mask is its business */
 	if (!daemon_) {
 		close(fd);
 		unlink(path);

@@ -104,6 +104,37 @@ static void test_socket_rules(void **state)
 	unlink(path);
 }
 
+/* The server's thread must not take the process's signals, and starting it
+ * must leave the caller's mask as it was (the vCPU threads the caller makes
+ * later inherit it, and need their kick signal). */
+static void test_signal_masks(void **state)
+{
+	sigset_t before, after;
+
+	pthread_sigmask(SIG_SETMASK, NULL, &before);
+	assert_int_equal(api_server_start(path, m, err, sizeof(err)), 0);
+	pthread_sigmask(SIG_SETMASK, NULL, &after);
+	for (int sig = 1; sig < 32; sig++)
+		if (sigismember(&before, sig) != sigismember(&after, sig))
+			fail_msg("api_server_start changed the caller's mask for signal %d", sig);
+
+	/* the HTTP thread: every thread but this one, from /proc */
+	char line[256];
+	unsigned threads = 0;
+	FILE *f;
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "grep -h SigBlk /proc/%d/task/*/status", (int)getpid());
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long mask = strtoull(line + 7, NULL, 16);
+		if ((mask & (1ULL << (SIGTERM - 1))) && (mask & (1ULL << (SIGINT - 1))))
+			threads++;
+	}
+	pclose(f);
+	assert_true(threads >= 1); /* the server's thread blocks SIGTERM and SIGINT */
+}
+
 static void test_requests(void **state)
 {
 	char out[4096];
@@ -137,6 +168,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_socket_rules, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_signal_masks, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_requests, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
