@@ -38,6 +38,8 @@ struct route {
 	enum phase phase;
 	const char *group;
 	handler_fn fn;
+	const char *shape; /* vmcfg_json_check()'s object, checked before the phase */
+	const char *id_field;
 };
 
 void api_response_free(struct api_response *r)
@@ -287,25 +289,25 @@ static int patch_vm(struct ctx *x)
 /* InstanceStart, FlushMetrics and SendCtrlAltDel share /actions: its phase
  * depends on the action, so put_actions checks it. */
 static const struct route routes[] = {
-    {"GET", "/", ANY, "instance_info", get_instance},
-    {"GET", "/version", ANY, "vmm_version", get_version},
-    {"GET", "/machine-config", ANY, "machine_cfg", get_machine},
-    {"PUT", "/machine-config", PRE_BOOT, "machine_cfg", put_machine},
-    {"PATCH", "/machine-config", PRE_BOOT, "machine_cfg", patch_machine},
-    {"PUT", "/boot-source", PRE_BOOT, "boot_source", put_boot},
-    {"PUT", "/drives/", PRE_BOOT, "drive", put_drive},
-    {"PATCH", "/drives/", POST_BOOT, "drive", patch_drive},
-    {"PUT", "/network-interfaces/", PRE_BOOT, "network", put_net},
-    {"PATCH", "/network-interfaces/", POST_BOOT, "network", patch_net},
-    {"PUT", "/vsock", PRE_BOOT, "vsock", put_vsock},
-    {"PUT", "/entropy", PRE_BOOT, "entropy", put_entropy},
-    {"PUT", "/logger", PRE_BOOT, "logger", put_logger},
-    {"PUT", "/metrics", PRE_BOOT, "metrics", put_metrics},
-    {"PUT", "/actions", ANY, "actions", put_actions},
-    {"PATCH", "/vm", POST_BOOT, "vm", patch_vm},
-    {"GET", "/vm/config", ANY, "vm", get_vm_config},
-    {"GET", "/vigil/stats", ANY, "vigil", get_stats},
-    {"GET", "/metrics", ANY, "vigil", get_prometheus},
+    {"GET", "/", ANY, "instance_info", get_instance, NULL, NULL},
+    {"GET", "/version", ANY, "vmm_version", get_version, NULL, NULL},
+    {"GET", "/machine-config", ANY, "machine_cfg", get_machine, NULL, NULL},
+    {"PUT", "/machine-config", PRE_BOOT, "machine_cfg", put_machine, "machine-config", NULL},
+    {"PATCH", "/machine-config", PRE_BOOT, "machine_cfg", patch_machine, "machine-config-patch", NULL},
+    {"PUT", "/boot-source", PRE_BOOT, "boot_source", put_boot, "boot-source", NULL},
+    {"PUT", "/drives/", PRE_BOOT, "drive", put_drive, "drive", "drive_id"},
+    {"PATCH", "/drives/", POST_BOOT, "drive", patch_drive, "drive-patch", "drive_id"},
+    {"PUT", "/network-interfaces/", PRE_BOOT, "network", put_net, "network-interface", "iface_id"},
+    {"PATCH", "/network-interfaces/", POST_BOOT, "network", patch_net, "network-interface-patch", "iface_id"},
+    {"PUT", "/vsock", PRE_BOOT, "vsock", put_vsock, "vsock", NULL},
+    {"PUT", "/entropy", PRE_BOOT, "entropy", put_entropy, "entropy", NULL},
+    {"PUT", "/logger", PRE_BOOT, "logger", put_logger, "logger", NULL},
+    {"PUT", "/metrics", PRE_BOOT, "metrics", put_metrics, "metrics", NULL},
+    {"PUT", "/actions", ANY, "actions", put_actions, NULL, NULL},
+    {"PATCH", "/vm", POST_BOOT, "vm", patch_vm, "vm", NULL},
+    {"GET", "/vm/config", ANY, "vm", get_vm_config, NULL, NULL},
+    {"GET", "/vigil/stats", ANY, "vigil", get_stats, NULL, NULL},
+    {"GET", "/metrics", ANY, "vigil", get_prometheus, NULL, NULL},
 };
 
 /* Matches path against a route's pattern; for an {id} route, *id gets what
@@ -371,6 +373,16 @@ static void route(struct vmm *m, const char *method, const char *path, const cha
 	x.id = id;
 	if (len && !(x.body = vmcfg_json_parse(body, len, x.err, sizeof(x.err))))
 		return api_fault(out, x.err);
+	/* Firecracker's parser rejects a malformed body before the VMM judges
+	 * the phase: unknown fields, types, required fields, the path's id. */
+	if (r->shape && r->phase != ANY && (r->phase == PRE_BOOT) == started(m)) {
+		int bad = !strcmp(r->shape, "vm") ? check_only_field(&x, "vm", "state")
+						  : vmcfg_json_check(r->shape, x.body, x.err, sizeof(x.err));
+		if (bad || (r->id_field && same_id(&x, r->id_field) < 0)) {
+			json_decref(x.body);
+			return api_fault(out, x.err);
+		}
+	}
 	if (r->phase == PRE_BOOT && started(m))
 		snprintf(x.err, sizeof(x.err), MSG_AFTER_START);
 	else if (r->phase == POST_BOOT && !started(m))

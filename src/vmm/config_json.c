@@ -13,6 +13,8 @@
 #include "core/errmsg.h"
 #include "devices/virtio_net.h"
 
+#define NFIELDS(t) (sizeof(t) / sizeof((t)[0]))
+
 enum jtype { JT_STR, JT_BOOL, JT_UINT, JT_OBJ, JT_ARR };
 
 struct jfield {
@@ -147,17 +149,18 @@ json_t *vmcfg_json_parse(const char *text, size_t len, char *err, size_t errlen)
 /* Firecracker's TokenBucket {size*, one_time_burst, refill_time*}. vigil has
  * no rate limiting, so only an all-zero bucket (which Firecracker treats as
  * "no limit") is accepted. */
+static const struct jfield bucket_fields[] = {
+    {"size", JT_UINT, true},
+    {"one_time_burst", JT_UINT, false},
+    {"refill_time", JT_UINT, true},
+};
+
 static int check_bucket(json_t *b, const char *what, char *err, size_t errlen)
 {
-	static const struct jfield f[] = {
-	    {"size", JT_UINT, true},
-	    {"one_time_burst", JT_UINT, false},
-	    {"refill_time", JT_UINT, true},
-	};
-	if (check_fields(b, what, f, 3, err, errlen) < 0)
+	if (check_fields(b, what, bucket_fields, NFIELDS(bucket_fields), err, errlen) < 0)
 		return -1;
-	for (size_t i = 0; i < 3; i++) {
-		json_t *v = get(b, f[i].name);
+	for (size_t i = 0; i < NFIELDS(bucket_fields); i++) {
+		json_t *v = get(b, bucket_fields[i].name);
 		if (v && json_integer_value(v) != 0)
 			return errmsg(err, errlen,
 				      "%s: vigil does not support rate limiting (only zero buckets)", what);
@@ -165,24 +168,25 @@ static int check_bucket(json_t *b, const char *what, char *err, size_t errlen)
 	return 0;
 }
 
+static const struct jfield rate_limiter_fields[] = {
+    {"bandwidth", JT_OBJ, false},
+    {"ops", JT_OBJ, false},
+};
+
 static int check_rate_limiter(json_t *o, const char *owner, const char *name, char *err, size_t errlen)
 {
-	static const struct jfield f[] = {
-	    {"bandwidth", JT_OBJ, false},
-	    {"ops", JT_OBJ, false},
-	};
 	char what[96];
 	json_t *rl = get(o, name);
 
 	if (!rl)
 		return 0;
 	snprintf(what, sizeof(what), "%s.%s", owner, name);
-	if (check_fields(rl, what, f, 2, err, errlen) < 0)
+	if (check_fields(rl, what, rate_limiter_fields, NFIELDS(rate_limiter_fields), err, errlen) < 0)
 		return -1;
-	for (size_t i = 0; i < 2; i++) {
-		json_t *b = get(rl, f[i].name);
+	for (size_t i = 0; i < NFIELDS(rate_limiter_fields); i++) {
+		json_t *b = get(rl, rate_limiter_fields[i].name);
 		char bw[128];
-		snprintf(bw, sizeof(bw), "%s.%s", what, f[i].name);
+		snprintf(bw, sizeof(bw), "%s.%s", what, rate_limiter_fields[i].name);
 		if (b && check_bucket(b, bw, err, errlen) < 0)
 			return -1;
 	}
@@ -195,7 +199,7 @@ static const struct jfield machine_fields[] = {
     {"vcpu_count", JT_UINT, true},	   {"mem_size_mib", JT_UINT, true}, {"smt", JT_BOOL, false},
     {"track_dirty_pages", JT_BOOL, false}, {"huge_pages", JT_STR, false},   {"cpu_template", JT_STR, false},
 };
-#define NR_MACHINE_FIELDS (sizeof(machine_fields) / sizeof(machine_fields[0]))
+#define NR_MACHINE_FIELDS NFIELDS(machine_fields)
 
 static int decode_machine(struct vmcfg_machine *m, json_t *o, char *err, size_t errlen)
 {
@@ -270,19 +274,20 @@ int vmcfg_json_machine_patch(struct vm_config *c, json_t *o, char *err, size_t e
 
 /* ---- boot-source -------------------------------------------------------- */
 
+static const struct jfield boot_fields[] = {
+    {"kernel_image_path", JT_STR, true},
+    {"boot_args", JT_STR, false},
+    {"initrd_path", JT_STR, false},
+};
+
 int vmcfg_json_boot(struct vm_config *c, json_t *o, char *err, size_t errlen)
 {
-	static const struct jfield f[] = {
-	    {"kernel_image_path", JT_STR, true},
-	    {"boot_args", JT_STR, false},
-	    {"initrd_path", JT_STR, false},
-	};
 	struct vmcfg_boot *b = calloc(1, sizeof(*b));
 	int rc = -1;
 
 	if (!b)
 		return errmsg(err, errlen, "out of memory");
-	if (check_fields(o, "boot-source", f, 3, err, errlen) < 0 ||
+	if (check_fields(o, "boot-source", boot_fields, NFIELDS(boot_fields), err, errlen) < 0 ||
 	    copy_str(b->kernel_image_path, sizeof(b->kernel_image_path), o, "boot-source",
 		     "kernel_image_path", err, errlen) < 0 ||
 	    copy_str(b->boot_args, sizeof(b->boot_args), o, "boot-source", "boot_args", err, errlen) < 0 ||
@@ -307,15 +312,14 @@ static int check_id_field(json_t *o, const char *what, const char *name, char *e
 	return 0;
 }
 
+static const struct jfield drive_fields[] = {
+    {"drive_id", JT_STR, true},	      {"is_root_device", JT_BOOL, true}, {"path_on_host", JT_STR, false},
+    {"is_read_only", JT_BOOL, false}, {"partuuid", JT_STR, false},	 {"cache_type", JT_STR, false},
+    {"io_engine", JT_STR, false},     {"rate_limiter", JT_OBJ, false},	 {"socket", JT_STR, false},
+};
+
 int vmcfg_json_drive(struct vm_config *c, json_t *o, char *err, size_t errlen)
 {
-	static const struct jfield f[] = {
-	    {"drive_id", JT_STR, true},	     {"is_root_device", JT_BOOL, true},
-	    {"path_on_host", JT_STR, false}, {"is_read_only", JT_BOOL, false},
-	    {"partuuid", JT_STR, false},     {"cache_type", JT_STR, false},
-	    {"io_engine", JT_STR, false},    {"rate_limiter", JT_OBJ, false},
-	    {"socket", JT_STR, false},
-	};
 	static const char *const caches[] = {"Unsafe", "Writeback", NULL};
 	static const char *const engines[] = {"Sync", "Async", NULL};
 	const char *w = "drive";
@@ -325,7 +329,7 @@ int vmcfg_json_drive(struct vm_config *c, json_t *o, char *err, size_t errlen)
 
 	if (!d)
 		return errmsg(err, errlen, "out of memory");
-	if (check_fields(o, w, f, sizeof(f) / sizeof(f[0]), err, errlen) < 0 ||
+	if (check_fields(o, w, drive_fields, NFIELDS(drive_fields), err, errlen) < 0 ||
 	    check_id_field(o, w, "drive_id", err, errlen) < 0)
 		goto out;
 	if (get(o, "socket")) {
@@ -365,15 +369,16 @@ out:
 	return rc;
 }
 
+static const struct jfield drive_patch_fields[] = {
+    {"drive_id", JT_STR, true},
+    {"path_on_host", JT_STR, false},
+    {"rate_limiter", JT_OBJ, false},
+};
+
 int vmcfg_json_drive_patch(json_t *o, struct vmcfg_drive_patch *p, char *err, size_t errlen)
 {
-	static const struct jfield f[] = {
-	    {"drive_id", JT_STR, true},
-	    {"path_on_host", JT_STR, false},
-	    {"rate_limiter", JT_OBJ, false},
-	};
 	memset(p, 0, sizeof(*p));
-	if (check_fields(o, "drive", f, 3, err, errlen) < 0 ||
+	if (check_fields(o, "drive", drive_patch_fields, NFIELDS(drive_patch_fields), err, errlen) < 0 ||
 	    check_id_field(o, "drive", "drive_id", err, errlen) < 0 ||
 	    check_rate_limiter(o, "drive", "rate_limiter", err, errlen) < 0 ||
 	    copy_str(p->drive_id, sizeof(p->drive_id), o, "drive", "drive_id", err, errlen) < 0 ||
@@ -392,13 +397,15 @@ static int net_parse_piece(const char *spec, struct virtio_net_config *vc)
 	return virtio_net_parse(spec, vc, e, sizeof(e));
 }
 
+static const struct jfield vigil_user_fields[] = {{"hostfwd", JT_ARR, false}};
+
 static int decode_vigil_user(struct vmcfg_net *n, json_t *u, char *err, size_t errlen)
 {
-	static const struct jfield f[] = {{"hostfwd", JT_ARR, false}};
 	json_t *arr, *r;
 	size_t i;
 
-	if (check_fields(u, "network-interface.vigil_user", f, 1, err, errlen) < 0)
+	if (check_fields(u, "network-interface.vigil_user", vigil_user_fields, NFIELDS(vigil_user_fields),
+			 err, errlen) < 0)
 		return -1;
 	n->vigil_user = true;
 	if (!(arr = get(u, "hostfwd")))
@@ -427,21 +434,21 @@ static int decode_vigil_user(struct vmcfg_net *n, json_t *u, char *err, size_t e
 	return 0;
 }
 
+static const struct jfield net_fields[] = {
+    {"iface_id", JT_STR, true},		{"host_dev_name", JT_STR, false},   {"guest_mac", JT_STR, false},
+    {"rx_rate_limiter", JT_OBJ, false}, {"tx_rate_limiter", JT_OBJ, false}, {"mtu", JT_UINT, false},
+    {"vigil_user", JT_OBJ, false},
+};
+
 int vmcfg_json_net(struct vm_config *c, json_t *o, char *err, size_t errlen)
 {
-	static const struct jfield f[] = {
-	    {"iface_id", JT_STR, true},		{"host_dev_name", JT_STR, false},
-	    {"guest_mac", JT_STR, false},	{"rx_rate_limiter", JT_OBJ, false},
-	    {"tx_rate_limiter", JT_OBJ, false}, {"mtu", JT_UINT, false},
-	    {"vigil_user", JT_OBJ, false},
-	};
 	const char *w = "network-interface";
 	struct vmcfg_net n = {0};
 	struct virtio_net_config vc;
 	const char *s;
 	json_t *v;
 
-	if (check_fields(o, w, f, sizeof(f) / sizeof(f[0]), err, errlen) < 0 ||
+	if (check_fields(o, w, net_fields, NFIELDS(net_fields), err, errlen) < 0 ||
 	    check_id_field(o, w, "iface_id", err, errlen) < 0 ||
 	    check_rate_limiter(o, w, "rx_rate_limiter", err, errlen) < 0 ||
 	    check_rate_limiter(o, w, "tx_rate_limiter", err, errlen) < 0)
@@ -481,17 +488,19 @@ int vmcfg_json_net(struct vm_config *c, json_t *o, char *err, size_t errlen)
 	return vmcfg_put_net(c, &n, err, errlen);
 }
 
+static const struct jfield net_patch_fields[] = {
+    {"iface_id", JT_STR, true},
+    {"rx_rate_limiter", JT_OBJ, false},
+    {"tx_rate_limiter", JT_OBJ, false},
+};
+
 int vmcfg_json_net_patch(json_t *o, char iface_id[VMCFG_ID_MAX + 1], char *err, size_t errlen)
 {
-	static const struct jfield f[] = {
-	    {"iface_id", JT_STR, true},
-	    {"rx_rate_limiter", JT_OBJ, false},
-	    {"tx_rate_limiter", JT_OBJ, false},
-	};
 	const char *w = "network-interface";
 
 	iface_id[0] = 0;
-	if (check_fields(o, w, f, 3, err, errlen) < 0 || check_id_field(o, w, "iface_id", err, errlen) < 0 ||
+	if (check_fields(o, w, net_patch_fields, NFIELDS(net_patch_fields), err, errlen) < 0 ||
+	    check_id_field(o, w, "iface_id", err, errlen) < 0 ||
 	    check_rate_limiter(o, w, "rx_rate_limiter", err, errlen) < 0 ||
 	    check_rate_limiter(o, w, "tx_rate_limiter", err, errlen) < 0)
 		return -1;
@@ -505,16 +514,17 @@ const char *vmcfg_json_id(json_t *o, const char *field)
 
 /* ---- vsock, entropy, logger, metrics, console --------------------------- */
 
+static const struct jfield vsock_fields[] = {
+    {"guest_cid", JT_UINT, true},
+    {"uds_path", JT_STR, true},
+    {"vsock_id", JT_STR, false},
+};
+
 int vmcfg_json_vsock(struct vm_config *c, json_t *o, char *err, size_t errlen)
 {
-	static const struct jfield f[] = {
-	    {"guest_cid", JT_UINT, true},
-	    {"uds_path", JT_STR, true},
-	    {"vsock_id", JT_STR, false},
-	};
 	struct vmcfg_vsock v = {0};
 
-	if (check_fields(o, "vsock", f, 3, err, errlen) < 0 ||
+	if (check_fields(o, "vsock", vsock_fields, NFIELDS(vsock_fields), err, errlen) < 0 ||
 	    check_id_field(o, "vsock", "vsock_id", err, errlen) < 0 ||
 	    copy_str(v.uds_path, sizeof(v.uds_path), o, "vsock", "uds_path", err, errlen) < 0 ||
 	    copy_str(v.vsock_id, sizeof(v.vsock_id), o, "vsock", "vsock_id", err, errlen) < 0)
@@ -525,22 +535,24 @@ int vmcfg_json_vsock(struct vm_config *c, json_t *o, char *err, size_t errlen)
 	return vmcfg_set_vsock(c, &v, err, errlen);
 }
 
+static const struct jfield entropy_fields[] = {{"rate_limiter", JT_OBJ, false}};
+
 int vmcfg_json_entropy(struct vm_config *c, json_t *o, char *err, size_t errlen)
 {
-	static const struct jfield f[] = {{"rate_limiter", JT_OBJ, false}};
 
-	if (check_fields(o, "entropy", f, 1, err, errlen) < 0 ||
+	if (check_fields(o, "entropy", entropy_fields, NFIELDS(entropy_fields), err, errlen) < 0 ||
 	    check_rate_limiter(o, "entropy", "rate_limiter", err, errlen) < 0)
 		return -1;
 	return vmcfg_set_entropy(c, err, errlen);
 }
 
+static const struct jfield logger_fields[] = {
+    {"log_path", JT_STR, false},	 {"level", JT_STR, false},  {"show_level", JT_BOOL, false},
+    {"show_log_origin", JT_BOOL, false}, {"module", JT_STR, false},
+};
+
 int vmcfg_json_logger(struct vm_config *c, json_t *o, char *err, size_t errlen)
 {
-	static const struct jfield f[] = {
-	    {"log_path", JT_STR, false},	 {"level", JT_STR, false},  {"show_level", JT_BOOL, false},
-	    {"show_log_origin", JT_BOOL, false}, {"module", JT_STR, false},
-	};
 	struct vmcfg_logger *l = calloc(1, sizeof(*l));
 	const char *s;
 	int rc = -1;
@@ -548,7 +560,7 @@ int vmcfg_json_logger(struct vm_config *c, json_t *o, char *err, size_t errlen)
 	if (!l)
 		return errmsg(err, errlen, "out of memory");
 	l->level = LOG_INFO;
-	if (check_fields(o, "logger", f, sizeof(f) / sizeof(f[0]), err, errlen) < 0 ||
+	if (check_fields(o, "logger", logger_fields, NFIELDS(logger_fields), err, errlen) < 0 ||
 	    copy_str(l->log_path, sizeof(l->log_path), o, "logger", "log_path", err, errlen) < 0 ||
 	    copy_str(l->module, sizeof(l->module), o, "logger", "module", err, errlen) < 0)
 		goto out;
@@ -569,15 +581,16 @@ out:
 	return rc;
 }
 
+static const struct jfield metrics_fields[] = {{"metrics_path", JT_STR, true}};
+
 int vmcfg_json_metrics(struct vm_config *c, json_t *o, char *err, size_t errlen)
 {
-	static const struct jfield f[] = {{"metrics_path", JT_STR, true}};
 	struct vmcfg_metrics *m = calloc(1, sizeof(*m));
 	int rc = -1;
 
 	if (!m)
 		return errmsg(err, errlen, "out of memory");
-	if (check_fields(o, "metrics", f, 1, err, errlen) == 0 &&
+	if (check_fields(o, "metrics", metrics_fields, NFIELDS(metrics_fields), err, errlen) == 0 &&
 	    copy_str(m->metrics_path, sizeof(m->metrics_path), o, "metrics", "metrics_path", err, errlen) ==
 		0)
 		rc = vmcfg_set_metrics(c, m, err, errlen);
@@ -585,9 +598,10 @@ int vmcfg_json_metrics(struct vm_config *c, json_t *o, char *err, size_t errlen)
 	return rc;
 }
 
+static const struct jfield console_fields[] = {{"output", JT_STR, false}, {"device", JT_STR, false}};
+
 int vmcfg_json_console(struct vm_config *c, json_t *o, char *err, size_t errlen)
 {
-	static const struct jfield f[] = {{"output", JT_STR, false}, {"device", JT_STR, false}};
 	struct vmcfg_console *con = calloc(1, sizeof(*con));
 	const char *s;
 	int rc = -1;
@@ -595,7 +609,7 @@ int vmcfg_json_console(struct vm_config *c, json_t *o, char *err, size_t errlen)
 	if (!con)
 		return errmsg(err, errlen, "out of memory");
 	*con = c->console;
-	if (check_fields(o, "console", f, 2, err, errlen) < 0)
+	if (check_fields(o, "console", console_fields, NFIELDS(console_fields), err, errlen) < 0)
 		goto out;
 	if ((s = get_str(o, "output"))) {
 		if (!strcmp(s, "stdio")) {
@@ -625,4 +639,38 @@ int vmcfg_json_console(struct vm_config *c, json_t *o, char *err, size_t errlen)
 out:
 	free(con);
 	return rc;
+}
+
+/* ---- shape only ---------------------------------------------------------- */
+
+int vmcfg_json_check(const char *object, json_t *o, char *err, size_t errlen)
+{
+	static const struct {
+		const char *name, *what;
+		const struct jfield *f;
+		size_t n;
+	} objects[] = {
+	    {"machine-config", "machine-config", machine_fields, NR_MACHINE_FIELDS},
+	    {"boot-source", "boot-source", boot_fields, NFIELDS(boot_fields)},
+	    {"drive", "drive", drive_fields, NFIELDS(drive_fields)},
+	    {"drive-patch", "drive", drive_patch_fields, NFIELDS(drive_patch_fields)},
+	    {"network-interface", "network-interface", net_fields, NFIELDS(net_fields)},
+	    {"network-interface-patch", "network-interface", net_patch_fields, NFIELDS(net_patch_fields)},
+	    {"vsock", "vsock", vsock_fields, NFIELDS(vsock_fields)},
+	    {"entropy", "entropy", entropy_fields, NFIELDS(entropy_fields)},
+	    {"logger", "logger", logger_fields, NFIELDS(logger_fields)},
+	    {"metrics", "metrics", metrics_fields, NFIELDS(metrics_fields)},
+	};
+	struct jfield patch[NR_MACHINE_FIELDS];
+
+	if (!strcmp(object, "machine-config-patch")) {
+		memcpy(patch, machine_fields, sizeof(patch));
+		for (size_t i = 0; i < NR_MACHINE_FIELDS; i++)
+			patch[i].required = false;
+		return check_fields(o, "machine-config", patch, NR_MACHINE_FIELDS, err, errlen);
+	}
+	for (size_t i = 0; i < NFIELDS(objects); i++)
+		if (!strcmp(object, objects[i].name))
+			return check_fields(o, objects[i].what, objects[i].f, objects[i].n, err, errlen);
+	return errmsg(err, errlen, "%s: no such object", object);
 }

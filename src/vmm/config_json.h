@@ -39,6 +39,13 @@ struct vmcfg_drive_patch {
 int vmcfg_json_drive_patch(json_t *o, struct vmcfg_drive_patch *p, char *err, size_t errlen);
 int vmcfg_json_net_patch(json_t *o, char iface_id[VMCFG_ID_MAX + 1], char *err, size_t errlen);
 
+/* Only the shape of a body — unknown fields, types, required fields — as
+ * Firecracker's parser checks it before the VMM looks at the phase. object:
+ * "machine-config", "machine-config-patch", "boot-source", "drive",
+ * "drive-patch", "network-interface", "network-interface-patch", "vsock",
+ * "entropy", "logger", "metrics". 0 or -1 + err. */
+int vmcfg_json_check(const char *object, json_t *o, char *err, size_t errlen);
+
 /* The id field of a body (drive_id, iface_id) if it is a string, else NULL:
  * for the router's "path id must equal body id" check. */
 const char *vmcfg_json_id(json_t *o, const char *field);

@@ -207,6 +207,8 @@ static void test_boot_source(void **state)
 	assert_string_equal(m->cfg.boot.boot_args, "console=ttyS0");
 	ok204("PUT", "/actions", "{\"action_type\":\"InstanceStart\"}");
 	fault("PUT", "/boot-source", buf, "not supported after starting");
+	fault("PUT", "/boot-source", "{\"kernel_image_path\":\"/k\",\"bogus\":1}", "unknown field `bogus`");
+	fault("PUT", "/boot-source", "{\"kernel_image_path\":1}", "must be a string");
 }
 
 static void test_drives(void **state)
@@ -262,7 +264,13 @@ static void test_drives(void **state)
 	fault("PATCH", "/drives/rootfs", "{\"drive_id\":\"rootfs\",\"is_read_only\":true}",
 	      "unknown field `is_read_only`");
 	fault("PATCH", "/drives/rootfs", "{\"drive_id\":\"x\"}", "does not match");
-	fault("PUT", "/drives/rootfs", "{\"drive_id\":\"rootfs\"}", "not supported after starting");
+	fault("PUT", "/drives/rootfs",
+	      "{\"drive_id\":\"rootfs\",\"is_root_device\":true,\"path_on_host\":\"/x\"}",
+	      "not supported after starting");
+	/* as in Firecracker, the body's shape and id are judged before the phase */
+	fault("PUT", "/drives/rootfs", "{\"drive_id\":\"rootfs\"}", "missing field `is_root_device`");
+	fault("PUT", "/drives/rootfs", "{\"drive_id\":\"x\",\"is_root_device\":true,\"path_on_host\":\"/x\"}",
+	      "does not match");
 	assert_int_equal(m->drive_updates, 2 + 1); /* the nothere call reached the VMM, the others did not */
 }
 
@@ -374,6 +382,8 @@ static void test_actions_and_vm(void **state)
 	fault("PUT", "/actions", "{\"action_type\":\"FlushMetrics\"}", "not supported before starting");
 	fault("PUT", "/actions", "{\"action_type\":\"SendCtrlAltDel\"}", "not supported before starting");
 	fault("PATCH", "/vm", "{\"state\":\"Paused\"}", "not supported before starting");
+	fault("PATCH", "/vm", "{\"state\":\"Paused\",\"bogus\":1}", "unknown field `bogus`");
+	fault("PATCH", "/machine-config", "{\"vcpus\":1}", "unknown field `vcpus`");
 	fault("PUT", "/actions", "{\"action_type\":\"InstanceStart\"}",
 	      "Cannot start microvm without kernel");
 	assert_int_equal(m->state, VMM_NOT_STARTED);
