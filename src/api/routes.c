@@ -1,0 +1,409 @@
+/* routes — Firecracker's endpoint table and its phase rules over a
+ * struct vmm, as one pure function (see routes.h). Checks run in
+ * Firecracker's order: body on GET / empty PUT or PATCH, method and path,
+ * the id in the path, the JSON, the phase (before or after InstanceStart),
+ * then the object itself through config_json.c. */
+#include "api/routes.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmm/config_json.h"
+#include "vmm/log.h"
+#include "vmm/metrics.h"
+#include "vmm/update.h"
+#include "vmm/vmm.h"
+
+#define MSG_AFTER_START	 "The requested operation is not supported after starting the microVM."
+#define MSG_BEFORE_START "The requested operation is not supported before starting the microVM."
+
+enum phase { ANY, PRE_BOOT, POST_BOOT };
+
+struct ctx {
+	struct vmm *m;
+	const char *id; /* the path's {id}, NUL-terminated copy */
+	json_t *body;	/* NULL for GET */
+	struct api_response *out;
+	char err[512];
+};
+
+typedef int (*handler_fn)(struct ctx *x);
+
+struct route {
+	const char *method;
+	const char *path; /* ends in '/' when an {id} follows */
+	enum phase phase;
+	const char *group;
+	handler_fn fn;
+	const char *shape; /* vmcfg_json_check()'s object, checked before the phase */
+	const char *id_field;
+};
+
+void api_response_free(struct api_response *r)
+{
+	free(r->body);
+	r->body = NULL;
+}
+
+static void set_json(struct api_response *out, int status, json_t *o)
+{
+	out->status = status;
+	out->content_type = "application/json";
+	out->body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!out->body) {
+		out->status = 500;
+		out->body = strdup("{\"fault_message\":\"out of memory\"}");
+	}
+}
+
+void api_fault(struct api_response *out, const char *msg)
+{
+	set_json(out, 400, json_pack("{s:s}", "fault_message", msg));
+}
+
+static void set_text(struct api_response *out, char *text, const char *type)
+{
+	if (!text) {
+		api_fault(out, "out of memory");
+		return;
+	}
+	out->status = 200;
+	out->content_type = type;
+	out->body = text;
+}
+
+/* ---- handlers ----------------------------------------------------------- */
+
+static int get_instance(struct ctx *x)
+{
+	set_json(x->out, 200,
+		 json_pack("{s:s,s:s,s:s,s:s}", "id", vmm_config(x->m)->id, "state",
+			   vmm_state_name(vmm_state(x->m)), "vmm_version", VIGIL_VERSION, "app_name",
+			   "vigil"));
+	return 0;
+}
+
+static int get_version(struct ctx *x)
+{
+	/* The key stays Firecracker's so that scripts reading it work. */
+	set_json(x->out, 200, json_pack("{s:s}", "firecracker_version", VIGIL_VERSION));
+	return 0;
+}
+
+static int get_machine(struct ctx *x)
+{
+	set_json(x->out, 200, vmcfg_machine_to_json(&vmm_config(x->m)->machine));
+	return 0;
+}
+
+static int get_vm_config(struct ctx *x)
+{
+	set_json(x->out, 200, vmcfg_to_json(vmm_config(x->m)));
+	return 0;
+}
+
+static int get_stats(struct ctx *x)
+{
+	set_text(x->out, metrics_stats_json(x->m), "application/json");
+	return 0;
+}
+
+static int get_prometheus(struct ctx *x)
+{
+	set_text(x->out, metrics_prometheus(x->m), "text/plain; version=0.0.4");
+	return 0;
+}
+
+static int put_machine(struct ctx *x)
+{
+	return vmcfg_json_machine(vmm_config(x->m), x->body, x->err, sizeof(x->err));
+}
+
+static int patch_machine(struct ctx *x)
+{
+	return vmcfg_json_machine_patch(vmm_config(x->m), x->body, x->err, sizeof(x->err));
+}
+
+static int put_boot(struct ctx *x)
+{
+	return vmcfg_json_boot(vmm_config(x->m), x->body, x->err, sizeof(x->err));
+}
+
+/* Firecracker's check that PUT /drives/a carries {"drive_id": "a"}. */
+static int same_id(struct ctx *x, const char *field)
+{
+	const char *bid = vmcfg_json_id(x->body, field);
+	if (bid && strcmp(bid, x->id))
+		return snprintf(x->err, sizeof(x->err),
+				"The id from the path [%s] does not match the id from the body [%.64s]!",
+				x->id, bid),
+		       -1;
+	return 0;
+}
+
+static int put_drive(struct ctx *x)
+{
+	if (same_id(x, "drive_id") < 0)
+		return -1;
+	return vmcfg_json_drive(vmm_config(x->m), x->body, x->err, sizeof(x->err));
+}
+
+static int patch_drive(struct ctx *x)
+{
+	struct vmcfg_drive_patch *p = malloc(sizeof(*p));
+	int rc = -1;
+
+	if (!p)
+		return snprintf(x->err, sizeof(x->err), "out of memory"), -1;
+	if (same_id(x, "drive_id") == 0 && vmcfg_json_drive_patch(x->body, p, x->err, sizeof(x->err)) == 0)
+		rc = vmm_update_drive(x->m, x->id, p->path_on_host[0] ? p->path_on_host : NULL, x->err,
+				      sizeof(x->err));
+	free(p);
+	return rc;
+}
+
+static int put_net(struct ctx *x)
+{
+	if (same_id(x, "iface_id") < 0)
+		return -1;
+	return vmcfg_json_net(vmm_config(x->m), x->body, x->err, sizeof(x->err));
+}
+
+static int patch_net(struct ctx *x)
+{
+	char id[VMCFG_ID_MAX + 1];
+
+	if (same_id(x, "iface_id") < 0 || vmcfg_json_net_patch(x->body, id, x->err, sizeof(x->err)) < 0)
+		return -1;
+	return vmm_update_net(x->m, x->id, x->err, sizeof(x->err));
+}
+
+static int put_vsock(struct ctx *x)
+{
+	return vmcfg_json_vsock(vmm_config(x->m), x->body, x->err, sizeof(x->err));
+}
+
+static int put_entropy(struct ctx *x)
+{
+	return vmcfg_json_entropy(vmm_config(x->m), x->body, x->err, sizeof(x->err));
+}
+
+static int put_logger(struct ctx *x)
+{
+	struct vm_config *c = vmm_config(x->m);
+	struct vmcfg_logger *old = malloc(sizeof(*old));
+	bool had = c->has_logger;
+	int rc = -1;
+
+	if (!old)
+		return snprintf(x->err, sizeof(x->err), "out of memory"), -1;
+	*old = c->logger;
+	if (vmcfg_json_logger(c, x->body, x->err, sizeof(x->err)) == 0) {
+		rc = vlog_configure(&c->logger, c->id, x->err, sizeof(x->err));
+		if (rc < 0) /* the configuration must say what the logger really does */
+			c->logger = *old, c->has_logger = had;
+	}
+	free(old);
+	return rc;
+}
+
+static int put_metrics(struct ctx *x)
+{
+	struct vm_config *c = vmm_config(x->m);
+
+	if (c->has_metrics)
+		return snprintf(x->err, sizeof(x->err),
+				"metrics: the metrics system can only be configured once"),
+		       -1;
+	return vmcfg_json_metrics(c, x->body, x->err, sizeof(x->err));
+}
+
+static bool started(struct vmm *m)
+{
+	return vmm_state(m) != VMM_NOT_STARTED;
+}
+
+static int check_only_field(struct ctx *x, const char *what, const char *field)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(x->body, key, v)
+	{
+		if (strcmp(key, field))
+			return snprintf(x->err, sizeof(x->err), "%s: unknown field `%.64s`", what, key), -1;
+	}
+	v = json_object_get(x->body, field);
+	if (!v)
+		return snprintf(x->err, sizeof(x->err), "%s: missing field `%s`", what, field), -1;
+	if (!json_is_string(v))
+		return snprintf(x->err, sizeof(x->err), "%s: field `%s` must be a string", what, field), -1;
+	return 0;
+}
+
+static int put_actions(struct ctx *x)
+{
+	const char *a;
+
+	if (check_only_field(x, "actions", "action_type") < 0)
+		return -1;
+	a = json_string_value(json_object_get(x->body, "action_type"));
+	if (!strcmp(a, "InstanceStart")) {
+		if (started(x->m))
+			return snprintf(x->err, sizeof(x->err), MSG_AFTER_START), -1;
+		return vmm_start(x->m, x->err, sizeof(x->err));
+	}
+	if (!strcmp(a, "SendCtrlAltDel") || !strcmp(a, "FlushMetrics")) {
+		if (!started(x->m))
+			return snprintf(x->err, sizeof(x->err), MSG_BEFORE_START), -1;
+		return a[0] == 'S' ? vmm_ctrl_alt_del(x->m, x->err, sizeof(x->err))
+				   : vmm_flush_metrics(x->m, x->err, sizeof(x->err));
+	}
+	return snprintf(
+		   x->err, sizeof(x->err),
+		   "actions: unknown action_type \"%.32s\" (FlushMetrics, InstanceStart or SendCtrlAltDel)",
+		   a),
+	       -1;
+}
+
+static int patch_vm(struct ctx *x)
+{
+	const char *s;
+
+	if (check_only_field(x, "vm", "state") < 0)
+		return -1;
+	s = json_string_value(json_object_get(x->body, "state"));
+	if (!strcmp(s, "Paused"))
+		return vmm_pause(x->m, x->err, sizeof(x->err));
+	if (!strcmp(s, "Resumed"))
+		return vmm_resume(x->m, x->err, sizeof(x->err));
+	return snprintf(x->err, sizeof(x->err), "vm: state must be \"Paused\" or \"Resumed\", not \"%.32s\"",
+			s),
+	       -1;
+}
+
+/* InstanceStart, FlushMetrics and SendCtrlAltDel share /actions: its phase
+ * depends on the action, so put_actions checks it. */
+static const struct route routes[] = {
+    {"GET", "/", ANY, "instance_info", get_instance, NULL, NULL},
+    {"GET", "/version", ANY, "vmm_version", get_version, NULL, NULL},
+    {"GET", "/machine-config", ANY, "machine_cfg", get_machine, NULL, NULL},
+    {"PUT", "/machine-config", PRE_BOOT, "machine_cfg", put_machine, "machine-config", NULL},
+    {"PATCH", "/machine-config", PRE_BOOT, "machine_cfg", patch_machine, "machine-config-patch", NULL},
+    {"PUT", "/boot-source", PRE_BOOT, "boot_source", put_boot, "boot-source", NULL},
+    {"PUT", "/drives/", PRE_BOOT, "drive", put_drive, "drive", "drive_id"},
+    {"PATCH", "/drives/", POST_BOOT, "drive", patch_drive, "drive-patch", "drive_id"},
+    {"PUT", "/network-interfaces/", PRE_BOOT, "network", put_net, "network-interface", "iface_id"},
+    {"PATCH", "/network-interfaces/", POST_BOOT, "network", patch_net, "network-interface-patch", "iface_id"},
+    {"PUT", "/vsock", PRE_BOOT, "vsock", put_vsock, "vsock", NULL},
+    {"PUT", "/entropy", PRE_BOOT, "entropy", put_entropy, "entropy", NULL},
+    {"PUT", "/logger", PRE_BOOT, "logger", put_logger, "logger", NULL},
+    {"PUT", "/metrics", PRE_BOOT, "metrics", put_metrics, "metrics", NULL},
+    {"PUT", "/actions", ANY, "actions", put_actions, NULL, NULL},
+    {"PATCH", "/vm", POST_BOOT, "vm", patch_vm, "vm", NULL},
+    {"GET", "/vm/config", ANY, "vm", get_vm_config, NULL, NULL},
+    {"GET", "/vigil/stats", ANY, "vigil", get_stats, NULL, NULL},
+    {"GET", "/metrics", ANY, "vigil", get_prometheus, NULL, NULL},
+};
+
+/* Matches path against a route's pattern; for an {id} route, *id gets what
+ * follows the prefix (which must hold no further '/'). */
+static bool path_match(const struct route *r, const char *path, const char **id)
+{
+	size_t n = strlen(r->path);
+
+	*id = NULL;
+	if (r->path[n - 1] != '/' || n == 1)
+		return !strcmp(r->path, path);
+	if (strncmp(r->path, path, n) || strchr(path + n, '/'))
+		return false;
+	*id = path + n;
+	return true;
+}
+
+/* The method and path go back in messages: keep them short and printable. */
+static void printable(char *dst, size_t size, const char *s)
+{
+	size_t i;
+	for (i = 0; s[i] && i + 1 < size; i++)
+		dst[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+	dst[i] = 0;
+}
+
+static const struct route *find_route(const char *method, const char *path, const char **id)
+{
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (!strcmp(routes[i].method, method) && path_match(&routes[i], path, id))
+			return &routes[i];
+	return NULL;
+}
+
+static void route(struct vmm *m, const char *method, const char *path, const char *body, size_t len,
+		  struct api_response *out)
+{
+	char msg[512], meth[16], p[160];
+	const struct route *r;
+	const char *id;
+	struct ctx x = {.m = m, .out = out};
+
+	if (!strcmp(method, "GET") && len)
+		return api_fault(out, "GET request cannot have a body.");
+	if (!strcmp(method, "PUT") && !len)
+		return api_fault(out, "Empty PUT request.");
+	if (!strcmp(method, "PATCH") && !len)
+		return api_fault(out, "Empty PATCH request.");
+	if (!(r = find_route(method, path, &id))) {
+		printable(meth, sizeof(meth), method);
+		printable(p, sizeof(p), path);
+		snprintf(msg, sizeof(msg), "Invalid request method and/or path: %s %s.", meth, p);
+		return api_fault(out, msg);
+	}
+	out->group = r->group;
+	if (id && !vmcfg_id_ok(id)) {
+		if (!id[0])
+			return api_fault(out, "Empty ID in request.");
+		return api_fault(out,
+				 "Invalid ID: API Resource IDs can only contain alphanumeric characters and "
+				 "underscores (at most 64).");
+	}
+	x.id = id;
+	if (len && !(x.body = vmcfg_json_parse(body, len, x.err, sizeof(x.err))))
+		return api_fault(out, x.err);
+	/* Firecracker's parser rejects a malformed body before the VMM judges
+	 * the phase: unknown fields, types, required fields, the path's id. */
+	if (r->shape && r->phase != ANY && (r->phase == PRE_BOOT) == started(m)) {
+		int bad = !strcmp(r->shape, "vm") ? check_only_field(&x, "vm", "state")
+						  : vmcfg_json_check(r->shape, x.body, x.err, sizeof(x.err));
+		if (bad || (r->id_field && same_id(&x, r->id_field) < 0)) {
+			json_decref(x.body);
+			return api_fault(out, x.err);
+		}
+	}
+	if (r->phase == PRE_BOOT && started(m))
+		snprintf(x.err, sizeof(x.err), MSG_AFTER_START);
+	else if (r->phase == POST_BOOT && !started(m))
+		snprintf(x.err, sizeof(x.err), MSG_BEFORE_START);
+	else if (r->fn(&x) == 0) {
+		if (!out->status)
+			out->status = 204;
+		json_decref(x.body);
+		return;
+	}
+	json_decref(x.body);
+	api_response_free(out);
+	api_fault(out, x.err[0] ? x.err : "request failed");
+}
+
+void api_handle(struct vmm *m, const char *method, const char *path, const char *body, size_t len,
+		struct api_response *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->group = "invalid";
+	route(m, method ? method : "", path ? path : "", body, body ? len : 0, out);
+	if (out->status == 204)
+		out->content_type = "application/json";
+}

@@ -1,0 +1,170 @@
+/* config_file — the --config-file document: Firecracker's VmmConfig keys
+ * (boot-source, drives, machine-config, network-interfaces, vsock, logger,
+ * metrics, entropy; balloon, mmds-config, cpu-config, pmem, memory-hotplug
+ * refused) plus vigil's console, stats and trace. Used by the CLI and the
+ * fuzz target; the objects themselves are decoded by config_json.c. The
+ * document is applied to a copy and committed only if all of it is good. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/errmsg.h"
+#include "vmm/config_json.h"
+
+#define CONFIG_FILE_MAX (1 << 20) /* real files are a few KiB */
+
+typedef int (*obj_fn)(struct vm_config *, json_t *, char *, size_t);
+
+static int apply_array(struct vm_config *c, json_t *a, const char *key, obj_fn fn, char *err, size_t errlen)
+{
+	size_t i;
+	json_t *v;
+	char e[400];
+
+	if (!json_is_array(a))
+		return errmsg(err, errlen, "%s: must be an array", key);
+	json_array_foreach(a, i, v)
+	{
+		if (fn(c, v, e, sizeof(e)) < 0)
+			return errmsg(err, errlen, "%s[%zu]: %s", key, i, e);
+	}
+	return 0;
+}
+
+static int apply(struct vm_config *c, json_t *doc, char *err, size_t errlen)
+{
+	static const char *const known[] = {"boot-source",
+					    "drives",
+					    "machine-config",
+					    "network-interfaces",
+					    "vsock",
+					    "logger",
+					    "metrics",
+					    "entropy",
+					    "balloon",
+					    "mmds-config",
+					    "cpu-config",
+					    "pmem",
+					    "memory-hotplug",
+					    "console",
+					    "stats",
+					    "trace",
+					    NULL};
+	static const char *const unsupported[] = {"balloon", "mmds-config", "cpu-config", "memory-hotplug",
+						  NULL};
+	static const struct {
+		const char *key;
+		obj_fn fn;
+	} objs[] = {
+	    {"logger", vmcfg_json_logger},
+	    {"metrics", vmcfg_json_metrics},
+	    {"machine-config", vmcfg_json_machine},
+	    {"boot-source", vmcfg_json_boot},
+	    {"vsock", vmcfg_json_vsock},
+	    {"entropy", vmcfg_json_entropy},
+	    {"console", vmcfg_json_console},
+	};
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(doc, key, v)
+	{
+		int i;
+		for (i = 0; known[i] && strcmp(known[i], key); i++)
+			;
+		if (!known[i])
+			return errmsg(err, errlen, "config file: unknown key `%.64s`", key);
+	}
+	for (int i = 0; unsupported[i]; i++)
+		if ((v = json_object_get(doc, unsupported[i])) && !json_is_null(v))
+			return errmsg(err, errlen, "%s: vigil does not support it (leave it out or null)",
+				      unsupported[i]);
+	if ((v = json_object_get(doc, "pmem")) && !json_is_null(v) &&
+	    !(json_is_array(v) && !json_array_size(v)))
+		return errmsg(err, errlen, "pmem: vigil does not support pmem devices");
+	if (!(v = json_object_get(doc, "boot-source")) || json_is_null(v))
+		return errmsg(err, errlen, "config file: missing key `boot-source`");
+
+	for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++) {
+		char e[400];
+		v = json_object_get(doc, objs[i].key);
+		if (v && !json_is_null(v) && objs[i].fn(c, v, e, sizeof(e)) < 0)
+			return errmsg(err, errlen, "%s", e);
+	}
+	if ((v = json_object_get(doc, "drives")) && !json_is_null(v) &&
+	    apply_array(c, v, "drives", vmcfg_json_drive, err, errlen) < 0)
+		return -1;
+	if ((v = json_object_get(doc, "network-interfaces")) && !json_is_null(v) &&
+	    apply_array(c, v, "network-interfaces", vmcfg_json_net, err, errlen) < 0)
+		return -1;
+	if ((v = json_object_get(doc, "stats")) && !json_is_null(v)) {
+		if (!json_is_boolean(v))
+			return errmsg(err, errlen, "stats: must be a boolean");
+		c->stats = json_is_true(v);
+	}
+	if ((v = json_object_get(doc, "trace")) && !json_is_null(v)) {
+		if (!json_is_string(v))
+			return errmsg(err, errlen, "trace: must be a string (a file, or \"-\" for stderr)");
+		if (json_string_length(v) >= sizeof(c->trace))
+			return errmsg(err, errlen, "trace: path is too long");
+		strcpy(c->trace, json_string_value(v));
+	}
+	return 0;
+}
+
+int vmcfg_load_json(struct vm_config *c, const char *text, size_t len, char *err, size_t errlen)
+{
+	struct vm_config *tmp;
+	json_t *doc = vmcfg_json_parse(text, len, err, errlen);
+	int rc;
+
+	if (!doc)
+		return -1;
+	if (!(tmp = malloc(sizeof(*tmp)))) {
+		json_decref(doc);
+		return errmsg(err, errlen, "out of memory");
+	}
+	*tmp = *c;
+	rc = apply(tmp, doc, err, errlen);
+	if (rc == 0)
+		*c = *tmp;
+	free(tmp);
+	json_decref(doc);
+	return rc;
+}
+
+int vmcfg_load_file(struct vm_config *c, const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	char *buf;
+	ssize_t n;
+	size_t got = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return errmsg(err, errlen, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_FILE_MAX) {
+		close(fd);
+		return errmsg(err, errlen, "%s: not a regular file of at most %d bytes", path,
+			      CONFIG_FILE_MAX);
+	}
+	if (!(buf = malloc((size_t)st.st_size + 1))) {
+		close(fd);
+		return errmsg(err, errlen, "out of memory");
+	}
+	while (got < (size_t)st.st_size && (n = read(fd, buf + got, (size_t)st.st_size - got)) > 0)
+		got += (size_t)n;
+	close(fd);
+	int rc = vmcfg_load_json(c, buf, got, err, errlen);
+	if (rc < 0 && strncmp(err, path, strlen(path))) {
+		char e[512];
+		snprintf(e, sizeof(e), "%s", err);
+		errmsg(err, errlen, "%s: %s", path, e);
+	}
+	free(buf);
+	return rc;
+}

@@ -1,0 +1,230 @@
+/* fake_vmm_api — a struct vmm for the API's tests (test_api_routes.c,
+ * test_config_json.c, api_fake_server.c, fuzz/fuzz_api.c): it implements
+ * vmm.h, update.h, and the metrics/log calls the API makes, recording every
+ * call so a test can check what the router asked for. vmm_call() runs the
+ * function under a mutex, standing in for the control thread. Include it in
+ * exactly one file of a binary. */
+#ifndef VIGIL_TESTS_FAKE_VMM_API_H
+#define VIGIL_TESTS_FAKE_VMM_API_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/errmsg.h"
+#include "vmm/log.h"
+#include "vmm/metrics.h"
+#include "vmm/update.h"
+#include "vmm/vmm.h"
+
+struct vmm {
+	struct vm_config cfg;
+	enum vmm_state state;
+	pthread_mutex_t lock;
+	/* what the router asked for */
+	int starts, pauses, resumes, ctrl_alt_dels, flushes, drive_updates, net_updates, log_configures;
+	unsigned api_ok, api_fail;
+	char last_drive_id[VMCFG_ID_MAX + 1], last_drive_path[PATH_MAX];
+	bool last_drive_path_null;
+	/* failures a test injects */
+	const char *start_fail;
+	const char *log_fail;
+};
+
+static unsigned fake_metrics_count;
+static char fake_metrics_last_group[32], fake_metrics_last_method[16];
+
+struct vmm *vmm_new(const struct vm_config *initial)
+{
+	struct vmm *m = calloc(1, sizeof(*m));
+	if (!m)
+		return NULL;
+	if (initial)
+		m->cfg = *initial;
+	else
+		vmcfg_init(&m->cfg);
+	pthread_mutex_init(&m->lock, NULL);
+	return m;
+}
+
+void vmm_free(struct vmm *m)
+{
+	if (m)
+		pthread_mutex_destroy(&m->lock);
+	free(m);
+}
+
+int vmm_call(struct vmm *m, void (*fn)(void *arg), void *arg)
+{
+	pthread_mutex_lock(&m->lock);
+	fn(arg);
+	pthread_mutex_unlock(&m->lock);
+	return 0;
+}
+
+int vmm_run(struct vmm *m, bool start)
+{
+	return 0;
+}
+
+enum vmm_state vmm_state(const struct vmm *m)
+{
+	return m->state;
+}
+
+const char *vmm_state_name(enum vmm_state s)
+{
+	static const char *const names[] = {"Not started", "Running", "Paused", "Stopped"};
+	return s <= VMM_STOPPED ? names[s] : "?";
+}
+
+struct vm_config *vmm_config(struct vmm *m)
+{
+	return &m->cfg;
+}
+
+int vmm_start(struct vmm *m, char *err, size_t errlen)
+{
+	m->starts++;
+	if (m->state != VMM_NOT_STARTED)
+		return errmsg(err, errlen,
+			      "The requested operation is not supported after starting the microVM.");
+	if (m->start_fail)
+		return errmsg(err, errlen, "%s", m->start_fail);
+	if (vmcfg_check_startable(&m->cfg, err, errlen) < 0)
+		return -1;
+	m->state = VMM_RUNNING;
+	return 0;
+}
+
+int vmm_pause(struct vmm *m, char *err, size_t errlen)
+{
+	m->pauses++;
+	m->state = VMM_PAUSED;
+	return 0;
+}
+
+int vmm_resume(struct vmm *m, char *err, size_t errlen)
+{
+	m->resumes++;
+	m->state = VMM_RUNNING;
+	return 0;
+}
+
+int vmm_ctrl_alt_del(struct vmm *m, char *err, size_t errlen)
+{
+	m->ctrl_alt_dels++;
+	return 0;
+}
+
+int vmm_flush_metrics(struct vmm *m, char *err, size_t errlen)
+{
+	m->flushes++;
+	return 0;
+}
+
+struct vm *vmm_vm(struct vmm *m)
+{
+	return NULL;
+}
+
+void vmm_request_stop(struct vmm *m, enum vm_stop why) {}
+
+uint64_t vmm_uptime_ns(const struct vmm *m)
+{
+	return 0;
+}
+
+uint64_t vmm_api_requests(const struct vmm *m)
+{
+	return m->api_ok + m->api_fail;
+}
+
+void vmm_count_api_request(struct vmm *m, bool ok)
+{
+	if (ok)
+		m->api_ok++;
+	else
+		m->api_fail++;
+}
+
+int vmm_update_drive(struct vmm *m, const char *id, const char *path_on_host, char *err, size_t errlen)
+{
+	m->drive_updates++;
+	snprintf(m->last_drive_id, sizeof(m->last_drive_id), "%s", id);
+	m->last_drive_path_null = !path_on_host;
+	snprintf(m->last_drive_path, sizeof(m->last_drive_path), "%s", path_on_host ? path_on_host : "");
+	for (unsigned i = 0; i < m->cfg.nr_drives; i++)
+		if (!strcmp(m->cfg.drives[i].drive_id, id))
+			return 0;
+	return errmsg(err, errlen, "drive '%s' does not exist", id);
+}
+
+int vmm_update_net(struct vmm *m, const char *id, char *err, size_t errlen)
+{
+	m->net_updates++;
+	for (unsigned i = 0; i < m->cfg.nr_nets; i++)
+		if (!strcmp(m->cfg.nets[i].iface_id, id))
+			return 0;
+	return errmsg(err, errlen, "network interface '%s' does not exist", id);
+}
+
+/* metrics.h and log.h: just enough to see they are called. */
+void metrics_count_api(const char *method, const char *group, bool ok)
+{
+	__atomic_add_fetch(&fake_metrics_count, 1, __ATOMIC_SEQ_CST);
+	snprintf(fake_metrics_last_group, sizeof(fake_metrics_last_group), "%s", group);
+	snprintf(fake_metrics_last_method, sizeof(fake_metrics_last_method), "%s", method);
+}
+
+char *metrics_stats_json(struct vmm *m)
+{
+	char *s = malloc(64);
+	if (s)
+		snprintf(s, 64, "{\"fake_stats\":true,\"api_requests\":%u}", m->api_ok + m->api_fail);
+	return s;
+}
+
+char *metrics_prometheus(struct vmm *m)
+{
+	char *s = malloc(96);
+	if (s)
+		snprintf(s, 96, "# TYPE vigil_api_requests_total counter\nvigil_api_requests_total %u\n",
+			 m->api_ok + m->api_fail);
+	return s;
+}
+
+static struct vmm *fake_log_owner; /* the vmm whose log_configures/log_fail apply */
+
+int vlog_configure(const struct vmcfg_logger *l, const char *instance_id, char *err, size_t errlen)
+{
+	if (fake_log_owner) {
+		fake_log_owner->log_configures++;
+		if (fake_log_owner->log_fail)
+			return errmsg(err, errlen, "%s", fake_log_owner->log_fail);
+	}
+	return 0;
+}
+
+void vlog_close(void) {}
+
+static bool fake_log_quiet = true;
+static unsigned fake_log_lines;
+
+void vlog(enum vmcfg_log_level level, const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	__atomic_add_fetch(&fake_log_lines, 1, __ATOMIC_SEQ_CST);
+	if (fake_log_quiet)
+		return;
+	va_start(ap, fmt);
+	fprintf(stderr, "[fake:%s:%d] ", file, line);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+#endif
