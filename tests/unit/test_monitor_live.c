@@ -13,6 +13,7 @@
 /* clang-format on */
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 
 #include "core/monitor.h"
@@ -78,11 +79,16 @@ struct race {
 	_Atomic int done;
 	unsigned bad; /* reader's observations that broke an invariant */
 	unsigned reads;
+	atomic_int go; /* the reader has read once: the writer may start */
 };
 
 static void *counter(void *arg)
 {
 	struct race *r = arg;
+	/* On a loaded machine the writer could finish before the reader ever
+	 * ran: wait for its first read, so the two really overlap. */
+	while (!atomic_load(&r->go))
+		sched_yield();
 	for (unsigned i = 0; i < ROUNDS; i++) {
 		mon_count_exit(r->st, VEXIT_IO);
 		/* Every third access is denied: denied <= count always. */
@@ -129,6 +135,7 @@ static void reader_sees_growing_counts(void **state)
 		last_acc = acc;
 		mon_foreach(r.st, check_slot, &c);
 		r.reads++;
+		atomic_store(&r.go, 1);
 	}
 	pthread_join(t, NULL);
 	assert_int_equal(r.bad, 0);
