@@ -1,6 +1,7 @@
 # vigil — build, unit tests, sanitizer build, lab.
 #   make            build/vigil
-#   make check      unit tests (plain and ASan+UBSan), fuzz smoke, then the lab;
+#   make check      warnings, layering, unit tests (plain and ASan+UBSan),
+#                   native guests, fuzz smoke, then the lab;
 #                   last line: "N passed, N failed"
 #   make unit       unit tests only (plain and ASan+UBSan)
 #   make lab        guest boots in the lab only
@@ -19,7 +20,8 @@ override CFLAGS += $(SLIRP_CFLAGS)
 override LDLIBS += -pthread $(SLIRP_LIBS) -lmicrohttpd -ljansson
 
 B       ?= build
-# The portable part: everything that does not talk to KVM or the host OS.
+# The portable part: everything that does not talk to KVM or the host OS
+# (enforced by tests/layering.sh, a `make check` suite).
 CORE_SRC := $(wildcard src/core/*.c src/devices/*.c src/arch/x86/*.c src/virtio/*.c)
 # The Type II platform: KVM backend, host services, the VMM (config, builder,
 # control loop, metrics), the API server, command line.
@@ -55,7 +57,7 @@ $(B)/tests/api_fake_server: tests/unit/api_fake_server.c tests/unit/fake_vmm_api
 
 # Unit tests, plain and under ASan+UBSan (a second build tree), and the
 # threaded ones under TSan (a third).
-TSAN_TESTS := test_vcpu test_monitor_live
+TSAN_TESTS := test_vcpu test_monitor_live test_evloop
 unit: tests
 	@$(MAKE) --no-print-directory B=build/asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" LDLIBS="-fsanitize=address,undefined" tests
 	@$(MAKE) --no-print-directory B=build/tsan CC=gcc CFLAGS="-O1 -g -fsanitize=thread -Wno-tsan" LDLIBS="-fsanitize=thread" $(TSAN_TESTS:%=build/tsan/tests/%)

@@ -43,6 +43,7 @@ native_asan() {  # the native suite against the ASan+UBSan vigil
 
 make -s all guests >/dev/null || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 suite warnings warnings
+suite layering tests/layering.sh build
 suite units make -s unit
 suite native tests/native.sh build
 suite native-asan native_asan

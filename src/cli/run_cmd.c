@@ -183,7 +183,6 @@ int run_parse(int argc, char **argv, struct run_opts *o)
 
 	memset(o, 0, sizeof(*o));
 	vmcfg_init(c);
-	c->machine.mem_size_mib = RUN_DEFAULT_MEM >> 20; /* vigil run's default; the API's is Firecracker's */
 	optind = 1;
 	opterr = 0;
 	for (;;) {
@@ -204,6 +203,7 @@ int run_parse(int argc, char **argv, struct run_opts *o)
 			if (mem & ((1u << 20) - 1))
 				return bad("--mem %s is not a whole number of MiB", optarg);
 			c->machine.mem_size_mib = mem >> 20;
+			o->mem_given = true;
 			break;
 		case O_CPUS:
 			if (parse_uint(optarg, 1, VMCFG_MAX_CPUS, &c->machine.vcpu_count) < 0)
@@ -326,6 +326,10 @@ int run_main(int argc, char **argv)
 			return VM_STOP_ERROR;
 		if (set_boot(o) < 0)
 			return VM_STOP_ERROR;
+		/* vigil run's own default; the API and the config file start from
+		 * Firecracker's (128 MiB). */
+		if (!o->mem_given)
+			o->cfg.machine.mem_size_mib = RUN_DEFAULT_MEM >> 20;
 	}
 	if (o->cfg.has_logger && vlog_configure(&o->cfg.logger, o->cfg.id, err, sizeof(err)) < 0)
 		return bad("logger: %s", err), VM_STOP_ERROR;

@@ -20,6 +20,7 @@ struct run_opts {
 	const char *api_sock;
 	const char *config_file;
 	bool no_api;
+	bool mem_given; /* --mem was given */
 };
 
 /* Parses argv (after "run"); returns 0, 1 after printing help, or -1 after

@@ -28,13 +28,19 @@
 struct rtc_cmos {
 	pthread_mutex_t lock;
 	struct irq_line irq;
-	time_t (*now)(void);
+	time_t (*now)(void); /* tests' clock, or NULL: clk's wall clock */
+	struct vclock clk;
 	int64_t offset; /* guest time minus host time, seconds */
 	uint8_t index;
 	/* Time registers hold the last latched time: they are only
 	 * meaningful while B.SET freezes them for the guest to overwrite. */
 	uint8_t ram[RTC_RAM_SIZE];
 };
+
+static int64_t rtc_now(const struct rtc_cmos *r)
+{
+	return r->now ? (int64_t)r->now() : vclock_wall_s(&r->clk);
+}
 
 static bool rtc_is_time_reg(uint8_t i)
 {
@@ -82,7 +88,7 @@ static int rtc_dec_hour(uint8_t b, uint8_t v)
  * format register B asks for. */
 static void rtc_latch(struct rtc_cmos *r)
 {
-	time_t t = (time_t)((int64_t)r->now() + r->offset);
+	time_t t = (time_t)((int64_t)rtc_now(r) + r->offset);
 	uint8_t b = r->ram[RTC_REG_B];
 	struct tm tm;
 
@@ -116,7 +122,7 @@ static void rtc_commit(struct rtc_cmos *r, uint8_t b)
 	time_t t = timegm(&tm);
 
 	if (t != (time_t)-1)
-		r->offset = (int64_t)t - (int64_t)r->now();
+		r->offset = (int64_t)t - (int64_t)rtc_now(r);
 }
 
 static void rtc_write_b(struct rtc_cmos *r, uint8_t v)
@@ -199,19 +205,16 @@ void rtc_cmos_io(void *dev, uint64_t offset, uint8_t *data, uint32_t len, bool i
 	pthread_mutex_unlock(&r->lock);
 }
 
-static time_t rtc_host_now(void)
-{
-	return time(NULL);
-}
-
-struct rtc_cmos *rtc_cmos_new_with_clock(struct irq_line irq, time_t (*now)(void))
+static struct rtc_cmos *rtc_new(struct irq_line irq, time_t (*now)(void), const struct vclock *clk)
 {
 	struct rtc_cmos *r = calloc(1, sizeof(*r));
 
 	if (!r)
 		return NULL;
 	r->irq = irq;
-	r->now = now ? now : rtc_host_now;
+	r->now = now;
+	if (clk)
+		r->clk = *clk;
 	/* What a PC BIOS leaves: 32.768 kHz divider, 1024 Hz rate, 24-hour
 	 * BCD, time valid. */
 	r->ram[RTC_REG_A] = 0x26;
@@ -221,9 +224,14 @@ struct rtc_cmos *rtc_cmos_new_with_clock(struct irq_line irq, time_t (*now)(void
 	return r;
 }
 
-struct rtc_cmos *rtc_cmos_new(struct irq_line irq)
+struct rtc_cmos *rtc_cmos_new_with_clock(struct irq_line irq, time_t (*now)(void))
 {
-	return rtc_cmos_new_with_clock(irq, NULL);
+	return rtc_new(irq, now, NULL);
+}
+
+struct rtc_cmos *rtc_cmos_new(struct irq_line irq, const struct vclock *clk)
+{
+	return rtc_new(irq, NULL, clk);
 }
 
 void rtc_cmos_free(struct rtc_cmos *r)

@@ -1,7 +1,7 @@
 /* rtc_cmos — the PC's MC146818 real-time clock and its 128 bytes of CMOS RAM.
  * Portable device model. The VM registers rtc_cmos_io() on the port bus at
  * PORT_RTC (2 ports: index, data). The clock reads the host's UTC wall
- * clock at each read; a guest that sets the time (hwclock -w) moves an
+ * clock (a core/clock.h source) at each read; a guest that sets the time (hwclock -w) moves an
  * offset from the host clock, never the host clock itself. No periodic,
  * alarm or update interrupts are generated; `irq` (IRQ_RTC) is kept so
  * they can be added without changing the API. */
@@ -12,14 +12,15 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/irq.h"
 
 struct rtc_cmos;
 
-/* NULL on ENOMEM. */
-struct rtc_cmos *rtc_cmos_new(struct irq_line irq);
+/* NULL on ENOMEM. The wall clock is `clk`'s (copied). */
+struct rtc_cmos *rtc_cmos_new(struct irq_line irq, const struct vclock *clk);
 
-/* For tests: `now` replaces time(NULL) as the host clock (NULL: time()). */
+/* For tests: `now` is the host clock. */
 struct rtc_cmos *rtc_cmos_new_with_clock(struct irq_line irq, time_t (*now)(void));
 
 void rtc_cmos_free(struct rtc_cmos *r);

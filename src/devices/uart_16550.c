@@ -63,6 +63,7 @@ struct uart_16550 {
 	pthread_cond_t room; /* the RX FIFO may have gained space */
 	struct irq_line irq;
 	struct chardev_out out;
+	struct vclock clk; /* for rx_wait_room deadlines */
 	uint8_t dll, dlm, ier, lcr, mcr, scr;
 	uint8_t msr_delta; /* MSR bits 0..3, cleared by reading MSR */
 	bool fifo_on;
@@ -315,7 +316,7 @@ size_t uart_16550_rx_push(struct uart_16550 *u, const uint8_t *buf, size_t len)
 
 bool uart_16550_rx_wait_room(struct uart_16550 *u, int timeout_ms)
 {
-	struct timespec deadline = deadline_after_ms(timeout_ms);
+	struct timespec deadline = deadline_after_ms(&u->clk, timeout_ms);
 	bool room;
 
 	pthread_mutex_lock(&u->lock);
@@ -330,7 +331,7 @@ bool uart_16550_rx_wait_room(struct uart_16550 *u, int timeout_ms)
 	return room;
 }
 
-struct uart_16550 *uart_16550_new(struct irq_line irq, struct chardev_out out)
+struct uart_16550 *uart_16550_new(struct irq_line irq, struct chardev_out out, const struct vclock *clk)
 {
 	struct uart_16550 *u = calloc(1, sizeof(*u));
 	pthread_condattr_t attr;
@@ -339,6 +340,7 @@ struct uart_16550 *uart_16550_new(struct irq_line irq, struct chardev_out out)
 		return NULL;
 	u->irq = irq;
 	u->out = out;
+	u->clk = *clk;
 	u->dll = 0x0c; /* 9600 baud, what a PC BIOS leaves behind */
 	pthread_mutex_init(&u->lock, NULL);
 	pthread_condattr_init(&attr);

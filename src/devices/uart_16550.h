@@ -13,12 +13,13 @@
 #include <stdint.h>
 
 #include "core/chardev.h"
+#include "core/clock.h"
 #include "core/irq.h"
 
 struct uart_16550;
 
-/* NULL on ENOMEM. */
-struct uart_16550 *uart_16550_new(struct irq_line irq, struct chardev_out out);
+/* NULL on ENOMEM. `clk` (copied) times uart_16550_rx_wait_room(). */
+struct uart_16550 *uart_16550_new(struct irq_line irq, struct chardev_out out, const struct vclock *clk);
 
 /* No thread may be inside any uart_16550_* call any more. */
 void uart_16550_free(struct uart_16550 *u);

@@ -1,57 +1,50 @@
 /* virtio_blk — see virtio_blk.h.
- * Threads: queue_notify (event thread) pops chains and queues them as jobs;
- * VIRTIO_BLK_WORKERS workers validate and serve them and push completions.
- * `qlock` serialises every use of the virtq (pop on the event thread, push +
- * used on the workers: virtq is not thread-safe); `lock` guards the job
- * lists and the in-flight count. Lock order: lock, then qlock, never both
- * the other way round (in practice they are never held together).
- * Durability: a write's status is pushed only after pwritev returned, and a
- * FLUSH is completed only after fdatasync, so every write the guest saw
- * complete before issuing a FLUSH is on stable storage when the FLUSH
- * completes. */
+ * Threads: queue_notify (device context, the event thread) pops chains,
+ * decodes and gates them, and submits the I/O to the backend; the
+ * backend's threads run the I/O and call io_done(), which writes the status
+ * and pushes the chain. `qlock` serialises every use of the virtq (pop on
+ * the event thread, push + used on backend threads: virtq is not
+ * thread-safe); `lock` guards the free job list. They are never held
+ * together.
+ * Durability: a write's status is pushed only after the backend reported it
+ * done, and a FLUSH is completed only after the backend's flush, so every
+ * write the guest saw complete before issuing a FLUSH is on stable storage
+ * when the FLUSH completes. */
 #include "devices/virtio_blk.h"
 
 #include "core/errmsg.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <sys/uio.h>
-#include <unistd.h>
 
 #include "virtio/virtio_dev.h"
 
 #define HDR_BYTES 16u
 
+struct blk;
+
 struct blk_job {
+	struct blk_io io; /* first: io_done gets &io */
+	struct blk *b;
 	struct blk_job *next;
 	struct virtq_chain chain;
+	uint32_t data; /* bytes of data the status follows (reads) */
 };
 
 struct blk {
 	struct virtio_dev dev; /* first: the ops get &dev */
-	int fd;
+	struct blk_backend *be;
 	uint64_t capacity; /* sectors */
 	bool read_only;
+	bool quiesced; /* device context only: no new chain is popped */
 	char id[VIRTIO_BLK_ID_BYTES];
 	uint8_t config[VIRTIO_BLK_CONFIG_LEN];
 
 	pthread_mutex_t qlock; /* the virtq: pop, push, used */
-	pthread_mutex_t lock;  /* everything below */
-	pthread_cond_t work;   /* a job was queued, or stop */
-	pthread_cond_t idle;   /* inflight dropped to 0 */
+	pthread_mutex_t lock;  /* free_jobs */
 	struct blk_job *free_jobs;
-	struct blk_job *head, *tail; /* queued, not yet taken by a worker */
-	unsigned inflight;           /* popped, not yet pushed */
-	bool stop;
-	unsigned nthreads;
-	pthread_t threads[VIRTIO_BLK_WORKERS];
 	/* One job per queue entry: a driver that keeps the protocol can never
 	 * have more chains outstanding than its ring has descriptors. */
 	struct blk_job jobs[VIRTIO_BLK_QUEUE_MAX];
@@ -61,7 +54,6 @@ static struct blk *to_blk(struct virtio_dev *d)
 {
 	return (struct blk *)d;
 }
-
 
 /* ---- completion ---- */
 
@@ -85,44 +77,43 @@ static uint32_t set_status(const struct virtq_chain *c, bool has_status, uint8_t
 	return data + 1;
 }
 
-/* ---- I/O ---- */
-
-/* The whole transfer or -1 (errno set; EIO for a short read at the end of a
- * file that shrank under us). */
-static int rw_full(int fd, struct iovec *iov, unsigned n, off_t off, bool write)
-{
-	while (n > 0) {
-		ssize_t r = write ? pwritev(fd, iov, (int)n, off) : preadv(fd, iov, (int)n, off);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (r == 0) {
-			errno = EIO;
-			return -1;
-		}
-		off += r;
-		size_t done = (size_t)r;
-		while (n > 0 && done >= iov->iov_len) {
-			done -= iov->iov_len;
-			iov++;
-			n--;
-		}
-		if (n > 0) {
-			iov->iov_base = (uint8_t *)iov->iov_base + done;
-			iov->iov_len -= done;
-		}
-	}
-	return 0;
-}
-
 /* ---- one request ---- */
 
-/* Serves one well-formed-chain request and returns the used length. */
-static uint32_t serve(struct blk *b, const struct virtq_chain *c)
+static void put_job(struct blk *b, struct blk_job *j)
+{
+	pthread_mutex_lock(&b->lock);
+	j->next = b->free_jobs;
+	b->free_jobs = j;
+	pthread_mutex_unlock(&b->lock);
+}
+
+/* The backend finished j's I/O (on one of its threads). */
+static void io_done(struct blk_io *io, int result)
+{
+	struct blk_job *j = (struct blk_job *)io;
+	struct blk *b = j->b;
+	uint32_t written;
+
+	if (result < 0) {
+		dev_request_error(&b->dev.gate);
+		written = set_status(&j->chain, true, VIRTIO_BLK_S_IOERR, 0);
+	} else {
+		written = set_status(&j->chain, true, VIRTIO_BLK_S_OK, j->data);
+	}
+	uint16_t head = j->chain.head;
+	/* The job goes back before the push: then jobs in use never exceed
+	 * chains outstanding in the virtq (see queue_notify). */
+	put_job(b, j);
+	complete(b, head, written);
+}
+
+/* Decodes and gates one well-formed chain. Either completes it here and
+ * returns the used length, or submits its I/O (io_done completes it) and
+ * returns -1. */
+static long serve(struct blk *b, struct blk_job *j)
 {
 	const struct dev_gate *g = &b->dev.gate;
+	const struct virtq_chain *c = &j->chain;
 	/* Status: the last byte of the last buffer, which must be writable. */
 	bool has_status = c->n > 0 && c->buf[c->n - 1].device_writes && c->in_len >= 1;
 	uint8_t hdr[HDR_BYTES];
@@ -157,23 +148,22 @@ static uint32_t serve(struct blk *b, const struct virtq_chain *c)
 			return set_status(c, true, VIRTIO_BLK_S_IOERR, 0);
 		if (len == 0)
 			return set_status(c, true, VIRTIO_BLK_S_OK, 0);
-		struct iovec iov[VIRTQ_MAX_CHAIN];
-		unsigned n = virtq_chain_iov(c, !write, write ? HDR_BYTES : 0, len, iov);
-		if (rw_full(b->fd, iov, n, (off_t)(sector * VIRTIO_BLK_SECTOR), write) < 0) {
-			dev_request_error(g);
-			return set_status(c, true, VIRTIO_BLK_S_IOERR, 0);
-		}
-		return set_status(c, true, VIRTIO_BLK_S_OK, write ? 0 : (uint32_t)len);
+		j->io.op = write ? BLK_WRITE : BLK_READ;
+		j->io.off = sector * VIRTIO_BLK_SECTOR;
+		j->io.n = virtq_chain_iov(c, !write, write ? HDR_BYTES : 0, len, j->io.iov);
+		j->data = write ? 0 : (uint32_t)len;
+		b->be->ops->submit(b->be, &j->io);
+		return -1;
 	}
 	case VIRTIO_BLK_T_FLUSH:
 		if (!dev_request(g, REQ_FLUSH, 0))
 			return set_status(c, true, VIRTIO_BLK_S_IOERR, 0);
-		/* Nothing was ever written through a read-only image. */
-		if (!b->read_only && fdatasync(b->fd) < 0) {
-			dev_request_error(g);
-			return set_status(c, true, VIRTIO_BLK_S_IOERR, 0);
-		}
-		return set_status(c, true, VIRTIO_BLK_S_OK, 0);
+		j->io.op = BLK_FLUSH;
+		j->io.off = 0;
+		j->io.n = 0;
+		j->data = 0;
+		b->be->ops->submit(b->be, &j->io);
+		return -1;
 	case VIRTIO_BLK_T_GET_ID: {
 		uint64_t n = in_data < VIRTIO_BLK_ID_BYTES ? in_data : VIRTIO_BLK_ID_BYTES;
 		if (!dev_request(g, REQ_OTHER, n))
@@ -187,44 +177,6 @@ static uint32_t serve(struct blk *b, const struct virtq_chain *c)
 	}
 }
 
-/* ---- workers ---- */
-
-static void *worker(void *arg)
-{
-	struct blk *b = arg;
-
-	pthread_mutex_lock(&b->lock);
-	for (;;) {
-		while (!b->head && !b->stop)
-			pthread_cond_wait(&b->work, &b->lock);
-		if (!b->head)
-			break; /* stop, and nothing left to serve */
-		struct blk_job *j = b->head;
-		b->head = j->next;
-		if (!b->head)
-			b->tail = NULL;
-		pthread_mutex_unlock(&b->lock);
-
-		uint32_t written = serve(b, &j->chain);
-		uint16_t head = j->chain.head;
-
-		/* The job goes back before the push: then jobs in use never
-		 * exceed chains outstanding in the virtq (see queue_notify). */
-		pthread_mutex_lock(&b->lock);
-		j->next = b->free_jobs;
-		b->free_jobs = j;
-		pthread_mutex_unlock(&b->lock);
-
-		complete(b, head, written);
-
-		pthread_mutex_lock(&b->lock);
-		if (--b->inflight == 0)
-			pthread_cond_broadcast(&b->idle);
-	}
-	pthread_mutex_unlock(&b->lock);
-	return NULL;
-}
-
 /* ---- virtio_dev ops ---- */
 
 static void blk_queue_notify(struct virtio_dev *d, unsigned q)
@@ -234,7 +186,8 @@ static void blk_queue_notify(struct virtio_dev *d, unsigned q)
 	if (q != 0)
 		return;
 	for (;;) {
-		if (!virtio_dev_live(d))
+		/* No backend: a PATCH /drives could not reopen any image. */
+		if (!virtio_dev_live(d) || b->quiesced || !b->be)
 			return;
 		pthread_mutex_lock(&b->lock);
 		struct blk_job *j = b->free_jobs;
@@ -276,23 +229,19 @@ static void blk_queue_notify(struct virtio_dev *d, unsigned q)
 			return;
 		}
 
-		pthread_mutex_lock(&b->lock);
-		b->inflight++;
-		j->next = NULL;
-		if (b->tail)
-			b->tail->next = j;
-		else
-			b->head = j;
-		b->tail = j;
-		pthread_cond_signal(&b->work);
-		pthread_mutex_unlock(&b->lock);
+		long used = serve(b, j);
+		if (used >= 0) {
+			uint16_t head = c->head;
+			put_job(b, j);
+			complete(b, head, (uint32_t)used);
+		}
 	}
 }
 
 static int blk_activate(struct virtio_dev *d)
 {
 	(void)d;
-	return 0; /* the workers run from new() on */
+	return 0; /* the backend runs from new() on */
 }
 
 static void blk_reset(struct virtio_dev *d)
@@ -300,12 +249,31 @@ static void blk_reset(struct virtio_dev *d)
 	struct blk *b = to_blk(d);
 
 	/* The requests in flight finish (they touch guest buffers); after
-	 * that no worker has anything of this queue. The core resets the
+	 * that the backend has nothing of this queue. The core resets the
 	 * virtqs themselves. */
-	pthread_mutex_lock(&b->lock);
-	while (b->inflight > 0)
-		pthread_cond_wait(&b->idle, &b->lock);
-	pthread_mutex_unlock(&b->lock);
+	if (b->be)
+		b->be->ops->drain(b->be);
+}
+
+/* Stops popping chains and waits for the I/O in flight: when it returns
+ * every chain the device took has been pushed. */
+static void blk_quiesce(struct virtio_dev *d)
+{
+	struct blk *b = to_blk(d);
+
+	b->quiesced = true;
+	if (b->be)
+		b->be->ops->drain(b->be);
+}
+
+static void blk_resume(struct virtio_dev *d)
+{
+	struct blk *b = to_blk(d);
+
+	b->quiesced = false;
+	/* Kicks while quiesced were dropped: look at the queue once. */
+	if (d->vq[0].desc)
+		blk_queue_notify(d, 0);
 }
 
 static void blk_config_read(struct virtio_dev *d, uint32_t off, void *buf, uint32_t len)
@@ -324,6 +292,8 @@ static const struct virtio_dev_ops blk_ops = {
 	.queue_notify = blk_queue_notify,
 	.activate = blk_activate,
 	.reset = blk_reset,
+	.quiesce = blk_quiesce,
+	.resume = blk_resume,
 	.config_read = blk_config_read,
 	/* no config_write: nothing is writable (no VIRTIO_BLK_F_CONFIG_WCE) */
 };
@@ -420,116 +390,52 @@ int virtio_blk_parse(const char *spec, struct virtio_blk_config *cfg, char *err,
 	return 0;
 }
 
-static void stop_workers(struct blk *b)
-{
-	pthread_mutex_lock(&b->lock);
-	b->stop = true;
-	pthread_cond_broadcast(&b->work);
-	pthread_mutex_unlock(&b->lock);
-	for (unsigned i = 0; i < b->nthreads; i++)
-		pthread_join(b->threads[i], NULL);
-	b->nthreads = 0;
-}
-
 static void destroy(struct blk *b)
 {
-	stop_workers(b);
-	if (b->fd >= 0)
-		close(b->fd);
-	pthread_cond_destroy(&b->idle);
-	pthread_cond_destroy(&b->work);
+	if (b->be)
+		b->be->ops->free(b->be); /* drains first */
 	pthread_mutex_destroy(&b->lock);
 	pthread_mutex_destroy(&b->qlock);
 	free(b);
 }
 
-/* Opens and checks the image; fills fd and capacity. 0 or -1 with err. */
-static int open_image(struct blk *b, const char *path, char *err, size_t errlen)
+struct virtio_dev *virtio_blk_new_backend(struct blk_backend *be, const struct virtio_blk_config *cfg,
+					  const struct gmem *mem, struct dev_gate gate, char *err,
+					  size_t errlen)
 {
-	struct stat st;
+	const char *path = cfg && cfg->path ? cfg->path : "";
 
-	if (stat(path, &st) < 0) {
-		errmsg(err, errlen, "disk %s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		errmsg(err, errlen, "disk %s: is a directory, not a disk image", path);
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
-		errmsg(err, errlen, "disk %s: not a regular file or block device", path);
-		return -1;
-	}
-	b->fd = open(path, (b->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-	if (b->fd < 0) {
-		errmsg(err, errlen, "disk %s: cannot open %s: %s", path,
-		     b->read_only ? "read-only" : "read-write", strerror(errno));
-		return -1;
-	}
-	/* Two VMs writing one image corrupt it: writers exclusive, readers shared. */
-	if (flock(b->fd, (b->read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
-		errmsg(err, errlen, "disk %s: in use by another process (%s)", path,
-		     strerror(errno));
-		return -1;
-	}
-	off_t size = lseek(b->fd, 0, SEEK_END); /* works for block devices too */
-	if (size < 0) {
-		errmsg(err, errlen, "disk %s: cannot get size: %s", path, strerror(errno));
-		return -1;
-	}
-	if (size == 0) {
-		errmsg(err, errlen, "disk %s: image is empty", path);
-		return -1;
-	}
-	if (size % VIRTIO_BLK_SECTOR != 0) {
-		errmsg(err, errlen, "disk %s: size %lld is not a multiple of %u bytes", path,
-		     (long long)size, VIRTIO_BLK_SECTOR);
-		return -1;
-	}
-	b->capacity = (uint64_t)size / VIRTIO_BLK_SECTOR;
-	return 0;
-}
-
-struct virtio_dev *virtio_blk_new(const struct virtio_blk_config *cfg, const struct gmem *mem,
-				  struct dev_gate gate, char *err, size_t errlen)
-{
-	if (!cfg || !cfg->path || !*cfg->path) {
-		errmsg(err, errlen, "disk: no path");
-		return NULL;
-	}
-	if (cfg->id && strlen(cfg->id) > VIRTIO_BLK_ID_BYTES) {
+	if (cfg && cfg->id && strlen(cfg->id) > VIRTIO_BLK_ID_BYTES) {
 		errmsg(err, errlen, "disk: id longer than %u bytes", VIRTIO_BLK_ID_BYTES);
+		be->ops->free(be);
 		return NULL;
 	}
 	struct blk *b = calloc(1, sizeof(*b));
 	if (!b) {
-		errmsg(err, errlen, "disk %s: out of memory", cfg->path);
+		errmsg(err, errlen, "disk %s: out of memory", path);
+		be->ops->free(be);
 		return NULL;
 	}
-	b->fd = -1;
-	b->read_only = cfg->read_only || gate.read_only;
+	b->be = be;
+	b->read_only = be->read_only || (cfg && cfg->read_only) || gate.read_only;
+	b->capacity = be->size / VIRTIO_BLK_SECTOR;
 	pthread_mutex_init(&b->qlock, NULL);
 	pthread_mutex_init(&b->lock, NULL);
-	pthread_cond_init(&b->work, NULL);
-	pthread_cond_init(&b->idle, NULL);
-
-	if (open_image(b, cfg->path, err, errlen) < 0) {
-		destroy(b);
-		return NULL;
-	}
 
 	/* GET_ID: the given id, else the file name, cut to 20 bytes (no NUL
 	 * needed when all 20 are used). */
-	const char *id = cfg->id;
+	const char *id = cfg ? cfg->id : NULL;
 	if (!id) {
-		const char *slash = strrchr(cfg->path, '/');
-		id = slash ? slash + 1 : cfg->path;
+		const char *slash = strrchr(path, '/');
+		id = slash ? slash + 1 : path;
 	}
 	size_t idlen = strlen(id);
 	memcpy(b->id, id, idlen < VIRTIO_BLK_ID_BYTES ? idlen : VIRTIO_BLK_ID_BYTES);
 
 	fill_config(b);
 	for (unsigned i = 0; i < VIRTIO_BLK_QUEUE_MAX; i++) {
+		b->jobs[i].b = b;
+		b->jobs[i].io.done = io_done;
 		b->jobs[i].next = b->free_jobs;
 		b->free_jobs = &b->jobs[i];
 	}
@@ -549,17 +455,6 @@ struct virtio_dev *virtio_blk_new(const struct virtio_blk_config *cfg, const str
 	d->gate = gate;
 	d->gate.read_only = b->read_only;
 	d->mem = mem;
-
-	for (unsigned i = 0; i < VIRTIO_BLK_WORKERS; i++) {
-		int e = pthread_create(&b->threads[i], NULL, worker, b);
-		if (e) {
-			errmsg(err, errlen, "disk %s: cannot start worker thread: %s", cfg->path,
-			     strerror(e));
-			destroy(b);
-			return NULL;
-		}
-		b->nthreads++;
-	}
 	return d;
 }
 
@@ -567,6 +462,36 @@ void virtio_blk_free(struct virtio_dev *d)
 {
 	if (d)
 		destroy(to_blk(d));
+}
+
+void virtio_blk_detach(struct virtio_dev *d)
+{
+	struct blk *b = to_blk(d);
+
+	if (b->be)
+		b->be->ops->free(b->be); /* drains first */
+	b->be = NULL;
+}
+
+int virtio_blk_attach(struct virtio_dev *d, struct blk_backend *be, char *err, size_t errlen)
+{
+	struct blk *b = to_blk(d);
+
+	/* A read-write drive stays one: the driver was told whether it may
+	 * write (VIRTIO_BLK_F_RO) once, at feature negotiation. */
+	if (be->read_only && !b->read_only) {
+		be->ops->free(be);
+		return errmsg(err, errlen, "the new image is read-only but the drive is read-write");
+	}
+	if (b->be)
+		b->be->ops->free(b->be);
+	b->be = be;
+	b->capacity = be->size / VIRTIO_BLK_SECTOR;
+	fill_config(b);
+	/* The driver rereads the capacity on a configuration change. */
+	if (d->raise && virtio_dev_live(d))
+		d->raise(d, -1);
+	return 0;
 }
 
 uint64_t virtio_blk_capacity(const struct virtio_dev *d)

@@ -1,12 +1,13 @@
-/* virtio_blk — a virtio 1.x block device (device ID 2) backed by a raw disk
- * image file (or block device), with one request queue.
+/* virtio_blk — a virtio 1.x block device (device ID 2) over a blk_backend
+ * (devices/blk_backend.h), with one request queue. Portable device model.
  * Used by the board/CLI: virtio_blk_parse() reads a --disk option value,
- * virtio_blk_new() opens the image and returns a `struct virtio_dev` for a
- * transport (virtio_pci), virtio_blk_free() after the transport let go.
- * Requests are served off the event thread by a small pool of worker
- * threads (preadv/pwritev/fdatasync), several in flight; every request goes
- * through dev_request() (counting, policy), and a read-only disk is opened
- * O_RDONLY and its writes are denied by the policy gate. */
+ * host_blk_new() (src/host/blk_file.h) opens the image as a backend and
+ * calls virtio_blk_new_backend(), which returns a `struct virtio_dev` for a
+ * transport (virtio_pci); virtio_blk_free() after the transport let go.
+ * The device decodes requests on the event thread; every request goes
+ * through dev_request() (counting, policy), and a read-only disk's writes
+ * are denied by the policy gate. The backend serves the I/O off the event
+ * thread, several requests in flight. */
 #ifndef VIGIL_DEVICES_VIRTIO_BLK_H
 #define VIGIL_DEVICES_VIRTIO_BLK_H
 
@@ -15,6 +16,7 @@
 #include <stdint.h>
 
 #include "core/devreq.h"
+#include "devices/blk_backend.h"
 #include "core/gmem.h"
 
 struct virtio_dev;
@@ -58,18 +60,28 @@ struct virtio_blk_config {
  * path, id longer than 20 bytes, a key given twice, ...). */
 int virtio_blk_parse(const char *spec, struct virtio_blk_config *cfg, char *err, size_t errlen);
 
-/* Opens the image (O_RDWR, or O_RDONLY when read-only; an advisory flock,
- * exclusive or shared, keeps two writers apart) and returns a device ready for a
- * transport, its worker threads started. Refuses a missing file, a
- * directory, anything but a regular file or block device, an empty image and
- * a size not a multiple of 512. NULL with a one-line reason in err. `gate`
- * comes from the VM: vm_dev_gate(vm, name, cfg->read_only). cfg is not kept. */
-struct virtio_dev *virtio_blk_new(const struct virtio_blk_config *cfg, const struct gmem *mem,
-				  struct dev_gate gate, char *err, size_t errlen);
+/* A device over `be`, which it owns from here on (freed with ops->free,
+ * also on failure). cfg gives read_only and the GET_ID answer (cfg->id, else
+ * the file name of cfg->path); NULL is fine. Read-only when the backend, cfg
+ * or the gate says so. NULL with a one-line reason in err. cfg is not kept. */
+struct virtio_dev *virtio_blk_new_backend(struct blk_backend *be, const struct virtio_blk_config *cfg,
+					  const struct gmem *mem, struct dev_gate gate, char *err,
+					  size_t errlen);
 
-/* Stops the workers (after the requests in flight), closes the image, frees.
- * NULL is fine. */
+/* Frees the backend (after the requests in flight: it drains), then the
+ * device. NULL is fine. */
 void virtio_blk_free(struct virtio_dev *d);
+
+/* Firecracker's PATCH /drives (a new image, or the same one resized), in
+ * two steps so that an image can be reopened after its old lock is gone:
+ * detach drains and frees the backend; attach takes `be` (in every case),
+ * updates the capacity and tells the driver of a configuration change; -1 +
+ * err when the drive cannot take it (a read-only image under a read-write
+ * drive). Both in the device context with the device quiesced (the VM
+ * paused), and nothing is served between the two. */
+struct blk_backend;
+void virtio_blk_detach(struct virtio_dev *d);
+int virtio_blk_attach(struct virtio_dev *d, struct blk_backend *be, char *err, size_t errlen);
 
 /* Disk size in 512-byte sectors (what config space reports). */
 uint64_t virtio_blk_capacity(const struct virtio_dev *d);

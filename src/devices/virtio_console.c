@@ -24,6 +24,7 @@
 struct virtio_console {
 	struct virtio_dev dev; /* first: the ops get a pointer to it */
 	struct chardev_out out;
+	struct vclock clk; /* for rx_wait_room deadlines */
 	struct virtq_chain txc; /* event thread only */
 
 	pthread_mutex_t lock; /* vq[0], running, held, rxc */
@@ -124,7 +125,7 @@ size_t virtio_console_rx_push(struct virtio_dev *d, const uint8_t *buf, size_t l
 bool virtio_console_rx_wait_room(struct virtio_dev *d, int timeout_ms)
 {
 	struct virtio_console *c = to_con(d);
-	struct timespec deadline = deadline_after_ms(timeout_ms);
+	struct timespec deadline = deadline_after_ms(&c->clk, timeout_ms);
 	bool room;
 
 	pthread_mutex_lock(&c->lock);
@@ -206,7 +207,7 @@ static const struct virtio_dev_ops con_ops = {
 };
 
 struct virtio_dev *virtio_console_new(const struct gmem *mem, struct dev_gate gate,
-				      struct chardev_out out)
+				      struct chardev_out out, const struct vclock *clk)
 {
 	struct virtio_console *c = calloc(1, sizeof(*c));
 	pthread_condattr_t attr;
@@ -224,6 +225,7 @@ struct virtio_dev *virtio_console_new(const struct gmem *mem, struct dev_gate ga
 	c->dev.gate = gate;
 	c->dev.mem = mem;
 	c->out = out;
+	c->clk = *clk;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* immune to wall-clock jumps */

@@ -20,13 +20,14 @@
 #include <stdint.h>
 
 #include "core/chardev.h"
+#include "core/clock.h"
 #include "core/devreq.h"
 #include "core/gmem.h"
 #include "virtio/virtio_dev.h"
 
-/* NULL on ENOMEM. */
+/* NULL on ENOMEM. `clk` (copied) times virtio_console_rx_wait_room(). */
 struct virtio_dev *virtio_console_new(const struct gmem *mem, struct dev_gate gate,
-				      struct chardev_out out);
+				      struct chardev_out out, const struct vclock *clk);
 
 /* No thread may be inside any virtio_console_* call or ops callback. Wakes no
  * waiter: stop the input thread first. */

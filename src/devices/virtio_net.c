@@ -16,12 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <sys/random.h>
-#include <unistd.h>
 
-#include "host/net_slirp.h"
-#include "host/net_tap.h"
 #include "virtio/virtio_dev.h"
 
 #define IOV_MAX_CHAIN (VIRTQ_MAX_CHAIN + 1)
@@ -33,6 +28,7 @@ struct vnet {
 	bool active;  /* between activate and reset */
 	bool rx_on;   /* the backend was told to deliver */
 	bool rx_have; /* rx holds a popped chain no frame filled yet */
+	bool quiesced; /* control plane pause: no frame either way */
 	struct virtq_chain rx, tx;
 	struct virtio_net_stats st;
 	/* RX overflow catcher: the last iov entry, so a frame larger than the
@@ -48,7 +44,7 @@ static struct vnet *to_net(struct virtio_dev *d)
 
 static bool running(const struct vnet *n)
 {
-	return n->active && virtio_dev_live(&n->dev);
+	return n->active && !n->quiesced && virtio_dev_live(&n->dev);
 }
 
 /* Copies the start of the chain's writable buffers (what the backend wrote). */
@@ -268,6 +264,27 @@ static void net_reset(struct virtio_dev *d)
 	set_rx(n, false);
 }
 
+/* Frames are handled inline on the event thread, so nothing is in flight
+ * between callbacks: quiescing only stops reading the TAP/slirp side (and
+ * ignores kicks) until resume. */
+static void net_quiesce(struct virtio_dev *d)
+{
+	struct vnet *n = to_net(d);
+
+	n->quiesced = true;
+	set_rx(n, false);
+}
+
+static void net_resume(struct virtio_dev *d)
+{
+	struct vnet *n = to_net(d);
+
+	n->quiesced = false;
+	/* Kicks while quiesced were dropped: look at both queues once. */
+	net_queue_notify(d, VIRTIO_NET_TXQ);
+	net_queue_notify(d, VIRTIO_NET_RXQ);
+}
+
 static void net_config_read(struct virtio_dev *d, uint32_t off, void *buf, uint32_t len)
 {
 	memcpy(buf, to_net(d)->config + off, len);
@@ -283,6 +300,8 @@ static const struct virtio_dev_ops net_ops = {
 	.queue_notify = net_queue_notify,
 	.activate = net_activate,
 	.reset = net_reset,
+	.quiesce = net_quiesce,
+	.resume = net_resume,
 	.config_read = net_config_read,
 	.config_write = net_config_write,
 };
@@ -337,6 +356,33 @@ static int parse_port(const char *s, const char *end, uint16_t *port)
 	return 0;
 }
 
+/* A dotted-quad IPv4 address filling [s, end), host byte order: four
+ * decimal parts of 1-3 digits, each <= 255, no leading zero (what
+ * glibc's inet_pton accepts; here
+ * so that parsing stays string work). */
+static int parse_ipv4(const char *s, const char *end, uint32_t *out)
+{
+	uint32_t a = 0;
+
+	for (int part = 0; part < 4; part++) {
+		unsigned v = 0, digits = 0;
+		const char *first = s;
+		while (s < end && *s >= '0' && *s <= '9' && digits < 4) {
+			v = v * 10 + (unsigned)(*s++ - '0');
+			digits++;
+		}
+		if (digits == 0 || digits > 3 || v > 255 || (digits > 1 && *first == '0'))
+			return -1; /* inet_pton refuses leading zeros too */
+		a = a << 8 | v;
+		if (part < 3 && (s == end || *s++ != '.'))
+			return -1;
+	}
+	if (s != end)
+		return -1;
+	*out = a;
+	return 0;
+}
+
 /* "tcp:[ADDR]:PORT-:GUESTPORT" or the same with udp. */
 static int parse_fwd(const char *s, struct net_fwd *f)
 {
@@ -350,18 +396,9 @@ static int parse_fwd(const char *s, struct net_fwd *f)
 	const char *colon = strchr(s, ':');
 	if (!colon)
 		return -1;
-	char addr[INET_ADDRSTRLEN];
-	size_t alen = (size_t)(colon - s);
-	if (alen >= sizeof(addr))
-		return -1;
-	memcpy(addr, s, alen);
-	addr[alen] = '\0';
-	struct in_addr ia;
-	if (alen == 0)
+	if (colon == s)
 		f->host_addr = 0x7f000001; /* 127.0.0.1 */
-	else if (inet_pton(AF_INET, addr, &ia) == 1)
-		f->host_addr = ntohl(ia.s_addr);
-	else
+	else if (parse_ipv4(s, colon, &f->host_addr) < 0)
 		return -1;
 	s = colon + 1;
 	const char *dash = strchr(s, '-');
@@ -449,12 +486,13 @@ int virtio_net_parse(const char *spec, struct virtio_net_config *cfg, char *err,
 
 /* ---- construction ------------------------------------------------------- */
 
-static void random_mac(uint8_t mac[6])
+static void random_mac(const struct entropy *ent, uint8_t mac[6])
 {
 	uint8_t r[3] = { 0 };
 
-	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
-		uint64_t x = (uint64_t)(uintptr_t)r ^ (uint64_t)getpid();
+	if (!ent || entropy_fill(ent, r, sizeof(r)) < 0) {
+		uint64_t x = (uint64_t)(uintptr_t)mac * 0x9e3779b97f4a7c15ULL; /* differs per device */
+		x ^= x >> 29;
 		r[0] = (uint8_t)x, r[1] = (uint8_t)(x >> 8), r[2] = (uint8_t)(x >> 16);
 	}
 	mac[0] = 0x52, mac[1] = 0x54, mac[2] = 0x00; /* locally administered, unicast */
@@ -462,8 +500,8 @@ static void random_mac(uint8_t mac[6])
 }
 
 struct virtio_dev *virtio_net_new_backend(struct net_backend *be, const uint8_t *mac,
-					  const struct gmem *mem, struct dev_gate gate, char *err,
-					  size_t errlen)
+					  const struct entropy *ent, const struct gmem *mem,
+					  struct dev_gate gate, char *err, size_t errlen)
 {
 	struct vnet *n = calloc(1, sizeof(*n));
 	uint8_t *spill = malloc(VIRTIO_NET_HDR_LEN + VIRTIO_NET_FRAME_MAX);
@@ -480,7 +518,7 @@ struct virtio_dev *virtio_net_new_backend(struct net_backend *be, const uint8_t 
 	if (mac)
 		memcpy(n->config, mac, 6);
 	else
-		random_mac(n->config);
+		random_mac(ent, n->config);
 	n->config[6] = VIRTIO_NET_S_LINK_UP;
 	n->config[7] = 0;
 	be->rx_ready = on_rx_ready;
@@ -498,20 +536,6 @@ struct virtio_dev *virtio_net_new_backend(struct net_backend *be, const uint8_t 
 	d->gate = gate;
 	d->mem = mem;
 	return d;
-}
-
-struct virtio_dev *virtio_net_new(const struct virtio_net_config *cfg, const struct gmem *mem,
-				  struct dev_gate gate, struct evloop *loop, char *err, size_t errlen)
-{
-	struct net_backend *be;
-
-	if (cfg->kind == NET_TAP)
-		be = net_tap_open(cfg->ifname, loop, err, errlen);
-	else
-		be = net_slirp_new(cfg->fwd, cfg->nr_fwd, loop, err, errlen);
-	if (!be)
-		return NULL;
-	return virtio_net_new_backend(be, cfg->mac_set ? cfg->mac : NULL, mem, gate, err, errlen);
 }
 
 void virtio_net_free(struct virtio_dev *d)

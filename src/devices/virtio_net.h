@@ -2,10 +2,12 @@
  * (0) and one transmit queue (1), MAC and link status in config space, no
  * mergeable receive buffers, no control queue.
  * Used by the board/CLI: virtio_net_parse() reads a --net option value,
- * virtio_net_new() opens the host side (a TAP interface, or a user-mode
- * libslirp network) and returns a `struct virtio_dev` for a transport,
- * virtio_net_free() after the transport let go.
- * The device talks to the host side through `struct net_backend` (below);
+ * host_net_new() (src/host/net_open.h) opens the host side (a TAP
+ * interface, or a user-mode libslirp network) and hands it to
+ * virtio_net_new_backend(), which returns a `struct virtio_dev` for a
+ * transport; virtio_net_free() after the transport let go.
+ * The device talks to the host side through `struct net_backend`
+ * (devices/net_backend.h);
  * src/host/net_tap.c and src/host/net_slirp.c implement it, and tests plug
  * in a fake. Everything runs on the VM's event thread: queue kicks, the
  * backend's "frames are waiting" callback, activate and reset. Every frame
@@ -21,10 +23,11 @@
 #include <sys/uio.h>
 
 #include "core/devreq.h"
+#include "core/entropy.h"
 #include "core/gmem.h"
+#include "devices/net_backend.h"
 
 struct virtio_dev;
-struct evloop;
 
 /* Feature bits (virtio 1.x 5.1.3). */
 #define VIRTIO_NET_F_CSUM       0  /* driver may send partially checksummed frames */
@@ -58,41 +61,6 @@ struct evloop;
 #define VIRTIO_NET_FRAME_MAX  (65536u + 18u)
 #define VIRTIO_NET_FWD_MAX    8u
 
-/* ---- the host side of the device --------------------------------------- */
-
-struct net_backend;
-
-struct net_backend_ops {
-	/* One frame to the host: iov holds it whole, the 12-byte header in
-	 * front when b->vnet_hdr. 0 or -errno; the frame is gone either way.
-	 * May call b->rx_ready before it returns (slirp answers at once). */
-	int (*send)(struct net_backend *b, const struct iovec *iov, int iovcnt);
-	/* Takes the next waiting frame into iov (the header in front when
-	 * b->vnet_hdr). Returns the frame's full length — more than the iov
-	 * holds when it did not fit, and then it is lost — or -EAGAIN when none
-	 * is waiting, or another -errno (a host error; that frame is lost). */
-	ssize_t (*recv)(struct net_backend *b, const struct iovec *iov, int iovcnt);
-	/* Whether the device wants rx_ready calls. Off while the guest has
-	 * posted no receive buffer: frames then wait on the host side (the TAP
-	 * fd is not polled; slirp holds a bounded queue). */
-	void (*rx_enable)(struct net_backend *b, bool on);
-	/* DRIVER_OK with the negotiated features (TAP: TUNSETOFFLOAD).
-	 * 0 or -errno. May be NULL. */
-	int (*activate)(struct net_backend *b, uint64_t features);
-	void (*free)(struct net_backend *b);
-};
-
-struct net_backend {
-	const struct net_backend_ops *ops;
-	const char *name;   /* "tap vtap0", "user" */
-	bool vnet_hdr;      /* frames carry the virtio_net_hdr_v1 both ways */
-	uint64_t features;  /* VIRTIO_NET_F_ offload bits it can carry */
-	/* Set by the device: "frames may be waiting, call recv". Called on the
-	 * event thread, only while rx is enabled. */
-	void (*rx_ready)(void *ctx);
-	void *rx_ctx;
-};
-
 /* ---- configuration ------------------------------------------------------ */
 
 /* A user-mode host forward: connections to host_addr:host_port go to the
@@ -119,19 +87,13 @@ struct virtio_net_config {
  * 0, or -1 with a one-line reason in err. */
 int virtio_net_parse(const char *spec, struct virtio_net_config *cfg, char *err, size_t errlen);
 
-/* Opens the backend cfg asks for and returns a device ready for a
- * transport. `loop` is the VM's event thread, where the backend's fds and
- * timers are watched. NULL with a one-line reason in err ("tap vtap0:
- * Operation not permitted"). cfg is not kept. */
-struct virtio_dev *virtio_net_new(const struct virtio_net_config *cfg, const struct gmem *mem,
-				  struct dev_gate gate, struct evloop *loop, char *err, size_t errlen);
-
-/* The same over a backend the caller made (tests: a fake); the device owns
- * it from here on, and frees it with ops->free (also on failure). mac NULL:
- * a random 52:54:00:xx:xx:xx. */
+/* A device over a backend the caller made (host_net_new, tests: a fake);
+ * the device owns it from here on, and frees it with ops->free (also on
+ * failure). mac NULL: a random 52:54:00:xx:xx:xx from `ent` (NULL, or when
+ * it fails: bytes derived from the device's address, still unicast). */
 struct virtio_dev *virtio_net_new_backend(struct net_backend *be, const uint8_t *mac,
-					  const struct gmem *mem, struct dev_gate gate, char *err,
-					  size_t errlen);
+					  const struct entropy *ent, const struct gmem *mem,
+					  struct dev_gate gate, char *err, size_t errlen);
 
 /* Frees the backend (its fds leave the event loop) and the device. Call it
  * on the event thread, or after evloop_stop() (no callback may run during

@@ -1,12 +1,10 @@
 /* virtio_rng — see virtio_rng.h. Each chain is one REQ_READ request of the
  * bytes it gets. A chain with a device-readable buffer is not an entropy
  * request: it is counted as an error and completed with 0 bytes, as is a
- * request the policy denies or a getrandom() failure. */
+ * request the policy denies or an entropy source failure. */
 #include "devices/virtio_rng.h"
 
-#include <errno.h>
 #include <stdlib.h>
-#include <sys/random.h>
 
 #define RNG_QUEUE_SIZE 256
 #define RNG_CHUNK 4096
@@ -14,26 +12,21 @@
 struct virtio_rng {
 	struct virtio_dev dev; /* first: the ops get a pointer to it */
 	struct virtq_chain chain;
+	struct entropy src;
 };
 
 /* Fills up to `want` bytes of the chain; returns the bytes written, or -1 if
  * the host could not provide them. */
-static long rng_fill(const struct virtq_chain *c, uint32_t want)
+static long rng_fill(const struct entropy *src, const struct virtq_chain *c, uint32_t want)
 {
 	uint8_t buf[RNG_CHUNK];
 	uint32_t done = 0;
 
 	while (done < want) {
 		size_t n = want - done < sizeof(buf) ? want - done : sizeof(buf);
-		ssize_t r = getrandom(buf, n, 0);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
+		if (entropy_fill(src, buf, n) < 0)
 			return -1;
-		}
-		if (r == 0)
-			return -1;
-		done += (uint32_t)virtq_chain_write(c, done, buf, (size_t)r);
+		done += (uint32_t)virtq_chain_write(c, done, buf, n);
 	}
 	return done;
 }
@@ -47,7 +40,7 @@ static uint32_t rng_serve(struct virtio_dev *d, struct virtq_chain *c)
 	uint32_t want = c->in_len < VIRTIO_RNG_MAX_REQ ? (uint32_t)c->in_len : VIRTIO_RNG_MAX_REQ;
 	if (!dev_request(&d->gate, REQ_READ, want))
 		return 0;
-	long n = rng_fill(c, want);
+	long n = rng_fill(&((struct virtio_rng *)d)->src, c, want);
 	if (n < 0) {
 		dev_request_error(&d->gate);
 		return 0;
@@ -90,7 +83,7 @@ static const struct virtio_dev_ops rng_ops = {
 	.config_read = rng_config_read,
 };
 
-struct virtio_dev *virtio_rng_new(const struct gmem *mem, struct dev_gate gate)
+struct virtio_dev *virtio_rng_new(const struct gmem *mem, struct dev_gate gate, const struct entropy *src)
 {
 	struct virtio_rng *r = calloc(1, sizeof(*r));
 
@@ -106,6 +99,7 @@ struct virtio_dev *virtio_rng_new(const struct gmem *mem, struct dev_gate gate)
 	r->dev.priv = r;
 	r->dev.gate = gate;
 	r->dev.mem = mem;
+	r->src = *src;
 	return &r->dev;
 }
 

@@ -9,8 +9,10 @@
  *   DEAD       host socket closed; an RST for the guest is pending, then free
  * Packets for the guest are produced only in rx_flush(), from per-connection
  * pending flags and readable host sockets, so the receive queue having no
- * buffer never loses anything: the flags wait, and host sockets are not read
- * (their EPOLLIN interest is dropped) until the guest kicks the rx queue.
+ * buffer never loses anything: the flags wait, and host streams are not read
+ * (their VSOCK_EV_IN interest is dropped) until the guest kicks the rx queue.
+ * Host streams come from a vsock_backend (devices/vsock_backend.h; on Linux
+ * src/host/vsock_uds.c), timers from the executor, time from the clock. 
  *
  * Flow control (5.10.6.3): the guest may have at most VSOCK_BUF_ALLOC bytes
  * in flight towards a host socket (rx_cnt - fwd_cnt); what the socket does
@@ -19,7 +21,6 @@
  * CREDIT_UPDATE goes out on its own when the guest's view of our free space
  * drops under one packet. Towards the guest we never send more than its
  * buf_alloc - (tx_cnt - fwd_cnt). */
-#define _GNU_SOURCE
 #include "devices/virtio_vsock.h"
 
 #include "core/errmsg.h"
@@ -32,16 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/timerfd.h>
 #include <sys/uio.h>
-#include <sys/un.h>
-#include <time.h>
-#include <unistd.h>
-
-#include "host/evloop.h"
 
 #define RXQ 0
 #define TXQ 1
@@ -99,9 +91,8 @@ struct vsock;
 struct vsock_conn {
 	struct vsock *v;
 	enum conn_state state;
-	int fd;
-	bool registered;
-	uint32_t events;
+	struct vsock_stream *s; /* the host end, NULL once closed */
+	uint32_t events;        /* VSOCK_EV_ watched on s */
 	uint32_t local_port, peer_port;
 	unsigned pending;
 	uint64_t deadline; /* ms on CLOCK_MONOTONIC, 0: none */
@@ -124,10 +115,11 @@ struct rst_reply {
 struct vsock {
 	struct virtio_dev dev; /* first: the ops get a pointer to it */
 	pthread_mutex_t lock;
-	struct evloop *loop;
+	struct vsock_backend *be;
+	struct exec ex;
+	struct vclock clk;
+	struct exec_timer *timer; /* the deadline tick */
 	uint64_t guest_cid;
-	char path[108];
-	int listen_fd, timer_fd;
 	bool timer_armed;
 	uint32_t next_port;
 
@@ -142,70 +134,9 @@ struct vsock {
 };
 
 
-static uint64_t now_ms(void)
+static uint64_t now_ms(const struct vsock *v)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* ---- parsing ---------------------------------------------------------- */
-
-int virtio_vsock_parse(const char *spec, struct virtio_vsock_config *cfg, char *err, size_t errlen)
-{
-	bool have_cid = false, have_uds = false;
-	const char *p = spec;
-
-	memset(cfg, 0, sizeof(*cfg));
-	if (!spec || !*spec) {
-		errmsg(err, errlen, "vsock: empty spec (want cid=N,uds=PATH)");
-		return -1;
-	}
-	while (*p) {
-		const char *end = strchr(p, ',');
-		size_t n = end ? (size_t)(end - p) : strlen(p);
-		if (n > 4 && !strncmp(p, "cid=", 4)) {
-			char num[24];
-			char *stop;
-			if (have_cid || n - 4 >= sizeof(num)) {
-				errmsg(err, errlen, "vsock: bad or repeated cid");
-				return -1;
-			}
-			memcpy(num, p + 4, n - 4);
-			num[n - 4] = 0;
-			errno = 0;
-			unsigned long long cid = strtoull(num, &stop, 10);
-			if (errno || *stop || num[0] < '0' || num[0] > '9' || cid < 3 ||
-			    cid >= 0xffffffffULL) {
-				errmsg(err, errlen, "vsock: cid must be a number from 3 to 4294967294");
-				return -1;
-			}
-			cfg->guest_cid = cid;
-			have_cid = true;
-		} else if (n > 4 && !strncmp(p, "uds=", 4)) {
-			if (have_uds || n - 4 >= sizeof(cfg->uds_path)) {
-				errmsg(err, errlen, "vsock: uds path repeated or longer than %zu bytes",
-				       sizeof(cfg->uds_path) - 1);
-				return -1;
-			}
-			memcpy(cfg->uds_path, p + 4, n - 4);
-			cfg->uds_path[n - 4] = 0;
-			have_uds = true;
-		} else {
-			errmsg(err, errlen, "vsock: unknown or empty option '%.*s' (want cid=N,uds=PATH)",
-			       (int)(n < 40 ? n : 40), p);
-			return -1;
-		}
-		p += n;
-		if (*p == ',')
-			p++;
-	}
-	if (!have_cid || !have_uds) {
-		errmsg(err, errlen, "vsock: need both cid=N and uds=PATH");
-		return -1;
-	}
-	return 0;
+	return vclock_mono_ns(&v->clk) / 1000000u;
 }
 
 /* ---- connections ------------------------------------------------------ */
@@ -221,48 +152,44 @@ static struct vsock_conn *conn_find(struct vsock *v, uint32_t local, uint32_t pe
 	return NULL;
 }
 
-static struct vsock_conn *conn_alloc(struct vsock *v, int fd)
+static struct vsock_conn *conn_alloc(struct vsock *v, struct vsock_stream *st)
 {
 	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++) {
 		struct vsock_conn *c = &v->conns[i];
 		if (c->state == CS_FREE) {
 			memset(c, 0, sizeof(*c));
 			c->v = v;
-			c->fd = fd;
+			c->s = st;
 			return c;
 		}
 	}
 	return NULL;
 }
 
+/* A tick every TICK_MS while any deadline is set (timer_event re-arms). */
 static void timer_arm(struct vsock *v)
 {
-	struct itimerspec its = { 0 };
-
 	if (v->timer_armed)
 		return;
-	its.it_interval.tv_nsec = TICK_MS * 1000000L;
-	its.it_value = its.it_interval;
-	if (timerfd_settime(v->timer_fd, 0, &its, NULL) == 0)
+	if (v->ex.ops->timer_arm(v->ex.ctx, v->timer, TICK_MS) == 0)
 		v->timer_armed = true;
 }
 
 static void conn_deadline(struct vsock_conn *c, unsigned ms)
 {
-	c->deadline = now_ms() + ms;
+	c->deadline = now_ms(c->v) + ms;
 	timer_arm(c->v);
 }
 
 static void conn_close_fd(struct vsock_conn *c)
 {
-	if (c->fd < 0)
+	struct vsock_backend *be = c->v->be;
+
+	if (!c->s)
 		return;
-	if (c->registered)
-		evloop_del(c->v->loop, c->fd);
-	c->registered = false;
+	be->ops->close(be, c->s);
+	c->s = NULL;
 	c->events = 0;
-	close(c->fd);
-	c->fd = -1;
 }
 
 static void conn_free(struct vsock_conn *c)
@@ -313,49 +240,40 @@ static uint32_t peer_credit(const struct vsock_conn *c)
 
 static void conn_event(void *ctx, uint32_t events);
 
-/* The epoll interest c's state calls for. */
+/* The readiness interest c's state calls for. */
 static uint32_t conn_want(const struct vsock_conn *c)
 {
 	uint32_t want = 0;
 
 	switch (c->state) {
 	case CS_HOST_LINE:
-		return EPOLLIN;
+		return VSOCK_EV_IN;
 	case CS_GUEST_CONN:
-		return EPOLLOUT;
+		return VSOCK_EV_OUT;
 	case CS_OPEN:
 		if (!c->host_eof && !c->guest_shut_rcv && !c->v->rx_stalled && peer_credit(c) > 0)
-			want |= EPOLLIN;
+			want |= VSOCK_EV_IN;
 		if (c->ring_len)
-			want |= EPOLLOUT;
+			want |= VSOCK_EV_OUT;
 		return want;
 	default:
 		return 0;
 	}
 }
 
-/* Brings c's epoll interest in line with its state; an fd not watched at
- * all cannot spin on EPOLLHUP. A failure resets the connection. */
+/* Brings c's readiness interest in line with its state; a stream not
+ * watched at all cannot spin on a hang-up. A failure resets the connection. */
 static void conn_apply_events(struct vsock_conn *c)
 {
-	struct evloop *l = c->v->loop;
+	struct vsock_backend *be = c->v->be;
 	uint32_t want;
-	int r = 0;
 
-	if (c->fd < 0)
+	if (!c->s)
 		return;
 	want = conn_want(c);
-	if (c->registered ? want == c->events : want == 0)
+	if (want == c->events)
 		return;
-	if (!want) {
-		evloop_del(l, c->fd);
-		c->registered = false;
-	} else if (c->registered) {
-		r = evloop_mod(l, c->fd, want, conn_event, c);
-	} else {
-		r = evloop_add(l, c->fd, want, conn_event, c);
-		c->registered = r == 0;
-	}
+	int r = be->ops->watch(be, c->s, want, conn_event, c);
 	if (r < 0) {
 		conn_reset(c);
 		return;
@@ -384,17 +302,10 @@ static void host_wrote(struct vsock_conn *c, uint32_t n)
 	c->fwd_cnt += n - ours;
 }
 
+/* Bytes the host end took (0: full for now), or -errno. */
 static ssize_t host_send(struct vsock_conn *c, struct iovec *iov, int cnt)
 {
-	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)cnt };
-	ssize_t n;
-
-	do
-		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-		return 0;
-	return n < 0 ? -errno : n;
+	return c->v->be->ops->send(c->v->be, c->s, iov, cnt);
 }
 
 static bool ring_put(struct vsock_conn *c, const uint8_t *p, uint32_t n)
@@ -425,7 +336,7 @@ static void conn_check_done(struct vsock_conn *c)
 		return;
 	}
 	if (c->guest_shut_send && !c->wr_shut) {
-		shutdown(c->fd, SHUT_WR);
+		c->v->be->ops->shutdown_wr(c->v->be, c->s);
 		c->wr_shut = true;
 	}
 	if (c->guest_shut_send && c->host_eof && !c->deadline)
@@ -502,23 +413,10 @@ static void guest_data(struct vsock_conn *c, uint32_t len)
 
 static void guest_connect(struct vsock *v, const struct vsock_hdr *h)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct vsock_conn *c;
-	int fd;
+	struct vsock_conn *c = conn_alloc(v, NULL);
+	int status;
 
-	int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_%" PRIu32, v->path, h->dst_port);
-	if (n < 0 || (size_t)n >= sizeof(sa.sun_path)) {
-		rst_reply(v, h);
-		return;
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		rst_reply(v, h);
-		return;
-	}
-	c = conn_alloc(v, fd);
 	if (!c) {
-		close(fd);
 		rst_reply(v, h);
 		return;
 	}
@@ -526,14 +424,15 @@ static void guest_connect(struct vsock *v, const struct vsock_hdr *h)
 	c->peer_port = h->src_port;
 	c->peer_buf_alloc = h->buf_alloc;
 	c->peer_fwd_cnt = h->fwd_cnt;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+	c->s = v->be->ops->connect(v->be, h->dst_port, &status);
+	if (status == 0) {
 		c->state = CS_OPEN;
 		c->pending = P_RESPONSE;
-	} else if (errno == EINPROGRESS) {
+	} else if (status == 1) {
 		c->state = CS_GUEST_CONN;
 		conn_deadline(c, HANDSHAKE_MS);
 	} else {
-		/* Nobody listens at PATH_P (or its backlog is full). */
+		/* Nobody listens at the host port (or the host refused). */
 		c->state = CS_GUEST_CONN;
 		conn_reset(c);
 	}
@@ -737,13 +636,10 @@ static bool conn_read_host(struct vsock_conn *c)
 		max = VSOCK_MAX_PKT;
 	if (max == 0)
 		return false; /* no credit: conn_rx_one checked, kept for safety */
-	ssize_t n;
-	do
-		n = recv(c->fd, v->pkt, max, MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
+	ssize_t n = v->be->ops->recv(v->be, c->s, v->pkt, max, false);
 	if (n < 0) {
 		c->host_readable = false;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
+		if (n == -EAGAIN)
 			return false;
 		conn_reset(c);
 		return true;
@@ -868,12 +764,9 @@ static void host_line(struct vsock_conn *c)
 	struct vsock *v = c->v;
 	char buf[LINE_MAX_LEN];
 	size_t room = sizeof(c->line) - c->line_len;
-	ssize_t n;
+	ssize_t n = v->be->ops->recv(v->be, c->s, buf, room, true);
 
-	do
-		n = recv(c->fd, buf, room, MSG_PEEK | MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+	if (n == -EAGAIN)
 		return;
 	if (n <= 0) {
 		conn_free(c);
@@ -881,7 +774,7 @@ static void host_line(struct vsock_conn *c)
 	}
 	char *nl = memchr(buf, '\n', (size_t)n);
 	size_t take = nl ? (size_t)(nl - buf) + 1 : (size_t)n;
-	if (recv(c->fd, c->line + c->line_len, take, MSG_DONTWAIT) != (ssize_t)take) {
+	if (v->be->ops->recv(v->be, c->s, c->line + c->line_len, take, false) != (ssize_t)take) {
 		conn_free(c);
 		return;
 	}
@@ -915,10 +808,7 @@ static void host_line(struct vsock_conn *c)
 
 static void guest_conn_done(struct vsock_conn *c)
 {
-	int soerr = 0;
-	socklen_t sl = sizeof(soerr);
-
-	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr) {
+	if (c->v->be->ops->connect_result(c->v->be, c->s) != 0) {
 		conn_reset(c);
 		return;
 	}
@@ -935,7 +825,7 @@ static void conn_event(void *ctx, uint32_t events)
 	pthread_mutex_lock(&v->lock);
 	/* A stale event for a slot reused since: harmless, every step below
 	 * is non-blocking and rechecks. */
-	if (c->fd >= 0) {
+	if (c->s) {
 		switch (c->state) {
 		case CS_HOST_LINE:
 			host_line(c);
@@ -944,10 +834,9 @@ static void conn_event(void *ctx, uint32_t events)
 			guest_conn_done(c);
 			break;
 		case CS_OPEN:
-			if ((events & EPOLLOUT) && c->ring_len && !ring_flush(c))
+			if ((events & VSOCK_EV_OUT) && c->ring_len && !ring_flush(c))
 				break;
-			if (c->state == CS_OPEN && (c->events & EPOLLIN) &&
-			    (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+			if (c->state == CS_OPEN && (c->events & VSOCK_EV_IN) && (events & VSOCK_EV_IN))
 				c->host_readable = true;
 			break;
 		default:
@@ -958,24 +847,16 @@ static void conn_event(void *ctx, uint32_t events)
 	pthread_mutex_unlock(&v->lock);
 }
 
-static void listen_event(void *ctx, uint32_t events)
+/* A host client connected (backend callback). */
+static void on_accept(void *ctx, struct vsock_stream *st)
 {
 	struct vsock *v = ctx;
-	(void)events;
 
 	pthread_mutex_lock(&v->lock);
-	for (;;) {
-		int fd = accept4(v->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			break;
-		}
-		struct vsock_conn *c = virtio_dev_live(&v->dev) ? conn_alloc(v, fd) : NULL;
-		if (!c) {
-			close(fd); /* guest not running, or table full */
-			continue;
-		}
+	struct vsock_conn *c = virtio_dev_live(&v->dev) ? conn_alloc(v, st) : NULL;
+	if (!c) {
+		v->be->ops->close(v->be, st); /* guest not running, or table full */
+	} else {
 		c->state = CS_HOST_LINE;
 		conn_deadline(c, HANDSHAKE_MS);
 		conn_apply_events(c);
@@ -983,17 +864,14 @@ static void listen_event(void *ctx, uint32_t events)
 	pthread_mutex_unlock(&v->lock);
 }
 
-static void timer_event(void *ctx, uint32_t events)
+static void timer_event(void *ctx)
 {
 	struct vsock *v = ctx;
-	uint64_t ticks, now = now_ms();
+	uint64_t now = now_ms(v);
 	bool any = false;
-	(void)events;
 
 	pthread_mutex_lock(&v->lock);
-	if (read(v->timer_fd, &ticks, sizeof(ticks)) < 0) {
-		/* EAGAIN: a stale wake-up */
-	}
+	v->timer_armed = false; /* one-shot: it fired */
 	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++) {
 		struct vsock_conn *c = &v->conns[i];
 		if (c->state == CS_FREE || !c->deadline)
@@ -1008,11 +886,8 @@ static void timer_event(void *ctx, uint32_t events)
 		else
 			conn_reset(c);
 	}
-	if (!any && v->timer_armed) {
-		struct itimerspec off = { 0 };
-		timerfd_settime(v->timer_fd, 0, &off, NULL);
-		v->timer_armed = false;
-	}
+	if (any)
+		timer_arm(v);
 	rx_flush(v);
 	pthread_mutex_unlock(&v->lock);
 }
@@ -1104,57 +979,22 @@ static const struct virtio_dev_ops vsock_ops = {
 
 /* ---- lifetime --------------------------------------------------------- */
 
-static int vsock_listen(struct vsock *v, char *err, size_t errlen)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
-
-	if (strlen(v->path) >= sizeof(sa.sun_path) || !v->path[0]) {
-		errmsg(err, errlen, "vsock: uds path empty or too long");
-		return -1;
-	}
-	strcpy(sa.sun_path, v->path);
-	if (lstat(v->path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			errmsg(err, errlen, "vsock: %s exists and is not a socket", v->path);
-			return -1;
-		}
-		unlink(v->path); /* stale, from an earlier run */
-	}
-	v->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (v->listen_fd < 0) {
-		errmsg(err, errlen, "vsock: socket: %s", strerror(errno));
-		return -1;
-	}
-	if (bind(v->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		if (errno == ENOENT)
-			errmsg(err, errlen, "vsock: directory of %s does not exist", v->path);
-		else
-			errmsg(err, errlen, "vsock: bind %s: %s", v->path, strerror(errno));
-		return -1;
-	}
-	if (listen(v->listen_fd, 64) < 0) {
-		errmsg(err, errlen, "vsock: listen %s: %s", v->path, strerror(errno));
-		unlink(v->path);
-		return -1;
-	}
-	return 0;
-}
-
-struct virtio_dev *virtio_vsock_new(const struct virtio_vsock_config *cfg, const struct gmem *mem,
-				    struct dev_gate gate, struct evloop *loop, char *err,
-				    size_t errlen)
+struct virtio_dev *virtio_vsock_new_backend(struct vsock_backend *be, uint64_t guest_cid,
+					    const struct exec *ex, const struct vclock *clk,
+					    const struct gmem *mem, struct dev_gate gate, char *err,
+					    size_t errlen)
 {
 	struct vsock *v;
 
-	if (!cfg || !loop || cfg->guest_cid < 3 || cfg->guest_cid >= 0xffffffffULL ||
-	    !memchr(cfg->uds_path, 0, sizeof(cfg->uds_path))) {
+	if (guest_cid < 3 || guest_cid >= 0xffffffffULL) {
 		errmsg(err, errlen, "vsock: bad configuration");
+		be->ops->free(be);
 		return NULL;
 	}
 	v = calloc(1, sizeof(*v));
 	if (!v) {
 		errmsg(err, errlen, "vsock: out of memory");
+		be->ops->free(be);
 		return NULL;
 	}
 	v->dev.name = "virtio-vsock";
@@ -1167,37 +1007,30 @@ struct virtio_dev *virtio_vsock_new(const struct virtio_vsock_config *cfg, const
 	v->dev.priv = v;
 	v->dev.gate = gate;
 	v->dev.mem = mem;
-	v->loop = loop;
-	v->guest_cid = cfg->guest_cid;
-	memcpy(v->path, cfg->uds_path, sizeof(v->path));
+	v->be = be;
+	v->ex = *ex;
+	v->clk = *clk;
+	v->guest_cid = guest_cid;
 	v->next_port = EPHEMERAL_BASE;
-	v->listen_fd = -1;
-	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++)
-		v->conns[i].fd = -1;
 	pthread_mutex_init(&v->lock, NULL);
 
-	v->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (v->timer_fd < 0) {
-		errmsg(err, errlen, "vsock: timerfd: %s", strerror(errno));
+	v->timer = ex->ops->timer_new(ex->ctx, timer_event, v);
+	if (!v->timer) {
+		errmsg(err, errlen, "vsock: cannot create its timer");
 		goto fail;
 	}
-	if (vsock_listen(v, err, errlen) < 0)
-		goto fail;
-	int r = evloop_add(loop, v->timer_fd, EPOLLIN, timer_event, v);
-	if (r == 0)
-		r = evloop_add(loop, v->listen_fd, EPOLLIN, listen_event, v);
+	be->accept = on_accept;
+	be->ctx = v;
+	int r = be->ops->start(be);
 	if (r < 0) {
-		evloop_del(loop, v->timer_fd);
-		unlink(v->path);
 		errmsg(err, errlen, "vsock: event loop: %s", strerror(-r));
 		goto fail;
 	}
 	return &v->dev;
 fail:
-	if (v->listen_fd >= 0)
-		close(v->listen_fd);
-	if (v->timer_fd >= 0)
-		close(v->timer_fd);
+	be->ops->free(be);
+	if (v->timer)
+		ex->ops->timer_free(ex->ctx, v->timer);
 	pthread_mutex_destroy(&v->lock);
 	free(v);
 	return NULL;
@@ -1209,17 +1042,10 @@ void virtio_vsock_free(struct virtio_dev *d)
 
 	if (!d)
 		return;
-	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++) {
-		struct vsock_conn *c = &v->conns[i];
-		if (c->state == CS_FREE)
-			continue;
-		if (c->fd >= 0)
-			close(c->fd); /* not through the loop: it may be gone */
-		free(c->ring);
-	}
-	close(v->listen_fd);
-	close(v->timer_fd);
-	unlink(v->path);
+	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++)
+		free(v->conns[i].ring);
+	v->be->ops->free(v->be); /* closes the streams still open, the listener */
+	v->ex.ops->timer_free(v->ex.ctx, v->timer);
 	pthread_mutex_destroy(&v->lock);
 	free(v);
 }

@@ -1,6 +1,9 @@
-/* virtio_vsock — the virtio socket device (virtio 1.x, 5.10) with a
- * userspace backend that follows Firecracker's host convention: the guest's
- * stream sockets are carried to Unix domain sockets on the host.
+/* virtio_vsock — the virtio socket device (virtio 1.x, 5.10). Portable:
+ * the connection state machine and credit flow control live here; host
+ * streams come from a vsock_backend (devices/vsock_backend.h). The Linux
+ * backend (src/host/vsock_uds.c, built by host_vsock_new()) follows
+ * Firecracker's host convention: the guest's stream sockets are carried to
+ * Unix domain sockets on the host.
  *  - host-initiated: a host client connects to the UDS at `uds_path` and
  *    writes "CONNECT <port>\n"; the device opens a connection to the guest's
  *    port and, once the guest accepts, answers "OK <host_port>\n", after which
@@ -12,10 +15,10 @@
  * Stream sockets only (no SEQPACKET feature), up to VSOCK_MAX_CONNS
  * connections, credit flow control both ways. Queues: 0 rx, 1 tx, 2 event
  * (never used: no transport reset events). Config: guest_cid (u64).
- * Threading: every backend fd (the listener, connections, a timer) is
- * watched by the VM's event loop and all work happens in its callbacks and
- * in queue_notify; one device mutex also covers ops->reset/activate, so the
- * transport may call those from a vCPU thread.
+ * Threading: backend callbacks and the deadline timer run on the device
+ * context (the event thread), as does queue_notify; one device mutex also
+ * covers ops->reset/activate, so the transport may call those from a vCPU
+ * thread.
  * Counting: every guest TX packet is one REQ_WRITE of its payload length,
  * every RX packet delivered one REQ_READ of its payload length; malformed
  * packets count as errors. */
@@ -25,11 +28,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/clock.h"
 #include "core/devreq.h"
+#include "core/exec.h"
 #include "core/gmem.h"
+#include "devices/vsock_backend.h"
 #include "virtio/virtio_dev.h"
-
-struct evloop;
 
 #define VSOCK_HOST_CID 2
 #define VSOCK_MAX_CONNS 256
@@ -42,20 +46,22 @@ struct virtio_vsock_config {
 };
 
 /* Parses "cid=N,uds=PATH" (either order; PATH without commas). 0, or -1 with
- * a one-line reason in err. */
+ * a one-line reason in err. (virtio_vsock_parse.c) */
 int virtio_vsock_parse(const char *spec, struct virtio_vsock_config *cfg, char *err, size_t errlen);
 
-/* Creates the device and starts listening on cfg->uds_path (a stale socket
- * file there is removed first; anything else there, or a missing directory,
- * is an error). Registers its fds with `loop`, which may already run. NULL
- * with a one-line reason in err. */
-struct virtio_dev *virtio_vsock_new(const struct virtio_vsock_config *cfg, const struct gmem *mem,
-				    struct dev_gate gate, struct evloop *loop, char *err,
-				    size_t errlen);
+/* The device over `be`, which it owns from here on (freed with ops->free,
+ * also on failure); it sets be->accept and starts the backend. Deadlines
+ * are timed with a timer on `ex` and `clk`'s monotonic time (both copied).
+ * The executor may already run. NULL with a one-line reason in err. */
+struct virtio_dev *virtio_vsock_new_backend(struct vsock_backend *be, uint64_t guest_cid,
+					    const struct exec *ex, const struct vclock *clk,
+					    const struct gmem *mem, struct dev_gate gate, char *err,
+					    size_t errlen);
 
-/* Closes every socket and removes the UDS file. Does not touch the loop:
- * call it once the loop can no longer run callbacks (after evloop_free(),
- * or with a loop never started); closing the fds drops them from epoll. */
+/* Frees the backend (closes every host stream; the UDS backend removes its
+ * socket file), the timer and the device. Call it once the executor can no
+ * longer run callbacks but still exists: after evloop_stop(), before
+ * evloop_free() (or with a loop never started). */
 void virtio_vsock_free(struct virtio_dev *d);
 
 #endif

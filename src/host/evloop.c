@@ -31,10 +31,11 @@ struct evloop {
 	pthread_t thread;
 	bool started;
 	bool stopping;
-	bool pause_req;       /* evloop_pause() asked; under lock */
-	bool paused;          /* the thread is parked; under lock */
-	pthread_cond_t cond;  /* pause_req / paused changed */
-	pthread_mutex_t lock; /* watches[], calls[], pausing */
+	/* pause: the controller sets want_pause and waits for `parked`; the
+	 * thread parks between rounds until want_pause is cleared. */
+	pthread_cond_t pause_cond;
+	bool want_pause, parked;
+	pthread_mutex_t lock; /* watches[] and calls[] */
 	struct watch watches[EVLOOP_MAX_FDS];
 	struct call calls[EVLOOP_MAX_CALLS];
 	unsigned nr_calls;
@@ -51,7 +52,7 @@ struct evloop *evloop_new(void)
 	if (!l)
 		return NULL;
 	pthread_mutex_init(&l->lock, NULL);
-	pthread_cond_init(&l->cond, NULL);
+	pthread_cond_init(&l->pause_cond, NULL);
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	l->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = UINT64_MAX };
@@ -135,48 +136,17 @@ static void run_calls(struct evloop *l)
 		batch[i].fn(batch[i].ctx);
 }
 
-/* Between two rounds: wait out a pause. */
-static void park_if_paused(struct evloop *l)
+/* Between rounds: parks while a pause is asked for. */
+static void park_if_asked(struct evloop *l)
 {
 	pthread_mutex_lock(&l->lock);
-	while (l->pause_req && !__atomic_load_n(&l->stopping, __ATOMIC_ACQUIRE)) {
-		l->paused = true;
-		pthread_cond_broadcast(&l->cond);
-		pthread_cond_wait(&l->cond, &l->lock);
+	if (l->want_pause) {
+		l->parked = true;
+		pthread_cond_broadcast(&l->pause_cond);
+		while (l->want_pause && !__atomic_load_n(&l->stopping, __ATOMIC_ACQUIRE))
+			pthread_cond_wait(&l->pause_cond, &l->lock);
+		l->parked = false;
 	}
-	l->paused = false;
-	pthread_mutex_unlock(&l->lock);
-}
-
-static void wake(struct evloop *l)
-{
-	uint64_t one = 1;
-	if (write(l->wake, &one, sizeof(one)) < 0) {
-		/* the counter is saturated: the loop is awake anyway */
-	}
-}
-
-void evloop_pause(struct evloop *l)
-{
-	if (!l)
-		return;
-	pthread_mutex_lock(&l->lock);
-	if (l->started && !l->pause_req) {
-		l->pause_req = true;
-		wake(l);
-		while (!l->paused && l->started && !__atomic_load_n(&l->stopping, __ATOMIC_ACQUIRE))
-			pthread_cond_wait(&l->cond, &l->lock);
-	}
-	pthread_mutex_unlock(&l->lock);
-}
-
-void evloop_resume(struct evloop *l)
-{
-	if (!l)
-		return;
-	pthread_mutex_lock(&l->lock);
-	l->pause_req = false;
-	pthread_cond_broadcast(&l->cond);
 	pthread_mutex_unlock(&l->lock);
 }
 
@@ -186,7 +156,9 @@ static void *loop_thread(void *arg)
 	struct epoll_event evs[32];
 
 	while (!__atomic_load_n(&l->stopping, __ATOMIC_ACQUIRE)) {
-		park_if_paused(l);
+		park_if_asked(l);
+		if (__atomic_load_n(&l->stopping, __ATOMIC_ACQUIRE))
+			break;
 		int n = epoll_wait(l->epfd, evs, 32, -1);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -218,17 +190,60 @@ int evloop_start(struct evloop *l)
 	return l->started ? 0 : -EAGAIN;
 }
 
+static int wake(struct evloop *l)
+{
+	uint64_t one = 1;
+	return write(l->wake, &one, sizeof(one)) == sizeof(one) ? 0 : -errno;
+}
+
+int evloop_pause(struct evloop *l)
+{
+	pthread_mutex_lock(&l->lock);
+	if (!l->started) {
+		pthread_mutex_unlock(&l->lock);
+		return -ESRCH;
+	}
+	if (pthread_equal(pthread_self(), l->thread)) {
+		pthread_mutex_unlock(&l->lock);
+		return -EDEADLK;
+	}
+	l->want_pause = true;
+	pthread_mutex_unlock(&l->lock);
+	/* Out of epoll_wait. The current round may consume this wake-up; a
+	 * call posted while paused writes it again, and fds stay readable
+	 * (level-triggered), so nothing is lost. */
+	int r = wake(l);
+	pthread_mutex_lock(&l->lock);
+	while (r == 0 && !l->parked)
+		pthread_cond_wait(&l->pause_cond, &l->lock);
+	pthread_mutex_unlock(&l->lock);
+	return r;
+}
+
+void evloop_resume(struct evloop *l)
+{
+	pthread_mutex_lock(&l->lock);
+	l->want_pause = false;
+	pthread_cond_broadcast(&l->pause_cond);
+	pthread_mutex_unlock(&l->lock);
+}
+
 void evloop_stop(struct evloop *l)
 {
 	if (l && l->started) {
-		__atomic_store_n(&l->stopping, true, __ATOMIC_RELEASE);
-		wake(l);
 		pthread_mutex_lock(&l->lock);
-		pthread_cond_broadcast(&l->cond); /* a paused loop, too */
+		/* Under the lock: a parked thread wakes and sees it. */
+		__atomic_store_n(&l->stopping, true, __ATOMIC_RELEASE);
+		pthread_cond_broadcast(&l->pause_cond);
 		pthread_mutex_unlock(&l->lock);
+		uint64_t one = 1;
+		if (write(l->wake, &one, sizeof(one)) < 0) {
+			/* the loop also wakes on its next event */
+		}
 		pthread_join(l->thread, NULL);
 		pthread_mutex_lock(&l->lock);
 		l->started = false;
+		l->want_pause = false; /* a stop ends a pause */
 		pthread_mutex_unlock(&l->lock);
 	}
 }
@@ -242,7 +257,7 @@ void evloop_free(struct evloop *l)
 		close(l->epfd);
 	if (l->wake >= 0)
 		close(l->wake);
-	pthread_cond_destroy(&l->cond);
+	pthread_cond_destroy(&l->pause_cond);
 	pthread_mutex_destroy(&l->lock);
 	free(l);
 }

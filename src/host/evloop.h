@@ -2,7 +2,8 @@
  * file descriptor becomes readable (queue-kick eventfds from KVM ioeventfd,
  * a TAP device, sockets, timers). Device backends that have host fds
  * register them here; callbacks run on the one event thread, one at a time,
- * and must not block. */
+ * and must not block. The control plane may park the thread between rounds
+ * (evloop_pause/resume). */
 #ifndef VIGIL_HOST_EVLOOP_H
 #define VIGIL_HOST_EVLOOP_H
 
@@ -25,10 +26,12 @@ int evloop_del(struct evloop *l, int fd);
  * -ESRCH when the loop is not running. */
 int evloop_call(struct evloop *l, void (*fn)(void *ctx), void *ctx);
 int evloop_start(struct evloop *l);
-/* Parks the thread once its current round is done: no callback runs until
- * evloop_resume(); events that arrive meanwhile are delivered then. Not from
- * the event thread. Harmless when paused, stopped or never started. */
-void evloop_pause(struct evloop *l);
+/* Parks the event thread: returns once the thread has finished its current
+ * round of callbacks; no callback runs until evloop_resume(). Events and
+ * evloop_call()s that arrive meanwhile wait and are delivered after resume.
+ * For the control plane's VM pause (with vCPUs parked). Not from a callback
+ * (it would wait for itself: -EDEADLK). 0, or -ESRCH when not running. */
+int evloop_pause(struct evloop *l);
 void evloop_resume(struct evloop *l);
 /* Stops and joins the thread: no callback runs after this returns, but fds
  * may still be added and deleted (teardown). Safe to call twice. */

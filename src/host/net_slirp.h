@@ -13,7 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "devices/virtio_net.h"
+#include "devices/net_backend.h"
+#include "devices/virtio_net.h" /* struct net_fwd */
 
 struct evloop;
 

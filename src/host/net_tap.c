@@ -15,6 +15,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "devices/virtio_net.h" /* feature bits, header length */
 #include "host/evloop.h"
 
 struct tap {

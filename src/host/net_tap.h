@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#include "devices/virtio_net.h"
+#include "devices/net_backend.h"
 
 struct evloop;
 

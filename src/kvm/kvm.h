@@ -26,7 +26,8 @@ void kvm_backend_destroy(struct kvm_backend *kb);
 /* An interrupt line into the in-kernel IOAPIC/PIC. */
 struct irq_line kvm_irq_line(struct kvm_backend *kb, uint32_t gsi);
 
-/* MSI routes through irqfds, and ioeventfds, for device transports. */
+/* MSI routes through irqfds, and ioeventfds ringing doorbells made by
+ * evloop_exec() (host/exec_evloop.h), for device transports. */
 struct platform_ops kvm_platform_ops(struct kvm_backend *kb);
 
 /* Creates the vCPUs; the boot vCPU starts from `boot`, the others wait for

@@ -1,6 +1,7 @@
 /* Interrupt routing for the KVM backend: the GSI routing table (the
  * in-kernel PIC/IOAPIC pins plus one MSI route per device vector), irqfds
- * that inject those routes, and ioeventfds for queue notifications. */
+ * that inject those routes (an MSI handle is an irqfd), and ioeventfds that
+ * ring the executor's doorbells (their eventfds) for queue notifications. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "host/exec_evloop.h"
 #include "kvm/kvm.h"
 #include "kvm/kvm_internal.h"
 
@@ -68,11 +70,19 @@ int kvm_irq_routing_init(struct kvm_backend *kb)
 	return r;
 }
 
-static int kvm_msi_alloc(void *ctx, unsigned *handle)
+struct msi {
+	int fd; /* irqfd: every write raises the route's message */
+	unsigned gsi;
+};
+
+static int kvm_msi_alloc(void *ctx, struct msi **out)
 {
 	struct kvm_backend *kb = ctx;
+	struct msi *m = malloc(sizeof(*m)); /* first: nothing to undo in KVM if it fails */
 	int r = -ENOSPC;
 
+	if (!m)
+		return -ENOMEM;
 	pthread_mutex_lock(&routes.lock);
 	if (routes.nr < MAX_ROUTES) {
 		int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -90,17 +100,21 @@ static int kvm_msi_alloc(void *ctx, unsigned *handle)
 			close(fd);
 			goto out;
 		}
-		*handle = gsi;
-		r = fd;
+		*m = (struct msi){ .fd = fd, .gsi = gsi };
+		*out = m;
+		m = NULL;
+		r = 0;
 	}
 out:
 	pthread_mutex_unlock(&routes.lock);
+	free(m);
 	return r;
 }
 
-static int kvm_msi_set(void *ctx, unsigned handle, uint64_t addr, uint32_t data)
+static int kvm_msi_set(void *ctx, struct msi *m, uint64_t addr, uint32_t data)
 {
 	int r = -ENOENT;
+	unsigned handle = m->gsi;
 
 	pthread_mutex_lock(&routes.lock);
 	for (unsigned i = IRQCHIP_GSIS; i < routes.nr; i++) {
@@ -122,10 +136,29 @@ static int kvm_msi_set(void *ctx, unsigned handle, uint64_t addr, uint32_t data)
 	return r;
 }
 
-static int kvm_ioeventfd(void *ctx, uint64_t gpa, uint32_t len, int fd, bool assign)
+static void kvm_msi_fire(void *ctx, struct msi *m)
+{
+	uint64_t one = 1;
+	(void)ctx;
+	if (write(m->fd, &one, sizeof(one)) < 0) {
+		/* eventfd counter full: the guest has an interrupt pending anyway */
+	}
+}
+
+static void kvm_msi_free(void *ctx, struct msi *m)
+{
+	(void)ctx;
+	if (m) {
+		close(m->fd);
+		free(m);
+	}
+}
+
+/* The doorbell must come from evloop_exec(): its eventfd is what KVM signals. */
+static int kvm_doorbell(void *ctx, uint64_t gpa, uint32_t len, struct doorbell *db, bool assign)
 {
 	struct kvm_backend *kb = ctx;
-	struct kvm_ioeventfd io = { .addr = gpa, .len = len, .fd = fd,
+	struct kvm_ioeventfd io = { .addr = gpa, .len = len, .fd = evloop_doorbell_fd(db),
 				    .flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN };
 	return ioctl(kb->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
 }
@@ -133,5 +166,6 @@ static int kvm_ioeventfd(void *ctx, uint64_t gpa, uint32_t len, int fd, bool ass
 struct platform_ops kvm_platform_ops(struct kvm_backend *kb)
 {
 	return (struct platform_ops){ .msi_alloc = kvm_msi_alloc, .msi_set = kvm_msi_set,
-				      .ioeventfd = kvm_ioeventfd, .ctx = kb };
+				      .msi_fire = kvm_msi_fire, .msi_free = kvm_msi_free,
+				      .doorbell = kvm_doorbell, .ctx = kb };
 }

@@ -50,6 +50,16 @@ struct virtio_dev_ops {
 	int (*activate)(struct virtio_dev *d);
 	/* The driver reset the device: on return no guest buffer is touched. */
 	void (*reset)(struct virtio_dev *d);
+	/* Lifecycle for the control plane (pause, snapshot). Called with every
+	 * vCPU parked and either on the event thread or with it paused
+	 * (evloop_pause), so no queue_notify or backend callback runs
+	 * concurrently. quiesce: take no new request; the requests in flight
+	 * complete (blk: the backend drains) before it returns. resume: take
+	 * requests again, looking once at queues kicked meanwhile. May be NULL
+	 * (a device that serves every request inline, on the event thread,
+	 * is quiet once that thread is paused). */
+	void (*quiesce)(struct virtio_dev *d);
+	void (*resume)(struct virtio_dev *d);
 	/* Device config space; the core has checked off+len <= config_len. */
 	void (*config_read)(struct virtio_dev *d, uint32_t off, void *buf, uint32_t len);
 	void (*config_write)(struct virtio_dev *d, uint32_t off, const void *buf, uint32_t len);

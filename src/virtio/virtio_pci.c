@@ -9,8 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #define BAR_SIZE 0x8000
 #define OFF_COMMON 0x0000
@@ -53,13 +51,13 @@ struct msix_entry {
 struct kick {
 	struct virtio_pci *vp;
 	unsigned q;
-	int fd;
+	struct doorbell *db;
 };
 
 struct virtio_pci {
 	struct pci_function fn;
 	struct virtio_dev *dev;
-	struct evloop *loop;
+	struct exec ex;
 	struct platform_ops plat;
 	struct irq_line intx;
 	pthread_mutex_t lock; /* everything below */
@@ -76,10 +74,9 @@ struct virtio_pci {
 	unsigned nvec;
 	struct msix_entry msix[NVEC];
 	uint64_t pba;
-	int vec_fd[NVEC];
-	unsigned vec_handle[NVEC];
+	struct msi *vec[NVEC];
 	struct kick kick[VIRTIO_MAX_QUEUES];
-	bool ioeventfd[VIRTIO_MAX_QUEUES];
+	bool bound[VIRTIO_MAX_QUEUES]; /* the platform rings kick[q].db at the notify address */
 };
 
 static uint64_t offered(const struct virtio_dev *d)
@@ -105,16 +102,13 @@ static void set_intx(struct virtio_pci *vp)
 
 static void fire(struct virtio_pci *vp, unsigned vec)
 {
-	uint64_t one = 1;
 	bool masked = (cfg16(vp, CAP_MSIX + 2) & MSIX_MASKALL) || (vp->msix[vec].ctrl & 1);
 
-	if (masked || vp->vec_fd[vec] < 0) {
+	if (masked || !vp->vec[vec]) {
 		vp->pba |= 1ULL << vec;
 		return;
 	}
-	if (write(vp->vec_fd[vec], &one, sizeof(one)) < 0) {
-		/* eventfd counter full: the guest has an interrupt pending anyway */
-	}
+	vp->plat.msi_fire(vp->plat.ctx, vp->vec[vec]);
 }
 
 /* vp->lock held. */
@@ -175,7 +169,7 @@ static void on_event_thread(struct virtio_pci *vp, void (*fn)(struct virtio_pci 
 {
 	struct sync_call c = { .vp = vp, .fn = fn, .lock = PTHREAD_MUTEX_INITIALIZER,
 			       .cond = PTHREAD_COND_INITIALIZER };
-	if (evloop_call(vp->loop, sync_trampoline, &c) < 0) {
+	if (exec_post(&vp->ex, sync_trampoline, &c) < 0) {
 		fn(vp); /* the loop is not running: nobody else touches the queues */
 		return;
 	}
@@ -219,15 +213,11 @@ static void do_activate(struct virtio_pci *vp)
 			d->ops->queue_notify(d, q);
 }
 
-static void on_kick(void *ctx, uint32_t events)
+static void on_kick(void *ctx)
 {
 	struct kick *k = ctx;
-	uint64_t n;
 	struct virtio_dev *d = k->vp->dev;
 
-	(void)events;
-	if (read(k->fd, &n, sizeof(n)) < 0)
-		return;
 	if (virtio_dev_live(d) && k->vp->queue_enabled[k->q])
 		d->ops->queue_notify(d, k->q);
 }
@@ -376,8 +366,8 @@ static void msix_access(struct virtio_pci *vp, uint64_t off, uint8_t *data, uint
 	e->addr = get_le(raw, 8);
 	e->data = (uint32_t)get_le(raw + 8, 4);
 	e->ctrl = (uint32_t)get_le(raw + 12, 4) & 1;
-	if (field < 12 && vp->vec_fd[vec] >= 0)
-		vp->plat.msi_set(vp->plat.ctx, vp->vec_handle[vec], e->addr, e->data);
+	if (field < 12 && vp->vec[vec])
+		vp->plat.msi_set(vp->plat.ctx, vp->vec[vec], e->addr, e->data);
 	if (was_masked && !(e->ctrl & 1) && (cfg16(vp, CAP_MSIX + 2) & MSIX_ENABLE))
 		flush_pending(vp);
 }
@@ -389,11 +379,9 @@ static void bar0_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, boo
 	void (*step)(struct virtio_pci *) = NULL;
 
 	if (off >= OFF_NOTIFY && off < OFF_NOTIFY + (uint64_t)d->num_queues * NOTIFY_MULT) {
-		/* No ioeventfd caught this write: forward it to the same eventfd. */
-		uint64_t one = 1;
-		if (is_write && write(vp->kick[(off - OFF_NOTIFY) / NOTIFY_MULT].fd, &one, sizeof(one)) < 0) {
-			/* counter saturated: a kick is pending anyway */
-		}
+		/* The platform did not catch this write: ring the same doorbell. */
+		if (is_write)
+			vp->ex.ops->doorbell_ring(vp->ex.ctx, vp->kick[(off - OFF_NOTIFY) / NOTIFY_MULT].db);
 		if (!is_write)
 			memset(data, 0, len);
 		return;
@@ -442,16 +430,16 @@ static void bar0_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, boo
 
 /* ---- PCI function ------------------------------------------------------ */
 
-static void set_ioeventfds(struct virtio_pci *vp, uint64_t bar, bool assign)
+static void bind_doorbells(struct virtio_pci *vp, uint64_t bar, bool assign)
 {
 	/* Deassigning looks only at the transport's own records: at teardown
 	 * the device itself may already be gone. */
 	unsigned n = assign ? vp->dev->num_queues : VIRTIO_MAX_QUEUES;
 	for (unsigned q = 0; q < n; q++) {
-		if (!vp->plat.ioeventfd || (!assign && !vp->ioeventfd[q]))
+		if (!vp->plat.doorbell || (!assign && !vp->bound[q]))
 			continue;
 		uint64_t gpa = bar + OFF_NOTIFY + q * NOTIFY_MULT;
-		vp->ioeventfd[q] = vp->plat.ioeventfd(vp->plat.ctx, gpa, 2, vp->kick[q].fd, assign) == 0 && assign;
+		vp->bound[q] = vp->plat.doorbell(vp->plat.ctx, gpa, 2, vp->kick[q].db, assign) == 0 && assign;
 	}
 }
 
@@ -460,8 +448,8 @@ static void bar_moved(void *opaque, unsigned bar, uint64_t old_addr, uint64_t ne
 	struct virtio_pci *vp = opaque;
 	if (bar != 0)
 		return;
-	set_ioeventfds(vp, old_addr, false);
-	set_ioeventfds(vp, new_addr, true);
+	bind_doorbells(vp, old_addr, false);
+	bind_doorbells(vp, new_addr, true);
 }
 
 static void cfg_written(void *opaque, uint32_t off, uint32_t len)
@@ -521,7 +509,7 @@ static void fill_config_space(struct virtio_pci *vp)
 	vp->fn.wmask[CAP_MSIX + 3] = (MSIX_ENABLE | MSIX_MASKALL) >> 8;
 }
 
-struct virtio_pci *virtio_pci_new(struct virtio_dev *dev, struct pci_host *host, struct evloop *loop,
+struct virtio_pci *virtio_pci_new(struct virtio_dev *dev, struct pci_host *host, const struct exec *ex,
 				  const struct platform_ops *plat,
 				  struct irq_line (*intx)(void *ctx, uint32_t gsi), void *intx_ctx, char *err,
 				  size_t errlen)
@@ -535,27 +523,27 @@ struct virtio_pci *virtio_pci_new(struct virtio_dev *dev, struct pci_host *host,
 	}
 	pthread_mutex_init(&vp->lock, NULL);
 	vp->dev = dev;
-	vp->loop = loop;
+	vp->ex = *ex;
 	vp->plat = *plat;
 	vp->nvec = dev->num_queues + 1;
 	vp->config_vector = NO_VECTOR;
 	for (unsigned i = 0; i < NVEC; i++) {
-		vp->vec_fd[i] = -1;
 		vp->msix[i].ctrl = 1; /* masked until the driver sets it up */
 	}
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++) {
 		vp->queue_vector[q] = NO_VECTOR;
 		vp->queue_size[q] = dev->queue_max;
-		vp->kick[q] = (struct kick){ .vp = vp, .q = q, .fd = -1 };
+		vp->kick[q] = (struct kick){ .vp = vp, .q = q };
 	}
 	dev->transport = vp;
 	dev->raise = raise_irq;
 	for (unsigned v = 0; v < vp->nvec && plat->msi_alloc; v++)
-		vp->vec_fd[v] = plat->msi_alloc(plat->ctx, &vp->vec_handle[v]);
+		if (plat->msi_alloc(plat->ctx, &vp->vec[v]) < 0)
+			vp->vec[v] = NULL; /* stays pending in the PBA: the guest polls or falls back */
 	for (unsigned q = 0; q < dev->num_queues; q++) {
-		vp->kick[q].fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (vp->kick[q].fd < 0 || evloop_add(loop, vp->kick[q].fd, 0x001 /* EPOLLIN */, on_kick, &vp->kick[q]) < 0) {
-			snprintf(err, errlen, "%s: cannot set up queue notifications: %s", dev->name, strerror(errno));
+		vp->kick[q].db = ex->ops->doorbell_new(ex->ctx, on_kick, &vp->kick[q]);
+		if (!vp->kick[q].db) {
+			snprintf(err, errlen, "%s: cannot set up queue notifications", dev->name);
 			virtio_pci_free(vp);
 			return NULL;
 		}
@@ -574,7 +562,7 @@ struct virtio_pci *virtio_pci_new(struct virtio_dev *dev, struct pci_host *host,
 		return NULL;
 	}
 	vp->intx = intx(intx_ctx, vp->fn.gsi);
-	set_ioeventfds(vp, vp->fn.bar[0].addr, true);
+	bind_doorbells(vp, vp->fn.bar[0].addr, true);
 	return vp;
 }
 
@@ -582,15 +570,37 @@ void virtio_pci_free(struct virtio_pci *vp)
 {
 	if (!vp)
 		return;
-	set_ioeventfds(vp, vp->fn.bar[0].addr, false);
+	bind_doorbells(vp, vp->fn.bar[0].addr, false);
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
-		if (vp->kick[q].fd >= 0) {
-			evloop_del(vp->loop, vp->kick[q].fd);
-			close(vp->kick[q].fd);
-		}
+		vp->ex.ops->doorbell_free(vp->ex.ctx, vp->kick[q].db);
 	for (unsigned v = 0; v < NVEC; v++)
-		if (vp->vec_fd[v] >= 0)
-			close(vp->vec_fd[v]);
+		if (vp->vec[v])
+			vp->plat.msi_free(vp->plat.ctx, vp->vec[v]);
 	pthread_mutex_destroy(&vp->lock);
 	free(vp);
 }
+
+static void vdev_quiesce(struct vdev *v)
+{
+	struct virtio_dev *d = ((struct virtio_pci *)v->impl)->dev;
+	if (d->ops->quiesce)
+		d->ops->quiesce(d);
+}
+
+static void vdev_resume(struct vdev *v)
+{
+	struct virtio_dev *d = ((struct virtio_pci *)v->impl)->dev;
+	if (d->ops->resume)
+		d->ops->resume(d);
+}
+
+static void vdev_reset(struct vdev *v)
+{
+	on_event_thread(v->impl, do_reset);
+}
+
+const struct vdev_ops virtio_pci_vdev_ops = {
+	.quiesce = vdev_quiesce,
+	.resume = vdev_resume,
+	.reset = vdev_reset,
+};

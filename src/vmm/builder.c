@@ -22,9 +22,16 @@
 #include "devices/virtio_net.h"
 #include "devices/virtio_rng.h"
 #include "devices/virtio_vsock.h"
+#include "host/blk_file.h"
+#include "host/clock.h"
 #include "host/console.h"
+#include "host/entropy.h"
 #include "host/evloop.h"
+#include "host/exec_evloop.h"
+#include "host/net_open.h"
+#include "host/vsock_uds.h"
 #include "kvm/kvm.h"
+#include "virtio/virtio_pci.h"
 
 #define MAX_VIRTIO (VMCFG_MAX_DRIVES + VMCFG_MAX_NETS + 3)
 
@@ -40,6 +47,7 @@ struct machine {
 	struct console con;
 	bool con_open;
 	struct pc_board pc;
+	struct pc_config board; /* what the board's devices were given; lives as long */
 	struct kvm_backend *kb;
 	struct evloop *loop;
 	struct mapped_file kernel, initrd;
@@ -100,11 +108,12 @@ static int add_virtio(struct machine *mc, struct pc_config *cfg, struct vdev *vd
 		return -1;
 	/* Accesses to its BARs are reported under the device's id. */
 	d->name = vd->id;
-	vd->impl = d;
 	if (pc_add_virtio(&mc->pc, cfg, d, err, errlen) < 0) {
 		free_fn(d);
 		return -1;
 	}
+	vd->ops = &virtio_pci_vdev_ops;
+	vd->impl = mc->pc.virtio[mc->pc.nr_virtio - 1];
 	mc->virtio[mc->nr_virtio] = d;
 	mc->virtio_free[mc->nr_virtio] = free_fn;
 	mc->nr_virtio++;
@@ -132,7 +141,7 @@ static int add_drives(struct machine *mc, struct pc_config *cfg, char *err, size
 		if (!vd)
 			return -1;
 		struct dev_gate g = vm_dev_gate(&mc->vm, vd, dr->is_read_only);
-		if (add_virtio(mc, cfg, vd, virtio_blk_new(&bc, &mc->vm.mem, g, err, errlen), virtio_blk_free, err,
+		if (add_virtio(mc, cfg, vd, host_blk_new(&bc, &mc->vm.mem, g, err, errlen), virtio_blk_free, err,
 			       errlen) < 0)
 			return -1;
 	}
@@ -152,7 +161,7 @@ static int add_nets(struct machine *mc, struct pc_config *cfg, char *err, size_t
 		if (!vd)
 			return -1;
 		struct dev_gate g = vm_dev_gate(&mc->vm, vd, false);
-		if (add_virtio(mc, cfg, vd, virtio_net_new(&nc, &mc->vm.mem, g, mc->loop, err, errlen),
+		if (add_virtio(mc, cfg, vd, host_net_new(&nc, &mc->vm.mem, g, mc->loop, err, errlen),
 			       virtio_net_free, err, errlen) < 0)
 			return -1;
 	}
@@ -170,14 +179,15 @@ static int add_others(struct machine *mc, struct pc_config *cfg, char *err, size
 		if (!(vd = reg(mc, c->vsock.vsock_id[0] ? c->vsock.vsock_id : "vsock", "virtio-vsock", err, errlen)))
 			return -1;
 		struct dev_gate g = vm_dev_gate(&mc->vm, vd, false);
-		if (add_virtio(mc, cfg, vd, virtio_vsock_new(&vc, &mc->vm.mem, g, mc->loop, err, errlen),
+		if (add_virtio(mc, cfg, vd, host_vsock_new(&vc, &mc->vm.mem, g, mc->loop, err, errlen),
 			       virtio_vsock_free, err, errlen) < 0)
 			return -1;
 	}
 	if (c->entropy) {
 		if (!(vd = reg(mc, "entropy", "virtio-rng", err, errlen)))
 			return -1;
-		struct virtio_dev *d = virtio_rng_new(&mc->vm.mem, vm_dev_gate(&mc->vm, vd, false));
+		struct entropy ent = host_entropy(); /* copied by the device */
+		struct virtio_dev *d = virtio_rng_new(&mc->vm.mem, vm_dev_gate(&mc->vm, vd, false), &ent);
 		if (!d)
 			errmsg(err, errlen, "out of memory creating virtio-rng");
 		if (add_virtio(mc, cfg, vd, d, virtio_rng_free, err, errlen) < 0)
@@ -186,7 +196,8 @@ static int add_others(struct machine *mc, struct pc_config *cfg, char *err, size
 	if (c->console.virtio) {
 		if (!(vd = reg(mc, "console", "virtio-console", err, errlen)))
 			return -1;
-		struct virtio_dev *d = virtio_console_new(&mc->vm.mem, vm_dev_gate(&mc->vm, vd, false), cfg->console);
+		struct virtio_dev *d =
+			virtio_console_new(&mc->vm.mem, vm_dev_gate(&mc->vm, vd, false), cfg->console, &cfg->clock);
 		if (!d)
 			errmsg(err, errlen, "out of memory creating virtio-console");
 		if (add_virtio(mc, cfg, vd, d, virtio_console_free, err, errlen) < 0)
@@ -255,18 +266,20 @@ struct machine *machine_build(const struct vm_config *c, void (*notify)(void *ct
 		errmsg(err, errlen, "cannot create the event loop");
 		goto fail;
 	}
-	struct pc_config cfg = {
+	mc->board = (struct pc_config){
 		.boot = { .kernel = mc->kernel.data, .kernel_len = mc->kernel.len, .initrd = mc->initrd.data,
 			  .initrd_len = mc->initrd.len, .cmdline = mc->cmdline },
 		.console = console_chardev(&mc->con),
 		.irq = backend_irq,
 		.irq_ctx = mc->kb,
 		.plat = kvm_platform_ops(mc->kb),
-		.loop = mc->loop,
+		.exec = evloop_exec(mc->loop),
+		.clock = host_clock(),
 	};
-	if (pc_devices(&mc->vm, &mc->pc, &cfg, err, errlen) < 0 || add_drives(mc, &cfg, err, errlen) < 0 ||
-	    add_nets(mc, &cfg, err, errlen) < 0 || add_others(mc, &cfg, err, errlen) < 0 ||
-	    pc_build(&mc->vm, &mc->pc, &cfg, err, errlen) < 0)
+	struct pc_config *cfg = &mc->board;
+	if (pc_devices(&mc->vm, &mc->pc, cfg, err, errlen) < 0 || add_drives(mc, cfg, err, errlen) < 0 ||
+	    add_nets(mc, cfg, err, errlen) < 0 || add_others(mc, cfg, err, errlen) < 0 ||
+	    pc_build(&mc->vm, &mc->pc, cfg, err, errlen) < 0)
 		goto fail;
 	if (kvm_vcpus_create(mc->kb, &mc->pc.boot.cpu, err, errlen) < 0)
 		goto fail;
@@ -345,7 +358,7 @@ int machine_start(struct machine *mc, char *err, size_t errlen)
 void machine_pause(struct machine *mc)
 {
 	vm_pause(&mc->vm);
-	evloop_pause(mc->loop);
+	evloop_pause(mc->loop); /* the control thread is never the event thread */
 	vm_devs_quiesce(&mc->vm);
 }
 
@@ -359,8 +372,50 @@ void machine_resume(struct machine *mc)
 int machine_ctrl_alt_del(struct machine *mc, char *err, size_t errlen)
 {
 	if (i8042_ctrl_alt_del(mc->pc.i8042) < 0)
-		return errmsg(err, errlen, "the guest's keyboard is disabled: Ctrl+Alt+Del not delivered");
+		return errmsg(err, errlen, "the guest has its keyboard disabled or is not reading it: Ctrl+Alt+Del not delivered");
 	return 0;
+}
+
+static struct virtio_dev *virtio_by_id(struct machine *mc, const char *id)
+{
+	for (unsigned i = 0; i < mc->nr_virtio; i++)
+		if (strcmp(mc->virtio[i]->name, id) == 0)
+			return mc->virtio[i];
+	return NULL;
+}
+
+int machine_update_drive(struct machine *mc, const char *id, const char *path, char *err, size_t errlen)
+{
+	struct vdev *vd = vm_dev_find(&mc->vm, id);
+	struct virtio_dev *d = virtio_by_id(mc, id);
+	struct vmcfg_drive *dr = NULL;
+	for (unsigned i = 0; i < mc->cfg.nr_drives; i++)
+		if (strcmp(mc->cfg.drives[i].drive_id, id) == 0)
+			dr = &mc->cfg.drives[i];
+	if (!vd || !d || !dr || strcmp(vd->kind, "virtio-blk") != 0)
+		return errmsg(err, errlen, "drive '%s' does not exist", id);
+	if (strlen(path) >= sizeof(dr->path_on_host))
+		return errmsg(err, errlen, "path_on_host: too long");
+
+	bool was_paused = vm_run_state(&mc->vm) == VMS_PAUSED;
+	if (!was_paused)
+		machine_pause(mc);
+	/* The old image goes first: reopening the same file must not meet
+	 * its own lock. */
+	virtio_blk_detach(d);
+	struct blk_backend *be = blk_file_open(path, dr->is_read_only, err, errlen);
+	int r = be ? virtio_blk_attach(d, be, err, errlen) : -1;
+	if (r == 0) {
+		strcpy(dr->path_on_host, path);
+	} else {
+		char again[256];
+		be = blk_file_open(dr->path_on_host, dr->is_read_only, again, sizeof(again));
+		if (!be || virtio_blk_attach(d, be, again, sizeof(again)) < 0)
+			virtio_dev_needs_reset(d); /* nothing to serve from: the driver is told */
+	}
+	if (!was_paused)
+		machine_resume(mc);
+	return r;
 }
 
 struct vm *machine_vm(struct machine *mc)

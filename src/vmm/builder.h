@@ -30,6 +30,11 @@ void machine_resume(struct machine *mc);
 /* The i8042's Ctrl+Alt+Del; -1 + err if the guest cannot receive it. */
 int machine_ctrl_alt_del(struct machine *mc, char *err, size_t errlen);
 
+/* PATCH /drives/{id} with path_on_host: the drive's image replaced (or
+ * reread after a resize) with the VM paused around it. If the new image
+ * does not open, the old one is kept. 0 or -1 + err. */
+int machine_update_drive(struct machine *mc, const char *id, const char *path, char *err, size_t errlen);
+
 struct vm *machine_vm(struct machine *mc);
 
 /* Asks the VM to stop (any thread but a signal handler). */

@@ -23,6 +23,7 @@
 #include "vmm/builder.h"
 #include "vmm/log.h"
 #include "vmm/metrics.h"
+#include "vmm/update.h"
 
 #define METRICS_PERIOD_S 60
 
@@ -236,6 +237,37 @@ int vmm_flush_metrics(struct vmm *m, char *err, size_t errlen)
 	if (m->metrics && fc_metrics_flush(m->metrics, m) < 0)
 		return errmsg(err, errlen, "cannot write the metrics file: %s", strerror(errno));
 	return 0;
+}
+
+int vmm_update_drive(struct vmm *m, const char *id, const char *path_on_host, char *err, size_t errlen)
+{
+	if (need_started(m, err, errlen) < 0)
+		return -1;
+	if (!path_on_host) {
+		for (unsigned i = 0; i < m->cfg.nr_drives; i++)
+			if (strcmp(m->cfg.drives[i].drive_id, id) == 0)
+				return 0;
+		return errmsg(err, errlen, "drive '%s' does not exist", id);
+	}
+	if (machine_update_drive(m->mc, id, path_on_host, err, errlen) < 0)
+		return -1;
+	/* GET /vm/config shows the image now in use. */
+	for (unsigned i = 0; i < m->cfg.nr_drives; i++)
+		if (strcmp(m->cfg.drives[i].drive_id, id) == 0)
+			snprintf(m->cfg.drives[i].path_on_host, sizeof(m->cfg.drives[i].path_on_host), "%s",
+				 path_on_host);
+	VLOG_INFO("drive %s now on %s", id, path_on_host);
+	return 0;
+}
+
+int vmm_update_net(struct vmm *m, const char *id, char *err, size_t errlen)
+{
+	if (need_started(m, err, errlen) < 0)
+		return -1;
+	for (unsigned i = 0; i < m->cfg.nr_nets; i++)
+		if (strcmp(m->cfg.nets[i].iface_id, id) == 0)
+			return 0;
+	return errmsg(err, errlen, "network interface '%s' does not exist", id);
 }
 
 void vmm_request_stop(struct vmm *m, enum vm_stop why)

@@ -252,6 +252,21 @@ static void test_aml_eisaid(void **state)
 	}
 }
 
+static void test_aml_irq_noflags(void **state)
+{
+	(void)state;
+	uint8_t buf[16];
+	struct aml a;
+	aml_init(&a, buf, sizeof(buf));
+	aml_res_irq_noflags(&a, 1);
+	aml_res_irq_noflags(&a, 15);
+	/* iasl: IRQNoFlags () {1} is 22 02 00; {15} is 22 00 80. */
+	EXPECT_AML(&a, 0x22, 0x02, 0x00, 0x22, 0x00, 0x80);
+	aml_init(&a, buf, sizeof(buf));
+	aml_res_irq_noflags(&a, 16);
+	assert_int_equal(aml_finish(&a), -EINVAL);
+}
+
 static void test_aml_address_descriptors(void **state)
 {
 	(void)state;
@@ -473,7 +488,7 @@ static void check_fadt(const uint8_t *t)
 	assert_int_equal(t[91], 0);                 /* PM_TMR_LEN */
 	assert_int_equal(t[92], 0);                 /* GPE0_BLK_LEN */
 	assert_int_equal(t[93], 0);                 /* GPE1_BLK_LEN */
-	assert_int_equal(rd16(t + 109), 0x0004);    /* IAPC_BOOT_ARCH: VGA not present only */
+	assert_int_equal(rd16(t + 109), 0x0006);    /* IAPC_BOOT_ARCH: 8042, VGA not present */
 	/* WBINVD | PROC_C1 | PWR_BUTTON | SLP_BUTTON | FIX_RTC | RESET_REG_SUP;
 	 * HW_REDUCED_ACPI (bit 20) clear. */
 	assert_int_equal(rd32(t + 112), 0x475);
@@ -493,6 +508,40 @@ static void check_fadt(const uint8_t *t)
 	assert_int_equal(PORT_ACPI_RESET, 0x608);
 }
 
+static uint32_t pkglen(const uint8_t *p, unsigned *n);
+
+/* The keyboard controller, byte for byte as iasl emits
+ *   Device (KBD) { Name (_HID, EisaId ("PNP0303"))
+ *                  Name (_CRS, ResourceTemplate () { IO (Decode16, 0x60, 0x60, 1, 1)
+ *                      IO (Decode16, 0x64, 0x64, 1, 1) IRQNoFlags () {1} }) }
+ * and inside \_SB_. */
+static void check_kbd(const uint8_t *t)
+{
+	static const uint8_t kbd[] = {
+		0x5B, 0x82, 0x2D, 'K',  'B',  'D',  '_',  0x08, '_',  'H',  'I',  'D',  0x0C, 0x41, 0xD0, 0x03,
+		0x03, 0x08, '_',  'C',  'R',  'S',  0x11, 0x18, 0x0A, 0x15, 0x47, 0x01, 0x60, 0x00, 0x60, 0x00,
+		0x01, 0x01, 0x47, 0x01, 0x64, 0x00, 0x64, 0x00, 0x01, 0x01, 0x22, 0x02, 0x00, 0x79, 0x00,
+	};
+	uint32_t len = rd32(t + 4);
+	const uint8_t *dev = memfind(t, len, kbd, sizeof(kbd));
+	assert_non_null(dev);
+	/* ScopeOp, a PkgLength of 1..4 bytes, then the name. */
+	const uint8_t *name = memfind(t, len, "\\_SB_", 5), *sb = NULL;
+	assert_non_null(name);
+	for (unsigned k = 1; k <= 4 && !sb; k++)
+		if (name - 1 - k >= t && name[-1 - (int)k] == 0x10 && 1u + (name[-(int)k] >> 6) == k)
+			sb = name - 1 - k;
+	assert_non_null(sb);
+	unsigned n;
+	const uint8_t *sb_end = sb + 1 + pkglen(sb + 1, &n);
+	assert_true(sb_end <= t + len);
+	assert_true(dev > sb && dev + sizeof(kbd) <= sb_end);
+	/* The layout constants the bytes above spell. */
+	assert_int_equal(PORT_I8042_DATA, 0x60);
+	assert_int_equal(PORT_I8042_CMD, 0x64);
+	assert_int_equal(IRQ_KBD, 1);
+}
+
 static void check_dsdt(const uint8_t *t)
 {
 	uint32_t len = rd32(t + 4);
@@ -505,8 +554,10 @@ static void check_dsdt(const uint8_t *t)
 	static const uint8_t io[] = { 0x47, 0x01, PORT_PVPANIC & 0xFF, PORT_PVPANIC >> 8,
 				      PORT_PVPANIC & 0xFF, PORT_PVPANIC >> 8, 0x01, 0x01, 0x79, 0x00 };
 	assert_non_null(memfind(t, len, io, sizeof(io)));
-	assert_non_null(memfind(t, len, "\x10\x36\\_SB_\x5B\x82\x2EPEVT", 13));
-	assert_int_equal(len, 36 + 14 + 55); /* header, \_S5_, Scope */
+	/* Scope PkgLength 0x66 (2-byte form): PEVT, then KBD_ */
+	assert_non_null(memfind(t, len, "\x10\x46\x06\\_SB_\x5B\x82\x2EPEVT", 14));
+	check_kbd(t);
+	assert_int_equal(len, 36 + 14 + 56 + 47); /* header, \_S5_, Scope (PEVT, KBD_) */
 }
 
 static void check_madt(const uint8_t *t, unsigned ncpus)
@@ -809,6 +860,7 @@ static void test_acpi_pci(void **state)
 	check_fadt(p.fadt);
 	check_madt(p.madt, 4); /* no overrides for GSIs 16-23 */
 	check_dsdt_pci(p.dsdt);
+	check_kbd(p.dsdt);
 	uint32_t len = rd32(p.dsdt + 4);
 	assert_non_null(memfind(p.dsdt, len, "\x0DQEMU0001", 10)); /* pvpanic still there */
 	static const uint8_t s5[] = { 0x08, '_', 'S', '5', '_', 0x12 };
@@ -871,6 +923,7 @@ int main(void)
 		cmocka_unit_test(test_aml_long_package_shifts_body),
 		cmocka_unit_test(test_aml_nospace),
 		cmocka_unit_test(test_aml_eisaid),
+		cmocka_unit_test(test_aml_irq_noflags),
 		cmocka_unit_test(test_aml_address_descriptors),
 		cmocka_unit_test_setup_teardown(test_acpi_1cpu, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_acpi_2cpus, fake_setup, fake_teardown),

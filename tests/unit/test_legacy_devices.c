@@ -1,4 +1,5 @@
-/* acpi_pm, i8042 and pvpanic: the small devices that stop the VM. */
+/* acpi_pm and pvpanic: the small devices that stop the VM (the i8042 has
+ * its own file, test_i8042.c). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -9,7 +10,6 @@
 
 #include "arch/x86/layout.h"
 #include "devices/acpi_pm.h"
-#include "devices/i8042.h"
 #include "devices/pvpanic.h"
 
 _Static_assert(ACPI_PM_LEN == PORT_ACPI_PM_LEN, "acpi_pm block length");
@@ -179,44 +179,6 @@ static void test_pm_hostile(void **state)
 	acpi_pm_free(pm);
 }
 
-/* --- i8042 -------------------------------------------------------------- */
-
-static void test_i8042(void **state)
-{
-	struct i8042 *k = i8042_new(ctl());
-	uint8_t v;
-
-	(void)state;
-	assert_non_null(k);
-	v = 0xaa;
-	i8042_cmd_io(k, 0, &v, 1, false);
-	assert_int_equal(v, 0); /* no data, input buffer free */
-	v = 0xaa;
-	i8042_data_io(k, 0, &v, 1, false);
-	assert_int_equal(v, 0);
-	uint8_t ignored[] = { 0x20, 0x60, 0xaa, 0xad, 0xd1, 0xff, 0xf1, 0x01 };
-	for (size_t i = 0; i < sizeof(ignored); i++) {
-		i8042_cmd_io(k, 0, &ignored[i], 1, true);
-		i8042_data_io(k, 0, &ignored[i], 1, true);
-	}
-	v = 0xfe;
-	i8042_data_io(k, 0, &v, 1, true); /* not a command on the data port */
-	assert_int_equal(stops.n, 0);
-	i8042_cmd_io(k, 0, &v, 1, true);
-	assert_int_equal(stops.n, 1);
-	assert_int_equal(stops.last, VM_STOP_RESET);
-	v = 0xf0; /* pulses every line, reset included */
-	i8042_cmd_io(k, 0, &v, 1, true);
-	assert_int_equal(stops.n, 2);
-	uint8_t d[4] = { 0xfe, 0, 0, 0 };
-	i8042_cmd_io(k, 0, d, 0, true);
-	i8042_cmd_io(k, 1, d, 1, true);
-	assert_int_equal(stops.n, 2);
-	i8042_cmd_io(k, 0, d, 4, false);
-	assert_memory_equal(d, "\x00\xff\xff\xff", 4);
-	i8042_free(k);
-}
-
 /* --- pvpanic ------------------------------------------------------------ */
 
 static void test_pvpanic(void **state)
@@ -256,7 +218,6 @@ int main(void)
 		cmocka_unit_test_setup(test_pm_status_enable, reset_stops),
 		cmocka_unit_test_setup(test_pm_reset, reset_stops),
 		cmocka_unit_test_setup(test_pm_hostile, reset_stops),
-		cmocka_unit_test_setup(test_i8042, reset_stops),
 		cmocka_unit_test_setup(test_pvpanic, reset_stops),
 	};
 

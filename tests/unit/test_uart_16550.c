@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "devices/uart_16550.h"
+#include "host/clock.h"
 
 #define THR 0
 #define RBR 0
@@ -58,10 +59,11 @@ struct fix {
 static int setup(void **state)
 {
 	struct fix *f = calloc(1, sizeof(*f));
+	struct vclock clk = host_clock();
 
 	assert_non_null(f);
 	f->u = uart_16550_new((struct irq_line){ .set = rec_irq, .ctx = &f->rec, .gsi = 4 },
-	                      (struct chardev_out){ .write = rec_out, .ctx = &f->rec });
+	                      (struct chardev_out){ .write = rec_out, .ctx = &f->rec }, &clk);
 	assert_non_null(f->u);
 	*state = f;
 	return 0;

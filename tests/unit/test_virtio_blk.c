@@ -2,6 +2,7 @@
  * through a fake guest memory with hand-laid split rings, against a temp
  * image file. */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +23,7 @@
 #include "core/devreq.h"
 #include "core/policy.h"
 #include "devices/virtio_blk.h"
+#include "host/blk_file.h"
 #include "virtio/virtio_dev.h"
 
 #define RAM_SIZE (16 * MiB)
@@ -75,15 +77,23 @@ static void make_image(struct rig *r, size_t bytes)
 	close(fd);
 }
 
+static void enable_queue(struct rig *r);
+
 static void start_device(struct rig *r, bool ro, const char *id)
 {
 	struct virtio_blk_config cfg = { .path = r->path, .read_only = ro, .id = id };
 	struct dev_gate gate = { .stats = &r->stats, .policy = &r->pol, .read_only = ro };
 	char err[256] = "";
 
-	r->d = virtio_blk_new(&cfg, &r->g.m, gate, err, sizeof(err));
+	r->d = host_blk_new(&cfg, &r->g.m, gate, err, sizeof(err));
 	if (!r->d)
 		fail_msg("virtio_blk_new: %s", err);
+	enable_queue(r);
+}
+
+/* Plays the driver's handshake on r->d: queue 0 at the rig's rings, DRIVER_OK. */
+static void enable_queue(struct rig *r)
+{
 	struct virtq *q = &r->d->vq[0];
 	q->size = QSIZE;
 	q->desc_gpa = DESC_GPA;
@@ -453,7 +463,7 @@ static void test_read_only_gate(void **state)
 	struct virtio_blk_config cfg = { .path = r->path };
 	struct dev_gate gate = { .stats = &r->stats, .policy = &r->pol, .read_only = true };
 	char err[128];
-	r->d = virtio_blk_new(&cfg, &r->g.m, gate, err, sizeof(err));
+	r->d = host_blk_new(&cfg, &r->g.m, gate, err, sizeof(err));
 	assert_non_null(r->d);
 	assert_true(r->d->host_features & VIRTIO_BIT(VIRTIO_BLK_F_RO));
 	rig_free(r);
@@ -813,7 +823,7 @@ static void expect_new_error(const char *path, bool ro, const char *needle)
 	char err[256] = "";
 
 	assert_int_equal(fake_guest_init(&g, 1 * MiB), 0);
-	struct virtio_dev *d = virtio_blk_new(&c, &g.m, gate, err, sizeof(err));
+	struct virtio_dev *d = host_blk_new(&c, &g.m, gate, err, sizeof(err));
 	if (d) {
 		virtio_blk_free(d);
 		fail_msg("%s: opened", path);
@@ -847,7 +857,7 @@ static void test_new_errors(void **state)
 	struct virtio_blk_config c = { .path = path };
 	char err[256] = "";
 	struct dev_gate gate = { 0 };
-	struct virtio_dev *d = virtio_blk_new(&c, &g.m, gate, err, sizeof(err));
+	struct virtio_dev *d = host_blk_new(&c, &g.m, gate, err, sizeof(err));
 	assert_non_null(d);
 	assert_int_equal(virtio_blk_capacity(d), 3);
 	expect_new_error(path, false, "in use");
@@ -855,8 +865,8 @@ static void test_new_errors(void **state)
 	virtio_blk_free(d);
 
 	c.read_only = true;
-	struct virtio_dev *r1 = virtio_blk_new(&c, &g.m, gate, err, sizeof(err));
-	struct virtio_dev *r2 = virtio_blk_new(&c, &g.m, gate, err, sizeof(err));
+	struct virtio_dev *r1 = host_blk_new(&c, &g.m, gate, err, sizeof(err));
+	struct virtio_dev *r2 = host_blk_new(&c, &g.m, gate, err, sizeof(err));
 	assert_non_null(r1);
 	assert_non_null(r2);
 	virtio_blk_free(r1);
@@ -867,9 +877,204 @@ static void test_new_errors(void **state)
 	unlink(path);
 }
 
+
+/* ---- lifecycle: quiesce / resume ---- */
+
+/* A backend whose I/O takes 100 ms, on a thread of its own, into memory:
+ * long enough for quiesce() to find a request in flight. */
+struct slow_be {
+	struct blk_backend be; /* first */
+	uint8_t img[IMG_BYTES];
+	pthread_mutex_t lock;
+	pthread_cond_t idle;
+	unsigned inflight, submitted;
+};
+
+struct slow_io {
+	struct slow_be *s;
+	struct blk_io *io;
+};
+
+static void *slow_run(void *arg)
+{
+	struct slow_io *w = arg;
+	struct timespec ts = { 0, 100 * 1000000L };
+	nanosleep(&ts, NULL);
+	uint64_t off = w->io->off;
+	for (unsigned i = 0; i < w->io->n; i++) {
+		struct iovec *v = &w->io->iov[i];
+		if (w->io->op == BLK_WRITE)
+			memcpy(w->s->img + off, v->iov_base, v->iov_len);
+		else if (w->io->op == BLK_READ)
+			memcpy(v->iov_base, w->s->img + off, v->iov_len);
+		off += v->iov_len;
+	}
+	w->io->done(w->io, 0);
+	pthread_mutex_lock(&w->s->lock);
+	if (--w->s->inflight == 0)
+		pthread_cond_broadcast(&w->s->idle);
+	pthread_mutex_unlock(&w->s->lock);
+	free(w);
+	return NULL;
+}
+
+static void slow_submit(struct blk_backend *be, struct blk_io *io)
+{
+	struct slow_be *s = (struct slow_be *)be;
+	struct slow_io *w = malloc(sizeof(*w));
+	pthread_t t;
+	assert_non_null(w);
+	*w = (struct slow_io){ s, io };
+	pthread_mutex_lock(&s->lock);
+	s->inflight++;
+	s->submitted++;
+	pthread_mutex_unlock(&s->lock);
+	assert_int_equal(pthread_create(&t, NULL, slow_run, w), 0);
+	pthread_detach(t);
+}
+
+static void slow_drain(struct blk_backend *be)
+{
+	struct slow_be *s = (struct slow_be *)be;
+	pthread_mutex_lock(&s->lock);
+	while (s->inflight)
+		pthread_cond_wait(&s->idle, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void slow_free(struct blk_backend *be)
+{
+	slow_drain(be);
+	/* the test frees it: it still reads img */
+}
+
+static const struct blk_backend_ops slow_ops = { slow_submit, slow_drain, slow_free };
+
+static void test_quiesce_waits_for_write_in_flight(void **state)
+{
+	(void)state;
+	struct rig *r = calloc(1, sizeof(*r));
+	struct slow_be *s = calloc(1, sizeof(*s));
+	char err[128] = "";
+	assert_non_null(r);
+	assert_non_null(s);
+	assert_int_equal(fake_guest_init(&r->g, RAM_SIZE), 0);
+	r->stats.name = "blk-test";
+	r->next_buf = BUF_GPA;
+	s->be = (struct blk_backend){ .ops = &slow_ops, .size = IMG_BYTES };
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->idle, NULL);
+	struct dev_gate gate = { .stats = &r->stats, .policy = &r->pol };
+	r->d = virtio_blk_new_backend(&s->be, NULL, &r->g.m, gate, err, sizeof(err));
+	assert_non_null(r->d);
+	assert_non_null(r->d->ops->quiesce);
+	assert_non_null(r->d->ops->resume);
+	enable_queue(r);
+
+	/* A write goes in flight... */
+	uint64_t data = gbuf(r, 512), status = gbuf(r, 1);
+	fill_pattern(host(r, data), 512, 3);
+	host(r, status)[0] = 0xee;
+	struct seg w1[] = { { header(r, VIRTIO_BLK_T_OUT, 4), 16, false }, { data, 512, false },
+			    { status, 1, true } };
+	uint16_t h1 = post(r, w1, 3);
+	kick(r);
+	assert_int_equal(s->submitted, 1);
+	assert_int_equal(__atomic_load_n(&used(r)->idx, __ATOMIC_ACQUIRE), 0); /* still in flight */
+
+	/* ...and has landed, and been completed, when quiesce returns. */
+	r->d->ops->quiesce(r->d);
+	assert_int_equal(__atomic_load_n(&used(r)->idx, __ATOMIC_ACQUIRE), 1);
+	assert_int_equal(used_len(r, h1), 1);
+	assert_int_equal(host(r, status)[0], VIRTIO_BLK_S_OK);
+	assert_memory_equal(s->img + 4 * 512, host(r, data), 512);
+
+	/* Quiesced: a new request is not taken... */
+	uint64_t data2 = gbuf(r, 512), status2 = gbuf(r, 1);
+	fill_pattern(host(r, data2), 512, 5);
+	struct seg w2[] = { { header(r, VIRTIO_BLK_T_OUT, 8), 16, false }, { data2, 512, false },
+			    { status2, 1, true } };
+	uint16_t h2 = post(r, w2, 3);
+	kick(r);
+	assert_int_equal(s->submitted, 1);
+	struct timespec ts = { 0, 150 * 1000000L };
+	nanosleep(&ts, NULL);
+	assert_int_equal(__atomic_load_n(&used(r)->idx, __ATOMIC_ACQUIRE), 1);
+
+	/* ...until resume, which looks at the queue without a new kick. */
+	r->d->ops->resume(r->d);
+	assert_int_equal(s->submitted, 2);
+	assert_true(wait_used(r, 2));
+	assert_int_equal(used_len(r, h2), 1);
+	assert_memory_equal(s->img + 8 * 512, host(r, data2), 512);
+
+	virtio_blk_free(r->d);
+	pthread_cond_destroy(&s->idle);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+	fake_guest_fini(&r->g);
+	free(r);
+}
+
+/* PATCH /drives: the same drive on a bigger image; its data is what reads
+ * return, the driver hears of the change, the old image can be reopened
+ * (its lock went with it), and a read-only image is refused under a
+ * read-write drive with the drive still working. */
+static void test_swap_image(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(false, NULL);
+	char err[256];
+	char other[32] = "/tmp/vblk2-XXXXXX";
+	int fd = mkstemp(other);
+	assert_true(fd >= 0);
+	uint8_t *big = calloc(1, 2 * IMG_BYTES);
+	assert_non_null(big);
+	fill_pattern(big, 2 * IMG_BYTES, 9);
+	assert_int_equal(write(fd, big, 2 * IMG_BYTES), (ssize_t)(2 * IMG_BYTES));
+	close(fd);
+
+	virtio_blk_detach(r->d);
+	struct blk_backend *be = blk_file_open(other, false, err, sizeof(err));
+	assert_non_null(be);
+	assert_int_equal(virtio_blk_attach(r->d, be, err, sizeof(err)), 0);
+	assert_int_equal(virtio_blk_capacity(r->d), 2 * IMG_SECTORS);
+	assert_int_equal(atomic_load(&r->config_raises), 1);
+	uint8_t c[8];
+	r->d->ops->config_read(r->d, 0, c, 8);
+	assert_int_equal(get64(c), 2 * IMG_SECTORS);
+	/* A sector only the new image has. */
+	uint64_t data = gbuf(r, 512), st = gbuf(r, 1);
+	struct seg rd[] = { { header(r, VIRTIO_BLK_T_IN, IMG_SECTORS + 3), 16, false },
+			    { data, 512, true },
+			    { st, 1, true } };
+	run1(r, rd, 3);
+	assert_int_equal(*host(r, st), VIRTIO_BLK_S_OK);
+	assert_memory_equal(host(r, data), big + (IMG_SECTORS + 3) * 512, 512);
+
+	/* Back to the first image: its lock was released with its backend. */
+	virtio_blk_detach(r->d);
+	be = blk_file_open(r->path, false, err, sizeof(err));
+	assert_non_null(be);
+	assert_int_equal(virtio_blk_attach(r->d, be, err, sizeof(err)), 0);
+	assert_int_equal(virtio_blk_capacity(r->d), IMG_SECTORS);
+
+	/* A read-only image cannot take a read-write drive's place. */
+	be = blk_file_open(other, true, err, sizeof(err));
+	assert_non_null(be);
+	assert_int_equal(virtio_blk_attach(r->d, be, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "read-only"));
+	assert_int_equal(virtio_blk_capacity(r->d), IMG_SECTORS);
+
+	free(big);
+	unlink(other);
+	rig_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_swap_image),
 		cmocka_unit_test(test_read),
 		cmocka_unit_test(test_read_any_layout),
 		cmocka_unit_test(test_write),
@@ -893,6 +1098,7 @@ int main(void)
 		cmocka_unit_test(test_parse_good),
 		cmocka_unit_test(test_parse_bad),
 		cmocka_unit_test(test_new_errors),
+		cmocka_unit_test(test_quiesce_waits_for_write_in_flight),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

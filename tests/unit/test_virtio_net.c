@@ -32,7 +32,9 @@
 #include "core/policy.h"
 #include "devices/virtio_net.h"
 #include "fake_guest.h"
+#include "host/entropy.h"
 #include "host/evloop.h"
+#include "host/net_open.h"
 #include "host/net_slirp.h"
 #include "host/net_tap.h"
 #include "virtio/virtio_dev.h"
@@ -194,7 +196,7 @@ static int setup_common(bool vnet_hdr, bool read_only)
 	fb.be.features = vnet_hdr ? VIRTIO_BIT(VIRTIO_NET_F_CSUM) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM) : 0;
 	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
 	char err[128];
-	dev = virtio_net_new_backend(&fb.be, mac, &g.m, gate(read_only), err, sizeof(err));
+	dev = virtio_net_new_backend(&fb.be, mac, NULL, &g.m, gate(read_only), err, sizeof(err));
 	if (!dev)
 		return -1;
 	start(dev, 0);
@@ -589,6 +591,36 @@ static void test_rx_held_until_buffer(void **state)
 	assert_int_equal(used_idx(VIRTIO_NET_RXQ), 3);
 }
 
+/* Quiesce stops reading the host side and taking kicks; resume looks at
+ * the queues once and delivers what waited. */
+static void test_quiesce_resume(void **state)
+{
+	(void)state;
+	uint64_t a, b;
+	post_rx(1526, &a, &b);
+	dev->ops->queue_notify(dev, VIRTIO_NET_RXQ);
+	assert_true(fb.rx_on);
+
+	assert_non_null(dev->ops->quiesce);
+	dev->ops->quiesce(dev);
+	assert_false(fb.rx_on); /* the TAP/slirp side is not read */
+	uint8_t f1[60];
+	make_frame(f1, sizeof(f1), 11);
+	fake_queue(&fb, f1, sizeof(f1));
+	fb.be.rx_ready(fb.be.rx_ctx);
+	dev->ops->queue_notify(dev, VIRTIO_NET_RXQ);
+	assert_int_equal(used_idx(VIRTIO_NET_RXQ), 0);
+	assert_int_equal(fb.nq, 1);
+	assert_false(fb.rx_on);
+
+	dev->ops->resume(dev);
+	assert_int_equal(used_idx(VIRTIO_NET_RXQ), 1);
+	assert_int_equal(fb.nq, 0);
+	uint8_t got[VIRTIO_NET_HDR_LEN + sizeof(f1)];
+	rx_read(a, b, got, sizeof(got));
+	assert_memory_equal(got + VIRTIO_NET_HDR_LEN, f1, sizeof(f1));
+}
+
 static void test_rx_frame_too_big_for_buffer(void **state)
 {
 	(void)state;
@@ -705,7 +737,8 @@ static void test_random_mac(void **state)
 	struct fake_be f2;
 	memset(&f2, 0, sizeof(f2));
 	f2.be.ops = &fake_ops;
-	struct virtio_dev *d = virtio_net_new_backend(&f2.be, NULL, &g.m, gate(false), NULL, 0);
+	struct entropy ent = host_entropy();
+	struct virtio_dev *d = virtio_net_new_backend(&f2.be, NULL, &ent, &g.m, gate(false), NULL, 0);
 	assert_non_null(d);
 	uint8_t mac[6];
 	d->ops->config_read(d, 0, mac, 6);
@@ -750,6 +783,11 @@ static void test_parse_good(void **state)
 	assert_int_equal(c.fwd[1].host_addr, 0x0a010203);
 	assert_int_equal(c.fwd[1].host_port, 5353);
 	assert_int_equal(c.fwd[1].guest_port, 53);
+
+	assert_int_equal(virtio_net_parse("user,hostfwd=tcp:255.0.10.199:80-:8080", &c, err, sizeof(err)), 0);
+	assert_int_equal(c.fwd[0].host_addr, 0xff000ac7);
+	assert_int_equal(virtio_net_parse("user,hostfwd=tcp:0.0.0.0:80-:8080", &c, err, sizeof(err)), 0);
+	assert_int_equal(c.fwd[0].host_addr, 0);
 }
 
 static void expect_bad(const char *spec, const char *needle)
@@ -787,6 +825,13 @@ static void test_parse_bad(void **state)
 	expect_bad("user,hostfwd=tcp::70000-:22", "hostfwd");
 	expect_bad("user,hostfwd=tcp::2222-:", "hostfwd");
 	expect_bad("user,hostfwd=tcp:300.1.1.1:2222-:22", "hostfwd");
+	/* The address parser took over from inet_pton: its refusals too. */
+	expect_bad("user,hostfwd=tcp:1.2.3:2222-:22", "hostfwd");
+	expect_bad("user,hostfwd=tcp:1.2.3.4.5:2222-:22", "hostfwd");
+	expect_bad("user,hostfwd=tcp:1.2..4:2222-:22", "hostfwd");
+	expect_bad("user,hostfwd=tcp:01.2.3.4:2222-:22", "hostfwd");
+	expect_bad("user,hostfwd=tcp:1.2.3.4x:2222-:22", "hostfwd");
+	expect_bad("user,hostfwd=tcp:1.2.3.1000:2222-:22", "hostfwd");
 	expect_bad("user,hostfwd=tcp::2222-10.0.2.15:22", "hostfwd");
 	expect_bad("user,hostfwd=tcp::22x2-:22", "hostfwd");
 	expect_bad("user,speed=10", "unknown");
@@ -878,7 +923,7 @@ static void test_slirp_through_device(void **state)
 	struct virtio_net_config cfg;
 	char err[160];
 	assert_int_equal(virtio_net_parse("user,mac=52:54:00:12:34:56", &cfg, err, sizeof(err)), 0);
-	struct virtio_dev *d = virtio_net_new(&cfg, &g.m, gate(false), NULL, err, sizeof(err));
+	struct virtio_dev *d = host_net_new(&cfg, &g.m, gate(false), NULL, err, sizeof(err));
 	assert_non_null(d);
 	assert_false(d->host_features & VIRTIO_BIT(VIRTIO_NET_F_CSUM));
 	start(d, 0);
@@ -1081,7 +1126,7 @@ static void test_tap_through_device(void **state)
 	memset(aidx, 0, sizeof(aidx));
 	memset(next_desc, 0, sizeof(next_desc));
 	data_top = DATA;
-	struct virtio_dev *d = virtio_net_new(&cfg, &g.m, gate(false), NULL, err, sizeof(err));
+	struct virtio_dev *d = host_net_new(&cfg, &g.m, gate(false), NULL, err, sizeof(err));
 	if (!d) {
 		fake_guest_fini(&g);
 		assert_non_null(strstr(err, "tap vgt"));
@@ -1179,6 +1224,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rx_gets_header_and_frame, setup_plain, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_vnet_header_passed_and_sanitised, setup_vnet, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_held_until_buffer, setup_plain, teardown),
+		cmocka_unit_test_setup_teardown(test_quiesce_resume, setup_plain, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_frame_too_big_for_buffer, setup_plain, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_readable_buffer_refused, setup_plain, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_reset_forgets_chain, setup_plain, teardown),

@@ -2,9 +2,10 @@
  * The test plays the guest driver: it reaches config space through the
  * 0xCF8/0xCFC handler and BAR0 through the host's MMIO-window handler,
  * against a fake virtio device (records its callbacks and the thread they
- * ran on), a fake platform (MSI vectors are real eventfds; msi_set and
- * ioeventfd registrations are recorded), an INTx recorder and fake guest RAM
- * for the rings. A real event loop runs the lifecycle steps. */
+ * ran on), a fake platform (MSI handles wrap real eventfds; msi_set and
+ * doorbell bindings are recorded), an INTx recorder and fake guest RAM
+ * for the rings. A real event loop (through evloop_exec) runs the lifecycle
+ * steps and the doorbells. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,6 +24,7 @@
 #include "devices/pci.h"
 #include "fake_guest.h"
 #include "host/evloop.h"
+#include "host/exec_evloop.h"
 #include "virtio/virtio_pci.h"
 
 #define MMIO_BASE 0xC0000000ULL
@@ -75,8 +77,13 @@
 struct ioev_rec {
 	uint64_t gpa;
 	uint32_t len;
-	int fd;
+	struct doorbell *db;
 	bool assign;
+};
+
+struct msi {
+	int fd;
+	unsigned handle;
 };
 
 struct msi_rec {
@@ -93,6 +100,7 @@ struct fix {
 	uint8_t config[CFG_LEN];
 	struct pci_host *h;
 	struct evloop *loop;
+	struct exec ex;
 	struct virtio_pci *vp;
 	struct platform_ops plat;
 	pthread_t ev_thread;
@@ -183,35 +191,53 @@ static void fk_cfg_write(struct virtio_dev *d, uint32_t off, const void *buf, ui
 	memcpy(f->config + off, buf, len);
 }
 
-static int fk_msi_alloc(void *ctx, unsigned *handle)
+static int fk_msi_alloc(void *ctx, struct msi **out)
 {
 	struct fix *f = ctx;
-	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (fd < 0)
+	struct msi *m = malloc(sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (m->fd < 0) {
+		free(m);
 		return -errno;
+	}
 	pthread_mutex_lock(&f->rec_lock);
-	*handle = 100 + f->nmsi;
-	f->msi_fd[f->nmsi++] = fd;
+	m->handle = 100 + f->nmsi;
+	f->msi_fd[f->nmsi++] = m->fd;
 	pthread_mutex_unlock(&f->rec_lock);
-	return fd;
+	*out = m;
+	return 0;
 }
 
-static int fk_msi_set(void *ctx, unsigned handle, uint64_t addr, uint32_t data)
+static int fk_msi_set(void *ctx, struct msi *m, uint64_t addr, uint32_t data)
 {
 	struct fix *f = ctx;
 	pthread_mutex_lock(&f->rec_lock);
 	if (f->nmsi_set < MAX_REC)
-		f->msi_set[f->nmsi_set++] = (struct msi_rec){ handle, addr, data };
+		f->msi_set[f->nmsi_set++] = (struct msi_rec){ m->handle, addr, data };
 	pthread_mutex_unlock(&f->rec_lock);
 	return 0;
 }
 
-static int fk_ioeventfd(void *ctx, uint64_t gpa, uint32_t len, int fd, bool assign)
+static void fk_msi_fire(void *ctx, struct msi *m)
+{
+	uint64_t one = 1;
+	assert_int_equal(write(m->fd, &one, sizeof(one)), sizeof(one));
+}
+
+static void fk_msi_free(void *ctx, struct msi *m)
+{
+	close(m->fd);
+	free(m);
+}
+
+static int fk_doorbell(void *ctx, uint64_t gpa, uint32_t len, struct doorbell *db, bool assign)
 {
 	struct fix *f = ctx;
 	pthread_mutex_lock(&f->rec_lock);
 	if (f->nioev < MAX_REC)
-		f->ioev[f->nioev++] = (struct ioev_rec){ gpa, len, fd, assign };
+		f->ioev[f->nioev++] = (struct ioev_rec){ gpa, len, db, assign };
 	pthread_mutex_unlock(&f->rec_lock);
 	return f->ioev_ret;
 }
@@ -355,16 +381,18 @@ static struct fix *fix_new(uint32_t config_len, bool with_ioeventfd)
 				    .config_len = config_len, .ops = &f->ops, .priv = f,
 				    .gate = { .stats = &f->stats }, .mem = &f->g.m };
 	f->plat = (struct platform_ops){ .msi_alloc = fk_msi_alloc, .msi_set = fk_msi_set,
-					 .ioeventfd = with_ioeventfd ? fk_ioeventfd : NULL, .ctx = f };
+					 .msi_fire = fk_msi_fire, .msi_free = fk_msi_free,
+					 .doorbell = with_ioeventfd ? fk_doorbell : NULL, .ctx = f };
 	f->h = pci_host_new(MMIO_BASE, MMIO_SIZE);
 	assert_non_null(f->h);
 	f->loop = evloop_new();
 	assert_non_null(f->loop);
+	f->ex = evloop_exec(f->loop);
 	assert_int_equal(evloop_start(f->loop), 0);
 	ev_barrier(f, &f->ev_thread);
 	assert_false(pthread_equal(f->ev_thread, pthread_self()));
 
-	f->vp = virtio_pci_new(&f->d, f->h, f->loop, &f->plat, fk_intx, f, err, sizeof(err));
+	f->vp = virtio_pci_new(&f->d, f->h, &f->ex, &f->plat, fk_intx, f, err, sizeof(err));
 	assert_non_null(f->vp);
 	f->bar = cfg_rd(f, 0x10, 4);
 	assert_int_equal(f->bar, MMIO_BASE);
@@ -575,13 +603,13 @@ static void test_new_refuses_bad_devices(void **state)
 	char err[128] = "";
 
 	d.num_queues = 0;
-	assert_null(virtio_pci_new(&d, f->h, f->loop, &f->plat, fk_intx, f, err, sizeof(err)));
+	assert_null(virtio_pci_new(&d, f->h, &f->ex, &f->plat, fk_intx, f, err, sizeof(err)));
 	assert_true(strstr(err, "fake") != NULL);
 	d.num_queues = VIRTIO_MAX_QUEUES + 1;
-	assert_null(virtio_pci_new(&d, f->h, f->loop, &f->plat, fk_intx, f, err, sizeof(err)));
+	assert_null(virtio_pci_new(&d, f->h, &f->ex, &f->plat, fk_intx, f, err, sizeof(err)));
 	d.num_queues = 1;
 	d.config_len = 0x1001;
-	assert_null(virtio_pci_new(&d, f->h, f->loop, &f->plat, fk_intx, f, err, sizeof(err)));
+	assert_null(virtio_pci_new(&d, f->h, &f->ex, &f->plat, fk_intx, f, err, sizeof(err)));
 }
 
 /* ---- 2. features -------------------------------------------------------- */
@@ -903,25 +931,26 @@ static void test_ioeventfd_registration_and_bar_move(void **state)
 	const uint64_t nb = MMIO_BASE + 0x100000;
 
 	assert_int_equal(f->nioev, NQ);
-	int fd[NQ];
+	struct doorbell *db[NQ];
 	for (unsigned q = 0; q < NQ; q++) {
 		assert_int_equal(f->ioev[q].gpa, MMIO_BASE + B_NOTIFY + 4 * q);
 		assert_int_equal(f->ioev[q].len, 2);
 		assert_true(f->ioev[q].assign);
-		assert_true(f->ioev[q].fd >= 0);
-		fd[q] = f->ioev[q].fd;
+		assert_non_null(f->ioev[q].db);
+		assert_true(evloop_doorbell_fd(f->ioev[q].db) >= 0);
+		db[q] = f->ioev[q].db;
 	}
-	assert_int_not_equal(fd[0], fd[1]);
+	assert_ptr_not_equal(db[0], db[1]);
 	f->nioev = 0;
 
-	/* The ioeventfd path: KVM would signal the registered fd. */
+	/* The ioeventfd path: KVM would signal the doorbell's eventfd. */
 	negotiate(f);
 	setup_queue(f, 0, 16);
 	setup_queue(f, 1, 16);
 	set_status(f, S_OK);
 	assert_int_equal(atomic_load(&f->notify[1]), 1);
 	uint64_t one = 1;
-	assert_int_equal(write(fd[1], &one, sizeof(one)), sizeof(one));
+	assert_int_equal(write(evloop_doorbell_fd(db[1]), &one, sizeof(one)), sizeof(one));
 	assert_int_equal(wait_for(&f->notify[1], 2), 2);
 	assert_int_equal(atomic_load(&f->notify[0]), 1);
 
@@ -934,11 +963,11 @@ static void test_ioeventfd_registration_and_bar_move(void **state)
 		assert_false(del->assign);
 		assert_int_equal(del->gpa, MMIO_BASE + B_NOTIFY + 4 * q);
 		assert_int_equal(del->len, 2);
-		assert_int_equal(del->fd, fd[q]);
+		assert_ptr_equal(del->db, db[q]);
 		assert_true(add->assign);
 		assert_int_equal(add->gpa, nb + B_NOTIFY + 4 * q);
 		assert_int_equal(add->len, 2);
-		assert_int_equal(add->fd, fd[q]);
+		assert_ptr_equal(add->db, db[q]);
 	}
 	f->nioev = 0;
 

@@ -15,6 +15,8 @@
 #include "devices/virtio_console.h"
 #include "devices/virtio_rng.h"
 #include "fake_driver.h"
+#include "host/clock.h"
+#include "host/entropy.h"
 
 #define QSIZE 16
 #define DESC(q) FAKE_DESC(q)
@@ -22,6 +24,9 @@
 #define USED(q) FAKE_USED(q)
 #define DATA 0x100000ULL
 #define GUEST_SIZE (4 * MiB)
+
+/* The host's getrandom(), as vigil uses it; set in setup(). */
+static struct entropy ent;
 
 struct fix {
 	struct fake_guest g;
@@ -88,6 +93,7 @@ static struct dev_gate gate(struct fix *f)
 static int setup(void **state)
 {
 	struct fix *f = calloc(1, sizeof(*f));
+	ent = host_entropy();
 	if (!f || fake_guest_init(&f->g, GUEST_SIZE))
 		return -1;
 	f->data = DATA;
@@ -119,7 +125,7 @@ static void test_rng_fills(void **state)
 	struct fix *f = *state;
 	uint32_t id, len;
 
-	start(f, virtio_rng_new(&f->g.m, gate(f)));
+	start(f, virtio_rng_new(&f->g.m, gate(f), &ent));
 	assert_int_equal(f->d->device_id, VIRTIO_ID_RNG);
 	assert_int_equal(f->d->num_queues, 1);
 	struct seg s[2] = { { alloc_buf(f, 100), 100, true }, { alloc_buf(f, 300), 300, true } };
@@ -143,7 +149,7 @@ static void test_rng_bounded(void **state)
 	struct fix *f = *state;
 	uint32_t id, len;
 
-	start(f, virtio_rng_new(&f->g.m, gate(f)));
+	start(f, virtio_rng_new(&f->g.m, gate(f), &ent));
 	struct seg s = { alloc_buf(f, 2 * VIRTIO_RNG_MAX_REQ), 2 * VIRTIO_RNG_MAX_REQ, true };
 	post(f, 0, &s, 1);
 	f->d->ops->queue_notify(f->d, 0);
@@ -160,7 +166,7 @@ static void test_rng_readable_is_error(void **state)
 	struct fix *f = *state;
 	uint32_t id, len;
 
-	start(f, virtio_rng_new(&f->g.m, gate(f)));
+	start(f, virtio_rng_new(&f->g.m, gate(f), &ent));
 	struct seg s[2] = { { alloc_buf(f, 16), 16, false }, { alloc_buf(f, 64), 64, true } };
 	uint16_t bad = post(f, 0, s, 2);
 	struct seg ok = { alloc_buf(f, 32), 32, true };
@@ -184,7 +190,7 @@ static void test_rng_bad_chain_and_not_live(void **state)
 	struct fix *f = *state;
 	uint32_t id, len;
 
-	start(f, virtio_rng_new(&f->g.m, gate(f)));
+	start(f, virtio_rng_new(&f->g.m, gate(f), &ent));
 	/* A buffer outside guest RAM: consumed, completed empty, counted. */
 	struct seg s = { GUEST_SIZE + 4096, 64, true };
 	post(f, 0, &s, 1);
@@ -205,7 +211,8 @@ static void test_rng_bad_chain_and_not_live(void **state)
 
 static struct virtio_dev *new_console(struct fix *f)
 {
-	return virtio_console_new(&f->g.m, gate(f), (struct chardev_out){ rec_out, f });
+	struct vclock clk = host_clock();
+	return virtio_console_new(&f->g.m, gate(f), (struct chardev_out){ rec_out, f }, &clk);
 }
 
 static void test_console_tx(void **state)

@@ -24,6 +24,7 @@
 #include "devices/virtio_vsock.h"
 #include "fake_driver.h"
 #include "host/evloop.h"
+#include "host/vsock_uds.h"
 
 #define QSIZE 64
 #define DESC(q) FAKE_DESC(q)
@@ -253,7 +254,7 @@ static void start(struct fix *f)
 
 	snprintf(spec, sizeof(spec), "cid=%d,uds=%s", CID, f->path);
 	assert_int_equal(virtio_vsock_parse(spec, &cfg, err, sizeof(err)), 0);
-	d = virtio_vsock_new(&cfg, &f->g.m, (struct dev_gate){ .stats = &f->stats }, f->loop, err,
+	d = host_vsock_new(&cfg, &f->g.m, (struct dev_gate){ .stats = &f->stats }, f->loop, err,
 			     sizeof(err));
 	if (!d)
 		fail_msg("virtio_vsock_new: %s", err);
@@ -284,8 +285,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fix *f = *state;
-	evloop_free(f->loop); /* first: virtio_vsock_free wants the loop quiet */
+	evloop_stop(f->loop); /* first: virtio_vsock_free wants the loop quiet, but there */
 	virtio_vsock_free(f->d);
+	evloop_free(f->loop);
 	if (f->listener >= 0) {
 		close(f->listener);
 		unlink(f->lpath);
@@ -351,7 +353,7 @@ static void test_new_errors(void **state)
 	struct dev_gate gate = { .stats = &f->stats };
 
 	snprintf(cfg.uds_path, sizeof(cfg.uds_path), "%s/nodir/v.sock", f->dir);
-	assert_null(virtio_vsock_new(&cfg, &f->g.m, gate, f->loop, err, sizeof(err)));
+	assert_null(host_vsock_new(&cfg, &f->g.m, gate, f->loop, err, sizeof(err)));
 	assert_non_null(strstr(err, "does not exist"));
 
 	/* A regular file is not removed. */
@@ -359,7 +361,7 @@ static void test_new_errors(void **state)
 	assert_true(fd >= 0);
 	close(fd);
 	snprintf(cfg.uds_path, sizeof(cfg.uds_path), "%s", f->path);
-	assert_null(virtio_vsock_new(&cfg, &f->g.m, gate, f->loop, err, sizeof(err)));
+	assert_null(host_vsock_new(&cfg, &f->g.m, gate, f->loop, err, sizeof(err)));
 	assert_non_null(strstr(err, "not a socket"));
 	unlink(f->path);
 

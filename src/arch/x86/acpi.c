@@ -224,11 +224,13 @@ static void build_fadt(uint8_t *t, uint64_t dsdt, uint64_t facs)
 	put16(t, FADT_P_LVL2_LAT, 101);
 	put16(t, FADT_P_LVL3_LAT, 1001);
 
-	/* No VGA. No 8042 flag: Linux then skips probing for a keyboard
-	 * controller. LEGACY_DEVICES clear: no ISA devices to enumerate
-	 * beyond the ones the OS assumes. CMOS RTC present (bit clear). */
+	/* No VGA. An 8042 (devices/i8042): without this flag Linux marks the
+	 * controller firmware-absent and, when PNP finds no PNP0303 either
+	 * (i8042.nopnp, Firecracker's command line), never probes it.
+	 * LEGACY_DEVICES clear: no ISA devices to enumerate beyond the ones the
+	 * OS assumes. CMOS RTC present (bit clear). */
 	put8(t, FADT_CENTURY, 0x32); /* CMOS index of the century (devices/rtc_cmos) */
-	put16(t, FADT_IAPC_BOOT_ARCH, IAPC_VGA_NOT_PRESENT);
+	put16(t, FADT_IAPC_BOOT_ARCH, IAPC_VGA_NOT_PRESENT | IAPC_8042);
 
 	/* WBINVD works and HLT (C1) is supported on every vCPU. There is no
 	 * fixed power or sleep button and the PM1 block has no RTC wake
@@ -303,7 +305,26 @@ static void build_pci0(struct aml *a, const struct acpi_config *cfg)
 	aml_end(a, dev);
 }
 
-/* The DSDT body: \_S5_, the pvpanic device and the PCI root bridge. */
+/* The i8042's keyboard port. Linux's i8042 PNP driver binds PNP0303 and
+ * takes the data and command ports and the IRQ from _CRS; with no PS/2
+ * mouse device (PNP0F13) beside it, it sets i8042.noaux and never probes
+ * for a mouse. */
+static void build_kbd(struct aml *a)
+{
+	size_t dev = aml_device_begin(a, "KBD");
+	aml_name(a, "_HID");
+	aml_eisaid(a, "PNP0303");
+	aml_name(a, "_CRS");
+	size_t crs = aml_restemplate_begin(a);
+	aml_res_io16(a, PORT_I8042_DATA, PORT_I8042_DATA, 1, 1);
+	aml_res_io16(a, PORT_I8042_CMD, PORT_I8042_CMD, 1, 1);
+	aml_res_irq_noflags(a, IRQ_KBD);
+	aml_restemplate_end(a, crs);
+	aml_end(a, dev);
+}
+
+/* The DSDT body: \_S5_, the pvpanic device, the PCI root bridge and the
+ * keyboard controller. */
 static long build_dsdt_aml(uint8_t *buf, size_t cap, const struct acpi_config *cfg)
 {
 	struct aml a;
@@ -334,6 +355,7 @@ static long build_dsdt_aml(uint8_t *buf, size_t cap, const struct acpi_config *c
 	aml_end(&a, dev);
 	if (cfg->pci)
 		build_pci0(&a, cfg);
+	build_kbd(&a);
 	aml_end(&a, sb);
 
 	return aml_finish(&a);

@@ -27,6 +27,8 @@
 #define AML_RES_IO          0x47 /* small item 0x08, 7 bytes */
 #define AML_RES_IO_DECODE16 0x01
 #define AML_RES_END_TAG     0x79 /* small item 0x0F, 1 byte */
+#define AML_RES_IRQ_NOFLAGS 0x22 /* small item 0x04, 2 bytes: the IRQ mask */
+#define AML_RES_IRQ_MAX     15
 #define AML_RES_DWORD_ADDR  0x87 /* large item 0x07, 23 bytes */
 #define AML_RES_WORD_ADDR   0x88 /* large item 0x08, 13 bytes */
 #define AML_RES_WORD_LEN    13
@@ -334,6 +336,17 @@ void aml_res_io16(struct aml *a, uint16_t min, uint16_t max, uint8_t align, uint
 		align,
 		len,
 	};
+	aml_bytes(a, d, sizeof(d));
+}
+
+void aml_res_irq_noflags(struct aml *a, uint8_t irq)
+{
+	if (irq > AML_RES_IRQ_MAX) {
+		fail(a, -EINVAL);
+		return;
+	}
+	uint16_t mask = (uint16_t)(1u << irq);
+	const uint8_t d[3] = { AML_RES_IRQ_NOFLAGS, (uint8_t)mask, (uint8_t)(mask >> 8) };
 	aml_bytes(a, d, sizeof(d));
 }
 

@@ -85,6 +85,10 @@ void aml_restemplate_end(struct aml *a, size_t mark);
 /* IO(Decode16, min, max, align, len): the small I/O port descriptor. */
 void aml_res_io16(struct aml *a, uint16_t min, uint16_t max, uint8_t align, uint8_t len);
 
+/* IRQNoFlags(){irq}: the 2-byte IRQ descriptor (ISA IRQ 0..15, edge, active
+ * high, exclusive); -EINVAL for irq > 15. */
+void aml_res_irq_noflags(struct aml *a, uint8_t irq);
+
 /* Address space descriptors for a bridge's windows, all ResourceProducer,
  * PosDecode, MinFixed, MaxFixed, granularity 0, no translation, length
  * max - min + 1 (-EINVAL if min > max or the length does not fit):

@@ -33,6 +33,7 @@
 #define PORT_COM1           0x3F8
 #define PORT_COM1_LEN       8
 #define IRQ_COM1            4
+#define IRQ_KBD             1 /* i8042 keyboard port */
 #define PORT_RTC            0x70 /* index 0x70, data 0x71 */
 #define PORT_RTC_LEN        2
 #define IRQ_RTC             8

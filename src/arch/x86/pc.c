@@ -38,10 +38,10 @@ static int add_devices(struct vm *vm, struct pc_board *pc, const struct pc_confi
 {
 	struct vmctl ctl = vm_ctl(vm);
 
-	pc->com1 = uart_16550_new(cfg->irq(cfg->irq_ctx, IRQ_COM1), cfg->console);
-	pc->rtc = rtc_cmos_new(cfg->irq(cfg->irq_ctx, IRQ_RTC));
+	pc->com1 = uart_16550_new(cfg->irq(cfg->irq_ctx, IRQ_COM1), cfg->console, &cfg->clock);
+	pc->rtc = rtc_cmos_new(cfg->irq(cfg->irq_ctx, IRQ_RTC), &cfg->clock);
 	pc->pm = acpi_pm_new(ctl);
-	pc->i8042 = i8042_new(ctl);
+	pc->i8042 = i8042_new(ctl, cfg->irq(cfg->irq_ctx, IRQ_KBD));
 	pc->pvpanic = pvpanic_new(ctl);
 	if (add(vm, &vm->pio, PORT_COM1, PORT_COM1_LEN, "com1", "uart-16550", uart_16550_io, pc->com1, err,
 		errlen) < 0 ||
@@ -75,7 +75,7 @@ int pc_add_virtio(struct pc_board *pc, struct pc_config *cfg, struct virtio_dev 
 		snprintf(err, errlen, "too many virtio devices (at most %d)", PC_MAX_VIRTIO);
 		return -1;
 	}
-	struct virtio_pci *vp = virtio_pci_new(dev, pc->pci, cfg->loop, &cfg->plat, cfg->irq, cfg->irq_ctx, err, errlen);
+	struct virtio_pci *vp = virtio_pci_new(dev, pc->pci, &cfg->exec, &cfg->plat, cfg->irq, cfg->irq_ctx, err, errlen);
 	if (!vp)
 		return -1;
 	pc->virtio[pc->nr_virtio++] = vp;

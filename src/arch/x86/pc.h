@@ -6,10 +6,11 @@
 
 #include "arch/x86/boot.h"
 #include "core/chardev.h"
+#include "core/clock.h"
+#include "core/exec.h"
 #include "core/irq.h"
 #include "core/platform.h"
 #include "core/vm.h"
-#include "host/evloop.h"
 #include "virtio/virtio_dev.h"
 
 #define PC_MAX_VIRTIO 16
@@ -19,8 +20,9 @@ struct pc_config {
 	struct chardev_out console;
 	struct irq_line (*irq)(void *ctx, uint32_t gsi);
 	void *irq_ctx;
-	struct platform_ops plat; /* MSI irqfds and ioeventfds for virtio-pci */
-	struct evloop *loop;      /* where virtio queues are served */
+	struct platform_ops plat; /* MSI handles and doorbell binding for virtio-pci */
+	struct exec exec;         /* where virtio queues are served */
+	struct vclock clock;      /* the RTC's wall clock, the consoles' deadlines */
 };
 
 struct pc_board {

@@ -1,0 +1,49 @@
+/* blk_backend — the host side of a virtio-blk device: where its sectors
+ * live. The device (src/devices/virtio_blk.c) decodes requests, applies the
+ * policy and accounting, and submits I/O here; the host implements it
+ * (src/host/blk_file.c: a raw image with a worker pool) and tests may plug
+ * in a fake. Threading: submit and drain from the device context (the event
+ * thread) or with it paused; `done` runs on a backend thread, once per
+ * submitted I/O. */
+#ifndef VIGIL_DEVICES_BLK_BACKEND_H
+#define VIGIL_DEVICES_BLK_BACKEND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "virtio/virtq.h"
+
+enum blk_op { BLK_READ, BLK_WRITE, BLK_FLUSH };
+
+/* One I/O, in memory the device owns until `done` returns. */
+struct blk_io {
+	enum blk_op op;
+	uint64_t off; /* bytes */
+	struct iovec iov[VIRTQ_MAX_CHAIN]; /* the backend may consume it */
+	unsigned n;
+	/* 0 when the whole transfer (or the flush to stable storage) is done,
+	 * else -errno. */
+	void (*done)(struct blk_io *io, int result);
+	struct blk_io *next; /* the backend's while it holds the I/O */
+};
+
+struct blk_backend;
+
+struct blk_backend_ops {
+	/* Queues io; its done() follows, on a backend thread. */
+	void (*submit)(struct blk_backend *be, struct blk_io *io);
+	/* Returns once every I/O submitted before the call has had its
+	 * done() return. */
+	void (*drain)(struct blk_backend *be);
+	/* Drains, then frees. */
+	void (*free)(struct blk_backend *be);
+};
+
+struct blk_backend {
+	const struct blk_backend_ops *ops;
+	uint64_t size;  /* bytes, a multiple of 512 */
+	bool read_only; /* opened so: writes would fail */
+};
+
+#endif

@@ -1,0 +1,27 @@
+/* blk_file — a raw disk image (regular file or block device) as a
+ * blk_backend: opened O_RDWR or O_RDONLY with an advisory flock (writers
+ * exclusive, readers shared), served by VIRTIO_BLK_WORKERS threads with
+ * preadv/pwritev/fdatasync. host_blk_new() puts a virtio-blk device over
+ * one. Used by the builder (src/cli/run_devices.c) and tests.
+ * Threading: as devices/blk_backend.h. */
+#ifndef VIGIL_HOST_BLK_FILE_H
+#define VIGIL_HOST_BLK_FILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "devices/blk_backend.h"
+#include "devices/virtio_blk.h"
+
+/* Refuses a missing file, a directory, anything but a regular file or block
+ * device, an empty image and a size not a multiple of 512; the workers are
+ * started. NULL with a one-line reason in err ("disk PATH: ..."). */
+struct blk_backend *blk_file_open(const char *path, bool read_only, char *err, size_t errlen);
+
+/* Opens cfg->path (read-only when cfg or the gate says so) and returns a
+ * device ready for a transport. NULL with a one-line reason in err. `gate`
+ * comes from the VM: vm_dev_gate(vm, name, cfg->read_only). cfg is not kept. */
+struct virtio_dev *host_blk_new(const struct virtio_blk_config *cfg, const struct gmem *mem,
+				struct dev_gate gate, char *err, size_t errlen);
+
+#endif

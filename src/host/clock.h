@@ -1,0 +1,11 @@
+/* clock — the host's clocks as a core/clock.h source (CLOCK_MONOTONIC and
+ * CLOCK_REALTIME). Used by the builder (src/cli) and by unit tests that need
+ * real time. Threading: any thread. */
+#ifndef VIGIL_HOST_CLOCK_H
+#define VIGIL_HOST_CLOCK_H
+
+#include "core/clock.h"
+
+struct vclock host_clock(void);
+
+#endif
