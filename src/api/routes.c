@@ -350,29 +350,40 @@ static void route(struct vmm *m, const char *method, const char *path, const cha
 	const char *id;
 	struct ctx x = {.m = m, .out = out};
 
-	if (!strcmp(method, "GET") && len)
-		return api_fault(out, "GET request cannot have a body.");
-	if (!strcmp(method, "PUT") && !len)
-		return api_fault(out, "Empty PUT request.");
-	if (!strcmp(method, "PATCH") && !len)
-		return api_fault(out, "Empty PATCH request.");
+	if (!strcmp(method, "GET") && len) {
+		api_fault(out, "GET request cannot have a body.");
+		return;
+	}
+	if (!strcmp(method, "PUT") && !len) {
+		api_fault(out, "Empty PUT request.");
+		return;
+	}
+	if (!strcmp(method, "PATCH") && !len) {
+		api_fault(out, "Empty PATCH request.");
+		return;
+	}
 	if (!(r = find_route(method, path, &id))) {
 		printable(meth, sizeof(meth), method);
 		printable(p, sizeof(p), path);
 		snprintf(msg, sizeof(msg), "Invalid request method and/or path: %s %s.", meth, p);
-		return api_fault(out, msg);
+		api_fault(out, msg);
+		return;
 	}
 	out->group = r->group;
 	if (id && !vmcfg_id_ok(id)) {
-		if (!id[0])
-			return api_fault(out, "Empty ID in request.");
-		return api_fault(out,
-				 "Invalid ID: API Resource IDs can only contain alphanumeric characters and "
-				 "underscores (at most 64).");
+		if (!id[0]) {
+			api_fault(out, "Empty ID in request.");
+			return;
+		}
+		api_fault(out, "Invalid ID: API Resource IDs can only contain alphanumeric characters and "
+			       "underscores (at most 64).");
+		return;
 	}
 	x.id = id;
-	if (len && !(x.body = vmcfg_json_parse(body, len, x.err, sizeof(x.err))))
-		return api_fault(out, x.err);
+	if (len && !(x.body = vmcfg_json_parse(body, len, x.err, sizeof(x.err)))) {
+		api_fault(out, x.err);
+		return;
+	}
 	/* Firecracker's parser rejects a malformed body before the VMM judges
 	 * the phase: unknown fields, types, required fields, the path's id. */
 	if (r->shape && r->phase != ANY && (r->phase == PRE_BOOT) == started(m)) {
@@ -380,7 +391,8 @@ static void route(struct vmm *m, const char *method, const char *path, const cha
 						  : vmcfg_json_check(r->shape, x.body, x.err, sizeof(x.err));
 		if (bad || (r->id_field && same_id(&x, r->id_field) < 0)) {
 			json_decref(x.body);
-			return api_fault(out, x.err);
+			api_fault(out, x.err);
+			return;
 		}
 	}
 	if (r->phase == PRE_BOOT && started(m))
