@@ -64,7 +64,7 @@ def boot_api(r, work):
         _, out = g.run(f"dd if=/dev/urandom of=/tmp/d bs=1M count={DATA_MIB} 2>/dev/null; sha256sum /tmp/d", 120)
         want = out.split()[0] if out.split() else ""
         g.run("(dd if=/tmp/d of=/dev/vda bs=64k conv=fsync 2>/dev/null; echo DDRC=$?) &"
-              f" (i=1; while [ $i -le {TICKS} ]; do echo tick-$i; i=$((i+1)); done; echo TICKS-DONE) &")
+              f" (i=1; while [ $i -le {TICKS} ]; do echo tick-$i; i=$((i+1)); done; echo TICKS-DONE) & :")
         still = []
         for _ in range(PAUSES):
             time.sleep(0.3)

@@ -19,7 +19,10 @@
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static int log_fd = -1;				  /* -1: stderr */
-static enum vmcfg_log_level log_level = LOG_INFO; /* FC's DEFAULT_LEVEL */
+/* Until PUT /logger (or the config file) says otherwise: warnings and errors
+ * only, as Firecracker's docs/logger.md gives its default; a plain `vigil run`
+ * then prints nothing of its own. */
+static enum vmcfg_log_level log_level = LOG_WARN;
 static bool log_show_level, log_show_origin;
 static char log_module[64];
 static char log_id[128] = "anonymous-instance";

@@ -185,7 +185,7 @@ int vmm_start(struct vmm *m, char *err, size_t errlen)
 		return -1;
 	}
 	m->state = VMM_RUNNING;
-	VLOG_INFO("Successfully started microvm that was configured from one single json");
+	VLOG_INFO("Successfully started microvm");
 	return 0;
 }
 
