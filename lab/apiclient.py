@@ -10,18 +10,11 @@ import http.client
 import json
 import os
 import socket
+import sys
 import time
 
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout):
-        super().__init__("localhost", timeout=timeout)
-        self.path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.path)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+from api_unix import UnixHTTPConnection  # noqa: E402
 
 
 class Api:
@@ -45,7 +38,7 @@ class Api:
         data = None if body is None else json.dumps(body)
         for attempt in (0, 1):
             if self.conn is None:
-                self.conn = _UnixConnection(self.path, self.timeout)
+                self.conn = UnixHTTPConnection(self.path, self.timeout)
             try:
                 headers = {"Content-Type": "application/json"} if data is not None else {}
                 self.conn.request(method, url, body=data, headers=headers)
