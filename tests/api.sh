@@ -147,6 +147,30 @@ expect 204 "resuming a running VM" PATCH /vm '{"state": "Resumed"}'
 sleep 1.5; s2=$(size "$T/con")
 check "resumed guest goes on" "$([ "$s2" -gt "$s1" ]; echo $?)" "console $s1 -> $s2"
 expect 400 "bad state" PATCH /vm '{"state": "Sleeping"}' 'state'
+# Registers through the mailbox, from the real KVM: the tiny guest's boot
+# vCPU runs in long mode (CR0.PE|PG, EFER.LMA) with rip in its image above 1 MiB.
+regs_ok() {
+    python3 - "$1" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1])
+cr0, efer, rip = (int(r[k], 16) for k in ("cr0", "efer", "rip"))
+sys.exit(0 if cr0 & 0x80000001 == 0x80000001 and efer & 0x400 and 0x100000 <= rip < 0x200000 else 1)
+PY
+}
+call GET /vigil/vcpus/0/regs
+check "GET /vigil/vcpus/0/regs (running, long mode)" "$([ "$code" = 200 ] && regs_ok "$body"; echo $?)" "$code $body"
+# vCPU 1 is an application processor the tiny guest never starts: still at
+# the reset vector, waiting for its SIPI.
+call GET /vigil/vcpus/1/regs
+check "GET /vigil/vcpus/1/regs (an AP at the reset vector)" "$([ "$code" = 200 ] && grep -q '"rip": *"0xfff0"' <<<"$body" && grep -q '"cs": *"0xf000"' <<<"$body"; echo $?)" "$code $body"
+expect 204 "pause for a register read" PATCH /vm '{"state": "Paused"}'
+call GET /vigil/vcpus/0/regs; r1=$body; sleep 0.3; call GET /vigil/vcpus/0/regs
+check "GET /vigil/vcpus/0/regs (paused: the same twice)" "$([ "$code" = 200 ] && regs_ok "$body" && [ "$r1" = "$body" ]; echo $?)" "$code $r1 / $body"
+expect 204 "resume after the register read" PATCH /vm '{"state": "Resumed"}'
+expect 400 "no such vCPU" GET /vigil/vcpus/7/regs "" 'does not exist'
+call GET /vigil/vcpus
+tid=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['vcpus'][1]['thread_id'])" "$body" 2>/dev/null)
+check "GET /vigil/vcpus: host thread ids" "$([ -n "$tid" ] && [ -d "/proc/$VPID/task/$tid" ]; echo $?)" "$body"
 if [ -x "$V" ] && "$V" ctl --api-sock "$SOCK" status >"$T/ctl" 2>&1 && grep -q Running "$T/ctl"; then pass "vigil ctl status"
 else fail "vigil ctl status" "$(cat "$T/ctl")"; fi
 "$V" ctl --api-sock "$SOCK" pause >/dev/null 2>&1 && call GET / && grep -q Paused <<<"$body"
@@ -172,6 +196,17 @@ grep -q 'PUT' "$T/firecracker.log" 2>/dev/null && grep -q '/actions' "$T/firecra
 check "logger logged the API requests" $? "$(head -c 300 "$T/firecracker.log" 2>&1)"
 grep -q '"utc_timestamp_ms"' "$T/metrics.json" 2>/dev/null
 check "metrics file has Firecracker lines" $? "$(head -c 300 "$T/metrics.json" 2>&1)"
+
+# --- docs/openapi.json against a fresh server: every pre-boot example,
+# InstanceStart, then every post-boot call and phase rule -------------------
+SOCK=$T/oa.sock
+"$V" run --api-sock "$SOCK" --console none >/dev/null 2>"$T/err" </dev/null &
+VPID=$!; pids+=($VPID)
+wait_sock "$SOCK"
+truncate -s 4M "$T/oa-root.img"
+python3 tests/api_openapi.py "$SOCK" --kernel "$G/tiny-count.bin" --rootfs "$T/oa-root.img" >"$T/oa" 2>&1
+check "OpenAPI document matches a fresh server, through InstanceStart" $? "$(grep -E 'FAIL|passed' "$T/oa" | head -5)"
+kill -TERM $VPID; wait_exit $VPID 10
 
 # --- SendCtrlAltDel reaches the guest's keyboard ---------------------------
 SOCK=$T/cad.sock

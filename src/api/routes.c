@@ -5,12 +5,15 @@
  * then the object itself through config_json.c. */
 #include "api/routes.h"
 
+#include <inttypes.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch/x86/cpu_state.h"
+#include "core/vm.h"
 #include "vmm/config_json.h"
 #include "vmm/log.h"
 #include "vmm/metrics.h"
@@ -109,6 +112,55 @@ static int get_vm_config(struct ctx *x)
 static int get_stats(struct ctx *x)
 {
 	set_text(x->out, metrics_stats_json(x->m), "application/json");
+	return 0;
+}
+
+/* GET /vigil/vcpus: each vCPU's run state and host thread. */
+static int get_vcpus(struct ctx *x)
+{
+	struct vm *vm = vmm_vm(x->m);
+	json_t *list = json_array();
+	const char *state = vmm_state_name(vmm_state(x->m));
+	for (unsigned i = 0; vm && i < vm->ncpus; i++)
+		json_array_append_new(list, json_pack("{s:i, s:s, s:i}", "id", (int)i, "state", state, "thread_id",
+						      vmm_vcpu_tid(x->m, i)));
+	set_json(x->out, 200, json_pack("{s:o}", "vcpus", list));
+	return 0;
+}
+
+static json_t *hex(uint64_t v)
+{
+	char b[24];
+	snprintf(b, sizeof(b), "0x%" PRIx64, v);
+	return json_string(b);
+}
+
+/* GET /vigil/vcpus/{n}/regs: read on the vCPU's own thread (core/vcpu.c). */
+static int get_vcpu_regs(struct ctx *x)
+{
+	char *end;
+	unsigned long n = strtoul(x->id, &end, 10);
+	struct vcpu_state s;
+	if (*end || n > 1024) {
+		snprintf(x->err, sizeof(x->err), "vCPU '%s': expected a vCPU number", x->id);
+		return -1;
+	}
+	if (vmm_vcpu_state(x->m, (unsigned)n, &s, x->err, sizeof(x->err)) < 0)
+		return -1;
+	json_t *o = json_object();
+	const struct { const char *name; uint64_t v; } regs[] = {
+		{ "rax", s.rax }, { "rbx", s.rbx }, { "rcx", s.rcx }, { "rdx", s.rdx }, { "rsi", s.rsi },
+		{ "rdi", s.rdi }, { "rsp", s.rsp }, { "rbp", s.rbp }, { "r8", s.r8 }, { "r9", s.r9 },
+		{ "r10", s.r10 }, { "r11", s.r11 }, { "r12", s.r12 }, { "r13", s.r13 }, { "r14", s.r14 },
+		{ "r15", s.r15 }, { "rip", s.rip }, { "rflags", s.rflags }, { "cs", s.cs.selector },
+		{ "ds", s.ds.selector }, { "es", s.es.selector }, { "fs", s.fs.selector }, { "gs", s.gs.selector },
+		{ "ss", s.ss.selector }, { "fs_base", s.fs.base }, { "gs_base", s.gs.base }, { "cr0", s.cr0 },
+		{ "cr2", s.cr2 }, { "cr3", s.cr3 }, { "cr4", s.cr4 }, { "efer", s.efer },
+		{ "apic_base", s.apic_base },
+	};
+	for (size_t i = 0; i < sizeof(regs) / sizeof(regs[0]); i++)
+		json_object_set_new(o, regs[i].name, hex(regs[i].v));
+	set_json(x->out, 200, o);
 	return 0;
 }
 
@@ -308,15 +360,32 @@ static const struct route routes[] = {
     {"GET", "/vm/config", ANY, "vm", get_vm_config, NULL, NULL},
     {"GET", "/vigil/stats", ANY, "vigil", get_stats, NULL, NULL},
     {"GET", "/metrics", ANY, "vigil", get_prometheus, NULL, NULL},
+    {"GET", "/vigil/vcpus", ANY, "vigil", get_vcpus, NULL, NULL},
+    {"GET", "/vigil/vcpus/*/regs", POST_BOOT, "vigil", get_vcpu_regs, NULL, NULL},
 };
 
 /* Matches path against a route's pattern; for an {id} route, *id gets what
- * follows the prefix (which must hold no further '/'). */
-static bool path_match(const struct route *r, const char *path, const char **id)
+ * follows the prefix (which must hold no further '/'); a '*' stands for one
+ * segment in the middle (copied to idbuf). */
+static bool path_match(const struct route *r, const char *path, const char **id, char *idbuf, size_t idlen)
 {
 	size_t n = strlen(r->path);
+	const char *star = strchr(r->path, '*');
 
 	*id = NULL;
+	if (star) {
+		size_t pre = (size_t)(star - r->path);
+		const char *seg = path + pre, *slash;
+		if (strncmp(r->path, path, pre) || !(slash = strchr(seg, '/')) || strcmp(slash, star + 1))
+			return false;
+		size_t len = (size_t)(slash - seg);
+		if (len >= idlen)
+			len = idlen - 1; /* cut: the id check refuses it as too long */
+		memcpy(idbuf, seg, len);
+		idbuf[len] = '\0';
+		*id = idbuf;
+		return true;
+	}
 	if (r->path[n - 1] != '/' || n == 1)
 		return !strcmp(r->path, path);
 	if (strncmp(r->path, path, n) || strchr(path + n, '/'))
@@ -334,10 +403,11 @@ static void printable(char *dst, size_t size, const char *s)
 	dst[i] = 0;
 }
 
-static const struct route *find_route(const char *method, const char *path, const char **id)
+static const struct route *find_route(const char *method, const char *path, const char **id, char *idbuf,
+				      size_t idlen)
 {
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-		if (!strcmp(routes[i].method, method) && path_match(&routes[i], path, id))
+		if (!strcmp(routes[i].method, method) && path_match(&routes[i], path, id, idbuf, idlen))
 			return &routes[i];
 	return NULL;
 }
@@ -345,7 +415,7 @@ static const struct route *find_route(const char *method, const char *path, cons
 static void route(struct vmm *m, const char *method, const char *path, const char *body, size_t len,
 		  struct api_response *out)
 {
-	char msg[512], meth[16], p[160];
+	char msg[512], meth[16], p[160], idbuf[VMCFG_ID_MAX + 2];
 	const struct route *r;
 	const char *id;
 	struct ctx x = {.m = m, .out = out};
@@ -362,7 +432,7 @@ static void route(struct vmm *m, const char *method, const char *path, const cha
 		api_fault(out, "Empty PATCH request.");
 		return;
 	}
-	if (!(r = find_route(method, path, &id))) {
+	if (!(r = find_route(method, path, &id, idbuf, sizeof(idbuf)))) {
 		printable(meth, sizeof(meth), method);
 		printable(p, sizeof(p), path);
 		snprintf(msg, sizeof(msg), "Invalid request method and/or path: %s %s.", meth, p);

@@ -219,3 +219,37 @@ void vcpus_wake_all(struct vm *vm)
 	if (vs->notify)
 		vs->notify(vs->notify_ctx);
 }
+
+struct state_call {
+	struct vcpus *vs;
+	struct vcpu_state *get;
+	const struct vcpu_state *set;
+	int result;
+};
+
+static void state_on_vcpu(void *arg, unsigned cpu)
+{
+	struct state_call *c = arg;
+	const struct hv_ops *hv = &c->vs->hv;
+
+	if (c->get)
+		c->result = hv->get_state ? hv->get_state(hv->hv, cpu, c->get) : -ENOSYS;
+	else
+		c->result = hv->set_state ? hv->set_state(hv->hv, cpu, c->set) : -ENOSYS;
+}
+
+int vcpu_get_state(struct vm *vm, unsigned cpu, struct vcpu_state *s)
+{
+	struct state_call c = { .vs = &vm->vcpus, .get = s };
+	if (vcpu_run_on(vm, cpu, state_on_vcpu, &c) < 0)
+		return -1;
+	return c.result;
+}
+
+int vcpu_set_state(struct vm *vm, unsigned cpu, const struct vcpu_state *s)
+{
+	struct state_call c = { .vs = &vm->vcpus, .set = s };
+	if (vcpu_run_on(vm, cpu, state_on_vcpu, &c) < 0)
+		return -1;
+	return c.result;
+}

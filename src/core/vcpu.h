@@ -16,6 +16,7 @@
 
 struct vm;
 struct vexit;
+struct vcpu_state; /* the architecture's (arch/x86/cpu_state.h) */
 
 /* What the core needs of a hypervisor backend (KVM today, SVM later). */
 struct hv_ops {
@@ -33,6 +34,10 @@ struct hv_ops {
 	void (*paused)(void *hv, unsigned cpu);
 	/* Logs a crash of `cpu` (registers at the fault). On the vCPU's thread. */
 	void (*report_crash)(void *hv, unsigned cpu, const struct vexit *ex);
+	/* Reads / writes the vCPU's architectural state. On its own thread
+	 * (the core calls them through the mailbox). 0 or -errno. */
+	int (*get_state)(void *hv, unsigned cpu, struct vcpu_state *s);
+	int (*set_state)(void *hv, unsigned cpu, const struct vcpu_state *s);
 	void *hv;
 };
 
@@ -87,6 +92,12 @@ void vm_resume(struct vm *vm);
  * while it is parked) and waits for it. -1 if that vCPU's loop is not
  * running. Not from a vCPU thread. */
 int vcpu_run_on(struct vm *vm, unsigned cpu, void (*fn)(void *arg, unsigned cpu), void *arg);
+
+/* The state of vCPU `cpu`, read or written on its own thread between two
+ * guest entries (or while parked), the VM running or paused. 0; -1 when the
+ * vCPU's loop is not running; -errno from the backend. Not from a vCPU. */
+int vcpu_get_state(struct vm *vm, unsigned cpu, struct vcpu_state *s);
+int vcpu_set_state(struct vm *vm, unsigned cpu, const struct vcpu_state *s);
 
 /* Kicks every vCPU out of the guest and wakes parked ones (a stop). */
 void vcpus_wake_all(struct vm *vm);

@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "arch/x86/cpu_state.h"
 #include "arch/x86/cpuid.h"
 #include "core/exit.h"
 #include "kvm/kvm.h"
@@ -64,6 +65,15 @@ static void seg_to_kvm(struct kvm_segment *k, const struct x86_seg *s)
 	*k = (struct kvm_segment){
 		.base = s->base, .limit = s->limit, .selector = s->selector, .type = s->type,
 		.present = s->present, .dpl = s->dpl, .db = s->db, .s = s->s, .l = s->l, .g = s->g,
+		.unusable = !s->present,
+	};
+}
+
+static void seg_from_kvm(struct x86_seg *s, const struct kvm_segment *k)
+{
+	*s = (struct x86_seg){
+		.base = k->base, .limit = k->limit, .selector = k->selector, .type = k->type,
+		.present = k->present, .dpl = k->dpl, .db = k->db, .s = k->s, .l = k->l, .g = k->g,
 	};
 }
 
@@ -252,11 +262,78 @@ static void hv_paused(void *hv, unsigned cpu)
 	ioctl(v->fd, KVM_KVMCLOCK_CTRL, 0);
 }
 
+static int hv_get_state(void *hv, unsigned cpu, struct vcpu_state *st)
+{
+	struct kvm_vcpu *v = vcpu_of(hv, cpu);
+	struct kvm_regs r;
+	struct kvm_sregs sr;
+
+	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sr) < 0)
+		return -errno;
+	*st = (struct vcpu_state){
+		.rax = r.rax, .rbx = r.rbx, .rcx = r.rcx, .rdx = r.rdx, .rsi = r.rsi, .rdi = r.rdi,
+		.rsp = r.rsp, .rbp = r.rbp, .r8 = r.r8, .r9 = r.r9, .r10 = r.r10, .r11 = r.r11,
+		.r12 = r.r12, .r13 = r.r13, .r14 = r.r14, .r15 = r.r15, .rip = r.rip, .rflags = r.rflags,
+		.gdt_base = sr.gdt.base, .gdt_limit = sr.gdt.limit, .idt_base = sr.idt.base,
+		.idt_limit = sr.idt.limit, .cr0 = sr.cr0, .cr2 = sr.cr2, .cr3 = sr.cr3, .cr4 = sr.cr4,
+		.cr8 = sr.cr8, .efer = sr.efer, .apic_base = sr.apic_base,
+	};
+	seg_from_kvm(&st->cs, &sr.cs);
+	seg_from_kvm(&st->ds, &sr.ds);
+	seg_from_kvm(&st->es, &sr.es);
+	seg_from_kvm(&st->fs, &sr.fs);
+	seg_from_kvm(&st->gs, &sr.gs);
+	seg_from_kvm(&st->ss, &sr.ss);
+	seg_from_kvm(&st->tr, &sr.tr);
+	seg_from_kvm(&st->ldt, &sr.ldt);
+	return 0;
+}
+
+/* SREGS is read first, so what vcpu_state does not hold (the pending
+ * interrupt bitmap) stays as it was. */
+static int hv_set_state(void *hv, unsigned cpu, const struct vcpu_state *st)
+{
+	struct kvm_vcpu *v = vcpu_of(hv, cpu);
+	struct kvm_sregs sr;
+
+	if (ioctl(v->fd, KVM_GET_SREGS, &sr) < 0)
+		return -errno;
+	seg_to_kvm(&sr.cs, &st->cs);
+	seg_to_kvm(&sr.ds, &st->ds);
+	seg_to_kvm(&sr.es, &st->es);
+	seg_to_kvm(&sr.fs, &st->fs);
+	seg_to_kvm(&sr.gs, &st->gs);
+	seg_to_kvm(&sr.ss, &st->ss);
+	seg_to_kvm(&sr.tr, &st->tr);
+	seg_to_kvm(&sr.ldt, &st->ldt);
+	sr.gdt.base = st->gdt_base;
+	sr.gdt.limit = st->gdt_limit;
+	sr.idt.base = st->idt_base;
+	sr.idt.limit = st->idt_limit;
+	sr.cr0 = st->cr0;
+	sr.cr2 = st->cr2;
+	sr.cr3 = st->cr3;
+	sr.cr4 = st->cr4;
+	sr.cr8 = st->cr8;
+	sr.efer = st->efer;
+	sr.apic_base = st->apic_base;
+	struct kvm_regs r = {
+		.rax = st->rax, .rbx = st->rbx, .rcx = st->rcx, .rdx = st->rdx, .rsi = st->rsi, .rdi = st->rdi,
+		.rsp = st->rsp, .rbp = st->rbp, .r8 = st->r8, .r9 = st->r9, .r10 = st->r10, .r11 = st->r11,
+		.r12 = st->r12, .r13 = st->r13, .r14 = st->r14, .r15 = st->r15, .rip = st->rip,
+		.rflags = st->rflags,
+	};
+	if (ioctl(v->fd, KVM_SET_SREGS, &sr) < 0 || ioctl(v->fd, KVM_SET_REGS, &r) < 0)
+		return -errno;
+	return 0;
+}
+
 struct hv_ops kvm_hv_ops(struct kvm_backend *kb)
 {
 	struct sigaction sa = { .sa_handler = on_kick };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIG_KICK, &sa, NULL);
 	return (struct hv_ops){ .bind = hv_bind, .run = hv_run, .kick = hv_kick, .paused = hv_paused,
-				.report_crash = hv_report_crash, .hv = kb };
+				.report_crash = hv_report_crash, .get_state = hv_get_state, .set_state = hv_set_state,
+				.hv = kb };
 }

@@ -1,7 +1,9 @@
 /* The build order of one VM, and its teardown in reverse. */
+#define _GNU_SOURCE /* gettid() */
 #include "vmm/builder.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -61,6 +63,7 @@ struct machine {
 		struct vm *vm;
 		unsigned cpu;
 		pthread_t thread;
+		_Atomic int tid; /* the host thread id, for GET /vigil/vcpus */
 		bool started;
 	} *threads;
 	bool running; /* vCPU threads were started */
@@ -324,6 +327,7 @@ static bool hvc_wait(void *dev, int ms)
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu_thread *t = arg;
+	atomic_store(&t->tid, (int)gettid());
 	vcpu_loop(t->vm, t->cpu);
 	return NULL;
 }
@@ -416,6 +420,11 @@ int machine_update_drive(struct machine *mc, const char *id, const char *path, c
 	if (!was_paused)
 		machine_resume(mc);
 	return r;
+}
+
+int machine_vcpu_tid(struct machine *mc, unsigned i)
+{
+	return i < mc->vm.ncpus ? atomic_load(&mc->threads[i].tid) : 0;
 }
 
 struct vm *machine_vm(struct machine *mc)

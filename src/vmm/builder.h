@@ -37,6 +37,9 @@ int machine_update_drive(struct machine *mc, const char *id, const char *path, c
 
 struct vm *machine_vm(struct machine *mc);
 
+/* vCPU i's host thread id (0 before its thread runs). */
+int machine_vcpu_tid(struct machine *mc, unsigned i);
+
 /* Asks the VM to stop (any thread but a signal handler). */
 void machine_request_stop(struct machine *mc, enum vm_stop why);
 

@@ -239,6 +239,26 @@ int vmm_flush_metrics(struct vmm *m, char *err, size_t errlen)
 	return 0;
 }
 
+int vmm_vcpu_state(struct vmm *m, unsigned n, struct vcpu_state *s, char *err, size_t errlen)
+{
+	if (need_started(m, err, errlen) < 0)
+		return -1;
+	struct vm *vm = machine_vm(m->mc);
+	if (n >= vm->ncpus)
+		return errmsg(err, errlen, "vCPU %u does not exist (the VM has %u)", n, vm->ncpus);
+	int r = vcpu_get_state(vm, n, s);
+	if (r == -1)
+		return errmsg(err, errlen, "vCPU %u is not running", n);
+	if (r < 0)
+		return errmsg(err, errlen, "vCPU %u: cannot read its registers: %s", n, strerror(-r));
+	return 0;
+}
+
+int vmm_vcpu_tid(struct vmm *m, unsigned n)
+{
+	return m->mc ? machine_vcpu_tid(m->mc, n) : 0;
+}
+
 int vmm_update_drive(struct vmm *m, const char *id, const char *path_on_host, char *err, size_t errlen)
 {
 	if (need_started(m, err, errlen) < 0)

@@ -57,6 +57,13 @@ int vmm_ctrl_alt_del(struct vmm *m, char *err, size_t errlen);
 /* FlushMetrics: one line to the metrics file if one is configured. */
 int vmm_flush_metrics(struct vmm *m, char *err, size_t errlen);
 
+/* GET /vigil/vcpus/{n}/regs: vCPU n's state, read on its own thread
+ * (running or paused). -1 + err: not started, no such vCPU, backend error. */
+struct vcpu_state;
+int vmm_vcpu_state(struct vmm *m, unsigned n, struct vcpu_state *s, char *err, size_t errlen);
+/* vCPU n's host thread id, 0 if unknown. */
+int vmm_vcpu_tid(struct vmm *m, unsigned n);
+
 /* The running (or paused) VM, NULL before start: for stats and metrics. */
 struct vm *vmm_vm(struct vmm *m);
 

@@ -17,6 +17,7 @@
 #include "vmm/log.h"
 #include "vmm/metrics.h"
 #include "vmm/update.h"
+#include "arch/x86/cpu_state.h"
 #include "vmm/vmm.h"
 
 struct vmm {
@@ -169,6 +170,23 @@ int vmm_update_net(struct vmm *m, const char *id, char *err, size_t errlen)
 		if (!strcmp(m->cfg.nets[i].iface_id, id))
 			return 0;
 	return errmsg(err, errlen, "network interface '%s' does not exist", id);
+}
+
+/* Two vCPUs whose rip is 0x1000 + n; no vCPU 2. */
+int vmm_vcpu_state(struct vmm *m, unsigned n, struct vcpu_state *s, char *err, size_t errlen)
+{
+	if (n >= 2)
+		return errmsg(err, errlen, "vCPU %u does not exist (the VM has 2)", n);
+	memset(s, 0, sizeof(*s));
+	s->rip = 0x1000 + n;
+	s->cr0 = 0x80000011;
+	s->cs.selector = 0x10;
+	return 0;
+}
+
+int vmm_vcpu_tid(struct vmm *m, unsigned n)
+{
+	return 100 + (int)n;
 }
 
 /* metrics.h and log.h: just enough to see they are called. */

@@ -440,6 +440,28 @@ static void test_vm_config_and_stats(void **state)
 	fault("GET", "/metrics", "x", "GET request cannot have a body.");
 }
 
+/* vigil's introspection: registers read through the mailbox, hex strings. */
+static void test_vcpu_regs(void **state)
+{
+	fault("GET", "/vigil/vcpus/0/regs", NULL, "not supported before starting");
+	configure_bootable();
+	ok204("PUT", "/actions", "{\"action_type\":\"InstanceStart\"}");
+	json_t *o = ok200("/vigil/vcpus/1/regs");
+	assert_string_equal(json_string_value(json_object_get(o, "rip")), "0x1001");
+	assert_string_equal(json_string_value(json_object_get(o, "cr0")), "0x80000011");
+	assert_string_equal(json_string_value(json_object_get(o, "cs")), "0x10");
+	assert_string_equal(json_string_value(json_object_get(o, "rax")), "0x0");
+	json_decref(o);
+	fault("GET", "/vigil/vcpus/2/regs", NULL, "vCPU 2 does not exist");
+	fault("GET", "/vigil/vcpus/x1/regs", NULL, "expected a vCPU number");
+	fault("GET", "/vigil/vcpus/0/regz", NULL, "Invalid request method and/or path");
+	fault("GET", "/vigil/vcpus//regs", NULL, "Empty ID");
+	fault("GET", "/vigil/vcpus/a-b/regs", NULL, "Invalid ID");
+	fault("PUT", "/vigil/vcpus/0/regs", "{}", "Invalid request method and/or path");
+	assert_int_equal(req("GET", "/vigil/vcpus", NULL), 200);
+	assert_non_null(strstr(r.body, "\"vcpus\""));
+}
+
 /* Every byte is hostile: the router must answer anything with a status. */
 static void test_hostile(void **state)
 {
@@ -478,6 +500,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_actions_and_vm, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_vm_config_and_stats, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_hostile, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_vcpu_regs, setup, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	unlink(kernel), unlink(disk), unlink(disk2), unlink(logpath);

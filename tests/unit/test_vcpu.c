@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "arch/x86/cpu_state.h"
 #include "core/exit.h"
 #include "core/vm.h"
 
@@ -61,6 +62,27 @@ static void fake_kick(void *hv, unsigned cpu)
 	atomic_fetch_add(&((struct fake_hv *)hv)->kicks, 1);
 }
 
+/* The "registers": rip = 0x1000 + cpu until set; who touched them. */
+static uint64_t fake_rip[NCPUS];
+static pthread_t state_thread[NCPUS];
+
+static int fake_get_state(void *hv, unsigned cpu, struct vcpu_state *s)
+{
+	(void)hv;
+	state_thread[cpu] = pthread_self();
+	memset(s, 0, sizeof(*s));
+	s->rip = fake_rip[cpu] ? fake_rip[cpu] : 0x1000 + cpu;
+	return 0;
+}
+
+static int fake_set_state(void *hv, unsigned cpu, const struct vcpu_state *s)
+{
+	(void)hv;
+	state_thread[cpu] = pthread_self();
+	fake_rip[cpu] = s->rip;
+	return 0;
+}
+
 static void fake_paused(void *hv, unsigned cpu)
 {
 	atomic_fetch_add(&((struct fake_hv *)hv)->paused_notes[cpu], 1);
@@ -91,7 +113,8 @@ static int setup(void **state)
 	memset(&f, 0, sizeof(f));
 	assert_int_equal(vm_init(&f.vm, NCPUS), 0);
 	struct hv_ops hv = { .bind = fake_bind, .run = fake_run, .kick = fake_kick, .paused = fake_paused,
-			     .hv = &f.hv };
+			     .get_state = fake_get_state, .set_state = fake_set_state, .hv = &f.hv };
+	memset(fake_rip, 0, sizeof(fake_rip));
 	assert_int_equal(vcpus_init(&f.vm, &hv), 0);
 	f.vm.vcpus.notify = on_notify;
 	f.vm.vcpus.notify_ctx = &f;
@@ -201,6 +224,29 @@ static void test_run_on_runs_on_the_vcpu_thread(void **state)
 	assert_int_equal(vcpu_run_on(&f->vm, NCPUS, record_call, &r), -1); /* no such vCPU */
 }
 
+static void test_state_through_the_mailbox(void **state)
+{
+	struct fixture *f = *state;
+	struct vcpu_state st;
+
+	wait_runs(f, 1);
+	assert_int_equal(vcpu_get_state(&f->vm, 3, &st), 0);
+	assert_int_equal(st.rip, 0x1003);
+	assert_true(pthread_equal(state_thread[3], f->hv.bound[3]));
+	st.rip = 0xabc;
+	assert_int_equal(vcpu_set_state(&f->vm, 3, &st), 0);
+	assert_true(pthread_equal(state_thread[3], f->hv.bound[3]));
+	/* Paused: still served, by the parked vCPU itself. */
+	vm_pause(&f->vm);
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(vcpu_get_state(&f->vm, 3, &st), 0);
+	assert_int_equal(st.rip, 0xabc);
+	assert_int_equal(vcpu_get_state(&f->vm, 1, &st), 0);
+	assert_int_equal(st.rip, 0x1001);
+	vm_resume(&f->vm);
+	assert_int_equal(vcpu_get_state(&f->vm, NCPUS, &st), -1);
+}
+
 static void test_stop_ends_parked_loops(void **state)
 {
 	struct fixture *f = *state;
@@ -251,6 +297,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_pause_parks_all_and_resume_goes_on, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_run_on_runs_on_the_vcpu_thread, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_through_the_mailbox, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_ends_parked_loops, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_guest_stop_from_dispatch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pause_cost_on_fast_path, setup, teardown),
