@@ -208,6 +208,19 @@ python3 tests/api_openapi.py "$SOCK" --kernel "$G/tiny-count.bin" --rootfs "$T/o
 check "OpenAPI document matches a fresh server, through InstanceStart" $? "$(grep -E 'FAIL|passed' "$T/oa" | head -5)"
 kill -TERM $VPID; wait_exit $VPID 10
 
+# --- The metrics file's periodic line (60 s in Firecracker; 1 s here) ------
+SOCK=$T/per.sock
+VIGIL_METRICS_INTERVAL_S=1 "$V" run --api-sock "$SOCK" --console none >/dev/null 2>"$T/err" </dev/null &
+VPID=$!; pids+=($VPID)
+wait_sock "$SOCK"
+call PUT /metrics "{\"metrics_path\": \"$T/per.json\"}"
+call PUT /boot-source "{\"kernel_image_path\": \"$G/tiny-count.bin\"}"
+call PUT /actions '{"action_type": "InstanceStart"}'
+sleep 3.5
+n=$(grep -c '"utc_timestamp_ms"' "$T/per.json" 2>/dev/null)
+check "metrics lines come by themselves, every interval" "$([ "${n:-0}" -ge 2 ]; echo $?)" "${n:-0} lines in 3.5 s"
+kill -TERM $VPID; wait_exit $VPID 10
+
 # --- SendCtrlAltDel reaches the guest's keyboard ---------------------------
 SOCK=$T/cad.sock
 "$V" run --api-sock "$SOCK" --console "file:$T/cad.con" >/dev/null 2>"$T/err" </dev/null &
