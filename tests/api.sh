@@ -219,7 +219,9 @@ call PUT /actions '{"action_type": "InstanceStart"}'
 sleep 3.5
 n=$(grep -c '"utc_timestamp_ms"' "$T/per.json" 2>/dev/null)
 check "metrics lines come by themselves, every interval" "$([ "${n:-0}" -ge 2 ]; echo $?)" "${n:-0} lines in 3.5 s"
+expect 204 "pause before a stop" PATCH /vm '{"state": "Paused"}'
 kill -TERM $VPID; wait_exit $VPID 10
+check "SIGTERM stops a paused VM (exit 5)" "$([ $rc = 5 ]; echo $?)" "exit $rc"
 
 # --- SendCtrlAltDel reaches the guest's keyboard ---------------------------
 SOCK=$T/cad.sock
