@@ -14,6 +14,7 @@ Used as a library by lab/scenarios.py; also usable by hand:
     lab/driver.py --log /tmp/t.log -c 'uname -a' -- build/vigil run --kernel ...
 """
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -161,10 +162,39 @@ class Guest:
             try:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:
+                self.note("no exit after SIGTERM; its threads: " + self.threads())
                 self.proc.kill()
-                self.proc.wait()
+                try:
+                    self.proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    # Stuck in the kernel (D state): say where, and go on.
+                    self.note("no exit after SIGKILL; its threads: " + self.threads())
         for t in self.readers:
             t.join(5)
+
+    def threads(self):
+        """Each thread of the VMM: name, state, kernel wait channel, stack."""
+        out = []
+        base = f"/proc/{self.proc.pid}/task"
+        try:
+            tids = os.listdir(base)
+        except OSError as e:
+            return f"({e})"
+        for tid in tids:
+            info = []
+            for f in ("comm", "wchan", "syscall", "stack"):
+                try:
+                    with open(f"{base}/{tid}/{f}") as fh:
+                        info.append(f"{f}={fh.read().strip()!r}")
+                except OSError:
+                    pass
+            try:
+                with open(f"{base}/{tid}/status") as fh:
+                    info += [l.strip() for l in fh if l.startswith("State:")]
+            except OSError:
+                pass
+            out.append(f"[{tid}] " + " ".join(info))
+        return "\n".join(out)
 
     def close(self):
         self.kill()
