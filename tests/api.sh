@@ -168,6 +168,15 @@ call GET /vigil/vcpus/0/regs; r1=$body; sleep 0.3; call GET /vigil/vcpus/0/regs
 check "GET /vigil/vcpus/0/regs (paused: the same twice)" "$([ "$code" = 200 ] && regs_ok "$body" && [ "$r1" = "$body" ]; echo $?)" "$code $r1 / $body"
 expect 204 "resume after the register read" PATCH /vm '{"state": "Resumed"}'
 expect 400 "no such vCPU" GET /vigil/vcpus/7/regs "" 'does not exist'
+# PATCH /drives: the image swapped on the running VM; a bad one refused
+# with the old one kept.
+truncate -s 16M "$T/rootfs2.ext4"
+expect 204 "PATCH /drives/rootfs path_on_host" PATCH /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$T/rootfs2.ext4\"}"
+expect 200 "GET /vm/config shows the new image" GET /vm/config "" "rootfs2.ext4"
+expect 400 "PATCH /drives with a missing image" PATCH /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$T/nope.img\"}" 'No such file'
+expect 200 "the drive keeps its image" GET /vm/config "" "rootfs2.ext4"
+expect 400 "PATCH /drives on an unknown drive" PATCH /drives/other "{\"drive_id\": \"other\", \"path_on_host\": \"$T/rootfs2.ext4\"}" 'does not exist'
+expect 200 "the guest still runs" GET / "" '"state": *"Running"'
 call GET /vigil/vcpus
 tid=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['vcpus'][1]['thread_id'])" "$body" 2>/dev/null)
 check "GET /vigil/vcpus: host thread ids" "$([ -n "$tid" ] && [ -d "/proc/$VPID/task/$tid" ]; echo $?)" "$body"
