@@ -13,11 +13,13 @@ CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Wshadow -Wvla -Wformat=2 -Wno-unused-parameter
 override CFLAGS += -std=gnu11 $(WARN) -Isrc -DVIGIL_VERSION='"$(VERSION)"' -MMD -MP -pthread
 # Libraries beyond libc: libslirp (user-mode networking), libmicrohttpd (the
-# API's HTTP server), jansson (JSON for the API and the config file).
+# API's HTTP server: loaded with dlopen when --api-sock asks for it, see
+# src/api/mhd.h, so only its headers are needed here), jansson (JSON for the
+# API and the config file).
 SLIRP_CFLAGS := $(shell pkg-config --cflags slirp 2>/dev/null)
 SLIRP_LIBS   := $(shell pkg-config --libs slirp 2>/dev/null || echo -lslirp)
 override CFLAGS += $(SLIRP_CFLAGS)
-override LDLIBS += -pthread $(SLIRP_LIBS) -lmicrohttpd -ljansson
+override LDLIBS += -pthread $(SLIRP_LIBS) -ljansson -ldl
 
 B       ?= build
 # The portable part: everything that does not talk to KVM or the host OS

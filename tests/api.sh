@@ -64,6 +64,12 @@ ip netns exec "$NS" "$V" run --api-sock "$SOCK" --console "file:$T/con" >"$T/out
 VPID=$!; pids+=($VPID)
 wait_sock "$SOCK"; check "API socket appears" $? "$(cat "$T/err")"
 check "API socket is mode 0600" "$([ "$(stat -c %a "$SOCK")" = 600 ]; echo $?)" "$(stat -c %a "$SOCK")"
+grep -q libmicrohttpd "/proc/$VPID/maps"
+check "the HTTP library is loaded with the API" $? "not in /proc/$VPID/maps"
+"$V" run --kernel "$G/tiny-count.bin" --console none </dev/null >/dev/null 2>&1 &
+NPID=$!; pids+=($NPID); sleep 0.5
+check "and not without it (no GnuTLS chain at start-up)" "$(! grep -q -e libmicrohttpd -e libgnutls "/proc/$NPID/maps"; echo $?)" "$(grep -e microhttpd -e gnutls "/proc/$NPID/maps" | head -2)"
+kill -TERM $NPID
 expect 200 "GET / before start" GET / "" '"state": *"Not started"'
 expect 200 "GET /version" GET /version "" 'firecracker_version'
 expect 200 "GET /machine-config defaults" GET /machine-config "" '"mem_size_mib": *128'

@@ -19,6 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "api/mhd.h"
 #include "api/routes.h"
 #include "core/errmsg.h"
 #include "vmm/log.h"
@@ -72,17 +73,17 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, int status, char *
 	enum MHD_Result ret;
 
 	if (body)
-		r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+		r = mhd.create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
 	else
-		r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+		r = mhd.create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
 	if (!r) {
 		free(body);
 		return MHD_NO;
 	}
-	MHD_add_response_header(r, "Server", "Firecracker API");
-	MHD_add_response_header(r, "Content-Type", type ? type : "application/json");
-	ret = MHD_queue_response(conn, (unsigned)status, r);
-	MHD_destroy_response(r);
+	mhd.add_response_header(r, "Server", "Firecracker API");
+	mhd.add_response_header(r, "Content-Type", type ? type : "application/json");
+	ret = mhd.queue_response(conn, (unsigned)status, r);
+	mhd.destroy_response(r);
 	return ret;
 }
 
@@ -121,7 +122,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 	if (!rq) {
 		const char *cl =
-		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		    mhd.lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (!(rq = calloc(1, sizeof(*rq))))
 			return MHD_NO;
 		*con_cls = rq;
@@ -246,6 +247,8 @@ int api_server_start(const char *path, struct vmm *m, char *err, size_t errlen)
 
 	if (daemon_)
 		return errmsg(err, errlen, "the API server is already running");
+	if (mhd_load(err, errlen) < 0)
+		return -1;
 	if ((fd = listen_unix(path, err, errlen)) < 0)
 		return -1;
 	/* libmicrohttpd's thread inherits this thread's signal mask: with every
@@ -255,7 +258,7 @@ int api_server_start(const char *path, struct vmm *m, char *err, size_t errlen)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (size_t i = 0; i < 2 && !daemon_; i++)
-		daemon_ = MHD_start_daemon(flags[i], 0, NULL, NULL, on_request, m, MHD_OPTION_LISTEN_SOCKET,
+		daemon_ = mhd.start_daemon(flags[i], 0, NULL, NULL, on_request, m, MHD_OPTION_LISTEN_SOCKET,
 					   fd, MHD_OPTION_CONNECTION_TIMEOUT, API_CONN_TIMEOUT_S,
 					   MHD_OPTION_CONNECTION_LIMIT, API_CONN_LIMIT,
 					   MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
@@ -273,7 +276,7 @@ void api_server_stop(void)
 {
 	if (!daemon_)
 		return;
-	MHD_stop_daemon(daemon_); /* closes the listening socket too */
+	mhd.stop_daemon(daemon_); /* closes the listening socket too */
 	daemon_ = NULL;
 	unlink(sock_path);
 	sock_path[0] = 0;
