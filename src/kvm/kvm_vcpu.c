@@ -77,31 +77,7 @@ static void seg_from_kvm(struct x86_seg *s, const struct kvm_segment *k)
 	};
 }
 
-static int vcpu_boot_state(struct kvm_vcpu *v, const struct x86_boot_cpu *b)
-{
-	struct kvm_sregs sr;
-	if (ioctl(v->fd, KVM_GET_SREGS, &sr) < 0)
-		return -1;
-	seg_to_kvm(&sr.cs, &b->cs);
-	seg_to_kvm(&sr.ds, &b->ds);
-	sr.es = sr.fs = sr.gs = sr.ss = sr.ds;
-	sr.gdt.base = b->gdt_base;
-	sr.gdt.limit = b->gdt_limit;
-	sr.idt.base = b->idt_base;
-	sr.idt.limit = b->idt_limit;
-	sr.cr0 = b->cr0;
-	sr.cr3 = b->cr3;
-	sr.cr4 = b->cr4;
-	sr.efer = b->efer;
-	if (ioctl(v->fd, KVM_SET_SREGS, &sr) < 0)
-		return -1;
-	struct kvm_regs r = { .rip = b->rip, .rsi = b->rsi, .rbx = b->rbx, .rsp = b->rsp,
-			      .rflags = b->rflags ? b->rflags : 2 };
-	if (ioctl(v->fd, KVM_SET_REGS, &r) < 0)
-		return -1;
-	struct kvm_fpu fpu = { .fcw = 0x37f, .mxcsr = 0x1f80 };
-	return ioctl(v->fd, KVM_SET_FPU, &fpu);
-}
+static int vcpu_boot_state(struct kvm_backend *kb, unsigned cpu, const struct x86_boot_cpu *b);
 
 int kvm_vcpus_create(struct kvm_backend *kb, const struct x86_boot_cpu *boot, char *err, size_t errlen)
 {
@@ -126,8 +102,9 @@ int kvm_vcpus_create(struct kvm_backend *kb, const struct x86_boot_cpu *boot, ch
 		}
 		/* Application processors stay in wait-for-SIPI until the guest
 		 * starts them; only the boot processor gets a boot state. */
-		if (i == 0 && vcpu_boot_state(v, boot) < 0) {
-			snprintf(err, errlen, "boot vCPU registers: %s", strerror(errno));
+		int r;
+		if (i == 0 && (r = vcpu_boot_state(kb, i, boot)) < 0) {
+			snprintf(err, errlen, "boot vCPU registers: %s", strerror(-r));
 			return -1;
 		}
 	}
@@ -326,6 +303,21 @@ static int hv_set_state(void *hv, unsigned cpu, const struct vcpu_state *st)
 	if (ioctl(v->fd, KVM_SET_SREGS, &sr) < 0 || ioctl(v->fd, KVM_SET_REGS, &r) < 0)
 		return -errno;
 	return 0;
+}
+
+/* The boot vCPU's entry state, through the same conversion the API's
+ * register writes use, then a clean FPU. */
+static int vcpu_boot_state(struct kvm_backend *kb, unsigned cpu, const struct x86_boot_cpu *b)
+{
+	struct vcpu_state st;
+	int r = hv_get_state(kb, cpu, &st);
+	if (r < 0)
+		return r;
+	cpu_state_boot(&st, b);
+	if ((r = hv_set_state(kb, cpu, &st)) < 0)
+		return r;
+	struct kvm_fpu fpu = { .fcw = 0x37f, .mxcsr = 0x1f80 };
+	return ioctl(kb->vcpus[cpu].fd, KVM_SET_FPU, &fpu) < 0 ? -errno : 0;
 }
 
 struct hv_ops kvm_hv_ops(struct kvm_backend *kb)

@@ -21,4 +21,10 @@ struct vcpu_state {
 	uint64_t efer, apic_base;
 };
 
+/* Lays the boot vCPU's entry state (arch/x86/boot.h: bzImage or PVH)
+ * over `s`, which holds the vCPU's state after reset: segments, tables,
+ * control registers, EFER and the registers the protocols name; every other
+ * general register zero. APIC base, TR and LDT stay as they were. */
+void cpu_state_boot(struct vcpu_state *s, const struct x86_boot_cpu *b);
+
 #endif
