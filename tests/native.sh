@@ -105,6 +105,15 @@ if grep -Eq '^vcpu0 mmio 0xd0000000 \(unclaimed\): 2 denied=2' "$T/stats" &&
    grep -Eq '^vcpu0 port 0x80 \(unclaimed\): 8 denied=8' "$T/stats"; then pass "stray MMIO and REP OUTS denied and counted"
 else fail "stray MMIO and REP OUTS denied and counted" "$(cat "$T/stats")"; fi
 
+# Guest RAM is never offered to KSM: merged pages would be a side channel
+# between VMs (smaps marks MADV_MERGEABLE areas "mg").
+"$V" run --kernel "$G/tiny-hang.bin" --console none >/dev/null 2>&1 & pid=$!
+sleep 0.5
+if grep -q "VmFlags:.* mg" "/proc/$pid/smaps" 2>/dev/null; then fail "guest RAM not KSM-mergeable" "an mg area in smaps"
+elif ! grep -q "VmFlags" "/proc/$pid/smaps" 2>/dev/null; then fail "guest RAM not KSM-mergeable" "no smaps to read"
+else pass "guest RAM not KSM-mergeable"; fi
+kill -TERM $pid; wait $pid 2>/dev/null
+
 # A signal stops a guest that never ends: exit 5, promptly.
 "$V" run --kernel "$G/tiny-hang.bin" >/dev/null 2>&1 & pid=$!
 sleep 1; kill -TERM $pid

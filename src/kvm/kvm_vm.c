@@ -87,7 +87,8 @@ static int map_ram(struct kvm_backend *kb, uint64_t mem, char *err, size_t errle
 		}
 		*parts[slot].host = p;
 		*parts[slot].size = parts[slot].len;
-		madvise(p, parts[slot].len, MADV_MERGEABLE);
+		/* Never MADV_MERGEABLE: KSM merging pages across VMs is a side
+		 * channel between them (Firecracker never opts in either). */
 		struct kvm_userspace_memory_region r = {
 			.slot = slot,
 			.guest_phys_addr = parts[slot].gpa,
