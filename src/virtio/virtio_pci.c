@@ -271,6 +271,16 @@ static void (*write_status(struct virtio_pci *vp, uint8_t val))(struct virtio_pc
 
 	if (val == 0)
 		return do_reset;
+	/* Only a reset clears status bits (virtio 1.2, 2.1.2), and DRIVER_OK
+	 * needs FEATURES_OK: a driver that breaks either would have a live
+	 * device renegotiate under running backends, or run with no features.
+	 * It is told to reset instead, and nothing else changes. */
+	uint8_t keep = (uint8_t)(old & ~VIRTIO_S_DEVICE_NEEDS_RESET);
+	if ((keep & ~val) || ((val & VIRTIO_S_DRIVER_OK) && !((val | old) & VIRTIO_S_FEATURES_OK))) {
+		atomic_fetch_or(&d->status, VIRTIO_S_DEVICE_NEEDS_RESET);
+		dev_request_error(&d->gate);
+		return NULL;
+	}
 	if ((val & VIRTIO_S_FEATURES_OK) && !(old & VIRTIO_S_FEATURES_OK)) {
 		uint64_t f = vp->driver_features;
 		if ((f & ~offered(d)) || !(f & VIRTIO_BIT(VIRTIO_F_VERSION_1)))

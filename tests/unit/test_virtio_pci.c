@@ -892,6 +892,46 @@ static void test_driver_ok_activates(void **state)
 	assert_int_equal(atomic_load(&f->wrong_thread), 0);
 }
 
+/* A driver may not clear status bits without a reset, nor set DRIVER_OK
+ * without FEATURES_OK: either marks the device DEVICE_NEEDS_RESET and
+ * leaves it as it was (no second activation, no renegotiation). */
+static void test_status_rules(void **state)
+{
+	struct fix *f = *state;
+
+	negotiate(f);
+	setup_queue(f, 0, 16);
+	set_status(f, S_OK);
+	assert_int_equal(atomic_load(&f->activate), 1);
+	uint64_t feats = f->d.features;
+	/* Clear DRIVER_OK and FEATURES_OK, then set them again. */
+	set_status(f, S_INIT);
+	assert_int_equal(status(f), S_OK | VIRTIO_S_DEVICE_NEEDS_RESET);
+	bar_wr(f, CC_GFSELECT, 4, 0);
+	bar_wr(f, CC_GF, 4, 0x01);
+	set_status(f, S_OK | VIRTIO_S_DEVICE_NEEDS_RESET);
+	settle(f);
+	assert_int_equal(atomic_load(&f->activate), 1);
+	assert_int_equal(f->d.features, feats);
+	/* A reset, then DRIVER_OK with no FEATURES_OK: refused the same way. */
+	set_status(f, 0);
+	assert_int_equal(status(f), 0);
+	set_status(f, VIRTIO_S_ACKNOWLEDGE);
+	set_status(f, S_INIT);
+	set_status(f, S_INIT | VIRTIO_S_DRIVER_OK);
+	settle(f);
+	assert_int_equal(atomic_load(&f->activate), 1);
+	assert_false(virtio_dev_live(&f->d));
+	assert_true(status(f) & VIRTIO_S_DEVICE_NEEDS_RESET);
+	assert_false(status(f) & VIRTIO_S_DRIVER_OK);
+	/* And a clean negotiation after a reset still works. */
+	set_status(f, 0);
+	negotiate(f);
+	set_status(f, S_OK);
+	assert_int_equal(atomic_load(&f->activate), 2);
+	assert_true(virtio_dev_live(&f->d));
+}
+
 static void test_driver_ok_both_queues(void **state)
 {
 	struct fix *f = *state;
@@ -1555,6 +1595,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_queue_bad_ring_needs_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_bad_size_needs_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_driver_ok_activates, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_driver_ok_both_queues, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_activate_failure_needs_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ioeventfd_registration_and_bar_move, setup, teardown),
