@@ -177,6 +177,30 @@ static void tx_bad(struct vnet *n, bool bad_chain)
 	dev_request_error(&n->dev.gate);
 }
 
+/* A TX header may only ask for what the driver negotiated: a partial
+ * checksum needs VIRTIO_NET_F_CSUM, each GSO type its HOST_* feature.
+ * Anything else would have the host's stack do work (or parse fields)
+ * the device never offered to this guest. */
+static bool tx_hdr_ok(const struct vnet *n, const uint8_t *hdr)
+{
+	const struct virtio_dev *d = &n->dev;
+	uint8_t flags = hdr[VIRTIO_NET_HDR_OFF_FLAGS], gso = hdr[VIRTIO_NET_HDR_OFF_GSO];
+
+	if (flags & ~VIRTIO_NET_HDR_F_NEEDS_CSUM)
+		return false;
+	if ((flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && !virtio_has(d, VIRTIO_NET_F_CSUM))
+		return false;
+	if ((gso & VIRTIO_NET_HDR_GSO_ECN) && !virtio_has(d, VIRTIO_NET_F_HOST_ECN))
+		return false;
+	switch (gso & ~VIRTIO_NET_HDR_GSO_ECN) {
+	case VIRTIO_NET_HDR_GSO_NONE: return !(gso & VIRTIO_NET_HDR_GSO_ECN);
+	case VIRTIO_NET_HDR_GSO_TCPV4: return virtio_has(d, VIRTIO_NET_F_HOST_TSO4);
+	case VIRTIO_NET_HDR_GSO_TCPV6: return virtio_has(d, VIRTIO_NET_F_HOST_TSO6);
+	case VIRTIO_NET_HDR_GSO_UDP: return virtio_has(d, VIRTIO_NET_F_HOST_UFO);
+	}
+	return false;
+}
+
 static void tx_run(struct vnet *n)
 {
 	struct virtq *q = &n->dev.vq[VIRTIO_NET_TXQ];
@@ -207,10 +231,23 @@ static void tx_run(struct vnet *n)
 			virtq_push(q, n->tx.head, 0);
 			continue;
 		}
+		/* A backend that takes the header (TAP) gets a copy, checked
+		 * against what was negotiated: never the guest's own bytes,
+		 * which it could change after the check. */
+		uint8_t hdr[VIRTIO_NET_HDR_LEN];
+		int cnt = 0;
+		if (n->be->vnet_hdr) {
+			virtq_chain_read(&n->tx, 0, hdr, sizeof(hdr)); /* out_len >= HDR_LEN: checked */
+			if (!tx_hdr_ok(n, hdr)) {
+				tx_bad(n, false);
+				virtq_push(q, n->tx.head, 0);
+				continue;
+			}
+			iov[cnt++] = (struct iovec){ .iov_base = hdr, .iov_len = sizeof(hdr) };
+		}
 		uint64_t frame = n->tx.out_len - VIRTIO_NET_HDR_LEN;
 		if (dev_request(&n->dev.gate, REQ_WRITE, frame)) {
-			uint64_t skip = n->be->vnet_hdr ? 0 : VIRTIO_NET_HDR_LEN;
-			int cnt = (int)virtq_chain_iov(&n->tx, false, skip, UINT64_MAX, iov);
+			cnt += (int)virtq_chain_iov(&n->tx, false, VIRTIO_NET_HDR_LEN, UINT64_MAX, iov + cnt);
 			if (n->be->ops->send(n->be, iov, cnt) < 0) {
 				n->st.tx_errors++;
 				dev_request_error(&n->dev.gate);

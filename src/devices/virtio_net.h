@@ -37,6 +37,8 @@ struct virtio_dev;
 #define VIRTIO_NET_F_GUEST_TSO6 8
 #define VIRTIO_NET_F_HOST_TSO4  11
 #define VIRTIO_NET_F_HOST_TSO6  12
+#define VIRTIO_NET_F_HOST_ECN   13 /* never offered */
+#define VIRTIO_NET_F_HOST_UFO   14 /* never offered */
 #define VIRTIO_NET_F_MRG_RXBUF  15 /* never offered */
 #define VIRTIO_NET_F_STATUS     16
 
@@ -50,6 +52,12 @@ struct virtio_dev;
 #define VIRTIO_NET_HDR_OFF_NUM_BUFS 10u
 #define VIRTIO_NET_HDR_F_NEEDS_CSUM 1
 #define VIRTIO_NET_HDR_F_DATA_VALID 2
+#define VIRTIO_NET_HDR_OFF_GSO      1u
+#define VIRTIO_NET_HDR_GSO_NONE     0
+#define VIRTIO_NET_HDR_GSO_TCPV4    1
+#define VIRTIO_NET_HDR_GSO_UDP      3
+#define VIRTIO_NET_HDR_GSO_TCPV6    4
+#define VIRTIO_NET_HDR_GSO_ECN      0x80
 
 #define VIRTIO_NET_RXQ 0
 #define VIRTIO_NET_TXQ 1
