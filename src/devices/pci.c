@@ -47,6 +47,7 @@ struct pci_host {
 	pthread_mutex_t lock; /* config space, CONFIG_ADDRESS, BAR addresses, slots */
 	uint32_t cfa;         /* latched CONFIG_ADDRESS */
 	uint64_t mmio_base, mmio_end; /* window [base, end) */
+	pthread_mutex_t hook_lock; /* one write's hooks at a time */
 	uint64_t next;        /* bump allocator for BARs */
 	struct pci_function bridge;
 	struct pci_function *slot[PCI_MAX_SLOTS];
@@ -104,6 +105,7 @@ struct pci_host *pci_host_new(uint64_t mmio_base, uint64_t mmio_size)
 		free(h);
 		return NULL;
 	}
+	pthread_mutex_init(&h->hook_lock, NULL);
 	h->mmio_base = mmio_base;
 	h->mmio_end = mmio_base + mmio_size;
 	h->next = mmio_base;
@@ -125,6 +127,7 @@ void pci_host_free(struct pci_host *h)
 {
 	if (!h)
 		return;
+	pthread_mutex_destroy(&h->hook_lock);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
 }
@@ -170,6 +173,7 @@ int pci_host_add(struct pci_host *h, struct pci_function *fn)
 
 	for (unsigned i = 0; i < PCI_NUM_BARS; i++) {
 		fn->bar[i].addr = addr[i];
+		fn->bar[i].decoded = fn->bar[i].size != 0;
 		/* 32-bit, non-prefetchable memory: type bits all 0. */
 		cfg_put32(fn, PCI_BAR0 + 4 * i, (uint32_t)addr[i]);
 	}
@@ -207,9 +211,31 @@ static uint8_t cfg_read8(const struct pci_function *fn, uint32_t off)
 	return cfg_get(fn, off);
 }
 
+/* Whether BAR `bi` of `self` at [a, a+size) can be decoded: wholly inside
+ * the window, and over no other BAR that is. A guest may write any address;
+ * one that would land on RAM, outside the window or on another device's
+ * registers (to take its doorbells) is simply not decoded. Lock held. */
+static bool bar_decodable(const struct pci_host *h, const struct pci_function *self, unsigned bi, uint64_t a,
+			  uint64_t size)
+{
+	if (a < h->mmio_base || a > h->mmio_end || size > h->mmio_end - a)
+		return false;
+	for (unsigned s = 1; s < PCI_MAX_SLOTS; s++) {
+		const struct pci_function *fn = h->slot[s];
+		for (unsigned j = 0; fn && j < PCI_NUM_BARS; j++) {
+			const struct pci_bar *b = &fn->bar[j];
+			if ((fn == self && j == bi) || !b->size || !b->decoded)
+				continue;
+			if (a < b->addr + b->size && b->addr < a + size)
+				return false;
+		}
+	}
+	return true;
+}
+
 /* Writes `len` bytes of `v` at `off` (all inside one dword). Lock held;
  * fills in which hooks to run. */
-static void cfg_write(struct pci_function *fn, uint32_t off, uint32_t len, uint32_t v,
+static void cfg_write(struct pci_host *h, struct pci_function *fn, uint32_t off, uint32_t len, uint32_t v,
 		      struct pending *p)
 {
 	uint32_t reg = off & ~3u;
@@ -227,9 +253,12 @@ static void cfg_write(struct pci_function *fn, uint32_t off, uint32_t len, uint3
 		/* Low bits below the size read 0: all ones reads back ~(size-1). */
 		uint32_t val = merged & ~(b->size - 1);
 		if (val != old) {
+			bool was = b->decoded;
 			cfg_put32(fn, reg, val);
 			b->addr = val;
-			*p = (struct pending){ .fn = fn, .moved = true, .bar = i, .old_addr = old, .new_addr = val };
+			b->decoded = bar_decodable(h, fn, i, val, b->size);
+			*p = (struct pending){ .fn = fn, .moved = true, .bar = i, .old_addr = was ? old : 0,
+					       .new_addr = b->decoded ? val : 0 };
 		}
 	} else if (reg == PCI_ROM) {
 		/* No expansion ROM. */
@@ -303,7 +332,7 @@ void pci_host_cfg_io(void *host, uint64_t offset, uint8_t *data, uint32_t len, b
 		uint32_t v = 0;
 		for (uint32_t i = 0; i < len; i++)
 			v |= (uint32_t)data[i] << (8 * i);
-		cfg_write(fn, off, len, v, &p);
+		cfg_write(h, fn, off, len, v, &p);
 	} else {
 		for (uint32_t i = 0; i < len; i++)
 			data[i] = cfg_read8(fn, off + i);
@@ -312,11 +341,15 @@ void pci_host_cfg_io(void *host, uint64_t offset, uint8_t *data, uint32_t len, b
 
 	if (!p.fn)
 		return;
-	/* The function's hooks and `dev` do not change after pci_host_add. */
-	if (p.moved && p.fn->bar_moved)
+	/* The function's hooks and `dev` do not change after pci_host_add.
+	 * Two vCPUs moving BARs at once must not interleave their doorbell
+	 * rebinding: hooks run one write at a time. */
+	pthread_mutex_lock(&h->hook_lock);
+	if (p.moved && p.fn->bar_moved && p.old_addr != p.new_addr)
 		p.fn->bar_moved(p.fn->dev, p.bar, p.old_addr, p.new_addr);
 	if (p.fn->cfg_written)
 		p.fn->cfg_written(p.fn->dev, p.off, p.len);
+	pthread_mutex_unlock(&h->hook_lock);
 }
 
 /* The BAR holding [addr, addr+len), snapshotted under the lock so that its
@@ -335,7 +368,7 @@ static const char *find_bar(struct pci_host *h, uint64_t addr, uint32_t len, bus
 			continue;
 		for (unsigned i = 0; i < PCI_NUM_BARS; i++) {
 			const struct pci_bar *b = &fn->bar[i];
-			if (!b->size || !b->addr || addr < b->addr)
+			if (!b->size || !b->addr || !b->decoded || addr < b->addr)
 				continue;
 			uint64_t o = addr - b->addr;
 			if (o < b->size && len <= b->size - o) {

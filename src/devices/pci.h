@@ -27,6 +27,8 @@ struct pci_bar {
 	uint64_t addr;   /* current guest address (set by pci_host_add, moved by the guest) */
 	bus_io_fn fn;    /* handler; offset is relative to the BAR start */
 	void *dev;
+	bool decoded;    /* the host decodes it: wholly inside the window and over
+			    no other BAR (set by pci_host_add and on every move) */
 };
 
 struct pci_function {
@@ -36,7 +38,10 @@ struct pci_function {
 	uint8_t wmask[PCI_CFG_SIZE]; /* guest-writable bits beyond the standard header ones
 					(command, BARs, interrupt line), e.g. in capabilities */
 	struct pci_bar bar[PCI_NUM_BARS];
-	/* Optional hooks, called with the host's lock released: */
+	/* Optional hooks, called with the host's lock released, one guest
+	 * write's hooks at a time (so concurrent moves do not interleave).
+	 * bar_moved's addresses are 0 for "not decoded" (a BAR sized with
+	 * all ones, moved out of the window or over another BAR). */
 	void (*cfg_written)(void *dev, uint32_t off, uint32_t len); /* after a guest write */
 	void (*bar_moved)(void *dev, unsigned bar, uint64_t old_addr, uint64_t new_addr);
 	void *dev;

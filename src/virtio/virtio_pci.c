@@ -458,8 +458,10 @@ static void bar_moved(void *opaque, unsigned bar, uint64_t old_addr, uint64_t ne
 	struct virtio_pci *vp = opaque;
 	if (bar != 0)
 		return;
-	bind_doorbells(vp, old_addr, false);
-	bind_doorbells(vp, new_addr, true);
+	if (old_addr)
+		bind_doorbells(vp, old_addr, false);
+	if (new_addr) /* 0: not decoded, so no doorbell either */
+		bind_doorbells(vp, new_addr, true);
 }
 
 static void cfg_written(void *opaque, uint32_t off, uint32_t len)

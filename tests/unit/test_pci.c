@@ -306,14 +306,35 @@ static void test_bar_move(void **state)
 	cfg_write(h, 1, 0x10, (uint32_t)new, 4);
 	assert_int_equal(f->d.moves, moves + 1);
 
-	/* A byte write to the BAR's top byte moves it too. */
+	/* A byte write to the BAR's top byte moves it too — here out of the
+	 * 1 MiB window: config space holds the address, but the BAR is not
+	 * decoded there (its device hears "moved to 0"), nor anywhere. */
 	cfg_write(h, 1, 0x13, 0xC1, 1);
-	assert_int_equal(f->d.last_new, 0xC1080000);
+	assert_int_equal(cfg_read(h, 1, 0x10, 4), 0xC1080000);
+	assert_int_equal(f->d.last_new, 0);
+	assert_int_equal(f->d.last_old, new);
 	assert_int_equal(f->d.moves, moves + 2);
+	assert_false(f->d.fn.bar[0].decoded);
+	assert_int_equal(mmio_read32(h, new + 0x10), 0xFFFFFFFF);
 
-	/* An access straddling the BAR's end does not reach it. */
+	/* Back in the window: decoded again, the device hears the address. */
 	cfg_write(h, 1, 0x10, (uint32_t)new, 4);
+	assert_int_equal(f->d.last_old, 0);
+	assert_int_equal(f->d.last_new, new);
+	assert_true(f->d.fn.bar[0].decoded);
+	/* An access straddling the BAR's end does not reach it. */
 	assert_int_equal(mmio_read32(h, new + 0x4000 - 2), 0xFFFFFFFF);
+
+	/* Onto its BAR2 (another BAR): not decoded, and BAR2 still answers
+	 * where it is — a guest cannot take over another's registers. */
+	uint64_t bar1 = f->d.fn.bar[2].addr;
+	assert_true(f->d.fn.bar[2].size);
+	cfg_write(h, 1, 0x10, (uint32_t)bar1, 4);
+	assert_false(f->d.fn.bar[0].decoded);
+	assert_int_equal(f->d.last_new, 0);
+	mmio_write32(h, bar1 + 0x10, 0x11223344);
+	assert_int_equal(f->d.regs[1][0x10], 0x44);
+	assert_int_equal(f->d.regs[0][0x10], 0x0D); /* BAR0's registers untouched */
 }
 
 static void test_mem_disabled(void **state)
