@@ -26,6 +26,9 @@ struct acpi_pm;
 struct acpi_pm *acpi_pm_new(struct vmctl ctl);
 void acpi_pm_free(struct acpi_pm *pm);
 
+/* Back to the power-on state: PM1 status, enable and control cleared. */
+void acpi_pm_reset(struct acpi_pm *pm);
+
 /* bus_io_fn. Registers are byte-addressable little-endian fields, so any
  * width works: +0 PM1a_STS (16 bits, write 1 to clear), +2 PM1a_EN,
  * +4 PM1a_CNT, +8 reset register (byte, write-only, reads 0). Other bytes

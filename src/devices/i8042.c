@@ -270,3 +270,16 @@ void i8042_free(struct i8042 *k)
 	pthread_mutex_destroy(&k->lock);
 	free(k);
 }
+
+void i8042_reset(struct i8042 *k)
+{
+	pthread_mutex_lock(&k->lock);
+	k->ctr = I8042_CTR_BOOT;
+	k->outp = OUTP_BOOT;
+	k->pending = 0;
+	k->last_cmd = false;
+	k->last_out = 0;
+	k->head = k->count = 0;
+	ps2_kbd_init(&k->kbd);
+	pthread_mutex_unlock(&k->lock);
+}

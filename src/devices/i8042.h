@@ -66,4 +66,8 @@ void i8042_cmd_io(void *dev, uint64_t offset, uint8_t *data, uint32_t len, bool 
  * (the guest is not reading); 0 otherwise. Safe from any thread. */
 int i8042_ctrl_alt_del(struct i8042 *k);
 
+/* Back to the power-on state: command byte, output port, empty queue, the
+ * keyboard as after its own reset. */
+void i8042_reset(struct i8042 *k);
+
 #endif

@@ -48,3 +48,8 @@ void pvpanic_free(struct pvpanic *p)
 {
 	free(p);
 }
+
+void pvpanic_reset(struct pvpanic *p)
+{
+	atomic_store(&p->crash_loaded, false);
+}

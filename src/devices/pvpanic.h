@@ -20,6 +20,9 @@ struct pvpanic;
 struct pvpanic *pvpanic_new(struct vmctl ctl);
 void pvpanic_free(struct pvpanic *p);
 
+/* Forgets a "crash kernel loaded" notice. */
+void pvpanic_reset(struct pvpanic *p);
+
 /* bus_io_fn. Reads give the supported events; a write with
  * PVPANIC_PANICKED stops the VM with VM_STOP_PANIC. A write with only
  * PVPANIC_CRASH_LOADED (a kdump kernel is about to take over) does not

@@ -241,3 +241,15 @@ void rtc_cmos_free(struct rtc_cmos *r)
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }
+
+void rtc_cmos_reset(struct rtc_cmos *r)
+{
+	/* RESET on an MC146818 clears the interrupt enables (PIE, AIE, UIE),
+	 * SQWE and the flags in C; the time, the alarm and the RAM are
+	 * battery-backed and stay. */
+	pthread_mutex_lock(&r->lock);
+	r->ram[RTC_REG_B] &= (uint8_t)~0x78;
+	r->ram[RTC_REG_C] = 0;
+	irq_set(&r->irq, 0);
+	pthread_mutex_unlock(&r->lock);
+}

@@ -25,6 +25,10 @@ struct rtc_cmos *rtc_cmos_new_with_clock(struct irq_line irq, time_t (*now)(void
 
 void rtc_cmos_free(struct rtc_cmos *r);
 
+/* The RESET line: interrupt enables and flags cleared, the interrupt
+ * lowered; the time and the CMOS RAM (battery-backed) stay. */
+void rtc_cmos_reset(struct rtc_cmos *r);
+
 /* bus_io_fn. Offset 0 is the index port (bit 7, the NMI mask, ignored;
  * reads 0xff), offset 1 the data port. A wide access is a byte access to
  * its first byte; the other bytes of a wide read are 0xff. */

@@ -359,3 +359,17 @@ void uart_16550_free(struct uart_16550 *u)
 	pthread_mutex_destroy(&u->lock);
 	free(u);
 }
+
+void uart_16550_reset(struct uart_16550 *u)
+{
+	/* A master reset clears IER, IIR, FCR, LCR, MCR, LSR and MSR and the
+	 * FIFOs; the divisor latch and the scratch register keep their values. */
+	pthread_mutex_lock(&u->lock);
+	u->ier = u->lcr = u->mcr = 0;
+	u->msr_delta = 0;
+	u->fifo_on = u->thr_pending = u->overrun = false;
+	u->rx_head = u->rx_count = 0;
+	uart_update_irq(u);
+	pthread_cond_broadcast(&u->room);
+	pthread_mutex_unlock(&u->lock);
+}

@@ -24,6 +24,10 @@ struct uart_16550 *uart_16550_new(struct irq_line irq, struct chardev_out out, c
 /* No thread may be inside any uart_16550_* call any more. */
 void uart_16550_free(struct uart_16550 *u);
 
+/* Back to the power-on state (a master reset): registers and FIFOs
+ * cleared, the interrupt lowered; the divisor and scratch registers stay. */
+void uart_16550_reset(struct uart_16550 *u);
+
 /* bus_io_fn. A wide access is a byte access to its first byte; the other
  * bytes of a wide read are 0xff. */
 void uart_16550_io(void *dev, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);

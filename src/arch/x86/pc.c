@@ -14,17 +14,31 @@
 #include "devices/uart_16550.h"
 #include "virtio/virtio_pci.h"
 
+/* The legacy devices' lifecycle in the registry: a power-on reset. They
+ * act only when a vCPU touches them, so a pause (vCPUs parked first) needs
+ * no quiesce or resume of theirs. */
+static void reset_uart(struct vdev *d) { uart_16550_reset(d->impl); }
+static void reset_rtc(struct vdev *d) { rtc_cmos_reset(d->impl); }
+static void reset_pm(struct vdev *d) { acpi_pm_reset(d->impl); }
+static void reset_i8042(struct vdev *d) { i8042_reset(d->impl); }
+static void reset_pvpanic(struct vdev *d) { pvpanic_reset(d->impl); }
+static const struct vdev_ops uart_ops = { .reset = reset_uart };
+static const struct vdev_ops rtc_ops = { .reset = reset_rtc };
+static const struct vdev_ops pm_ops = { .reset = reset_pm };
+static const struct vdev_ops i8042_ops = { .reset = reset_i8042 };
+static const struct vdev_ops pvpanic_ops = { .reset = reset_pvpanic };
+
 /* Registers a legacy device under its id (once, for devices with several
  * ranges) and claims one of its ranges; the range is named by the id. */
 static int add(struct vm *vm, struct bus *b, uint64_t base, uint64_t len, const char *id, const char *kind,
-	       bus_io_fn fn, void *dev, char *err, size_t errlen)
+	       const struct vdev_ops *ops, bus_io_fn fn, void *dev, char *err, size_t errlen)
 {
 	if (!dev) {
 		snprintf(err, errlen, "out of memory creating %s", id);
 		return -1;
 	}
 	struct vdev *d = vm_dev_find(vm, id);
-	if (!d && !(d = vm_dev_add(vm, id, kind, NULL, dev)))
+	if (!d && !(d = vm_dev_add(vm, id, kind, ops, dev)))
 		return errmsg(err, errlen, "cannot register %s", id);
 	if (bus_add(b, base, len, d->id, fn, dev) < 0) {
 		snprintf(err, errlen, "cannot place %s at 0x%llx", id, (unsigned long long)base);
@@ -43,19 +57,19 @@ static int add_devices(struct vm *vm, struct pc_board *pc, const struct pc_confi
 	pc->pm = acpi_pm_new(ctl);
 	pc->i8042 = i8042_new(ctl, cfg->irq(cfg->irq_ctx, IRQ_KBD));
 	pc->pvpanic = pvpanic_new(ctl);
-	if (add(vm, &vm->pio, PORT_COM1, PORT_COM1_LEN, "com1", "uart-16550", uart_16550_io, pc->com1, err,
+	if (add(vm, &vm->pio, PORT_COM1, PORT_COM1_LEN, "com1", "uart-16550", &uart_ops, uart_16550_io, pc->com1, err,
 		errlen) < 0 ||
-	    add(vm, &vm->pio, PORT_RTC, PORT_RTC_LEN, "rtc", "rtc-cmos", rtc_cmos_io, pc->rtc, err, errlen) < 0 ||
-	    add(vm, &vm->pio, PORT_ACPI_PM, PORT_ACPI_PM_LEN, "acpi-pm", "acpi-pm", acpi_pm_io, pc->pm, err,
+	    add(vm, &vm->pio, PORT_RTC, PORT_RTC_LEN, "rtc", "rtc-cmos", &rtc_ops, rtc_cmos_io, pc->rtc, err, errlen) < 0 ||
+	    add(vm, &vm->pio, PORT_ACPI_PM, PORT_ACPI_PM_LEN, "acpi-pm", "acpi-pm", &pm_ops, acpi_pm_io, pc->pm, err,
 		errlen) < 0 ||
-	    add(vm, &vm->pio, PORT_I8042_DATA, 1, "i8042", "i8042", i8042_data_io, pc->i8042, err, errlen) < 0 ||
-	    add(vm, &vm->pio, PORT_I8042_CMD, 1, "i8042", "i8042", i8042_cmd_io, pc->i8042, err, errlen) < 0 ||
-	    add(vm, &vm->pio, PORT_PVPANIC, 1, "pvpanic", "pvpanic", pvpanic_io, pc->pvpanic, err, errlen) < 0)
+	    add(vm, &vm->pio, PORT_I8042_DATA, 1, "i8042", "i8042", &i8042_ops, i8042_data_io, pc->i8042, err, errlen) < 0 ||
+	    add(vm, &vm->pio, PORT_I8042_CMD, 1, "i8042", "i8042", &i8042_ops, i8042_cmd_io, pc->i8042, err, errlen) < 0 ||
+	    add(vm, &vm->pio, PORT_PVPANIC, 1, "pvpanic", "pvpanic", &pvpanic_ops, pvpanic_io, pc->pvpanic, err, errlen) < 0)
 		return -1;
 	pc->pci = pci_host_new(LAYOUT_MMIO32_START, LAYOUT_IOAPIC - LAYOUT_MMIO32_START);
 	/* The MMIO window is one sparse range; accesses to a BAR are reported
 	 * under the id of the device that owns the BAR. */
-	if (add(vm, &vm->pio, PORT_PCI_CONF, PORT_PCI_CONF_LEN, "pci-host", "pci-host", pci_host_cfg_io, pc->pci, err,
+	if (add(vm, &vm->pio, PORT_PCI_CONF, PORT_PCI_CONF_LEN, "pci-host", "pci-host", NULL, pci_host_cfg_io, pc->pci, err,
 		errlen) < 0 ||
 	    bus_add_sparse(&vm->mmio, LAYOUT_MMIO32_START, LAYOUT_IOAPIC - LAYOUT_MMIO32_START, "pci-mmio",
 			   pci_host_mmio, pci_host_mmio_claims, pc->pci) < 0)
