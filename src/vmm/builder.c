@@ -392,10 +392,7 @@ int machine_update_drive(struct machine *mc, const char *id, const char *path, c
 {
 	struct vdev *vd = vm_dev_find(&mc->vm, id);
 	struct virtio_dev *d = virtio_by_id(mc, id);
-	struct vmcfg_drive *dr = NULL;
-	for (unsigned i = 0; i < mc->cfg.nr_drives; i++)
-		if (strcmp(mc->cfg.drives[i].drive_id, id) == 0)
-			dr = &mc->cfg.drives[i];
+	struct vmcfg_drive *dr = vmcfg_find_drive(&mc->cfg, id);
 	if (!vd || !d || !dr || strcmp(vd->kind, "virtio-blk") != 0)
 		return errmsg(err, errlen, "drive '%s' does not exist", id);
 	if (strlen(path) >= sizeof(dr->path_on_host))

@@ -111,6 +111,12 @@ static int find_drive(const struct vm_config *c, const char *id)
 	return -1;
 }
 
+struct vmcfg_drive *vmcfg_find_drive(struct vm_config *c, const char *id)
+{
+	int i = find_drive(c, id);
+	return i < 0 ? NULL : &c->drives[i];
+}
+
 int vmcfg_put_drive(struct vm_config *c, const struct vmcfg_drive *d, char *err, size_t errlen)
 {
 	if (check_id(d->drive_id, "drive_id", err, errlen) < 0)
@@ -157,6 +163,12 @@ static int find_net(const struct vm_config *c, const char *id)
 		if (strcmp(c->nets[i].iface_id, id) == 0)
 			return (int)i;
 	return -1;
+}
+
+struct vmcfg_net *vmcfg_find_net(struct vm_config *c, const char *id)
+{
+	int i = find_net(c, id);
+	return i < 0 ? NULL : &c->nets[i];
 }
 
 int vmcfg_put_net(struct vm_config *c, const struct vmcfg_net *n, char *err, size_t errlen)

@@ -153,6 +153,10 @@ int vmcfg_check_startable(const struct vm_config *c, char *err, size_t errlen);
  * for a root drive, as Firecracker adds it. -1 if it does not fit. */
 int vmcfg_cmdline(const struct vm_config *c, char *buf, size_t len);
 
+/* The drive or interface with that id, or NULL. */
+struct vmcfg_drive *vmcfg_find_drive(struct vm_config *c, const char *id);
+struct vmcfg_net *vmcfg_find_net(struct vm_config *c, const char *id);
+
 /* The drives in the order the guest sees them: the root device first
  * (/dev/vda), then the others in the order they were added. */
 unsigned vmcfg_drive_order(const struct vm_config *c, unsigned order[VMCFG_MAX_DRIVES]);

@@ -263,19 +263,15 @@ int vmm_update_drive(struct vmm *m, const char *id, const char *path_on_host, ch
 {
 	if (need_started(m, err, errlen) < 0)
 		return -1;
-	if (!path_on_host) {
-		for (unsigned i = 0; i < m->cfg.nr_drives; i++)
-			if (strcmp(m->cfg.drives[i].drive_id, id) == 0)
-				return 0;
+	struct vmcfg_drive *dr = vmcfg_find_drive(&m->cfg, id);
+	if (!dr)
 		return errmsg(err, errlen, "drive '%s' does not exist", id);
-	}
+	if (!path_on_host)
+		return 0;
 	if (machine_update_drive(m->mc, id, path_on_host, err, errlen) < 0)
 		return -1;
 	/* GET /vm/config shows the image now in use. */
-	for (unsigned i = 0; i < m->cfg.nr_drives; i++)
-		if (strcmp(m->cfg.drives[i].drive_id, id) == 0)
-			snprintf(m->cfg.drives[i].path_on_host, sizeof(m->cfg.drives[i].path_on_host), "%s",
-				 path_on_host);
+	snprintf(dr->path_on_host, sizeof(dr->path_on_host), "%s", path_on_host);
 	VLOG_INFO("drive %s now on %s", id, path_on_host);
 	return 0;
 }
@@ -284,10 +280,9 @@ int vmm_update_net(struct vmm *m, const char *id, char *err, size_t errlen)
 {
 	if (need_started(m, err, errlen) < 0)
 		return -1;
-	for (unsigned i = 0; i < m->cfg.nr_nets; i++)
-		if (strcmp(m->cfg.nets[i].iface_id, id) == 0)
-			return 0;
-	return errmsg(err, errlen, "network interface '%s' does not exist", id);
+	if (!vmcfg_find_net(&m->cfg, id))
+		return errmsg(err, errlen, "network interface '%s' does not exist", id);
+	return 0;
 }
 
 void vmm_request_stop(struct vmm *m, enum vm_stop why)

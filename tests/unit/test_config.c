@@ -213,6 +213,8 @@ static void test_drives(void **state)
 	assert_int_equal(vmcfg_put_drive(&c, &d, err, sizeof(err)), 0);
 	assert_int_equal(c.nr_drives, 1);
 	assert_true(c.drives[0].is_read_only);
+	assert_ptr_equal(vmcfg_find_drive(&c, "rootfs"), &c.drives[0]);
+	assert_null(vmcfg_find_drive(&c, "other"));
 	/* A second root device is refused. */
 	strcpy(d.drive_id, "other");
 	assert_int_equal(vmcfg_put_drive(&c, &d, err, sizeof(err)), -1);
@@ -262,6 +264,8 @@ static void test_nets(void **state)
 	strcpy(n.host_dev_name, "tap3");
 	assert_int_equal(vmcfg_put_net(&c, &n, err, sizeof(err)), -1);
 	assert_int_equal(c.nr_nets, 2);
+	assert_ptr_equal(vmcfg_find_net(&c, "net2"), &c.nets[1]);
+	assert_null(vmcfg_find_net(&c, "net3"));
 	struct vmcfg_net u = { 0 };
 	strcpy(u.iface_id, "user0");
 	u.vigil_user = true;
