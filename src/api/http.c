@@ -55,7 +55,7 @@ static void run_job(void *arg)
 	struct job *j = arg;
 
 	api_handle(j->m, j->method, j->url, j->body, j->len, &j->resp);
-	vmm_count_api_request(j->m, j->resp.status < 300);
+	vmm_count_api_request(j->m);
 }
 
 /* Log text from the client printable and bounded. */

@@ -42,7 +42,7 @@ struct vmm {
 	bool closing;
 	_Atomic int quit; /* enum vm_stop asked before there is a VM; -1 = none */
 	uint64_t t0_ns;
-	_Atomic uint64_t api_requests, api_failures;
+	_Atomic uint64_t api_requests;
 	struct fc_metrics *metrics;
 };
 
@@ -302,11 +302,9 @@ uint64_t vmm_api_requests(const struct vmm *m)
 	return atomic_load(&m->api_requests);
 }
 
-void vmm_count_api_request(struct vmm *m, bool ok)
+void vmm_count_api_request(struct vmm *m)
 {
 	atomic_fetch_add(&m->api_requests, 1);
-	if (!ok)
-		atomic_fetch_add(&m->api_failures, 1);
 }
 
 /* Signals that stop the VM arrive on a signalfd, so that the handler-free

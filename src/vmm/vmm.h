@@ -74,6 +74,8 @@ void vmm_request_stop(struct vmm *m, enum vm_stop why);
 /* Process figures for /metrics. */
 uint64_t vmm_uptime_ns(const struct vmm *m);
 uint64_t vmm_api_requests(const struct vmm *m);
-void vmm_count_api_request(struct vmm *m, bool ok);
+/* One more API request; failures are counted per call group by
+ * metrics_count_api(). */
+void vmm_count_api_request(struct vmm *m);
 
 #endif
