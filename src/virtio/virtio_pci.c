@@ -263,6 +263,14 @@ static uint64_t get_le(const uint8_t *p, unsigned n)
 	return v;
 }
 
+/* A status write the device refuses: the driver is told to reset. */
+static void (*refuse_status(struct virtio_dev *d))(struct virtio_pci *)
+{
+	atomic_fetch_or(&d->status, VIRTIO_S_DEVICE_NEEDS_RESET);
+	dev_request_error(&d->gate);
+	return NULL;
+}
+
 /* Status writes; returns the lifecycle step to run on the event thread. */
 static void (*write_status(struct virtio_pci *vp, uint8_t val))(struct virtio_pci *)
 {
@@ -272,24 +280,25 @@ static void (*write_status(struct virtio_pci *vp, uint8_t val))(struct virtio_pc
 	if (val == 0)
 		return do_reset;
 	/* Only a reset clears status bits (virtio 1.2, 2.1.2), and DRIVER_OK
-	 * needs FEATURES_OK: a driver that breaks either would have a live
-	 * device renegotiate under running backends, or run with no features.
-	 * It is told to reset instead, and nothing else changes. */
-	uint8_t keep = (uint8_t)(old & ~VIRTIO_S_DEVICE_NEEDS_RESET);
-	if ((keep & ~val) || ((val & VIRTIO_S_DRIVER_OK) && !((val | old) & VIRTIO_S_FEATURES_OK))) {
-		atomic_fetch_or(&d->status, VIRTIO_S_DEVICE_NEEDS_RESET);
-		dev_request_error(&d->gate);
-		return NULL;
-	}
+	 * needs FEATURES_OK — the one the device accepted, so the check comes
+	 * after the features' own: a driver that breaks either would have a
+	 * live device renegotiate under running backends, or run with no
+	 * features. It is told to reset instead, and nothing else changes. */
+	if ((old & ~VIRTIO_S_DEVICE_NEEDS_RESET) & ~val)
+		return refuse_status(d);
+	uint64_t accepted = d->features;
 	if ((val & VIRTIO_S_FEATURES_OK) && !(old & VIRTIO_S_FEATURES_OK)) {
 		uint64_t f = vp->driver_features;
 		if ((f & ~offered(d)) || !(f & VIRTIO_BIT(VIRTIO_F_VERSION_1)))
 			val &= (uint8_t)~VIRTIO_S_FEATURES_OK; /* the driver reads it back and gives up */
 		else
-			d->features = f;
+			accepted = f;
 	}
+	if ((val & VIRTIO_S_DRIVER_OK) && !(val & VIRTIO_S_FEATURES_OK))
+		return refuse_status(d);
+	d->features = accepted;
 	atomic_store(&d->status, (uint8_t)((val & ~VIRTIO_S_DEVICE_NEEDS_RESET) | (old & VIRTIO_S_DEVICE_NEEDS_RESET)));
-	if ((val & VIRTIO_S_DRIVER_OK) && !(old & VIRTIO_S_DRIVER_OK) && (val & VIRTIO_S_FEATURES_OK))
+	if ((val & VIRTIO_S_DRIVER_OK) && !(old & VIRTIO_S_DRIVER_OK))
 		return do_activate;
 	return NULL;
 }

@@ -924,6 +924,19 @@ static void test_status_rules(void **state)
 	assert_false(virtio_dev_live(&f->d));
 	assert_true(status(f) & VIRTIO_S_DEVICE_NEEDS_RESET);
 	assert_false(status(f) & VIRTIO_S_DRIVER_OK);
+	/* All at once, with features the device refuses: FEATURES_OK is
+	 * not accepted, so DRIVER_OK is refused too — never live. */
+	set_status(f, 0);
+	set_status(f, VIRTIO_S_ACKNOWLEDGE);
+	set_status(f, S_INIT);
+	bar_wr(f, CC_GFSELECT, 4, 1);
+	bar_wr(f, CC_GF, 4, 0); /* no VERSION_1 */
+	set_status(f, S_OK);
+	settle(f);
+	assert_int_equal(atomic_load(&f->activate), 1);
+	assert_false(virtio_dev_live(&f->d));
+	assert_true(status(f) & VIRTIO_S_DEVICE_NEEDS_RESET);
+	assert_false(status(f) & VIRTIO_S_FEATURES_OK);
 	/* And a clean negotiation after a reset still works. */
 	set_status(f, 0);
 	negotiate(f);
