@@ -11,7 +11,7 @@ bool dev_request(const struct dev_gate *g, enum req_kind kind, uint64_t bytes)
 	struct dev_stats *st = g->stats;
 	if (st)
 		atomic_fetch_add_explicit(&st->requests, 1, memory_order_relaxed);
-	if (policy_decide_request(g->policy, kind, g->read_only) == POLICY_DENY) {
+	if (g->read_only && kind == REQ_WRITE) {
 		if (st)
 			atomic_fetch_add_explicit(&st->denied, 1, memory_order_relaxed);
 		return false;

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct policy;
+struct policy_slot;
 
 enum req_kind { REQ_READ, REQ_WRITE, REQ_FLUSH, REQ_OTHER };
 
@@ -25,8 +25,9 @@ struct dev_stats {
 /* What a device holds instead of the VM's monitor and policy. */
 struct dev_gate {
 	struct dev_stats *stats;
-	const struct policy *policy;
-	bool read_only; /* the policy denies REQ_WRITE */
+	struct policy_slot *policy; /* the VM's policy in force */
+	const char *id;             /* the device's registry id (drive_id, iface_id...) */
+	bool read_only;             /* the policy denies REQ_WRITE */
 };
 
 /* Counts one request of `bytes` and returns whether the policy provides it;

@@ -1,42 +1,110 @@
 /* The exit dispatch: every VM exit of every vCPU, from any backend, passes
  * through exit_dispatch(). Order of work for an access: count it, ask the
- * policy, then provide it (device handler) or deny it (reads see all ones,
- * writes are dropped). */
+ * policy, carry out what it decided — provide (the device handler),
+ * redirect (a fixed value, or another address), deny (reads see all ones,
+ * writes are dropped; an MSR gets #GP) — and, when someone listens, hand
+ * the event to the trace and audit rings (core/event.h). */
 #include "core/exit.h"
 
-#include <inttypes.h>
 #include <string.h>
 
+#include "core/event.h"
 #include "core/vm.h"
 
-/* --trace: what was accessed, how, the value, who served it, the verdict. */
-static void trace_access(struct vm *vm, unsigned cpu, enum policy_space space, uint64_t addr,
-			 const uint8_t *data, uint32_t len, bool write, const struct bus_range *r,
-			 enum policy_verdict v)
+static uint64_t le_value(const uint8_t *data, uint32_t len)
 {
-	uint64_t val = 0;
+	uint64_t v = 0;
 	for (uint32_t i = 0; i < len; i++)
-		val |= (uint64_t)data[i] << (8 * i);
-	fprintf(vm->trace, "vcpu%u %s %s 0x%" PRIx64 " len %u = 0x%" PRIx64 " %s %s\n", cpu,
-		space == POLICY_PIO ? "io" : "mmio", write ? "write" : "read", addr, len, val,
-		r ? bus_owner(r, addr, len) : "(unclaimed)", v == POLICY_DENY ? "denied" : "provided");
+		v |= (uint64_t)data[i] << (8 * i);
+	return v;
+}
+
+static void le_store(uint8_t *data, uint32_t len, uint64_t v)
+{
+	for (uint32_t i = 0; i < len; i++)
+		data[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* The trace and audit record of one exit; only built when someone listens. */
+static void emit(struct vm *vm, unsigned cpu, enum vevent_kind kind, enum policy_resource res, uint64_t addr,
+		 uint64_t value, uint32_t len, bool write, const char *device, const struct policy_decision *d)
+{
+	struct vevent e = {
+		.kind = (uint16_t)kind,
+		.vcpu = (uint16_t)cpu,
+		.len = (uint8_t)len,
+		.write = write,
+		.resource = (uint8_t)res,
+		.count = 1,
+		.addr = addr,
+		.value = value,
+		.device = device,
+	};
+	if (d) {
+		e.verdict = (uint8_t)d->verdict;
+		e.enforced = d->enforced;
+		e.audit = d->audit;
+		if (d->r) {
+			e.has_rule = 1;
+			memcpy(e.rule, d->r->id, sizeof(e.rule));
+		}
+	}
+	ev_emit(vm->ev, &e);
+}
+
+/* A redirect of a port or MMIO access: to a fixed value, or to the same
+ * offset in another range (which must be claimed; else it reads as a deny). */
+static void redirect_access(const struct bus *bus, const struct policy_rule *r, uint64_t addr, uint8_t *data,
+			    uint32_t len, bool write)
+{
+	if (r->has_to && r->nranges) {
+		uint64_t first = r->ranges[0].first;
+		for (unsigned i = 0; i < r->nranges; i++)
+			if (addr >= r->ranges[i].first && addr <= r->ranges[i].last)
+				first = r->ranges[i].first;
+		uint64_t to = r->to + (addr - first);
+		const struct bus_range *t = bus_find(bus, to, len);
+		if (t) {
+			t->fn(t->dev, to - t->base, data, len, write);
+			return;
+		}
+	} else if (r->has_value) {
+		if (!write)
+			le_store(data, len, r->value);
+		return;
+	}
+	if (!write)
+		memset(data, 0xff, len);
 }
 
 static void access_one(struct vm *vm, unsigned cpu, enum policy_space space, const struct bus *bus,
 		       uint64_t addr, uint8_t *data, uint32_t len, bool write)
 {
 	const struct bus_range *r = bus_find(bus, addr, len);
-	enum policy_verdict v = policy_decide(&vm->policy, space, addr, len, write, r);
+	const struct policy *p = policy_enter(&vm->policy);
+	struct policy_decision d;
 
-	mon_count_access(&vm->stats[cpu], space, addr, v == POLICY_DENY);
-	if (v == POLICY_DENY) {
+	policy_decide_access(p, space, addr, len, write, r != NULL, &d);
+	enum policy_verdict eff = policy_effect(&d);
+	if (eff == POLICY_PROVIDE && !r)
+		eff = POLICY_DENY; /* permissive mode cannot invent a device */
+	mon_count_access(&vm->stats[cpu], space, addr, eff == POLICY_DENY);
+	switch (eff) {
+	case POLICY_PROVIDE:
+		r->fn(r->dev, addr - r->base, data, len, write);
+		break;
+	case POLICY_REDIRECT:
+		redirect_access(bus, d.r, addr, data, len, write);
+		break;
+	case POLICY_DENY:
 		if (!write)
 			memset(data, 0xff, len);
-	} else {
-		r->fn(r->dev, addr - r->base, data, len, write);
+		break;
 	}
-	if (__builtin_expect(vm->trace != NULL, 0))
-		trace_access(vm, cpu, space, addr, data, len, write, r, v);
+	if (__builtin_expect(ev_wanted(vm->ev, d.audit), 0))
+		emit(vm, cpu, space == POLICY_PIO ? EV_PIO : EV_MMIO, space == POLICY_PIO ? POL_RES_PIO : POL_RES_MMIO,
+		     addr, le_value(data, len), len, write, r ? bus_owner(r, addr, len) : NULL, &d);
+	policy_leave(&vm->policy);
 }
 
 static bool access_len_ok(uint32_t len)
@@ -62,7 +130,73 @@ static enum vm_stop dispatch_access(struct vm *vm, unsigned cpu, const struct ve
 	return VM_STOP_NONE;
 }
 
-enum vm_stop exit_dispatch(struct vm *vm, unsigned cpu, const struct vexit *ex)
+/* An MSR the backend's filter handed over: deny is #GP, redirect reads
+ * the rule's value and drops writes, provide is the hypervisor's own
+ * handling (hv.msr). */
+static enum vm_stop dispatch_msr(struct vm *vm, unsigned cpu, struct vexit *ex)
+{
+	if (!ex->data || !ex->fault)
+		return VM_STOP_CRASH;
+	uint32_t index = (uint32_t)ex->addr;
+	uint64_t value = le_value(ex->data, 8);
+	const struct policy *p = policy_enter(&vm->policy);
+	struct policy_decision d;
+
+	policy_decide_msr(p, index, ex->write, &d);
+	enum policy_verdict eff = policy_effect(&d);
+	*ex->fault = 0;
+	switch (eff) {
+	case POLICY_PROVIDE: {
+		struct hv_ops *hv = &vm->vcpus.hv;
+		if (!hv->msr || hv->msr(hv->hv, cpu, index, &value, ex->write) < 0)
+			*ex->fault = 1;
+		else if (!ex->write)
+			le_store(ex->data, 8, value);
+		break;
+	}
+	case POLICY_REDIRECT:
+		if (!ex->write)
+			le_store(ex->data, 8, value = d.r && d.r->has_value ? d.r->value : 0);
+		break;
+	case POLICY_DENY:
+		*ex->fault = 1;
+		break;
+	}
+	mon_count_access(&vm->stats[cpu], POLICY_MSR, index, eff == POLICY_DENY);
+	if (__builtin_expect(ev_wanted(vm->ev, d.audit), 0))
+		emit(vm, cpu, EV_MSR, POL_RES_MSR, index, value, 8, ex->write, NULL, &d);
+	policy_leave(&vm->policy);
+	return VM_STOP_NONE;
+}
+
+/* Exits that carry no access: traced when someone listens. */
+static void emit_plain(struct vm *vm, unsigned cpu, const struct vexit *ex)
+{
+	static const uint8_t kinds[VEXIT__COUNT] = {
+		[VEXIT_HLT] = EV_HLT,
+		[VEXIT_SHUTDOWN] = EV_SHUTDOWN,
+		[VEXIT_SYSTEM_EVENT] = EV_SYSTEM_EVENT,
+		[VEXIT_INTERNAL_ERROR] = EV_ERROR,
+		[VEXIT_FAIL_ENTRY] = EV_ERROR,
+		[VEXIT_INTR] = EV_INTR,
+		[VEXIT_DEBUG] = EV_DEBUG,
+		[VEXIT_UNKNOWN] = EV_ERROR,
+	};
+	if (!ev_wanted(vm->ev, false))
+		return;
+	unsigned r = (unsigned)ex->reason < VEXIT__COUNT ? ex->reason : VEXIT_UNKNOWN;
+	struct vevent e = {
+		.kind = kinds[r],
+		.vcpu = (uint16_t)cpu,
+		.count = 1,
+		.addr = r == VEXIT_DEBUG ? ex->pc : 0,
+		.value = r == VEXIT_SYSTEM_EVENT ? (uint64_t)ex->event : 0,
+		.extra = r == VEXIT_DEBUG ? ex->dr6 : ex->hw_reason,
+	};
+	ev_emit(vm->ev, &e);
+}
+
+enum vm_stop exit_dispatch(struct vm *vm, unsigned cpu, struct vexit *ex)
 {
 	struct vcpu_stats *st = &vm->stats[cpu];
 
@@ -71,9 +205,18 @@ enum vm_stop exit_dispatch(struct vm *vm, unsigned cpu, const struct vexit *ex)
 	case VEXIT_IO:
 	case VEXIT_MMIO:
 		return dispatch_access(vm, cpu, ex);
+	case VEXIT_MSR:
+		return dispatch_msr(vm, cpu, ex);
+	default:
+		break;
+	}
+	emit_plain(vm, cpu, ex);
+	switch (ex->reason) {
 	case VEXIT_INTR:
 	case VEXIT_HLT:
 		return VM_STOP_NONE;
+	case VEXIT_DEBUG:
+		return vm->on_debug ? vm->on_debug(vm->on_debug_ctx, cpu, ex) : VM_STOP_NONE;
 	case VEXIT_SYSTEM_EVENT:
 		switch (ex->event) {
 		case VEXIT_EVENT_POWEROFF: return VM_STOP_POWEROFF;
@@ -81,11 +224,7 @@ enum vm_stop exit_dispatch(struct vm *vm, unsigned cpu, const struct vexit *ex)
 		case VEXIT_EVENT_CRASH: return VM_STOP_CRASH;
 		}
 		return VM_STOP_CRASH;
-	case VEXIT_SHUTDOWN:
-	case VEXIT_INTERNAL_ERROR:
-	case VEXIT_FAIL_ENTRY:
-	case VEXIT_UNKNOWN:
-	case VEXIT__COUNT:
+	default:
 		break;
 	}
 	return VM_STOP_CRASH;
@@ -102,6 +241,8 @@ const char *vexit_reason_name(enum vexit_reason r)
 		[VEXIT_INTERNAL_ERROR] = "internal_error",
 		[VEXIT_FAIL_ENTRY] = "fail_entry",
 		[VEXIT_INTR] = "intr",
+		[VEXIT_MSR] = "msr",
+		[VEXIT_DEBUG] = "debug",
 		[VEXIT_UNKNOWN] = "unknown",
 	};
 	return r < VEXIT__COUNT ? names[r] : "unknown";

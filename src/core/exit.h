@@ -24,6 +24,8 @@ enum vexit_reason {
 	VEXIT_INTERNAL_ERROR, /* the backend could not emulate something */
 	VEXIT_FAIL_ENTRY,     /* the hardware refused to enter the guest */
 	VEXIT_INTR,           /* a host signal kicked the vCPU out */
+	VEXIT_MSR,            /* RDMSR / WRMSR the backend's MSR filter sent to vigil */
+	VEXIT_DEBUG,          /* single step, breakpoint, watchpoint (guest debug on) */
 	VEXIT_UNKNOWN,        /* anything else the backend reports */
 	VEXIT__COUNT
 };
@@ -38,6 +40,14 @@ struct vexit {
 	uint32_t count; /* repetitions (REP INS/OUTS); `data` holds len*count bytes */
 	uint64_t addr;  /* port or guest physical address */
 	uint8_t *data;
+	/* VEXIT_MSR: addr is the MSR's index, `data` its 8-byte value (the
+	 * guest's on a write; to be filled on a read); set *fault to 1 to
+	 * inject #GP instead. */
+	uint8_t *fault;
+	/* VEXIT_DEBUG: where the guest stopped and why (DR6, the vector) */
+	uint64_t pc;
+	uint64_t dr6;
+	uint32_t exception;
 	/* VEXIT_SYSTEM_EVENT */
 	enum vexit_event event;
 	/* VEXIT_INTERNAL_ERROR, VEXIT_FAIL_ENTRY, VEXIT_UNKNOWN: for the log */
@@ -46,7 +56,7 @@ struct vexit {
 
 /* Handles one exit of vCPU `cpu`. Returns VM_STOP_NONE to resume the vCPU, or
  * the reason the whole VM must stop. */
-enum vm_stop exit_dispatch(struct vm *vm, unsigned cpu, const struct vexit *ex);
+enum vm_stop exit_dispatch(struct vm *vm, unsigned cpu, struct vexit *ex);
 
 const char *vexit_reason_name(enum vexit_reason r);
 

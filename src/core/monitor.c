@@ -92,6 +92,16 @@ void mon_foreach(const struct vcpu_stats *s, void (*fn)(void *ctx, const struct 
 	}
 }
 
+const char *mon_space_name(enum policy_space sp)
+{
+	return sp == POLICY_PIO ? "port" : sp == POLICY_MMIO ? "mmio" : "msr";
+}
+
+const char *mon_space_key(enum policy_space sp)
+{
+	return sp == POLICY_PIO ? "pio" : sp == POLICY_MMIO ? "mmio" : "msr";
+}
+
 /* Sort key: ports first, then by address — the order keys encode. */
 static int addr_cmp(const void *a, const void *b)
 {
@@ -134,7 +144,7 @@ static void report_vcpu(FILE *out, unsigned cpu, const struct vcpu_stats *s,
 	for (unsigned i = 0; i < l.n; i++) {
 		const struct mon_addr *a = &l.v[i];
 		const char *name = name_of ? name_of(ctx, a->space, a->addr) : NULL;
-		fprintf(out, "vcpu%u %s 0x%" PRIx64 " %s: %" PRIu64, cpu, a->space == POLICY_PIO ? "port" : "mmio",
+		fprintf(out, "vcpu%u %s 0x%" PRIx64 " %s: %" PRIu64, cpu, mon_space_name(a->space),
 			a->addr, name ? name : "(unclaimed)", a->count);
 		if (a->denied)
 			fprintf(out, " denied=%" PRIu64, a->denied);

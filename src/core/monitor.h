@@ -76,6 +76,10 @@ struct mon_addr {
  * sorted). Safe while the vCPU runs: counts are a recent value, never torn. */
 void mon_foreach(const struct vcpu_stats *s, void (*fn)(void *ctx, const struct mon_addr *a), void *ctx);
 
+/* "port" / "mmio" / "msr" for reports; "pio" / "mmio" / "msr" for JSON keys. */
+const char *mon_space_name(enum policy_space sp);
+const char *mon_space_key(enum policy_space sp);
+
 struct vdev;
 /* Prints one line per device with a request path: id, kind, requests,
  * bytes, errors, denied. */

@@ -38,6 +38,10 @@ struct hv_ops {
 	 * (the core calls them through the mailbox). 0 or -errno. */
 	int (*get_state)(void *hv, unsigned cpu, struct vcpu_state *s);
 	int (*set_state)(void *hv, unsigned cpu, const struct vcpu_state *s);
+	/* An MSR access the filter sent to vigil that the policy provides:
+	 * carried out as the hypervisor itself would (KVM: KVM_GET/SET_MSRS).
+	 * On the vCPU's thread. 0, or -errno (the guest then gets #GP). */
+	int (*msr)(void *hv, unsigned cpu, uint32_t index, uint64_t *value, bool write);
 	void *hv;
 };
 

@@ -12,6 +12,12 @@ int vm_init(struct vm *vm, unsigned ncpus)
 	if (!vm->stats)
 		return -ENOMEM;
 	atomic_init(&vm->stop, VM_STOP_NONE);
+	struct policy *p = policy_default();
+	if (!p) {
+		free(vm->stats);
+		return -ENOMEM;
+	}
+	policy_slot_init(&vm->policy, p);
 	return 0;
 }
 
@@ -20,6 +26,7 @@ void vm_fini(struct vm *vm)
 	vcpus_fini(vm);
 	free(vm->stats);
 	vm->stats = NULL;
+	policy_slot_fini(&vm->policy);
 }
 
 void vm_request_stop(struct vm *vm, enum vm_stop why)
@@ -55,7 +62,7 @@ struct vdev *vm_dev_find(struct vm *vm, const char *id)
 
 struct dev_gate vm_dev_gate(struct vm *vm, struct vdev *d, bool read_only)
 {
-	return (struct dev_gate){ .stats = &d->stats, .policy = &vm->policy, .read_only = read_only };
+	return (struct dev_gate){ .stats = &d->stats, .policy = &vm->policy, .id = d->id, .read_only = read_only };
 }
 
 void vm_devs_quiesce(struct vm *vm)
@@ -85,6 +92,8 @@ struct vmctl vm_ctl(struct vm *vm)
 const char *vm_device_name(void *ctx, enum policy_space space, uint64_t addr)
 {
 	struct vm *vm = ctx;
+	if (space == POLICY_MSR)
+		return NULL;
 	const struct bus_range *r = bus_find(space == POLICY_PIO ? &vm->pio : &vm->mmio, addr, 1);
 	return bus_owner(r, addr, 1);
 }

@@ -12,6 +12,7 @@
 #include "core/bus.h"
 #include "core/dev.h"
 #include "core/devreq.h"
+#include "core/exit.h"
 #include "core/gmem.h"
 #include "core/monitor.h"
 #include "core/policy.h"
@@ -24,11 +25,14 @@ struct vm {
 	struct gmem mem;
 	struct bus pio;
 	struct bus mmio;
-	struct policy policy;
+	struct policy_slot policy; /* the policy in force (core/policy.h) */
 	unsigned ncpus;
 	struct vcpu_stats *stats; /* ncpus entries */
 
-	FILE *trace; /* --trace: one line per guest access, or NULL */
+	struct evsink *ev; /* trace and audit (core/event.h), or NULL */
+	/* VEXIT_DEBUG goes here (the gdb stub), else it is ignored. */
+	enum vm_stop (*on_debug)(void *ctx, unsigned cpu, const struct vexit *ex);
+	void *on_debug_ctx;
 
 	struct vdev devs[VM_MAX_DEVICES]; /* the device registry (core/dev.h) */
 	unsigned nr_devs;

@@ -24,7 +24,7 @@ static void add_addr(void *ctx, const struct mon_addr *a)
 	snprintf(addr, sizeof(addr), "0x%" PRIx64, a->addr);
 	const char *dev = vm_device_name(c->vm, a->space, a->addr);
 	json_array_append_new(c->arr, json_pack("{s:s, s:s, s:o, s:I, s:I}", "space",
-						a->space == POLICY_PIO ? "pio" : "mmio", "addr", addr,
+						mon_space_key(a->space), "addr", addr,
 						"device", dev ? json_string(dev) : json_null(), "count",
 						(json_int_t)a->count, "denied", (json_int_t)a->denied));
 }

@@ -49,7 +49,7 @@ static void put_addr(void *ctx, const struct mon_addr *a)
 	snprintf(addr, sizeof(addr), "0x%" PRIx64, a->addr);
 	fprintf(c->f, "%s{vcpu=\"%u\",space=\"%s\",addr=\"%s\",device=",
 		c->denied ? "vigil_vcpu_access_denied_total" : "vigil_vcpu_accesses_total", c->cpu,
-		a->space == POLICY_PIO ? "pio" : "mmio", addr);
+		mon_space_key(a->space), addr);
 	put_label(c->f, vm_device_name(c->vm, a->space, a->addr));
 	fprintf(c->f, "} %" PRIu64 "\n", c->denied ? a->denied : a->count);
 }

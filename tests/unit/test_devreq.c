@@ -13,9 +13,8 @@
 static void test_counts_and_decides(void **state)
 {
 	(void)state;
-	struct policy pol = { 0 };
 	struct dev_stats st = { .name = "d" };
-	struct dev_gate g = { .stats = &st, .policy = &pol, .read_only = true };
+	struct dev_gate g = { .stats = &st, .policy = NULL, .read_only = true };
 	assert_true(dev_request(&g, REQ_READ, 512));
 	assert_false(dev_request(&g, REQ_WRITE, 512));
 	assert_int_equal(atomic_load(&st.requests), 2);
@@ -27,8 +26,7 @@ static void test_counts_and_decides(void **state)
 static void test_no_counters_still_governed(void **state)
 {
 	(void)state;
-	struct policy pol = { 0 };
-	struct dev_gate g = { .stats = NULL, .policy = &pol, .read_only = true };
+	struct dev_gate g = { .stats = NULL, .policy = NULL, .read_only = true };
 	assert_false(dev_request(&g, REQ_WRITE, 4096));
 	assert_true(dev_request(&g, REQ_READ, 4096));
 	assert_false(dev_request(NULL, REQ_READ, 1)); /* no gate: nothing provided */

@@ -342,9 +342,14 @@ static void test_other_reasons(void **state)
 static void test_policy_deny_ports(void **state)
 {
 	struct fixture *f = *state;
-	f->vm.policy.nr_deny_ports = 1;
-	f->vm.policy.deny_ports[0].first = COM1 + 2;
-	f->vm.policy.deny_ports[0].last = COM1 + 3;
+	struct policy_range ports = { COM1 + 2, COM1 + 3 };
+	struct policy_rule rule = { .id = "no-com1-hi", .resource = POL_RES_PIO, .verdict = POLICY_DENY,
+				    .audit = true, .nranges = 1, .ranges = &ports };
+	struct policy_spec spec = { .mode = POLICY_ENFORCE, .nrules = 1, .rules = &rule };
+	char err[128];
+	struct policy *pol = policy_compile(&spec, err, sizeof(err));
+	assert_non_null(pol);
+	policy_free(policy_swap(&f->vm.policy, pol));
 
 	uint8_t data[2] = { 0x55, 0x66 };
 	struct vexit ex = io(true, COM1 + 2, 1, 1, data);
@@ -374,18 +379,25 @@ static void test_policy_deny_ports(void **state)
 	assert_int_equal(f->vm.stats[0].accesses, 5);
 
 	/* Port rules do not touch MMIO at the same numbers. */
-	assert_int_equal(policy_decide(&f->vm.policy, POLICY_MMIO, COM1 + 2, 1, false, &f->vm.pio.r[0]),
-			 POLICY_ALLOW);
-	assert_int_equal(policy_decide(&f->vm.policy, POLICY_PIO, COM1 + 2, 1, false, &f->vm.pio.r[0]),
-			 POLICY_DENY);
-	assert_int_equal(policy_decide(&f->vm.policy, POLICY_PIO, COM1, 4, true, &f->vm.pio.r[0]),
-			 POLICY_DENY);
-	assert_int_equal(policy_decide(&f->vm.policy, POLICY_PIO, COM1, 2, true, &f->vm.pio.r[0]),
-			 POLICY_ALLOW);
-	/* Unclaimed is denied whatever the rules. */
-	struct policy empty = { 0 };
-	assert_int_equal(policy_decide(&empty, POLICY_PIO, 0x80, 1, false, NULL), POLICY_DENY);
-	assert_int_equal(policy_decide(&empty, POLICY_MMIO, 0x80, 1, true, NULL), POLICY_DENY);
+	struct policy_decision d;
+	policy_decide_access(pol, POLICY_MMIO, COM1 + 2, 1, false, true, &d);
+	assert_int_equal(d.verdict, POLICY_PROVIDE);
+	assert_int_equal(d.rule, -1);
+	policy_decide_access(pol, POLICY_PIO, COM1 + 2, 1, false, true, &d);
+	assert_int_equal(d.verdict, POLICY_DENY);
+	assert_int_equal(d.rule, 0);
+	assert_true(d.audit);
+	policy_decide_access(pol, POLICY_PIO, COM1, 4, true, true, &d);
+	assert_int_equal(d.verdict, POLICY_DENY);
+	policy_decide_access(pol, POLICY_PIO, COM1, 2, true, true, &d);
+	assert_int_equal(d.verdict, POLICY_PROVIDE);
+	/* Unclaimed is denied by default. */
+	struct policy *empty = policy_default();
+	policy_decide_access(empty, POLICY_PIO, 0x80, 1, false, false, &d);
+	assert_int_equal(d.verdict, POLICY_DENY);
+	policy_decide_access(empty, POLICY_MMIO, 0x80, 1, true, false, &d);
+	assert_int_equal(d.verdict, POLICY_DENY);
+	policy_free(empty);
 }
 
 static void test_monitor_overflow(void **state)

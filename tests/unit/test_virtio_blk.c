@@ -44,7 +44,7 @@ struct seg {
 struct rig {
 	struct fake_guest g;
 	struct dev_stats stats;
-	struct policy pol;
+
 	struct virtio_dev *d;
 	char path[64];
 	uint16_t next_desc;
@@ -82,7 +82,7 @@ static void enable_queue(struct rig *r);
 static void start_device(struct rig *r, bool ro, const char *id)
 {
 	struct virtio_blk_config cfg = { .path = r->path, .read_only = ro, .id = id };
-	struct dev_gate gate = { .stats = &r->stats, .policy = &r->pol, .read_only = ro };
+	struct dev_gate gate = { .stats = &r->stats, .policy = NULL, .read_only = ro };
 	char err[256] = "";
 
 	r->d = host_blk_new(&cfg, &r->g.m, gate, err, sizeof(err));
@@ -461,7 +461,7 @@ static void test_read_only_gate(void **state)
 	r->next_buf = BUF_GPA;
 	make_image(r, IMG_BYTES);
 	struct virtio_blk_config cfg = { .path = r->path };
-	struct dev_gate gate = { .stats = &r->stats, .policy = &r->pol, .read_only = true };
+	struct dev_gate gate = { .stats = &r->stats, .policy = NULL, .read_only = true };
 	char err[128];
 	r->d = host_blk_new(&cfg, &r->g.m, gate, err, sizeof(err));
 	assert_non_null(r->d);
@@ -817,9 +817,9 @@ static void expect_new_error(const char *path, bool ro, const char *needle)
 {
 	struct fake_guest g;
 	struct dev_stats stats = { .name = "x" };
-	struct policy pol = { 0 };
+
 	struct virtio_blk_config c = { .path = path, .read_only = ro };
-	struct dev_gate gate = { .stats = &stats, .policy = &pol };
+	struct dev_gate gate = { .stats = &stats, .policy = NULL };
 	char err[256] = "";
 
 	assert_int_equal(fake_guest_init(&g, 1 * MiB), 0);
@@ -964,7 +964,7 @@ static void test_quiesce_waits_for_write_in_flight(void **state)
 	s->be = (struct blk_backend){ .ops = &slow_ops, .size = IMG_BYTES };
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->idle, NULL);
-	struct dev_gate gate = { .stats = &r->stats, .policy = &r->pol };
+	struct dev_gate gate = { .stats = &r->stats, .policy = NULL };
 	r->d = virtio_blk_new_backend(&s->be, NULL, &r->g.m, gate, err, sizeof(err));
 	assert_non_null(r->d);
 	assert_non_null(r->d->ops->quiesce);

@@ -141,7 +141,7 @@ static struct fake_guest g;
 static struct fake_be fb;
 static struct virtio_dev *dev;
 static struct dev_stats stats;
-static struct policy pol;
+
 static unsigned raised[3]; /* [0] rxq, [1] txq, [2] config */
 static uint16_t aidx[2], next_desc[2];
 static uint64_t data_top;
@@ -177,7 +177,7 @@ static void start(struct virtio_dev *d, uint64_t extra_features)
 
 static struct dev_gate gate(bool read_only)
 {
-	return (struct dev_gate){ .stats = &stats, .policy = &pol, .read_only = read_only };
+	return (struct dev_gate){ .stats = &stats, .policy = NULL, .read_only = read_only };
 }
 
 static int setup_common(bool vnet_hdr, bool read_only)
