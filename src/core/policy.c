@@ -123,7 +123,11 @@ static void decided(const struct policy *p, int i, struct policy_decision *d)
 
 static void by_default(const struct policy *p, enum policy_verdict v, struct policy_decision *d)
 {
-	*d = (struct policy_decision){ .verdict = v, .enforced = p->spec.mode == POLICY_ENFORCE, .rule = -1 };
+	/* The built-in deny (an unclaimed address, a write to a read-only
+	 * disk) is audited too: the audit log shows every refusal. */
+	*d = (struct policy_decision){
+		.verdict = v, .enforced = p->spec.mode == POLICY_ENFORCE, .rule = -1, .audit = v == POLICY_DENY
+	};
 }
 
 void policy_decide_access(const struct policy *p, enum policy_space sp, uint64_t addr, uint32_t len,
