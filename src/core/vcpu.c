@@ -150,8 +150,11 @@ void vm_pause(struct vm *vm)
 		pthread_mutex_unlock(&vs->lock);
 		return;
 	}
-	atomic_store(&vs->pause_req, true);
-	atomic_fetch_add(&vs->pending, 1);
+	/* A vCPU may have asked already (vcpu_request_pause): one request. */
+	if (!atomic_load(&vs->pause_req)) {
+		atomic_store(&vs->pause_req, true);
+		atomic_fetch_add(&vs->pending, 1);
+	}
 	pthread_mutex_unlock(&vs->lock);
 	/* After pause_req is visible: a vCPU about to enter the guest sees
 	 * it, or the kick brings it straight back out. */
@@ -161,6 +164,22 @@ void vm_pause(struct vm *vm)
 		pthread_cond_wait(&vs->cond, &vs->lock);
 	atomic_store(&vs->state, VMS_PAUSED);
 	pthread_mutex_unlock(&vs->lock);
+}
+
+void vcpu_request_pause(struct vm *vm)
+{
+	struct vcpus *vs = &vm->vcpus;
+
+	pthread_mutex_lock(&vs->lock);
+	bool ask = atomic_load(&vs->state) == VMS_RUNNING && !atomic_load(&vs->pause_req);
+	if (ask) {
+		atomic_store(&vs->pause_req, true);
+		atomic_fetch_add(&vs->pending, 1);
+	}
+	pthread_mutex_unlock(&vs->lock);
+	/* The caller's own kick only costs it one VEXIT_INTR after resume. */
+	if (ask)
+		kick_all(vs);
 }
 
 void vm_resume(struct vm *vm)
@@ -242,6 +261,28 @@ int vcpu_get_state(struct vm *vm, unsigned cpu, struct vcpu_state *s)
 {
 	struct state_call c = { .vs = &vm->vcpus, .get = s };
 	if (vcpu_run_on(vm, cpu, state_on_vcpu, &c) < 0)
+		return -1;
+	return c.result;
+}
+
+struct debug_call {
+	struct vcpus *vs;
+	const struct vcpu_debug *d;
+	int result;
+};
+
+static void debug_on_vcpu(void *arg, unsigned cpu)
+{
+	struct debug_call *c = arg;
+	const struct hv_ops *hv = &c->vs->hv;
+
+	c->result = hv->set_debug ? hv->set_debug(hv->hv, cpu, c->d) : -ENOSYS;
+}
+
+int vcpu_set_debug(struct vm *vm, unsigned cpu, const struct vcpu_debug *d)
+{
+	struct debug_call c = { .vs = &vm->vcpus, .d = d };
+	if (vcpu_run_on(vm, cpu, debug_on_vcpu, &c) < 0)
 		return -1;
 	return c.result;
 }

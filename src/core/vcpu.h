@@ -18,6 +18,16 @@ struct vm;
 struct vexit;
 struct vcpu_state; /* the architecture's (arch/x86/cpu_state.h) */
 
+/* Guest debug of one vCPU (the gdb stub): what the backend intercepts.
+ * All false: the guest runs as if no debugger were there. */
+struct vcpu_debug {
+	bool single_step; /* a VEXIT_DEBUG after each instruction */
+	bool sw_bp;       /* INT3 (#BP) exits to vigil instead of the guest */
+	bool hw_bp;       /* dr[0..3] and dr7 are the host's, for the guest */
+	uint64_t dr[4];
+	uint64_t dr7;
+};
+
 /* What the core needs of a hypervisor backend (KVM today, SVM later). */
 struct hv_ops {
 	/* First call on the vCPU's own thread, before its first run (KVM:
@@ -42,6 +52,13 @@ struct hv_ops {
 	 * carried out as the hypervisor itself would (KVM: KVM_GET/SET_MSRS).
 	 * On the vCPU's thread. 0, or -errno (the guest then gets #GP). */
 	int (*msr)(void *hv, unsigned cpu, uint32_t index, uint64_t *value, bool write);
+	/* Guest debug of vCPU `cpu` (NULL: the backend has none). On its own
+	 * thread (the core calls it through the mailbox: vcpu_set_debug). */
+	int (*set_debug)(void *hv, unsigned cpu, const struct vcpu_debug *d);
+	/* Hands the #BP of the last VEXIT_DEBUG back to the guest (an INT3
+	 * that is not the debugger's), on the vCPU's own thread, in the exit's
+	 * handling. 0 or -errno. */
+	int (*reinject_bp)(void *hv, unsigned cpu);
 	void *hv;
 };
 
@@ -102,6 +119,18 @@ int vcpu_run_on(struct vm *vm, unsigned cpu, void (*fn)(void *arg, unsigned cpu)
  * vCPU's loop is not running; -errno from the backend. Not from a vCPU. */
 int vcpu_get_state(struct vm *vm, unsigned cpu, struct vcpu_state *s);
 int vcpu_set_state(struct vm *vm, unsigned cpu, const struct vcpu_state *s);
+
+/* Sets vCPU `cpu`'s guest debug on its own thread (core/vcpu.h
+ * struct vcpu_debug). 0; -1 when its loop is not running; -ENOSYS when the
+ * backend has no guest debug; -errno from it. Not from a vCPU thread. */
+int vcpu_set_debug(struct vm *vm, unsigned cpu, const struct vcpu_debug *d);
+
+/* From a vCPU thread, in an exit's handling (where vm_pause may not be
+ * called): asks every vCPU, this one included, to park before its next
+ * guest entry. The VM is then paused as by vm_pause(), which (called from
+ * another thread) waits for the parking to finish; vm_resume() ends it.
+ * Nothing when the VM is not running or a pause is already asked for. */
+void vcpu_request_pause(struct vm *vm);
 
 /* Kicks every vCPU out of the guest and wakes parked ones (a stop). */
 void vcpus_wake_all(struct vm *vm);

@@ -18,6 +18,7 @@ struct kvm_vcpu {
 	struct kvm_run *run;
 	pthread_t thread;     /* the thread running it, once bound */
 	_Atomic bool bound;
+	struct kvm_guest_debug debug; /* as last set (on its own thread) */
 };
 
 struct kvm_backend {

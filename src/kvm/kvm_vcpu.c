@@ -164,6 +164,12 @@ static void translate_exit(const struct kvm_vcpu *v, struct vexit *ex)
 	case KVM_EXIT_INTR:
 		ex->reason = VEXIT_INTR;
 		return;
+	case KVM_EXIT_DEBUG:
+		ex->reason = VEXIT_DEBUG;
+		ex->pc = run->debug.arch.pc;
+		ex->dr6 = run->debug.arch.dr6;
+		ex->exception = run->debug.arch.exception;
+		return;
 	default:
 		ex->reason = VEXIT_UNKNOWN;
 		ex->hw_reason = run->exit_reason;
@@ -305,6 +311,47 @@ static int hv_set_state(void *hv, unsigned cpu, const struct vcpu_state *st)
 	return 0;
 }
 
+static uint32_t debug_control(struct kvm_backend *kb, const struct vcpu_debug *d)
+{
+	uint32_t c = 0;
+	if (d->single_step)
+		c |= KVM_GUESTDBG_SINGLESTEP;
+	if (d->sw_bp)
+		c |= KVM_GUESTDBG_USE_SW_BP;
+	if (d->hw_bp)
+		c |= KVM_GUESTDBG_USE_HW_BP;
+	if (!c)
+		return 0;
+	/* A step that lands in an interrupt handler is not what the user
+	 * asked to see: interrupts wait while stepping, where KVM can. */
+	int extra = ioctl(kb->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SET_GUEST_DEBUG2);
+	if (d->single_step && extra > 0 && (extra & KVM_GUESTDBG_BLOCKIRQ))
+		c |= KVM_GUESTDBG_BLOCKIRQ;
+	return c | KVM_GUESTDBG_ENABLE;
+}
+
+static int hv_set_debug(void *hv, unsigned cpu, const struct vcpu_debug *d)
+{
+	struct kvm_vcpu *v = vcpu_of(hv, cpu);
+	struct kvm_guest_debug g = { .control = debug_control(v->kb, d) };
+	for (int i = 0; i < 4; i++)
+		g.arch.debugreg[i] = d->hw_bp ? d->dr[i] : 0;
+	g.arch.debugreg[7] = d->hw_bp ? d->dr7 : 0;
+	if (ioctl(v->fd, KVM_SET_GUEST_DEBUG, &g) < 0)
+		return -errno;
+	v->debug = g;
+	return 0;
+}
+
+/* KVM queues the #BP as the soft exception the INT3 raised (RIP past it). */
+static int hv_reinject_bp(void *hv, unsigned cpu)
+{
+	struct kvm_vcpu *v = vcpu_of(hv, cpu);
+	struct kvm_guest_debug g = v->debug;
+	g.control |= KVM_GUESTDBG_INJECT_BP;
+	return ioctl(v->fd, KVM_SET_GUEST_DEBUG, &g) < 0 ? -errno : 0;
+}
+
 /* The boot vCPU's entry state, through the same conversion the API's
  * register writes use, then a clean FPU. */
 static int vcpu_boot_state(struct kvm_backend *kb, unsigned cpu, const struct x86_boot_cpu *b)
@@ -327,5 +374,5 @@ struct hv_ops kvm_hv_ops(struct kvm_backend *kb)
 	sigaction(SIG_KICK, &sa, NULL);
 	return (struct hv_ops){ .bind = hv_bind, .run = hv_run, .kick = hv_kick, .paused = hv_paused,
 				.report_crash = hv_report_crash, .get_state = hv_get_state, .set_state = hv_set_state,
-				.hv = kb };
+				.set_debug = hv_set_debug, .reinject_bp = hv_reinject_bp, .hv = kb };
 }
