@@ -27,7 +27,7 @@ B       ?= build
 CORE_SRC := $(wildcard src/core/*.c src/devices/*.c src/arch/x86/*.c src/virtio/*.c)
 # The Type II platform: KVM backend, host services, the VMM (config, builder,
 # control loop, metrics), the API server, command line.
-HOST_SRC := $(wildcard src/kvm/*.c src/host/*.c src/vmm/*.c src/api/*.c src/cli/*.c)
+HOST_SRC := $(wildcard src/kvm/*.c src/host/*.c src/vmm/*.c src/api/*.c src/cli/*.c src/gdb/*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(B)/obj/%.o)
 HOST_OBJ := $(HOST_SRC:%.c=$(B)/obj/%.o)
 TESTS    := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
@@ -78,7 +78,7 @@ clean:
 -include $(CORE_OBJ:.o=.d) $(HOST_OBJ:.o=.d)
 
 # Tiny self-checking guests (tests/guests/tiny.S), one bzImage per action.
-TINY_ACTIONS := poweroff echo kbdreset acpireset panic triple hang wild count cad
+TINY_ACTIONS := poweroff echo kbdreset acpireset panic triple hang wild count cad spin
 TINY := $(TINY_ACTIONS:%=$(B)/tests/guests/tiny-%.bin)
 $(B)/tests/guests/tiny-%.bin: tests/guests/tiny.S tests/guests/tiny.ld
 	@mkdir -p $(dir $@)

@@ -43,6 +43,9 @@ void run_usage(FILE *out)
 		"  --rng               a virtio-rng device fed from the host's getrandom()\n"
 		"  --stats             print exit, port and policy counters when the VM ends\n"
 		"  --trace FILE        write every port/MMIO access the VMM sees to FILE ('-': stderr)\n"
+		"  --gdb unix:PATH|tcp:ADDR:PORT\n"
+		"                      a gdb remote stub there (gdb: target remote ...); vCPUs are threads\n"
+		"  --gdb-wait          hold the guest at its first instruction until gdb attaches\n"
 		"  --api-sock PATH     serve Firecracker's API (HTTP on a Unix socket) at PATH; without a\n"
 		"                      kernel option, wait for InstanceStart\n"
 		"  --config-file FILE  configure from Firecracker's config-file JSON and start\n"
@@ -155,7 +158,8 @@ static int set_vsock(struct vm_config *c, const char *spec)
 int run_parse(int argc, char **argv, struct run_opts *o)
 {
 	enum { O_KERNEL = 256, O_INITRD, O_CMDLINE, O_MEM, O_CPUS, O_CONSOLE, O_STATS, O_DISK, O_NET, O_VSOCK,
-	       O_RNG, O_CONSOLE_DEV, O_TRACE, O_API_SOCK, O_CONFIG_FILE, O_NO_API, O_ID };
+	       O_RNG, O_CONSOLE_DEV, O_TRACE, O_API_SOCK, O_CONFIG_FILE, O_NO_API, O_ID,
+	       O_GDB, O_GDB_WAIT };
 	static const struct option longopts[] = {
 		{ "kernel", required_argument, NULL, O_KERNEL },
 		{ "initrd", required_argument, NULL, O_INITRD },
@@ -174,6 +178,8 @@ int run_parse(int argc, char **argv, struct run_opts *o)
 		{ "config-file", required_argument, NULL, O_CONFIG_FILE },
 		{ "no-api", no_argument, NULL, O_NO_API },
 		{ "id", required_argument, NULL, O_ID },
+		{ "gdb", required_argument, NULL, O_GDB },
+		{ "gdb-wait", no_argument, NULL, O_GDB_WAIT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -246,6 +252,11 @@ int run_parse(int argc, char **argv, struct run_opts *o)
 					   VMCFG_ID_MAX);
 			strcpy(c->id, optarg);
 			break;
+		case O_GDB:
+			if (vmcfg_set_gdb(c, optarg, c->gdb_wait, err, sizeof(err)) < 0)
+				return bad("--%s", err);
+			break;
+		case O_GDB_WAIT: o->gdb_wait = true; break;
 		case 'h': run_usage(stdout); return 1;
 		case ':': return bad("option '%s' needs an argument", argv[optind - 1]);
 		default: return bad("unknown option '%s' (see 'vigil run --help')", argv[optind - 1]);
@@ -257,6 +268,8 @@ int run_parse(int argc, char **argv, struct run_opts *o)
 		return bad("--no-api needs --config-file (there would be no way to configure the VM)");
 	if (o->no_api && o->api_sock)
 		return bad("--no-api and --api-sock exclude each other");
+	if (o->gdb_wait && vmcfg_set_gdb(c, c->gdb, true, err, sizeof(err)) < 0)
+		return bad("--gdb-wait needs --gdb (a socket for gdb to attach to)");
 	if (o->config_file && o->kernel)
 		return bad("--config-file and --kernel exclude each other (the file has a boot-source)");
 	return 0;

@@ -20,6 +20,7 @@ struct run_opts {
 	const char *api_sock;
 	const char *config_file;
 	bool no_api;
+	bool gdb_wait; /* --gdb-wait (checked against --gdb once all options are read) */
 	bool mem_given; /* --mem was given */
 };
 

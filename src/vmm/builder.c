@@ -24,6 +24,7 @@
 #include "devices/virtio_net.h"
 #include "devices/virtio_rng.h"
 #include "devices/virtio_vsock.h"
+#include "gdb/gdb_server.h"
 #include "host/blk_file.h"
 #include "host/clock.h"
 #include "host/console.h"
@@ -52,6 +53,7 @@ struct machine {
 	struct pc_config board; /* what the board's devices were given; lives as long */
 	struct kvm_backend *kb;
 	struct evloop *loop;
+	struct gdb_server *gdb; /* --gdb, or NULL */
 	struct mapped_file kernel, initrd;
 	char cmdline[VMCFG_CMDLINE_MAX];
 	/* virtio device models, freed after their transports and the loop */
@@ -290,6 +292,8 @@ struct machine *machine_build(const struct vm_config *c, void (*notify)(void *ct
 	}
 	mc->vm.vcpus.notify = notify;
 	mc->vm.vcpus.notify_ctx = ctx;
+	if (c->gdb[0] && !(mc->gdb = gdb_server_start(&mc->vm, c->gdb, err, errlen)))
+		goto fail;
 	return mc;
 fail:
 	machine_finish(mc);
@@ -345,6 +349,12 @@ int machine_start(struct machine *mc, char *err, size_t errlen)
 				"will be very slow (see 'vigil check')\n");
 	vm_mark_running(&mc->vm);
 	mc->running = true;
+	/* --gdb-wait: the pause is asked before any vCPU loop runs, so each
+	 * parks before its first guest entry, until gdb resumes it. */
+	if (mc->gdb && mc->cfg.gdb_wait) {
+		fprintf(stderr, "vigil: waiting for gdb on %s\n", mc->cfg.gdb);
+		vm_pause(&mc->vm);
+	}
 	for (unsigned i = 0; i < mc->vm.ncpus; i++) {
 		struct vcpu_thread *t = &mc->threads[i];
 		t->vm = &mc->vm;
@@ -444,6 +454,8 @@ enum vm_stop machine_finish(struct machine *mc)
 	for (unsigned i = 0; mc->threads && i < mc->vm.ncpus; i++)
 		if (mc->threads[i].started)
 			pthread_join(mc->threads[i].thread, NULL);
+	gdb_server_stop(mc->gdb); /* its thread uses the VM: before any of it goes */
+	mc->gdb = NULL;
 	if (mc->con_open)
 		console_close(&mc->con);
 	/* A VM that never ran has nothing to report: its builder said why. */

@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gdb/gdb_server.h"
+
 __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -255,6 +257,22 @@ int vmcfg_set_metrics(struct vm_config *c, const struct vmcfg_metrics *m, char *
 		return -1;
 	c->metrics = *m;
 	c->has_metrics = true;
+	return 0;
+}
+
+int vmcfg_set_gdb(struct vm_config *c, const char *spec, bool wait, char *err, size_t errlen)
+{
+	if (spec && spec[0]) {
+		if (strlen(spec) >= sizeof(c->gdb))
+			return fail(err, errlen, "gdb: too long");
+		if (gdb_spec_check(spec, err, errlen) < 0)
+			return -1;
+	}
+	if (wait && !(spec && spec[0]))
+		return fail(err, errlen, "gdb_wait: needs a gdb socket (--gdb) to wait for");
+	if (spec != c->gdb) /* the same buffer when only the wait changes */
+		snprintf(c->gdb, sizeof(c->gdb), "%s", spec ? spec : "");
+	c->gdb_wait = wait;
 	return 0;
 }
 

@@ -114,6 +114,8 @@ struct vm_config {
 	struct vmcfg_console console;
 	bool stats;                   /* --stats: print the monitor when the VM ends */
 	char trace[PATH_MAX];         /* --trace FILE, "-" = stderr, "" = off */
+	char gdb[PATH_MAX];           /* --gdb unix:PATH | tcp:ADDR:PORT, "" = no stub */
+	bool gdb_wait;                /* --gdb-wait: vCPUs parked until gdb attaches */
 };
 
 /* Defaults: Firecracker's machine (1 vCPU, 128 MiB, smt off), no kernel,
@@ -138,6 +140,9 @@ int vmcfg_set_vsock(struct vm_config *c, const struct vmcfg_vsock *v, char *err,
 int vmcfg_set_entropy(struct vm_config *c, char *err, size_t errlen);
 int vmcfg_set_logger(struct vm_config *c, const struct vmcfg_logger *l, char *err, size_t errlen);
 int vmcfg_set_metrics(struct vm_config *c, const struct vmcfg_metrics *m, char *err, size_t errlen);
+/* The gdb stub's socket (gdb/gdb_server.h: unix:PATH or tcp:ADDR:PORT), and
+ * whether the guest waits for gdb; wait without a socket is refused. */
+int vmcfg_set_gdb(struct vm_config *c, const char *spec, bool wait, char *err, size_t errlen);
 int vmcfg_set_console(struct vm_config *c, const struct vmcfg_console *con, char *err, size_t errlen);
 
 /* Firecracker's level names: "Off", "Error", "Warning", "Info", "Debug", "Trace"

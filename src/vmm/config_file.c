@@ -53,6 +53,8 @@ static int apply(struct vm_config *c, json_t *doc, char *err, size_t errlen)
 					    "console",
 					    "stats",
 					    "trace",
+					    "gdb",
+					    "gdb_wait",
 					    NULL};
 	static const char *const unsupported[] = {"balloon", "mmds-config", "cpu-config", "memory-hotplug",
 						  NULL};
@@ -112,6 +114,17 @@ static int apply(struct vm_config *c, json_t *doc, char *err, size_t errlen)
 		if (json_string_length(v) >= sizeof(c->trace))
 			return errmsg(err, errlen, "trace: path is too long");
 		strcpy(c->trace, json_string_value(v));
+	}
+	json_t *gs = json_object_get(doc, "gdb"), *gw = json_object_get(doc, "gdb_wait");
+	if ((gs && !json_is_null(gs)) || (gw && !json_is_null(gw))) {
+		if (gs && !json_is_null(gs) && !json_is_string(gs))
+			return errmsg(err, errlen, "gdb: must be a string (unix:PATH or tcp:ADDRESS:PORT)");
+		if (gw && !json_is_null(gw) && !json_is_boolean(gw))
+			return errmsg(err, errlen, "gdb_wait: must be a boolean");
+		const char *spec = gs && !json_is_null(gs) ? json_string_value(gs) : c->gdb;
+		bool wait = gw && !json_is_null(gw) ? json_is_true(gw) : c->gdb_wait;
+		if (vmcfg_set_gdb(c, spec, wait, err, errlen) < 0)
+			return -1;
 	}
 	return 0;
 }

@@ -9,7 +9,8 @@
  *   panic     pvpanic "panicked"
  *   triple    load an empty IDT and trap: a triple fault
  *   hang      spin with interrupts off (the host must stop vigil)
- *   wild      hostile: MMIO to nowhere, rep outs, odd widths, then S5 */
+ *   wild      hostile: MMIO to nowhere, rep outs, odd widths, then S5
+ *   spin      count in memory forever, a dot now and then (gdb's target) */
 #define COM1 0x3f8
 #define LSR (COM1 + 5)
 #define PM1A_CNT 0x604
@@ -132,6 +133,23 @@ _start:
 	lea got_cad(%rip), %rsi
 	call puts
 	jmp poweroff
+#elif defined(ACTION_spin)
+	/* For gdb (tests/gdb.sh): a counter in memory, bumped at spin_loop
+	 * (a fixed address for a breakpoint, from nm), and a dot every 64 Ki
+	 * turns, so a guest that runs on after detach can be seen to. */
+	.globl spin_loop, spin_count
+1:	xor %ecx, %ecx
+spin_loop:
+	incq spin_count(%rip)
+	inc %ecx
+	cmp $0x10000, %ecx
+	jne spin_loop
+	mov $'.', %al
+	call putc
+	jmp 1b
+	.balign 8
+spin_count:
+	.quad 0
 #else
 #error "define ACTION_<name>"
 #endif
