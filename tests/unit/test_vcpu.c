@@ -25,6 +25,9 @@ struct fake_hv {
 	_Atomic unsigned paused_notes[NCPUS];
 	pthread_t bound[NCPUS];
 	_Atomic int stop_at_run; /* nonzero: vCPU 0 powers off on that run */
+	_Atomic int debug_at_run; /* nonzero: vCPU 1 reports VEXIT_DEBUG on that run */
+	pthread_t debug_thread[NCPUS];
+	struct vcpu_debug debug[NCPUS];
 };
 
 struct fixture {
@@ -48,6 +51,11 @@ static int fake_run(void *hv, unsigned cpu, struct vexit *ex)
 	uint64_t n = atomic_fetch_add(&f->runs[cpu], 1) + 1;
 	memset(ex, 0, sizeof(*ex));
 	ex->reason = VEXIT_HLT;
+	int dat = atomic_load(&f->debug_at_run);
+	if (cpu == 1 && dat && n == (uint64_t)dat) {
+		ex->reason = VEXIT_DEBUG;
+		ex->pc = 0x1234;
+	}
 	int at = atomic_load(&f->stop_at_run);
 	if (cpu == 0 && at && n >= (uint64_t)at) {
 		ex->reason = VEXIT_SYSTEM_EVENT;
@@ -83,6 +91,14 @@ static int fake_set_state(void *hv, unsigned cpu, const struct vcpu_state *s)
 	return 0;
 }
 
+static int fake_set_debug(void *hv, unsigned cpu, const struct vcpu_debug *d)
+{
+	struct fake_hv *f = hv;
+	f->debug_thread[cpu] = pthread_self();
+	f->debug[cpu] = *d;
+	return 0;
+}
+
 static void fake_paused(void *hv, unsigned cpu)
 {
 	atomic_fetch_add(&((struct fake_hv *)hv)->paused_notes[cpu], 1);
@@ -113,7 +129,8 @@ static int setup(void **state)
 	memset(&f, 0, sizeof(f));
 	assert_int_equal(vm_init(&f.vm, NCPUS), 0);
 	struct hv_ops hv = { .bind = fake_bind, .run = fake_run, .kick = fake_kick, .paused = fake_paused,
-			     .get_state = fake_get_state, .set_state = fake_set_state, .hv = &f.hv };
+			     .get_state = fake_get_state, .set_state = fake_set_state, .set_debug = fake_set_debug,
+			     .hv = &f.hv };
 	memset(fake_rip, 0, sizeof(fake_rip));
 	assert_int_equal(vcpus_init(&f.vm, &hv), 0);
 	f.vm.vcpus.notify = on_notify;
@@ -292,6 +309,58 @@ static void test_pause_cost_on_fast_path(void **state)
 	assert_true(atomic_load(&f->hv.kicks) >= NCPUS);
 }
 
+/* The gdb stub's hand-off: a debug exit on vCPU 1 asks for the pause from
+ * its own thread; every vCPU parks and a vm_pause() from another thread
+ * waits for that, without asking twice. */
+static _Atomic int debug_seen;
+static enum vm_stop on_debug_pause(void *ctx, unsigned cpu, const struct vexit *ex)
+{
+	struct vm *vm = ctx;
+	assert_int_equal(cpu, 1);
+	assert_int_equal(ex->pc, 0x1234);
+	vcpu_request_pause(vm);
+	atomic_fetch_add(&debug_seen, 1);
+	return VM_STOP_NONE;
+}
+
+static void test_pause_requested_by_a_vcpu(void **state)
+{
+	struct fixture *f = *state;
+	atomic_store(&debug_seen, 0);
+	f->vm.on_debug = on_debug_pause;
+	f->vm.on_debug_ctx = &f->vm;
+	atomic_store(&f->hv.debug_at_run, (int)atomic_load(&f->hv.runs[1]) + 3);
+	while (!atomic_load(&debug_seen))
+		usleep(100);
+	/* Every vCPU parks by itself, before anyone calls vm_pause. */
+	for (int i = 0; i < 5000; i++) {
+		pthread_mutex_lock(&f->vm.vcpus.lock);
+		unsigned parked = f->vm.vcpus.nr_parked;
+		pthread_mutex_unlock(&f->vm.vcpus.lock);
+		if (parked == NCPUS)
+			break;
+		usleep(1000);
+	}
+	assert_int_equal(f->vm.vcpus.nr_parked, NCPUS);
+	vm_pause(&f->vm);
+	assert_int_equal(vm_run_state(&f->vm), VMS_PAUSED);
+	assert_int_equal(atomic_load(&f->vm.vcpus.pending), 1); /* one request, not two */
+	uint64_t before = total_runs(f);
+	usleep(5000);
+	assert_int_equal(total_runs(f), before);
+	/* Guest debug is set on the vCPU's own thread. */
+	struct vcpu_debug d = { .single_step = true, .hw_bp = true, .dr = { 0x1000 }, .dr7 = 2 };
+	assert_int_equal(vcpu_set_debug(&f->vm, 2, &d), 0);
+	assert_true(pthread_equal(f->hv.debug_thread[2], f->threads[2]));
+	assert_true(f->hv.debug[2].single_step);
+	assert_int_equal(f->hv.debug[2].dr[0], 0x1000);
+	vm_resume(&f->vm);
+	assert_int_equal(atomic_load(&f->vm.vcpus.pending), 0);
+	usleep(20 * 1000);
+	assert_true(total_runs(f) > before);
+	f->vm.on_debug = NULL;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -301,6 +370,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stop_ends_parked_loops, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_guest_stop_from_dispatch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pause_cost_on_fast_path, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pause_requested_by_a_vcpu, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
