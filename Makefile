@@ -104,12 +104,19 @@ $(B)/fuzz/fuzz_api: $(FUZZ_API_SRC) tests/unit/fake_vmm_api.h src/api/routes.h s
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -DVIGIL_VERSION='"$(VERSION)"' -Itests/unit $(SLIRP_CFLAGS) -o $@ \
 		$(filter %.c,$^) $(B)/libvigil.a $(LDLIBS)
-fuzz: $(B)/fuzz/fuzz_virtq $(B)/fuzz/fuzz_api
-# 20 s in all: 10 s each.
-fuzz-smoke: $(B)/fuzz/fuzz_virtq $(B)/fuzz/fuzz_api
-	@mkdir -p $(B)/fuzz/corpus-virtq $(B)/fuzz/corpus-api
+# fuzz_gdb: the gdb stub's packet framing and command decoder over a fake target.
+FUZZ_GDB_SRC := fuzz/fuzz_gdb.c src/gdb/gdb_packet.c src/gdb/gdb_stub.c
+$(B)/fuzz/fuzz_gdb: $(FUZZ_GDB_SRC) tests/unit/fake_gdb_target.h src/gdb/gdb_packet.h src/gdb/gdb_stub.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -Itests/unit -o $@ $(filter %.c,$^)
+fuzz: $(B)/fuzz/fuzz_virtq $(B)/fuzz/fuzz_api $(B)/fuzz/fuzz_gdb
+# 30 s in all: 10 s each.
+fuzz-smoke: $(B)/fuzz/fuzz_virtq $(B)/fuzz/fuzz_api $(B)/fuzz/fuzz_gdb
+	@mkdir -p $(B)/fuzz/corpus-virtq $(B)/fuzz/corpus-api $(B)/fuzz/corpus-gdb
 	$(B)/fuzz/fuzz_virtq -max_total_time=10 -print_final_stats=1 -artifact_prefix=$(B)/fuzz/ $(B)/fuzz/corpus-virtq
 	$(B)/fuzz/fuzz_api -max_total_time=10 -print_final_stats=1 -artifact_prefix=$(B)/fuzz/ $(B)/fuzz/corpus-api \
 		fuzz/corpus-api
+	$(B)/fuzz/fuzz_gdb -max_total_time=10 -print_final_stats=1 -artifact_prefix=$(B)/fuzz/ $(B)/fuzz/corpus-gdb \
+		fuzz/corpus-gdb
 .PHONY: fuzz fuzz-smoke
 
