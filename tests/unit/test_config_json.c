@@ -93,6 +93,32 @@ static void test_firecracker_document(void **state)
 	assert_false(c.entropy);
 }
 
+/* vigil's "gdb" and "gdb_wait" keys: the --gdb and --gdb-wait checks. */
+static void test_gdb_keys(void **state)
+{
+	snprintf(doc, sizeof(doc),
+		 "{\"boot-source\":{\"kernel_image_path\":\"%s\"},\"gdb\":\"tcp:127.0.0.1:1234\",\"gdb_wait\":true}",
+		 kernel);
+	if (load(doc) < 0)
+		fail_msg("refused: %s", err);
+	assert_string_equal(c.gdb, "tcp:127.0.0.1:1234");
+	assert_true(c.gdb_wait);
+	vmcfg_init(&c);
+	const char *bad[][2] = {
+		{ "\"gdb\":5", "gdb: must be a string" },
+		{ "\"gdb\":\"serial:x\"", "expected unix:PATH or tcp:ADDRESS:PORT" },
+		{ "\"gdb\":\"tcp:127.0.0.1:0\"", "port 1-65535" },
+		{ "\"gdb\":\"tcp:localhost:1234\"", "an IPv4 address" },
+		{ "\"gdb\":\"unix:\"", "needs a path" },
+		{ "\"gdb_wait\":1,\"gdb\":\"unix:/tmp/g\"", "gdb_wait: must be a boolean" },
+		{ "\"gdb_wait\":true", "gdb_wait: needs a gdb socket" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(doc, sizeof(doc), "{\"boot-source\":{\"kernel_image_path\":\"%s\"},%s}", kernel, bad[i][0]);
+		refused(doc, bad[i][1]);
+	}
+}
+
 static void test_vigil_keys(void **state)
 {
 	snprintf(
@@ -245,6 +271,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup(test_firecracker_document, setup),
 	    cmocka_unit_test_setup(test_vigil_keys, setup),
+	    cmocka_unit_test_setup(test_gdb_keys, setup),
 	    cmocka_unit_test_setup(test_refusals, setup),
 	    cmocka_unit_test_setup(test_round_trip, setup),
 	    cmocka_unit_test_setup(test_load_file, setup),
