@@ -1,0 +1,159 @@
+#!/usr/bin/python3
+"""Lab scenarios for the gdb stub (imported by lab/devices.py, which runs
+them in the same L1 boot): Debian's kernel under vigil --gdb, Debian's gdb in
+L1 attached to the running kernel. The guest reports a kernel function's
+address from /proc/kallsyms (ksys_sync, which `sync` calls); gdb sets a
+hardware breakpoint there, the guest runs `sync`, the breakpoint is hit at
+exactly that address, gdb detaches and the guest's prompt answers. Then the
+same with a software breakpoint (an INT3 written into the kernel's text,
+gone after detach), and a hardware watchpoint on jiffies_64.
+"""
+import os
+import re
+import subprocess
+import threading
+import time
+
+from driver import DriverError, Guest
+import scenarios as S
+
+VIGIL = os.environ.get("VIGIL", "build/vigil")
+GDB = "/usr/bin/gdb"
+NAMES = ["gdb-attach", "gdb-hbreak-kernel", "gdb-detach-runs-on", "gdb-swbreak-kernel", "gdb-watch-kernel"]
+
+
+class Gdb:
+    """gdb in batch mode on a script, its output collected as it comes."""
+
+    def __init__(self, sock, cmds, log):
+        script = "\n".join(["set architecture i386:x86-64", "set pagination off", "set confirm off",
+                            f"target remote {sock}"] + cmds) + "\n"
+        self.path = sock + ".gdb"
+        with open(self.path, "w") as f:
+            f.write(script)
+        self.out = ""
+        self.cv = threading.Condition()
+        # Its own session: gdb's terminal signals never reach vigil.
+        self.proc = subprocess.Popen([GDB, "-batch", "-nx", "-x", self.path], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        self.log = log
+        self.t = threading.Thread(target=self._pump, daemon=True)
+        self.t.start()
+
+    def _pump(self):
+        for line in iter(self.proc.stdout.readline, b""):
+            text = line.decode("latin-1")
+            with self.cv:
+                self.out += text
+                self.cv.notify_all()
+            self.log(f"gdb: {text.rstrip()}")
+
+    def expect(self, regex, timeout):
+        deadline = time.monotonic() + timeout
+        with self.cv:
+            while not re.search(regex, self.out):
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self.t.is_alive()):
+                    raise DriverError(f"gdb: waited {timeout}s for {regex!r}; its output: {self.out[-600:]!r}")
+                self.cv.wait(min(left, 0.5))
+
+    def finish(self, timeout):
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait(10)
+        self.t.join(5)
+        return rc
+
+
+def ksym(g, name):
+    """The address of kernel symbol `name` from the guest's /proc/kallsyms."""
+    _, out = g.run(f"grep -m1 ' {name}$' /proc/kallsyms")
+    m = re.search(r"^([0-9a-f]{16}) \w " + re.escape(name) + r"$", out, re.M)
+    if not m or int(m.group(1), 16) == 0:
+        raise DriverError(f"no address for {name} in /proc/kallsyms: {out!r}")
+    return int(m.group(1), 16)
+
+
+def breakpoint_session(r, g, sock, addr, kind, name, log):
+    """gdb sets a breakpoint of `kind` ("hbreak" or "break") at addr, the
+    guest runs sync, the stop is at addr, gdb detaches; then the guest answers."""
+    gdb = Gdb(sock, [f"{kind} *0x{addr:x}", "continue", "info registers rip", "x/8xb $rip", "delete",
+                     "detach"], log)
+    try:
+        gdb.expect(r"Continuing\.", S.BOOT_TIMEOUT)
+        time.sleep(2)  # gdb's vCont has reached vigil: the guest runs again
+        rc_sync, _ = g.run("sync; echo SYNC-RC=$?", 600)
+        rc = gdb.finish(300)
+        stop = re.search(r"Breakpoint 1, 0x0*%x in" % addr, gdb.out)
+        rip = re.search(r"^rip\s+0x0*%x\s" % addr, gdb.out, re.M)
+        # A second sync: an INT3 left in ksys_sync would oops it now.
+        _, alive = g.run("sync && echo alive-$((6*7))", 300)
+        r.check(name, stop is not None and rip is not None and "detached" in gdb.out and rc == 0
+                and rc_sync == 0 and "alive-42" in alive,
+                f"gdb exit {rc}; stop {bool(stop)}; rip {bool(rip)}; sync rc {rc_sync}; after: {alive!r};"
+                f" gdb: {gdb.out[-500:]!r}")
+    finally:
+        if gdb.proc.poll() is None:
+            gdb.proc.kill()
+
+
+def boot_gdb(r, work):
+    """gdb-attach, gdb-hbreak-kernel, gdb-detach-runs-on, gdb-swbreak-kernel, gdb-watch-kernel"""
+    sock = os.path.join(work, "gdb.sock")
+    os.makedirs(S.LOGDIR, exist_ok=True)
+    if not os.access(GDB, os.X_OK):
+        r.fail_rest(NAMES, f"{GDB} missing (scripts/setup installs it)")
+        return
+    g = Guest([VIGIL, "run", "--kernel", S.BZIMAGE, "--initrd", S.INITRD, "--cmdline", "quiet", "--cpus", "2",
+               "--mem", "512M", "--gdb", f"unix:{sock}", "--stats"], os.path.join(S.LOGDIR, "vigil-gdb.log"))
+    try:
+        g.wait_ready(S.BOOT_TIMEOUT)
+        g.run("echo 0 > /proc/sys/kernel/kptr_restrict")
+        addr = ksym(g, "ksys_sync")
+        jiffies = ksym(g, "jiffies_64")
+        g.note(f"ksys_sync at 0x{addr:x}, jiffies_64 at 0x{jiffies:x}")
+
+        # gdb-attach: registers of both vCPUs (threads), kernel memory.
+        gdb = Gdb(sock, ["info threads", "info registers rip cr3 efer", "x/4xb $rip", f"x/2xg 0x{addr:x}",
+                         "detach"], g.note)
+        rc = gdb.finish(300)
+        threads = re.findall(r"Thread (\d+)", gdb.out)
+        rip = re.search(r"^rip\s+0x(ffff[0-9a-f]{12})\s", gdb.out, re.M)
+        mem = re.search(r"^0x%x.*:\s+0x[0-9a-f]{16}\s+0x[0-9a-f]{16}" % addr, gdb.out, re.M)
+        r.check("gdb-attach", rc == 0 and len(set(threads)) >= 2 and rip and mem and "detached" in gdb.out,
+                f"gdb exit {rc}; threads {sorted(set(threads))}; kernel rip {rip and rip.group(1)}; memory {bool(mem)};"
+                f" gdb: {gdb.out[-500:]!r}")
+
+        breakpoint_session(r, g, sock, addr, "hbreak", "gdb-hbreak-kernel", g.note)
+
+        # gdb-detach-runs-on: the guest keeps running, its timers tick.
+        _, t1 = g.run("cat /proc/uptime")
+        time.sleep(3)
+        _, t2 = g.run("cat /proc/uptime")
+        up1 = float(t1.split()[0]) if t1.split() else 0
+        up2 = float(t2.split()[0]) if t2.split() else 0
+        r.check("gdb-detach-runs-on", up2 > up1 and g.proc.poll() is None, f"uptime {up1} then {up2}")
+
+        breakpoint_session(r, g, sock, addr, "break", "gdb-swbreak-kernel", g.note)
+
+        gdb = Gdb(sock, [f"watch *(long *)0x{jiffies:x}", "continue", "delete", "detach"], g.note)
+        rc = gdb.finish(600)
+        hit = re.search(r"Hardware watchpoint 1: \*\(long \*\)0x%x\s+Old value = (-?\d+)\s+New value = (-?\d+)"
+                        % jiffies, gdb.out)
+        _, alive = g.run("echo alive-$((6*7))", 120)
+        r.check("gdb-watch-kernel", rc == 0 and hit is not None and int(hit.group(2)) > int(hit.group(1))
+                and "alive-42" in alive,
+                f"gdb exit {rc}; hit {hit and hit.groups()}; after {alive!r}; gdb: {gdb.out[-500:]!r}")
+        g.finish("poweroff -f")
+    except (DriverError, OSError, ValueError) as e:
+        g.note("vigil's threads: " + g.threads())
+        r.fail_rest(NAMES, str(e))
+    finally:
+        g.close()
+
+
+BOOTS = {
+    boot_gdb: NAMES,
+}
