@@ -150,8 +150,13 @@ static int write_mem(void *t, unsigned cpu, uint64_t addr, const void *buf, size
 static int set_debug(void *t, unsigned cpu, const struct vcpu_debug *d)
 {
 	struct gdb_server *g = t;
-	int r = vcpu_set_debug(g->vm, cpu, d);
-	return r == -1 && stopping(g->vm) ? 0 : r;
+	for (int i = 0; i < 200 && !stopping(g->vm); i++) {
+		int r = vcpu_set_debug(g->vm, cpu, d);
+		if (r != -1)
+			return r;
+		usleep(10000); /* as in get_regs: a loop not started yet */
+	}
+	return 0; /* a VM that is stopping runs nothing more to debug */
 }
 
 static void kill_vm(void *t)
