@@ -79,11 +79,12 @@ def ksym(g, name):
 def breakpoint_session(r, g, sock, addr, kind, name, log):
     """gdb sets a breakpoint of `kind` ("hbreak" or "break") at addr, the
     guest runs sync, the stop is at addr, gdb detaches; then the guest answers."""
-    gdb = Gdb(sock, [f"{kind} *0x{addr:x}", "continue", "info registers rip", "x/8xb $rip", "delete",
-                     "detach"], log)
+    gdb = Gdb(sock, [f"{kind} *0x{addr:x}", "echo GDB-CONTINUING\\n", "continue", "info registers rip",
+                     "x/8xb $rip", "delete", "detach"], log)
     try:
-        gdb.expect(r"Continuing\.", S.BOOT_TIMEOUT)
-        time.sleep(2)  # gdb's vCont has reached vigil: the guest runs again
+        # (batch gdb prints no "Continuing.": its own marker instead)
+        gdb.expect(r"GDB-CONTINUING", S.BOOT_TIMEOUT)
+        time.sleep(5)  # gdb's vCont has reached vigil: the guest runs again
         rc_sync, _ = g.run("sync; echo SYNC-RC=$?", 600)
         rc = gdb.finish(300)
         stop = re.search(r"Breakpoint 1, 0x0*%x in" % addr, gdb.out)
