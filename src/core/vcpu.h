@@ -104,7 +104,8 @@ enum vm_run_state vm_run_state(struct vm *vm);
 void vm_mark_running(struct vm *vm);
 
 /* Parks every vCPU and returns once all are parked (or the VM stopped).
- * Harmless when already paused. Not from a vCPU thread. */
+ * Harmless when already paused; after a vcpu_request_pause() it waits for
+ * that pause to complete. Not from a vCPU thread. */
 void vm_pause(struct vm *vm);
 /* Lets every parked vCPU run again. Harmless when running. */
 void vm_resume(struct vm *vm);
