@@ -2,7 +2,8 @@
 """Lab scenarios for the gdb stub (imported by lab/devices.py, which runs
 them in the same L1 boot): Debian's kernel under vigil --gdb, Debian's gdb in
 L1 attached to the running kernel. The guest reports a kernel function's
-address from /proc/kallsyms (ksys_sync, which `sync` calls); gdb sets a
+address from /proc/kallsyms (__x64_sys_sync, the sync system call's entry:
+ksys_sync itself may be inlined into it); gdb sets a
 hardware breakpoint there, the guest runs `sync`, the breakpoint is hit at
 exactly that address, gdb detaches and the guest's prompt answers. Then the
 same with a software breakpoint (an INT3 written into the kernel's text,
@@ -86,10 +87,10 @@ def breakpoint_session(r, g, sock, addr, kind, name, log):
         gdb.expect(r"GDB-CONTINUING", S.BOOT_TIMEOUT)
         time.sleep(5)  # gdb's vCont has reached vigil: the guest runs again
         rc_sync, _ = g.run("sync; echo SYNC-RC=$?", 600)
-        rc = gdb.finish(300)
+        rc = gdb.finish(180)
         stop = re.search(r"Breakpoint 1, 0x0*%x in" % addr, gdb.out)
         rip = re.search(r"^rip\s+0x0*%x\s" % addr, gdb.out, re.M)
-        # A second sync: an INT3 left in ksys_sync would oops it now.
+        # A second sync: an INT3 left in the kernel's text would oops it now.
         _, alive = g.run("sync && echo alive-$((6*7))", 300)
         r.check(name, stop is not None and rip is not None and "detached" in gdb.out and rc == 0
                 and rc_sync == 0 and "alive-42" in alive,
@@ -112,9 +113,9 @@ def boot_gdb(r, work):
     try:
         g.wait_ready(S.BOOT_TIMEOUT)
         g.run("echo 0 > /proc/sys/kernel/kptr_restrict")
-        addr = ksym(g, "ksys_sync")
+        addr = ksym(g, "__x64_sys_sync")
         jiffies = ksym(g, "jiffies_64")
-        g.note(f"ksys_sync at 0x{addr:x}, jiffies_64 at 0x{jiffies:x}")
+        g.note(f"__x64_sys_sync at 0x{addr:x}, jiffies_64 at 0x{jiffies:x}")
 
         # gdb-attach: registers of both vCPUs (threads), kernel memory.
         gdb = Gdb(sock, ["info threads", "info registers rip cr3 efer", "x/4xb $rip", f"x/2xg 0x{addr:x}",
