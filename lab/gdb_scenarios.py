@@ -87,7 +87,9 @@ def breakpoint_session(r, g, sock, addr, kind, name, log):
         gdb.expect(r"GDB-CONTINUING", S.BOOT_TIMEOUT)
         time.sleep(5)  # gdb's vCont has reached vigil: the guest runs again
         rc_sync, _ = g.run("sync; echo SYNC-RC=$?", 600)
-        rc = gdb.finish(180)
+        # sync returns only after the stop and the detach, or when no
+        # breakpoint fired: then gdb is still waiting, and a minute is plenty.
+        rc = gdb.finish(60)
         stop = re.search(r"Breakpoint 1, 0x0*%x in" % addr, gdb.out)
         rip = re.search(r"^rip\s+0x0*%x\s" % addr, gdb.out, re.M)
         # A second sync: an INT3 left in the kernel's text would oops it now.

@@ -170,15 +170,45 @@ static const struct gdb_target_ops vm_target = {
 	.set_debug = set_debug, .kill = kill_vm,
 };
 
+/* Where an intercepted INT3 is, from the vCPU's own rip (we are on its
+ * thread): KVM on VMX leaves rip on the INT3 and reports that; a nested
+ * SVM host may have rip already past it. gdb's breakpoint at rip - 1 then
+ * means rip goes back onto it, as gdb expects (swbreak). */
+static void int3_where(struct gdb_server *g, unsigned cpu, struct vexit *e)
+{
+	const struct hv_ops *hv = &g->vm->vcpus.hv;
+	struct vcpu_state st;
+	struct gdb_stop unused;
+	if (!hv->get_state || hv->get_state(hv->hv, cpu, &st) < 0)
+		return;
+	struct vexit at = *e;
+	at.pc = st.rip;
+	if (gdb_stub_classify(&g->stub, cpu, &at, &unused) != GDB_DBG_REINJECT) {
+		e->pc = st.rip;
+		return;
+	}
+	at.pc = st.rip - 1;
+	if (gdb_stub_classify(&g->stub, cpu, &at, &unused) != GDB_DBG_REINJECT && hv->set_state) {
+		st.rip--;
+		if (hv->set_state(hv->hv, cpu, &st) == 0)
+			e->pc = st.rip;
+	}
+}
+
 /* On a vCPU thread, for every VEXIT_DEBUG. */
 static enum vm_stop on_debug(void *ctx, unsigned cpu, const struct vexit *ex)
 {
 	struct gdb_server *g = ctx;
 	struct gdb_stop stop;
 	const struct hv_ops *hv = &g->vm->vcpus.hv;
+	struct vexit e = *ex;
 
-	switch (gdb_stub_classify(&g->stub, cpu, ex, &stop)) {
+	if (e.exception == 3)
+		int3_where(g, cpu, &e);
+	switch (gdb_stub_classify(&g->stub, cpu, &e, &stop)) {
 	case GDB_DBG_REINJECT:
+		fprintf(stderr, "vigil: gdb: vCPU %u: an INT3 at 0x%llx that is not gdb's: handed to the guest\n", cpu,
+			(unsigned long long)e.pc);
 		if (hv->reinject_bp)
 			hv->reinject_bp(hv->hv, cpu);
 		return VM_STOP_NONE;
