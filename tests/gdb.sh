@@ -5,8 +5,8 @@
 # spinning on, --gdb-wait, kill, bad options, and hostile clients
 # (tests/gdb_hostile.py) after which gdb still attaches.
 # (Software breakpoints and watchpoints are not tried here: this host's
-# kvm_pvm emulates guest ring-0 code and neither traps there; the lab's
-# kvm_amd does, see lab/gdb_scenarios.py.)
+# kvm_pvm emulates guest ring-0 code and neither traps there; see the
+# README's gdb section for where each kind was tried.)
 # Usage: tests/gdb.sh BUILD_DIR   Prints "gdb: N passed, N failed".
 set -u
 B=${1:-build}
