@@ -1,13 +1,16 @@
 #!/usr/bin/python3
 """Lab scenarios for the gdb stub (imported by lab/devices.py, which runs
 them in the same L1 boot): Debian's kernel under vigil --gdb, Debian's gdb in
-L1 attached to the running kernel. The guest reports a kernel function's
-address from /proc/kallsyms (__x64_sys_sync, the sync system call's entry:
-ksys_sync itself may be inlined into it); gdb sets a
-hardware breakpoint there, the guest runs `sync`, the breakpoint is hit at
-exactly that address, gdb detaches and the guest's prompt answers. Then the
-same with a software breakpoint (an INT3 written into the kernel's text,
-gone after detach), and a hardware watchpoint on jiffies_64.
+L1 attached to the running kernel: gdb-attach (threads, kernel registers and
+memory), gdb-stepi (a single step of a busy vCPU), gdb-detach-runs-on (the
+guest's clock goes on). Where the host delivers breakpoints to L1's KVM (not
+the lab's TCG: see BREAKPOINTS), also: the guest reports a kernel function's
+address from /proc/kallsyms (__x64_sys_sync, the sync system call's entry;
+ksys_sync itself may be inlined into it), gdb sets a hardware breakpoint
+there, the guest runs `sync`, the breakpoint is hit at exactly that address,
+gdb detaches and the guest's prompt answers; the same with a software
+breakpoint (an INT3 written into the kernel's text, gone after detach); a
+hardware watchpoint on jiffies_64.
 """
 import os
 import re
@@ -29,7 +32,7 @@ GDB = "/usr/bin/gdb"
 BREAKPOINTS = os.environ.get("LAB_GDB_BREAKPOINTS") == "1"
 NO_BREAKPOINTS = ("QEMU TCG's nested AMD-V (the lab's L1) arms no DR7 breakpoint for L2 and never raises the #BP "
                   "intercept: set LAB_GDB_BREAKPOINTS=1 on real hardware; hbreak is tested natively in tests/gdb.sh")
-NAMES = ["gdb-attach", "gdb-hbreak-kernel", "gdb-detach-runs-on", "gdb-swbreak-kernel", "gdb-stepi-kernel",
+NAMES = ["gdb-attach", "gdb-hbreak-kernel", "gdb-detach-runs-on", "gdb-swbreak-kernel", "gdb-stepi",
          "gdb-watch-kernel"]
 
 
@@ -114,7 +117,7 @@ def breakpoint_session(r, g, sock, addr, kind, name, log):
 
 
 def boot_gdb(r, work):
-    """gdb-attach, gdb-hbreak-kernel, gdb-detach-runs-on, gdb-swbreak-kernel, gdb-stepi-kernel,
+    """gdb-attach, gdb-hbreak-kernel, gdb-detach-runs-on, gdb-swbreak-kernel, gdb-stepi,
     gdb-watch-kernel"""
     sock = os.path.join(work, "gdb.sock")
     os.makedirs(S.LOGDIR, exist_ok=True)
@@ -141,14 +144,14 @@ def boot_gdb(r, work):
                 f"gdb exit {rc}; threads {sorted(set(threads))}; kernel rip {rip and rip.group(1)}; memory {bool(mem)};"
                 f" gdb: {gdb.out[-500:]!r}")
 
-        # gdb-stepi-kernel: vCPU 1 kept busy (never halted), stepped once.
+        # gdb-stepi: vCPU 1 kept busy (a shell loop pinned to it: never halted), stepped once.
         g.run("(while :; do :; done) & taskset -p 2 $! >/dev/null; echo $! > /tmp/spin.pid")
         time.sleep(2)
         gdb = Gdb(sock, ["thread 2", "info registers rip", "stepi", "info registers rip", "detach"], g.note)
         rc = gdb.finish(300)
         rips = [int(x, 16) for x in re.findall(r"^rip\s+0x([0-9a-f]+)\s", gdb.out, re.M)]
         g.run("kill $(cat /tmp/spin.pid)")
-        r.check("gdb-stepi-kernel", rc == 0 and len(rips) == 2 and rips[0] != rips[1] and "detached" in gdb.out,
+        r.check("gdb-stepi", rc == 0 and len(rips) == 2 and rips[0] != rips[1] and "detached" in gdb.out,
                 f"gdb exit {rc}; vCPU 1's rip before and after stepi: {[hex(x) for x in rips]}; gdb: {gdb.out[-400:]!r}")
 
         # gdb-detach-runs-on: the guest keeps running, its timers tick.
