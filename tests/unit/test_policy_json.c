@@ -234,6 +234,8 @@ static void bad_policies(void **state)
 	    "value: only a redirect has a target");
 	bad("{\"rules\":[{\"id\":\"x\",\"resource\":\"msr\",\"msrs\":1,\"verdict\":\"redirect\"}]}",
 	    "a redirect needs a target: \"value\"");
+	bad("{\"rules\":[{\"id\":\"x\",\"resource\":\"msr\",\"msrs\":\"0x0-0x1fff\",\"verdict\":\"deny\"}]}",
+	    "msrs: 0x800-0x8ff are the x2APIC MSRs");
 	bad("{\"rules\":[{\"id\":\"x\",\"resource\":\"cpuid\",\"leaf\":1,\"verdict\":\"redirect\"}]}",
 	    "a redirect needs a target: \"registers\"");
 	bad("{\"rules\":[{\"id\":\"x\",\"resource\":\"cpuid\",\"leaf\":1,\"verdict\":\"deny\",\"registers\":{\"eax\":1}}]}",
