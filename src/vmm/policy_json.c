@@ -19,14 +19,14 @@
 
 /* --- rules -------------------------------------------------------------- */
 
-static const char *const resource_names[] = { "pio", "mmio", "msr", "cpuid", "disk", "net", "vsock", "rtc", NULL };
-static const char *const verdict_names[] = { "provide", "redirect", "deny", NULL };
-
+static const char *const resource_names[] = {"pio", "mmio",  "msr", "cpuid", "disk",
+					     "net", "vsock", "rtc", NULL};
+static const char *const verdict_names[] = {"provide", "redirect", "deny", NULL};
 
 static bool id_char_ok(char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
-	       c == '.' || c == ':' || c == '/';
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+	       c == '-' || c == '.' || c == ':' || c == '/';
 }
 
 static int parse_rule(struct pj_ctx *x, json_t *o, struct policy_rule *r)
@@ -51,20 +51,23 @@ static int parse_rule(struct pj_ctx *x, json_t *o, struct policy_rule *r)
 	if (!(v = json_object_get(o, "resource")))
 		return pj_err(x, NULL, "missing field \"resource\"");
 	if (!json_is_string(v))
-		return pj_err(x, "resource", "must be a string (pio, mmio, msr, cpuid, disk, net, vsock, rtc)");
+		return pj_err(x, "resource",
+			      "must be a string (pio, mmio, msr, cpuid, disk, net, vsock, rtc)");
 	if (pj_enum(x, "resource", v, resource_names, &e) < 0) {
 		char b[48];
 		pj_shown(json_string_value(v), b, sizeof(b));
-		return pj_err(x, "resource", "unknown resource \"%s\" (pio, mmio, msr, cpuid, disk, net, vsock, rtc)", b);
+		return pj_err(x, "resource",
+			      "unknown resource \"%s\" (pio, mmio, msr, cpuid, disk, net, vsock, rtc)", b);
 	}
 	r->resource = (enum policy_resource)e;
 	json_object_foreach(o, key, v)
 	{
-		if (strcmp(key, "id") && strcmp(key, "resource") && strcmp(key, "verdict") && strcmp(key, "audit") &&
-		    !pj_known_field(r->resource, key)) {
+		if (strcmp(key, "id") && strcmp(key, "resource") && strcmp(key, "verdict") &&
+		    strcmp(key, "audit") && !pj_known_field(r->resource, key)) {
 			char b[48];
 			pj_shown(key, b, sizeof(b));
-			return pj_err(x, NULL, "unknown field \"%s\" for resource %s", b, resource_names[r->resource]);
+			return pj_err(x, NULL, "unknown field \"%s\" for resource %s", b,
+				      resource_names[r->resource]);
 		}
 	}
 	if (!(v = json_object_get(o, "verdict")))
@@ -102,24 +105,25 @@ static int check_ids(const struct policy_spec *s, char *err, size_t errlen)
 	if (!ids)
 		return errmsg(err, errlen, "policy: out of memory");
 	for (unsigned i = 0; i < s->nrules; i++)
-		ids[i] = (struct id_ref){ s->rules[i].id, i + 1 };
+		ids[i] = (struct id_ref){s->rules[i].id, i + 1};
 	qsort(ids, s->nrules, sizeof(*ids), cmp_id);
 	int rc = 0;
 	for (unsigned i = 1; i < s->nrules && !rc; i++)
 		if (!strcmp(ids[i].id, ids[i - 1].id))
-			rc = errmsg(err, errlen, "policy: rule \"%s\" (#%u): id: duplicate id (rule #%u has it too)", ids[i].id,
-				    ids[i].n, ids[i - 1].n);
+			rc = errmsg(err, errlen,
+				    "policy: rule \"%s\" (#%u): id: duplicate id (rule #%u has it too)",
+				    ids[i].id, ids[i].n, ids[i - 1].n);
 	free(ids);
 	return rc;
 }
 
-static const char *const mode_names[] = { "enforce", "permissive", NULL };
+static const char *const mode_names[] = {"enforce", "permissive", NULL};
 
 static int parse_top(json_t *doc, struct policy_spec *s, char *err, size_t errlen)
 {
 	json_t *v;
 	const char *key;
-	struct pj_ctx x = { .err = err, .errlen = errlen };
+	struct pj_ctx x = {.err = err, .errlen = errlen};
 
 	if (!json_is_object(doc))
 		return errmsg(err, errlen, "policy: must be a JSON object {\"mode\": ..., \"rules\": [...]}");
@@ -146,12 +150,17 @@ static int parse_top(json_t *doc, struct policy_spec *s, char *err, size_t errle
 			if (strcmp(key, "max_host_connections")) {
 				char b[48];
 				pj_shown(key, b, sizeof(b));
-				return errmsg(err, errlen, "policy: limits: unknown field \"%s\" (max_host_connections)", b);
+				return errmsg(err, errlen,
+					      "policy: limits: unknown field \"%s\" (max_host_connections)",
+					      b);
 			}
 		}
 		if ((mc = json_object_get(v, "max_host_connections"))) {
-			if (!json_is_integer(mc) || json_integer_value(mc) < 1 || json_integer_value(mc) > 65536)
-				return errmsg(err, errlen, "policy: limits: max_host_connections: must be an integer from 1 to 65536");
+			if (!json_is_integer(mc) || json_integer_value(mc) < 1 ||
+			    json_integer_value(mc) > 65536)
+				return errmsg(err, errlen,
+					      "policy: limits: max_host_connections: must be an integer from "
+					      "1 to 65536");
 			s->max_host_connections = (unsigned)json_integer_value(mc);
 		}
 	}
@@ -212,8 +221,8 @@ int policy_json_load_file(const char *path, struct policy_spec *out, char *err, 
 	}
 	if ((uint64_t)st.st_size > POLICY_FILE_MAX) {
 		close(fd);
-		return errmsg(err, errlen, "policy: %s: %lld bytes, at most %u (4 MiB)", path, (long long)st.st_size,
-			      POLICY_FILE_MAX);
+		return errmsg(err, errlen, "policy: %s: %lld bytes, at most %u (4 MiB)", path,
+			      (long long)st.st_size, POLICY_FILE_MAX);
 	}
 	char *buf = malloc((size_t)st.st_size + 1);
 	if (!buf) {
@@ -256,7 +265,8 @@ static bool same_fixed(const struct policy_rule *a, const struct policy_rule *b)
 {
 	if (a->resource == POL_RES_CPUID)
 		return !strcmp(a->id, b->id) && a->leaf == b->leaf && a->has_subleaf == b->has_subleaf &&
-		       (!a->has_subleaf || a->subleaf == b->subleaf) && !memcmp(a->regs, b->regs, sizeof(a->regs));
+		       (!a->has_subleaf || a->subleaf == b->subleaf) &&
+		       !memcmp(a->regs, b->regs, sizeof(a->regs));
 	return !strcmp(a->id, b->id) && a->rtc_kind == b->rtc_kind && a->epoch_s == b->epoch_s &&
 	       a->epoch_ns == b->epoch_ns && a->offset_s == b->offset_s;
 }
@@ -273,16 +283,18 @@ static const struct policy_rule *nth_of(const struct policy_spec *s, enum policy
 int policy_check_live_change(const struct policy_spec *cur, const struct policy_spec *next, char *err,
 			     size_t errlen)
 {
-	static const enum policy_resource fixed[] = { POL_RES_CPUID, POL_RES_RTC };
+	static const enum policy_resource fixed[] = {POL_RES_CPUID, POL_RES_RTC};
 	for (unsigned f = 0; f < 2; f++)
 		for (unsigned i = 0;; i++) {
-			const struct policy_rule *a = nth_of(cur, fixed[f], i), *b = nth_of(next, fixed[f], i);
+			const struct policy_rule *a = nth_of(cur, fixed[f], i),
+						 *b = nth_of(next, fixed[f], i);
 			if (!a && !b)
 				break;
 			if (a && b && same_fixed(a, b))
 				continue;
 			const char *what = fixed[f] == POL_RES_CPUID ? "cpuid" : "rtc";
-			return errmsg(err, errlen, "policy: rule \"%s\": %s rules cannot change once the VM has started",
+			return errmsg(err, errlen,
+				      "policy: rule \"%s\": %s rules cannot change once the VM has started",
 				      b ? b->id : a->id, what);
 		}
 	return 0;

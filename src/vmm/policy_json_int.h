@@ -24,7 +24,7 @@ void policy_format_rfc3339(int64_t sec, uint32_t nsec, char *buf, size_t len);
 struct pj_ctx {
 	char *err;
 	size_t errlen;
-	unsigned n;     /* 1-based position in "rules" */
+	unsigned n;	/* 1-based position in "rules" */
 	const char *id; /* NULL until known */
 };
 

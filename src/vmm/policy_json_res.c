@@ -14,8 +14,8 @@
 
 /* --- per resource -------------------------------------------------------- */
 
-static const char *const access_names[] = { "any", "read", "write", NULL };
-static const char *const disk_access_names[] = { "any", "read", "write", "flush", NULL };
+static const char *const access_names[] = {"any", "read", "write", NULL};
+static const char *const disk_access_names[] = {"any", "read", "write", "flush", NULL};
 
 /* "value" or "to" of a pio/mmio/msr redirect. */
 static int get_target(struct pj_ctx *x, json_t *o, struct policy_rule *r, uint64_t vmax, uint64_t tomax)
@@ -23,7 +23,7 @@ static int get_target(struct pj_ctx *x, json_t *o, struct policy_rule *r, uint64
 	json_t *v = json_object_get(o, "value"), *to = json_object_get(o, "to");
 	if ((v || to) && r->verdict != POLICY_REDIRECT)
 		return pj_err(x, v ? "value" : "to", "only a redirect has a target (verdict is \"%s\")",
-			    policy_verdict_name(r->verdict));
+			      policy_verdict_name(r->verdict));
 	if (v && to)
 		return pj_err(x, "to", "give \"value\" or \"to\", not both");
 	if (v) {
@@ -37,12 +37,13 @@ static int get_target(struct pj_ctx *x, json_t *o, struct policy_rule *r, uint64
 		r->has_to = true;
 	}
 	if (r->verdict == POLICY_REDIRECT && !r->has_value && !r->has_to)
-		return pj_err(x, "verdict", "a redirect needs a target: %s", tomax ? "\"value\" or \"to\"" : "\"value\"");
+		return pj_err(x, "verdict", "a redirect needs a target: %s",
+			      tomax ? "\"value\" or \"to\"" : "\"value\"");
 	return 0;
 }
 
-static int parse_access_rule(struct pj_ctx *x, json_t *o, struct policy_rule *r, const char *list, uint64_t max,
-			     uint64_t vmax)
+static int parse_access_rule(struct pj_ctx *x, json_t *o, struct policy_rule *r, const char *list,
+			     uint64_t max, uint64_t vmax)
 {
 	json_t *v;
 	int a = 0;
@@ -51,19 +52,23 @@ static int parse_access_rule(struct pj_ctx *x, json_t *o, struct policy_rule *r,
 	r->access = (enum policy_access)a;
 	if (!(v = json_object_get(o, list)))
 		return pj_err(x, list, "missing (which %s the rule is about)",
-			    r->resource == POL_RES_PIO ? "ports" : r->resource == POL_RES_MMIO ? "addresses" : "MSRs");
+			      r->resource == POL_RES_PIO    ? "ports"
+			      : r->resource == POL_RES_MMIO ? "addresses"
+							    : "MSRs");
 	if (pj_ranges(x, list, v, max, r) < 0)
 		return -1;
 	/* KVM never hands x2APIC MSRs to a filter: a rule there would never decide. */
 	for (unsigned i = 0; r->resource == POL_RES_MSR && i < r->nranges; i++)
 		if (r->ranges[i].first <= 0x8ff && r->ranges[i].last >= 0x800)
-			return pj_err(x, list, "0x800-0x8ff are the x2APIC MSRs, which KVM's MSR filter never sees");
+			return pj_err(x, list,
+				      "0x800-0x8ff are the x2APIC MSRs, which KVM's MSR filter never sees");
 	if (r->verdict == POLICY_REDIRECT && r->access == POL_ACC_WRITE && json_object_get(o, "value"))
-		return pj_err(x, "value", "a write-only redirect never returns a value (use access \"read\" or \"any\")");
+		return pj_err(x, "value",
+			      "a write-only redirect never returns a value (use access \"read\" or \"any\")");
 	return get_target(x, o, r, vmax, r->resource == POL_RES_MSR ? 0 : max);
 }
 
-static const char *const reg_names[] = { "eax", "ebx", "ecx", "edx", NULL };
+static const char *const reg_names[] = {"eax", "ebx", "ecx", "edx", NULL};
 
 /* A whole value, or Firecracker's "0b" + 32 of 0/1/x (bit 31 first; x leaves the bit). */
 static int get_cpuid_reg(struct pj_ctx *x, const char *name, json_t *v, struct policy_cpuid_reg *reg)
@@ -73,7 +78,9 @@ static int get_cpuid_reg(struct pj_ctx *x, const char *name, json_t *v, struct p
 	if (json_is_string(v) && !strncmp(json_string_value(v), "0b", 2)) {
 		const char *s = json_string_value(v) + 2;
 		if (strlen(s) != 32)
-			return pj_err(x, field, "a bitmap is \"0b\" and 32 of 0, 1 or x (bit 31 first), not %zu", strlen(s));
+			return pj_err(x, field,
+				      "a bitmap is \"0b\" and 32 of 0, 1 or x (bit 31 first), not %zu",
+				      strlen(s));
 		reg->mask = reg->value = 0;
 		for (int i = 0; i < 32; i++) {
 			uint32_t bit = 1u << (31 - i);
@@ -83,7 +90,7 @@ static int get_cpuid_reg(struct pj_ctx *x, const char *name, json_t *v, struct p
 					reg->value |= bit;
 			} else if (s[i] != 'x')
 				return pj_err(x, field, "a bitmap holds only 0, 1 and x, not '%c'",
-					    s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?');
+					      s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?');
 		}
 		return 0;
 	}
@@ -100,7 +107,8 @@ static int parse_cpuid(struct pj_ctx *x, json_t *o, struct policy_rule *r)
 	json_t *v;
 	uint64_t n;
 	if (r->verdict != POLICY_REDIRECT)
-		return pj_err(x, "verdict", "a cpuid rule can only redirect (what the guest's CPUID returns)");
+		return pj_err(x, "verdict",
+			      "a cpuid rule can only redirect (what the guest's CPUID returns)");
 	if (!(v = json_object_get(o, "leaf")))
 		return pj_err(x, "leaf", "missing");
 	if (pj_num(x, "leaf", v, 0xffffffffu, &n) < 0)
@@ -160,7 +168,7 @@ static int overlay_ok(struct pj_ctx *x, const char *path)
 	struct stat st;
 	if (access(dir, W_OK | X_OK) != 0)
 		return pj_err(x, "overlay", "cannot create %s: directory %s is not writable (%s)", path, dir,
-			    strerror(errno));
+			      strerror(errno));
 	/* root passes access() on a mode-0555 directory: its mode says
 	 * what its owner meant. */
 	if (stat(dir, &st) == 0 && !(st.st_mode & 0222))
@@ -184,7 +192,7 @@ static int parse_disk(struct pj_ctx *x, json_t *o, struct policy_rule *r)
 	v = json_object_get(o, "overlay");
 	if (v && r->verdict != POLICY_REDIRECT)
 		return pj_err(x, "overlay", "only a redirect has a target (verdict is \"%s\")",
-			    policy_verdict_name(r->verdict));
+			      policy_verdict_name(r->verdict));
 	if (r->verdict != POLICY_REDIRECT)
 		return 0;
 	if (!v)
@@ -221,8 +229,8 @@ static int get_ipv4(const char *s, uint32_t *ip, const char **end)
 	return 0;
 }
 
-static const char *const dir_names[] = { "egress", "ingress", NULL };
-static const char *const proto_names[] = { "any", "tcp", "udp", "icmp", NULL };
+static const char *const dir_names[] = {"egress", "ingress", NULL};
+static const char *const proto_names[] = {"any", "tcp", "udp", "icmp", NULL};
 
 static int parse_net(struct pj_ctx *x, json_t *o, struct policy_rule *r)
 {
@@ -265,7 +273,8 @@ static int parse_net(struct pj_ctx *x, json_t *o, struct policy_rule *r)
 	}
 	v = json_object_get(o, "to");
 	if (v && r->verdict != POLICY_REDIRECT)
-		return pj_err(x, "to", "only a redirect has a target (verdict is \"%s\")", policy_verdict_name(r->verdict));
+		return pj_err(x, "to", "only a redirect has a target (verdict is \"%s\")",
+			      policy_verdict_name(r->verdict));
 	if (r->verdict != POLICY_REDIRECT)
 		return 0;
 	if (!v)
@@ -279,14 +288,14 @@ static int parse_net(struct pj_ctx *x, json_t *o, struct policy_rule *r)
 	if (!json_is_string(v))
 		return pj_err(x, "to", "must be \"HOST:PORT\" (an IPv4 address and a port)");
 	pj_shown(json_string_value(v), b, sizeof(b));
-	if (get_ipv4(json_string_value(v), &r->to_ip, &end) < 0 || *end != ':' || policy_parse_u64(end + 1, &port) < 0 ||
-	    port == 0 || port > 0xffff)
+	if (get_ipv4(json_string_value(v), &r->to_ip, &end) < 0 || *end != ':' ||
+	    policy_parse_u64(end + 1, &port) < 0 || port == 0 || port > 0xffff)
 		return pj_err(x, "to", "\"%s\" is not \"HOST:PORT\" (an IPv4 address and a port 1-65535)", b);
 	r->to_port = (uint16_t)port;
 	return 0;
 }
 
-static const char *const vdir_names[] = { "guest-to-host", "host-to-guest", NULL };
+static const char *const vdir_names[] = {"guest-to-host", "host-to-guest", NULL};
 
 static int parse_vsock(struct pj_ctx *x, json_t *o, struct policy_rule *r)
 {
@@ -301,7 +310,7 @@ static int parse_vsock(struct pj_ctx *x, json_t *o, struct policy_rule *r)
 	v = json_object_get(o, "to_port");
 	if (v && r->verdict != POLICY_REDIRECT)
 		return pj_err(x, "to_port", "only a redirect has a target (verdict is \"%s\")",
-			    policy_verdict_name(r->verdict));
+			      policy_verdict_name(r->verdict));
 	if (r->verdict != POLICY_REDIRECT)
 		return 0;
 	if (!v)
@@ -327,7 +336,8 @@ static int parse_rtc(struct pj_ctx *x, json_t *o, struct policy_rule *r)
 			return pj_err(x, "epoch", "must be an RFC 3339 time (\"2001-02-03T04:05:06Z\")");
 		pj_shown(json_string_value(ep), b, sizeof(b));
 		if (policy_parse_rfc3339(json_string_value(ep), &r->epoch_s, &r->epoch_ns) < 0)
-			return pj_err(x, "epoch", "\"%s\" is not an RFC 3339 time (\"2001-02-03T04:05:06Z\")", b);
+			return pj_err(x, "epoch", "\"%s\" is not an RFC 3339 time (\"2001-02-03T04:05:06Z\")",
+				      b);
 		if (r->epoch_s < 0)
 			return pj_err(x, "epoch", "\"%s\" is before 1970", b);
 		r->rtc_kind = POL_RTC_EPOCH;
@@ -355,14 +365,14 @@ static int parse_rtc(struct pj_ctx *x, json_t *o, struct policy_rule *r)
 
 /* The fields each resource takes beyond id, resource, verdict, audit. */
 static const char *const res_fields[POL_RES__COUNT][8] = {
-	[POL_RES_PIO] = { "ports", "access", "value", "to" },
-	[POL_RES_MMIO] = { "addresses", "access", "value", "to" },
-	[POL_RES_MSR] = { "msrs", "access", "value" },
-	[POL_RES_CPUID] = { "leaf", "subleaf", "registers" },
-	[POL_RES_DISK] = { "drive", "access", "sectors", "overlay" },
-	[POL_RES_NET] = { "iface", "direction", "proto", "dst", "ports", "to" },
-	[POL_RES_VSOCK] = { "direction", "ports", "to_port" },
-	[POL_RES_RTC] = { "epoch", "offset_s" },
+    [POL_RES_PIO] = {"ports", "access", "value", "to"},
+    [POL_RES_MMIO] = {"addresses", "access", "value", "to"},
+    [POL_RES_MSR] = {"msrs", "access", "value"},
+    [POL_RES_CPUID] = {"leaf", "subleaf", "registers"},
+    [POL_RES_DISK] = {"drive", "access", "sectors", "overlay"},
+    [POL_RES_NET] = {"iface", "direction", "proto", "dst", "ports", "to"},
+    [POL_RES_VSOCK] = {"direction", "ports", "to_port"},
+    [POL_RES_RTC] = {"epoch", "offset_s"},
 };
 
 bool pj_known_field(enum policy_resource res, const char *key)
@@ -376,15 +386,24 @@ bool pj_known_field(enum policy_resource res, const char *key)
 int pj_match_fields(struct pj_ctx *x, json_t *o, struct policy_rule *r)
 {
 	switch (r->resource) {
-	case POL_RES_PIO: return parse_access_rule(x, o, r, "ports", 0xffff, 0xffffffffu);
-	case POL_RES_MMIO: return parse_access_rule(x, o, r, "addresses", UINT64_MAX, UINT64_MAX);
-	case POL_RES_MSR: return parse_access_rule(x, o, r, "msrs", 0xffffffffu, UINT64_MAX);
-	case POL_RES_CPUID: return parse_cpuid(x, o, r);
-	case POL_RES_DISK: return parse_disk(x, o, r);
-	case POL_RES_NET: return parse_net(x, o, r);
-	case POL_RES_VSOCK: return parse_vsock(x, o, r);
-	case POL_RES_RTC: return parse_rtc(x, o, r);
-	case POL_RES__COUNT: break;
+	case POL_RES_PIO:
+		return parse_access_rule(x, o, r, "ports", 0xffff, 0xffffffffu);
+	case POL_RES_MMIO:
+		return parse_access_rule(x, o, r, "addresses", UINT64_MAX, UINT64_MAX);
+	case POL_RES_MSR:
+		return parse_access_rule(x, o, r, "msrs", 0xffffffffu, UINT64_MAX);
+	case POL_RES_CPUID:
+		return parse_cpuid(x, o, r);
+	case POL_RES_DISK:
+		return parse_disk(x, o, r);
+	case POL_RES_NET:
+		return parse_net(x, o, r);
+	case POL_RES_VSOCK:
+		return parse_vsock(x, o, r);
+	case POL_RES_RTC:
+		return parse_rtc(x, o, r);
+	case POL_RES__COUNT:
+		break;
 	}
 	return pj_err(x, "resource", "unknown");
 }

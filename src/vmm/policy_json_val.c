@@ -19,9 +19,10 @@ int pj_err(struct pj_ctx *x, const char *field, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (x->id)
-		return errmsg(x->err, x->errlen, "policy: rule \"%s\" (#%u): %s%s%s", x->id, x->n, field ? field : "",
-			      field ? ": " : "", msg);
-	return errmsg(x->err, x->errlen, "policy: rule #%u: %s%s%s", x->n, field ? field : "", field ? ": " : "", msg);
+		return errmsg(x->err, x->errlen, "policy: rule \"%s\" (#%u): %s%s%s", x->id, x->n,
+			      field ? field : "", field ? ": " : "", msg);
+	return errmsg(x->err, x->errlen, "policy: rule #%u: %s%s%s", x->n, field ? field : "",
+		      field ? ": " : "", msg);
 }
 
 /* A JSON value in a message: short and printable. */
@@ -72,7 +73,8 @@ int pj_num(struct pj_ctx *x, const char *field, json_t *v, uint64_t max, uint64_
 	if (json_is_integer(v)) {
 		json_int_t i = json_integer_value(v);
 		if (i < 0 || (uint64_t)i > max)
-			return pj_err(x, field, "%lld is out of range (0 to 0x%llx)", (long long)i, (unsigned long long)max);
+			return pj_err(x, field, "%lld is out of range (0 to 0x%llx)", (long long)i,
+				      (unsigned long long)max);
 		*out = (uint64_t)i;
 		return 0;
 	}
@@ -98,11 +100,15 @@ static int get_range(struct pj_ctx *x, const char *field, json_t *v, uint64_t ma
 				memcpy(a, s, n);
 				a[n] = 0;
 			}
-			if (n >= sizeof(a) || policy_parse_u64(a, &r->first) < 0 || policy_parse_u64(dash + 1, &r->last) < 0)
-				return pj_err(x, field, "\"%s\" is not a range (\"A-B\", A and B in hex \"0x...\" or decimal)",
-					    b);
+			if (n >= sizeof(a) || policy_parse_u64(a, &r->first) < 0 ||
+			    policy_parse_u64(dash + 1, &r->last) < 0)
+				return pj_err(
+				    x, field,
+				    "\"%s\" is not a range (\"A-B\", A and B in hex \"0x...\" or decimal)",
+				    b);
 			if (r->first > max || r->last > max)
-				return pj_err(x, field, "\"%s\" is out of range (0 to 0x%llx)", b, (unsigned long long)max);
+				return pj_err(x, field, "\"%s\" is out of range (0 to 0x%llx)", b,
+					      (unsigned long long)max);
 			if (r->first > r->last)
 				return pj_err(x, field, "reversed range \"%s\"", b);
 			return 0;
@@ -179,8 +185,8 @@ int pj_enum(struct pj_ctx *x, const char *field, json_t *v, const char *const *n
 				return 0;
 			}
 	for (int i = 0; names[i]; i++)
-		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s\"%s\"", i ? names[i + 1] ? ", " : " or " : "",
-			 names[i]);
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s\"%s\"",
+			 i ? names[i + 1] ? ", " : " or " : "", names[i]);
 	if (!json_is_string(v))
 		return pj_err(x, field, "must be %s", list);
 	char b[48];
@@ -196,7 +202,8 @@ int pj_name(struct pj_ctx *x, const char *field, json_t *v, char *out, size_t si
 	if (json_string_length(v) >= size)
 		return pj_err(x, field, "longer than %zu characters", size - 1);
 	for (const char *p = s; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_'))
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      *p == '_'))
 			return pj_err(x, field, "only letters, digits and '_' (a drive_id or iface_id)");
 	strcpy(out, s);
 	return 0;
