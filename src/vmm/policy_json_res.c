@@ -35,6 +35,14 @@ static int get_target(struct pj_ctx *x, json_t *o, struct policy_rule *r, uint64
 		if (pj_num(x, "to", to, tomax, &r->to) < 0)
 			return -1;
 		r->has_to = true;
+		/* each range lands at `to` + its offset: all of it must fit */
+		for (unsigned i = 0; i < r->nranges; i++)
+			if (r->ranges[i].last - r->ranges[i].first > tomax - r->to)
+				return pj_err(x, "to", "0x%llx plus the %llu-long range 0x%llx-0x%llx runs past 0x%llx",
+					      (unsigned long long)r->to,
+					      (unsigned long long)(r->ranges[i].last - r->ranges[i].first + 1),
+					      (unsigned long long)r->ranges[i].first, (unsigned long long)r->ranges[i].last,
+					      (unsigned long long)tomax);
 	}
 	if (r->verdict == POLICY_REDIRECT && !r->has_value && !r->has_to)
 		return pj_err(x, "verdict", "a redirect needs a target: %s",

@@ -238,6 +238,8 @@ static void bad_policies(void **state)
 	    "access: \"rw\" is not");
 	bad("{\"rules\":[{\"id\":\"x\",\"resource\":\"pio\",\"ports\":1,\"verdict\":\"redirect\"}]}",
 	    "policy: rule \"x\" (#1): verdict: a redirect needs a target: \"value\" or \"to\"");
+	bad("{\"rules\":[{\"id\":\"x\",\"resource\":\"pio\",\"ports\":\"0x3f8-0x3ff\",\"verdict\":\"redirect\",\"to\":\"0xfffc\"}]}",
+	    "to: 0xfffc plus the 8-long range 0x3f8-0x3ff runs past 0xffff");
 	bad("{\"rules\":[{\"id\":\"x\",\"resource\":\"pio\",\"ports\":1,\"verdict\":\"deny\",\"value\":1}]}",
 	    "value: only a redirect has a target");
 	bad("{\"rules\":[{\"id\":\"x\",\"resource\":\"msr\",\"msrs\":1,\"verdict\":\"redirect\"}]}",
