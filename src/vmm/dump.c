@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "arch/x86/cpu_state.h"
@@ -81,6 +82,13 @@ int vmm_dump(struct vmm *m, const char *path, char *err, size_t errlen)
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return errmsg(err, errlen, "dump: %s: %s", path, strerror(errno));
+	/* Only a regular file: a failure removes it, which must never take
+	 * a device node or a FIFO with it. */
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return errmsg(err, errlen, "dump: %s: not a regular file", path);
+	}
 	bool was_running = vmm_state(m) == VMM_RUNNING;
 	if (was_running)
 		vmm_pause(m, err, errlen);
