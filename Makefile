@@ -49,7 +49,12 @@ $(B)/tests/%: tests/unit/%.c $(B)/libvigil.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(B)/libvigil.a $(LDLIBS) -lcmocka
 
-tests: $(TESTS) $(B)/tests/api_fake_server
+tests: $(TESTS) $(B)/tests/api_fake_server $(B)/tests/kvm_translate_check
+
+# vigil's page walk against KVM_TRANSLATE on this host (run by tests/introspect.sh).
+$(B)/tests/kvm_translate_check: tests/kvm_translate_check.c $(B)/libvigil.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(B)/libvigil.a $(LDLIBS)
 
 # The API's HTTP server and router over the fake VMM, for curl and the
 # tests/api_*.py scripts (no KVM needed).
