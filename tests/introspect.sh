@@ -55,12 +55,13 @@ image() { tail -c +$((0x400 + 1 + $1)) "$IMG" | head -c "$2"; }
 # --- before the start: every call says so ---------------------------------
 SOCK=$T/pre.sock
 "$V" run --api-sock "$SOCK" </dev/null >/dev/null 2>&1 &
-pids+=($!)
+PRE=$!; pids+=($PRE)
 wait_sock "$SOCK"
 fault "memory before start" GET "/vigil/memory?gpa=0x100000&len=16" "" "not supported before starting"
 fault "translate before start" GET "/vigil/vcpus/0/translate?gva=0x1000" "" "not supported before starting"
 fault "dump before start" PUT /vigil/dump "{\"path\":\"$T/pre.core\"}" "not supported before starting"
 check "no file from a dump before start" "$([ ! -e "$T/pre.core" ]; echo $?)" "$(ls "$T")"
+kill -TERM $PRE; wait $PRE 2>/dev/null
 
 # --- a running tiny guest ----------------------------------------------------
 SOCK=$T/api.sock
