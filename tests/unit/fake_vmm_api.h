@@ -190,8 +190,8 @@ int vmm_vcpu_tid(struct vmm *m, unsigned n)
 	return 100 + (int)n;
 }
 
-/* Guest RAM: 64 KiB at 0x1000 holding the low byte of each address; the
- * kernel half maps it at FAKE_KVA (so virtual byte = low byte of its gpa). */
+/* Guest RAM: 64 KiB at 0x1000 holding the low byte of each address, mapped
+ * as it is (identity) and at FAKE_KVA in the kernel half. */
 #define FAKE_RAM 0x1000ull
 #define FAKE_KVA 0xffff800000000000ull
 #define FAKE_LEN 0x10000ull
@@ -210,6 +210,10 @@ int vmm_translate(struct vmm *m, unsigned cpu, uint64_t gva, struct pw_result *r
 {
 	if (cpu >= 2)
 		return errmsg(err, errlen, "vCPU %u does not exist (the VM has 2)", cpu);
+	if (gva >= FAKE_RAM && gva - FAKE_RAM < FAKE_LEN) {
+		*res = (struct pw_result){ .gpa = gva, .page_size = 4096, .writable = true, .user = true, .levels = 4 };
+		return 0;
+	}
 	if (gva < FAKE_KVA || gva - FAKE_KVA >= FAKE_LEN)
 		return errmsg(err, errlen, "gva 0x%llx: not present", (unsigned long long)gva);
 	*res = (struct pw_result){ .gpa = gva - FAKE_KVA + FAKE_RAM, .page_size = 4096, .writable = true,
@@ -222,8 +226,10 @@ int vmm_read_gva(struct vmm *m, unsigned cpu, uint64_t gva, void *dst, uint64_t 
 	struct pw_result res;
 	if (vmm_translate(m, cpu, gva, &res, err, errlen) < 0)
 		return -1;
-	if (gva - FAKE_KVA + len > FAKE_LEN)
-		return errmsg(err, errlen, "gva 0x%llx: not present", (unsigned long long)(FAKE_KVA + FAKE_LEN));
+	uint64_t end = res.gpa - FAKE_RAM + len;
+	if (end > FAKE_LEN)
+		return errmsg(err, errlen, "gva 0x%llx: not present",
+			      (unsigned long long)(gva + (FAKE_LEN - (res.gpa - FAKE_RAM))));
 	return vmm_read_gpa(m, res.gpa, dst, len, err, errlen);
 }
 
