@@ -124,9 +124,11 @@ static void test_kernel_maps(void **state)
 	assert_int_equal(maps[4].vaddr, 0xffffffff80004000ull); /* MMIO page skipped */
 	assert_int_equal(maps[4].gpa, 0x100000000ull);
 	free(maps);
-	/* the cap */
+	/* the cap keeps the last 512 GiB (the kernel image) first */
 	assert_int_equal(elf_core_kernel_maps(&mem, &r, 2, &maps, &n), 0);
 	assert_int_equal(n, 2);
+	assert_int_equal(maps[0].vaddr, 0xffffffff80000000ull);
+	assert_int_equal(maps[1].vaddr, 0xffffffff80002000ull);
 	free(maps);
 	/* paging off: none */
 	r.cr0 = 1;
@@ -226,8 +228,39 @@ static void test_write_error(void **state)
 	assert_int_equal(elf_core_write(&c, mem_write, NULL), -ENOSPC);
 	fail_after = 0;
 	assert_int_equal(elf_core_write(&c, mem_write, NULL), -ENOSPC);
-	c.nmaps = 0xffff; /* more than e_phnum holds */
-	assert_int_equal(elf_core_write(&c, mem_write, NULL), -E2BIG);
+}
+
+/* More segments than e_phnum holds: PN_XNUM, the count in section 0. */
+static void test_many_segments(void **state)
+{
+	(void)state;
+	const size_t n = 70000;
+	struct elf_core_map *maps = calloc(n, sizeof(*maps));
+	for (size_t i = 0; i < n; i++)
+		maps[i] = (struct elf_core_map){ 0xffffc90000000000ull + i * 4096, (i % 1024) * 4096, 4096 };
+	struct vcpu_state cpu;
+	memset(&cpu, 0, sizeof(cpu));
+	cpu.rip = 0x1234;
+	struct elf_core c = { .mem = &mem, .cpus = &cpu, .ncpus = 1, .maps = maps, .nmaps = n };
+	assert_int_equal(elf_core_write(&c, mem_write, NULL), 0);
+	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)file;
+	assert_int_equal(eh->e_phnum, PN_XNUM);
+	assert_int_not_equal(eh->e_shoff, 0);
+	assert_int_equal(eh->e_shnum, 1);
+	assert_int_equal(eh->e_shentsize, sizeof(Elf64_Shdr));
+	const Elf64_Shdr *sh = (const Elf64_Shdr *)(file + eh->e_shoff);
+	assert_int_equal(sh->sh_type, SHT_NULL);
+	assert_int_equal(sh->sh_info, 1 + 2 + n);
+	assert_true(eh->e_shoff >= eh->e_phoff + (1 + 2 + n) * sizeof(Elf64_Phdr));
+	const Elf64_Phdr *ph = (const Elf64_Phdr *)(file + eh->e_phoff);
+	assert_int_equal(ph[0].p_type, PT_NOTE);
+	assert_true(ph[0].p_offset >= eh->e_shoff + sizeof(Elf64_Shdr));
+	const Elf64_Nhdr *nh = (const Elf64_Nhdr *)(file + ph[0].p_offset);
+	assert_int_equal(nh->n_type, NT_PRSTATUS);
+	const Elf64_Phdr *last = &ph[2 + n];
+	assert_int_equal(last->p_vaddr, maps[n - 1].vaddr);
+	assert_memory_equal(file + last->p_offset, low + maps[n - 1].gpa, 4096);
+	free(maps);
 }
 
 int main(void)
@@ -236,6 +269,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kernel_maps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_core_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_segments, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

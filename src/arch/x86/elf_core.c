@@ -1,5 +1,8 @@
 /* elf_core — the ELF core layout (see elf_core.h):
- *   ELF header | program headers | notes | pad to 4 KiB | RAM regions
+ *   ELF header | program headers | [section header 0] | notes | pad to 4 KiB | RAM regions
+ * A Linux guest's kernel half can take more than 65535 segments (every
+ * vmalloc page is one): then e_phnum is PN_XNUM and the count is in the one
+ * section header's sh_info, as Linux's own core dumps do it.
  * The note and register layouts are Linux's x86-64 `struct elf_prstatus`
  * and `struct user_regs_struct`, written field by field at their offsets
  * (little-endian host and guest), so no host header is needed. */
@@ -25,6 +28,8 @@
 #define PF_W	      2
 #define PF_R	      4
 #define PAGE	      4096ull
+#define SHDR_SIZE     64
+#define PN_XNUM	      0xffff
 
 static void put16(uint8_t *p, uint16_t v)
 {
@@ -46,10 +51,22 @@ static uint64_t notes_size(const struct elf_core *c)
 	return (uint64_t)c->ncpus * NOTE_SIZE;
 }
 
+static uint64_t nr_phdrs(const struct elf_core *c)
+{
+	return 1 + c->mem->nr + c->nmaps;
+}
+
+/* Where the notes start: after the program headers and, with PN_XNUM, the
+ * section header that holds their count. */
+static uint64_t notes_start(const struct elf_core *c)
+{
+	uint64_t nph = nr_phdrs(c);
+	return EHDR_SIZE + nph * PHDR_SIZE + (nph >= PN_XNUM ? SHDR_SIZE : 0);
+}
+
 static uint64_t data_start(const struct elf_core *c)
 {
-	uint64_t nph = 1 + c->mem->nr + c->nmaps;
-	uint64_t end = EHDR_SIZE + nph * PHDR_SIZE + notes_size(c);
+	uint64_t end = notes_start(c) + notes_size(c);
 	return (end + PAGE - 1) & ~(PAGE - 1);
 }
 
@@ -71,7 +88,7 @@ uint64_t elf_core_size(const struct elf_core *c)
 	return data_start(c) + c->mem->total;
 }
 
-static void ehdr(uint8_t *p, uint16_t phnum)
+static void ehdr(uint8_t *p, uint64_t phnum)
 {
 	static const uint8_t ident[16] = { 0x7f, 'E', 'L', 'F', 2 /* 64-bit */, 1 /* LE */, 1 /* version */ };
 	memcpy(p, ident, 16);
@@ -81,8 +98,19 @@ static void ehdr(uint8_t *p, uint16_t phnum)
 	put64(p + 32, EHDR_SIZE); /* e_phoff */
 	put16(p + 52, EHDR_SIZE);
 	put16(p + 54, PHDR_SIZE);
-	put16(p + 56, phnum);
-	put16(p + 58, 64); /* e_shentsize: no sections, but a sane value */
+	put16(p + 58, SHDR_SIZE);
+	if (phnum < PN_XNUM) {
+		put16(p + 56, (uint16_t)phnum);
+		return;
+	}
+	/* Section header 0 (SHT_NULL) right after the program headers: sh_size
+	 * = e_shnum (1), sh_link = e_shstrndx (0), sh_info = the real count. */
+	uint64_t shoff = EHDR_SIZE + phnum * PHDR_SIZE;
+	put16(p + 56, PN_XNUM);
+	put64(p + 40, shoff);
+	put16(p + 60, 1);
+	put64(p + shoff + 32, 1);
+	put32(p + shoff + 44, (uint32_t)phnum);
 }
 
 static void phdr(uint8_t *p, uint32_t type, uint32_t flags, uint64_t off, uint64_t vaddr, uint64_t paddr,
@@ -115,14 +143,14 @@ static void prstatus(uint8_t *p, const struct vcpu_state *s, unsigned cpu)
 
 int elf_core_write(const struct elf_core *c, elf_core_write_fn write, void *ctx)
 {
-	uint64_t nph = 1 + c->mem->nr + c->nmaps;
-	if (nph >= 0xffff) /* PN_XNUM: the caller caps the maps below it */
+	uint64_t nph = nr_phdrs(c);
+	if (nph > UINT32_MAX) /* sh_info's width */
 		return -E2BIG;
-	uint64_t head = EHDR_SIZE + nph * PHDR_SIZE, start = data_start(c);
+	uint64_t head = notes_start(c), start = data_start(c);
 	uint8_t *h = calloc(1, start);
 	if (!h)
 		return -ENOMEM;
-	ehdr(h, (uint16_t)nph);
+	ehdr(h, nph);
 	uint8_t *ph = h + EHDR_SIZE;
 	phdr(ph, PT_NOTE, 0, head, 0, 0, notes_size(c), 4);
 	ph += PHDR_SIZE;
@@ -201,12 +229,12 @@ static void add_leaf(struct scan *s, uint64_t va, uint64_t gpa, uint64_t size)
 /* The table at `table` maps 512 slots of 1 << shift bytes from `va`. A
  * table that is not RAM, or a reserved PS high up, is skipped: the dump
  * shows what can be read. */
-static void scan_table(struct scan *s, uint64_t table, unsigned shift, uint64_t va, unsigned from)
+static void scan_table(struct scan *s, uint64_t table, unsigned shift, uint64_t va, unsigned from, unsigned to)
 {
 	const uint64_t *t = gmem_ptr(s->mem, table, PAGE);
 	if (!t)
 		return;
-	for (unsigned i = from; i < 512 && !s->err; i++) {
+	for (unsigned i = from; i <= to && !s->err && s->n < s->max; i++) {
 		uint64_t e;
 		memcpy(&e, &t[i], 8);
 		uint64_t v = va + ((uint64_t)i << shift);
@@ -216,9 +244,15 @@ static void scan_table(struct scan *s, uint64_t table, unsigned shift, uint64_t 
 			uint64_t size = 1ull << shift;
 			add_leaf(s, v, e & PTE_ADDR & ~(size - 1), size);
 		} else if (!(e & PTE_PS)) {
-			scan_table(s, e & PTE_ADDR, shift - 9, v, 0);
+			scan_table(s, e & PTE_ADDR, shift - 9, v, 0, 511);
 		}
 	}
+}
+
+static int by_vaddr(const void *a, const void *b)
+{
+	uint64_t x = ((const struct elf_core_map *)a)->vaddr, y = ((const struct elf_core_map *)b)->vaddr;
+	return x < y ? -1 : x > y;
 }
 
 int elf_core_kernel_maps(const struct gmem *m, const struct pw_regs *r, size_t max, struct elf_core_map **maps,
@@ -232,13 +266,18 @@ int elf_core_kernel_maps(const struct gmem *m, const struct pw_regs *r, size_t m
 		return 0;
 	bool la57 = r->cr4 & (1ull << 12);
 	unsigned top = la57 ? 48 : 39;
-	/* the upper half starts at slot 256 of the top table, sign-extended */
+	/* The upper half starts at slot 256 of the top table, sign-extended.
+	 * The last slot first: it holds the kernel image and its modules,
+	 * which must make it under the cap whatever vmalloc holds. */
 	uint64_t base = la57 ? 0xfe00000000000000ull : 0xffff000000000000ull;
-	scan_table(&s, r->cr3 & PTE_ADDR, top, base, 256);
+	scan_table(&s, r->cr3 & PTE_ADDR, top, base, 511, 511);
+	scan_table(&s, r->cr3 & PTE_ADDR, top, base, 256, 510);
 	if (s.err) {
 		free(s.maps);
 		return s.err;
 	}
+	if (s.n)
+		qsort(s.maps, s.n, sizeof(*s.maps), by_vaddr);
 	*maps = s.maps;
 	*n = s.n;
 	return 0;

@@ -40,7 +40,9 @@ int elf_core_write(const struct elf_core *c, elf_core_write_fn write, void *ctx)
 /* The kernel half (upper, canonical) of the address space the paging
  * registers describe, as runs of RAM contiguous in both virtual and
  * physical addresses, in ascending virtual order; what maps no RAM (MMIO)
- * is left out. Long mode only (other modes: no runs). At most `max` runs.
+ * is left out. Long mode only (other modes: no runs). At most `max` runs,
+ * the last 512 GiB (kernel image, modules) scanned first so that a cap
+ * never drops them.
  * *maps is malloc'd (NULL when none). 0 or -ENOMEM. */
 int elf_core_kernel_maps(const struct gmem *m, const struct pw_regs *r, size_t max, struct elf_core_map **maps,
 			 size_t *n);
