@@ -103,7 +103,7 @@ $(B)/fuzz/fuzz_virtq: fuzz/fuzz_virtq.c src/virtio/virtq.c src/core/gmem.c src/v
 # fuzz_api: the router and the config-file decoder over the fake VMM. The
 # API/config sources are instrumented; what they call beyond that (virtio_net's
 # option parser, errmsg) comes uninstrumented from libvigil.a.
-FUZZ_API_SRC := fuzz/fuzz_api.c src/api/routes.c src/vmm/config.c src/vmm/config_json.c src/vmm/config_file.c \
+FUZZ_API_SRC := fuzz/fuzz_api.c src/api/routes.c src/api/routes_introspect.c src/vmm/config.c src/vmm/config_json.c src/vmm/config_file.c \
 	src/vmm/config_json_out.c
 $(B)/fuzz/fuzz_api: $(FUZZ_API_SRC) tests/unit/fake_vmm_api.h src/api/routes.h src/vmm/config_json.h $(B)/libvigil.a
 	@mkdir -p $(dir $@)

@@ -114,7 +114,7 @@ static int send_all(int fd, const char *p, size_t n, long long deadline)
 }
 
 /* Reads until a whole response parses; 0, or -1 with a message printed. */
-static int read_response(int fd, const char *sock, long long deadline, struct http_resp *r)
+static int read_response(int fd, const char *sock, long long deadline, int ms, struct http_resp *r)
 {
 	size_t cap = 4096, len = 0;
 	char *buf = malloc(cap);
@@ -131,7 +131,7 @@ static int read_response(int fd, const char *sock, long long deadline, struct ht
 			break;
 		}
 		if (wait_for(fd, POLLIN, deadline) <= 0) {
-			fprintf(stderr, "vigil: no answer from %s within %d ms\n", sock, timeout_ms());
+			fprintf(stderr, "vigil: no answer from %s within %d ms\n", sock, ms);
 			break;
 		}
 		if (len == cap) {
@@ -165,7 +165,7 @@ static int read_response(int fd, const char *sock, long long deadline, struct ht
 
 /* Sends one request and reads the answer; 0 with *r (a status below 400),
  * or 1 with the reason printed. */
-static int request(const char *sock, const struct ctl_cmd *c, struct http_resp *out)
+static int request(const char *sock, const struct ctl_cmd *c, int wait_ms, struct http_resp *out)
 {
 	int fd = connect_api(sock);
 	if (fd < 0)
@@ -188,7 +188,8 @@ static int request(const char *sock, const struct ctl_cmd *c, struct http_resp *
 		return 1;
 	}
 
-	long long deadline = now_ms() + timeout_ms();
+	int ms = wait_ms && !getenv("VIGIL_CTL_TIMEOUT_MS") ? wait_ms : timeout_ms();
+	long long deadline = now_ms() + ms;
 	struct http_resp r;
 	if (send_all(fd, req, (size_t)n, deadline) != 0) {
 		fprintf(stderr, "vigil: cannot send to %s: %s\n", sock,
@@ -196,7 +197,7 @@ static int request(const char *sock, const struct ctl_cmd *c, struct http_resp *
 		close(fd);
 		return 1;
 	}
-	int rc = read_response(fd, sock, deadline, &r);
+	int rc = read_response(fd, sock, deadline, ms, &r);
 	close(fd);
 	if (rc != 0)
 		return 1;
@@ -222,7 +223,7 @@ static int request(const char *sock, const struct ctl_cmd *c, struct http_resp *
 static int run(const char *sock, const struct ctl_cmd *c)
 {
 	struct http_resp r;
-	if (request(sock, c, &r) != 0)
+	if (request(sock, c, 0, &r) != 0)
 		return 1;
 	if (r.body_len) {
 		fwrite(r.body, 1, r.body_len, stdout);
@@ -358,7 +359,7 @@ static int ctl_mem(const char *sock, int argc, char **argv)
 
 	struct ctl_cmd c = { .method = "GET", .path = path };
 	struct http_resp r;
-	if (request(sock, &c, &r) != 0)
+	if (request(sock, &c, 0, &r) != 0)
 		return 1;
 	int rc = 0;
 	if (out) {
@@ -399,9 +400,13 @@ static int ctl_dump(const char *sock, int argc, char **argv)
 		fprintf(stderr, "vigil: ctl: dump: the path is not valid UTF-8 or memory ran out\n");
 		return 1;
 	}
+	/* writing all of guest RAM takes a while: ten minutes, not ten seconds */
 	struct ctl_cmd c = { .method = "PUT", .path = "/vigil/dump", .body = body };
-	int rc = run(sock, &c);
+	struct http_resp r;
+	int rc = request(sock, &c, 600000, &r);
 	free(body);
+	if (rc == 0)
+		http_resp_free(&r);
 	return rc;
 }
 
