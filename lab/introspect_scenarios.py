@@ -12,6 +12,10 @@ lab/devices.py, which runs them in the same L1 boot), with Debian's kernel:
                       build/guest/vmlinux core -ex 'x/s ADDR'` prints the
                       banner (Debian's vmlinux has no symbols: the address is
                       kallsyms'); the guest runs on after the dump.
+  pagewalk-kvm        build/tests/kvm_translate_check on L1's real KVM
+                      (AMD-V): vigil's walk against KVM_TRANSLATE in every
+                      paging mode, PAE and 32-bit included, which this
+                      host's kvm_pvm cannot run.
 """
 import json
 import os
@@ -98,8 +102,25 @@ def api_bytes(sock, url):
         c.close()
 
 
+def boot_pagewalk(r, work):
+    """pagewalk-kvm"""
+    check = os.path.join(os.path.dirname(VIGIL), "tests", "kvm_translate_check")
+    tiny = os.path.join(os.path.dirname(VIGIL), "tests", "guests", "tiny-peek.bin")
+    try:
+        p = subprocess.run([check, tiny], capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.SubprocessError) as e:
+        r.check("pagewalk-kvm", False, f"{check}: {e}")
+        return
+    modes = re.findall(r"^modes: (4-level|5-level|PAE|32-bit PSE), \d+ mappings", p.stdout, re.M)
+    r.check("pagewalk-kvm", p.returncode == 0 and {"4-level", "PAE", "32-bit PSE"} <= set(modes),
+            f"exit {p.returncode}; compared {modes}; {p.stdout[-600:]!r} {p.stderr[-300:]!r}")
+    print("  " + "\n  ".join(l for l in p.stdout.splitlines() if l.startswith("modes") or "compared" in l),
+          flush=True)
+
+
 BOOTS = {
     boot_introspect: NAMES,
+    boot_pagewalk: ["pagewalk-kvm"],
 }
 
 if __name__ == "__main__":
