@@ -22,6 +22,17 @@ struct arg {
 	bool set;
 };
 
+/* What goes back in a message: printable ASCII only (the fault message is
+ * JSON, and a query can hold any byte). */
+static const char *shown(char *dst, size_t size, const char *s, size_t len)
+{
+	size_t i;
+	for (i = 0; i < len && s[i] && i + 1 < size; i++)
+		dst[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+	dst[i] = 0;
+	return dst;
+}
+
 /* Fills args[] (keys preset, NULL-terminated list) from the query. */
 static int parse_query(struct ctx *x, const char *what, struct arg *args)
 {
@@ -40,8 +51,9 @@ static int parse_query(struct ctx *x, const char *what, struct arg *args)
 				q += end ? 1 : 0;
 				continue;
 			}
-			return snprintf(x->err, sizeof(x->err), "%s: unknown query parameter `%.*s`", what,
-					(int)(klen > 32 ? 32 : klen), q),
+			char k[33];
+			return snprintf(x->err, sizeof(x->err), "%s: unknown query parameter `%s`", what,
+					shown(k, sizeof(k), q, klen)),
 			       -1;
 		}
 		if (a->set)
@@ -73,9 +85,10 @@ static int number(struct ctx *x, const char *what, const struct arg *a, uint64_t
 	if (errno || *end)
 		goto bad;
 	return 0;
-bad:
+bad:;
+	char b[sizeof(a->val)];
 	return snprintf(x->err, sizeof(x->err), "%s: %s '%s' is not a number (decimal, or hex with 0x)", what,
-			a->key, s),
+			a->key, shown(b, sizeof(b), s, sizeof(b))),
 	       -1;
 }
 
@@ -84,8 +97,12 @@ static int vcpu_number(struct ctx *x, const char *what, const char *s, unsigned 
 	char *end;
 	errno = 0;
 	unsigned long v = strtoul(s, &end, 10);
-	if (!*s || *s < '0' || *s > '9' || *end || errno || v > 1024)
-		return snprintf(x->err, sizeof(x->err), "%s: vCPU '%.32s': expected a vCPU number", what, s), -1;
+	if (!*s || *s < '0' || *s > '9' || *end || errno || v > 1024) {
+		char b[33];
+		return snprintf(x->err, sizeof(x->err), "%s: vCPU '%s': expected a vCPU number", what,
+				shown(b, sizeof(b), s, sizeof(b))),
+		       -1;
+	}
 	*n = (unsigned)v;
 	return 0;
 }

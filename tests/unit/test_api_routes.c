@@ -499,6 +499,10 @@ static void test_memory(void **state)
 	fault("GET", "/vigil/memory?gpa=0x1000&len=1&bogus=2", NULL, "unknown query parameter `bogus`");
 	fault("GET", "/vigil/memory?gpa=000000000000000000000000000000000000001&len=1", NULL, "too long");
 	fault("PUT", "/vigil/memory?gpa=0x1000&len=1", "{}", "Invalid request method and/or path");
+	/* bytes that are not UTF-8 come back as '?', in a message that is JSON */
+	fault("GET", "/vigil/memory?gpa=0x1\xc8\xd9&len=1", NULL, "gpa '0x1?" "?' is not a number");
+	fault("GET", "/vigil/memory?\xb9\xb9x=1", NULL, "unknown query parameter `??x`");
+	fault("GET", "/vigil/memory?gva=1&vcpu=\xff&len=1", NULL, "vCPU '?': expected a vCPU number");
 	/* the query never reaches other routes' matching */
 	assert_int_equal(req("GET", "/vigil/stats?x=1", NULL), 200);
 }
