@@ -10,6 +10,7 @@
  *   triple    load an empty IDT and trap: a triple fault
  *   hang      spin with interrupts off (the host must stop vigil)
  *   wild      hostile: MMIO to nowhere, rep outs, odd widths, then S5
+ *   pioloop   256 Ki reads of a claimed port, then S5 (bench/policy.py)
  *   peek      map a kernel half (0xffffffff80000000 -> gpa 0, one 2 MiB
  *             page), print, put 0x1234abcd in r12 and spin: for the
  *             introspection calls and the core dump */
@@ -134,6 +135,15 @@ _start:
 	jne 1b
 	lea got_cad(%rip), %rsi
 	call puts
+	jmp poweroff
+#elif defined(ACTION_pioloop)
+	/* bench/policy.py: 256 Ki port reads of COM1's scratch register (a
+	 * claimed port, served by the UART), one exit each, then S5. */
+	mov $0x40000, %ecx
+1:	mov $(COM1 + 7), %dx
+	in %dx, %al
+	dec %ecx
+	jnz 1b
 	jmp poweroff
 #elif defined(ACTION_peek)
 	/* Where Linux has its kernel: PML4[511] -> PDPT[510] -> PD[0], a 2 MiB
