@@ -49,7 +49,12 @@ $(B)/tests/%: tests/unit/%.c $(B)/libvigil.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(B)/libvigil.a $(LDLIBS) -lcmocka
 
-tests: $(TESTS) $(B)/tests/api_fake_server
+tests: $(TESTS) $(B)/tests/api_fake_server $(B)/tests/kvm_translate_check
+
+# vigil's page walk against KVM_TRANSLATE on this host (run by tests/introspect.sh).
+$(B)/tests/kvm_translate_check: tests/kvm_translate_check.c $(B)/libvigil.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(B)/libvigil.a $(LDLIBS)
 
 # The API's HTTP server and router over the fake VMM, for curl and the
 # tests/api_*.py scripts (no KVM needed).
@@ -78,7 +83,7 @@ clean:
 -include $(CORE_OBJ:.o=.d) $(HOST_OBJ:.o=.d)
 
 # Tiny self-checking guests (tests/guests/tiny.S), one bzImage per action.
-TINY_ACTIONS := poweroff echo kbdreset acpireset panic triple hang wild count cad pioloop
+TINY_ACTIONS := poweroff echo kbdreset acpireset panic triple hang wild count cad pioloop peek
 TINY := $(TINY_ACTIONS:%=$(B)/tests/guests/tiny-%.bin)
 $(B)/tests/guests/tiny-%.bin: tests/guests/tiny.S tests/guests/tiny.ld
 	@mkdir -p $(dir $@)
@@ -98,9 +103,9 @@ $(B)/fuzz/fuzz_virtq: fuzz/fuzz_virtq.c src/virtio/virtq.c src/core/gmem.c src/v
 # fuzz_api: the router and the config-file decoder over the fake VMM. The
 # API/config sources are instrumented; what they call beyond that (virtio_net's
 # option parser, errmsg) comes uninstrumented from libvigil.a.
-FUZZ_API_SRC := fuzz/fuzz_api.c src/api/routes.c src/vmm/config.c src/vmm/config_json.c src/vmm/config_file.c \
-	src/vmm/config_json_out.c src/vmm/policy_json.c src/vmm/policy_json_val.c src/vmm/policy_json_res.c \
-	src/vmm/policy_json_out.c src/vmm/cpu_config_json.c
+FUZZ_API_SRC := fuzz/fuzz_api.c src/api/routes.c src/api/routes_introspect.c src/vmm/config.c src/vmm/config_json.c \
+	src/vmm/config_file.c src/vmm/config_json_out.c src/vmm/policy_json.c src/vmm/policy_json_val.c \
+	src/vmm/policy_json_res.c src/vmm/policy_json_out.c src/vmm/cpu_config_json.c
 $(B)/fuzz/fuzz_api: $(FUZZ_API_SRC) tests/unit/fake_vmm_api.h src/api/routes.h src/vmm/config_json.h $(B)/libvigil.a
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -DVIGIL_VERSION='"$(VERSION)"' -Itests/unit $(SLIRP_CFLAGS) -o $@ \

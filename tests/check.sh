@@ -54,6 +54,10 @@ api_asan() {  # the API suite against the ASan+UBSan vigil (built by native_asan
 }
 suite api-asan api_asan
 suite ctl python3 tests/ctl_test.py build/vigil
+introspect() {  # memory, translations, dumps; the page walk against KVM_TRANSLATE
+    make -s build/tests/kvm_translate_check && tests/introspect.sh build
+}
+suite introspect introspect
 fuzz() {  # the virtqueue walker under libFuzzer, briefly: a crash fails
     if make -s fuzz-smoke; then echo "fuzz: 1 passed, 0 failed"; else echo "fuzz: 0 passed, 1 failed"; return 1; fi
 }

@@ -6,6 +6,7 @@
 #ifndef VIGIL_KVM_KVM_H
 #define VIGIL_KVM_KVM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,6 +38,11 @@ int kvm_vcpus_create(struct kvm_backend *kb, const struct x86_boot_cpu *boot, ch
 /* The core's view of this backend (core/vcpu.h): run once, kick, the
  * kvmclock pause notice, crash reports. The core runs the loop. */
 struct hv_ops kvm_hv_ops(struct kvm_backend *kb);
+
+/* KVM_TRANSLATE of `gva` on vCPU `cpu` (KVM's own page walk): for the
+ * test that holds vigil's walker (arch/x86/pagewalk.h) against it. On the
+ * vCPU's thread or while it is not running. 0 or -errno. */
+int kvm_translate(struct kvm_backend *kb, unsigned cpu, uint64_t gva, uint64_t *gpa, bool *valid);
 
 /* `vigil check`: prints what this host's KVM offers; 0 if vigil can run. */
 int kvm_check(FILE *out);

@@ -329,3 +329,13 @@ struct hv_ops kvm_hv_ops(struct kvm_backend *kb)
 				.report_crash = hv_report_crash, .get_state = hv_get_state, .set_state = hv_set_state,
 				.hv = kb };
 }
+
+int kvm_translate(struct kvm_backend *kb, unsigned cpu, uint64_t gva, uint64_t *gpa, bool *valid)
+{
+	struct kvm_translation t = { .linear_address = gva };
+	if (ioctl(vcpu_of(kb, cpu)->fd, KVM_TRANSLATE, &t) < 0)
+		return -errno;
+	*gpa = t.physical_address;
+	*valid = t.valid;
+	return 0;
+}

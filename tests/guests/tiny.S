@@ -10,7 +10,10 @@
  *   triple    load an empty IDT and trap: a triple fault
  *   hang      spin with interrupts off (the host must stop vigil)
  *   wild      hostile: MMIO to nowhere, rep outs, odd widths, then S5
- *   pioloop   256 Ki reads of a claimed port, then S5 (bench/policy.py) */
+ *   pioloop   256 Ki reads of a claimed port, then S5 (bench/policy.py)
+ *   peek      map a kernel half (0xffffffff80000000 -> gpa 0, one 2 MiB
+ *             page), print, put 0x1234abcd in r12 and spin: for the
+ *             introspection calls and the core dump */
 #define COM1 0x3f8
 #define LSR (COM1 + 5)
 #define PM1A_CNT 0x604
@@ -142,6 +145,31 @@ _start:
 	dec %ecx
 	jnz 1b
 	jmp poweroff
+#elif defined(ACTION_peek)
+	/* Where Linux has its kernel: PML4[511] -> PDPT[510] -> PD[0], a 2 MiB
+	 * page at gpa 0, so a virtual address differs from its physical one.
+	 * Identity-mapped here, so lea gives physical addresses. */
+	mov %cr3, %rax
+	and $~0xfff, %rax
+	lea peek_pdpt(%rip), %rbx
+	lea peek_pd(%rip), %rcx
+	lea 3(%rbx), %rdx
+	mov %rdx, 511*8(%rax)
+	lea 3(%rcx), %rdx
+	mov %rdx, 510*8(%rbx)
+	movq $0x83, (%rcx)         /* P | W | PS */
+	mov %rax, %cr3
+	lea peek_msg(%rip), %rsi
+	call puts
+	mov $0x1234abcd, %r12
+	cli
+1:	jmp 1b
+	.pushsection .data
+	.balign 4096
+peek_pdpt: .fill 512, 8, 0
+peek_pd: .fill 512, 8, 0
+peek_msg: .asciz "tiny: peek\n"
+	.popsection
 #else
 #error "define ACTION_<name>"
 #endif

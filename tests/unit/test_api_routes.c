@@ -462,6 +462,80 @@ static void test_vcpu_regs(void **state)
 	assert_non_null(strstr(r.body, "\"vcpus\""));
 }
 
+/* Memory by gpa and gva: raw bytes; each way the query can be wrong. */
+static void test_memory(void **state)
+{
+	fault("GET", "/vigil/memory?gpa=0x1000&len=4", NULL, "not supported before starting");
+	configure_bootable();
+	ok204("PUT", "/actions", "{\"action_type\":\"InstanceStart\"}");
+	assert_int_equal(req("GET", "/vigil/memory?gpa=0x1010&len=4", NULL), 200);
+	assert_string_equal(r.content_type, "application/octet-stream");
+	assert_int_equal(r.len, 4);
+	assert_memory_equal(r.body, "\x10\x11\x12\x13", 4);
+	assert_int_equal(req("GET", "/vigil/memory?len=3&gpa=4100", NULL), 200); /* decimal, any order */
+	assert_memory_equal(r.body, "\x04\x05\x06", 3);
+	assert_int_equal(req("GET", "/vigil/memory?gva=0xffff800000000020&vcpu=1&len=2", NULL), 200);
+	assert_memory_equal(r.body, "\x20\x21", 2);
+	assert_int_equal(req("GET", "/vigil/memory?gpa=0x1000&len=1048576", NULL), 400); /* fake RAM is 64K */
+	fault("GET", "/vigil/memory?gpa=0x1000&len=1048577", NULL, "len 1048577 is out of range");
+	fault("GET", "/vigil/memory?gpa=0x1000&len=0", NULL, "out of range");
+	fault("GET", "/vigil/memory?gpa=0x100&len=16", NULL, "gpa 0x100+16: outside guest memory");
+	fault("GET", "/vigil/memory?gva=0xffff900000000000&vcpu=0&len=16", NULL,
+	      "gva 0xffff900000000000: not present");
+	fault("GET", "/vigil/memory?gpa=0x1000", NULL, "missing len");
+	fault("GET", "/vigil/memory?len=1", NULL, "exactly one of gpa and gva");
+	fault("GET", "/vigil/memory", NULL, "exactly one of gpa and gva");
+	fault("GET", "/vigil/memory?gpa=1&gva=1&vcpu=0&len=1", NULL, "exactly one of gpa and gva");
+	fault("GET", "/vigil/memory?gva=0x1000&len=1", NULL, "gva needs vcpu");
+	fault("GET", "/vigil/memory?gpa=0x1000&vcpu=0&len=1", NULL, "vcpu goes with gva only");
+	fault("GET", "/vigil/memory?gva=0xffff800000000000&vcpu=7&len=1", NULL, "vCPU 7 does not exist");
+	fault("GET", "/vigil/memory?gva=0xffff800000000000&vcpu=x&len=1", NULL, "expected a vCPU number");
+	fault("GET", "/vigil/memory?gpa=zz&len=1", NULL, "gpa 'zz' is not a number");
+	fault("GET", "/vigil/memory?gpa=0x&len=1", NULL, "is not a number");
+	fault("GET", "/vigil/memory?gpa=-1&len=1", NULL, "is not a number");
+	fault("GET", "/vigil/memory?gpa=0x1000&len=1k", NULL, "len '1k' is not a number");
+	fault("GET", "/vigil/memory?gpa=0x1ffffffffffffffff&len=1", NULL, "is not a number");
+	fault("GET", "/vigil/memory?gpa=0x1000&len=1&len=2", NULL, "`len` given twice");
+	fault("GET", "/vigil/memory?gpa=0x1000&len=1&bogus=2", NULL, "unknown query parameter `bogus`");
+	fault("GET", "/vigil/memory?gpa=000000000000000000000000000000000000001&len=1", NULL, "too long");
+	fault("PUT", "/vigil/memory?gpa=0x1000&len=1", "{}", "Invalid request method and/or path");
+	/* bytes that are not UTF-8 come back as '?', in a message that is JSON */
+	fault("GET", "/vigil/memory?gpa=0x1\xc8\xd9&len=1", NULL, "gpa '0x1?" "?' is not a number");
+	fault("GET", "/vigil/memory?\xb9\xb9x=1", NULL, "unknown query parameter `??x`");
+	fault("GET", "/vigil/memory?gva=1&vcpu=\xff&len=1", NULL, "vCPU '?': expected a vCPU number");
+	/* the query never reaches other routes' matching */
+	assert_int_equal(req("GET", "/vigil/stats?x=1", NULL), 200);
+}
+
+static void test_translate_and_dump(void **state)
+{
+	fault("GET", "/vigil/vcpus/0/translate?gva=0x1", NULL, "not supported before starting");
+	fault("PUT", "/vigil/dump", "{\"path\":\"/tmp/x\"}", "not supported before starting");
+	configure_bootable();
+	ok204("PUT", "/actions", "{\"action_type\":\"InstanceStart\"}");
+	json_t *o = ok200("/vigil/vcpus/1/translate?gva=0xffff800000000123");
+	assert_string_equal(json_string_value(json_object_get(o, "gva")), "0xffff800000000123");
+	assert_string_equal(json_string_value(json_object_get(o, "gpa")), "0x1123");
+	assert_int_equal(json_integer_value(json_object_get(o, "page_size")), 4096);
+	assert_true(json_is_true(json_object_get(o, "writable")));
+	assert_true(json_is_false(json_object_get(o, "user")));
+	assert_true(json_is_true(json_object_get(o, "nx")));
+	json_decref(o);
+	fault("GET", "/vigil/vcpus/0/translate?gva=0x5", NULL, "gva 0x5: not present");
+	fault("GET", "/vigil/vcpus/0/translate", NULL, "missing gva");
+	fault("GET", "/vigil/vcpus/0/translate?gva=0x5&gpa=1", NULL, "unknown query parameter");
+	fault("GET", "/vigil/vcpus/9/translate?gva=0x5", NULL, "vCPU 9 does not exist");
+	fault("GET", "/vigil/vcpus/z/translate?gva=0x5", NULL, "expected a vCPU number");
+	ok204("PUT", "/vigil/dump", "{\"path\":\"/tmp/core\"}");
+	assert_string_equal(m->last_dump_path, "/tmp/core");
+	fault("PUT", "/vigil/dump", "{\"path\":\"/nonexistent/core\"}", "No such file or directory");
+	fault("PUT", "/vigil/dump", "{\"path\":\"\"}", "path is empty");
+	fault("PUT", "/vigil/dump", "{\"path\":1}", "must be a string");
+	fault("PUT", "/vigil/dump", "{\"file\":\"x\"}", "unknown field `file`");
+	fault("PUT", "/vigil/dump", "{}", "missing field `path`");
+	assert_int_equal(m->dumps, 2);
+}
+
 /* Every byte is hostile: the router must answer anything with a status. */
 static void test_hostile(void **state)
 {
@@ -588,6 +662,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_vcpu_regs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_policy, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cpu_config, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_memory, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_translate_and_dump, setup, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	unlink(kernel), unlink(disk), unlink(disk2), unlink(logpath);
