@@ -79,10 +79,12 @@ static bool same(const struct spans *a, const struct spans *b)
 }
 
 /* The fewest ranges of at most KVM_MSRF_SPAN MSRs covering every span,
- * from the left (greedy is optimal for fixed-width windows); each range's
- * bitmap allows everything but the trapped MSRs. Returns the ranges used
- * in all, which may exceed the maximum (then nothing past it is written). */
-static unsigned windows(struct kvm_msrf *f, unsigned used, const struct spans *s, uint32_t flags)
+ * from the left (greedy is optimal for fixed-width windows). `mark`: the
+ * spans' bits are set in an all-clear bitmap (allowed MSRs, for a
+ * default-deny filter), else cleared in an all-set one (trapped MSRs).
+ * Returns the ranges used in all, which may exceed the maximum (then
+ * nothing past it is written). */
+static unsigned windows(struct kvm_msrf *f, unsigned used, const struct spans *s, uint32_t flags, bool mark)
 {
 	size_t i = 0;
 	uint64_t at = s->n ? s->v[0].first : 0; /* first MSR not yet covered */
@@ -90,14 +92,19 @@ static unsigned windows(struct kvm_msrf *f, unsigned used, const struct spans *s
 		if (at < s->v[i].first)
 			at = s->v[i].first;
 		uint64_t base = at, end = base + KVM_MSRF_SPAN - 1; /* inclusive */
-		uint64_t top = base;                                 /* last trapped MSR in this range */
+		uint64_t top = base;                                 /* last MSR of a span in this range */
+		uint8_t *bm = used < KVM_MSR_FILTER_MAX_RANGES ? f->bitmaps[used] : NULL;
+		if (bm)
+			memset(bm, mark ? 0x00 : 0xff, KVM_MSR_FILTER_MAX_BITMAP_SIZE);
 		while (i < s->n && s->v[i].first <= end) {
 			uint64_t last = s->v[i].last < end ? s->v[i].last : end;
 			top = last;
-			if (used < KVM_MSR_FILTER_MAX_RANGES) {
-				uint8_t *bm = f->bitmaps[used];
-				for (uint64_t m = (at > s->v[i].first ? at : s->v[i].first); m <= last; m++)
-					bm[(m - base) / 8] &= (uint8_t)~(1u << ((m - base) % 8));
+			for (uint64_t m = (at > s->v[i].first ? at : s->v[i].first); bm && m <= last; m++) {
+				uint8_t bit = (uint8_t)(1u << ((m - base) % 8));
+				if (mark)
+					bm[(m - base) / 8] |= bit;
+				else
+					bm[(m - base) / 8] &= (uint8_t)~bit;
 			}
 			if (s->v[i].last > end) {
 				at = end + 1; /* the rest of this span starts the next range */
@@ -105,14 +112,38 @@ static unsigned windows(struct kvm_msrf *f, unsigned used, const struct spans *s
 			}
 			i++;
 		}
-		if (used < KVM_MSR_FILTER_MAX_RANGES)
+		if (bm)
 			f->filter.ranges[used] = (struct kvm_msr_filter_range){
-				.flags = flags, .nmsrs = (uint32_t)(top - base + 1), .base = (uint32_t)base,
-				.bitmap = f->bitmaps[used],
+				.flags = flags, .nmsrs = (uint32_t)(top - base + 1), .base = (uint32_t)base, .bitmap = bm,
 			};
 		used++;
 	}
 	return used;
+}
+
+/* The MSRs not in `s` (sorted, disjoint), within 0..0xffffffff. */
+static void complement(const struct spans *s, struct spans *out)
+{
+	uint64_t next = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		if (s->v[i].first > next)
+			push(out, (uint32_t)next, s->v[i].first - 1);
+		next = (uint64_t)s->v[i].last + 1;
+	}
+	if (next <= 0xffffffffu)
+		push(out, (uint32_t)next, 0xffffffffu);
+}
+
+/* Ranges for the trap sets; `deny`: a default-deny filter whose ranges
+ * allow what is not trapped (for policies trapping most of the space). */
+static unsigned layout(struct kvm_msrf *f, const struct spans *rd, const struct spans *wr, bool deny)
+{
+	memset(&f->filter, 0, sizeof(f->filter));
+	f->filter.flags = deny ? KVM_MSR_FILTER_DEFAULT_DENY : KVM_MSR_FILTER_DEFAULT_ALLOW;
+	if (same(rd, wr))
+		return windows(f, 0, rd, KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE, deny);
+	unsigned used = windows(f, 0, rd, KVM_MSR_FILTER_READ, deny);
+	return windows(f, used, wr, KVM_MSR_FILTER_WRITE, deny);
 }
 
 static bool on_x2apic(uint64_t first, uint64_t last)
@@ -160,7 +191,6 @@ int kvm_msrf_build(struct kvm_msrf *f, const struct policy *p, char *err, size_t
 		warn[0] = '\0';
 	memset(&f->filter, 0, sizeof(f->filter));
 	f->filter.flags = KVM_MSR_FILTER_DEFAULT_ALLOW;
-	memset(f->bitmaps, 0xff, sizeof(f->bitmaps));
 	f->nranges = 0;
 	if (check_x2apic(p, err, errlen, warn, warnlen) < 0)
 		return -1;
@@ -171,19 +201,32 @@ int kvm_msrf_build(struct kvm_msrf *f, const struct policy *p, char *err, size_t
 	}
 	normalize(&c.rd);
 	normalize(&c.wr);
-	unsigned used;
-	if (same(&c.rd, &c.wr)) {
-		used = windows(f, 0, &c.rd, KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE);
-	} else {
-		used = windows(f, 0, &c.rd, KVM_MSR_FILTER_READ);
-		used = windows(f, used, &c.wr, KVM_MSR_FILTER_WRITE);
+	unsigned used = layout(f, &c.rd, &c.wr, false);
+	if (used > KVM_MSR_FILTER_MAX_RANGES) {
+		/* Most of the space trapped ("deny every MSR but ..."): what is
+		 * left alone may fit where the trapped part does not. */
+		struct spans nrd = { 0 }, nwr = { 0 };
+		complement(&c.rd, &nrd);
+		complement(&c.wr, &nwr);
+		bool nomem = nrd.nomem || nwr.nomem;
+		unsigned alt = nomem ? 0 : layout(f, &nrd, &nwr, true);
+		if (!nomem && alt <= KVM_MSR_FILTER_MAX_RANGES)
+			used = alt;
+		else if (!nomem)
+			layout(f, &c.rd, &c.wr, false);
+		free(nrd.v);
+		free(nwr.v);
+		if (nomem) {
+			snprintf(err, errlen, "policy: out of memory building the MSR filter");
+			goto out;
+		}
 	}
 	if (used > KVM_MSR_FILTER_MAX_RANGES) {
 		snprintf(err, errlen,
 			 "policy: the msr rules need %u ranges of KVM's MSR filter, which takes at most %u of "
 			 "%u MSRs each: bring the rules' msrs closer together",
 			 used, KVM_MSR_FILTER_MAX_RANGES, KVM_MSRF_SPAN);
-		memset(&f->filter.ranges, 0, sizeof(f->filter.ranges));
+		memset(&f->filter, 0, sizeof(f->filter));
 		goto out;
 	}
 	f->nranges = used;
@@ -204,5 +247,10 @@ bool kvm_msrf_traps(const struct kvm_msrf *f, uint32_t msr, bool write)
 		uint32_t off = msr - r->base;
 		return !(r->bitmap[off / 8] & (1u << (off % 8)));
 	}
-	return false;
+	return f->filter.flags & KVM_MSR_FILTER_DEFAULT_DENY;
+}
+
+bool kvm_msrf_empty(const struct kvm_msrf *f)
+{
+	return f->nranges == 0 && !(f->filter.flags & KVM_MSR_FILTER_DEFAULT_DENY);
 }

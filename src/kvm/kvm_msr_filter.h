@@ -16,8 +16,10 @@
  *
  * KVM's limits: at most KVM_MSR_FILTER_MAX_RANGES (16) ranges, each a
  * bitmap of at most KVM_MSR_FILTER_MAX_BITMAP_SIZE bytes (12288 MSRs).
- * Nearby trapped MSRs share a range; a policy that needs more is refused
- * with a message. Only the KVM backend and its tests use this. */
+ * Nearby trapped MSRs share a range. A policy that traps most of the MSR
+ * space ("deny every MSR but these") gets a default-deny filter whose
+ * ranges allow the rest instead, when that fits. One that fits neither
+ * way is refused with a message. Only the KVM backend and its tests use this. */
 #ifndef VIGIL_KVM_MSR_FILTER_H
 #define VIGIL_KVM_MSR_FILTER_H
 
@@ -34,7 +36,7 @@ struct policy;
 
 struct kvm_msrf {
 	struct kvm_msr_filter filter; /* ranges[i].bitmap points into bitmaps[i] */
-	unsigned nranges;             /* 0: nothing trapped (the filter is cleared) */
+	unsigned nranges;             /* ranges in use in filter */
 	uint8_t bitmaps[KVM_MSR_FILTER_MAX_RANGES][KVM_MSR_FILTER_MAX_BITMAP_SIZE];
 };
 
@@ -48,5 +50,7 @@ int kvm_msrf_build(struct kvm_msrf *f, const struct policy *p, char *err, size_t
 /* Whether the filter traps `msr` for a read (write = false) or a write:
  * what KVM will do with it (for tests and reports). */
 bool kvm_msrf_traps(const struct kvm_msrf *f, uint32_t msr, bool write);
+/* Nothing trapped: setting this filter clears any KVM had. */
+bool kvm_msrf_empty(const struct kvm_msrf *f);
 
 #endif

@@ -69,6 +69,7 @@ static void test_no_rules_no_filter(void **state)
 	assert_int_equal(build(&b, err, sizeof(err), warn), 0);
 	assert_int_equal(f.nranges, 0);
 	assert_int_equal(f.filter.flags, KVM_MSR_FILTER_DEFAULT_ALLOW);
+	assert_true(kvm_msrf_empty(&f));
 	assert_false(kvm_msrf_traps(&f, 0x10, false));
 }
 
@@ -178,11 +179,47 @@ static void test_too_many_ranges_refused(void **state)
 	b.s.nrules = 16;
 	assert_int_equal(build(&b, err, sizeof(err), warn), 0);
 	assert_int_equal(f.nranges, 16);
-	/* All of the MSR space does not. */
+	/* Far-apart MSRs alternating with far-apart holes fit neither way. */
 	struct spec_builder all = { .s = { .mode = POLICY_ENFORCE } };
-	add_rule(&all, POLICY_DENY, POL_ACC_ANY, true, 0x1000, 0xffffffff);
+	for (unsigned i = 0; i < 20; i++)
+		add_rule(&all, POLICY_DENY, POL_ACC_ANY, true, 0x10000000ull * i + 0x1000, 0x10000000ull * i + 0x8000000);
 	assert_int_equal(build(&all, err, sizeof(err), warn), -1);
 	assert_non_null(strstr(err, "ranges"));
+}
+
+static void test_most_of_the_space_default_deny(void **state)
+{
+	(void)state;
+	struct spec_builder b = { .s = { .mode = POLICY_ENFORCE } };
+	char err[256] = "", warn[256];
+	/* Every MSR but 0x10 and 0xc0000080-0xc0000084 denied. */
+	add_rule(&b, POLICY_DENY, POL_ACC_ANY, true, 0x0, 0xf);
+	add_rule(&b, POLICY_DENY, POL_ACC_ANY, true, 0x11, 0xc000007f);
+	add_rule(&b, POLICY_DENY, POL_ACC_ANY, true, 0xc0000085, 0xffffffff);
+	assert_int_equal(build(&b, err, sizeof(err), warn), 0);
+	assert_int_equal(f.filter.flags, KVM_MSR_FILTER_DEFAULT_DENY);
+	assert_int_equal(f.nranges, 2);
+	assert_false(kvm_msrf_empty(&f));
+	assert_false(kvm_msrf_traps(&f, 0x10, false));
+	assert_false(kvm_msrf_traps(&f, 0xc0000084, true));
+	assert_true(kvm_msrf_traps(&f, 0xf, false));
+	assert_true(kvm_msrf_traps(&f, 0x11, true));
+	assert_true(kvm_msrf_traps(&f, 0xc0000085, true));
+	assert_true(kvm_msrf_traps(&f, 0xffffffff, false));
+	assert_true(kvm_msrf_traps(&f, 0x12345, false));
+	assert_non_null(strstr(warn, "x2APIC")); /* the middle rule covers 0x800-0x8ff */
+
+	/* Reads of every MSR denied, writes of none: the filter's default
+	 * is one for both, so neither layout fits; refused. */
+	struct spec_builder r = { .s = { .mode = POLICY_ENFORCE } };
+	add_rule(&r, POLICY_DENY, POL_ACC_READ, true, 0x0, 0xffffffff);
+	assert_int_equal(build(&r, err, sizeof(err), warn), -1);
+	/* Both denied: a default-deny filter with no range at all. */
+	r.rules[0].access = POL_ACC_ANY;
+	assert_int_equal(build(&r, err, sizeof(err), warn), 0);
+	assert_int_equal(f.nranges, 0);
+	assert_false(kvm_msrf_empty(&f));
+	assert_true(kvm_msrf_traps(&f, 0x10, true));
 }
 
 static void test_x2apic(void **state)
@@ -237,6 +274,7 @@ int main(void)
 		cmocka_unit_test(test_far_apart_msrs_take_a_range_each),
 		cmocka_unit_test(test_long_range_is_split),
 		cmocka_unit_test(test_too_many_ranges_refused),
+		cmocka_unit_test(test_most_of_the_space_default_deny),
 		cmocka_unit_test(test_x2apic),
 		cmocka_unit_test(test_provide_traps_only_when_audited),
 		cmocka_unit_test(test_permissive_still_traps),
