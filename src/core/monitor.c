@@ -147,7 +147,7 @@ static void report_vcpu(FILE *out, unsigned cpu, const struct vcpu_stats *s,
 		const struct mon_addr *a = &l.v[i];
 		const char *name = name_of ? name_of(ctx, a->space, a->addr) : NULL;
 		fprintf(out, "vcpu%u %s 0x%" PRIx64 " %s: %" PRIu64, cpu, mon_space_name(a->space),
-			a->addr, name ? name : "(unclaimed)", a->count);
+			a->addr, name ? name : a->space == POLICY_MSR ? "(filtered)" : "(unclaimed)", a->count);
 		if (a->denied)
 			fprintf(out, " denied=%" PRIu64, a->denied);
 		fputc('\n', out);
