@@ -43,7 +43,8 @@ int kvm_vcpus_create(struct kvm_backend *kb, const struct x86_boot_cpu *boot, co
  * once the vCPUs exist (kvm_vcpus_create). 0, or -1 with one line in err
  * (more ranges than KVM's filter takes, a rule only on x2APIC MSRs, a
  * host without user-space MSR exits); a warning goes to stderr.
- * kvm_policy_check() finds the same errors without applying anything. */
+ * kvm_policy_check() finds the same errors without applying anything;
+ * with kb NULL (no VM: `vigil policy check`) all but the host's lack. */
 int kvm_apply_policy(struct kvm_backend *kb, const struct policy *p, char *err, size_t errlen);
 int kvm_policy_check(struct kvm_backend *kb, const struct policy *p, char *err, size_t errlen);
 

@@ -22,7 +22,7 @@ static struct kvm_msrf *plan(struct kvm_backend *kb, const struct policy *p, cha
 		free(f);
 		return NULL;
 	}
-	if (!kvm_msrf_empty(f) && !kb->msr_exits) {
+	if (kb && !kvm_msrf_empty(f) && !kb->msr_exits) {
 		snprintf(err, errlen,
 			 "policy: msr rules need KVM_CAP_X86_USER_SPACE_MSR and KVM_CAP_X86_MSR_FILTER, which this "
 			 "host's KVM lacks (see 'vigil check')");
