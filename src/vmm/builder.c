@@ -233,6 +233,20 @@ static int open_trace(struct machine *mc, char *err, size_t errlen)
 	return 0;
 }
 
+/* --stats: one line per rule of the policy in force, with its hits. */
+static void report_policy(FILE *out, struct vm *vm)
+{
+	const struct policy *p = policy_enter(&vm->policy);
+	const struct policy_spec *s = policy_spec_of(p);
+	for (unsigned i = 0; i < s->nrules; i++)
+		fprintf(out, "policy rule %s (%s %s): hits=%llu\n", s->rules[i].id,
+			policy_resource_name(s->rules[i].resource), policy_verdict_name(s->rules[i].verdict),
+			(unsigned long long)policy_rule_hits(p, i));
+	if (s->nrules)
+		fprintf(out, "policy mode: %s\n", s->mode == POLICY_PERMISSIVE ? "permissive" : "enforce");
+	policy_leave(&vm->policy);
+}
+
 static int install_policy(struct machine *mc, const struct policy_spec *s, char *err, size_t errlen)
 {
 	struct policy *p = policy_compile(s, err, errlen);
@@ -487,7 +501,11 @@ enum vm_stop machine_finish(struct machine *mc)
 	if (mc->running && mc->cfg.stats) {
 		mon_report(stderr, mc->vm.stats, mc->vm.ncpus, vm_device_name, &mc->vm);
 		mon_report_devices(stderr, mc->vm.devs, mc->vm.nr_devs);
+<<<<<<< HEAD
 		mon_report_hv(stderr, &mc->vm.vcpus.hv, mc->vm.ncpus);
+=======
+		report_policy(stderr, &mc->vm);
+>>>>>>> policy-file
 	}
 	/* Teardown order: no queue is served past evloop_stop(); device
 	 * models (and their worker threads) go before their transports. */

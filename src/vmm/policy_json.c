@@ -259,6 +259,10 @@ static int parse_access_rule(struct rctx *x, json_t *o, struct policy_rule *r, c
 			    r->resource == POL_RES_PIO ? "ports" : r->resource == POL_RES_MMIO ? "addresses" : "MSRs");
 	if (get_ranges(x, list, v, max, r) < 0)
 		return -1;
+	/* KVM never hands x2APIC MSRs to a filter: a rule there would never decide. */
+	for (unsigned i = 0; r->resource == POL_RES_MSR && i < r->nranges; i++)
+		if (r->ranges[i].first <= 0x8ff && r->ranges[i].last >= 0x800)
+			return rerr(x, list, "0x800-0x8ff are the x2APIC MSRs, which KVM's MSR filter never sees");
 	if (r->verdict == POLICY_REDIRECT && r->access == POL_ACC_WRITE && json_object_get(o, "value"))
 		return rerr(x, "value", "a write-only redirect never returns a value (use access \"read\" or \"any\")");
 	return get_target(x, o, r, vmax, r->resource == POL_RES_MSR ? 0 : max);
