@@ -501,11 +501,8 @@ enum vm_stop machine_finish(struct machine *mc)
 	if (mc->running && mc->cfg.stats) {
 		mon_report(stderr, mc->vm.stats, mc->vm.ncpus, vm_device_name, &mc->vm);
 		mon_report_devices(stderr, mc->vm.devs, mc->vm.nr_devs);
-<<<<<<< HEAD
 		mon_report_hv(stderr, &mc->vm.vcpus.hv, mc->vm.ncpus);
-=======
 		report_policy(stderr, &mc->vm);
->>>>>>> policy-file
 	}
 	/* Teardown order: no queue is served past evloop_stop(); device
 	 * models (and their worker threads) go before their transports. */

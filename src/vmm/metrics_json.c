@@ -31,7 +31,6 @@ static void add_addr(void *ctx, const struct mon_addr *a)
 						(json_int_t)a->count, "denied", (json_int_t)a->denied));
 }
 
-<<<<<<< HEAD
 static const char *hv_name(struct vm *vm)
 {
 	return vm->vcpus.hv.name ? vm->vcpus.hv.name : "hypervisor";
@@ -62,7 +61,8 @@ static json_t *hv_stats_json(struct vm *vm)
 	json_decref(cpus);
 	return json_pack("{s:s}", "unavailable",
 			 why ? why : r == -ENOTSUP ? "the hypervisor keeps no statistics" : strerror(-r));
-=======
+}
+
 /* The policy in force and each rule's hits (before the start: the
  * configured one, no hits yet). */
 static json_t *policy_stats(struct vmm *m, struct vm *vm)
@@ -80,7 +80,6 @@ static json_t *policy_stats(struct vmm *m, struct vm *vm)
 	if (vm)
 		policy_leave(&vm->policy);
 	return o;
->>>>>>> policy-file
 }
 
 char *metrics_stats_json(struct vmm *m)
