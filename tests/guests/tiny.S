@@ -12,6 +12,8 @@
  *   wild      hostile: MMIO to nowhere, rep outs, odd widths, then S5
  *   msr       with a #GP handler: RDMSR 0x10 (prints the value or "gp"),
  *             WRMSR 0xc0000102 (prints "ok" or "gp"), then S5
+ *   msrloop   RDMSR 0x10 over and over: "." when read, "G" on #GP (a
+ *             policy swapped live changes what it prints)
  *   cpuid     CPUID 1's hypervisor bit, and CPUID 0x40000010 checked
  *             against 0x76696731 ("vig1", what the test policy redirects) */
 #define COM1 0x3f8
@@ -167,6 +169,20 @@ _start:
 3:	lea msr_write_ok(%rip), %rsi
 	call puts
 	jmp poweroff
+#elif defined(ACTION_msrloop)
+	call gp_setup
+1:	xor %r15d, %r15d
+	mov $0x10, %ecx
+	rdmsr
+	mov $'.', %al
+	test %r15d, %r15d
+	jz 2f
+	mov $'G', %al
+2:	call putc
+	mov $0x4000, %ecx           /* a pause between reads: each is an exit */
+3:	dec %ecx
+	jnz 3b
+	jmp 1b
 #elif defined(ACTION_cpuid)
 	mov $1, %eax
 	xor %ecx, %ecx
@@ -236,7 +252,7 @@ got_cad: .asciz "tiny: got ctrl-alt-del\n"
 idt_empty: .word 0
 	.quad 0
 
-#if defined(ACTION_msr) || defined(ACTION_cpuid)
+#if defined(ACTION_msr) || defined(ACTION_cpuid) || defined(ACTION_msrloop)
 	.text
 /* puthex_nl: RAX as 16 hex digits, then a newline. */
 puthex_nl:
@@ -258,7 +274,7 @@ puthex_nl:
 	jmp putc
 #endif
 
-#if defined(ACTION_msr)
+#if defined(ACTION_msr) || defined(ACTION_msrloop)
 /* gp_setup: an IDT whose only gate, vector 13, is gp_handler: a #GP from
  * RDMSR/WRMSR sets R15 and resumes after the 2-byte instruction. */
 gp_setup:
@@ -281,14 +297,18 @@ gp_handler:
 	iretq
 
 	.data
-msr_read_gp: .asciz "tiny: msr read gp\n"
-msr_read_val: .asciz "tiny: msr read 0x"
-msr_write_gp: .asciz "tiny: msr write gp\n"
-msr_write_ok: .asciz "tiny: msr write ok\n"
 	.balign 16
 idt:	.fill 32 * 16, 1, 0
 idtr:	.word 32 * 16 - 1
 	.quad idt
+#endif
+
+#if defined(ACTION_msr)
+	.data
+msr_read_gp: .asciz "tiny: msr read gp\n"
+msr_read_val: .asciz "tiny: msr read 0x"
+msr_write_gp: .asciz "tiny: msr write gp\n"
+msr_write_ok: .asciz "tiny: msr write ok\n"
 #endif
 
 #if defined(ACTION_cpuid)
