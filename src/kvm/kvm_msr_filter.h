@@ -11,8 +11,9 @@
  *    VMCS's MSR load/store lists);
  *  - anything but the RDMSR/WRMSR instructions (accesses KVM makes itself,
  *    and vigil's own KVM_GET/SET_MSRS, which is how "provide" is served).
- * A rule whose MSRs all lie in 0x800-0x8ff is refused; one that only
- * overlaps them gets a warning (the x2APIC part goes to KVM).
+ * A rule whose MSRs all lie in 0x800-0x8ff is refused here; one that only
+ * overlaps them gets a warning (the x2APIC part goes to KVM). The policy
+ * file's reader (vmm/policy_json.c) already refuses both.
  *
  * KVM's limits: at most KVM_MSR_FILTER_MAX_RANGES (16) ranges, each a
  * bitmap of at most KVM_MSR_FILTER_MAX_BITMAP_SIZE bytes (12288 MSRs).
