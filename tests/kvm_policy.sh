@@ -104,6 +104,8 @@ rules=""
 for i in $(seq 1 17); do rules+="${rules:+, }$(msr_rule "far$i" "\"$(printf '0x%x' $((i * 0x100000)))\"" any deny)"; done
 run_guest "msr too many ranges" msr "{\"rules\": [$rules]}"
 expect_refused "msr rules needing 17 filter ranges refused" "17 ranges.*at most 16"
+timeout 20 "$V" policy check "$T/msr too many ranges.json" >"$T/out" 2>"$T/err" </dev/null; rc=$?
+expect_refused "vigil policy check refuses them too" "17 ranges.*at most 16"
 
 # --- CPUID ------------------------------------------------------------------
 run_guest "cpuid without a policy" cpuid ""
