@@ -176,6 +176,8 @@ sleep 0.5; s2=$(stat -c %s "$T/con"); sleep 1; s3=$(stat -c %s "$T/con")
 if [ "$s1" -gt 0 ] && [ "$s3" = "$s2" ]; then pass "the live policy takes effect (console stops at $s2 bytes)"
 else fail "live policy takes effect" "console $s1 -> $s2 -> $s3 bytes"; fi
 expect 200 "GET /policy shows the live one" GET /policy "" '"id":"mute"'
+if "$V" ctl --api-sock "$SOCK" policy 2>&1 | grep -qF '"id":"mute"'; then pass "vigil ctl policy"
+else fail "vigil ctl policy" "$("$V" ctl --api-sock "$SOCK" policy 2>&1 | head -c 200)"; fi
 expect 200 "/vigil/stats: hit counts" GET /vigil/stats "" '"policy":{"mode":"enforce","rules":[{"id":"cpu1"'
 hits=$(grep -oE '"id":"mute","resource":"pio","verdict":"deny","hits":[0-9]+' <<<"$body" | grep -oE '[0-9]+$')
 if [ "${hits:-0}" -gt 0 ]; then pass "/vigil/stats: rule mute hit $hits times"; else fail "/vigil/stats hits" "${body:0:400}"; fi

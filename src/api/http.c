@@ -21,10 +21,10 @@
 
 #include "api/mhd.h"
 #include "api/routes.h"
-#include "vmm/policy_json.h"
 #include "core/errmsg.h"
 #include "vmm/log.h"
 #include "vmm/metrics.h"
+#include "vmm/policy_json.h"
 #include "vmm/vmm.h"
 
 #define API_CONN_TIMEOUT_S 10u

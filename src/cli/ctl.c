@@ -32,6 +32,7 @@ static const struct ctl_cmd cmds[] = {
     {"config", "GET", "/vm/config", NULL, "the full VM configuration"},
     {"stats", "GET", "/vigil/stats", NULL, "vigil's monitor counts (JSON)"},
     {"metrics", "GET", "/metrics", NULL, "Prometheus text"},
+    {"policy", "GET", "/policy", NULL, "the policy in force (docs/POLICY.md)"},
 };
 
 static void usage(FILE *out)

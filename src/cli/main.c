@@ -15,7 +15,8 @@ static void usage(FILE *out)
 		"       vigil check           tell whether this host's KVM can run vigil\n"
 		"       vigil ctl --api-sock PATH COMMAND\n"
 		"                             drive a running VM: status, start, pause, resume,\n"
-		"                             ctrl-alt-del, flush-metrics, config, stats, metrics\n"
+		"                             ctrl-alt-del, flush-metrics, config, stats, metrics,\n"
+		"                             policy\n"
 		"       vigil policy check FILE\n"
 		"                             read and compile a policy file (docs/POLICY.md)\n"
 		"       vigil --version | --help\n",

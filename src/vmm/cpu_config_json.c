@@ -58,15 +58,16 @@ static int only_keys(json_t *o, const char *const *keys, const char *where, char
 		for (i = 0; keys[i] && strcmp(keys[i], k); i++)
 			;
 		if (!keys[i])
-			return errmsg(err, errlen, "cpu-config%s%s: unknown field `%.64s`", *where ? ": " : "", where, k);
+			return errmsg(err, errlen, "cpu-config%s%s: unknown field `%.64s`",
+				      *where ? ": " : "", where, k);
 	}
 	return 0;
 }
 
 static int cpuid_rule(json_t *o, size_t n, struct policy_rule *r, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "leaf", "subleaf", "flags", "modifiers", NULL };
-	static const char *const regs[] = { "eax", "ebx", "ecx", "edx" };
+	static const char *const keys[] = {"leaf", "subleaf", "flags", "modifiers", NULL};
+	static const char *const regs[] = {"eax", "ebx", "ecx", "edx"};
 	char where[48];
 	uint64_t leaf, sub = 0;
 	json_t *v, *m;
@@ -79,7 +80,8 @@ static int cpuid_rule(json_t *o, size_t n, struct policy_rule *r, char *err, siz
 	if (str_num(json_object_get(o, "leaf"), 0xffffffffu, &leaf) < 0)
 		return errmsg(err, errlen, "cpu-config: %s: leaf: must be a number such as \"0x1\"", where);
 	if ((v = json_object_get(o, "subleaf")) && str_num(v, 0xffffffffu, &sub) < 0)
-		return errmsg(err, errlen, "cpu-config: %s: subleaf: must be a number such as \"0x0\"", where);
+		return errmsg(err, errlen, "cpu-config: %s: subleaf: must be a number such as \"0x0\"",
+			      where);
 	v = json_object_get(o, "flags");
 	if (v && (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 0xffffffffLL))
 		return errmsg(err, errlen, "cpu-config: %s: flags: must be an integer", where);
@@ -94,21 +96,28 @@ static int cpuid_rule(json_t *o, size_t n, struct policy_rule *r, char *err, siz
 		return errmsg(err, errlen, "cpu-config: %s: modifiers: must be a non-empty array", where);
 	json_array_foreach(v, i, m)
 	{
-		static const char *const mkeys[] = { "register", "bitmap", NULL };
+		static const char *const mkeys[] = {"register", "bitmap", NULL};
 		const char *reg = json_string_value(json_object_get(m, "register"));
 		const char *bm = json_string_value(json_object_get(m, "bitmap"));
 		uint64_t mask, value;
 		int k;
 		if (!json_is_object(m) || only_keys(m, mkeys, where, err, errlen) < 0)
-			return json_is_object(m) ? -1 : errmsg(err, errlen, "cpu-config: %s: modifiers[%zu]: not an object", where, i);
+			return json_is_object(m)
+				   ? -1
+				   : errmsg(err, errlen, "cpu-config: %s: modifiers[%zu]: not an object",
+					    where, i);
 		for (k = 0; k < 4 && (!reg || strcmp(reg, regs[k])); k++)
 			;
 		if (k == 4)
-			return errmsg(err, errlen, "cpu-config: %s: modifiers[%zu]: register: must be eax, ebx, ecx or edx",
-				      where, i);
+			return errmsg(
+			    err, errlen,
+			    "cpu-config: %s: modifiers[%zu]: register: must be eax, ebx, ecx or edx", where,
+			    i);
 		if (!bm || bitmap(bm, 32, &mask, &value) < 0)
-			return errmsg(err, errlen,
-				      "cpu-config: %s: modifiers[%zu]: bitmap: must be \"0b\" and 32 of 0, 1 or x", where, i);
+			return errmsg(
+			    err, errlen,
+			    "cpu-config: %s: modifiers[%zu]: bitmap: must be \"0b\" and 32 of 0, 1 or x",
+			    where, i);
 		struct policy_cpuid_reg *cr = &r->regs[k];
 		cr->value = (uint32_t)((cr->value & ~mask) | (value & mask));
 		cr->mask |= (uint32_t)mask;
@@ -118,7 +127,7 @@ static int cpuid_rule(json_t *o, size_t n, struct policy_rule *r, char *err, siz
 
 static int msr_rule(json_t *o, size_t n, struct policy_rule *r, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "addr", "bitmap", NULL };
+	static const char *const keys[] = {"addr", "bitmap", NULL};
 	char where[48];
 	uint64_t addr, mask, value;
 	snprintf(where, sizeof(where), "msr_modifiers[%zu]", n);
@@ -130,7 +139,8 @@ static int msr_rule(json_t *o, size_t n, struct policy_rule *r, char *err, size_
 		return errmsg(err, errlen, "cpu-config: %s: addr: must be a number such as \"0x10a\"", where);
 	const char *bm = json_string_value(json_object_get(o, "bitmap"));
 	if (!bm || bitmap(bm, 64, &mask, &value) < 0)
-		return errmsg(err, errlen, "cpu-config: %s: bitmap: must be \"0b\" and 64 of 0, 1 or x", where);
+		return errmsg(err, errlen, "cpu-config: %s: bitmap: must be \"0b\" and 64 of 0, 1 or x",
+			      where);
 	if (!(r->ranges = malloc(sizeof(*r->ranges))))
 		return errmsg(err, errlen, "out of memory");
 	snprintf(r->id, sizeof(r->id), CPU_CONFIG_PREFIX "msr.%zu", n);
@@ -139,7 +149,7 @@ static int msr_rule(json_t *o, size_t n, struct policy_rule *r, char *err, size_
 	r->audit = true;
 	r->access = POL_ACC_READ;
 	r->nranges = 1;
-	r->ranges[0] = (struct policy_range){ addr, addr };
+	r->ranges[0] = (struct policy_range){addr, addr};
 	r->has_value = true;
 	r->value = value;
 	return 0;
@@ -147,15 +157,15 @@ static int msr_rule(json_t *o, size_t n, struct policy_rule *r, char *err, size_
 
 int cpu_config_json_apply(json_t *o, struct policy_spec *s, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "kvm_capabilities", "cpuid_modifiers", "msr_modifiers", "reg_modifiers",
-					    "vcpu_features", NULL };
+	static const char *const keys[] = {"kvm_capabilities", "cpuid_modifiers", "msr_modifiers",
+					   "reg_modifiers",    "vcpu_features",	  NULL};
 	json_t *cm, *mm, *v;
 	if (!json_is_object(o))
 		return errmsg(err, errlen, "cpu-config: must be an object");
 	if (only_keys(o, keys, "", err, errlen) < 0)
 		return -1;
 	for (int i = 0; i < 3; i++) {
-		static const char *const none[] = { "kvm_capabilities", "reg_modifiers", "vcpu_features" };
+		static const char *const none[] = {"kvm_capabilities", "reg_modifiers", "vcpu_features"};
 		if ((v = json_object_get(o, none[i])) && !(json_is_array(v) && !json_array_size(v)))
 			return errmsg(err, errlen, "cpu-config: %s: vigil does not support it%s", none[i],
 				      i ? " (aarch64 only)" : "");
@@ -170,8 +180,9 @@ int cpu_config_json_apply(json_t *o, struct policy_spec *s, char *err, size_t er
 		keep += strncmp(s->rules[i].id, CPU_CONFIG_PREFIX, strlen(CPU_CONFIG_PREFIX)) != 0;
 	size_t total = ncpu + nmsr + keep;
 	if (total > POLICY_MAX_RULES)
-		return errmsg(err, errlen, "cpu-config: %zu rules with the policy's, at most %d", total, POLICY_MAX_RULES);
-	struct policy_spec ns = { .mode = s->mode, .max_host_connections = s->max_host_connections };
+		return errmsg(err, errlen, "cpu-config: %zu rules with the policy's, at most %d", total,
+			      POLICY_MAX_RULES);
+	struct policy_spec ns = {.mode = s->mode, .max_host_connections = s->max_host_connections};
 	if (total && !(ns.rules = calloc(total, sizeof(*ns.rules))))
 		return errmsg(err, errlen, "out of memory");
 	int rc = 0;
