@@ -46,6 +46,7 @@ suite warnings warnings
 suite layering tests/layering.sh build
 suite units make -s unit
 suite native tests/native.sh build
+suite kvm-policy tests/kvm_policy.sh build
 suite native-asan native_asan
 suite api tests/api.sh build
 suite policy tests/policy.sh build

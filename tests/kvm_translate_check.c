@@ -331,7 +331,7 @@ int main(int argc, char **argv)
 	}
 	struct boot_config bc = { .kernel = image, .kernel_len = len, .cmdline = "" };
 	struct boot_result br;
-	if (boot_load(&vm.mem, &bc, &br, err, sizeof(err)) < 0 || kvm_vcpus_create(kb, &br.cpu, err, sizeof(err)) < 0) {
+	if (boot_load(&vm.mem, &bc, &br, err, sizeof(err)) < 0 || kvm_vcpus_create(kb, &br.cpu, NULL, err, sizeof(err)) < 0) {
 		fprintf(stderr, "boot: %s\n", err);
 		return 2;
 	}

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kvm/kvm.h"
 #include "vmm/policy_json.h"
 
 int policy_main(int argc, char **argv)
@@ -24,6 +25,14 @@ int policy_main(int argc, char **argv)
 	}
 	struct policy *p = policy_compile(&s, err, sizeof(err));
 	if (!p) {
+		policy_spec_free(&s);
+		fprintf(stderr, "vigil: %s\n", err);
+		return 1;
+	}
+	/* KVM's MSR filter has limits of its own (16 ranges): a policy that
+	 * would not fit is refused here as it would be by `vigil run`. */
+	if (kvm_policy_check(NULL, p, err, sizeof(err)) < 0) {
+		policy_free(p);
 		policy_spec_free(&s);
 		fprintf(stderr, "vigil: %s\n", err);
 		return 1;

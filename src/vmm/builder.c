@@ -311,7 +311,13 @@ struct machine *machine_build(const struct vm_config *c, void (*notify)(void *ct
 	    add_nets(mc, cfg, err, errlen) < 0 || add_others(mc, cfg, err, errlen) < 0 ||
 	    pc_build(&mc->vm, &mc->pc, cfg, err, errlen) < 0)
 		goto fail;
-	if (kvm_vcpus_create(mc->kb, &mc->pc.boot.cpu, err, errlen) < 0)
+	/* The policy in force decides the vCPUs' CPUID and the MSR filter. */
+	const struct policy *p = policy_enter(&mc->vm.policy);
+	int pr = kvm_apply_policy(mc->kb, p, err, errlen);
+	if (pr == 0)
+		pr = kvm_vcpus_create(mc->kb, &mc->pc.boot.cpu, p, err, errlen);
+	policy_leave(&mc->vm.policy);
+	if (pr < 0)
 		goto fail;
 	struct hv_ops hv = kvm_hv_ops(mc->kb);
 	if (vcpus_init(&mc->vm, &hv) < 0) {
@@ -456,6 +462,19 @@ struct vm *machine_vm(struct machine *mc)
 	return &mc->vm;
 }
 
+int machine_policy_check(struct machine *mc, const struct policy *p, char *err, size_t errlen)
+{
+	return kvm_policy_check(mc->kb, p, err, errlen);
+}
+
+int machine_policy_changed(struct machine *mc, char *err, size_t errlen)
+{
+	const struct policy *p = policy_enter(&mc->vm.policy);
+	int r = kvm_apply_policy(mc->kb, p, err, errlen);
+	policy_leave(&mc->vm.policy);
+	return r;
+}
+
 void machine_request_stop(struct machine *mc, enum vm_stop why)
 {
 	vm_request_stop(&mc->vm, why);
@@ -482,6 +501,7 @@ enum vm_stop machine_finish(struct machine *mc)
 	if (mc->running && mc->cfg.stats) {
 		mon_report(stderr, mc->vm.stats, mc->vm.ncpus, vm_device_name, &mc->vm);
 		mon_report_devices(stderr, mc->vm.devs, mc->vm.nr_devs);
+		mon_report_hv(stderr, &mc->vm.vcpus.hv, mc->vm.ncpus);
 		report_policy(stderr, &mc->vm);
 	}
 	/* Teardown order: no queue is served past evloop_stop(); device

@@ -298,7 +298,10 @@ int vmm_set_policy(struct vmm *m, struct policy *p, struct policy_spec *s, char 
 		vmcfg_set_policy(&m->cfg, s);
 		return 0;
 	}
-	if (need_started(m, err, errlen) < 0 || policy_check_live_change(&m->cfg.policy, s, err, errlen) < 0) {
+	/* What KVM cannot do (its MSR filter's limits) is refused before the
+	 * swap, so a refused policy leaves the old one in force everywhere. */
+	if (need_started(m, err, errlen) < 0 || policy_check_live_change(&m->cfg.policy, s, err, errlen) < 0 ||
+	    machine_policy_check(m->mc, p, err, errlen) < 0) {
 		policy_free(p);
 		policy_spec_free(s);
 		return -1;
@@ -306,6 +309,9 @@ int vmm_set_policy(struct vmm *m, struct policy *p, struct policy_spec *s, char 
 	/* policy_swap() returns once no vCPU or device thread is still inside
 	 * the old policy, so it can go at once. */
 	policy_free(policy_swap(&machine_vm(m->mc)->policy, p));
+	char kerr[256];
+	if (machine_policy_changed(m->mc, kerr, sizeof(kerr)) < 0)
+		VLOG_ERROR("policy replaced, but the MSR filter kept the old MSRs: %s", kerr);
 	vmcfg_set_policy(&m->cfg, s);
 	VLOG_INFO("policy replaced: %s, %u rules", m->cfg.policy.mode == POLICY_PERMISSIVE ? "permissive" : "enforce",
 		  m->cfg.policy.nrules);
