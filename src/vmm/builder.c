@@ -34,6 +34,7 @@
 #include "host/vsock_uds.h"
 #include "kvm/kvm.h"
 #include "virtio/virtio_pci.h"
+#include "vmm/policy_build.h"
 
 #define MAX_VIRTIO (VMCFG_MAX_DRIVES + VMCFG_MAX_NETS + 3)
 
@@ -67,6 +68,7 @@ struct machine {
 		bool started;
 	} *threads;
 	bool running; /* vCPU threads were started */
+	struct vclock_shift rtc_clock; /* the policy's rtc redirect, when board.clock is it */
 };
 
 static int map_file(const char *what, const char *path, struct mapped_file *f, char *err, size_t errlen)
@@ -143,9 +145,13 @@ static int add_drives(struct machine *mc, struct pc_config *cfg, char *err, size
 		struct vdev *vd = reg(mc, dr->drive_id, "virtio-blk", err, errlen);
 		if (!vd)
 			return -1;
+		/* The policy's overlay, copied by the backend while p is held. */
+		const struct policy *p = policy_enter(&mc->vm.policy);
+		bc.overlay = policy_build_overlay(p, dr->drive_id, &bc.overlay_only);
 		struct dev_gate g = vm_dev_gate(&mc->vm, vd, dr->is_read_only);
-		if (add_virtio(mc, cfg, vd, host_blk_new(&bc, &mc->vm.mem, g, err, errlen), virtio_blk_free, err,
-			       errlen) < 0)
+		struct virtio_dev *d = host_blk_new(&bc, &mc->vm.mem, g, err, errlen);
+		policy_leave(&mc->vm.policy);
+		if (add_virtio(mc, cfg, vd, d, virtio_blk_free, err, errlen) < 0)
 			return -1;
 	}
 	return 0;
@@ -233,6 +239,22 @@ static int open_trace(struct machine *mc, char *err, size_t errlen)
 	return 0;
 }
 
+/* The policy's rtc redirect: the RTC's wall clock shifted, and kvmclock
+ * hidden so the guest believes the RTC (kvm_clock.c). */
+static bool rtc_redirect(struct machine *mc)
+{
+	struct vclock host = host_clock();
+	int64_t off;
+	const struct policy *p = policy_enter(&mc->vm.policy);
+	bool on = policy_build_rtc(p, vclock_wall_s(&host), &off);
+	policy_leave(&mc->vm.policy);
+	if (!on)
+		return false;
+	mc->rtc_clock = (struct vclock_shift){ .base = host, .offset_s = off };
+	kvm_hide_kvmclock(mc->kb);
+	return true;
+}
+
 struct machine *machine_build(const struct vm_config *c, void (*notify)(void *ctx), void *ctx, char *err,
 			      size_t errlen)
 {
@@ -277,6 +299,8 @@ struct machine *machine_build(const struct vm_config *c, void (*notify)(void *ct
 		.clock = host_clock(),
 	};
 	struct pc_config *cfg = &mc->board;
+	if (rtc_redirect(mc))
+		cfg->clock = vclock_shifted(&mc->rtc_clock);
 	if (pc_devices(&mc->vm, &mc->pc, cfg, err, errlen) < 0 || add_drives(mc, cfg, err, errlen) < 0 ||
 	    add_nets(mc, cfg, err, errlen) < 0 || add_others(mc, cfg, err, errlen) < 0 ||
 	    pc_build(&mc->vm, &mc->pc, cfg, err, errlen) < 0)
