@@ -255,6 +255,15 @@ static bool rtc_redirect(struct machine *mc)
 	return true;
 }
 
+static int install_policy(struct machine *mc, const struct policy_spec *s, char *err, size_t errlen)
+{
+	struct policy *p = policy_compile(s, err, errlen);
+	if (!p)
+		return -1;
+	policy_free(policy_swap(&mc->vm.policy, p));
+	return 0;
+}
+
 struct machine *machine_build(const struct vm_config *c, void (*notify)(void *ctx), void *ctx, char *err,
 			      size_t errlen)
 {
@@ -266,6 +275,13 @@ struct machine *machine_build(const struct vm_config *c, void (*notify)(void *ct
 	}
 	mc->vm_ready = true;
 	mc->cfg = *c;
+	/* The policy is in force before any device or vCPU is made (the
+	 * vCPUs' CPUID and MSR filter come from it). mc->cfg does not own
+	 * the spec: the VMM's configuration does, and may replace it. */
+	memset(&mc->cfg.policy, 0, sizeof(mc->cfg.policy));
+	mc->cfg.has_policy = false;
+	if (c->has_policy && install_policy(mc, &c->policy, err, errlen) < 0)
+		goto fail;
 	mc->threads = calloc(c->machine.vcpu_count, sizeof(*mc->threads));
 	if (!mc->threads) {
 		errmsg(err, errlen, "out of memory");
