@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 struct policy_slot;
+struct evsink;
 
 enum req_kind { REQ_READ, REQ_WRITE, REQ_FLUSH, REQ_OTHER };
 
@@ -28,10 +29,12 @@ struct dev_gate {
 	struct policy_slot *policy; /* the VM's policy in force */
 	const char *id;             /* the device's registry id (drive_id, iface_id...) */
 	bool read_only;             /* the policy denies REQ_WRITE */
+	struct evsink *ev;          /* the VM's trace and audit sink (core/event.h), or NULL */
 };
 
 /* Counts one request of `bytes` and returns whether the policy provides it;
- * a denied request must be completed with an error the guest can see. */
+ * a denied request must be completed with an error the guest can see.
+ * Traced (one EV_DEVREQ event, no sector) when the trace is on. */
 bool dev_request(const struct dev_gate *g, enum req_kind kind, uint64_t bytes);
 
 /* Counts a request the device could not carry out (bad request, host error). */

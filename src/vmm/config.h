@@ -113,7 +113,9 @@ struct vm_config {
 	bool has_metrics;
 	struct vmcfg_console console;
 	bool stats;                   /* --stats: print the monitor when the VM ends */
-	char trace[PATH_MAX];         /* --trace FILE, "-" = stderr, "" = off */
+	char trace[PATH_MAX];         /* --trace FILE (JSON lines), "-" = stderr, "" = off */
+	char trace_filter[1024];      /* --trace-filter SPEC (vmm/trace.h), "" = everything */
+	char audit[PATH_MAX];         /* --audit FILE (JSON lines, appended), "-" = stderr, "" = off */
 };
 
 /* Defaults: Firecracker's machine (1 vCPU, 128 MiB, smt off), no kernel,
