@@ -30,6 +30,9 @@ enum { D_TRACE, D_AUDIT };
 
 struct evpending {
 	_Atomic uint32_t st;
+	/* e.t, for the consumer's look before it takes the slot: the producer
+	 * may be refilling e meanwhile (a stale look only flushes early). */
+	_Atomic uint64_t t;
 	struct vevent e;
 };
 
@@ -338,6 +341,7 @@ static void coalesce(struct evsink *s, struct evring *r, const struct vevent *e)
 		}
 	}
 	empty->e = *e;
+	atomic_store_explicit(&empty->t, e->t, memory_order_relaxed);
 	atomic_store_explicit(&empty->st, P_HELD, memory_order_release);
 }
 
@@ -430,8 +434,7 @@ size_t ev_drain(struct evsink *s, bool final, const struct ev_drain_ops *ops, vo
 			uint32_t held = P_HELD;
 			if (atomic_load_explicit(&p->st, memory_order_acquire) != P_HELD)
 				continue;
-			/* p->e.t may be read here: the producer writes it only in EMPTY or BUSY. */
-			if (!final && now - p->e.t < s->window)
+			if (!final && now - atomic_load_explicit(&p->t, memory_order_relaxed) < s->window)
 				continue;
 			if (!atomic_compare_exchange_strong_explicit(&p->st, &held, P_TAKING, memory_order_acquire,
 								     memory_order_relaxed))
