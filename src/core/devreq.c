@@ -1,5 +1,6 @@
 #include "core/devreq.h"
 
+#include "core/event.h"
 #include "core/policy.h"
 
 #include <string.h>
@@ -18,10 +19,12 @@ bool dev_request(const struct dev_gate *g, enum req_kind kind, uint64_t bytes)
 	if (g->read_only && kind == REQ_WRITE) {
 		if (st)
 			atomic_fetch_add_explicit(&st->denied, 1, memory_order_relaxed);
+		ev_emit_devreq(g->ev, g->id, kind, EV_NO_SECTOR, bytes, NULL, true);
 		return false;
 	}
 	if (st)
 		atomic_fetch_add_explicit(&st->bytes, bytes, memory_order_relaxed);
+	ev_emit_devreq(g->ev, g->id, kind, EV_NO_SECTOR, bytes, NULL, false);
 	return true;
 }
 
@@ -113,7 +116,7 @@ int dev_decide_vsock(const struct dev_gate *g, int dir, uint32_t port, uint32_t 
 	enum policy_verdict eff = policy_effect(&d);
 	if (eff == POLICY_REDIRECT && d.r)
 		*to_port = d.r->to_vport;
-	emit(g, EV_VSOCK, POL_RES_VSOCK, (uint8_t)dir, port, eff == POLICY_REDIRECT ? *to_port : 0, 0, &d);
+	emit(g, EV_VSOCK, POL_RES_VSOCK, (uint8_t)dir, port, 0, eff == POLICY_REDIRECT ? *to_port : port, &d);
 	policy_leave(g->policy);
 	if (eff == POLICY_DENY)
 		count_denied(g);

@@ -31,11 +31,12 @@ struct dev_gate {
 	struct policy_slot *policy; /* the VM's policy in force */
 	const char *id;             /* the device's registry id (drive_id, iface_id...) */
 	bool read_only;             /* the policy denies REQ_WRITE */
-	struct evsink *ev;          /* trace and audit records (core/event.h), or NULL */
+	struct evsink *ev;          /* the VM's trace and audit sink (core/event.h), or NULL */
 };
 
 /* Counts one request of `bytes` and returns whether the policy provides it;
- * a denied request must be completed with an error the guest can see. */
+ * a denied request must be completed with an error the guest can see.
+ * Traced (one EV_DEVREQ event, no sector) when the trace is on. */
 bool dev_request(const struct dev_gate *g, enum req_kind kind, uint64_t bytes);
 
 /* A disk request on [sector, sector + nsectors) of the gate's drive: counts
@@ -51,7 +52,7 @@ int dev_request_disk(const struct dev_gate *g, enum req_kind kind, uint64_t sect
 
 /* A vsock connection decision (policy_decide_vsock) for the gate's device:
  * counted as denied when refused, EV_VSOCK emitted when someone listens
- * (addr = port, value = the redirect target, proto = direction). Returns the
+ * (addr = port, extra = the port used, proto = direction). Returns the
  * effect; *to_port gets the port to use (the redirect target, else port). */
 int dev_decide_vsock(const struct dev_gate *g, int dir, uint32_t port, uint32_t *to_port);
 

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "core/event.h"
+
 static bool covers_writes(const struct policy_rule *r)
 {
 	return r->access == POL_ACC_ANY || r->access == POL_ACC_WRITE;
@@ -32,13 +34,35 @@ const char *policy_build_overlay(const struct policy *p, const char *drive, bool
 	return overlay;
 }
 
-bool policy_build_rtc(const struct policy *p, int64_t host_now_s, int64_t *offset_s)
+bool policy_build_rtc(const struct policy *p, int64_t host_now_s, int64_t *offset_s, struct evsink *ev)
 {
 	const struct policy_rule *r = policy_rtc(p);
-
-	/* Permissive mode computes, audits, and provides: the host's clock. */
-	if (!r || r->verdict != POLICY_REDIRECT || policy_spec_of(p)->mode != POLICY_ENFORCE)
+	if (!r)
 		return false;
-	*offset_s = r->rtc_kind == POL_RTC_EPOCH ? r->epoch_s - host_now_s : r->offset_s;
+	bool enforced = policy_spec_of(p)->mode == POLICY_ENFORCE;
+	int64_t off = r->rtc_kind == POL_RTC_EPOCH ? r->epoch_s - host_now_s : r->offset_s;
+
+	/* The decision, once: the guest's clock for the whole run. */
+	if (ev_wanted(ev, r->audit)) {
+		struct vevent e = {
+			.kind = EV_RTC,
+			.vcpu = EV_NO_VCPU,
+			.verdict = (uint8_t)r->verdict,
+			.resource = POL_RES_RTC,
+			.has_rule = 1,
+			.enforced = enforced,
+			.audit = r->audit,
+			.count = 1,
+			.addr = (uint64_t)(host_now_s + off), /* the guest's time now */
+			.extra = (uint64_t)off,
+			.device = "rtc",
+		};
+		memcpy(e.rule, r->id, sizeof(e.rule));
+		ev_emit(ev, &e);
+	}
+	/* Permissive mode computes, audits, and provides: the host's clock. */
+	if (r->verdict != POLICY_REDIRECT || !enforced)
+		return false;
+	*offset_s = off;
 	return true;
 }

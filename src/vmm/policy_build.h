@@ -18,7 +18,10 @@ const char *policy_build_overlay(const struct policy *p, const char *drive, bool
 
 /* Whether an rtc rule redirects the guest's wall clock; *offset_s is then
  * how far it runs from the host's, which reads host_now_s now (an epoch
- * rule: the guest's clock starts at the epoch now). */
-bool policy_build_rtc(const struct policy *p, int64_t host_now_s, int64_t *offset_s);
+ * rule: the guest's clock starts at the epoch now). The decision is emitted
+ * to ev (EV_RTC: addr = the guest's time now, extra = the offset), also in
+ * permissive mode, where the guest keeps the host's clock. */
+struct evsink;
+bool policy_build_rtc(const struct policy *p, int64_t host_now_s, int64_t *offset_s, struct evsink *ev);
 
 #endif

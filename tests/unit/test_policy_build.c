@@ -105,22 +105,22 @@ static void test_rtc(void **state)
 	snprintf(r.id, sizeof(r.id), "clock");
 
 	struct policy *p = compile(NULL, 0, POLICY_ENFORCE);
-	assert_false(policy_build_rtc(p, 1700000000, &off));
+	assert_false(policy_build_rtc(p, 1700000000, &off, NULL));
 	policy_free(p);
 
 	p = compile(&r, 1, POLICY_ENFORCE);
-	assert_true(policy_build_rtc(p, 1700000000, &off));
+	assert_true(policy_build_rtc(p, 1700000000, &off, NULL));
 	assert_int_equal(off, 946684800 - 1700000000);
 	policy_free(p);
 
 	p = compile(&r, 1, POLICY_PERMISSIVE);
-	assert_false(policy_build_rtc(p, 1700000000, &off));
+	assert_false(policy_build_rtc(p, 1700000000, &off, NULL));
 	policy_free(p);
 
 	r.rtc_kind = POL_RTC_OFFSET;
 	r.offset_s = -3600;
 	p = compile(&r, 1, POLICY_ENFORCE);
-	assert_true(policy_build_rtc(p, 1700000000, &off));
+	assert_true(policy_build_rtc(p, 1700000000, &off, NULL));
 	assert_int_equal(off, -3600);
 	policy_free(p);
 
