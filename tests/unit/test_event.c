@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "core/devreq.h"
 #include "core/event.h"
 #include "vmm/trace.h"
 
@@ -392,6 +393,38 @@ static void test_rings_per_thread(void **state)
 	ev_sink_free(s);
 }
 
+/* The request path traces every request and audits the built-in refusal. */
+static void test_devreq_events(void **state)
+{
+	(void)state;
+	struct evsink *s = sink(16, 0);
+	struct dev_stats st = { .name = "golden" };
+	struct dev_gate g = { .stats = &st, .id = "golden", .read_only = true, .ev = s };
+	struct got r = { .ordered = true };
+
+	assert_true(dev_request(&g, REQ_READ, 512)); /* nothing on: nothing queued */
+	assert_int_equal(ev_drain(s, true, &ops, &r), 0);
+	ev_set_trace(s, true);
+	ev_set_audit(s, true);
+	assert_true(dev_request(&g, REQ_READ, 512));
+	assert_int_equal(ev_drain(s, true, &ops, &r), 1);
+	assert_int_equal(r.last.kind, EV_DEVREQ);
+	assert_int_equal(r.last.vcpu, EV_NO_VCPU);
+	assert_string_equal(r.last.device, "golden");
+	assert_int_equal(r.last.write, REQ_READ);
+	assert_int_equal(r.last.value, 512);
+	assert_true(r.last.addr == EV_NO_SECTOR);
+	assert_int_equal(r.last.verdict, POLICY_PROVIDE);
+	assert_false(dev_request(&g, REQ_WRITE, 4096));
+	r = (struct got){ .ordered = true };
+	assert_int_equal(ev_drain(s, true, &ops, &r), 2);
+	assert_int_equal(r.trace, 1);
+	assert_int_equal(r.audit, 1);
+	assert_int_equal(r.last.verdict, POLICY_DENY);
+	assert_int_equal(r.last.resource, POL_RES_DISK);
+	ev_sink_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -404,6 +437,7 @@ int main(void)
 		cmocka_unit_test(test_stale_record_taken_by_drain),
 		cmocka_unit_test(test_concurrent_coalescing),
 		cmocka_unit_test(test_rings_per_thread),
+		cmocka_unit_test(test_devreq_events),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
