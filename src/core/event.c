@@ -353,11 +353,14 @@ void ev_emit(struct evsink *s, struct vevent *e)
 	bool trace = f & F_TRACE, audit = (f & F_AUDIT) && e->audit;
 	if (!trace && !audit)
 		return;
+	trace = trace && ev_filter_match(atomic_load_explicit(&s->filter, memory_order_acquire), e);
+	if (!trace && !audit)
+		return; /* filtered out: costs the test only */
 	e->t = ev_sink_now(s);
 	if (e->count == 0)
 		e->count = 1;
 	struct evring *r = my_ring(s, e);
-	if (trace && ev_filter_match(atomic_load_explicit(&s->filter, memory_order_acquire), e)) {
+	if (trace) {
 		e->dest = EV_TO_TRACE;
 		if (r)
 			push(s, r, e);
