@@ -6,7 +6,8 @@ side in one lab run: no trace, the trace of everything (--trace FILE), and a
 filtered trace (--trace-filter, default: what the policy denied). Prints the
 median wall time of LAB_BENCH_RUNS boots (default 3) per case, the overhead
 against no trace in %, and how many records each trace holds and lost (from
---stats). Lab times are emulation times: read them side by side only.
+--stats). Lab times are emulation times and the lab is shared: read them
+side by side only, and expect a few % of noise.
 """
 import os
 import re
@@ -42,11 +43,16 @@ def main():
         ("trace everything", ["--trace", out]),
         (f"trace {FILTER}", ["--trace", out, "--trace-filter", FILTER]),
     ]
-    print(f"Linux boot to poweroff, median of {RUNS} (lab seconds)")
+    print(f"Linux boot to poweroff, median of {RUNS} (lab seconds; the cases take turns, so that a"
+          " lab slowing down or speeding up meets them all alike)")
     print(f"{'case':32}{'time':>10}{'overhead':>10}{'lines':>10}{'lost':>8}{'exits':>9}  status")
+    results = {label: [] for label, _ in cases}
+    for _ in range(RUNS):
+        for label, extra in cases:
+            results[label].append(run_once(extra))
     base = None
     for label, extra in cases:
-        runs = [run_once(extra) for _ in range(RUNS)]
+        runs = results[label]
         secs = statistics.median(r[0] for r in runs)
         bad = [r for r in runs if r[1] != 0]
         if base is None:
