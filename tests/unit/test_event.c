@@ -295,6 +295,34 @@ static void test_coalescing(void **state)
 	ev_sink_free(s);
 }
 
+/* A guest sweeping addresses defeats coalescing; the per-window budget
+ * still bounds the records, and what it drops is counted. */
+static void test_audit_budget(void **state)
+{
+	(void)state;
+	struct evsink *s = sink(4096, 1000000);
+	ev_set_audit(s, true);
+	for (unsigned i = 0; i < 3000; i++) {
+		struct vevent e = pio(i, true);
+		ev_emit(s, &e);
+	}
+	struct got g = { .ordered = true };
+	ev_drain(s, true, &ops, &g);
+	assert_int_equal(g.audit, EV_AUDIT_MAX_PER_WINDOW + EV_PENDING);
+	assert_int_equal(g.count_sum + g.lost_audit, 3000);
+	/* The next window has a budget again. */
+	atomic_fetch_add(&fake_now, 1000000);
+	g = (struct got){ .ordered = true };
+	for (unsigned i = 0; i < 10; i++) {
+		struct vevent e = pio(i, true);
+		ev_emit(s, &e);
+	}
+	ev_drain(s, true, &ops, &g);
+	assert_int_equal(g.count_sum, 10);
+	assert_int_equal(g.lost_audit, 0);
+	ev_sink_free(s);
+}
+
 /* A vCPU denied once and then quiet: the drain takes its record once the
  * window has passed, without the producer's help. */
 static void test_stale_record_taken_by_drain(void **state)
@@ -435,6 +463,7 @@ int main(void)
 		cmocka_unit_test(test_filter_parse_errors),
 		cmocka_unit_test(test_coalescing),
 		cmocka_unit_test(test_stale_record_taken_by_drain),
+		cmocka_unit_test(test_audit_budget),
 		cmocka_unit_test(test_concurrent_coalescing),
 		cmocka_unit_test(test_rings_per_thread),
 		cmocka_unit_test(test_devreq_events),
