@@ -192,6 +192,9 @@ s = json.load(open(sys.argv[1]))
 assert s["trace"]["events"] > 0 and s["trace"]["lost"] == 0, s["trace"]
 assert "records" in s["audit"], s["audit"]
 ' "$T/resp"
+code=$(curl -s -o "$T/prom" -w '%{http_code}' --max-time 10 --unix-socket "$SOCK" "http://localhost/metrics")
+if grep -Eq '^vigil_trace_events_total [1-9]' "$T/prom" && grep -q '^vigil_trace_lost_total 0' "$T/prom"; then pass "GET /metrics has the trace counters"
+else fail "GET /metrics has the trace counters" "$(grep -E 'trace|audit' "$T/prom" | head -c 300)"; fi
 kill -TERM "$pid"; wait "$pid" 2>/dev/null
 
 echo "trace: $passed passed, $failed failed"
