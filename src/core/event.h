@@ -100,6 +100,7 @@ void ev_emit_devreq(struct evsink *s, const char *device, enum req_kind kind, ui
 #define EV_DEFAULT_RING 4096            /* records per ring */
 #define EV_DEFAULT_WINDOW_NS 1000000000 /* audit coalescing window */
 #define EV_PENDING 4                    /* distinct audit events coalesced at once, per ring */
+#define EV_AUDIT_MAX_PER_WINDOW 1024    /* audit records per ring per window; more are counted as lost */
 
 struct evsink_config {
 	struct vclock clock;  /* t is mono_ns since ev_sink_mark_start() */
