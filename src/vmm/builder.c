@@ -437,6 +437,19 @@ static struct virtio_dev *virtio_by_id(struct machine *mc, const char *id)
 	return NULL;
 }
 
+/* A drive's image, with the overlay the policy in force gives it opened too
+ * (PATCH /drives: the blocks redirected so far are the drive's content). */
+static struct blk_backend *open_drive(struct machine *mc, const struct vmcfg_drive *dr, const char *path, char *err,
+				      size_t errlen)
+{
+	bool only = false;
+	const struct policy *p = policy_enter(&mc->vm.policy);
+	const char *ovl = policy_build_overlay(p, dr->drive_id, &only);
+	struct blk_backend *be = blk_file_open_overlay(path, dr->is_read_only, ovl, only, err, errlen);
+	policy_leave(&mc->vm.policy);
+	return be;
+}
+
 int machine_update_drive(struct machine *mc, const char *id, const char *path, char *err, size_t errlen)
 {
 	struct vdev *vd = vm_dev_find(&mc->vm, id);
@@ -453,13 +466,13 @@ int machine_update_drive(struct machine *mc, const char *id, const char *path, c
 	/* The old image goes first: reopening the same file must not meet
 	 * its own lock. */
 	virtio_blk_detach(d);
-	struct blk_backend *be = blk_file_open(path, dr->is_read_only, err, errlen);
+	struct blk_backend *be = open_drive(mc, dr, path, err, errlen);
 	int r = be ? virtio_blk_attach(d, be, err, errlen) : -1;
 	if (r == 0) {
 		strcpy(dr->path_on_host, path);
 	} else {
 		char again[256];
-		be = blk_file_open(dr->path_on_host, dr->is_read_only, again, sizeof(again));
+		be = open_drive(mc, dr, dr->path_on_host, again, sizeof(again));
 		if (!be || virtio_blk_attach(d, be, again, sizeof(again)) < 0)
 			virtio_dev_needs_reset(d); /* nothing to serve from: the driver is told */
 	}

@@ -1324,6 +1324,55 @@ static void overlay_concurrent_round(void)
 	rig_free(r);
 }
 
+/* A redirect added live (PUT /policy): the overlay opens on the first
+ * redirected write; once the redirect is gone again, blocks the overlay
+ * holds stay there (a write to them goes to the overlay), others go to the
+ * base. */
+static void test_policy_overlay_live(void **state)
+{
+	(void)state;
+	char ovl[64], err[160];
+	tmp_overlay(ovl, sizeof(ovl));
+	struct policy_spec none = { .mode = POLICY_ENFORCE };
+	struct policy_slot *slot = calloc(1, sizeof(*slot));
+	assert_non_null(slot);
+	policy_slot_init(slot, policy_compile(&none, err, sizeof(err)));
+	struct rig *r = rig_policy(slot, NULL, false);
+	uint8_t *want = malloc(IMG_BYTES), got[512];
+	fill_pattern(want, IMG_BYTES, 7);
+	uint64_t b1 = gbuf(r, 512), b2 = gbuf(r, 512), b3 = gbuf(r, 512), rb = gbuf(r, 64 * 512);
+	fill_pattern(host(r, b1), 512, 61);
+	fill_pattern(host(r, b2), 512, 62);
+	fill_pattern(host(r, b3), 512, 63);
+
+	assert_int_equal(rw(r, true, 9, b1, 1), VIRTIO_BLK_S_OK); /* to the base */
+	file_read(r, 9 * 512, got, 512);
+	assert_memory_equal(got, host(r, b1), 512);
+	memcpy(want + 9 * 512, host(r, b1), 512);
+	struct stat st;
+	assert_int_equal(stat(ovl, &st), -1);
+
+	struct policy_slot *cow = one_rule(POLICY_REDIRECT, POL_ACC_WRITE, 1, 0, ovl, POLICY_ENFORCE);
+	policy_free(policy_swap(slot, atomic_exchange(&cow->cur, NULL)));
+	free(cow);
+	assert_int_equal(rw(r, true, 20, b2, 1), VIRTIO_BLK_S_OK); /* to the overlay */
+	assert_int_equal(stat(ovl, &st), 0);
+	file_read(r, 20 * 512, got, 512);
+	assert_memory_equal(got, want + 20 * 512, 512); /* base untouched */
+	memcpy(want + 20 * 512, host(r, b2), 512);
+
+	policy_free(policy_swap(slot, policy_compile(&none, err, sizeof(err))));
+	assert_int_equal(rw(r, true, 21, b3, 1), VIRTIO_BLK_S_OK); /* block 2 is the overlay's */
+	file_read(r, 21 * 512, got, 512);
+	assert_memory_equal(got, want + 21 * 512, 512);
+	memcpy(want + 21 * 512, host(r, b3), 512);
+	assert_int_equal(rw(r, false, 0, rb, 64), VIRTIO_BLK_S_OK);
+	assert_memory_equal(host(r, rb), want, 64 * 512);
+	free(want);
+	unlink(ovl);
+	rig_free(r);
+}
+
 static void test_policy_overlay_concurrent(void **state)
 {
 	(void)state;
@@ -1364,6 +1413,7 @@ int main(void)
 		cmocka_unit_test(test_policy_permissive),
 		cmocka_unit_test(test_policy_overlay),
 		cmocka_unit_test(test_policy_overlay_unusable),
+		cmocka_unit_test(test_policy_overlay_live),
 		cmocka_unit_test(test_policy_overlay_concurrent),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
