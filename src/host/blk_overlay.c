@@ -24,6 +24,7 @@ struct blk_overlay {
 	uint64_t size, nblocks;
 	pthread_mutex_t lock; /* writes, opening, the path */
 	char *path;
+	_Atomic bool named; /* path is set (a redirected write asks each time) */
 	int fd;          /* -1 until opened */
 	bool failed;     /* opening failed: redirected writes fail, reported once */
 	_Atomic bool any; /* some block is held: reads must look */
@@ -74,9 +75,15 @@ void ovl_free(struct blk_overlay *o)
 int ovl_set_path(struct blk_overlay *o, const char *path)
 {
 	int r = 0;
+	/* Asked for every redirected write, on the event thread: no wait on
+	 * the lock a worker holds across its write, once named. */
+	if (atomic_load_explicit(&o->named, memory_order_acquire))
+		return 0;
 	pthread_mutex_lock(&o->lock);
 	if (!o->path && !(o->path = strdup(path)))
 		r = -ENOMEM;
+	else
+		atomic_store_explicit(&o->named, true, memory_order_release);
 	pthread_mutex_unlock(&o->lock);
 	return r;
 }
