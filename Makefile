@@ -78,7 +78,7 @@ clean:
 -include $(CORE_OBJ:.o=.d) $(HOST_OBJ:.o=.d)
 
 # Tiny self-checking guests (tests/guests/tiny.S), one bzImage per action.
-TINY_ACTIONS := poweroff echo kbdreset acpireset panic triple hang wild count cad hammer
+TINY_ACTIONS := poweroff echo kbdreset acpireset panic triple hang wild count cad hammer pioloop
 TINY := $(TINY_ACTIONS:%=$(B)/tests/guests/tiny-%.bin)
 $(B)/tests/guests/tiny-%.bin: tests/guests/tiny.S tests/guests/tiny.ld
 	@mkdir -p $(dir $@)

@@ -11,7 +11,8 @@
  *   hang      spin with interrupts off (the host must stop vigil)
  *   wild      hostile: MMIO to nowhere, rep outs, odd widths, then S5
  *   hammer    reads the unclaimed port 0x1234 200000 times as fast as it
- *             can (the audit log coalesces it), then S5 */
+ *             can (the audit log coalesces it), then S5
+ *   pioloop   256 Ki reads of a claimed port, then S5 (bench/policy.py) */
 #define COM1 0x3f8
 #define LSR (COM1 + 5)
 #define PM1A_CNT 0x604
@@ -142,6 +143,15 @@ _start:
 	jne 1b
 	lea got_cad(%rip), %rsi
 	call puts
+	jmp poweroff
+#elif defined(ACTION_pioloop)
+	/* bench/policy.py: 256 Ki port reads of COM1's scratch register (a
+	 * claimed port, served by the UART), one exit each, then S5. */
+	mov $0x40000, %ecx
+1:	mov $(COM1 + 7), %dx
+	in %dx, %al
+	dec %ecx
+	jnz 1b
 	jmp poweroff
 #else
 #error "define ACTION_<name>"
