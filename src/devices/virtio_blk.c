@@ -171,8 +171,10 @@ static long serve(struct blk *b, struct blk_job *j)
 		return -1;
 	}
 	case VIRTIO_BLK_T_FLUSH:
-		/* A flush names no sectors: matched as [0, 0]. */
-		if (dev_request_disk(g, REQ_FLUSH, 0, 0, 0, NULL, NULL, 0) == POLICY_DENY)
+		/* A flush names no sectors: only rules without `sectors` match
+		 * it (asked at the last sector no drive has), so a sector-range
+		 * deny does not fail every flush of the disk. */
+		if (dev_request_disk(g, REQ_FLUSH, UINT64_MAX, 0, 0, NULL, NULL, 0) == POLICY_DENY)
 			return set_status(c, true, VIRTIO_BLK_S_IOERR, 0);
 		j->io.redirect = false;
 		j->io.op = BLK_FLUSH;

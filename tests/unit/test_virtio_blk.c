@@ -1150,6 +1150,12 @@ static void test_policy_deny_sectors(void **state)
 	assert_int_equal(file_sum(r), before);
 	assert_int_equal(stat_of(&r->stats.denied), 3);
 
+	/* A flush names no sectors: the range rule does not match it. */
+	uint64_t fst = gbuf(r, 1);
+	*host(r, fst) = 0xaa;
+	struct seg fl[] = { { header(r, VIRTIO_BLK_T_FLUSH, 150), 16, false }, { fst, 1, true } };
+	run1(r, fl, 2);
+	assert_int_equal(*host(r, fst), VIRTIO_BLK_S_OK);
 	assert_int_equal(rw(r, false, 92, b, 8), VIRTIO_BLK_S_OK); /* 92..99 */
 	assert_int_equal(rw(r, true, 200, b, 8), VIRTIO_BLK_S_OK);
 	assert_true(file_sum(r) != before);
@@ -1159,6 +1165,21 @@ static void test_policy_deny_sectors(void **state)
 }
 
 /* Permissive: the same rule decides (counted on it), the write is served. */
+/* A rule without sectors matches flushes: denied, the guest sees IOERR. */
+static void test_policy_deny_flush(void **state)
+{
+	(void)state;
+	struct rig *r = rig_policy(one_rule(POLICY_DENY, POL_ACC_FLUSH, 1, 0, NULL, POLICY_ENFORCE), NULL, false);
+	uint64_t fst = gbuf(r, 1), b = gbuf(r, 512);
+	*host(r, fst) = 0xaa;
+	struct seg fl[] = { { header(r, VIRTIO_BLK_T_FLUSH, 0), 16, false }, { fst, 1, true } };
+	run1(r, fl, 2);
+	assert_int_equal(*host(r, fst), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(rw(r, true, 5, b, 1), VIRTIO_BLK_S_OK); /* writes are not flushes */
+	assert_int_equal(stat_of(&r->stats.denied), 1);
+	rig_free(r);
+}
+
 static void test_policy_permissive(void **state)
 {
 	(void)state;
@@ -1410,6 +1431,7 @@ int main(void)
 		cmocka_unit_test(test_new_errors),
 		cmocka_unit_test(test_quiesce_waits_for_write_in_flight),
 		cmocka_unit_test(test_policy_deny_sectors),
+		cmocka_unit_test(test_policy_deny_flush),
 		cmocka_unit_test(test_policy_permissive),
 		cmocka_unit_test(test_policy_overlay),
 		cmocka_unit_test(test_policy_overlay_unusable),
