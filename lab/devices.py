@@ -37,6 +37,7 @@ from driver import DriverError, Guest  # noqa: E402
 import api_scenarios  # noqa: E402
 import introspect_scenarios  # noqa: E402
 import kvm_policy_scenarios  # noqa: E402
+import policy_scenarios  # noqa: E402
 
 VIGIL, BZIMAGE, INITRD = S.VIGIL, S.BZIMAGE, S.INITRD
 ROOTFS = f"{S.GUEST}/rootfs.ext4"
@@ -429,6 +430,7 @@ BOOTS = {
     **api_scenarios.BOOTS,
     **introspect_scenarios.BOOTS,
     **kvm_policy_scenarios.BOOTS,
+    **policy_scenarios.BOOTS,
     boot_disk: ["root-disk", "blk-integrity", "blk-ro", "rng", "stats-disk"],
     boot_net: ["net-user", "net-hostfwd", "vsock-h2g", "vsock-g2h", "vsock-refused", "stats-net"],
     boot_tap: ["net-tap", "stats-tap"],

@@ -54,6 +54,11 @@ api_asan() {  # the API suite against the ASan+UBSan vigil (built by native_asan
     ASAN_OPTIONS=detect_leaks=0 tests/api.sh build/asan
 }
 suite api-asan api_asan
+suite trace tests/trace.sh build
+trace_asan() {  # the trace suite against the ASan+UBSan vigil (built by native_asan)
+    ASAN_OPTIONS=detect_leaks=0 tests/trace.sh build/asan
+}
+suite trace-asan trace_asan
 suite ctl python3 tests/ctl_test.py build/vigil
 introspect() {  # memory, translations, dumps; the page walk against KVM_TRANSLATE
     make -s build/tests/kvm_translate_check && tests/introspect.sh build

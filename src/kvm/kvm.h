@@ -49,6 +49,11 @@ int kvm_vcpus_create(struct kvm_backend *kb, const struct x86_boot_cpu *boot, co
 int kvm_apply_policy(struct kvm_backend *kb, const struct policy *p, char *err, size_t errlen);
 int kvm_policy_check(struct kvm_backend *kb, const struct policy *p, char *err, size_t errlen);
 
+/* Hides kvmclock from the guest's CPUID (kvm_clock.c), so that its wall
+ * clock comes from the CMOS RTC: for a policy's rtc redirect. Before
+ * kvm_vcpus_create. */
+void kvm_hide_kvmclock(struct kvm_backend *kb);
+
 /* The core's view of this backend (core/vcpu.h): run once, kick, the
  * kvmclock pause notice, crash reports. The core runs the loop. */
 struct hv_ops kvm_hv_ops(struct kvm_backend *kb);

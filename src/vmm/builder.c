@@ -3,6 +3,7 @@
 #include "vmm/builder.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdatomic.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -34,6 +35,8 @@
 #include "host/vsock_uds.h"
 #include "kvm/kvm.h"
 #include "virtio/virtio_pci.h"
+#include "vmm/policy_build.h"
+#include "vmm/trace.h"
 
 #define MAX_VIRTIO (VMCFG_MAX_DRIVES + VMCFG_MAX_NETS + 3)
 
@@ -67,6 +70,8 @@ struct machine {
 		bool started;
 	} *threads;
 	bool running; /* vCPU threads were started */
+	struct vclock_shift rtc_clock; /* the policy's rtc redirect, when board.clock is it */
+	struct vtrace *trace; /* the sink behind vm.ev: always there, so a trace can start live */
 };
 
 static int map_file(const char *what, const char *path, struct mapped_file *f, char *err, size_t errlen)
@@ -143,9 +148,13 @@ static int add_drives(struct machine *mc, struct pc_config *cfg, char *err, size
 		struct vdev *vd = reg(mc, dr->drive_id, "virtio-blk", err, errlen);
 		if (!vd)
 			return -1;
+		/* The policy's overlay, copied by the backend while p is held. */
+		const struct policy *p = policy_enter(&mc->vm.policy);
+		bc.overlay = policy_build_overlay(p, dr->drive_id, &bc.overlay_only);
 		struct dev_gate g = vm_dev_gate(&mc->vm, vd, dr->is_read_only);
-		if (add_virtio(mc, cfg, vd, host_blk_new(&bc, &mc->vm.mem, g, err, errlen), virtio_blk_free, err,
-			       errlen) < 0)
+		struct virtio_dev *d = host_blk_new(&bc, &mc->vm.mem, g, err, errlen);
+		policy_leave(&mc->vm.policy);
+		if (add_virtio(mc, cfg, vd, d, virtio_blk_free, err, errlen) < 0)
 			return -1;
 	}
 	return 0;
@@ -224,12 +233,20 @@ static int open_console(struct machine *mc, char *err, size_t errlen)
 	return 0;
 }
 
-/* FIRST CUT: the JSON-lines trace (vmm/trace.c) opens its sink here. */
+/* The event sink exists for every VM (both outputs off unless asked), so
+ * PUT /vigil/trace can start a trace later: devices take vm.ev into their
+ * gates when they are built, which is after this. */
 static int open_trace(struct machine *mc, char *err, size_t errlen)
 {
-	(void)mc;
-	(void)err;
-	(void)errlen;
+	const struct vm_config *c = &mc->cfg;
+	mc->trace = vtrace_new(c->id, host_clock(), err, errlen);
+	if (!mc->trace)
+		return -1;
+	mc->vm.ev = vtrace_sink(mc->trace);
+	if (vtrace_set_filter(mc->trace, c->trace_filter, err, errlen) < 0 ||
+	    (c->trace[0] && vtrace_set_trace(mc->trace, c->trace, err, errlen) < 0) ||
+	    (c->audit[0] && vtrace_set_audit(mc->trace, c->audit, err, errlen) < 0))
+		return -1;
 	return 0;
 }
 
@@ -245,6 +262,22 @@ static void report_policy(FILE *out, struct vm *vm)
 	if (s->nrules)
 		fprintf(out, "policy mode: %s\n", s->mode == POLICY_PERMISSIVE ? "permissive" : "enforce");
 	policy_leave(&vm->policy);
+}
+
+/* The policy's rtc redirect: the RTC's wall clock shifted, and kvmclock
+ * hidden so the guest believes the RTC (kvm_clock.c). */
+static bool rtc_redirect(struct machine *mc)
+{
+	struct vclock host = host_clock();
+	int64_t off;
+	const struct policy *p = policy_enter(&mc->vm.policy);
+	bool on = policy_build_rtc(p, vclock_wall_s(&host), &off, mc->vm.ev);
+	policy_leave(&mc->vm.policy);
+	if (!on)
+		return false;
+	mc->rtc_clock = (struct vclock_shift){ .base = host, .offset_s = off };
+	kvm_hide_kvmclock(mc->kb);
+	return true;
 }
 
 static int install_policy(struct machine *mc, const struct policy_spec *s, char *err, size_t errlen)
@@ -307,6 +340,8 @@ struct machine *machine_build(const struct vm_config *c, void (*notify)(void *ct
 		.clock = host_clock(),
 	};
 	struct pc_config *cfg = &mc->board;
+	if (rtc_redirect(mc))
+		cfg->clock = vclock_shifted(&mc->rtc_clock);
 	if (pc_devices(&mc->vm, &mc->pc, cfg, err, errlen) < 0 || add_drives(mc, cfg, err, errlen) < 0 ||
 	    add_nets(mc, cfg, err, errlen) < 0 || add_others(mc, cfg, err, errlen) < 0 ||
 	    pc_build(&mc->vm, &mc->pc, cfg, err, errlen) < 0)
@@ -379,6 +414,7 @@ int machine_start(struct machine *mc, char *err, size_t errlen)
 	if (kvm_host_is_pvm())
 		fprintf(stderr, "vigil: warning: this host's KVM is kvm_pvm: guest kernel code is emulated and "
 				"will be very slow (see 'vigil check')\n");
+	vtrace_mark_start(mc->trace);
 	vm_mark_running(&mc->vm);
 	mc->running = true;
 	for (unsigned i = 0; i < mc->vm.ncpus; i++) {
@@ -421,6 +457,19 @@ static struct virtio_dev *virtio_by_id(struct machine *mc, const char *id)
 	return NULL;
 }
 
+/* A drive's image, with the overlay the policy in force gives it opened too
+ * (PATCH /drives: the blocks redirected so far are the drive's content). */
+static struct blk_backend *open_drive(struct machine *mc, const struct vmcfg_drive *dr, const char *path, char *err,
+				      size_t errlen)
+{
+	bool only = false;
+	const struct policy *p = policy_enter(&mc->vm.policy);
+	const char *ovl = policy_build_overlay(p, dr->drive_id, &only);
+	struct blk_backend *be = blk_file_open_overlay(path, dr->is_read_only, ovl, only, err, errlen);
+	policy_leave(&mc->vm.policy);
+	return be;
+}
+
 int machine_update_drive(struct machine *mc, const char *id, const char *path, char *err, size_t errlen)
 {
 	struct vdev *vd = vm_dev_find(&mc->vm, id);
@@ -437,13 +486,13 @@ int machine_update_drive(struct machine *mc, const char *id, const char *path, c
 	/* The old image goes first: reopening the same file must not meet
 	 * its own lock. */
 	virtio_blk_detach(d);
-	struct blk_backend *be = blk_file_open(path, dr->is_read_only, err, errlen);
+	struct blk_backend *be = open_drive(mc, dr, path, err, errlen);
 	int r = be ? virtio_blk_attach(d, be, err, errlen) : -1;
 	if (r == 0) {
 		strcpy(dr->path_on_host, path);
 	} else {
 		char again[256];
-		be = blk_file_open(dr->path_on_host, dr->is_read_only, again, sizeof(again));
+		be = open_drive(mc, dr, dr->path_on_host, again, sizeof(again));
 		if (!be || virtio_blk_attach(d, be, again, sizeof(again)) < 0)
 			virtio_dev_needs_reset(d); /* nothing to serve from: the driver is told */
 	}
@@ -473,6 +522,20 @@ int machine_policy_changed(struct machine *mc, char *err, size_t errlen)
 	int r = kvm_apply_policy(mc->kb, p, err, errlen);
 	policy_leave(&mc->vm.policy);
 	return r;
+}
+
+struct vtrace *machine_trace(struct machine *mc)
+{
+	return mc->trace;
+}
+
+static void report_trace(struct vtrace *t)
+{
+	struct vtrace_stats st;
+	vtrace_stats(t, &st);
+	fprintf(stderr, "trace: events=%" PRIu64 " lost=%" PRIu64 " coalesced=%" PRIu64 " trace_lines=%" PRIu64
+			" audit_lines=%" PRIu64 " write_failed=%" PRIu64 "\n",
+		st.events, st.lost, st.coalesced, st.trace_lines, st.audit_lines, st.trace_failed + st.audit_failed);
 }
 
 void machine_request_stop(struct machine *mc, enum vm_stop why)
@@ -513,6 +576,13 @@ enum vm_stop machine_finish(struct machine *mc)
 	pc_free(&mc->pc);
 	evloop_free(mc->loop);
 	kvm_backend_destroy(mc->kb);
+	/* Every producer (vCPUs, the event thread, device workers) is gone: the
+	 * last records and the coalesced audit records still counting. */
+	vtrace_stop(mc->trace);
+	if (mc->running && mc->cfg.stats && mc->trace)
+		report_trace(mc->trace);
+	vtrace_free(mc->trace);
+	mc->vm.ev = NULL;
 	if (mc->vm_ready)
 		vm_fini(&mc->vm);
 	unmap_file(&mc->initrd);

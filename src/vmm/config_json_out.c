@@ -125,5 +125,7 @@ json_t *vmcfg_to_json(const struct vm_config *c)
 	 * gets them back through "policy" (its "cpu-config" stays null). */
 	if (c->has_policy)
 		json_object_set_new(o, "policy", policy_json_dump(&c->policy));
+	json_object_set_new(o, "trace_filter", str_or_null(c->trace_filter));
+	json_object_set_new(o, "audit", str_or_null(c->audit));
 	return o;
 }

@@ -19,7 +19,9 @@
  *   msrloop   RDMSR 0x10 over and over: "." when read, "G" on #GP (a
  *             policy swapped live changes what it prints)
  *   cpuid     CPUID 1's hypervisor bit, and CPUID 0x40000010 checked
- *             against 0x76696731 ("vig1", what the test policy redirects) */
+ *             against 0x76696731 ("vig1", what the test policy redirects)
+ *   hammer    reads the unclaimed port 0x1234 200000 times as fast as it
+ *             can (the audit log coalesces it), then S5 */
 #define COM1 0x3f8
 #define LSR (COM1 + 5)
 #define PM1A_CNT 0x604
@@ -127,6 +129,15 @@ _start:
 	mov $'.', %al
 	call putc
 	jmp 1b
+#elif defined(ACTION_hammer)
+	mov $200000, %ecx
+1:	mov $0x1234, %dx
+	in %dx, %al
+	dec %ecx
+	jnz 1b
+	lea denied_ok(%rip), %rsi
+	call puts
+	jmp poweroff
 #elif defined(ACTION_cad)
 	lea waiting(%rip), %rsi
 	call puts
