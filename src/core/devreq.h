@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 struct policy_slot;
+struct evsink;
 
 enum req_kind { REQ_READ, REQ_WRITE, REQ_FLUSH, REQ_OTHER };
 
@@ -28,6 +29,7 @@ struct dev_gate {
 	struct policy_slot *policy; /* the VM's policy in force */
 	const char *id;             /* the device's registry id (drive_id, iface_id...) */
 	bool read_only;             /* the policy denies REQ_WRITE */
+	struct evsink *ev;          /* the VM's trace and audit sink (core/event.h), or NULL */
 };
 
 /* Counts one request of `bytes` and returns whether the policy provides it;
