@@ -21,6 +21,7 @@
 
 #include "api/mhd.h"
 #include "api/routes.h"
+#include "vmm/policy_json.h"
 #include "core/errmsg.h"
 #include "vmm/log.h"
 #include "vmm/metrics.h"
@@ -33,6 +34,7 @@ struct request {
 	char *body;
 	size_t len;
 	size_t seen; /* bytes received, kept or not */
+	size_t limit; /* API_MAX_BODY; a whole policy may be larger */
 	bool too_big;
 	bool answered; /* an early error response is queued */
 };
@@ -104,8 +106,8 @@ static enum MHD_Result too_big(struct MHD_Connection *conn, struct request *rq, 
 
 	rq->too_big = true;
 	snprintf(msg, sizeof(msg),
-		 "Request payload with size %zu is larger than the limit of %d allowed by server.", size,
-		 API_MAX_BODY);
+		 "Request payload with size %zu is larger than the limit of %zu allowed by server.", size,
+		 rq->limit);
 	/* libmicrohttpd takes an early answer only before the body starts
 	 * (a declared Content-Length); in the middle of a chunked body the
 	 * rest is read and dropped, and the answer sent at its end. */
@@ -126,11 +128,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (!(rq = calloc(1, sizeof(*rq))))
 			return MHD_NO;
 		*con_cls = rq;
+		rq->limit = strcmp(url, "/policy") == 0 ? POLICY_FILE_MAX : API_MAX_BODY;
 		if (cl) {
 			char *end;
 			errno = 0;
 			unsigned long long n = strtoull(cl, &end, 10);
-			if (errno || end == cl || n > API_MAX_BODY)
+			if (errno || end == cl || n > rq->limit)
 				return too_big(conn, rq, method, errno ? SIZE_MAX : (size_t)n);
 		}
 		return MHD_YES;
@@ -141,7 +144,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		rq->seen = rq->seen + n < rq->seen ? SIZE_MAX : rq->seen + n;
 		if (rq->too_big)
 			return MHD_YES;
-		if (n > API_MAX_BODY - rq->len)
+		if (n > rq->limit - rq->len)
 			return too_big(conn, rq, method, rq->len + n);
 		char *nb = realloc(rq->body, rq->len + n + 1);
 		if (!nb)

@@ -17,6 +17,7 @@
 #include "vmm/config_json.h"
 #include "vmm/log.h"
 #include "vmm/metrics.h"
+#include "vmm/policy_json.h"
 #include "vmm/update.h"
 #include "vmm/vmm.h"
 
@@ -168,6 +169,25 @@ static int get_prometheus(struct ctx *x)
 {
 	set_text(x->out, metrics_prometheus(x->m), "text/plain; version=0.0.4");
 	return 0;
+}
+
+/* GET /policy: the policy in force (with no policy given, the built-in
+ * defaults: {"mode": "enforce", "rules": []}). */
+static int get_policy(struct ctx *x)
+{
+	set_json(x->out, 200, policy_json_dump(&vmm_config(x->m)->policy));
+	return 0;
+}
+
+/* PUT /policy: the whole policy, checked (and compiled) before anything
+ * changes; an invalid one leaves the old in force. */
+static int put_policy(struct ctx *x)
+{
+	struct policy_spec s;
+	struct policy *p = policy_json_build(x->body, &s, x->err, sizeof(x->err));
+	if (!p)
+		return -1;
+	return vmm_set_policy(x->m, p, &s, x->err, sizeof(x->err));
 }
 
 static int put_machine(struct ctx *x)
@@ -361,6 +381,8 @@ static const struct route routes[] = {
     {"GET", "/vigil/stats", ANY, "vigil", get_stats, NULL, NULL},
     {"GET", "/metrics", ANY, "vigil", get_prometheus, NULL, NULL},
     {"GET", "/vigil/vcpus", ANY, "vigil", get_vcpus, NULL, NULL},
+    {"GET", "/policy", ANY, "policy", get_policy, NULL, NULL},
+    {"PUT", "/policy", ANY, "policy", put_policy, NULL, NULL},
     {"GET", "/vigil/vcpus/*/regs", POST_BOOT, "vigil", get_vcpu_regs, NULL, NULL},
 };
 

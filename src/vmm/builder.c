@@ -233,6 +233,29 @@ static int open_trace(struct machine *mc, char *err, size_t errlen)
 	return 0;
 }
 
+/* --stats: one line per rule of the policy in force, with its hits. */
+static void report_policy(FILE *out, struct vm *vm)
+{
+	const struct policy *p = policy_enter(&vm->policy);
+	const struct policy_spec *s = policy_spec_of(p);
+	for (unsigned i = 0; i < s->nrules; i++)
+		fprintf(out, "policy rule %s (%s %s): hits=%llu\n", s->rules[i].id,
+			policy_resource_name(s->rules[i].resource), policy_verdict_name(s->rules[i].verdict),
+			(unsigned long long)policy_rule_hits(p, i));
+	if (s->nrules)
+		fprintf(out, "policy mode: %s\n", s->mode == POLICY_PERMISSIVE ? "permissive" : "enforce");
+	policy_leave(&vm->policy);
+}
+
+static int install_policy(struct machine *mc, const struct policy_spec *s, char *err, size_t errlen)
+{
+	struct policy *p = policy_compile(s, err, errlen);
+	if (!p)
+		return -1;
+	policy_free(policy_swap(&mc->vm.policy, p));
+	return 0;
+}
+
 struct machine *machine_build(const struct vm_config *c, void (*notify)(void *ctx), void *ctx, char *err,
 			      size_t errlen)
 {
@@ -244,6 +267,13 @@ struct machine *machine_build(const struct vm_config *c, void (*notify)(void *ct
 	}
 	mc->vm_ready = true;
 	mc->cfg = *c;
+	/* The policy is in force before any device or vCPU is made (the
+	 * vCPUs' CPUID and MSR filter come from it). mc->cfg does not own
+	 * the spec: the VMM's configuration does, and may replace it. */
+	memset(&mc->cfg.policy, 0, sizeof(mc->cfg.policy));
+	mc->cfg.has_policy = false;
+	if (c->has_policy && install_policy(mc, &c->policy, err, errlen) < 0)
+		goto fail;
 	mc->threads = calloc(c->machine.vcpu_count, sizeof(*mc->threads));
 	if (!mc->threads) {
 		errmsg(err, errlen, "out of memory");
@@ -452,6 +482,7 @@ enum vm_stop machine_finish(struct machine *mc)
 	if (mc->running && mc->cfg.stats) {
 		mon_report(stderr, mc->vm.stats, mc->vm.ncpus, vm_device_name, &mc->vm);
 		mon_report_devices(stderr, mc->vm.devs, mc->vm.nr_devs);
+		report_policy(stderr, &mc->vm);
 	}
 	/* Teardown order: no queue is served past evloop_stop(); device
 	 * models (and their worker threads) go before their transports. */

@@ -14,6 +14,7 @@
 
 #include "core/errmsg.h"
 #include "vmm/config_json.h"
+#include "vmm/policy_json.h"
 
 #define CONFIG_FILE_MAX (1 << 20) /* real files are a few KiB */
 
@@ -35,6 +36,31 @@ static int apply_array(struct vm_config *c, json_t *a, const char *key, obj_fn f
 	return 0;
 }
 
+/* vigil's "policy": the document itself or the path of a policy file.
+ * Compiled once here so that a policy that would not install is refused
+ * with the file. Sets c->policy without freeing the one before (the
+ * caller's copy still holds it: see vmcfg_load_json). */
+static int apply_policy(struct vm_config *c, json_t *v, char *err, size_t errlen)
+{
+	struct policy_spec s;
+	if (json_is_string(v)) {
+		if (policy_json_load_file(json_string_value(v), &s, err, errlen) < 0)
+			return -1;
+	} else if (!json_is_object(v))
+		return errmsg(err, errlen, "policy: must be a policy object or the path of a policy file");
+	else if (policy_json_parse(v, &s, err, errlen) < 0)
+		return -1;
+	struct policy *p = policy_compile(&s, err, errlen);
+	if (!p) {
+		policy_spec_free(&s);
+		return -1;
+	}
+	policy_free(p);
+	c->policy = s;
+	c->has_policy = true;
+	return 0;
+}
+
 static int apply(struct vm_config *c, json_t *doc, char *err, size_t errlen)
 {
 	static const char *const known[] = {"boot-source",
@@ -53,6 +79,7 @@ static int apply(struct vm_config *c, json_t *doc, char *err, size_t errlen)
 					    "console",
 					    "stats",
 					    "trace",
+					    "policy",
 					    NULL};
 	static const char *const unsupported[] = {"balloon", "mmds-config", "cpu-config", "memory-hotplug",
 						  NULL};
@@ -113,6 +140,8 @@ static int apply(struct vm_config *c, json_t *doc, char *err, size_t errlen)
 			return errmsg(err, errlen, "trace: path is too long");
 		strcpy(c->trace, json_string_value(v));
 	}
+	if ((v = json_object_get(doc, "policy")) && !json_is_null(v) && apply_policy(c, v, err, errlen) < 0)
+		return -1;
 	return 0;
 }
 
@@ -130,8 +159,14 @@ int vmcfg_load_json(struct vm_config *c, const char *text, size_t len, char *err
 	}
 	*tmp = *c;
 	rc = apply(tmp, doc, err, errlen);
-	if (rc == 0)
+	/* The policy is the one thing a copy does not hold by value. */
+	bool new_policy = tmp->policy.rules != c->policy.rules;
+	if (rc == 0) {
+		if (new_policy)
+			policy_spec_free(&c->policy);
 		*c = *tmp;
+	} else if (new_policy)
+		policy_spec_free(&tmp->policy);
 	free(tmp);
 	json_decref(doc);
 	return rc;

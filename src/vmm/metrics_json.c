@@ -29,6 +29,25 @@ static void add_addr(void *ctx, const struct mon_addr *a)
 						(json_int_t)a->count, "denied", (json_int_t)a->denied));
 }
 
+/* The policy in force and each rule's hits (before the start: the
+ * configured one, no hits yet). */
+static json_t *policy_stats(struct vmm *m, struct vm *vm)
+{
+	const struct policy *p = vm ? policy_enter(&vm->policy) : NULL;
+	const struct policy_spec *s = p ? policy_spec_of(p) : &vmm_config(m)->policy;
+	json_t *rules = json_array();
+	for (unsigned i = 0; i < s->nrules; i++)
+		json_array_append_new(rules, json_pack("{s:s, s:s, s:s, s:I}", "id", s->rules[i].id, "resource",
+						       policy_resource_name(s->rules[i].resource), "verdict",
+						       policy_verdict_name(s->rules[i].verdict), "hits",
+						       (json_int_t)(p ? policy_rule_hits(p, i) : 0)));
+	json_t *o = json_pack("{s:s, s:o}", "mode", s->mode == POLICY_PERMISSIVE ? "permissive" : "enforce",
+			      "rules", rules);
+	if (vm)
+		policy_leave(&vm->policy);
+	return o;
+}
+
 char *metrics_stats_json(struct vmm *m)
 {
 	struct vm *vm = vmm_vm(m);
@@ -81,6 +100,7 @@ char *metrics_stats_json(struct vmm *m)
 		      (json_int_t)vmm_uptime_ns(m), "vcpus", vcpus, "devices", devices, "totals", totals);
 	if (!root)
 		return NULL;
+	json_object_set_new(root, "policy", policy_stats(m, vm));
 	char *out = json_dumps(root, JSON_COMPACT);
 	json_decref(root);
 	return out;

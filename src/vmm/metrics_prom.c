@@ -112,6 +112,25 @@ static void device_families(FILE *f, struct vm *vm)
 	}
 }
 
+/* Per-rule hit counts of the policy in force. */
+static void policy_families(FILE *f, struct vm *vm)
+{
+	const struct policy *p = policy_enter(&vm->policy);
+	const struct policy_spec *s = policy_spec_of(p);
+	if (s->nrules)
+		family(f, "vigil_policy_rule_hits_total", "counter", "Decisions each policy rule made.");
+	for (unsigned i = 0; i < s->nrules; i++) {
+		fputs("vigil_policy_rule_hits_total{rule=", f);
+		put_label(f, s->rules[i].id);
+		fputs(",resource=", f);
+		put_label(f, policy_resource_name(s->rules[i].resource));
+		fputs(",verdict=", f);
+		put_label(f, policy_verdict_name(s->rules[i].verdict));
+		fprintf(f, "} %" PRIu64 "\n", policy_rule_hits(p, i));
+	}
+	policy_leave(&vm->policy);
+}
+
 char *metrics_prometheus(struct vmm *m)
 {
 	char *buf = NULL;
@@ -124,6 +143,7 @@ char *metrics_prometheus(struct vmm *m)
 	if (vm) {
 		vcpu_families(f, vm);
 		device_families(f, vm);
+		policy_families(f, vm);
 	}
 	family(f, "vigil_process_resident_memory_bytes", "gauge", "Resident memory of the vigil process.");
 	fprintf(f, "vigil_process_resident_memory_bytes %" PRIu64 "\n", metrics_rss_bytes());

@@ -16,6 +16,7 @@
 #include "core/errmsg.h"
 #include "vmm/log.h"
 #include "vmm/metrics.h"
+#include "vmm/policy_json.h"
 #include "vmm/update.h"
 #include "arch/x86/cpu_state.h"
 #include "vmm/vmm.h"
@@ -25,7 +26,7 @@ struct vmm {
 	enum vmm_state state;
 	pthread_mutex_t lock;
 	/* what the router asked for */
-	int starts, pauses, resumes, ctrl_alt_dels, flushes, drive_updates, net_updates, log_configures;
+	int starts, pauses, resumes, ctrl_alt_dels, flushes, drive_updates, net_updates, log_configures, policy_sets;
 	unsigned api_requests;
 	char last_drive_id[VMCFG_ID_MAX + 1], last_drive_path[PATH_MAX];
 	bool last_drive_path_null;
@@ -43,7 +44,7 @@ struct vmm *vmm_new(const struct vm_config *initial)
 	if (!m)
 		return NULL;
 	if (initial)
-		m->cfg = *initial;
+		vmcfg_copy(&m->cfg, initial);
 	else
 		vmcfg_init(&m->cfg);
 	pthread_mutex_init(&m->lock, NULL);
@@ -52,8 +53,10 @@ struct vmm *vmm_new(const struct vm_config *initial)
 
 void vmm_free(struct vmm *m)
 {
-	if (m)
+	if (m) {
 		pthread_mutex_destroy(&m->lock);
+		vmcfg_fini(&m->cfg);
+	}
 	free(m);
 }
 
@@ -117,6 +120,20 @@ int vmm_resume(struct vmm *m, char *err, size_t errlen)
 int vmm_ctrl_alt_del(struct vmm *m, char *err, size_t errlen)
 {
 	m->ctrl_alt_dels++;
+	return 0;
+}
+
+/* As the real one, with no VM to swap into: after the start the
+ * configuration's policy stands for the one in force. */
+int vmm_set_policy(struct vmm *m, struct policy *p, struct policy_spec *s, char *err, size_t errlen)
+{
+	m->policy_sets++;
+	policy_free(p);
+	if (m->state != VMM_NOT_STARTED && policy_check_live_change(&m->cfg.policy, s, err, errlen) < 0) {
+		policy_spec_free(s);
+		return -1;
+	}
+	vmcfg_set_policy(&m->cfg, s);
 	return 0;
 }
 

@@ -482,6 +482,46 @@ static void test_hostile(void **state)
 	assert_int_equal(r.status, 400);
 }
 
+/* GET /policy and PUT /policy: the default, a replacement, refusals that
+ * keep the old policy, and after the start the cpuid rules fixed. */
+static void test_policy(void **state)
+{
+	assert_int_equal(req("GET", "/policy", NULL), 200);
+	assert_string_equal(r.body, "{\"mode\":\"enforce\",\"rules\":[]}");
+	const char *good = "{\"mode\":\"permissive\",\"rules\":[{\"id\":\"com2\",\"resource\":\"pio\","
+			   "\"ports\":\"0x2f8-0x2ff\",\"verdict\":\"deny\"},{\"id\":\"c1\",\"resource\":\"cpuid\","
+			   "\"leaf\":1,\"verdict\":\"redirect\",\"registers\":{\"ecx\":0}}]}";
+	assert_int_equal(req("PUT", "/policy", good), 204);
+	assert_int_equal(m->policy_sets, 1);
+	assert_int_equal(req("GET", "/policy", NULL), 200);
+	assert_non_null(strstr(r.body, "\"mode\":\"permissive\""));
+	assert_non_null(strstr(r.body, "\"id\":\"com2\""));
+	assert_non_null(strstr(r.body, "\"ports\":\"0x2f8-0x2ff\""));
+	char *before = strdup(r.body);
+
+	fault("PUT", "/policy", "{\"rules\":[{\"id\":\"a\",\"resource\":\"pio\",\"prots\":1,\"verdict\":\"deny\"}]}",
+	      "policy: rule \"a\" (#1): unknown field \"prots\" for resource pio");
+	fault("PUT", "/policy", "{\"rules\":[{\"id\":\"a\",\"resource\":\"gpu\"}]}", "unknown resource \"gpu\"");
+	fault("PUT", "/policy", "{\"rules\":{}}", "policy: rules: not an array");
+	fault("PUT", "/policy", "{\"rules\":[{\"id\":\"com2\",\"resource\":\"pio\",\"ports\":\"0x3ff-0x3f8\",\"verdict\":\"deny\"}]}",
+	      "policy: rule \"com2\" (#1): ports: reversed range \"0x3ff-0x3f8\"");
+	fault("PUT", "/policy", "[1]", "Invalid JSON");
+	assert_int_equal(req("GET", "/policy", NULL), 200);
+	assert_string_equal(r.body, before);
+
+	m->state = VMM_RUNNING;
+	/* pio rules may change live; the cpuid rule may not */
+	const char *live = "{\"mode\":\"enforce\",\"rules\":[{\"id\":\"c1\",\"resource\":\"cpuid\","
+			   "\"leaf\":1,\"verdict\":\"redirect\",\"registers\":{\"ecx\":0}}]}";
+	assert_int_equal(req("PUT", "/policy", live), 204);
+	fault("PUT", "/policy", "{\"mode\":\"enforce\",\"rules\":[]}",
+	      "policy: rule \"c1\": cpuid rules cannot change once the VM has started");
+	assert_int_equal(req("GET", "/policy", NULL), 200);
+	assert_non_null(strstr(r.body, "\"id\":\"c1\""));
+	assert_non_null(strstr(r.body, "\"mode\":\"enforce\""));
+	free(before);
+}
+
 int main(void)
 {
 	mkfile(kernel);
@@ -501,6 +541,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_vm_config_and_stats, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_hostile, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_vcpu_regs, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_policy, setup, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	unlink(kernel), unlink(disk), unlink(disk2), unlink(logpath);
