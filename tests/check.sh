@@ -52,6 +52,11 @@ api_asan() {  # the API suite against the ASan+UBSan vigil (built by native_asan
     ASAN_OPTIONS=detect_leaks=0 tests/api.sh build/asan
 }
 suite api-asan api_asan
+suite trace tests/trace.sh build
+trace_asan() {  # the trace suite against the ASan+UBSan vigil (built by native_asan)
+    ASAN_OPTIONS=detect_leaks=0 tests/trace.sh build/asan
+}
+suite trace-asan trace_asan
 suite ctl python3 tests/ctl_test.py build/vigil
 fuzz() {  # the virtqueue walker under libFuzzer, briefly: a crash fails
     if make -s fuzz-smoke; then echo "fuzz: 1 passed, 0 failed"; else echo "fuzz: 0 passed, 1 failed"; return 1; fi

@@ -358,6 +358,70 @@ static int patch_vm(struct ctx *x)
 	       -1;
 }
 
+/* Only `allowed` keys; each a string (or null where `nullable`). */
+static int check_fields(struct ctx *x, const char *what, const char *const *allowed)
+{
+	const char *key;
+	json_t *v;
+
+	if (!json_is_object(x->body))
+		return snprintf(x->err, sizeof(x->err), "%s: the body must be a JSON object", what), -1;
+	json_object_foreach(x->body, key, v)
+	{
+		int i;
+		for (i = 0; allowed[i] && strcmp(allowed[i], key); i++)
+			;
+		if (!allowed[i])
+			return snprintf(x->err, sizeof(x->err), "%s: unknown field `%.64s`", what, key), -1;
+	}
+	return 0;
+}
+
+/* PUT /vigil/trace {"path", "filter", "enabled"}: start, switch, stop, refilter. */
+static int put_trace(struct ctx *x)
+{
+	static const char *const fields[] = { "path", "filter", "enabled", NULL };
+	struct vmm_trace_req r = { 0 };
+	json_t *v;
+
+	if (check_fields(x, "trace", fields) < 0)
+		return -1;
+	if ((v = json_object_get(x->body, "path")) && !json_is_null(v)) {
+		if (!json_is_string(v))
+			return snprintf(x->err, sizeof(x->err), "trace: field `path` must be a string"), -1;
+		r.path = json_string_value(v);
+	}
+	if ((v = json_object_get(x->body, "filter")) && !json_is_null(v)) {
+		if (!json_is_string(v))
+			return snprintf(x->err, sizeof(x->err), "trace: field `filter` must be a string"), -1;
+		r.filter = json_string_value(v);
+	}
+	if ((v = json_object_get(x->body, "enabled"))) {
+		if (!json_is_boolean(v))
+			return snprintf(x->err, sizeof(x->err), "trace: field `enabled` must be a boolean"), -1;
+		r.has_enabled = true;
+		r.enabled = json_is_true(v);
+	}
+	if (!r.path && !r.filter && !r.has_enabled)
+		return snprintf(x->err, sizeof(x->err), "trace: give `path`, `filter` or `enabled`"), -1;
+	return vmm_set_trace(x->m, &r, x->err, sizeof(x->err));
+}
+
+/* PUT /vigil/audit {"path"}: start or switch; null or "" stops. */
+static int put_audit(struct ctx *x)
+{
+	static const char *const fields[] = { "path", NULL };
+	json_t *v;
+
+	if (check_fields(x, "audit", fields) < 0)
+		return -1;
+	if (!(v = json_object_get(x->body, "path")))
+		return snprintf(x->err, sizeof(x->err), "audit: missing field `path`"), -1;
+	if (!json_is_null(v) && !json_is_string(v))
+		return snprintf(x->err, sizeof(x->err), "audit: field `path` must be a string or null"), -1;
+	return vmm_set_audit(x->m, json_is_null(v) ? NULL : json_string_value(v), x->err, sizeof(x->err));
+}
+
 /* InstanceStart, FlushMetrics and SendCtrlAltDel share /actions: its phase
  * depends on the action, so put_actions checks it. */
 static const struct route routes[] = {
@@ -384,6 +448,8 @@ static const struct route routes[] = {
     {"GET", "/policy", ANY, "policy", get_policy, NULL, NULL},
     {"PUT", "/policy", ANY, "policy", put_policy, NULL, NULL},
     {"GET", "/vigil/vcpus/*/regs", POST_BOOT, "vigil", get_vcpu_regs, NULL, NULL},
+    {"PUT", "/vigil/trace", ANY, "vigil", put_trace, NULL, NULL},
+    {"PUT", "/vigil/audit", ANY, "vigil", put_audit, NULL, NULL},
 };
 
 /* Matches path against a route's pattern; for an {id} route, *id gets what

@@ -19,6 +19,7 @@
 #include "vmm/config_json.h"
 #include "vmm/log.h"
 #include "vmm/policy_json.h"
+#include "vmm/trace.h"
 #include "vmm/vmm.h"
 
 void run_usage(FILE *out)
@@ -44,7 +45,11 @@ void run_usage(FILE *out)
 		"  --rng               a virtio-rng device fed from the host's getrandom()\n"
 		"  --stats             print exit, port and policy counters when the VM ends\n"
 		"  --policy FILE       provide, redirect or deny what the guest touches (docs/POLICY.md)\n"
-		"  --trace FILE        write every port/MMIO access the VMM sees to FILE ('-': stderr)\n"
+		"  --trace FILE        write every exit, device request and policy decision to FILE as\n"
+		"                      JSON lines ('-': stderr)\n"
+		"  --trace-filter SPEC keep only some events, e.g. 'kind=pio,mmio;device=com1,unclaimed;\n"
+		"                      addr=0x3f8-0x3ff;vcpu=0,1' (each clause present must match)\n"
+		"  --audit FILE        append an audit record (JSON lines) for every audited policy decision\n"
 		"  --api-sock PATH     serve Firecracker's API (HTTP on a Unix socket) at PATH; without a\n"
 		"                      kernel option, wait for InstanceStart\n"
 		"  --config-file FILE  configure from Firecracker's config-file JSON and start\n"
@@ -157,7 +162,8 @@ static int set_vsock(struct vm_config *c, const char *spec)
 int run_parse(int argc, char **argv, struct run_opts *o)
 {
 	enum { O_KERNEL = 256, O_INITRD, O_CMDLINE, O_MEM, O_CPUS, O_CONSOLE, O_STATS, O_DISK, O_NET, O_VSOCK,
-	       O_RNG, O_CONSOLE_DEV, O_TRACE, O_API_SOCK, O_CONFIG_FILE, O_NO_API, O_ID, O_POLICY };
+	       O_RNG, O_CONSOLE_DEV, O_TRACE, O_TRACE_FILTER, O_AUDIT, O_API_SOCK, O_CONFIG_FILE, O_NO_API, O_ID,
+	       O_POLICY };
 	static const struct option longopts[] = {
 		{ "kernel", required_argument, NULL, O_KERNEL },
 		{ "initrd", required_argument, NULL, O_INITRD },
@@ -167,6 +173,8 @@ int run_parse(int argc, char **argv, struct run_opts *o)
 		{ "console", required_argument, NULL, O_CONSOLE },
 		{ "stats", no_argument, NULL, O_STATS },
 		{ "trace", required_argument, NULL, O_TRACE },
+		{ "trace-filter", required_argument, NULL, O_TRACE_FILTER },
+		{ "audit", required_argument, NULL, O_AUDIT },
 		{ "disk", required_argument, NULL, O_DISK },
 		{ "net", required_argument, NULL, O_NET },
 		{ "vsock", required_argument, NULL, O_VSOCK },
@@ -221,6 +229,20 @@ int run_parse(int argc, char **argv, struct run_opts *o)
 			if (strlen(optarg) >= sizeof(c->trace))
 				return bad("--trace: path too long");
 			strcpy(c->trace, optarg);
+			break;
+		case O_TRACE_FILTER: {
+			struct evfilter f;
+			if (strlen(optarg) >= sizeof(c->trace_filter))
+				return bad("--trace-filter: too long");
+			if (trace_filter_parse(optarg, &f, err, sizeof(err)) < 0)
+				return bad("%s", err);
+			strcpy(c->trace_filter, optarg);
+			break;
+		}
+		case O_AUDIT:
+			if (!optarg[0] || strlen(optarg) >= sizeof(c->audit))
+				return bad("--audit: expected a file name");
+			strcpy(c->audit, optarg);
 			break;
 		case O_DISK:
 			if (add_disk(c, optarg) < 0)

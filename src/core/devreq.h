@@ -33,7 +33,8 @@ struct dev_gate {
 };
 
 /* Counts one request of `bytes` and returns whether the policy provides it;
- * a denied request must be completed with an error the guest can see. */
+ * a denied request must be completed with an error the guest can see.
+ * Traced (one EV_DEVREQ event, no sector) when the trace is on. */
 bool dev_request(const struct dev_gate *g, enum req_kind kind, uint64_t bytes);
 
 /* Counts a request the device could not carry out (bad request, host error). */

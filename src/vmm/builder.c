@@ -3,6 +3,7 @@
 #include "vmm/builder.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdatomic.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -34,6 +35,7 @@
 #include "host/vsock_uds.h"
 #include "kvm/kvm.h"
 #include "virtio/virtio_pci.h"
+#include "vmm/trace.h"
 
 #define MAX_VIRTIO (VMCFG_MAX_DRIVES + VMCFG_MAX_NETS + 3)
 
@@ -67,6 +69,7 @@ struct machine {
 		bool started;
 	} *threads;
 	bool running; /* vCPU threads were started */
+	struct vtrace *trace; /* the sink behind vm.ev: always there, so a trace can start live */
 };
 
 static int map_file(const char *what, const char *path, struct mapped_file *f, char *err, size_t errlen)
@@ -224,12 +227,20 @@ static int open_console(struct machine *mc, char *err, size_t errlen)
 	return 0;
 }
 
-/* FIRST CUT: the JSON-lines trace (vmm/trace.c) opens its sink here. */
+/* The event sink exists for every VM (both outputs off unless asked), so
+ * PUT /vigil/trace can start a trace later: devices take vm.ev into their
+ * gates when they are built, which is after this. */
 static int open_trace(struct machine *mc, char *err, size_t errlen)
 {
-	(void)mc;
-	(void)err;
-	(void)errlen;
+	const struct vm_config *c = &mc->cfg;
+	mc->trace = vtrace_new(c->id, host_clock(), err, errlen);
+	if (!mc->trace)
+		return -1;
+	mc->vm.ev = vtrace_sink(mc->trace);
+	if (vtrace_set_filter(mc->trace, c->trace_filter, err, errlen) < 0 ||
+	    (c->trace[0] && vtrace_set_trace(mc->trace, c->trace, err, errlen) < 0) ||
+	    (c->audit[0] && vtrace_set_audit(mc->trace, c->audit, err, errlen) < 0))
+		return -1;
 	return 0;
 }
 
@@ -373,6 +384,7 @@ int machine_start(struct machine *mc, char *err, size_t errlen)
 	if (kvm_host_is_pvm())
 		fprintf(stderr, "vigil: warning: this host's KVM is kvm_pvm: guest kernel code is emulated and "
 				"will be very slow (see 'vigil check')\n");
+	vtrace_mark_start(mc->trace);
 	vm_mark_running(&mc->vm);
 	mc->running = true;
 	for (unsigned i = 0; i < mc->vm.ncpus; i++) {
@@ -456,6 +468,20 @@ struct vm *machine_vm(struct machine *mc)
 	return &mc->vm;
 }
 
+struct vtrace *machine_trace(struct machine *mc)
+{
+	return mc->trace;
+}
+
+static void report_trace(struct vtrace *t)
+{
+	struct vtrace_stats st;
+	vtrace_stats(t, &st);
+	fprintf(stderr, "trace: events=%" PRIu64 " lost=%" PRIu64 " coalesced=%" PRIu64 " trace_lines=%" PRIu64
+			" audit_lines=%" PRIu64 " write_failed=%" PRIu64 "\n",
+		st.events, st.lost, st.coalesced, st.trace_lines, st.audit_lines, st.trace_failed + st.audit_failed);
+}
+
 void machine_request_stop(struct machine *mc, enum vm_stop why)
 {
 	vm_request_stop(&mc->vm, why);
@@ -493,6 +519,13 @@ enum vm_stop machine_finish(struct machine *mc)
 	pc_free(&mc->pc);
 	evloop_free(mc->loop);
 	kvm_backend_destroy(mc->kb);
+	/* Every producer (vCPUs, the event thread, device workers) is gone: the
+	 * last records and the coalesced audit records still counting. */
+	vtrace_stop(mc->trace);
+	if (mc->running && mc->cfg.stats && mc->trace)
+		report_trace(mc->trace);
+	vtrace_free(mc->trace);
+	mc->vm.ev = NULL;
 	if (mc->vm_ready)
 		vm_fini(&mc->vm);
 	unmap_file(&mc->initrd);

@@ -14,6 +14,7 @@
 
 struct machine;
 struct vm;
+struct vtrace;
 
 /* Builds everything but starts nothing; `notify(ctx)` is called from any
  * thread when the VM is asked to stop. NULL + a one-line reason in err. */
@@ -36,6 +37,8 @@ int machine_ctrl_alt_del(struct machine *mc, char *err, size_t errlen);
 int machine_update_drive(struct machine *mc, const char *id, const char *path, char *err, size_t errlen);
 
 struct vm *machine_vm(struct machine *mc);
+/* The trace and audit writer (vmm/trace.h). */
+struct vtrace *machine_trace(struct machine *mc);
 
 /* vCPU i's host thread id (0 before its thread runs). */
 int machine_vcpu_tid(struct machine *mc, unsigned i);

@@ -114,7 +114,9 @@ struct vm_config {
 	bool has_metrics;
 	struct vmcfg_console console;
 	bool stats;                   /* --stats: print the monitor when the VM ends */
-	char trace[PATH_MAX];         /* --trace FILE, "-" = stderr, "" = off */
+	char trace[PATH_MAX];         /* --trace FILE (JSON lines), "-" = stderr, "" = off */
+	char trace_filter[1024];      /* --trace-filter SPEC (vmm/trace.h), "" = everything */
+	char audit[PATH_MAX];         /* --audit FILE (JSON lines, appended), "-" = stderr, "" = off */
 	/* The policy (--policy, the config file's "policy", PUT /policy), as
 	 * read; installed by the builder. The configuration owns its rules: a
 	 * plain struct copy shares them (see vmcfg_copy, vmcfg_fini). */

@@ -15,8 +15,65 @@
 #include "core/errmsg.h"
 #include "vmm/config_json.h"
 #include "vmm/policy_json.h"
+#include "vmm/trace.h"
 
 #define CONFIG_FILE_MAX (1 << 20) /* real files are a few KiB */
+
+/* trace_filter: the --trace-filter string, or the same as an object
+ * {"kind": [...], "device": [...], "addr": [...], "vcpu": [...]} whose
+ * values are strings (vcpu: numbers too). Checked, then kept as a string. */
+static int trace_filter_json(json_t *v, char *out, size_t outlen, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "kind", "device", "addr", "vcpu", NULL };
+	char spec[1024] = "";
+	size_t n = 0;
+	struct evfilter f;
+	char e[300];
+
+	if (json_is_string(v)) {
+		if (json_string_length(v) >= sizeof(spec))
+			return errmsg(err, errlen, "trace_filter: too long");
+		strcpy(spec, json_string_value(v));
+	} else if (json_is_object(v)) {
+		const char *key;
+		json_t *a;
+		json_object_foreach(v, key, a)
+		{
+			int k;
+			for (k = 0; keys[k] && strcmp(keys[k], key); k++)
+				;
+			if (!keys[k])
+				return errmsg(err, errlen, "trace_filter: unknown key `%.32s` (kind, device, addr, vcpu)", key);
+			if (!json_is_array(a) || !json_array_size(a))
+				return errmsg(err, errlen, "trace_filter.%s: must be a non-empty array", key);
+			n += (size_t)snprintf(spec + n, n < sizeof(spec) ? sizeof(spec) - n : 0, "%s%s=", n ? ";" : "", key);
+			size_t i;
+			json_t *x;
+			json_array_foreach(a, i, x)
+			{
+				const char *sep = i ? "," : "";
+				if (json_is_string(x) && !strpbrk(json_string_value(x), ",;="))
+					n += (size_t)snprintf(spec + n, n < sizeof(spec) ? sizeof(spec) - n : 0, "%s%s", sep,
+							      json_string_value(x));
+				else if (json_is_integer(x) && json_integer_value(x) >= 0)
+					n += (size_t)snprintf(spec + n, n < sizeof(spec) ? sizeof(spec) - n : 0, "%s%lld", sep,
+							      (long long)json_integer_value(x));
+				else
+					return errmsg(err, errlen, "trace_filter.%s[%zu]: must be a string or a number", key, i);
+			}
+			if (n >= sizeof(spec))
+				return errmsg(err, errlen, "trace_filter: too long");
+		}
+	} else {
+		return errmsg(err, errlen, "trace_filter: must be a string (--trace-filter's syntax) or an object");
+	}
+	if (trace_filter_parse(spec, &f, e, sizeof(e)) < 0)
+		return errmsg(err, errlen, "trace_filter: %s", strncmp(e, "--trace-filter: ", 16) ? e : e + 16);
+	if (strlen(spec) >= outlen)
+		return errmsg(err, errlen, "trace_filter: too long");
+	strcpy(out, spec);
+	return 0;
+}
 
 typedef int (*obj_fn)(struct vm_config *, json_t *, char *, size_t);
 
@@ -80,6 +137,8 @@ static int apply(struct vm_config *c, json_t *doc, char *err, size_t errlen)
 					    "stats",
 					    "trace",
 					    "policy",
+					    "trace_filter",
+					    "audit",
 					    NULL};
 	static const char *const unsupported[] = {"balloon", "mmds-config", "cpu-config", "memory-hotplug",
 						  NULL};
@@ -142,6 +201,16 @@ static int apply(struct vm_config *c, json_t *doc, char *err, size_t errlen)
 	}
 	if ((v = json_object_get(doc, "policy")) && !json_is_null(v) && apply_policy(c, v, err, errlen) < 0)
 		return -1;
+	if ((v = json_object_get(doc, "trace_filter")) && !json_is_null(v) &&
+	    trace_filter_json(v, c->trace_filter, sizeof(c->trace_filter), err, errlen) < 0)
+		return -1;
+	if ((v = json_object_get(doc, "audit")) && !json_is_null(v)) {
+		if (!json_is_string(v) || !json_string_length(v))
+			return errmsg(err, errlen, "audit: must be a string (a file, or \"-\" for stderr)");
+		if (json_string_length(v) >= sizeof(c->audit))
+			return errmsg(err, errlen, "audit: path is too long");
+		strcpy(c->audit, json_string_value(v));
+	}
 	return 0;
 }
 

@@ -120,5 +120,7 @@ json_t *vmcfg_to_json(const struct vm_config *c)
 				      "device", c->console.virtio ? "virtio" : "serial"));
 	json_object_set_new(o, "stats", json_boolean(c->stats));
 	json_object_set_new(o, "trace", str_or_null(c->trace));
+	json_object_set_new(o, "trace_filter", str_or_null(c->trace_filter));
+	json_object_set_new(o, "audit", str_or_null(c->audit));
 	return o;
 }

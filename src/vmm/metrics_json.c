@@ -10,6 +10,7 @@
 #include "core/monitor.h"
 #include "core/vm.h"
 #include "vmm/metrics.h"
+#include "vmm/trace.h"
 #include "vmm/vmm.h"
 
 struct addr_ctx {
@@ -101,6 +102,15 @@ char *metrics_stats_json(struct vmm *m)
 	if (!root)
 		return NULL;
 	json_object_set_new(root, "policy", policy_stats(m, vm));
+	struct vtrace_stats ts = { 0 };
+	vmm_trace_stats(m, &ts);
+	json_object_set_new(root, "trace",
+			    json_pack("{s:I, s:I, s:I, s:I}", "events", (json_int_t)ts.events, "lost",
+				      (json_int_t)ts.lost, "lines", (json_int_t)ts.trace_lines, "write_failed",
+				      (json_int_t)ts.trace_failed));
+	json_object_set_new(root, "audit",
+			    json_pack("{s:I, s:I, s:I}", "records", (json_int_t)ts.audit_lines, "coalesced",
+				      (json_int_t)ts.coalesced, "write_failed", (json_int_t)ts.audit_failed));
 	char *out = json_dumps(root, JSON_COMPACT);
 	json_decref(root);
 	return out;

@@ -9,7 +9,9 @@
  *   panic     pvpanic "panicked"
  *   triple    load an empty IDT and trap: a triple fault
  *   hang      spin with interrupts off (the host must stop vigil)
- *   wild      hostile: MMIO to nowhere, rep outs, odd widths, then S5 */
+ *   wild      hostile: MMIO to nowhere, rep outs, odd widths, then S5
+ *   hammer    reads the unclaimed port 0x1234 200000 times as fast as it
+ *             can (the audit log coalesces it), then S5 */
 #define COM1 0x3f8
 #define LSR (COM1 + 5)
 #define PM1A_CNT 0x604
@@ -117,6 +119,15 @@ _start:
 	mov $'.', %al
 	call putc
 	jmp 1b
+#elif defined(ACTION_hammer)
+	mov $200000, %ecx
+1:	mov $0x1234, %dx
+	in %dx, %al
+	dec %ecx
+	jnz 1b
+	lea denied_ok(%rip), %rsi
+	call puts
+	jmp poweroff
 #elif defined(ACTION_cad)
 	lea waiting(%rip), %rsi
 	call puts

@@ -150,6 +150,23 @@ struct vm *vmm_vm(struct vmm *m)
 
 void vmm_request_stop(struct vmm *m, enum vm_stop why) {}
 
+int vmm_set_trace(struct vmm *m, const struct vmm_trace_req *r, char *err, size_t errlen)
+{
+	if (r->path)
+		snprintf(m->cfg.trace, sizeof(m->cfg.trace), "%s", r->path);
+	if (r->has_enabled && !r->enabled)
+		m->cfg.trace[0] = '\0';
+	if (r->filter)
+		snprintf(m->cfg.trace_filter, sizeof(m->cfg.trace_filter), "%s", r->filter);
+	return 0;
+}
+
+int vmm_set_audit(struct vmm *m, const char *path, char *err, size_t errlen)
+{
+	snprintf(m->cfg.audit, sizeof(m->cfg.audit), "%s", path ? path : "");
+	return 0;
+}
+
 uint64_t vmm_uptime_ns(const struct vmm *m)
 {
 	return 0;
