@@ -35,6 +35,7 @@
 #include "host/vsock_uds.h"
 #include "kvm/kvm.h"
 #include "virtio/virtio_pci.h"
+#include "vmm/net_policy.h"
 #include "vmm/trace.h"
 
 #define MAX_VIRTIO (VMCFG_MAX_DRIVES + VMCFG_MAX_NETS + 3)
@@ -258,8 +259,11 @@ static void report_policy(FILE *out, struct vm *vm)
 	policy_leave(&vm->policy);
 }
 
-static int install_policy(struct machine *mc, const struct policy_spec *s, char *err, size_t errlen)
+static int install_policy(struct machine *mc, const struct vm_config *c, const struct policy_spec *s, char *err,
+			  size_t errlen)
 {
+	if (net_policy_check(c, s, err, errlen) < 0)
+		return -1;
 	struct policy *p = policy_compile(s, err, errlen);
 	if (!p)
 		return -1;
@@ -283,7 +287,7 @@ struct machine *machine_build(const struct vm_config *c, void (*notify)(void *ct
 	 * the spec: the VMM's configuration does, and may replace it. */
 	memset(&mc->cfg.policy, 0, sizeof(mc->cfg.policy));
 	mc->cfg.has_policy = false;
-	if (c->has_policy && install_policy(mc, &c->policy, err, errlen) < 0)
+	if (c->has_policy && install_policy(mc, c, &c->policy, err, errlen) < 0)
 		goto fail;
 	mc->threads = calloc(c->machine.vcpu_count, sizeof(*mc->threads));
 	if (!mc->threads) {

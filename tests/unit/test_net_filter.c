@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/event.h"
 #include "core/policy.h"
 #include "devices/net_ct.h"
 #include "devices/net_filter.h"
@@ -501,6 +502,8 @@ static struct policy *allow_list(void)
 	return compile(r, 3, POLICY_ENFORCE, 0);
 }
 
+static struct evsink *sink; /* set by the audit test */
+
 static struct env *env_new(struct policy *p, bool user)
 {
 	struct env *e = calloc(1, sizeof(*e));
@@ -508,7 +511,7 @@ static struct env *env_new(struct policy *p, bool user)
 	e->fk.be.name = "fake";
 	e->fk.be.vnet_hdr = !user;
 	policy_slot_init(&e->slot, p ? p : policy_default());
-	struct dev_gate g = { .stats = &e->st, .policy = &e->slot, .id = "net1" };
+	struct dev_gate g = { .stats = &e->st, .policy = &e->slot, .id = "net1", .ev = sink };
 	struct net_filter_cfg c = { .user_mode = user, .net = IP(10, 0, 2, 0), .mask = 0xffffff00, .host = HOST,
 				    .dns = IP(10, 0, 2, 3), .guest = GUEST,
 				    .clock = { .mono_ns = fake_mono } };
@@ -817,6 +820,85 @@ static void test_tap_refuses_redirect(void **state)
 	policy_free(p);
 }
 
+/* ---- audit records -------------------------------------------------------- */
+
+#define MAX_EV 16
+static struct vevent evs[MAX_EV];
+static unsigned nev;
+
+static void on_record(void *ctx, const struct vevent *e)
+{
+	(void)ctx;
+	if (nev < MAX_EV)
+		evs[nev++] = *e;
+}
+
+static void on_lost(void *ctx, uint64_t t, const char *ring, unsigned dest, uint64_t count)
+{
+	(void)ctx, (void)t, (void)ring, (void)dest, (void)count;
+	fail_msg("lost events");
+}
+
+static void test_decisions_are_audited(void **state)
+{
+	(void)state;
+	struct evsink_config c = { .clock = { .mono_ns = fake_mono } };
+	sink = ev_sink_new(&c);
+	assert_non_null(sink);
+	ev_sink_mark_start(sink);
+	ev_set_audit(sink, true);
+	struct env *e = env_new(allow_list(), true);
+	uint8_t f[256];
+
+	size_t n = tcp_frame(f, true, GUEST, 40050, HOST, 8001, NET_TCP_SYN, 1, 0, 0);
+	assert_true(tx(e, f, n)); /* provide: not audited */
+	n = tcp_frame(f, true, GUEST, 40051, HOST, 8005, NET_TCP_SYN, 1, 0, 0);
+	assert_false(tx(e, f, n));
+	n = tcp_frame(f, true, GUEST, 40052, HOST, 8003, NET_TCP_SYN, 1, 0, 0);
+	assert_true(tx(e, f, n));
+	for (int i = 0; i < 5; i++) { /* one flow, one record */
+		n = tcp_frame(f, true, GUEST, 40052, HOST, 8003, NET_TCP_ACK, 2, 1, 3);
+		assert_true(tx(e, f, n));
+	}
+	nev = 0;
+	ev_drain(sink, true, &(struct ev_drain_ops){ on_record, on_lost }, NULL);
+	assert_int_equal(nev, 2);
+	unsigned deny = evs[0].verdict == POLICY_DENY ? 0 : 1, redir = 1 - deny;
+	assert_int_equal(evs[deny].kind, EV_NET);
+	assert_int_equal(evs[deny].verdict, POLICY_DENY);
+	assert_string_equal(evs[deny].rule, "rest");
+	assert_int_equal(evs[deny].addr, HOST);
+	assert_int_equal(evs[deny].value, 8005);
+	assert_int_equal(evs[deny].proto, POL_PROTO_TCP);
+	assert_int_equal(evs[deny].write, POL_DIR_EGRESS);
+	assert_true(evs[deny].enforced);
+	assert_true(evs[deny].dest & EV_TO_AUDIT);
+	assert_string_equal(evs[deny].device, "net1");
+	assert_int_equal(evs[redir].verdict, POLICY_REDIRECT);
+	assert_string_equal(evs[redir].rule, "moved");
+	assert_int_equal(evs[redir].value, 8003);
+	env_free(e);
+
+	/* the host limits are audited under their own names */
+	struct policy_rule r[1] = { net_rule("all", POLICY_PROVIDE, POL_PROTO_ANY, 0, 0, 0) };
+	e = env_new(compile(r, 1, POLICY_ENFORCE, 1), true);
+	n = tcp_frame(f, true, GUEST, 40060, HOST, 22, NET_TCP_SYN, 1, 0, 0);
+	assert_false(tx(e, f, n));
+	n = tcp_frame(f, true, GUEST, 40061, IP(1, 1, 1, 1), 80, NET_TCP_SYN, 1, 0, 0);
+	assert_true(tx(e, f, n));
+	n = tcp_frame(f, true, GUEST, 40062, IP(1, 1, 1, 1), 80, NET_TCP_SYN, 1, 0, 0);
+	assert_false(tx(e, f, n));
+	nev = 0;
+	ev_drain(sink, true, &(struct ev_drain_ops){ on_record, on_lost }, NULL);
+	assert_int_equal(nev, 2);
+	assert_string_equal(evs[0].rule, evs[0].value == 22 ? "host-loopback" : "limits");
+	assert_string_equal(evs[1].rule, evs[1].value == 22 ? "host-loopback" : "limits");
+	assert_int_not_equal(evs[0].value, evs[1].value);
+	env_free(e);
+	ev_sink_free(sink);
+	sink = NULL;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -835,6 +917,7 @@ int main(void)
 		cmocka_unit_test(test_no_net_policy_passes_untouched),
 		cmocka_unit_test(test_swap_decides_again),
 		cmocka_unit_test(test_tap_refuses_redirect),
+		cmocka_unit_test(test_decisions_are_audited),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
