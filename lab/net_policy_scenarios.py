@@ -101,14 +101,14 @@ def boot_netpol(r, work):
         try:
             g.wait_ready(S.BOOT_TIMEOUT)
             seen["ipconf"] = g.run(GUEST_NET)
-            get = "wget -q -T 60 -O- http://10.0.2.2:{}/ 2>&1; echo rc=$?"
+            get = "timeout 60 wget -q -O- http://10.0.2.2:{}/ 2>&1; echo rc=$?"
             seen["allowed"] = timed(g, get.format(pa))
             seen["denied"] = timed(g, get.format(pd))
             seen["redirected"] = timed(g, get.format(pr))
             # three connections held open (http.server waits for a request line)
             g.run(f"for i in 1 2 3; do (sleep 900 | nc 10.0.2.2 {pa} >/dev/null 2>&1 &); done; sleep 3", 60)
             seen["cap_full"] = timed(g, get.format(pa))
-            g.run("killall nc; sleep 5", 60)
+            g.run("killall nc; sleep 5", 60)  # FIN both ways: no longer held
             seen["cap_freed"] = timed(g, get.format(pa))
             rc = g.finish("poweroff -f")
             seen["rc"], seen["err"] = rc, g.err
@@ -133,6 +133,7 @@ def boot_netpol(r, work):
     # refused by the reset, well before wget's 60 s timeout or TCP's SYN retries
     r.check("netpol-denied", tok["d"] not in out and "rc=0" not in out and "refused" in out and secs < 20,
             f"{said('denied')}, want 'Connection refused' in under 20 s and not {tok['d']!r}")
+    print(f"  (netpol-denied: refused after {secs:.1f}s)", flush=True)
     st, out, _ = seen["redirected"]
     r.check("netpol-redirected", tok["b"] in out and "rc=0" in out,
             f"{said('redirected')}, want {tok['b']!r} (the server on 127.0.0.1:{pb})")
