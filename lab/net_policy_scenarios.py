@@ -16,7 +16,8 @@ under an egress allow-list, with three HTTP servers on L1's 127.0.0.1
   netpol-audit       the audit log has the deny (rule "rest"), the redirect
                      (rule "moved") and the cap (rule "limits") with iface,
                      proto, dst and port
-  netpol-stats       vigil exits 0; net0's --stats line counts denied frames
+  netpol-stats       vigil exits 0; net0's --stats lines count denied frames,
+                     the resets, the redirect and the refusal by the cap
 """
 import json
 import os
@@ -133,7 +134,7 @@ def boot_netpol(r, work):
     # refused by the reset, well before wget's 60 s timeout or TCP's SYN retries
     r.check("netpol-denied", tok["d"] not in out and "rc=0" not in out and "refused" in out and secs < 20,
             f"{said('denied')}, want 'Connection refused' in under 20 s and not {tok['d']!r}")
-    print(f"  (netpol-denied: refused after {secs:.1f}s)", flush=True)
+    print(f"  (netpol-denied: wget ended after {secs:.1f}s)", flush=True)
     st, out, _ = seen["redirected"]
     r.check("netpol-redirected", tok["b"] in out and "rc=0" in out,
             f"{said('redirected')}, want {tok['b']!r} (the server on 127.0.0.1:{pb})")
@@ -158,8 +159,13 @@ def boot_netpol(r, work):
             f"limits/deny port {pa}, nothing for the provide rule 'web')")
 
     m = re.search(r"^device net0 \(\S+\): requests=(\d+) bytes=\d+ errors=\d+ denied=(\d+)", seen["err"], re.M)
-    r.check("netpol-stats", seen["rc"] == 0 and m and int(m.group(2)) > 0,
-            f"exit status {seen['rc']} (want 0); net0 line {m.group(0) if m else None!r} (want denied > 0)")
+    n = re.search(r"^net net0: flows=(\d+) denied=(\d+) resets=(\d+) redirected=(\d+) limited=(\d+)",
+                  seen["err"], re.M)
+    nums = dict(zip(("flows", "denied", "resets", "redirected", "limited"), map(int, n.groups()))) if n else {}
+    r.check("netpol-stats", seen["rc"] == 0 and m and int(m.group(2)) > 0 and nums.get("resets", 0) >= 2
+            and nums.get("redirected") == 1 and nums.get("limited", 0) >= 1,
+            f"exit status {seen['rc']} (want 0); net0 line {m.group(0) if m else None!r} (want denied > 0); "
+            f"filter line {n.group(0) if n else None!r} (want resets >= 2, redirected 1, limited >= 1)")
 
 
 BOOTS = {
