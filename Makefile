@@ -99,7 +99,8 @@ $(B)/fuzz/fuzz_virtq: fuzz/fuzz_virtq.c src/virtio/virtq.c src/core/gmem.c src/v
 # API/config sources are instrumented; what they call beyond that (virtio_net's
 # option parser, errmsg) comes uninstrumented from libvigil.a.
 FUZZ_API_SRC := fuzz/fuzz_api.c src/api/routes.c src/vmm/config.c src/vmm/config_json.c src/vmm/config_file.c \
-	src/vmm/config_json_out.c
+	src/vmm/config_json_out.c src/vmm/policy_json.c src/vmm/policy_json_val.c src/vmm/policy_json_res.c \
+	src/vmm/policy_json_out.c src/vmm/cpu_config_json.c
 $(B)/fuzz/fuzz_api: $(FUZZ_API_SRC) tests/unit/fake_vmm_api.h src/api/routes.h src/vmm/config_json.h $(B)/libvigil.a
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -DVIGIL_VERSION='"$(VERSION)"' -Itests/unit $(SLIRP_CFLAGS) -o $@ \

@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from api_unix import call  # noqa: E402
 
 PRE_ORDER = ["/logger", "/metrics", "/machine-config", "/boot-source", "/drives/{drive_id}",
-             "/network-interfaces/{iface_id}", "/vsock", "/entropy"]
+             "/network-interfaces/{iface_id}", "/vsock", "/entropy", "/cpu-config"]
 METHODS = ["get", "put", "patch"]
 
 passed = failed = 0

@@ -190,6 +190,17 @@ static int put_policy(struct ctx *x)
 	return vmm_set_policy(x->m, p, &s, x->err, sizeof(x->err));
 }
 
+/* PUT /cpu-config: Firecracker's custom CPU template, as policy rules
+ * (cpu_config_json.c); pre-boot, as Firecracker. */
+static int put_cpu_config(struct ctx *x)
+{
+	struct vm_config *c = vmm_config(x->m);
+	if (cpu_config_json_apply(x->body, &c->policy, x->err, sizeof(x->err)) < 0)
+		return -1;
+	c->has_policy = true;
+	return 0;
+}
+
 static int put_machine(struct ctx *x)
 {
 	return vmcfg_json_machine(vmm_config(x->m), x->body, x->err, sizeof(x->err));
@@ -447,6 +458,7 @@ static const struct route routes[] = {
     {"GET", "/vigil/vcpus", ANY, "vigil", get_vcpus, NULL, NULL},
     {"GET", "/policy", ANY, "policy", get_policy, NULL, NULL},
     {"PUT", "/policy", ANY, "policy", put_policy, NULL, NULL},
+    {"PUT", "/cpu-config", PRE_BOOT, "cpu_cfg", put_cpu_config, NULL, NULL},
     {"GET", "/vigil/vcpus/*/regs", POST_BOOT, "vigil", get_vcpu_regs, NULL, NULL},
     {"PUT", "/vigil/trace", ANY, "vigil", put_trace, NULL, NULL},
     {"PUT", "/vigil/audit", ANY, "vigil", put_audit, NULL, NULL},

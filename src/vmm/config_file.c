@@ -140,8 +140,7 @@ static int apply(struct vm_config *c, json_t *doc, char *err, size_t errlen)
 					    "trace_filter",
 					    "audit",
 					    NULL};
-	static const char *const unsupported[] = {"balloon", "mmds-config", "cpu-config", "memory-hotplug",
-						  NULL};
+	static const char *const unsupported[] = {"balloon", "mmds-config", "memory-hotplug", NULL};
 	static const struct {
 		const char *key;
 		obj_fn fn;
@@ -214,6 +213,41 @@ static int apply(struct vm_config *c, json_t *doc, char *err, size_t errlen)
 	return 0;
 }
 
+/* Firecracker's "cpu-config": a custom CPU template, or the path of one;
+ * its rules go first in the policy (after the "policy" key is applied). */
+static int apply_cpu_config(struct vm_config *tmp, const struct vm_config *c, json_t *v, char *err, size_t errlen)
+{
+	struct policy_spec local;
+	json_t *doc = NULL;
+	int rc;
+	if (json_is_string(v)) {
+		struct stat st;
+		json_error_t je;
+		const char *path = json_string_value(v);
+		if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_FILE_MAX)
+			return errmsg(err, errlen, "cpu-config: %s: not a regular file of at most %d bytes", path,
+				      CONFIG_FILE_MAX);
+		if (!(v = doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je)))
+			return errmsg(err, errlen, "cpu-config: %s: line %d column %d: %s", path, je.line, je.column,
+				      je.text);
+	}
+	if (policy_spec_copy(&local, &tmp->policy) < 0) {
+		json_decref(doc);
+		return errmsg(err, errlen, "out of memory");
+	}
+	rc = cpu_config_json_apply(v, &local, err, errlen);
+	json_decref(doc);
+	if (rc < 0) {
+		policy_spec_free(&local);
+		return -1;
+	}
+	if (tmp->policy.rules != c->policy.rules) /* the "policy" key's, owned by tmp */
+		policy_spec_free(&tmp->policy);
+	tmp->policy = local;
+	tmp->has_policy = true;
+	return 0;
+}
+
 int vmcfg_load_json(struct vm_config *c, const char *text, size_t len, char *err, size_t errlen)
 {
 	struct vm_config *tmp;
@@ -228,6 +262,9 @@ int vmcfg_load_json(struct vm_config *c, const char *text, size_t len, char *err
 	}
 	*tmp = *c;
 	rc = apply(tmp, doc, err, errlen);
+	json_t *cpu = json_object_get(doc, "cpu-config");
+	if (rc == 0 && cpu && !json_is_null(cpu))
+		rc = apply_cpu_config(tmp, c, cpu, err, errlen);
 	/* The policy is the one thing a copy does not hold by value. */
 	bool new_policy = tmp->policy.rules != c->policy.rules;
 	if (rc == 0) {

@@ -35,6 +35,13 @@ struct policy *policy_json_build(json_t *doc, struct policy_spec *out, char *err
  * (numbers as hex strings, every default spelled out). NULL: out of memory. */
 json_t *policy_json_dump(const struct policy_spec *s);
 
+/* Firecracker's custom CPU template (PUT /cpu-config, the config file's
+ * "cpu-config"; x86: cpuid_modifiers, msr_modifiers) as redirect rules
+ * "cpu-config.cpuid.N" / "cpu-config.msr.N" put first in *s, in place of
+ * the cpu-config rules it had. Compiled before *s changes; 0 or -1 + err
+ * with *s as it was. See cpu_config_json.c for what each becomes. */
+int cpu_config_json_apply(json_t *o, struct policy_spec *s, char *err, size_t errlen);
+
 /* A live change (PUT /policy after InstanceStart) may not change what was
  * fixed when the vCPUs and the board were made: the cpuid rules (KVM's
  * CPUID table) and the rtc rules (the CMOS clock's start). 0, or -1 + err

@@ -35,7 +35,7 @@ static int64_t days_from_civil(int y, int m, int d)
 
 int policy_parse_rfc3339(const char *s, int64_t *sec, uint32_t *nsec)
 {
-	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 	int y, mo, d, h, mi, se, oh = 0, om = 0, sign = 0;
 	uint32_t ns = 0;
 	if (digits(&s, 4, &y) || *s++ != '-' || digits(&s, 2, &mo) || *s++ != '-' || digits(&s, 2, &d))
@@ -105,7 +105,8 @@ static json_t *ranges(const struct policy_rule *r)
 		if (r->ranges[i].first == r->ranges[i].last)
 			snprintf(b, sizeof(b), "0x%" PRIx64, r->ranges[i].first);
 		else
-			snprintf(b, sizeof(b), "0x%" PRIx64 "-0x%" PRIx64, r->ranges[i].first, r->ranges[i].last);
+			snprintf(b, sizeof(b), "0x%" PRIx64 "-0x%" PRIx64, r->ranges[i].first,
+				 r->ranges[i].last);
 		json_array_append_new(a, json_string(b));
 	}
 	if (a && json_array_size(a) == 1) {
@@ -118,7 +119,7 @@ static json_t *ranges(const struct policy_rule *r)
 
 static const char *access_name(enum policy_access a)
 {
-	static const char *const n[] = { "any", "read", "write", "flush" };
+	static const char *const n[] = {"any", "read", "write", "flush"};
 	return (unsigned)a < 4 ? n[a] : "any";
 }
 
@@ -147,10 +148,10 @@ static char *ipv4(uint32_t ip, char *b, size_t n)
 static void rule_fields(json_t *o, const struct policy_rule *r)
 {
 	static const char *const lists[POL_RES__COUNT] = {
-		[POL_RES_PIO] = "ports", [POL_RES_MMIO] = "addresses", [POL_RES_MSR] = "msrs",
-		[POL_RES_DISK] = "sectors", [POL_RES_NET] = "ports", [POL_RES_VSOCK] = "ports",
+	    [POL_RES_PIO] = "ports",	[POL_RES_MMIO] = "addresses", [POL_RES_MSR] = "msrs",
+	    [POL_RES_DISK] = "sectors", [POL_RES_NET] = "ports",      [POL_RES_VSOCK] = "ports",
 	};
-	static const char *const regs[] = { "eax", "ebx", "ecx", "edx" };
+	static const char *const regs[] = {"eax", "ebx", "ecx", "edx"};
 	char b[64];
 	if (lists[r->resource] && r->nranges)
 		json_object_set_new(o, lists[r->resource], ranges(r));
@@ -184,8 +185,11 @@ static void rule_fields(json_t *o, const struct policy_rule *r)
 	case POL_RES_NET:
 		if (r->iface[0])
 			json_object_set_new(o, "iface", json_string(r->iface));
-		json_object_set_new(o, "direction", json_string(r->dir == POL_DIR_INGRESS ? "ingress" : "egress"));
-		json_object_set_new(o, "proto", json_string((const char *const[]){ "any", "tcp", "udp", "icmp" }[r->proto & 3]));
+		json_object_set_new(o, "direction",
+				    json_string(r->dir == POL_DIR_INGRESS ? "ingress" : "egress"));
+		json_object_set_new(
+		    o, "proto",
+		    json_string((const char *const[]){"any", "tcp", "udp", "icmp"}[r->proto & 3]));
 		if (r->dst_prefix) {
 			char ip[20];
 			snprintf(b, sizeof(b), "%s/%u", ipv4(r->dst_ip, ip, sizeof(ip)), r->dst_prefix);
@@ -198,8 +202,9 @@ static void rule_fields(json_t *o, const struct policy_rule *r)
 		}
 		break;
 	case POL_RES_VSOCK:
-		json_object_set_new(o, "direction",
-				    json_string(r->vdir == POL_VSOCK_H2G ? "host-to-guest" : "guest-to-host"));
+		json_object_set_new(
+		    o, "direction",
+		    json_string(r->vdir == POL_VSOCK_H2G ? "host-to-guest" : "guest-to-host"));
 		if (r->verdict == POLICY_REDIRECT)
 			json_object_set_new(o, "to_port", json_integer(r->to_vport));
 		break;
@@ -210,7 +215,8 @@ static void rule_fields(json_t *o, const struct policy_rule *r)
 		} else
 			json_object_set_new(o, "offset_s", json_integer(r->offset_s));
 		break;
-	case POL_RES__COUNT: break;
+	case POL_RES__COUNT:
+		break;
 	}
 }
 
@@ -225,8 +231,9 @@ json_t *policy_json_dump(const struct policy_spec *s)
 	}
 	for (unsigned i = 0; i < s->nrules; i++) {
 		const struct policy_rule *r = &s->rules[i];
-		json_t *o = json_pack("{s:s,s:s,s:s,s:b}", "id", r->id, "resource", policy_resource_name(r->resource),
-				      "verdict", policy_verdict_name(r->verdict), "audit", r->audit);
+		json_t *o =
+		    json_pack("{s:s,s:s,s:s,s:b}", "id", r->id, "resource", policy_resource_name(r->resource),
+			      "verdict", policy_verdict_name(r->verdict), "audit", r->audit);
 		if (!o) {
 			json_decref(rules);
 			json_decref(doc);
@@ -237,7 +244,8 @@ json_t *policy_json_dump(const struct policy_spec *s)
 	}
 	json_object_set_new(doc, "rules", rules);
 	if (s->max_host_connections)
-		json_object_set_new(doc, "limits",
-				    json_pack("{s:i}", "max_host_connections", (json_int_t)s->max_host_connections));
+		json_object_set_new(
+		    doc, "limits",
+		    json_pack("{s:i}", "max_host_connections", (json_int_t)s->max_host_connections));
 	return doc;
 }

@@ -522,6 +522,51 @@ static void test_policy(void **state)
 	free(before);
 }
 
+/* PUT /cpu-config: Firecracker's custom template becomes redirect rules put
+ * first in the policy; a second one replaces the first's; pre-boot only. */
+static void test_cpu_config(void **state)
+{
+	assert_int_equal(req("PUT", "/policy", "{\"rules\":[{\"id\":\"p\",\"resource\":\"pio\",\"ports\":1,"
+					     "\"verdict\":\"deny\"}]}"),
+			 204);
+	const char *tmpl = "{\"cpuid_modifiers\":[{\"leaf\":\"0x1\",\"subleaf\":\"0x0\",\"flags\":0,\"modifiers\":["
+			   "{\"register\":\"ecx\",\"bitmap\":\"0b0xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}]},"
+			   "{\"leaf\":\"0x7\",\"subleaf\":\"0x0\",\"flags\":1,\"modifiers\":["
+			   "{\"register\":\"ebx\",\"bitmap\":\"0bxxxx_xxxx_xxxx_xxxx_xxxx_xxxx_xxxx_xx01\"}]}],"
+			   "\"msr_modifiers\":[{\"addr\":\"0x10a\",\"bitmap\":\"0b"
+			   "xxxx000000000000000000000000000000000000000000000000000011101011\"}]}";
+	ok204("PUT", "/cpu-config", tmpl);
+	struct policy_spec *s = &m->cfg.policy;
+	assert_int_equal(s->nrules, 4);
+	assert_string_equal(s->rules[0].id, "cpu-config.cpuid.0");
+	assert_int_equal(s->rules[0].leaf, 1);
+	assert_false(s->rules[0].has_subleaf);
+	assert_int_equal(s->rules[0].regs[2].mask, 0x80000000u);
+	assert_int_equal(s->rules[0].regs[2].value, 0);
+	assert_true(s->rules[1].has_subleaf);
+	assert_int_equal(s->rules[1].regs[1].mask, 3);
+	assert_int_equal(s->rules[1].regs[1].value, 1);
+	assert_string_equal(s->rules[2].id, "cpu-config.msr.0");
+	assert_int_equal(s->rules[2].ranges[0].first, 0x10a);
+	assert_int_equal(s->rules[2].value, 0xeb);
+	assert_int_equal(s->rules[2].access, POL_ACC_READ);
+	assert_string_equal(s->rules[3].id, "p");
+	/* a second template replaces the first's rules */
+	ok204("PUT", "/cpu-config", "{\"cpuid_modifiers\":[],\"msr_modifiers\":[{\"addr\":\"0x10a\",\"bitmap\":\"0b"
+				   "0000000000000000000000000000000000000000000000000000000000000001\"}]}");
+	assert_int_equal(s->nrules, 2);
+	assert_string_equal(s->rules[0].id, "cpu-config.msr.0");
+	assert_int_equal(s->rules[0].value, 1);
+	fault("PUT", "/cpu-config", "{\"msr_modifiers\":[{\"addr\":\"0x10a\",\"bitmap\":\"0b01\"}]}",
+	      "cpu-config: msr_modifiers[0]: bitmap: must be \"0b\" and 64 of 0, 1 or x");
+	fault("PUT", "/cpu-config", "{\"cpuid_modifier\":[]}", "cpu-config: unknown field `cpuid_modifier`");
+	fault("PUT", "/cpu-config", "{\"reg_modifiers\":[{\"addr\":\"0x1\",\"bitmap\":\"0b1\"}]}", "aarch64 only");
+	assert_int_equal(s->nrules, 2);
+	m->state = VMM_RUNNING;
+	fault("PUT", "/cpu-config", "{\"cpuid_modifiers\":[]}",
+	      "The requested operation is not supported after starting the microVM.");
+}
+
 int main(void)
 {
 	mkfile(kernel);
@@ -542,6 +587,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_hostile, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_vcpu_regs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_policy, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cpu_config, setup, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	unlink(kernel), unlink(disk), unlink(disk2), unlink(logpath);

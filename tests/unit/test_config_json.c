@@ -135,7 +135,7 @@ static void test_refusals(void **state)
 	snprintf(doc, sizeof(doc), "{%s,\"mmds-config\":{\"network_interfaces\":[]}}", k);
 	refused(doc, "mmds-config: vigil does not support");
 	snprintf(doc, sizeof(doc), "{%s,\"cpu-config\":\"/x.json\"}", k);
-	refused(doc, "cpu-config: vigil does not support");
+	refused(doc, "cpu-config: /x.json: not a regular file");
 	snprintf(doc, sizeof(doc), "{%s,\"pmem\":[{\"id\":\"p\"}]}", k);
 	refused(doc, "pmem");
 	snprintf(doc, sizeof(doc), "{%s,\"drives\":{}}", k);

@@ -39,33 +39,35 @@ static void bad(const char *text, const char *want)
 }
 
 static const char *full =
-	"{\"mode\":\"permissive\",\"limits\":{\"max_host_connections\":16},\"rules\":["
-	"{\"id\":\"com2\",\"resource\":\"pio\",\"ports\":\"0x2f8-0x2ff\",\"verdict\":\"deny\"},"
-	"{\"id\":\"p80\",\"resource\":\"pio\",\"ports\":[\"0x80\",\"0x3f8-0x3ff\", 100],\"verdict\":\"redirect\","
-	"\"value\":\"0xff\",\"access\":\"read\",\"audit\":false},"
-	"{\"id\":\"pto\",\"resource\":\"pio\",\"ports\":\"0x2e8-0x2ef\",\"verdict\":\"redirect\",\"to\":\"0x3e8\"},"
-	"{\"id\":\"hpet\",\"resource\":\"mmio\",\"addresses\":\"0xfed00000-0xfed003ff\",\"verdict\":\"deny\","
-	"\"access\":\"write\"},"
-	"{\"id\":\"tsc\",\"resource\":\"msr\",\"msrs\":\"0x10\",\"verdict\":\"redirect\",\"value\":5},"
-	"{\"id\":\"leaf1\",\"resource\":\"cpuid\",\"leaf\":1,\"verdict\":\"redirect\",\"registers\":"
-	"{\"ecx\":\"0b0xxxxxxxxxxxxxxxxxxxxxxxxxxxxx1x\",\"eax\":\"0x12\"}},"
-	"{\"id\":\"leaf7\",\"resource\":\"cpuid\",\"leaf\":\"0x7\",\"subleaf\":0,\"verdict\":\"redirect\","
-	"\"registers\":{\"ebx\":0}},"
-	"{\"id\":\"ro\",\"resource\":\"disk\",\"drive\":\"rootfs\",\"access\":\"write\",\"sectors\":\"0-2047\","
-	"\"verdict\":\"deny\"},"
-	"{\"id\":\"cow\",\"resource\":\"disk\",\"drive\":\"rootfs\",\"verdict\":\"redirect\","
-	"\"overlay\":\"/tmp/vigil-test-overlay.img\"},"
-	"{\"id\":\"web\",\"resource\":\"net\",\"direction\":\"egress\",\"proto\":\"tcp\",\"dst\":\"10.0.0.0/8\","
-	"\"ports\":[80,443],\"verdict\":\"provide\",\"iface\":\"eth0\"},"
-	"{\"id\":\"proxy\",\"resource\":\"net\",\"proto\":\"tcp\",\"ports\":8080,\"verdict\":\"redirect\","
-	"\"to\":\"127.0.0.1:9000\"},"
-	"{\"id\":\"ping\",\"resource\":\"net\",\"proto\":\"icmp\",\"dst\":\"192.168.1.1\",\"verdict\":\"deny\"},"
-	"{\"id\":\"vs\",\"resource\":\"vsock\",\"direction\":\"guest-to-host\",\"ports\":\"1-1023\","
-	"\"verdict\":\"redirect\",\"to_port\":5000},"
-	"{\"id\":\"vsin\",\"resource\":\"vsock\",\"direction\":\"host-to-guest\",\"verdict\":\"deny\"},"
-	"{\"id\":\"clock\",\"resource\":\"rtc\",\"verdict\":\"redirect\",\"epoch\":\"2001-02-03T04:05:06.25+01:00\"},"
-	"{\"id\":\"deny-all\",\"resource\":\"net\",\"verdict\":\"deny\"}"
-	"]}";
+    "{\"mode\":\"permissive\",\"limits\":{\"max_host_connections\":16},\"rules\":["
+    "{\"id\":\"com2\",\"resource\":\"pio\",\"ports\":\"0x2f8-0x2ff\",\"verdict\":\"deny\"},"
+    "{\"id\":\"p80\",\"resource\":\"pio\",\"ports\":[\"0x80\",\"0x3f8-0x3ff\", 100],\"verdict\":\"redirect\","
+    "\"value\":\"0xff\",\"access\":\"read\",\"audit\":false},"
+    "{\"id\":\"pto\",\"resource\":\"pio\",\"ports\":\"0x2e8-0x2ef\",\"verdict\":\"redirect\",\"to\":"
+    "\"0x3e8\"},"
+    "{\"id\":\"hpet\",\"resource\":\"mmio\",\"addresses\":\"0xfed00000-0xfed003ff\",\"verdict\":\"deny\","
+    "\"access\":\"write\"},"
+    "{\"id\":\"tsc\",\"resource\":\"msr\",\"msrs\":\"0x10\",\"verdict\":\"redirect\",\"value\":5},"
+    "{\"id\":\"leaf1\",\"resource\":\"cpuid\",\"leaf\":1,\"verdict\":\"redirect\",\"registers\":"
+    "{\"ecx\":\"0b0xxxxxxxxxxxxxxxxxxxxxxxxxxxxx1x\",\"eax\":\"0x12\"}},"
+    "{\"id\":\"leaf7\",\"resource\":\"cpuid\",\"leaf\":\"0x7\",\"subleaf\":0,\"verdict\":\"redirect\","
+    "\"registers\":{\"ebx\":0}},"
+    "{\"id\":\"ro\",\"resource\":\"disk\",\"drive\":\"rootfs\",\"access\":\"write\",\"sectors\":\"0-2047\","
+    "\"verdict\":\"deny\"},"
+    "{\"id\":\"cow\",\"resource\":\"disk\",\"drive\":\"rootfs\",\"verdict\":\"redirect\","
+    "\"overlay\":\"/tmp/vigil-test-overlay.img\"},"
+    "{\"id\":\"web\",\"resource\":\"net\",\"direction\":\"egress\",\"proto\":\"tcp\",\"dst\":\"10.0.0.0/8\","
+    "\"ports\":[80,443],\"verdict\":\"provide\",\"iface\":\"eth0\"},"
+    "{\"id\":\"proxy\",\"resource\":\"net\",\"proto\":\"tcp\",\"ports\":8080,\"verdict\":\"redirect\","
+    "\"to\":\"127.0.0.1:9000\"},"
+    "{\"id\":\"ping\",\"resource\":\"net\",\"proto\":\"icmp\",\"dst\":\"192.168.1.1\",\"verdict\":\"deny\"},"
+    "{\"id\":\"vs\",\"resource\":\"vsock\",\"direction\":\"guest-to-host\",\"ports\":\"1-1023\","
+    "\"verdict\":\"redirect\",\"to_port\":5000},"
+    "{\"id\":\"vsin\",\"resource\":\"vsock\",\"direction\":\"host-to-guest\",\"verdict\":\"deny\"},"
+    "{\"id\":\"clock\",\"resource\":\"rtc\",\"verdict\":\"redirect\",\"epoch\":\"2001-02-03T04:05:06.25+01:"
+    "00\"},"
+    "{\"id\":\"deny-all\",\"resource\":\"net\",\"verdict\":\"deny\"}"
+    "]}";
 
 static void every_field(void **state)
 {
@@ -181,7 +183,7 @@ static void round_trip(void **state)
 
 static void default_policy(void **state)
 {
-	struct policy_spec s = { 0 };
+	struct policy_spec s = {0};
 	json_t *doc = policy_json_dump(&s);
 	char *text = json_dumps(doc, JSON_COMPACT);
 	assert_string_equal(text, "{\"mode\":\"enforce\",\"rules\":[]}");
@@ -210,23 +212,29 @@ static void bad_policies(void **state)
 	    "policy: rule \"b\" (#2): unknown field \"prots\" for resource pio");
 	bad("{\"rules\":[{\"id\":\"b\",\"resource\":\"pio\",\"msrs\":1,\"verdict\":\"deny\"}]}",
 	    "unknown field \"msrs\" for resource pio");
-	bad("{\"rules\":[{\"id\":\"com2\",\"resource\":\"pio\",\"ports\":\"0x3ff-0x3f8\",\"verdict\":\"deny\"}]}",
+	bad("{\"rules\":[{\"id\":\"com2\",\"resource\":\"pio\",\"ports\":\"0x3ff-0x3f8\",\"verdict\":"
+	    "\"deny\"}]}",
 	    "policy: rule \"com2\" (#1): ports: reversed range \"0x3ff-0x3f8\"");
-	bad("{\"rules\":[{\"id\":\"a\",\"resource\":\"pio\",\"ports\":[\"0x3f8-0x3ff\",\"0x3fa\"],\"verdict\":\"deny\"}]}",
+	bad("{\"rules\":[{\"id\":\"a\",\"resource\":\"pio\",\"ports\":[\"0x3f8-0x3ff\",\"0x3fa\"],"
+	    "\"verdict\":\"deny\"}]}",
 	    "ports: 0x3fa overlaps 0x3f8-0x3ff");
 	bad("{\"rules\":[{\"id\":\"a\",\"resource\":\"pio\",\"ports\":\"0x10000\",\"verdict\":\"deny\"}]}",
 	    "ports: \"0x10000\" is out of range");
 	bad("{\"rules\":[{\"id\":\"a\",\"resource\":\"pio\",\"ports\":-1,\"verdict\":\"deny\"}]}",
 	    "ports: -1 is out of range");
-	bad("{\"rules\":[{\"id\":\"a\",\"resource\":\"pio\",\"ports\":true,\"verdict\":\"deny\"}]}", "ports: must be a number");
-	bad("{\"rules\":[{\"id\":\"a\",\"resource\":\"pio\",\"ports\":\"0xg\",\"verdict\":\"deny\"}]}", "is not a number");
-	bad("{\"rules\":[{\"id\":\"a\",\"resource\":\"pio\",\"ports\":[],\"verdict\":\"deny\"}]}", "ports: empty list");
+	bad("{\"rules\":[{\"id\":\"a\",\"resource\":\"pio\",\"ports\":true,\"verdict\":\"deny\"}]}",
+	    "ports: must be a number");
+	bad("{\"rules\":[{\"id\":\"a\",\"resource\":\"pio\",\"ports\":\"0xg\",\"verdict\":\"deny\"}]}",
+	    "is not a number");
+	bad("{\"rules\":[{\"id\":\"a\",\"resource\":\"pio\",\"ports\":[],\"verdict\":\"deny\"}]}",
+	    "ports: empty list");
 	bad("{\"rules\":[{\"id\":\"a\",\"resource\":\"pio\",\"verdict\":\"deny\"}]}", "ports: missing");
 	bad("{\"rules\":[{\"id\":\"a\",\"resource\":\"pio\",\"ports\":1,\"verdict\":\"allow\"}]}",
 	    "verdict: \"allow\" is not \"provide\", \"redirect\" or \"deny\"");
 	bad("{\"rules\":[{\"id\":\"a\",\"resource\":\"pio\",\"ports\":1,\"verdict\":\"deny\",\"audit\":1}]}",
 	    "audit: must be true or false");
-	bad("{\"rules\":[{\"id\":\"a\",\"resource\":\"pio\",\"ports\":1,\"verdict\":\"deny\",\"access\":\"rw\"}]}",
+	bad("{\"rules\":[{\"id\":\"a\",\"resource\":\"pio\",\"ports\":1,\"verdict\":\"deny\",\"access\":"
+	    "\"rw\"}]}",
 	    "access: \"rw\" is not");
 	bad("{\"rules\":[{\"id\":\"x\",\"resource\":\"pio\",\"ports\":1,\"verdict\":\"redirect\"}]}",
 	    "policy: rule \"x\" (#1): verdict: a redirect needs a target: \"value\" or \"to\"");
@@ -234,33 +242,42 @@ static void bad_policies(void **state)
 	    "value: only a redirect has a target");
 	bad("{\"rules\":[{\"id\":\"x\",\"resource\":\"msr\",\"msrs\":1,\"verdict\":\"redirect\"}]}",
 	    "a redirect needs a target: \"value\"");
+	bad("{\"rules\":[{\"id\":\"x\",\"resource\":\"msr\",\"msrs\":\"0x0-0x1fff\",\"verdict\":\"deny\"}]}",
+	    "msrs: 0x800-0x8ff are the x2APIC MSRs");
 	bad("{\"rules\":[{\"id\":\"x\",\"resource\":\"cpuid\",\"leaf\":1,\"verdict\":\"redirect\"}]}",
 	    "a redirect needs a target: \"registers\"");
-	bad("{\"rules\":[{\"id\":\"x\",\"resource\":\"cpuid\",\"leaf\":1,\"verdict\":\"deny\",\"registers\":{\"eax\":1}}]}",
+	bad("{\"rules\":[{\"id\":\"x\",\"resource\":\"cpuid\",\"leaf\":1,\"verdict\":\"deny\",\"registers\":{"
+	    "\"eax\":1}}]}",
 	    "a cpuid rule can only redirect");
-	bad("{\"rules\":[{\"id\":\"x\",\"resource\":\"cpuid\",\"leaf\":1,\"verdict\":\"redirect\",\"registers\":{\"esi\":1}}]}",
+	bad("{\"rules\":[{\"id\":\"x\",\"resource\":\"cpuid\",\"leaf\":1,\"verdict\":\"redirect\","
+	    "\"registers\":{\"esi\":1}}]}",
 	    "registers: unknown register \"esi\"");
-	bad("{\"rules\":[{\"id\":\"x\",\"resource\":\"cpuid\",\"leaf\":1,\"verdict\":\"redirect\",\"registers\":{\"eax\":\"0b01\"}}]}",
+	bad("{\"rules\":[{\"id\":\"x\",\"resource\":\"cpuid\",\"leaf\":1,\"verdict\":\"redirect\","
+	    "\"registers\":{\"eax\":\"0b01\"}}]}",
 	    "registers.eax: a bitmap is \"0b\" and 32");
 	bad("{\"rules\":[{\"id\":\"x\",\"resource\":\"disk\",\"drive\":\"d\",\"verdict\":\"redirect\"}]}",
 	    "a redirect needs a target: \"overlay\"");
 	bad("{\"rules\":[{\"id\":\"x\",\"resource\":\"net\",\"proto\":\"tcp\",\"verdict\":\"redirect\"}]}",
 	    "a redirect needs a target: \"to\"");
-	bad("{\"rules\":[{\"id\":\"x\",\"resource\":\"net\",\"verdict\":\"redirect\",\"to\":\"localhost:80\"}]}",
+	bad("{\"rules\":[{\"id\":\"x\",\"resource\":\"net\",\"verdict\":\"redirect\",\"to\":\"localhost:80\"}"
+	    "]}",
 	    "to: \"localhost:80\" is not \"HOST:PORT\"");
 	bad("{\"rules\":[{\"id\":\"x\",\"resource\":\"net\",\"dst\":\"10.0.0.1/8\",\"verdict\":\"deny\"}]}",
 	    "dst: \"10.0.0.1/8\" has bits set beyond its /8 prefix");
 	bad("{\"rules\":[{\"id\":\"x\",\"resource\":\"net\",\"dst\":\"10.0.0/8\",\"verdict\":\"deny\"}]}",
 	    "dst: \"10.0.0/8\" is not an IPv4 address");
-	bad("{\"rules\":[{\"id\":\"x\",\"resource\":\"net\",\"proto\":\"icmp\",\"ports\":1,\"verdict\":\"deny\"}]}",
+	bad("{\"rules\":[{\"id\":\"x\",\"resource\":\"net\",\"proto\":\"icmp\",\"ports\":1,\"verdict\":"
+	    "\"deny\"}]}",
 	    "ports: ICMP has no ports");
 	bad("{\"rules\":[{\"id\":\"x\",\"resource\":\"vsock\",\"verdict\":\"redirect\"}]}",
 	    "a redirect needs a target: \"to_port\"");
 	bad("{\"rules\":[{\"id\":\"x\",\"resource\":\"rtc\",\"verdict\":\"redirect\"}]}",
 	    "a redirect needs a target: \"epoch\" or \"offset_s\"");
-	bad("{\"rules\":[{\"id\":\"x\",\"resource\":\"rtc\",\"verdict\":\"redirect\",\"epoch\":\"2001-02-30T00:00:00Z\"}]}",
+	bad("{\"rules\":[{\"id\":\"x\",\"resource\":\"rtc\",\"verdict\":\"redirect\",\"epoch\":\"2001-02-"
+	    "30T00:00:00Z\"}]}",
 	    "epoch: \"2001-02-30T00:00:00Z\" is not an RFC 3339 time");
-	bad("{\"rules\":[{\"id\":\"x\",\"resource\":\"rtc\",\"verdict\":\"redirect\",\"epoch\":\"2001-02-03\"}]}",
+	bad("{\"rules\":[{\"id\":\"x\",\"resource\":\"rtc\",\"verdict\":\"redirect\",\"epoch\":\"2001-02-"
+	    "03\"}]}",
 	    "is not an RFC 3339 time");
 	bad("{\"rules\":[{\"id\":\"d\",\"resource\":\"pio\",\"ports\":1,\"verdict\":\"deny\"},"
 	    "{\"id\":\"e\",\"resource\":\"pio\",\"ports\":2,\"verdict\":\"deny\"},"
@@ -296,8 +313,10 @@ static char *many_rules(unsigned n, size_t *len)
 	char *t = malloc(cap);
 	size_t o = (size_t)snprintf(t, cap, "{\"rules\":[");
 	for (unsigned i = 0; i < n; i++)
-		o += (size_t)snprintf(t + o, cap - o, "%s{\"id\":\"r%u\",\"resource\":\"pio\",\"ports\":%u,\"verdict\":\"deny\"}",
-				      i ? "," : "", i, i & 0xffff);
+		o += (size_t)snprintf(
+		    t + o, cap - o,
+		    "%s{\"id\":\"r%u\",\"resource\":\"pio\",\"ports\":%u,\"verdict\":\"deny\"}", i ? "," : "",
+		    i, i & 0xffff);
 	o += (size_t)snprintf(t + o, cap - o, "]}");
 	*len = o;
 	return t;
@@ -366,28 +385,34 @@ static void times(void **state)
 static void live_change(void **state)
 {
 	struct policy_spec a, b;
-	const char *base = "{\"rules\":[{\"id\":\"c\",\"resource\":\"cpuid\",\"leaf\":1,\"verdict\":\"redirect\","
-			   "\"registers\":{\"ecx\":0}},{\"id\":\"p\",\"resource\":\"pio\",\"ports\":1,\"verdict\":\"deny\"}]}";
+	const char *base =
+	    "{\"rules\":[{\"id\":\"c\",\"resource\":\"cpuid\",\"leaf\":1,\"verdict\":\"redirect\","
+	    "\"registers\":{\"ecx\":0}},{\"id\":\"p\",\"resource\":\"pio\",\"ports\":1,\"verdict\":\"deny\"}]"
+	    "}";
 	assert_int_equal(parse(base, &a), 0);
-	assert_int_equal(parse("{\"rules\":[{\"id\":\"c\",\"resource\":\"cpuid\",\"leaf\":1,\"verdict\":\"redirect\","
-			       "\"registers\":{\"ecx\":0}}]}",
-			       &b),
-			 0);
+	assert_int_equal(
+	    parse("{\"rules\":[{\"id\":\"c\",\"resource\":\"cpuid\",\"leaf\":1,\"verdict\":\"redirect\","
+		  "\"registers\":{\"ecx\":0}}]}",
+		  &b),
+	    0);
 	assert_int_equal(policy_check_live_change(&a, &b, err, sizeof(err)), 0); /* pio may change */
 	policy_spec_free(&b);
-	assert_int_equal(parse("{\"rules\":[{\"id\":\"c\",\"resource\":\"cpuid\",\"leaf\":1,\"verdict\":\"redirect\","
-			       "\"registers\":{\"ecx\":1}}]}",
-			       &b),
-			 0);
+	assert_int_equal(
+	    parse("{\"rules\":[{\"id\":\"c\",\"resource\":\"cpuid\",\"leaf\":1,\"verdict\":\"redirect\","
+		  "\"registers\":{\"ecx\":1}}]}",
+		  &b),
+	    0);
 	assert_int_equal(policy_check_live_change(&a, &b, err, sizeof(err)), -1);
 	assert_string_equal(err, "policy: rule \"c\": cpuid rules cannot change once the VM has started");
 	policy_spec_free(&b);
 	assert_int_equal(parse("{}", &b), 0);
 	assert_int_equal(policy_check_live_change(&a, &b, err, sizeof(err)), -1);
-	assert_int_equal(parse("{\"rules\":[{\"id\":\"t\",\"resource\":\"rtc\",\"verdict\":\"redirect\",\"offset_s\":-60}]}",
-			       &b),
-			 0);
-	struct policy_spec none = { 0 };
+	assert_int_equal(
+	    parse(
+		"{\"rules\":[{\"id\":\"t\",\"resource\":\"rtc\",\"verdict\":\"redirect\",\"offset_s\":-60}]}",
+		&b),
+	    0);
+	struct policy_spec none = {0};
 	assert_int_equal(policy_check_live_change(&none, &b, err, sizeof(err)), -1);
 	assert_string_equal(err, "policy: rule \"t\": rtc rules cannot change once the VM has started");
 	policy_spec_free(&a);
@@ -397,9 +422,10 @@ static void live_change(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(every_field), cmocka_unit_test(round_trip),	  cmocka_unit_test(default_policy),
-		cmocka_unit_test(bad_policies), cmocka_unit_test(overlay_checked), cmocka_unit_test(sizes),
-		cmocka_unit_test(times),	cmocka_unit_test(live_change),
+	    cmocka_unit_test(every_field),     cmocka_unit_test(round_trip),
+	    cmocka_unit_test(default_policy),  cmocka_unit_test(bad_policies),
+	    cmocka_unit_test(overlay_checked), cmocka_unit_test(sizes),
+	    cmocka_unit_test(times),	       cmocka_unit_test(live_change),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
