@@ -128,6 +128,13 @@ p80 = [r for r in recs if r.get("port") == "0x80"]
 assert len(p80) == 1 and p80[0]["count"] == 8 and p80[0]["access"] == "write", p80
 ' "$T/w.jsonl"
 
+# --- a full disk: the records are counted, said once, and the VM runs on ----
+timeout 60 "$V" run --kernel "$G/tiny-poweroff.bin" --trace /dev/full --audit /dev/full --stats >"$T/out" 2>"$T/full"
+rc=$?
+if [ $rc -eq 0 ] && grep -q "tiny: denied ok" "$T/out" && [ "$(grep -c 'cannot write' "$T/full")" -eq 2 ] &&
+   grep -Eq '^trace: .*trace_lines=0 audit_lines=0 write_failed=[1-9]' "$T/full"; then pass "unwritable records counted, VM unharmed"
+else fail "unwritable records counted, VM unharmed" "exit $rc: $(grep -v '^vcpu' "$T/full" | head -c 400)"; fi
+
 # --- the config file's keys ------------------------------------------------
 cat >"$T/cfg.json" <<EOF
 {"boot-source": {"kernel_image_path": "$G/tiny-poweroff.bin"}, "console": {"output": "none"},
@@ -185,6 +192,9 @@ s = json.load(open(sys.argv[1]))
 assert s["trace"]["events"] > 0 and s["trace"]["lost"] == 0, s["trace"]
 assert "records" in s["audit"], s["audit"]
 ' "$T/resp"
+code=$(curl -s -o "$T/prom" -w '%{http_code}' --max-time 10 --unix-socket "$SOCK" "http://localhost/metrics")
+if grep -Eq '^vigil_trace_events_total [1-9]' "$T/prom" && grep -q '^vigil_trace_lost_total 0' "$T/prom"; then pass "GET /metrics has the trace counters"
+else fail "GET /metrics has the trace counters" "$(grep -E 'trace|audit' "$T/prom" | head -c 300)"; fi
 kill -TERM "$pid"; wait "$pid" 2>/dev/null
 
 echo "trace: $passed passed, $failed failed"

@@ -42,6 +42,8 @@ struct evring {
 	_Atomic uint64_t dropped[2]; /* by output: D_TRACE, D_AUDIT */
 	_Atomic uint64_t coalesced;
 	unsigned evict;
+	uint64_t budget_t; /* audit records written in the window starting then */
+	unsigned budget_n;
 	const void *owner; /* the producing thread's marker */
 	char pad1[64];
 	/* consumer side */
@@ -276,6 +278,24 @@ static void push(struct evsink *s, struct evring *r, const struct vevent *e)
 	atomic_store_explicit(&r->head, h + 1, memory_order_release);
 }
 
+/* A flushed audit record. A guest sweeping many addresses defeats the
+ * coalescing; the budget still bounds what it can write: at most
+ * EV_AUDIT_MAX_PER_WINDOW records per ring per window, the rest counted as
+ * lost (and reported so). */
+static void push_audit(struct evsink *s, struct evring *r, const struct vevent *rec, uint64_t now)
+{
+	if (now - r->budget_t >= s->window) {
+		r->budget_t = now;
+		r->budget_n = 0;
+	}
+	if (r->budget_n >= EV_AUDIT_MAX_PER_WINDOW) {
+		count(&r->dropped[D_AUDIT]);
+		return;
+	}
+	r->budget_n++;
+	push(s, r, rec);
+}
+
 static bool same_event(const struct vevent *a, const struct vevent *b)
 {
 	return a->kind == b->kind && a->resource == b->resource && a->addr == b->addr && a->write == b->write &&
@@ -318,7 +338,7 @@ static void coalesce(struct evsink *s, struct evring *r, const struct vevent *e)
 				atomic_store_explicit(&empty->st, P_EMPTY, memory_order_release);
 			return;
 		}
-		push(s, r, &p->e);
+		push_audit(s, r, &p->e, e->t);
 		if (!empty) {
 			empty = p; /* stays BUSY until refilled below */
 			empty_busy = true;
@@ -331,12 +351,12 @@ static void coalesce(struct evsink *s, struct evring *r, const struct vevent *e)
 		for (unsigned k = 0; k < EV_PENDING && !empty; k++) {
 			struct evpending *p = &r->pend[r->evict++ % EV_PENDING];
 			if (grab(p)) {
-				push(s, r, &p->e);
+				push_audit(s, r, &p->e, e->t);
 				empty = p; /* stays BUSY until refilled below */
 			}
 		}
 		if (!empty) {
-			push(s, r, e);
+			push_audit(s, r, e, e->t);
 			return;
 		}
 	}
@@ -353,11 +373,14 @@ void ev_emit(struct evsink *s, struct vevent *e)
 	bool trace = f & F_TRACE, audit = (f & F_AUDIT) && e->audit;
 	if (!trace && !audit)
 		return;
+	trace = trace && ev_filter_match(atomic_load_explicit(&s->filter, memory_order_acquire), e);
+	if (!trace && !audit)
+		return; /* filtered out: costs the test only */
 	e->t = ev_sink_now(s);
 	if (e->count == 0)
 		e->count = 1;
 	struct evring *r = my_ring(s, e);
-	if (trace && ev_filter_match(atomic_load_explicit(&s->filter, memory_order_acquire), e)) {
+	if (trace) {
 		e->dest = EV_TO_TRACE;
 		if (r)
 			push(s, r, e);

@@ -11,6 +11,7 @@
 #include "core/vm.h"
 #include "vmm/metrics.h"
 #include "vmm/metrics_int.h"
+#include "vmm/trace.h"
 #include "vmm/vmm.h"
 
 /* A label value as the format wants it: \ " and newline escaped. */
@@ -144,6 +145,25 @@ char *metrics_prometheus(struct vmm *m)
 		vcpu_families(f, vm);
 		device_families(f, vm);
 		policy_families(f, vm);
+	}
+	struct vtrace_stats ts;
+	if (vmm_trace_stats(m, &ts)) {
+		const struct {
+			const char *name, *help;
+			uint64_t v;
+		} tr[] = {
+		    {"vigil_trace_events_total", "Events queued for the trace and the audit log.", ts.events},
+		    {"vigil_trace_lost_total", "Events dropped: a full ring, or no ring.", ts.lost},
+		    {"vigil_trace_lines_total", "Trace lines written.", ts.trace_lines},
+		    {"vigil_audit_records_total", "Audit records written.", ts.audit_lines},
+		    {"vigil_audit_coalesced_total", "Audited events folded into an earlier record.", ts.coalesced},
+		    {"vigil_trace_write_failed_total", "Trace and audit lines that could not be written.",
+		     ts.trace_failed + ts.audit_failed},
+		};
+		for (size_t k = 0; k < sizeof(tr) / sizeof(tr[0]); k++) {
+			family(f, tr[k].name, "counter", tr[k].help);
+			fprintf(f, "%s %" PRIu64 "\n", tr[k].name, tr[k].v);
+		}
 	}
 	family(f, "vigil_process_resident_memory_bytes", "gauge", "Resident memory of the vigil process.");
 	fprintf(f, "vigil_process_resident_memory_bytes %" PRIu64 "\n", metrics_rss_bytes());

@@ -20,7 +20,7 @@
 #include "core/policy.h"
 
 #define OUT_BUF (256 * 1024)
-#define LINE_MAX_LEN 1024 /* one record's line, at most */
+#define LINE_MAX_LEN 2048 /* one record's line, at most (two escaped ids of 128 characters fit) */
 #define TICK_MS 10
 #define DRAIN_EVERY_MS 50
 

@@ -55,4 +55,11 @@ uint64_t vmm_api_requests(const struct vmm *m)
 	return m->api_requests;
 }
 
+bool vmm_trace_stats(struct vmm *m, struct vtrace_stats *st)
+{
+	(void)m;
+	(void)st;
+	return false;
+}
+
 #endif

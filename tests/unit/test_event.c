@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "core/devreq.h"
 #include "core/event.h"
 #include "vmm/trace.h"
 
@@ -294,6 +295,34 @@ static void test_coalescing(void **state)
 	ev_sink_free(s);
 }
 
+/* A guest sweeping addresses defeats coalescing; the per-window budget
+ * still bounds the records, and what it drops is counted. */
+static void test_audit_budget(void **state)
+{
+	(void)state;
+	struct evsink *s = sink(4096, 1000000);
+	ev_set_audit(s, true);
+	for (unsigned i = 0; i < 3000; i++) {
+		struct vevent e = pio(i, true);
+		ev_emit(s, &e);
+	}
+	struct got g = { .ordered = true };
+	ev_drain(s, true, &ops, &g);
+	assert_int_equal(g.audit, EV_AUDIT_MAX_PER_WINDOW + EV_PENDING);
+	assert_int_equal(g.count_sum + g.lost_audit, 3000);
+	/* The next window has a budget again. */
+	atomic_fetch_add(&fake_now, 1000000);
+	g = (struct got){ .ordered = true };
+	for (unsigned i = 0; i < 10; i++) {
+		struct vevent e = pio(i, true);
+		ev_emit(s, &e);
+	}
+	ev_drain(s, true, &ops, &g);
+	assert_int_equal(g.count_sum, 10);
+	assert_int_equal(g.lost_audit, 0);
+	ev_sink_free(s);
+}
+
 /* A vCPU denied once and then quiet: the drain takes its record once the
  * window has passed, without the producer's help. */
 static void test_stale_record_taken_by_drain(void **state)
@@ -392,6 +421,38 @@ static void test_rings_per_thread(void **state)
 	ev_sink_free(s);
 }
 
+/* The request path traces every request and audits the built-in refusal. */
+static void test_devreq_events(void **state)
+{
+	(void)state;
+	struct evsink *s = sink(16, 0);
+	struct dev_stats st = { .name = "golden" };
+	struct dev_gate g = { .stats = &st, .id = "golden", .read_only = true, .ev = s };
+	struct got r = { .ordered = true };
+
+	assert_true(dev_request(&g, REQ_READ, 512)); /* nothing on: nothing queued */
+	assert_int_equal(ev_drain(s, true, &ops, &r), 0);
+	ev_set_trace(s, true);
+	ev_set_audit(s, true);
+	assert_true(dev_request(&g, REQ_READ, 512));
+	assert_int_equal(ev_drain(s, true, &ops, &r), 1);
+	assert_int_equal(r.last.kind, EV_DEVREQ);
+	assert_int_equal(r.last.vcpu, EV_NO_VCPU);
+	assert_string_equal(r.last.device, "golden");
+	assert_int_equal(r.last.write, REQ_READ);
+	assert_int_equal(r.last.value, 512);
+	assert_true(r.last.addr == EV_NO_SECTOR);
+	assert_int_equal(r.last.verdict, POLICY_PROVIDE);
+	assert_false(dev_request(&g, REQ_WRITE, 4096));
+	r = (struct got){ .ordered = true };
+	assert_int_equal(ev_drain(s, true, &ops, &r), 2);
+	assert_int_equal(r.trace, 1);
+	assert_int_equal(r.audit, 1);
+	assert_int_equal(r.last.verdict, POLICY_DENY);
+	assert_int_equal(r.last.resource, POL_RES_DISK);
+	ev_sink_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -402,8 +463,10 @@ int main(void)
 		cmocka_unit_test(test_filter_parse_errors),
 		cmocka_unit_test(test_coalescing),
 		cmocka_unit_test(test_stale_record_taken_by_drain),
+		cmocka_unit_test(test_audit_budget),
 		cmocka_unit_test(test_concurrent_coalescing),
 		cmocka_unit_test(test_rings_per_thread),
+		cmocka_unit_test(test_devreq_events),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
