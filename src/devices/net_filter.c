@@ -302,6 +302,26 @@ deny:
 	return DROP;
 }
 
+/* An ICMP error about a packet of a flow the policy let through (a port
+ * unreachable, "fragmentation needed") belongs to that flow. Not for a
+ * redirected flow: its quote would need rewriting too; it is decided as
+ * an ICMP flow of its own. */
+static bool related(struct nf *f, const uint8_t *frame, const struct net_pkt *pk, bool ingress)
+{
+	struct net_pkt in;
+
+	if (!net_pkt_icmp_quote(frame, pk, &in))
+		return false;
+	/* the quoted packet went the other way: from the error's receiver */
+	struct net_ct_key k;
+	flow_key(&in, !ingress, &k);
+	struct net_ct_entry *e = net_ct_find(f->ct, &k, ingress);
+	if (!e || e->nat || e->epoch != f->epoch)
+		return false;
+	net_ct_touch(f->ct, e, vclock_mono_ns(&f->cfg.clock));
+	return true;
+}
+
 static enum act filter(struct nf *f, const struct policy *p, uint8_t *frame, size_t len, bool ingress)
 {
 	struct net_pkt pk;
@@ -322,6 +342,8 @@ static enum act filter(struct nf *f, const struct policy *p, uint8_t *frame, siz
 	/* slirp's own DHCP server: no host connection, and the guest needs it */
 	if (f->cfg.user_mode && pk.proto == NET_IP_UDP &&
 	    (ingress ? pk.sport == 67 && pk.dport == 68 : pk.sport == 68 && pk.dport == 67))
+		return PASS;
+	if (related(f, frame, &pk, ingress))
 		return PASS;
 	return flow_packet(f, p, frame, &pk, ingress);
 }

@@ -58,6 +58,7 @@ static enum net_pkt_kind transport(const uint8_t *f, struct net_pkt *p)
 	case NET_IP_ICMP:
 		if (avail < 8)
 			return NET_PKT_BAD;
+		p->icmp_type = h[0];
 		p->icmp_echo = h[0] == 0 || h[0] == 8;
 		if (p->icmp_echo)
 			p->sport = p->dport = be16(h + 4);
@@ -97,6 +98,38 @@ enum net_pkt_kind net_pkt_parse(const uint8_t *f, size_t len, struct net_pkt *p)
 	if (frag & 0x3fff) /* MF or an offset: the transport header is not whole here */
 		return p->kind = NET_PKT_FRAG;
 	return p->kind = transport(f, p);
+}
+
+bool net_pkt_icmp_quote(const uint8_t *f, const struct net_pkt *p, struct net_pkt *in)
+{
+	memset(in, 0, sizeof(*in));
+	if (p->kind != NET_PKT_IPV4 || p->proto != NET_IP_ICMP ||
+	    !(p->icmp_type == 3 || p->icmp_type == 4 || p->icmp_type == 11 || p->icmp_type == 12))
+		return false;
+	size_t q = p->l4 + 8, avail = p->ip_end - q; /* parse() saw 8 bytes of ICMP header */
+	const uint8_t *ip = f + q;
+	if (avail < 20)
+		return false;
+	size_t ihl = (size_t)(ip[0] & 15) * 4;
+	if ((ip[0] >> 4) != 4 || ihl < 20 || avail < ihl + 8)
+		return false;
+	in->kind = NET_PKT_IPV4;
+	in->proto = ip[9];
+	in->src = be32(ip + 12);
+	in->dst = be32(ip + 16);
+	in->l3 = q;
+	in->l4 = q + ihl;
+	const uint8_t *l4 = ip + ihl;
+	if (in->proto == NET_IP_ICMP) {
+		in->icmp_type = l4[0];
+		in->icmp_echo = l4[0] == 0 || l4[0] == 8;
+		if (in->icmp_echo)
+			in->sport = in->dport = be16(l4 + 4);
+	} else {
+		in->sport = be16(l4);
+		in->dport = be16(l4 + 2);
+	}
+	return true;
 }
 
 uint32_t net_csum_add(uint32_t sum, const void *buf, size_t len)

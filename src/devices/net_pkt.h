@@ -41,6 +41,7 @@ struct net_pkt {
 	uint32_t src, dst;   /* host byte order */
 	uint16_t sport, dport; /* TCP/UDP ports; ICMP echo: both the identifier */
 	bool icmp_echo;      /* ICMP echo request or reply (type 8 / 0) */
+	uint8_t icmp_type;
 	uint8_t tcp_flags;
 	uint32_t seq, ack;   /* TCP */
 	uint32_t tcp_payload; /* TCP payload bytes */
@@ -50,6 +51,12 @@ struct net_pkt {
 
 /* Parses frame[0, len). Never reads outside it. Returns p->kind. */
 enum net_pkt_kind net_pkt_parse(const uint8_t *frame, size_t len, struct net_pkt *p);
+
+/* An ICMP error (destination unreachable, source quench, time exceeded,
+ * parameter problem) carries the start of the datagram it is about: its
+ * addresses, protocol and ports (ICMP echo: the identifier in both) go to
+ * *inner. false when p is no such error or the quote is cut short. */
+bool net_pkt_icmp_quote(const uint8_t *frame, const struct net_pkt *p, struct net_pkt *inner);
 
 /* The Internet checksum (RFC 1071) of buf, folded, not inverted, added to
  * `sum` (a running 32-bit sum). */

@@ -820,6 +820,46 @@ static void test_tap_refuses_redirect(void **state)
 	policy_free(p);
 }
 
+/* An ICMP error (port unreachable) about a packet of an allowed flow reaches
+ * the guest although ingress is denied; one about no flow does not. */
+static size_t icmp_unreach(uint8_t *f, const uint8_t *quoted, size_t qlen)
+{
+	size_t n = eth_ip(f, false, 1, IP(8, 8, 8, 8), GUEST, 8 + qlen);
+	uint8_t *ic = f + 34;
+	ic[0] = 3, ic[1] = 3; /* port unreachable */
+	memcpy(ic + 8, quoted + 14, qlen);
+	fix_csums(f);
+	return n;
+}
+
+static void test_icmp_errors_follow_their_flow(void **state)
+{
+	(void)state;
+	struct policy_rule r[3] = {
+		net_rule("dns", POLICY_PROVIDE, POL_PROTO_UDP, IP(8, 8, 8, 8), 32, 53),
+		net_rule("rest", POLICY_DENY, POL_PROTO_ANY, 0, 0, 0),
+		net_rule("no-ingress", POLICY_DENY, POL_PROTO_ANY, 0, 0, 0),
+	};
+	r[2].dir = POL_DIR_INGRESS;
+	struct env *e = env_new(compile(r, 3, POLICY_ENFORCE, 0), true);
+	uint8_t q[128], f[256];
+
+	size_t qn = udp_frame(q, true, GUEST, 5000, IP(8, 8, 8, 8), 53, 12);
+	assert_true(tx(e, q, qn));
+	size_t n = icmp_unreach(f, q, 28);
+	assert_int_equal(rx(e, f, n), n);
+	/* the same error about another port: no flow, ingress denied */
+	uint8_t q2[128];
+	size_t q2n = udp_frame(q2, true, GUEST, 5001, IP(8, 8, 8, 8), 53, 12);
+	n = icmp_unreach(f, q2, 28);
+	assert_int_equal(rx(e, f, n), 0);
+	/* a quote cut short is no quote */
+	n = icmp_unreach(f, q, 27);
+	assert_int_equal(rx(e, f, n), 0);
+	(void)q2n;
+	env_free(e);
+}
+
 /* ---- audit records -------------------------------------------------------- */
 
 #define MAX_EV 16
@@ -918,6 +958,7 @@ int main(void)
 		cmocka_unit_test(test_swap_decides_again),
 		cmocka_unit_test(test_tap_refuses_redirect),
 		cmocka_unit_test(test_decisions_are_audited),
+		cmocka_unit_test(test_icmp_errors_follow_their_flow),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
