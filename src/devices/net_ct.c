@@ -14,6 +14,8 @@
 #define TMO_TCP_EST (7200 * S)
 #define TMO_TCP_CLOSING (10 * S)
 #define TMO_UDP (120 * S)
+#define TMO_DNS (10 * S) /* one question, one answer: as slirp's own DNS sockets */
+#define EVICT_SCAN 64    /* LRU entries looked at for one that holds no host connection */
 #define TMO_OTHER (30 * S)
 
 struct net_ct {
@@ -139,7 +141,16 @@ struct net_ct_entry *net_ct_add(struct net_ct *ct, const struct net_ct_key *key,
 	if (lookup(ct, rkey, 1) != NET_CT_NONE || lookup(ct, key, 0) != NET_CT_NONE)
 		return NULL;
 	if (ct->free_head == NET_CT_NONE) {
-		net_ct_del(ct, &ct->e[ct->lru_tail]);
+		/* Full: the least recently used flow goes, preferably one that
+		 * holds no host connection (forgetting one would let the guest
+		 * past the cap while slirp keeps its socket). */
+		uint32_t victim = ct->lru_tail, i = ct->lru_tail;
+		for (unsigned n = 0; n < EVICT_SCAN && i != NET_CT_NONE; n++, i = ct->e[i].prev_lru)
+			if (!ct->e[i].host_conn) {
+				victim = i;
+				break;
+			}
+		net_ct_del(ct, &ct->e[victim]);
 		ct->evicted++;
 	}
 	uint32_t idx = ct->free_head;
@@ -179,7 +190,9 @@ uint64_t net_ct_timeout(const struct net_ct_entry *e)
 			return TMO_TCP_EST;
 		return e->state == CT_CLOSING ? TMO_TCP_CLOSING : TMO_TCP_NEW;
 	}
-	return e->key.proto == 17 ? TMO_UDP : TMO_OTHER;
+	if (e->key.proto == 17)
+		return e->key.rport == 53 ? TMO_DNS : TMO_UDP;
+	return TMO_OTHER;
 }
 
 static bool expired(const struct net_ct_entry *e, uint64_t now_ns)

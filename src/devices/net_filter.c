@@ -238,6 +238,11 @@ static enum act flow_packet(struct nf *f, const struct policy *p, uint8_t *frame
 	flow_key(pk, ingress, &k);
 	net_ct_expire(f->ct, now, 2);
 	struct net_ct_entry *e = net_ct_find(f->ct, &k, ingress);
+	if (e && e->state == CT_CLOSING && pk->proto == NET_IP_TCP &&
+	    (pk->tcp_flags & (NET_TCP_SYN | NET_TCP_ACK)) == NET_TCP_SYN) {
+		net_ct_del(f->ct, e); /* the same ports opened again: a new connection */
+		e = NULL;
+	}
 	struct dec dd;
 	bool decided = false;
 	if (e && e->epoch != f->epoch) {

@@ -388,6 +388,22 @@ static void test_ct_find_evict_expire(void **state)
 	assert_null(net_ct_find(ct, &k1, false));
 	assert_non_null(net_ct_find(ct, &k0, false));
 
+	/* full of host connections but one: that one goes, not the oldest */
+	struct net_ct_key kx = key(5);
+	struct net_ct_entry *ex = net_ct_find(ct, &kx, false);
+	for (uint32_t i = 0; i <= NET_CT_MAX; i++) {
+		struct net_ct_key ki = key(i);
+		struct net_ct_entry *ei = net_ct_find(ct, &ki, false);
+		if (ei && ei != ex)
+			net_ct_set_host_conn(ct, ei, true);
+	}
+	struct net_ct_key ky = key(NET_CT_MAX + 1);
+	assert_non_null(net_ct_add(ct, &ky, &ky, NET_CT_MAX + 1));
+	assert_null(net_ct_find(ct, &kx, false));
+	struct net_ct_key kold = key(2); /* the oldest, a host connection: kept */
+	assert_non_null(net_ct_find(ct, &kold, false));
+	assert_int_equal(net_ct_host_conns(ct), NET_CT_MAX - 1);
+
 	/* idle flows time out (a TCP flow being opened: 60 s) */
 	net_ct_expire(ct, 61ull * 1000000000, 0);
 	assert_int_equal(net_ct_count(ct), 0);
@@ -718,6 +734,10 @@ static void test_host_connection_cap(void **state)
 	assert_int_equal(rx(e, f, n), n);
 	n = tcp_frame(f, true, GUEST, 41002, IP(1, 1, 1, 1), 443, NET_TCP_SYN, 1, 0, 0);
 	assert_true(tx(e, f, n));
+	/* the closed one's ports opened again: a new connection, over the cap */
+	n = tcp_frame(f, true, GUEST, 41000, IP(1, 1, 1, 1), 443, NET_TCP_SYN, 99, 0, 0);
+	assert_false(tx(e, f, n));
+	assert_int_equal(rx(e, NULL, 0), NET_RST_LEN);
 	/* idle ones time out */
 	now_ns += 7201ull * 1000000000;
 	n = tcp_frame(f, true, GUEST, 41003, IP(1, 1, 1, 1), 443, NET_TCP_SYN, 1, 0, 0);
