@@ -20,7 +20,11 @@
 #include "devices/net_pkt.h"
 #include "devices/virtio_net.h"
 
-#define CHECK(x) do { if (!(x)) __builtin_trap(); } while (0)
+#define CHECK(x)                                                                                             \
+	do {                                                                                                 \
+		if (!(x))                                                                                    \
+			__builtin_trap();                                                                    \
+	} while (0)
 
 struct fake {
 	struct net_backend be;
@@ -73,7 +77,7 @@ static void fk_free(struct net_backend *b)
 	(void)b;
 }
 
-static const struct net_backend_ops fk_ops = { fk_send, fk_recv, fk_rx_enable, NULL, fk_free };
+static const struct net_backend_ops fk_ops = {fk_send, fk_recv, fk_rx_enable, NULL, fk_free};
 
 static uint64_t now;
 static uint64_t mono(void *ctx)
@@ -84,16 +88,31 @@ static uint64_t mono(void *ctx)
 
 static struct policy *make_policy(unsigned variant)
 {
-	static struct policy_range r8001 = { 8001, 8001 }, r8003 = { 8003, 8003 };
+	static struct policy_range r8001 = {8001, 8001}, r8003 = {8003, 8003};
 	struct policy_rule rules[3] = {
-		{ .id = "web", .resource = POL_RES_NET, .verdict = POLICY_PROVIDE, .proto = POL_PROTO_TCP,
-		  .dst_ip = 0x0a000202, .dst_prefix = 32, .nranges = 1, .ranges = &r8001 },
-		{ .id = "moved", .resource = POL_RES_NET, .verdict = POLICY_REDIRECT, .proto = POL_PROTO_ANY,
-		  .nranges = 1, .ranges = &r8003, .to_ip = 0x7f000001, .to_port = 8002, .audit = true },
-		{ .id = "rest", .resource = POL_RES_NET, .verdict = POLICY_DENY, .audit = true },
+	    {.id = "web",
+	     .resource = POL_RES_NET,
+	     .verdict = POLICY_PROVIDE,
+	     .proto = POL_PROTO_TCP,
+	     .dst_ip = 0x0a000202,
+	     .dst_prefix = 32,
+	     .nranges = 1,
+	     .ranges = &r8001},
+	    {.id = "moved",
+	     .resource = POL_RES_NET,
+	     .verdict = POLICY_REDIRECT,
+	     .proto = POL_PROTO_ANY,
+	     .nranges = 1,
+	     .ranges = &r8003,
+	     .to_ip = 0x7f000001,
+	     .to_port = 8002,
+	     .audit = true},
+	    {.id = "rest", .resource = POL_RES_NET, .verdict = POLICY_DENY, .audit = true},
 	};
-	struct policy_spec s = { .mode = variant & 1 ? POLICY_PERMISSIVE : POLICY_ENFORCE, .nrules = 3,
-				 .rules = rules, .max_host_connections = 4 };
+	struct policy_spec s = {.mode = variant & 1 ? POLICY_PERMISSIVE : POLICY_ENFORCE,
+				.nrules = 3,
+				.rules = rules,
+				.max_host_connections = 4};
 	char err[160];
 	struct policy *p = policy_compile(&s, err, sizeof(err));
 	CHECK(p);
@@ -105,14 +124,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static uint8_t rx[VIRTIO_NET_HDR_LEN + VIRTIO_NET_FRAME_MAX + 1];
 	if (size < 1)
 		return 0;
-	struct fake fk = { .be = { .ops = &fk_ops, .name = "fake", .vnet_hdr = !(data[0] & 1) } };
+	struct fake fk = {.be = {.ops = &fk_ops, .name = "fake", .vnet_hdr = !(data[0] & 1)}};
 	bool user = data[0] & 1;
 	struct policy_slot slot;
 	policy_slot_init(&slot, make_policy(data[0] >> 1));
-	struct dev_stats st = { .name = "net0" };
-	struct dev_gate g = { .stats = &st, .policy = &slot, .id = "net0" };
-	struct net_filter_cfg c = { .user_mode = user, .net = 0x0a000200, .mask = 0xffffff00, .host = 0x0a000202,
-				    .dns = 0x0a000203, .guest = 0x0a00020f, .clock = { .mono_ns = mono } };
+	struct dev_stats st = {.name = "net0"};
+	struct dev_gate g = {.stats = &st, .policy = &slot, .id = "net0"};
+	struct net_filter_cfg c = {.user_mode = user,
+				   .net = 0x0a000200,
+				   .mask = 0xffffff00,
+				   .host = 0x0a000202,
+				   .dns = 0x0a000203,
+				   .guest = 0x0a00020f,
+				   .clock = {.mono_ns = mono}};
 	char err[80];
 	struct net_backend *b = net_filter_new(&fk.be, &g, &c, err, sizeof(err));
 	CHECK(b);
@@ -135,7 +159,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			policy_free(policy_swap(&slot, make_policy(++swaps)));
 		}
 		if (flags & 1) {
-			struct iovec iov = { fr, len };
+			struct iovec iov = {fr, len};
 			fk.sent_len = 0;
 			fk.sent_kind = NET_PKT_BAD;
 			CHECK(b->ops->send(b, &iov, 1) == 0 || len > sizeof(rx));
@@ -151,7 +175,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		/* drain what waits for the guest: resets, or the delivered frame */
 		for (int i = 0; i < 40; i++) {
-			struct iovec iov = { rx, sizeof(rx) };
+			struct iovec iov = {rx, sizeof(rx)};
 			ssize_t r = b->ops->recv(b, &iov, 1);
 			if (r == -EAGAIN)
 				break;

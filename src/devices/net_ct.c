@@ -9,21 +9,21 @@
 
 /* Idle timeouts: a connection being opened or closed goes quickly, an open
  * TCP connection may sit idle for long (slirp keeps its socket). */
-#define S 1000000000ull
-#define TMO_TCP_NEW (60 * S)
-#define TMO_TCP_EST (7200 * S)
+#define S		1000000000ull
+#define TMO_TCP_NEW	(60 * S)
+#define TMO_TCP_EST	(7200 * S)
 #define TMO_TCP_CLOSING (10 * S)
-#define TMO_UDP (120 * S)
-#define TMO_DNS (10 * S) /* one question, one answer: as slirp's own DNS sockets */
-#define EVICT_SCAN 64    /* LRU entries looked at for one that holds no host connection */
-#define TMO_OTHER (30 * S)
+#define TMO_UDP		(120 * S)
+#define TMO_DNS		(10 * S) /* one question, one answer: as slirp's own DNS sockets */
+#define EVICT_SCAN	64	 /* LRU entries looked at for one that holds no host connection */
+#define TMO_OTHER	(30 * S)
 
 struct net_ct {
 	struct net_ct_entry e[NET_CT_MAX];
 	bool used[NET_CT_MAX];
 	uint32_t bucket[2][NBUCKETS];
 	uint32_t lru_head, lru_tail; /* head: most recent */
-	uint32_t free_head;          /* through next[0] */
+	uint32_t free_head;	     /* through next[0] */
 	unsigned count, host_conns;
 	uint64_t evicted;
 };
@@ -135,8 +135,8 @@ void net_ct_del(struct net_ct *ct, struct net_ct_entry *e)
 	ct->free_head = idx;
 }
 
-struct net_ct_entry *net_ct_add(struct net_ct *ct, const struct net_ct_key *key, const struct net_ct_key *rkey,
-				uint64_t now_ns)
+struct net_ct_entry *net_ct_add(struct net_ct *ct, const struct net_ct_key *key,
+				const struct net_ct_key *rkey, uint64_t now_ns)
 {
 	if (lookup(ct, rkey, 1) != NET_CT_NONE || lookup(ct, key, 0) != NET_CT_NONE)
 		return NULL;

@@ -26,13 +26,13 @@ enum net_ct_state { CT_NEW, CT_ESTABLISHED, CT_CLOSING };
 
 struct net_ct_entry {
 	struct net_ct_key key, rkey;
-	bool egress;      /* the guest opened it */
-	bool nat;         /* redirected: egress dst -> rkey's remote */
-	bool host_conn;   /* counts toward the host-connection cap */
-	uint8_t state;    /* enum net_ct_state */
-	uint8_t fins;     /* 1: guest sent FIN, 2: remote sent FIN */
-	uint64_t epoch;   /* the policy it was decided under (net_filter.c) */
-	int rule;         /* the deciding rule's index, -1: default */
+	bool egress;	  /* the guest opened it */
+	bool nat;	  /* redirected: egress dst -> rkey's remote */
+	bool host_conn;	  /* counts toward the host-connection cap */
+	uint8_t state;	  /* enum net_ct_state */
+	uint8_t fins;	  /* 1: guest sent FIN, 2: remote sent FIN */
+	uint64_t epoch;	  /* the policy it was decided under (net_filter.c) */
+	int rule;	  /* the deciding rule's index, -1: default */
 	uint64_t last_ns; /* last packet */
 	/* table links (indices; NET_CT_NONE ends) */
 	uint32_t next[2], prev_lru, next_lru;
@@ -51,8 +51,8 @@ struct net_ct_entry *net_ct_find(struct net_ct *ct, const struct net_ct_key *k, 
 /* A new flow (key, rkey: as above). Evicts the least recently used flow
  * when the table is full. NULL when rkey is another flow's already (two
  * redirected flows would look the same to the remote). */
-struct net_ct_entry *net_ct_add(struct net_ct *ct, const struct net_ct_key *key, const struct net_ct_key *rkey,
-				uint64_t now_ns);
+struct net_ct_entry *net_ct_add(struct net_ct *ct, const struct net_ct_key *key,
+				const struct net_ct_key *rkey, uint64_t now_ns);
 void net_ct_del(struct net_ct *ct, struct net_ct_entry *e);
 /* A packet of e: most recently used now. */
 void net_ct_touch(struct net_ct *ct, struct net_ct_entry *e, uint64_t now_ns);

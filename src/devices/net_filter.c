@@ -11,9 +11,9 @@
 #include "devices/net_pkt.h"
 #include "devices/virtio_net.h" /* header length, largest frame */
 
-#define INJ_MAX 16     /* resets waiting for the guest */
+#define INJ_MAX	    16 /* resets waiting for the guest */
 #define RX_DROP_RUN 64 /* dropped ingress frames per recv before yielding */
-#define LOOPBACK 0x7f000001u
+#define LOOPBACK    0x7f000001u
 
 struct nf {
 	struct net_backend be; /* first */
@@ -84,9 +84,12 @@ struct dec {
 static enum policy_proto pol_proto(uint8_t proto)
 {
 	switch (proto) {
-	case NET_IP_TCP: return POL_PROTO_TCP;
-	case NET_IP_UDP: return POL_PROTO_UDP;
-	default: return POL_PROTO_ICMP;
+	case NET_IP_TCP:
+		return POL_PROTO_TCP;
+	case NET_IP_UDP:
+		return POL_PROTO_UDP;
+	default:
+		return POL_PROTO_ICMP;
 	}
 }
 
@@ -108,19 +111,19 @@ static void emit(const struct nf *f, enum policy_dir dir, uint8_t proto, uint32_
 	if (!ev_wanted(f->gate.ev, d->audit))
 		return;
 	struct vevent e = {
-		.kind = EV_NET,
-		.vcpu = EV_NO_VCPU,
-		.write = (uint8_t)dir,
-		.verdict = (uint8_t)d->verdict,
-		.resource = POL_RES_NET,
-		.enforced = d->enforced,
-		.audit = d->audit,
-		.proto = (uint8_t)pol_proto(proto),
-		.count = 1,
-		.addr = ip,
-		.value = port,
-		.extra = out->nat ? (uint64_t)out->ip << 16 | out->port : 0,
-		.device = f->gate.id,
+	    .kind = EV_NET,
+	    .vcpu = EV_NO_VCPU,
+	    .write = (uint8_t)dir,
+	    .verdict = (uint8_t)d->verdict,
+	    .resource = POL_RES_NET,
+	    .enforced = d->enforced,
+	    .audit = d->audit,
+	    .proto = (uint8_t)pol_proto(proto),
+	    .count = 1,
+	    .addr = ip,
+	    .value = port,
+	    .extra = out->nat ? (uint64_t)out->ip << 16 | out->port : 0,
+	    .device = f->gate.id,
 	};
 	const char *id = why ? why : d->r ? d->r->id : NULL;
 	if (id) {
@@ -139,7 +142,7 @@ static void decide(struct nf *f, const struct policy *p, enum policy_dir dir, ui
 	const char *why = NULL;
 
 	policy_decide_net(p, f->gate.id, dir, pol_proto(proto), ip, port, &d);
-	*out = (struct dec){ .rule = d.rule };
+	*out = (struct dec){.rule = d.rule};
 	if (d.verdict == POLICY_REDIRECT && (!f->cfg.user_mode || dir != POL_DIR_EGRESS || !d.r)) {
 		d.verdict = POLICY_DENY; /* net_filter_check() refuses these */
 		d.audit = true;
@@ -151,7 +154,8 @@ static void decide(struct nf *f, const struct policy *p, enum policy_dir dir, ui
 			out->port = port;
 	}
 	if (f->cfg.user_mode && dir == POL_DIR_EGRESS && d.verdict != POLICY_DENY) {
-		if (d.verdict == POLICY_PROVIDE && to_host(f, ip, proto, port) && !(d.r && d.r->dst_prefix > 0)) {
+		if (d.verdict == POLICY_PROVIDE && to_host(f, ip, proto, port) &&
+		    !(d.r && d.r->dst_prefix > 0)) {
 			why = "host-loopback";
 			f->st.host_refused++;
 		} else if (fresh) {
@@ -195,7 +199,7 @@ static void inject_rst(struct nf *f, const uint8_t *frame, const struct net_pkt 
 
 static void flow_key(const struct net_pkt *p, bool ingress, struct net_ct_key *k)
 {
-	*k = (struct net_ct_key){ .proto = p->proto };
+	*k = (struct net_ct_key){.proto = p->proto};
 	k->gip = ingress ? p->dst : p->src;
 	k->rip = ingress ? p->src : p->dst;
 	if (p->proto == NET_IP_ICMP) {
@@ -230,7 +234,8 @@ static bool track(struct nf *f, struct net_ct_entry *e, const struct net_pkt *p,
 enum act { PASS, DROP };
 
 /* One IPv4 TCP/UDP/ICMP packet of the guest (egress) or for it (ingress). */
-static enum act flow_packet(struct nf *f, const struct policy *p, uint8_t *frame, struct net_pkt *pk, bool ingress)
+static enum act flow_packet(struct nf *f, const struct policy *p, uint8_t *frame, struct net_pkt *pk,
+			    bool ingress)
 {
 	uint64_t now = vclock_mono_ns(&f->cfg.clock);
 	struct net_ct_key k;
@@ -247,8 +252,8 @@ static enum act flow_packet(struct nf *f, const struct policy *p, uint8_t *frame
 	bool decided = false;
 	if (e && e->epoch != f->epoch) {
 		/* decided under another policy: again, in its own direction */
-		decide(f, p, e->egress ? POL_DIR_EGRESS : POL_DIR_INGRESS, k.proto, e->key.rip, e->key.rport, false,
-		       now, &dd);
+		decide(f, p, e->egress ? POL_DIR_EGRESS : POL_DIR_INGRESS, k.proto, e->key.rip, e->key.rport,
+		       false, now, &dd);
 		bool same = dd.effect != POLICY_DENY && dd.nat == e->nat &&
 			    (!dd.nat || (dd.ip == e->rkey.rip && dd.port == e->rkey.rport));
 		if (same) {
@@ -267,8 +272,8 @@ static enum act flow_packet(struct nf *f, const struct policy *p, uint8_t *frame
 	if (!e) {
 		/* a new flow, opened by this packet's sender */
 		if (!decided)
-			decide(f, p, ingress ? POL_DIR_INGRESS : POL_DIR_EGRESS, k.proto, k.rip, k.rport, true, now,
-			       &dd);
+			decide(f, p, ingress ? POL_DIR_INGRESS : POL_DIR_EGRESS, k.proto, k.rip, k.rport,
+			       true, now, &dd);
 		if (dd.effect == POLICY_DENY)
 			goto deny;
 		if (pk->proto == NET_IP_TCP && (pk->tcp_flags & NET_TCP_RST))
@@ -285,9 +290,10 @@ static enum act flow_packet(struct nf *f, const struct policy *p, uint8_t *frame
 		e->nat = dd.nat;
 		e->epoch = f->epoch;
 		e->rule = dd.rule;
-		e->state = pk->proto == NET_IP_TCP && (pk->tcp_flags & (NET_TCP_SYN | NET_TCP_ACK)) == NET_TCP_SYN
-				   ? CT_NEW
-				   : CT_ESTABLISHED;
+		e->state =
+		    pk->proto == NET_IP_TCP && (pk->tcp_flags & (NET_TCP_SYN | NET_TCP_ACK)) == NET_TCP_SYN
+			? CT_NEW
+			: CT_ESTABLISHED;
 		net_ct_set_host_conn(f->ct, e, f->cfg.user_mode && !ingress);
 	}
 	bool nat = e->nat;
@@ -398,7 +404,7 @@ static int nf_send(struct net_backend *b, const struct iovec *iov, int iovcnt)
 		kick_rx(f);
 		return 0;
 	}
-	struct iovec one = { .iov_base = f->tx, .iov_len = len };
+	struct iovec one = {.iov_base = f->tx, .iov_len = len};
 	return f->in->ops->send(f->in, &one, 1);
 }
 
@@ -428,7 +434,7 @@ static ssize_t nf_recv(struct net_backend *b, const struct iovec *iov, int iovcn
 	if (!p)
 		return f->in->ops->recv(f->in, iov, iovcnt);
 	size_t hl = hdr_len(f);
-	struct iovec bounce = { .iov_base = f->rx, .iov_len = sizeof(f->rx) };
+	struct iovec bounce = {.iov_base = f->rx, .iov_len = sizeof(f->rx)};
 	ssize_t r = -EAGAIN;
 	for (unsigned n = 0; n < RX_DROP_RUN; n++) {
 		r = f->in->ops->recv(f->in, &bounce, 1);
@@ -469,11 +475,11 @@ static void nf_free(struct net_backend *b)
 }
 
 static const struct net_backend_ops nf_ops = {
-	.send = nf_send,
-	.recv = nf_recv,
-	.rx_enable = nf_rx_enable,
-	.activate = nf_activate,
-	.free = nf_free,
+    .send = nf_send,
+    .recv = nf_recv,
+    .rx_enable = nf_rx_enable,
+    .activate = nf_activate,
+    .free = nf_free,
 };
 
 static void on_inner_rx(void *ctx)
@@ -531,19 +537,22 @@ int net_filter_check(const struct policy_spec *s, const char *iface, bool user_m
 			continue;
 		if (!user_mode) {
 			snprintf(err, errlen,
-				 "policy: rule '%s': redirect needs user-mode networking, and interface '%s' is a TAP "
+				 "policy: rule '%s': redirect needs user-mode networking, and interface '%s' "
+				 "is a TAP "
 				 "interface (name another one in \"iface\")",
 				 r->id, iface);
 			return -1;
 		}
 		if (r->dir != POL_DIR_EGRESS) {
-			snprintf(err, errlen, "policy: rule '%s': \"direction\": a redirect is for egress connections",
+			snprintf(err, errlen,
+				 "policy: rule '%s': \"direction\": a redirect is for egress connections",
 				 r->id);
 			return -1;
 		}
 		if ((r->to_ip >> 24) == 127 && r->to_ip != LOOPBACK) {
 			snprintf(err, errlen,
-				 "policy: rule '%s': \"to\": user-mode networking reaches only 127.0.0.1 of the host's "
+				 "policy: rule '%s': \"to\": user-mode networking reaches only 127.0.0.1 of "
+				 "the host's "
 				 "loopback",
 				 r->id);
 			return -1;

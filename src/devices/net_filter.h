@@ -52,13 +52,13 @@
 #include "devices/net_backend.h"
 
 struct net_filter_cfg {
-	bool user_mode;       /* libslirp: redirects and the host limits apply */
+	bool user_mode; /* libslirp: redirects and the host limits apply */
 	/* user mode's addresses, host byte order (net_slirp.h) */
-	uint32_t net, mask;   /* 10.0.2.0/24 */
-	uint32_t host;        /* 10.0.2.2: the host's 127.0.0.1 */
-	uint32_t dns;         /* 10.0.2.3 */
-	uint32_t guest;       /* 10.0.2.15 */
-	struct vclock clock;  /* flow timeouts */
+	uint32_t net, mask;  /* 10.0.2.0/24 */
+	uint32_t host;	     /* 10.0.2.2: the host's 127.0.0.1 */
+	uint32_t dns;	     /* 10.0.2.3 */
+	uint32_t guest;	     /* 10.0.2.15 */
+	struct vclock clock; /* flow timeouts */
 };
 
 /* A backend over `inner` that applies the policy of gate->policy (NULL:
@@ -68,14 +68,14 @@ struct net_backend *net_filter_new(struct net_backend *inner, const struct dev_g
 				   const struct net_filter_cfg *cfg, char *err, size_t errlen);
 
 struct net_filter_stats {
-	uint64_t flows;       /* new flows decided */
-	uint64_t denied;      /* packets dropped by a decision */
-	uint64_t resets;      /* TCP resets sent to the guest */
-	uint64_t redirected;  /* flows redirected */
-	uint64_t limited;     /* flows refused by the host-connection cap */
+	uint64_t flows;	       /* new flows decided */
+	uint64_t denied;       /* packets dropped by a decision */
+	uint64_t resets;       /* TCP resets sent to the guest */
+	uint64_t redirected;   /* flows redirected */
+	uint64_t limited;      /* flows refused by the host-connection cap */
 	uint64_t host_refused; /* flows to the host refused (no rule names it) */
-	uint64_t dropped;     /* malformed, fragments, IPv6, other protocols */
-	uint64_t evicted;     /* flows pushed out of the full table */
+	uint64_t dropped;      /* malformed, fragments, IPv6, other protocols */
+	uint64_t evicted;      /* flows pushed out of the full table */
 	unsigned open_flows, host_conns;
 };
 /* false when b is not a filter. */
@@ -86,6 +86,7 @@ bool net_filter_get_stats(const struct net_backend *b, struct net_filter_stats *
  * for egress, and can reach only 127.0.0.1 of the host's loopback. Call it
  * for every interface before a policy is installed. 0, or -1 with one line
  * naming the rule and the field. */
-int net_filter_check(const struct policy_spec *spec, const char *iface, bool user_mode, char *err, size_t errlen);
+int net_filter_check(const struct policy_spec *spec, const char *iface, bool user_mode, char *err,
+		     size_t errlen);
 
 #endif

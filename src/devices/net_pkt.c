@@ -162,7 +162,7 @@ static void csum_update16(uint8_t *csum, uint16_t old, uint16_t new)
 static void csum_update32(uint8_t *csum, uint32_t old, uint32_t new)
 {
 	csum_update16(csum, (uint16_t)(old >> 16), (uint16_t)(new >> 16));
-	csum_update16(csum, (uint16_t)old, (uint16_t)new);
+	csum_update16(csum, (uint16_t)old, (uint16_t) new);
 }
 
 void net_pkt_rewrite(uint8_t *f, struct net_pkt *p, bool dnat, uint32_t ip, uint16_t port)
@@ -218,7 +218,8 @@ size_t net_pkt_build_rst(uint8_t *out, const uint8_t *frame, const struct net_pk
 		put32(tcp + 4, p->ack);
 		tcp[13] = NET_TCP_RST;
 	} else {
-		uint32_t len = p->tcp_payload + !!(p->tcp_flags & NET_TCP_SYN) + !!(p->tcp_flags & NET_TCP_FIN);
+		uint32_t len =
+		    p->tcp_payload + !!(p->tcp_flags & NET_TCP_SYN) + !!(p->tcp_flags & NET_TCP_FIN);
 		put32(tcp + 8, p->seq + len);
 		tcp[13] = NET_TCP_RST | NET_TCP_ACK;
 	}

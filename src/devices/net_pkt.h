@@ -13,12 +13,12 @@
 #include <stdint.h>
 
 #define NET_ETH_HLEN 14u
-#define NET_ETH_ARP 0x0806
+#define NET_ETH_ARP  0x0806
 #define NET_ETH_IPV4 0x0800
 #define NET_ETH_IPV6 0x86dd
-#define NET_IP_TCP 6
-#define NET_IP_UDP 17
-#define NET_IP_ICMP 1
+#define NET_IP_TCP   6
+#define NET_IP_UDP   17
+#define NET_IP_ICMP  1
 
 #define NET_TCP_FIN 0x01
 #define NET_TCP_SYN 0x02
@@ -27,7 +27,7 @@
 
 /* What a frame is, as far as the policy cares. */
 enum net_pkt_kind {
-	NET_PKT_BAD,   /* truncated or inconsistent headers */
+	NET_PKT_BAD, /* truncated or inconsistent headers */
 	NET_PKT_ARP,
 	NET_PKT_IPV6,
 	NET_PKT_OTHER, /* another ethertype (VLAN tags included) */
@@ -37,16 +37,16 @@ enum net_pkt_kind {
 
 struct net_pkt {
 	enum net_pkt_kind kind;
-	uint8_t proto;       /* IPv4 protocol number */
-	uint32_t src, dst;   /* host byte order */
+	uint8_t proto;	       /* IPv4 protocol number */
+	uint32_t src, dst;     /* host byte order */
 	uint16_t sport, dport; /* TCP/UDP ports; ICMP echo: both the identifier */
-	bool icmp_echo;      /* ICMP echo request or reply (type 8 / 0) */
+	bool icmp_echo;	       /* ICMP echo request or reply (type 8 / 0) */
 	uint8_t icmp_type;
 	uint8_t tcp_flags;
-	uint32_t seq, ack;   /* TCP */
+	uint32_t seq, ack;    /* TCP */
 	uint32_t tcp_payload; /* TCP payload bytes */
-	size_t l3, l4;       /* offsets of the IPv4 and transport headers */
-	size_t ip_end;       /* end of the IPv4 datagram (the frame may be padded) */
+	size_t l3, l4;	      /* offsets of the IPv4 and transport headers */
+	size_t ip_end;	      /* end of the IPv4 datagram (the frame may be padded) */
 };
 
 /* Parses frame[0, len). Never reads outside it. Returns p->kind. */

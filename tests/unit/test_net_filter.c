@@ -23,11 +23,11 @@
 #include "devices/virtio_net.h"
 
 #define IP(a, b, c, d) ((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (uint32_t)(d))
-#define GUEST IP(10, 0, 2, 15)
-#define HOST IP(10, 0, 2, 2)
+#define GUEST	       IP(10, 0, 2, 15)
+#define HOST	       IP(10, 0, 2, 2)
 
-static const uint8_t guest_mac[6] = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 };
-static const uint8_t gw_mac[6] = { 0x52, 0x55, 10, 0, 2, 2 };
+static const uint8_t guest_mac[6] = {0x52, 0x54, 0, 0x12, 0x34, 0x56};
+static const uint8_t gw_mac[6] = {0x52, 0x55, 10, 0, 2, 2};
 
 /* ---- frames, and checksums computed the plain way ------------------------ */
 
@@ -125,8 +125,8 @@ static size_t eth_ip(uint8_t *f, bool from_guest, unsigned proto, uint32_t src, 
 	return 14 + 20 + l4len;
 }
 
-static size_t tcp_frame(uint8_t *f, bool from_guest, uint32_t src, unsigned sport, uint32_t dst, unsigned dport,
-			unsigned flags, uint32_t seq, uint32_t ack, size_t payload)
+static size_t tcp_frame(uint8_t *f, bool from_guest, uint32_t src, unsigned sport, uint32_t dst,
+			unsigned dport, unsigned flags, uint32_t seq, uint32_t ack, size_t payload)
 {
 	size_t n = eth_ip(f, from_guest, 6, src, dst, 20 + payload);
 	uint8_t *t = f + 34;
@@ -143,8 +143,8 @@ static size_t tcp_frame(uint8_t *f, bool from_guest, uint32_t src, unsigned spor
 	return n;
 }
 
-static size_t udp_frame(uint8_t *f, bool from_guest, uint32_t src, unsigned sport, uint32_t dst, unsigned dport,
-			size_t payload)
+static size_t udp_frame(uint8_t *f, bool from_guest, uint32_t src, unsigned sport, uint32_t dst,
+			unsigned dport, size_t payload)
 {
 	size_t n = eth_ip(f, from_guest, 17, src, dst, 8 + payload);
 	uint8_t *u = f + 34;
@@ -196,7 +196,7 @@ static void test_parse_tcp_udp_icmp(void **state)
 static void test_parse_other_ethertypes(void **state)
 {
 	(void)state;
-	uint8_t f[64] = { 0 };
+	uint8_t f[64] = {0};
 	struct net_pkt p;
 
 	w16(f + 12, 0x0806);
@@ -286,8 +286,8 @@ static void test_rewrite_keeps_checksums(void **state)
 	for (int i = 0; i < 200; i++) {
 		uint32_t dst = (uint32_t)rand() * 2654435761u, nip = (uint32_t)rand() * 40503u;
 		unsigned dport = (unsigned)rand() & 0xffff, nport = (unsigned)rand() & 0xffff;
-		size_t n = tcp_frame(f, true, GUEST, 40000 + (unsigned)i, dst, dport, NET_TCP_ACK, (uint32_t)rand(),
-				     (uint32_t)rand(), (size_t)(i % 9));
+		size_t n = tcp_frame(f, true, GUEST, 40000 + (unsigned)i, dst, dport, NET_TCP_ACK,
+				     (uint32_t)rand(), (uint32_t)rand(), (size_t)(i % 9));
 		net_pkt_parse(f, n, &p);
 		net_pkt_rewrite(f, &p, true, nip, (uint16_t)nport);
 		assert_int_equal(r32(f + 30), nip);
@@ -349,8 +349,8 @@ static void test_rst_answers_syn_and_ack(void **state)
 
 static struct net_ct_key key(uint32_t n)
 {
-	return (struct net_ct_key){ .gip = GUEST, .gport = (uint16_t)n, .rip = IP(1, 2, 3, 4) + (n >> 16),
-				    .rport = 80, .proto = 6 };
+	return (struct net_ct_key){
+	    .gip = GUEST, .gport = (uint16_t)n, .rip = IP(1, 2, 3, 4) + (n >> 16), .rport = 80, .proto = 6};
 }
 
 static void test_ct_find_evict_expire(void **state)
@@ -461,7 +461,7 @@ static void fake_free(struct net_backend *b)
 	((struct fake *)b)->freed = true;
 }
 
-static const struct net_backend_ops fake_ops = { fake_send, fake_recv, fake_rx_enable, NULL, fake_free };
+static const struct net_backend_ops fake_ops = {fake_send, fake_recv, fake_rx_enable, NULL, fake_free};
 
 static uint64_t now_ns;
 static uint64_t fake_mono(void *ctx)
@@ -478,23 +478,28 @@ struct env {
 	uint8_t rx[VIRTIO_NET_HDR_LEN + 2048];
 };
 
-static struct policy_rule net_rule(const char *id, enum policy_verdict v, enum policy_proto proto, uint32_t dst,
-				   unsigned prefix, unsigned port)
+static struct policy_rule net_rule(const char *id, enum policy_verdict v, enum policy_proto proto,
+				   uint32_t dst, unsigned prefix, unsigned port)
 {
-	struct policy_rule r = { .resource = POL_RES_NET, .verdict = v, .dir = POL_DIR_EGRESS, .proto = proto,
-				 .dst_ip = dst, .dst_prefix = prefix, .audit = v != POLICY_PROVIDE };
+	struct policy_rule r = {.resource = POL_RES_NET,
+				.verdict = v,
+				.dir = POL_DIR_EGRESS,
+				.proto = proto,
+				.dst_ip = dst,
+				.dst_prefix = prefix,
+				.audit = v != POLICY_PROVIDE};
 	snprintf(r.id, sizeof(r.id), "%s", id);
 	if (port) {
 		r.nranges = 1;
 		r.ranges = malloc(sizeof(*r.ranges));
-		r.ranges[0] = (struct policy_range){ port, port };
+		r.ranges[0] = (struct policy_range){port, port};
 	}
 	return r;
 }
 
 static struct policy *compile(struct policy_rule *rules, unsigned n, enum policy_mode mode, unsigned cap)
 {
-	struct policy_spec s = { .mode = mode, .nrules = n, .rules = rules, .max_host_connections = cap };
+	struct policy_spec s = {.mode = mode, .nrules = n, .rules = rules, .max_host_connections = cap};
 	char err[200];
 	struct policy *p = policy_compile(&s, err, sizeof(err));
 	if (!p)
@@ -509,9 +514,9 @@ static struct policy *compile(struct policy_rule *rules, unsigned n, enum policy
 static struct policy *allow_list(void)
 {
 	struct policy_rule r[3] = {
-		net_rule("web", POLICY_PROVIDE, POL_PROTO_TCP, HOST, 32, 8001),
-		net_rule("moved", POLICY_REDIRECT, POL_PROTO_TCP, HOST, 32, 8003),
-		net_rule("rest", POLICY_DENY, POL_PROTO_ANY, 0, 0, 0),
+	    net_rule("web", POLICY_PROVIDE, POL_PROTO_TCP, HOST, 32, 8001),
+	    net_rule("moved", POLICY_REDIRECT, POL_PROTO_TCP, HOST, 32, 8003),
+	    net_rule("rest", POLICY_DENY, POL_PROTO_ANY, 0, 0, 0),
 	};
 	r[1].to_ip = 0x7f000001;
 	r[1].to_port = 8002;
@@ -527,10 +532,14 @@ static struct env *env_new(struct policy *p, bool user)
 	e->fk.be.name = "fake";
 	e->fk.be.vnet_hdr = !user;
 	policy_slot_init(&e->slot, p ? p : policy_default());
-	struct dev_gate g = { .stats = &e->st, .policy = &e->slot, .id = "net1", .ev = sink };
-	struct net_filter_cfg c = { .user_mode = user, .net = IP(10, 0, 2, 0), .mask = 0xffffff00, .host = HOST,
-				    .dns = IP(10, 0, 2, 3), .guest = GUEST,
-				    .clock = { .mono_ns = fake_mono } };
+	struct dev_gate g = {.stats = &e->st, .policy = &e->slot, .id = "net1", .ev = sink};
+	struct net_filter_cfg c = {.user_mode = user,
+				   .net = IP(10, 0, 2, 0),
+				   .mask = 0xffffff00,
+				   .host = HOST,
+				   .dns = IP(10, 0, 2, 3),
+				   .guest = GUEST,
+				   .clock = {.mono_ns = fake_mono}};
 	char err[100];
 	e->nf = net_filter_new(&e->fk.be, &g, &c, err, sizeof(err));
 	assert_non_null(e->nf);
@@ -554,8 +563,8 @@ static size_t hl(const struct env *e)
 /* The guest sends frame f; returns whether the backend got it. */
 static bool tx(struct env *e, const uint8_t *f, size_t n)
 {
-	uint8_t hdr[VIRTIO_NET_HDR_LEN] = { 0 };
-	struct iovec iov[2] = { { hdr, hl(e) }, { (void *)f, n } };
+	uint8_t hdr[VIRTIO_NET_HDR_LEN] = {0};
+	struct iovec iov[2] = {{hdr, hl(e)}, {(void *)f, n}};
 	unsigned before = e->fk.sent;
 	assert_int_equal(e->nf->ops->send(e->nf, hl(e) ? iov : iov + 1, hl(e) ? 2 : 1), 0);
 	return e->fk.sent > before;
@@ -570,7 +579,7 @@ static size_t rx(struct env *e, const uint8_t *f, size_t n)
 		memcpy(e->fk.q[e->fk.nq] + hl(e), f, n);
 		e->fk.qlen[e->fk.nq++] = n + hl(e);
 	}
-	struct iovec iov = { e->rx, sizeof(e->rx) };
+	struct iovec iov = {e->rx, sizeof(e->rx)};
 	ssize_t r = e->nf->ops->recv(e->nf, &iov, 1);
 	if (r < 0)
 		return 0;
@@ -607,10 +616,10 @@ static void test_allow_list_asks_once(void **state)
 	assert_int_equal(st.open_flows, 1);
 	assert_int_equal(st.host_conns, 1);
 	/* ARP passes; IPv6 does not while a net policy is in force */
-	uint8_t arp[42] = { 0 };
+	uint8_t arp[42] = {0};
 	w16(arp + 12, 0x0806);
 	assert_true(tx(e, arp, sizeof(arp)));
-	uint8_t v6[54] = { 0 };
+	uint8_t v6[54] = {0};
 	w16(v6 + 12, 0x86dd);
 	assert_false(tx(e, v6, sizeof(v6)));
 	assert_int_equal(rx(e, v6, sizeof(v6)), 0);
@@ -684,7 +693,7 @@ static void test_redirect_both_ways(void **state)
 static void test_host_loopback_needs_a_rule(void **state)
 {
 	(void)state;
-	struct policy_rule r[1] = { net_rule("all", POLICY_PROVIDE, POL_PROTO_ANY, 0, 0, 0) };
+	struct policy_rule r[1] = {net_rule("all", POLICY_PROVIDE, POL_PROTO_ANY, 0, 0, 0)};
 	struct env *e = env_new(compile(r, 1, POLICY_ENFORCE, 0), true);
 	uint8_t f[256];
 
@@ -710,7 +719,7 @@ static void test_host_loopback_needs_a_rule(void **state)
 static void test_host_connection_cap(void **state)
 {
 	(void)state;
-	struct policy_rule r[1] = { net_rule("all", POLICY_PROVIDE, POL_PROTO_ANY, 0, 0, 0) };
+	struct policy_rule r[1] = {net_rule("all", POLICY_PROVIDE, POL_PROTO_ANY, 0, 0, 0)};
 	struct env *e = env_new(compile(r, 1, POLICY_ENFORCE, 2), true);
 	uint8_t f[256];
 
@@ -748,7 +757,7 @@ static void test_host_connection_cap(void **state)
 static void test_permissive_provides(void **state)
 {
 	(void)state;
-	struct policy_rule r[1] = { net_rule("none", POLICY_DENY, POL_PROTO_ANY, 0, 0, 0) };
+	struct policy_rule r[1] = {net_rule("none", POLICY_DENY, POL_PROTO_ANY, 0, 0, 0)};
 	struct policy *p = compile(r, 1, POLICY_PERMISSIVE, 0);
 	struct env *e = env_new(p, true);
 	uint8_t f[256];
@@ -763,15 +772,15 @@ static void test_permissive_provides(void **state)
 static void test_no_net_policy_passes_untouched(void **state)
 {
 	(void)state;
-	struct policy_rule r[1] = { { .resource = POL_RES_MSR, .verdict = POLICY_DENY, .id = "m" } };
+	struct policy_rule r[1] = {{.resource = POL_RES_MSR, .verdict = POLICY_DENY, .id = "m"}};
 	r[0].nranges = 1;
 	r[0].ranges = malloc(sizeof(*r[0].ranges));
-	r[0].ranges[0] = (struct policy_range){ 0x10, 0x10 };
-	struct policy *ps[2] = { NULL, compile(r, 1, POLICY_ENFORCE, 0) };
+	r[0].ranges[0] = (struct policy_range){0x10, 0x10};
+	struct policy *ps[2] = {NULL, compile(r, 1, POLICY_ENFORCE, 0)};
 	for (int i = 0; i < 2; i++) {
 		struct env *e = env_new(ps[i], true);
 		uint8_t f[256];
-		uint8_t v6[54] = { 0 };
+		uint8_t v6[54] = {0};
 		w16(v6 + 12, 0x86dd);
 		assert_true(tx(e, v6, sizeof(v6)));
 		size_t n = tcp_frame(f, true, GUEST, 40020, HOST, 22, NET_TCP_SYN, 1, 0, 0);
@@ -794,8 +803,8 @@ static void test_swap_decides_again(void **state)
 	size_t n = tcp_frame(f, true, GUEST, 40030, HOST, 8001, NET_TCP_SYN, 1, 0, 0);
 	assert_true(tx(e, f, n));
 	struct policy_rule r[2] = {
-		net_rule("web-off", POLICY_DENY, POL_PROTO_TCP, HOST, 32, 8001),
-		net_rule("rest", POLICY_DENY, POL_PROTO_ANY, 0, 0, 0),
+	    net_rule("web-off", POLICY_DENY, POL_PROTO_TCP, HOST, 32, 8001),
+	    net_rule("rest", POLICY_DENY, POL_PROTO_ANY, 0, 0, 0),
 	};
 	struct policy *old = policy_swap(&e->slot, compile(r, 2, POLICY_ENFORCE, 0));
 	n = tcp_frame(f, true, GUEST, 40030, HOST, 8001, NET_TCP_ACK, 2, 1, 4);
@@ -831,7 +840,7 @@ static void test_tap_refuses_redirect(void **state)
 	assert_int_equal(st.host_conns, 0);
 	env_free(e);
 
-	struct policy_rule r[1] = { net_rule("lo", POLICY_REDIRECT, POL_PROTO_TCP, 0, 0, 80) };
+	struct policy_rule r[1] = {net_rule("lo", POLICY_REDIRECT, POL_PROTO_TCP, 0, 0, 80)};
 	r[0].to_ip = IP(127, 0, 0, 2);
 	r[0].to_port = 80;
 	p = compile(r, 1, POLICY_ENFORCE, 0);
@@ -856,9 +865,9 @@ static void test_icmp_errors_follow_their_flow(void **state)
 {
 	(void)state;
 	struct policy_rule r[3] = {
-		net_rule("dns", POLICY_PROVIDE, POL_PROTO_UDP, IP(8, 8, 8, 8), 32, 53),
-		net_rule("rest", POLICY_DENY, POL_PROTO_ANY, 0, 0, 0),
-		net_rule("no-ingress", POLICY_DENY, POL_PROTO_ANY, 0, 0, 0),
+	    net_rule("dns", POLICY_PROVIDE, POL_PROTO_UDP, IP(8, 8, 8, 8), 32, 53),
+	    net_rule("rest", POLICY_DENY, POL_PROTO_ANY, 0, 0, 0),
+	    net_rule("no-ingress", POLICY_DENY, POL_PROTO_ANY, 0, 0, 0),
 	};
 	r[2].dir = POL_DIR_INGRESS;
 	struct env *e = env_new(compile(r, 3, POLICY_ENFORCE, 0), true);
@@ -902,7 +911,7 @@ static void on_lost(void *ctx, uint64_t t, const char *ring, unsigned dest, uint
 static void test_decisions_are_audited(void **state)
 {
 	(void)state;
-	struct evsink_config c = { .clock = { .mono_ns = fake_mono } };
+	struct evsink_config c = {.clock = {.mono_ns = fake_mono}};
 	sink = ev_sink_new(&c);
 	assert_non_null(sink);
 	ev_sink_mark_start(sink);
@@ -921,7 +930,7 @@ static void test_decisions_are_audited(void **state)
 		assert_true(tx(e, f, n));
 	}
 	nev = 0;
-	ev_drain(sink, true, &(struct ev_drain_ops){ on_record, on_lost }, NULL);
+	ev_drain(sink, true, &(struct ev_drain_ops){on_record, on_lost}, NULL);
 	assert_int_equal(nev, 2);
 	unsigned deny = evs[0].verdict == POLICY_DENY ? 0 : 1, redir = 1 - deny;
 	assert_int_equal(evs[deny].kind, EV_NET);
@@ -940,7 +949,7 @@ static void test_decisions_are_audited(void **state)
 	env_free(e);
 
 	/* the host limits are audited under their own names */
-	struct policy_rule r[1] = { net_rule("all", POLICY_PROVIDE, POL_PROTO_ANY, 0, 0, 0) };
+	struct policy_rule r[1] = {net_rule("all", POLICY_PROVIDE, POL_PROTO_ANY, 0, 0, 0)};
 	e = env_new(compile(r, 1, POLICY_ENFORCE, 1), true);
 	n = tcp_frame(f, true, GUEST, 40060, HOST, 22, NET_TCP_SYN, 1, 0, 0);
 	assert_false(tx(e, f, n));
@@ -949,7 +958,7 @@ static void test_decisions_are_audited(void **state)
 	n = tcp_frame(f, true, GUEST, 40062, IP(1, 1, 1, 1), 80, NET_TCP_SYN, 1, 0, 0);
 	assert_false(tx(e, f, n));
 	nev = 0;
-	ev_drain(sink, true, &(struct ev_drain_ops){ on_record, on_lost }, NULL);
+	ev_drain(sink, true, &(struct ev_drain_ops){on_record, on_lost}, NULL);
 	assert_int_equal(nev, 2);
 	assert_string_equal(evs[0].rule, evs[0].value == 22 ? "host-loopback" : "limits");
 	assert_string_equal(evs[1].rule, evs[1].value == 22 ? "host-loopback" : "limits");
@@ -962,23 +971,23 @@ static void test_decisions_are_audited(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_tcp_udp_icmp),
-		cmocka_unit_test(test_parse_other_ethertypes),
-		cmocka_unit_test(test_parse_malformed),
-		cmocka_unit_test(test_rewrite_keeps_checksums),
-		cmocka_unit_test(test_rst_answers_syn_and_ack),
-		cmocka_unit_test(test_ct_find_evict_expire),
-		cmocka_unit_test(test_allow_list_asks_once),
-		cmocka_unit_test(test_deny_resets_syn),
-		cmocka_unit_test(test_redirect_both_ways),
-		cmocka_unit_test(test_host_loopback_needs_a_rule),
-		cmocka_unit_test(test_host_connection_cap),
-		cmocka_unit_test(test_permissive_provides),
-		cmocka_unit_test(test_no_net_policy_passes_untouched),
-		cmocka_unit_test(test_swap_decides_again),
-		cmocka_unit_test(test_tap_refuses_redirect),
-		cmocka_unit_test(test_decisions_are_audited),
-		cmocka_unit_test(test_icmp_errors_follow_their_flow),
+	    cmocka_unit_test(test_parse_tcp_udp_icmp),
+	    cmocka_unit_test(test_parse_other_ethertypes),
+	    cmocka_unit_test(test_parse_malformed),
+	    cmocka_unit_test(test_rewrite_keeps_checksums),
+	    cmocka_unit_test(test_rst_answers_syn_and_ack),
+	    cmocka_unit_test(test_ct_find_evict_expire),
+	    cmocka_unit_test(test_allow_list_asks_once),
+	    cmocka_unit_test(test_deny_resets_syn),
+	    cmocka_unit_test(test_redirect_both_ways),
+	    cmocka_unit_test(test_host_loopback_needs_a_rule),
+	    cmocka_unit_test(test_host_connection_cap),
+	    cmocka_unit_test(test_permissive_provides),
+	    cmocka_unit_test(test_no_net_policy_passes_untouched),
+	    cmocka_unit_test(test_swap_decides_again),
+	    cmocka_unit_test(test_tap_refuses_redirect),
+	    cmocka_unit_test(test_decisions_are_audited),
+	    cmocka_unit_test(test_icmp_errors_follow_their_flow),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

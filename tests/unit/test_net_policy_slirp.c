@@ -29,7 +29,7 @@
 #include "host/evloop.h"
 #include "host/net_slirp.h"
 
-static const uint8_t guest_mac[6] = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 };
+static const uint8_t guest_mac[6] = {0x52, 0x54, 0, 0x12, 0x34, 0x56};
 
 struct ctx {
 	struct net_backend *b;
@@ -47,12 +47,13 @@ struct ctx {
 static void on_rx(void *p)
 {
 	struct ctx *c = p;
-	struct iovec in = { c->frame, sizeof(c->frame) };
+	struct iovec in = {c->frame, sizeof(c->frame)};
 	ssize_t n;
 	while ((n = c->b->ops->recv(c->b, &in, 1)) > 0) {
 		struct net_pkt k;
 		unsigned i = atomic_load(&c->ntcp);
-		if (net_pkt_parse(c->frame, (size_t)n, &k) == NET_PKT_IPV4 && k.proto == NET_IP_TCP && i < 16) {
+		if (net_pkt_parse(c->frame, (size_t)n, &k) == NET_PKT_IPV4 && k.proto == NET_IP_TCP &&
+		    i < 16) {
 			c->tcp[i] = k;
 			atomic_store(&c->ntcp, i + 1);
 		}
@@ -74,7 +75,7 @@ static void tramp(void *p)
 
 static void run_on_loop(struct evloop *l, void (*fn)(struct ctx *), struct ctx *c)
 {
-	struct on_loop o = { fn, c, false };
+	struct on_loop o = {fn, c, false};
 	assert_int_equal(evloop_call(l, tramp, &o), 0);
 	for (int i = 0; i < 3000 && !atomic_load(&o.done); i++)
 		usleep(1000);
@@ -90,7 +91,7 @@ static void hook(struct ctx *c)
 
 static void send_out(struct ctx *c)
 {
-	struct iovec v = { c->out, c->out_len };
+	struct iovec v = {c->out, c->out_len};
 	assert_int_equal(c->b->ops->send(c->b, &v, 1), 0);
 }
 
@@ -146,7 +147,7 @@ static size_t syn(uint8_t *f, uint16_t sport, uint32_t dst, uint16_t dport)
 static int listener(uint16_t *port)
 {
 	int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t sl = sizeof(sa);
 	assert_true(s >= 0);
 	assert_int_equal(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
@@ -167,7 +168,7 @@ static const struct net_pkt *wait_tcp(struct ctx *c, unsigned n)
 
 static bool accepted(int ls)
 {
-	struct pollfd p = { .fd = ls, .events = POLLIN };
+	struct pollfd p = {.fd = ls, .events = POLLIN};
 	if (poll(&p, 1, 3000) != 1)
 		return false;
 	int a = accept(ls, NULL, NULL);
@@ -179,13 +180,18 @@ static bool accepted(int ls)
 
 static struct policy_rule rule(const char *id, enum policy_verdict v, uint32_t dst, uint16_t port)
 {
-	struct policy_rule r = { .resource = POL_RES_NET, .verdict = v, .dir = POL_DIR_EGRESS,
-				 .proto = POL_PROTO_TCP, .dst_ip = dst, .dst_prefix = dst ? 32 : 0, .audit = true };
+	struct policy_rule r = {.resource = POL_RES_NET,
+				.verdict = v,
+				.dir = POL_DIR_EGRESS,
+				.proto = POL_PROTO_TCP,
+				.dst_ip = dst,
+				.dst_prefix = dst ? 32 : 0,
+				.audit = true};
 	snprintf(r.id, sizeof(r.id), "%s", id);
 	if (port) {
 		r.nranges = 1;
 		r.ranges = malloc(sizeof(*r.ranges));
-		r.ranges[0] = (struct policy_range){ port, port };
+		r.ranges[0] = (struct policy_range){port, port};
 	}
 	return r;
 }
@@ -199,13 +205,13 @@ static void test_allow_redirect_deny_through_slirp(void **state)
 	uint16_t moved = (uint16_t)(port == 65535 ? 1024 : port + 1);
 
 	struct policy_rule r[3] = {
-		rule("web", POLICY_PROVIDE, NET_SLIRP_HOST, port),
-		rule("moved", POLICY_REDIRECT, NET_SLIRP_HOST, moved),
-		rule("rest", POLICY_DENY, 0, 0),
+	    rule("web", POLICY_PROVIDE, NET_SLIRP_HOST, port),
+	    rule("moved", POLICY_REDIRECT, NET_SLIRP_HOST, moved),
+	    rule("rest", POLICY_DENY, 0, 0),
 	};
 	r[1].to_ip = 0x7f000001;
 	r[1].to_port = port;
-	struct policy_spec s = { .mode = POLICY_ENFORCE, .nrules = 3, .rules = r };
+	struct policy_spec s = {.mode = POLICY_ENFORCE, .nrules = 3, .rules = r};
 	char err[200];
 	struct policy *p = policy_compile(&s, err, sizeof(err));
 	assert_non_null(p);
@@ -220,10 +226,14 @@ static void test_allow_redirect_deny_through_slirp(void **state)
 	assert_int_equal(evloop_start(l), 0);
 	struct net_backend *sl = net_slirp_new(NULL, 0, l, err, sizeof(err));
 	assert_non_null(sl);
-	struct dev_gate g = { .stats = &c.st, .policy = &c.slot, .id = "net0" };
-	struct net_filter_cfg fc = { .user_mode = true, .net = NET_SLIRP_NET, .mask = NET_SLIRP_MASK,
-				     .host = NET_SLIRP_HOST, .dns = NET_SLIRP_DNS, .guest = NET_SLIRP_GUEST,
-				     .clock = host_clock() };
+	struct dev_gate g = {.stats = &c.st, .policy = &c.slot, .id = "net0"};
+	struct net_filter_cfg fc = {.user_mode = true,
+				    .net = NET_SLIRP_NET,
+				    .mask = NET_SLIRP_MASK,
+				    .host = NET_SLIRP_HOST,
+				    .dns = NET_SLIRP_DNS,
+				    .guest = NET_SLIRP_GUEST,
+				    .clock = host_clock()};
 	c.b = net_filter_new(sl, &g, &fc, err, sizeof(err));
 	assert_non_null(c.b);
 	run_on_loop(l, hook, &c);
@@ -269,7 +279,7 @@ static void test_allow_redirect_deny_through_slirp(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_allow_redirect_deny_through_slirp),
+	    cmocka_unit_test(test_allow_redirect_deny_through_slirp),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
