@@ -79,6 +79,13 @@ struct dec {
 	uint32_t ip;
 	uint16_t port;
 	int rule;
+	/* for the record */
+	struct policy_decision d;
+	const char *why; /* a host limit decided: its name */
+	enum policy_dir dir;
+	uint8_t proto;
+	uint32_t rip;
+	uint16_t rport;
 };
 
 static enum policy_proto pol_proto(uint8_t proto)
@@ -105,27 +112,36 @@ static bool to_host(const struct nf *f, uint32_t ip, uint8_t proto, uint16_t por
 	return !(ip == f->cfg.dns && port == 53 && proto != NET_IP_ICMP);
 }
 
-static void emit(const struct nf *f, enum policy_dir dir, uint8_t proto, uint32_t ip, uint16_t port,
-		 const struct policy_decision *d, const char *why, const struct dec *out)
+/* Counts a decision and hands its event to the sink. */
+static void account(struct nf *f, const struct dec *out)
 {
+	const struct policy_decision *d = &out->d;
+
+	f->st.flows++;
+	if (out->nat)
+		f->st.redirected++;
+	if (out->why && !strcmp(out->why, "limits"))
+		f->st.limited++;
+	else if (out->why)
+		f->st.host_refused++;
 	if (!ev_wanted(f->gate.ev, d->audit))
 		return;
 	struct vevent e = {
 	    .kind = EV_NET,
 	    .vcpu = EV_NO_VCPU,
-	    .write = (uint8_t)dir,
+	    .write = (uint8_t)out->dir,
 	    .verdict = (uint8_t)d->verdict,
 	    .resource = POL_RES_NET,
 	    .enforced = d->enforced,
 	    .audit = d->audit,
-	    .proto = (uint8_t)pol_proto(proto),
+	    .proto = (uint8_t)pol_proto(out->proto),
 	    .count = 1,
-	    .addr = ip,
-	    .value = port,
+	    .addr = out->rip,
+	    .value = out->rport,
 	    .extra = out->nat ? (uint64_t)out->ip << 16 | out->port : 0,
 	    .device = f->gate.id,
 	};
-	const char *id = why ? why : d->r ? d->r->id : NULL;
+	const char *id = out->why ? out->why : d->r ? d->r->id : NULL;
 	if (id) {
 		e.has_rule = 1;
 		snprintf(e.rule, sizeof(e.rule), "%s", id);
@@ -134,15 +150,16 @@ static void emit(const struct nf *f, enum policy_dir dir, uint8_t proto, uint32_
 }
 
 /* One decision for a flow opened in `dir` with remote ip:port. `fresh`: a
- * flow not yet counted toward the host-connection cap. */
-static void decide(struct nf *f, const struct policy *p, enum policy_dir dir, uint8_t proto, uint32_t ip,
-		   uint16_t port, bool fresh, uint64_t now, struct dec *out)
+ * flow not yet counted toward the host-connection cap. `quiet`: the caller
+ * accounts for it (or for another decision instead). */
+static void judge(struct nf *f, const struct policy *p, enum policy_dir dir, uint8_t proto, uint32_t ip,
+		  uint16_t port, bool fresh, uint64_t now, struct dec *out)
 {
 	struct policy_decision d;
 	const char *why = NULL;
 
 	policy_decide_net(p, f->gate.id, dir, pol_proto(proto), ip, port, &d);
-	*out = (struct dec){.rule = d.rule};
+	*out = (struct dec){.rule = d.rule, .dir = dir, .proto = proto, .rip = ip, .rport = port};
 	if (d.verdict == POLICY_REDIRECT && (!f->cfg.user_mode || dir != POL_DIR_EGRESS || !d.r)) {
 		d.verdict = POLICY_DENY; /* net_filter_check() refuses these */
 		d.audit = true;
@@ -157,14 +174,11 @@ static void decide(struct nf *f, const struct policy *p, enum policy_dir dir, ui
 		if (d.verdict == POLICY_PROVIDE && to_host(f, ip, proto, port) &&
 		    !(d.r && d.r->dst_prefix > 0)) {
 			why = "host-loopback";
-			f->st.host_refused++;
 		} else if (fresh) {
 			if (net_ct_host_conns(f->ct) >= f->cap)
 				net_ct_expire(f->ct, now, 0);
-			if (net_ct_host_conns(f->ct) >= f->cap) {
+			if (net_ct_host_conns(f->ct) >= f->cap)
 				why = "limits";
-				f->st.limited++;
-			}
 		}
 		if (why) {
 			d.verdict = POLICY_DENY;
@@ -175,10 +189,38 @@ static void decide(struct nf *f, const struct policy *p, enum policy_dir dir, ui
 	out->effect = policy_effect(&d);
 	if (out->effect != POLICY_REDIRECT)
 		out->nat = false;
-	f->st.flows++;
-	if (out->nat)
-		f->st.redirected++;
-	emit(f, dir, proto, ip, port, &d, why, out);
+	out->d = d;
+	out->why = why;
+}
+
+static void decide(struct nf *f, const struct policy *p, enum policy_dir dir, uint8_t proto, uint32_t ip,
+		   uint16_t port, bool fresh, uint64_t now, struct dec *out)
+{
+	judge(f, p, dir, proto, ip, port, fresh, now, out);
+	account(f, out);
+}
+
+/* The first packet we see of a TCP connection that is not its SYN (opened
+ * before the policy, or forgotten by the table) does not say who opened it.
+ * On user-mode networking, where no TCP segment leaves without a connection
+ * slirp accepted, a guest segment the egress rules refuse is taken as part
+ * of a connection the host side opened (a hostfwd one) when the ingress
+ * rules provide that. Never on TAP: there a crafted segment would leave. */
+static void decide_midstream(struct nf *f, const struct policy *p, const struct net_ct_key *k, uint64_t now,
+			     struct dec *out, bool *ingress_flow)
+{
+	struct dec in;
+
+	*ingress_flow = false;
+	judge(f, p, POL_DIR_EGRESS, k->proto, k->rip, k->rport, true, now, out);
+	if (out->effect == POLICY_DENY) {
+		judge(f, p, POL_DIR_INGRESS, k->proto, k->rip, k->rport, false, now, &in);
+		if (in.effect == POLICY_PROVIDE) {
+			*out = in;
+			*ingress_flow = true;
+		}
+	}
+	account(f, out);
 }
 
 /* ---- packets ------------------------------------------------------------ */
@@ -269,9 +311,14 @@ static enum act flow_packet(struct nf *f, const struct policy *p, uint8_t *frame
 				goto deny;
 		}
 	}
+	bool opened_by_remote = ingress;
 	if (!e) {
 		/* a new flow, opened by this packet's sender */
-		if (!decided)
+		bool midstream = f->cfg.user_mode && !ingress && pk->proto == NET_IP_TCP &&
+				 !(pk->tcp_flags & (NET_TCP_SYN | NET_TCP_RST));
+		if (!decided && midstream)
+			decide_midstream(f, p, &k, now, &dd, &opened_by_remote);
+		else if (!decided)
 			decide(f, p, ingress ? POL_DIR_INGRESS : POL_DIR_EGRESS, k.proto, k.rip, k.rport,
 			       true, now, &dd);
 		if (dd.effect == POLICY_DENY)
@@ -286,7 +333,7 @@ static enum act flow_packet(struct nf *f, const struct policy *p, uint8_t *frame
 		e = net_ct_add(f->ct, &k, &rk, now);
 		if (!e)
 			goto deny; /* another redirected flow already looks like this one */
-		e->egress = !ingress;
+		e->egress = !opened_by_remote;
 		e->nat = dd.nat;
 		e->epoch = f->epoch;
 		e->rule = dd.rule;
@@ -294,7 +341,7 @@ static enum act flow_packet(struct nf *f, const struct policy *p, uint8_t *frame
 		    pk->proto == NET_IP_TCP && (pk->tcp_flags & (NET_TCP_SYN | NET_TCP_ACK)) == NET_TCP_SYN
 			? CT_NEW
 			: CT_ESTABLISHED;
-		net_ct_set_host_conn(f->ct, e, f->cfg.user_mode && !ingress);
+		net_ct_set_host_conn(f->ct, e, f->cfg.user_mode && !opened_by_remote);
 	}
 	bool nat = e->nat;
 	uint32_t nip = ingress ? e->key.rip : e->rkey.rip;

@@ -889,6 +889,39 @@ static void test_icmp_errors_follow_their_flow(void **state)
 	env_free(e);
 }
 
+/* A connection the host side opened before the policy (a hostfwd one): the
+ * guest's next segment is no SYN and the egress rules refuse it. On
+ * user-mode networking it is taken as the ingress flow it is, unless the
+ * ingress rules refuse that too; on TAP it is refused. */
+static void test_midstream_segment_of_an_inbound_connection(void **state)
+{
+	(void)state;
+	for (int variant = 0; variant < 3; variant++) {
+		struct policy_rule r[2] = {
+		    net_rule("rest", POLICY_DENY, POL_PROTO_ANY, 0, 0, 0),
+		    net_rule("no-ingress", POLICY_DENY, POL_PROTO_ANY, 0, 0, 0),
+		};
+		r[1].dir = POL_DIR_INGRESS;
+		struct env *e = env_new(compile(r, variant == 1 ? 2 : 1, POLICY_ENFORCE, 0), variant != 2);
+		uint8_t f[256];
+		size_t n = tcp_frame(f, true, GUEST, 22, HOST, 50000, NET_TCP_ACK | 0x08, 10, 20, 30);
+		bool passed = tx(e, f, n);
+		assert_int_equal(passed, variant == 0);
+		if (passed) {
+			/* and the flow is the inbound one from here on */
+			n = tcp_frame(f, false, HOST, 50000, GUEST, 22, NET_TCP_ACK, 20, 40, 5);
+			assert_int_equal(rx(e, f, n), n);
+			struct net_filter_stats st;
+			net_filter_get_stats(e->nf, &st);
+			assert_int_equal(st.flows, 1);
+			assert_int_equal(st.host_conns, 0);
+		} else {
+			assert_int_equal(rx(e, NULL, 0), NET_RST_LEN);
+		}
+		env_free(e);
+	}
+}
+
 /* ---- audit records -------------------------------------------------------- */
 
 #define MAX_EV 16
@@ -988,6 +1021,7 @@ int main(void)
 	    cmocka_unit_test(test_tap_refuses_redirect),
 	    cmocka_unit_test(test_decisions_are_audited),
 	    cmocka_unit_test(test_icmp_errors_follow_their_flow),
+	    cmocka_unit_test(test_midstream_segment_of_an_inbound_connection),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
