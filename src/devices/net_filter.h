@@ -7,7 +7,11 @@
  * holds the flows the policy let through, so an established flow costs a
  * hash lookup; the first packet of a new flow asks policy_decide_net()
  * once, with the remote end (egress: the destination, ingress: the source)
- * and the direction of whoever opened it. Replies belong to their flow.
+ * and the direction of whoever opened it. Replies belong to their flow, and
+ * so do ICMP errors about its packets (not for a redirected flow). A TCP
+ * connection first seen mid-stream is decided in the direction of that
+ * packet (user mode: a guest segment the egress rules refuse is taken as
+ * inbound if the ingress rules provide that, e.g. an old hostfwd session).
  * When the policy in force changes, each flow is decided again on its next
  * packet.
  *
