@@ -13,9 +13,13 @@ under an egress allow-list, with three HTTP servers on L1's 127.0.0.1
   netpol-cap         limits.max_host_connections = 3: three held
                      connections, the fourth is refused; once they close, a
                      new one works
+  netpol-host-loopback  PUT /policy live: provide every egress flow; the
+                     host (10.0.2.2) is still refused, as no rule names it
+  netpol-live        PUT /policy live: a rule naming 10.0.2.2 opens the
+                     denied server's port
   netpol-audit       the audit log has the deny (rule "rest"), the redirect
-                     (rule "moved") and the cap (rule "limits") with iface,
-                     proto, dst and port
+                     (rule "moved"), the cap (rule "limits") and the host
+                     refusal (rule "host-loopback") with iface, proto, dst and port
   netpol-stats       vigil exits 0; net0's --stats lines count denied frames,
                      the resets, the redirect and the refusal by the cap
 """
@@ -28,12 +32,14 @@ import subprocess
 import sys
 import time
 
+from apiclient import Api
 from driver import DriverError, Guest
 import scenarios as S
 
 VIGIL = os.environ.get("VIGIL", "build/vigil")
 GUEST_NET = "ip addr add 10.0.2.15/24 dev eth0 && ip link set eth0 up && ip route add default via 10.0.2.2"
-NAMES = ["netpol-allowed", "netpol-denied", "netpol-redirected", "netpol-cap", "netpol-audit", "netpol-stats"]
+NAMES = ["netpol-allowed", "netpol-denied", "netpol-redirected", "netpol-cap", "netpol-host-loopback", "netpol-live",
+         "netpol-audit", "netpol-stats"]
 
 
 def free_port():
@@ -80,12 +86,14 @@ def boot_netpol(r, work):
         ],
     }
     pfile, audit = os.path.join(work, "policy.json"), os.path.join(work, "audit.jsonl")
+    sock = os.path.join(work, "api.sock")
     with open(pfile, "w") as f:
         json.dump(policy, f)
     seen = {}
     os.makedirs(S.LOGDIR, exist_ok=True)
     argv = [VIGIL, "run", "--kernel", S.BZIMAGE, "--initrd", S.INITRD, "--mem", "512M", "--cpus", "1",
-            "--cmdline", "console=ttyS0 quiet", "--stats", "--net", "user", "--policy", pfile, "--audit", audit]
+            "--cmdline", "console=ttyS0 quiet", "--stats", "--net", "user", "--policy", pfile, "--audit", audit,
+            "--api-sock", sock]
 
     def timed(g, cmd, timeout=120):
         t = time.monotonic()
@@ -111,6 +119,15 @@ def boot_netpol(r, work):
             seen["cap_full"] = timed(g, get.format(pa))
             g.run("killall nc; sleep 5", 60)  # FIN both ways: no longer held
             seen["cap_freed"] = timed(g, get.format(pa))
+            api = Api(sock)
+            anywhere = {"rules": [{"id": "anywhere", "resource": "net", "direction": "egress",
+                                   "verdict": "provide"}]}
+            seen["put_any"] = api.put("/policy", anywhere)
+            seen["any_host"] = timed(g, get.format(pd))
+            host = {"rules": [{"id": "host", "resource": "net", "direction": "egress", "dst": "10.0.2.2",
+                               "verdict": "provide"}]}
+            seen["put_host"] = api.put("/policy", host)
+            seen["named_host"] = timed(g, get.format(pd))
             rc = g.finish("poweroff -f")
             seen["rc"], seen["err"] = rc, g.err
         except DriverError as e:
@@ -142,6 +159,13 @@ def boot_netpol(r, work):
     r.check("netpol-cap", "refused" in full and "rc=0" not in full and tok["a"] in freed and "rc=0" in freed,
             f"with 3 held: {said('cap_full')} (want refused); after closing: {said('cap_freed')}")
 
+    st, out, _ = seen["any_host"]
+    r.check("netpol-host-loopback", seen["put_any"][0] == 204 and "refused" in out and tok["d"] not in out,
+            f"PUT /policy {seen['put_any']!r}; {said('any_host')} (want refused: no rule names the host)")
+    st, out, _ = seen["named_host"]
+    r.check("netpol-live", seen["put_host"][0] == 204 and tok["d"] in out and "rc=0" in out,
+            f"PUT /policy {seen['put_host']!r}; {said('named_host')} (want {tok['d']!r})")
+
     try:
         with open(audit) as f:
             recs = [json.loads(line) for line in f if line.strip()]
@@ -154,18 +178,18 @@ def boot_netpol(r, work):
                    and x.get("dst") == "10.0.2.2" and x.get("direction") == "egress" and x.get("enforced") is True
                    for x in recs)
     r.check("netpol-audit", has("rest", "deny", pd) and has("moved", "redirect", pr) and has("limits", "deny", pa)
-            and not any(x.get("rule") == "web" for x in recs),
+            and has("host-loopback", "deny", pd) and not any(x.get("rule") in ("web", "host") for x in recs),
             f"audit records {recs[:12]!r} (want rest/deny port {pd}, moved/redirect port {pr}, "
-            f"limits/deny port {pa}, nothing for the provide rule 'web')")
+            f"limits/deny port {pa}, host-loopback/deny port {pd}, nothing for the provide rules)")
 
     m = re.search(r"^device net0 \(\S+\): requests=(\d+) bytes=\d+ errors=\d+ denied=(\d+)", seen["err"], re.M)
     n = re.search(r"^net net0: flows=(\d+) denied=(\d+) resets=(\d+) redirected=(\d+) limited=(\d+)",
                   seen["err"], re.M)
     nums = dict(zip(("flows", "denied", "resets", "redirected", "limited"), map(int, n.groups()))) if n else {}
-    r.check("netpol-stats", seen["rc"] == 0 and m and int(m.group(2)) > 0 and nums.get("resets", 0) >= 2
+    r.check("netpol-stats", seen["rc"] == 0 and m and int(m.group(2)) > 0 and nums.get("resets", 0) >= 3
             and nums.get("redirected") == 1 and nums.get("limited", 0) >= 1,
             f"exit status {seen['rc']} (want 0); net0 line {m.group(0) if m else None!r} (want denied > 0); "
-            f"filter line {n.group(0) if n else None!r} (want resets >= 2, redirected 1, limited >= 1)")
+            f"filter line {n.group(0) if n else None!r} (want resets >= 3, redirected 1, limited >= 1)")
 
 
 BOOTS = {
