@@ -64,7 +64,7 @@ $(B)/tests/api_fake_server: tests/unit/api_fake_server.c tests/unit/fake_vmm_api
 
 # Unit tests, plain and under ASan+UBSan (a second build tree), and the
 # threaded ones under TSan (a third).
-TSAN_TESTS := test_vcpu test_monitor_live test_evloop test_api_http test_i8042 test_event test_virtio_blk
+TSAN_TESTS := test_vcpu test_monitor_live test_evloop test_api_http test_i8042 test_event test_virtio_blk test_net_policy_slirp
 unit: tests
 	@$(MAKE) --no-print-directory B=build/asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" LDLIBS="-fsanitize=address,undefined" tests
 	@$(MAKE) --no-print-directory B=build/tsan CC=gcc CFLAGS="-O1 -g -fsanitize=thread -Wno-tsan" LDLIBS="-fsanitize=thread" $(TSAN_TESTS:%=build/tsan/tests/%)
@@ -110,12 +110,20 @@ $(B)/fuzz/fuzz_api: $(FUZZ_API_SRC) tests/unit/fake_vmm_api.h src/api/routes.h s
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -DVIGIL_VERSION='"$(VERSION)"' -Itests/unit $(SLIRP_CFLAGS) -o $@ \
 		$(filter %.c,$^) $(B)/libvigil.a $(LDLIBS)
-fuzz: $(B)/fuzz/fuzz_virtq $(B)/fuzz/fuzz_api
-# 20 s in all: 10 s each.
-fuzz-smoke: $(B)/fuzz/fuzz_virtq $(B)/fuzz/fuzz_api
-	@mkdir -p $(B)/fuzz/corpus-virtq $(B)/fuzz/corpus-api
+# fuzz_net: the network policy's filter (parser, flow table, rewriting)
+# over a fake backend.
+FUZZ_NET_SRC := fuzz/fuzz_net.c src/devices/net_pkt.c src/devices/net_ct.c src/devices/net_filter.c
+$(B)/fuzz/fuzz_net: $(FUZZ_NET_SRC) src/devices/net_pkt.h src/devices/net_ct.h src/devices/net_filter.h $(B)/libvigil.a
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(SLIRP_CFLAGS) -o $@ $(filter %.c,$^) $(B)/libvigil.a $(LDLIBS)
+fuzz: $(B)/fuzz/fuzz_virtq $(B)/fuzz/fuzz_api $(B)/fuzz/fuzz_net
+# 30 s in all: 10 s each.
+fuzz-smoke: $(B)/fuzz/fuzz_virtq $(B)/fuzz/fuzz_api $(B)/fuzz/fuzz_net
+	@mkdir -p $(B)/fuzz/corpus-virtq $(B)/fuzz/corpus-api $(B)/fuzz/corpus-net
 	$(B)/fuzz/fuzz_virtq -max_total_time=10 -print_final_stats=1 -artifact_prefix=$(B)/fuzz/ $(B)/fuzz/corpus-virtq
 	$(B)/fuzz/fuzz_api -max_total_time=10 -print_final_stats=1 -artifact_prefix=$(B)/fuzz/ $(B)/fuzz/corpus-api \
 		fuzz/corpus-api
+	$(B)/fuzz/fuzz_net -max_total_time=10 -print_final_stats=1 -artifact_prefix=$(B)/fuzz/ $(B)/fuzz/corpus-net \
+		fuzz/corpus-net
 .PHONY: fuzz fuzz-smoke
 

@@ -93,7 +93,8 @@ void ev_emit_devreq(struct evsink *s, const char *device, enum req_kind kind, ui
 /* --- the sink's owner (vmm/trace.c, tests) ---------------------------------
  * Threading: ev_emit from any number of threads, each on its own ring
  * (EV_MAX_RINGS; a thread beyond that loses its events, counted as ring
- * "overflow"). Everything below from one owner thread at a time, except
+ * "overflow"). A thread's first event allocates its ring (ring_size
+ * records, once); every later one allocates nothing. Everything below from one owner thread at a time, except
  * ev_drain, which has one caller (the writer) and runs concurrently with
  * the producers. */
 #define EV_MAX_RINGS 128

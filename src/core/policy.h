@@ -213,6 +213,10 @@ struct policy_reader {
 struct policy_slot {
 	_Atomic(struct policy *) cur;
 	_Atomic unsigned nreaders;
+	/* policy_swap() adds 1 once the new policy is published: a reader
+	 * that caches what it derived from a policy (net_filter's flows) sees
+	 * a swap even when the new policy landed at the old one's address. */
+	_Atomic uint64_t swaps;
 	struct policy_reader readers[POLICY_MAX_READERS];
 };
 

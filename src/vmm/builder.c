@@ -19,6 +19,7 @@
 #include "core/errmsg.h"
 #include "core/vm.h"
 #include "devices/i8042.h"
+#include "devices/net_filter.h"
 #include "devices/uart_16550.h"
 #include "devices/virtio_blk.h"
 #include "devices/virtio_console.h"
@@ -36,6 +37,7 @@
 #include "kvm/kvm.h"
 #include "virtio/virtio_pci.h"
 #include "vmm/policy_build.h"
+#include "vmm/net_policy.h"
 #include "vmm/trace.h"
 
 #define MAX_VIRTIO (VMCFG_MAX_DRIVES + VMCFG_MAX_NETS + 3)
@@ -280,8 +282,29 @@ static bool rtc_redirect(struct machine *mc)
 	return true;
 }
 
-static int install_policy(struct machine *mc, const struct policy_spec *s, char *err, size_t errlen)
+/* --stats: what the network policy did, per interface it filtered. After
+ * evloop_stop(): the filter's counters are the event thread's. */
+static void report_net(FILE *out, struct machine *mc)
 {
+	for (unsigned i = 0; i < mc->nr_virtio; i++) {
+		struct net_filter_stats st;
+		if (mc->virtio_free[i] != virtio_net_free ||
+		    !net_filter_get_stats(virtio_net_backend(mc->virtio[i]), &st) || (!st.flows && !st.dropped))
+			continue;
+		fprintf(out,
+			"net %s: flows=%" PRIu64 " denied=%" PRIu64 " resets=%" PRIu64 " redirected=%" PRIu64
+			" limited=%" PRIu64 " host_refused=%" PRIu64 " dropped=%" PRIu64 " evicted=%" PRIu64
+			" open=%u host_conns=%u\n",
+			mc->virtio[i]->name, st.flows, st.denied, st.resets, st.redirected, st.limited, st.host_refused,
+			st.dropped, st.evicted, st.open_flows, st.host_conns);
+	}
+}
+
+static int install_policy(struct machine *mc, const struct vm_config *c, const struct policy_spec *s, char *err,
+			  size_t errlen)
+{
+	if (net_policy_check(c, s, err, errlen) < 0)
+		return -1;
 	struct policy *p = policy_compile(s, err, errlen);
 	if (!p)
 		return -1;
@@ -305,7 +328,7 @@ struct machine *machine_build(const struct vm_config *c, void (*notify)(void *ct
 	 * the spec: the VMM's configuration does, and may replace it. */
 	memset(&mc->cfg.policy, 0, sizeof(mc->cfg.policy));
 	mc->cfg.has_policy = false;
-	if (c->has_policy && install_policy(mc, &c->policy, err, errlen) < 0)
+	if (c->has_policy && install_policy(mc, c, &c->policy, err, errlen) < 0)
 		goto fail;
 	mc->threads = calloc(c->machine.vcpu_count, sizeof(*mc->threads));
 	if (!mc->threads) {
@@ -571,6 +594,8 @@ enum vm_stop machine_finish(struct machine *mc)
 	 * models (and their worker threads) go before their transports. */
 	if (mc->loop)
 		evloop_stop(mc->loop);
+	if (mc->running && mc->cfg.stats)
+		report_net(stderr, mc);
 	for (unsigned i = 0; i < mc->nr_virtio; i++)
 		mc->virtio_free[i](mc->virtio[i]);
 	pc_free(&mc->pc);
