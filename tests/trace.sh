@@ -84,6 +84,7 @@ assert [r["addr"] for r in recs] == ["0x1234", "0x1234"], recs
 expect_error "bad --trace-filter" "trace-filter" "$V" run --kernel "$G/tiny-poweroff.bin" --trace - --trace-filter "kind=bogus"
 expect_error "bad --trace-filter key" "unknown key" "$V" run --kernel "$G/tiny-poweroff.bin" --trace-filter "port=1"
 expect_error "unwritable --trace" "trace '/nonexistent/x'" "$V" run --kernel "$G/tiny-poweroff.bin" --trace /nonexistent/x
+expect_error "--trace and --audit to one file" "written there already" "$V" run --kernel "$G/tiny-poweroff.bin" --trace "$T/same" --audit "$T/same"
 
 # --- a ring overflow, counted exactly ----------------------------------------
 VIGIL_TRACE_RING=16 timeout 120 "$V" run --kernel "$G/tiny-hammer.bin" --trace "$T/o.jsonl" --stats >/dev/null 2>"$T/ostats"

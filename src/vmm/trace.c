@@ -83,12 +83,15 @@ static void out_close(struct out *o)
 	o->path[0] = '\0';
 }
 
-static int out_open(struct out *o, const char *path, bool append, char *err, size_t errlen)
+static int out_open(struct out *o, const struct out *other, const char *path, bool append, char *err,
+		    size_t errlen)
 {
 	int fd;
 	bool own = strcmp(path, "-") != 0;
 	if (strlen(path) >= sizeof(o->path))
 		return errmsg(err, errlen, "%s: path is too long", o->what);
+	if (own && other->fd >= 0 && strcmp(other->path, path) == 0)
+		return errmsg(err, errlen, "%s '%s': the %s is written there already", o->what, path, other->what);
 	if (!own)
 		fd = STDERR_FILENO;
 	else if ((fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0644)) < 0)
@@ -454,7 +457,7 @@ int vtrace_set_trace(struct vtrace *t, const char *path, char *err, size_t errle
 		out_close(&t->trace);
 	} else {
 		drain_locked(t, false);
-		r = out_open(&t->trace, path, false, err, errlen);
+		r = out_open(&t->trace, &t->audit, path, false, err, errlen);
 		if (r == 0)
 			ev_set_trace(t->sink, true);
 	}
@@ -485,7 +488,7 @@ int vtrace_set_audit(struct vtrace *t, const char *path, char *err, size_t errle
 		out_close(&t->audit);
 	} else {
 		drain_locked(t, false);
-		r = out_open(&t->audit, path, true, err, errlen);
+		r = out_open(&t->audit, &t->trace, path, true, err, errlen);
 		if (r == 0)
 			ev_set_audit(t->sink, true);
 	}
