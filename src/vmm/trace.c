@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -90,7 +91,9 @@ static int out_open(struct out *o, const struct out *other, const char *path, bo
 	bool own = strcmp(path, "-") != 0;
 	if (strlen(path) >= sizeof(o->path))
 		return errmsg(err, errlen, "%s: path is too long", o->what);
-	if (own && other->fd >= 0 && strcmp(other->path, path) == 0)
+	struct stat a, b;
+	if (own && other->fd >= 0 && other->own && stat(path, &a) == 0 && S_ISREG(a.st_mode) &&
+	    fstat(other->fd, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
 		return errmsg(err, errlen, "%s '%s': the %s is written there already", o->what, path, other->what);
 	if (!own)
 		fd = STDERR_FILENO;
