@@ -49,7 +49,12 @@ $(B)/tests/%: tests/unit/%.c $(B)/libvigil.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(B)/libvigil.a $(LDLIBS) -lcmocka
 
-tests: $(TESTS) $(B)/tests/api_fake_server
+tests: $(TESTS) $(B)/tests/api_fake_server $(B)/tests/kvm_translate_check
+
+# vigil's page walk against KVM_TRANSLATE on this host (run by tests/introspect.sh).
+$(B)/tests/kvm_translate_check: tests/kvm_translate_check.c $(B)/libvigil.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(B)/libvigil.a $(LDLIBS)
 
 # The API's HTTP server and router over the fake VMM, for curl and the
 # tests/api_*.py scripts (no KVM needed).
@@ -59,7 +64,7 @@ $(B)/tests/api_fake_server: tests/unit/api_fake_server.c tests/unit/fake_vmm_api
 
 # Unit tests, plain and under ASan+UBSan (a second build tree), and the
 # threaded ones under TSan (a third).
-TSAN_TESTS := test_vcpu test_monitor_live test_evloop test_api_http test_i8042 test_event
+TSAN_TESTS := test_vcpu test_monitor_live test_evloop test_api_http test_i8042 test_event test_virtio_blk
 unit: tests
 	@$(MAKE) --no-print-directory B=build/asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" LDLIBS="-fsanitize=address,undefined" tests
 	@$(MAKE) --no-print-directory B=build/tsan CC=gcc CFLAGS="-O1 -g -fsanitize=thread -Wno-tsan" LDLIBS="-fsanitize=thread" $(TSAN_TESTS:%=build/tsan/tests/%)
@@ -85,7 +90,7 @@ bench-emit: $(B)/bench/trace_emit
 .PHONY: bench-emit
 
 # Tiny self-checking guests (tests/guests/tiny.S), one bzImage per action.
-TINY_ACTIONS := poweroff echo kbdreset acpireset panic triple hang wild count cad hammer
+TINY_ACTIONS := poweroff echo kbdreset acpireset panic triple hang wild count cad pioloop peek msr msrloop cpuid hammer
 TINY := $(TINY_ACTIONS:%=$(B)/tests/guests/tiny-%.bin)
 $(B)/tests/guests/tiny-%.bin: tests/guests/tiny.S tests/guests/tiny.ld
 	@mkdir -p $(dir $@)
@@ -105,8 +110,9 @@ $(B)/fuzz/fuzz_virtq: fuzz/fuzz_virtq.c src/virtio/virtq.c src/core/gmem.c src/v
 # fuzz_api: the router and the config-file decoder over the fake VMM. The
 # API/config sources are instrumented; what they call beyond that (virtio_net's
 # option parser, errmsg) comes uninstrumented from libvigil.a.
-FUZZ_API_SRC := fuzz/fuzz_api.c src/api/routes.c src/vmm/config.c src/vmm/config_json.c src/vmm/config_file.c \
-	src/vmm/config_json_out.c
+FUZZ_API_SRC := fuzz/fuzz_api.c src/api/routes.c src/api/routes_introspect.c src/vmm/config.c src/vmm/config_json.c \
+	src/vmm/config_file.c src/vmm/config_json_out.c src/vmm/policy_json.c src/vmm/policy_json_val.c \
+	src/vmm/policy_json_res.c src/vmm/policy_json_out.c src/vmm/cpu_config_json.c
 $(B)/fuzz/fuzz_api: $(FUZZ_API_SRC) tests/unit/fake_vmm_api.h src/api/routes.h src/vmm/config_json.h $(B)/libvigil.a
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -DVIGIL_VERSION='"$(VERSION)"' -Itests/unit $(SLIRP_CFLAGS) -o $@ \

@@ -35,6 +35,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import scenarios as S  # noqa: E402
 from driver import DriverError, Guest  # noqa: E402
 import api_scenarios  # noqa: E402
+import introspect_scenarios  # noqa: E402
+import kvm_policy_scenarios  # noqa: E402
+import policy_scenarios  # noqa: E402
 
 VIGIL, BZIMAGE, INITRD = S.VIGIL, S.BZIMAGE, S.INITRD
 ROOTFS = f"{S.GUEST}/rootfs.ext4"
@@ -425,6 +428,9 @@ def boot_hvc(r, work):
 
 BOOTS = {
     **api_scenarios.BOOTS,
+    **introspect_scenarios.BOOTS,
+    **kvm_policy_scenarios.BOOTS,
+    **policy_scenarios.BOOTS,
     boot_disk: ["root-disk", "blk-integrity", "blk-ro", "rng", "stats-disk"],
     boot_net: ["net-user", "net-hostfwd", "vsock-h2g", "vsock-g2h", "vsock-refused", "stats-net"],
     boot_tap: ["net-tap", "stats-tap"],

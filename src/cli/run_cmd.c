@@ -18,6 +18,7 @@
 #include "devices/virtio_vsock.h"
 #include "vmm/config_json.h"
 #include "vmm/log.h"
+#include "vmm/policy_json.h"
 #include "vmm/trace.h"
 #include "vmm/vmm.h"
 
@@ -43,6 +44,7 @@ void run_usage(FILE *out)
 		"                      convention: connect to PATH, send \"CONNECT <port>\\n\"; guest to host port P: PATH_P)\n"
 		"  --rng               a virtio-rng device fed from the host's getrandom()\n"
 		"  --stats             print exit, port and policy counters when the VM ends\n"
+		"  --policy FILE       provide, redirect or deny what the guest touches (docs/POLICY.md)\n"
 		"  --trace FILE        write every exit, device request and policy decision to FILE as\n"
 		"                      JSON lines ('-': stderr)\n"
 		"  --trace-filter SPEC keep only some events, e.g. 'kind=pio,mmio;device=com1,unclaimed;\n"
@@ -160,7 +162,8 @@ static int set_vsock(struct vm_config *c, const char *spec)
 int run_parse(int argc, char **argv, struct run_opts *o)
 {
 	enum { O_KERNEL = 256, O_INITRD, O_CMDLINE, O_MEM, O_CPUS, O_CONSOLE, O_STATS, O_DISK, O_NET, O_VSOCK,
-	       O_RNG, O_CONSOLE_DEV, O_TRACE, O_TRACE_FILTER, O_AUDIT, O_API_SOCK, O_CONFIG_FILE, O_NO_API, O_ID };
+	       O_RNG, O_CONSOLE_DEV, O_TRACE, O_TRACE_FILTER, O_AUDIT, O_API_SOCK, O_CONFIG_FILE, O_NO_API, O_ID,
+	       O_POLICY };
 	static const struct option longopts[] = {
 		{ "kernel", required_argument, NULL, O_KERNEL },
 		{ "initrd", required_argument, NULL, O_INITRD },
@@ -181,6 +184,7 @@ int run_parse(int argc, char **argv, struct run_opts *o)
 		{ "config-file", required_argument, NULL, O_CONFIG_FILE },
 		{ "no-api", no_argument, NULL, O_NO_API },
 		{ "id", required_argument, NULL, O_ID },
+		{ "policy", required_argument, NULL, O_POLICY },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -261,6 +265,7 @@ int run_parse(int argc, char **argv, struct run_opts *o)
 		case O_API_SOCK: o->api_sock = optarg; break;
 		case O_CONFIG_FILE: o->config_file = optarg; break;
 		case O_NO_API: o->no_api = true; break;
+		case O_POLICY: o->policy = optarg; break;
 		case O_ID:
 			if (!vmcfg_id_ok(optarg))
 				return bad("--id '%s': only letters, digits and '_', 1 to %d characters", optarg,
@@ -280,6 +285,24 @@ int run_parse(int argc, char **argv, struct run_opts *o)
 		return bad("--no-api and --api-sock exclude each other");
 	if (o->config_file && o->kernel)
 		return bad("--config-file and --kernel exclude each other (the file has a boot-source)");
+	return 0;
+}
+
+/* --policy FILE: read and compiled now, so that a bad policy stops vigil
+ * before anything is built. */
+static int set_policy(struct run_opts *o)
+{
+	struct policy_spec s;
+	char err[640];
+	if (policy_json_load_file(o->policy, &s, err, sizeof(err)) < 0)
+		return bad("%s", err);
+	struct policy *p = policy_compile(&s, err, sizeof(err));
+	if (!p) {
+		policy_spec_free(&s);
+		return bad("%s", err);
+	}
+	policy_free(p);
+	vmcfg_set_policy(&o->cfg, &s);
 	return 0;
 }
 
@@ -352,9 +375,12 @@ int run_main(int argc, char **argv)
 		if (!o->mem_given)
 			o->cfg.machine.mem_size_mib = RUN_DEFAULT_MEM >> 20;
 	}
+	if (o->policy && set_policy(o) < 0)
+		return VM_STOP_ERROR;
 	if (o->cfg.has_logger && vlog_configure(&o->cfg.logger, o->cfg.id, err, sizeof(err)) < 0)
 		return bad("logger: %s", err), VM_STOP_ERROR;
 	struct vmm *m = vmm_new(&o->cfg);
+	vmcfg_fini(&o->cfg); /* the VMM has its own copy */
 	if (!m)
 		return bad("out of memory"), VM_STOP_ERROR;
 	if (o->api_sock && api_server_start(o->api_sock, m, err, sizeof(err)) < 0) {

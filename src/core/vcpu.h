@@ -18,8 +18,13 @@ struct vm;
 struct vexit;
 struct vcpu_state; /* the architecture's (arch/x86/cpu_state.h) */
 
+/* One of the hypervisor's own counters (hv_ops.stats). `cumulative`: a
+ * count that only grows (exits of a kind); else an instant value or a peak. */
+typedef void (*hv_stat_fn)(void *ctx, const char *name, uint64_t value, bool cumulative);
+
 /* What the core needs of a hypervisor backend (KVM today, SVM later). */
 struct hv_ops {
+	const char *name; /* "kvm": labels the backend's own counters in reports */
 	/* First call on the vCPU's own thread, before its first run (KVM:
 	 * remembers the thread, so that kick can signal it). */
 	void (*bind)(void *hv, unsigned cpu);
@@ -42,6 +47,12 @@ struct hv_ops {
 	 * carried out as the hypervisor itself would (KVM: KVM_GET/SET_MSRS).
 	 * On the vCPU's thread. 0, or -errno (the guest then gets #GP). */
 	int (*msr)(void *hv, unsigned cpu, uint32_t index, uint64_t *value, bool write);
+	/* The hypervisor's own statistics — what it counted without vigil, such
+	 * as the exits it handled in the kernel (KVM: binary statistics) — of
+	 * the VM (cpu -1) or of vCPU `cpu`: fn once per scalar statistic. Any
+	 * thread, while the vCPUs run. 0; -ENOTSUP with *why naming what the
+	 * host lacks; another -errno. NULL: the backend keeps none. */
+	int (*stats)(void *hv, int cpu, hv_stat_fn fn, void *ctx, const char **why);
 	void *hv;
 };
 

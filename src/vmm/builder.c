@@ -35,6 +35,7 @@
 #include "host/vsock_uds.h"
 #include "kvm/kvm.h"
 #include "virtio/virtio_pci.h"
+#include "vmm/policy_build.h"
 #include "vmm/trace.h"
 
 #define MAX_VIRTIO (VMCFG_MAX_DRIVES + VMCFG_MAX_NETS + 3)
@@ -69,6 +70,7 @@ struct machine {
 		bool started;
 	} *threads;
 	bool running; /* vCPU threads were started */
+	struct vclock_shift rtc_clock; /* the policy's rtc redirect, when board.clock is it */
 	struct vtrace *trace; /* the sink behind vm.ev: always there, so a trace can start live */
 };
 
@@ -146,9 +148,13 @@ static int add_drives(struct machine *mc, struct pc_config *cfg, char *err, size
 		struct vdev *vd = reg(mc, dr->drive_id, "virtio-blk", err, errlen);
 		if (!vd)
 			return -1;
+		/* The policy's overlay, copied by the backend while p is held. */
+		const struct policy *p = policy_enter(&mc->vm.policy);
+		bc.overlay = policy_build_overlay(p, dr->drive_id, &bc.overlay_only);
 		struct dev_gate g = vm_dev_gate(&mc->vm, vd, dr->is_read_only);
-		if (add_virtio(mc, cfg, vd, host_blk_new(&bc, &mc->vm.mem, g, err, errlen), virtio_blk_free, err,
-			       errlen) < 0)
+		struct virtio_dev *d = host_blk_new(&bc, &mc->vm.mem, g, err, errlen);
+		policy_leave(&mc->vm.policy);
+		if (add_virtio(mc, cfg, vd, d, virtio_blk_free, err, errlen) < 0)
 			return -1;
 	}
 	return 0;
@@ -244,6 +250,45 @@ static int open_trace(struct machine *mc, char *err, size_t errlen)
 	return 0;
 }
 
+/* --stats: one line per rule of the policy in force, with its hits. */
+static void report_policy(FILE *out, struct vm *vm)
+{
+	const struct policy *p = policy_enter(&vm->policy);
+	const struct policy_spec *s = policy_spec_of(p);
+	for (unsigned i = 0; i < s->nrules; i++)
+		fprintf(out, "policy rule %s (%s %s): hits=%llu\n", s->rules[i].id,
+			policy_resource_name(s->rules[i].resource), policy_verdict_name(s->rules[i].verdict),
+			(unsigned long long)policy_rule_hits(p, i));
+	if (s->nrules)
+		fprintf(out, "policy mode: %s\n", s->mode == POLICY_PERMISSIVE ? "permissive" : "enforce");
+	policy_leave(&vm->policy);
+}
+
+/* The policy's rtc redirect: the RTC's wall clock shifted, and kvmclock
+ * hidden so the guest believes the RTC (kvm_clock.c). */
+static bool rtc_redirect(struct machine *mc)
+{
+	struct vclock host = host_clock();
+	int64_t off;
+	const struct policy *p = policy_enter(&mc->vm.policy);
+	bool on = policy_build_rtc(p, vclock_wall_s(&host), &off, mc->vm.ev);
+	policy_leave(&mc->vm.policy);
+	if (!on)
+		return false;
+	mc->rtc_clock = (struct vclock_shift){ .base = host, .offset_s = off };
+	kvm_hide_kvmclock(mc->kb);
+	return true;
+}
+
+static int install_policy(struct machine *mc, const struct policy_spec *s, char *err, size_t errlen)
+{
+	struct policy *p = policy_compile(s, err, errlen);
+	if (!p)
+		return -1;
+	policy_free(policy_swap(&mc->vm.policy, p));
+	return 0;
+}
+
 struct machine *machine_build(const struct vm_config *c, void (*notify)(void *ctx), void *ctx, char *err,
 			      size_t errlen)
 {
@@ -255,6 +300,13 @@ struct machine *machine_build(const struct vm_config *c, void (*notify)(void *ct
 	}
 	mc->vm_ready = true;
 	mc->cfg = *c;
+	/* The policy is in force before any device or vCPU is made (the
+	 * vCPUs' CPUID and MSR filter come from it). mc->cfg does not own
+	 * the spec: the VMM's configuration does, and may replace it. */
+	memset(&mc->cfg.policy, 0, sizeof(mc->cfg.policy));
+	mc->cfg.has_policy = false;
+	if (c->has_policy && install_policy(mc, &c->policy, err, errlen) < 0)
+		goto fail;
 	mc->threads = calloc(c->machine.vcpu_count, sizeof(*mc->threads));
 	if (!mc->threads) {
 		errmsg(err, errlen, "out of memory");
@@ -288,11 +340,19 @@ struct machine *machine_build(const struct vm_config *c, void (*notify)(void *ct
 		.clock = host_clock(),
 	};
 	struct pc_config *cfg = &mc->board;
+	if (rtc_redirect(mc))
+		cfg->clock = vclock_shifted(&mc->rtc_clock);
 	if (pc_devices(&mc->vm, &mc->pc, cfg, err, errlen) < 0 || add_drives(mc, cfg, err, errlen) < 0 ||
 	    add_nets(mc, cfg, err, errlen) < 0 || add_others(mc, cfg, err, errlen) < 0 ||
 	    pc_build(&mc->vm, &mc->pc, cfg, err, errlen) < 0)
 		goto fail;
-	if (kvm_vcpus_create(mc->kb, &mc->pc.boot.cpu, err, errlen) < 0)
+	/* The policy in force decides the vCPUs' CPUID and the MSR filter. */
+	const struct policy *p = policy_enter(&mc->vm.policy);
+	int pr = kvm_apply_policy(mc->kb, p, err, errlen);
+	if (pr == 0)
+		pr = kvm_vcpus_create(mc->kb, &mc->pc.boot.cpu, p, err, errlen);
+	policy_leave(&mc->vm.policy);
+	if (pr < 0)
 		goto fail;
 	struct hv_ops hv = kvm_hv_ops(mc->kb);
 	if (vcpus_init(&mc->vm, &hv) < 0) {
@@ -397,6 +457,19 @@ static struct virtio_dev *virtio_by_id(struct machine *mc, const char *id)
 	return NULL;
 }
 
+/* A drive's image, with the overlay the policy in force gives it opened too
+ * (PATCH /drives: the blocks redirected so far are the drive's content). */
+static struct blk_backend *open_drive(struct machine *mc, const struct vmcfg_drive *dr, const char *path, char *err,
+				      size_t errlen)
+{
+	bool only = false;
+	const struct policy *p = policy_enter(&mc->vm.policy);
+	const char *ovl = policy_build_overlay(p, dr->drive_id, &only);
+	struct blk_backend *be = blk_file_open_overlay(path, dr->is_read_only, ovl, only, err, errlen);
+	policy_leave(&mc->vm.policy);
+	return be;
+}
+
 int machine_update_drive(struct machine *mc, const char *id, const char *path, char *err, size_t errlen)
 {
 	struct vdev *vd = vm_dev_find(&mc->vm, id);
@@ -413,13 +486,13 @@ int machine_update_drive(struct machine *mc, const char *id, const char *path, c
 	/* The old image goes first: reopening the same file must not meet
 	 * its own lock. */
 	virtio_blk_detach(d);
-	struct blk_backend *be = blk_file_open(path, dr->is_read_only, err, errlen);
+	struct blk_backend *be = open_drive(mc, dr, path, err, errlen);
 	int r = be ? virtio_blk_attach(d, be, err, errlen) : -1;
 	if (r == 0) {
 		strcpy(dr->path_on_host, path);
 	} else {
 		char again[256];
-		be = blk_file_open(dr->path_on_host, dr->is_read_only, again, sizeof(again));
+		be = open_drive(mc, dr, dr->path_on_host, again, sizeof(again));
 		if (!be || virtio_blk_attach(d, be, again, sizeof(again)) < 0)
 			virtio_dev_needs_reset(d); /* nothing to serve from: the driver is told */
 	}
@@ -436,6 +509,19 @@ int machine_vcpu_tid(struct machine *mc, unsigned i)
 struct vm *machine_vm(struct machine *mc)
 {
 	return &mc->vm;
+}
+
+int machine_policy_check(struct machine *mc, const struct policy *p, char *err, size_t errlen)
+{
+	return kvm_policy_check(mc->kb, p, err, errlen);
+}
+
+int machine_policy_changed(struct machine *mc, char *err, size_t errlen)
+{
+	const struct policy *p = policy_enter(&mc->vm.policy);
+	int r = kvm_apply_policy(mc->kb, p, err, errlen);
+	policy_leave(&mc->vm.policy);
+	return r;
 }
 
 struct vtrace *machine_trace(struct machine *mc)
@@ -478,6 +564,8 @@ enum vm_stop machine_finish(struct machine *mc)
 	if (mc->running && mc->cfg.stats) {
 		mon_report(stderr, mc->vm.stats, mc->vm.ncpus, vm_device_name, &mc->vm);
 		mon_report_devices(stderr, mc->vm.devs, mc->vm.nr_devs);
+		mon_report_hv(stderr, &mc->vm.vcpus.hv, mc->vm.ncpus);
+		report_policy(stderr, &mc->vm);
 	}
 	/* Teardown order: no queue is served past evloop_stop(); device
 	 * models (and their worker threads) go before their transports. */

@@ -23,6 +23,7 @@
 #include "vmm/builder.h"
 #include "vmm/log.h"
 #include "vmm/metrics.h"
+#include "vmm/policy_json.h"
 #include "vmm/trace.h"
 #include "vmm/update.h"
 
@@ -67,11 +68,15 @@ struct vmm *vmm_new(const struct vm_config *initial)
 	struct vmm *m = calloc(1, sizeof(*m));
 	if (!m)
 		return NULL;
-	m->cfg = *initial;
+	if (vmcfg_copy(&m->cfg, initial) < 0) {
+		free(m);
+		return NULL;
+	}
 	m->state = VMM_NOT_STARTED;
 	m->control = pthread_self();
 	m->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (m->wake < 0) {
+		vmcfg_fini(&m->cfg);
 		free(m);
 		return NULL;
 	}
@@ -90,6 +95,7 @@ void vmm_free(struct vmm *m)
 	close(m->wake);
 	pthread_cond_destroy(&m->cond);
 	pthread_mutex_destroy(&m->lock);
+	vmcfg_fini(&m->cfg);
 	free(m);
 }
 
@@ -283,6 +289,33 @@ int vmm_update_net(struct vmm *m, const char *id, char *err, size_t errlen)
 		return -1;
 	if (!vmcfg_find_net(&m->cfg, id))
 		return errmsg(err, errlen, "network interface '%s' does not exist", id);
+	return 0;
+}
+
+int vmm_set_policy(struct vmm *m, struct policy *p, struct policy_spec *s, char *err, size_t errlen)
+{
+	if (m->state == VMM_NOT_STARTED) {
+		policy_free(p);
+		vmcfg_set_policy(&m->cfg, s);
+		return 0;
+	}
+	/* What KVM cannot do (its MSR filter's limits) is refused before the
+	 * swap, so a refused policy leaves the old one in force everywhere. */
+	if (need_started(m, err, errlen) < 0 || policy_check_live_change(&m->cfg.policy, s, err, errlen) < 0 ||
+	    machine_policy_check(m->mc, p, err, errlen) < 0) {
+		policy_free(p);
+		policy_spec_free(s);
+		return -1;
+	}
+	/* policy_swap() returns once no vCPU or device thread is still inside
+	 * the old policy, so it can go at once. */
+	policy_free(policy_swap(&machine_vm(m->mc)->policy, p));
+	char kerr[256];
+	if (machine_policy_changed(m->mc, kerr, sizeof(kerr)) < 0)
+		VLOG_ERROR("policy replaced, but the MSR filter kept the old MSRs: %s", kerr);
+	vmcfg_set_policy(&m->cfg, s);
+	VLOG_INFO("policy replaced: %s, %u rules", m->cfg.policy.mode == POLICY_PERMISSIVE ? "permissive" : "enforce",
+		  m->cfg.policy.nrules);
 	return 0;
 }
 

@@ -64,6 +64,13 @@ int vmm_vcpu_state(struct vmm *m, unsigned n, struct vcpu_state *s, char *err, s
 /* vCPU n's host thread id, 0 if unknown. */
 int vmm_vcpu_tid(struct vmm *m, unsigned n);
 
+/* PUT /policy: takes over p (compiled from s) and s, whatever happens.
+ * Before the start the spec becomes the configuration's; after it the
+ * compiled policy is swapped into the running VM (cpuid and rtc rules may
+ * not change then). The configuration's policy is always the one in force. */
+struct policy;
+struct policy_spec;
+int vmm_set_policy(struct vmm *m, struct policy *p, struct policy_spec *s, char *err, size_t errlen);
 /* PUT /vigil/trace: start (a path), switch (another path), stop (enabled
  * false) or refilter (filter; "" for none) the JSON-lines trace, live or
  * before the start (then it is configuration). PUT /vigil/audit: start,

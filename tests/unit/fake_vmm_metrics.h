@@ -12,7 +12,13 @@ struct vmm {
 	enum vmm_state state;
 	uint64_t uptime_ns;
 	uint64_t api_requests;
+	struct vm_config cfg; /* its policy: what /vigil/stats shows before the start */
 };
+
+struct vm_config *vmm_config(struct vmm *m)
+{
+	return &m->cfg;
+}
 
 struct vm *vmm_vm(struct vmm *m)
 {

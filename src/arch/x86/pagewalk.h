@@ -32,6 +32,7 @@ enum pw_error {
 	PW_NOT_PRESENT = -1, /* a table entry on the way is not present */
 	PW_BAD_TABLE = -2,   /* a table lies outside guest RAM */
 	PW_RESERVED = -3,    /* reserved bits set / non-canonical address */
+	PW_NOT_RAM = -4,     /* pw_read/pw_write: the page maps outside guest RAM */
 };
 
 /* The paging registers of a vCPU state. */
