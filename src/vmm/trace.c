@@ -224,7 +224,7 @@ static size_t format_trace(char *buf, const struct vevent *e)
 		put_str(&l, "device", e->device);
 		put(&l, ",\"request\":\"%s\"", req_name(e->write));
 		if (e->addr != EV_NO_SECTOR)
-			put(&l, ",\"sector\":%" PRIu64, e->addr);
+			put(&l, ",\"sector\":%" PRIu64 ",\"sectors\":%" PRIu64, e->addr, e->extra);
 		put(&l, ",\"bytes\":%" PRIu64, e->value);
 		put_decision(&l, e);
 		break;
@@ -237,9 +237,12 @@ static size_t format_trace(char *buf, const struct vevent *e)
 		break;
 	case EV_VSOCK:
 		put(&l, ",\"port\":%" PRIu64 ",\"direction\":\"%s\"", e->addr, vsock_dir_name(e->proto));
+		if (e->verdict == POLICY_REDIRECT)
+			put(&l, ",\"to_port\":%" PRIu64, e->extra);
 		put_decision(&l, e);
 		break;
 	case EV_RTC:
+		put(&l, ",\"value\":%" PRId64 ",\"offset_s\":%" PRId64, (int64_t)e->addr, (int64_t)e->extra);
 		put_decision(&l, e);
 		break;
 	case EV_SYSTEM_EVENT:
@@ -298,7 +301,7 @@ static size_t format_audit(const struct vtrace *t, char *buf, const struct veven
 	case EV_DEVREQ:
 		put_str(&l, e->resource == POL_RES_DISK ? "drive" : "device", e->device);
 		if (e->addr != EV_NO_SECTOR)
-			put(&l, ",\"sector\":%" PRIu64, e->addr);
+			put(&l, ",\"sector\":%" PRIu64 ",\"sectors\":%" PRIu64, e->addr, e->extra);
 		put(&l, ",\"access\":\"%s\",\"bytes\":%" PRIu64, req_name(e->write), e->value);
 		break;
 	case EV_NET:
@@ -309,6 +312,11 @@ static size_t format_audit(const struct vtrace *t, char *buf, const struct veven
 		break;
 	case EV_VSOCK:
 		put(&l, ",\"port\":%" PRIu64 ",\"direction\":\"%s\"", e->addr, vsock_dir_name(e->proto));
+		if (e->verdict == POLICY_REDIRECT)
+			put(&l, ",\"to_port\":%" PRIu64, e->extra);
+		break;
+	case EV_RTC:
+		put(&l, ",\"offset_s\":%" PRId64, (int64_t)e->extra);
 		break;
 	default:
 		break;
