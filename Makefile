@@ -82,6 +82,13 @@ clean:
 .PHONY: all tests unit lab check clean
 -include $(CORE_OBJ:.o=.d) $(HOST_OBJ:.o=.d)
 
+# What an event costs the emitting thread (bench/trace_emit.c).
+$(B)/bench/trace_emit: bench/trace_emit.c $(B)/libvigil.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(B)/libvigil.a $(LDLIBS)
+bench-emit: $(B)/bench/trace_emit
+.PHONY: bench-emit
+
 # Tiny self-checking guests (tests/guests/tiny.S), one bzImage per action.
 TINY_ACTIONS := poweroff echo kbdreset acpireset panic triple hang wild count cad pioloop peek msr msrloop cpuid hammer
 TINY := $(TINY_ACTIONS:%=$(B)/tests/guests/tiny-%.bin)

@@ -12,6 +12,7 @@ what=${1:-all}
 make -s all guests
 if [ "$what" = all ] || [ "$what" = native ]; then
     bench/startup.sh
+    make -s bench-emit && build/bench/trace_emit
 fi
 if [ "$what" = all ] || [ "$what" = lab ]; then
     lab/build-l1.sh build/lab >/dev/null

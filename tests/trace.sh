@@ -84,6 +84,7 @@ assert [r["addr"] for r in recs] == ["0x1234", "0x1234"], recs
 expect_error "bad --trace-filter" "trace-filter" "$V" run --kernel "$G/tiny-poweroff.bin" --trace - --trace-filter "kind=bogus"
 expect_error "bad --trace-filter key" "unknown key" "$V" run --kernel "$G/tiny-poweroff.bin" --trace-filter "port=1"
 expect_error "unwritable --trace" "trace '/nonexistent/x'" "$V" run --kernel "$G/tiny-poweroff.bin" --trace /nonexistent/x
+expect_error "--trace and --audit to one file" "written there already" "$V" run --kernel "$G/tiny-poweroff.bin" --trace "$T/same" --audit "$T/same"
 
 # --- a ring overflow, counted exactly ----------------------------------------
 VIGIL_TRACE_RING=16 timeout 120 "$V" run --kernel "$G/tiny-hammer.bin" --trace "$T/o.jsonl" --stats >/dev/null 2>"$T/ostats"
@@ -195,6 +196,16 @@ assert "records" in s["audit"], s["audit"]
 code=$(curl -s -o "$T/prom" -w '%{http_code}' --max-time 10 --unix-socket "$SOCK" "http://localhost/metrics")
 if grep -Eq '^vigil_trace_events_total [1-9]' "$T/prom" && grep -q '^vigil_trace_lost_total 0' "$T/prom"; then pass "GET /metrics has the trace counters"
 else fail "GET /metrics has the trace counters" "$(grep -E 'trace|audit' "$T/prom" | head -c 300)"; fi
+# vigil ctl: the same calls, a relative path resolved in the caller's directory.
+(cd "$T" && "$OLDPWD/$V" ctl --api-sock "$SOCK" trace ctl.jsonl "kind=pio") >"$T/ctl.out" 2>&1; r1=$?
+sleep 0.5
+"$V" ctl --api-sock "$SOCK" trace filter "kind=zz" >"$T/ctl.bad" 2>&1; r2=$?
+"$V" ctl --api-sock "$SOCK" trace off >>"$T/ctl.out" 2>&1; r3=$?
+if [ $r1 = 0 ] && [ $r3 = 0 ] && [ $r2 = 1 ] && grep -q "^vigil: filter: kind 'zz'" "$T/ctl.bad" && [ -s "$T/ctl.jsonl" ]; then
+    pass "vigil ctl trace PATH FILTER / trace filter / trace off"
+else fail "vigil ctl trace" "rc $r1 $r2 $r3: $(cat "$T/ctl.out" "$T/ctl.bad" | head -c 300)"; fi
+"$V" ctl --api-sock "$SOCK" audit "$T/ctl-audit.jsonl" >/dev/null 2>&1 && "$V" ctl --api-sock "$SOCK" audit off >/dev/null 2>&1 &&
+    pass "vigil ctl audit PATH / audit off" || fail "vigil ctl audit" "exit status"
 kill -TERM "$pid"; wait "$pid" 2>/dev/null
 
 echo "trace: $passed passed, $failed failed"

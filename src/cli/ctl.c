@@ -48,7 +48,11 @@ static void usage(FILE *out)
 		     "                 GET /vigil/memory: guest memory, a hex dump (raw into FILE)\n"
 		     "  translate N GVA\n"
 		     "                 GET /vigil/vcpus/N/translate: GVA through vCPU N's page tables\n"
-		     "  dump PATH      PUT /vigil/dump: an ELF core of the guest (gdb opens it)\n");
+		     "  dump PATH      PUT /vigil/dump: an ELF core of the guest (gdb opens it)\n"
+		     "  trace PATH [FILTER] | trace filter SPEC | trace off\n"
+		     "                 PUT /vigil/trace: start (or switch), refilter or stop the JSON-lines trace\n"
+		     "  audit PATH | audit off\n"
+		     "                 PUT /vigil/audit: start (or switch) or stop the audit log\n");
 }
 
 /* VIGIL_CTL_TIMEOUT_MS shortens the wait (tests); 10 s otherwise. */
@@ -411,6 +415,71 @@ static int ctl_dump(const char *sock, int argc, char **argv)
 	return rc;
 }
 
+/* A file for vigil to open: relative to our directory, not vigil's. */
+static int absolute(const char *path, char *out, size_t len)
+{
+	char cwd[PATH_MAX];
+	if (path[0] == '/' || strcmp(path, "-") == 0)
+		return snprintf(out, len, "%s", path) < (int)len ? 0 : -1;
+	if (!getcwd(cwd, sizeof(cwd)))
+		return -1;
+	return snprintf(out, len, "%s/%s", cwd, path) < (int)len ? 0 : -1;
+}
+
+static int put_json(const char *sock, const char *path, json_t *o)
+{
+	char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!body) {
+		fprintf(stderr, "vigil: ctl: the arguments are not valid UTF-8 or memory ran out\n");
+		return 1;
+	}
+	struct ctl_cmd c = { .method = "PUT", .path = path, .body = body };
+	struct http_resp r;
+	int rc = request(sock, &c, timeout_ms(), &r);
+	free(body);
+	if (rc == 0)
+		http_resp_free(&r);
+	return rc;
+}
+
+/* trace PATH [FILTER] | trace filter SPEC | trace off: PUT /vigil/trace. */
+static int ctl_trace(const char *sock, int argc, char **argv)
+{
+	char abs[PATH_MAX + 2];
+	if (argc == 1 && strcmp(argv[0], "off") == 0)
+		return put_json(sock, "/vigil/trace", json_pack("{s:b}", "enabled", 0));
+	if (argc == 2 && strcmp(argv[0], "filter") == 0)
+		return put_json(sock, "/vigil/trace", json_pack("{s:s}", "filter", argv[1]));
+	if ((argc != 1 && argc != 2) || !argv[0][0] || strcmp(argv[0], "filter") == 0) {
+		fprintf(stderr, "vigil: ctl: usage: trace PATH [FILTER] | trace filter SPEC | trace off\n");
+		return 1;
+	}
+	if (absolute(argv[0], abs, sizeof(abs)) < 0) {
+		fprintf(stderr, "vigil: ctl: trace: the path is too long\n");
+		return 1;
+	}
+	return put_json(sock, "/vigil/trace",
+			argc == 2 ? json_pack("{s:s,s:s}", "path", abs, "filter", argv[1]) : json_pack("{s:s}", "path", abs));
+}
+
+/* audit PATH | audit off: PUT /vigil/audit. */
+static int ctl_audit(const char *sock, int argc, char **argv)
+{
+	char abs[PATH_MAX + 2];
+	if (argc != 1 || !argv[0][0]) {
+		fprintf(stderr, "vigil: ctl: usage: audit PATH | audit off\n");
+		return 1;
+	}
+	if (strcmp(argv[0], "off") == 0)
+		return put_json(sock, "/vigil/audit", json_pack("{s:n}", "path"));
+	if (absolute(argv[0], abs, sizeof(abs)) < 0) {
+		fprintf(stderr, "vigil: ctl: audit: the path is too long\n");
+		return 1;
+	}
+	return put_json(sock, "/vigil/audit", json_pack("{s:s}", "path", abs));
+}
+
 int ctl_main(int argc, char **argv)
 {
 	const char *sock = NULL, *cmd = NULL;
@@ -452,8 +521,8 @@ int ctl_main(int argc, char **argv)
 	static const struct {
 		const char *name;
 		int (*fn)(const char *sock, int argc, char **argv);
-	} with_args[] = { { "regs", ctl_regs }, { "mem", ctl_mem }, { "translate", ctl_translate },
-			  { "dump", ctl_dump } };
+	} with_args[] = { { "regs", ctl_regs },		{ "mem", ctl_mem },	{ "translate", ctl_translate },
+			  { "dump", ctl_dump },		{ "trace", ctl_trace }, { "audit", ctl_audit } };
 	for (size_t i = 0; i < sizeof(with_args) / sizeof(with_args[0]); i++)
 		if (strcmp(with_args[i].name, cmd) == 0) {
 			rc = with_args[i].fn(sock, nargs, args);

@@ -1,11 +1,9 @@
 #include "core/devreq.h"
 
-#include "core/event.h"
-#include "core/policy.h"
-
 #include <string.h>
 
 #include "core/event.h"
+#include "core/policy.h"
 
 /* Counting and deciding are apart: a gate without counters still asks the
  * policy (it used to provide everything, a write to a read-only disk too). */

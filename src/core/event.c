@@ -427,25 +427,52 @@ void ev_emit_devreq(struct evsink *s, const char *device, enum req_kind kind, ui
 
 #define TAIL_STEP 64 /* slots handed back to the producer at a time */
 
-size_t ev_drain(struct evsink *s, bool final, const struct ev_drain_ops *ops, void *ctx)
+/* What one drain reads of a ring: [tail, head) as it was at the start. */
+struct cursor {
+	struct evring *r;
+	uint64_t t, h;
+};
+
+/* The rings' records merged by t (each ring is in t order already), so a
+ * batch comes out in time order across vCPUs. */
+static size_t drain_rings(struct evsink *s, struct cursor *c, unsigned nc, const struct ev_drain_ops *ops,
+			  void *ctx)
 {
 	size_t n = 0;
+	for (;;) {
+		struct cursor *best = NULL;
+		for (unsigned i = 0; i < nc; i++)
+			if (c[i].t != c[i].h &&
+			    (!best || c[i].r->slot[c[i].t & s->mask].t < best->r->slot[best->t & s->mask].t))
+				best = &c[i];
+		if (!best)
+			break;
+		ops->record(ctx, &best->r->slot[best->t & s->mask]);
+		n++;
+		if (++best->t % TAIL_STEP == 0)
+			atomic_store_explicit(&best->r->tail, best->t, memory_order_release);
+	}
+	for (unsigned i = 0; i < nc; i++)
+		atomic_store_explicit(&c[i].r->tail, c[i].t, memory_order_release);
+	return n;
+}
+
+size_t ev_drain(struct evsink *s, bool final, const struct ev_drain_ops *ops, void *ctx)
+{
+	struct cursor c[EV_MAX_RINGS];
+	unsigned nc = 0;
 	uint64_t now = ev_sink_now(s);
 	unsigned nr = atomic_load_explicit(&s->nrings, memory_order_acquire);
 
 	for (unsigned i = 0; i < nr && i < EV_MAX_RINGS; i++) {
 		struct evring *r = atomic_load_explicit(&s->rings[i], memory_order_acquire);
-		if (!r)
-			continue;
-		uint64_t h = atomic_load_explicit(&r->head, memory_order_acquire);
-		uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
-		while (t != h) {
-			ops->record(ctx, &r->slot[t & s->mask]);
-			n++;
-			if (++t % TAIL_STEP == 0)
-				atomic_store_explicit(&r->tail, t, memory_order_release);
-		}
-		atomic_store_explicit(&r->tail, t, memory_order_release);
+		if (r)
+			c[nc++] = (struct cursor){ r, atomic_load_explicit(&r->tail, memory_order_relaxed),
+						   atomic_load_explicit(&r->head, memory_order_acquire) };
+	}
+	size_t n = drain_rings(s, c, nc, ops, ctx);
+	for (unsigned i = 0; i < nc; i++) {
+		struct evring *r = c[i].r;
 		for (int d = 0; d < 2; d++) {
 			uint64_t lost = atomic_load_explicit(&r->dropped[d], memory_order_relaxed);
 			if (lost != r->reported[d] && ops->lost)

@@ -69,7 +69,9 @@ struct vevent {
  *  EV_NET:    device = iface id, write = enum policy_dir, proto = enum
  *             policy_proto, addr = remote IPv4 (host order), value = remote port;
  *  EV_VSOCK:  addr = port, proto = enum policy_vsock_dir, extra = to_port;
- *  EV_CPUID:  addr = leaf, extra = subleaf. */
+ *  EV_CPUID:  addr = leaf, extra = subleaf;
+ *  EV_RTC:    addr = the guest's wall time (s) at the decision, extra = its
+ *             offset from the host's (s, signed). */
 #define EV_NO_SECTOR UINT64_MAX
 
 enum { EV_TO_TRACE = 1, EV_TO_AUDIT = 2 };

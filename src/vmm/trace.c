@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -83,12 +84,17 @@ static void out_close(struct out *o)
 	o->path[0] = '\0';
 }
 
-static int out_open(struct out *o, const char *path, bool append, char *err, size_t errlen)
+static int out_open(struct out *o, const struct out *other, const char *path, bool append, char *err,
+		    size_t errlen)
 {
 	int fd;
 	bool own = strcmp(path, "-") != 0;
 	if (strlen(path) >= sizeof(o->path))
 		return errmsg(err, errlen, "%s: path is too long", o->what);
+	struct stat a, b;
+	if (own && other->fd >= 0 && other->own && stat(path, &a) == 0 && S_ISREG(a.st_mode) &&
+	    fstat(other->fd, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		return errmsg(err, errlen, "%s '%s': the %s is written there already", o->what, path, other->what);
 	if (!own)
 		fd = STDERR_FILENO;
 	else if ((fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0644)) < 0)
@@ -218,7 +224,7 @@ static size_t format_trace(char *buf, const struct vevent *e)
 		put_str(&l, "device", e->device);
 		put(&l, ",\"request\":\"%s\"", req_name(e->write));
 		if (e->addr != EV_NO_SECTOR)
-			put(&l, ",\"sector\":%" PRIu64, e->addr);
+			put(&l, ",\"sector\":%" PRIu64 ",\"sectors\":%" PRIu64, e->addr, e->extra);
 		put(&l, ",\"bytes\":%" PRIu64, e->value);
 		put_decision(&l, e);
 		break;
@@ -231,9 +237,12 @@ static size_t format_trace(char *buf, const struct vevent *e)
 		break;
 	case EV_VSOCK:
 		put(&l, ",\"port\":%" PRIu64 ",\"direction\":\"%s\"", e->addr, vsock_dir_name(e->proto));
+		if (e->verdict == POLICY_REDIRECT)
+			put(&l, ",\"to_port\":%" PRIu64, e->extra);
 		put_decision(&l, e);
 		break;
 	case EV_RTC:
+		put(&l, ",\"value\":%" PRId64 ",\"offset_s\":%" PRId64, (int64_t)e->addr, (int64_t)e->extra);
 		put_decision(&l, e);
 		break;
 	case EV_SYSTEM_EVENT:
@@ -292,7 +301,7 @@ static size_t format_audit(const struct vtrace *t, char *buf, const struct veven
 	case EV_DEVREQ:
 		put_str(&l, e->resource == POL_RES_DISK ? "drive" : "device", e->device);
 		if (e->addr != EV_NO_SECTOR)
-			put(&l, ",\"sector\":%" PRIu64, e->addr);
+			put(&l, ",\"sector\":%" PRIu64 ",\"sectors\":%" PRIu64, e->addr, e->extra);
 		put(&l, ",\"access\":\"%s\",\"bytes\":%" PRIu64, req_name(e->write), e->value);
 		break;
 	case EV_NET:
@@ -303,6 +312,11 @@ static size_t format_audit(const struct vtrace *t, char *buf, const struct veven
 		break;
 	case EV_VSOCK:
 		put(&l, ",\"port\":%" PRIu64 ",\"direction\":\"%s\"", e->addr, vsock_dir_name(e->proto));
+		if (e->verdict == POLICY_REDIRECT)
+			put(&l, ",\"to_port\":%" PRIu64, e->extra);
+		break;
+	case EV_RTC:
+		put(&l, ",\"offset_s\":%" PRId64, (int64_t)e->extra);
 		break;
 	default:
 		break;
@@ -454,7 +468,7 @@ int vtrace_set_trace(struct vtrace *t, const char *path, char *err, size_t errle
 		out_close(&t->trace);
 	} else {
 		drain_locked(t, false);
-		r = out_open(&t->trace, path, false, err, errlen);
+		r = out_open(&t->trace, &t->audit, path, false, err, errlen);
 		if (r == 0)
 			ev_set_trace(t->sink, true);
 	}
@@ -485,7 +499,7 @@ int vtrace_set_audit(struct vtrace *t, const char *path, char *err, size_t errle
 		out_close(&t->audit);
 	} else {
 		drain_locked(t, false);
-		r = out_open(&t->audit, path, true, err, errlen);
+		r = out_open(&t->audit, &t->trace, path, true, err, errlen);
 		if (r == 0)
 			ev_set_audit(t->sink, true);
 	}

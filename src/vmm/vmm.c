@@ -328,8 +328,11 @@ int vmm_set_trace(struct vmm *m, const struct vmm_trace_req *r, char *err, size_
 
 	if (r->filter && strlen(r->filter) >= sizeof(c->trace_filter))
 		return errmsg(err, errlen, "filter: too long");
-	if (r->filter && trace_filter_parse(r->filter, &f, err, errlen) < 0)
-		return -1;
+	if (r->filter && trace_filter_parse(r->filter, &f, err, errlen) < 0) {
+		char e[300];
+		snprintf(e, sizeof(e), "%s", strncmp(err, "--trace-filter: ", 16) ? err : err + 16);
+		return errmsg(err, errlen, "filter: %s", e);
+	}
 	if (r->path && (!r->path[0] || strlen(r->path) >= sizeof(c->trace)))
 		return errmsg(err, errlen, "path: expected a file name (or \"-\" for stderr)");
 	bool tracing = m->mc ? vtrace_tracing(machine_trace(m->mc)) : c->trace[0] != '\0';

@@ -421,6 +421,35 @@ static void test_rings_per_thread(void **state)
 	ev_sink_free(s);
 }
 
+/* Rings are merged by time: a batch comes out in t order across threads. */
+static void *emit_at_20(void *arg)
+{
+	atomic_store(&fake_now, 1000 + 20);
+	struct vevent e = pio(20, false);
+	ev_emit(arg, &e);
+	return NULL;
+}
+
+static void test_drain_merges_by_time(void **state)
+{
+	(void)state;
+	struct evsink *s = sink(16, 0);
+	ev_set_trace(s, true);
+	atomic_store(&fake_now, 1000 + 10);
+	struct vevent e = pio(10, false);
+	ev_emit(s, &e);
+	pthread_t th;
+	pthread_create(&th, NULL, emit_at_20, s);
+	pthread_join(th, NULL);
+	atomic_store(&fake_now, 1000 + 30);
+	e = pio(30, false);
+	ev_emit(s, &e);
+	struct got g = { .ordered = true };
+	assert_int_equal(ev_drain(s, false, &ops, &g), 3);
+	assert_true(g.ordered); /* addr 10, 20, 30: the ring order would be 10, 30, 20 */
+	ev_sink_free(s);
+}
+
 /* The request path traces every request and audits the built-in refusal. */
 static void test_devreq_events(void **state)
 {
@@ -467,6 +496,7 @@ int main(void)
 		cmocka_unit_test(test_concurrent_coalescing),
 		cmocka_unit_test(test_rings_per_thread),
 		cmocka_unit_test(test_devreq_events),
+		cmocka_unit_test(test_drain_merges_by_time),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
