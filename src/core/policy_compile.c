@@ -708,11 +708,9 @@ struct policy *policy_compile(const struct policy_spec *s, char *err, size_t err
 	for (uint32_t i = 0; i < s->nrules; i++)
 		if (!check_rule(&c, i))
 			return NULL;
+	/* From here on every refusal is noted and the earliest rule named. */
 	if (check_ids(&c) < 0)
 		goto nomem;
-	if (c.bad != UINT32_MAX)
-		return NULL;
-
 	c.p = calloc(1, sizeof(*c.p));
 	c.seen = calloc(s->nrules ? s->nrules : 1, 1);
 	c.iv = malloc(total_ranges(s) * sizeof(*c.iv) + 1);

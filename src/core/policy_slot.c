@@ -96,6 +96,10 @@ const struct policy *policy_enter(struct policy_slot *s)
 void policy_leave(struct policy_slot *s)
 {
 	struct slot_ref *ref = find_ref(s);
+	/* depth 0: this thread registered after its (overflow) enter, from
+	 * a nested one; the outer enter counted in the overflow. */
+	if (ref && !ref->depth)
+		ref = NULL;
 	if (ref && --ref->depth)
 		return;
 	if (ref && ref->index >= 0)
