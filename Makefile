@@ -51,6 +51,11 @@ $(B)/tests/%: tests/unit/%.c $(B)/libvigil.a
 
 tests: $(TESTS) $(B)/tests/api_fake_server
 
+# What a policy decision costs with 1 rule and with 10,000 (bench/policy_decide.c).
+$(B)/bench/policy_decide: bench/policy_decide.c $(B)/libvigil.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(B)/libvigil.a $(LDLIBS)
+
 # The API's HTTP server and router over the fake VMM, for curl and the
 # tests/api_*.py scripts (no KVM needed).
 $(B)/tests/api_fake_server: tests/unit/api_fake_server.c tests/unit/fake_vmm_api.h $(B)/libvigil.a

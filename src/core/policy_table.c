@@ -149,36 +149,26 @@ void ptab_free(struct ptab *t)
 	memset(t, 0, sizeof(*t));
 }
 
-/* Index of the first segment ending at or after x (n if none). */
+/* Index of the first segment ending at or after x (n if none). Branch-free
+ * halving: the exit path's cost does not hang on guessing the way. */
 static size_t first_ending_from(const struct ptab *t, uint64_t x)
 {
-	size_t lo = 0, hi = t->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (t->seg[mid].last < x)
-			lo = mid + 1;
-		else
-			hi = mid;
+	if (!t->n)
+		return 0;
+	const struct ptab_seg *base = t->seg;
+	size_t n = t->n;
+	while (n > 1) {
+		size_t half = n / 2;
+		base = base[half - 1].last < x ? base + half : base;
+		n -= half;
 	}
-	return lo;
+	return (size_t)(base - t->seg) + (base->last < x);
 }
 
-uint32_t ptab_lookup(const struct ptab *t, uint64_t first, uint64_t last)
+static uint32_t tree_min(const struct ptab *t, size_t lo, size_t end)
 {
-	size_t lo = first_ending_from(t, first);
-	if (lo == t->n || t->seg[lo].first > last)
-		return PT_NONE;
-	/* One past the last segment starting at or before `last`. */
-	size_t a = lo + 1, z = t->n;
-	while (a < z) {
-		size_t mid = a + (z - a) / 2;
-		if (t->seg[mid].first <= last)
-			a = mid + 1;
-		else
-			z = mid;
-	}
 	uint32_t best = PT_NONE;
-	for (size_t l = lo + t->n, r = a + t->n; l < r; l >>= 1, r >>= 1) {
+	for (size_t l = lo + t->n, r = end + t->n; l < r; l >>= 1, r >>= 1) {
 		if (l & 1) {
 			uint32_t v = t->min[l++];
 			best = v < best ? v : best;
@@ -189,6 +179,33 @@ uint32_t ptab_lookup(const struct ptab *t, uint64_t first, uint64_t last)
 		}
 	}
 	return best;
+}
+
+uint32_t ptab_lookup(const struct ptab *t, uint64_t first, uint64_t last)
+{
+	size_t lo = first_ending_from(t, first);
+	if (lo == t->n || t->seg[lo].first > last)
+		return PT_NONE;
+	/* Most queries (one port, an 8-byte access) touch one or two
+	 * segments: walk a few, else find the end and ask the tree. */
+	uint32_t best = t->min[t->n + lo];
+	size_t k = lo + 1;
+	for (int step = 0; step < 4; step++, k++) {
+		if (k == t->n || t->seg[k].first > last)
+			return best;
+		uint32_t v = t->min[t->n + k];
+		best = v < best ? v : best;
+	}
+	size_t a = k, z = t->n; /* one past the last segment starting at or before `last` */
+	while (a < z) {
+		size_t mid = a + (z - a) / 2;
+		if (t->seg[mid].first <= last)
+			a = mid + 1;
+		else
+			z = mid;
+	}
+	uint32_t rest = tree_min(t, k, a);
+	return rest < best ? rest : best;
 }
 
 const struct ptab_seg *ptab_segment(const struct ptab *t, uint64_t x, uint32_t *label)
