@@ -148,7 +148,7 @@ static bool check_rule(struct cc *c, uint32_t i)
 		return refuse(c, i, "access: flush is for disk rules only"), false;
 
 	const char *rf = range_field(res);
-	char a[48], b[48];
+	char a[48];
 	if (r->nranges > POLICY_MAX_RANGES)
 		return refuse(c, i, "%s: %u ranges, at most %u", rf, r->nranges, POLICY_MAX_RANGES), false;
 	if (r->nranges && !r->ranges)
@@ -157,7 +157,7 @@ static bool check_rule(struct cc *c, uint32_t i)
 		uint64_t lo = r->ranges[k].first, hi = r->ranges[k].last;
 		bool hex = addr_like(res);
 		if (lo > hi)
-			return refuse(c, i, "%s: reversed range %s", rf, range_text(a, sizeof(a), POL_RES_MMIO, lo, hi)),
+			return refuse(c, i, "%s: reversed range %s", rf, range_text(a, sizeof(a), res, lo, hi)),
 			       false;
 		if (hi > range_max(res))
 			return refuse(c, i, hex ? "%s: 0x%" PRIx64 " is past the last, 0x%" PRIx64
@@ -236,7 +236,6 @@ static bool check_rule(struct cc *c, uint32_t i)
 		break;
 	default: break;
 	}
-	(void)b;
 	return true;
 }
 

@@ -419,6 +419,10 @@ static void test_refusals(void **state)
 	r = one(&s, "rev", POL_RES_PIO, POLICY_DENY);
 	sb_range(r, 0x3ff, 0x3f8);
 	expect_refused(&s, "rule \"rev\": ports: reversed range 0x3ff-0x3f8");
+	r = one(&s, "rev-disk", POL_RES_DISK, POLICY_DENY);
+	strcpy(r->drive, "rootfs");
+	sb_range(r, 100, 10);
+	expect_refused(&s, "rule \"rev-disk\": sectors: reversed range 100-10");
 	r = one(&s, "big", POL_RES_PIO, POLICY_DENY);
 	sb_range(r, 0xfff0, 0x10000);
 	expect_refused(&s, "rule \"big\": ports: 0x10000 is past the last, 0xffff");
@@ -622,6 +626,42 @@ static void test_too_many_rules(void **state)
 	policy_spec_free(&s);
 }
 
+/* Net rules whose candidate lists would outgrow the bound are refused, fast. */
+static void test_net_bounded(void **state)
+{
+	(void)state;
+	unsigned n = 8000;
+	struct policy_spec s = { .mode = POLICY_ENFORCE, .nrules = n, .rules = calloc(n, sizeof(struct policy_rule)) };
+	assert_non_null(s.rules);
+	for (unsigned i = 0; i < n; i++) {
+		struct policy_rule *r = &s.rules[i];
+		snprintf(r->id, sizeof(r->id), "n%u", i);
+		r->resource = POL_RES_NET;
+		r->verdict = POLICY_DENY;
+		r->dst_ip = 0x0a000000u + i;
+		r->dst_prefix = 32;
+		sb_range(r, i, 0xffff);
+	}
+	char err[256];
+	clock_t t0 = clock();
+	struct policy *p = policy_compile(&s, err, sizeof(err));
+	assert_null(p);
+	print_message("refused in %.3f s: %s\n", seconds(t0, clock()), err);
+	assert_true(seconds(t0, clock()) < 1.0);
+	assert_string_equal(err, "policy: net rules: more than 16777216 (port range, rule) pairs to tell apart; "
+				 "give rules fewer overlapping port ranges");
+	s.nrules = 4000; /* half as many: 8M pairs, fine */
+	p = compile_ok(&s);
+	struct policy_decision d;
+	policy_decide_net(p, "eth0", POL_DIR_EGRESS, POL_PROTO_TCP, 0x0a000000u + 3999, 0xffff, &d);
+	assert_int_equal(d.rule, 3999);
+	policy_decide_net(p, "eth0", POL_DIR_EGRESS, POL_PROTO_TCP, 0x0a000000u + 3999, 3998, &d);
+	assert_int_equal(d.rule, -1);
+	policy_free(p);
+	s.nrules = n;
+	policy_spec_free(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -636,6 +676,7 @@ int main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_ten_thousand_rules),
 		cmocka_unit_test(test_too_many_rules),
+		cmocka_unit_test(test_net_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
