@@ -58,6 +58,8 @@ void policy_free(struct policy *p)
 	for (int s = 0; s < 3; s++)
 		for (int w = 0; w < 2; w++)
 			ptab_free(&p->access[s][w]);
+	free(p->port_rule[0]);
+	free(p->port_rule[1]);
 	for (unsigned i = 0; i < p->ndrives; i++)
 		for (int k = 0; k < POL_DISK_KINDS; k++)
 			ptab_free(&p->drives[i].kind[k]);
@@ -126,7 +128,17 @@ void policy_decide_access(const struct policy *p, enum policy_space sp, uint64_t
 	by_default(p, claimed ? POLICY_PROVIDE : POLICY_DENY, d);
 	if ((unsigned)sp > POLICY_MSR)
 		return;
-	uint32_t i = ptab_lookup(&p->access[sp][write], addr, span_last(addr, len));
+	uint32_t i;
+	const uint32_t *ports = sp == POLICY_PIO ? p->port_rule[write] : NULL;
+	if (ports && addr <= 0xffff && len <= 8) {
+		/* The common exit: a few bytes at a port, one load per byte. */
+		uint64_t last = span_last(addr, len);
+		i = ports[addr];
+		for (uint64_t a = addr + 1; a <= last && a <= 0xffff; a++)
+			i = ports[a] < i ? ports[a] : i;
+	} else {
+		i = ptab_lookup(&p->access[sp][write], addr, span_last(addr, len));
+	}
 	if (i != PT_NONE)
 		decided(p, i, d);
 }

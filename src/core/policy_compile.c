@@ -364,6 +364,19 @@ static int build_access(struct cc *c)
 			if (ptab_build(&c->p->access[sp][w], c->iv, n, c->seen) < 0)
 				return -ENOMEM;
 		}
+	/* Ports: the segments spread into one label per port. */
+	for (int w = 0; w < 2 && (c->p->access[POLICY_PIO][0].n || c->p->access[POLICY_PIO][1].n); w++) {
+		const struct ptab *t = &c->p->access[POLICY_PIO][w];
+		uint32_t *v = malloc(0x10000 * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		for (size_t k = 0; k < 0x10000; k++)
+			v[k] = PT_NONE;
+		for (size_t k = 0; k < t->n; k++)
+			for (uint64_t port = t->seg[k].first; port <= t->seg[k].last; port++)
+				v[port] = t->min[t->n + k];
+		c->p->port_rule[w] = v;
+	}
 	return 0;
 }
 
