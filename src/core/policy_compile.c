@@ -1,263 +1,21 @@
 /* policy_compile (core/policy.h): checks what a spec means, rule by rule,
  * then builds the lookup tables (core/policy_table.h) and, from them, finds
- * the rules that can never decide. The JSON reader has already checked types
- * and unknown fields; here a rule is refused for what it says. Every refusal
- * is one line naming the rule and the field; where several rules are wrong,
- * the first in rule order is named. */
-#include "core/policy_impl.h"
+ * the rules that can never decide (the per-rule checks: policy_check.c).
+ * Every refusal is one line naming the rule and the field; where several
+ * rules are wrong, the first in rule order is named. */
+#include "core/policy_check.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct cc {
-	const struct policy_spec *s;
-	struct policy *p;
-	char *err;
-	size_t errlen;
-	uint32_t bad;     /* the rule err names (UINT32_MAX: none yet) */
-	uint8_t *seen;    /* nrules: the rule labels some table entry */
-	struct ptab_iv *iv;
-};
-
-static int id_len(const struct policy_rule *r)
-{
-	size_t n = strnlen(r->id, sizeof(r->id));
-	return n > POLICY_ID_MAX ? POLICY_ID_MAX : (int)n;
-}
-
-/* Records the refusal of rule i unless an earlier rule is refused already. */
-__attribute__((format(printf, 3, 4))) static void refuse(struct cc *c, uint32_t i, const char *fmt, ...)
-{
-	if (i >= c->bad)
-		return;
-	c->bad = i;
-	const struct policy_rule *r = &c->s->rules[i];
-	int n = id_len(r) && strnlen(r->id, sizeof(r->id)) <= POLICY_ID_MAX
-			? snprintf(c->err, c->errlen, "rule \"%.*s\": ", id_len(r), r->id)
-			: snprintf(c->err, c->errlen, "rule #%u: ", i);
-	if (n < 0 || (size_t)n >= c->errlen)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
-	va_end(ap);
-}
-
-static const char *range_field(enum policy_resource res)
-{
-	switch (res) {
-	case POL_RES_MMIO: return "addresses";
-	case POL_RES_MSR: return "msrs";
-	case POL_RES_DISK: return "sectors";
-	default: return "ports";
-	}
-}
-
-static uint64_t range_max(enum policy_resource res)
-{
-	switch (res) {
-	case POL_RES_PIO:
-	case POL_RES_NET: return 0xffff;
-	case POL_RES_MSR:
-	case POL_RES_VSOCK: return 0xffffffff;
-	default: return UINT64_MAX;
-	}
-}
-
-static bool addr_like(enum policy_resource res)
-{
-	return res == POL_RES_PIO || res == POL_RES_MMIO || res == POL_RES_MSR;
-}
-
-/* "0x2f8-0x2ff", "17", "every sector": a range as the message shows it. */
-static const char *range_text(char *buf, size_t len, enum policy_resource res, uint64_t first, uint64_t last)
-{
-	bool hex = addr_like(res);
-	if (first == 0 && last == range_max(res) && !hex)
-		snprintf(buf, len, "every %s", res == POL_RES_DISK ? "sector" : "port");
-	else if (first == last)
-		snprintf(buf, len, hex ? "0x%" PRIx64 : "%" PRIu64, first);
-	else
-		snprintf(buf, len, hex ? "0x%" PRIx64 "-0x%" PRIx64 : "%" PRIu64 "-%" PRIu64, first, last);
-	return buf;
-}
-
-/* A field that belongs to another resource, or a meaning the resource
- * does not have; NULL when the rule only uses its own fields. */
-static const char *foreign_field(const struct policy_rule *r)
-{
-	enum policy_resource res = r->resource;
-	bool any_mask = r->regs[0].mask || r->regs[1].mask || r->regs[2].mask || r->regs[3].mask;
-	if (r->access != POL_ACC_ANY && !addr_like(res) && res != POL_RES_DISK)
-		return "access";
-	if (r->nranges && (res == POL_RES_CPUID || res == POL_RES_RTC))
-		return "ranges";
-	if (r->has_value && !addr_like(res))
-		return "value";
-	if (r->has_to && res != POL_RES_PIO && res != POL_RES_MMIO)
-		return "to";
-	if (any_mask && res != POL_RES_CPUID)
-		return "registers";
-	if ((r->leaf || r->has_subleaf) && res != POL_RES_CPUID)
-		return "leaf";
-	if (r->drive[0] && res != POL_RES_DISK)
-		return "drive";
-	if (r->overlay && res != POL_RES_DISK)
-		return "overlay";
-	if (r->iface[0] && res != POL_RES_NET)
-		return "iface";
-	if ((r->dst_prefix || r->dst_ip) && res != POL_RES_NET)
-		return "dst";
-	if ((r->to_port || r->to_ip) && res != POL_RES_NET)
-		return "to";
-	if (r->to_vport && res != POL_RES_VSOCK)
-		return "to_port";
-	return NULL;
-}
-
-/* What one rule says on its own; false (and err) when it cannot be used. */
-static bool check_rule(struct cc *c, uint32_t i)
-{
-	const struct policy_rule *r = &c->s->rules[i];
-	size_t idl = strnlen(r->id, sizeof(r->id));
-	if (!idl)
-		return refuse(c, i, "id: empty"), false;
-	if (idl > POLICY_ID_MAX)
-		return refuse(c, i, "id: longer than %d bytes", POLICY_ID_MAX), false;
-	if ((unsigned)r->resource >= POL_RES__COUNT)
-		return refuse(c, i, "resource: unknown (%d)", (int)r->resource), false;
-	if ((unsigned)r->verdict > POLICY_DENY)
-		return refuse(c, i, "verdict: unknown (%d)", (int)r->verdict), false;
-	if ((unsigned)r->access > POL_ACC_FLUSH)
-		return refuse(c, i, "access: unknown (%d)", (int)r->access), false;
-	if (strnlen(r->drive, sizeof(r->drive)) > POLICY_NAME_MAX)
-		return refuse(c, i, "drive: longer than %d bytes", POLICY_NAME_MAX), false;
-	if (strnlen(r->iface, sizeof(r->iface)) > POLICY_NAME_MAX)
-		return refuse(c, i, "iface: longer than %d bytes", POLICY_NAME_MAX), false;
-
-	enum policy_resource res = r->resource;
-	const char *rname = policy_resource_name(res);
-	const char *f = foreign_field(r);
-	if (f)
-		return refuse(c, i, "%s: not a field of %s rules", f, rname), false;
-	if (r->access == POL_ACC_FLUSH && res != POL_RES_DISK)
-		return refuse(c, i, "access: flush is for disk rules only"), false;
-
-	const char *rf = range_field(res);
-	char a[48];
-	if (r->nranges > POLICY_MAX_RANGES)
-		return refuse(c, i, "%s: %u ranges, at most %u", rf, r->nranges, POLICY_MAX_RANGES), false;
-	if (r->nranges && !r->ranges)
-		return refuse(c, i, "%s: missing", rf), false;
-	for (unsigned k = 0; k < r->nranges; k++) {
-		uint64_t lo = r->ranges[k].first, hi = r->ranges[k].last;
-		bool hex = addr_like(res);
-		if (lo > hi)
-			return refuse(c, i, "%s: reversed range %s", rf, range_text(a, sizeof(a), res, lo, hi)),
-			       false;
-		if (hi > range_max(res))
-			return refuse(c, i, hex ? "%s: 0x%" PRIx64 " is past the last, 0x%" PRIx64
-						: "%s: %" PRIu64 " is past the last, %" PRIu64,
-				      rf, hi, range_max(res)),
-			       false;
-	}
-	bool redirect = r->verdict == POLICY_REDIRECT;
-	switch (res) {
-	case POL_RES_PIO:
-	case POL_RES_MMIO:
-	case POL_RES_MSR:
-		if (!r->nranges)
-			return refuse(c, i, "%s: none given", rf), false;
-		if (!redirect && (r->has_value || r->has_to))
-			return refuse(c, i, "%s: only a redirect takes one", r->has_value ? "value" : "to"), false;
-		if (redirect && res == POL_RES_MSR && !r->has_value)
-			return refuse(c, i, "value: an msr redirect needs the value reads return"), false;
-		if (redirect && !r->has_value && !r->has_to)
-			return refuse(c, i, "value: a redirect needs \"value\" or \"to\""), false;
-		if (r->has_value && r->has_to)
-			return refuse(c, i, "to: a redirect takes \"value\" or \"to\", not both"), false;
-		for (unsigned k = 0; r->has_to && k < r->nranges; k++) {
-			uint64_t span = r->ranges[k].last - r->ranges[k].first;
-			if (span > range_max(res) - (r->to > range_max(res) ? range_max(res) : r->to) ||
-			    r->to > range_max(res))
-				return refuse(c, i, "to: 0x%" PRIx64 " plus range %s runs past 0x%" PRIx64, r->to,
-					      range_text(a, sizeof(a), res, r->ranges[k].first, r->ranges[k].last),
-					      range_max(res)),
-				       false;
-		}
-		break;
-	case POL_RES_CPUID:
-		if (!redirect)
-			return refuse(c, i, "verdict: cpuid rules take redirect only"), false;
-		if (!(r->regs[0].mask | r->regs[1].mask | r->regs[2].mask | r->regs[3].mask))
-			return refuse(c, i, "registers: none given"), false;
-		break;
-	case POL_RES_RTC:
-		if (!redirect)
-			return refuse(c, i, "verdict: rtc rules take redirect only"), false;
-		if ((unsigned)r->rtc_kind > POL_RTC_OFFSET)
-			return refuse(c, i, "epoch: unknown kind (%d)", (int)r->rtc_kind), false;
-		if (r->rtc_kind == POL_RTC_EPOCH && r->epoch_ns > 999999999u)
-			return refuse(c, i, "epoch: %u nanoseconds", r->epoch_ns), false;
-		break;
-	case POL_RES_DISK:
-		if (!r->drive[0])
-			return refuse(c, i, "drive: missing"), false;
-		if (redirect && (!r->overlay || !r->overlay[0]))
-			return refuse(c, i, "overlay: a disk redirect needs one"), false;
-		if (!redirect && r->overlay)
-			return refuse(c, i, "overlay: only a redirect takes one"), false;
-		break;
-	case POL_RES_NET:
-		if ((unsigned)r->dir > POL_DIR_INGRESS)
-			return refuse(c, i, "direction: unknown (%d)", (int)r->dir), false;
-		if ((unsigned)r->proto > POL_PROTO_ICMP)
-			return refuse(c, i, "proto: unknown (%d)", (int)r->proto), false;
-		if (r->dst_prefix > 32)
-			return refuse(c, i, "dst: prefix /%u is longer than 32", r->dst_prefix), false;
-		if (r->proto == POL_PROTO_ICMP && r->nranges)
-			return refuse(c, i, "ports: icmp has no ports"), false;
-		if (redirect && !r->to_port)
-			return refuse(c, i, "to: a net redirect needs HOST:PORT"), false;
-		if (!redirect && (r->to_port || r->to_ip))
-			return refuse(c, i, "to: only a redirect takes one"), false;
-		break;
-	case POL_RES_VSOCK:
-		if ((unsigned)r->vdir > POL_VSOCK_H2G)
-			return refuse(c, i, "direction: unknown (%d)", (int)r->vdir), false;
-		if (redirect && !r->to_vport)
-			return refuse(c, i, "to_port: a vsock redirect needs one"), false;
-		if (!redirect && r->to_vport)
-			return refuse(c, i, "to_port: only a redirect takes one"), false;
-		break;
-	default: break;
-	}
-	return true;
-}
-
-/* qsort has no context: sort pointers into the rule array, which also
- * orders equal keys by rule order. */
-static int by_ptr(const struct policy_rule *x, const struct policy_rule *y)
-{
-	return (x > y) - (x < y);
-}
-
-static int cmp_id(const void *a, const void *b)
-{
-	const struct policy_rule *x = *(const struct policy_rule *const *)a, *y = *(const struct policy_rule *const *)b;
-	int c = strcmp(x->id, y->id);
-	return c ? c : by_ptr(x, y);
-}
 
 static int cmp_drive(const void *a, const void *b)
 {
 	const struct policy_rule *x = *(const struct policy_rule *const *)a, *y = *(const struct policy_rule *const *)b;
 	int c = strcmp(x->drive, y->drive);
-	return c ? c : by_ptr(x, y);
+	return c ? c : pol_by_ptr(x, y);
 }
 
 static uint32_t net_mask(const struct policy_rule *r)
@@ -289,57 +47,15 @@ static int cmp_net(const void *a, const void *b)
 {
 	const struct policy_rule *x = *(const struct policy_rule *const *)a, *y = *(const struct policy_rule *const *)b;
 	int c = net_key(x, y);
-	return c ? c : by_ptr(x, y);
-}
-
-/* The rules of one resource, sorted by cmp (rule order within equal keys).
- * NULL with *n = 0 when there are none; NULL with *n = SIZE_MAX: no memory. */
-static const struct policy_rule **sorted_rules(const struct policy_spec *s, int res,
-					       int (*cmp)(const void *, const void *), size_t *n)
-{
-	size_t k = 0;
-	for (unsigned i = 0; i < s->nrules; i++)
-		k += res < 0 || s->rules[i].resource == (enum policy_resource)res;
-	*n = k;
-	if (!k)
-		return NULL;
-	const struct policy_rule **v = malloc(k * sizeof(*v));
-	if (!v) {
-		*n = SIZE_MAX;
-		return NULL;
-	}
-	k = 0;
-	for (unsigned i = 0; i < s->nrules; i++)
-		if (res < 0 || s->rules[i].resource == (enum policy_resource)res)
-			v[k++] = &s->rules[i];
-	qsort(v, k, sizeof(*v), cmp);
-	return v;
-}
-
-static uint32_t index_of(const struct cc *c, const struct policy_rule *r)
-{
-	return (uint32_t)(r - c->s->rules);
-}
-
-static int check_ids(struct cc *c)
-{
-	size_t n;
-	const struct policy_rule **v = sorted_rules(c->s, -1, cmp_id, &n);
-	if (n == SIZE_MAX)
-		return -ENOMEM;
-	for (size_t k = 1; k < n; k++)
-		if (strcmp(v[k - 1]->id, v[k]->id) == 0)
-			refuse(c, index_of(c, v[k]), "id: duplicate (rule #%u has it too)", index_of(c, v[k - 1]));
-	free(v);
-	return 0;
+	return c ? c : pol_by_ptr(x, y);
 }
 
 /* Appends rule i's ranges (or the whole space when it has none) to c->iv. */
-static size_t add_ranges(struct cc *c, size_t n, uint32_t i)
+static size_t add_ranges(struct pol_cc *c, size_t n, uint32_t i)
 {
 	const struct policy_rule *r = &c->s->rules[i];
 	if (!r->nranges)
-		c->iv[n++] = (struct ptab_iv){ 0, range_max(r->resource), i };
+		c->iv[n++] = (struct ptab_iv){ 0, pol_range_max(r->resource), i };
 	for (unsigned k = 0; k < r->nranges; k++)
 		c->iv[n++] = (struct ptab_iv){ r->ranges[k].first, r->ranges[k].last, i };
 	return n;
@@ -350,7 +66,7 @@ static bool access_has(enum policy_access a, bool write)
 	return a == POL_ACC_ANY || a == (write ? POL_ACC_WRITE : POL_ACC_READ);
 }
 
-static int build_access(struct cc *c)
+static int build_access(struct pol_cc *c)
 {
 	static const enum policy_resource res_of[3] = { POL_RES_PIO, POL_RES_MMIO, POL_RES_MSR };
 	for (int sp = 0; sp < 3; sp++)
@@ -386,10 +102,10 @@ static bool disk_has(enum policy_access a, int kind)
 	       (a == POL_ACC_WRITE && kind == REQ_WRITE) || (a == POL_ACC_FLUSH && kind == REQ_FLUSH);
 }
 
-static int build_disks(struct cc *c)
+static int build_disks(struct pol_cc *c)
 {
 	size_t n;
-	const struct policy_rule **v = sorted_rules(c->s, POL_RES_DISK, cmp_drive, &n);
+	const struct policy_rule **v = pol_sorted_rules(c->s, POL_RES_DISK, cmp_drive, &n);
 	if (n == SIZE_MAX)
 		return -ENOMEM;
 	size_t nd = 0;
@@ -410,7 +126,7 @@ static int build_disks(struct cc *c)
 			size_t ni = 0;
 			for (size_t j = k; j < e; j++)
 				if (disk_has(v[j]->access, kind))
-					ni = add_ranges(c, ni, index_of(c, v[j]));
+					ni = add_ranges(c, ni, pol_index_of(c, v[j]));
 			if (ptab_build(&d->kind[kind], c->iv, ni, c->seen) < 0) {
 				free(v);
 				return -ENOMEM;
@@ -422,7 +138,7 @@ static int build_disks(struct cc *c)
 	return 0;
 }
 
-static int build_vsock(struct cc *c)
+static int build_vsock(struct pol_cc *c)
 {
 	for (int dir = 0; dir < 2; dir++) {
 		size_t n = 0;
@@ -437,7 +153,7 @@ static int build_vsock(struct cc *c)
 	return 0;
 }
 
-static int build_net(struct cc *c)
+static int build_net(struct pol_cc *c)
 {
 	uint8_t *final = calloc(c->s->nrules ? c->s->nrules : 1, 1);
 	if (!final)
@@ -468,7 +184,7 @@ static int build_net(struct cc *c)
 		return rc;
 	/* A rule matching exactly what an earlier one matches never decides. */
 	size_t n;
-	const struct policy_rule **v = sorted_rules(c->s, POL_RES_NET, cmp_net, &n);
+	const struct policy_rule **v = pol_sorted_rules(c->s, POL_RES_NET, cmp_net, &n);
 	if (n == SIZE_MAX)
 		return -ENOMEM;
 	for (size_t k = 1, g = 0; k < n; k++) {
@@ -476,8 +192,8 @@ static int build_net(struct cc *c)
 			g = k;
 			continue;
 		}
-		refuse(c, index_of(c, v[k]), "ports: never matches (rule \"%.*s\" matches the same flows first)",
-		       id_len(v[g]), v[g]->id);
+		pol_refuse(c, pol_index_of(c, v[k]), "ports: never matches (rule \"%.*s\" matches the same flows first)",
+		       pol_id_len(v[g]), v[g]->id);
 	}
 	free(v);
 	return 0;
@@ -494,7 +210,7 @@ static int cmp_cpuid(const void *a, const void *b)
 }
 
 /* Sorts t and keeps the first rule of each key; refuses the others. */
-static size_t cpuid_unique(struct cc *c, struct pol_cpuid *t, size_t n, bool sub)
+static size_t cpuid_unique(struct pol_cc *c, struct pol_cpuid *t, size_t n, bool sub)
 {
 	qsort(t, n, sizeof(*t), cmp_cpuid);
 	size_t u = 0;
@@ -502,12 +218,12 @@ static size_t cpuid_unique(struct cc *c, struct pol_cpuid *t, size_t n, bool sub
 		if (u && t[u - 1].leaf == t[k].leaf && t[u - 1].subleaf == t[k].subleaf) {
 			const struct policy_rule *first = &c->s->rules[t[u - 1].rule];
 			if (sub)
-				refuse(c, t[k].rule,
+				pol_refuse(c, t[k].rule,
 				       "leaf: never matches (rule \"%.*s\" redirects leaf 0x%x subleaf 0x%x first)",
-				       id_len(first), first->id, t[k].leaf, t[k].subleaf);
+				       pol_id_len(first), first->id, t[k].leaf, t[k].subleaf);
 			else
-				refuse(c, t[k].rule, "leaf: never matches (rule \"%.*s\" redirects leaf 0x%x first)",
-				       id_len(first), first->id, t[k].leaf);
+				pol_refuse(c, t[k].rule, "leaf: never matches (rule \"%.*s\" redirects leaf 0x%x first)",
+				       pol_id_len(first), first->id, t[k].leaf);
 			continue;
 		}
 		t[u++] = t[k];
@@ -515,7 +231,7 @@ static size_t cpuid_unique(struct cc *c, struct pol_cpuid *t, size_t n, bool sub
 	return u;
 }
 
-static int build_cpuid(struct cc *c)
+static int build_cpuid(struct pol_cc *c)
 {
 	size_t ns = 0, na = 0;
 	for (uint32_t i = 0; i < c->s->nrules; i++)
@@ -545,10 +261,10 @@ static int build_cpuid(struct cc *c)
 			const struct pol_cpuid *a = &p->cpuid_any[mid];
 			if (a->leaf == e->leaf) {
 				if (a->rule < e->rule)
-					refuse(c, e->rule,
+					pol_refuse(c, e->rule,
 					       "subleaf: never matches (rule \"%.*s\" redirects every subleaf of "
 					       "leaf 0x%x first)",
-					       id_len(&c->s->rules[a->rule]), c->s->rules[a->rule].id, e->leaf);
+					       pol_id_len(&c->s->rules[a->rule]), c->s->rules[a->rule].id, e->leaf);
 				break;
 			}
 			if (a->leaf < e->leaf)
@@ -560,7 +276,7 @@ static int build_cpuid(struct cc *c)
 	return 0;
 }
 
-static void find_rtc(struct cc *c)
+static void find_rtc(struct pol_cc *c)
 {
 	c->p->rtc = -1;
 	for (uint32_t i = 0; i < c->s->nrules; i++) {
@@ -571,13 +287,13 @@ static void find_rtc(struct cc *c)
 			continue;
 		}
 		const struct policy_rule *first = &c->s->rules[c->p->rtc];
-		refuse(c, i, "verdict: never matches (rule \"%.*s\" sets the clock first)", id_len(first), first->id);
+		pol_refuse(c, i, "verdict: never matches (rule \"%.*s\" sets the clock first)", pol_id_len(first), first->id);
 	}
 }
 
 /* Whether an MSR decided by `label` must reach vigil (anything but a
  * silent provide). */
-static bool msr_trapped(const struct cc *c, const struct ptab *t, uint64_t x)
+static bool msr_trapped(const struct pol_cc *c, const struct ptab *t, uint64_t x)
 {
 	uint32_t label;
 	if (!ptab_segment(t, x, &label))
@@ -594,7 +310,7 @@ static int cmp_u64(const void *a, const void *b)
 
 /* policy_msr_ranges' list: the read and write tables' segments cut into
  * pieces where either changes, the trapped ones merged. */
-static int build_msr_ranges(struct cc *c)
+static int build_msr_ranges(struct pol_cc *c)
 {
 	const struct ptab *rd = &c->p->access[POLICY_MSR][0], *wr = &c->p->access[POLICY_MSR][1];
 	size_t nb = 2 * (rd->n + wr->n);
@@ -635,7 +351,7 @@ static int build_msr_ranges(struct cc *c)
 }
 
 /* The table rule i is looked up in for its first range, for the message. */
-static const struct ptab *table_of(const struct cc *c, const struct policy_rule *r)
+static const struct ptab *table_of(const struct pol_cc *c, const struct policy_rule *r)
 {
 	switch (r->resource) {
 	case POL_RES_PIO: return &c->p->access[POLICY_PIO][r->access == POL_ACC_WRITE];
@@ -655,22 +371,22 @@ static const struct ptab *table_of(const struct cc *c, const struct policy_rule 
 }
 
 /* Rules that label no table entry: earlier rules decide all they match. */
-static void check_shadowed(struct cc *c)
+static void check_shadowed(struct pol_cc *c)
 {
 	for (uint32_t i = 0; i < c->s->nrules && i < c->bad; i++) {
 		const struct policy_rule *r = &c->s->rules[i];
 		if (c->seen[i] || r->resource == POL_RES_CPUID || r->resource == POL_RES_RTC)
 			continue;
-		const char *rf = range_field(r->resource);
+		const char *rf = pol_range_field(r->resource);
 		uint64_t first = r->nranges ? r->ranges[0].first : 0;
-		uint64_t last = r->nranges ? r->ranges[0].last : range_max(r->resource);
+		uint64_t last = r->nranges ? r->ranges[0].last : pol_range_max(r->resource);
 		char a[64];
-		range_text(a, sizeof(a), r->resource, first, last);
+		pol_range_text(a, sizeof(a), r->resource, first, last);
 		if (r->resource == POL_RES_NET) {
 			size_t n;
 			const uint32_t *cand = pcand_lookup(&c->p->net[r->dir][r->proto], (uint32_t)first, &n);
 			const struct policy_rule *by = n ? &c->s->rules[cand[n - 1]] : r;
-			refuse(c, i, "%s: never matches (rule \"%.*s\" matches every flow to %s first)", rf, id_len(by),
+			pol_refuse(c, i, "%s: never matches (rule \"%.*s\" matches every flow to %s first)", rf, pol_id_len(by),
 			       by->id, a);
 			continue;
 		}
@@ -678,15 +394,15 @@ static void check_shadowed(struct cc *c)
 		uint32_t label = PT_NONE;
 		const struct ptab_seg *sg = t ? ptab_segment(t, first, &label) : NULL;
 		if (!sg || label >= c->s->nrules) {
-			refuse(c, i, "%s: never matches", rf);
+			pol_refuse(c, i, "%s: never matches", rf);
 			continue;
 		}
 		const struct policy_rule *by = &c->s->rules[label];
 		if (sg->first <= first && sg->last >= last)
-			refuse(c, i, "%s: never matches (rule \"%.*s\" covers %s first)", rf, id_len(by), by->id, a);
+			pol_refuse(c, i, "%s: never matches (rule \"%.*s\" covers %s first)", rf, pol_id_len(by), by->id, a);
 		else
-			refuse(c, i, "%s: never matches (earlier rules cover %s, the first is \"%.*s\")", rf, a,
-			       id_len(by), by->id);
+			pol_refuse(c, i, "%s: never matches (earlier rules cover %s, the first is \"%.*s\")", rf, a,
+			       pol_id_len(by), by->id);
 	}
 }
 
@@ -716,12 +432,12 @@ struct policy *policy_compile(const struct policy_spec *s, char *err, size_t err
 		snprintf(err, errlen, "policy: rules: missing");
 		return NULL;
 	}
-	struct cc c = { .s = s, .err = err, .errlen = errlen, .bad = UINT32_MAX };
+	struct pol_cc c = { .s = s, .err = err, .errlen = errlen, .bad = UINT32_MAX };
 	for (uint32_t i = 0; i < s->nrules; i++)
-		if (!check_rule(&c, i))
+		if (!pol_check_rule(&c, i))
 			return NULL;
 	/* From here on every refusal is noted and the earliest rule named. */
-	if (check_ids(&c) < 0)
+	if (pol_check_ids(&c) < 0)
 		goto nomem;
 	c.p = calloc(1, sizeof(*c.p));
 	c.seen = calloc(s->nrules ? s->nrules : 1, 1);
