@@ -212,6 +212,8 @@ static int cmp_cpuid(const void *a, const void *b)
 /* Sorts t and keeps the first rule of each key; refuses the others. */
 static size_t cpuid_unique(struct pol_cc *c, struct pol_cpuid *t, size_t n, bool sub)
 {
+	if (n < 2)
+		return n;
 	qsort(t, n, sizeof(*t), cmp_cpuid);
 	size_t u = 0;
 	for (size_t k = 0; k < n; k++) {
