@@ -56,6 +56,11 @@ $(B)/tests/kvm_translate_check: tests/kvm_translate_check.c $(B)/libvigil.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(B)/libvigil.a $(LDLIBS)
 
+# What a policy decision costs with 1 rule and with 10,000 (bench/policy_decide.c).
+$(B)/bench/policy_decide: bench/policy_decide.c $(B)/libvigil.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(B)/libvigil.a $(LDLIBS)
+
 # The API's HTTP server and router over the fake VMM, for curl and the
 # tests/api_*.py scripts (no KVM needed).
 $(B)/tests/api_fake_server: tests/unit/api_fake_server.c tests/unit/fake_vmm_api.h $(B)/libvigil.a
@@ -64,7 +69,7 @@ $(B)/tests/api_fake_server: tests/unit/api_fake_server.c tests/unit/fake_vmm_api
 
 # Unit tests, plain and under ASan+UBSan (a second build tree), and the
 # threaded ones under TSan (a third).
-TSAN_TESTS := test_vcpu test_monitor_live test_evloop test_api_http test_i8042 test_event test_virtio_blk test_net_policy_slirp
+TSAN_TESTS := test_vcpu test_monitor_live test_evloop test_api_http test_i8042 test_event test_virtio_blk test_net_policy_slirp test_policy_live
 unit: tests
 	@$(MAKE) --no-print-directory B=build/asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" LDLIBS="-fsanitize=address,undefined" tests
 	@$(MAKE) --no-print-directory B=build/tsan CC=gcc CFLAGS="-O1 -g -fsanitize=thread -Wno-tsan" LDLIBS="-fsanitize=thread" $(TSAN_TESTS:%=build/tsan/tests/%)

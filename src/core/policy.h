@@ -218,6 +218,11 @@ struct policy_slot {
 	 * a swap even when the new policy landed at the old one's address. */
 	_Atomic uint64_t swaps;
 	struct policy_reader readers[POLICY_MAX_READERS];
+	/* Readers past POLICY_MAX_READERS: how many are inside right now. */
+	_Atomic uint64_t overflow;
+	/* Set by policy_slot_init, unique per init: a thread's registration
+	 * with an earlier slot at the same address is not reused. */
+	uint64_t gen;
 };
 
 /* Sets up a slot holding `p` (may be the default policy). */
