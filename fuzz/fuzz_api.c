@@ -46,6 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fputs("k", f), fclose(f);
 		m = vmm_new(NULL);
 	}
+	vmcfg_fini(&m->cfg); /* the policy a previous input left */
 	vmcfg_init(&m->cfg);
 	m->state = VMM_NOT_STARTED;
 

@@ -26,8 +26,9 @@ fi
 
 # Modules the guest loads (names as in modules.dep); dependencies are added.
 # crc32c_generic: ext4 needs a crc32c (a modules.softdep, not in modules.dep).
+# msr: /dev/cpu/N/msr, how the lab's msr-redirect scenario reads an MSR.
 modules="virtio_ring virtio virtio_pci virtio_mmio virtio_blk virtio_net
-  virtio_console virtio-rng vmw_vsock_virtio_transport crc32c_generic ext4 pvpanic-mmio pvpanic-pci"
+  virtio_console virtio-rng vmw_vsock_virtio_transport crc32c_generic ext4 pvpanic-mmio pvpanic-pci msr"
 
 # Fast path: skip the build when nothing it depends on changed.
 stamp="$ver $(stat -c %s:%Y "$vmlinuz" "$busybox" | tr '\n' ' ')

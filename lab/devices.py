@@ -15,6 +15,7 @@ Boots (each ~20-40 s in the lab; every one with --stats):
         vsock-g2h, vsock-refused (no listener on either side), stats-net
   tap:  --net tap in a network namespace of L1: net-tap, stats-tap
   hvc:  --console-device virtio: virtio-console, stats-hvc
+  netpol: --net user under an egress allow-list policy (lab/net_policy_scenarios.py)
 The stats-* scenarios also check that vigil exited 0 after `poweroff -f`.
 Network targets are only L1's loopback and the lab's own namespace.
 """
@@ -36,6 +37,10 @@ import scenarios as S  # noqa: E402
 from driver import DriverError, Guest  # noqa: E402
 import api_scenarios  # noqa: E402
 import gdb_scenarios  # noqa: E402
+import introspect_scenarios  # noqa: E402
+import kvm_policy_scenarios  # noqa: E402
+import policy_scenarios  # noqa: E402
+import net_policy_scenarios  # noqa: E402
 
 VIGIL, BZIMAGE, INITRD = S.VIGIL, S.BZIMAGE, S.INITRD
 ROOTFS = f"{S.GUEST}/rootfs.ext4"
@@ -427,6 +432,10 @@ def boot_hvc(r, work):
 BOOTS = {
     **api_scenarios.BOOTS,
     **gdb_scenarios.BOOTS,
+    **introspect_scenarios.BOOTS,
+    **kvm_policy_scenarios.BOOTS,
+    **policy_scenarios.BOOTS,
+    **net_policy_scenarios.BOOTS,
     boot_disk: ["root-disk", "blk-integrity", "blk-ro", "rng", "stats-disk"],
     boot_net: ["net-user", "net-hostfwd", "vsock-h2g", "vsock-g2h", "vsock-refused", "stats-net"],
     boot_tap: ["net-tap", "stats-tap"],

@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from api_unix import call  # noqa: E402
 
 PRE_ORDER = ["/logger", "/metrics", "/machine-config", "/boot-source", "/drives/{drive_id}",
-             "/network-interfaces/{iface_id}", "/vsock", "/entropy"]
+             "/network-interfaces/{iface_id}", "/vsock", "/entropy", "/cpu-config"]
 METHODS = ["get", "put", "patch"]
 
 passed = failed = 0
@@ -65,7 +65,7 @@ def main():
     files = {"kernel_image_path": a.kernel or dummy("vmlinux.bin"),
              "path_on_host": a.rootfs or dummy("rootfs.ext4"),
              "log_path": os.path.join(tmp, "vigil.log"), "metrics_path": os.path.join(tmp, "vigil.metrics"),
-             "uds_path": os.path.join(tmp, "v.sock")}
+             "uds_path": os.path.join(tmp, "v.sock"), "path": os.path.join(tmp, "guest.core")}
 
     def localise(body):
         body = copy.deepcopy(body)
@@ -89,11 +89,12 @@ def main():
         return str(status) in o["responses"]
 
     def do(method, path, o, body, want, label):
-        r = call(a.socket, method.upper(), url(path, body), None if body is None else json.dumps(localise(body)))
+        u = url(path, body) + ("?" + o["x-vigil-example-query"] if "x-vigil-example-query" in o else "")
+        r = call(a.socket, method.upper(), u, None if body is None else json.dumps(localise(body)))
         ok = r[0] == want and documented(o, r[0]) and r[1].get("server") == "Firecracker API"
         if want == 400:
             ok = ok and fault(r) and r[1].get("content-type", "").startswith("application/json")
-        check(ok, "%s %s %s -> %d" % (method.upper(), url(path, body), label, want), "got %d %r" % (r[0], r[2]))
+        check(ok, "%s %s %s -> %d" % (method.upper(), u, label, want), "got %d %r" % (r[0], r[2]))
         return r
 
     ops = [(p, m, spec["paths"][p][m]) for p in spec["paths"] for m in METHODS if m in spec["paths"][p]]

@@ -47,13 +47,25 @@ suite layering tests/layering.sh build
 suite units make -s unit
 suite native tests/native.sh build
 suite gdb tests/gdb.sh build
+suite kvm-policy tests/kvm_policy.sh build
 suite native-asan native_asan
 suite api tests/api.sh build
+suite policy tests/policy.sh build
+suite net-policy tests/net_policy.sh build
 api_asan() {  # the API suite against the ASan+UBSan vigil (built by native_asan)
     ASAN_OPTIONS=detect_leaks=0 tests/api.sh build/asan
 }
 suite api-asan api_asan
+suite trace tests/trace.sh build
+trace_asan() {  # the trace suite against the ASan+UBSan vigil (built by native_asan)
+    ASAN_OPTIONS=detect_leaks=0 tests/trace.sh build/asan
+}
+suite trace-asan trace_asan
 suite ctl python3 tests/ctl_test.py build/vigil
+introspect() {  # memory, translations, dumps; the page walk against KVM_TRANSLATE
+    make -s build/tests/kvm_translate_check && tests/introspect.sh build
+}
+suite introspect introspect
 fuzz() {  # the virtqueue walker under libFuzzer, briefly: a crash fails
     if make -s fuzz-smoke; then echo "fuzz: 1 passed, 0 failed"; else echo "fuzz: 0 passed, 1 failed"; return 1; fi
 }

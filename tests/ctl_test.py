@@ -12,6 +12,8 @@ import threading
 import time
 
 VIGIL = sys.argv[1] if len(sys.argv) > 1 else "build/vigil"
+if "/" in VIGIL:
+    VIGIL = os.path.abspath(VIGIL)  # some cases run from another directory
 passed = failed = 0
 
 
@@ -101,7 +103,8 @@ def case(name, command, answer, want_rc, want_out=None, want_err=None, want_req=
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "api.sock")
         srv = Server(path, answer, **{k: v for k, v in kw.items() if k in ("keep_open", "close_at_once")})
-        rc, out, err, took = ctl(path, command, env=kw.get("env"))
+        cmd = command if isinstance(command, (list, tuple)) else [command]
+        rc, out, err, took = ctl(path, *cmd, env=kw.get("env"))
         srv.thread.join(5)
         srv.close()
     problems = []
@@ -114,7 +117,8 @@ def case(name, command, answer, want_rc, want_out=None, want_err=None, want_req=
     if want_req is not None:
         head, _, body = srv.request.partition(b"\r\n\r\n")
         line = head.split(b"\r\n")[0].decode()
-        if line != want_req[0] or body.decode() != want_req[1]:
+        body = body.decode()
+        if line != want_req[0] or body != want_req[1]:
             problems.append("request %r %r != %r" % (line, body, want_req))
     if "max_s" in kw and took > kw["max_s"]:
         problems.append("took %.1f s" % took)
@@ -151,6 +155,59 @@ case("500 without fault_message names the status", "status", resp("500 Internal 
 case("no answer times out", "status", None, 1, "", None, env={"VIGIL_CTL_TIMEOUT_MS": "500"}, max_s=2.5)
 case("closed without answering", "status", b"", 1, "", None, close_at_once=True)
 case("garbage answer", "status", b"SSH-2.0-OpenSSH_9.0\r\n\r\n", 1, "", None)
+
+# Introspection: regs, mem (a hex dump, or raw bytes to a file), translate, dump.
+regs = b'{"rip":"0x100200","r12":"0x1234abcd"}'
+case("regs is vCPU 0's by default", "regs", resp("200 OK", regs), 0, regs.decode() + "\n", "",
+     ("GET /vigil/vcpus/0/regs HTTP/1.1", ""))
+case("regs N", ["regs", "3"], resp("200 OK", regs), 0, None, "", ("GET /vigil/vcpus/3/regs HTTP/1.1", ""))
+mem = bytes(range(0x41, 0x41 + 20))
+dump_lines = ("ffffffff80100000  41 42 43 44 45 46 47 48  49 4a 4b 4c 4d 4e 4f 50  |ABCDEFGHIJKLMNOP|\n"
+              "ffffffff80100010  51 52 53 54                                       |QRST|\n")
+case("mem --gva: a hex dump from the address", ["mem", "--gva", "0xffffffff80100000", "--vcpu", "1", "--len", "20"],
+     resp("200 OK", mem, ["Content-Type: application/octet-stream"]), 0, dump_lines, "",
+     ("GET /vigil/memory?gva=0xffffffff80100000&vcpu=1&len=20 HTTP/1.1", ""))
+case("mem --gpa", ["mem", "--gpa", "4096", "--len", "1"], resp("200 OK", b"\0"), 0,
+     "0000000000001000  00" + " " * 46 + "  |.|\n", "", ("GET /vigil/memory?gpa=4096&len=1 HTTP/1.1", ""))
+with tempfile.TemporaryDirectory() as d2:
+    out_file = os.path.join(d2, "raw")
+    raw = bytes(range(256)) * 3
+    case("mem --out writes the raw bytes", ["mem", "--gpa", "0x100000", "--len", "768", "--out", out_file],
+         resp("200 OK", raw), 0, "", "")
+    with open(out_file, "rb") as f:
+        check("mem --out: the file holds them", f.read() == raw)
+case("mem error: the fault message", ["mem", "--gva", "0x1", "--vcpu", "0", "--len", "1"],
+     resp("400 Bad Request", b'{"fault_message":"gva 0x1: not present"}'), 1, "", "vigil: gva 0x1: not present\n")
+case("translate N GVA", ["translate", "1", "0xffffffff81000000"], resp("200 OK", b'{"gpa":"0x1000000"}'), 0,
+     '{"gpa":"0x1000000"}\n', "", ("GET /vigil/vcpus/1/translate?gva=0xffffffff81000000 HTTP/1.1", ""))
+case("dump PATH", ["dump", "/tmp/guest.core"], resp("204 No Content"), 0, "", "",
+     ("PUT /vigil/dump HTTP/1.1", '{"path":"/tmp/guest.core"}'))
+case("dump: a path with quotes is JSON-escaped", ["dump", '/tmp/a"b'], resp("204 No Content"), 0, "", "",
+     ("PUT /vigil/dump HTTP/1.1", '{"path":"/tmp/a\\"b"}'))
+with tempfile.TemporaryDirectory() as d3:
+    here = os.getcwd()
+    os.chdir(d3)
+    try:
+        case("dump: a relative path is made absolute", ["dump", "rel.core"], resp("204 No Content"), 0, "", "",
+             ("PUT /vigil/dump HTTP/1.1", '{"path":"%s/rel.core"}' % os.path.realpath(d3)))
+    finally:
+        os.chdir(here)
+for name, args, msg in [
+        ("mem without an address", ["mem", "--len", "1"], "give --gpa ADDR or --gva ADDR --vcpu N"),
+        ("mem with both", ["mem", "--gpa", "1", "--gva", "1", "--vcpu", "0", "--len", "1"], "give --gpa"),
+        ("mem --gva without --vcpu", ["mem", "--gva", "1", "--len", "1"], "--gva needs --vcpu"),
+        ("mem without --len", ["mem", "--gpa", "1"], "missing --len"),
+        ("mem: a bad number", ["mem", "--gpa", "12q", "--len", "1"], "gpa '12q' is not a number"),
+        ("mem: an unknown argument", ["mem", "--gpa", "1", "--len", "1", "--hex"], "unknown argument '--hex'"),
+        ("mem: a value missing", ["mem", "--gpa"], "--gpa needs a value"),
+        ("regs: a bad vCPU", ["regs", "x"], "vCPU 'x' is not a number"),
+        ("translate: wrong arguments", ["translate", "0"], "usage: translate N GVA"),
+        ("dump: no path", ["dump"], "usage: dump PATH"),
+        ("status takes no argument", ["status", "now"], "one command at a time"),
+]:
+    with tempfile.TemporaryDirectory() as d:
+        rc, out, err, _ = ctl(os.path.join(d, "none.sock"), *args)
+        check("usage: " + name, rc == 1 and err.count("\n") == 1 and msg in err, err)
 
 # Without a server, and usage errors: one line on stderr, exit 1.
 with tempfile.TemporaryDirectory() as d:

@@ -24,6 +24,7 @@
 #include "core/errmsg.h"
 #include "vmm/log.h"
 #include "vmm/metrics.h"
+#include "vmm/policy_json.h"
 #include "vmm/vmm.h"
 
 #define API_CONN_TIMEOUT_S 10u
@@ -33,6 +34,7 @@ struct request {
 	char *body;
 	size_t len;
 	size_t seen; /* bytes received, kept or not */
+	size_t limit; /* API_MAX_BODY; a whole policy may be larger */
 	bool too_big;
 	bool answered; /* an early error response is queued */
 };
@@ -67,13 +69,14 @@ static void printable(char *dst, size_t size, const char *s, size_t len)
 	dst[i] = 0;
 }
 
-static enum MHD_Result send_resp(struct MHD_Connection *conn, int status, char *body, const char *type)
+static enum MHD_Result send_resp(struct MHD_Connection *conn, int status, char *body, size_t len,
+				 const char *type)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 
 	if (body)
-		r = mhd.create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+		r = mhd.create_response_from_buffer(len ? len : strlen(body), body, MHD_RESPMEM_MUST_FREE);
 	else
 		r = mhd.create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
 	if (!r) {
@@ -94,7 +97,7 @@ static enum MHD_Result send_fault(struct MHD_Connection *conn, const char *metho
 	api_fault(&out, msg);
 	VLOG_INFO("The API server refused a %.16s request: %s", method, msg);
 	metrics_count_api(method, "invalid", false);
-	return send_resp(conn, out.status, out.body, out.content_type);
+	return send_resp(conn, out.status, out.body, out.len, out.content_type);
 }
 
 static enum MHD_Result too_big(struct MHD_Connection *conn, struct request *rq, const char *method,
@@ -104,13 +107,54 @@ static enum MHD_Result too_big(struct MHD_Connection *conn, struct request *rq, 
 
 	rq->too_big = true;
 	snprintf(msg, sizeof(msg),
-		 "Request payload with size %zu is larger than the limit of %d allowed by server.", size,
-		 API_MAX_BODY);
+		 "Request payload with size %zu is larger than the limit of %zu allowed by server.", size,
+		 rq->limit);
 	/* libmicrohttpd takes an early answer only before the body starts
 	 * (a declared Content-Length); in the middle of a chunked body the
 	 * rest is read and dropped, and the answer sent at its end. */
 	rq->answered = send_fault(conn, method, msg) == MHD_YES;
 	return MHD_YES;
+}
+
+/* libmicrohttpd hands the query over decoded, key by key: it goes back
+ * together as "k=v&k=v" for the router, anything but [A-Za-z0-9._~-]
+ * percent-encoded again so that a decoded '&' or '=' cannot forge a key. */
+struct query {
+	char buf[512];
+	size_t len;
+	bool overflow;
+};
+
+static void query_put(struct query *q, const char *s)
+{
+	for (; *s; s++) {
+		char enc[4];
+		unsigned char c = (unsigned char)*s;
+		bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			     strchr("._~-", c);
+		int n = plain ? (enc[0] = (char)c, 1) : snprintf(enc, sizeof(enc), "%%%02X", c);
+		if (q->len + (size_t)n >= sizeof(q->buf)) {
+			q->overflow = true;
+			return;
+		}
+		memcpy(q->buf + q->len, enc, (size_t)n);
+		q->len += (size_t)n;
+	}
+	q->buf[q->len] = 0;
+}
+
+static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct query *q = cls;
+	if (q->len && q->len + 1 < sizeof(q->buf))
+		q->buf[q->len++] = '&', q->buf[q->len] = 0;
+	query_put(q, key ? key : "");
+	if (value) {
+		if (q->len + 1 < sizeof(q->buf))
+			q->buf[q->len++] = '=', q->buf[q->len] = 0;
+		query_put(q, value);
+	}
+	return q->overflow ? MHD_NO : MHD_YES;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -126,11 +170,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (!(rq = calloc(1, sizeof(*rq))))
 			return MHD_NO;
 		*con_cls = rq;
+		rq->limit = strcmp(url, "/policy") == 0 ? POLICY_FILE_MAX : API_MAX_BODY;
 		if (cl) {
 			char *end;
 			errno = 0;
 			unsigned long long n = strtoull(cl, &end, 10);
-			if (errno || end == cl || n > API_MAX_BODY)
+			if (errno || end == cl || n > rq->limit)
 				return too_big(conn, rq, method, errno ? SIZE_MAX : (size_t)n);
 		}
 		return MHD_YES;
@@ -141,7 +186,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		rq->seen = rq->seen + n < rq->seen ? SIZE_MAX : rq->seen + n;
 		if (rq->too_big)
 			return MHD_YES;
-		if (n > API_MAX_BODY - rq->len)
+		if (n > rq->limit - rq->len)
 			return too_big(conn, rq, method, rq->len + n);
 		char *nb = realloc(rq->body, rq->len + n + 1);
 		if (!nb)
@@ -164,14 +209,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	VLOG_INFO("The API server received a %.16s request on \"%s\" with body \"%s\"%s.", method, logurl,
 		  logbody, rq->len >= sizeof(logbody) ? "..." : "");
 
-	struct job j = {.m = cls, .method = method, .url = url, .body = rq->body, .len = rq->len};
+	struct query q = {.len = 0};
+	char full[sizeof(q.buf) + 1024];
+	mhd.get_connection_values(conn, MHD_GET_ARGUMENT_KIND, query_arg, &q);
+	if (q.overflow || strlen(url) >= sizeof(full) - sizeof(q.buf) - 1)
+		return send_fault(conn, method, "The request's URL is too long.");
+	snprintf(full, sizeof(full), "%s%s%s", url, q.len ? "?" : "", q.buf);
+	struct job j = {.m = cls, .method = method, .url = full, .body = rq->body, .len = rq->len};
 	if (vmm_call(j.m, run_job, &j) < 0)
 		return send_fault(conn, method, "The VMM is shutting down.");
 	VLOG_INFO("The API server answered %.16s \"%s\" with %d%s%s", method, logurl, j.resp.status,
 		  j.resp.status >= 300 && j.resp.body ? ": " : "",
 		  j.resp.status >= 300 && j.resp.body ? j.resp.body : "");
 	metrics_count_api(method, j.resp.group ? j.resp.group : "invalid", j.resp.status < 300);
-	return send_resp(conn, j.resp.status, j.resp.body, j.resp.content_type);
+	return send_resp(conn, j.resp.status, j.resp.body, j.resp.len, j.resp.content_type);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,

@@ -34,6 +34,7 @@ int mhd_load(char *err, size_t errlen)
 		{ (void **)&mhd.queue_response, "MHD_queue_response" },
 		{ (void **)&mhd.destroy_response, "MHD_destroy_response" },
 		{ (void **)&mhd.lookup_connection_value, "MHD_lookup_connection_value" },
+		{ (void **)&mhd.get_connection_values, "MHD_get_connection_values" },
 	};
 	for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {
 		*syms[i].slot = dlsym(h, syms[i].name);

@@ -12,11 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/routes_int.h"
 #include "arch/x86/cpu_state.h"
 #include "core/vm.h"
 #include "vmm/config_json.h"
 #include "vmm/log.h"
 #include "vmm/metrics.h"
+#include "vmm/policy_json.h"
 #include "vmm/update.h"
 #include "vmm/vmm.h"
 
@@ -24,14 +26,6 @@
 #define MSG_BEFORE_START "The requested operation is not supported before starting the microVM."
 
 enum phase { ANY, PRE_BOOT, POST_BOOT };
-
-struct ctx {
-	struct vmm *m;
-	const char *id; /* the path's {id}, NUL-terminated copy */
-	json_t *body;	/* NULL for GET */
-	struct api_response *out;
-	char err[512];
-};
 
 typedef int (*handler_fn)(struct ctx *x);
 
@@ -51,7 +45,7 @@ void api_response_free(struct api_response *r)
 	r->body = NULL;
 }
 
-static void set_json(struct api_response *out, int status, json_t *o)
+void api_set_json(struct api_response *out, int status, json_t *o)
 {
 	out->status = status;
 	out->content_type = "application/json";
@@ -65,7 +59,7 @@ static void set_json(struct api_response *out, int status, json_t *o)
 
 void api_fault(struct api_response *out, const char *msg)
 {
-	set_json(out, 400, json_pack("{s:s}", "fault_message", msg));
+	api_set_json(out, 400, json_pack("{s:s}", "fault_message", msg));
 }
 
 static void set_text(struct api_response *out, char *text, const char *type)
@@ -83,7 +77,7 @@ static void set_text(struct api_response *out, char *text, const char *type)
 
 static int get_instance(struct ctx *x)
 {
-	set_json(x->out, 200,
+	api_set_json(x->out, 200,
 		 json_pack("{s:s,s:s,s:s,s:s}", "id", vmm_config(x->m)->id, "state",
 			   vmm_state_name(vmm_state(x->m)), "vmm_version", VIGIL_VERSION, "app_name",
 			   "vigil"));
@@ -93,19 +87,19 @@ static int get_instance(struct ctx *x)
 static int get_version(struct ctx *x)
 {
 	/* The key stays Firecracker's so that scripts reading it work. */
-	set_json(x->out, 200, json_pack("{s:s}", "firecracker_version", VIGIL_VERSION));
+	api_set_json(x->out, 200, json_pack("{s:s}", "firecracker_version", VIGIL_VERSION));
 	return 0;
 }
 
 static int get_machine(struct ctx *x)
 {
-	set_json(x->out, 200, vmcfg_machine_to_json(&vmm_config(x->m)->machine));
+	api_set_json(x->out, 200, vmcfg_machine_to_json(&vmm_config(x->m)->machine));
 	return 0;
 }
 
 static int get_vm_config(struct ctx *x)
 {
-	set_json(x->out, 200, vmcfg_to_json(vmm_config(x->m)));
+	api_set_json(x->out, 200, vmcfg_to_json(vmm_config(x->m)));
 	return 0;
 }
 
@@ -124,11 +118,11 @@ static int get_vcpus(struct ctx *x)
 	for (unsigned i = 0; vm && i < vm->ncpus; i++)
 		json_array_append_new(list, json_pack("{s:i, s:s, s:i}", "id", (int)i, "state", state, "thread_id",
 						      vmm_vcpu_tid(x->m, i)));
-	set_json(x->out, 200, json_pack("{s:o}", "vcpus", list));
+	api_set_json(x->out, 200, json_pack("{s:o}", "vcpus", list));
 	return 0;
 }
 
-static json_t *hex(uint64_t v)
+json_t *api_hex(uint64_t v)
 {
 	char b[24];
 	snprintf(b, sizeof(b), "0x%" PRIx64, v);
@@ -159,14 +153,44 @@ static int get_vcpu_regs(struct ctx *x)
 		{ "apic_base", s.apic_base },
 	};
 	for (size_t i = 0; i < sizeof(regs) / sizeof(regs[0]); i++)
-		json_object_set_new(o, regs[i].name, hex(regs[i].v));
-	set_json(x->out, 200, o);
+		json_object_set_new(o, regs[i].name, api_hex(regs[i].v));
+	api_set_json(x->out, 200, o);
 	return 0;
 }
 
 static int get_prometheus(struct ctx *x)
 {
 	set_text(x->out, metrics_prometheus(x->m), "text/plain; version=0.0.4");
+	return 0;
+}
+
+/* GET /policy: the policy in force (with no policy given, the built-in
+ * defaults: {"mode": "enforce", "rules": []}). */
+static int get_policy(struct ctx *x)
+{
+	api_set_json(x->out, 200, policy_json_dump(&vmm_config(x->m)->policy));
+	return 0;
+}
+
+/* PUT /policy: the whole policy, checked (and compiled) before anything
+ * changes; an invalid one leaves the old in force. */
+static int put_policy(struct ctx *x)
+{
+	struct policy_spec s;
+	struct policy *p = policy_json_build(x->body, &s, x->err, sizeof(x->err));
+	if (!p)
+		return -1;
+	return vmm_set_policy(x->m, p, &s, x->err, sizeof(x->err));
+}
+
+/* PUT /cpu-config: Firecracker's custom CPU template, as policy rules
+ * (cpu_config_json.c); pre-boot, as Firecracker. */
+static int put_cpu_config(struct ctx *x)
+{
+	struct vm_config *c = vmm_config(x->m);
+	if (cpu_config_json_apply(x->body, &c->policy, x->err, sizeof(x->err)) < 0)
+		return -1;
+	c->has_policy = true;
 	return 0;
 }
 
@@ -279,7 +303,7 @@ static bool started(struct vmm *m)
 	return vmm_state(m) != VMM_NOT_STARTED;
 }
 
-static int check_only_field(struct ctx *x, const char *what, const char *field)
+int api_only_field(struct ctx *x, const char *what, const char *field)
 {
 	const char *key;
 	json_t *v;
@@ -301,7 +325,7 @@ static int put_actions(struct ctx *x)
 {
 	const char *a;
 
-	if (check_only_field(x, "actions", "action_type") < 0)
+	if (api_only_field(x, "actions", "action_type") < 0)
 		return -1;
 	a = json_string_value(json_object_get(x->body, "action_type"));
 	if (!strcmp(a, "InstanceStart")) {
@@ -326,7 +350,7 @@ static int patch_vm(struct ctx *x)
 {
 	const char *s;
 
-	if (check_only_field(x, "vm", "state") < 0)
+	if (api_only_field(x, "vm", "state") < 0)
 		return -1;
 	s = json_string_value(json_object_get(x->body, "state"));
 	if (!strcmp(s, "Paused"))
@@ -336,6 +360,70 @@ static int patch_vm(struct ctx *x)
 	return snprintf(x->err, sizeof(x->err), "vm: state must be \"Paused\" or \"Resumed\", not \"%.32s\"",
 			s),
 	       -1;
+}
+
+/* Only `allowed` keys; each a string (or null where `nullable`). */
+static int check_fields(struct ctx *x, const char *what, const char *const *allowed)
+{
+	const char *key;
+	json_t *v;
+
+	if (!json_is_object(x->body))
+		return snprintf(x->err, sizeof(x->err), "%s: the body must be a JSON object", what), -1;
+	json_object_foreach(x->body, key, v)
+	{
+		int i;
+		for (i = 0; allowed[i] && strcmp(allowed[i], key); i++)
+			;
+		if (!allowed[i])
+			return snprintf(x->err, sizeof(x->err), "%s: unknown field `%.64s`", what, key), -1;
+	}
+	return 0;
+}
+
+/* PUT /vigil/trace {"path", "filter", "enabled"}: start, switch, stop, refilter. */
+static int put_trace(struct ctx *x)
+{
+	static const char *const fields[] = { "path", "filter", "enabled", NULL };
+	struct vmm_trace_req r = { 0 };
+	json_t *v;
+
+	if (check_fields(x, "trace", fields) < 0)
+		return -1;
+	if ((v = json_object_get(x->body, "path")) && !json_is_null(v)) {
+		if (!json_is_string(v))
+			return snprintf(x->err, sizeof(x->err), "trace: field `path` must be a string"), -1;
+		r.path = json_string_value(v);
+	}
+	if ((v = json_object_get(x->body, "filter")) && !json_is_null(v)) {
+		if (!json_is_string(v))
+			return snprintf(x->err, sizeof(x->err), "trace: field `filter` must be a string"), -1;
+		r.filter = json_string_value(v);
+	}
+	if ((v = json_object_get(x->body, "enabled"))) {
+		if (!json_is_boolean(v))
+			return snprintf(x->err, sizeof(x->err), "trace: field `enabled` must be a boolean"), -1;
+		r.has_enabled = true;
+		r.enabled = json_is_true(v);
+	}
+	if (!r.path && !r.filter && !r.has_enabled)
+		return snprintf(x->err, sizeof(x->err), "trace: give `path`, `filter` or `enabled`"), -1;
+	return vmm_set_trace(x->m, &r, x->err, sizeof(x->err));
+}
+
+/* PUT /vigil/audit {"path"}: start or switch; null or "" stops. */
+static int put_audit(struct ctx *x)
+{
+	static const char *const fields[] = { "path", NULL };
+	json_t *v;
+
+	if (check_fields(x, "audit", fields) < 0)
+		return -1;
+	if (!(v = json_object_get(x->body, "path")))
+		return snprintf(x->err, sizeof(x->err), "audit: missing field `path`"), -1;
+	if (!json_is_null(v) && !json_is_string(v))
+		return snprintf(x->err, sizeof(x->err), "audit: field `path` must be a string or null"), -1;
+	return vmm_set_audit(x->m, json_is_null(v) ? NULL : json_string_value(v), x->err, sizeof(x->err));
 }
 
 /* InstanceStart, FlushMetrics and SendCtrlAltDel share /actions: its phase
@@ -361,7 +449,15 @@ static const struct route routes[] = {
     {"GET", "/vigil/stats", ANY, "vigil", get_stats, NULL, NULL},
     {"GET", "/metrics", ANY, "vigil", get_prometheus, NULL, NULL},
     {"GET", "/vigil/vcpus", ANY, "vigil", get_vcpus, NULL, NULL},
+    {"GET", "/policy", ANY, "policy", get_policy, NULL, NULL},
+    {"PUT", "/policy", ANY, "policy", put_policy, NULL, NULL},
+    {"PUT", "/cpu-config", PRE_BOOT, "cpu_cfg", put_cpu_config, NULL, NULL},
     {"GET", "/vigil/vcpus/*/regs", POST_BOOT, "vigil", get_vcpu_regs, NULL, NULL},
+    {"GET", "/vigil/vcpus/*/translate", POST_BOOT, "vigil", api_get_translate, NULL, NULL},
+    {"GET", "/vigil/memory", POST_BOOT, "vigil", api_get_memory, NULL, NULL},
+    {"PUT", "/vigil/dump", POST_BOOT, "vigil", api_put_dump, NULL, NULL},
+    {"PUT", "/vigil/trace", ANY, "vigil", put_trace, NULL, NULL},
+    {"PUT", "/vigil/audit", ANY, "vigil", put_audit, NULL, NULL},
 };
 
 /* Matches path against a route's pattern; for an {id} route, *id gets what
@@ -412,13 +508,13 @@ static const struct route *find_route(const char *method, const char *path, cons
 	return NULL;
 }
 
-static void route(struct vmm *m, const char *method, const char *path, const char *body, size_t len,
-		  struct api_response *out)
+static void route(struct vmm *m, const char *method, const char *path, const char *query, const char *body,
+		  size_t len, struct api_response *out)
 {
 	char msg[512], meth[16], p[160], idbuf[VMCFG_ID_MAX + 2];
 	const struct route *r;
 	const char *id;
-	struct ctx x = {.m = m, .out = out};
+	struct ctx x = {.m = m, .out = out, .query = query};
 
 	if (!strcmp(method, "GET") && len) {
 		api_fault(out, "GET request cannot have a body.");
@@ -457,7 +553,7 @@ static void route(struct vmm *m, const char *method, const char *path, const cha
 	/* Firecracker's parser rejects a malformed body before the VMM judges
 	 * the phase: unknown fields, types, required fields, the path's id. */
 	if (r->shape && r->phase != ANY && (r->phase == PRE_BOOT) == started(m)) {
-		int bad = !strcmp(r->shape, "vm") ? check_only_field(&x, "vm", "state")
+		int bad = !strcmp(r->shape, "vm") ? api_only_field(&x, "vm", "state")
 						  : vmcfg_json_check(r->shape, x.body, x.err, sizeof(x.err));
 		if (bad || (r->id_field && same_id(&x, r->id_field) < 0)) {
 			json_decref(x.body);
@@ -485,7 +581,16 @@ void api_handle(struct vmm *m, const char *method, const char *path, const char 
 {
 	memset(out, 0, sizeof(*out));
 	out->group = "invalid";
-	route(m, method ? method : "", path ? path : "", body, body ? len : 0, out);
+	/* The query (vigil's GET calls take their arguments there) is cut
+	 * off before the path is matched. */
+	const char *q = path ? strchr(path, '?') : NULL;
+	char *p = q ? strndup(path, (size_t)(q - path)) : NULL;
+	if (q && !p) {
+		api_fault(out, "out of memory");
+		return;
+	}
+	route(m, method ? method : "", p ? p : path ? path : "", q ? q + 1 : "", body, body ? len : 0, out);
+	free(p);
 	if (out->status == 204)
 		out->content_type = "application/json";
 }

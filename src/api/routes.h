@@ -14,11 +14,13 @@ struct vmm;
 struct api_response {
 	int status;		  /* 200, 204 or 400 */
 	char *body;		  /* malloc'd, NUL-terminated; NULL for 204 */
+	size_t len;		  /* body bytes when binary (not NUL-terminated); 0: strlen(body) */
 	const char *content_type; /* static */
 	const char *group;	  /* metrics group ("drive", "actions", ...) for metrics_count_api */
 };
 
-/* Handles one request. body may be NULL when len is 0. Always fills *out;
+/* Handles one request; path may carry a query ("/vigil/memory?gpa=0x1000&len=16").
+ * body may be NULL when len is 0. Always fills *out;
  * the caller frees out->body with api_response_free(). */
 void api_handle(struct vmm *m, const char *method, const char *path, const char *body, size_t len,
 		struct api_response *out);

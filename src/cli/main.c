@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/ctl.h"
+#include "cli/policy_cmd.h"
 #include "cli/run_cmd.h"
 #include "kvm/kvm.h"
 
@@ -14,7 +15,10 @@ static void usage(FILE *out)
 		"       vigil check           tell whether this host's KVM can run vigil\n"
 		"       vigil ctl --api-sock PATH COMMAND\n"
 		"                             drive a running VM: status, start, pause, resume,\n"
-		"                             ctrl-alt-del, flush-metrics, config, stats, metrics\n"
+		"                             ctrl-alt-del, flush-metrics, config, stats, metrics,\n"
+		"                             policy\n"
+		"       vigil policy check FILE\n"
+		"                             read and compile a policy file (docs/POLICY.md)\n"
 		"       vigil --version | --help\n",
 		VIGIL_VERSION);
 }
@@ -38,6 +42,8 @@ int main(int argc, char **argv)
 		return run_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "ctl") == 0)
 		return ctl_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "policy") == 0)
+		return policy_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "check") == 0) {
 		if (argc > 2) {
 			fprintf(stderr, "vigil: check takes no arguments\n");

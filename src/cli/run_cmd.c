@@ -18,6 +18,8 @@
 #include "devices/virtio_vsock.h"
 #include "vmm/config_json.h"
 #include "vmm/log.h"
+#include "vmm/policy_json.h"
+#include "vmm/trace.h"
 #include "vmm/vmm.h"
 
 void run_usage(FILE *out)
@@ -42,7 +44,12 @@ void run_usage(FILE *out)
 		"                      convention: connect to PATH, send \"CONNECT <port>\\n\"; guest to host port P: PATH_P)\n"
 		"  --rng               a virtio-rng device fed from the host's getrandom()\n"
 		"  --stats             print exit, port and policy counters when the VM ends\n"
-		"  --trace FILE        write every port/MMIO access the VMM sees to FILE ('-': stderr)\n"
+		"  --policy FILE       provide, redirect or deny what the guest touches (docs/POLICY.md)\n"
+		"  --trace FILE        write every exit, device request and policy decision to FILE as\n"
+		"                      JSON lines ('-': stderr)\n"
+		"  --trace-filter SPEC keep only some events, e.g. 'kind=pio,mmio;device=com1,unclaimed;\n"
+		"                      addr=0x3f8-0x3ff;vcpu=0,1' (each clause present must match)\n"
+		"  --audit FILE        append an audit record (JSON lines) for every audited policy decision\n"
 		"  --gdb unix:PATH|tcp:ADDR:PORT\n"
 		"                      a gdb remote stub there (gdb: target remote ...); vCPUs are threads\n"
 		"  --gdb-wait          hold the guest at its first instruction until gdb attaches\n"
@@ -158,8 +165,8 @@ static int set_vsock(struct vm_config *c, const char *spec)
 int run_parse(int argc, char **argv, struct run_opts *o)
 {
 	enum { O_KERNEL = 256, O_INITRD, O_CMDLINE, O_MEM, O_CPUS, O_CONSOLE, O_STATS, O_DISK, O_NET, O_VSOCK,
-	       O_RNG, O_CONSOLE_DEV, O_TRACE, O_API_SOCK, O_CONFIG_FILE, O_NO_API, O_ID,
-	       O_GDB, O_GDB_WAIT };
+	       O_RNG, O_CONSOLE_DEV, O_TRACE, O_TRACE_FILTER, O_AUDIT, O_API_SOCK, O_CONFIG_FILE, O_NO_API, O_ID,
+	       O_POLICY, O_GDB, O_GDB_WAIT };
 	static const struct option longopts[] = {
 		{ "kernel", required_argument, NULL, O_KERNEL },
 		{ "initrd", required_argument, NULL, O_INITRD },
@@ -169,6 +176,8 @@ int run_parse(int argc, char **argv, struct run_opts *o)
 		{ "console", required_argument, NULL, O_CONSOLE },
 		{ "stats", no_argument, NULL, O_STATS },
 		{ "trace", required_argument, NULL, O_TRACE },
+		{ "trace-filter", required_argument, NULL, O_TRACE_FILTER },
+		{ "audit", required_argument, NULL, O_AUDIT },
 		{ "disk", required_argument, NULL, O_DISK },
 		{ "net", required_argument, NULL, O_NET },
 		{ "vsock", required_argument, NULL, O_VSOCK },
@@ -178,6 +187,7 @@ int run_parse(int argc, char **argv, struct run_opts *o)
 		{ "config-file", required_argument, NULL, O_CONFIG_FILE },
 		{ "no-api", no_argument, NULL, O_NO_API },
 		{ "id", required_argument, NULL, O_ID },
+		{ "policy", required_argument, NULL, O_POLICY },
 		{ "gdb", required_argument, NULL, O_GDB },
 		{ "gdb-wait", no_argument, NULL, O_GDB_WAIT },
 		{ "help", no_argument, NULL, 'h' },
@@ -225,6 +235,20 @@ int run_parse(int argc, char **argv, struct run_opts *o)
 				return bad("--trace: path too long");
 			strcpy(c->trace, optarg);
 			break;
+		case O_TRACE_FILTER: {
+			struct evfilter f;
+			if (strlen(optarg) >= sizeof(c->trace_filter))
+				return bad("--trace-filter: too long");
+			if (trace_filter_parse(optarg, &f, err, sizeof(err)) < 0)
+				return bad("%s", err);
+			strcpy(c->trace_filter, optarg);
+			break;
+		}
+		case O_AUDIT:
+			if (!optarg[0] || strlen(optarg) >= sizeof(c->audit))
+				return bad("--audit: expected a file name");
+			strcpy(c->audit, optarg);
+			break;
 		case O_DISK:
 			if (add_disk(c, optarg) < 0)
 				return -1;
@@ -246,6 +270,7 @@ int run_parse(int argc, char **argv, struct run_opts *o)
 		case O_API_SOCK: o->api_sock = optarg; break;
 		case O_CONFIG_FILE: o->config_file = optarg; break;
 		case O_NO_API: o->no_api = true; break;
+		case O_POLICY: o->policy = optarg; break;
 		case O_ID:
 			if (!vmcfg_id_ok(optarg))
 				return bad("--id '%s': only letters, digits and '_', 1 to %d characters", optarg,
@@ -272,6 +297,24 @@ int run_parse(int argc, char **argv, struct run_opts *o)
 		return bad("--gdb-wait needs --gdb (a socket for gdb to attach to)");
 	if (o->config_file && o->kernel)
 		return bad("--config-file and --kernel exclude each other (the file has a boot-source)");
+	return 0;
+}
+
+/* --policy FILE: read and compiled now, so that a bad policy stops vigil
+ * before anything is built. */
+static int set_policy(struct run_opts *o)
+{
+	struct policy_spec s;
+	char err[640];
+	if (policy_json_load_file(o->policy, &s, err, sizeof(err)) < 0)
+		return bad("%s", err);
+	struct policy *p = policy_compile(&s, err, sizeof(err));
+	if (!p) {
+		policy_spec_free(&s);
+		return bad("%s", err);
+	}
+	policy_free(p);
+	vmcfg_set_policy(&o->cfg, &s);
 	return 0;
 }
 
@@ -344,9 +387,12 @@ int run_main(int argc, char **argv)
 		if (!o->mem_given)
 			o->cfg.machine.mem_size_mib = RUN_DEFAULT_MEM >> 20;
 	}
+	if (o->policy && set_policy(o) < 0)
+		return VM_STOP_ERROR;
 	if (o->cfg.has_logger && vlog_configure(&o->cfg.logger, o->cfg.id, err, sizeof(err)) < 0)
 		return bad("logger: %s", err), VM_STOP_ERROR;
 	struct vmm *m = vmm_new(&o->cfg);
+	vmcfg_fini(&o->cfg); /* the VMM has its own copy */
 	if (!m)
 		return bad("out of memory"), VM_STOP_ERROR;
 	if (o->api_sock && api_server_start(o->api_sock, m, err, sizeof(err)) < 0) {

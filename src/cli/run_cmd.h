@@ -19,6 +19,7 @@ struct run_opts {
 	const char *cmdline; /* appended to vigil's default command line */
 	const char *api_sock;
 	const char *config_file;
+	const char *policy; /* --policy FILE, read after the config file (and so wins) */
 	bool no_api;
 	bool gdb_wait; /* --gdb-wait (checked against --gdb once all options are read) */
 	bool mem_given; /* --mem was given */

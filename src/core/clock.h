@@ -27,4 +27,29 @@ static inline int64_t vclock_wall_s(const struct vclock *c)
 	return c->wall_s(c->ctx);
 }
 
+/* A clock whose wall time runs `offset_s` from another's (the policy's rtc
+ * redirect); the monotonic time is the other's. Lives as long as the
+ * vclock made from it. */
+struct vclock_shift {
+	struct vclock base;
+	int64_t offset_s;
+};
+
+static inline uint64_t vclock_shift_mono(void *ctx)
+{
+	const struct vclock_shift *s = ctx;
+	return vclock_mono_ns(&s->base);
+}
+
+static inline int64_t vclock_shift_wall(void *ctx)
+{
+	const struct vclock_shift *s = ctx;
+	return vclock_wall_s(&s->base) + s->offset_s;
+}
+
+static inline struct vclock vclock_shifted(struct vclock_shift *s)
+{
+	return (struct vclock){ .mono_ns = vclock_shift_mono, .wall_s = vclock_shift_wall, .ctx = s };
+}
+
 #endif

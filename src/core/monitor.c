@@ -4,12 +4,14 @@
 #include "core/monitor.h"
 #include "core/dev.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include <inttypes.h>
 #include <stdlib.h>
 
 #include "core/devreq.h"
+#include "core/vcpu.h"
 
 static uint64_t mon_key(enum policy_space space, uint64_t addr)
 {
@@ -145,7 +147,7 @@ static void report_vcpu(FILE *out, unsigned cpu, const struct vcpu_stats *s,
 		const struct mon_addr *a = &l.v[i];
 		const char *name = name_of ? name_of(ctx, a->space, a->addr) : NULL;
 		fprintf(out, "vcpu%u %s 0x%" PRIx64 " %s: %" PRIu64, cpu, mon_space_name(a->space),
-			a->addr, name ? name : "(unclaimed)", a->count);
+			a->addr, name ? name : a->space == POLICY_MSR ? "(filtered)" : "(unclaimed)", a->count);
 		if (a->denied)
 			fprintf(out, " denied=%" PRIu64, a->denied);
 		fputc('\n', out);
@@ -185,4 +187,40 @@ void mon_report_devices(FILE *out, const struct vdev *devs, unsigned n)
 			devs[i].id, devs[i].kind, atomic_load(&s->requests), atomic_load(&s->bytes),
 			atomic_load(&s->errors), atomic_load(&s->denied));
 	}
+}
+
+struct hv_line {
+	FILE *out;
+	uint64_t exits;
+};
+
+static void put_hv_stat(void *ctx, const char *name, uint64_t value, bool cumulative)
+{
+	struct hv_line *l = ctx;
+	if (!cumulative)
+		return;
+	fprintf(l->out, " %s=%" PRIu64, name, value);
+	if (strcmp(name, "exits") == 0)
+		l->exits += value;
+}
+
+void mon_report_hv(FILE *out, const struct hv_ops *hv, unsigned ncpus)
+{
+	if (!hv->stats)
+		return;
+	const char *who = hv->name ? hv->name : "hypervisor", *why = NULL;
+	struct hv_line l = { out, 0 };
+	for (int c = -1; c < (int)ncpus; c++) {
+		if (c < 0)
+			fprintf(out, "vm %s:", who);
+		else
+			fprintf(out, "vcpu%d %s:", c, who);
+		int r = hv->stats(hv->hv, c, put_hv_stat, &l, &why);
+		if (r == -ENOTSUP) {
+			fprintf(out, " unavailable: %s\n", why ? why : "not supported");
+			return;
+		}
+		fprintf(out, r < 0 ? " unreadable\n" : "\n");
+	}
+	fprintf(out, "total %s exits: %" PRIu64 "\n", who, l.exits);
 }

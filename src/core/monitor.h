@@ -80,6 +80,13 @@ void mon_foreach(const struct vcpu_stats *s, void (*fn)(void *ctx, const struct 
 const char *mon_space_name(enum policy_space sp);
 const char *mon_space_key(enum policy_space sp);
 
+struct hv_ops;
+/* Prints the hypervisor's own counters (hv_ops.stats) beside vigil's:
+ * "vm kvm: name=value ...", one "vcpuN kvm: exits=... ..." line per vCPU
+ * (cumulative counters), "total kvm exits: N"; or one line saying why the
+ * host has none. Nothing when the backend keeps no statistics. */
+void mon_report_hv(FILE *out, const struct hv_ops *hv, unsigned ncpus);
+
 struct vdev;
 /* Prints one line per device with a request path: id, kind, requests,
  * bytes, errors, denied. */

@@ -1,17 +1,14 @@
-/* The policy engine (core/policy.h). FIRST CUT: decisions scan the rules in
- * order; the lookup tables, the full validation and the grace period of
- * policy_swap() replace this (issue 7). The semantics here are the contract. */
+/* The policy engine's decisions (core/policy.h): every one is a lookup in
+ * the tables policy_compile.c built, never a scan over the rules. Also the
+ * spec's own helpers and the names. */
 #include "core/policy.h"
+#include "core/policy_impl.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct policy {
-	struct policy_spec spec;
-	_Atomic uint64_t *hits; /* spec.nrules */
-};
 
 void policy_spec_free(struct policy_spec *s)
 {
@@ -54,26 +51,27 @@ nomem:
 	return -ENOMEM;
 }
 
-struct policy *policy_compile(const struct policy_spec *s, char *err, size_t errlen)
-{
-	if (s->nrules > POLICY_MAX_RULES) {
-		snprintf(err, errlen, "policy: %u rules, at most %u", s->nrules, POLICY_MAX_RULES);
-		return NULL;
-	}
-	struct policy *p = calloc(1, sizeof(*p));
-	if (!p || policy_spec_copy(&p->spec, s) < 0 ||
-	    (s->nrules && !(p->hits = calloc(s->nrules, sizeof(*p->hits))))) {
-		snprintf(err, errlen, "policy: out of memory");
-		policy_free(p);
-		return NULL;
-	}
-	return p;
-}
-
 void policy_free(struct policy *p)
 {
 	if (!p)
 		return;
+	for (int s = 0; s < 3; s++)
+		for (int w = 0; w < 2; w++)
+			ptab_free(&p->access[s][w]);
+	free(p->port_rule[0]);
+	free(p->port_rule[1]);
+	for (unsigned i = 0; i < p->ndrives; i++)
+		for (int k = 0; k < POL_DISK_KINDS; k++)
+			ptab_free(&p->drives[i].kind[k]);
+	free(p->drives);
+	for (int d = 0; d < 2; d++) {
+		for (int k = 0; k < POL_NET_PROTOS; k++)
+			pcand_free(&p->net[d][k]);
+		ptab_free(&p->vsock[d]);
+	}
+	free(p->cpuid_sub);
+	free(p->cpuid_any);
+	free(p->msr);
 	policy_spec_free(&p->spec);
 	free(p->hits);
 	free(p);
@@ -96,28 +94,13 @@ uint64_t policy_rule_hits(const struct policy *p, unsigned i)
 	return i < p->spec.nrules ? atomic_load_explicit(&p->hits[i], memory_order_relaxed) : 0;
 }
 
-static bool in_ranges(const struct policy_rule *r, uint64_t first, uint64_t last, bool empty_is_any)
-{
-	if (!r->nranges)
-		return empty_is_any;
-	for (unsigned i = 0; i < r->nranges; i++)
-		if (first <= r->ranges[i].last && last >= r->ranges[i].first)
-			return true;
-	return false;
-}
-
-static bool access_ok(enum policy_access want, bool write)
-{
-	return want == POL_ACC_ANY || (want == POL_ACC_WRITE) == write;
-}
-
-static void decided(const struct policy *p, int i, struct policy_decision *d)
+static void decided(const struct policy *p, uint32_t i, struct policy_decision *d)
 {
 	const struct policy_rule *r = &p->spec.rules[i];
 	atomic_fetch_add_explicit(&p->hits[i], 1, memory_order_relaxed);
 	d->verdict = r->verdict;
 	d->audit = r->audit;
-	d->rule = i;
+	d->rule = (int)i;
 	d->r = r;
 }
 
@@ -130,55 +113,69 @@ static void by_default(const struct policy *p, enum policy_verdict v, struct pol
 	};
 }
 
+/* The last unit of [first, first + count), count 0 read as 1, saturating:
+ * a guest-given length never wraps the range around. */
+static uint64_t span_last(uint64_t first, uint64_t count)
+{
+	if (!count)
+		return first;
+	return count - 1 > UINT64_MAX - first ? UINT64_MAX : first + (count - 1);
+}
+
 void policy_decide_access(const struct policy *p, enum policy_space sp, uint64_t addr, uint32_t len,
 			  bool write, bool claimed, struct policy_decision *d)
 {
-	enum policy_resource res = sp == POLICY_PIO ? POL_RES_PIO : POL_RES_MMIO;
 	by_default(p, claimed ? POLICY_PROVIDE : POLICY_DENY, d);
-	for (unsigned i = 0; i < p->spec.nrules; i++) {
-		const struct policy_rule *r = &p->spec.rules[i];
-		if (r->resource == res && access_ok(r->access, write) && in_ranges(r, addr, addr + len - 1, false)) {
-			decided(p, (int)i, d);
-			return;
-		}
+	if ((unsigned)sp > POLICY_MSR)
+		return;
+	uint32_t i;
+	const uint32_t *ports = sp == POLICY_PIO ? p->port_rule[write] : NULL;
+	if (ports && addr <= 0xffff && len <= 8) {
+		/* The common exit: a few bytes at a port, one load per byte. */
+		uint64_t last = span_last(addr, len);
+		i = ports[addr];
+		for (uint64_t a = addr + 1; a <= last && a <= 0xffff; a++)
+			i = ports[a] < i ? ports[a] : i;
+	} else {
+		i = ptab_lookup(&p->access[sp][write], addr, span_last(addr, len));
 	}
+	if (i != PT_NONE)
+		decided(p, i, d);
 }
 
 void policy_decide_msr(const struct policy *p, uint32_t msr, bool write, struct policy_decision *d)
 {
 	by_default(p, POLICY_PROVIDE, d);
-	for (unsigned i = 0; i < p->spec.nrules; i++) {
-		const struct policy_rule *r = &p->spec.rules[i];
-		if (r->resource == POL_RES_MSR && access_ok(r->access, write) && in_ranges(r, msr, msr, false)) {
-			decided(p, (int)i, d);
-			return;
-		}
-	}
+	uint32_t i = ptab_lookup(&p->access[POLICY_MSR][write], msr, msr);
+	if (i != PT_NONE)
+		decided(p, i, d);
 }
 
-static bool disk_access_ok(enum policy_access want, enum req_kind kind)
+static const struct pol_drive *find_drive(const struct policy *p, const char *name)
 {
-	switch (want) {
-	case POL_ACC_ANY: return true;
-	case POL_ACC_READ: return kind == REQ_READ;
-	case POL_ACC_WRITE: return kind == REQ_WRITE;
-	case POL_ACC_FLUSH: return kind == REQ_FLUSH;
+	size_t lo = 0, hi = p->ndrives;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(p->drives[mid].name, name);
+		if (!c)
+			return &p->drives[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	return false;
+	return NULL;
 }
 
 void policy_decide_disk(const struct policy *p, const char *drive, enum req_kind kind, uint64_t sector,
 			uint64_t nsectors, bool read_only, struct policy_decision *d)
 {
 	by_default(p, read_only && kind == REQ_WRITE ? POLICY_DENY : POLICY_PROVIDE, d);
-	uint64_t last = nsectors ? sector + nsectors - 1 : sector;
-	for (unsigned i = 0; i < p->spec.nrules; i++) {
-		const struct policy_rule *r = &p->spec.rules[i];
-		if (r->resource == POL_RES_DISK && strcmp(r->drive, drive) == 0 && disk_access_ok(r->access, kind) &&
-		    in_ranges(r, sector, last, true)) {
-			decided(p, (int)i, d);
-			return;
-		}
+	const struct pol_drive *dr = drive ? find_drive(p, drive) : NULL;
+	if (dr && (unsigned)kind < POL_DISK_KINDS) {
+		uint32_t i = ptab_lookup(&dr->kind[kind], sector, span_last(sector, nsectors));
+		if (i != PT_NONE)
+			decided(p, i, d);
 	}
 	/* A read-only drive stays read-only whatever a rule or the mode says. */
 	if (read_only && kind == REQ_WRITE) {
@@ -199,12 +196,14 @@ void policy_decide_net(const struct policy *p, const char *iface, enum policy_di
 		       enum policy_proto proto, uint32_t ip, uint16_t port, struct policy_decision *d)
 {
 	by_default(p, POLICY_PROVIDE, d);
-	for (unsigned i = 0; i < p->spec.nrules; i++) {
-		const struct policy_rule *r = &p->spec.rules[i];
-		if (r->resource == POL_RES_NET && (!r->iface[0] || strcmp(r->iface, iface) == 0) && r->dir == dir &&
-		    (r->proto == POL_PROTO_ANY || r->proto == proto) && cidr_ok(r, ip) &&
-		    in_ranges(r, port, port, true)) {
-			decided(p, (int)i, d);
+	if ((unsigned)dir > POL_DIR_INGRESS || (unsigned)proto >= POL_NET_PROTOS)
+		return;
+	size_t n;
+	const uint32_t *cand = pcand_lookup(&p->net[dir][proto], port, &n);
+	for (size_t k = 0; k < n; k++) {
+		const struct policy_rule *r = &p->spec.rules[cand[k]];
+		if ((!r->iface[0] || (iface && strcmp(r->iface, iface) == 0)) && cidr_ok(r, ip)) {
+			decided(p, cand[k], d);
 			return;
 		}
 	}
@@ -214,79 +213,51 @@ void policy_decide_vsock(const struct policy *p, enum policy_vsock_dir dir, uint
 			 struct policy_decision *d)
 {
 	by_default(p, POLICY_PROVIDE, d);
-	for (unsigned i = 0; i < p->spec.nrules; i++) {
-		const struct policy_rule *r = &p->spec.rules[i];
-		if (r->resource == POL_RES_VSOCK && r->vdir == dir && in_ranges(r, port, port, true)) {
-			decided(p, (int)i, d);
-			return;
-		}
+	if ((unsigned)dir > POL_VSOCK_H2G)
+		return;
+	uint32_t i = ptab_lookup(&p->vsock[dir], port, port);
+	if (i != PT_NONE)
+		decided(p, i, d);
+}
+
+/* The entry for (leaf, subleaf) in a table sorted by both, or PT_NONE. */
+static uint32_t cpuid_find(const struct pol_cpuid *t, size_t n, uint32_t leaf, uint32_t subleaf)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (t[mid].leaf < leaf || (t[mid].leaf == leaf && t[mid].subleaf < subleaf))
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
+	return lo < n && t[lo].leaf == leaf && t[lo].subleaf == subleaf ? t[lo].rule : PT_NONE;
 }
 
 int policy_cpuid(const struct policy *p, uint32_t leaf, uint32_t subleaf, uint32_t regs[4])
 {
-	for (unsigned i = 0; i < p->spec.nrules; i++) {
-		const struct policy_rule *r = &p->spec.rules[i];
-		if (r->resource != POL_RES_CPUID || r->leaf != leaf || (r->has_subleaf && r->subleaf != subleaf))
-			continue;
-		for (int k = 0; k < 4; k++)
-			regs[k] = (regs[k] & ~r->regs[k].mask) | (r->regs[k].value & r->regs[k].mask);
-		atomic_fetch_add_explicit(&p->hits[i], 1, memory_order_relaxed);
-		return (int)i;
-	}
-	return -1;
+	uint32_t a = cpuid_find(p->cpuid_sub, p->ncpuid_sub, leaf, subleaf);
+	uint32_t b = cpuid_find(p->cpuid_any, p->ncpuid_any, leaf, 0);
+	uint32_t i = a < b ? a : b;
+	if (i == PT_NONE)
+		return -1;
+	const struct policy_rule *r = &p->spec.rules[i];
+	for (int k = 0; k < 4; k++)
+		regs[k] = (regs[k] & ~r->regs[k].mask) | (r->regs[k].value & r->regs[k].mask);
+	atomic_fetch_add_explicit(&p->hits[i], 1, memory_order_relaxed);
+	return (int)i;
 }
 
 const struct policy_rule *policy_rtc(const struct policy *p)
 {
-	for (unsigned i = 0; i < p->spec.nrules; i++)
-		if (p->spec.rules[i].resource == POL_RES_RTC)
-			return &p->spec.rules[i];
-	return NULL;
+	return p->rtc >= 0 ? &p->spec.rules[p->rtc] : NULL;
 }
 
 void policy_msr_ranges(const struct policy *p,
 		       void (*fn)(void *ctx, uint32_t first, uint32_t last, bool read, bool write), void *ctx)
 {
-	for (unsigned i = 0; i < p->spec.nrules; i++) {
-		const struct policy_rule *r = &p->spec.rules[i];
-		if (r->resource != POL_RES_MSR || (r->verdict == POLICY_PROVIDE && !r->audit))
-			continue;
-		for (unsigned k = 0; k < r->nranges; k++)
-			fn(ctx, (uint32_t)r->ranges[k].first, (uint32_t)r->ranges[k].last, r->access != POL_ACC_WRITE,
-			   r->access != POL_ACC_READ);
-	}
-}
-
-/* --- the slot ------------------------------------------------------------- */
-static _Thread_local int reader_index = -1;
-
-void policy_slot_init(struct policy_slot *s, struct policy *p)
-{
-	memset(s, 0, sizeof(*s));
-	atomic_store(&s->cur, p);
-}
-
-void policy_slot_fini(struct policy_slot *s)
-{
-	policy_free(atomic_exchange(&s->cur, NULL));
-}
-
-const struct policy *policy_enter(struct policy_slot *s)
-{
-	(void)reader_index;
-	return atomic_load_explicit(&s->cur, memory_order_acquire);
-}
-
-void policy_leave(struct policy_slot *s)
-{
-	(void)s;
-}
-
-struct policy *policy_swap(struct policy_slot *s, struct policy *np)
-{
-	/* FIRST CUT: no grace period yet; the caller must not free the old one. */
-	return atomic_exchange_explicit(&s->cur, np, memory_order_acq_rel);
+	for (size_t i = 0; i < p->nmsr; i++)
+		fn(ctx, p->msr[i].first, p->msr[i].last, p->msr[i].read, p->msr[i].write);
 }
 
 const char *policy_verdict_name(enum policy_verdict v)

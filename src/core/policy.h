@@ -213,7 +213,16 @@ struct policy_reader {
 struct policy_slot {
 	_Atomic(struct policy *) cur;
 	_Atomic unsigned nreaders;
+	/* policy_swap() adds 1 once the new policy is published: a reader
+	 * that caches what it derived from a policy (net_filter's flows) sees
+	 * a swap even when the new policy landed at the old one's address. */
+	_Atomic uint64_t swaps;
 	struct policy_reader readers[POLICY_MAX_READERS];
+	/* Readers past POLICY_MAX_READERS: how many are inside right now. */
+	_Atomic uint64_t overflow;
+	/* Set by policy_slot_init, unique per init: a thread's registration
+	 * with an earlier slot at the same address is not reused. */
+	uint64_t gen;
 };
 
 /* Sets up a slot holding `p` (may be the default policy). */

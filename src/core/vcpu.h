@@ -27,9 +27,13 @@ struct vcpu_debug {
 	uint64_t dr[4];
 	uint64_t dr7;
 };
+/* One of the hypervisor's own counters (hv_ops.stats). `cumulative`: a
+ * count that only grows (exits of a kind); else an instant value or a peak. */
+typedef void (*hv_stat_fn)(void *ctx, const char *name, uint64_t value, bool cumulative);
 
 /* What the core needs of a hypervisor backend (KVM today, SVM later). */
 struct hv_ops {
+	const char *name; /* "kvm": labels the backend's own counters in reports */
 	/* First call on the vCPU's own thread, before its first run (KVM:
 	 * remembers the thread, so that kick can signal it). */
 	void (*bind)(void *hv, unsigned cpu);
@@ -59,6 +63,12 @@ struct hv_ops {
 	 * that is not the debugger's), on the vCPU's own thread, in the exit's
 	 * handling. 0 or -errno. */
 	int (*reinject_bp)(void *hv, unsigned cpu);
+	/* The hypervisor's own statistics — what it counted without vigil, such
+	 * as the exits it handled in the kernel (KVM: binary statistics) — of
+	 * the VM (cpu -1) or of vCPU `cpu`: fn once per scalar statistic. Any
+	 * thread, while the vCPUs run. 0; -ENOTSUP with *why naming what the
+	 * host lacks; another -errno. NULL: the backend keeps none. */
+	int (*stats)(void *hv, int cpu, hv_stat_fn fn, void *ctx, const char **why);
 	void *hv;
 };
 

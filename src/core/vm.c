@@ -62,7 +62,9 @@ struct vdev *vm_dev_find(struct vm *vm, const char *id)
 
 struct dev_gate vm_dev_gate(struct vm *vm, struct vdev *d, bool read_only)
 {
-	return (struct dev_gate){ .stats = &d->stats, .policy = &vm->policy, .id = d->id, .read_only = read_only };
+	return (struct dev_gate){
+		.stats = &d->stats, .policy = &vm->policy, .id = d->id, .read_only = read_only, .ev = vm->ev
+	};
 }
 
 void vm_devs_quiesce(struct vm *vm)

@@ -22,6 +22,9 @@ struct blk_io {
 	uint64_t off; /* bytes */
 	struct iovec iov[VIRTQ_MAX_CHAIN]; /* the backend may consume it */
 	unsigned n;
+	/* A write the policy redirects to the copy-on-write overlay (named
+	 * with ops->overlay first); the base image is not written. */
+	bool redirect;
 	/* 0 when the whole transfer (or the flush to stable storage) is done,
 	 * else -errno. */
 	void (*done)(struct blk_io *io, int result);
@@ -38,6 +41,10 @@ struct blk_backend_ops {
 	void (*drain)(struct blk_backend *be);
 	/* Drains, then frees. */
 	void (*free)(struct blk_backend *be);
+	/* Names the copy-on-write overlay redirected writes go to (opened,
+	 * or created, on the first); the first name stays. NULL: the backend
+	 * has none (a redirected write then fails). 0 or -errno. */
+	int (*overlay)(struct blk_backend *be, const char *path);
 };
 
 struct blk_backend {

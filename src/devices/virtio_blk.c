@@ -13,6 +13,7 @@
 #include "devices/virtio_blk.h"
 
 #include "core/errmsg.h"
+#include "core/policy.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -41,6 +42,9 @@ struct blk {
 	bool quiesced; /* device context only: no new chain is popped */
 	char id[VIRTIO_BLK_ID_BYTES];
 	uint8_t config[VIRTIO_BLK_CONFIG_LEN];
+	/* A redirect's overlay path, copied out of the policy while deciding
+	 * (device context only). */
+	char overlay[VIRTIO_BLK_SPEC_MAX];
 
 	pthread_mutex_t qlock; /* the virtq: pop, push, used */
 	pthread_mutex_t lock;  /* free_jobs */
@@ -144,10 +148,21 @@ static long serve(struct blk *b, struct blk_job *j)
 			dev_request_error(g);
 			return set_status(c, true, VIRTIO_BLK_S_IOERR, 0);
 		}
-		if (!dev_request(g, write ? REQ_WRITE : REQ_READ, len))
+		int v = dev_request_disk(g, write ? REQ_WRITE : REQ_READ, sector, nsec, len, NULL, b->overlay,
+					 sizeof(b->overlay));
+		if (v == POLICY_DENY)
 			return set_status(c, true, VIRTIO_BLK_S_IOERR, 0);
+		/* A redirected read is an ordinary one: every read sees the
+		 * overlay's blocks once there are any. */
+		bool redirect = v == POLICY_REDIRECT && write;
+		if (redirect && (!b->overlay[0] || !b->be->ops->overlay ||
+				 b->be->ops->overlay(b->be, b->overlay) < 0)) {
+			dev_request_error(g);
+			return set_status(c, true, VIRTIO_BLK_S_IOERR, 0);
+		}
 		if (len == 0)
 			return set_status(c, true, VIRTIO_BLK_S_OK, 0);
+		j->io.redirect = redirect;
 		j->io.op = write ? BLK_WRITE : BLK_READ;
 		j->io.off = sector * VIRTIO_BLK_SECTOR;
 		j->io.n = virtq_chain_iov(c, !write, write ? HDR_BYTES : 0, len, j->io.iov);
@@ -156,8 +171,12 @@ static long serve(struct blk *b, struct blk_job *j)
 		return -1;
 	}
 	case VIRTIO_BLK_T_FLUSH:
-		if (!dev_request(g, REQ_FLUSH, 0))
+		/* A flush names no sectors: only rules without `sectors` match
+		 * it (asked at the last sector no drive has), so a sector-range
+		 * deny does not fail every flush of the disk. */
+		if (dev_request_disk(g, REQ_FLUSH, UINT64_MAX, 0, 0, NULL, NULL, 0) == POLICY_DENY)
 			return set_status(c, true, VIRTIO_BLK_S_IOERR, 0);
+		j->io.redirect = false;
 		j->io.op = BLK_FLUSH;
 		j->io.off = 0;
 		j->io.n = 0;

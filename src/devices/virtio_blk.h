@@ -49,6 +49,10 @@ struct virtio_blk_config {
 	const char *path;
 	bool read_only;
 	const char *id; /* <= 20 bytes, answered to GET_ID; NULL: the file name */
+	/* The policy's copy-on-write overlay at build (NULL: none yet); with
+	 * overlay_only every write goes there, so the image opens read-only. */
+	const char *overlay;
+	bool overlay_only;
 	/* Storage for path and id when they come from virtio_blk_parse(): the
 	 * pointers above point in here, so do not copy a parsed config by value
 	 * and keep using the copy's pointers after the original is gone. */

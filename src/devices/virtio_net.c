@@ -589,3 +589,8 @@ void virtio_net_get_stats(const struct virtio_dev *d, struct virtio_net_stats *s
 {
 	*st = ((const struct vnet *)d)->st;
 }
+
+const struct net_backend *virtio_net_backend(const struct virtio_dev *d)
+{
+	return ((const struct vnet *)d)->be;
+}

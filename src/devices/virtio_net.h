@@ -116,5 +116,8 @@ struct virtio_net_stats {
 	uint64_t bad_chains; /* -EBADMSG from the walker, both queues */
 };
 void virtio_net_get_stats(const struct virtio_dev *d, struct virtio_net_stats *st);
+/* The backend the device talks to (host_net_new's: the policy's filter
+ * over TAP or slirp), for its counters. */
+const struct net_backend *virtio_net_backend(const struct virtio_dev *d);
 
 #endif

@@ -24,6 +24,7 @@
 #include "devices/virtio_vsock.h"
 
 #include "core/errmsg.h"
+#include "core/policy.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -424,7 +425,16 @@ static void guest_connect(struct vsock *v, const struct vsock_hdr *h)
 	c->peer_port = h->src_port;
 	c->peer_buf_alloc = h->buf_alloc;
 	c->peer_fwd_cnt = h->fwd_cnt;
-	c->s = v->be->ops->connect(v->be, h->dst_port, &status);
+	/* The policy: a denied port is refused like one nobody listens at; a
+	 * redirected one reaches the host service of another port while the
+	 * guest keeps talking to the port it asked for. */
+	uint32_t to = h->dst_port;
+	if (dev_decide_vsock(&v->dev.gate, POL_VSOCK_G2H, h->dst_port, &to) == POLICY_DENY) {
+		c->state = CS_GUEST_CONN;
+		conn_reset(c);
+		return;
+	}
+	c->s = v->be->ops->connect(v->be, to, &status);
 	if (status == 0) {
 		c->state = CS_OPEN;
 		c->pending = P_RESPONSE;
@@ -794,13 +804,21 @@ static void host_line(struct vsock_conn *c)
 		conn_free(c);
 		return;
 	}
+	/* The policy: a denied guest port closes the host client (what a
+	 * refused connection does) before the guest hears of it; a redirect
+	 * asks the guest for the other port. */
+	uint32_t to = (uint32_t)port;
+	if (dev_decide_vsock(&v->dev.gate, POL_VSOCK_H2G, (uint32_t)port, &to) == POLICY_DENY) {
+		conn_free(c);
+		return;
+	}
 	uint32_t local = alloc_port(v);
 	if (!local) {
 		conn_free(c);
 		return;
 	}
 	c->local_port = local;
-	c->peer_port = (uint32_t)port;
+	c->peer_port = to;
 	c->state = CS_HOST_REQ;
 	c->pending = P_REQUEST;
 	conn_deadline(c, HANDSHAKE_MS);

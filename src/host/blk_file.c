@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -16,10 +17,15 @@
 #include <unistd.h>
 
 #include "core/errmsg.h"
+#include "host/blk_overlay.h"
 
 struct blk_file {
 	struct blk_backend be; /* first: the ops get &be */
 	int fd;
+	bool base_ro; /* the image opened read-only under a whole-drive overlay */
+	/* The disk policy's copy-on-write overlay, once a redirect named one
+	 * (set on the device context, read by the workers). */
+	_Atomic(struct blk_overlay *) ov;
 	pthread_mutex_t lock; /* everything below */
 	pthread_cond_t work;  /* an I/O was queued, or stop */
 	pthread_cond_t idle;  /* inflight dropped to 0 */
@@ -37,7 +43,7 @@ static struct blk_file *to_file(struct blk_backend *be)
 
 /* The whole transfer, or -errno (EIO for a short read at the end of a file
  * that shrank under us). */
-static int rw_full(int fd, struct iovec *iov, unsigned n, off_t off, bool write)
+int blk_rw_full(int fd, struct iovec *iov, unsigned n, off_t off, bool write)
 {
 	while (n > 0) {
 		ssize_t r = write ? pwritev(fd, iov, (int)n, off) : preadv(fd, iov, (int)n, off);
@@ -65,13 +71,23 @@ static int rw_full(int fd, struct iovec *iov, unsigned n, off_t off, bool write)
 
 static int do_io(struct blk_file *f, struct blk_io *io)
 {
+	struct blk_overlay *ov = atomic_load_explicit(&f->ov, memory_order_acquire);
+
 	switch (io->op) {
 	case BLK_READ:
 	case BLK_WRITE:
-		return rw_full(f->fd, io->iov, io->n, (off_t)io->off, io->op == BLK_WRITE);
-	case BLK_FLUSH:
+		if (ovl_wanted(ov, io))
+			return ovl_io(ov, f->fd, io);
+		if (io->redirect)
+			return -EIO; /* redirected, and no overlay named */
+		return blk_rw_full(f->fd, io->iov, io->n, (off_t)io->off, io->op == BLK_WRITE);
+	case BLK_FLUSH: {
+		int r = ovl_flush(ov);
+		if (r < 0)
+			return r;
 		/* Nothing was ever written through a read-only image. */
-		return f->be.read_only || fdatasync(f->fd) == 0 ? 0 : -errno;
+		return f->be.read_only || f->base_ro || fdatasync(f->fd) == 0 ? 0 : -errno;
+	}
 	}
 	return -EINVAL;
 }
@@ -142,15 +158,33 @@ static void file_free(struct blk_backend *be)
 		pthread_join(f->threads[i], NULL);
 	if (f->fd >= 0)
 		close(f->fd);
+	ovl_free(atomic_load(&f->ov));
 	pthread_cond_destroy(&f->idle);
 	pthread_cond_destroy(&f->work);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
 }
 
+/* The overlay object is made on the first name (its bitmap costs a bit per
+ * 4 KiB of image, so drives without a redirect never pay for it). */
+static int file_overlay(struct blk_backend *be, const char *path)
+{
+	struct blk_file *f = to_file(be);
+	struct blk_overlay *ov = atomic_load_explicit(&f->ov, memory_order_acquire);
+
+	if (!ov) {
+		ov = ovl_new(f->be.size);
+		if (!ov)
+			return -ENOMEM;
+		atomic_store_explicit(&f->ov, ov, memory_order_release);
+	}
+	return ovl_set_path(ov, path);
+}
+
 static const struct blk_backend_ops file_ops = {
 	.submit = file_submit,
 	.drain = file_drain,
+	.overlay = file_overlay,
 	.free = file_free,
 };
 
@@ -158,7 +192,7 @@ static const struct blk_backend_ops file_ops = {
 static int open_image(struct blk_file *f, const char *path, char *err, size_t errlen)
 {
 	struct stat st;
-	bool ro = f->be.read_only;
+	bool ro = f->be.read_only || f->base_ro;
 
 	if (stat(path, &st) < 0) {
 		errmsg(err, errlen, "disk %s: %s", path, strerror(errno));
@@ -201,7 +235,8 @@ static int open_image(struct blk_file *f, const char *path, char *err, size_t er
 	return 0;
 }
 
-struct blk_backend *blk_file_open(const char *path, bool read_only, char *err, size_t errlen)
+struct blk_backend *blk_file_open_overlay(const char *path, bool read_only, const char *overlay, bool base_ro,
+					  char *err, size_t errlen)
 {
 	struct blk_file *f = calloc(1, sizeof(*f));
 
@@ -211,12 +246,25 @@ struct blk_backend *blk_file_open(const char *path, bool read_only, char *err, s
 	}
 	f->be = (struct blk_backend){ .ops = &file_ops, .read_only = read_only };
 	f->fd = -1;
+	f->base_ro = overlay && base_ro;
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->work, NULL);
 	pthread_cond_init(&f->idle, NULL);
 	if (open_image(f, path, err, errlen) < 0) {
 		file_free(&f->be);
 		return NULL;
+	}
+	/* An overlay named at build is opened now: the blocks an earlier run
+	 * redirected must be read from it from the first request on. */
+	if (overlay) {
+		struct blk_overlay *ov = NULL;
+		if (file_overlay(&f->be, overlay) < 0 || !(ov = atomic_load(&f->ov)) ||
+		    ovl_open(ov, err, errlen) < 0) {
+			if (!ov)
+				errmsg(err, errlen, "disk %s: out of memory", path);
+			file_free(&f->be);
+			return NULL;
+		}
 	}
 	for (unsigned i = 0; i < VIRTIO_BLK_WORKERS; i++) {
 		int e = pthread_create(&f->threads[i], NULL, worker, f);
@@ -230,6 +278,11 @@ struct blk_backend *blk_file_open(const char *path, bool read_only, char *err, s
 	return &f->be;
 }
 
+struct blk_backend *blk_file_open(const char *path, bool read_only, char *err, size_t errlen)
+{
+	return blk_file_open_overlay(path, read_only, NULL, false, err, errlen);
+}
+
 struct virtio_dev *host_blk_new(const struct virtio_blk_config *cfg, const struct gmem *mem,
 				struct dev_gate gate, char *err, size_t errlen)
 {
@@ -237,7 +290,8 @@ struct virtio_dev *host_blk_new(const struct virtio_blk_config *cfg, const struc
 		errmsg(err, errlen, "disk: no path");
 		return NULL;
 	}
-	struct blk_backend *be = blk_file_open(cfg->path, cfg->read_only || gate.read_only, err, errlen);
+	struct blk_backend *be = blk_file_open_overlay(cfg->path, cfg->read_only || gate.read_only, cfg->overlay,
+						       cfg->overlay_only, err, errlen);
 	if (!be)
 		return NULL;
 	return virtio_blk_new_backend(be, cfg, mem, gate, err, errlen);

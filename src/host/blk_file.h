@@ -18,6 +18,13 @@
  * started. NULL with a one-line reason in err ("disk PATH: ..."). */
 struct blk_backend *blk_file_open(const char *path, bool read_only, char *err, size_t errlen);
 
+/* The same, with the disk policy's copy-on-write overlay (host/blk_overlay.h)
+ * at `overlay` opened (created if missing) now; `base_ro`: every write is
+ * redirected, so the image itself is opened read-only (the drive stays
+ * writable to the guest). overlay NULL: blk_file_open. */
+struct blk_backend *blk_file_open_overlay(const char *path, bool read_only, const char *overlay, bool base_ro,
+					  char *err, size_t errlen);
+
 /* Opens cfg->path (read-only when cfg or the gate says so) and returns a
  * device ready for a transport. NULL with a one-line reason in err. `gate`
  * comes from the VM: vm_dev_gate(vm, name, cfg->read_only). cfg is not kept. */

@@ -489,11 +489,11 @@ struct net_backend *net_slirp_new(const struct net_fwd *fwd, unsigned nr_fwd, st
 	memset(&c, 0, sizeof(c));
 	c.version = 1;
 	c.in_enabled = true;
-	c.vnetwork = ip4(0x0a000200);  /* 10.0.2.0 */
-	c.vnetmask = ip4(0xffffff00);  /* /24 */
-	c.vhost = ip4(0x0a000202);     /* 10.0.2.2 */
-	c.vdhcp_start = ip4(0x0a00020f); /* 10.0.2.15 */
-	c.vnameserver = ip4(0x0a000203); /* 10.0.2.3 */
+	c.vnetwork = ip4(NET_SLIRP_NET);
+	c.vnetmask = ip4(NET_SLIRP_MASK);
+	c.vhost = ip4(NET_SLIRP_HOST);
+	c.vdhcp_start = ip4(NET_SLIRP_GUEST);
+	c.vnameserver = ip4(NET_SLIRP_DNS);
 	c.vhostname = "vigil";
 	s->slirp = slirp_new(&c, &slirp_cbs, s);
 	if (!s->slirp) {
@@ -505,7 +505,7 @@ struct net_backend *net_slirp_new(const struct net_fwd *fwd, unsigned nr_fwd, st
 		const struct net_fwd *f = &fwd[i];
 		errno = 0;
 		if (slirp_add_hostfwd(s->slirp, f->udp, ip4(f->host_addr), f->host_port,
-				      ip4(0x0a00020f), f->guest_port) < 0) {
+				      ip4(NET_SLIRP_GUEST), f->guest_port) < 0) {
 			char a[INET_ADDRSTRLEN];
 			struct in_addr ia = ip4(f->host_addr);
 			inet_ntop(AF_INET, &ia, a, sizeof(a));

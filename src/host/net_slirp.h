@@ -20,6 +20,15 @@ struct evloop;
 
 #define NET_SLIRP_QUEUE_MAX 256u /* frames waiting for the guest */
 
+/* The network the guest sees (host byte order). libslirp maps the host
+ * alias, and every other unused address of the network, to the host's
+ * 127.0.0.1; the DNS alias to the host's resolver. */
+#define NET_SLIRP_NET   0x0a000200u /* 10.0.2.0 */
+#define NET_SLIRP_MASK  0xffffff00u /* /24 */
+#define NET_SLIRP_HOST  0x0a000202u /* 10.0.2.2 */
+#define NET_SLIRP_DNS   0x0a000203u /* 10.0.2.3 */
+#define NET_SLIRP_GUEST 0x0a00020fu /* 10.0.2.15, what DHCP hands out */
+
 /* A slirp network with the given host forwards (to 10.0.2.15). loop may be
  * NULL: then no socket or timer is watched, and only what slirp answers at
  * once to a frame (ARP, DHCP, ...) comes back — enough for tests. NULL with a

@@ -127,6 +127,19 @@ int kvm_check(FILE *out)
 		fprintf(out, "  %-24s %s\n", c->name, have ? "yes" : "MISSING");
 		ok &= have;
 	}
+	/* Optional: without them a feature is refused or reported missing,
+	 * the VM still runs. */
+	static const struct {
+		int cap;
+		const char *name, *what;
+	} optional[] = {
+		{ KVM_CAP_X86_USER_SPACE_MSR, "KVM_CAP_X86_USER_SPACE_MSR", "policy msr rules" },
+		{ KVM_CAP_X86_MSR_FILTER, "KVM_CAP_X86_MSR_FILTER", "policy msr rules" },
+		{ KVM_CAP_BINARY_STATS_FD, "KVM_CAP_BINARY_STATS_FD", "KVM's own counts in --stats" },
+	};
+	for (size_t i = 0; i < sizeof(optional) / sizeof(optional[0]); i++)
+		fprintf(out, "  %-28s %s (%s)\n", optional[i].name,
+			ioctl(fd, KVM_CHECK_EXTENSION, optional[i].cap) > 0 ? "yes" : "no", optional[i].what);
 	int max = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
 	fprintf(out, "max vCPUs per VM: %d\n", max);
 

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 
 #include "core/vm.h"
+#include "kvm/kvm_stats.h"
 
 #define KVM_REQUIRED_API 12
 
@@ -19,6 +20,7 @@ struct kvm_vcpu {
 	pthread_t thread;     /* the thread running it, once bound */
 	_Atomic bool bound;
 	struct kvm_guest_debug debug; /* as last set (on its own thread) */
+	struct kvm_stats stats; /* fd -1 when KVM keeps none for us */
 };
 
 struct kvm_backend {
@@ -31,6 +33,10 @@ struct kvm_backend {
 	void *ram_high;
 	uint64_t ram_high_size;
 	struct kvm_cpuid2 *cpuid; /* what KVM supports; copied per vCPU */
+	bool msr_exits;           /* user-space MSR exits for the filter are on */
+	bool vcpus_made;          /* CPUID is fixed from here on */
+	struct kvm_stats stats;   /* the VM's; fd -1 when unavailable */
+	const char *stats_why;    /* why there are no statistics, or NULL */
 	struct kvm_vcpu vcpus[];
 };
 

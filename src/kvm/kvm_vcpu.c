@@ -24,10 +24,12 @@
 
 _Static_assert(sizeof(struct cpuid_leaf) == sizeof(struct kvm_cpuid_entry2), "cpuid layout");
 
-static int vcpu_cpuid(struct kvm_backend *kb, struct kvm_vcpu *v)
+/* KVM's supported table, shaped for this vCPU (topology, APIC IDs), then
+ * the policy's cpuid rules, which have the last word. */
+static int vcpu_cpuid(struct kvm_backend *kb, struct kvm_vcpu *v, const struct policy *p)
 {
-	size_t n = kb->cpuid->nent;
-	struct kvm_cpuid2 *c = malloc(sizeof(*c) + n * sizeof(c->entries[0]));
+	size_t n = kb->cpuid->nent, cap = n + (p ? cpuid_policy_extra(p) : 0);
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + cap * sizeof(c->entries[0]));
 	if (!c)
 		return -ENOMEM;
 	memcpy(c, kb->cpuid, sizeof(*c) + n * sizeof(c->entries[0]));
@@ -39,6 +41,8 @@ static int vcpu_cpuid(struct kvm_backend *kb, struct kvm_vcpu *v)
 		for (size_t i = 0; i < n; i++)
 			if (c->entries[i].function == 1)
 				c->entries[i].ecx |= 1u << 24;
+	if (p)
+		c->nent = cpuid_apply_policy((struct cpuid_leaf *)c->entries, (unsigned)n, (unsigned)cap, p);
 	int r = ioctl(v->fd, KVM_SET_CPUID2, c);
 	free(c);
 	return r;
@@ -79,8 +83,10 @@ static void seg_from_kvm(struct x86_seg *s, const struct kvm_segment *k)
 
 static int vcpu_boot_state(struct kvm_backend *kb, unsigned cpu, const struct x86_boot_cpu *b);
 
-int kvm_vcpus_create(struct kvm_backend *kb, const struct x86_boot_cpu *boot, char *err, size_t errlen)
+int kvm_vcpus_create(struct kvm_backend *kb, const struct x86_boot_cpu *boot, const struct policy *p, char *err,
+		     size_t errlen)
 {
+	kb->vcpus_made = true;
 	for (unsigned i = 0; i < kb->vm->ncpus; i++) {
 		struct kvm_vcpu *v = &kb->vcpus[i];
 		v->kb = kb;
@@ -96,10 +102,12 @@ int kvm_vcpus_create(struct kvm_backend *kb, const struct x86_boot_cpu *boot, ch
 			snprintf(err, errlen, "mmap of vCPU %u run area: %s", i, strerror(errno));
 			return -1;
 		}
-		if (vcpu_cpuid(kb, v) < 0 || vcpu_lapic(v) < 0) {
+		if (vcpu_cpuid(kb, v, p) < 0 || vcpu_lapic(v) < 0) {
 			snprintf(err, errlen, "vCPU %u setup (CPUID/LAPIC): %s", i, strerror(errno));
 			return -1;
 		}
+		if (!kb->stats_why && kvm_stats_open(&v->stats, v->fd) < 0)
+			kb->stats_why = "KVM_GET_STATS_FD failed on a vCPU";
 		/* Application processors stay in wait-for-SIPI until the guest
 		 * starts them; only the boot processor gets a boot state. */
 		int r;
@@ -169,6 +177,18 @@ static void translate_exit(const struct kvm_vcpu *v, struct vexit *ex)
 		ex->pc = run->debug.arch.pc;
 		ex->dr6 = run->debug.arch.dr6;
 		ex->exception = run->debug.arch.exception;
+		return;
+	case KVM_EXIT_X86_RDMSR:
+	case KVM_EXIT_X86_WRMSR:
+		/* Only the filter's exits were enabled; the policy answers
+		 * through data (a read's value) and error (#GP). */
+		ex->reason = VEXIT_MSR;
+		ex->write = run->exit_reason == KVM_EXIT_X86_WRMSR;
+		ex->addr = run->msr.index;
+		ex->len = 8;
+		ex->count = 1;
+		ex->data = (uint8_t *)&run->msr.data;
+		ex->fault = &run->msr.error;
 		return;
 	default:
 		ex->reason = VEXIT_UNKNOWN;
@@ -367,12 +387,56 @@ static int vcpu_boot_state(struct kvm_backend *kb, unsigned cpu, const struct x8
 	return ioctl(kb->vcpus[cpu].fd, KVM_SET_FPU, &fpu) < 0 ? -errno : 0;
 }
 
+/* An MSR the policy provides: done the way KVM would, as a host access
+ * (which the filter does not see). KVM_GET/SET_MSRS return how many MSRs
+ * they did: 0 means KVM refused this one, and the guest gets #GP. */
+static int hv_msr(void *hv, unsigned cpu, uint32_t index, uint64_t *value, bool write)
+{
+	struct kvm_vcpu *v = vcpu_of(hv, cpu);
+	_Alignas(8) uint8_t buf[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)] = { 0 };
+	struct kvm_msrs *m = (struct kvm_msrs *)buf;
+	m->nmsrs = 1;
+	m->entries[0].index = index;
+	m->entries[0].data = write ? *value : 0;
+	int r = ioctl(v->fd, write ? KVM_SET_MSRS : KVM_GET_MSRS, m);
+	if (r < 0)
+		return -errno;
+	if (r != 1)
+		return -EIO;
+	if (!write)
+		*value = m->entries[0].data;
+	return 0;
+}
+
+static int hv_stats(void *hv, int cpu, hv_stat_fn fn, void *ctx, const char **why)
+{
+	struct kvm_backend *kb = hv;
+	if (kb->stats_why) {
+		*why = kb->stats_why;
+		return -ENOTSUP;
+	}
+	if (cpu >= 0 && (unsigned)cpu >= kb->vm->ncpus)
+		return -EINVAL;
+	return kvm_stats_read(cpu < 0 ? &kb->stats : &kb->vcpus[cpu].stats, fn, ctx);
+}
+
 struct hv_ops kvm_hv_ops(struct kvm_backend *kb)
 {
 	struct sigaction sa = { .sa_handler = on_kick };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIG_KICK, &sa, NULL);
-	return (struct hv_ops){ .bind = hv_bind, .run = hv_run, .kick = hv_kick, .paused = hv_paused,
-				.report_crash = hv_report_crash, .get_state = hv_get_state, .set_state = hv_set_state,
-				.set_debug = hv_set_debug, .reinject_bp = hv_reinject_bp, .hv = kb };
+	return (struct hv_ops){ .name = "kvm", .bind = hv_bind, .run = hv_run, .kick = hv_kick,
+				.paused = hv_paused, .report_crash = hv_report_crash, .get_state = hv_get_state,
+				.set_state = hv_set_state, .msr = hv_msr, .stats = hv_stats, .set_debug = hv_set_debug,
+				.reinject_bp = hv_reinject_bp, .hv = kb };
+}
+
+int kvm_translate(struct kvm_backend *kb, unsigned cpu, uint64_t gva, uint64_t *gpa, bool *valid)
+{
+	struct kvm_translation t = { .linear_address = gva };
+	if (ioctl(vcpu_of(kb, cpu)->fd, KVM_TRANSLATE, &t) < 0)
+		return -errno;
+	*gpa = t.physical_address;
+	*valid = t.valid;
+	return 0;
 }

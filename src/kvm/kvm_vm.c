@@ -124,6 +124,17 @@ static struct kvm_cpuid2 *supported_cpuid(int kvm_fd)
 	return NULL;
 }
 
+/* RDMSR/WRMSR the MSR filter denies exit to vigil (KVM_EXIT_X86_RDMSR /
+ * WRMSR) instead of raising #GP; the policy then decides. Without these
+ * capabilities a policy with msr rules is refused (kvm_apply_policy). */
+static void enable_msr_exits(struct kvm_backend *kb)
+{
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_X86_USER_SPACE_MSR, .args = { KVM_MSR_EXIT_REASON_FILTER } };
+	kb->msr_exits = ioctl(kb->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_X86_USER_SPACE_MSR) > 0 &&
+			ioctl(kb->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_X86_MSR_FILTER) > 0 &&
+			ioctl(kb->vm_fd, KVM_ENABLE_CAP, &cap) == 0;
+}
+
 struct kvm_backend *kvm_backend_create(struct vm *vm, uint64_t mem_bytes, char *err, size_t errlen)
 {
 	struct kvm_backend *kb = calloc(1, sizeof(*kb) + vm->ncpus * sizeof(kb->vcpus[0]));
@@ -131,8 +142,11 @@ struct kvm_backend *kvm_backend_create(struct vm *vm, uint64_t mem_bytes, char *
 		return fail(NULL, err, errlen, "out of memory");
 	kb->vm = vm;
 	kb->vm_fd = -1;
-	for (unsigned i = 0; i < vm->ncpus; i++)
+	kb->stats.fd = -1;
+	for (unsigned i = 0; i < vm->ncpus; i++) {
 		kb->vcpus[i].fd = -1;
+		kb->vcpus[i].stats.fd = -1;
+	}
 	kb->kvm_fd = open_kvm(err, errlen);
 	if (kb->kvm_fd < 0) {
 		kvm_backend_destroy(kb);
@@ -170,6 +184,10 @@ struct kvm_backend *kvm_backend_create(struct vm *vm, uint64_t mem_bytes, char *
 	struct kvm_pit_config pit = { .flags = 0 }; /* port 0x61 too: TSC calibration */
 	if (ioctl(kb->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
 		return fail(kb, err, errlen, "KVM_CREATE_PIT2: %s", strerror(errno));
+	enable_msr_exits(kb);
+	kb->stats_why = kvm_stats_unavailable(kb->kvm_fd);
+	if (!kb->stats_why && kvm_stats_open(&kb->stats, kb->vm_fd) < 0)
+		kb->stats_why = "KVM_GET_STATS_FD failed on the VM";
 	if (map_ram(kb, mem_bytes, err, errlen) < 0) {
 		kvm_backend_destroy(kb);
 		return NULL;
@@ -186,7 +204,9 @@ void kvm_backend_destroy(struct kvm_backend *kb)
 			munmap(kb->vcpus[i].run, kb->run_size);
 		if (kb->vcpus[i].fd >= 0)
 			close(kb->vcpus[i].fd);
+		kvm_stats_close(&kb->vcpus[i].stats);
 	}
+	kvm_stats_close(&kb->stats);
 	if (kb->ram_low)
 		munmap(kb->ram_low, kb->ram_low_size);
 	if (kb->ram_high)

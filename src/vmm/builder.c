@@ -3,6 +3,7 @@
 #include "vmm/builder.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdatomic.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -18,6 +19,7 @@
 #include "core/errmsg.h"
 #include "core/vm.h"
 #include "devices/i8042.h"
+#include "devices/net_filter.h"
 #include "devices/uart_16550.h"
 #include "devices/virtio_blk.h"
 #include "devices/virtio_console.h"
@@ -35,6 +37,9 @@
 #include "host/vsock_uds.h"
 #include "kvm/kvm.h"
 #include "virtio/virtio_pci.h"
+#include "vmm/policy_build.h"
+#include "vmm/net_policy.h"
+#include "vmm/trace.h"
 
 #define MAX_VIRTIO (VMCFG_MAX_DRIVES + VMCFG_MAX_NETS + 3)
 
@@ -69,6 +74,8 @@ struct machine {
 		bool started;
 	} *threads;
 	bool running; /* vCPU threads were started */
+	struct vclock_shift rtc_clock; /* the policy's rtc redirect, when board.clock is it */
+	struct vtrace *trace; /* the sink behind vm.ev: always there, so a trace can start live */
 };
 
 static int map_file(const char *what, const char *path, struct mapped_file *f, char *err, size_t errlen)
@@ -145,9 +152,13 @@ static int add_drives(struct machine *mc, struct pc_config *cfg, char *err, size
 		struct vdev *vd = reg(mc, dr->drive_id, "virtio-blk", err, errlen);
 		if (!vd)
 			return -1;
+		/* The policy's overlay, copied by the backend while p is held. */
+		const struct policy *p = policy_enter(&mc->vm.policy);
+		bc.overlay = policy_build_overlay(p, dr->drive_id, &bc.overlay_only);
 		struct dev_gate g = vm_dev_gate(&mc->vm, vd, dr->is_read_only);
-		if (add_virtio(mc, cfg, vd, host_blk_new(&bc, &mc->vm.mem, g, err, errlen), virtio_blk_free, err,
-			       errlen) < 0)
+		struct virtio_dev *d = host_blk_new(&bc, &mc->vm.mem, g, err, errlen);
+		policy_leave(&mc->vm.policy);
+		if (add_virtio(mc, cfg, vd, d, virtio_blk_free, err, errlen) < 0)
 			return -1;
 	}
 	return 0;
@@ -226,12 +237,80 @@ static int open_console(struct machine *mc, char *err, size_t errlen)
 	return 0;
 }
 
-/* FIRST CUT: the JSON-lines trace (vmm/trace.c) opens its sink here. */
+/* The event sink exists for every VM (both outputs off unless asked), so
+ * PUT /vigil/trace can start a trace later: devices take vm.ev into their
+ * gates when they are built, which is after this. */
 static int open_trace(struct machine *mc, char *err, size_t errlen)
 {
-	(void)mc;
-	(void)err;
-	(void)errlen;
+	const struct vm_config *c = &mc->cfg;
+	mc->trace = vtrace_new(c->id, host_clock(), err, errlen);
+	if (!mc->trace)
+		return -1;
+	mc->vm.ev = vtrace_sink(mc->trace);
+	if (vtrace_set_filter(mc->trace, c->trace_filter, err, errlen) < 0 ||
+	    (c->trace[0] && vtrace_set_trace(mc->trace, c->trace, err, errlen) < 0) ||
+	    (c->audit[0] && vtrace_set_audit(mc->trace, c->audit, err, errlen) < 0))
+		return -1;
+	return 0;
+}
+
+/* --stats: one line per rule of the policy in force, with its hits. */
+static void report_policy(FILE *out, struct vm *vm)
+{
+	const struct policy *p = policy_enter(&vm->policy);
+	const struct policy_spec *s = policy_spec_of(p);
+	for (unsigned i = 0; i < s->nrules; i++)
+		fprintf(out, "policy rule %s (%s %s): hits=%llu\n", s->rules[i].id,
+			policy_resource_name(s->rules[i].resource), policy_verdict_name(s->rules[i].verdict),
+			(unsigned long long)policy_rule_hits(p, i));
+	if (s->nrules)
+		fprintf(out, "policy mode: %s\n", s->mode == POLICY_PERMISSIVE ? "permissive" : "enforce");
+	policy_leave(&vm->policy);
+}
+
+/* The policy's rtc redirect: the RTC's wall clock shifted, and kvmclock
+ * hidden so the guest believes the RTC (kvm_clock.c). */
+static bool rtc_redirect(struct machine *mc)
+{
+	struct vclock host = host_clock();
+	int64_t off;
+	const struct policy *p = policy_enter(&mc->vm.policy);
+	bool on = policy_build_rtc(p, vclock_wall_s(&host), &off, mc->vm.ev);
+	policy_leave(&mc->vm.policy);
+	if (!on)
+		return false;
+	mc->rtc_clock = (struct vclock_shift){ .base = host, .offset_s = off };
+	kvm_hide_kvmclock(mc->kb);
+	return true;
+}
+
+/* --stats: what the network policy did, per interface it filtered. After
+ * evloop_stop(): the filter's counters are the event thread's. */
+static void report_net(FILE *out, struct machine *mc)
+{
+	for (unsigned i = 0; i < mc->nr_virtio; i++) {
+		struct net_filter_stats st;
+		if (mc->virtio_free[i] != virtio_net_free ||
+		    !net_filter_get_stats(virtio_net_backend(mc->virtio[i]), &st) || (!st.flows && !st.dropped))
+			continue;
+		fprintf(out,
+			"net %s: flows=%" PRIu64 " denied=%" PRIu64 " resets=%" PRIu64 " redirected=%" PRIu64
+			" limited=%" PRIu64 " host_refused=%" PRIu64 " dropped=%" PRIu64 " evicted=%" PRIu64
+			" open=%u host_conns=%u\n",
+			mc->virtio[i]->name, st.flows, st.denied, st.resets, st.redirected, st.limited, st.host_refused,
+			st.dropped, st.evicted, st.open_flows, st.host_conns);
+	}
+}
+
+static int install_policy(struct machine *mc, const struct vm_config *c, const struct policy_spec *s, char *err,
+			  size_t errlen)
+{
+	if (net_policy_check(c, s, err, errlen) < 0)
+		return -1;
+	struct policy *p = policy_compile(s, err, errlen);
+	if (!p)
+		return -1;
+	policy_free(policy_swap(&mc->vm.policy, p));
 	return 0;
 }
 
@@ -246,6 +325,13 @@ struct machine *machine_build(const struct vm_config *c, void (*notify)(void *ct
 	}
 	mc->vm_ready = true;
 	mc->cfg = *c;
+	/* The policy is in force before any device or vCPU is made (the
+	 * vCPUs' CPUID and MSR filter come from it). mc->cfg does not own
+	 * the spec: the VMM's configuration does, and may replace it. */
+	memset(&mc->cfg.policy, 0, sizeof(mc->cfg.policy));
+	mc->cfg.has_policy = false;
+	if (c->has_policy && install_policy(mc, c, &c->policy, err, errlen) < 0)
+		goto fail;
 	mc->threads = calloc(c->machine.vcpu_count, sizeof(*mc->threads));
 	if (!mc->threads) {
 		errmsg(err, errlen, "out of memory");
@@ -279,11 +365,19 @@ struct machine *machine_build(const struct vm_config *c, void (*notify)(void *ct
 		.clock = host_clock(),
 	};
 	struct pc_config *cfg = &mc->board;
+	if (rtc_redirect(mc))
+		cfg->clock = vclock_shifted(&mc->rtc_clock);
 	if (pc_devices(&mc->vm, &mc->pc, cfg, err, errlen) < 0 || add_drives(mc, cfg, err, errlen) < 0 ||
 	    add_nets(mc, cfg, err, errlen) < 0 || add_others(mc, cfg, err, errlen) < 0 ||
 	    pc_build(&mc->vm, &mc->pc, cfg, err, errlen) < 0)
 		goto fail;
-	if (kvm_vcpus_create(mc->kb, &mc->pc.boot.cpu, err, errlen) < 0)
+	/* The policy in force decides the vCPUs' CPUID and the MSR filter. */
+	const struct policy *p = policy_enter(&mc->vm.policy);
+	int pr = kvm_apply_policy(mc->kb, p, err, errlen);
+	if (pr == 0)
+		pr = kvm_vcpus_create(mc->kb, &mc->pc.boot.cpu, p, err, errlen);
+	policy_leave(&mc->vm.policy);
+	if (pr < 0)
 		goto fail;
 	struct hv_ops hv = kvm_hv_ops(mc->kb);
 	if (vcpus_init(&mc->vm, &hv) < 0) {
@@ -347,6 +441,7 @@ int machine_start(struct machine *mc, char *err, size_t errlen)
 	if (kvm_host_is_pvm())
 		fprintf(stderr, "vigil: warning: this host's KVM is kvm_pvm: guest kernel code is emulated and "
 				"will be very slow (see 'vigil check')\n");
+	vtrace_mark_start(mc->trace);
 	vm_mark_running(&mc->vm);
 	mc->running = true;
 	/* --gdb-wait: the pause is asked before any vCPU loop runs, so each
@@ -395,6 +490,19 @@ static struct virtio_dev *virtio_by_id(struct machine *mc, const char *id)
 	return NULL;
 }
 
+/* A drive's image, with the overlay the policy in force gives it opened too
+ * (PATCH /drives: the blocks redirected so far are the drive's content). */
+static struct blk_backend *open_drive(struct machine *mc, const struct vmcfg_drive *dr, const char *path, char *err,
+				      size_t errlen)
+{
+	bool only = false;
+	const struct policy *p = policy_enter(&mc->vm.policy);
+	const char *ovl = policy_build_overlay(p, dr->drive_id, &only);
+	struct blk_backend *be = blk_file_open_overlay(path, dr->is_read_only, ovl, only, err, errlen);
+	policy_leave(&mc->vm.policy);
+	return be;
+}
+
 int machine_update_drive(struct machine *mc, const char *id, const char *path, char *err, size_t errlen)
 {
 	struct vdev *vd = vm_dev_find(&mc->vm, id);
@@ -411,13 +519,13 @@ int machine_update_drive(struct machine *mc, const char *id, const char *path, c
 	/* The old image goes first: reopening the same file must not meet
 	 * its own lock. */
 	virtio_blk_detach(d);
-	struct blk_backend *be = blk_file_open(path, dr->is_read_only, err, errlen);
+	struct blk_backend *be = open_drive(mc, dr, path, err, errlen);
 	int r = be ? virtio_blk_attach(d, be, err, errlen) : -1;
 	if (r == 0) {
 		strcpy(dr->path_on_host, path);
 	} else {
 		char again[256];
-		be = blk_file_open(dr->path_on_host, dr->is_read_only, again, sizeof(again));
+		be = open_drive(mc, dr, dr->path_on_host, again, sizeof(again));
 		if (!be || virtio_blk_attach(d, be, again, sizeof(again)) < 0)
 			virtio_dev_needs_reset(d); /* nothing to serve from: the driver is told */
 	}
@@ -434,6 +542,33 @@ int machine_vcpu_tid(struct machine *mc, unsigned i)
 struct vm *machine_vm(struct machine *mc)
 {
 	return &mc->vm;
+}
+
+int machine_policy_check(struct machine *mc, const struct policy *p, char *err, size_t errlen)
+{
+	return kvm_policy_check(mc->kb, p, err, errlen);
+}
+
+int machine_policy_changed(struct machine *mc, char *err, size_t errlen)
+{
+	const struct policy *p = policy_enter(&mc->vm.policy);
+	int r = kvm_apply_policy(mc->kb, p, err, errlen);
+	policy_leave(&mc->vm.policy);
+	return r;
+}
+
+struct vtrace *machine_trace(struct machine *mc)
+{
+	return mc->trace;
+}
+
+static void report_trace(struct vtrace *t)
+{
+	struct vtrace_stats st;
+	vtrace_stats(t, &st);
+	fprintf(stderr, "trace: events=%" PRIu64 " lost=%" PRIu64 " coalesced=%" PRIu64 " trace_lines=%" PRIu64
+			" audit_lines=%" PRIu64 " write_failed=%" PRIu64 "\n",
+		st.events, st.lost, st.coalesced, st.trace_lines, st.audit_lines, st.trace_failed + st.audit_failed);
 }
 
 void machine_request_stop(struct machine *mc, enum vm_stop why)
@@ -464,16 +599,27 @@ enum vm_stop machine_finish(struct machine *mc)
 	if (mc->running && mc->cfg.stats) {
 		mon_report(stderr, mc->vm.stats, mc->vm.ncpus, vm_device_name, &mc->vm);
 		mon_report_devices(stderr, mc->vm.devs, mc->vm.nr_devs);
+		mon_report_hv(stderr, &mc->vm.vcpus.hv, mc->vm.ncpus);
+		report_policy(stderr, &mc->vm);
 	}
 	/* Teardown order: no queue is served past evloop_stop(); device
 	 * models (and their worker threads) go before their transports. */
 	if (mc->loop)
 		evloop_stop(mc->loop);
+	if (mc->running && mc->cfg.stats)
+		report_net(stderr, mc);
 	for (unsigned i = 0; i < mc->nr_virtio; i++)
 		mc->virtio_free[i](mc->virtio[i]);
 	pc_free(&mc->pc);
 	evloop_free(mc->loop);
 	kvm_backend_destroy(mc->kb);
+	/* Every producer (vCPUs, the event thread, device workers) is gone: the
+	 * last records and the coalesced audit records still counting. */
+	vtrace_stop(mc->trace);
+	if (mc->running && mc->cfg.stats && mc->trace)
+		report_trace(mc->trace);
+	vtrace_free(mc->trace);
+	mc->vm.ev = NULL;
 	if (mc->vm_ready)
 		vm_fini(&mc->vm);
 	unmap_file(&mc->initrd);

@@ -14,6 +14,7 @@
 
 struct machine;
 struct vm;
+struct vtrace;
 
 /* Builds everything but starts nothing; `notify(ctx)` is called from any
  * thread when the VM is asked to stop. NULL + a one-line reason in err. */
@@ -36,6 +37,20 @@ int machine_ctrl_alt_del(struct machine *mc, char *err, size_t errlen);
 int machine_update_drive(struct machine *mc, const char *id, const char *path, char *err, size_t errlen);
 
 struct vm *machine_vm(struct machine *mc);
+/* The trace and audit writer (vmm/trace.h). */
+struct vtrace *machine_trace(struct machine *mc);
+
+/* The policy and the hypervisor. At build, the policy in force in the VM's
+ * slot when machine_build() creates the vCPUs gives their CPUID and the
+ * MSR filter. After a live swap (PUT /policy), on the control thread:
+ * machine_policy_check(mc, p) before policy_swap() finds what KVM cannot
+ * do with `p` (too many MSR ranges for its filter, rules only on x2APIC
+ * MSRs); machine_policy_changed(mc) after it programs the MSR filter from
+ * the policy now in force. CPUID cannot change once the vCPUs exist (the
+ * caller refuses such swaps). 0 or -1 + err. */
+struct policy;
+int machine_policy_check(struct machine *mc, const struct policy *p, char *err, size_t errlen);
+int machine_policy_changed(struct machine *mc, char *err, size_t errlen);
 
 /* vCPU i's host thread id (0 before its thread runs). */
 int machine_vcpu_tid(struct machine *mc, unsigned i);

@@ -35,6 +35,31 @@ void vmcfg_init(struct vm_config *c)
 	c->console.out = CONSOLE_STDIO;
 }
 
+void vmcfg_fini(struct vm_config *c)
+{
+	policy_spec_free(&c->policy);
+	c->has_policy = false;
+}
+
+int vmcfg_copy(struct vm_config *dst, const struct vm_config *src)
+{
+	*dst = *src;
+	if (policy_spec_copy(&dst->policy, &src->policy) < 0) {
+		memset(&dst->policy, 0, sizeof(dst->policy));
+		dst->has_policy = false;
+		return -1;
+	}
+	return 0;
+}
+
+void vmcfg_set_policy(struct vm_config *c, struct policy_spec *s)
+{
+	policy_spec_free(&c->policy);
+	c->policy = *s;
+	c->has_policy = true;
+	memset(s, 0, sizeof(*s));
+}
+
 bool vmcfg_id_ok(const char *id)
 {
 	size_t n = strlen(id);

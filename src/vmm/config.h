@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/policy.h"
 #include "devices/virtio_net.h"
 
 #define VMCFG_MAX_DRIVES 8
@@ -113,7 +114,14 @@ struct vm_config {
 	bool has_metrics;
 	struct vmcfg_console console;
 	bool stats;                   /* --stats: print the monitor when the VM ends */
-	char trace[PATH_MAX];         /* --trace FILE, "-" = stderr, "" = off */
+	char trace[PATH_MAX];         /* --trace FILE (JSON lines), "-" = stderr, "" = off */
+	char trace_filter[1024];      /* --trace-filter SPEC (vmm/trace.h), "" = everything */
+	char audit[PATH_MAX];         /* --audit FILE (JSON lines, appended), "-" = stderr, "" = off */
+	/* The policy (--policy, the config file's "policy", PUT /policy), as
+	 * read; installed by the builder. The configuration owns its rules: a
+	 * plain struct copy shares them (see vmcfg_copy, vmcfg_fini). */
+	struct policy_spec policy;
+	bool has_policy;
 	char gdb[PATH_MAX];           /* --gdb unix:PATH | tcp:ADDR:PORT, "" = no stub */
 	bool gdb_wait;                /* --gdb-wait: vCPUs parked until gdb attaches */
 };
@@ -121,6 +129,13 @@ struct vm_config {
 /* Defaults: Firecracker's machine (1 vCPU, 128 MiB, smt off), no kernel,
  * console on stdio over COM1, id "anonymous-instance". */
 void vmcfg_init(struct vm_config *c);
+
+/* Frees what a configuration owns (its policy's rules). */
+void vmcfg_fini(struct vm_config *c);
+/* *dst = *src with a copy of the policy of its own; 0 or -1 (no memory). */
+int vmcfg_copy(struct vm_config *dst, const struct vm_config *src);
+/* Takes over *s (which is zeroed) as the policy, freeing the old one. */
+void vmcfg_set_policy(struct vm_config *c, struct policy_spec *s);
 
 /* Firecracker's id rule: non-empty, at most VMCFG_ID_MAX, only [A-Za-z0-9_]. */
 bool vmcfg_id_ok(const char *id);

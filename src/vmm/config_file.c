@@ -14,8 +14,66 @@
 
 #include "core/errmsg.h"
 #include "vmm/config_json.h"
+#include "vmm/policy_json.h"
+#include "vmm/trace.h"
 
 #define CONFIG_FILE_MAX (1 << 20) /* real files are a few KiB */
+
+/* trace_filter: the --trace-filter string, or the same as an object
+ * {"kind": [...], "device": [...], "addr": [...], "vcpu": [...]} whose
+ * values are strings (vcpu: numbers too). Checked, then kept as a string. */
+static int trace_filter_json(json_t *v, char *out, size_t outlen, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "kind", "device", "addr", "vcpu", NULL };
+	char spec[1024] = "";
+	size_t n = 0;
+	struct evfilter f;
+	char e[300];
+
+	if (json_is_string(v)) {
+		if (json_string_length(v) >= sizeof(spec))
+			return errmsg(err, errlen, "trace_filter: too long");
+		strcpy(spec, json_string_value(v));
+	} else if (json_is_object(v)) {
+		const char *key;
+		json_t *a;
+		json_object_foreach(v, key, a)
+		{
+			int k;
+			for (k = 0; keys[k] && strcmp(keys[k], key); k++)
+				;
+			if (!keys[k])
+				return errmsg(err, errlen, "trace_filter: unknown key `%.32s` (kind, device, addr, vcpu)", key);
+			if (!json_is_array(a) || !json_array_size(a))
+				return errmsg(err, errlen, "trace_filter.%s: must be a non-empty array", key);
+			n += (size_t)snprintf(spec + n, n < sizeof(spec) ? sizeof(spec) - n : 0, "%s%s=", n ? ";" : "", key);
+			size_t i;
+			json_t *x;
+			json_array_foreach(a, i, x)
+			{
+				const char *sep = i ? "," : "";
+				if (json_is_string(x) && !strpbrk(json_string_value(x), ",;="))
+					n += (size_t)snprintf(spec + n, n < sizeof(spec) ? sizeof(spec) - n : 0, "%s%s", sep,
+							      json_string_value(x));
+				else if (json_is_integer(x) && json_integer_value(x) >= 0)
+					n += (size_t)snprintf(spec + n, n < sizeof(spec) ? sizeof(spec) - n : 0, "%s%lld", sep,
+							      (long long)json_integer_value(x));
+				else
+					return errmsg(err, errlen, "trace_filter.%s[%zu]: must be a string or a number", key, i);
+			}
+			if (n >= sizeof(spec))
+				return errmsg(err, errlen, "trace_filter: too long");
+		}
+	} else {
+		return errmsg(err, errlen, "trace_filter: must be a string (--trace-filter's syntax) or an object");
+	}
+	if (trace_filter_parse(spec, &f, e, sizeof(e)) < 0)
+		return errmsg(err, errlen, "trace_filter: %s", strncmp(e, "--trace-filter: ", 16) ? e : e + 16);
+	if (strlen(spec) >= outlen)
+		return errmsg(err, errlen, "trace_filter: too long");
+	strcpy(out, spec);
+	return 0;
+}
 
 typedef int (*obj_fn)(struct vm_config *, json_t *, char *, size_t);
 
@@ -32,6 +90,31 @@ static int apply_array(struct vm_config *c, json_t *a, const char *key, obj_fn f
 		if (fn(c, v, e, sizeof(e)) < 0)
 			return errmsg(err, errlen, "%s[%zu]: %s", key, i, e);
 	}
+	return 0;
+}
+
+/* vigil's "policy": the document itself or the path of a policy file.
+ * Compiled once here so that a policy that would not install is refused
+ * with the file. Sets c->policy without freeing the one before (the
+ * caller's copy still holds it: see vmcfg_load_json). */
+static int apply_policy(struct vm_config *c, json_t *v, char *err, size_t errlen)
+{
+	struct policy_spec s;
+	if (json_is_string(v)) {
+		if (policy_json_load_file(json_string_value(v), &s, err, errlen) < 0)
+			return -1;
+	} else if (!json_is_object(v))
+		return errmsg(err, errlen, "policy: must be a policy object or the path of a policy file");
+	else if (policy_json_parse(v, &s, err, errlen) < 0)
+		return -1;
+	struct policy *p = policy_compile(&s, err, errlen);
+	if (!p) {
+		policy_spec_free(&s);
+		return -1;
+	}
+	policy_free(p);
+	c->policy = s;
+	c->has_policy = true;
 	return 0;
 }
 
@@ -55,9 +138,11 @@ static int apply(struct vm_config *c, json_t *doc, char *err, size_t errlen)
 					    "trace",
 					    "gdb",
 					    "gdb_wait",
+					    "policy",
+					    "trace_filter",
+					    "audit",
 					    NULL};
-	static const char *const unsupported[] = {"balloon", "mmds-config", "cpu-config", "memory-hotplug",
-						  NULL};
+	static const char *const unsupported[] = {"balloon", "mmds-config", "memory-hotplug", NULL};
 	static const struct {
 		const char *key;
 		obj_fn fn;
@@ -126,6 +211,53 @@ static int apply(struct vm_config *c, json_t *doc, char *err, size_t errlen)
 		if (vmcfg_set_gdb(c, spec, wait, err, errlen) < 0)
 			return -1;
 	}
+	if ((v = json_object_get(doc, "policy")) && !json_is_null(v) && apply_policy(c, v, err, errlen) < 0)
+		return -1;
+	if ((v = json_object_get(doc, "trace_filter")) && !json_is_null(v) &&
+	    trace_filter_json(v, c->trace_filter, sizeof(c->trace_filter), err, errlen) < 0)
+		return -1;
+	if ((v = json_object_get(doc, "audit")) && !json_is_null(v)) {
+		if (!json_is_string(v) || !json_string_length(v))
+			return errmsg(err, errlen, "audit: must be a string (a file, or \"-\" for stderr)");
+		if (json_string_length(v) >= sizeof(c->audit))
+			return errmsg(err, errlen, "audit: path is too long");
+		strcpy(c->audit, json_string_value(v));
+	}
+	return 0;
+}
+
+/* Firecracker's "cpu-config": a custom CPU template, or the path of one;
+ * its rules go first in the policy (after the "policy" key is applied). */
+static int apply_cpu_config(struct vm_config *tmp, const struct vm_config *c, json_t *v, char *err, size_t errlen)
+{
+	struct policy_spec local;
+	json_t *doc = NULL;
+	int rc;
+	if (json_is_string(v)) {
+		struct stat st;
+		json_error_t je;
+		const char *path = json_string_value(v);
+		if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_FILE_MAX)
+			return errmsg(err, errlen, "cpu-config: %s: not a regular file of at most %d bytes", path,
+				      CONFIG_FILE_MAX);
+		if (!(v = doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je)))
+			return errmsg(err, errlen, "cpu-config: %s: line %d column %d: %s", path, je.line, je.column,
+				      je.text);
+	}
+	if (policy_spec_copy(&local, &tmp->policy) < 0) {
+		json_decref(doc);
+		return errmsg(err, errlen, "out of memory");
+	}
+	rc = cpu_config_json_apply(v, &local, err, errlen);
+	json_decref(doc);
+	if (rc < 0) {
+		policy_spec_free(&local);
+		return -1;
+	}
+	if (tmp->policy.rules != c->policy.rules) /* the "policy" key's, owned by tmp */
+		policy_spec_free(&tmp->policy);
+	tmp->policy = local;
+	tmp->has_policy = true;
 	return 0;
 }
 
@@ -143,8 +275,17 @@ int vmcfg_load_json(struct vm_config *c, const char *text, size_t len, char *err
 	}
 	*tmp = *c;
 	rc = apply(tmp, doc, err, errlen);
-	if (rc == 0)
+	json_t *cpu = json_object_get(doc, "cpu-config");
+	if (rc == 0 && cpu && !json_is_null(cpu))
+		rc = apply_cpu_config(tmp, c, cpu, err, errlen);
+	/* The policy is the one thing a copy does not hold by value. */
+	bool new_policy = tmp->policy.rules != c->policy.rules;
+	if (rc == 0) {
+		if (new_policy)
+			policy_spec_free(&c->policy);
 		*c = *tmp;
+	} else if (new_policy)
+		policy_spec_free(&tmp->policy);
 	free(tmp);
 	json_decref(doc);
 	return rc;

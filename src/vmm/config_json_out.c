@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "vmm/config_json.h"
+#include "vmm/policy_json.h"
 
 json_t *vmcfg_machine_to_json(const struct vmcfg_machine *m)
 {
@@ -120,5 +121,11 @@ json_t *vmcfg_to_json(const struct vm_config *c)
 				      "device", c->console.virtio ? "virtio" : "serial"));
 	json_object_set_new(o, "stats", json_boolean(c->stats));
 	json_object_set_new(o, "trace", str_or_null(c->trace));
+	/* The cpu-config rules are in it: a file written from this output
+	 * gets them back through "policy" (its "cpu-config" stays null). */
+	if (c->has_policy)
+		json_object_set_new(o, "policy", policy_json_dump(&c->policy));
+	json_object_set_new(o, "trace_filter", str_or_null(c->trace_filter));
+	json_object_set_new(o, "audit", str_or_null(c->audit));
 	return o;
 }

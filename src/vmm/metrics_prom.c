@@ -11,6 +11,7 @@
 #include "core/vm.h"
 #include "vmm/metrics.h"
 #include "vmm/metrics_int.h"
+#include "vmm/trace.h"
 #include "vmm/vmm.h"
 
 /* A label value as the format wants it: \ " and newline escaped. */
@@ -112,6 +113,77 @@ static void device_families(FILE *f, struct vm *vm)
 	}
 }
 
+struct hv_ctx {
+	FILE *f;
+	int cpu;
+};
+
+static void put_hv_stat(void *ctx, const char *name, uint64_t value, bool cumulative)
+{
+	struct hv_ctx *c = ctx;
+	(void)cumulative;
+	if (c->cpu < 0)
+		fputs("vigil_kvm_vm_stat{name=", c->f);
+	else
+		fprintf(c->f, "vigil_kvm_vcpu_stat{vcpu=\"%d\",name=", c->cpu);
+	put_label(c->f, name);
+	fprintf(c->f, "} %" PRIu64 "\n", value);
+}
+
+/* KVM's own statistics (binary stats), each under its KVM name. */
+static void hv_families(FILE *f, struct vm *vm)
+{
+	const struct hv_ops *hv = &vm->vcpus.hv;
+	const char *why = NULL;
+	if (!hv->stats)
+		return;
+	family(f, "vigil_kvm_stats_available", "gauge",
+	       "1 when the host kernel offers KVM's binary statistics (KVM_CAP_BINARY_STATS_FD).");
+	struct hv_ctx c = { f, -1 };
+	/* A first read tells whether there is anything: the header then only
+	 * comes when samples follow. */
+	char *vbuf = NULL;
+	size_t vlen = 0;
+	FILE *vf = open_memstream(&vbuf, &vlen);
+	if (!vf)
+		return;
+	c.f = vf;
+	int r = hv->stats(hv->hv, -1, put_hv_stat, &c, &why);
+	fclose(vf);
+	fprintf(f, "vigil_kvm_stats_available %d\n", r == 0);
+	if (r == 0) {
+		family(f, "vigil_kvm_vm_stat", "untyped", "KVM's statistics of the VM, by KVM's name.");
+		fputs(vbuf, f);
+		family(f, "vigil_kvm_vcpu_stat", "untyped",
+		       "KVM's statistics of each vCPU, by KVM's name (exits: every exit, also those KVM handled).");
+		c.f = f;
+		for (unsigned i = 0; i < vm->ncpus; i++) {
+			c.cpu = (int)i;
+			hv->stats(hv->hv, c.cpu, put_hv_stat, &c, &why);
+		}
+	}
+	free(vbuf);
+}
+
+/* Per-rule hit counts of the policy in force. */
+static void policy_families(FILE *f, struct vm *vm)
+{
+	const struct policy *p = policy_enter(&vm->policy);
+	const struct policy_spec *s = policy_spec_of(p);
+	if (s->nrules)
+		family(f, "vigil_policy_rule_hits_total", "counter", "Decisions each policy rule made.");
+	for (unsigned i = 0; i < s->nrules; i++) {
+		fputs("vigil_policy_rule_hits_total{rule=", f);
+		put_label(f, s->rules[i].id);
+		fputs(",resource=", f);
+		put_label(f, policy_resource_name(s->rules[i].resource));
+		fputs(",verdict=", f);
+		put_label(f, policy_verdict_name(s->rules[i].verdict));
+		fprintf(f, "} %" PRIu64 "\n", policy_rule_hits(p, i));
+	}
+	policy_leave(&vm->policy);
+}
+
 char *metrics_prometheus(struct vmm *m)
 {
 	char *buf = NULL;
@@ -124,6 +196,27 @@ char *metrics_prometheus(struct vmm *m)
 	if (vm) {
 		vcpu_families(f, vm);
 		device_families(f, vm);
+		hv_families(f, vm);
+		policy_families(f, vm);
+	}
+	struct vtrace_stats ts;
+	if (vmm_trace_stats(m, &ts)) {
+		const struct {
+			const char *name, *help;
+			uint64_t v;
+		} tr[] = {
+		    {"vigil_trace_events_total", "Events queued for the trace and the audit log.", ts.events},
+		    {"vigil_trace_lost_total", "Events dropped: a full ring, or no ring.", ts.lost},
+		    {"vigil_trace_lines_total", "Trace lines written.", ts.trace_lines},
+		    {"vigil_audit_records_total", "Audit records written.", ts.audit_lines},
+		    {"vigil_audit_coalesced_total", "Audited events folded into an earlier record.", ts.coalesced},
+		    {"vigil_trace_write_failed_total", "Trace and audit lines that could not be written.",
+		     ts.trace_failed + ts.audit_failed},
+		};
+		for (size_t k = 0; k < sizeof(tr) / sizeof(tr[0]); k++) {
+			family(f, tr[k].name, "counter", tr[k].help);
+			fprintf(f, "%s %" PRIu64 "\n", tr[k].name, tr[k].v);
+		}
 	}
 	family(f, "vigil_process_resident_memory_bytes", "gauge", "Resident memory of the vigil process.");
 	fprintf(f, "vigil_process_resident_memory_bytes %" PRIu64 "\n", metrics_rss_bytes());

@@ -23,6 +23,9 @@
 #include "vmm/builder.h"
 #include "vmm/log.h"
 #include "vmm/metrics.h"
+#include "vmm/net_policy.h"
+#include "vmm/policy_json.h"
+#include "vmm/trace.h"
 #include "vmm/update.h"
 
 #define METRICS_PERIOD_S 60
@@ -66,11 +69,15 @@ struct vmm *vmm_new(const struct vm_config *initial)
 	struct vmm *m = calloc(1, sizeof(*m));
 	if (!m)
 		return NULL;
-	m->cfg = *initial;
+	if (vmcfg_copy(&m->cfg, initial) < 0) {
+		free(m);
+		return NULL;
+	}
 	m->state = VMM_NOT_STARTED;
 	m->control = pthread_self();
 	m->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (m->wake < 0) {
+		vmcfg_fini(&m->cfg);
 		free(m);
 		return NULL;
 	}
@@ -89,6 +96,7 @@ void vmm_free(struct vmm *m)
 	close(m->wake);
 	pthread_cond_destroy(&m->cond);
 	pthread_mutex_destroy(&m->lock);
+	vmcfg_fini(&m->cfg);
 	free(m);
 }
 
@@ -283,6 +291,98 @@ int vmm_update_net(struct vmm *m, const char *id, char *err, size_t errlen)
 	if (!vmcfg_find_net(&m->cfg, id))
 		return errmsg(err, errlen, "network interface '%s' does not exist", id);
 	return 0;
+}
+
+int vmm_set_policy(struct vmm *m, struct policy *p, struct policy_spec *s, char *err, size_t errlen)
+{
+	if (m->state == VMM_NOT_STARTED) {
+		policy_free(p);
+		vmcfg_set_policy(&m->cfg, s);
+		return 0;
+	}
+	/* What KVM cannot do (its MSR filter's limits) is refused before the
+	 * swap, so a refused policy leaves the old one in force everywhere. */
+	if (need_started(m, err, errlen) < 0 || policy_check_live_change(&m->cfg.policy, s, err, errlen) < 0 ||
+	    machine_policy_check(m->mc, p, err, errlen) < 0 || net_policy_check(&m->cfg, s, err, errlen) < 0) {
+		policy_free(p);
+		policy_spec_free(s);
+		return -1;
+	}
+	/* policy_swap() returns once no vCPU or device thread is still inside
+	 * the old policy, so it can go at once. */
+	policy_free(policy_swap(&machine_vm(m->mc)->policy, p));
+	char kerr[256];
+	if (machine_policy_changed(m->mc, kerr, sizeof(kerr)) < 0)
+		VLOG_ERROR("policy replaced, but the MSR filter kept the old MSRs: %s", kerr);
+	vmcfg_set_policy(&m->cfg, s);
+	VLOG_INFO("policy replaced: %s, %u rules", m->cfg.policy.mode == POLICY_PERMISSIVE ? "permissive" : "enforce",
+		  m->cfg.policy.nrules);
+	return 0;
+}
+
+int vmm_set_trace(struct vmm *m, const struct vmm_trace_req *r, char *err, size_t errlen)
+{
+	struct vm_config *c = &m->cfg;
+	struct evfilter f;
+	bool stop = r->has_enabled && !r->enabled;
+
+	if (r->filter && strlen(r->filter) >= sizeof(c->trace_filter))
+		return errmsg(err, errlen, "filter: too long");
+	if (r->filter && trace_filter_parse(r->filter, &f, err, errlen) < 0) {
+		char e[300];
+		snprintf(e, sizeof(e), "%s", strncmp(err, "--trace-filter: ", 16) ? err : err + 16);
+		return errmsg(err, errlen, "filter: %s", e);
+	}
+	if (r->path && (!r->path[0] || strlen(r->path) >= sizeof(c->trace)))
+		return errmsg(err, errlen, "path: expected a file name (or \"-\" for stderr)");
+	bool tracing = m->mc ? vtrace_tracing(machine_trace(m->mc)) : c->trace[0] != '\0';
+	if (!stop && !r->path && r->has_enabled && !tracing)
+		return errmsg(err, errlen, "path: needed to start the trace");
+	if (m->state == VMM_STOPPED)
+		return errmsg(err, errlen, "The microVM has stopped.");
+	if (m->mc) {
+		struct vtrace *t = machine_trace(m->mc);
+		if (r->filter && vtrace_set_filter(t, r->filter, err, errlen) < 0)
+			return -1;
+		if (stop)
+			vtrace_set_trace(t, NULL, err, errlen);
+		else if (r->path && vtrace_set_trace(t, r->path, err, errlen) < 0) {
+			char ignored[64];
+			if (r->filter) /* the old state stays: its filter too */
+				vtrace_set_filter(t, c->trace_filter, ignored, sizeof(ignored));
+			return -1;
+		}
+	}
+	if (r->filter)
+		strcpy(c->trace_filter, r->filter);
+	if (stop)
+		c->trace[0] = '\0';
+	else if (r->path)
+		strcpy(c->trace, r->path);
+	VLOG_INFO("trace: %s", c->trace[0] ? c->trace : "off");
+	return 0;
+}
+
+int vmm_set_audit(struct vmm *m, const char *path, char *err, size_t errlen)
+{
+	struct vm_config *c = &m->cfg;
+	if (path && strlen(path) >= sizeof(c->audit))
+		return errmsg(err, errlen, "path: too long");
+	if (m->state == VMM_STOPPED)
+		return errmsg(err, errlen, "The microVM has stopped.");
+	if (m->mc && vtrace_set_audit(machine_trace(m->mc), path, err, errlen) < 0)
+		return -1;
+	snprintf(c->audit, sizeof(c->audit), "%s", path ? path : "");
+	VLOG_INFO("audit: %s", c->audit[0] ? c->audit : "off");
+	return 0;
+}
+
+bool vmm_trace_stats(struct vmm *m, struct vtrace_stats *st)
+{
+	if (!m->mc)
+		return false;
+	vtrace_stats(machine_trace(m->mc), st);
+	return true;
 }
 
 void vmm_request_stop(struct vmm *m, enum vm_stop why)

@@ -64,6 +64,29 @@ int vmm_vcpu_state(struct vmm *m, unsigned n, struct vcpu_state *s, char *err, s
 /* vCPU n's host thread id, 0 if unknown. */
 int vmm_vcpu_tid(struct vmm *m, unsigned n);
 
+/* PUT /policy: takes over p (compiled from s) and s, whatever happens.
+ * Before the start the spec becomes the configuration's; after it the
+ * compiled policy is swapped into the running VM (cpuid and rtc rules may
+ * not change then). The configuration's policy is always the one in force. */
+struct policy;
+struct policy_spec;
+int vmm_set_policy(struct vmm *m, struct policy *p, struct policy_spec *s, char *err, size_t errlen);
+/* PUT /vigil/trace: start (a path), switch (another path), stop (enabled
+ * false) or refilter (filter; "" for none) the JSON-lines trace, live or
+ * before the start (then it is configuration). PUT /vigil/audit: start,
+ * switch or stop (path NULL or "") the audit log. 0 or -1 + err (the old
+ * state stays). */
+struct vmm_trace_req {
+	const char *path;   /* NULL: not given */
+	const char *filter; /* NULL: not given */
+	bool has_enabled, enabled;
+};
+int vmm_set_trace(struct vmm *m, const struct vmm_trace_req *r, char *err, size_t errlen);
+int vmm_set_audit(struct vmm *m, const char *path, char *err, size_t errlen);
+/* The trace's counters (vmm/trace.h); false before the start. */
+struct vtrace_stats;
+bool vmm_trace_stats(struct vmm *m, struct vtrace_stats *st);
+
 /* The running (or paused) VM, NULL before start: for stats and metrics. */
 struct vm *vmm_vm(struct vmm *m);
 

@@ -10,6 +10,18 @@
  *   triple    load an empty IDT and trap: a triple fault
  *   hang      spin with interrupts off (the host must stop vigil)
  *   wild      hostile: MMIO to nowhere, rep outs, odd widths, then S5
+ *   pioloop   256 Ki reads of a claimed port, then S5 (bench/policy.py)
+ *   peek      map a kernel half (0xffffffff80000000 -> gpa 0, one 2 MiB
+ *             page), print, put 0x1234abcd in r12 and spin: for the
+ *             introspection calls and the core dump
+ *   msr       with a #GP handler: RDMSR 0x10 (prints the value or "gp"),
+ *             WRMSR 0xc0000102 (prints "ok" or "gp"), then S5
+ *   msrloop   RDMSR 0x10 over and over: "." when read, "G" on #GP (a
+ *             policy swapped live changes what it prints)
+ *   cpuid     CPUID 1's hypervisor bit, and CPUID 0x40000010 checked
+ *             against 0x76696731 ("vig1", what the test policy redirects)
+ *   hammer    reads the unclaimed port 0x1234 200000 times as fast as it
+ *             can (the audit log coalesces it), then S5
  *   spin      count in memory forever, a dot now and then (gdb's target) */
 #define COM1 0x3f8
 #define LSR (COM1 + 5)
@@ -118,6 +130,15 @@ _start:
 	mov $'.', %al
 	call putc
 	jmp 1b
+#elif defined(ACTION_hammer)
+	mov $200000, %ecx
+1:	mov $0x1234, %dx
+	in %dx, %al
+	dec %ecx
+	jnz 1b
+	lea denied_ok(%rip), %rsi
+	call puts
+	jmp poweroff
 #elif defined(ACTION_cad)
 	lea waiting(%rip), %rsi
 	call puts
@@ -150,6 +171,108 @@ spin_loop:
 	.balign 8
 spin_count:
 	.quad 0
+#elif defined(ACTION_pioloop)
+	/* bench/policy.py: 256 Ki port reads of COM1's scratch register (a
+	 * claimed port, served by the UART), one exit each, then S5. */
+	mov $0x40000, %ecx
+1:	mov $(COM1 + 7), %dx
+	in %dx, %al
+	dec %ecx
+	jnz 1b
+	jmp poweroff
+#elif defined(ACTION_peek)
+	/* Where Linux has its kernel: PML4[511] -> PDPT[510] -> PD[0], a 2 MiB
+	 * page at gpa 0, so a virtual address differs from its physical one.
+	 * Identity-mapped here, so lea gives physical addresses. */
+	mov %cr3, %rax
+	and $~0xfff, %rax
+	lea peek_pdpt(%rip), %rbx
+	lea peek_pd(%rip), %rcx
+	lea 3(%rbx), %rdx
+	mov %rdx, 511*8(%rax)
+	lea 3(%rcx), %rdx
+	mov %rdx, 510*8(%rbx)
+	movq $0x83, (%rcx)         /* P | W | PS */
+	mov %rax, %cr3
+	lea peek_msg(%rip), %rsi
+	call puts
+	mov $0x1234abcd, %r12
+	cli
+1:	jmp 1b
+	.pushsection .data
+	.balign 4096
+peek_pdpt: .fill 512, 8, 0
+peek_pd: .fill 512, 8, 0
+peek_msg: .asciz "tiny: peek\n"
+	.popsection
+#elif defined(ACTION_msr)
+	call gp_setup
+	xor %r15d, %r15d           /* the #GP handler sets it */
+	mov $0x10, %ecx            /* IA32_TIME_STAMP_COUNTER */
+	rdmsr
+	test %r15d, %r15d
+	jz 1f
+	lea msr_read_gp(%rip), %rsi
+	call puts
+	jmp 2f
+1:	mov %eax, %eax
+	shl $32, %rdx
+	or %rdx, %rax
+	push %rax
+	lea msr_read_val(%rip), %rsi
+	call puts
+	pop %rax
+	call puthex_nl
+2:	xor %r15d, %r15d
+	mov $0xc0000102, %ecx      /* IA32_KERNEL_GS_BASE: harmless here */
+	mov $0x1234, %eax
+	xor %edx, %edx
+	wrmsr
+	test %r15d, %r15d
+	jz 3f
+	lea msr_write_gp(%rip), %rsi
+	call puts
+	jmp poweroff
+3:	lea msr_write_ok(%rip), %rsi
+	call puts
+	jmp poweroff
+#elif defined(ACTION_msrloop)
+	call gp_setup
+1:	xor %r15d, %r15d
+	mov $0x10, %ecx
+	rdmsr
+	mov $'.', %al
+	test %r15d, %r15d
+	jz 2f
+	mov $'G', %al
+2:	call putc
+	mov $0x4000, %ecx           /* a pause between reads: each is an exit */
+3:	dec %ecx
+	jnz 3b
+	jmp 1b
+#elif defined(ACTION_cpuid)
+	mov $1, %eax
+	xor %ecx, %ecx
+	cpuid
+	lea cpuid_hv_set(%rip), %rsi
+	bt $31, %ecx
+	jc 1f
+	lea cpuid_hv_clear(%rip), %rsi
+1:	call puts
+	mov $0x40000010, %eax
+	xor %ecx, %ecx
+	cpuid
+	cmp $0x76696731, %eax
+	jne 2f
+	lea cpuid_ok(%rip), %rsi
+	call puts
+	jmp poweroff
+2:	push %rax
+	lea cpuid_bad(%rip), %rsi
+	call puts
+	pop %rax
+	call puthex_nl
+	jmp poweroff
 #else
 #error "define ACTION_<name>"
 #endif
@@ -195,3 +318,70 @@ got_cad: .asciz "tiny: got ctrl-alt-del\n"
 	.balign 8
 idt_empty: .word 0
 	.quad 0
+
+#if defined(ACTION_msr) || defined(ACTION_cpuid) || defined(ACTION_msrloop)
+	.text
+/* puthex_nl: RAX as 16 hex digits, then a newline. */
+puthex_nl:
+	mov %rax, %rbx
+	mov $16, %ecx
+1:	rol $4, %rbx
+	mov %bl, %al
+	and $0xf, %al
+	add $'0', %al
+	cmp $'9', %al
+	jbe 2f
+	add $('a' - '9' - 1), %al
+2:	push %rcx
+	call putc
+	pop %rcx
+	dec %ecx
+	jnz 1b
+	mov $'\n', %al
+	jmp putc
+#endif
+
+#if defined(ACTION_msr) || defined(ACTION_msrloop)
+/* gp_setup: an IDT whose only gate, vector 13, is gp_handler: a #GP from
+ * RDMSR/WRMSR sets R15 and resumes after the 2-byte instruction. */
+gp_setup:
+	lea gp_handler(%rip), %rax
+	lea idt(%rip), %rdi
+	mov %ax, 13 * 16(%rdi)         /* offset 15:0 */
+	mov %cs, %cx
+	mov %cx, 13 * 16 + 2(%rdi)     /* selector */
+	movw $0x8e00, 13 * 16 + 4(%rdi) /* present, DPL 0, 64-bit interrupt gate */
+	shr $16, %rax
+	mov %ax, 13 * 16 + 6(%rdi)     /* offset 31:16 */
+	shr $16, %rax
+	mov %eax, 13 * 16 + 8(%rdi)    /* offset 63:32 */
+	lidt idtr(%rip)
+	ret
+gp_handler:
+	add $8, %rsp                   /* the error code */
+	addq $2, (%rsp)                /* past RDMSR / WRMSR */
+	mov $1, %r15d
+	iretq
+
+	.data
+	.balign 16
+idt:	.fill 32 * 16, 1, 0
+idtr:	.word 32 * 16 - 1
+	.quad idt
+#endif
+
+#if defined(ACTION_msr)
+	.data
+msr_read_gp: .asciz "tiny: msr read gp\n"
+msr_read_val: .asciz "tiny: msr read 0x"
+msr_write_gp: .asciz "tiny: msr write gp\n"
+msr_write_ok: .asciz "tiny: msr write ok\n"
+#endif
+
+#if defined(ACTION_cpuid)
+	.data
+cpuid_hv_set: .asciz "tiny: cpuid hypervisor bit set\n"
+cpuid_hv_clear: .asciz "tiny: cpuid hypervisor bit clear\n"
+cpuid_ok: .asciz "tiny: cpuid redirect ok\n"
+cpuid_bad: .asciz "tiny: cpuid redirect FAILED eax=0x"
+#endif

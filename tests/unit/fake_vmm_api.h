@@ -16,8 +16,11 @@
 #include "core/errmsg.h"
 #include "vmm/log.h"
 #include "vmm/metrics.h"
+#include "vmm/policy_json.h"
 #include "vmm/update.h"
 #include "arch/x86/cpu_state.h"
+#include "arch/x86/pagewalk.h"
+#include "vmm/introspect.h"
 #include "vmm/vmm.h"
 
 struct vmm {
@@ -25,11 +28,13 @@ struct vmm {
 	enum vmm_state state;
 	pthread_mutex_t lock;
 	/* what the router asked for */
-	int starts, pauses, resumes, ctrl_alt_dels, flushes, drive_updates, net_updates, log_configures;
+	int starts, pauses, resumes, ctrl_alt_dels, flushes, drive_updates, net_updates, log_configures, policy_sets;
 	unsigned api_requests;
 	char last_drive_id[VMCFG_ID_MAX + 1], last_drive_path[PATH_MAX];
 	bool last_drive_path_null;
 	/* failures a test injects */
+	char last_dump_path[PATH_MAX];
+	int dumps;
 	const char *start_fail;
 	const char *log_fail;
 };
@@ -43,7 +48,7 @@ struct vmm *vmm_new(const struct vm_config *initial)
 	if (!m)
 		return NULL;
 	if (initial)
-		m->cfg = *initial;
+		vmcfg_copy(&m->cfg, initial);
 	else
 		vmcfg_init(&m->cfg);
 	pthread_mutex_init(&m->lock, NULL);
@@ -52,8 +57,10 @@ struct vmm *vmm_new(const struct vm_config *initial)
 
 void vmm_free(struct vmm *m)
 {
-	if (m)
+	if (m) {
 		pthread_mutex_destroy(&m->lock);
+		vmcfg_fini(&m->cfg);
+	}
 	free(m);
 }
 
@@ -120,6 +127,20 @@ int vmm_ctrl_alt_del(struct vmm *m, char *err, size_t errlen)
 	return 0;
 }
 
+/* As the real one, with no VM to swap into: after the start the
+ * configuration's policy stands for the one in force. */
+int vmm_set_policy(struct vmm *m, struct policy *p, struct policy_spec *s, char *err, size_t errlen)
+{
+	m->policy_sets++;
+	policy_free(p);
+	if (m->state != VMM_NOT_STARTED && policy_check_live_change(&m->cfg.policy, s, err, errlen) < 0) {
+		policy_spec_free(s);
+		return -1;
+	}
+	vmcfg_set_policy(&m->cfg, s);
+	return 0;
+}
+
 int vmm_flush_metrics(struct vmm *m, char *err, size_t errlen)
 {
 	m->flushes++;
@@ -132,6 +153,23 @@ struct vm *vmm_vm(struct vmm *m)
 }
 
 void vmm_request_stop(struct vmm *m, enum vm_stop why) {}
+
+int vmm_set_trace(struct vmm *m, const struct vmm_trace_req *r, char *err, size_t errlen)
+{
+	if (r->path)
+		snprintf(m->cfg.trace, sizeof(m->cfg.trace), "%s", r->path);
+	if (r->has_enabled && !r->enabled)
+		m->cfg.trace[0] = '\0';
+	if (r->filter)
+		snprintf(m->cfg.trace_filter, sizeof(m->cfg.trace_filter), "%s", r->filter);
+	return 0;
+}
+
+int vmm_set_audit(struct vmm *m, const char *path, char *err, size_t errlen)
+{
+	snprintf(m->cfg.audit, sizeof(m->cfg.audit), "%s", path ? path : "");
+	return 0;
+}
 
 uint64_t vmm_uptime_ns(const struct vmm *m)
 {
@@ -184,6 +222,58 @@ int vmm_vcpu_state(struct vmm *m, unsigned n, struct vcpu_state *s, char *err, s
 int vmm_vcpu_tid(struct vmm *m, unsigned n)
 {
 	return 100 + (int)n;
+}
+
+/* Guest RAM: 64 KiB at 0x1000 holding the low byte of each address, mapped
+ * as it is (identity) and at FAKE_KVA in the kernel half. */
+#define FAKE_RAM 0x1000ull
+#define FAKE_KVA 0xffff800000000000ull
+#define FAKE_LEN 0x10000ull
+
+int vmm_read_gpa(struct vmm *m, uint64_t gpa, void *dst, uint64_t len, char *err, size_t errlen)
+{
+	if (gpa < FAKE_RAM || gpa - FAKE_RAM > FAKE_LEN || len > FAKE_LEN - (gpa - FAKE_RAM))
+		return errmsg(err, errlen, "gpa 0x%llx+%llu: outside guest memory", (unsigned long long)gpa,
+			      (unsigned long long)len);
+	for (uint64_t i = 0; i < len; i++)
+		((uint8_t *)dst)[i] = (uint8_t)(gpa + i);
+	return 0;
+}
+
+int vmm_translate(struct vmm *m, unsigned cpu, uint64_t gva, struct pw_result *res, char *err, size_t errlen)
+{
+	if (cpu >= 2)
+		return errmsg(err, errlen, "vCPU %u does not exist (the VM has 2)", cpu);
+	if (gva >= FAKE_RAM && gva - FAKE_RAM < FAKE_LEN) {
+		*res = (struct pw_result){ .gpa = gva, .page_size = 4096, .writable = true, .user = true, .levels = 4 };
+		return 0;
+	}
+	if (gva < FAKE_KVA || gva - FAKE_KVA >= FAKE_LEN)
+		return errmsg(err, errlen, "gva 0x%llx: not present", (unsigned long long)gva);
+	*res = (struct pw_result){ .gpa = gva - FAKE_KVA + FAKE_RAM, .page_size = 4096, .writable = true,
+				   .nx = true, .levels = 4 };
+	return 0;
+}
+
+int vmm_read_gva(struct vmm *m, unsigned cpu, uint64_t gva, void *dst, uint64_t len, char *err, size_t errlen)
+{
+	struct pw_result res;
+	if (vmm_translate(m, cpu, gva, &res, err, errlen) < 0)
+		return -1;
+	uint64_t end = res.gpa - FAKE_RAM + len;
+	if (end > FAKE_LEN)
+		return errmsg(err, errlen, "gva 0x%llx: not present",
+			      (unsigned long long)(gva + (FAKE_LEN - (res.gpa - FAKE_RAM))));
+	return vmm_read_gpa(m, res.gpa, dst, len, err, errlen);
+}
+
+int vmm_dump(struct vmm *m, const char *path, char *err, size_t errlen)
+{
+	m->dumps++;
+	snprintf(m->last_dump_path, sizeof(m->last_dump_path), "%s", path);
+	if (!strncmp(path, "/nonexistent/", 13))
+		return errmsg(err, errlen, "dump: %s: No such file or directory", path);
+	return 0;
 }
 
 /* metrics.h and log.h: just enough to see they are called. */

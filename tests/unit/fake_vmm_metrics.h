@@ -12,7 +12,13 @@ struct vmm {
 	enum vmm_state state;
 	uint64_t uptime_ns;
 	uint64_t api_requests;
+	struct vm_config cfg; /* its policy: what /vigil/stats shows before the start */
 };
+
+struct vm_config *vmm_config(struct vmm *m)
+{
+	return &m->cfg;
+}
 
 struct vm *vmm_vm(struct vmm *m)
 {
@@ -47,6 +53,13 @@ uint64_t vmm_uptime_ns(const struct vmm *m)
 uint64_t vmm_api_requests(const struct vmm *m)
 {
 	return m->api_requests;
+}
+
+bool vmm_trace_stats(struct vmm *m, struct vtrace_stats *st)
+{
+	(void)m;
+	(void)st;
+	return false;
 }
 
 #endif

@@ -462,6 +462,80 @@ static void test_vcpu_regs(void **state)
 	assert_non_null(strstr(r.body, "\"vcpus\""));
 }
 
+/* Memory by gpa and gva: raw bytes; each way the query can be wrong. */
+static void test_memory(void **state)
+{
+	fault("GET", "/vigil/memory?gpa=0x1000&len=4", NULL, "not supported before starting");
+	configure_bootable();
+	ok204("PUT", "/actions", "{\"action_type\":\"InstanceStart\"}");
+	assert_int_equal(req("GET", "/vigil/memory?gpa=0x1010&len=4", NULL), 200);
+	assert_string_equal(r.content_type, "application/octet-stream");
+	assert_int_equal(r.len, 4);
+	assert_memory_equal(r.body, "\x10\x11\x12\x13", 4);
+	assert_int_equal(req("GET", "/vigil/memory?len=3&gpa=4100", NULL), 200); /* decimal, any order */
+	assert_memory_equal(r.body, "\x04\x05\x06", 3);
+	assert_int_equal(req("GET", "/vigil/memory?gva=0xffff800000000020&vcpu=1&len=2", NULL), 200);
+	assert_memory_equal(r.body, "\x20\x21", 2);
+	assert_int_equal(req("GET", "/vigil/memory?gpa=0x1000&len=1048576", NULL), 400); /* fake RAM is 64K */
+	fault("GET", "/vigil/memory?gpa=0x1000&len=1048577", NULL, "len 1048577 is out of range");
+	fault("GET", "/vigil/memory?gpa=0x1000&len=0", NULL, "out of range");
+	fault("GET", "/vigil/memory?gpa=0x100&len=16", NULL, "gpa 0x100+16: outside guest memory");
+	fault("GET", "/vigil/memory?gva=0xffff900000000000&vcpu=0&len=16", NULL,
+	      "gva 0xffff900000000000: not present");
+	fault("GET", "/vigil/memory?gpa=0x1000", NULL, "missing len");
+	fault("GET", "/vigil/memory?len=1", NULL, "exactly one of gpa and gva");
+	fault("GET", "/vigil/memory", NULL, "exactly one of gpa and gva");
+	fault("GET", "/vigil/memory?gpa=1&gva=1&vcpu=0&len=1", NULL, "exactly one of gpa and gva");
+	fault("GET", "/vigil/memory?gva=0x1000&len=1", NULL, "gva needs vcpu");
+	fault("GET", "/vigil/memory?gpa=0x1000&vcpu=0&len=1", NULL, "vcpu goes with gva only");
+	fault("GET", "/vigil/memory?gva=0xffff800000000000&vcpu=7&len=1", NULL, "vCPU 7 does not exist");
+	fault("GET", "/vigil/memory?gva=0xffff800000000000&vcpu=x&len=1", NULL, "expected a vCPU number");
+	fault("GET", "/vigil/memory?gpa=zz&len=1", NULL, "gpa 'zz' is not a number");
+	fault("GET", "/vigil/memory?gpa=0x&len=1", NULL, "is not a number");
+	fault("GET", "/vigil/memory?gpa=-1&len=1", NULL, "is not a number");
+	fault("GET", "/vigil/memory?gpa=0x1000&len=1k", NULL, "len '1k' is not a number");
+	fault("GET", "/vigil/memory?gpa=0x1ffffffffffffffff&len=1", NULL, "is not a number");
+	fault("GET", "/vigil/memory?gpa=0x1000&len=1&len=2", NULL, "`len` given twice");
+	fault("GET", "/vigil/memory?gpa=0x1000&len=1&bogus=2", NULL, "unknown query parameter `bogus`");
+	fault("GET", "/vigil/memory?gpa=000000000000000000000000000000000000001&len=1", NULL, "too long");
+	fault("PUT", "/vigil/memory?gpa=0x1000&len=1", "{}", "Invalid request method and/or path");
+	/* bytes that are not UTF-8 come back as '?', in a message that is JSON */
+	fault("GET", "/vigil/memory?gpa=0x1\xc8\xd9&len=1", NULL, "gpa '0x1?" "?' is not a number");
+	fault("GET", "/vigil/memory?\xb9\xb9x=1", NULL, "unknown query parameter `??x`");
+	fault("GET", "/vigil/memory?gva=1&vcpu=\xff&len=1", NULL, "vCPU '?': expected a vCPU number");
+	/* the query never reaches other routes' matching */
+	assert_int_equal(req("GET", "/vigil/stats?x=1", NULL), 200);
+}
+
+static void test_translate_and_dump(void **state)
+{
+	fault("GET", "/vigil/vcpus/0/translate?gva=0x1", NULL, "not supported before starting");
+	fault("PUT", "/vigil/dump", "{\"path\":\"/tmp/x\"}", "not supported before starting");
+	configure_bootable();
+	ok204("PUT", "/actions", "{\"action_type\":\"InstanceStart\"}");
+	json_t *o = ok200("/vigil/vcpus/1/translate?gva=0xffff800000000123");
+	assert_string_equal(json_string_value(json_object_get(o, "gva")), "0xffff800000000123");
+	assert_string_equal(json_string_value(json_object_get(o, "gpa")), "0x1123");
+	assert_int_equal(json_integer_value(json_object_get(o, "page_size")), 4096);
+	assert_true(json_is_true(json_object_get(o, "writable")));
+	assert_true(json_is_false(json_object_get(o, "user")));
+	assert_true(json_is_true(json_object_get(o, "nx")));
+	json_decref(o);
+	fault("GET", "/vigil/vcpus/0/translate?gva=0x5", NULL, "gva 0x5: not present");
+	fault("GET", "/vigil/vcpus/0/translate", NULL, "missing gva");
+	fault("GET", "/vigil/vcpus/0/translate?gva=0x5&gpa=1", NULL, "unknown query parameter");
+	fault("GET", "/vigil/vcpus/9/translate?gva=0x5", NULL, "vCPU 9 does not exist");
+	fault("GET", "/vigil/vcpus/z/translate?gva=0x5", NULL, "expected a vCPU number");
+	ok204("PUT", "/vigil/dump", "{\"path\":\"/tmp/core\"}");
+	assert_string_equal(m->last_dump_path, "/tmp/core");
+	fault("PUT", "/vigil/dump", "{\"path\":\"/nonexistent/core\"}", "No such file or directory");
+	fault("PUT", "/vigil/dump", "{\"path\":\"\"}", "path is empty");
+	fault("PUT", "/vigil/dump", "{\"path\":1}", "must be a string");
+	fault("PUT", "/vigil/dump", "{\"file\":\"x\"}", "unknown field `file`");
+	fault("PUT", "/vigil/dump", "{}", "missing field `path`");
+	assert_int_equal(m->dumps, 2);
+}
+
 /* Every byte is hostile: the router must answer anything with a status. */
 static void test_hostile(void **state)
 {
@@ -480,6 +554,91 @@ static void test_hostile(void **state)
 	api_response_free(&r);
 	api_handle(m, NULL, NULL, NULL, 5, &r);
 	assert_int_equal(r.status, 400);
+}
+
+/* GET /policy and PUT /policy: the default, a replacement, refusals that
+ * keep the old policy, and after the start the cpuid rules fixed. */
+static void test_policy(void **state)
+{
+	assert_int_equal(req("GET", "/policy", NULL), 200);
+	assert_string_equal(r.body, "{\"mode\":\"enforce\",\"rules\":[]}");
+	const char *good = "{\"mode\":\"permissive\",\"rules\":[{\"id\":\"com2\",\"resource\":\"pio\","
+			   "\"ports\":\"0x2f8-0x2ff\",\"verdict\":\"deny\"},{\"id\":\"c1\",\"resource\":\"cpuid\","
+			   "\"leaf\":1,\"verdict\":\"redirect\",\"registers\":{\"ecx\":0}}]}";
+	assert_int_equal(req("PUT", "/policy", good), 204);
+	assert_int_equal(m->policy_sets, 1);
+	assert_int_equal(req("GET", "/policy", NULL), 200);
+	assert_non_null(strstr(r.body, "\"mode\":\"permissive\""));
+	assert_non_null(strstr(r.body, "\"id\":\"com2\""));
+	assert_non_null(strstr(r.body, "\"ports\":\"0x2f8-0x2ff\""));
+	char *before = strdup(r.body);
+
+	fault("PUT", "/policy", "{\"rules\":[{\"id\":\"a\",\"resource\":\"pio\",\"prots\":1,\"verdict\":\"deny\"}]}",
+	      "policy: rule \"a\" (#1): unknown field \"prots\" for resource pio");
+	fault("PUT", "/policy", "{\"rules\":[{\"id\":\"a\",\"resource\":\"gpu\"}]}", "unknown resource \"gpu\"");
+	fault("PUT", "/policy", "{\"rules\":{}}", "policy: rules: not an array");
+	fault("PUT", "/policy", "{\"rules\":[{\"id\":\"com2\",\"resource\":\"pio\",\"ports\":\"0x3ff-0x3f8\",\"verdict\":\"deny\"}]}",
+	      "policy: rule \"com2\" (#1): ports: reversed range \"0x3ff-0x3f8\"");
+	fault("PUT", "/policy", "[1]", "Invalid JSON");
+	assert_int_equal(req("GET", "/policy", NULL), 200);
+	assert_string_equal(r.body, before);
+
+	m->state = VMM_RUNNING;
+	/* pio rules may change live; the cpuid rule may not */
+	const char *live = "{\"mode\":\"enforce\",\"rules\":[{\"id\":\"c1\",\"resource\":\"cpuid\","
+			   "\"leaf\":1,\"verdict\":\"redirect\",\"registers\":{\"ecx\":0}}]}";
+	assert_int_equal(req("PUT", "/policy", live), 204);
+	fault("PUT", "/policy", "{\"mode\":\"enforce\",\"rules\":[]}",
+	      "policy: rule \"c1\": cpuid rules cannot change once the VM has started");
+	assert_int_equal(req("GET", "/policy", NULL), 200);
+	assert_non_null(strstr(r.body, "\"id\":\"c1\""));
+	assert_non_null(strstr(r.body, "\"mode\":\"enforce\""));
+	free(before);
+}
+
+/* PUT /cpu-config: Firecracker's custom template becomes redirect rules put
+ * first in the policy; a second one replaces the first's; pre-boot only. */
+static void test_cpu_config(void **state)
+{
+	assert_int_equal(req("PUT", "/policy", "{\"rules\":[{\"id\":\"p\",\"resource\":\"pio\",\"ports\":1,"
+					     "\"verdict\":\"deny\"}]}"),
+			 204);
+	const char *tmpl = "{\"cpuid_modifiers\":[{\"leaf\":\"0x1\",\"subleaf\":\"0x0\",\"flags\":0,\"modifiers\":["
+			   "{\"register\":\"ecx\",\"bitmap\":\"0b0xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}]},"
+			   "{\"leaf\":\"0x7\",\"subleaf\":\"0x0\",\"flags\":1,\"modifiers\":["
+			   "{\"register\":\"ebx\",\"bitmap\":\"0bxxxx_xxxx_xxxx_xxxx_xxxx_xxxx_xxxx_xx01\"}]}],"
+			   "\"msr_modifiers\":[{\"addr\":\"0x10a\",\"bitmap\":\"0b"
+			   "xxxx000000000000000000000000000000000000000000000000000011101011\"}]}";
+	ok204("PUT", "/cpu-config", tmpl);
+	struct policy_spec *s = &m->cfg.policy;
+	assert_int_equal(s->nrules, 4);
+	assert_string_equal(s->rules[0].id, "cpu-config.cpuid.0");
+	assert_int_equal(s->rules[0].leaf, 1);
+	assert_false(s->rules[0].has_subleaf);
+	assert_int_equal(s->rules[0].regs[2].mask, 0x80000000u);
+	assert_int_equal(s->rules[0].regs[2].value, 0);
+	assert_true(s->rules[1].has_subleaf);
+	assert_int_equal(s->rules[1].regs[1].mask, 3);
+	assert_int_equal(s->rules[1].regs[1].value, 1);
+	assert_string_equal(s->rules[2].id, "cpu-config.msr.0");
+	assert_int_equal(s->rules[2].ranges[0].first, 0x10a);
+	assert_int_equal(s->rules[2].value, 0xeb);
+	assert_int_equal(s->rules[2].access, POL_ACC_READ);
+	assert_string_equal(s->rules[3].id, "p");
+	/* a second template replaces the first's rules */
+	ok204("PUT", "/cpu-config", "{\"cpuid_modifiers\":[],\"msr_modifiers\":[{\"addr\":\"0x10a\",\"bitmap\":\"0b"
+				   "0000000000000000000000000000000000000000000000000000000000000001\"}]}");
+	assert_int_equal(s->nrules, 2);
+	assert_string_equal(s->rules[0].id, "cpu-config.msr.0");
+	assert_int_equal(s->rules[0].value, 1);
+	fault("PUT", "/cpu-config", "{\"msr_modifiers\":[{\"addr\":\"0x10a\",\"bitmap\":\"0b01\"}]}",
+	      "cpu-config: msr_modifiers[0]: bitmap: must be \"0b\" and 64 of 0, 1 or x");
+	fault("PUT", "/cpu-config", "{\"cpuid_modifier\":[]}", "cpu-config: unknown field `cpuid_modifier`");
+	fault("PUT", "/cpu-config", "{\"reg_modifiers\":[{\"addr\":\"0x1\",\"bitmap\":\"0b1\"}]}", "aarch64 only");
+	assert_int_equal(s->nrules, 2);
+	m->state = VMM_RUNNING;
+	fault("PUT", "/cpu-config", "{\"cpuid_modifiers\":[]}",
+	      "The requested operation is not supported after starting the microVM.");
 }
 
 int main(void)
@@ -501,6 +660,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_vm_config_and_stats, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_hostile, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_vcpu_regs, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_policy, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cpu_config, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_memory, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_translate_and_dump, setup, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	unlink(kernel), unlink(disk), unlink(disk2), unlink(logpath);

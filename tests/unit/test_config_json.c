@@ -35,6 +35,7 @@ static void mkfile(char *tmpl)
 
 static int setup(void **state)
 {
+	vmcfg_fini(&c); /* a policy the test before loaded */
 	vmcfg_init(&c);
 	err[0] = 0;
 	return 0;
@@ -161,7 +162,7 @@ static void test_refusals(void **state)
 	snprintf(doc, sizeof(doc), "{%s,\"mmds-config\":{\"network_interfaces\":[]}}", k);
 	refused(doc, "mmds-config: vigil does not support");
 	snprintf(doc, sizeof(doc), "{%s,\"cpu-config\":\"/x.json\"}", k);
-	refused(doc, "cpu-config: vigil does not support");
+	refused(doc, "cpu-config: /x.json: not a regular file");
 	snprintf(doc, sizeof(doc), "{%s,\"pmem\":[{\"id\":\"p\"}]}", k);
 	refused(doc, "pmem");
 	snprintf(doc, sizeof(doc), "{%s,\"drives\":{}}", k);
@@ -211,10 +212,16 @@ static void test_round_trip(void **state)
 	    "\"machine-config\":{\"vcpu_count\":2,\"mem_size_mib\":300,\"track_dirty_pages\":true},"
 	    "\"network-interfaces\":[{\"iface_id\":\"u\",\"guest_mac\":\"06:00:00:00:00:01\",\"vigil_user\":"
 	    "{\"hostfwd\":[\"udp:10.1.2.3:5353-:53\"]}},{\"iface_id\":\"t\",\"host_dev_name\":\"tap9\"}],"
-	    "\"vsock\":{\"guest_cid\":9,\"uds_path\":\"/tmp/vs\"},\"entropy\":{},\"stats\":true}",
+	    "\"vsock\":{\"guest_cid\":9,\"uds_path\":\"/tmp/vs\"},\"entropy\":{},\"stats\":true,"
+	    "\"policy\":{\"mode\":\"permissive\",\"rules\":[{\"id\":\"p\",\"resource\":\"pio\",\"ports\":\"0x80\",\"verdict\":\"deny\"}]},"
+	    "\"cpu-config\":{\"cpuid_modifiers\":[{\"leaf\":\"0x1\",\"modifiers\":[{\"register\":\"eax\",\"bitmap\":"
+	    "\"0b1xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}]}]}}",
 	    kernel, disk, disk);
 	if (load(doc) < 0)
 		fail_msg("refused: %s", err);
+	assert_true(c.has_policy);
+	assert_int_equal(c.policy.nrules, 2);
+	assert_string_equal(c.policy.rules[0].id, "cpu-config.cpuid.0");
 	json_t *o = vmcfg_to_json(&c);
 	assert_non_null(o);
 	/* the root drive comes first, as the guest sees it */
@@ -230,6 +237,10 @@ static void test_round_trip(void **state)
 	free(text);
 	assert_int_equal(c.machine.mem_size_mib, 300);
 	assert_true(c.machine.track_dirty_pages);
+	assert_int_equal(c.policy.nrules, 2);
+	assert_int_equal(c.policy.mode, POLICY_PERMISSIVE);
+	assert_string_equal(c.policy.rules[1].id, "p");
+	vmcfg_fini(&first);
 	assert_int_equal(c.nr_drives, 2);
 	assert_int_equal(c.nr_nets, 2);
 	assert_memory_equal(&c.nets[0], &first.nets[0], sizeof(c.nets[0]));

@@ -223,6 +223,42 @@ static void prometheus_text(void **state)
 	free(s);
 }
 
+/* Per-rule hit counts: in /vigil/stats and in /metrics (ids escaped). */
+static void policy_hits(void **state)
+{
+	struct fx *f = *state;
+	struct policy_range r1 = {0x1234, 0x1234}, r2 = {0x80, 0x80};
+	struct policy_rule rules[2] = {
+	    {.id = "deny-1234", .resource = POL_RES_PIO, .verdict = POLICY_DENY, .nranges = 1, .ranges = &r1},
+	    {.id = "p80", .resource = POL_RES_PIO, .verdict = POLICY_PROVIDE, .nranges = 1, .ranges = &r2},
+	};
+	struct policy_spec spec = {.mode = POLICY_PERMISSIVE, .nrules = 2, .rules = rules};
+	char err[256];
+	struct policy *p = policy_compile(&spec, err, sizeof(err));
+	assert_non_null(p);
+	policy_free(policy_swap(&f->vm.policy, p));
+	struct policy_decision d;
+	for (int i = 0; i < 3; i++)
+		policy_decide_access(p, POLICY_PIO, 0x1234, 1, false, false, &d);
+	char *s = metrics_prometheus(&f->m);
+	check_exposition(s);
+	assert_non_null(strstr(s, "# TYPE vigil_policy_rule_hits_total counter\n"));
+	assert_non_null(strstr(s, "\nvigil_policy_rule_hits_total{rule=\"deny-1234\",resource=\"pio\",verdict=\"deny\"} 3\n"));
+	assert_non_null(strstr(s, "\nvigil_policy_rule_hits_total{rule=\"p80\",resource=\"pio\",verdict=\"provide\"} 0\n"));
+	free(s);
+	s = metrics_stats_json(&f->m);
+	json_t *j = json_loads(s, 0, NULL);
+	json_t *pol = json_object_get(j, "policy");
+	assert_string_equal(json_string_value(json_object_get(pol, "mode")), "permissive");
+	json_t *r0 = json_array_get(json_object_get(pol, "rules"), 0);
+	assert_string_equal(json_string_value(json_object_get(r0, "id")), "deny-1234");
+	assert_string_equal(json_string_value(json_object_get(r0, "verdict")), "deny");
+	assert_int_equal(json_integer_value(json_object_get(r0, "hits")), 3);
+	assert_int_equal(json_array_size(json_object_get(pol, "rules")), 2);
+	json_decref(j);
+	free(s);
+}
+
 static void prometheus_before_start(void **state)
 {
 	struct vmm m = {.vm = NULL, .state = VMM_NOT_STARTED};
@@ -388,6 +424,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(stats_while_running, setup, teardown),
 	    cmocka_unit_test_setup_teardown(prometheus_text, setup, teardown),
 	    cmocka_unit_test(prometheus_before_start),
+	    cmocka_unit_test_setup_teardown(policy_hits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(fc_file_deltas, setup, teardown),
 	    cmocka_unit_test_setup_teardown(fc_file_appends, setup, teardown),
 	    cmocka_unit_test_setup_teardown(fc_fifo_without_reader, setup, teardown),

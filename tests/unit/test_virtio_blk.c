@@ -1,6 +1,7 @@
 /* Unit tests for devices/virtio_blk: the device driven without a transport,
  * through a fake guest memory with hand-laid split rings, against a temp
  * image file. */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
@@ -52,6 +53,9 @@ struct rig {
 	uint64_t next_buf;
 	atomic_int raises;
 	atomic_int config_raises;
+	struct policy_slot *slot; /* a test's policy, or NULL */
+	const char *overlay;      /* given at build (what the builder does) */
+	bool overlay_only;
 };
 
 static void rec_raise(struct virtio_dev *d, int q)
@@ -81,8 +85,9 @@ static void enable_queue(struct rig *r);
 
 static void start_device(struct rig *r, bool ro, const char *id)
 {
-	struct virtio_blk_config cfg = { .path = r->path, .read_only = ro, .id = id };
-	struct dev_gate gate = { .stats = &r->stats, .policy = NULL, .read_only = ro };
+	struct virtio_blk_config cfg = { .path = r->path, .read_only = ro, .id = id, .overlay = r->overlay,
+					 .overlay_only = r->overlay_only };
+	struct dev_gate gate = { .stats = &r->stats, .policy = r->slot, .id = "disk0", .read_only = ro };
 	char err[256] = "";
 
 	r->d = host_blk_new(&cfg, &r->g.m, gate, err, sizeof(err));
@@ -122,6 +127,10 @@ static struct rig *rig_new(bool ro, const char *id)
 static void rig_free(struct rig *r)
 {
 	virtio_blk_free(r->d);
+	if (r->slot) {
+		policy_slot_fini(r->slot);
+		free(r->slot);
+	}
 	unlink(r->path);
 	fake_guest_fini(&r->g);
 	free(r);
@@ -948,7 +957,7 @@ static void slow_free(struct blk_backend *be)
 	/* the test frees it: it still reads img */
 }
 
-static const struct blk_backend_ops slow_ops = { slow_submit, slow_drain, slow_free };
+static const struct blk_backend_ops slow_ops = { .submit = slow_submit, .drain = slow_drain, .free = slow_free };
 
 static void test_quiesce_waits_for_write_in_flight(void **state)
 {
@@ -1071,6 +1080,328 @@ static void test_swap_image(void **state)
 	rig_free(r);
 }
 
+/* ---- the policy ---- */
+
+/* One disk rule on drive "disk0"; sectors [first, last] unless first > last. */
+static struct policy_slot *one_rule(enum policy_verdict v, enum policy_access acc, uint64_t first, uint64_t last,
+				    const char *overlay, enum policy_mode mode)
+{
+	struct policy_range range = { first, last };
+	struct policy_rule rule = { .resource = POL_RES_DISK, .verdict = v, .audit = true, .access = acc,
+				    .nranges = first <= last ? 1 : 0, .ranges = &range,
+				    .overlay = (char *)overlay };
+	struct policy_spec spec = { .mode = mode, .nrules = 1, .rules = &rule };
+	char err[160];
+
+	snprintf(rule.id, sizeof(rule.id), "disk-rule");
+	snprintf(rule.drive, sizeof(rule.drive), "disk0");
+	struct policy *p = policy_compile(&spec, err, sizeof(err));
+	if (!p)
+		fail_msg("policy_compile: %s", err);
+	struct policy_slot *slot = calloc(1, sizeof(*slot));
+	assert_non_null(slot);
+	policy_slot_init(slot, p);
+	return slot;
+}
+
+static struct rig *rig_policy(struct policy_slot *slot, const char *overlay, bool overlay_only)
+{
+	struct rig *r = calloc(1, sizeof(*r));
+	assert_non_null(r);
+	assert_int_equal(fake_guest_init(&r->g, RAM_SIZE), 0);
+	r->stats.name = "blk-test";
+	r->next_buf = BUF_GPA;
+	r->slot = slot;
+	r->overlay = overlay;
+	r->overlay_only = overlay_only;
+	make_image(r, IMG_BYTES);
+	start_device(r, false, NULL);
+	return r;
+}
+
+/* One read or write of n sectors at `sector` from/into guest buffer buf;
+ * returns the status byte. */
+static uint8_t rw(struct rig *r, bool write, uint64_t sector, uint64_t buf, uint32_t n)
+{
+	uint64_t st = gbuf(r, 1);
+	*host(r, st) = 0xaa;
+	struct seg s[] = { { header(r, write ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN, sector), 16, false },
+			   { buf, n * 512, !write },
+			   { st, 1, true } };
+	if (r->next_desc + 3 > QSIZE)
+		fail_msg("test posts too many chains");
+	run1(r, s, 3);
+	return *host(r, st);
+}
+
+/* Deny on a sector range: a request overlapping it fails and the image
+ * does not change; the others are served. */
+static void test_policy_deny_sectors(void **state)
+{
+	(void)state;
+	struct rig *r = rig_policy(one_rule(POLICY_DENY, POL_ACC_ANY, 100, 199, NULL, POLICY_ENFORCE), NULL, false);
+	uint64_t before = file_sum(r);
+	uint64_t b = gbuf(r, 4096);
+
+	fill_pattern(host(r, b), 4096, 5);
+	assert_int_equal(rw(r, true, 96, b, 8), VIRTIO_BLK_S_IOERR); /* 96..103 overlaps 100 */
+	assert_int_equal(rw(r, true, 199, b, 1), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(rw(r, false, 150, b, 1), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(file_sum(r), before);
+	assert_int_equal(stat_of(&r->stats.denied), 3);
+
+	/* A flush names no sectors: the range rule does not match it. */
+	uint64_t fst = gbuf(r, 1);
+	*host(r, fst) = 0xaa;
+	struct seg fl[] = { { header(r, VIRTIO_BLK_T_FLUSH, 150), 16, false }, { fst, 1, true } };
+	run1(r, fl, 2);
+	assert_int_equal(*host(r, fst), VIRTIO_BLK_S_OK);
+	assert_int_equal(rw(r, false, 92, b, 8), VIRTIO_BLK_S_OK); /* 92..99 */
+	assert_int_equal(rw(r, true, 200, b, 8), VIRTIO_BLK_S_OK);
+	assert_true(file_sum(r) != before);
+	assert_int_equal(stat_of(&r->stats.denied), 3);
+	assert_int_equal(policy_rule_hits(r->slot->cur, 0), 3);
+	rig_free(r);
+}
+
+/* Permissive: the same rule decides (counted on it), the write is served. */
+/* A rule without sectors matches flushes: denied, the guest sees IOERR. */
+static void test_policy_deny_flush(void **state)
+{
+	(void)state;
+	struct rig *r = rig_policy(one_rule(POLICY_DENY, POL_ACC_FLUSH, 1, 0, NULL, POLICY_ENFORCE), NULL, false);
+	uint64_t fst = gbuf(r, 1), b = gbuf(r, 512);
+	*host(r, fst) = 0xaa;
+	struct seg fl[] = { { header(r, VIRTIO_BLK_T_FLUSH, 0), 16, false }, { fst, 1, true } };
+	run1(r, fl, 2);
+	assert_int_equal(*host(r, fst), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(rw(r, true, 5, b, 1), VIRTIO_BLK_S_OK); /* writes are not flushes */
+	assert_int_equal(stat_of(&r->stats.denied), 1);
+	rig_free(r);
+}
+
+static void test_policy_permissive(void **state)
+{
+	(void)state;
+	struct rig *r = rig_policy(one_rule(POLICY_DENY, POL_ACC_WRITE, 100, 199, NULL, POLICY_PERMISSIVE), NULL,
+				   false);
+	uint64_t before = file_sum(r);
+	uint64_t b = gbuf(r, 512);
+
+	fill_pattern(host(r, b), 512, 5);
+	assert_int_equal(rw(r, true, 150, b, 1), VIRTIO_BLK_S_OK);
+	assert_true(file_sum(r) != before);
+	assert_int_equal(stat_of(&r->stats.denied), 0);
+	assert_int_equal(policy_rule_hits(r->slot->cur, 0), 1);
+	rig_free(r);
+}
+
+static void tmp_overlay(char *path, size_t len)
+{
+	snprintf(path, len, "/tmp/vblk-ovl-XXXXXX");
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	unlink(path); /* the device creates it */
+}
+
+/* The blocks of an overlay file that are data: [first, end) of each extent. */
+static unsigned extents(const char *path, off_t *out, unsigned max)
+{
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	unsigned n = 0;
+	off_t off = 0, d;
+	while (n + 2 <= max && (d = lseek(fd, off, SEEK_DATA)) >= 0) {
+		off_t h = lseek(fd, d, SEEK_HOLE);
+		out[n++] = d;
+		out[n++] = h;
+		off = h;
+	}
+	close(fd);
+	return n;
+}
+
+/* Copy-on-write: partial-block writes land in the overlay as whole blocks,
+ * read back merged with the base, the base never changes, and the overlay
+ * is found again by a new device (another run). */
+static void test_policy_overlay(void **state)
+{
+	(void)state;
+	char ovl[64];
+	tmp_overlay(ovl, sizeof(ovl));
+	struct rig *r = rig_policy(one_rule(POLICY_REDIRECT, POL_ACC_WRITE, 1, 0, ovl, POLICY_ENFORCE), NULL, false);
+	uint64_t before = file_sum(r);
+	uint8_t *want = malloc(IMG_BYTES);
+	fill_pattern(want, IMG_BYTES, 7);
+
+	/* Sector 9 (inside block 1), then sectors 7..16 (end of block 0,
+	 * all of block 1, start of block 2). */
+	uint64_t w1 = gbuf(r, 512), w2 = gbuf(r, 10 * 512);
+	fill_pattern(host(r, w1), 512, 41);
+	fill_pattern(host(r, w2), 10 * 512, 42);
+	assert_int_equal(rw(r, true, 9, w1, 1), VIRTIO_BLK_S_OK);
+	memcpy(want + 9 * 512, host(r, w1), 512);
+	uint64_t rb = gbuf(r, 32 * 512);
+	assert_int_equal(rw(r, false, 0, rb, 32), VIRTIO_BLK_S_OK);
+	assert_memory_equal(host(r, rb), want, 32 * 512);
+	assert_int_equal(file_sum(r), before);
+
+	assert_int_equal(rw(r, true, 7, w2, 10), VIRTIO_BLK_S_OK);
+	memcpy(want + 7 * 512, host(r, w2), 10 * 512);
+	memset(host(r, rb), 0, 32 * 512);
+	assert_int_equal(rw(r, false, 0, rb, 32), VIRTIO_BLK_S_OK);
+	assert_memory_equal(host(r, rb), want, 32 * 512);
+	/* A read of one sector that straddles nothing: from the overlay. */
+	uint64_t one = gbuf(r, 512);
+	assert_int_equal(rw(r, false, 16, one, 1), VIRTIO_BLK_S_OK);
+	assert_memory_equal(host(r, one), want + 16 * 512, 512);
+	assert_int_equal(file_sum(r), before);
+	assert_int_equal(stat_of(&r->stats.denied), 0);
+
+	/* The overlay: the image's size, blocks 0..2 as one data extent. */
+	struct stat st;
+	assert_int_equal(stat(ovl, &st), 0);
+	assert_int_equal(st.st_size, IMG_BYTES);
+	off_t ext[8];
+	assert_int_equal(extents(ovl, ext, 8), 2);
+	assert_int_equal(ext[0], 0);
+	assert_int_equal(ext[1], 3 * 4096);
+
+	/* Another run: the overlay is given at build, and read from the first
+	 * request on, with the base opened read-only. */
+	virtio_blk_free(r->d);
+	r->overlay = ovl;
+	r->overlay_only = true;
+	r->next_desc = 0;
+	r->avail_idx = 0;
+	memset(used(r), 0, 4 + 8 * QSIZE);
+	start_device(r, false, NULL);
+	assert_false(r->d->host_features & VIRTIO_BIT(VIRTIO_BLK_F_RO));
+	memset(host(r, rb), 0, 32 * 512);
+	assert_int_equal(rw(r, false, 0, rb, 32), VIRTIO_BLK_S_OK);
+	assert_memory_equal(host(r, rb), want, 32 * 512);
+	assert_int_equal(file_sum(r), before);
+
+	free(want);
+	unlink(ovl);
+	rig_free(r);
+}
+
+/* An overlay that cannot be opened: the redirected write fails, the base is
+ * untouched. */
+static void test_policy_overlay_unusable(void **state)
+{
+	(void)state;
+	struct rig *r = rig_policy(one_rule(POLICY_REDIRECT, POL_ACC_WRITE, 1, 0, "/nonexistent-dir/ovl",
+					    POLICY_ENFORCE), NULL, false);
+	uint64_t before = file_sum(r);
+	uint64_t b = gbuf(r, 512);
+	assert_int_equal(rw(r, true, 3, b, 1), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(file_sum(r), before);
+	rig_free(r);
+}
+
+/* 64 one-sector writes in flight at once into 8 blocks not yet in the
+ * overlay (the workers race to copy the same blocks in): every sector reads
+ * back as written, the base never changes. */
+static void overlay_concurrent_round(void)
+{
+	enum { N = 64 };
+	char ovl[64];
+	tmp_overlay(ovl, sizeof(ovl));
+	struct rig *r = rig_policy(one_rule(POLICY_REDIRECT, POL_ACC_ANY, 1, 0, ovl, POLICY_ENFORCE), NULL, false);
+	uint64_t before = file_sum(r);
+	uint64_t data[N], st[N];
+
+	for (int i = 0; i < N; i++) {
+		data[i] = gbuf(r, 512);
+		st[i] = gbuf(r, 1);
+		*host(r, st[i]) = 0xaa;
+		fill_pattern(host(r, data[i]), 512, 2000u + (uint32_t)i);
+		/* Sectors 1, 2, ...: odd order within each block across chains. */
+		uint64_t sector = 8 + (uint64_t)((i * 37) % N);
+		struct seg s[] = { { header(r, VIRTIO_BLK_T_OUT, sector), 16, false },
+				   { data[i], 512, false },
+				   { st[i], 1, true } };
+		post(r, s, 3);
+	}
+	kick(r);
+	assert_true(wait_used(r, N));
+	for (int i = 0; i < N; i++)
+		assert_int_equal(*host(r, st[i]), VIRTIO_BLK_S_OK);
+
+	uint64_t rb = gbuf(r, (N + 16) * 512);
+	r->next_desc = 0;
+	assert_int_equal(rw(r, false, 0, rb, N + 16), VIRTIO_BLK_S_OK);
+	uint8_t *want = malloc(IMG_BYTES);
+	fill_pattern(want, IMG_BYTES, 7);
+	for (int i = 0; i < N; i++)
+		memcpy(want + (8 + (uint64_t)((i * 37) % N)) * 512, host(r, data[i]), 512);
+	assert_memory_equal(host(r, rb), want, (N + 16) * 512);
+	assert_int_equal(file_sum(r), before);
+	free(want);
+	unlink(ovl);
+	rig_free(r);
+}
+
+/* A redirect added live (PUT /policy): the overlay opens on the first
+ * redirected write; once the redirect is gone again, blocks the overlay
+ * holds stay there (a write to them goes to the overlay), others go to the
+ * base. */
+static void test_policy_overlay_live(void **state)
+{
+	(void)state;
+	char ovl[64], err[160];
+	tmp_overlay(ovl, sizeof(ovl));
+	struct policy_spec none = { .mode = POLICY_ENFORCE };
+	struct policy_slot *slot = calloc(1, sizeof(*slot));
+	assert_non_null(slot);
+	policy_slot_init(slot, policy_compile(&none, err, sizeof(err)));
+	struct rig *r = rig_policy(slot, NULL, false);
+	uint8_t *want = malloc(IMG_BYTES), got[512];
+	fill_pattern(want, IMG_BYTES, 7);
+	uint64_t b1 = gbuf(r, 512), b2 = gbuf(r, 512), b3 = gbuf(r, 512), rb = gbuf(r, 64 * 512);
+	fill_pattern(host(r, b1), 512, 61);
+	fill_pattern(host(r, b2), 512, 62);
+	fill_pattern(host(r, b3), 512, 63);
+
+	assert_int_equal(rw(r, true, 9, b1, 1), VIRTIO_BLK_S_OK); /* to the base */
+	file_read(r, 9 * 512, got, 512);
+	assert_memory_equal(got, host(r, b1), 512);
+	memcpy(want + 9 * 512, host(r, b1), 512);
+	struct stat st;
+	assert_int_equal(stat(ovl, &st), -1);
+
+	struct policy_slot *cow = one_rule(POLICY_REDIRECT, POL_ACC_WRITE, 1, 0, ovl, POLICY_ENFORCE);
+	policy_free(policy_swap(slot, atomic_exchange(&cow->cur, NULL)));
+	free(cow);
+	assert_int_equal(rw(r, true, 20, b2, 1), VIRTIO_BLK_S_OK); /* to the overlay */
+	assert_int_equal(stat(ovl, &st), 0);
+	file_read(r, 20 * 512, got, 512);
+	assert_memory_equal(got, want + 20 * 512, 512); /* base untouched */
+	memcpy(want + 20 * 512, host(r, b2), 512);
+
+	policy_free(policy_swap(slot, policy_compile(&none, err, sizeof(err))));
+	assert_int_equal(rw(r, true, 21, b3, 1), VIRTIO_BLK_S_OK); /* block 2 is the overlay's */
+	file_read(r, 21 * 512, got, 512);
+	assert_memory_equal(got, want + 21 * 512, 512);
+	memcpy(want + 21 * 512, host(r, b3), 512);
+	assert_int_equal(rw(r, false, 0, rb, 64), VIRTIO_BLK_S_OK);
+	assert_memory_equal(host(r, rb), want, 64 * 512);
+	free(want);
+	unlink(ovl);
+	rig_free(r);
+}
+
+static void test_policy_overlay_concurrent(void **state)
+{
+	(void)state;
+	/* A race shows in few rounds: many rounds. */
+	for (int i = 0; i < 40; i++)
+		overlay_concurrent_round();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1099,6 +1430,13 @@ int main(void)
 		cmocka_unit_test(test_parse_bad),
 		cmocka_unit_test(test_new_errors),
 		cmocka_unit_test(test_quiesce_waits_for_write_in_flight),
+		cmocka_unit_test(test_policy_deny_sectors),
+		cmocka_unit_test(test_policy_deny_flush),
+		cmocka_unit_test(test_policy_permissive),
+		cmocka_unit_test(test_policy_overlay),
+		cmocka_unit_test(test_policy_overlay_unusable),
+		cmocka_unit_test(test_policy_overlay_live),
+		cmocka_unit_test(test_policy_overlay_concurrent),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/policy.h"
 #include "devices/virtio_vsock.h"
 #include "fake_driver.h"
 #include "host/evloop.h"
@@ -58,6 +59,7 @@ struct fix {
 	char path[100];
 	int listener; /* the test's PATH_port listener, -1 if none */
 	char lpath[160];
+	struct policy_slot *slot; /* the policy in force, when a test gives one */
 };
 
 static void rec_raise(struct virtio_dev *d, int q)
@@ -246,6 +248,29 @@ static int host_accept(struct fix *f)
 	return fd;
 }
 
+static void start(struct fix *f);
+
+/* Starts the device under one vsock rule. */
+static void start_policy(struct fix *f, enum policy_vsock_dir dir, uint32_t port, enum policy_verdict v,
+			 uint32_t to, enum policy_mode mode)
+{
+	static struct policy_range range;
+	struct policy_rule rule = { .resource = POL_RES_VSOCK, .verdict = v, .audit = true, .vdir = dir,
+				    .nranges = 1, .ranges = &range, .to_vport = to };
+	struct policy_spec spec = { .mode = mode, .nrules = 1, .rules = &rule };
+	char err[160];
+
+	range = (struct policy_range){ port, port };
+	snprintf(rule.id, sizeof(rule.id), "vsock-rule");
+	struct policy *p = policy_compile(&spec, err, sizeof(err));
+	if (!p)
+		fail_msg("policy_compile: %s", err);
+	f->slot = calloc(1, sizeof(*f->slot));
+	assert_non_null(f->slot);
+	policy_slot_init(f->slot, p);
+	start(f);
+}
+
 static void start(struct fix *f)
 {
 	struct virtio_vsock_config cfg;
@@ -254,8 +279,8 @@ static void start(struct fix *f)
 
 	snprintf(spec, sizeof(spec), "cid=%d,uds=%s", CID, f->path);
 	assert_int_equal(virtio_vsock_parse(spec, &cfg, err, sizeof(err)), 0);
-	d = host_vsock_new(&cfg, &f->g.m, (struct dev_gate){ .stats = &f->stats }, f->loop, err,
-			     sizeof(err));
+	d = host_vsock_new(&cfg, &f->g.m, (struct dev_gate){ .stats = &f->stats, .policy = f->slot, .id = "vsock" },
+			   f->loop, err, sizeof(err));
 	if (!d)
 		fail_msg("virtio_vsock_new: %s", err);
 	f->d = d;
@@ -294,6 +319,10 @@ static int teardown(void **state)
 	}
 	unlink(f->path);
 	rmdir(f->dir);
+	if (f->slot) {
+		policy_slot_fini(f->slot);
+		free(f->slot);
+	}
 	fake_guest_fini(&f->g);
 	free(f);
 	return 0;
@@ -704,6 +733,97 @@ static void test_reset_drops_connections(void **state)
 	assert_int_equal(cid, CID);
 }
 
+/* ---- the policy --------------------------------------------------------- */
+
+/* A denied host port is refused as if nobody listened: the guest gets its
+ * RST, and the listener behind it never sees a connection. */
+static void test_policy_guest_deny(void **state)
+{
+	struct fix *f = *state;
+
+	start_policy(f, POL_VSOCK_G2H, 5000, POLICY_DENY, 0, POLICY_ENFORCE);
+	post_rx(f, 4);
+	host_listen_port(f, 5000);
+	guest_send(f, REQUEST, 1025, 5000, NULL, 0);
+	struct hdr h = expect_recv(f, RST, NULL);
+	assert_int_equal(h.src_port, 5000);
+	assert_int_equal(h.dst_port, 1025);
+	assert_false(readable(f->listener, 100));
+	assert_int_equal(f->stats.denied, 1);
+	assert_int_equal(policy_rule_hits(f->slot->cur, 0), 1);
+}
+
+/* Permissive: decided and counted on the rule, but provided. */
+static void test_policy_guest_permissive(void **state)
+{
+	struct fix *f = *state;
+
+	start_policy(f, POL_VSOCK_G2H, 5000, POLICY_DENY, 0, POLICY_PERMISSIVE);
+	post_rx(f, 8);
+	int fd = open_guest_conn(f, 65536);
+	close(fd);
+	assert_int_equal(f->stats.denied, 0);
+	assert_int_equal(policy_rule_hits(f->slot->cur, 0), 1);
+}
+
+/* A redirect reaches PATH_<to_port>; the guest still talks to its port. */
+static void test_policy_guest_redirect(void **state)
+{
+	struct fix *f = *state;
+	uint8_t buf[16];
+
+	start_policy(f, POL_VSOCK_G2H, 5001, POLICY_REDIRECT, 5000, POLICY_ENFORCE);
+	post_rx(f, 8);
+	host_listen_port(f, 5000);
+	guest_send(f, REQUEST, 1025, 5001, NULL, 0);
+	int fd = host_accept(f);
+	struct hdr r = expect_recv(f, RESPONSE, NULL);
+	assert_int_equal(r.src_port, 5001);
+	assert_int_equal(r.dst_port, 1025);
+	guest_send(f, RW, 1025, 5001, "via 5000", 8);
+	host_read_exact(fd, buf, 8);
+	assert_memory_equal(buf, "via 5000", 8);
+	close(fd);
+	assert_int_equal(f->stats.denied, 0);
+}
+
+/* A denied guest port: the host client is closed, the guest hears nothing. */
+static void test_policy_host_deny(void **state)
+{
+	struct fix *f = *state;
+	struct hdr h;
+
+	start_policy(f, POL_VSOCK_H2G, 77, POLICY_DENY, 0, POLICY_ENFORCE);
+	post_rx(f, 4);
+	int cl = unix_connect(f->path);
+	assert_int_equal(write(cl, "CONNECT 77\n", 11), 11);
+	assert_true(host_eof(cl));
+	close(cl);
+	assert_false(guest_recv(f, &h, NULL, 100));
+	assert_int_equal(f->stats.denied, 1);
+
+	/* Another port still gets through. */
+	cl = unix_connect(f->path);
+	assert_int_equal(write(cl, "CONNECT 78\n", 11), 11);
+	h = expect_recv(f, REQUEST, NULL);
+	assert_int_equal(h.dst_port, 78);
+	close(cl);
+}
+
+/* A redirect asks the guest for the other port. */
+static void test_policy_host_redirect(void **state)
+{
+	struct fix *f = *state;
+
+	start_policy(f, POL_VSOCK_H2G, 77, POLICY_REDIRECT, 1234, POLICY_ENFORCE);
+	post_rx(f, 4);
+	int cl = unix_connect(f->path);
+	assert_int_equal(write(cl, "CONNECT 77\n", 11), 11);
+	struct hdr req = expect_recv(f, REQUEST, NULL);
+	assert_int_equal(req.dst_port, 1234);
+	close(cl);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -721,6 +841,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rx_header_only_buffer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_guest_overrun, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_drops_connections, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_policy_guest_deny, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_policy_guest_permissive, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_policy_guest_redirect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_policy_host_deny, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_policy_host_redirect, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,7 @@
 #include "arch/x86/cpuid.h"
 
+#include "core/policy.h"
+
 #define CPUID_1_ECX_HYPERVISOR (1u << 31)
 #define CPUID_1_EDX_HTT (1u << 28)
 #define TOPO_LEVEL_SMT 1u
@@ -72,4 +74,65 @@ void cpuid_fixup(struct cpuid_leaf *leaves, unsigned n, unsigned cpu, unsigned n
 			break;
 		}
 	}
+}
+
+unsigned cpuid_policy_extra(const struct policy *p)
+{
+	const struct policy_spec *s = policy_spec_of(p);
+	unsigned n = 0;
+	for (unsigned i = 0; i < s->nrules; i++)
+		n += s->rules[i].resource == POL_RES_CPUID;
+	return n;
+}
+
+/* Whether an entry answers CPUID(leaf, subleaf) the way KVM looks it up:
+ * an entry without a significant index answers every subleaf. */
+static bool answers(const struct cpuid_leaf *l, uint32_t leaf, uint32_t subleaf)
+{
+	return l->function == leaf && (!(l->flags & CPUID_FLAG_SIGNIFICANT_INDEX) || l->index == subleaf);
+}
+
+static struct cpuid_leaf *find(struct cpuid_leaf *leaves, unsigned n, uint32_t leaf, uint32_t subleaf)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (answers(&leaves[i], leaf, subleaf))
+			return &leaves[i];
+	return NULL;
+}
+
+/* Leaf ranges start at multiples of 0x10000000 (0, 0x40000000,
+ * 0x80000000, 0xC0000000); their first leaf's EAX is the highest one. */
+static void raise_max(struct cpuid_leaf *leaves, unsigned n, uint32_t leaf)
+{
+	struct cpuid_leaf *b = find(leaves, n, leaf & 0xf0000000u, 0);
+	if (b && b->eax < leaf)
+		b->eax = leaf;
+}
+
+unsigned cpuid_apply_policy(struct cpuid_leaf *leaves, unsigned n, unsigned cap, const struct policy *p)
+{
+	const struct policy_spec *s = policy_spec_of(p);
+
+	for (unsigned i = 0; i < s->nrules && n < cap; i++) {
+		const struct policy_rule *r = &s->rules[i];
+		uint32_t sub = r->has_subleaf ? r->subleaf : 0;
+		if (r->resource != POL_RES_CPUID || find(leaves, n, r->leaf, sub))
+			continue;
+		leaves[n++] = (struct cpuid_leaf){
+			.function = r->leaf,
+			.index = sub,
+			.flags = r->has_subleaf ? CPUID_FLAG_SIGNIFICANT_INDEX : 0,
+		};
+		raise_max(leaves, n, r->leaf);
+	}
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t regs[4] = { leaves[i].eax, leaves[i].ebx, leaves[i].ecx, leaves[i].edx };
+		if (policy_cpuid(p, leaves[i].function, leaves[i].index, regs) < 0)
+			continue;
+		leaves[i].eax = regs[0];
+		leaves[i].ebx = regs[1];
+		leaves[i].ecx = regs[2];
+		leaves[i].edx = regs[3];
+	}
+	return n;
 }

@@ -7,6 +7,8 @@
 
 #include <stdint.h>
 
+struct policy;
+
 struct cpuid_leaf {
 	uint32_t function;
 	uint32_t index;
@@ -18,5 +20,17 @@ struct cpuid_leaf {
 /* Adjusts `leaves` in place for vCPU `cpu` of `ncpus` (one core each, one
  * socket): leaves 0x1, 0x4, 0xB, 0x1F, 0x80000008, 0x8000001E. */
 void cpuid_fixup(struct cpuid_leaf *leaves, unsigned n, unsigned cpu, unsigned ncpus);
+
+#define CPUID_FLAG_SIGNIFICANT_INDEX 1u /* KVM_CPUID_FLAG_SIGNIFCANT_INDEX */
+
+/* How many entries cpuid_apply_policy() may add: one per cpuid rule. */
+unsigned cpuid_policy_extra(const struct policy *p);
+/* Applies the policy's cpuid rules to every entry (after cpuid_fixup, so a
+ * rule has the last word: clearing the hypervisor bit works). A rule for a
+ * leaf or subleaf the table lacks adds that entry (zeroes, then the rule),
+ * and raises the range's highest leaf (leaf 0, 0x40000000, 0x80000000...
+ * EAX) to reach it unless a rule sets that itself. `cap` is the room in
+ * `leaves`; returns the new count. */
+unsigned cpuid_apply_policy(struct cpuid_leaf *leaves, unsigned n, unsigned cap, const struct policy *p);
 
 #endif

@@ -1,0 +1,285 @@
+/* The network policy over a real libslirp on a running event loop, with a
+ * real listening socket on 127.0.0.1: a guest SYN to the provided
+ * 10.0.2.2:P is answered by slirp's SYN-ACK (the host's 127.0.0.1:P took
+ * the connection); a SYN to 10.0.2.2:R redirected to 127.0.0.1:P is too,
+ * with the reply carrying R back; a SYN to a denied port is reset by the
+ * filter and reaches no host socket. This is what the lab's netpol boot
+ * shows with a Linux guest, without the guest. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/policy.h"
+#include "devices/net_filter.h"
+#include "devices/net_pkt.h"
+#include "host/clock.h"
+#include "host/evloop.h"
+#include "host/net_slirp.h"
+
+static const uint8_t guest_mac[6] = {0x52, 0x54, 0, 0x12, 0x34, 0x56};
+
+struct ctx {
+	struct net_backend *b;
+	struct policy_slot slot;
+	struct dev_stats st;
+	/* the TCP frames the guest got, as parsed */
+	atomic_uint ntcp;
+	struct net_pkt tcp[16];
+	uint8_t frame[2048];
+	/* what the loop thread should send */
+	uint8_t out[128];
+	size_t out_len;
+};
+
+static void on_rx(void *p)
+{
+	struct ctx *c = p;
+	struct iovec in = {c->frame, sizeof(c->frame)};
+	ssize_t n;
+	while ((n = c->b->ops->recv(c->b, &in, 1)) > 0) {
+		struct net_pkt k;
+		unsigned i = atomic_load(&c->ntcp);
+		if (net_pkt_parse(c->frame, (size_t)n, &k) == NET_PKT_IPV4 && k.proto == NET_IP_TCP &&
+		    i < 16) {
+			c->tcp[i] = k;
+			atomic_store(&c->ntcp, i + 1);
+		}
+	}
+}
+
+struct on_loop {
+	void (*fn)(struct ctx *);
+	struct ctx *c;
+	atomic_bool done;
+};
+
+static void tramp(void *p)
+{
+	struct on_loop *o = p;
+	o->fn(o->c);
+	atomic_store(&o->done, true);
+}
+
+static void run_on_loop(struct evloop *l, void (*fn)(struct ctx *), struct ctx *c)
+{
+	struct on_loop o = {fn, c, false};
+	assert_int_equal(evloop_call(l, tramp, &o), 0);
+	for (int i = 0; i < 3000 && !atomic_load(&o.done); i++)
+		usleep(1000);
+	assert_true(atomic_load(&o.done));
+}
+
+static void hook(struct ctx *c)
+{
+	c->b->rx_ready = on_rx;
+	c->b->rx_ctx = c;
+	c->b->ops->rx_enable(c->b, true);
+}
+
+static void send_out(struct ctx *c)
+{
+	struct iovec v = {c->out, c->out_len};
+	assert_int_equal(c->b->ops->send(c->b, &v, 1), 0);
+}
+
+static void free_b(struct ctx *c)
+{
+	c->b->ops->free(c->b);
+}
+
+static void put16(uint8_t *b, unsigned v)
+{
+	b[0] = (uint8_t)(v >> 8), b[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *b, uint32_t v)
+{
+	put16(b, v >> 16), put16(b + 2, v & 0xffff);
+}
+
+static size_t arp_request(uint8_t *f, uint32_t target)
+{
+	memset(f, 0, 60);
+	memset(f, 0xff, 6);
+	memcpy(f + 6, guest_mac, 6);
+	put16(f + 12, 0x0806);
+	put16(f + 14, 1);
+	put16(f + 16, 0x0800);
+	f[18] = 6, f[19] = 4, f[21] = 1;
+	memcpy(f + 22, guest_mac, 6);
+	put32(f + 28, NET_SLIRP_GUEST);
+	put32(f + 38, target);
+	return 60;
+}
+
+static size_t syn(uint8_t *f, uint16_t sport, uint32_t dst, uint16_t dport)
+{
+	memset(f, 0, 14 + 20 + 20);
+	memcpy(f, "\x52\x55\x0a\x00\x02\x02", 6);
+	memcpy(f + 6, guest_mac, 6);
+	put16(f + 12, 0x0800);
+	uint8_t *ip = f + 14, *t = ip + 20;
+	ip[0] = 0x45, put16(ip + 2, 40), put16(ip + 6, 0x4000), ip[8] = 64, ip[9] = 6;
+	put32(ip + 12, NET_SLIRP_GUEST), put32(ip + 16, dst);
+	put16(ip + 10, (uint16_t)~net_csum_fold(net_csum_add(0, ip, 20)));
+	put16(t, sport), put16(t + 2, dport), put32(t + 4, 1000);
+	t[12] = 5 << 4, t[13] = NET_TCP_SYN, put16(t + 14, 64240);
+	uint8_t ps[12];
+	memcpy(ps, ip + 12, 8);
+	ps[8] = 0, ps[9] = 6, put16(ps + 10, 20);
+	put16(t + 16, (uint16_t)~net_csum_fold(net_csum_add(net_csum_add(0, ps, 12), t, 20)));
+	return 54;
+}
+
+static int listener(uint16_t *port)
+{
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof(sa);
+	assert_true(s >= 0);
+	assert_int_equal(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(s, 8), 0);
+	assert_int_equal(getsockname(s, (struct sockaddr *)&sa, &sl), 0);
+	*port = ntohs(sa.sin_port);
+	return s;
+}
+
+/* Waits for the n-th TCP frame to the guest. */
+static const struct net_pkt *wait_tcp(struct ctx *c, unsigned n)
+{
+	for (int i = 0; i < 5000 && atomic_load(&c->ntcp) < n; i++)
+		usleep(1000);
+	assert_true(atomic_load(&c->ntcp) >= n);
+	return &c->tcp[n - 1];
+}
+
+static bool accepted(int ls)
+{
+	struct pollfd p = {.fd = ls, .events = POLLIN};
+	if (poll(&p, 1, 3000) != 1)
+		return false;
+	int a = accept(ls, NULL, NULL);
+	if (a < 0)
+		return false;
+	close(a);
+	return true;
+}
+
+static struct policy_rule rule(const char *id, enum policy_verdict v, uint32_t dst, uint16_t port)
+{
+	struct policy_rule r = {.resource = POL_RES_NET,
+				.verdict = v,
+				.dir = POL_DIR_EGRESS,
+				.proto = POL_PROTO_TCP,
+				.dst_ip = dst,
+				.dst_prefix = dst ? 32 : 0,
+				.audit = true};
+	snprintf(r.id, sizeof(r.id), "%s", id);
+	if (port) {
+		r.nranges = 1;
+		r.ranges = malloc(sizeof(*r.ranges));
+		r.ranges[0] = (struct policy_range){port, port};
+	}
+	return r;
+}
+
+static void test_allow_redirect_deny_through_slirp(void **state)
+{
+	(void)state;
+	uint16_t port, other;
+	int ls = listener(&port);
+	int ls2 = listener(&other); /* denied: nothing may reach it */
+	uint16_t moved = (uint16_t)(port == 65535 ? 1024 : port + 1);
+
+	struct policy_rule r[3] = {
+	    rule("web", POLICY_PROVIDE, NET_SLIRP_HOST, port),
+	    rule("moved", POLICY_REDIRECT, NET_SLIRP_HOST, moved),
+	    rule("rest", POLICY_DENY, 0, 0),
+	};
+	r[1].to_ip = 0x7f000001;
+	r[1].to_port = port;
+	struct policy_spec s = {.mode = POLICY_ENFORCE, .nrules = 3, .rules = r};
+	char err[200];
+	struct policy *p = policy_compile(&s, err, sizeof(err));
+	assert_non_null(p);
+	for (int i = 0; i < 3; i++)
+		free(r[i].ranges);
+
+	static struct ctx c;
+	memset(&c, 0, sizeof(c));
+	policy_slot_init(&c.slot, p);
+	struct evloop *l = evloop_new();
+	assert_non_null(l);
+	assert_int_equal(evloop_start(l), 0);
+	struct net_backend *sl = net_slirp_new(NULL, 0, l, err, sizeof(err));
+	assert_non_null(sl);
+	struct dev_gate g = {.stats = &c.st, .policy = &c.slot, .id = "net0"};
+	struct net_filter_cfg fc = {.user_mode = true,
+				    .net = NET_SLIRP_NET,
+				    .mask = NET_SLIRP_MASK,
+				    .host = NET_SLIRP_HOST,
+				    .dns = NET_SLIRP_DNS,
+				    .guest = NET_SLIRP_GUEST,
+				    .clock = host_clock()};
+	c.b = net_filter_new(sl, &g, &fc, err, sizeof(err));
+	assert_non_null(c.b);
+	run_on_loop(l, hook, &c);
+	c.out_len = arp_request(c.out, NET_SLIRP_HOST);
+	run_on_loop(l, send_out, &c);
+
+	/* provided: slirp connects to 127.0.0.1:port and answers the SYN */
+	c.out_len = syn(c.out, 40000, NET_SLIRP_HOST, port);
+	run_on_loop(l, send_out, &c);
+	assert_true(accepted(ls));
+	const struct net_pkt *k = wait_tcp(&c, 1);
+	assert_int_equal(k->tcp_flags, NET_TCP_SYN | NET_TCP_ACK);
+	assert_int_equal(k->sport, port);
+	assert_int_equal(k->dport, 40000);
+
+	/* redirected: the same server, the reply from the port asked for */
+	c.out_len = syn(c.out, 40001, NET_SLIRP_HOST, moved);
+	run_on_loop(l, send_out, &c);
+	assert_true(accepted(ls));
+	k = wait_tcp(&c, 2);
+	assert_int_equal(k->tcp_flags, NET_TCP_SYN | NET_TCP_ACK);
+	assert_int_equal(k->sport, moved);
+	assert_int_equal(k->src, NET_SLIRP_HOST);
+	assert_int_equal(k->dport, 40001);
+
+	/* denied: a reset from the filter, the host socket sees nothing */
+	c.out_len = syn(c.out, 40002, NET_SLIRP_HOST, other);
+	run_on_loop(l, send_out, &c);
+	k = wait_tcp(&c, 3);
+	assert_int_equal(k->tcp_flags, NET_TCP_RST | NET_TCP_ACK);
+	assert_int_equal(k->sport, other);
+	assert_int_equal(k->ack, 1001);
+	assert_false(accepted(ls2));
+	assert_int_equal(atomic_load(&c.st.denied), 1);
+
+	run_on_loop(l, free_b, &c);
+	evloop_free(l);
+	policy_slot_fini(&c.slot);
+	close(ls);
+	close(ls2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_allow_redirect_deny_through_slirp),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
