@@ -52,6 +52,7 @@ out=$("$V" run --kernel "$G/tiny-spin.bin" --gdb-wait 2>&1 >/dev/null); rc=$?
 if [ $rc -eq 1 ] && grep -q "needs --gdb" <<<"$out"; then pass "--gdb-wait without --gdb"; else fail "--gdb-wait without --gdb" "exit $rc: $out"; fi
 
 # --- a session: registers, memory, hbreak, stepi, detach -------------------
+export VIGIL_GDB_TIMEOUT_MS=3000 # a slow client is dropped after 3 s (gdb_hostile.py)
 start a --gdb "unix:$T/a.sock"
 sleep 0.5
 rungdb a "info registers rip" "x/4xb \$rip" "x/gx $COUNT" "hbreak *$LOOP" "continue" "info registers rip" \

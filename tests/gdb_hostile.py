@@ -130,5 +130,19 @@ s.sendall(b"$qSupported")  # never finished
 s.close()
 runs_on("guest runs on after a half packet and disconnect")
 
+# A slow client: it connects (the guest stops) and says nothing, or stops
+# in the middle of a packet; it is dropped after the client timeout
+# (VIGIL_GDB_TIMEOUT_MS, set short by tests/gdb.sh) and the guest runs on.
+for what, first in (("a silent client", b""), ("a client stuck mid-packet", b"$qSupp")):
+    s = connect()
+    s.sendall(first)
+    s.settimeout(15)
+    t0 = time.monotonic()
+    got = recv_until(s, lambda b: False)  # until vigil closes it
+    took = time.monotonic() - t0
+    check(what + " is dropped after the timeout", took < 14, "still connected after %.1f s" % took)
+    s.close()
+    runs_on("guest runs on after " + what)
+
 print("hostile: %d passed, %d failed" % (passed, failed))
 sys.exit(1 if failed else 0)

@@ -32,8 +32,16 @@
 #include "gdb/gdb_stub.h"
 
 /* A client gets this long to finish a packet it started, and to send its
- * first one; a send that cannot progress for this long drops it. */
+ * first one; a send that cannot progress for this long drops it.
+ * VIGIL_GDB_TIMEOUT_MS shortens it, for tests. */
 #define CLIENT_TIMEOUT_MS 30000
+
+static int client_timeout_ms(void)
+{
+	const char *env = getenv("VIGIL_GDB_TIMEOUT_MS");
+	long v = env ? strtol(env, NULL, 10) : 0;
+	return v >= 100 && v <= CLIENT_TIMEOUT_MS ? (int)v : CLIENT_TIMEOUT_MS;
+}
 
 struct gdb_server {
 	struct vm *vm;
@@ -335,8 +343,9 @@ static enum served serve(struct gdb_server *g, int fd)
 {
 	bool quit = false, heard = false;
 	char buf[4096];
+	int timeout = client_timeout_ms();
 
-	struct timeval tv = { .tv_sec = CLIENT_TIMEOUT_MS / 1000 };
+	struct timeval tv = { .tv_sec = timeout / 1000, .tv_usec = (timeout % 1000) * 1000 };
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* fails harmlessly on Unix sockets */
@@ -350,7 +359,7 @@ static enum served serve(struct gdb_server *g, int fd)
 		struct pollfd p[4] = { { .fd = fd, .events = POLLIN }, { .fd = g->evfd, .events = POLLIN },
 				       { .fd = g->quitfd, .events = POLLIN }, { .fd = g->lfd, .events = POLLIN } };
 		bool midpacket = g->rx.state != 0;
-		int r = poll(p, 4, !heard || midpacket ? CLIENT_TIMEOUT_MS : 1000);
+		int r = poll(p, 4, !heard || midpacket ? timeout : 1000);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r == 0 && (!heard || midpacket))
