@@ -140,8 +140,8 @@ fuzz-smoke: $(B)/fuzz/fuzz_virtq $(B)/fuzz/fuzz_api $(B)/fuzz/fuzz_net $(B)/fuzz
 	$(B)/fuzz/fuzz_gdb -max_total_time=10 -print_final_stats=1 -artifact_prefix=$(B)/fuzz/ $(B)/fuzz/corpus-gdb \
 		fuzz/corpus-gdb
 # fuzz_gdb: the gdb stub's packet framing and command decoder over a fake target.
-FUZZ_GDB_SRC := fuzz/fuzz_gdb.c src/gdb/gdb_packet.c src/gdb/gdb_stub.c
-$(B)/fuzz/fuzz_gdb: $(FUZZ_GDB_SRC) tests/unit/fake_gdb_target.h src/gdb/gdb_packet.h src/gdb/gdb_stub.h
+FUZZ_GDB_SRC := fuzz/fuzz_gdb.c src/gdb/gdb_packet.c src/gdb/gdb_stub.c src/gdb/gdb_regs.c
+$(B)/fuzz/fuzz_gdb: $(FUZZ_GDB_SRC) tests/unit/fake_gdb_target.h src/gdb/gdb_packet.h src/gdb/gdb_stub.h src/gdb/gdb_regs.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -Itests/unit -o $@ $(filter %.c,$^)
 .PHONY: fuzz fuzz-smoke

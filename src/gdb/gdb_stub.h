@@ -13,6 +13,7 @@
 
 #include "arch/x86/cpu_state.h"
 #include "core/vcpu.h"
+#include "gdb/gdb_regs.h" /* the target description it serves */
 
 struct vexit;
 
@@ -115,8 +116,5 @@ bool gdb_stub_stopped(struct gdb_stub *s, const struct gdb_stop *stop, char *rep
 /* Removes every breakpoint (original bytes back) and clears guest debug on
  * every vCPU: the VM may then run free. For D, k and a vanished client. */
 void gdb_stub_detach(struct gdb_stub *s);
-
-/* The target description served as qXfer:features:read:target.xml. */
-extern const char gdb_target_xml[];
 
 #endif
