@@ -57,16 +57,20 @@ static void emit(struct vm *vm, unsigned cpu, enum vevent_kind kind, enum policy
 static void redirect_access(const struct bus *bus, const struct policy_rule *r, uint64_t addr, uint8_t *data,
 			    uint32_t len, bool write)
 {
-	if (r->has_to && r->nranges) {
-		uint64_t first = r->ranges[0].first;
-		for (unsigned i = 0; i < r->nranges; i++)
-			if (addr >= r->ranges[i].first && addr <= r->ranges[i].last)
-				first = r->ranges[i].first;
-		uint64_t to = r->to + (addr - first);
-		const struct bus_range *t = bus_find(bus, to, len);
-		if (t) {
-			t->fn(t->dev, to - t->base, data, len, write);
-			return;
+	if (r->has_to) {
+		/* The same offset in the target range. An access that starts
+		 * below the rule's range (it only straddles into it) has no such
+		 * offset: it reads as denied rather than wrapping. */
+		for (unsigned i = 0; i < r->nranges; i++) {
+			if (addr < r->ranges[i].first || addr > r->ranges[i].last)
+				continue;
+			uint64_t to = r->to + (addr - r->ranges[i].first);
+			const struct bus_range *t = to >= r->to ? bus_find(bus, to, len) : NULL;
+			if (t) {
+				t->fn(t->dev, to - t->base, data, len, write);
+				return;
+			}
+			break;
 		}
 	} else if (r->has_value) {
 		if (!write)

@@ -232,7 +232,9 @@ static int hv_run(void *hv, unsigned cpu, struct vexit *ex)
 
 	if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 		if (errno == EINTR || errno == EAGAIN) {
-			v->run->immediate_exit = 0;
+			/* Shared with hv_kick on another thread (and with KVM): an
+			 * atomic byte store, so neither tears nor races. */
+			__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_RELAXED);
 			memset(ex, 0, sizeof(*ex));
 			ex->reason = VEXIT_INTR;
 			return 0;
@@ -251,7 +253,7 @@ static void hv_kick(void *hv, unsigned cpu)
 {
 	struct kvm_vcpu *v = vcpu_of(hv, cpu);
 	if (v->run)
-		v->run->immediate_exit = 1;
+		__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_RELAXED);
 	if (atomic_load(&v->bound))
 		pthread_kill(v->thread, SIG_KICK);
 }

@@ -400,6 +400,54 @@ static void test_policy_deny_ports(void **state)
 	policy_free(empty);
 }
 
+/* Redirects: a read of 0x2f8-0x2ff returns a fixed value (writes dropped);
+ * 0x2e8-0x2ef goes to the same offset at COM1; an access that starts below
+ * the redirected range and only straddles into it reads as denied. */
+static void test_policy_redirect(void **state)
+{
+	struct fixture *f = *state;
+	struct policy_range fixed = { 0x2f8, 0x2ff }, moved = { 0x2e8, 0x2ef };
+	struct policy_rule rules[2] = {
+		{ .id = "com2-value", .resource = POL_RES_PIO, .verdict = POLICY_REDIRECT, .audit = true,
+		  .nranges = 1, .ranges = &fixed, .has_value = true, .value = 0xa5 },
+		{ .id = "com4-to-com1", .resource = POL_RES_PIO, .verdict = POLICY_REDIRECT, .audit = true,
+		  .nranges = 1, .ranges = &moved, .has_to = true, .to = COM1 },
+	};
+	struct policy_spec spec = { .mode = POLICY_ENFORCE, .nrules = 2, .rules = rules };
+	char err[160];
+	struct policy *pol = policy_compile(&spec, err, sizeof(err));
+	assert_non_null(pol);
+	policy_free(policy_swap(&f->vm.policy, pol));
+
+	uint8_t data[2] = { 0, 0 };
+	struct vexit ex = io(false, 0x2fa, 1, 1, data);
+	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_STOP_NONE);
+	assert_int_equal(data[0], 0xa5);
+	ex = io(true, 0x2fa, 1, 1, data);
+	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_STOP_NONE);
+	assert_int_equal(f->com.n, 0); /* dropped, nobody saw it */
+
+	ex = io(false, 0x2eb, 1, 1, data);
+	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_STOP_NONE);
+	assert_int_equal(f->com.n, 1);
+	assert_int_equal(f->com.calls[0].offset, 3);
+	assert_int_equal(data[0], 0x43);
+	ex = io(true, 0x2e9, 1, 1, data);
+	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_STOP_NONE);
+	assert_int_equal(f->com.n, 2);
+	assert_true(f->com.calls[1].write);
+	assert_int_equal(f->com.calls[1].offset, 1);
+
+	/* 0x2e7-0x2e8: starts below the range; no offset to keep. */
+	ex = io(false, 0x2e7, 2, 1, data);
+	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_STOP_NONE);
+	assert_int_equal(f->com.n, 2);
+	assert_int_equal(data[0], 0xff);
+	assert_int_equal(data[1], 0xff);
+	assert_int_equal(policy_rule_hits(pol, 0), 2);
+	assert_int_equal(policy_rule_hits(pol, 1), 3);
+}
+
 static void test_monitor_overflow(void **state)
 {
 	struct fixture *f = *state;
@@ -616,6 +664,7 @@ int main(void)
 		T(test_bad_access_crashes),
 		T(test_other_reasons),
 		T(test_policy_deny_ports),
+		T(test_policy_redirect),
 		T(test_monitor_overflow),
 		T(test_mon_report),
 		T(test_vm_request_stop_first_wins),
