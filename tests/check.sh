@@ -61,6 +61,17 @@ trace_asan() {  # the trace suite against the ASan+UBSan vigil (built by native_
     ASAN_OPTIONS=detect_leaks=0 tests/trace.sh build/asan
 }
 suite trace-asan trace_asan
+suite policy-audit tests/policy_audit.sh build/vigil build/tests/guests
+policy_audit_asan() {  # the audit trail and live swaps against the ASan+UBSan vigil
+    ASAN_OPTIONS=detect_leaks=0 tests/policy_audit.sh build/asan/vigil build/asan/tests/guests
+}
+suite policy-audit-asan policy_audit_asan
+policy_live_tsan() {  # policies swapped live under full-speed exits, vigil under TSan
+    make -s B=build/tsan CC=gcc CFLAGS="-O1 -g -fsanitize=thread -Wno-tsan" LDLIBS="-fsanitize=thread" \
+        build/tsan/vigil >/dev/null || return 1
+    TSAN_OPTIONS="halt_on_error=1 exitcode=66" tests/policy_audit.sh build/tsan/vigil build/tests/guests live
+}
+suite policy-live-tsan policy_live_tsan
 suite ctl python3 tests/ctl_test.py build/vigil
 introspect() {  # memory, translations, dumps; the page walk against KVM_TRANSLATE
     make -s build/tests/kvm_translate_check && tests/introspect.sh build

@@ -51,6 +51,9 @@ expect_error "mem below minimum" "below the minimum" "$V" run --mem 16M
 expect_error "mem beyond host" "more than this host" "$V" run --kernel "$G/tiny-poweroff.bin" --mem 900G
 expect_error "cpus zero" "expected a number" "$V" run --cpus 0
 expect_error "cpus too many" "expected a number" "$V" run --cpus 1000
+# Firecracker's instance id: letters, digits and '-' (a UUID), 1 to 64.
+expect_error "--id with '_'" "only letters, digits and '-'" "$V" run --id vm_1 --kernel "$G/tiny-poweroff.bin"
+expect_error "--id too long" "1 to 64 characters" "$V" run --id "$(printf 'a%.0s' $(seq 65))" --kernel "$G/tiny-poweroff.bin"
 expect_error "bad console" "expected stdio" "$V" run --kernel "$G/tiny-poweroff.bin" --console tty
 # --- kernel and initrd images -------------------------------------------
 expect_error "missing kernel" "No such file" "$V" run --kernel "$T/nope"
@@ -69,6 +72,7 @@ expect_error "not a KVM device" "API version" unshare -m sh -c "mount --bind /de
 
 # --- tiny guests: the exit path and each exit status --------------------
 expect_run "poweroff exits 0" 0 "tiny: denied ok" "$V" run --kernel "$G/tiny-poweroff.bin"
+expect_run "--id takes a UUID" 0 "tiny: denied ok" "$V" run --id 0f8fad5b-d9cb-469f-a165-70867728950e --kernel "$G/tiny-poweroff.bin"
 expect_run "i8042 reset exits 2" 2 "tiny: hello" "$V" run --kernel "$G/tiny-kbdreset.bin"
 expect_run "ACPI reset exits 2" 2 "tiny: hello" "$V" run --kernel "$G/tiny-acpireset.bin"
 expect_run "triple fault exits 3" 3 "tiny: hello" "$V" run --kernel "$G/tiny-triple.bin"

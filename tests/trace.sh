@@ -101,13 +101,13 @@ if grep -Eq '^trace: events=[0-9]+ lost=[1-9]' "$T/ostats"; then pass "--stats r
 else fail "--stats reports the loss" "$(grep trace: "$T/ostats")"; fi
 
 # --- the audit log: a hammered denied port, coalesced ------------------------
-timeout 120 "$V" run --kernel "$G/tiny-hammer.bin" --audit "$T/au.jsonl" --id vm_audit_1 --stats >/dev/null 2>"$T/astats"
+timeout 120 "$V" run --kernel "$G/tiny-hammer.bin" --audit "$T/au.jsonl" --id vm-audit-1 --stats >/dev/null 2>"$T/astats"
 pycheck "audit: 200000 denied reads in a few coalesced records" "$LOAD"'
 import re
 recs = load(sys.argv[1])
 assert 1 <= len(recs) <= 30, len(recs)
 r = recs[0]
-want = {"vm": "vm_audit_1", "rule": "default", "resource": "pio", "verdict": "deny", "enforced": True, "vcpu": 0,
+want = {"vm": "vm-audit-1", "rule": "default", "resource": "pio", "verdict": "deny", "enforced": True, "vcpu": 0,
         "port": "0x1234", "access": "read", "value": "0xff"}
 assert all(r.get(k, "missing") == v for k, v in want.items()), r
 assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", r["ts"]), r["ts"]

@@ -272,8 +272,8 @@ int run_parse(int argc, char **argv, struct run_opts *o)
 		case O_NO_API: o->no_api = true; break;
 		case O_POLICY: o->policy = optarg; break;
 		case O_ID:
-			if (!vmcfg_id_ok(optarg))
-				return bad("--id '%s': only letters, digits and '_', 1 to %d characters", optarg,
+			if (!vmcfg_instance_id_ok(optarg))
+				return bad("--id '%s': only letters, digits and '-', 1 to %d characters", optarg,
 					   VMCFG_ID_MAX);
 			strcpy(c->id, optarg);
 			break;

@@ -376,6 +376,8 @@ struct machine *machine_build(const struct vm_config *c, void (*notify)(void *ct
 	int pr = kvm_apply_policy(mc->kb, p, err, errlen);
 	if (pr == 0)
 		pr = kvm_vcpus_create(mc->kb, &mc->pc.boot.cpu, p, err, errlen);
+	if (pr == 0)
+		policy_build_cpuid(p, mc->vm.ev);
 	policy_leave(&mc->vm.policy);
 	if (pr < 0)
 		goto fail;

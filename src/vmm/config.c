@@ -71,6 +71,17 @@ bool vmcfg_id_ok(const char *id)
 	return true;
 }
 
+bool vmcfg_instance_id_ok(const char *id)
+{
+	size_t n = strlen(id);
+	if (n == 0 || n > VMCFG_ID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)id[i]) && id[i] != '-')
+			return false;
+	return true;
+}
+
 static int check_id(const char *id, const char *field, char *err, size_t errlen)
 {
 	if (!vmcfg_id_ok(id))

@@ -139,6 +139,9 @@ void vmcfg_set_policy(struct vm_config *c, struct policy_spec *s);
 
 /* Firecracker's id rule: non-empty, at most VMCFG_ID_MAX, only [A-Za-z0-9_]. */
 bool vmcfg_id_ok(const char *id);
+/* Firecracker's instance id (--id): 1 to 64 characters, only [A-Za-z0-9-]
+ * ("anonymous-instance", a UUID). */
+bool vmcfg_instance_id_ok(const char *id);
 
 /* Each setter: 0, or -1 with a one-line reason in err (which names the
  * field, e.g. "vcpu_count: must be between 1 and 64"); *c is unchanged then. */

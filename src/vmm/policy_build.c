@@ -66,3 +66,29 @@ bool policy_build_rtc(const struct policy *p, int64_t host_now_s, int64_t *offse
 	*offset_s = off;
 	return true;
 }
+
+void policy_build_cpuid(const struct policy *p, struct evsink *ev)
+{
+	const struct policy_spec *s = policy_spec_of(p);
+
+	for (unsigned i = 0; i < s->nrules; i++) {
+		const struct policy_rule *r = &s->rules[i];
+		if (r->resource != POL_RES_CPUID || !ev_wanted(ev, r->audit))
+			continue;
+		struct vevent e = {
+			.kind = EV_CPUID,
+			.vcpu = EV_NO_VCPU,
+			.verdict = (uint8_t)r->verdict,
+			.resource = POL_RES_CPUID,
+			.has_rule = 1,
+			.enforced = s->mode == POLICY_ENFORCE,
+			.audit = r->audit,
+			.count = 1,
+			.addr = r->leaf,
+			.extra = r->has_subleaf ? r->subleaf : 0,
+			.device = NULL,
+		};
+		memcpy(e.rule, r->id, sizeof(e.rule));
+		ev_emit(ev, &e);
+	}
+}

@@ -24,4 +24,10 @@ const char *policy_build_overlay(const struct policy *p, const char *drive, bool
 struct evsink;
 bool policy_build_rtc(const struct policy *p, int64_t host_now_s, int64_t *offset_s, struct evsink *ev);
 
+/* CPUID rules are applied once, when the vCPUs are made (kvm_vcpus_create);
+ * the guest's CPUID instructions never reach vigil. So each cpuid rule's
+ * decision is emitted once then (EV_CPUID: addr = leaf, extra = subleaf,
+ * enforced false in permissive mode, where the guest sees KVM's values). */
+void policy_build_cpuid(const struct policy *p, struct evsink *ev);
+
 #endif

@@ -449,7 +449,11 @@ int vmm_run(struct vmm *m, bool start)
 	int sfd = open_signalfd();
 	int tfd = open_timer();
 
-	m->control = pthread_self();
+	/* The control thread is the one that made the vmm (vmm_new set
+	 * m->control): the API thread reads it without a lock, so it is never
+	 * written again. */
+	if (!pthread_equal(pthread_self(), m->control))
+		abort();
 	if (start && vmm_start(m, err, sizeof(err)) < 0) {
 		fprintf(stderr, "vigil: %s\n", err);
 		vmm_request_stop(m, VM_STOP_ERROR);

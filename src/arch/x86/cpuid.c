@@ -112,8 +112,11 @@ static void raise_max(struct cpuid_leaf *leaves, unsigned n, uint32_t leaf)
 unsigned cpuid_apply_policy(struct cpuid_leaf *leaves, unsigned n, unsigned cap, const struct policy *p)
 {
 	const struct policy_spec *s = policy_spec_of(p);
+	/* Permissive mode computes (and counts) each redirect but the guest
+	 * keeps what the hypervisor would have answered. */
+	bool enforce = s->mode == POLICY_ENFORCE;
 
-	for (unsigned i = 0; i < s->nrules && n < cap; i++) {
+	for (unsigned i = 0; enforce && i < s->nrules && n < cap; i++) {
 		const struct policy_rule *r = &s->rules[i];
 		uint32_t sub = r->has_subleaf ? r->subleaf : 0;
 		if (r->resource != POL_RES_CPUID || find(leaves, n, r->leaf, sub))
@@ -127,7 +130,7 @@ unsigned cpuid_apply_policy(struct cpuid_leaf *leaves, unsigned n, unsigned cap,
 	}
 	for (unsigned i = 0; i < n; i++) {
 		uint32_t regs[4] = { leaves[i].eax, leaves[i].ebx, leaves[i].ecx, leaves[i].edx };
-		if (policy_cpuid(p, leaves[i].function, leaves[i].index, regs) < 0)
+		if (policy_cpuid(p, leaves[i].function, leaves[i].index, regs) < 0 || !enforce)
 			continue;
 		leaves[i].eax = regs[0];
 		leaves[i].ebx = regs[1];
