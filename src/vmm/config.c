@@ -60,26 +60,26 @@ void vmcfg_set_policy(struct vm_config *c, struct policy_spec *s)
 	memset(s, 0, sizeof(*s));
 }
 
-bool vmcfg_id_ok(const char *id)
+/* Non-empty, at most VMCFG_ID_MAX, letters and digits and `extra`. */
+static bool id_chars_ok(const char *id, char extra)
 {
 	size_t n = strlen(id);
 	if (n == 0 || n > VMCFG_ID_MAX)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)id[i]) && id[i] != '_')
+		if (!isalnum((unsigned char)id[i]) && id[i] != extra)
 			return false;
 	return true;
 }
 
+bool vmcfg_id_ok(const char *id)
+{
+	return id_chars_ok(id, '_');
+}
+
 bool vmcfg_instance_id_ok(const char *id)
 {
-	size_t n = strlen(id);
-	if (n == 0 || n > VMCFG_ID_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)id[i]) && id[i] != '-')
-			return false;
-	return true;
+	return id_chars_ok(id, '-');
 }
 
 static int check_id(const char *id, const char *field, char *err, size_t errlen)
