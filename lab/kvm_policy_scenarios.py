@@ -7,6 +7,8 @@ under a real kvm_amd:
   msr-redirect         an msr rule redirects reads of an MSR the guest
                        kernel does not use (IA32_PLATFORM_ID, 0x17) to a
                        value the guest reads back with rdmsr (/dev/cpu/0/msr);
+  *-audit              each decision in --audit: the cpuid rule once (CPUID
+                       is applied when the vCPUs are made), the MSR reads;
   kvm-stats            --stats shows KVM's own per-vCPU counts beside vigil's:
                        KVM counted more exits than reached vigil.
 """
@@ -44,9 +46,10 @@ def le64(text):
 
 
 def boot_kvm_policy(r, work):
-    """cpuid-no-hypervisor, msr-redirect, kvm-stats"""
-    names = ["cpuid-no-hypervisor", "msr-redirect", "kvm-stats"]
+    """cpuid-no-hypervisor, msr-redirect (each with its audit record), kvm-stats"""
+    names = ["cpuid-no-hypervisor", "msr-redirect", "cpuid-no-hypervisor-audit", "msr-redirect-audit", "kvm-stats"]
     pol = os.path.join(work, "policy.json")
+    audit = os.path.join(work, "audit.jsonl")
     with open(pol, "w") as f:
         json.dump({"mode": "enforce", "rules": [
             {"id": "no-hypervisor-bit", "resource": "cpuid", "leaf": 1, "verdict": "redirect",
@@ -56,7 +59,7 @@ def boot_kvm_policy(r, work):
         ]}, f)
     os.makedirs(S.LOGDIR, exist_ok=True)
     argv = [VIGIL, "run", "--kernel", S.BZIMAGE, "--initrd", S.INITRD, "--mem", "512M", "--cpus", "1",
-            "--cmdline", "console=ttyS0 quiet", "--stats", "--policy", pol]
+            "--cmdline", "console=ttyS0 quiet", "--stats", "--policy", pol, "--audit", audit]
     g = Guest(argv, os.path.join(S.LOGDIR, "vigil-kvm-policy.log"))
     try:
         g.wait_ready(S.BOOT_TIMEOUT)
@@ -69,6 +72,15 @@ def boot_kvm_policy(r, work):
         r.check("msr-redirect", st == 0 and got == REDIRECTED,
                 f"rdmsr 0x{PLATFORM_ID:x} read {msr.strip()!r} (status {st}), want 0x{REDIRECTED:x}")
         rc = g.finish("poweroff -f")
+        recs = [json.loads(l) for l in open(audit)] if os.path.exists(audit) else []
+        cpu = [x for x in recs if x.get("rule") == "no-hypervisor-bit"]
+        msr = [x for x in recs if x.get("rule") == "platform-id"]
+        r.check("cpuid-no-hypervisor-audit", len(cpu) == 1 and cpu[0]["resource"] == "cpuid"
+                and cpu[0]["leaf"] == "0x1" and cpu[0]["verdict"] == "redirect" and cpu[0]["enforced"] is True,
+                f"cpuid audit records: {cpu[:2]}")
+        r.check("msr-redirect-audit", len(msr) >= 1 and msr[0]["resource"] == "msr"
+                and msr[0]["msr"] == hex(PLATFORM_ID) and msr[0]["verdict"] == "redirect"
+                and sum(x["count"] for x in msr) >= 1, f"msr audit records: {msr[:2]}")
         kvm = kvm_lines(g.err)
         total = re.search(r"^total exits: (\d+)", g.err, re.M)
         vigil_exits = int(total.group(1)) if total else None
@@ -87,5 +99,6 @@ def boot_kvm_policy(r, work):
 
 
 BOOTS = {
-    boot_kvm_policy: ["cpuid-no-hypervisor", "msr-redirect", "kvm-stats"],
+    boot_kvm_policy: ["cpuid-no-hypervisor", "msr-redirect", "cpuid-no-hypervisor-audit", "msr-redirect-audit",
+                      "kvm-stats"],
 }
