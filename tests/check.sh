@@ -57,6 +57,7 @@ api_asan() {  # the API suite against the ASan+UBSan vigil (built by native_asan
 }
 suite api-asan api_asan
 suite trace tests/trace.sh build
+suite jail tests/jail.sh build
 trace_asan() {  # the trace suite against the ASan+UBSan vigil (built by native_asan)
     ASAN_OPTIONS=detect_leaks=0 tests/trace.sh build/asan
 }

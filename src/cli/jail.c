@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 
+#include "api/mhd.h"
 #include "cli/parse.h"
 
 #define JAIL_MAX_CGROUPS 32
@@ -500,7 +501,7 @@ static void copy_file(const char *src, const char *dst, mode_t mode)
  * mount does the same, living only as long as this mount namespace. A
  * symlink comes in as a symlink: it resolves inside the jail, never to the
  * host file it named outside. */
-static void bring_in_as(const char *root, const char *src, const char *name)
+static void bring_in_as(const char *root, const char *src, const char *name, bool ro)
 {
 	char dst[PATH_MAX];
 	struct stat st;
@@ -531,11 +532,13 @@ static void bring_in_as(const char *root, const char *src, const char *name)
 	close(fd);
 	if (mount(src, dst, NULL, MS_BIND, NULL) < 0)
 		die("bind-mounting %s into the jail: %s", src, strerror(errno));
+	if (ro && mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+		die("making %s read-only in the jail: %s", src, strerror(errno));
 }
 
-static void bring_in(const char *root, const char *src)
+static void bring_in(const char *root, const char *src, bool ro)
 {
-	bring_in_as(root, src, src);
+	bring_in_as(root, src, src, ro);
 }
 
 /* The loader asks for sonames (libc.so.6), which are symlinks next to the
@@ -560,7 +563,7 @@ static void bring_in_sonames(const char *root, const char *lib)
 		t[n] = '\0';
 		const char *tb = strrchr(t, '/');
 		if (strcmp(tb ? tb + 1 : t, base) == 0 && path_ok(path))
-			bring_in(root, path);
+			bring_in(root, path, true);
 	}
 	closedir(d);
 }
@@ -571,6 +574,11 @@ static void bring_in_sonames(const char *root, const char *lib)
  * Each comes in at the path the loader will look for it. */
 static void bring_in_libs(const char *root)
 {
+	/* libmicrohttpd (and GnuTLS behind it) is dlopen'd by the API server:
+	 * load it here so that its objects are in the maps too. Without it
+	 * the jailed vigil reports the missing library itself. */
+	char err[256];
+	(void)mhd_load(err, sizeof(err));
 	FILE *f = fopen("/proc/self/maps", "re");
 	char line[PATH_MAX + 128], exe[PATH_MAX], last[PATH_MAX] = "";
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -584,7 +592,7 @@ static void bring_in_libs(const char *root)
 		path[strcspn(path, "\n")] = '\0';
 		/* A file's mappings are adjacent lines: bring each in once. */
 		if (strcmp(path, exe) != 0 && strcmp(path, last) != 0 && strstr(path, ".so") && access(path, R_OK) == 0) {
-			bring_in(root, path);
+			bring_in(root, path, true);
 			bring_in_sonames(root, path);
 			snprintf(last, sizeof(last), "%s", path);
 		}
@@ -607,7 +615,7 @@ static void bring_in_libs(const char *root)
 			break;
 		interp[ph.p_filesz] = '\0';
 		if (interp[0] == '/' && path_ok(interp) && realpath(interp, real))
-			bring_in_as(root, real, interp);
+			bring_in_as(root, real, interp, true);
 	}
 	close(fd);
 }
@@ -698,7 +706,7 @@ static void child(struct jail_opts *o)
 	if (o->own_exe)
 		bring_in_libs(root);
 	for (int i = 0; i < o->nfiles; i++)
-		bring_in(root, o->files[i]);
+		bring_in(root, o->files[i], false);
 	for (int i = 0; i < o->ndirs; i++) {
 		snprintf(p, sizeof(p), "%s/%s", root, o->dirs[i][0] == '/' ? o->dirs[i] + 1 : o->dirs[i]);
 		mkdirs(p, false);
@@ -714,7 +722,7 @@ static void child(struct jail_opts *o)
 	make_node(root, "/dev/null", 0666, 1, 3, 0, 0, false);
 	make_node(root, "/dev/urandom", 0666, 1, 9, 0, 0, false);
 
-	if (chdir(root) < 0 || mkdir("old_root", 0700) < 0)
+	if (chdir(root) < 0 || (mkdir("old_root", 0700) < 0 && errno != EEXIST))
 		die("%s/old_root: %s", root, strerror(errno));
 	if (syscall(SYS_pivot_root, ".", "old_root") < 0)
 		die("pivot_root into %s: %s", root, strerror(errno));
@@ -780,6 +788,13 @@ int jail_main(int argc, char **argv)
 			return 1;
 		}
 	cgroups_remove(&o);
+	/* The nodes would let the uid open /dev/kvm through the jail dir once
+	 * the VM is gone; the rest of the jail stays (README). */
+	char p[PATH_MAX + 16];
+	snprintf(p, sizeof(p), "%s/dev/kvm", o.root);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/dev/net/tun", o.root);
+	unlink(p);
 	if (WIFSIGNALED(st))
 		return 128 + WTERMSIG(st);
 	return WEXITSTATUS(st);
