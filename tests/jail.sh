@@ -68,6 +68,8 @@ expect_error "bad rlimit value" "expected fsize=N" "$V" "${J[@]}" --id a --resou
 expect_error "no command" "missing the vigil command" "$V" "${J[@]}" --id a --
 expect_error "not vigil run" "must be 'vigil run" "$V" "${J[@]}" --id a -- vigil ctl status
 expect_error "'..' in a path" "must not contain '..'" "$V" "${J[@]}" --id a -- vigil run --kernel "$G/../guests/tiny-poweroff.bin"
+expect_error "API socket in the jail's root" "name a directory" "$V" "${J[@]}" --id a -- vigil run --kernel "$K" --api-sock /api.sock
+expect_error "relative API socket in the jail's root" "name a directory" "$V" "${J[@]}" --id a -- vigil run --kernel "$K" --api-sock api.sock
 expect_error "unknown option" "unknown option" "$V" "${J[@]}" --id a --frob -- vigil run --kernel "$K"
 
 # ---- the jail itself: root and a cgroup v2 hierarchy needed ----

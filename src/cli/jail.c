@@ -108,6 +108,9 @@ static int add_file(struct jail_opts *o, const char *p, int is_dir_of)
 	if (!path_ok(p))
 		return bad("'%s': a path brought into the jail must not contain '..'", p);
 	if (is_dir_of) {
+		const char *slash = strrchr(p, '/');
+		if (!slash || slash == p + strspn(p, "/") - 1)
+			return bad("--api-sock %s: name a directory for it (/run/api.sock): the jail's root is not the uid's to write", p);
 		if (o->ndirs == JAIL_MAX_FILES)
 			return bad("too many socket paths");
 		o->dirs[o->ndirs++] = p;
