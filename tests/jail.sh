@@ -139,6 +139,8 @@ else
         check "pids.max holds" [ "$(cat "$CG2/vigil/$ID/pids.max")" = 40 ]
     else
         skip "memory.max (v2)" "cgroup v2 here offers no memory/pids controller (they are bound to v1)"
+        expect_error "a v2 controller not offered" "does not offer the 'memory' controller" \
+            "$V" "${J[@]}" --id $ID-x --cgroup memory.max=1G -- vigil run --kernel "$K"
         if [ -n "$PIDS1" ]; then
             check "pids.max holds (v1 pids)" [ "$(cat "$PIDS1/vigil/$ID/pids.max")" = 40 ]
             check "in its v1 pids cgroup" grep -q ":pids:/vigil/$ID$" /proc/$P/cgroup
@@ -175,6 +177,14 @@ expect_error "a file the jailer does not bring in is not there" "cfg.json" \
     "$V" "${J[@]}" --id $ID -- vigil run --no-api --config-file "$T/cfg.json"
 expect_error "a missing --netns" "--netns" "$V" "${J[@]}" --id $ID --netns /nonexistent -- vigil run --kernel "$K"
 check "cgroup removed after a failed jail" [ ! -e "$CG2/vigil/$ID" ]
+
+# A previous jailed vigil (as the uid) could leave a symlink in the socket
+# directory it owned; the next jail must not follow it out (a chown of a host dir).
+mkdir -p "$T/victim"; ln -sfn "$T/victim" "$ROOT/run/x"
+expect_error "a planted symlink in the jail is not followed" "not a directory" \
+    "$V" "${J[@]}" --id $ID -- vigil run --kernel "$K" --api-sock /run/x/api.sock
+check "the symlink's target kept its owner" [ "$(stat -c %u "$T/victim")" = 0 ]
+rm -f "$ROOT/run/x"
 
 # A disk brought in is the host file: the jailed vigil writes through it.
 dd if=/dev/zero of="$T/disk.img" bs=1M count=1 status=none

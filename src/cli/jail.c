@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -452,21 +453,37 @@ __attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt,
 	_exit(1);
 }
 
+/* The length of the jail root's path while the child builds it. */
+static size_t root_len = SIZE_MAX; /* until then nothing is checked */
+
+/* A directory in the jail, made or found. A previous jailed vigil could
+ * write in the directories given to it (the API socket's) and leave a
+ * symlink there: root must never follow one out of the jail (a chown of
+ * /etc), so inside the root only real directories are walked. The previous
+ * vigil is dead by then: its PID namespace died with it. */
+static void jail_dir(const char *p)
+{
+	struct stat st;
+	if (mkdir(p, 0755) < 0 && errno != EEXIST)
+		die("%s: %s", p, strerror(errno));
+	if (strlen(p) > root_len && (lstat(p, &st) < 0 || !S_ISDIR(st.st_mode)))
+		die("%s: in the jail but not a directory (a symlink?)", p);
+}
+
 /* mkdir -p of the directories leading to `path` (and path itself if last). */
 static void mkdirs(const char *path, bool last)
 {
-	char p[PATH_MAX];
+	char p[PATH_MAX + 64];
 	snprintf(p, sizeof(p), "%s", path);
 	for (char *s = p + 1; *s; s++) {
 		if (*s != '/')
 			continue;
 		*s = '\0';
-		if (mkdir(p, 0755) < 0 && errno != EEXIST)
-			die("%s: %s", p, strerror(errno));
+		jail_dir(p);
 		*s = '/';
 	}
-	if (last && mkdir(p, 0755) < 0 && errno != EEXIST)
-		die("%s: %s", p, strerror(errno));
+	if (last)
+		jail_dir(p);
 }
 
 static void copy_file(const char *src, const char *dst, mode_t mode)
@@ -700,6 +717,7 @@ static void child(struct jail_opts *o)
 	if (mount(NULL, "/", NULL, MS_PRIVATE | MS_REC, NULL) < 0)
 		die("making / private: %s", strerror(errno));
 	mkdirs(root, true);
+	root_len = strlen(root);
 	if (mount(root, root, NULL, MS_BIND | MS_REC, NULL) < 0)
 		die("bind-mounting %s: %s", root, strerror(errno));
 
@@ -716,7 +734,7 @@ static void child(struct jail_opts *o)
 		char *slash = strrchr(p, '/');
 		if (slash && slash > p + strlen(root)) {
 			*slash = '\0';
-			if (chown(p, o->uid, o->gid) < 0)
+			if (lchown(p, o->uid, o->gid) < 0)
 				die("%s: %s", p, strerror(errno));
 		}
 	}
@@ -725,7 +743,8 @@ static void child(struct jail_opts *o)
 	make_node(root, "/dev/null", 0666, 1, 3, 0, 0, false);
 	make_node(root, "/dev/urandom", 0666, 1, 9, 0, 0, false);
 
-	if (chdir(root) < 0 || (mkdir("old_root", 0700) < 0 && errno != EEXIST))
+	if (chdir(root) < 0 || (unlink("old_root") < 0 && errno != ENOENT && errno != EISDIR) ||
+	    (mkdir("old_root", 0700) < 0 && errno != EEXIST))
 		die("%s/old_root: %s", root, strerror(errno));
 	if (syscall(SYS_pivot_root, ".", "old_root") < 0)
 		die("pivot_root into %s: %s", root, strerror(errno));
