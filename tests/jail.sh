@@ -108,7 +108,7 @@ NETARGS=()
 [ -n "$NSF" ] && NETARGS=(--netns "$NSF")
 
 "$V" "${J[@]}" --id $ID "${CGARGS[@]}" "${NETARGS[@]}" --resource-limit no-file=512 --resource-limit fsize=1048576 \
-    -- vigil run --kernel "$G/tiny-hang.bin" --api-sock /run/api.sock >"$T/out" 2>"$T/err" &
+    -- vigil run --kernel "$G/tiny-hang.bin" --api-sock /run/api.sock >"$T/out" 2>"$T/err" 9</etc &
 JPID=$!
 for _ in $(seq 100); do [ -S "$ROOT/run/api.sock" ] && break; sleep 0.1; done
 P=$(tr -d ' ' <"/proc/$JPID/task/$JPID/children" 2>/dev/null)
@@ -131,6 +131,8 @@ else
     check "its root is the jail dir" grep -q marker "/proc/$P/root/marker-$$"
     check "host /etc is not in its root" [ ! -e "/proc/$P/root/etc" ]
     check "host /work is not in its root" [ ! -e "/proc/$P/root/work/main" ]
+    check "the jailer itself holds the host dir on fd 9" [ "$(readlink /proc/$JPID/fd/9)" = /etc ]
+    check "an inherited descriptor (a host dir) is closed" sh -c "! ls -l /proc/$P/fd | grep -q ' /etc\$'"
     check "rlimit no-file" grep -qE "^Max open files +512 +512" /proc/$P/limits
     check "rlimit fsize" grep -qE "^Max file size +1048576 +1048576" /proc/$P/limits
     check "in its own v2 cgroup" grep -qx "0::/vigil/$ID" /proc/$P/cgroup

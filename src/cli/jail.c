@@ -755,6 +755,11 @@ static void child(struct jail_opts *o)
 	if (o->rl_fsize >= 0)
 		set_rlimit(RLIMIT_FSIZE, o->rl_fsize, "fsize");
 	drop_privileges(o);
+	/* A descriptor inherited from whoever ran the jailer (a directory
+	 * above all: fchdir to it is a way out) must not cross into the jail. */
+	if (syscall(SYS_close_range, 3u, ~0u, 0u) < 0)
+		for (int fd = 3; fd < 65536; fd++)
+			close(fd);
 	/* The host's environment says nothing the jailed vigil needs. */
 	char *envp[] = { NULL };
 	execve("/" JAIL_EXEC_NAME, o->cmd, envp);
