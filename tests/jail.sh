@@ -118,6 +118,8 @@ else
     check "/dev/kvm made, owned by the uid" [ "$(stat -c '%F %t:%T %u:%g %a' "$ROOT/dev/kvm")" = "character special file a:e8 $UIDN:$GIDN 600" ]
     check "/dev/net/tun made" [ "$(stat -c '%F %t:%T %u:%g %a' "$ROOT/dev/net/tun")" = "character special file a:c8 $UIDN:$GIDN 600" ]
     check "/dev/null and /dev/urandom made" [ "$(stat -c '%t:%T %a' "$ROOT/dev/null" "$ROOT/dev/urandom" | tr '\n' ' ')" = "1:3 666 1:9 666 " ]
+    check "vigil's host PID in <root>/vigil.pid" [ "$(cat "$ROOT/vigil.pid")" = "$P" ]
+    check "--id passed to vigil" sh -c "'$V' ctl --api-sock '$ROOT/run/api.sock' status | grep -q '\"id\":\"$ID\"'"
     check "API socket inside the jail answers" sh -c "'$V' ctl --api-sock '$ROOT/run/api.sock' status | grep -q Running"
     st=/proc/$P/status
     check "uid is the given one" grep -qP "^Uid:\t$UIDN\t$UIDN\t$UIDN\t$UIDN$" $st
@@ -159,6 +161,18 @@ wait $JPID; rc=$?; JPID=
 check "SIGTERM to the jailer stops the jailed vigil (status 5)" [ $rc -eq 5 ]
 check "cgroups removed after exit" [ ! -e "$CG2/vigil/$ID" ]
 [ -n "$PIDS1" ] && check "v1 pids cgroup removed" [ ! -e "$PIDS1/vigil/$ID" ]
+
+# A jailer killed outright takes its vigil with it (PR_SET_PDEATHSIG); only
+# then are the cgroups left behind (removed here by hand).
+"$V" "${J[@]}" --id $ID-k -- vigil run --kernel "$G/tiny-hang.bin" --api-sock /run/api.sock >/dev/null 2>&1 &
+KJ=$!
+for _ in $(seq 100); do [ -S "$T/vigil/$ID-k/root/run/api.sock" ] && break; sleep 0.1; done
+KP=$(cat "$T/vigil/$ID-k/root/vigil.pid" 2>/dev/null)
+check "second jailed vigil running" [ -n "$KP" ] && [ -d /proc/$KP ]
+kill -KILL $KJ; wait $KJ 2>/dev/null
+for _ in $(seq 50); do [ -d /proc/${KP:-0} ] || break; sleep 0.1; done
+check "vigil dies with its SIGKILLed jailer" [ ! -d /proc/${KP:-0} ]
+rmdir "$CG2/vigil/$ID-k" 2>/dev/null
 
 # pids.max below what vigil needs: --cpus 4 cannot start its threads.
 if [ $HAS_MEM2 = 1 ]; then PARGS=(--cgroup pids.max=3); elif [ -n "$PIDS1" ]; then PARGS=(--cgroup-version 1 --cgroup pids.max=3); fi

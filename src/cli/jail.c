@@ -53,6 +53,8 @@ struct jail_opts {
 	int ncg;
 	char v2dir[PATH_MAX]; /* the per-VM v2 cgroup ("" when none) */
 	char **cmd;           /* the vigil argv after "--" */
+	char **argv;          /* what vigil gets: cmd, with --id=<id> after "run" */
+	char id_arg[80];
 	const char *files[JAIL_MAX_FILES]; /* host files to bring in */
 	int nfiles;
 	const char *dirs[JAIL_MAX_FILES]; /* parent dirs of sockets to make */
@@ -314,7 +316,27 @@ static int parse(int argc, char **argv, struct jail_opts *o)
 	int n = snprintf(o->root, sizeof(o->root), "%s/%s/%s/root", o->chroot_base, JAIL_EXEC_NAME, o->id);
 	if (n < 0 || (size_t)n >= sizeof(o->root))
 		return bad("--chroot-base path too long");
-	return scan_cmd(o);
+	if (scan_cmd(o) < 0)
+		return -1;
+	/* Firecracker's jailer passes --id to Firecracker; so does this one,
+	 * unless the command line names its own. */
+	bool has_id = false;
+	int n_cmd = 0;
+	for (; o->cmd[n_cmd]; n_cmd++)
+		has_id |= strcmp(o->cmd[n_cmd], "--id") == 0 || strncmp(o->cmd[n_cmd], "--id=", 5) == 0;
+	o->argv = calloc((size_t)n_cmd + 2, sizeof(char *));
+	if (!o->argv)
+		return bad("out of memory");
+	snprintf(o->id_arg, sizeof(o->id_arg), "--id=%s", o->id);
+	int k = 0;
+	o->argv[k++] = o->cmd[0];
+	o->argv[k++] = o->cmd[1];
+	if (!has_id)
+		o->argv[k++] = o->id_arg;
+	for (int i = 2; i < n_cmd; i++)
+		o->argv[k++] = o->cmd[i];
+	o->argv[k] = NULL;
+	return 0;
 }
 
 /* ---- the parent: cgroups ---- */
@@ -750,11 +772,17 @@ static void child(struct jail_opts *o)
 		die("pivot_root into %s: %s", root, strerror(errno));
 	if (chdir("/") < 0 || umount2("/old_root", MNT_DETACH) < 0 || rmdir("/old_root") < 0)
 		die("leaving the old root: %s", strerror(errno));
+	if (chroot(".") < 0) /* as Firecracker does, for good measure */
+		die("chroot: %s", strerror(errno));
 
 	set_rlimit(RLIMIT_NOFILE, o->rl_nofile >= 0 ? o->rl_nofile : 2048, "no-file");
 	if (o->rl_fsize >= 0)
 		set_rlimit(RLIMIT_FSIZE, o->rl_fsize, "fsize");
 	drop_privileges(o);
+	/* Should the jailer be killed, vigil goes too (set after the uid
+	 * change, which clears it; an exec of vigil keeps it). */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		die("PR_SET_PDEATHSIG: %s", strerror(errno));
 	/* A descriptor inherited from whoever ran the jailer (a directory
 	 * above all: fchdir to it is a way out) must not cross into the jail. */
 	if (syscall(SYS_close_range, 3u, ~0u, 0u) < 0)
@@ -762,7 +790,7 @@ static void child(struct jail_opts *o)
 			close(fd);
 	/* The host's environment says nothing the jailed vigil needs. */
 	char *envp[] = { NULL };
-	execve("/" JAIL_EXEC_NAME, o->cmd, envp);
+	execve("/" JAIL_EXEC_NAME, o->argv, envp);
 	die("exec /%s in the jail: %s", JAIL_EXEC_NAME, strerror(errno));
 }
 
@@ -784,6 +812,7 @@ int jail_main(int argc, char **argv)
 		return 1;
 	if (access(o.exec_file, R_OK) < 0)
 		return bad("--exec-file %s: %s", o.exec_file, strerror(errno)), 1;
+	mkdirs(o.root, true); /* the pid file goes there before the child runs */
 	if (cgroups_make(&o) < 0) {
 		cgroups_remove(&o);
 		return 1;
@@ -803,6 +832,16 @@ int jail_main(int argc, char **argv)
 	if (pid == 0)
 		child(&o);
 	child_pid = pid;
+	/* As Firecracker's jailer with --new-pid-ns: vigil's host PID in the
+	 * jail's root, <root>/vigil.pid (not writable by the uid). */
+	char pidf[PATH_MAX + 16], num[24];
+	snprintf(pidf, sizeof(pidf), "%s/%s.pid", o.root, JAIL_EXEC_NAME);
+	snprintf(num, sizeof(num), "%d\n", (int)pid);
+	int pfd = open(pidf, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (pfd < 0 || write(pfd, num, strlen(num)) != (ssize_t)strlen(num))
+		bad("%s: %s", pidf, strerror(errno)); /* said, not fatal: vigil runs */
+	if (pfd >= 0)
+		close(pfd);
 	struct sigaction sa = { .sa_handler = forward };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
