@@ -19,6 +19,7 @@ JPID=
 
 cleanup() {
     [ -n "$JPID" ] && kill -TERM "$JPID" 2>/dev/null && wait "$JPID" 2>/dev/null
+    [ -n "${KP:-}" ] && [ -d "/proc/$KP" ] && kill -KILL "$KP" 2>/dev/null
     [ -n "${NSF:-}" ] && umount "$NSF" 2>/dev/null
     rm -rf "$T"
 }
