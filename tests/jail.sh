@@ -203,6 +203,14 @@ expect_error "a planted symlink in the jail is not followed" "not a directory" \
 check "the symlink's target kept its owner" [ "$(stat -c %u "$T/victim")" = 0 ]
 rm -f "$ROOT/run/x"
 
+# Relative paths come in relative to the jail's root (vigil's cwd there is /).
+(cd "$(dirname "$G")" && timeout 60 "$V" "${J[@]}" --id $ID -- vigil run --kernel guests/tiny-poweroff.bin \
+    --api-sock run/rel.sock >"$T/out" 2>"$T/err")
+check "relative kernel and socket paths" [ $? -eq 0 ] && [ -f "$ROOT/guests/tiny-poweroff.bin" ]
+# uid 0 is allowed, with no capability left.
+timeout 60 "$V" jail --uid 0 --gid 0 --chroot-base "$T" --id $ID -- vigil run --kernel "$K" >"$T/out" 2>"$T/err"
+check "uid 0 boots" [ $? -eq 0 ]
+
 # A disk brought in is the host file: the jailed vigil writes through it.
 dd if=/dev/zero of="$T/disk.img" bs=1M count=1 status=none
 chown $UIDN:$GIDN "$T/disk.img"
