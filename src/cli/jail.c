@@ -90,7 +90,7 @@ int jail_id_ok(const char *id)
 /* A path brought into the jail keeps its name: the jailed vigil opens the
  * same string it was given, now resolved under the jail's root. ".." could
  * climb out of the jail directory while it is being built: refused. */
-static int path_ok(const char *p)
+int jail_path_ok(const char *p)
 {
 	if (!*p || strlen(p) >= PATH_MAX / 2)
 		return 0;
@@ -108,7 +108,7 @@ static int path_ok(const char *p)
 
 static int add_file(struct jail_opts *o, const char *p, int is_dir_of)
 {
-	if (!path_ok(p))
+	if (!jail_path_ok(p))
 		return bad("'%s': a path brought into the jail must not contain '..'", p);
 	if (is_dir_of) {
 		const char *slash = strrchr(p, '/');
@@ -604,7 +604,7 @@ static void bring_in_sonames(const char *root, const char *lib)
 			continue;
 		t[n] = '\0';
 		const char *tb = strrchr(t, '/');
-		if (strcmp(tb ? tb + 1 : t, base) == 0 && path_ok(path))
+		if (strcmp(tb ? tb + 1 : t, base) == 0 && jail_path_ok(path))
 			bring_in(root, path, true);
 	}
 	closedir(d);
@@ -656,7 +656,7 @@ static void bring_in_libs(const char *root)
 		if (pread(fd, interp, ph.p_filesz, (off_t)ph.p_offset) != (ssize_t)ph.p_filesz)
 			break;
 		interp[ph.p_filesz] = '\0';
-		if (interp[0] == '/' && path_ok(interp) && realpath(interp, real))
+		if (interp[0] == '/' && jail_path_ok(interp) && realpath(interp, real))
 			bring_in_as(root, real, interp, true);
 	}
 	close(fd);
