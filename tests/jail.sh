@@ -98,10 +98,13 @@ check "v2 cgroup removed after exit" [ ! -e "$CG2/vigil/$ID" ]
 # A long-lived jailed vigil: the hang guest, stopped by SIGTERM to the jailer.
 PIDS1=$(awk '$3 == "cgroup" && $4 ~ /(^|,)pids(,|$)/ { print $2; exit }' /proc/self/mounts)
 CGARGS=()
+CPU1=$(awk '$3 == "cgroup" && $4 ~ /(^|,)cpu(,|$)/ { print $2; exit }' /proc/self/mounts)
 [ -n "$PIDS1" ] && CGARGS=(--cgroup-version 1 --cgroup pids.max=40)
+[ -n "$PIDS1" ] && [ -n "$CPU1" ] && [ -e "$CPU1/cpu.cfs_quota_us" ] && CGARGS+=(--cgroup cpu.cfs_quota_us=50000)
 HAS_MEM2=0
 grep -qw memory "$CG2/cgroup.controllers" && grep -qw pids "$CG2/cgroup.controllers" && HAS_MEM2=1
 [ $HAS_MEM2 = 1 ] && CGARGS=(--cgroup memory.max=536870912 --cgroup pids.max=40)
+[ $HAS_MEM2 = 1 ] && grep -qw cpu "$CG2/cgroup.controllers" && CGARGS+=(--cgroup "cpu.max=50000 100000")
 touch "$T/netns"
 NSF=
 if unshare --net="$T/netns" true 2>/dev/null; then NSF=$T/netns; fi
@@ -142,6 +145,7 @@ else
     if [ $HAS_MEM2 = 1 ]; then
         check "memory.max holds" [ "$(cat "$CG2/vigil/$ID/memory.max")" = 536870912 ]
         check "pids.max holds" [ "$(cat "$CG2/vigil/$ID/pids.max")" = 40 ]
+        grep -qw cpu "$CG2/cgroup.controllers" && check "cpu.max holds" [ "$(cat "$CG2/vigil/$ID/cpu.max")" = "50000 100000" ]
     else
         skip "memory.max (v2)" "cgroup v2 here offers no memory/pids controller (they are bound to v1)"
         expect_error "a v2 controller not offered" "does not offer the 'memory' controller" \
@@ -149,6 +153,10 @@ else
         if [ -n "$PIDS1" ]; then
             check "pids.max holds (v1 pids)" [ "$(cat "$PIDS1/vigil/$ID/pids.max")" = 40 ]
             check "in its v1 pids cgroup" grep -q ":pids:/vigil/$ID$" /proc/$P/cgroup
+            if [ -n "$CPU1" ] && [ -e "$CPU1/cpu.cfs_quota_us" ]; then
+                check "cpu quota holds (v1 cpu.cfs_quota_us)" [ "$(cat "$CPU1/vigil/$ID/cpu.cfs_quota_us")" = 50000 ]
+                check "in its v1 cpu cgroup" grep -qE ":cpu(,[a-z]+)*:/vigil/$ID$" /proc/$P/cgroup
+            fi
         fi
     fi
     if [ -n "$NSF" ]; then
@@ -162,6 +170,7 @@ wait $JPID; rc=$?; JPID=
 check "SIGTERM to the jailer stops the jailed vigil (status 5)" [ $rc -eq 5 ]
 check "cgroups removed after exit" [ ! -e "$CG2/vigil/$ID" ]
 [ -n "$PIDS1" ] && check "v1 pids cgroup removed" [ ! -e "$PIDS1/vigil/$ID" ]
+[ -n "$CPU1" ] && check "v1 cpu cgroup removed" [ ! -e "$CPU1/vigil/$ID" ]
 
 # A jailer killed outright takes its vigil with it (PR_SET_PDEATHSIG); only
 # then are the cgroups left behind (removed here by hand).
