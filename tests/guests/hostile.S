@@ -40,7 +40,7 @@
 #define NOTIFY      0x3000
 #define MSIX_TABLE  0x4000
 #define NEEDS_RESET 0x40
-#define NATTACKS 51         /* entries of the table at the end */
+#define NATTACKS 52         /* entries of the table at the end */
 
 	.section .setup, "a"
 	.org 0x1f1
@@ -758,6 +758,50 @@ a_mmio_hole_storm:
 	dec %r12d
 	jnz 1b
 	jmp ok
+a_vsock_flood:                     /* 3,000 connection requests to a host port nobody serves */
+	mov $Q_DESC, %edi
+	mov $0x23000, %ecx
+	xor %eax, %eax
+	cld
+	rep stosb                  /* both queues' rings and the header */
+	mov $VSOCK_ID, %edi
+	call find
+	call vinit_found
+	mov $8, %ax                /* rx: enabled, never given a buffer */
+	mov $0x220000, %r9
+	mov $0x221000, %r10
+	mov $0x222000, %r11
+	call vqueue
+	movw $1, CC_QSEL(%rbx)     /* tx at the usual rings */
+	movw $8, CC_QSIZE(%rbx)
+	movl $Q_DESC, CC_QDESC(%rbx)
+	movl $Q_AVAIL, CC_QAVAIL(%rbx)
+	movl $Q_USED, CC_QUSED(%rbx)
+	movw $1, CC_QENABLE(%rbx)
+	call vlive
+	movq $3, BUF               /* src_cid */
+	movq $2, BUF + 8           /* dst_cid: the host */
+	movl $1234, BUF + 20       /* dst_port */
+	movw $1, BUF + 28          /* type: stream */
+	movw $1, BUF + 30          /* op: request */
+	movl $65536, BUF + 36      /* buf_alloc */
+	xor %r12d, %r12d
+1:	lea 5000(%r12), %eax
+	mov %eax, BUF + 16         /* a new src_port each time */
+	desc 0, BUF, 44, 0, 0
+	movzwl Q_AVAIL + 2, %eax
+	mov %eax, %ecx
+	and $7, %ecx
+	movw $0, Q_AVAIL + 4(, %rcx, 2)
+	inc %eax
+	mov %ax, Q_AVAIL + 2
+	movw $1, NOTIFY + 4(%rbx)
+	mov %eax, %ecx
+	call wait_used
+	inc %r12d
+	cmp $3000, %r12d
+	jb 1b
+	jmp ok
 a_console_flood:                   /* print without end: the host must stop us */
 	lea flood(%rip), %rsi
 	call puts
@@ -884,6 +928,7 @@ msix_on:
 /* vinit: reset, ACKNOWLEDGE | DRIVER, VERSION_1 only, FEATURES_OK. */
 vinit:
 	call rng
+vinit_found:
 	movb $0, CC_STATUS(%rbx)
 	movb $3, CC_STATUS(%rbx)
 	movl $1, CC_GFSELECT(%rbx)
@@ -929,23 +974,22 @@ vsetup:
 
 /* wait_used: the used index reaches CX, or fail. */
 wait_used:
-	mov $0x4000000, %r8d
+	push %rdx
+	mov $LSR, %dx
+	mov $200000, %r8d          /* each turn an exit: a few seconds at most */
 1:	cmpw %cx, Q_USED + 2
 	je 2f
-	pause
+	in %dx, %al
 	dec %r8d
 	jnz 1b
 	jmp fail
-2:	ret
+2:	pop %rdx
+	ret
 /* wait_nr: the device sets NEEDS_RESET, or fail. */
 wait_nr:
-	mov $20000, %r8d
+	mov $200000, %r8d          /* each read an exit */
 1:	testb $NEEDS_RESET, CC_STATUS(%rbx)
 	jnz 3f
-	mov $2000, %ecx
-2:	pause
-	dec %ecx
-	jnz 2b
 	dec %r8d
 	jnz 1b
 	jmp fail
@@ -1043,6 +1087,7 @@ attacks:
 	.long a_rep_ins_mmio - attacks
 	.long a_mmio_odd - attacks
 	.long a_mmio_hole_storm - attacks     /* 50 */
+	.long a_vsock_flood - attacks
 	.long a_console_flood - attacks
 attacks_end:
 
