@@ -23,6 +23,7 @@
 
 #define RNG_ID   0x10441af4    /* virtio 1.x rng: device 0x1040 + 4 */
 #define VSOCK_ID 0x10531af4    /* virtio 1.x vsock: 0x1040 + 19 */
+#define NET_ID   0x10411af4    /* virtio 1.x net: 0x1040 + 1 */
 
 /* common config offsets (virtio 1.2, 4.1.4.3) */
 #define CC_GFSELECT 0x08
@@ -40,7 +41,7 @@
 #define NOTIFY      0x3000
 #define MSIX_TABLE  0x4000
 #define NEEDS_RESET 0x40
-#define NATTACKS 52         /* entries of the table at the end */
+#define NATTACKS 53         /* entries of the table at the end */
 
 	.section .setup, "a"
 	.org 0x1f1
@@ -802,6 +803,27 @@ a_vsock_flood:                     /* 3,000 connection requests to a host port n
 	cmp $3000, %r12d
 	jb 1b
 	jmp ok
+a_net_idle:                        /* virtio-net live, rx buffers posted, then idle for ever */
+	mov $Q_DESC, %edi
+	mov $0x3000, %ecx
+	xor %eax, %eax
+	cld
+	rep stosb
+	mov $NET_ID, %edi
+	call find
+	call vinit_found
+	mov $8, %ax
+	call vqueue_std            /* rx: queue 0 */
+	call vlive
+	desc 0, BUF, 2048, 2, 0
+	desc 1, BUF + 2048, 2048, 2, 0
+	post 0
+	post 1
+	lea net_live(%rip), %rsi
+	call puts
+	mov $LSR, %dx
+1:	in %dx, %al                /* the host stops us (SIGTERM) */
+	jmp 1b
 a_console_flood:                   /* print without end: the host must stop us */
 	lea flood(%rip), %rsi
 	call puts
@@ -1089,10 +1111,12 @@ attacks:
 	.long a_mmio_hole_storm - attacks     /* 50 */
 	.long a_vsock_flood - attacks
 	.long a_console_flood - attacks
+	.long a_net_idle - attacks
 attacks_end:
 
 hello:	.asciz "hostile: hello\n"
 ok_msg:	.asciz "hostile: ok\n"
+net_live: .asciz "hostile: net live\n"
 failed:	.asciz "hostile: FAILED\n"
 flood:	.asciz "hostile: flood flood flood flood flood flood flood flood flood\n"
 	.balign 16
