@@ -205,6 +205,41 @@ tap_deleted() {
 }
 tap_deleted
 
+# A vsock peer that hangs up mid-stream (attack 54): the guest connects to
+# host port 1234, where a listener takes 64 KiB and closes; the guest goes on
+# sending 2,000 KiB. vigil lives, the guest finishes, the writes to the dead
+# connection are counted as errors.
+vsock_peer_gone() {
+    local name="vsock peer gone mid-stream"
+    [ "$ONLY" = "  " ] || [[ "$ONLY" == *" 54 "* ]] || return 0
+    rm -f "$T/vsock" "$T/vsock_1234" "$T/peer"
+    python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1]); s.listen(1); s.settimeout(60)
+c, _ = s.accept(); n = 0
+while n < 65536:
+    d = c.recv(65536)
+    if not d: break
+    n += len(d)
+open(sys.argv[2], "w").write(str(n)); c.close()
+' "$T/vsock_1234" "$T/peer" &
+    local ppid=$! i
+    for i in $(seq 50); do [ -S "$T/vsock_1234" ] && break; sleep 0.1; done
+    timeout 60 "$V" run --kernel "$H" --cmdline attack=54 --vsock "cid=3,uds=$T/vsock" --stats >"$T/out" 2>"$T/err" </dev/null
+    local rc=$?
+    kill "$ppid" 2>/dev/null; wait "$ppid" 2>/dev/null
+    if [ $rc -ne 0 ]; then fail "$name" "exit $rc: $(grep -v kvm: "$T/err" | tail -c 300)"
+    elif ! grep -q '^hostile: ok' "$T/out"; then fail "$name" "guest verdict: $(tail -n1 "$T/out")"
+    elif [ "$(cat "$T/peer" 2>/dev/null)" != 65536 ]; then fail "$name" "the peer got $(cat "$T/peer" 2>/dev/null) bytes, want 65536"
+    elif ! grep -Eq '^device vsock \(virtio-vsock\): requests=[0-9]+ bytes=[0-9]+ errors=[1-9]' "$T/err"; then
+        fail "$name" "no errors counted: $(grep '^device vsock' "$T/err")"
+    else pass "$name: vigil up, $(grep -o 'errors=[0-9]*' "$T/err" | head -n1) after the hang-up"; fi
+    if grep -Eqi 'vsock.*(reset|closed|hung|peer)' "$T/err"; then pass "vsock peer loss reported"
+    else skip "vsock peer loss reported" "vigil does not log a vsock peer that went away (counted only)"; fi
+}
+vsock_peer_gone
+
 echo "hostile: peak RSS ${peak_rss} KiB (bound ${RSS_MAX_KB}), total CPU ${total_cpu}s (bound ${CPU_MAX_S}s each), ${skipped} skipped"
 echo "hostile: $passed passed, $failed failed"
 [ $failed -eq 0 ]

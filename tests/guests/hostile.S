@@ -41,7 +41,7 @@
 #define NOTIFY      0x3000
 #define MSIX_TABLE  0x4000
 #define NEEDS_RESET 0x40
-#define NATTACKS 53         /* entries of the table at the end */
+#define NATTACKS 54         /* entries of the table at the end */
 
 	.section .setup, "a"
 	.org 0x1f1
@@ -824,6 +824,79 @@ a_net_idle:                        /* virtio-net live, rx buffers posted, then i
 	mov $LSR, %dx
 1:	in %dx, %al                /* the host stops us (SIGTERM) */
 	jmp 1b
+a_vsock_peer_gone:                 /* stream to a host peer that hangs up mid-way */
+	mov $Q_DESC, %edi
+	mov $0x23000, %ecx
+	xor %eax, %eax
+	cld
+	rep stosb
+	mov $VSOCK_ID, %edi
+	call find
+	call vinit_found
+	mov $8, %ax                /* rx: 8 buffers of 4 KiB */
+	mov $0x220000, %r9
+	mov $0x221000, %r10
+	mov $0x222000, %r11
+	call vqueue
+	movw $1, CC_QSEL(%rbx)
+	movw $8, CC_QSIZE(%rbx)
+	movl $Q_DESC, CC_QDESC(%rbx)
+	movl $Q_AVAIL, CC_QAVAIL(%rbx)
+	movl $Q_USED, CC_QUSED(%rbx)
+	movw $1, CC_QENABLE(%rbx)
+	call vlive
+	xor %ecx, %ecx
+1:	mov %ecx, %eax
+	shl $12, %eax
+	add $0x230000, %eax
+	mov %ecx, %edx
+	shl $4, %edx
+	mov %rax, 0x220000(%rdx)
+	movl $4096, 0x220008(%rdx)
+	movw $2, 0x22000c(%rdx)
+	mov %cx, 0x221004(, %rcx, 2)
+	inc %ecx
+	cmp $8, %ecx
+	jb 1b
+	movw $8, 0x221002
+	movw $0, NOTIFY(%rbx)
+	movq $3, BUF
+	movq $2, BUF + 8
+	movl $5000, BUF + 16       /* src_port */
+	movl $1234, BUF + 20       /* dst_port: the test's listener */
+	movw $1, BUF + 28          /* stream */
+	movw $1, BUF + 30          /* request */
+	movl $65536, BUF + 36
+	desc 0, BUF, 44, 0, 0
+	call vsock_tx
+	mov $200000, %r8d          /* the response */
+	mov $LSR, %dx
+2:	cmpw $0, 0x222002
+	jne 3f
+	in %dx, %al
+	dec %r8d
+	jnz 2b
+	jmp fail
+3:	movw $5, BUF + 30          /* rw */
+	movl $1024, BUF + 24       /* len */
+	xor %r12d, %r12d
+4:	desc 0, BUF, 44 + 1024, 0, 0
+	call vsock_tx
+	inc %r12d
+	cmp $2000, %r12d
+	jb 4b
+	jmp ok
+/* vsock_tx: post descriptor 0 on the tx queue (1), wait for it. */
+vsock_tx:
+	movzwl Q_AVAIL + 2, %eax
+	mov %eax, %ecx
+	and $7, %ecx
+	movw $0, Q_AVAIL + 4(, %rcx, 2)
+	inc %eax
+	mov %ax, Q_AVAIL + 2
+	movw $1, NOTIFY + 4(%rbx)
+	mov %eax, %ecx
+	jmp wait_used
 a_console_flood:                   /* print without end: the host must stop us */
 	lea flood(%rip), %rsi
 	call puts
@@ -1112,6 +1185,7 @@ attacks:
 	.long a_vsock_flood - attacks
 	.long a_console_flood - attacks
 	.long a_net_idle - attacks
+	.long a_vsock_peer_gone - attacks
 attacks_end:
 
 hello:	.asciz "hostile: hello\n"
