@@ -101,7 +101,13 @@ $(B)/tests/guests/tiny-%.bin: tests/guests/tiny.S tests/guests/tiny.ld
 	@mkdir -p $(dir $@)
 	$(CC) -c -DACTION_$* -o $@.o $<
 	ld -m elf_x86_64 --no-warn-rwx-segments -T tests/guests/tiny.ld -o $@ $@.o
-guests: $(TINY)
+# The hostile guest (tests/guests/hostile.S): one bzImage, the attack picked
+# by "attack=N" on the kernel command line (tests/hostile.sh).
+$(B)/tests/guests/hostile.bin: tests/guests/hostile.S tests/guests/tiny.ld
+	@mkdir -p $(dir $@)
+	$(CC) -c -o $@.o $<
+	ld -m elf_x86_64 --no-warn-rwx-segments -T tests/guests/tiny.ld -o $@ $@.o
+guests: $(TINY) $(B)/tests/guests/hostile.bin
 .PHONY: guests
 
 # libFuzzer targets (clang with compiler-rt: Debian's libclang-rt-14-dev).
