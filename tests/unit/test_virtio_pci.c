@@ -116,6 +116,7 @@ struct fix {
 	atomic_int wrong_thread; /* a lifecycle/notify callback off the event thread */
 	int activate_ret;
 	uint32_t last_cfg_off, last_cfg_len;
+	bool serve; /* queue_notify pops the queue, as a real device does */
 
 	/* platform */
 	pthread_mutex_t rec_lock; /* the fakes' records (all made on the test thread today) */
@@ -141,6 +142,13 @@ static void check_thread(struct fix *f)
 		atomic_fetch_add(&f->wrong_thread, 1);
 }
 
+static uint32_t fk_serve(struct virtio_dev *d, struct virtq_chain *c)
+{
+	(void)d;
+	(void)c;
+	return 0;
+}
+
 static void fk_notify(struct virtio_dev *d, unsigned q)
 {
 	struct fix *f = d->priv;
@@ -150,6 +158,10 @@ static void fk_notify(struct virtio_dev *d, unsigned q)
 		return;
 	}
 	atomic_fetch_add(&f->notify[q], 1);
+	if (f->serve) {
+		struct virtq_chain c;
+		virtio_dev_serve(d, q, &c, fk_serve);
+	}
 }
 
 static int fk_activate(struct virtio_dev *d)
@@ -1324,6 +1336,70 @@ static void test_reset(void **state)
 	assert_int_equal(atomic_load(&f->reset), 2);
 }
 
+/* A vCPU brings the device up and resets it over and over (queue sizes,
+ * rings, queue_enable, DRIVER_OK, reset) while another vCPU rings the
+ * doorbell and the event thread serves the queue: the queue's
+ * configuration must change only where it is served (TSan: no race). */
+struct cycler {
+	struct fix *f;
+	atomic_int stop;
+	unsigned cycles;
+};
+
+static void *driver_cycles(void *arg)
+{
+	struct cycler *c = arg;
+	struct fix *f = c->f;
+
+	for (unsigned i = 0; i < c->cycles; i++) {
+		set_status(f, VIRTIO_S_ACKNOWLEDGE);
+		set_status(f, S_INIT);
+		bar_wr(f, CC_GFSELECT, 4, 1);
+		bar_wr(f, CC_GF, 4, 1);
+		set_status(f, S_FEAT);
+		for (unsigned q = 0; q < NQ; q++) {
+			if (q == 1)
+				set_status(f, S_OK); /* queue 1 set up after DRIVER_OK: refused */
+			bar_wr(f, CC_Q_SELECT, 2, q);
+			bar_wr(f, CC_Q_SIZE, 2, (uint16_t)(16u << (i % 3)));
+			bar_wr(f, CC_Q_DESC, 8, DESC(q));
+			bar_wr(f, CC_Q_AVAIL, 8, AVAIL(q));
+			bar_wr(f, CC_Q_USED, 8, USED(q));
+			bar_wr(f, CC_Q_ENABLE, 2, 1);
+		}
+		set_status(f, 0);
+	}
+	atomic_store(&c->stop, 1);
+	return NULL;
+}
+
+static void *doorbell_ringer(void *arg)
+{
+	struct cycler *c = arg;
+	while (!atomic_load(&c->stop)) {
+		bar_wr(c->f, B_NOTIFY, 2, 0);
+		bar_wr(c->f, B_NOTIFY + 4, 2, 1);
+	}
+	return NULL;
+}
+
+static void test_queue_config_vs_service(void **state)
+{
+	struct fix *f = *state;
+	struct cycler c = { .f = f, .cycles = 300 };
+	pthread_t drv, ring;
+
+	f->serve = true;
+	assert_int_equal(pthread_create(&drv, NULL, driver_cycles, &c), 0);
+	assert_int_equal(pthread_create(&ring, NULL, doorbell_ringer, &c), 0);
+	pthread_join(drv, NULL);
+	pthread_join(ring, NULL);
+	settle(f);
+	assert_int_equal(atomic_load(&f->activate), 300);
+	assert_int_equal(atomic_load(&f->reset), 300);
+	assert_int_equal(status(f), 0);
+}
+
 /* ---- 7. hostile accesses ------------------------------------------------ */
 
 static void test_hostile_common_reads(void **state)
@@ -1617,6 +1693,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_msix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_msix_pending_while_disabled_mask, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_config_vs_service, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_common_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_common_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_device_config, setup, teardown),
