@@ -295,7 +295,7 @@ static void *input_thread(void *arg)
 	uint8_t *pend = malloc(CONSOLE_IN_BUF);
 	uint8_t buf[4096];
 	size_t plen = 0;
-	bool after_ctrl_a = false;
+	bool after_ctrl_a = false, eof = false;
 
 	while (pend && !atomic_load(&c->stopping)) {
 		if (plen) {
@@ -303,7 +303,9 @@ static void *input_thread(void *arg)
 			memmove(pend, pend + n, plen - n);
 			plen -= n;
 		}
-		bool want_in = plen < CONSOLE_IN_BUF || c->escapes;
+		if (eof && !plen)
+			break; /* all of it delivered: the guest just gets no more input */
+		bool want_in = !eof && (plen < CONSOLE_IN_BUF || c->escapes);
 		struct pollfd p[2] = { { .fd = c->wake[0], .events = POLLIN },
 				       { .fd = want_in ? c->in_fd : -1, .events = POLLIN } };
 		/* Room in the device has no fd: look again soon while input waits. */
@@ -319,8 +321,10 @@ static void *input_thread(void *arg)
 		ssize_t n = read(c->in_fd, buf, sizeof(buf));
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
-		if (n <= 0)
-			break; /* EOF: the guest just gets no more input */
+		if (n <= 0) {
+			eof = true; /* what waits still goes in */
+			continue;
+		}
 		bool quit = false;
 		size_t keep = filter_escapes(c, buf, (size_t)n, &after_ctrl_a, &quit);
 		if (quit) {
