@@ -231,13 +231,22 @@ static void do_activate(struct virtio_pci *vp)
 			d->ops->queue_notify(d, q);
 }
 
+/* One turn of a queue's service: at most VIRTQ_BUDGET chains, then the
+ * doorbell is rung again so that every other device's events run first. */
 static void on_kick(void *ctx)
 {
 	struct kick *k = ctx;
 	struct virtio_dev *d = k->vp->dev;
+	struct virtq *vq = &d->vq[k->q];
 
-	if (virtio_dev_live(d) && k->vp->queue_enabled[k->q])
-		d->ops->queue_notify(d, k->q);
+	if (!virtio_dev_live(d) || !k->vp->queue_enabled[k->q])
+		return;
+	virtq_budget(vq, VIRTQ_BUDGET);
+	d->ops->queue_notify(d, k->q);
+	bool more = vq->budget_spent;
+	virtq_budget(vq, 0);
+	if (more)
+		k->vp->ex.ops->doorbell_ring(k->vp->ex.ctx, k->db);
 }
 
 /* ---- common configuration ---------------------------------------------- */
