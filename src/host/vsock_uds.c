@@ -204,19 +204,26 @@ static bool out_of_fds(int err)
 	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
 }
 
+/* A descriptor held only to be given back when accept4 has none (a dup
+ * of the listener: no path needed, in a jail too). */
+static int reserve(struct uds *u)
+{
+	return fcntl(u->listen_fd, F_DUPFD_CLOEXEC, 0);
+}
+
 /* Takes one pending client on the reserve and closes it; false when there
  * is no reserve or no client could be taken. */
 static bool refuse_one(struct uds *u)
 {
 	if (u->reserve_fd < 0)
-		u->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		u->reserve_fd = reserve(u);
 	if (u->reserve_fd < 0)
 		return false;
 	close(u->reserve_fd);
 	int fd = accept4(u->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd >= 0)
 		close(fd);
-	u->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	u->reserve_fd = reserve(u);
 	return fd >= 0;
 }
 
@@ -360,14 +367,12 @@ struct vsock_backend *vsock_uds_new(const char *path, struct evloop *loop, char 
 	u->be.ops = &uds_ops;
 	u->loop = loop;
 	u->listen_fd = -1;
-	u->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	snprintf(u->path, sizeof(u->path), "%s", path);
 	if (uds_listen(u, err, errlen) < 0) {
-		if (u->reserve_fd >= 0)
-			close(u->reserve_fd);
 		free(u);
 		return NULL;
 	}
+	u->reserve_fd = reserve(u);
 	return &u->be;
 }
 
