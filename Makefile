@@ -128,6 +128,16 @@ FUZZ_NET_SRC := fuzz/fuzz_net.c src/devices/net_pkt.c src/devices/net_ct.c src/d
 $(B)/fuzz/fuzz_net: $(FUZZ_NET_SRC) src/devices/net_pkt.h src/devices/net_ct.h src/devices/net_filter.h $(B)/libvigil.a
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(SLIRP_CFLAGS) -o $@ $(filter %.c,$^) $(B)/libvigil.a $(LDLIBS)
+# fuzz_virtio_DEV: the virtio-pci transport (PCI config, BAR moves, common
+# config, ISR, notify, MSI-X) with one real device behind it over a fake backend.
+FUZZ_VIRTIO_DEVS := blk net vsock rng console
+FUZZ_VIRTIO_SRC := fuzz/fuzz_virtio.c src/virtio/virtio_pci.c src/virtio/virtio_dev.c src/virtio/virtq.c \
+	src/devices/pci.c src/devices/virtio_blk.c src/devices/virtio_net.c src/devices/virtio_vsock.c \
+	src/devices/virtio_rng.c src/devices/virtio_console.c src/core/gmem.c src/core/devreq.c
+$(FUZZ_VIRTIO_DEVS:%=$(B)/fuzz/fuzz_virtio_%): $(B)/fuzz/fuzz_virtio_%: $(FUZZ_VIRTIO_SRC) $(B)/libvigil.a
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -DFUZZ_DEV=FUZZ_$(shell echo $* | tr a-z A-Z) $(SLIRP_CFLAGS) -o $@ \
+		$(filter %.c,$^) $(B)/libvigil.a $(LDLIBS)
 fuzz: $(B)/fuzz/fuzz_virtq $(B)/fuzz/fuzz_api $(B)/fuzz/fuzz_net $(B)/fuzz/fuzz_gdb
 # 40 s in all: 10 s each.
 fuzz-smoke: $(B)/fuzz/fuzz_virtq $(B)/fuzz/fuzz_api $(B)/fuzz/fuzz_net $(B)/fuzz/fuzz_gdb
