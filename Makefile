@@ -138,6 +138,13 @@ $(FUZZ_VIRTIO_DEVS:%=$(B)/fuzz/fuzz_virtio_%): $(B)/fuzz/fuzz_virtio_%: $(FUZZ_V
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -DFUZZ_DEV=FUZZ_$(shell echo $* | tr a-z A-Z) $(SLIRP_CFLAGS) -o $@ \
 		$(filter %.c,$^) $(B)/libvigil.a $(LDLIBS)
+# fuzz_exit: kvm_run decoding, exit_dispatch (REP counts) and the legacy
+# port devices behind it (UART, RTC, i8042, pvpanic, ACPI PM).
+FUZZ_EXIT_SRC := fuzz/fuzz_exit.c src/kvm/kvm_exit.c src/core/exit.c src/core/bus.c src/devices/uart_16550.c \
+	src/devices/rtc_cmos.c src/devices/i8042.c src/devices/ps2_kbd.c src/devices/pvpanic.c src/devices/acpi_pm.c
+$(B)/fuzz/fuzz_exit: $(FUZZ_EXIT_SRC) $(B)/libvigil.a
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(SLIRP_CFLAGS) -o $@ $(filter %.c,$^) $(B)/libvigil.a $(LDLIBS)
 fuzz: $(B)/fuzz/fuzz_virtq $(B)/fuzz/fuzz_api $(B)/fuzz/fuzz_net $(B)/fuzz/fuzz_gdb
 # 40 s in all: 10 s each.
 fuzz-smoke: $(B)/fuzz/fuzz_virtq $(B)/fuzz/fuzz_api $(B)/fuzz/fuzz_net $(B)/fuzz/fuzz_gdb
