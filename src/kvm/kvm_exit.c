@@ -13,7 +13,8 @@ void kvm_translate_exit(struct kvm_run *run, size_t run_size, struct vexit *ex)
 	memset(ex, 0, sizeof(*ex));
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO: {
-		uint64_t bytes = (uint64_t)run->io.size * run->io.count;
+		/* exit_dispatch takes a count of 0 as one access: bound that one too. */
+		uint64_t bytes = (uint64_t)run->io.size * (run->io.count ? run->io.count : 1);
 		if (run->io.data_offset > run_size || bytes > run_size - run->io.data_offset) {
 			ex->reason = VEXIT_INTERNAL_ERROR;
 			return;
