@@ -175,7 +175,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			struct vexit ex;
 			kvm_translate_exit(run, RUN_SIZE, &ex);
 			if (ex.reason == VEXIT_IO && ex.data &&
-			    (ex.data < run_area || ex.data + (size_t)ex.len * ex.count > run_area + RUN_SIZE))
+			    (ex.data < run_area || ex.data + (size_t)ex.len * (ex.count ? ex.count : 1) > run_area + RUN_SIZE))
 				__builtin_trap(); /* translate let data point outside the run area */
 			exit_dispatch(&vm, op & 1, &ex);
 			continue;
