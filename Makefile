@@ -145,6 +145,12 @@ FUZZ_EXIT_SRC := fuzz/fuzz_exit.c src/kvm/kvm_exit.c src/core/exit.c src/core/bu
 $(B)/fuzz/fuzz_exit: $(FUZZ_EXIT_SRC) $(B)/libvigil.a
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(SLIRP_CFLAGS) -o $@ $(filter %.c,$^) $(B)/libvigil.a $(LDLIBS)
+# fuzz_boot: the bzImage and PVH ELF loaders and initrd placement over host files.
+FUZZ_BOOT_SRC := fuzz/fuzz_boot.c src/arch/x86/boot_bzimage.c src/arch/x86/boot_pvh.c src/arch/x86/boot_common.c \
+	src/arch/x86/e820.c src/core/gmem.c
+$(B)/fuzz/fuzz_boot: $(FUZZ_BOOT_SRC) $(B)/libvigil.a
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(SLIRP_CFLAGS) -o $@ $(filter %.c,$^) $(B)/libvigil.a $(LDLIBS)
 fuzz: $(B)/fuzz/fuzz_virtq $(B)/fuzz/fuzz_api $(B)/fuzz/fuzz_net $(B)/fuzz/fuzz_gdb
 # 40 s in all: 10 s each.
 fuzz-smoke: $(B)/fuzz/fuzz_virtq $(B)/fuzz/fuzz_api $(B)/fuzz/fuzz_net $(B)/fuzz/fuzz_gdb
