@@ -105,8 +105,9 @@ guests: $(TINY)
 .PHONY: guests
 
 # libFuzzer targets (clang with compiler-rt: Debian's libclang-rt-14-dev).
-#   make fuzz         build $(B)/fuzz/fuzz_virtq
-#   make fuzz-smoke   run it for 20 s from a scratch corpus; fails on a crash
+#   make fuzz         build every target ($(FUZZ_TARGETS))
+#   make fuzz-smoke   run each for FUZZ_SMOKE_S seconds; fails on a crash
+#   make fuzz-long    run each for FUZZ_RUNS executions (default 1e8), figures per target
 FUZZ_CC    ?= clang
 FUZZ_FLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc
 $(B)/fuzz/fuzz_virtq: fuzz/fuzz_virtq.c src/virtio/virtq.c src/core/gmem.c src/virtio/virtq.h src/core/gmem.h
@@ -151,21 +152,21 @@ FUZZ_BOOT_SRC := fuzz/fuzz_boot.c src/arch/x86/boot_bzimage.c src/arch/x86/boot_
 $(B)/fuzz/fuzz_boot: $(FUZZ_BOOT_SRC) $(B)/libvigil.a
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(SLIRP_CFLAGS) -o $@ $(filter %.c,$^) $(B)/libvigil.a $(LDLIBS)
-fuzz: $(B)/fuzz/fuzz_virtq $(B)/fuzz/fuzz_api $(B)/fuzz/fuzz_net $(B)/fuzz/fuzz_gdb
-# 40 s in all: 10 s each.
-fuzz-smoke: $(B)/fuzz/fuzz_virtq $(B)/fuzz/fuzz_api $(B)/fuzz/fuzz_net $(B)/fuzz/fuzz_gdb
-	@mkdir -p $(B)/fuzz/corpus-virtq $(B)/fuzz/corpus-api $(B)/fuzz/corpus-net $(B)/fuzz/corpus-gdb
-	$(B)/fuzz/fuzz_virtq -max_total_time=10 -print_final_stats=1 -artifact_prefix=$(B)/fuzz/ $(B)/fuzz/corpus-virtq
-	$(B)/fuzz/fuzz_api -max_total_time=10 -print_final_stats=1 -artifact_prefix=$(B)/fuzz/ $(B)/fuzz/corpus-api \
-		fuzz/corpus-api
-	$(B)/fuzz/fuzz_net -max_total_time=10 -print_final_stats=1 -artifact_prefix=$(B)/fuzz/ $(B)/fuzz/corpus-net \
-		fuzz/corpus-net
-	$(B)/fuzz/fuzz_gdb -max_total_time=10 -print_final_stats=1 -artifact_prefix=$(B)/fuzz/ $(B)/fuzz/corpus-gdb \
-		fuzz/corpus-gdb
+FUZZ_TARGETS := fuzz_virtq fuzz_api fuzz_net fuzz_gdb $(FUZZ_VIRTIO_DEVS:%=fuzz_virtio_%) fuzz_exit fuzz_boot
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(B)/fuzz/%)
+FUZZ_SMOKE_S ?= 7
+FUZZ_RUNS ?= 100000000
+fuzz: $(FUZZ_BINS)
+# About 80 s in all: FUZZ_SMOKE_S seconds each; fails on a crash.
+fuzz-smoke: $(FUZZ_BINS)
+	@fuzz/run.sh $(B) time $(FUZZ_SMOKE_S) $(FUZZ_TARGETS)
+# FUZZ_RUNS executions each (hours: 1e8 at 1e4-1e5 exec/s), figures per target.
+fuzz-long: $(FUZZ_BINS)
+	@fuzz/run.sh $(B) runs $(FUZZ_RUNS) $(FUZZ_TARGETS)
 # fuzz_gdb: the gdb stub's packet framing and command decoder over a fake target.
 FUZZ_GDB_SRC := fuzz/fuzz_gdb.c src/gdb/gdb_packet.c src/gdb/gdb_stub.c src/gdb/gdb_regs.c
 $(B)/fuzz/fuzz_gdb: $(FUZZ_GDB_SRC) tests/unit/fake_gdb_target.h src/gdb/gdb_packet.h src/gdb/gdb_stub.h src/gdb/gdb_regs.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -Itests/unit -o $@ $(filter %.c,$^)
-.PHONY: fuzz fuzz-smoke
+.PHONY: fuzz fuzz-smoke fuzz-long
 

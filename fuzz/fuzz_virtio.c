@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -663,7 +664,7 @@ static void host_event(struct rig *r, struct in *in)
 	}
 #elif FUZZ_DEV == FUZZ_VSOCK
 	(void)r;
-	struct vsock_stream *s = &fvs.s[(op >> 3) % MAX_STREAMS];
+	struct vsock_stream *s = &fvs.s[(op >> 3) & 7];
 	switch (op & 7) {
 	case 0: { /* a host client connects and sends a line */
 		struct vsock_stream *c = fv_alloc(&fvs);
@@ -704,7 +705,8 @@ static void host_event(struct rig *r, struct in *in)
 		break;
 	default: /* readiness */
 		if (s->used && s->watch && s->fn)
-			s->fn(s->cookie, s->watch & ((op & 0x40) ? VSOCK_EV_IN : 0u) ? s->watch : VSOCK_EV_OUT & s->watch);
+			s->fn(s->cookie, (op & 0x80) ? s->watch
+					 : s->watch & ((op & 0x40) ? VSOCK_EV_IN : VSOCK_EV_OUT));
 	}
 #elif FUZZ_DEV == FUZZ_RNG
 	(void)r;
@@ -725,6 +727,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 2)
 		return 0;
+	static int trace = -1;
+	if (trace < 0)
+		trace = getenv("FUZZ_VIRTIO_TRACE") != NULL;
 	if (!ram) {
 		ram = malloc(RAM_SIZE);
 		if (!ram || gmem_add(&mem, 0, RAM_SIZE, ram))
@@ -800,6 +805,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	run_pending();
+	if (trace) /* for checking seeds: how far the driver got */
+		for (unsigned q = 0; q < r.d->num_queues && q < 8; q++)
+			fprintf(stderr, "q%u: status 0x%x used %u of %u posted\n", q,
+				(unsigned)atomic_load(&r.d->status),
+				(unsigned)(ram[RING(q) + 0x202] | ram[RING(q) + 0x203] << 8), r.avail_idx[q]);
 	virtio_pci_free(r.vp);
 	dev_free(r.d);
 	pci_host_free(r.h);
