@@ -810,8 +810,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fprintf(stderr, "q%u: status 0x%x used %u of %u posted\n", q,
 				(unsigned)atomic_load(&r.d->status),
 				(unsigned)(ram[RING(q) + 0x202] | ram[RING(q) + 0x203] << 8), r.avail_idx[q]);
-	virtio_pci_free(r.vp);
+	/* The builder's teardown order: device models (draining their I/O)
+	 * before their transports. */
 	dev_free(r.d);
+	virtio_pci_free(r.vp);
 	pci_host_free(r.h);
 	return 0;
 }
