@@ -152,7 +152,11 @@ FUZZ_BOOT_SRC := fuzz/fuzz_boot.c src/arch/x86/boot_bzimage.c src/arch/x86/boot_
 $(B)/fuzz/fuzz_boot: $(FUZZ_BOOT_SRC) $(B)/libvigil.a
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(SLIRP_CFLAGS) -o $@ $(filter %.c,$^) $(B)/libvigil.a $(LDLIBS)
-FUZZ_TARGETS := fuzz_virtq fuzz_api fuzz_net fuzz_gdb $(FUZZ_VIRTIO_DEVS:%=fuzz_virtio_%) fuzz_exit fuzz_boot
+# fuzz_pci: PCI config space and BAR moves with three functions in a small window.
+$(B)/fuzz/fuzz_pci: fuzz/fuzz_pci.c src/devices/pci.c src/core/bus.c src/devices/pci.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -lpthread
+FUZZ_TARGETS := fuzz_virtq fuzz_api fuzz_net fuzz_gdb $(FUZZ_VIRTIO_DEVS:%=fuzz_virtio_%) fuzz_exit fuzz_boot fuzz_pci
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(B)/fuzz/%)
 FUZZ_SMOKE_S ?= 7
 FUZZ_RUNS ?= 100000000

@@ -73,3 +73,18 @@ w('exit', 'i8042', io(True, 0, 3, 0, 1, b'\xd1') + io(True, 0, 2, 0, 1, b'\xdf')
 w('exit', 'acpi', io(False, 1, 5, 4, 1, b'') + io(True, 1, 5, 4, 1, b'\x00\x34'))
 w('exit', 'mmio-msr', [0x02, 0x03, 0x07, 0x10, 0x00] + list(range(8)) + [0x02, 0x05] +
   list(struct.pack('<IQ', 0x10, 0)) + [0xf0, 3] + list(b'abc'))
+
+# ---- fuzz_pci: op&3 0 CONFIG_ADDRESS, 1 data write, 2 data read, 3 MMIO; width 1<<(op>>2&3).
+def sel(slot, reg): return [0x00] + list(struct.pack('<I', (reg << 24) | slot))
+def w32(v): return [0x09] + list(struct.pack('<I', v))
+def w16(v): return [0x05] + list(struct.pack('<I', v))
+def r32(): return [0x0a]
+def mmio(off, write): return [0x0b | (0x10 if write else 0)] + list(struct.pack('<I', off)[:3]) + [0] * 8
+
+seq = []
+for slot in (1, 2, 3):
+    seq += sel(slot, 0x04) + w16(0x0006)
+seq += sel(1, 0x10) + w32(0xffffffff) + r32() + w32(0xC0010000) + mmio(0x10000, True) + mmio(0x10ff8, False)
+seq += sel(2, 0x14) + w32(0xC0010000) + mmio(0x10004, False)     # onto another BAR
+seq += sel(3, 0x10) + w32(0xD0000000) + sel(3, 0x04) + w16(0)  # out of the window, decoding off
+w('pci', 'bar-moves', seq)
