@@ -222,7 +222,7 @@ static int64_t clk_wall(void *ctx)
 	(void)ctx;
 	return 1700000000;
 }
-static const struct vclock clk = { clk_mono, clk_wall, NULL };
+static const struct vclock clk __attribute__((unused)) = { clk_mono, clk_wall, NULL };
 
 /* ---- fake backends ------------------------------------------------------ */
 
@@ -487,7 +487,7 @@ struct rig {
 static struct virtio_dev *dev_new(struct rig *r, uint8_t opt)
 {
 	struct dev_gate gate = { .stats = &r->stats, .id = "fuzz", .read_only = opt & 0x10 };
-	char err[160];
+	char err[160] __attribute__((unused));
 
 	r->stats.name = "fuzz";
 #if FUZZ_DEV == FUZZ_BLK
