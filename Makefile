@@ -158,10 +158,10 @@ $(B)/fuzz/fuzz_pci: fuzz/fuzz_pci.c src/devices/pci.c src/core/bus.c src/devices
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -lpthread
 FUZZ_TARGETS := fuzz_virtq fuzz_api fuzz_net fuzz_gdb $(FUZZ_VIRTIO_DEVS:%=fuzz_virtio_%) fuzz_exit fuzz_boot fuzz_pci
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(B)/fuzz/%)
-FUZZ_SMOKE_S ?= 7
+FUZZ_SMOKE_S ?= 6
 FUZZ_RUNS ?= 100000000
 fuzz: $(FUZZ_BINS)
-# About 80 s in all: FUZZ_SMOKE_S seconds each; fails on a crash.
+# About 85 s in all (12 targets, FUZZ_SMOKE_S seconds each plus start-up); fails on a crash.
 fuzz-smoke: $(FUZZ_BINS)
 	@fuzz/run.sh $(B) time $(FUZZ_SMOKE_S) $(FUZZ_TARGETS)
 # FUZZ_RUNS executions each (hours: 1e8 at 1e4-1e5 exec/s), figures per target.
