@@ -85,9 +85,13 @@ static uint64_t offered(const struct virtio_dev *d)
 	return d->host_features | VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX);
 }
 
+/* The PCI host stores the guest's config writes (command register, MSI-X
+ * control) with atomic byte stores under its own lock, not ours: read them
+ * the same way. */
 static uint16_t cfg16(const struct virtio_pci *vp, unsigned off)
 {
-	return (uint16_t)(vp->fn.cfg[off] | vp->fn.cfg[off + 1] << 8);
+	return (uint16_t)(__atomic_load_n(&vp->fn.cfg[off], __ATOMIC_RELAXED) |
+			  __atomic_load_n(&vp->fn.cfg[off + 1], __ATOMIC_RELAXED) << 8);
 }
 
 /* ---- interrupts -------------------------------------------------------- */
