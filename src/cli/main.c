@@ -5,6 +5,7 @@
 #include "cli/ctl.h"
 #include "cli/policy_cmd.h"
 #include "cli/run_cmd.h"
+#include "host/seccomp.h"
 #include "kvm/kvm.h"
 
 static void usage(FILE *out)
@@ -19,6 +20,8 @@ static void usage(FILE *out)
 		"                             policy\n"
 		"       vigil policy check FILE\n"
 		"                             read and compile a policy file (docs/POLICY.md)\n"
+		"       vigil seccomp-list [-v]\n"
+		"                             each thread kind's allowed system calls (count; -v: names)\n"
 		"       vigil --version | --help\n",
 		VIGIL_VERSION);
 }
@@ -44,6 +47,15 @@ int main(int argc, char **argv)
 		return ctl_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "policy") == 0)
 		return policy_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "seccomp-list") == 0) {
+		bool verbose = argc > 2 && strcmp(argv[2], "-v") == 0;
+		if (argc > 3 || (argc == 3 && !verbose)) {
+			fprintf(stderr, "vigil: seccomp-list takes only -v\n");
+			return 1;
+		}
+		seccomp_list(stdout, verbose);
+		return 0;
+	}
 	if (strcmp(cmd, "check") == 0) {
 		if (argc > 2) {
 			fprintf(stderr, "vigil: check takes no arguments\n");

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "host/console.h"
+#include "host/seccomp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -159,6 +160,7 @@ static void *input_thread(void *arg)
 	uint8_t buf[4096];
 	bool after_ctrl_a = false;
 
+	seccomp_enter(SC_CONSOLE);
 	for (;;) {
 		struct pollfd p[2] = { { .fd = c->in_fd, .events = POLLIN }, { .fd = c->wake[0], .events = POLLIN } };
 		if (poll(p, 2, -1) < 0) {
