@@ -7,6 +7,7 @@
 #include "host/seccomp.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/kvm.h>
 #include <linux/if_tun.h>
 #include <pthread.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -23,14 +25,15 @@
 #define END (-1)
 
 /* What every thread does: locks, memory (malloc arenas, thread stacks),
- * signals (vCPU kicks, the SIGSYS report), logging to stderr, timing,
+ * signals (vCPU kicks, the SIGSYS report, the terminal's restore on a
+ * fatal signal), logging to stderr, timing,
  * and exiting. */
 #define BASE                                                                                              \
 	SCMP_SYS(futex), SCMP_SYS(exit), SCMP_SYS(exit_group), SCMP_SYS(rt_sigprocmask),                   \
 		SCMP_SYS(rt_sigreturn), SCMP_SYS(madvise), SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mprotect), \
 		SCMP_SYS(brk), SCMP_SYS(write), SCMP_SYS(clock_gettime), SCMP_SYS(gettid), SCMP_SYS(getpid),   \
 		SCMP_SYS(sched_yield), SCMP_SYS(nanosleep), SCMP_SYS(clock_nanosleep), SCMP_SYS(restart_syscall), \
-		SCMP_SYS(tgkill)
+		SCMP_SYS(tgkill), SCMP_SYS(rt_sigaction), SCMP_SYS(mremap), SCMP_SYS(prctl) /* narrowed: the thread's name (the logger reads it) */
 
 static const int main_calls[] = {
 	BASE,
@@ -40,14 +43,14 @@ static const int main_calls[] = {
 	SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(statx), SCMP_SYS(fcntl), SCMP_SYS(ioctl),
 	/* PATCH /drives, dumps, metrics and log files, snapshots */
 	SCMP_SYS(openat), SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(preadv), SCMP_SYS(pwritev),
-	SCMP_SYS(fsync), SCMP_SYS(fdatasync), SCMP_SYS(ftruncate), SCMP_SYS(fallocate), SCMP_SYS(unlink),
-	SCMP_SYS(unlinkat), SCMP_SYS(rename), SCMP_SYS(mremap), SCMP_SYS(getrandom),
+	SCMP_SYS(fsync), SCMP_SYS(fdatasync), SCMP_SYS(ftruncate), SCMP_SYS(fallocate), SCMP_SYS(unlink), SCMP_SYS(flock),
+	SCMP_SYS(unlinkat), SCMP_SYS(rename), SCMP_SYS(getrandom),
 	/* the threads it starts after its filter (vCPUs, block workers) */
-	SCMP_SYS(clone), SCMP_SYS(clone3), SCMP_SYS(set_robust_list), SCMP_SYS(rseq), SCMP_SYS(prctl),
-	SCMP_SYS(seccomp), SCMP_SYS(sched_getaffinity), SCMP_SYS(rt_sigaction), SCMP_SYS(sigaltstack),
+	SCMP_SYS(clone), SCMP_SYS(clone3), SCMP_SYS(set_robust_list), SCMP_SYS(rseq),
+	SCMP_SYS(seccomp), SCMP_SYS(sched_getaffinity), SCMP_SYS(sigaltstack),
 	/* what the vCPU threads it creates need on top (their list narrows it) */
 	SCMP_SYS(sendto), SCMP_SYS(sendmsg), SCMP_SYS(recvfrom), SCMP_SYS(recvmsg), SCMP_SYS(shutdown),
-	SCMP_SYS(epoll_ctl), SCMP_SYS(getrusage), SCMP_SYS(rt_sigtimedwait), SCMP_SYS(kill),
+	SCMP_SYS(epoll_ctl),
 	END,
 };
 
@@ -56,7 +59,7 @@ static const int vcpu_calls[] = {
 	SCMP_SYS(ioctl), /* narrowed to vcpu_ioctls below */
 	/* eventfd kicks, the UART and console output, the wait for room */
 	SCMP_SYS(read), SCMP_SYS(writev), SCMP_SYS(ppoll), SCMP_SYS(poll), SCMP_SYS(close),
-	SCMP_SYS(rt_sigtimedwait), SCMP_SYS(epoll_ctl), SCMP_SYS(getrusage),
+	SCMP_SYS(epoll_ctl), /* a queue's ioeventfd watched once the driver starts it */
 	END,
 };
 
@@ -67,7 +70,8 @@ static const unsigned long vcpu_ioctls[] = {
 	KVM_GET_FPU, KVM_SET_FPU, KVM_GET_LAPIC, KVM_SET_LAPIC, KVM_SET_GUEST_DEBUG, KVM_TRANSLATE,
 	KVM_KVMCLOCK_CTRL, KVM_IRQ_LINE, KVM_IRQ_LINE_STATUS, KVM_SIGNAL_MSI, KVM_IOEVENTFD, KVM_IRQFD,
 	KVM_SET_GSI_ROUTING, KVM_SET_USER_MEMORY_REGION, KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS,
-	TUNSETOFFLOAD, TUNSETVNETHDRSZ, FIONBIO,
+	KVM_CHECK_EXTENSION, TUNSETOFFLOAD, TUNSETVNETHDRSZ, FIONBIO,
+	TCGETS, TCSETS, TCSETSW, TCSETSF, /* the terminal put back when a fatal signal lands here */
 };
 
 static const int evloop_calls[] = {
@@ -112,7 +116,7 @@ static const int api_calls[] = {
 static const int trace_calls[] = {
 	BASE,
 	SCMP_SYS(read), SCMP_SYS(writev), SCMP_SYS(ppoll), SCMP_SYS(poll), SCMP_SYS(fsync),
-	SCMP_SYS(lseek), SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(close),
+	SCMP_SYS(lseek), SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(close), SCMP_SYS(openat),
 	END,
 };
 
@@ -213,27 +217,53 @@ static int add_rules(scmp_filter_ctx ctx, enum seccomp_kind kind)
 					return r;
 			continue;
 		}
+		if (*c == SCMP_SYS(prctl)) {
+			/* names; and for the main thread, what a thread it starts needs
+			 * to install its own filter under the main one */
+			static const int ops[] = { PR_GET_NAME, PR_SET_NAME, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP };
+			for (size_t i = 0; i < (kind == SC_MAIN ? 4u : 2u); i++)
+				if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, *c, 1, SCMP_A0(SCMP_CMP_EQ, ops[i]))) < 0)
+					return r;
+			continue;
+		}
 		if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, *c, 0)) < 0)
 			return r;
 	}
 	return 0;
 }
 
-/* VIGIL_TEST_SECCOMP_PROBE=KIND: the test's proof that the list holds. The
- * thread tries one call no list has (execve of a path that does not exist:
- * harmless when allowed) and says what happened. */
+/* VIGIL_TEST_SECCOMP_PROBE=KIND[:CALL]: the test's proof that the list
+ * holds. The thread tries one call its list lacks and says what happened:
+ * execve (no list has it), openat or socket (the control list has them: a
+ * thread that inherits the control thread's filter is refused them only by
+ * its own). Each is harmless when let through: a path that does not exist,
+ * a socket closed at once. */
 static void probe(enum seccomp_kind kind)
 {
 	const char *want = getenv("VIGIL_TEST_SECCOMP_PROBE");
-	if (!want || strcmp(want, kinds[kind].name) != 0)
+	size_t n = strlen(kinds[kind].name);
+	if (!want || strncmp(want, kinds[kind].name, n) != 0 || (want[n] && want[n] != ':'))
 		return;
+	const char *call = want[n] ? want + n + 1 : "execve";
 	static _Atomic int once;
 	if (once++)
 		return;
-	char *argv[] = { "vigil-seccomp-probe", NULL };
-	long r = syscall(SYS_execve, "/nonexistent/vigil-seccomp-probe", argv, NULL);
-	fprintf(stderr, "vigil: seccomp probe: %s thread: execve returned %ld (%s)\n", kinds[kind].name, r,
-		r < 0 ? strerror(errno) : "ok");
+	static const char path[] = "/nonexistent/vigil-seccomp-probe";
+	long r;
+	if (strcmp(call, "openat") == 0) {
+		r = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+	} else if (strcmp(call, "socket") == 0) {
+		r = syscall(SYS_socket, AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	} else {
+		char *argv[] = { "vigil-seccomp-probe", NULL };
+		call = "execve";
+		r = syscall(SYS_execve, path, argv, NULL);
+	}
+	int e = errno;
+	if (r >= 0)
+		close((int)r);
+	fprintf(stderr, "vigil: seccomp probe: %s thread: %s returned %d (%s)\n", kinds[kind].name, call, r < 0 ? -1 : 0,
+		r < 0 ? strerror(e) : "ok");
 }
 
 int seccomp_enter(enum seccomp_kind kind)
