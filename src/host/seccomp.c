@@ -213,7 +213,7 @@ static int add_rules(scmp_filter_ctx ctx, enum seccomp_kind kind)
 		if (kind == SC_VCPU && *c == SCMP_SYS(ioctl)) {
 			for (size_t i = 0; i < sizeof(vcpu_ioctls) / sizeof(vcpu_ioctls[0]); i++)
 				if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, *c, 1,
-							  SCMP_A1(SCMP_CMP_EQ, vcpu_ioctls[i]))) < 0)
+							  SCMP_A1(SCMP_CMP_EQ, vcpu_ioctls[i], 0))) < 0)
 					return r;
 			continue;
 		}
@@ -222,7 +222,7 @@ static int add_rules(scmp_filter_ctx ctx, enum seccomp_kind kind)
 			 * to install its own filter under the main one */
 			static const int ops[] = { PR_GET_NAME, PR_SET_NAME, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP };
 			for (size_t i = 0; i < (kind == SC_MAIN ? 4u : 2u); i++)
-				if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, *c, 1, SCMP_A0(SCMP_CMP_EQ, ops[i]))) < 0)
+				if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, *c, 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)ops[i], 0))) < 0)
 					return r;
 			continue;
 		}
