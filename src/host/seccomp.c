@@ -19,6 +19,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SECCOMP_EXIT_CODE 148 /* Firecracker's FcExitCode::BadSyscall */
@@ -176,6 +177,10 @@ void seccomp_set_mode(enum seccomp_mode m)
 		m = SECCOMP_MODE_LOG;
 #endif
 	mode_ = m;
+	/* The logger's localtime_r() reads /etc/localtime the first time, on
+	 * whichever thread logs first (a vCPU, in a Linux boot): read it now,
+	 * before any list refuses openat. */
+	tzset();
 }
 
 enum seccomp_mode seccomp_mode(void)
