@@ -34,7 +34,8 @@
 		SCMP_SYS(rt_sigreturn), SCMP_SYS(madvise), SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mprotect), \
 		SCMP_SYS(brk), SCMP_SYS(write), SCMP_SYS(clock_gettime), SCMP_SYS(gettid), SCMP_SYS(getpid),   \
 		SCMP_SYS(sched_yield), SCMP_SYS(nanosleep), SCMP_SYS(clock_nanosleep), SCMP_SYS(restart_syscall), \
-		SCMP_SYS(tgkill), SCMP_SYS(rt_sigaction), SCMP_SYS(mremap), SCMP_SYS(prctl) /* narrowed: the thread's name (the logger reads it) */
+		SCMP_SYS(tgkill), SCMP_SYS(rt_sigaction), SCMP_SYS(mremap),                     \
+		SCMP_SYS(sysinfo) /* glibc's qsort sizes its buffer by it */, SCMP_SYS(prctl) /* narrowed: the thread's name (the logger reads it) */
 
 static const int main_calls[] = {
 	BASE,
