@@ -71,7 +71,7 @@ $(B)/tests/api_fake_server: tests/unit/api_fake_server.c tests/unit/fake_vmm_api
 
 # Unit tests, plain and under ASan+UBSan (a second build tree), and the
 # threaded ones under TSan (a third).
-TSAN_TESTS := test_vcpu test_monitor_live test_evloop test_api_http test_i8042 test_event test_virtio_blk test_net_policy_slirp test_policy_live
+TSAN_TESTS := test_vcpu test_virtio_pci test_monitor_live test_evloop test_api_http test_i8042 test_event test_virtio_blk test_net_policy_slirp test_policy_live test_virtio_pci_stress
 unit: tests
 	@$(MAKE) --no-print-directory B=build/asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" LDLIBS="-fsanitize=address,undefined" tests
 	@$(MAKE) --no-print-directory B=build/tsan CC=gcc CFLAGS="-O1 -g -fsanitize=thread -Wno-tsan" LDLIBS="-fsanitize=thread" $(TSAN_TESTS:%=build/tsan/tests/%)
@@ -97,18 +97,25 @@ bench-emit: $(B)/bench/trace_emit
 .PHONY: bench-emit
 
 # Tiny self-checking guests (tests/guests/tiny.S), one bzImage per action.
-TINY_ACTIONS := poweroff echo kbdreset acpireset panic triple hang wild count cad pioloop peek msr msrloop cpuid hammer spin
+TINY_ACTIONS := poweroff flood echo kbdreset acpireset panic triple hang wild count cad pioloop peek msr msrloop cpuid hammer spin
 TINY := $(TINY_ACTIONS:%=$(B)/tests/guests/tiny-%.bin)
 $(B)/tests/guests/tiny-%.bin: tests/guests/tiny.S tests/guests/tiny.ld
 	@mkdir -p $(dir $@)
 	$(CC) -c -DACTION_$* -o $@.o $<
 	ld -m elf_x86_64 --no-warn-rwx-segments -T tests/guests/tiny.ld -o $@ $@.o
-guests: $(TINY)
+# The hostile guest (tests/guests/hostile.S): one bzImage, the attack picked
+# by "attack=N" on the kernel command line (tests/hostile.sh).
+$(B)/tests/guests/hostile.bin: tests/guests/hostile.S tests/guests/tiny.ld
+	@mkdir -p $(dir $@)
+	$(CC) -c -o $@.o $<
+	ld -m elf_x86_64 --no-warn-rwx-segments -T tests/guests/tiny.ld -o $@ $@.o
+guests: $(TINY) $(B)/tests/guests/hostile.bin
 .PHONY: guests
 
 # libFuzzer targets (clang with compiler-rt: Debian's libclang-rt-14-dev).
-#   make fuzz         build $(B)/fuzz/fuzz_virtq
-#   make fuzz-smoke   run it for 20 s from a scratch corpus; fails on a crash
+#   make fuzz         build every target ($(FUZZ_TARGETS))
+#   make fuzz-smoke   run each for FUZZ_SMOKE_S seconds; fails on a crash
+#   make fuzz-long    run each for FUZZ_RUNS executions (default 1e8), figures per target
 FUZZ_CC    ?= clang
 FUZZ_FLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc
 $(B)/fuzz/fuzz_virtq: fuzz/fuzz_virtq.c src/virtio/virtq.c src/core/gmem.c src/virtio/virtq.h src/core/gmem.h
@@ -130,21 +137,48 @@ FUZZ_NET_SRC := fuzz/fuzz_net.c src/devices/net_pkt.c src/devices/net_ct.c src/d
 $(B)/fuzz/fuzz_net: $(FUZZ_NET_SRC) src/devices/net_pkt.h src/devices/net_ct.h src/devices/net_filter.h $(B)/libvigil.a
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(SLIRP_CFLAGS) -o $@ $(filter %.c,$^) $(B)/libvigil.a $(LDLIBS)
-fuzz: $(B)/fuzz/fuzz_virtq $(B)/fuzz/fuzz_api $(B)/fuzz/fuzz_net $(B)/fuzz/fuzz_gdb
-# 40 s in all: 10 s each.
-fuzz-smoke: $(B)/fuzz/fuzz_virtq $(B)/fuzz/fuzz_api $(B)/fuzz/fuzz_net $(B)/fuzz/fuzz_gdb
-	@mkdir -p $(B)/fuzz/corpus-virtq $(B)/fuzz/corpus-api $(B)/fuzz/corpus-net $(B)/fuzz/corpus-gdb
-	$(B)/fuzz/fuzz_virtq -max_total_time=10 -print_final_stats=1 -artifact_prefix=$(B)/fuzz/ $(B)/fuzz/corpus-virtq
-	$(B)/fuzz/fuzz_api -max_total_time=10 -print_final_stats=1 -artifact_prefix=$(B)/fuzz/ $(B)/fuzz/corpus-api \
-		fuzz/corpus-api
-	$(B)/fuzz/fuzz_net -max_total_time=10 -print_final_stats=1 -artifact_prefix=$(B)/fuzz/ $(B)/fuzz/corpus-net \
-		fuzz/corpus-net
-	$(B)/fuzz/fuzz_gdb -max_total_time=10 -print_final_stats=1 -artifact_prefix=$(B)/fuzz/ $(B)/fuzz/corpus-gdb \
-		fuzz/corpus-gdb
+# fuzz_virtio_DEV: the virtio-pci transport (PCI config, BAR moves, common
+# config, ISR, notify, MSI-X) with one real device behind it over a fake backend.
+FUZZ_VIRTIO_DEVS := blk net vsock rng console
+FUZZ_VIRTIO_SRC := fuzz/fuzz_virtio.c src/virtio/virtio_pci.c src/virtio/virtio_dev.c src/virtio/virtq.c \
+	src/devices/pci.c src/devices/virtio_blk.c src/devices/virtio_net.c src/devices/virtio_vsock.c \
+	src/devices/virtio_rng.c src/devices/virtio_console.c src/core/gmem.c src/core/devreq.c
+$(FUZZ_VIRTIO_DEVS:%=$(B)/fuzz/fuzz_virtio_%): $(B)/fuzz/fuzz_virtio_%: $(FUZZ_VIRTIO_SRC) $(B)/libvigil.a
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -DFUZZ_DEV=FUZZ_$(shell echo $* | tr a-z A-Z) $(SLIRP_CFLAGS) -o $@ \
+		$(filter %.c,$^) $(B)/libvigil.a $(LDLIBS)
+# fuzz_exit: kvm_run decoding, exit_dispatch (REP counts) and the legacy
+# port devices behind it (UART, RTC, i8042, pvpanic, ACPI PM).
+FUZZ_EXIT_SRC := fuzz/fuzz_exit.c src/kvm/kvm_exit.c src/core/exit.c src/core/bus.c src/devices/uart_16550.c \
+	src/devices/rtc_cmos.c src/devices/i8042.c src/devices/ps2_kbd.c src/devices/pvpanic.c src/devices/acpi_pm.c
+$(B)/fuzz/fuzz_exit: $(FUZZ_EXIT_SRC) $(B)/libvigil.a
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(SLIRP_CFLAGS) -o $@ $(filter %.c,$^) $(B)/libvigil.a $(LDLIBS)
+# fuzz_boot: the bzImage and PVH ELF loaders and initrd placement over host files.
+FUZZ_BOOT_SRC := fuzz/fuzz_boot.c src/arch/x86/boot_bzimage.c src/arch/x86/boot_pvh.c src/arch/x86/boot_common.c \
+	src/arch/x86/e820.c src/core/gmem.c
+$(B)/fuzz/fuzz_boot: $(FUZZ_BOOT_SRC) $(B)/libvigil.a
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(SLIRP_CFLAGS) -o $@ $(filter %.c,$^) $(B)/libvigil.a $(LDLIBS)
+# fuzz_pci: PCI config space and BAR moves with three functions in a small window.
+$(B)/fuzz/fuzz_pci: fuzz/fuzz_pci.c src/devices/pci.c src/core/bus.c src/devices/pci.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -lpthread
+FUZZ_TARGETS := fuzz_virtq fuzz_api fuzz_net fuzz_gdb $(FUZZ_VIRTIO_DEVS:%=fuzz_virtio_%) fuzz_exit fuzz_boot fuzz_pci
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(B)/fuzz/%)
+FUZZ_SMOKE_S ?= 6
+FUZZ_RUNS ?= 100000000
+fuzz: $(FUZZ_BINS)
+# About 85 s in all (12 targets, FUZZ_SMOKE_S seconds each plus start-up); fails on a crash.
+fuzz-smoke: $(FUZZ_BINS)
+	@fuzz/run.sh $(B) time $(FUZZ_SMOKE_S) $(FUZZ_TARGETS)
+# FUZZ_RUNS executions each (hours: 1e8 at 1e4-1e5 exec/s), figures per target.
+fuzz-long: $(FUZZ_BINS)
+	@fuzz/run.sh $(B) runs $(FUZZ_RUNS) $(FUZZ_TARGETS)
 # fuzz_gdb: the gdb stub's packet framing and command decoder over a fake target.
 FUZZ_GDB_SRC := fuzz/fuzz_gdb.c src/gdb/gdb_packet.c src/gdb/gdb_stub.c src/gdb/gdb_regs.c
 $(B)/fuzz/fuzz_gdb: $(FUZZ_GDB_SRC) tests/unit/fake_gdb_target.h src/gdb/gdb_packet.h src/gdb/gdb_stub.h src/gdb/gdb_regs.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -Itests/unit -o $@ $(filter %.c,$^)
-.PHONY: fuzz fuzz-smoke
+.PHONY: fuzz fuzz-smoke fuzz-long
 

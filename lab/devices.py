@@ -20,6 +20,7 @@ The stats-* scenarios also check that vigil exited 0 after `poweroff -f`.
 Network targets are only L1's loopback and the lab's own namespace.
 """
 import hashlib
+import json
 import os
 import random
 import re
@@ -328,8 +329,14 @@ def boot_net(r, work):
         st, out = g.run("echo x | vsock connect 2 6999", 60)
         seen["ref_g2h"] = (st, out)
 
+    # The host's loopback is reached only where a rule names it (vigil's
+    # default on user-mode networking, policy or not): this one does.
+    pol = os.path.join(work, "net-user-policy.json")
+    with open(pol, "w") as f:
+        json.dump({"rules": [{"id": "l1-web", "resource": "net", "direction": "egress", "proto": "tcp",
+                              "dst": "10.0.2.2", "ports": [port], "verdict": "provide"}]}, f)
     argv = vigil_argv(["--net", f"user,hostfwd=tcp:127.0.0.1:{hport}-:8080",
-                       "--vsock", f"cid=3,uds={uds}"])
+                       "--vsock", f"cid=3,uds={uds}", "--policy", pol])
     try:
         res = run_boot(r, "net", names, argv, body)
     finally:

@@ -58,6 +58,7 @@ api_asan() {  # the API suite against the ASan+UBSan vigil (built by native_asan
 }
 suite api-asan api_asan
 suite trace tests/trace.sh build
+suite jail tests/jail.sh build
 trace_asan() {  # the trace suite against the ASan+UBSan vigil (built by native_asan)
     ASAN_OPTIONS=detect_leaks=0 tests/trace.sh build/asan
 }
@@ -74,6 +75,11 @@ policy_live_tsan() {  # policies swapped live under full-speed exits, vigil unde
 }
 suite policy-live-tsan policy_live_tsan
 suite ctl python3 tests/ctl_test.py build/vigil
+suite hostile tests/hostile.sh build
+hostile_asan() {  # the hostile guests against the ASan+UBSan vigil (built by native_asan)
+    ASAN_OPTIONS=detect_leaks=0 RSS_MAX_KB=400000 CPU_MAX_S=30 tests/hostile.sh build/asan
+}
+suite hostile-asan hostile_asan
 introspect() {  # memory, translations, dumps; the page walk against KVM_TRANSLATE
     make -s build/tests/kvm_translate_check && tests/introspect.sh build
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Ctrl-A x on a terminal: vigil runs with a pty as its console, the test
 types Ctrl-A x, and expects exit status 5 and the pty's settings restored
-exactly as they were (raw mode must not leak).
-Usage: ctrl_a_x.py VIGIL KERNEL"""
+exactly as they were (raw mode must not leak). With `typeahead`, more text
+than the guest's receive FIFO holds is typed first, which the guest never
+reads: Ctrl-A x behind it must still be seen.
+Usage: ctrl_a_x.py VIGIL KERNEL [typeahead]"""
 import os
 import subprocess
 import sys
@@ -10,6 +12,7 @@ import termios
 import time
 
 vigil, kernel = sys.argv[1], sys.argv[2]
+typeahead = len(sys.argv) > 3 and sys.argv[3] == "typeahead"
 master, slave = os.openpty()
 before = termios.tcgetattr(slave)
 p = subprocess.Popen([vigil, "run", "--kernel", kernel], stdin=slave, stdout=slave,
@@ -21,6 +24,9 @@ while time.time() < deadline and termios.tcgetattr(slave) == before:
 if termios.tcgetattr(slave) == before:
     p.kill()
     sys.exit("vigil never put the terminal in raw mode")
+if typeahead:
+    os.write(master, b"unread " * 40)
+    time.sleep(0.3)
 os.write(master, b"\x01x")
 try:
     rc = p.wait(timeout=10)

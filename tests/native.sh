@@ -129,5 +129,22 @@ else wait $pid; rc=$?; [ $rc -eq 5 ] && pass "SIGTERM stops vigil (exit 5)" || f
 if python3 tests/ctrl_a_x.py "$V" "$G/tiny-hang.bin" >"$T/pty" 2>&1; then pass "Ctrl-A x quits, terminal restored"
 else fail "Ctrl-A x quits, terminal restored" "$(tail -c 300 "$T/pty")"; fi
 
+# Ctrl-A x behind typed text the guest never reads (COM1's FIFO full) still quits.
+if python3 tests/ctrl_a_x.py "$V" "$G/tiny-hang.bin" typeahead >"$T/pty" 2>&1; then pass "Ctrl-A x after unread input quits"
+else fail "Ctrl-A x after unread input quits" "$(tail -c 300 "$T/pty")"; fi
+
+# A guest printing without pause to a stdout nobody reads: the vCPU never
+# waits on the reader, so SIGTERM still stops vigil, within a second.
+if python3 tests/console_flood.py "$V" "$G/tiny-flood.bin" >"$T/flood" 2>&1; then pass "SIGTERM stops a guest flooding an unread stdout"
+else fail "SIGTERM stops a guest flooding an unread stdout" "$(tail -c 300 "$T/flood")"; fi
+
+# --console file: has a cap (max=SIZE, 64 MiB by default); past it output is dropped.
+expect_error "bad console max" "expected a size" "$V" run --kernel "$G/tiny-poweroff.bin" --console "file:$T/c,max=12X"
+"$V" run --kernel "$G/tiny-flood.bin" --console "file:$T/capped,max=20K" >/dev/null 2>"$T/err" & pid=$!
+for _ in $(seq 100); do [ "$(stat -c %s "$T/capped" 2>/dev/null || echo 0)" -ge 20480 ] && break; sleep 0.1; done
+sleep 0.5; kill -TERM $pid; wait $pid
+size=$(stat -c %s "$T/capped" 2>/dev/null || echo missing)
+[ "$size" = 20480 ] && grep -q "dropped" "$T/err" && pass "console file capped at max=20K" || fail "console file capped at max=20K" "size $size: $(tail -c 200 "$T/err")"
+
 echo "native: $passed passed, $failed failed"
 [ $failed -eq 0 ]

@@ -21,7 +21,7 @@ passed=0 failed=0
 pass() { echo "PASS $1"; passed=$((passed + 1)); }
 fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
 
-KINDS="main vcpu evloop blk console api trace gdb"
+KINDS="main vcpu evloop blk console conout api trace gdb"
 truncate -s 1M "$T/disk.img"
 mkfifo "$T/in"
 exec 3<>"$T/in" # the console thread's stdin: open, silent, never at EOF
@@ -61,16 +61,16 @@ filters() {
         local s; s=$(awk '/^Seccomp:/ {print $2}' "$t/status" 2>/dev/null)
         [ "$s" = "$1" ] || bad+=" $(cat "$t/comm" 2>/dev/null)=$s"
     done
-    for k in vcpu evloop blk console api trace gdb; do
+    for k in vcpu evloop blk console conout api trace gdb; do
         grep -q "vg-$k" <<<"$names" || bad+=" (no vg-$k thread)"
     done
     echo "$bad"
 }
 
-# The list itself: eight kinds, each with a count.
+# The list itself: nine kinds, each with a count.
 "$V" seccomp-list >"$T/list" 2>&1
-n=$(grep -cE '^(main|vcpu|evloop|blk|console|api|trace|gdb) +[0-9]+' "$T/list")
-[ "$n" -eq 8 ] && pass "seccomp-list: eight kinds" || fail "seccomp-list: eight kinds" "$(cat "$T/list")"
+n=$(grep -cE '^(main|vcpu|evloop|blk|console|conout|api|trace|gdb) +[0-9]+' "$T/list")
+[ "$n" -eq 9 ] && pass "seccomp-list: nine kinds" || fail "seccomp-list: nine kinds" "$(cat "$T/list")"
 "$V" seccomp-list -v | grep -q '^vcpu .*ioctl' && ! "$V" seccomp-list -v | grep -q ' execve' &&
     pass "seccomp-list -v: no list has execve" || fail "seccomp-list -v: no list has execve" "$("$V" seccomp-list -v)"
 
@@ -123,7 +123,7 @@ done
 # Each kind, a call the control thread's list has and its own lacks (the
 # threads started after the control filter inherit it: only their own list
 # refuses these).
-for kc in main:socket vcpu:openat evloop:openat blk:socket console:openat api:socket trace:socket gdb:openat; do
+for kc in main:socket vcpu:openat evloop:openat blk:socket console:openat conout:socket api:socket trace:socket gdb:openat; do
     k=${kc%%:*} c=${kc#*:}
     num=$([ "$c" = openat ] && echo 257 || echo 41)
     if "$V" seccomp-list -v | grep "^$k " | grep -qw "$c"; then fail "on: the $k thread is refused $c" "its list has $c"; continue; fi

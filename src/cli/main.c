@@ -1,8 +1,9 @@
-/* vigil — a virtual machine monitor. Subcommands: run, check, ctl. */
+/* vigil — a virtual machine monitor. Subcommands: run, check, ctl, jail, policy. */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/ctl.h"
+#include "cli/jail.h"
 #include "cli/policy_cmd.h"
 #include "cli/run_cmd.h"
 #include "host/seccomp.h"
@@ -18,6 +19,8 @@ static void usage(FILE *out)
 		"                             drive a running VM: status, start, pause, resume,\n"
 		"                             ctrl-alt-del, flush-metrics, config, stats, metrics,\n"
 		"                             policy\n"
+		"       vigil jail --id ID --uid U --gid G --chroot-base DIR [options] -- vigil run ...\n"
+		"                             run a VM in a jail (vigil jail --help)\n"
 		"       vigil policy check FILE\n"
 		"                             read and compile a policy file (docs/POLICY.md)\n"
 		"       vigil seccomp-list [-v]\n"
@@ -45,6 +48,8 @@ int main(int argc, char **argv)
 		return run_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "ctl") == 0)
 		return ctl_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "jail") == 0)
+		return jail_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "policy") == 0)
 		return policy_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "seccomp-list") == 0) {

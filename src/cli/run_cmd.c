@@ -33,7 +33,7 @@ void run_usage(FILE *out)
 		"  --cmdline STRING    appended to the default command line \"console=ttyS0 panic=-1\"\n"
 		"  --mem SIZE          guest RAM, K/M/G suffix, bare number = MiB (default 256M, min 64M)\n"
 		"  --cpus N            vCPUs, 1..%d (default 1)\n"
-		"  --console KIND      stdio (default), none, or file:PATH\n"
+		"  --console KIND      stdio (default), none, or file:PATH[,max=SIZE] (default cap 64M)\n"
 		"  --console-device D  serial (COM1, ttyS0; default) or virtio (virtio-console, hvc0)\n"
 		"  --disk path=FILE[,ro][,id=NAME]\n"
 		"                      a virtio-blk disk over a raw image (repeatable; first is /dev/vda)\n"
@@ -92,7 +92,7 @@ static int set_console(struct vm_config *c, const char *spec)
 		con.out = CONSOLE_FILE;
 		strcpy(con.path, spec + 5);
 	} else
-		return bad("--console '%s': expected stdio, none or file:PATH", spec);
+		return bad("--console '%s': expected stdio, none or file:PATH[,max=SIZE]", spec);
 	if (vmcfg_set_console(c, &con, err, sizeof(err)) < 0)
 		return bad("--console: %s", err);
 	return 0;

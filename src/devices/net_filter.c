@@ -47,6 +47,8 @@ static size_t hdr_len(const struct nf *f)
 
 /* ---- the policy in force ------------------------------------------------ */
 
+/* User-mode networking is always filtered: its host limits (the cap on
+ * host sockets, the host's own services) hold with or without a policy. */
 static void policy_seen(struct nf *f, const struct policy *p)
 {
 	uint64_t sw = atomic_load_explicit(&f->gate.policy->swaps, memory_order_acquire);
@@ -56,7 +58,7 @@ static void policy_seen(struct nf *f, const struct policy *p)
 	f->pol = p;
 	f->swaps = sw;
 	f->epoch++;
-	f->active = false;
+	f->active = f->cfg.user_mode;
 	f->cap = POLICY_DEFAULT_HOST_CONNS;
 	if (!p)
 		return;
@@ -158,7 +160,10 @@ static void judge(struct nf *f, const struct policy *p, enum policy_dir dir, uin
 	struct policy_decision d;
 	const char *why = NULL;
 
-	policy_decide_net(p, f->gate.id, dir, pol_proto(proto), ip, port, &d);
+	if (p)
+		policy_decide_net(p, f->gate.id, dir, pol_proto(proto), ip, port, &d);
+	else /* user mode without a policy: only the host limits decide */
+		d = (struct policy_decision){ .verdict = POLICY_PROVIDE, .enforced = true, .rule = -1 };
 	*out = (struct dec){.rule = d.rule, .dir = dir, .proto = proto, .rip = ip, .rport = port};
 	if (d.verdict == POLICY_REDIRECT && (!f->cfg.user_mode || dir != POL_DIR_EGRESS || !d.r)) {
 		d.verdict = POLICY_DENY; /* net_filter_check() refuses these */
@@ -408,17 +413,27 @@ static enum act filter(struct nf *f, const struct policy *p, uint8_t *frame, siz
 
 /* ---- backend ops -------------------------------------------------------- */
 
-/* The policy in force, or NULL when no net policy is: then frames pass. */
-static const struct policy *enter(struct nf *f)
+/* Whether frames are filtered (false: they pass untouched), and the
+ * policy in force in *pp (NULL for none: user mode's host limits alone).
+ * When true, leave() follows. */
+static bool enter(struct nf *f, const struct policy **pp)
 {
-	if (!f->gate.policy)
-		return NULL;
-	const struct policy *p = policy_enter(f->gate.policy);
-	policy_seen(f, p);
-	if (p && f->active)
-		return p;
-	policy_leave(f->gate.policy);
-	return NULL;
+	const struct policy *p = f->gate.policy ? policy_enter(f->gate.policy) : NULL;
+
+	*pp = p;
+	if (f->gate.policy)
+		policy_seen(f, p);
+	if (f->active)
+		return true;
+	if (f->gate.policy)
+		policy_leave(f->gate.policy);
+	return false;
+}
+
+static void leave(struct nf *f)
+{
+	if (f->gate.policy)
+		policy_leave(f->gate.policy);
 }
 
 static void kick_rx(struct nf *f)
@@ -430,15 +445,15 @@ static void kick_rx(struct nf *f)
 static int nf_send(struct net_backend *b, const struct iovec *iov, int iovcnt)
 {
 	struct nf *f = to_nf(b);
-	const struct policy *p = enter(f);
+	const struct policy *p;
 
-	if (!p)
+	if (!enter(f, &p))
 		return f->in->ops->send(f->in, iov, iovcnt);
 	/* Our own copy: the guest may change its buffers after the check. */
 	size_t len = 0;
 	for (int i = 0; i < iovcnt; i++) {
 		if (iov[i].iov_len > sizeof(f->tx) - len) {
-			policy_leave(f->gate.policy);
+			leave(f);
 			return -EMSGSIZE;
 		}
 		memcpy(f->tx + len, iov[i].iov_base, iov[i].iov_len);
@@ -446,7 +461,7 @@ static int nf_send(struct net_backend *b, const struct iovec *iov, int iovcnt)
 	}
 	size_t hl = hdr_len(f);
 	enum act a = len < hl ? DROP : filter(f, p, f->tx + hl, len - hl, false);
-	policy_leave(f->gate.policy);
+	leave(f);
 	if (a == DROP) {
 		kick_rx(f);
 		return 0;
@@ -477,8 +492,8 @@ static ssize_t nf_recv(struct net_backend *b, const struct iovec *iov, int iovcn
 		f->inj_count--;
 		return copy_out(f->inj[i], f->inj_len[i], iov, iovcnt);
 	}
-	const struct policy *p = enter(f);
-	if (!p)
+	const struct policy *p;
+	if (!enter(f, &p))
 		return f->in->ops->recv(f->in, iov, iovcnt);
 	size_t hl = hdr_len(f);
 	struct iovec bounce = {.iov_base = f->rx, .iov_len = sizeof(f->rx)};
@@ -488,12 +503,12 @@ static ssize_t nf_recv(struct net_backend *b, const struct iovec *iov, int iovcn
 		if (r < 0 || (size_t)r >= sizeof(f->rx) || (size_t)r < hl)
 			break; /* an error, or a frame the device refuses anyway */
 		if (filter(f, p, f->rx + hl, (size_t)r - hl, true) == PASS) {
-			policy_leave(f->gate.policy);
+			leave(f);
 			return copy_out(f->rx, (size_t)r, iov, iovcnt);
 		}
 		r = -EAGAIN;
 	}
-	policy_leave(f->gate.policy);
+	leave(f);
 	return r;
 }
 
@@ -554,6 +569,8 @@ struct net_backend *net_filter_new(struct net_backend *inner, const struct dev_g
 	f->ct = ct;
 	f->gate = *gate;
 	f->cfg = *cfg;
+	f->active = cfg->user_mode;
+	f->cap = POLICY_DEFAULT_HOST_CONNS;
 	f->be.ops = &nf_ops;
 	f->be.name = inner->name;
 	f->be.vnet_hdr = inner->vnet_hdr;

@@ -25,7 +25,7 @@
  *    rule is refused by net_filter_check() and, should one reach the
  *    filter, acts as a deny.
  *  - permissive mode: everything is provided, every decision audited.
- *  - user-mode host limits (only while a net policy is in force): at most
+ *  - user-mode host limits (always on user-mode networking): at most
  *    max_host_connections flows the guest opened (slirp's host sockets) at
  *    once, beyond that new ones are refused as by a deny (rule "limits");
  *    and the host itself — every address of slirp's network but the
@@ -35,9 +35,10 @@
  *    0.0.0.0/0) or a redirect says so; else refused (rule "host-loopback").
  *
  * "A net policy is in force" = the policy has a `net` rule for this
- * interface (or for every one), or sets max_host_connections. Without one
- * frames pass untouched, as before the policy existed (no copy, no table).
- * With one: ARP passes; DHCP passes on user-mode networking; IPv6, other
+ * interface (or for every one), or sets max_host_connections. User-mode
+ * networking is filtered always (its host limits hold without a policy:
+ * gate->policy NULL or empty); TAP without a net policy passes frames
+ * untouched (no copy, no table). When filtering: ARP passes; DHCP passes on user-mode networking; IPv6, other
  * ethertypes (VLAN tags too), IPv4 fragments, IPv4 protocols other than
  * TCP/UDP/ICMP and malformed frames are dropped (the rules speak IPv4 only).
  * Every decision of a new flow is an EV_NET event (audited as the rule
@@ -66,8 +67,9 @@ struct net_filter_cfg {
 };
 
 /* A backend over `inner` that applies the policy of gate->policy (NULL:
- * none, frames pass). Owns inner from here on (frees it with its own free,
- * also when it fails: then NULL and a line in err). */
+ * none; frames pass, but on user mode the host limits hold). Owns inner
+ * from here on (frees it with its own free, also when it fails: then NULL
+ * and a line in err). */
 struct net_backend *net_filter_new(struct net_backend *inner, const struct dev_gate *gate,
 				   const struct net_filter_cfg *cfg, char *err, size_t errlen);
 

@@ -11,7 +11,10 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#define EVLOOP_MAX_FDS 1024 /* fds are small integers; a table beats a map */
+/* fds are small integers: a table indexed by fd beats a map. It grows to
+ * the largest fd watched (bounded by RLIMIT_NOFILE), so any fd the process
+ * can hold can be watched. */
+#define EVLOOP_MIN_FDS 64
 #define EVLOOP_MAX_CALLS 256
 
 struct watch {
@@ -37,7 +40,8 @@ struct evloop {
 	pthread_cond_t pause_cond;
 	bool want_pause, parked;
 	pthread_mutex_t lock; /* watches[] and calls[] */
-	struct watch watches[EVLOOP_MAX_FDS];
+	struct watch *watches;
+	unsigned nr_watches;
 	struct call calls[EVLOOP_MAX_CALLS];
 	unsigned nr_calls;
 };
@@ -64,11 +68,33 @@ struct evloop *evloop_new(void)
 	return l;
 }
 
+/* l->lock held: makes watches[fd] exist. */
+static int watch_grow(struct evloop *l, int fd)
+{
+	if ((unsigned)fd < l->nr_watches)
+		return 0;
+	unsigned n = l->nr_watches ? l->nr_watches : EVLOOP_MIN_FDS;
+	while (n <= (unsigned)fd)
+		n *= 2;
+	struct watch *w = realloc(l->watches, n * sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	memset(w + l->nr_watches, 0, (n - l->nr_watches) * sizeof(*w));
+	l->watches = w;
+	l->nr_watches = n;
+	return 0;
+}
+
 static int watch_set(struct evloop *l, int op, int fd, uint32_t events, evloop_fn fn, void *ctx)
 {
-	if (fd < 0 || fd >= EVLOOP_MAX_FDS)
-		return -EMFILE;
+	if (fd < 0)
+		return -EBADF;
 	pthread_mutex_lock(&l->lock);
+	int g = watch_grow(l, fd);
+	if (g < 0) {
+		pthread_mutex_unlock(&l->lock);
+		return g;
+	}
 	struct watch *w = &l->watches[fd];
 	w->fn = fn;
 	w->ctx = ctx;
@@ -93,9 +119,13 @@ int evloop_mod(struct evloop *l, int fd, uint32_t events, evloop_fn fn, void *ct
 
 int evloop_del(struct evloop *l, int fd)
 {
-	if (fd < 0 || fd >= EVLOOP_MAX_FDS)
+	if (fd < 0)
 		return -EBADF;
 	pthread_mutex_lock(&l->lock);
+	if ((unsigned)fd >= l->nr_watches) {
+		pthread_mutex_unlock(&l->lock);
+		return -ENOENT; /* never watched */
+	}
 	l->watches[fd].active = false;
 	l->watches[fd].gen++;
 	int r = epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL) < 0 ? -errno : 0;
@@ -175,7 +205,7 @@ static void *loop_thread(void *arg)
 			int fd = (int)(uint32_t)evs[i].data.u64;
 			uint32_t gen = (uint32_t)(evs[i].data.u64 >> 32);
 			pthread_mutex_lock(&l->lock);
-			struct watch w = l->watches[fd];
+			struct watch w = l->watches[fd]; /* fd < nr_watches: it was added */
 			pthread_mutex_unlock(&l->lock);
 			if (w.active && w.gen == gen)
 				w.fn(w.ctx, evs[i].events);
@@ -261,5 +291,6 @@ void evloop_free(struct evloop *l)
 		close(l->wake);
 	pthread_cond_destroy(&l->pause_cond);
 	pthread_mutex_destroy(&l->lock);
+	free(l->watches);
 	free(l);
 }

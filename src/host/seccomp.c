@@ -103,6 +103,14 @@ static const int console_calls[] = {
 	END,
 };
 
+/* The console's writer: the guest's output to stdout or a capped file. */
+static const int conout_calls[] = {
+	BASE,
+	SCMP_SYS(read), SCMP_SYS(writev), SCMP_SYS(ppoll), SCMP_SYS(poll), SCMP_SYS(lseek), SCMP_SYS(ftruncate),
+	SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(fsync), SCMP_SYS(fcntl), SCMP_SYS(close),
+	END,
+};
+
 static const int api_calls[] = {
 	BASE,
 	SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl), SCMP_SYS(ppoll), SCMP_SYS(poll),
@@ -136,7 +144,7 @@ static const struct kind {
 } kinds[SC_NKINDS] = {
 	[SC_MAIN] = { "main", main_calls },	      [SC_VCPU] = { "vcpu", vcpu_calls },
 	[SC_EVLOOP] = { "evloop", evloop_calls },     [SC_BLK] = { "blk", blk_calls },
-	[SC_CONSOLE] = { "console", console_calls }, [SC_API] = { "api", api_calls },
+	[SC_CONSOLE] = { "console", console_calls }, [SC_CONSOLE_OUT] = { "conout", conout_calls }, [SC_API] = { "api", api_calls },
 	[SC_TRACE] = { "trace", trace_calls },	      [SC_GDB] = { "gdb", gdb_calls },
 };
 

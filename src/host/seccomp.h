@@ -27,6 +27,7 @@ enum seccomp_kind {
 	SC_EVLOOP,
 	SC_BLK,
 	SC_CONSOLE,
+	SC_CONSOLE_OUT,
 	SC_API,
 	SC_TRACE,
 	SC_GDB,

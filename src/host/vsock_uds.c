@@ -6,6 +6,7 @@
 #include "host/vsock_uds.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,8 +36,17 @@ struct uds {
 	char path[108];
 	int listen_fd;
 	bool listening;
+	/* Out of descriptors, a pending client would keep the level-triggered
+	 * listener readable and the loop spinning: it is accepted on the
+	 * reserve descriptor and closed at once (it sees EOF). Without a
+	 * reserve the listener is left alone for a while (retry). */
+	int reserve_fd;
+	struct exec ex;
+	struct exec_timer *retry;
 	struct vsock_stream *streams;
 };
+
+#define RETRY_MS 100
 
 static struct uds *to_uds(struct vsock_backend *be)
 {
@@ -189,6 +199,45 @@ static void uds_close(struct vsock_backend *be, struct vsock_stream *s)
 	free(s);
 }
 
+static bool out_of_fds(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
+/* A descriptor held only to be given back when accept4 has none (a dup
+ * of the listener: no path needed, in a jail too). */
+static int reserve(struct uds *u)
+{
+	return fcntl(u->listen_fd, F_DUPFD_CLOEXEC, 0);
+}
+
+/* Takes one pending client on the reserve and closes it; false when there
+ * is no reserve or no client could be taken. */
+static bool refuse_one(struct uds *u)
+{
+	if (u->reserve_fd < 0)
+		u->reserve_fd = reserve(u);
+	if (u->reserve_fd < 0)
+		return false;
+	close(u->reserve_fd);
+	int fd = accept4(u->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd >= 0)
+		close(fd);
+	u->reserve_fd = reserve(u);
+	return fd >= 0;
+}
+
+static void listen_event(void *ctx, uint32_t events);
+
+static void listen_retry(void *ctx)
+{
+	struct uds *u = ctx;
+	if (!u->listening)
+		u->listening = evloop_add(u->loop, u->listen_fd, EPOLLIN, listen_event, u) == 0;
+	if (!u->listening)
+		u->ex.ops->timer_arm(u->ex.ctx, u->retry, RETRY_MS);
+}
+
 static void listen_event(void *ctx, uint32_t events)
 {
 	struct uds *u = ctx;
@@ -199,6 +248,13 @@ static void listen_event(void *ctx, uint32_t events)
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
+			if (out_of_fds(errno) && refuse_one(u))
+				continue;
+			if (out_of_fds(errno) && u->retry) {
+				evloop_del(u->loop, u->listen_fd);
+				u->listening = false;
+				u->ex.ops->timer_arm(u->ex.ctx, u->retry, RETRY_MS);
+			}
 			break;
 		}
 		struct vsock_stream *s = stream_new(u, fd);
@@ -213,6 +269,8 @@ static void listen_event(void *ctx, uint32_t events)
 static int uds_start(struct vsock_backend *be)
 {
 	struct uds *u = to_uds(be);
+	u->ex = evloop_exec(u->loop);
+	u->retry = u->ex.ops->timer_new(u->ex.ctx, listen_retry, u);
 	int r = evloop_add(u->loop, u->listen_fd, EPOLLIN, listen_event, u);
 	u->listening = r == 0;
 	return r;
@@ -233,8 +291,12 @@ static void uds_free(struct vsock_backend *be)
 		stream_unlink(u, s);
 		free(s);
 	}
+	if (u->retry)
+		u->ex.ops->timer_free(u->ex.ctx, u->retry);
 	if (u->listening)
 		evloop_del(u->loop, u->listen_fd);
+	if (u->reserve_fd >= 0)
+		close(u->reserve_fd);
 	if (u->listen_fd >= 0) {
 		close(u->listen_fd);
 		unlink(u->path);
@@ -310,6 +372,7 @@ struct vsock_backend *vsock_uds_new(const char *path, struct evloop *loop, char 
 		free(u);
 		return NULL;
 	}
+	u->reserve_fd = reserve(u);
 	return &u->be;
 }
 

@@ -48,6 +48,11 @@ struct kvm_cap_need {
 extern const struct kvm_cap_need kvm_caps_needed[];
 
 /* Installs the PC's GSI routing (kvm_irq.c); 0 or -errno. */
+struct vexit;
+/* Decodes the exit KVM left in `run` (run_size bytes mapped) into *ex; an
+ * I/O data offset or size that would point past the run area becomes
+ * VEXIT_INTERNAL_ERROR (src/kvm/kvm_exit.c). */
+void kvm_translate_exit(struct kvm_run *run, size_t run_size, struct vexit *ex);
 int kvm_irq_routing_init(struct kvm_backend *kb);
 
 #endif

@@ -119,84 +119,6 @@ int kvm_vcpus_create(struct kvm_backend *kb, const struct x86_boot_cpu *boot, co
 	return 0;
 }
 
-/* Translates the exit KVM left in `run`; data offsets a confused kernel got
- * wrong become an internal error rather than a pointer past the run area. */
-static void translate_exit(const struct kvm_vcpu *v, struct vexit *ex)
-{
-	struct kvm_run *run = v->run;
-
-	memset(ex, 0, sizeof(*ex));
-	switch (run->exit_reason) {
-	case KVM_EXIT_IO: {
-		uint64_t bytes = (uint64_t)run->io.size * run->io.count;
-		if (run->io.data_offset > v->kb->run_size || bytes > v->kb->run_size - run->io.data_offset) {
-			ex->reason = VEXIT_INTERNAL_ERROR;
-			return;
-		}
-		ex->reason = VEXIT_IO;
-		ex->write = run->io.direction == KVM_EXIT_IO_OUT;
-		ex->len = run->io.size;
-		ex->count = run->io.count;
-		ex->addr = run->io.port;
-		ex->data = (uint8_t *)run + run->io.data_offset;
-		return;
-	}
-	case KVM_EXIT_MMIO:
-		ex->reason = VEXIT_MMIO;
-		ex->write = run->mmio.is_write;
-		ex->len = run->mmio.len;
-		ex->count = 1;
-		ex->addr = run->mmio.phys_addr;
-		ex->data = run->mmio.data;
-		return;
-	case KVM_EXIT_HLT:
-		ex->reason = VEXIT_HLT;
-		return;
-	case KVM_EXIT_SHUTDOWN:
-		ex->reason = VEXIT_SHUTDOWN;
-		return;
-	case KVM_EXIT_SYSTEM_EVENT:
-		ex->reason = VEXIT_SYSTEM_EVENT;
-		ex->event = run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN ? VEXIT_EVENT_POWEROFF
-			  : run->system_event.type == KVM_SYSTEM_EVENT_RESET  ? VEXIT_EVENT_RESET
-									       : VEXIT_EVENT_CRASH;
-		return;
-	case KVM_EXIT_INTERNAL_ERROR:
-		ex->reason = VEXIT_INTERNAL_ERROR;
-		ex->hw_reason = run->internal.suberror;
-		return;
-	case KVM_EXIT_FAIL_ENTRY:
-		ex->reason = VEXIT_FAIL_ENTRY;
-		ex->hw_reason = run->fail_entry.hardware_entry_failure_reason;
-		return;
-	case KVM_EXIT_INTR:
-		ex->reason = VEXIT_INTR;
-		return;
-	case KVM_EXIT_DEBUG:
-		ex->reason = VEXIT_DEBUG;
-		ex->pc = run->debug.arch.pc;
-		ex->dr6 = run->debug.arch.dr6;
-		ex->exception = run->debug.arch.exception;
-		return;
-	case KVM_EXIT_X86_RDMSR:
-	case KVM_EXIT_X86_WRMSR:
-		/* Only the filter's exits were enabled; the policy answers
-		 * through data (a read's value) and error (#GP). */
-		ex->reason = VEXIT_MSR;
-		ex->write = run->exit_reason == KVM_EXIT_X86_WRMSR;
-		ex->addr = run->msr.index;
-		ex->len = 8;
-		ex->count = 1;
-		ex->data = (uint8_t *)&run->msr.data;
-		ex->fault = &run->msr.error;
-		return;
-	default:
-		ex->reason = VEXIT_UNKNOWN;
-		ex->hw_reason = run->exit_reason;
-		return;
-	}
-}
-
 static struct kvm_vcpu *vcpu_of(void *hv, unsigned cpu)
 {
 	struct kvm_backend *kb = hv;
@@ -243,7 +165,7 @@ static int hv_run(void *hv, unsigned cpu, struct vexit *ex)
 		fprintf(stderr, "vigil: vCPU %u: KVM_RUN: %s\n", v->id, strerror(e));
 		return -e;
 	}
-	translate_exit(v, ex);
+	kvm_translate_exit(v->run, v->kb->run_size, ex);
 	return 0;
 }
 

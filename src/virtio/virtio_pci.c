@@ -1,8 +1,9 @@
 /* The virtio 1.x PCI transport. BAR0 holds, at fixed offsets, the common
  * configuration, the ISR, the device configuration, one notification
  * address per queue, and the MSI-X table and pending bits. Lifecycle changes
- * (activate, reset) run on the event thread, where queues are processed, so
- * a device never sees its queues change under it. */
+ * (activate, reset) and every write to a queue's fields (size, vector,
+ * rings, enable) run on the event thread, where queues are processed, so a
+ * device never sees its queues change under it: the vCPU waits for them. */
 #include "virtio/virtio_pci.h"
 
 #include <errno.h>
@@ -84,9 +85,13 @@ static uint64_t offered(const struct virtio_dev *d)
 	return d->host_features | VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX);
 }
 
+/* The PCI host stores the guest's config writes (command register, MSI-X
+ * control) with atomic byte stores under its own lock, not ours: read them
+ * the same way. */
 static uint16_t cfg16(const struct virtio_pci *vp, unsigned off)
 {
-	return (uint16_t)(vp->fn.cfg[off] | vp->fn.cfg[off + 1] << 8);
+	return (uint16_t)(__atomic_load_n(&vp->fn.cfg[off], __ATOMIC_RELAXED) |
+			  __atomic_load_n(&vp->fn.cfg[off + 1], __ATOMIC_RELAXED) << 8);
 }
 
 /* ---- interrupts -------------------------------------------------------- */
@@ -147,8 +152,8 @@ static void flush_pending(struct virtio_pci *vp)
 /* ---- lifecycle on the event thread ------------------------------------- */
 
 struct sync_call {
-	struct virtio_pci *vp;
-	void (*fn)(struct virtio_pci *vp);
+	void (*fn)(void *arg);
+	void *arg;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool done;
@@ -157,26 +162,43 @@ struct sync_call {
 static void sync_trampoline(void *arg)
 {
 	struct sync_call *c = arg;
-	c->fn(c->vp);
+	c->fn(c->arg);
 	pthread_mutex_lock(&c->lock);
 	c->done = true;
 	pthread_cond_signal(&c->cond);
 	pthread_mutex_unlock(&c->lock);
 }
 
-/* Runs fn on the event thread and waits; the caller must not hold vp->lock. */
-static void on_event_thread(struct virtio_pci *vp, void (*fn)(struct virtio_pci *vp))
+/* Runs fn(arg) on the event thread and waits; the caller must not hold vp->lock. */
+static void call_on_event_thread(struct virtio_pci *vp, void (*fn)(void *arg), void *arg)
 {
-	struct sync_call c = { .vp = vp, .fn = fn, .lock = PTHREAD_MUTEX_INITIALIZER,
+	struct sync_call c = { .fn = fn, .arg = arg, .lock = PTHREAD_MUTEX_INITIALIZER,
 			       .cond = PTHREAD_COND_INITIALIZER };
 	if (exec_post(&vp->ex, sync_trampoline, &c) < 0) {
-		fn(vp); /* the loop is not running: nobody else touches the queues */
+		fn(arg); /* the loop is not running: nobody else touches the queues */
 		return;
 	}
 	pthread_mutex_lock(&c.lock);
 	while (!c.done)
 		pthread_cond_wait(&c.cond, &c.lock);
 	pthread_mutex_unlock(&c.lock);
+}
+
+struct step_call {
+	struct virtio_pci *vp;
+	void (*step)(struct virtio_pci *vp);
+};
+
+static void step_trampoline(void *arg)
+{
+	struct step_call *s = arg;
+	s->step(s->vp);
+}
+
+static void on_event_thread(struct virtio_pci *vp, void (*step)(struct virtio_pci *vp))
+{
+	struct step_call s = { vp, step };
+	call_on_event_thread(vp, step_trampoline, &s);
 }
 
 static void do_reset(struct virtio_pci *vp)
@@ -213,13 +235,22 @@ static void do_activate(struct virtio_pci *vp)
 			d->ops->queue_notify(d, q);
 }
 
+/* One turn of a queue's service: at most VIRTQ_BUDGET chains, then the
+ * doorbell is rung again so that every other device's events run first. */
 static void on_kick(void *ctx)
 {
 	struct kick *k = ctx;
 	struct virtio_dev *d = k->vp->dev;
+	struct virtq *vq = &d->vq[k->q];
 
-	if (virtio_dev_live(d) && k->vp->queue_enabled[k->q])
-		d->ops->queue_notify(d, k->q);
+	if (!virtio_dev_live(d) || !k->vp->queue_enabled[k->q])
+		return;
+	virtq_budget(vq, VIRTQ_BUDGET);
+	d->ops->queue_notify(d, k->q);
+	bool more = vq->budget_spent;
+	virtq_budget(vq, 0);
+	if (more)
+		k->vp->ex.ops->doorbell_ring(k->vp->ex.ctx, k->db);
 }
 
 /* ---- common configuration ---------------------------------------------- */
@@ -357,6 +388,23 @@ static void (*write_common(struct virtio_pci *vp, unsigned off, const uint8_t *d
 	return NULL;
 }
 
+struct queue_write {
+	struct virtio_pci *vp;
+	unsigned off;
+	const uint8_t *data;
+	unsigned len;
+};
+
+/* On the event thread: queue fields never return a lifecycle step. */
+static void queue_write_here(void *arg)
+{
+	struct queue_write *w = arg;
+
+	pthread_mutex_lock(&w->vp->lock);
+	(void)write_common(w->vp, w->off, w->data, w->len);
+	pthread_mutex_unlock(&w->vp->lock);
+}
+
 /* ---- BAR0 -------------------------------------------------------------- */
 
 static void msix_access(struct virtio_pci *vp, uint64_t off, uint8_t *data, uint32_t len, bool is_write)
@@ -417,6 +465,13 @@ static void bar0_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, boo
 		} else {
 			d->ops->config_read(d, o, data, len);
 		}
+		return;
+	}
+	if (is_write && off >= CC_Q_SIZE && off < COMMON_LEN && off + len <= COMMON_LEN) {
+		/* A queue's size, vector, rings and enable change where the
+		 * queue is served, never under the device. */
+		struct queue_write w = { vp, (unsigned)off, data, len };
+		call_on_event_thread(vp, queue_write_here, &w);
 		return;
 	}
 	pthread_mutex_lock(&vp->lock);

@@ -165,6 +165,13 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
 		q->broken = true;
 		return -EINVAL;
 	}
+	if (q->budgeted) {
+		if (!q->budget_left) {
+			q->budget_spent = true;
+			return 0;
+		}
+		q->budget_left--;
+	}
 
 	uint16_t head = LOAD(&q->avail->ring[q->last_avail & (q->size - 1)]);
 	q->last_avail++;

@@ -79,7 +79,26 @@ struct virtq {
 	uint16_t signalled;   /* used_idx at the last virtq_should_notify decision */
 	bool broken;          /* the guest broke the protocol: stop touching the queue */
 	uint64_t errors;      /* chains rejected */
+	/* A turn's budget (virtq_budget): one busy queue must not keep the
+	 * device context from every other device. */
+	bool budgeted;
+	unsigned budget_left;
+	bool budget_spent;    /* a pop was refused for the budget: chains wait */
 };
+
+/* Chains one turn of service may take: from here virtq_pop hands out at
+ * most n, then answers "none" and marks the budget spent; n 0 lifts the
+ * limit. The transport sets it around each queue notification and, when
+ * it was spent, notifies again through the executor so others run first.
+ * Devices see an empty ring and need nothing special. */
+static inline void virtq_budget(struct virtq *q, unsigned n)
+{
+	q->budgeted = n != 0;
+	q->budget_left = n;
+	q->budget_spent = false;
+}
+
+#define VIRTQ_BUDGET 64 /* chains per queue per turn of the device context */
 
 struct virtq_buf {
 	void *host;  /* gmem_ptr(gpa, len): the whole buffer is RAM in one region */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "gdb/gdb_server.h"
+#include "host/console.h"
 
 __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -316,8 +317,12 @@ int vmcfg_set_console(struct vm_config *c, const struct vmcfg_console *con, char
 {
 	if (con->out == CONSOLE_FILE && con->path[0] == '\0')
 		return fail(err, errlen, "console: file: needs a path");
+	char path[sizeof(con->path)];
+	uint64_t max;
+	if (con->out == CONSOLE_FILE && console_file_arg(con->path, path, sizeof(path), &max, err, errlen) < 0)
+		return -1;
 	if (con->out != CONSOLE_STDIO && con->out != CONSOLE_NONE && con->out != CONSOLE_FILE)
-		return fail(err, errlen, "console: expected stdio, none or file:PATH");
+		return fail(err, errlen, "console: expected stdio, none or file:PATH[,max=SIZE]");
 	c->console = *con;
 	return 0;
 }

@@ -86,6 +86,12 @@ _start:
 	cmp $'\n', %al
 	jne 1b
 	jmp poweroff
+#elif defined(ACTION_flood)
+	/* Prints without pause, never reading anything (tests/native.sh: a
+	 * stdout nobody reads, the console file's cap). */
+1:	lea flood_line(%rip), %rsi
+	call puts
+	jmp 1b
 #elif defined(ACTION_kbdreset)
 	mov $0xfe, %al
 	out %al, $0x64
@@ -315,6 +321,9 @@ denied_ok: .asciz "tiny: denied ok\n"
 failed:	.asciz "tiny: FAILED\n"
 waiting: .asciz "tiny: waiting for ctrl-alt-del\n"
 got_cad: .asciz "tiny: got ctrl-alt-del\n"
+#if defined(ACTION_flood)
+flood_line: .asciz "tiny: flood flood flood flood flood flood flood flood flood\n"
+#endif
 	.balign 8
 idt_empty: .word 0
 	.quad 0

@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -159,6 +160,34 @@ static void test_stop_while_paused(void **state)
 	free_rec(&r);
 }
 
+/* A busy process holds fds far above 1024 (vsock streams, disks, TAPs):
+ * the loop must watch any fd number the process can have. */
+static void test_high_fd_watched(void **state)
+{
+	(void)state;
+	struct rlimit rl;
+	const int high = 1500;
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_cur <= (rlim_t)high + 1) {
+		rl.rlim_cur = rl.rlim_max;
+		if (rl.rlim_cur <= (rlim_t)high + 1 || setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			skip();
+	}
+	struct rec r;
+	setup_rec(&r);
+	int fd = dup2(r.fd, high);
+	assert_int_equal(fd, high);
+	struct rec hr = { .fd = fd, .l = r.l };
+	assert_int_equal(evloop_add(r.l, fd, EPOLLIN, on_fd, &hr), 0);
+	assert_int_equal(evloop_start(r.l), 0);
+	ring(fd);
+	assert_int_equal(wait_for(&hr.fd_events, 1), 1);
+	assert_int_equal(evloop_del(r.l, fd), 0);
+	close(fd);
+	free_rec(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -166,6 +195,7 @@ int main(void)
 		cmocka_unit_test(test_pause_waits_for_the_round),
 		cmocka_unit_test(test_pause_from_callback_refused),
 		cmocka_unit_test(test_stop_while_paused),
+		cmocka_unit_test(test_high_fd_watched),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

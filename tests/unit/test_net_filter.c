@@ -769,26 +769,45 @@ static void test_permissive_provides(void **state)
 	env_free(e);
 }
 
-static void test_no_net_policy_passes_untouched(void **state)
+/* A policy without a net rule. */
+static struct policy *msr_only(void)
 {
-	(void)state;
 	struct policy_rule r[1] = {{.resource = POL_RES_MSR, .verdict = POLICY_DENY, .id = "m"}};
 	r[0].nranges = 1;
 	r[0].ranges = malloc(sizeof(*r[0].ranges));
 	r[0].ranges[0] = (struct policy_range){0x10, 0x10};
-	struct policy *ps[2] = {NULL, compile(r, 1, POLICY_ENFORCE, 0)};
+	return compile(r, 1, POLICY_ENFORCE, 0);
+}
+
+static void test_no_net_policy_tap_untouched_user_limited(void **state)
+{
+	(void)state;
 	for (int i = 0; i < 2; i++) {
-		struct env *e = env_new(ps[i], true);
+		/* TAP: nothing to filter without a net policy */
+		struct env *e = env_new(i ? msr_only() : NULL, false);
 		uint8_t f[256];
 		uint8_t v6[54] = {0};
 		w16(v6 + 12, 0x86dd);
 		assert_true(tx(e, v6, sizeof(v6)));
 		size_t n = tcp_frame(f, true, GUEST, 40020, HOST, 22, NET_TCP_SYN, 1, 0, 0);
-		assert_true(tx(e, f, n)); /* the host, as today */
+		assert_true(tx(e, f, n));
 		assert_int_equal(rx(e, v6, sizeof(v6)), sizeof(v6));
 		struct net_filter_stats st;
 		net_filter_get_stats(e->nf, &st);
 		assert_int_equal(st.flows, 0);
+		env_free(e);
+
+		/* user mode: its host limits hold without a net policy too */
+		e = env_new(i ? msr_only() : NULL, true);
+		assert_false(tx(e, v6, sizeof(v6)));
+		n = tcp_frame(f, true, GUEST, 40020, HOST, 22, NET_TCP_SYN, 1, 0, 0);
+		assert_false(tx(e, f, n)); /* the host's loopback: no rule names it */
+		n = tcp_frame(f, true, GUEST, 40021, IP(1, 1, 1, 1), 80, NET_TCP_SYN, 1, 0, 0);
+		assert_true(tx(e, f, n));
+		net_filter_get_stats(e->nf, &st);
+		assert_int_equal(st.flows, 2);
+		assert_int_equal(st.host_refused, 1);
+		assert_int_equal(st.host_conns, 1);
 		env_free(e);
 	}
 }
@@ -1016,7 +1035,7 @@ int main(void)
 	    cmocka_unit_test(test_host_loopback_needs_a_rule),
 	    cmocka_unit_test(test_host_connection_cap),
 	    cmocka_unit_test(test_permissive_provides),
-	    cmocka_unit_test(test_no_net_policy_passes_untouched),
+	    cmocka_unit_test(test_no_net_policy_tap_untouched_user_limited),
 	    cmocka_unit_test(test_swap_decides_again),
 	    cmocka_unit_test(test_tap_refuses_redirect),
 	    cmocka_unit_test(test_decisions_are_audited),

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -276,10 +277,119 @@ static void test_allow_redirect_deny_through_slirp(void **state)
 	close(ls2);
 }
 
+/* 100 SYNs from consecutive guest ports to TEST-NET-1 (never answers). */
+static unsigned flood_next;
+static void flood(struct ctx *c)
+{
+	for (unsigned i = 0; i < 100; i++, flood_next++) {
+		c->out_len = syn(c->out, (uint16_t)(20000 + flood_next), 0xc0000201u, 80);
+		struct iovec v = {c->out, c->out_len};
+		c->b->ops->send(c->b, &v, 1);
+	}
+}
+
+static void clear_tcp(struct ctx *c)
+{
+	atomic_store(&c->ntcp, 0);
+}
+
+static unsigned open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	unsigned n = 0;
+	assert_non_null(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* A TCP frame to the guest with these flags, to guest port dport. */
+static bool got_tcp(struct ctx *c, uint8_t flags, uint16_t dport)
+{
+	for (int i = 0; i < 5000; i++) {
+		unsigned n = atomic_load(&c->ntcp);
+		for (unsigned j = 0; j < n; j++)
+			if (c->tcp[j].tcp_flags == flags && c->tcp[j].dport == dport)
+				return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+/* Without any policy, user-mode networking still holds its host limits: a
+ * guest opening connections without end gets at most
+ * POLICY_DEFAULT_HOST_CONNS host sockets, the host's own services
+ * (10.0.2.2 = its 127.0.0.1) are refused, and hostfwd still comes in. */
+static void test_host_limits_without_policy(void **state)
+{
+	(void)state;
+	uint16_t port, fwd_port;
+	int ls = listener(&port);
+	int probe = listener(&fwd_port); /* a free port for the hostfwd */
+	close(probe);
+	char err[200];
+
+	static struct ctx c;
+	memset(&c, 0, sizeof(c));
+	policy_slot_init(&c.slot, NULL);
+	struct evloop *l = evloop_new();
+	assert_non_null(l);
+	assert_int_equal(evloop_start(l), 0);
+	struct net_fwd fwd = {.host_addr = 0x7f000001, .host_port = fwd_port, .guest_port = 22};
+	struct net_backend *sl = net_slirp_new(&fwd, 1, l, err, sizeof(err));
+	assert_non_null(sl);
+	struct dev_gate g = {.stats = &c.st, .policy = &c.slot, .id = "net0"};
+	struct net_filter_cfg fc = {.user_mode = true,
+				    .net = NET_SLIRP_NET,
+				    .mask = NET_SLIRP_MASK,
+				    .host = NET_SLIRP_HOST,
+				    .dns = NET_SLIRP_DNS,
+				    .guest = NET_SLIRP_GUEST,
+				    .clock = host_clock()};
+	c.b = net_filter_new(sl, &g, &fc, err, sizeof(err));
+	assert_non_null(c.b);
+	run_on_loop(l, hook, &c);
+	c.out_len = arp_request(c.out, NET_SLIRP_HOST);
+	run_on_loop(l, send_out, &c);
+
+	unsigned before = open_fds();
+	flood_next = 0;
+	for (unsigned i = 0; i < 30; i++)
+		run_on_loop(l, flood, &c);
+	unsigned host_sockets = open_fds() - before;
+	printf("3000 SYNs: %u host sockets (cap %u)\n", host_sockets, POLICY_DEFAULT_HOST_CONNS);
+	assert_true(host_sockets <= POLICY_DEFAULT_HOST_CONNS);
+
+	/* the host's loopback: reset by the filter, nothing reaches it */
+	run_on_loop(l, clear_tcp, &c);
+	c.out_len = syn(c.out, 40000, NET_SLIRP_HOST, port);
+	run_on_loop(l, send_out, &c);
+	assert_true(got_tcp(&c, NET_TCP_RST | NET_TCP_ACK, 40000));
+	assert_false(accepted(ls));
+
+	/* hostfwd: a host client's connection reaches the guest (its SYN) */
+	run_on_loop(l, clear_tcp, &c);
+	int cl = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(fwd_port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	assert_true(cl >= 0);
+	int r = connect(cl, (struct sockaddr *)&sa, sizeof(sa));
+	assert_true(r == 0 || errno == EINPROGRESS);
+	assert_true(got_tcp(&c, NET_TCP_SYN, 22));
+
+	close(cl);
+	run_on_loop(l, free_b, &c);
+	evloop_free(l);
+	policy_slot_fini(&c.slot);
+	close(ls);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_allow_redirect_deny_through_slirp),
+	    cmocka_unit_test(test_host_limits_without_policy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

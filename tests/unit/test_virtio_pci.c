@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -116,6 +117,10 @@ struct fix {
 	atomic_int wrong_thread; /* a lifecycle/notify callback off the event thread */
 	int activate_ret;
 	uint32_t last_cfg_off, last_cfg_len;
+	bool serve; /* queue_notify pops the queue, as a real device does */
+	bool busy;  /* queue 0's driver refills it as fast as it is served */
+	atomic_int busy_stop;
+	atomic_int busy_served;
 
 	/* platform */
 	pthread_mutex_t rec_lock; /* the fakes' records (all made on the test thread today) */
@@ -141,6 +146,28 @@ static void check_thread(struct fix *f)
 		atomic_fetch_add(&f->wrong_thread, 1);
 }
 
+static uint32_t fk_serve(struct virtio_dev *d, struct virtq_chain *c)
+{
+	(void)d;
+	(void)c;
+	return 0;
+}
+
+/* Queue 0's chain goes straight back on the ring: a guest that keeps a
+ * queue full (net TX, blk) for as long as the test lets it. */
+static uint32_t fk_serve_busy(struct virtio_dev *d, struct virtq_chain *c)
+{
+	struct fix *f = d->priv;
+	atomic_fetch_add(&f->busy_served, 1);
+	if (!atomic_load(&f->busy_stop)) {
+		uint8_t *avail = f->g.ram + AVAIL(0);
+		uint16_t idx = get16(avail + 2);
+		put16(avail + 4 + 2u * (idx % 16), c->head);
+		put16(avail + 2, (uint16_t)(idx + 1));
+	}
+	return 0;
+}
+
 static void fk_notify(struct virtio_dev *d, unsigned q)
 {
 	struct fix *f = d->priv;
@@ -150,6 +177,13 @@ static void fk_notify(struct virtio_dev *d, unsigned q)
 		return;
 	}
 	atomic_fetch_add(&f->notify[q], 1);
+	if (f->busy && q == 0) {
+		struct virtq_chain c;
+		virtio_dev_serve(d, q, &c, fk_serve_busy);
+	} else if (f->serve) {
+		struct virtq_chain c;
+		virtio_dev_serve(d, q, &c, fk_serve);
+	}
 }
 
 static int fk_activate(struct virtio_dev *d)
@@ -1324,6 +1358,108 @@ static void test_reset(void **state)
 	assert_int_equal(atomic_load(&f->reset), 2);
 }
 
+/* A vCPU brings the device up and resets it over and over (queue sizes,
+ * rings, queue_enable, DRIVER_OK, reset) while another vCPU rings the
+ * doorbell and the event thread serves the queue: the queue's
+ * configuration must change only where it is served (TSan: no race). */
+struct cycler {
+	struct fix *f;
+	atomic_int stop;
+	unsigned cycles;
+};
+
+static void *driver_cycles(void *arg)
+{
+	struct cycler *c = arg;
+	struct fix *f = c->f;
+
+	for (unsigned i = 0; i < c->cycles; i++) {
+		set_status(f, VIRTIO_S_ACKNOWLEDGE);
+		set_status(f, S_INIT);
+		bar_wr(f, CC_GFSELECT, 4, 1);
+		bar_wr(f, CC_GF, 4, 1);
+		set_status(f, S_FEAT);
+		for (unsigned q = 0; q < NQ; q++) {
+			if (q == 1)
+				set_status(f, S_OK); /* queue 1 set up after DRIVER_OK: refused */
+			bar_wr(f, CC_Q_SELECT, 2, q);
+			bar_wr(f, CC_Q_SIZE, 2, (uint16_t)(16u << (i % 3)));
+			bar_wr(f, CC_Q_DESC, 8, DESC(q));
+			bar_wr(f, CC_Q_AVAIL, 8, AVAIL(q));
+			bar_wr(f, CC_Q_USED, 8, USED(q));
+			bar_wr(f, CC_Q_ENABLE, 2, 1);
+		}
+		set_status(f, 0);
+	}
+	atomic_store(&c->stop, 1);
+	return NULL;
+}
+
+static void *doorbell_ringer(void *arg)
+{
+	struct cycler *c = arg;
+	while (!atomic_load(&c->stop)) {
+		bar_wr(c->f, B_NOTIFY, 2, 0);
+		bar_wr(c->f, B_NOTIFY + 4, 2, 1);
+	}
+	return NULL;
+}
+
+static void test_queue_config_vs_service(void **state)
+{
+	struct fix *f = *state;
+	struct cycler c = { .f = f, .cycles = 300 };
+	pthread_t drv, ring;
+
+	f->serve = true;
+	assert_int_equal(pthread_create(&drv, NULL, driver_cycles, &c), 0);
+	assert_int_equal(pthread_create(&ring, NULL, doorbell_ringer, &c), 0);
+	pthread_join(drv, NULL);
+	pthread_join(ring, NULL);
+	settle(f);
+	assert_int_equal(atomic_load(&f->activate), 300);
+	assert_int_equal(atomic_load(&f->reset), 300);
+	assert_int_equal(status(f), 0);
+}
+
+/* One queue kept full by its driver must not keep the event thread from
+ * the others: queue 0 is refilled as fast as it is served, and a kick on
+ * queue 1 (what another device's kick is to the same executor) is still
+ * served within a moment. */
+static void test_busy_queue_does_not_starve_others(void **state)
+{
+	struct fix *f = *state;
+	struct timespec t0, t1;
+
+	negotiate(f);
+	setup_queue(f, 0, 16);
+	setup_queue(f, 1, 16);
+	set_status(f, S_OK);
+	assert_int_equal(atomic_load(&f->notify[1]), 1); /* the look at DRIVER_OK */
+	f->busy = true;
+	put64(f->g.ram + DESC(0), 0x80000); /* one 16-byte buffer */
+	put32(f->g.ram + DESC(0) + 8, 16);
+	put16(f->g.ram + AVAIL(0) + 4, 0);
+	put16(f->g.ram + AVAIL(0) + 2, 1);
+	bar_wr(f, B_NOTIFY, 2, 0);
+	for (int i = 0; i < 5000 && atomic_load(&f->busy_served) < 1000; i++)
+		msleep(1);
+	assert_true(atomic_load(&f->busy_served) >= 1000);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	bar_wr(f, B_NOTIFY + 4, 2, 1);
+	int got = 1;
+	for (int i = 0; i < 1000 && (got = atomic_load(&f->notify[1])) < 2; i++)
+		msleep(1);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	atomic_store(&f->busy_stop, 1); /* the busy queue drains, whatever happened */
+	settle(f);
+	long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	printf("queue 1 served after %ld ms, queue 0 busy (%d chains)\n", ms, atomic_load(&f->busy_served));
+	assert_int_equal(got, 2);
+	assert_true(ms < 500);
+}
+
 /* ---- 7. hostile accesses ------------------------------------------------ */
 
 static void test_hostile_common_reads(void **state)
@@ -1617,6 +1753,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_msix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_msix_pending_while_disabled_mask, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_config_vs_service, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_busy_queue_does_not_starve_others, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_common_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_common_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_device_config, setup, teardown),

@@ -15,9 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -824,6 +826,80 @@ static void test_policy_host_redirect(void **state)
 	close(cl);
 }
 
+static void msleep(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+static void count_accept(void *ctx, struct vsock_stream *s)
+{
+	(void)s; /* kept open: the backend's free() closes it */
+	atomic_fetch_add((_Atomic int *)ctx, 1);
+}
+
+static double cpu_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Out of descriptors, host clients knocking at the listener must neither
+ * make the event loop spin (accept4 EMFILE on a level-triggered fd) nor
+ * wait forever: each is closed (EOF), and once descriptors are back the
+ * next client is taken. */
+static void test_listener_out_of_fds(void **state)
+{
+	struct fix *f = *state;
+	char err[128];
+	_Atomic int accepted = 0;
+	struct rlimit saved, low;
+	int cl[3];
+
+	struct vsock_backend *be = vsock_uds_new(f->path, f->loop, err, sizeof(err));
+	assert_non_null(be);
+	be->accept = count_accept;
+	be->ctx = &accepted;
+	assert_int_equal(be->ops->start(be), 0);
+	for (unsigned i = 0; i < 3; i++)
+		assert_true((cl[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0);
+	int probe = dup(0);
+	assert_true(probe >= 0);
+	close(probe);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	low = saved;
+	low.rlim_cur = (rlim_t)probe; /* not one more descriptor */
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f->path);
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(connect(cl[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+	double t0 = cpu_seconds();
+	msleep(300);
+	double spent = cpu_seconds() - t0;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	assert_true(spent < 0.1); /* was ~0.3: one core spinning */
+	for (unsigned i = 0; i < 3; i++) {
+		struct pollfd p = { .fd = cl[i], .events = POLLIN };
+		char c;
+		assert_int_equal(poll(&p, 1, 2000), 1);
+		assert_int_equal(recv(cl[i], &c, 1, MSG_DONTWAIT), 0); /* closed, not left hanging */
+		close(cl[i]);
+	}
+	assert_int_equal(atomic_load(&accepted), 0);
+
+	int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(connect(c, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	for (int i = 0; i < 2000 && atomic_load(&accepted) == 0; i++)
+		msleep(1);
+	assert_int_equal(atomic_load(&accepted), 1);
+	close(c);
+	evloop_stop(f->loop);
+	be->ops->free(be);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -846,6 +922,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_policy_guest_redirect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_policy_host_deny, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_policy_host_redirect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_listener_out_of_fds, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
