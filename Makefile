@@ -19,7 +19,9 @@ override CFLAGS += -std=gnu11 $(WARN) -Isrc -DVIGIL_VERSION='"$(VERSION)"' -MMD 
 SLIRP_CFLAGS := $(shell pkg-config --cflags slirp 2>/dev/null)
 SLIRP_LIBS   := $(shell pkg-config --libs slirp 2>/dev/null || echo -lslirp)
 override CFLAGS += $(SLIRP_CFLAGS)
-override LDLIBS += -pthread $(SLIRP_LIBS) -ljansson -ldl
+# libseccomp: the system-call filters per thread (src/host/seccomp.c).
+SECCOMP_LIBS := $(shell pkg-config --libs libseccomp 2>/dev/null || echo -lseccomp)
+override LDLIBS += -pthread $(SLIRP_LIBS) -ljansson -ldl $(SECCOMP_LIBS)
 
 B       ?= build
 # The portable part: everything that does not talk to KVM or the host OS

@@ -52,6 +52,7 @@ suite native-asan native_asan
 suite api tests/api.sh build
 suite policy tests/policy.sh build
 suite net-policy tests/net_policy.sh build
+suite seccomp tests/seccomp.sh build
 api_asan() {  # the API suite against the ASan+UBSan vigil (built by native_asan)
     ASAN_OPTIONS=detect_leaks=0 tests/api.sh build/asan
 }

@@ -10,6 +10,7 @@
 #include <microhttpd.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include "api/mhd.h"
 #include "api/routes.h"
 #include "core/errmsg.h"
+#include "host/seccomp.h"
 #include "vmm/log.h"
 #include "vmm/metrics.h"
 #include "vmm/policy_json.h"
@@ -225,6 +227,37 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	return send_resp(conn, j.resp.status, j.resp.body, j.resp.len, j.resp.content_type);
 }
 
+/* libmicrohttpd starts its thread without a hook: the thread confines
+ * itself at its first connection, which api_server_start makes at once. */
+static _Atomic bool api_confined;
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	if (!atomic_load(&api_confined)) {
+		seccomp_enter(SC_API);
+		atomic_store(&api_confined, true);
+	}
+}
+
+/* A connection of our own, closed once the HTTP thread has its filter:
+ * the filter is in before the guest's first instruction. */
+static void confine_api_thread(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+		for (int i = 0; i < 2000 && !atomic_load(&api_confined); i++)
+			usleep(1000);
+	if (fd >= 0)
+		close(fd);
+	if (!atomic_load(&api_confined) && seccomp_mode() == SECCOMP_MODE_ON) {
+		fprintf(stderr, "vigil: seccomp: the API thread did not install its filter\n");
+		_exit(1);
+	}
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
@@ -312,7 +345,8 @@ int api_server_start(const char *path, struct vmm *m, char *err, size_t errlen)
 		daemon_ = mhd.start_daemon(flags[i], 0, NULL, NULL, on_request, m, MHD_OPTION_LISTEN_SOCKET,
 					   fd, MHD_OPTION_CONNECTION_TIMEOUT, API_CONN_TIMEOUT_S,
 					   MHD_OPTION_CONNECTION_LIMIT, API_CONN_LIMIT,
-					   MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+					   MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+					   MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_END);
 	pthread_sigmask(SIG_SETMASK, &old, NULL); /* the caller's own mask is its business */
 	if (!daemon_) {
 		close(fd);
@@ -320,6 +354,7 @@ int api_server_start(const char *path, struct vmm *m, char *err, size_t errlen)
 		return errmsg(err, errlen, "--api-sock %s: cannot start the HTTP server", path);
 	}
 	snprintf(sock_path, sizeof(sock_path), "%s", path);
+	confine_api_thread(path);
 	return 0;
 }
 

@@ -6,6 +6,7 @@
 #include "cli/jail.h"
 #include "cli/policy_cmd.h"
 #include "cli/run_cmd.h"
+#include "host/seccomp.h"
 #include "kvm/kvm.h"
 
 static void usage(FILE *out)
@@ -22,6 +23,8 @@ static void usage(FILE *out)
 		"                             run a VM in a jail (vigil jail --help)\n"
 		"       vigil policy check FILE\n"
 		"                             read and compile a policy file (docs/POLICY.md)\n"
+		"       vigil seccomp-list [-v]\n"
+		"                             each thread kind's allowed system calls (count; -v: names)\n"
 		"       vigil --version | --help\n",
 		VIGIL_VERSION);
 }
@@ -49,6 +52,15 @@ int main(int argc, char **argv)
 		return jail_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "policy") == 0)
 		return policy_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "seccomp-list") == 0) {
+		bool verbose = argc > 2 && strcmp(argv[2], "-v") == 0;
+		if (argc > 3 || (argc == 3 && !verbose)) {
+			fprintf(stderr, "vigil: seccomp-list takes only -v\n");
+			return 1;
+		}
+		seccomp_list(stdout, verbose);
+		return 0;
+	}
 	if (strcmp(cmd, "check") == 0) {
 		if (argc > 2) {
 			fprintf(stderr, "vigil: check takes no arguments\n");

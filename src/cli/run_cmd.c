@@ -16,6 +16,7 @@
 #include "cli/parse.h"
 #include "devices/virtio_blk.h"
 #include "devices/virtio_vsock.h"
+#include "host/seccomp.h"
 #include "vmm/config_json.h"
 #include "vmm/log.h"
 #include "vmm/policy_json.h"
@@ -53,6 +54,9 @@ void run_usage(FILE *out)
 		"  --gdb unix:PATH|tcp:ADDR:PORT\n"
 		"                      a gdb remote stub there (gdb: target remote ...); vCPUs are threads\n"
 		"  --gdb-wait          hold the guest at its first instruction until gdb attaches\n"
+		"  --seccomp on|log|off\n"
+		"                      system-call filters per thread (default on: a call outside\n"
+		"                      a thread's list stops vigil, exit 148; log: the kernel logs it)\n"
 		"  --api-sock PATH     serve Firecracker's API (HTTP on a Unix socket) at PATH; without a\n"
 		"                      kernel option, wait for InstanceStart\n"
 		"  --config-file FILE  configure from Firecracker's config-file JSON and start\n"
@@ -166,7 +170,7 @@ int run_parse(int argc, char **argv, struct run_opts *o)
 {
 	enum { O_KERNEL = 256, O_INITRD, O_CMDLINE, O_MEM, O_CPUS, O_CONSOLE, O_STATS, O_DISK, O_NET, O_VSOCK,
 	       O_RNG, O_CONSOLE_DEV, O_TRACE, O_TRACE_FILTER, O_AUDIT, O_API_SOCK, O_CONFIG_FILE, O_NO_API, O_ID,
-	       O_POLICY, O_GDB, O_GDB_WAIT };
+	       O_POLICY, O_GDB, O_GDB_WAIT, O_SECCOMP };
 	static const struct option longopts[] = {
 		{ "kernel", required_argument, NULL, O_KERNEL },
 		{ "initrd", required_argument, NULL, O_INITRD },
@@ -190,6 +194,7 @@ int run_parse(int argc, char **argv, struct run_opts *o)
 		{ "policy", required_argument, NULL, O_POLICY },
 		{ "gdb", required_argument, NULL, O_GDB },
 		{ "gdb-wait", no_argument, NULL, O_GDB_WAIT },
+		{ "seccomp", required_argument, NULL, O_SECCOMP },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -282,6 +287,11 @@ int run_parse(int argc, char **argv, struct run_opts *o)
 				return bad("--%s", err);
 			break;
 		case O_GDB_WAIT: o->gdb_wait = true; break;
+		case O_SECCOMP:
+			if ((o->seccomp = seccomp_parse_mode(optarg)) < 0)
+				return bad("--seccomp '%s': on, log or off", optarg);
+			o->seccomp_given = true;
+			break;
 		case 'h': run_usage(stdout); return 1;
 		case ':': return bad("option '%s' needs an argument", argv[optind - 1]);
 		default: return bad("unknown option '%s' (see 'vigil run --help')", argv[optind - 1]);
@@ -391,6 +401,8 @@ int run_main(int argc, char **argv)
 		return VM_STOP_ERROR;
 	if (o->cfg.has_logger && vlog_configure(&o->cfg.logger, o->cfg.id, err, sizeof(err)) < 0)
 		return bad("logger: %s", err), VM_STOP_ERROR;
+	/* before the first thread: each installs its filter as it starts */
+	seccomp_set_mode(o->seccomp_given ? o->seccomp : o->cfg.seccomp);
 	struct vmm *m = vmm_new(&o->cfg);
 	vmcfg_fini(&o->cfg); /* the VMM has its own copy */
 	if (!m)

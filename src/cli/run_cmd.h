@@ -21,6 +21,8 @@ struct run_opts {
 	const char *config_file;
 	const char *policy; /* --policy FILE, read after the config file (and so wins) */
 	bool no_api;
+	int seccomp;       /* --seccomp: enum seccomp_mode, when seccomp_given */
+	bool seccomp_given;
 	bool gdb_wait; /* --gdb-wait (checked against --gdb once all options are read) */
 	bool mem_given; /* --mem was given */
 };

@@ -29,6 +29,7 @@
 #include "core/vm.h"
 #include "gdb/gdb_packet.h"
 #include "gdb/gdb_stub.h"
+#include "host/seccomp.h"
 
 /* A client gets this long to finish a packet it started, and to send its
  * first one; a send that cannot progress for this long drops it.
@@ -425,6 +426,7 @@ static enum served serve(struct gdb_server *g, int fd)
 static void *server_thread(void *arg)
 {
 	struct gdb_server *g = arg;
+	seccomp_enter(SC_GDB);
 	for (;;) {
 		struct pollfd p[2] = { { .fd = g->lfd, .events = POLLIN }, { .fd = g->quitfd, .events = POLLIN } };
 		if (poll(p, 2, -1) < 0 && errno != EINTR)

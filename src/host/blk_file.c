@@ -18,6 +18,7 @@
 
 #include "core/errmsg.h"
 #include "host/blk_overlay.h"
+#include "host/seccomp.h"
 
 struct blk_file {
 	struct blk_backend be; /* first: the ops get &be */
@@ -96,6 +97,7 @@ static void *worker(void *arg)
 {
 	struct blk_file *f = arg;
 
+	seccomp_enter(SC_BLK);
 	pthread_mutex_lock(&f->lock);
 	for (;;) {
 		while (!f->head && !f->stop)

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "host/console.h"
+#include "host/seccomp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -201,6 +202,7 @@ static void *writer_thread(void *arg)
 	struct console *c = arg;
 	uint8_t chunk[4096];
 
+	seccomp_enter(SC_CONSOLE_OUT);
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	pthread_mutex_lock(&c->out_lock);
 	for (;;) {
@@ -297,6 +299,7 @@ static void *input_thread(void *arg)
 	size_t plen = 0;
 	bool after_ctrl_a = false, eof = false;
 
+	seccomp_enter(SC_CONSOLE);
 	while (pend && !atomic_load(&c->stopping)) {
 		if (plen) {
 			size_t n = c->sink.push(c->sink.dev, pend, plen);

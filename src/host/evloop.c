@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "host/evloop.h"
+#include "host/seccomp.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -185,6 +186,7 @@ static void *loop_thread(void *arg)
 	struct evloop *l = arg;
 	struct epoll_event evs[32];
 
+	seccomp_enter(SC_EVLOOP);
 	while (!__atomic_load_n(&l->stopping, __ATOMIC_ACQUIRE)) {
 		park_if_asked(l);
 		if (__atomic_load_n(&l->stopping, __ATOMIC_ACQUIRE))

@@ -40,6 +40,7 @@
 #include "vmm/policy_build.h"
 #include "vmm/net_policy.h"
 #include "vmm/trace.h"
+#include "host/seccomp.h"
 
 #define MAX_VIRTIO (VMCFG_MAX_DRIVES + VMCFG_MAX_NETS + 3)
 
@@ -425,6 +426,7 @@ static void *vcpu_thread(void *arg)
 {
 	struct vcpu_thread *t = arg;
 	atomic_store(&t->tid, (int)gettid());
+	seccomp_enter(SC_VCPU);
 	vcpu_loop(t->vm, t->cpu);
 	return NULL;
 }
@@ -452,6 +454,9 @@ int machine_start(struct machine *mc, char *err, size_t errlen)
 		fprintf(stderr, "vigil: waiting for gdb on %s\n", mc->cfg.gdb);
 		vm_pause(&mc->vm);
 	}
+	/* The control thread's filter goes in last, and before the vCPU
+	 * threads exist: they inherit it and narrow it (host/seccomp.h). */
+	seccomp_enter(SC_MAIN);
 	for (unsigned i = 0; i < mc->vm.ncpus; i++) {
 		struct vcpu_thread *t = &mc->threads[i];
 		t->vm = &mc->vm;

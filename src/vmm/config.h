@@ -124,6 +124,7 @@ struct vm_config {
 	bool has_policy;
 	char gdb[PATH_MAX];           /* --gdb unix:PATH | tcp:ADDR:PORT, "" = no stub */
 	bool gdb_wait;                /* --gdb-wait: vCPUs parked until gdb attaches */
+	int seccomp;                  /* "seccomp": enum seccomp_mode (host/seccomp.h), 0 = on */
 };
 
 /* Defaults: Firecracker's machine (1 vCPU, 128 MiB, smt off), no kernel,

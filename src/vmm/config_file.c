@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/errmsg.h"
+#include "host/seccomp.h"
 #include "vmm/config_json.h"
 #include "vmm/policy_json.h"
 #include "vmm/trace.h"
@@ -141,6 +142,7 @@ static int apply(struct vm_config *c, json_t *doc, char *err, size_t errlen)
 					    "policy",
 					    "trace_filter",
 					    "audit",
+					    "seccomp",
 					    NULL};
 	static const char *const unsupported[] = {"balloon", "mmds-config", "memory-hotplug", NULL};
 	static const struct {
@@ -210,6 +212,12 @@ static int apply(struct vm_config *c, json_t *doc, char *err, size_t errlen)
 		bool wait = gw && !json_is_null(gw) ? json_is_true(gw) : c->gdb_wait;
 		if (vmcfg_set_gdb(c, spec, wait, err, errlen) < 0)
 			return -1;
+	}
+	if ((v = json_object_get(doc, "seccomp")) && !json_is_null(v)) {
+		int mode = json_is_string(v) ? seccomp_parse_mode(json_string_value(v)) : -1;
+		if (mode < 0)
+			return errmsg(err, errlen, "seccomp: must be \"on\", \"log\" or \"off\"");
+		c->seccomp = mode;
 	}
 	if ((v = json_object_get(doc, "policy")) && !json_is_null(v) && apply_policy(c, v, err, errlen) < 0)
 		return -1;

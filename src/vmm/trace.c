@@ -19,6 +19,7 @@
 #include "core/errmsg.h"
 #include "core/exit.h"
 #include "core/policy.h"
+#include "host/seccomp.h"
 
 #define OUT_BUF (256 * 1024)
 #define LINE_MAX_LEN 2048 /* one record's line, at most (two escaped ids of 128 characters fit) */
@@ -377,6 +378,7 @@ static void *drain_thread(void *arg)
 	struct vtrace *t = arg;
 	unsigned ticks = 0;
 
+	seccomp_enter(SC_TRACE);
 	pthread_mutex_lock(&t->lock);
 	while (!t->stopping) {
 		if (!ev_trace_on(t->sink) && !ev_audit_on(t->sink) && t->trace.fd < 0 && t->audit.fd < 0) {

@@ -1,0 +1,353 @@
+/* seccomp — the allow-lists and their installation; see seccomp.h for the
+ * install order and why it is safe with inherited filters. Lists were taken
+ * from runs of every native suite under --seccomp log (the kernel logs each
+ * call outside a list with the thread's name) and kept to what those runs
+ * and a Linux guest in the lab needed. */
+#define _GNU_SOURCE
+#include "host/seccomp.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <linux/if_tun.h>
+#include <pthread.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SECCOMP_EXIT_CODE 148 /* Firecracker's FcExitCode::BadSyscall */
+#define END (-1)
+
+/* What every thread does: locks, memory (malloc arenas, thread stacks),
+ * signals (vCPU kicks, the SIGSYS report, the terminal's restore on a
+ * fatal signal), logging to stderr, timing,
+ * and exiting. */
+#define BASE                                                                                              \
+	SCMP_SYS(futex), SCMP_SYS(exit), SCMP_SYS(exit_group), SCMP_SYS(rt_sigprocmask),                   \
+		SCMP_SYS(rt_sigreturn), SCMP_SYS(madvise), SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mprotect), \
+		SCMP_SYS(brk), SCMP_SYS(write), SCMP_SYS(clock_gettime), SCMP_SYS(gettid), SCMP_SYS(getpid),   \
+		SCMP_SYS(sched_yield), SCMP_SYS(nanosleep), SCMP_SYS(clock_nanosleep), SCMP_SYS(restart_syscall), \
+		SCMP_SYS(tgkill), SCMP_SYS(rt_sigaction), SCMP_SYS(mremap),                     \
+		SCMP_SYS(sysinfo) /* glibc's qsort sizes its buffer by it */, SCMP_SYS(prctl) /* narrowed: the thread's name (the logger reads it) */
+
+static const int main_calls[] = {
+	BASE,
+	/* the control loop, its metrics timer, signalfd and vmm_call() wake-ups */
+	SCMP_SYS(ppoll), SCMP_SYS(poll), SCMP_SYS(read), SCMP_SYS(readv), SCMP_SYS(writev), SCMP_SYS(eventfd2),
+	SCMP_SYS(timerfd_settime), SCMP_SYS(timerfd_gettime), SCMP_SYS(close), SCMP_SYS(lseek),
+	SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(statx), SCMP_SYS(fcntl), SCMP_SYS(ioctl),
+	/* PATCH /drives, dumps, metrics and log files, snapshots */
+	SCMP_SYS(openat), SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(preadv), SCMP_SYS(pwritev),
+	SCMP_SYS(fsync), SCMP_SYS(fdatasync), SCMP_SYS(ftruncate), SCMP_SYS(fallocate), SCMP_SYS(unlink), SCMP_SYS(flock),
+	SCMP_SYS(unlinkat), SCMP_SYS(rename), SCMP_SYS(getrandom),
+	/* the threads it starts after its filter (vCPUs, block workers) */
+	SCMP_SYS(clone), SCMP_SYS(clone3), SCMP_SYS(set_robust_list), SCMP_SYS(rseq),
+	SCMP_SYS(seccomp), SCMP_SYS(sched_getaffinity), SCMP_SYS(sigaltstack),
+	/* what the vCPU threads it creates need on top (their list narrows it) */
+	SCMP_SYS(sendto), SCMP_SYS(sendmsg), SCMP_SYS(recvfrom), SCMP_SYS(recvmsg), SCMP_SYS(shutdown),
+	SCMP_SYS(epoll_ctl),
+	END,
+};
+
+static const int vcpu_calls[] = {
+	BASE,
+	SCMP_SYS(ioctl), /* narrowed to vcpu_ioctls below */
+	/* eventfd kicks, the UART and console output, the wait for room */
+	SCMP_SYS(read), SCMP_SYS(writev), SCMP_SYS(ppoll), SCMP_SYS(poll), SCMP_SYS(close),
+	SCMP_SYS(epoll_ctl), /* a queue's ioeventfd watched once the driver starts it */
+	END,
+};
+
+/* The KVM (and TUN: features are negotiated on the vCPU that writes the
+ * status register) ioctls a vCPU thread makes. */
+static const unsigned long vcpu_ioctls[] = {
+	KVM_RUN, KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS, KVM_GET_MSRS, KVM_SET_MSRS,
+	KVM_GET_FPU, KVM_SET_FPU, KVM_GET_LAPIC, KVM_SET_LAPIC, KVM_SET_GUEST_DEBUG, KVM_TRANSLATE,
+	KVM_KVMCLOCK_CTRL, KVM_IRQ_LINE, KVM_IRQ_LINE_STATUS, KVM_SIGNAL_MSI, KVM_IOEVENTFD, KVM_IRQFD,
+	KVM_SET_GSI_ROUTING, KVM_SET_USER_MEMORY_REGION, KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS,
+	KVM_CHECK_EXTENSION, TUNSETOFFLOAD, TUNSETVNETHDRSZ, FIONBIO,
+	TCGETS, TCSETS, TCSETSW, TCSETSF, /* the terminal put back when a fatal signal lands here */
+};
+
+static const int evloop_calls[] = {
+	BASE,
+	SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl), SCMP_SYS(ppoll), SCMP_SYS(poll),
+	SCMP_SYS(read), SCMP_SYS(readv), SCMP_SYS(writev), SCMP_SYS(close), SCMP_SYS(ioctl),
+	SCMP_SYS(timerfd_settime), SCMP_SYS(fcntl), SCMP_SYS(getrandom),
+	/* vsock over Unix sockets, user-mode networking (slirp opens host sockets) */
+	SCMP_SYS(socket), SCMP_SYS(connect), SCMP_SYS(accept4), SCMP_SYS(accept), SCMP_SYS(bind),
+	SCMP_SYS(listen), SCMP_SYS(setsockopt), SCMP_SYS(getsockopt), SCMP_SYS(getsockname),
+	SCMP_SYS(getpeername), SCMP_SYS(sendto), SCMP_SYS(sendmsg), SCMP_SYS(recvfrom), SCMP_SYS(recvmsg),
+	SCMP_SYS(shutdown),
+	END,
+};
+
+static const int blk_calls[] = {
+	BASE,
+	SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(preadv), SCMP_SYS(pwritev), SCMP_SYS(fsync),
+	SCMP_SYS(fdatasync), SCMP_SYS(fallocate), SCMP_SYS(lseek), SCMP_SYS(read), SCMP_SYS(fstat),
+	SCMP_SYS(newfstatat),
+	END,
+};
+
+static const int console_calls[] = {
+	BASE,
+	SCMP_SYS(read), SCMP_SYS(ppoll), SCMP_SYS(poll), SCMP_SYS(ioctl), SCMP_SYS(close),
+	END,
+};
+
+/* The console's writer: the guest's output to stdout or a capped file. */
+static const int conout_calls[] = {
+	BASE,
+	SCMP_SYS(read), SCMP_SYS(writev), SCMP_SYS(ppoll), SCMP_SYS(poll), SCMP_SYS(lseek), SCMP_SYS(ftruncate),
+	SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(fsync), SCMP_SYS(fcntl), SCMP_SYS(close),
+	END,
+};
+
+static const int api_calls[] = {
+	BASE,
+	SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl), SCMP_SYS(ppoll), SCMP_SYS(poll),
+	SCMP_SYS(accept4), SCMP_SYS(accept), SCMP_SYS(read), SCMP_SYS(recvfrom), SCMP_SYS(recvmsg),
+	SCMP_SYS(sendto), SCMP_SYS(sendmsg), SCMP_SYS(writev), SCMP_SYS(shutdown), SCMP_SYS(close),
+	SCMP_SYS(fcntl), SCMP_SYS(setsockopt), SCMP_SYS(getsockopt), SCMP_SYS(getsockname),
+	SCMP_SYS(pipe2), SCMP_SYS(eventfd2), SCMP_SYS(openat), SCMP_SYS(fstat), SCMP_SYS(newfstatat),
+	SCMP_SYS(lseek), SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(fsync), SCMP_SYS(getrandom),
+	SCMP_SYS(ioctl), SCMP_SYS(readv),
+	END,
+};
+
+static const int trace_calls[] = {
+	BASE,
+	SCMP_SYS(read), SCMP_SYS(writev), SCMP_SYS(ppoll), SCMP_SYS(poll), SCMP_SYS(fsync),
+	SCMP_SYS(lseek), SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(close), SCMP_SYS(openat),
+	END,
+};
+
+static const int gdb_calls[] = {
+	BASE,
+	SCMP_SYS(accept4), SCMP_SYS(accept), SCMP_SYS(read), SCMP_SYS(recvfrom), SCMP_SYS(sendto),
+	SCMP_SYS(ppoll), SCMP_SYS(poll), SCMP_SYS(close), SCMP_SYS(setsockopt), SCMP_SYS(shutdown),
+	SCMP_SYS(fcntl), SCMP_SYS(writev),
+	END,
+};
+
+static const struct kind {
+	const char *name;
+	const int *calls;
+} kinds[SC_NKINDS] = {
+	[SC_MAIN] = { "main", main_calls },	      [SC_VCPU] = { "vcpu", vcpu_calls },
+	[SC_EVLOOP] = { "evloop", evloop_calls },     [SC_BLK] = { "blk", blk_calls },
+	[SC_CONSOLE] = { "console", console_calls }, [SC_CONSOLE_OUT] = { "conout", conout_calls }, [SC_API] = { "api", api_calls },
+	[SC_TRACE] = { "trace", trace_calls },	      [SC_GDB] = { "gdb", gdb_calls },
+};
+
+/* off until `vigil run` says otherwise: unit tests drive the same threads */
+static enum seccomp_mode mode_ = SECCOMP_MODE_OFF;
+static _Thread_local const char *thread_kind;
+
+int seccomp_parse_mode(const char *s)
+{
+	if (strcmp(s, "on") == 0)
+		return SECCOMP_MODE_ON;
+	if (strcmp(s, "log") == 0)
+		return SECCOMP_MODE_LOG;
+	if (strcmp(s, "off") == 0)
+		return SECCOMP_MODE_OFF;
+	return -1;
+}
+
+const char *seccomp_mode_name(enum seccomp_mode m)
+{
+	return m == SECCOMP_MODE_LOG ? "log" : m == SECCOMP_MODE_OFF ? "off" : "on";
+}
+
+/* A sanitizer's runtime makes system calls of its own that no list can
+ * foresee (sigaltstack as a thread ends, /proc/self/maps for a report):
+ * under ASan or TSan, "on" is kept to "log". */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+
+void seccomp_set_mode(enum seccomp_mode m)
+{
+#ifdef SANITIZED
+	if (m == SECCOMP_MODE_ON)
+		m = SECCOMP_MODE_LOG;
+#endif
+	mode_ = m;
+	/* The logger's localtime_r() reads /etc/localtime the first time, on
+	 * whichever thread logs first (a vCPU, in a Linux boot): read it now,
+	 * before any list refuses openat. */
+	tzset();
+}
+
+enum seccomp_mode seccomp_mode(void)
+{
+	return mode_;
+}
+
+const char *seccomp_kind_name(enum seccomp_kind kind)
+{
+	return kind < SC_NKINDS ? kinds[kind].name : "?";
+}
+
+size_t seccomp_kind_count(enum seccomp_kind kind)
+{
+	size_t n = 0;
+	while (kinds[kind].calls[n] != END)
+		n++;
+	return n;
+}
+
+/* Async-signal-safe: only write() and _exit() (both in every list). */
+static void put(const char *s)
+{
+	if (write(2, s, strlen(s)) < 0) {
+		/* nothing left to tell it to */
+	}
+}
+
+static void on_sigsys(int sig, siginfo_t *si, void *uc)
+{
+	char num[16];
+	unsigned v = (unsigned)si->si_syscall;
+	size_t n = sizeof(num);
+	num[--n] = 0;
+	do
+		num[--n] = (char)('0' + v % 10);
+	while ((v /= 10) && n);
+	put("vigil: seccomp: the ");
+	put(thread_kind ? thread_kind : "?");
+	put(" thread made a system call outside its list (");
+	put(&num[n]);
+	put("); stopping\n");
+	_exit(SECCOMP_EXIT_CODE);
+}
+
+static int add_rules(scmp_filter_ctx ctx, enum seccomp_kind kind)
+{
+	for (const int *c = kinds[kind].calls; *c != END; c++) {
+		int r;
+		if (kind == SC_VCPU && *c == SCMP_SYS(ioctl)) {
+			for (size_t i = 0; i < sizeof(vcpu_ioctls) / sizeof(vcpu_ioctls[0]); i++)
+				if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, *c, 1,
+							  SCMP_A1(SCMP_CMP_EQ, vcpu_ioctls[i], 0))) < 0)
+					return r;
+			continue;
+		}
+		if (*c == SCMP_SYS(prctl)) {
+			/* names; and for the main thread, what a thread it starts needs
+			 * to install its own filter under the main one */
+			static const int ops[] = { PR_GET_NAME, PR_SET_NAME, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP };
+			for (size_t i = 0; i < (kind == SC_MAIN ? 4u : 2u); i++)
+				if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, *c, 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)ops[i], 0))) < 0)
+					return r;
+			continue;
+		}
+		if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, *c, 0)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* VIGIL_TEST_SECCOMP_PROBE=KIND[:CALL]: the test's proof that the list
+ * holds. The thread tries one call its list lacks and says what happened:
+ * execve (no list has it), openat or socket (the control list has them: a
+ * thread that inherits the control thread's filter is refused them only by
+ * its own). Each is harmless when let through: a path that does not exist,
+ * a socket closed at once. */
+static void probe(enum seccomp_kind kind)
+{
+	const char *want = getenv("VIGIL_TEST_SECCOMP_PROBE");
+	size_t n = strlen(kinds[kind].name);
+	if (!want || strncmp(want, kinds[kind].name, n) != 0 || (want[n] && want[n] != ':'))
+		return;
+	const char *call = want[n] ? want + n + 1 : "execve";
+	static _Atomic int once;
+	if (once++)
+		return;
+	static const char path[] = "/nonexistent/vigil-seccomp-probe";
+	long r;
+	if (strcmp(call, "openat") == 0) {
+		r = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+	} else if (strcmp(call, "socket") == 0) {
+		r = syscall(SYS_socket, AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	} else {
+		char *argv[] = { "vigil-seccomp-probe", NULL };
+		call = "execve";
+		r = syscall(SYS_execve, path, argv, NULL);
+	}
+	int e = errno;
+	if (r >= 0)
+		close((int)r);
+	fprintf(stderr, "vigil: seccomp probe: %s thread: %s returned %d (%s)\n", kinds[kind].name, call, r < 0 ? -1 : 0,
+		r < 0 ? strerror(e) : "ok");
+}
+
+int seccomp_enter(enum seccomp_kind kind)
+{
+	if (kind >= SC_NKINDS)
+		return -1;
+	thread_kind = kinds[kind].name;
+	if (kind != SC_MAIN) {
+		char name[16];
+		snprintf(name, sizeof(name), "vg-%s", kinds[kind].name);
+		prctl(PR_SET_NAME, name, 0, 0, 0);
+	}
+	if (mode_ == SECCOMP_MODE_OFF) {
+		probe(kind);
+		return 0;
+	}
+	struct sigaction sa = { .sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO };
+	sigfillset(&sa.sa_mask);
+	sigaction(SIGSYS, &sa, NULL);
+
+	scmp_filter_ctx ctx = seccomp_init(mode_ == SECCOMP_MODE_LOG ? SCMP_ACT_LOG : SCMP_ACT_TRAP);
+	int r = ctx ? add_rules(ctx, kind) : -ENOMEM;
+	if (r == 0)
+		r = seccomp_load(ctx);
+	seccomp_release(ctx);
+	if (r < 0) {
+		fprintf(stderr, "vigil: seccomp: cannot install the %s thread's filter: %s\n", kinds[kind].name,
+			strerror(-r));
+		if (mode_ == SECCOMP_MODE_ON)
+			_exit(1);
+		return -1;
+	}
+	/* SIGSYS must reach this thread even where the caller blocked all signals */
+	sigset_t s;
+	sigemptyset(&s);
+	sigaddset(&s, SIGSYS);
+	pthread_sigmask(SIG_UNBLOCK, &s, NULL);
+	probe(kind);
+	return 0;
+}
+
+void seccomp_list(FILE *out, bool verbose)
+{
+	for (int k = 0; k < SC_NKINDS; k++) {
+		fprintf(out, "%-8s %3zu", kinds[k].name, seccomp_kind_count(k));
+		if (k == SC_VCPU)
+			fprintf(out, " (ioctl: %zu request numbers)", sizeof(vcpu_ioctls) / sizeof(vcpu_ioctls[0]));
+		if (verbose) {
+			fputs(":", out);
+			for (const int *c = kinds[k].calls; *c != END; c++) {
+				char *n = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, *c);
+				fprintf(out, " %s", n ? n : "?");
+				free(n);
+			}
+		}
+		fputc('\n', out);
+	}
+}
