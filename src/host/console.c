@@ -94,6 +94,8 @@ static void *writer_thread(void *arg);
 static int start_output(struct console *c, char *err, size_t errlen)
 {
 	c->ring = malloc(CONSOLE_OUT_BUF);
+	c->out_stop = false;
+	atomic_store(&c->out_abort, false);
 	if (!c->ring || pthread_create(&c->out_thread, NULL, writer_thread, c) != 0) {
 		snprintf(err, errlen, "console: cannot start its output");
 		return -1;
@@ -169,8 +171,12 @@ static void console_write(void *ctx, const uint8_t *buf, size_t len)
 		atomic_fetch_add(&c->out_dropped, len - n);
 }
 
-/* Writes one chunk, blocking if the reader is slow: only this thread
- * waits, and close() cancels it here if the reader never comes back. */
+/* Writes one chunk, waiting if the reader is slow: only this thread waits,
+ * in slices of 100 ms, so that close() can tell it to give up on a reader
+ * that never comes back (no pthread_cancel: a thread cancelled inside
+ * write() is torn down in ways sanitizers and libc tolerate badly). A
+ * chunk is at most a pipe's atomic size, so once poll says writable the
+ * write does not block. */
 static void write_out(struct console *c, const uint8_t *buf, size_t len)
 {
 	if (c->out_written >= c->out_max) {
@@ -182,10 +188,16 @@ static void write_out(struct console *c, const uint8_t *buf, size_t len)
 		len = (size_t)(c->out_max - c->out_written);
 	}
 	while (len > 0) {
-		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+		struct pollfd pfd = { .fd = c->out_fd, .events = POLLOUT };
+		int pr = poll(&pfd, 1, 100);
+		if (atomic_load(&c->out_abort)) {
+			atomic_fetch_add(&c->out_dropped, len);
+			return;
+		}
+		if (pr == 0 || (pr < 0 && errno == EINTR))
+			continue;
 		ssize_t n = write(c->out_fd, buf, len);
-		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
-		if (n < 0 && errno == EINTR)
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n <= 0) {
 			atomic_fetch_add(&c->out_dropped, len); /* reader gone or disk full */
@@ -203,13 +215,14 @@ static void *writer_thread(void *arg)
 	uint8_t chunk[4096];
 
 	seccomp_enter(SC_CONSOLE_OUT);
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	pthread_mutex_lock(&c->out_lock);
 	for (;;) {
 		while (c->ring_len == 0 && !c->out_stop)
 			pthread_cond_wait(&c->out_cond, &c->out_lock);
-		if (c->ring_len == 0)
+		if (c->ring_len == 0 || atomic_load(&c->out_abort)) {
+			atomic_fetch_add(&c->out_dropped, c->ring_len);
 			break;
+		}
 		size_t n = CONSOLE_OUT_BUF - c->ring_head;
 		n = n < c->ring_len ? n : c->ring_len;
 		n = n < sizeof(chunk) ? n : sizeof(chunk);
@@ -242,7 +255,7 @@ static void stop_output(struct console *c)
 		ts.tv_nsec -= 1000000000L;
 	}
 	if (pthread_timedjoin_np(c->out_thread, NULL, &ts) != 0) {
-		pthread_cancel(c->out_thread);
+		atomic_store(&c->out_abort, true); /* seen within one poll slice */
 		pthread_join(c->out_thread, NULL);
 	}
 	c->out_started = false;

@@ -43,6 +43,7 @@ struct console {
 	uint8_t *ring;
 	size_t ring_head, ring_len;
 	bool out_stop;
+	_Atomic bool out_abort;   /* close() gave up on the reader: drop what is left */
 	pthread_t out_thread;
 	bool out_started;
 	atomic_ulong out_dropped; /* bytes the guest wrote that never left */
