@@ -19,8 +19,10 @@ static void one(struct vmm *m, const char *method, const char *path, const char 
 	struct api_response r;
 
 	api_handle(m, method, path, body, len, &r);
-	if (r.status != 200 && r.status != 204 && r.status != 400)
+	if (r.status != 200 && r.status != 204 && r.status != 400) {
+		fprintf(stderr, "fuzz_api: %s %s -> %d %s\n", method, path, r.status, r.body ? r.body : "");
 		abort();
+	}
 	if (r.status != 204 && !r.body)
 		abort();
 	api_response_free(&r);

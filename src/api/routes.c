@@ -57,9 +57,21 @@ void api_set_json(struct api_response *out, int status, json_t *o)
 	}
 }
 
+/* A message may quote what the client sent (a parser's "near '...'"), which
+ * need not be UTF-8; JSON strings must be, so such bytes become '?' rather
+ * than the 400 turning into a 500. */
 void api_fault(struct api_response *out, const char *msg)
 {
-	api_set_json(out, 400, json_pack("{s:s}", "fault_message", msg));
+	json_t *o = json_pack("{s:s}", "fault_message", msg);
+	if (!o) {
+		char clean[1024];
+		size_t n = 0;
+		for (; msg[n] && n < sizeof(clean) - 1; n++)
+			clean[n] = (unsigned char)msg[n] >= 0x20 && (unsigned char)msg[n] < 0x7f ? msg[n] : '?';
+		clean[n] = '\0';
+		o = json_pack("{s:s}", "fault_message", clean);
+	}
+	api_set_json(out, 400, o);
 }
 
 static void set_text(struct api_response *out, char *text, const char *type)
