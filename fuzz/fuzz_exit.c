@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_input.h"
 #include "arch/x86/layout.h"
 #include "core/exit.h"
 #include "core/vm.h"
@@ -29,18 +30,6 @@
 #define MMIO_BASE 0xd0000000ULL
 #define MMIO_LEN 0x1000
 
-struct in {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint64_t take(struct in *in, unsigned bytes)
-{
-	uint64_t v = 0;
-	for (unsigned i = 0; i < bytes && in->n; i++, in->p++, in->n--)
-		v |= (uint64_t)*in->p << (8 * i);
-	return v;
-}
 
 static void fake_mmio(void *dev, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
 {

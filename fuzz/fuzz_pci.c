@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_input.h"
 #include "devices/pci.h"
 
 #define MMIO_BASE 0xC0000000ULL
@@ -48,13 +49,6 @@ static void cfg_written(void *dev, uint32_t off, uint32_t len)
 	CHECK(off < PCI_CFG_SIZE && len >= 1 && len <= 4 && off + len <= PCI_CFG_SIZE);
 }
 
-static uint64_t take(const uint8_t **p, size_t *n, unsigned bytes)
-{
-	uint64_t v = 0;
-	for (unsigned i = 0; i < bytes && *n; i++, (*p)++, (*n)--)
-		v |= (uint64_t)**p << (8 * i);
-	return v;
-}
 
 /* Decoded BARs: inside the window, aligned, pairwise disjoint. */
 static void check_layout(void)
@@ -106,13 +100,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	check_layout();
 
-	for (unsigned steps = 0; size && steps < 512; steps++) {
-		uint8_t op = (uint8_t)take(&data, &size, 1);
+	struct in in = { data, size };
+	for (unsigned steps = 0; in.n && steps < 512; steps++) {
+		uint8_t op = (uint8_t)take(&in, 1);
 		uint8_t b[8];
 		uint32_t len = 1u << (op >> 2 & 3);
 		switch (op & 3) {
 		case 0: { /* CONFIG_ADDRESS: mostly our slots, sometimes anything */
-			uint32_t a = (uint32_t)take(&data, &size, 4);
+			uint32_t a = (uint32_t)take(&in, 4);
 			if (!(op & 0x80))
 				a = 0x80000000u | (a & 0x3) << 11 | (a & 0x700) | (a >> 24 & 0xfc);
 			memcpy(b, &a, 4);
@@ -120,7 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		case 1: { /* CONFIG_DATA write */
-			uint64_t v = take(&data, &size, 4);
+			uint64_t v = take(&in, 4);
 			memcpy(b, &v, 8);
 			pci_host_cfg_io(h, 4 + (op >> 4 & 3), b, len > 4 ? 4 : len, true);
 			break;
@@ -129,8 +124,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			pci_host_cfg_io(h, 4 + (op >> 4 & 3), b, len > 4 ? 4 : len, false);
 			break;
 		default: { /* MMIO anywhere in the window */
-			uint64_t off = take(&data, &size, 3) % (MMIO_SIZE + 8);
-			uint64_t v = take(&data, &size, 8);
+			uint64_t off = take(&in, 3) % (MMIO_SIZE + 8);
+			uint64_t v = take(&in, 8);
 			memcpy(b, &v, 8);
 			if (!(op & 0x40) || off + len <= MMIO_SIZE) {
 				pci_host_mmio(h, off, b, len, op & 0x10);

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_input.h"
 #include "core/clock.h"
 #include "core/devreq.h"
 #include "core/entropy.h"
@@ -65,18 +66,6 @@ static struct gmem mem;
 
 /* ---- input reader ------------------------------------------------------- */
 
-struct in {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint64_t take(struct in *in, unsigned bytes)
-{
-	uint64_t v = 0;
-	for (unsigned i = 0; i < bytes && in->n; i++, in->p++, in->n--)
-		v |= (uint64_t)*in->p << (8 * i);
-	return v;
-}
 
 static void put(uint8_t *p, uint64_t v, unsigned n)
 {

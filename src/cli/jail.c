@@ -4,6 +4,7 @@
  * namespace, gives up root and execs vigil. */
 #define _GNU_SOURCE
 #include "cli/jail.h"
+#include "vmm/config.h"
 
 #include <errno.h>
 #include <dirent.h>
@@ -72,19 +73,6 @@ __attribute__((format(printf, 1, 2))) static int bad(const char *fmt, ...)
 	fputc('\n', stderr);
 	va_end(ap);
 	return -1;
-}
-
-int jail_id_ok(const char *id)
-{
-	size_t n = strlen(id);
-	if (n < 1 || n > 64)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = id[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-'))
-			return 0;
-	}
-	return 1;
 }
 
 /* A path brought into the jail keeps its name: the jailed vigil opens the
@@ -274,7 +262,7 @@ static int parse(int argc, char **argv, struct jail_opts *o)
 				return bad("--cgroup-version '%s': expected 1 or 2", optarg);
 			break;
 		case O_PARENT:
-			if (!jail_id_ok(optarg))
+			if (!vmcfg_instance_id_ok(optarg))
 				return bad("--parent-cgroup '%s': only letters, digits and '-'", optarg);
 			o->parent_cgroup = optarg;
 			break;
@@ -297,7 +285,7 @@ static int parse(int argc, char **argv, struct jail_opts *o)
 		optind++;
 	if (!o->id)
 		return bad("missing --id");
-	if (!jail_id_ok(o->id))
+	if (!vmcfg_instance_id_ok(o->id))
 		return bad("--id '%s': 1 to 64 characters, only letters, digits and '-'", o->id);
 	if (!have_uid || !have_gid)
 		return bad("missing --uid or --gid");

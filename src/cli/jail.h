@@ -12,9 +12,6 @@
  * signal N ended it), or 1 when the jail cannot be made. */
 int jail_main(int argc, char **argv);
 
-/* 1 when id is a Firecracker-style VM id: 1 to 64 of [A-Za-z0-9-]. */
-int jail_id_ok(const char *id);
-
 /* 1 when a path may be brought into the jail under its own name: not
  * empty, not too long, no ".." component. */
 int jail_path_ok(const char *p);

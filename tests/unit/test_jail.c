@@ -9,27 +9,28 @@
 #include <string.h>
 
 #include "cli/jail.h"
+#include "vmm/config.h"
 
 static void test_id(void **state)
 {
 	(void)state;
 	char id[80];
-	assert_true(jail_id_ok("a"));
-	assert_true(jail_id_ok("551e7604-e35c-42b3-b825-416853441234"));
-	assert_true(jail_id_ok("VM-1"));
+	assert_true(vmcfg_instance_id_ok("a"));
+	assert_true(vmcfg_instance_id_ok("551e7604-e35c-42b3-b825-416853441234"));
+	assert_true(vmcfg_instance_id_ok("VM-1"));
 	memset(id, 'a', 64);
 	id[64] = '\0';
-	assert_true(jail_id_ok(id));
+	assert_true(vmcfg_instance_id_ok(id));
 	id[64] = 'a';
 	id[65] = '\0';
-	assert_false(jail_id_ok(id)); /* 65 characters */
-	assert_false(jail_id_ok(""));
-	assert_false(jail_id_ok("vm_1"));
-	assert_false(jail_id_ok("vm/1"));
-	assert_false(jail_id_ok(".."));
-	assert_false(jail_id_ok("vm 1"));
-	assert_false(jail_id_ok("vm\n"));
-	assert_false(jail_id_ok("v\xc3\xa9"));
+	assert_false(vmcfg_instance_id_ok(id)); /* 65 characters */
+	assert_false(vmcfg_instance_id_ok(""));
+	assert_false(vmcfg_instance_id_ok("vm_1"));
+	assert_false(vmcfg_instance_id_ok("vm/1"));
+	assert_false(vmcfg_instance_id_ok(".."));
+	assert_false(vmcfg_instance_id_ok("vm 1"));
+	assert_false(vmcfg_instance_id_ok("vm\n"));
+	assert_false(vmcfg_instance_id_ok("v\xc3\xa9"));
 }
 
 static void test_path(void **state)
