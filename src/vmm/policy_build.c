@@ -34,6 +34,29 @@ const char *policy_build_overlay(const struct policy *p, const char *drive, bool
 	return overlay;
 }
 
+/* A decision taken once, at build (no vCPU asked): its record. */
+static void emit_build_decision(struct evsink *ev, const struct policy_rule *r, bool enforced, enum vevent_kind kind,
+				uint64_t addr, uint64_t extra, const char *device)
+{
+	if (!ev_wanted(ev, r->audit))
+		return;
+	struct vevent e = {
+		.kind = (uint16_t)kind,
+		.vcpu = EV_NO_VCPU,
+		.verdict = (uint8_t)r->verdict,
+		.resource = (uint8_t)r->resource,
+		.has_rule = 1,
+		.enforced = enforced,
+		.audit = r->audit,
+		.count = 1,
+		.addr = addr,
+		.extra = extra,
+		.device = device,
+	};
+	memcpy(e.rule, r->id, sizeof(e.rule));
+	ev_emit(ev, &e);
+}
+
 bool policy_build_rtc(const struct policy *p, int64_t host_now_s, int64_t *offset_s, struct evsink *ev)
 {
 	const struct policy_rule *r = policy_rtc(p);
@@ -43,23 +66,8 @@ bool policy_build_rtc(const struct policy *p, int64_t host_now_s, int64_t *offse
 	int64_t off = r->rtc_kind == POL_RTC_EPOCH ? r->epoch_s - host_now_s : r->offset_s;
 
 	/* The decision, once: the guest's clock for the whole run. */
-	if (ev_wanted(ev, r->audit)) {
-		struct vevent e = {
-			.kind = EV_RTC,
-			.vcpu = EV_NO_VCPU,
-			.verdict = (uint8_t)r->verdict,
-			.resource = POL_RES_RTC,
-			.has_rule = 1,
-			.enforced = enforced,
-			.audit = r->audit,
-			.count = 1,
-			.addr = (uint64_t)(host_now_s + off), /* the guest's time now */
-			.extra = (uint64_t)off,
-			.device = "rtc",
-		};
-		memcpy(e.rule, r->id, sizeof(e.rule));
-		ev_emit(ev, &e);
-	}
+	emit_build_decision(ev, r, enforced, EV_RTC, (uint64_t)(host_now_s + off) /* the guest's time now */,
+			    (uint64_t)off, "rtc");
 	/* Permissive mode computes, audits, and provides: the host's clock. */
 	if (r->verdict != POLICY_REDIRECT || !enforced)
 		return false;
@@ -73,22 +81,8 @@ void policy_build_cpuid(const struct policy *p, struct evsink *ev)
 
 	for (unsigned i = 0; i < s->nrules; i++) {
 		const struct policy_rule *r = &s->rules[i];
-		if (r->resource != POL_RES_CPUID || !ev_wanted(ev, r->audit))
-			continue;
-		struct vevent e = {
-			.kind = EV_CPUID,
-			.vcpu = EV_NO_VCPU,
-			.verdict = (uint8_t)r->verdict,
-			.resource = POL_RES_CPUID,
-			.has_rule = 1,
-			.enforced = s->mode == POLICY_ENFORCE,
-			.audit = r->audit,
-			.count = 1,
-			.addr = r->leaf,
-			.extra = r->has_subleaf ? r->subleaf : 0,
-			.device = NULL,
-		};
-		memcpy(e.rule, r->id, sizeof(e.rule));
-		ev_emit(ev, &e);
+		if (r->resource == POL_RES_CPUID)
+			emit_build_decision(ev, r, s->mode == POLICY_ENFORCE, EV_CPUID, r->leaf,
+					    r->has_subleaf ? r->subleaf : 0, NULL);
 	}
 }
