@@ -9,21 +9,8 @@
 #include <string.h>
 
 #include "core/event.h"
+#include "core/le.h"
 #include "core/vm.h"
-
-static uint64_t le_value(const uint8_t *data, uint32_t len)
-{
-	uint64_t v = 0;
-	for (uint32_t i = 0; i < len; i++)
-		v |= (uint64_t)data[i] << (8 * i);
-	return v;
-}
-
-static void le_store(uint8_t *data, uint32_t len, uint64_t v)
-{
-	for (uint32_t i = 0; i < len; i++)
-		data[i] = (uint8_t)(v >> (8 * i));
-}
 
 /* The trace and audit record of one exit; only built when someone listens. */
 static void emit(struct vm *vm, unsigned cpu, enum vevent_kind kind, enum policy_resource res, uint64_t addr,
@@ -107,7 +94,7 @@ static void access_one(struct vm *vm, unsigned cpu, enum policy_space space, con
 	}
 	if (__builtin_expect(ev_wanted(vm->ev, d.audit), 0))
 		emit(vm, cpu, space == POLICY_PIO ? EV_PIO : EV_MMIO, space == POLICY_PIO ? POL_RES_PIO : POL_RES_MMIO,
-		     addr, le_value(data, len), len, write, r ? bus_owner(r, addr, len) : NULL, &d);
+		     addr, le_load(data, len), len, write, r ? bus_owner(r, addr, len) : NULL, &d);
 	policy_leave(&vm->policy);
 }
 
@@ -142,7 +129,7 @@ static enum vm_stop dispatch_msr(struct vm *vm, unsigned cpu, struct vexit *ex)
 	if (!ex->data || !ex->fault)
 		return VM_STOP_CRASH;
 	uint32_t index = (uint32_t)ex->addr;
-	uint64_t value = le_value(ex->data, 8);
+	uint64_t value = le_load(ex->data, 8);
 	const struct policy *p = policy_enter(&vm->policy);
 	struct policy_decision d;
 

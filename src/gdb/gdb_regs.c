@@ -4,6 +4,8 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "core/le.h"
+
 /* x86-64 only: gdb's amd64 core (its x87 registers read as zero), the FS/GS
  * bases, and the control registers in a feature of vigil's own. The order
  * here is the register numbering of g/G/p/P. */
@@ -136,8 +138,7 @@ void gdb_reg_get(struct vcpu_state *s, unsigned r, uint8_t *out)
 		v = *(uint16_t *)p;
 	else
 		v = *(uint64_t *)p;
-	for (unsigned i = 0; i < n && i < 8; i++)
-		out[i] = (uint8_t)(v >> (8 * i));
+	le_store(out, n, v);
 }
 
 /* Segment selectors are shown, not loaded: writing one alone would leave
@@ -147,12 +148,10 @@ void gdb_reg_set(struct vcpu_state *s, unsigned r, const uint8_t *in)
 	bool seg;
 	void *p = reg_ptr(s, r, &seg);
 	unsigned n = gdb_reg_size(r);
-	uint64_t v = 0;
 
 	if (!p || seg)
 		return;
-	for (unsigned i = 0; i < n && i < 8; i++)
-		v |= (uint64_t)in[i] << (8 * i);
+	uint64_t v = le_load(in, n);
 	if (r == R_EFLAGS)
 		v = (s->rflags & ~0xffffffffull) | (v & 0xffffffffull);
 	*(uint64_t *)p = v;

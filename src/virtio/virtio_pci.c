@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/le.h"
+
 #define BAR_SIZE 0x8000
 #define OFF_COMMON 0x0000
 #define COMMON_LEN 0x38
@@ -286,14 +288,6 @@ static void common_image(struct virtio_pci *vp, uint8_t *img)
 #undef PUT
 }
 
-static uint64_t get_le(const uint8_t *p, unsigned n)
-{
-	uint64_t v = 0;
-	for (unsigned i = 0; i < n; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
 /* A status write the device refuses: the driver is told to reset. */
 static void (*refuse_status(struct virtio_dev *d))(struct virtio_pci *)
 {
@@ -364,27 +358,27 @@ static void (*write_common(struct virtio_pci *vp, unsigned off, const uint8_t *d
 	common_image(vp, img);
 	memcpy(img + off, data, len);
 	/* The field the write starts in takes its new value from the image. */
-	if (off < CC_DF) vp->dfselect = (uint32_t)get_le(img + CC_DFSELECT, 4);
-	else if (off >= CC_GFSELECT && off < CC_GF) vp->gfselect = (uint32_t)get_le(img + CC_GFSELECT, 4);
+	if (off < CC_DF) vp->dfselect = (uint32_t)le_load(img + CC_DFSELECT, 4);
+	else if (off >= CC_GFSELECT && off < CC_GF) vp->gfselect = (uint32_t)le_load(img + CC_GFSELECT, 4);
 	else if (off >= CC_GF && off < CC_MSIX_CONFIG) {
 		if (vp->gfselect < 2 && !(atomic_load(&d->status) & VIRTIO_S_FEATURES_OK)) {
 			unsigned sh = 32 * vp->gfselect;
 			vp->driver_features = (vp->driver_features & ~(0xffffffffULL << sh)) |
-					      (get_le(img + CC_GF, 4) << sh);
+					      (le_load(img + CC_GF, 4) << sh);
 		}
-	} else if (off >= CC_MSIX_CONFIG && off < CC_NUMQ) vp->config_vector = (uint16_t)get_le(img + CC_MSIX_CONFIG, 2);
+	} else if (off >= CC_MSIX_CONFIG && off < CC_NUMQ) vp->config_vector = (uint16_t)le_load(img + CC_MSIX_CONFIG, 2);
 	else if (off == CC_STATUS) return write_status(vp, img[CC_STATUS]);
-	else if (off >= CC_Q_SELECT && off < CC_Q_SIZE) vp->queue_sel = (uint16_t)get_le(img + CC_Q_SELECT, 2);
+	else if (off >= CC_Q_SELECT && off < CC_Q_SIZE) vp->queue_sel = (uint16_t)le_load(img + CC_Q_SELECT, 2);
 	else if (!qv || vp->queue_enabled[q] || live) {
 		/* Queue fields of a missing, enabled or running queue are read-only. */
 		if (qv && off >= CC_Q_MSIX && off < CC_Q_ENABLE)
-			vp->queue_vector[q] = (uint16_t)get_le(img + CC_Q_MSIX, 2);
-	} else if (off >= CC_Q_SIZE && off < CC_Q_MSIX) vp->queue_size[q] = (uint16_t)get_le(img + CC_Q_SIZE, 2);
-	else if (off >= CC_Q_MSIX && off < CC_Q_ENABLE) vp->queue_vector[q] = (uint16_t)get_le(img + CC_Q_MSIX, 2);
+			vp->queue_vector[q] = (uint16_t)le_load(img + CC_Q_MSIX, 2);
+	} else if (off >= CC_Q_SIZE && off < CC_Q_MSIX) vp->queue_size[q] = (uint16_t)le_load(img + CC_Q_SIZE, 2);
+	else if (off >= CC_Q_MSIX && off < CC_Q_ENABLE) vp->queue_vector[q] = (uint16_t)le_load(img + CC_Q_MSIX, 2);
 	else if (off >= CC_Q_ENABLE && off < CC_Q_NOFF) { if (img[CC_Q_ENABLE] & 1) enable_queue(vp, q); }
-	else if (off >= CC_Q_DESC && off < CC_Q_AVAIL) d->vq[q].desc_gpa = get_le(img + CC_Q_DESC, 8);
-	else if (off >= CC_Q_AVAIL && off < CC_Q_USED) d->vq[q].avail_gpa = get_le(img + CC_Q_AVAIL, 8);
-	else if (off >= CC_Q_USED && off < COMMON_LEN) d->vq[q].used_gpa = get_le(img + CC_Q_USED, 8);
+	else if (off >= CC_Q_DESC && off < CC_Q_AVAIL) d->vq[q].desc_gpa = le_load(img + CC_Q_DESC, 8);
+	else if (off >= CC_Q_AVAIL && off < CC_Q_USED) d->vq[q].avail_gpa = le_load(img + CC_Q_AVAIL, 8);
+	else if (off >= CC_Q_USED && off < COMMON_LEN) d->vq[q].used_gpa = le_load(img + CC_Q_USED, 8);
 	return NULL;
 }
 
@@ -430,9 +424,9 @@ static void msix_access(struct virtio_pci *vp, uint64_t off, uint8_t *data, uint
 	}
 	bool was_masked = e->ctrl & 1;
 	memcpy(raw + field, data, len);
-	e->addr = get_le(raw, 8);
-	e->data = (uint32_t)get_le(raw + 8, 4);
-	e->ctrl = (uint32_t)get_le(raw + 12, 4) & 1;
+	e->addr = le_load(raw, 8);
+	e->data = (uint32_t)le_load(raw + 8, 4);
+	e->ctrl = (uint32_t)le_load(raw + 12, 4) & 1;
 	if (field < 12 && vp->vec[vec])
 		vp->plat.msi_set(vp->plat.ctx, vp->vec[vec], e->addr, e->data);
 	if (was_masked && !(e->ctrl & 1) && (cfg16(vp, CAP_MSIX + 2) & MSIX_ENABLE))
@@ -491,9 +485,7 @@ static void bar0_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, boo
 	} else if (off >= OFF_MSIX_TABLE && off < OFF_MSIX_PBA) {
 		msix_access(vp, off - OFF_MSIX_TABLE, data, len, is_write);
 	} else if (off >= OFF_MSIX_PBA && off + len <= OFF_MSIX_PBA + 8 && !is_write) {
-		uint64_t v = vp->pba >> (8 * (off - OFF_MSIX_PBA));
-		for (unsigned i = 0; i < len; i++)
-			data[i] = (uint8_t)(v >> (8 * i));
+		le_store(data, len, vp->pba >> (8 * (off - OFF_MSIX_PBA)));
 	} else if (!is_write) {
 		memset(data, 0, len);
 	}
