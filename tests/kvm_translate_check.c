@@ -325,7 +325,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: cannot read it\n", argv[1]);
 		return 2;
 	}
-	if (vm_init(&vm, 1) < 0 || !(kb = kvm_backend_create(&vm, RAM, err, sizeof(err)))) {
+	if (vm_init(&vm, 1) < 0 || !(kb = kvm_backend_create(&vm, RAM, NULL, err, sizeof(err)))) {
 		fprintf(stderr, "vm: %s\n", err);
 		return 2;
 	}

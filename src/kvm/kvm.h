@@ -18,10 +18,53 @@
 
 struct kvm_backend;
 
+/* Where guest RAM comes from. Its regions (vm->mem, in order) are laid
+ * end to end in a memory file: region 0 at offset 0, region 1 after it. */
+enum kvm_ram_kind {
+	KVM_RAM_ANON,  /* private anonymous memory (a boot) */
+	KVM_RAM_FILE,  /* the memory file `fd`, mapped MAP_PRIVATE: pages are
+			* read from it when first touched, copy-on-write, so
+			* clones of one snapshot share its page cache */
+	KVM_RAM_UFFD,  /* anonymous and untouched: a userfaultfd page server
+			* fills it (host/uffd.h registers it after the build) */
+};
+struct kvm_ram_source {
+	enum kvm_ram_kind kind;
+	int fd; /* KVM_RAM_FILE: open read-only or read-write; kept by the caller */
+};
+
 /* Opens /dev/kvm, checks the API version and the capabilities vigil needs,
  * creates the VM with its irqchip and PIT, and maps `mem_bytes` of RAM
- * into vm->mem. Returns NULL with a one-line reason in err. */
-struct kvm_backend *kvm_backend_create(struct vm *vm, uint64_t mem_bytes, char *err, size_t errlen);
+ * into vm->mem from `src` (NULL: KVM_RAM_ANON). Returns NULL with a
+ * one-line reason in err (a memory file whose size is not mem_bytes
+ * included). */
+struct kvm_backend *kvm_backend_create(struct vm *vm, uint64_t mem_bytes, const struct kvm_ram_source *src, char *err,
+				       size_t errlen);
+
+/* ---- snapshots (kvm_snap.c) ----
+ * The VM's own state: the in-kernel PIC (both), IOAPIC, PIT and kvmclock,
+ * as the section "kvm-vm". With the vCPUs parked (or not yet running). */
+struct snap_writer;
+struct snap_reader;
+int kvm_snap_save_vm(struct kvm_backend *kb, struct snap_writer *w, char *err, size_t errlen);
+/* After kvm_vcpus_create (LAPICs exist), before any vCPU runs. */
+int kvm_snap_load_vm(struct kvm_backend *kb, struct snap_reader *r, char *err, size_t errlen);
+/* One vCPU's whole state as the section "cpuN": registers, special and
+ * debug registers, XSAVE (FPU, SSE, AVX...), XCRs, the MSRs KVM saves
+ * (KVM_GET_MSR_INDEX_LIST), LAPIC, MP state and pending events (vcpu
+ * events), TSC. On the vCPU's own thread while it is parked (save), or
+ * before its thread starts (load). */
+int kvm_snap_save_vcpu(struct kvm_backend *kb, unsigned cpu, struct snap_writer *w, char *err, size_t errlen);
+int kvm_snap_load_vcpu(struct kvm_backend *kb, unsigned cpu, struct snap_reader *r, char *err, size_t errlen);
+
+/* Dirty page tracking of guest RAM by KVM (track_dirty_pages): on sets
+ * KVM_MEM_LOG_DIRTY_PAGES on every RAM slot. 0 or -errno. */
+int kvm_dirty_log_enable(struct kvm_backend *kb, bool on);
+/* The pages of region `region` (vm->mem's order) the guest wrote since the
+ * last call, OR-ed into `bitmap` (one bit per 4 KiB page, region size /
+ * 4096 bits, 64-bit words, bit i of word w = page 64*w+i), and KVM's log
+ * cleared. 0 or -errno (-ENOENT: tracking is off). */
+int kvm_dirty_log_fetch(struct kvm_backend *kb, unsigned region, uint64_t *bitmap);
 void kvm_backend_destroy(struct kvm_backend *kb);
 
 /* An interrupt line into the in-kernel IOAPIC/PIC. */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "arch/x86/layout.h"
@@ -59,8 +60,10 @@ static int open_kvm(char *err, size_t errlen)
 	return fd;
 }
 
-static int map_ram(struct kvm_backend *kb, uint64_t mem, char *err, size_t errlen)
+static int map_ram(struct kvm_backend *kb, uint64_t mem, const struct kvm_ram_source *src, char *err, size_t errlen)
 {
+	enum kvm_ram_kind kind = src ? src->kind : KVM_RAM_ANON;
+	uint64_t file_off = 0;
 	uint64_t low = mem < LAYOUT_MEM32_END ? mem : LAYOUT_MEM32_END;
 	uint64_t high = mem - low;
 	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
@@ -75,11 +78,30 @@ static int map_ram(struct kvm_backend *kb, uint64_t mem, char *err, size_t errle
 		{ &kb->ram_low, &kb->ram_low_size, 0, low },
 		{ &kb->ram_high, &kb->ram_high_size, LAYOUT_MEM_HIGH, high },
 	};
+	if (kind == KVM_RAM_FILE) {
+		struct stat st;
+		if (fstat(src->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+			snprintf(err, errlen, "memory file: not a regular file");
+			return -1;
+		}
+		if ((uint64_t)st.st_size != mem) {
+			snprintf(err, errlen, "memory file is %llu bytes, the snapshot's guest has %llu MiB (%llu bytes)",
+				 (unsigned long long)st.st_size, (unsigned long long)(mem >> 20),
+				 (unsigned long long)mem);
+			return -1;
+		}
+	}
 	for (unsigned slot = 0; slot < 2; slot++) {
 		if (parts[slot].len == 0)
 			continue;
-		void *p = mmap(NULL, parts[slot].len, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		/* A file: private, so the guest's writes never reach it (clones
+		 * share its pages until they write), and lazily read. */
+		void *p = kind == KVM_RAM_FILE
+				  ? mmap(NULL, parts[slot].len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE,
+					 src->fd, (off_t)file_off)
+				  : mmap(NULL, parts[slot].len, PROT_READ | PROT_WRITE,
+					 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		file_off += parts[slot].len;
 		if (p == MAP_FAILED) {
 			snprintf(err, errlen, "cannot map %llu MiB of guest memory: %s",
 				 (unsigned long long)(parts[slot].len >> 20), strerror(errno));
@@ -135,7 +157,8 @@ static void enable_msr_exits(struct kvm_backend *kb)
 			ioctl(kb->vm_fd, KVM_ENABLE_CAP, &cap) == 0;
 }
 
-struct kvm_backend *kvm_backend_create(struct vm *vm, uint64_t mem_bytes, char *err, size_t errlen)
+struct kvm_backend *kvm_backend_create(struct vm *vm, uint64_t mem_bytes, const struct kvm_ram_source *src, char *err,
+				       size_t errlen)
 {
 	struct kvm_backend *kb = calloc(1, sizeof(*kb) + vm->ncpus * sizeof(kb->vcpus[0]));
 	if (!kb)
@@ -188,7 +211,7 @@ struct kvm_backend *kvm_backend_create(struct vm *vm, uint64_t mem_bytes, char *
 	kb->stats_why = kvm_stats_unavailable(kb->kvm_fd);
 	if (!kb->stats_why && kvm_stats_open(&kb->stats, kb->vm_fd) < 0)
 		kb->stats_why = "KVM_GET_STATS_FD failed on the VM";
-	if (map_ram(kb, mem_bytes, err, errlen) < 0) {
+	if (map_ram(kb, mem_bytes, src, err, errlen) < 0) {
 		kvm_backend_destroy(kb);
 		return NULL;
 	}

@@ -347,7 +347,7 @@ struct machine *machine_build(const struct vm_config *c, void (*notify)(void *ct
 		goto fail;
 	if (open_trace(mc, err, errlen) < 0 || open_console(mc, err, errlen) < 0)
 		goto fail;
-	mc->kb = kvm_backend_create(&mc->vm, c->machine.mem_size_mib << 20, err, errlen);
+	mc->kb = kvm_backend_create(&mc->vm, c->machine.mem_size_mib << 20, NULL, err, errlen);
 	if (!mc->kb)
 		goto fail;
 	mc->loop = evloop_new();
