@@ -26,7 +26,11 @@ from api_unix import call  # noqa: E402
 B = sys.argv[1] if len(sys.argv) > 1 else "build"
 V = os.path.abspath(os.path.join(B, "vigil"))
 GUEST = os.path.abspath(os.path.join(B, "tests/guests/tiny-snapcount.bin"))
-PAGESERVER = os.path.abspath(os.path.join(B, "vigil-uffd-pageserver"))
+# The page server is a separate program: a sanitizer build of vigil uses
+# the plain one when it has none of its own.
+PAGESERVER = next((os.path.abspath(os.path.join(d, "vigil-uffd-pageserver")) for d in (B, "build")
+                   if os.path.exists(os.path.join(d, "vigil-uffd-pageserver"))),
+                  os.path.abspath(os.path.join(B, "vigil-uffd-pageserver")))
 T = tempfile.mkdtemp(prefix="vigil-snap-")
 LINE = re.compile(r"^c=([0-9a-f]{4}) (ok|BAD)$")
 passed = failed = 0
