@@ -291,6 +291,19 @@ static int listen_on(const char *path)
 	return s;
 }
 
+static bool is_userfaultfd(int fd)
+{
+	char link[64], target[64];
+	if (fd < 0)
+		return false;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, target, sizeof(target) - 1);
+	if (n < 0)
+		return true; /* no /proc: let the first read tell */
+	target[n] = 0;
+	return strcmp(target, "anon_inode:[userfaultfd]") == 0;
+}
+
 static int vmm_pidfd(int conn)
 {
 	struct ucred cred;
@@ -356,8 +369,9 @@ int main(int argc, char **argv)
 	json_t *arr = read_mappings(conn, &sv.uffd);
 	if (!arr)
 		return 1;
-	if (sv.uffd < 0) {
-		fprintf(stderr, PROG ": handshake: no userfaultfd attached\n");
+	if (!is_userfaultfd(sv.uffd)) {
+		fprintf(stderr, PROG ": handshake: %s\n", sv.uffd < 0 ? "no fd attached" : "the fd attached is not a userfaultfd");
+		json_decref(arr);
 		return 1;
 	}
 	int bad = parse_regions(&sv, arr, sys_ps);
