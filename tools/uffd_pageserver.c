@@ -161,8 +161,10 @@ static json_t *read_mappings(int s, int *uffd)
 		if (poll(&p, 1, 2000) <= 0)
 			break;
 	}
-	if (!j)
-		fprintf(stderr, PROG ": handshake: not JSON (%s) in %zu bytes\n", len ? je.text : "nothing received", len);
+	if (!j && len == 0)
+		fprintf(stderr, PROG ": handshake: the VMM closed the connection without sending it\n");
+	else if (!j)
+		fprintf(stderr, PROG ": handshake: not JSON (%s) in %zu bytes\n", je.text, len);
 	free(buf);
 	return j;
 }
