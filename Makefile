@@ -103,6 +103,18 @@ $(B)/bench/trace_emit: bench/trace_emit.c $(B)/libvigil.a
 bench-emit: $(B)/bench/trace_emit
 .PHONY: bench-emit
 
+# Snapshot figures, vigil beside QEMU (bench/snapshot.py). QEMU boots the
+# same tiny guest code as a PVH ELF (bench/qemu_pvh.S): it cannot enter the
+# tiny bzImage, which has no real-mode setup code.
+$(B)/bench/tiny-snapcount-pvh.elf: tests/guests/tiny.S bench/qemu_pvh.S bench/qemu_pvh.ld
+	@mkdir -p $(dir $@)
+	$(CC) -c -DACTION_snapcount -o $@.tiny.o tests/guests/tiny.S
+	$(CC) -c -o $@.pvh.o bench/qemu_pvh.S
+	ld -m elf_x86_64 --no-warn-rwx-segments -T bench/qemu_pvh.ld -o $@ $@.tiny.o $@.pvh.o
+bench-snapshot: $(B)/vigil $(B)/tests/guests/tiny-snapcount.bin $(B)/bench/tiny-snapcount-pvh.elf
+	bench/snapshot.py $(B)
+.PHONY: bench-snapshot
+
 # Tiny self-checking guests (tests/guests/tiny.S), one bzImage per action.
 TINY_ACTIONS := poweroff flood echo kbdreset acpireset panic triple hang wild count cad pioloop peek msr msrloop cpuid hammer spin snapcount
 TINY := $(TINY_ACTIONS:%=$(B)/tests/guests/tiny-%.bin)

@@ -3,7 +3,9 @@
 #   bench/run.sh          both
 #   bench/run.sh native   on this host's own KVM (tiny guests): start-up, the
 #                         cost of one trace event, and the policy's exits/s with
-#                         no policy, 10,000 rules, and auditing (bench/policy.py)
+#                         no policy, 10,000 rules, and auditing (bench/policy.py),
+#                         and snapshots beside QEMU: restore latency, create
+#                         time and sizes, 100 clones (bench/snapshot.py)
 #   bench/run.sh lab      in the lab, vigil vs QEMU: Linux boot to poweroff, and
 #                         pause/resume latency of a 4-vCPU guest (API vs QMP)
 #   bench/run.sh trace    in the lab: a Linux boot with no trace, everything
@@ -16,6 +18,7 @@ if [ "$what" = all ] || [ "$what" = native ]; then
     bench/startup.sh
     make -s bench-emit && build/bench/trace_emit
     bench/policy.py build
+    make -s bench-snapshot
 fi
 if [ "$what" = all ] || [ "$what" = lab ]; then
     lab/build-l1.sh build/lab >/dev/null
