@@ -58,6 +58,7 @@ QEMU = shutil.which("qemu-system-x86_64")
 QEMU_ARGS = ["-M", "microvm", "-enable-kvm", "-cpu", "host,-arch-capabilities", "-smp", "1",
              "-display", "none", "-monitor", "none", "-no-reboot", "-kernel", QGUEST]
 SIZES = (256, 2048)
+SETTLE = 0.3  # s between restores: the last VMM's exit (its memory freed) off the next one's clock
 T = tempfile.mkdtemp(prefix="vigil-snapbench-")
 procs = []
 
@@ -246,18 +247,19 @@ def vigil_restore(state, mem, name, extra=None, first_byte=True):
     return r
 
 
-def vigil_restores(state, mem, mem_mib):
-    rows = []
-    for i in range(ARGS.runs):
-        r = vigil_restore(state, mem, f"r{mem_mib}-{i}")
+VIGIL_KEYS = ("load_ms", "load_to_first_entry_ms", "load_to_console_ms", "exec_to_ready_ms", "exec_to_204_ms",
+              "server_load_ms", "rss_kib", "pss_kib")
+
+
+def vigil_restore_once(state, mem, mem_mib, i):
+    r = vigil_restore(state, mem, f"r{mem_mib}-{i}")
+    try:
         if not console_has(r["con"], " ok\n", 10):
             raise Fail(f"vigil restore {mem_mib} MiB: the restored guest does not count")
         r["rss_kib"], r["pss_kib"] = rss_pss(r["p"].pid)
+    finally:
         kill(r["p"])
-        rows.append(r)
-    keys = ("load_ms", "load_to_first_entry_ms", "load_to_console_ms", "exec_to_ready_ms", "exec_to_204_ms",
-            "server_load_ms", "rss_kib", "pss_kib")
-    return {k: stats([r.get(k) for r in rows]) for k in keys}
+    return {k: r.get(k) for k in VIGIL_KEYS}
 
 
 def rss_pss(pid):
@@ -468,37 +470,35 @@ def qemu_save(mem_mib):
         kill(p)
 
 
-def qemu_restores(path, mem_mib):
-    rows = []
-    for i in range(ARGS.runs):
-        name = f"qr{mem_mib}-{i}"
-        p, qmp, con, t_exec = qemu_spawn(name, mem_mib, incoming=True)
-        try:
-            t_ready = wait_connect(qmp)
-            q = Qmp(qmp)
-            q.cmd("migrate-set-capabilities", capabilities=[{"capability": "events", "state": True}])
-            watch = FirstByte(con)
-            t_send = now()
-            q.cmd("migrate-incoming", uri=f"exec:cat {path}")
-            # The guest was saved stopped, so QEMU restores it stopped (as
-            # vigil with resume_vm false): cont at once, as resume_vm true.
-            t_in = q.wait_migration()
-            q.cmd("cont")
-            t_run = q.wait_event("RESUME")
-            at = watch.result()
-            if not console_has(con, " ok\n", 10):
-                raise Fail(f"QEMU restore {mem_mib} MiB: the restored guest does not count")
-            rss, pss = rss_pss(p.pid)
-            rows.append({"exec_to_ready_ms": ms(t_ready - t_exec), "load_ms": ms(t_run - t_send),
-                         "incoming_ms": ms(t_in - t_send),
-                         "exec_to_204_ms": ms(t_run - t_exec),
-                         "load_to_console_ms": ms(at - t_send) if at else None, "rss_kib": rss, "pss_kib": pss})
-            q.close()
-        finally:
-            kill(p)
-    keys = ("load_ms", "incoming_ms", "load_to_console_ms", "exec_to_ready_ms", "exec_to_204_ms", "rss_kib",
-            "pss_kib")
-    return {k: stats([r.get(k) for r in rows]) for k in keys}
+QEMU_KEYS = ("load_ms", "incoming_ms", "load_to_console_ms", "exec_to_ready_ms", "exec_to_204_ms", "rss_kib",
+             "pss_kib")
+
+
+def qemu_restore_once(path, mem_mib, i):
+    name = f"qr{mem_mib}-{i}"
+    p, qmp, con, t_exec = qemu_spawn(name, mem_mib, incoming=True)
+    try:
+        t_ready = wait_connect(qmp)
+        q = Qmp(qmp)
+        q.cmd("migrate-set-capabilities", capabilities=[{"capability": "events", "state": True}])
+        watch = FirstByte(con)
+        t_send = now()
+        q.cmd("migrate-incoming", uri=f"exec:cat {path}")
+        # The guest was saved stopped, so QEMU restores it stopped (as
+        # vigil with resume_vm false): cont at once, as resume_vm true.
+        t_in = q.wait_migration()
+        q.cmd("cont")
+        t_run = q.wait_event("RESUME")
+        at = watch.result()
+        if not console_has(con, " ok\n", 10):
+            raise Fail(f"QEMU restore {mem_mib} MiB: the restored guest does not count")
+        rss, pss = rss_pss(p.pid)
+        q.close()
+        return {"exec_to_ready_ms": ms(t_ready - t_exec), "load_ms": ms(t_run - t_send),
+                "incoming_ms": ms(t_in - t_send), "exec_to_204_ms": ms(t_run - t_exec),
+                "load_to_console_ms": ms(at - t_send) if at else None, "rss_kib": rss, "pss_kib": pss}
+    finally:
+        kill(p)
 
 
 def qemu_usable():
@@ -541,25 +541,51 @@ def main():
     qwhy = qemu_usable()
     vwhy = None
     snaps = {}
+    qsnaps = {}
     for mib_ in SIZES:
-        print(f"vigil {mib_} MiB: snapshots, {ARGS.runs} restores ...", file=sys.stderr, flush=True)
+        print(f"vigil {mib_} MiB: boot, Full and Diff snapshots ...", file=sys.stderr, flush=True)
         try:
-            cr, files = vigil_snapshots(mib_)
-            snaps[mib_] = files
-            res["vigil"][f"{mib_}"] = {"create": cr, "restore": vigil_restores(*files, mib_)}
-            try:
-                res["vigil"][f"{mib_}"]["kvm_floor_ms"] = stats([kvm_floor(mib_) for _ in range(ARGS.runs)])
-            except OSError:
-                pass
+            cr, snaps[mib_] = vigil_snapshots(mib_)
+            res["vigil"][f"{mib_}"] = {"create": cr}
         except (Fail, OSError) as e:
             vwhy = vwhy or f"failed: {e}"
         if not qwhy:
-            print(f"QEMU {mib_} MiB: migrate to a file, {ARGS.runs} restores ...", file=sys.stderr, flush=True)
+            print(f"QEMU {mib_} MiB: boot, migrate to a file ...", file=sys.stderr, flush=True)
             try:
-                qc, path = qemu_save(mib_)
-                res["qemu"][f"{mib_}"] = {"create": qc, "restore": qemu_restores(path, mib_)}
+                qc, qsnaps[mib_] = qemu_save(mib_)
+                res["qemu"][f"{mib_}"] = {"create": qc}
             except (Fail, OSError) as e:
                 qwhy = f"failed: {e}"
+    # Each round restores every size with each VMM in turn, so that what
+    # else this shared host does falls on all the figures alike.
+    vrows = {m: [] for m in SIZES}
+    qrows = {m: [] for m in SIZES}
+    floor = {m: [] for m in SIZES}
+    for i in range(ARGS.runs):
+        print(f"restores, round {i + 1} of {ARGS.runs} ...", file=sys.stderr, flush=True)
+        for mib_ in SIZES:
+            time.sleep(SETTLE)
+            if mib_ in snaps and not vwhy:
+                try:
+                    vrows[mib_].append(vigil_restore_once(*snaps[mib_], mib_, i))
+                except (Fail, OSError) as e:
+                    vwhy = f"failed: {e}"
+                try:
+                    floor[mib_].append(kvm_floor(mib_))
+                except OSError:
+                    pass
+            if mib_ in qsnaps and not qwhy:
+                time.sleep(SETTLE)
+                try:
+                    qrows[mib_].append(qemu_restore_once(qsnaps[mib_], mib_, i))
+                except (Fail, OSError) as e:
+                    qwhy = f"failed: {e}"
+    for mib_ in SIZES:
+        if vrows[mib_]:
+            res["vigil"][f"{mib_}"]["restore"] = {k: stats([r[k] for r in vrows[mib_]]) for k in VIGIL_KEYS}
+            res["vigil"][f"{mib_}"]["kvm_floor_ms"] = stats(floor[mib_])
+        if qrows[mib_]:
+            res["qemu"][f"{mib_}"]["restore"] = {k: stats([r[k] for r in qrows[mib_]]) for k in QEMU_KEYS}
     if ARGS.clones and 256 in snaps and not vwhy:
         print(f"vigil: {ARGS.clones} clones of the 256 MiB snapshot ...", file=sys.stderr, flush=True)
         res["vigil"]["clones"] = vigil_clones(*snaps[256], ARGS.clones)
