@@ -1,29 +1,36 @@
 #!/usr/bin/env python3
 """Snapshot figures on this host's own KVM, vigil beside QEMU in one run, with
 the snapcount tiny guest (tests/guests/tiny.S: counts forever, printing
-"c=XXXX ok" lines):
+"c=XXXX ok" lines), 1 vCPU:
 
   1. restore latency, 256 MiB and 2 GiB guests, a new process each time:
      (a) PUT /snapshot/load sent -> its 204 (resume_vm true), client side;
-     (b) load received -> vCPU 0 entering the guest (GET /vigil/stats
-         snapshot.load_to_first_entry_us, vigil's own clock), and load sent ->
-         first console byte seen in the console file (client side);
+     (b) load received -> vCPU 0's thread about to KVM_RUN (GET /vigil/stats
+         snapshot.load_to_first_entry_us, vigil's own clock), and load sent
+         -> first console byte seen in the console file (client side);
      (c) the cold path: exec -> API socket accepting -> 204.
-     QEMU: the same guest code (as a PVH ELF, bench/qemu_pvh.S) saved with QMP
-     `migrate` to "exec:cat > FILE" and restored with -incoming defer +
-     migrate-incoming "exec:cat FILE": migrate-incoming sent -> QMP RESUME
-     event, exec -> RESUME, and the first console byte likewise.
+     QEMU: the same guest code (a PVH ELF, bench/qemu_pvh.S, as QEMU cannot
+     enter the tiny bzImage) saved stopped with QMP `migrate` to
+     "exec:cat > FILE" (QEMU 7.2 has no file: URI), restored with -incoming
+     defer + migrate-incoming "exec:cat FILE" + cont (a stopped save comes
+     back stopped): sent -> RESUME event, exec -> RESUME, first console byte.
+     Also the host's floor: KVM_CREATE_VM + one memory slot, no VMM.
   2. snapshot create time and file sizes (apparent, allocated), Full and then
      Diff after ~0.5 s more (booted with track_dirty_pages); QEMU's migrate to
      a file of the same guest.
-  3. 100 clones of one 256 MiB snapshot, each its own vigil, API socket and
-     vigil_clone.instance_id, resumed: summed VmRSS and PSS against
-     100 x the memory file's allocated bytes; loads per second.
+  3. N (100) clones of one 256 MiB snapshot, each its own vigil, API socket
+     and vigil_clone.instance_id, resumed, then paused once it has printed
+     (so N spinning guests leave the 2 cores alone): summed VmRSS and PSS,
+     and the Rss/Pss of their guest RAM mappings, against N x the memory
+     file's allocated bytes; loads per second. Once per run; killed after.
 
-Medians of RUNS (default 5) with min-max. Prints one table, which goals were
-met, and writes the figures as JSON. A benchmark, never a test: it fails only
+Restores go in rounds (each size, each VMM in turn) so that a shared host's
+load falls on all figures alike. Medians of RUNS (default 5) with min-max.
+Prints one table and which goals were met, and writes the figures as JSON
+(BUILD_DIR/bench/snapshot.json). A benchmark, never a test: it fails only
 when it cannot measure.
     bench/snapshot.py [BUILD_DIR] [--runs N] [--clones N] [--json FILE] [--no-qemu]
+    make bench-snapshot     (builds vigil, the guest and its PVH twin first)
 """
 import argparse
 import json
