@@ -536,7 +536,7 @@ def host():
 
 
 def row(label, v, q, note=""):
-    print(f"  {label:44}{v:>30}  {q:>30}  {note}")
+    print(f"  {label:46}{v:>28}  {q:>30}  {note}")
 
 
 def main():
@@ -623,14 +623,14 @@ def main():
         row("(a) load sent -> answered/running", fmt(vr.get("load_ms")), fmt(qr.get("load_ms")),
             "yes: 204 (vCPUs running) vs RESUME")
         row("    QEMU: migrate-incoming sent -> completed", "-", fmt(qr.get("incoming_ms")), "QEMU only (before cont)")
-        row("(b) load received -> vCPU 0 thread to KVM_RUN", fmt(vr.get("load_to_first_entry_ms")), "-",
+        row("(b) load received -> vCPU 0 at KVM_RUN", fmt(vr.get("load_to_first_entry_ms")), "-",
             "vigil only (its clock)")
         row("(b) load sent -> first console byte", fmt(vr.get("load_to_console_ms")), fmt(qr.get("load_to_console_ms")),
             "yes: both seen in the file")
         row("    exec -> API/QMP socket accepting", fmt(vr.get("exec_to_ready_ms")), fmt(qr.get("exec_to_ready_ms")),
             "yes")
         row("(c) exec -> restored and running", fmt(vr.get("exec_to_204_ms")), fmt(qr.get("exec_to_204_ms")), "yes")
-        row("    host floor: KVM_CREATE_VM + 1 memory slot", fmt(v.get("kvm_floor_ms")), "",
+        row("    host floor: KVM_CREATE_VM + a memory slot", fmt(v.get("kvm_floor_ms")), "",
             "no VMM: this host's KVM alone")
         row("    RSS of a restored VMM", fmt(vr.get("rss_kib"), "KiB", 0), fmt(qr.get("rss_kib"), "KiB", 0),
             "yes (QEMU reads RAM into its own)")
