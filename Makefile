@@ -51,10 +51,16 @@ $(B)/tests/%: tests/unit/%.c $(B)/libvigil.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(B)/libvigil.a $(LDLIBS) -lcmocka
 
-tests: $(TESTS) $(B)/tests/api_fake_server $(B)/tests/kvm_translate_check
+tests: $(TESTS) $(B)/tests/api_fake_server $(B)/tests/kvm_translate_check $(B)/tests/kvm_snap_check
 
 # vigil's page walk against KVM_TRANSLATE on this host (run by tests/introspect.sh).
 $(B)/tests/kvm_translate_check: tests/kvm_translate_check.c $(B)/libvigil.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(B)/libvigil.a $(LDLIBS)
+
+# KVM's side of snapshots on this host: save, restore into a fresh VM,
+# dirty log, hostile sections (run by tests/introspect.sh).
+$(B)/tests/kvm_snap_check: tests/kvm_snap_check.c $(B)/libvigil.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(B)/libvigil.a $(LDLIBS)
 
@@ -97,7 +103,7 @@ bench-emit: $(B)/bench/trace_emit
 .PHONY: bench-emit
 
 # Tiny self-checking guests (tests/guests/tiny.S), one bzImage per action.
-TINY_ACTIONS := poweroff flood echo kbdreset acpireset panic triple hang wild count cad pioloop peek msr msrloop cpuid hammer spin
+TINY_ACTIONS := poweroff flood echo kbdreset acpireset panic triple hang wild count cad pioloop peek msr msrloop cpuid hammer spin snap
 TINY := $(TINY_ACTIONS:%=$(B)/tests/guests/tiny-%.bin)
 $(B)/tests/guests/tiny-%.bin: tests/guests/tiny.S tests/guests/tiny.ld
 	@mkdir -p $(dir $@)

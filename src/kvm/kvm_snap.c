@@ -1,45 +1,565 @@
 /* Snapshots of KVM's side of the VM: the in-kernel interrupt controllers,
- * PIT and clock, each vCPU's state, and KVM's dirty page log.
- * FIRST CUT: a helper replaces this file. */
+ * PIT and clock ("kvm-vm"), each vCPU's state ("cpuN"), and KVM's dirty
+ * page log.
+ *
+ * KVM's structs go into the file as blobs of their exact UAPI size, each
+ * preceded by that size: a loader refuses any other length rather than
+ * guess at a layout. The XSAVE area is the one blob whose size is the
+ * host's (KVM_CAP_XSAVE2): a snapshot from a host with another size is
+ * refused.
+ *
+ * Time: the kvmclock is set back to the saved value and each TSC to its
+ * saved value, so the guest's clocks go on from where they stopped; the
+ * time the VM spent saved is not seen by it (no KVM_CLOCK_REALTIME).
+ * The TSC is restored through KVM_SET_MSRS (host-initiated writes move the
+ * TSC offset, not IA32_TSC_ADJUST) in the main MSR batch, and
+ * IA32_TSC_DEADLINE after it and after the LAPIC: KVM arms the deadline
+ * timer against the TSC and the LAPIC's timer mode. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
 
 #include "core/snap.h"
 #include "kvm/kvm.h"
 #include "kvm/kvm_internal.h"
 
+#define VM_VERSION 1
+#define VCPU_VERSION 1
+#define SREGS_V1 1 /* struct kvm_sregs (KVM_GET_SREGS) */
+#define SREGS_V2 2 /* struct kvm_sregs2 (KVM_GET_SREGS2) */
+#define MSR_CHUNK 128 /* below KVM's limit per call (MAX_IO_MSRS, 256) */
+#define MSR_MAX 4096  /* more in a snapshot is not a real vCPU's */
+#define MSR_IA32_TSC 0x10
+#define MSR_IA32_TSC_DEADLINE 0x6e0
+
+static int ioctl_fail(char *err, size_t errlen, int cpu, const char *what)
+{
+	int e = errno;
+	if (cpu < 0)
+		snprintf(err, errlen, "kvm-vm: %s: %s", what, strerror(e));
+	else
+		snprintf(err, errlen, "cpu%d: %s: %s", cpu, what, strerror(e));
+	return -1;
+}
+
+static void put_blob(struct snap_writer *w, const void *p, size_t n)
+{
+	snap_put_u32(w, (uint32_t)n);
+	snap_put(w, p, n);
+}
+
+/* A blob of exactly n bytes into p; another length is refused. */
+static int get_blob(struct snap_reader *r, const char *what, void *p, size_t n)
+{
+	uint32_t len = snap_get_u32(r);
+	if (snap_error(r)[0])
+		return -1;
+	if (len != n)
+		return snap_fail(r, "%s is %u bytes, this vigil's is %zu", what, len, n);
+	const uint8_t *b = snap_get_blob(r, n);
+	if (!b)
+		return -1;
+	memcpy(p, b, n);
+	return 0;
+}
+
+static bool has_cap(struct kvm_backend *kb, int cap)
+{
+	return ioctl(kb->vm_fd, KVM_CHECK_EXTENSION, cap) > 0;
+}
+
+/* ---- the VM ---- */
+
+static const struct {
+	unsigned chip;
+	const char *name;
+} chips[] = {
+	{ KVM_IRQCHIP_PIC_MASTER, "PIC master" },
+	{ KVM_IRQCHIP_PIC_SLAVE, "PIC slave" },
+	{ KVM_IRQCHIP_IOAPIC, "IOAPIC" },
+};
+
 int kvm_snap_save_vm(struct kvm_backend *kb, struct snap_writer *w, char *err, size_t errlen)
 {
-	(void)kb; (void)w;
-	snprintf(err, errlen, "snapshots of the KVM state are not built yet");
-	return -1;
+	struct kvm_irqchip ic[3];
+	struct kvm_pit_state2 pit;
+	struct kvm_clock_data clock;
+
+	for (unsigned i = 0; i < 3; i++) {
+		memset(&ic[i], 0, sizeof(ic[i]));
+		ic[i].chip_id = chips[i].chip;
+		if (ioctl(kb->vm_fd, KVM_GET_IRQCHIP, &ic[i]) < 0)
+			return ioctl_fail(err, errlen, -1, "KVM_GET_IRQCHIP");
+	}
+	memset(&pit, 0, sizeof(pit));
+	if (ioctl(kb->vm_fd, KVM_GET_PIT2, &pit) < 0)
+		return ioctl_fail(err, errlen, -1, "KVM_GET_PIT2");
+	memset(&clock, 0, sizeof(clock));
+	if (ioctl(kb->vm_fd, KVM_GET_CLOCK, &clock) < 0)
+		return ioctl_fail(err, errlen, -1, "KVM_GET_CLOCK");
+
+	snap_begin(w, "kvm-vm", "kvm-vm", VM_VERSION);
+	snap_put_u32(w, kb->vm->ncpus);
+	for (unsigned i = 0; i < 3; i++)
+		put_blob(w, &ic[i], sizeof(ic[i]));
+	put_blob(w, &pit, sizeof(pit));
+	put_blob(w, &clock, sizeof(clock));
+	snap_end(w);
+	return 0;
 }
 
 int kvm_snap_load_vm(struct kvm_backend *kb, struct snap_reader *r, char *err, size_t errlen)
 {
-	return kvm_snap_save_vm(kb, (void *)r, err, errlen);
+	struct kvm_irqchip ic[3];
+	struct kvm_pit_state2 pit;
+	struct kvm_clock_data clock;
+	uint32_t version;
+
+	if (snap_open_section(r, "kvm-vm", "kvm-vm", VM_VERSION, &version) < 0)
+		return snap_status(r, err, errlen);
+	uint32_t ncpus = snap_get_u32(r);
+	if (!snap_error(r)[0] && ncpus != kb->vm->ncpus)
+		snap_fail(r, "the snapshot has %u vCPUs, this VM %u", ncpus, kb->vm->ncpus);
+	for (unsigned i = 0; i < 3; i++) {
+		get_blob(r, chips[i].name, &ic[i], sizeof(ic[i]));
+		if (!snap_error(r)[0] && ic[i].chip_id != chips[i].chip)
+			snap_fail(r, "%s: chip id %u, expected %u", chips[i].name, ic[i].chip_id, chips[i].chip);
+	}
+	get_blob(r, "PIT state", &pit, sizeof(pit));
+	get_blob(r, "clock", &clock, sizeof(clock));
+	if (snap_status(r, err, errlen) < 0)
+		return -1;
+
+	for (unsigned i = 0; i < 3; i++)
+		if (ioctl(kb->vm_fd, KVM_SET_IRQCHIP, &ic[i]) < 0)
+			return ioctl_fail(err, errlen, -1, "KVM_SET_IRQCHIP");
+	if (ioctl(kb->vm_fd, KVM_SET_PIT2, &pit) < 0)
+		return ioctl_fail(err, errlen, -1, "KVM_SET_PIT2");
+	/* From the saved value on, not the wall clock (see the top). */
+	struct kvm_clock_data set = { .clock = clock.clock };
+	if (ioctl(kb->vm_fd, KVM_SET_CLOCK, &set) < 0)
+		return ioctl_fail(err, errlen, -1, "KVM_SET_CLOCK");
+	return 0;
+}
+
+/* ---- MSRs ---- */
+
+/* What KVM saves for a vCPU: KVM_GET_MSR_INDEX_LIST, plus the feature
+ * MSRs (KVM_GET_MSR_FEATURE_INDEX_LIST: ARCH_CAPABILITIES, UCODE_REV...)
+ * that are per-vCPU state too, without duplicates. The caller frees. */
+static uint32_t *msr_index_list(struct kvm_backend *kb, unsigned long req, uint32_t *n)
+{
+	struct kvm_msr_list probe = { .nmsrs = 0 };
+	*n = 0;
+	if (ioctl(kb->kvm_fd, req, &probe) < 0 && errno != E2BIG)
+		return NULL;
+	if (probe.nmsrs == 0 || probe.nmsrs > MSR_MAX)
+		return calloc(1, sizeof(uint32_t));
+	struct kvm_msr_list *l = calloc(1, sizeof(*l) + probe.nmsrs * sizeof(uint32_t));
+	if (!l)
+		return NULL;
+	l->nmsrs = probe.nmsrs;
+	if (ioctl(kb->kvm_fd, req, l) < 0) {
+		free(l);
+		return calloc(1, sizeof(uint32_t));
+	}
+	uint32_t *out = malloc(l->nmsrs * sizeof(uint32_t));
+	if (out) {
+		memcpy(out, l->indices, l->nmsrs * sizeof(uint32_t));
+		*n = l->nmsrs;
+	}
+	free(l);
+	return out;
+}
+
+static uint32_t *msrs_to_save(struct kvm_backend *kb, uint32_t *n)
+{
+	uint32_t na, nf;
+	uint32_t *a = msr_index_list(kb, KVM_GET_MSR_INDEX_LIST, &na);
+	if (!a)
+		return NULL;
+	uint32_t *f = msr_index_list(kb, KVM_GET_MSR_FEATURE_INDEX_LIST, &nf);
+	uint32_t *all = realloc(a, (na + (f ? nf : 0) + 1) * sizeof(uint32_t));
+	if (!all) {
+		free(a);
+		free(f);
+		return NULL;
+	}
+	for (uint32_t i = 0; f && i < nf; i++) {
+		bool dup = false;
+		for (uint32_t j = 0; j < na && !dup; j++)
+			dup = all[j] == f[i];
+		if (!dup)
+			all[na++] = f[i];
+	}
+	free(f);
+	*n = na;
+	return all;
+}
+
+/* Reads `n` MSRs in chunks into out (index, data); KVM_GET_MSRS stops at
+ * the first it cannot read (one the index list names but this vCPU's CPUID
+ * does not have): that one is left out and the rest read on. */
+static int read_msrs(struct kvm_vcpu *v, const uint32_t *idx, uint32_t n, struct kvm_msr_entry *out, uint32_t *got,
+		     char *err, size_t errlen)
+{
+	_Alignas(8) uint8_t buf[sizeof(struct kvm_msrs) + MSR_CHUNK * sizeof(struct kvm_msr_entry)];
+	struct kvm_msrs *m = (struct kvm_msrs *)buf;
+	uint32_t pos = 0;
+	*got = 0;
+	while (pos < n) {
+		uint32_t k = n - pos < MSR_CHUNK ? n - pos : MSR_CHUNK;
+		memset(buf, 0, sizeof(buf));
+		m->nmsrs = k;
+		for (uint32_t i = 0; i < k; i++)
+			m->entries[i].index = idx[pos + i];
+		int r = ioctl(v->fd, KVM_GET_MSRS, m);
+		if (r < 0)
+			return ioctl_fail(err, errlen, (int)v->id, "KVM_GET_MSRS");
+		if ((uint32_t)r > k)
+			r = (int)k;
+		memcpy(&out[*got], m->entries, (size_t)r * sizeof(m->entries[0]));
+		*got += (uint32_t)r;
+		pos += (uint32_t)r;
+		if ((uint32_t)r < k)
+			pos++; /* the one KVM refused */
+	}
+	return 0;
+}
+
+/* Writes entries with KVM_SET_MSRS, in chunks; every one must be taken. */
+static int write_msrs(struct kvm_vcpu *v, const struct kvm_msr_entry *e, uint32_t n, char *err, size_t errlen)
+{
+	_Alignas(8) uint8_t buf[sizeof(struct kvm_msrs) + MSR_CHUNK * sizeof(struct kvm_msr_entry)];
+	struct kvm_msrs *m = (struct kvm_msrs *)buf;
+	for (uint32_t pos = 0; pos < n;) {
+		uint32_t k = n - pos < MSR_CHUNK ? n - pos : MSR_CHUNK;
+		memset(buf, 0, sizeof(buf));
+		m->nmsrs = k;
+		memcpy(m->entries, &e[pos], k * sizeof(e[0]));
+		int r = ioctl(v->fd, KVM_SET_MSRS, m);
+		if (r < 0)
+			return ioctl_fail(err, errlen, (int)v->id, "KVM_SET_MSRS");
+		if ((uint32_t)r < k) {
+			snprintf(err, errlen, "cpu%u: KVM_SET_MSRS: refused MSR 0x%x (value 0x%llx)", v->id,
+				 e[pos + (uint32_t)r].index, (unsigned long long)e[pos + (uint32_t)r].data);
+			return -1;
+		}
+		pos += k;
+	}
+	return 0;
+}
+
+/* ---- a vCPU ---- */
+
+static size_t xsave_size(struct kvm_backend *kb)
+{
+	int n = ioctl(kb->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
+	return n > (int)sizeof(struct kvm_xsave) ? (size_t)n : sizeof(struct kvm_xsave);
+}
+
+static int save_vcpu(struct kvm_vcpu *v, struct snap_writer *w, char *err, size_t errlen)
+{
+	struct kvm_backend *kb = v->kb;
+	int id = (int)v->id;
+	struct kvm_mp_state mp;
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_sregs2 sregs2;
+	struct kvm_debugregs dregs;
+	struct kvm_xcrs xcrs;
+	struct kvm_lapic_state lapic;
+	struct kvm_vcpu_events events;
+	bool s2 = has_cap(kb, KVM_CAP_SREGS2), has_xcrs = has_cap(kb, KVM_CAP_XCRS);
+	bool xsave2 = ioctl(kb->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2) > 0;
+	size_t xs = xsave_size(kb);
+
+	memset(&xcrs, 0, sizeof(xcrs));
+	/* MP state first: reading it makes KVM take pending INIT/SIPI into
+	 * the LAPIC, which the LAPIC read below must then see. Events last:
+	 * the other reads may still move state into them. */
+	if (ioctl(v->fd, KVM_GET_MP_STATE, &mp) < 0)
+		return ioctl_fail(err, errlen, id, "KVM_GET_MP_STATE");
+	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0)
+		return ioctl_fail(err, errlen, id, "KVM_GET_REGS");
+	if (s2 ? ioctl(v->fd, KVM_GET_SREGS2, &sregs2) < 0 : ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0)
+		return ioctl_fail(err, errlen, id, s2 ? "KVM_GET_SREGS2" : "KVM_GET_SREGS");
+	if (ioctl(v->fd, KVM_GET_DEBUGREGS, &dregs) < 0)
+		return ioctl_fail(err, errlen, id, "KVM_GET_DEBUGREGS");
+	struct kvm_xsave *xsave = calloc(1, xs);
+	if (!xsave) {
+		snprintf(err, errlen, "cpu%d: out of memory", id);
+		return -1;
+	}
+	if (ioctl(v->fd, xsave2 ? KVM_GET_XSAVE2 : KVM_GET_XSAVE, xsave) < 0) {
+		free(xsave);
+		return ioctl_fail(err, errlen, id, xsave2 ? "KVM_GET_XSAVE2" : "KVM_GET_XSAVE");
+	}
+	if (has_xcrs && ioctl(v->fd, KVM_GET_XCRS, &xcrs) < 0) {
+		free(xsave);
+		return ioctl_fail(err, errlen, id, "KVM_GET_XCRS");
+	}
+	uint32_t nidx = 0, nmsr = 0;
+	uint32_t *idx = msrs_to_save(kb, &nidx);
+	struct kvm_msr_entry *msrs = calloc(nidx + 1, sizeof(*msrs));
+	if (!idx || !msrs) {
+		free(xsave), free(idx), free(msrs);
+		snprintf(err, errlen, "cpu%d: KVM_GET_MSR_INDEX_LIST: %s", id, idx ? "out of memory" : strerror(errno));
+		return -1;
+	}
+	int rc = read_msrs(v, idx, nidx, msrs, &nmsr, err, errlen);
+	free(idx);
+	if (rc == 0 && ioctl(v->fd, KVM_GET_LAPIC, &lapic) < 0)
+		rc = ioctl_fail(err, errlen, id, "KVM_GET_LAPIC");
+	if (rc == 0 && ioctl(v->fd, KVM_GET_VCPU_EVENTS, &events) < 0)
+		rc = ioctl_fail(err, errlen, id, "KVM_GET_VCPU_EVENTS");
+	if (rc < 0) {
+		free(xsave), free(msrs);
+		return -1;
+	}
+
+	char sid[16];
+	snprintf(sid, sizeof(sid), "cpu%u", v->id);
+	snap_begin(w, sid, "kvm-vcpu", VCPU_VERSION);
+	snap_put_u32(w, v->id);
+	put_blob(w, &mp, sizeof(mp));
+	put_blob(w, &regs, sizeof(regs));
+	snap_put_u8(w, s2 ? SREGS_V2 : SREGS_V1);
+	if (s2)
+		put_blob(w, &sregs2, sizeof(sregs2));
+	else
+		put_blob(w, &sregs, sizeof(sregs));
+	put_blob(w, &dregs, sizeof(dregs));
+	put_blob(w, xsave, xs);
+	snap_put_bool(w, has_xcrs);
+	put_blob(w, &xcrs, sizeof(xcrs));
+	snap_put_u32(w, nmsr);
+	for (uint32_t i = 0; i < nmsr; i++) {
+		snap_put_u32(w, msrs[i].index);
+		snap_put_u64(w, msrs[i].data);
+	}
+	put_blob(w, &lapic, sizeof(lapic));
+	put_blob(w, &events, sizeof(events));
+	snap_end(w);
+	free(xsave);
+	free(msrs);
+	return 0;
 }
 
 int kvm_snap_save_vcpu(struct kvm_backend *kb, unsigned cpu, struct snap_writer *w, char *err, size_t errlen)
 {
-	(void)cpu;
-	return kvm_snap_save_vm(kb, w, err, errlen);
+	if (cpu >= kb->vm->ncpus || kb->vcpus[cpu].fd < 0) {
+		snprintf(err, errlen, "cpu%u: no such vCPU", cpu);
+		return -1;
+	}
+	return save_vcpu(&kb->vcpus[cpu], w, err, errlen);
+}
+
+/* What a cpuN section holds, read and checked before anything is set. */
+struct vcpu_image {
+	struct kvm_mp_state mp;
+	struct kvm_regs regs;
+	uint8_t sregs_kind;
+	struct kvm_sregs sregs;
+	struct kvm_sregs2 sregs2;
+	struct kvm_debugregs dregs;
+	struct kvm_xsave *xsave; /* xsave_size bytes */
+	bool has_xcrs;
+	struct kvm_xcrs xcrs;
+	uint32_t nmsr;
+	struct kvm_msr_entry *msrs;
+	struct kvm_lapic_state lapic;
+	struct kvm_vcpu_events events;
+};
+
+static int read_image(struct kvm_vcpu *v, struct snap_reader *r, struct vcpu_image *im, size_t xs)
+{
+	struct kvm_backend *kb = v->kb;
+	uint32_t id = snap_get_u32(r);
+	if (!snap_error(r)[0] && id != v->id)
+		return snap_fail(r, "holds vCPU %u, not %u", id, v->id);
+	get_blob(r, "MP state", &im->mp, sizeof(im->mp));
+	get_blob(r, "registers", &im->regs, sizeof(im->regs));
+	im->sregs_kind = snap_get_u8(r);
+	if (im->sregs_kind == SREGS_V2) {
+		if (!snap_error(r)[0] && !has_cap(kb, KVM_CAP_SREGS2))
+			return snap_fail(r, "special registers saved with KVM_GET_SREGS2, this host has no SREGS2");
+		get_blob(r, "special registers (SREGS2)", &im->sregs2, sizeof(im->sregs2));
+	} else if (im->sregs_kind == SREGS_V1) {
+		get_blob(r, "special registers", &im->sregs, sizeof(im->sregs));
+	} else if (!snap_error(r)[0]) {
+		return snap_fail(r, "unknown special register format %u", im->sregs_kind);
+	}
+	get_blob(r, "debug registers", &im->dregs, sizeof(im->dregs));
+	/* Another host's XSAVE size: its layout cannot be trusted here. */
+	uint32_t xlen = snap_get_u32(r);
+	if (snap_error(r)[0])
+		return -1;
+	if (xlen != xs)
+		return snap_fail(r, "XSAVE area is %u bytes, this host's is %zu", xlen, xs);
+	const uint8_t *xb = snap_get_blob(r, xs);
+	if (!xb)
+		return -1;
+	memcpy(im->xsave, xb, xs);
+	im->has_xcrs = snap_get_bool(r);
+	get_blob(r, "XCRs", &im->xcrs, sizeof(im->xcrs));
+	if (!snap_error(r)[0] && im->has_xcrs && im->xcrs.nr_xcrs > KVM_MAX_XCRS)
+		return snap_fail(r, "%u XCRs, KVM has at most %d", im->xcrs.nr_xcrs, KVM_MAX_XCRS);
+	if (!snap_error(r)[0] && im->has_xcrs && !has_cap(kb, KVM_CAP_XCRS))
+		return snap_fail(r, "saved XCRs, this host has no KVM_CAP_XCRS");
+	im->nmsr = snap_get_u32(r);
+	if (snap_error(r)[0])
+		return -1;
+	/* 12 bytes each: a count the section cannot hold is refused before
+	 * anything is allocated for it. */
+	if (im->nmsr > MSR_MAX || (uint64_t)im->nmsr * 12 > snap_left(r))
+		return snap_fail(r, "%u MSRs: more than the section holds", im->nmsr);
+	im->msrs = calloc(im->nmsr + 1, sizeof(*im->msrs));
+	if (!im->msrs)
+		return snap_fail(r, "out of memory");
+	for (uint32_t i = 0; i < im->nmsr; i++) {
+		im->msrs[i].index = snap_get_u32(r);
+		im->msrs[i].data = snap_get_u64(r);
+	}
+	get_blob(r, "LAPIC", &im->lapic, sizeof(im->lapic));
+	get_blob(r, "vCPU events", &im->events, sizeof(im->events));
+	if (!snap_error(r)[0] && snap_left(r) != 0)
+		return snap_fail(r, "%zu bytes left over at the end", snap_left(r));
+	return snap_error(r)[0] ? -1 : 0;
+}
+
+/* KVM_SET_* in the order KVM needs: MP state and registers first (SET_REGS
+ * drops a pending exception, which the events bring back at the end);
+ * special registers before the LAPIC (they carry the APIC base) and
+ * before the MSRs (EFER); the LAPIC before the MSRs and TSC_DEADLINE after
+ * the TSC and the LAPIC (see the top); the events last. */
+static int apply_image(struct kvm_vcpu *v, const struct vcpu_image *im, char *err, size_t errlen)
+{
+	int id = (int)v->id;
+	if (ioctl(v->fd, KVM_SET_MP_STATE, &im->mp) < 0)
+		return ioctl_fail(err, errlen, id, "KVM_SET_MP_STATE");
+	if (ioctl(v->fd, KVM_SET_REGS, &im->regs) < 0)
+		return ioctl_fail(err, errlen, id, "KVM_SET_REGS");
+	if (im->sregs_kind == SREGS_V2 ? ioctl(v->fd, KVM_SET_SREGS2, &im->sregs2) < 0
+				       : ioctl(v->fd, KVM_SET_SREGS, &im->sregs) < 0)
+		return ioctl_fail(err, errlen, id, im->sregs_kind == SREGS_V2 ? "KVM_SET_SREGS2" : "KVM_SET_SREGS");
+	if (ioctl(v->fd, KVM_SET_XSAVE, im->xsave) < 0)
+		return ioctl_fail(err, errlen, id, "KVM_SET_XSAVE");
+	if (im->has_xcrs && ioctl(v->fd, KVM_SET_XCRS, &im->xcrs) < 0)
+		return ioctl_fail(err, errlen, id, "KVM_SET_XCRS");
+	if (ioctl(v->fd, KVM_SET_DEBUGREGS, &im->dregs) < 0)
+		return ioctl_fail(err, errlen, id, "KVM_SET_DEBUGREGS");
+	if (ioctl(v->fd, KVM_SET_LAPIC, &im->lapic) < 0)
+		return ioctl_fail(err, errlen, id, "KVM_SET_LAPIC");
+
+	struct kvm_msr_entry *e = malloc((im->nmsr + 1) * sizeof(*e));
+	if (!e) {
+		snprintf(err, errlen, "cpu%d: out of memory", id);
+		return -1;
+	}
+	uint32_t n = 0, nd = 0;
+	for (uint32_t i = 0; i < im->nmsr; i++)
+		if (im->msrs[i].index != MSR_IA32_TSC_DEADLINE)
+			e[n++] = im->msrs[i];
+	for (uint32_t i = 0; i < im->nmsr; i++)
+		if (im->msrs[i].index == MSR_IA32_TSC_DEADLINE)
+			e[n + nd++] = im->msrs[i];
+	int rc = write_msrs(v, e, n, err, errlen);
+	if (rc == 0)
+		rc = write_msrs(v, e + n, nd, err, errlen);
+	free(e);
+	if (rc < 0)
+		return -1;
+	if (ioctl(v->fd, KVM_SET_VCPU_EVENTS, &im->events) < 0)
+		return ioctl_fail(err, errlen, id, "KVM_SET_VCPU_EVENTS");
+	return 0;
 }
 
 int kvm_snap_load_vcpu(struct kvm_backend *kb, unsigned cpu, struct snap_reader *r, char *err, size_t errlen)
 {
-	(void)cpu;
-	return kvm_snap_save_vm(kb, (void *)r, err, errlen);
+	if (cpu >= kb->vm->ncpus || kb->vcpus[cpu].fd < 0) {
+		snprintf(err, errlen, "cpu%u: no such vCPU", cpu);
+		return -1;
+	}
+	struct kvm_vcpu *v = &kb->vcpus[cpu];
+	char sid[16];
+	uint32_t version;
+	snprintf(sid, sizeof(sid), "cpu%u", cpu);
+	if (snap_open_section(r, sid, "kvm-vcpu", VCPU_VERSION, &version) < 0)
+		return snap_status(r, err, errlen);
+
+	size_t xs = xsave_size(kb);
+	struct vcpu_image *im = calloc(1, sizeof(*im));
+	if (im)
+		im->xsave = calloc(1, xs);
+	if (!im || !im->xsave) {
+		free(im);
+		snprintf(err, errlen, "cpu%u: out of memory", cpu);
+		return -1;
+	}
+	int rc = read_image(v, r, im, xs) < 0 ? snap_status(r, err, errlen) : 0;
+	if (rc == 0 && snap_status(r, err, errlen) < 0)
+		rc = -1;
+	if (rc == 0)
+		rc = apply_image(v, im, err, errlen);
+	free(im->msrs);
+	free(im->xsave);
+	free(im);
+	return rc;
+}
+
+/* ---- dirty pages ---- */
+
+/* Region i of vm->mem is KVM slot i (map_ram adds them in slot order). */
+static int set_slot_flags(struct kvm_backend *kb, unsigned region, uint32_t flags)
+{
+	const struct gmem_region *g = &kb->vm->mem.r[region];
+	struct kvm_userspace_memory_region m = {
+		.slot = region,
+		.flags = flags,
+		.guest_phys_addr = g->gpa,
+		.memory_size = g->size,
+		.userspace_addr = (uint64_t)(uintptr_t)g->host,
+	};
+	return ioctl(kb->vm_fd, KVM_SET_USER_MEMORY_REGION, &m) < 0 ? -errno : 0;
 }
 
 int kvm_dirty_log_enable(struct kvm_backend *kb, bool on)
 {
-	(void)kb; (void)on;
-	return -ENOSYS;
+	for (unsigned i = 0; i < kb->vm->mem.nr; i++) {
+		int r = set_slot_flags(kb, i, on ? KVM_MEM_LOG_DIRTY_PAGES : 0);
+		if (r < 0) {
+			/* all or nothing: the slots done so far go back */
+			for (unsigned j = 0; j < i; j++)
+				set_slot_flags(kb, j, kb->dirty_log ? KVM_MEM_LOG_DIRTY_PAGES : 0);
+			return r;
+		}
+	}
+	kb->dirty_log = on;
+	return 0;
 }
 
 int kvm_dirty_log_fetch(struct kvm_backend *kb, unsigned region, uint64_t *bitmap)
 {
-	(void)kb; (void)region; (void)bitmap;
-	return -ENOENT;
+	if (!kb->dirty_log)
+		return -ENOENT;
+	if (region >= kb->vm->mem.nr)
+		return -EINVAL;
+	uint64_t pages = kb->vm->mem.r[region].size / 4096, words = (pages + 63) / 64;
+	/* KVM writes a whole number of longs: exactly the caller's words. */
+	uint64_t *tmp = calloc(words ? words : 1, sizeof(uint64_t));
+	if (!tmp)
+		return -ENOMEM;
+	struct kvm_dirty_log log = { .slot = region, .dirty_bitmap = tmp };
+	if (ioctl(kb->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0) {
+		int e = errno;
+		free(tmp);
+		return -e;
+	}
+	for (uint64_t i = 0; i < words; i++)
+		bitmap[i] |= tmp[i];
+	free(tmp);
+	return 0;
 }

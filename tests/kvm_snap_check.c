@@ -1,0 +1,477 @@
+/* kvm_snap_check — KVM's side of snapshots (src/kvm/kvm_snap.c) on this
+ * host. A tiny guest (tiny-snap: a count in memory at 0x200000 and in r12,
+ * r13 stepped by 3 a turn, CR4 changed, marks in FS base and
+ * KERNEL_GS_BASE; every 256 turns r12 out to port 0x510 and r13 to 0x514)
+ * runs on a bare 2-vCPU VM (cpu1 waits for a SIPI that never comes), its
+ * vCPU driven here with KVM_RUN directly:
+ *   1. run a while, pause, save "kvm-vm", "cpu0", "cpu1" and the RAM (a
+ *      memory file), destroy the VM;
+ *   2. a fresh VM over the memory file (KVM_RAM_FILE), the state loaded:
+ *      registers, FS base, the MSR mark, the XMM registers and XCR0
+ *      (marks put there before the first run: kvm_pvm's ring-0 emulator
+ *      has no SSE for the guest to use), cpu1's MP state and the TSC are
+ *      as saved,
+ *      and the guest's next report is exactly the one after the last (its
+ *      count goes on, r13 agrees);
+ *   3. the dirty log marks the counter's page and not an untouched one;
+ *   4. hostile sections (every truncation of cpu0, wrong blob sizes, the
+ *      XSAVE size, MSR counts, a bad MSR, another vCPU count) fail with one
+ *      line each and no crash.
+ * Usage: kvm_snap_check tiny-snap.bin. Exit 0 when all pass. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "arch/x86/boot.h"
+#include "core/snap.h"
+#include "core/vm.h"
+#include "kvm/kvm.h"
+#include "kvm/kvm_internal.h" /* the vCPU fds, to run it here */
+
+#define RAM	  (64ull << 20)
+#define COUNTER	  0x200000ull
+#define UNTOUCHED 0x300000ull
+#define FS_MARK	  0x5a5a0000ull
+#define KGS_MARK  0x6b6b0000ull
+#define MSR_TSC	  0x10
+#define MSR_KGS	  0xc0000102
+
+static unsigned passed, failed;
+
+static void check(bool ok, const char *what, const char *detail)
+{
+	if (ok) {
+		passed++;
+		printf("PASS %s\n", what);
+	} else {
+		failed++;
+		printf("FAIL %s%s%s\n", what, detail && detail[0] ? ": " : "", detail ? detail : "");
+	}
+}
+
+struct obs {
+	uint32_t r12, r13;
+	unsigned reports;
+	bool r13_bad;
+};
+
+/* Runs cpu0 until `reports` more r12 reports came (0: a pending exit is
+ * completed and nothing more). 0, or -1 with why. */
+static int run(struct kvm_backend *kb, unsigned reports, struct obs *o, char *why, size_t whylen)
+{
+	struct kvm_vcpu *v = &kb->vcpus[0];
+	unsigned want = o->reports + reports;
+	if (reports == 0) {
+		/* KVM finishes an I/O exit only on the next entry: this one
+		 * enters and leaves at once, so the state read next is whole. */
+		v->run->immediate_exit = 1;
+		int r = ioctl(v->fd, KVM_RUN, 0);
+		v->run->immediate_exit = 0;
+		if (r == 0 || errno != EINTR) {
+			snprintf(why, whylen, "KVM_RUN with immediate_exit: %s", r ? strerror(errno) : "ran");
+			return -1;
+		}
+		return 0;
+	}
+	for (unsigned n = 0; n < 10000000 && o->reports < want; n++) {
+		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR)
+				continue;
+			snprintf(why, whylen, "KVM_RUN: %s", strerror(errno));
+			return -1;
+		}
+		struct kvm_run *run = v->run;
+		if (run->exit_reason != KVM_EXIT_IO) {
+			struct kvm_regs regs;
+			ioctl(v->fd, KVM_GET_REGS, &regs);
+			snprintf(why, whylen, "exit reason %u at rip 0x%llx", run->exit_reason,
+				 (unsigned long long)regs.rip);
+			return -1;
+		}
+		uint8_t *data = (uint8_t *)run + run->io.data_offset;
+		if (run->io.direction == KVM_EXIT_IO_IN) {
+			memset(data, 0xff, (size_t)run->io.size * run->io.count);
+			continue;
+		}
+		uint32_t val = 0;
+		memcpy(&val, data, run->io.size < 4 ? run->io.size : 4);
+		if (run->io.port == 0x510) {
+			o->r12 = val;
+		} else if (run->io.port == 0x514) {
+			o->r13 = val;
+			if (val != 7u + 3u * o->r12)
+				o->r13_bad = true;
+			o->reports++;
+		}
+	}
+	if (o->reports < want) {
+		snprintf(why, whylen, "the guest stopped reporting");
+		return -1;
+	}
+	return 0;
+}
+
+static uint64_t get_msr(struct kvm_backend *kb, unsigned cpu, uint32_t index)
+{
+	_Alignas(8) uint8_t buf[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)] = { 0 };
+	struct kvm_msrs *m = (struct kvm_msrs *)buf;
+	m->nmsrs = 1;
+	m->entries[0].index = index;
+	if (ioctl(kb->vcpus[cpu].fd, KVM_GET_MSRS, m) != 1)
+		return ~0ull;
+	return m->entries[0].data;
+}
+
+static struct vm vm1, vm2, vm3;
+static uint8_t image[1 << 20];
+
+static struct kvm_backend *make_vm(struct vm *vm, unsigned ncpus, const struct kvm_ram_source *src, size_t len,
+				   struct boot_result *br)
+{
+	char err[SNAP_ERR_MAX];
+	struct kvm_backend *kb;
+	if (vm_init(vm, ncpus) < 0 || !(kb = kvm_backend_create(vm, RAM, src, err, sizeof(err)))) {
+		fprintf(stderr, "vm: %s\n", err);
+		exit(2);
+	}
+	if (!src) {
+		struct boot_config bc = { .kernel = image, .kernel_len = len, .cmdline = "" };
+		if (boot_load(&vm->mem, &bc, br, err, sizeof(err)) < 0) {
+			fprintf(stderr, "boot: %s\n", err);
+			exit(2);
+		}
+	}
+	if (kvm_vcpus_create(kb, &br->cpu, NULL, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vcpus: %s\n", err);
+		exit(2);
+	}
+	/* Marks in the XMM registers and XCR0 (KVM_SET_FPU does not keep
+	 * what it is given on kvm_pvm; XSAVE does). */
+	if (!src) {
+		_Alignas(64) static uint8_t xs[4096];
+		struct kvm_xcrs xcrs = { .nr_xcrs = 1, .xcrs = { { .xcr = 0, .value = 3 } } };
+		if (ioctl(kb->vcpus[0].fd, KVM_GET_XSAVE, xs) < 0)
+			fprintf(stderr, "KVM_GET_XSAVE: %s\n", strerror(errno)), exit(2);
+		for (unsigned i = 0; i < 16; i++)
+			memset(xs + 160 + 16 * i, 0xa0 + (int)i, 16);
+		xs[512] |= 2; /* XSTATE_BV: SSE */
+		if (ioctl(kb->vcpus[0].fd, KVM_SET_XSAVE, xs) < 0)
+			fprintf(stderr, "KVM_SET_XSAVE: %s\n", strerror(errno)), exit(2);
+		if (ioctl(kb->vcpus[0].fd, KVM_SET_XCRS, &xcrs) < 0)
+			fprintf(stderr, "KVM_SET_XCRS: %s\n", strerror(errno)), exit(2);
+	}
+	return kb;
+}
+
+/* ---- hostile sections, built from the good snapshot's payloads ---- */
+
+struct payload {
+	uint8_t *p;
+	size_t len;
+};
+
+static struct payload payload_of(const uint8_t *buf, size_t len, const char *id)
+{
+	char err[SNAP_ERR_MAX];
+	struct snap_reader *r = snap_reader_open(buf, len, err, sizeof(err));
+	uint32_t ver;
+	struct payload pl = { 0 };
+	if (r && snap_find(r, id, "kvm-vcpu", &ver) == 0) {
+		pl.len = snap_left(r);
+		pl.p = malloc(pl.len);
+		memcpy(pl.p, snap_get_blob(r, pl.len), pl.len);
+	}
+	snap_reader_free(r);
+	return pl;
+}
+
+/* Loads cpu0 from a snapshot whose cpu0 section is `p` (n bytes) into kb;
+ * 0 or -1 with the message in err. */
+static int load_cpu0(struct kvm_backend *kb, const void *p, size_t n, char *err, size_t errlen)
+{
+	struct snap_writer *w = snap_writer_new();
+	const uint8_t *buf;
+	size_t len;
+	snap_begin(w, "cpu0", "kvm-vcpu", 1);
+	snap_put(w, p, n);
+	snap_end(w);
+	int rc = -1;
+	if (snap_writer_finish(w, &buf, &len) == 0) {
+		struct snap_reader *r = snap_reader_open(buf, len, err, errlen);
+		if (r)
+			rc = kvm_snap_load_vcpu(kb, 0, r, err, errlen);
+		snap_reader_free(r);
+	}
+	snap_writer_free(w);
+	return rc;
+}
+
+static bool one_line(const char *s)
+{
+	return s[0] && !strchr(s, '\n');
+}
+
+/* Field offsets in a cpu0 payload (kvm_snap.c's order). */
+static size_t off_xsave_len(const uint8_t *p)
+{
+	size_t o = 4 + 4 + sizeof(struct kvm_mp_state) + 4 + sizeof(struct kvm_regs);
+	uint8_t kind = p[o];
+	o += 1 + 4 + (kind == 2 ? sizeof(struct kvm_sregs2) : sizeof(struct kvm_sregs));
+	return o + 4 + sizeof(struct kvm_debugregs);
+}
+
+static void hostile(struct kvm_backend *kb, struct payload cpu0, const uint8_t *snap, size_t snaplen)
+{
+	char err[SNAP_ERR_MAX], msg[SNAP_ERR_MAX + 64];
+	uint8_t *p = malloc(cpu0.len);
+
+	/* every truncation */
+	unsigned bad = 0;
+	size_t first_bad = 0;
+	for (size_t n = 0; n < cpu0.len; n++) {
+		err[0] = 0;
+		if (load_cpu0(kb, cpu0.p, n, err, sizeof(err)) == 0 || !one_line(err)) {
+			if (!bad++)
+				first_bad = n;
+		}
+	}
+	snprintf(msg, sizeof(msg), "%u of %zu lengths loaded or gave no one-line error (first: %zu)", bad, cpu0.len,
+		 first_bad);
+	check(bad == 0, "every truncation of cpu0 is refused", msg);
+	load_cpu0(kb, cpu0.p, cpu0.len / 2, err, sizeof(err));
+	printf("  e.g. %s\n", err);
+
+	/* the registers' blob one word short */
+	memcpy(p, cpu0.p, cpu0.len);
+	size_t regs_len = 4 + 4 + sizeof(struct kvm_mp_state);
+	uint32_t v = sizeof(struct kvm_regs) - 8;
+	memcpy(p + regs_len, &v, 4);
+	int rc = load_cpu0(kb, p, cpu0.len, err, sizeof(err));
+	check(rc < 0 && strstr(err, "registers is 136 bytes"), "a wrong-sized registers blob is refused", err);
+	printf("  %s\n", err);
+
+	/* another host's XSAVE size */
+	memcpy(p, cpu0.p, cpu0.len);
+	size_t xo = off_xsave_len(p);
+	uint32_t xs;
+	memcpy(&xs, p + xo, 4);
+	v = xs + 64;
+	memcpy(p + xo, &v, 4);
+	rc = load_cpu0(kb, p, cpu0.len, err, sizeof(err));
+	check(rc < 0 && strstr(err, "XSAVE area is"), "another XSAVE size is refused", err);
+	printf("  %s\n", err);
+
+	/* an MSR count the section cannot hold */
+	memcpy(p, cpu0.p, cpu0.len);
+	size_t mo = xo + 4 + xs + 1 + 4 + sizeof(struct kvm_xcrs);
+	uint32_t nmsr;
+	memcpy(&nmsr, p + mo, 4);
+	v = 0xffffffffu;
+	memcpy(p + mo, &v, 4);
+	rc = load_cpu0(kb, p, cpu0.len, err, sizeof(err));
+	check(rc < 0 && one_line(err), "an MSR count of 2^32-1 is refused", err);
+	printf("  %s\n", err);
+	v = nmsr + 1;
+	memcpy(p + mo, &v, 4);
+	rc = load_cpu0(kb, p, cpu0.len, err, sizeof(err));
+	check(rc < 0 && one_line(err), "an MSR count one too many is refused", err);
+	printf("  %s\n", err);
+
+	/* an MSR KVM does not have: KVM_SET_MSRS stops there */
+	memcpy(p, cpu0.p, cpu0.len);
+	v = 0x3ffff0u;
+	if (nmsr > 3)
+		memcpy(p + mo + 4 + 3 * 12, &v, 4);
+	rc = load_cpu0(kb, p, cpu0.len, err, sizeof(err));
+	check(nmsr > 3 && rc < 0 && strstr(err, "cpu0: KVM_SET_MSRS") && strstr(err, "0x3ffff0"),
+	      "an unknown MSR fails naming it", err);
+	printf("  %s\n", err);
+
+	/* trailing bytes */
+	uint8_t *q = calloc(1, cpu0.len + 8);
+	memcpy(q, cpu0.p, cpu0.len);
+	rc = load_cpu0(kb, q, cpu0.len + 8, err, sizeof(err));
+	check(rc < 0 && one_line(err), "bytes past the end are refused", err);
+	free(q);
+
+	/* the saved VM (2 vCPUs) into this 1-vCPU VM */
+	struct snap_reader *r = snap_reader_open(snap, snaplen, err, sizeof(err));
+	rc = r ? kvm_snap_load_vm(kb, r, err, sizeof(err)) : -1;
+	check(rc < 0 && strstr(err, "2 vCPUs"), "another vCPU count is refused", err);
+	printf("  %s\n", err);
+	rc = r ? kvm_snap_load_vcpu(kb, 1, r, err, sizeof(err)) : -1;
+	check(rc < 0 && one_line(err), "a vCPU this VM does not have is refused", err);
+	snap_reader_free(r);
+
+	/* the good one still loads into it */
+	rc = load_cpu0(kb, cpu0.p, cpu0.len, err, sizeof(err));
+	check(rc == 0, "the untouched cpu0 section loads", err);
+	free(p);
+}
+
+int main(int argc, char **argv)
+{
+	char err[SNAP_ERR_MAX], why[256] = "";
+	if (argc != 2) {
+		fprintf(stderr, "usage: kvm_snap_check tiny-snap.bin\n");
+		return 2;
+	}
+	FILE *f = fopen(argv[1], "rb");
+	size_t len = f ? fread(image, 1, sizeof(image), f) : 0;
+	if (f)
+		fclose(f);
+	if (!len) {
+		fprintf(stderr, "%s: cannot read it\n", argv[1]);
+		return 2;
+	}
+
+	/* 1. run, pause, save */
+	struct boot_result br;
+	struct kvm_backend *kb = make_vm(&vm1, 2, NULL, len, &br);
+	struct obs o = { 0 };
+	if (run(kb, 8, &o, why, sizeof(why)) < 0 || run(kb, 0, &o, why, sizeof(why)) < 0) {
+		fprintf(stderr, "first run: %s\n", why);
+		return 2;
+	}
+	uint64_t count;
+	memcpy(&count, gmem_ptr(&vm1.mem, COUNTER, 8), 8);
+	struct kvm_regs regs1;
+	struct kvm_sregs sregs1;
+	struct kvm_mp_state mp1_1;
+	ioctl(kb->vcpus[0].fd, KVM_GET_REGS, &regs1);
+	ioctl(kb->vcpus[0].fd, KVM_GET_SREGS, &sregs1);
+	ioctl(kb->vcpus[1].fd, KVM_GET_MP_STATE, &mp1_1);
+	int khz = ioctl(kb->vcpus[0].fd, KVM_GET_TSC_KHZ, 0);
+	uint64_t tsc1 = get_msr(kb, 0, MSR_TSC);
+	printf("saved: r12 %u, counter %" PRIu64 ", fs base 0x%llx, tsc %" PRIu64 " (%d kHz), cpu1 mp state %u\n",
+	       o.r12, count, (unsigned long long)sregs1.fs.base, tsc1, khz, mp1_1.mp_state);
+	check(o.r12 == 8 * 256 && count == o.r12 && !o.r13_bad && sregs1.fs.base == FS_MARK,
+	      "the guest counts (r12, r13, memory; fs base)", NULL);
+
+	struct snap_writer *w = snap_writer_new();
+	int rc = kvm_snap_save_vm(kb, w, err, sizeof(err));
+	for (unsigned c = 0; rc == 0 && c < 2; c++)
+		rc = kvm_snap_save_vcpu(kb, c, w, err, sizeof(err));
+	const uint8_t *snap = NULL;
+	size_t snaplen = 0;
+	if (rc == 0)
+		rc = snap_writer_finish(w, &snap, &snaplen);
+	check(rc == 0, "save kvm-vm, cpu0, cpu1", err);
+	if (rc)
+		return 1;
+	char memfile[] = "/tmp/kvm_snap_check.XXXXXX";
+	int mfd = mkstemp(memfile);
+	bool wrote = mfd >= 0;
+	for (unsigned i = 0; wrote && i < vm1.mem.nr; i++)
+		wrote = write(mfd, vm1.mem.r[i].host, vm1.mem.r[i].size) == (ssize_t)vm1.mem.r[i].size;
+	if (mfd >= 0)
+		unlink(memfile);
+	check(wrote, "the memory file is written", strerror(errno));
+	struct payload cpu0 = payload_of(snap, snaplen, "cpu0");
+	printf("snapshot: %zu bytes, cpu0 %zu bytes\n", snaplen, cpu0.len);
+	kvm_backend_destroy(kb);
+	vm_fini(&vm1);
+
+	/* 2. a fresh VM over the memory file, the state loaded */
+	struct kvm_ram_source src = { .kind = KVM_RAM_FILE, .fd = mfd };
+	kb = make_vm(&vm2, 2, &src, len, &br);
+	struct snap_reader *r = snap_reader_open(snap, snaplen, err, sizeof(err));
+	rc = r ? kvm_snap_load_vm(kb, r, err, sizeof(err)) : -1;
+	for (unsigned c = 0; rc == 0 && c < 2; c++)
+		rc = kvm_snap_load_vcpu(kb, c, r, err, sizeof(err));
+	check(rc == 0, "load kvm-vm, cpu0, cpu1 into a fresh VM", err);
+	snap_reader_free(r);
+	if (rc)
+		return 1;
+	struct kvm_regs regs2;
+	struct kvm_sregs sregs2;
+	struct kvm_mp_state mp1_2;
+	ioctl(kb->vcpus[0].fd, KVM_GET_REGS, &regs2);
+	ioctl(kb->vcpus[0].fd, KVM_GET_SREGS, &sregs2);
+	ioctl(kb->vcpus[1].fd, KVM_GET_MP_STATE, &mp1_2);
+	uint64_t tsc2 = get_msr(kb, 0, MSR_TSC);
+	snprintf(why, sizeof(why), "rip 0x%llx/0x%llx r12 %llu/%llu", (unsigned long long)regs2.rip,
+		 (unsigned long long)regs1.rip, (unsigned long long)regs2.r12, (unsigned long long)regs1.r12);
+	check(!memcmp(&regs1, &regs2, sizeof(regs1)), "registers are as saved", why);
+	snprintf(why, sizeof(why), "fs base 0x%llx cr4 0x%llx", (unsigned long long)sregs2.fs.base,
+		 (unsigned long long)sregs2.cr4);
+	check(sregs2.fs.base == FS_MARK && sregs2.cr4 == sregs1.cr4, "special registers are as saved", why);
+	_Alignas(64) static uint8_t xs2[4096];
+	struct kvm_xcrs xcrs2 = { 0 };
+	ioctl(kb->vcpus[0].fd, KVM_GET_XSAVE, xs2);
+	ioctl(kb->vcpus[0].fd, KVM_GET_XCRS, &xcrs2);
+	bool xmm_ok = true;
+	for (unsigned i = 0; i < 16; i++)
+		for (unsigned b = 0; b < 16; b++)
+			xmm_ok &= xs2[160 + 16 * i + b] == 0xa0 + i;
+	snprintf(why, sizeof(why), "xmm0 starts %02x, xmm15 %02x", xs2[160], xs2[160 + 15 * 16]);
+	check(xmm_ok, "the XMM registers (XSAVE) are as saved", why);
+	snprintf(why, sizeof(why), "%u XCRs, XCR0 0x%llx", xcrs2.nr_xcrs, (unsigned long long)xcrs2.xcrs[0].value);
+	check(xcrs2.nr_xcrs >= 1 && xcrs2.xcrs[0].value == 3, "XCR0 is as saved", why);
+	snprintf(why, sizeof(why), "0x%" PRIx64, get_msr(kb, 0, MSR_KGS));
+	check(get_msr(kb, 0, MSR_KGS) == KGS_MARK, "KERNEL_GS_BASE (an MSR) is as saved", why);
+	snprintf(why, sizeof(why), "%u, saved %u", mp1_2.mp_state, mp1_1.mp_state);
+	check(mp1_2.mp_state == mp1_1.mp_state, "cpu1's MP state is as saved", why);
+	/* a fresh vCPU's TSC starts near 0: the saved one goes on instead */
+	uint64_t slack = khz > 0 ? (uint64_t)khz * 1000 * 2 : 10000000000ull;
+	snprintf(why, sizeof(why), "tsc %" PRIu64 ", saved %" PRIu64, tsc2, tsc1);
+	check(tsc2 >= tsc1 && tsc2 - tsc1 < slack, "the TSC goes on from the saved value", why);
+	printf("restored: %s\n", why);
+
+	uint32_t saved_r12 = o.r12;
+	o.reports = 0;
+	rc = run(kb, 1, &o, why, sizeof(why));
+	snprintf(err, sizeof(err), "%s first report r12 %u, expected %u", rc ? why : "", o.r12, saved_r12 + 256);
+	check(rc == 0 && o.r12 == saved_r12 + 256 && !o.r13_bad, "the guest counts on from where it stopped", err);
+	printf("  %s\n", err);
+
+	/* 3. the dirty log */
+	uint64_t words = (vm2.mem.r[0].size / 4096 + 63) / 64;
+	uint64_t *bm = calloc(words, 8);
+	check(kvm_dirty_log_fetch(kb, 0, bm) == -ENOENT, "no dirty log while tracking is off", NULL);
+	rc = kvm_dirty_log_enable(kb, true);
+	check(rc == 0, "dirty log on", strerror(-rc));
+	memset(bm, 0, words * 8);
+	kvm_dirty_log_fetch(kb, 0, bm); /* a clean start */
+	memset(bm, 0, words * 8);
+	rc = run(kb, 2, &o, why, sizeof(why));
+	int fr = kvm_dirty_log_fetch(kb, 0, bm);
+	uint64_t pc = COUNTER / 4096, pu = UNTOUCHED / 4096;
+	bool cbit = bm[pc / 64] >> (pc % 64) & 1, ubit = bm[pu / 64] >> (pu % 64) & 1;
+	unsigned ndirty = 0;
+	for (uint64_t i = 0; i < words; i++)
+		ndirty += (unsigned)__builtin_popcountll(bm[i]);
+	snprintf(why, sizeof(why), "fetch %d, counter page %d, untouched page %d, %u dirty", fr, cbit, ubit, ndirty);
+	check(rc == 0 && fr == 0 && cbit && !ubit, "the dirty log marks the page written, not the one untouched", why);
+	printf("  %s\n", why);
+	/* fetched again with the guest held: KVM cleared its log */
+	memset(bm, 0, words * 8);
+	fr = kvm_dirty_log_fetch(kb, 0, bm);
+	cbit = bm[pc / 64] >> (pc % 64) & 1;
+	check(fr == 0 && !cbit, "a fetch clears the log", NULL);
+	check(kvm_dirty_log_fetch(kb, 5, bm) == -EINVAL, "a region that does not exist is refused", NULL);
+	rc = kvm_dirty_log_enable(kb, false);
+	check(rc == 0 && kvm_dirty_log_fetch(kb, 0, bm) == -ENOENT, "dirty log off", NULL);
+	rc = run(kb, 1, &o, why, sizeof(why));
+	check(rc == 0 && !o.r13_bad, "the guest still counts with tracking off", why);
+	free(bm);
+	kvm_backend_destroy(kb);
+	vm_fini(&vm2);
+
+	/* 4. hostile sections, into a 1-vCPU VM */
+	kb = make_vm(&vm3, 1, &src, len, &br);
+	hostile(kb, cpu0, snap, snaplen);
+	kvm_backend_destroy(kb);
+	vm_fini(&vm3);
+	close(mfd);
+	free(cpu0.p);
+	snap_writer_free(w);
+	printf("kvm_snap_check: %u passed, %u failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
