@@ -129,6 +129,8 @@ static uint64_t get_msr(struct kvm_backend *kb, unsigned cpu, uint32_t index)
 }
 
 #define TSC_MARK (1ull << 40)
+#define LVTT_MARK 0x100eeu /* masked, vector 0xee */
+#define DR0_MARK 0x123450ull
 #define CLOCK_MARK 1000000000000ull /* 1000 s of kvmclock */
 
 static bool tsc_settable;
@@ -176,6 +178,22 @@ static int mark_vm(struct kvm_backend *kb)
 	if (ioctl(kb->vm_fd, KVM_SET_IRQCHIP, &pic) < 0 || ioctl(kb->vm_fd, KVM_SET_IRQCHIP, &io) < 0 ||
 	    ioctl(kb->vm_fd, KVM_SET_PIT2, &pit) < 0)
 		return fprintf(stderr, "KVM_SET_IRQCHIP/PIT2: %s\n", strerror(errno)), -1;
+	/* cpu0: its LAPIC timer's LVT, DR0, NMIs blocked */
+	struct kvm_lapic_state la;
+	struct kvm_debugregs dr;
+	struct kvm_vcpu_events ev;
+	int fd = kb->vcpus[0].fd;
+	if (ioctl(fd, KVM_GET_LAPIC, &la) < 0 || ioctl(fd, KVM_GET_DEBUGREGS, &dr) < 0 ||
+	    ioctl(fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
+		return fprintf(stderr, "KVM_GET_LAPIC/DEBUGREGS/VCPU_EVENTS: %s\n", strerror(errno)), -1;
+	uint32_t lvtt = LVTT_MARK;
+	memcpy(&la.regs[0x320], &lvtt, 4);
+	dr.db[0] = DR0_MARK;
+	ev.nmi.masked = 1;
+	ev.flags = 0;
+	if (ioctl(fd, KVM_SET_LAPIC, &la) < 0 || ioctl(fd, KVM_SET_DEBUGREGS, &dr) < 0 ||
+	    ioctl(fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
+		return fprintf(stderr, "KVM_SET_LAPIC/DEBUGREGS/VCPU_EVENTS: %s\n", strerror(errno)), -1;
 	/* cpu1 halted rather than waiting for its SIPI */
 	struct kvm_mp_state mp = { .mp_state = KVM_MP_STATE_HALTED };
 	if (kb->vm->ncpus > 1 && ioctl(kb->vcpus[1].fd, KVM_SET_MP_STATE, &mp) < 0)
@@ -452,7 +470,10 @@ int main(int argc, char **argv)
 		unlink(memfile);
 	check(wrote, "the memory file is written", strerror(errno));
 	struct payload cpu0 = payload_of(snap, snaplen, "cpu0");
-	printf("snapshot: %zu bytes, cpu0 %zu bytes\n", snaplen, cpu0.len);
+	uint32_t nmsr = 0;
+	if (cpu0.len >= cpu0_msr_off(cpu0.p) + 4)
+		memcpy(&nmsr, cpu0.p + cpu0_msr_off(cpu0.p), 4);
+	printf("snapshot: %zu bytes, cpu0 %zu bytes, %u MSRs\n", snaplen, cpu0.len, nmsr);
 	kvm_backend_destroy(kb);
 	vm_fini(&vm1);
 
@@ -503,6 +524,19 @@ int main(int argc, char **argv)
 	check(xmm_ok, "the XMM registers (XSAVE) are as saved", why);
 	snprintf(why, sizeof(why), "%u XCRs, XCR0 0x%llx", xcrs2.nr_xcrs, (unsigned long long)xcrs2.xcrs[0].value);
 	check(xcrs2.nr_xcrs >= 1 && xcrs2.xcrs[0].value == 3, "XCR0 is as saved", why);
+	struct kvm_lapic_state la2;
+	struct kvm_debugregs dr2;
+	struct kvm_vcpu_events ev2;
+	uint32_t lvtt2 = 0;
+	ioctl(kb->vcpus[0].fd, KVM_GET_LAPIC, &la2);
+	ioctl(kb->vcpus[0].fd, KVM_GET_DEBUGREGS, &dr2);
+	ioctl(kb->vcpus[0].fd, KVM_GET_VCPU_EVENTS, &ev2);
+	memcpy(&lvtt2, &la2.regs[0x320], 4);
+	snprintf(why, sizeof(why), "LVT timer 0x%x", lvtt2);
+	check(lvtt2 == LVTT_MARK, "the LAPIC is as saved", why);
+	snprintf(why, sizeof(why), "DR0 0x%llx", (unsigned long long)dr2.db[0]);
+	check(dr2.db[0] == DR0_MARK, "the debug registers are as saved", why);
+	check(ev2.nmi.masked == 1, "the vCPU events (NMIs blocked) are as saved", NULL);
 	snprintf(why, sizeof(why), "0x%" PRIx64, get_msr(kb, 0, MSR_KGS));
 	check(get_msr(kb, 0, MSR_KGS) == KGS_MARK, "KERNEL_GS_BASE (an MSR) is as saved", why);
 	snprintf(why, sizeof(why), "%u, saved %u", mp1_2.mp_state, mp1_1.mp_state);
