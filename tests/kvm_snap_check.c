@@ -566,9 +566,10 @@ int main(int argc, char **argv)
 	uint32_t saved_r12 = o.r12;
 	o.reports = 0;
 	rc = run(kb, 1, &o, why, sizeof(why));
-	snprintf(err, sizeof(err), "%s first report r12 %u, expected %u", rc ? why : "", o.r12, saved_r12 + 256);
-	check(rc == 0 && o.r12 == saved_r12 + 256 && !o.r13_bad, "the guest counts on from where it stopped", err);
-	printf("  %s\n", err);
+	char msg[sizeof(why) + 64];
+	snprintf(msg, sizeof(msg), "%s first report r12 %u, expected %u", rc ? why : "", o.r12, saved_r12 + 256);
+	check(rc == 0 && o.r12 == saved_r12 + 256 && !o.r13_bad, "the guest counts on from where it stopped", msg);
+	printf("  %s\n", msg);
 
 	/* 3. the dirty log */
 	uint64_t words = (vm2.mem.r[0].size / 4096 + 63) / 64;
