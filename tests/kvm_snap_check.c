@@ -320,7 +320,8 @@ static size_t cpu0_msr_off(const uint8_t *p)
 	return xo + 4 + xs + 1 + 4 + sizeof(struct kvm_xcrs);
 }
 
-static void hostile(struct kvm_backend *kb, struct payload cpu0, const uint8_t *snap, size_t snaplen)
+static void hostile(struct kvm_backend *kb, struct payload cpu0, const uint8_t *snap, size_t snaplen,
+		    const struct kvm_sregs *sregs1)
 {
 	char err[SNAP_ERR_MAX], msg[SNAP_ERR_MAX + 64];
 	uint8_t *p = malloc(cpu0.len);
@@ -402,6 +403,33 @@ static void hostile(struct kvm_backend *kb, struct payload cpu0, const uint8_t *
 	rc = r ? kvm_snap_load_vcpu(kb, 1, r, err, sizeof(err)) : -1;
 	check(rc < 0 && one_line(err), "a vCPU this VM does not have is refused", err);
 	snap_reader_free(r);
+
+	/* special registers in the older KVM_GET_SREGS form (a snapshot from
+	 * a host without SREGS2) load too */
+	size_t ko = 4 + 4 + sizeof(struct kvm_mp_state) + 4 + sizeof(struct kvm_regs);
+	if (cpu0.p[ko] == 2) {
+		size_t old_end = ko + 1 + 4 + sizeof(struct kvm_sregs2);
+		size_t n = ko + 1 + 4 + sizeof(struct kvm_sregs) + (cpu0.len - old_end);
+		uint8_t *s1 = malloc(n);
+		uint32_t l1 = sizeof(struct kvm_sregs);
+		memcpy(s1, cpu0.p, ko);
+		s1[ko] = 1;
+		memcpy(s1 + ko + 1, &l1, 4);
+		memcpy(s1 + ko + 5, sregs1, sizeof(*sregs1));
+		memcpy(s1 + ko + 5 + sizeof(*sregs1), cpu0.p + old_end, cpu0.len - old_end);
+		struct kvm_sregs back = { 0 };
+		ioctl(kb->vcpus[0].fd, KVM_GET_SREGS, &back); /* earlier loads left the mark: wipe it */
+		back.fs.base = 0;
+		ioctl(kb->vcpus[0].fd, KVM_SET_SREGS, &back);
+		rc = load_cpu0(kb, s1, n, err, sizeof(err));
+		ioctl(kb->vcpus[0].fd, KVM_GET_SREGS, &back);
+		snprintf(msg, sizeof(msg), "%s fs base 0x%llx", rc ? err : "", (unsigned long long)back.fs.base);
+		check(rc == 0 && back.fs.base == FS_MARK && back.cr4 == sregs1->cr4,
+		      "special registers saved with KVM_GET_SREGS load", msg);
+		free(s1);
+	} else {
+		printf("  (the snapshot has KVM_GET_SREGS special registers: the SREGS2 form is not tried)\n");
+	}
 
 	/* the good one still loads into it */
 	rc = load_cpu0(kb, cpu0.p, cpu0.len, err, sizeof(err));
@@ -606,7 +634,7 @@ int main(int argc, char **argv)
 
 	/* 4. hostile sections, into a 1-vCPU VM */
 	kb = make_vm(&vm3, 1, &src, len, &br);
-	hostile(kb, cpu0, snap, snaplen);
+	hostile(kb, cpu0, snap, snaplen, &sregs1);
 	kvm_backend_destroy(kb);
 	vm_fini(&vm3);
 	close(mfd);

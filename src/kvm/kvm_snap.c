@@ -174,7 +174,7 @@ static uint32_t *msr_index_list(struct kvm_backend *kb, unsigned long req, uint3
 	return out;
 }
 
-static uint32_t *msrs_to_save(struct kvm_backend *kb, uint32_t *n)
+uint32_t *kvm_snap_msr_list(struct kvm_backend *kb, uint32_t *n)
 {
 	uint32_t na, nf;
 	uint32_t *a = msr_index_list(kb, KVM_GET_MSR_INDEX_LIST, &na);
@@ -301,16 +301,15 @@ static int save_vcpu(struct kvm_vcpu *v, struct snap_writer *w, char *err, size_
 		free(xsave);
 		return ioctl_fail(err, errlen, id, "KVM_GET_XCRS");
 	}
-	uint32_t nidx = 0, nmsr = 0;
-	uint32_t *idx = msrs_to_save(kb, &nidx);
-	struct kvm_msr_entry *msrs = calloc(nidx + 1, sizeof(*msrs));
-	if (!idx || !msrs) {
-		free(xsave), free(idx), free(msrs);
-		snprintf(err, errlen, "cpu%d: KVM_GET_MSR_INDEX_LIST: %s", id, idx ? "out of memory" : strerror(errno));
+	uint32_t nmsr = 0;
+	struct kvm_msr_entry *msrs = calloc(kb->snap_nmsrs + 1, sizeof(*msrs));
+	if (!kb->snap_msrs || !msrs) {
+		free(xsave), free(msrs);
+		snprintf(err, errlen, "cpu%d: %s", id,
+			 msrs ? "KVM_GET_MSR_INDEX_LIST failed when the VM was made" : "out of memory");
 		return -1;
 	}
-	int rc = read_msrs(v, idx, nidx, msrs, &nmsr, err, errlen);
-	free(idx);
+	int rc = read_msrs(v, kb->snap_msrs, kb->snap_nmsrs, msrs, &nmsr, err, errlen);
 	if (rc == 0 && ioctl(v->fd, KVM_GET_LAPIC, &lapic) < 0)
 		rc = ioctl_fail(err, errlen, id, "KVM_GET_LAPIC");
 	if (rc == 0 && ioctl(v->fd, KVM_GET_VCPU_EVENTS, &events) < 0)
