@@ -40,6 +40,7 @@ import api_scenarios  # noqa: E402
 import gdb_scenarios  # noqa: E402
 import introspect_scenarios  # noqa: E402
 import kvm_policy_scenarios  # noqa: E402
+import kvm_snap_scenarios  # noqa: E402
 import policy_scenarios  # noqa: E402
 import net_policy_scenarios  # noqa: E402
 
@@ -441,6 +442,7 @@ BOOTS = {
     **gdb_scenarios.BOOTS,
     **introspect_scenarios.BOOTS,
     **kvm_policy_scenarios.BOOTS,
+    **kvm_snap_scenarios.BOOTS,
     **policy_scenarios.BOOTS,
     **net_policy_scenarios.BOOTS,
     boot_disk: ["root-disk", "blk-integrity", "blk-ro", "rng", "stats-disk"],
