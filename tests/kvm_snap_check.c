@@ -15,8 +15,9 @@
  *      count goes on, r13 agrees);
  *   3. the dirty log marks the counter's page and not an untouched one;
  *   4. hostile sections (every truncation of cpu0, wrong blob sizes, the
- *      XSAVE size, MSR counts, a bad MSR, another vCPU count) fail with one
- *      line each and no crash.
+ *      XSAVE size, MSR counts, a bad MSR, another vCPU count and CPUID)
+ *      fail with one line each and no crash; another TSC frequency is
+ *      scaled to, or refused where KVM cannot.
  * Usage: kvm_snap_check tiny-snap.bin. Exit 0 when all pass. */
 #include <errno.h>
 #include <fcntl.h>
@@ -210,7 +211,7 @@ static int mark_vm(struct kvm_backend *kb)
 	return 0;
 }
 
-static struct vm vm1, vm2, vm3;
+static struct vm vm1, vm2, vm3, vm4;
 static uint8_t image[1 << 20];
 
 static struct kvm_backend *make_vm(struct vm *vm, unsigned ncpus, const struct kvm_ram_source *src, size_t len,
@@ -320,6 +321,15 @@ static size_t cpu0_msr_off(const uint8_t *p)
 	return xo + 4 + xs + 1 + 4 + sizeof(struct kvm_xcrs);
 }
 
+/* Where tsc_khz sits in a cpu0 payload: after the MSRs, LAPIC, events. */
+static size_t cpu0_khz_off(struct payload pl)
+{
+	size_t mo = cpu0_msr_off(pl.p);
+	uint32_t nmsr;
+	memcpy(&nmsr, pl.p + mo, 4);
+	return mo + 4 + 12 * (size_t)nmsr + 4 + sizeof(struct kvm_lapic_state) + 4 + sizeof(struct kvm_vcpu_events);
+}
+
 static void hostile(struct kvm_backend *kb, struct payload cpu0, const uint8_t *snap, size_t snaplen,
 		    const struct kvm_sregs *sregs1)
 {
@@ -395,13 +405,28 @@ static void hostile(struct kvm_backend *kb, struct payload cpu0, const uint8_t *
 	check(rc < 0 && one_line(err), "bytes past the end are refused", err);
 	free(q);
 
-	/* the saved VM (2 vCPUs) into this 1-vCPU VM */
+	/* another host's TSC frequency (twice this one's) */
+	memcpy(p, cpu0.p, cpu0.len);
+	uint32_t khz;
+	size_t ko_khz = cpu0_khz_off(cpu0);
+	memcpy(&khz, p + ko_khz, 4);
+	v = khz * 2;
+	memcpy(p + ko_khz, &v, 4);
+	rc = load_cpu0(kb, p, cpu0.len, err, sizeof(err));
+	int now = ioctl(kb->vcpus[0].fd, KVM_GET_TSC_KHZ, 0);
+	snprintf(msg, sizeof(msg), "%s (TSC now %d kHz)", rc ? err : "loaded", now);
+	check(khz > 0 && (rc == 0 ? (uint32_t)now == khz * 2 : strstr(err, "KVM_SET_TSC_KHZ") != NULL),
+	      "another TSC frequency is scaled to, or refused", msg);
+	printf("  %s\n", msg);
+	if (rc == 0) { /* back to this host's */
+		memcpy(p + ko_khz, &khz, 4);
+		ioctl(kb->vcpus[0].fd, KVM_SET_TSC_KHZ, (unsigned long)khz);
+	}
+
 	struct snap_reader *r = snap_reader_open(snap, snaplen, err, sizeof(err));
-	rc = r ? kvm_snap_load_vm(kb, r, err, sizeof(err)) : -1;
-	check(rc < 0 && strstr(err, "2 vCPUs"), "another vCPU count is refused", err);
-	printf("  %s\n", err);
-	rc = r ? kvm_snap_load_vcpu(kb, 1, r, err, sizeof(err)) : -1;
+	rc = r ? kvm_snap_load_vcpu(kb, 2, r, err, sizeof(err)) : -1;
 	check(rc < 0 && one_line(err), "a vCPU this VM does not have is refused", err);
+	printf("  %s\n", err);
 	snap_reader_free(r);
 
 	/* special registers in the older KVM_GET_SREGS form (a snapshot from
@@ -632,11 +657,25 @@ int main(int argc, char **argv)
 	kvm_backend_destroy(kb);
 	vm_fini(&vm2);
 
-	/* 4. hostile sections, into a 1-vCPU VM */
-	kb = make_vm(&vm3, 1, &src, len, &br);
+	/* 4. hostile sections, into another VM like it */
+	kb = make_vm(&vm3, 2, &src, len, &br);
 	hostile(kb, cpu0, snap, snaplen, &sregs1);
 	kvm_backend_destroy(kb);
 	vm_fini(&vm3);
+
+	/* ... and the snapshot into a VM with one vCPU: its CPUID (the vCPU
+	 * count is in it) differs too */
+	kb = make_vm(&vm4, 1, &src, len, &br);
+	r = snap_reader_open(snap, snaplen, err, sizeof(err));
+	rc = r ? kvm_snap_load_vm(kb, r, err, sizeof(err)) : -1;
+	check(rc < 0 && strstr(err, "2 vCPUs"), "another vCPU count is refused", err);
+	printf("  %s\n", err);
+	snap_reader_free(r);
+	rc = load_cpu0(kb, cpu0.p, cpu0.len, err, sizeof(err));
+	check(rc < 0 && strstr(err, "cpu0: CPUID leaf"), "another CPUID is refused", err);
+	printf("  %s\n", err);
+	kvm_backend_destroy(kb);
+	vm_fini(&vm4);
 	close(mfd);
 	free(cpu0.p);
 	snap_writer_free(w);

@@ -31,6 +31,8 @@
 #define SREGS_V2 2 /* struct kvm_sregs2 (KVM_GET_SREGS2) */
 #define MSR_CHUNK 128 /* below KVM's limit per call (MAX_IO_MSRS, 256) */
 #define MSR_MAX 4096  /* more in a snapshot is not a real vCPU's */
+#define CPUID_MAX 4096 /* nor more CPUID leaves */
+#define CPUID_BYTES 28 /* function, index, flags, eax..edx */
 #define MSR_IA32_TSC 0x10
 #define MSR_IA32_TSC_DEADLINE 0x6e0
 
@@ -260,6 +262,73 @@ static size_t xsave_size(struct kvm_backend *kb)
 	return n > (int)sizeof(struct kvm_xsave) ? (size_t)n : sizeof(struct kvm_xsave);
 }
 
+/* The CPUID table this vCPU was given (kvm_vcpus_create); NULL on error. */
+static struct kvm_cpuid2 *vcpu_cpuid(struct kvm_vcpu *v)
+{
+	for (unsigned n = 64; n <= CPUID_MAX; n *= 2) {
+		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
+		if (!c)
+			return NULL;
+		c->nent = n;
+		if (ioctl(v->fd, KVM_GET_CPUID2, c) == 0)
+			return c;
+		free(c);
+		if (errno != E2BIG)
+			return NULL;
+	}
+	return NULL;
+}
+
+/* What the guest saw of CPUID must be what this VM gives it: this VM's
+ * own table (config, policy, host) is kept, and a difference refused. */
+static int check_cpuid(struct kvm_vcpu *v, const struct kvm_cpuid_entry2 *saved, uint32_t n, char *err,
+		       size_t errlen)
+{
+	struct kvm_cpuid2 *c = vcpu_cpuid(v);
+	if (!c)
+		return ioctl_fail(err, errlen, (int)v->id, "KVM_GET_CPUID2");
+	int rc = 0;
+	if (c->nent != n) {
+		snprintf(err, errlen, "cpu%u: the snapshot's guest saw %u CPUID leaves, this VM gives %u", v->id, n,
+			 c->nent);
+		rc = -1;
+	}
+	for (uint32_t i = 0; rc == 0 && i < n; i++) {
+		const struct kvm_cpuid_entry2 *e = &saved[i], *m = NULL;
+		for (uint32_t j = 0; j < c->nent && !m; j++)
+			if (c->entries[j].function == e->function && c->entries[j].index == e->index)
+				m = &c->entries[j];
+		if (!m || m->eax != e->eax || m->ebx != e->ebx || m->ecx != e->ecx || m->edx != e->edx ||
+		    m->flags != e->flags) {
+			snprintf(err, errlen,
+				 "cpu%u: CPUID leaf 0x%x.%u differs from the snapshot's (another host, config or policy)",
+				 v->id, e->function, e->index);
+			rc = -1;
+		}
+	}
+	free(c);
+	return rc;
+}
+
+/* Another host's TSC frequency: scaled to the snapshot's where KVM can,
+ * else refused (the guest's clocks would run at the wrong speed). Within
+ * 250 ppm counts as the same (calibration noise; QEMU's tolerance). */
+static int restore_tsc_khz(struct kvm_vcpu *v, uint32_t saved, char *err, size_t errlen)
+{
+	int here = ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
+	if (saved == 0 || here <= 0)
+		return 0;
+	uint64_t diff = (uint64_t)(here > (int)saved ? (uint32_t)here - saved : saved - (uint32_t)here);
+	if (diff * 1000000 <= (uint64_t)saved * 250)
+		return 0;
+	if (ioctl(v->fd, KVM_SET_TSC_KHZ, (unsigned long)saved) < 0) {
+		snprintf(err, errlen, "cpu%u: the snapshot's TSC ran at %u kHz, this host's at %d kHz: KVM_SET_TSC_KHZ: %s",
+			 v->id, saved, here, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static int save_vcpu(struct kvm_vcpu *v, struct snap_writer *w, char *err, size_t errlen)
 {
 	struct kvm_backend *kb = v->kb;
@@ -314,10 +383,14 @@ static int save_vcpu(struct kvm_vcpu *v, struct snap_writer *w, char *err, size_
 		rc = ioctl_fail(err, errlen, id, "KVM_GET_LAPIC");
 	if (rc == 0 && ioctl(v->fd, KVM_GET_VCPU_EVENTS, &events) < 0)
 		rc = ioctl_fail(err, errlen, id, "KVM_GET_VCPU_EVENTS");
+	struct kvm_cpuid2 *cpuid = rc == 0 ? vcpu_cpuid(v) : NULL;
+	if (rc == 0 && !cpuid)
+		rc = ioctl_fail(err, errlen, id, "KVM_GET_CPUID2");
 	if (rc < 0) {
 		free(xsave), free(msrs);
 		return -1;
 	}
+	int khz = ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
 
 	char sid[16];
 	snprintf(sid, sizeof(sid), "cpu%u", v->id);
@@ -341,7 +414,16 @@ static int save_vcpu(struct kvm_vcpu *v, struct snap_writer *w, char *err, size_
 	}
 	put_blob(w, &lapic, sizeof(lapic));
 	put_blob(w, &events, sizeof(events));
+	snap_put_u32(w, khz > 0 ? (uint32_t)khz : 0);
+	snap_put_u32(w, cpuid->nent);
+	for (uint32_t i = 0; i < cpuid->nent; i++) {
+		const struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
+		const uint32_t f[7] = { e->function, e->index, e->flags, e->eax, e->ebx, e->ecx, e->edx };
+		for (unsigned k = 0; k < 7; k++)
+			snap_put_u32(w, f[k]);
+	}
 	snap_end(w);
+	free(cpuid);
 	free(xsave);
 	free(msrs);
 	return 0;
@@ -371,6 +453,9 @@ struct vcpu_image {
 	struct kvm_msr_entry *msrs;
 	struct kvm_lapic_state lapic;
 	struct kvm_vcpu_events events;
+	uint32_t tsc_khz; /* 0: not known */
+	uint32_t ncpuid;
+	struct kvm_cpuid_entry2 *cpuid;
 };
 
 static int read_image(struct kvm_vcpu *v, struct snap_reader *r, struct vcpu_image *im, size_t xs)
@@ -424,12 +509,32 @@ static int read_image(struct kvm_vcpu *v, struct snap_reader *r, struct vcpu_ima
 	}
 	get_blob(r, "LAPIC", &im->lapic, sizeof(im->lapic));
 	get_blob(r, "vCPU events", &im->events, sizeof(im->events));
+	im->tsc_khz = snap_get_u32(r);
+	im->ncpuid = snap_get_u32(r);
+	if (snap_error(r)[0])
+		return -1;
+	if (im->ncpuid > CPUID_MAX || (uint64_t)im->ncpuid * CPUID_BYTES > snap_left(r))
+		return snap_fail(r, "%u CPUID leaves: more than the section holds", im->ncpuid);
+	im->cpuid = calloc(im->ncpuid + 1, sizeof(*im->cpuid));
+	if (!im->cpuid)
+		return snap_fail(r, "out of memory");
+	for (uint32_t i = 0; i < im->ncpuid; i++) {
+		struct kvm_cpuid_entry2 *e = &im->cpuid[i];
+		e->function = snap_get_u32(r);
+		e->index = snap_get_u32(r);
+		e->flags = snap_get_u32(r);
+		e->eax = snap_get_u32(r);
+		e->ebx = snap_get_u32(r);
+		e->ecx = snap_get_u32(r);
+		e->edx = snap_get_u32(r);
+	}
 	if (!snap_error(r)[0] && snap_left(r) != 0)
 		return snap_fail(r, "%zu bytes left over at the end", snap_left(r));
 	return snap_error(r)[0] ? -1 : 0;
 }
 
-/* KVM_SET_* in the order KVM needs: MP state and registers first (SET_REGS
+/* CPUID checked and the TSC's frequency set first (before its value), then
+ * KVM_SET_* in the order KVM needs: MP state and registers (SET_REGS
  * drops a pending exception, which the events bring back at the end);
  * special registers before the LAPIC (they carry the APIC base) and
  * before the MSRs (EFER); the LAPIC before the MSRs and TSC_DEADLINE after
@@ -437,6 +542,8 @@ static int read_image(struct kvm_vcpu *v, struct snap_reader *r, struct vcpu_ima
 static int apply_image(struct kvm_vcpu *v, const struct vcpu_image *im, char *err, size_t errlen)
 {
 	int id = (int)v->id;
+	if (check_cpuid(v, im->cpuid, im->ncpuid, err, errlen) < 0 || restore_tsc_khz(v, im->tsc_khz, err, errlen) < 0)
+		return -1;
 	if (ioctl(v->fd, KVM_SET_MP_STATE, &im->mp) < 0)
 		return ioctl_fail(err, errlen, id, "KVM_SET_MP_STATE");
 	if (ioctl(v->fd, KVM_SET_REGS, &im->regs) < 0)
@@ -504,6 +611,7 @@ int kvm_snap_load_vcpu(struct kvm_backend *kb, unsigned cpu, struct snap_reader 
 	if (rc == 0)
 		rc = apply_image(v, im, err, errlen);
 	free(im->msrs);
+	free(im->cpuid);
 	free(im->xsave);
 	free(im);
 	return rc;
