@@ -1,20 +1,28 @@
 /* Snapshots of KVM's side of the VM: the in-kernel interrupt controllers,
- * PIT and clock ("kvm-vm"), each vCPU's state ("cpuN"), and KVM's dirty
- * page log.
+ * PIT and clock (section "kvm-vm", kind "kvm-vm") and each vCPU's state
+ * ("cpuN", kind "kvm-vcpu"). KVM's dirty page log is kvm_dirty.c.
  *
  * KVM's structs go into the file as blobs of their exact UAPI size, each
- * preceded by that size: a loader refuses any other length rather than
- * guess at a layout. The XSAVE area is the one blob whose size is the
- * host's (KVM_CAP_XSAVE2): a snapshot from a host with another size is
- * refused.
+ * preceded by that size (u32): a loader refuses any other length rather
+ * than guess at a layout. The XSAVE area is the one blob whose size is the
+ * host's (KVM_CAP_XSAVE2): a snapshot from a host with another is refused.
+ *   kvm-vm  v1: u32 ncpus, PIC master, PIC slave, IOAPIC (kvm_irqchip
+ *               each), kvm_pit_state2, kvm_clock_data
+ *   cpuN    v1: u32 id, kvm_mp_state, kvm_regs, u8 1|2 then kvm_sregs or
+ *               kvm_sregs2, kvm_debugregs, XSAVE area, bool has_xcrs and
+ *               kvm_xcrs, u32 n and n * (u32 index, u64 value) MSRs,
+ *               kvm_lapic_state, kvm_vcpu_events, u32 TSC kHz (0: not
+ *               known), u32 n and n * 7 u32 CPUID leaves (function, index,
+ *               flags, eax..edx: checked on load against this VM's, not set)
  *
  * Time: the kvmclock is set back to the saved value and each TSC to its
  * saved value, so the guest's clocks go on from where they stopped; the
- * time the VM spent saved is not seen by it (no KVM_CLOCK_REALTIME).
- * The TSC is restored through KVM_SET_MSRS (host-initiated writes move the
- * TSC offset, not IA32_TSC_ADJUST) in the main MSR batch, and
- * IA32_TSC_DEADLINE after it and after the LAPIC: KVM arms the deadline
- * timer against the TSC and the LAPIC's timer mode. */
+ * time the VM spent saved is not seen by it (no KVM_CLOCK_REALTIME). The
+ * TSC is restored through KVM_SET_MSRS (host-initiated writes move the TSC
+ * offset, not IA32_TSC_ADJUST) in the main MSR batch, after its frequency
+ * (KVM_SET_TSC_KHZ when the host's differs), and IA32_TSC_DEADLINE after it
+ * and after the LAPIC: KVM arms the deadline timer against the TSC and the
+ * LAPIC's timer mode. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +41,6 @@
 #define MSR_MAX 4096  /* more in a snapshot is not a real vCPU's */
 #define CPUID_MAX 4096 /* nor more CPUID leaves */
 #define CPUID_BYTES 28 /* function, index, flags, eax..edx */
-#define MSR_IA32_TSC 0x10
 #define MSR_IA32_TSC_DEADLINE 0x6e0
 
 static int ioctl_fail(char *err, size_t errlen, int cpu, const char *what)
@@ -615,58 +622,4 @@ int kvm_snap_load_vcpu(struct kvm_backend *kb, unsigned cpu, struct snap_reader 
 	free(im->xsave);
 	free(im);
 	return rc;
-}
-
-/* ---- dirty pages ---- */
-
-/* Region i of vm->mem is KVM slot i (map_ram adds them in slot order). */
-static int set_slot_flags(struct kvm_backend *kb, unsigned region, uint32_t flags)
-{
-	const struct gmem_region *g = &kb->vm->mem.r[region];
-	struct kvm_userspace_memory_region m = {
-		.slot = region,
-		.flags = flags,
-		.guest_phys_addr = g->gpa,
-		.memory_size = g->size,
-		.userspace_addr = (uint64_t)(uintptr_t)g->host,
-	};
-	return ioctl(kb->vm_fd, KVM_SET_USER_MEMORY_REGION, &m) < 0 ? -errno : 0;
-}
-
-int kvm_dirty_log_enable(struct kvm_backend *kb, bool on)
-{
-	for (unsigned i = 0; i < kb->vm->mem.nr; i++) {
-		int r = set_slot_flags(kb, i, on ? KVM_MEM_LOG_DIRTY_PAGES : 0);
-		if (r < 0) {
-			/* all or nothing: the slots done so far go back */
-			for (unsigned j = 0; j < i; j++)
-				set_slot_flags(kb, j, kb->dirty_log ? KVM_MEM_LOG_DIRTY_PAGES : 0);
-			return r;
-		}
-	}
-	kb->dirty_log = on;
-	return 0;
-}
-
-int kvm_dirty_log_fetch(struct kvm_backend *kb, unsigned region, uint64_t *bitmap)
-{
-	if (!kb->dirty_log)
-		return -ENOENT;
-	if (region >= kb->vm->mem.nr)
-		return -EINVAL;
-	uint64_t pages = kb->vm->mem.r[region].size / 4096, words = (pages + 63) / 64;
-	/* KVM writes a whole number of longs: exactly the caller's words. */
-	uint64_t *tmp = calloc(words ? words : 1, sizeof(uint64_t));
-	if (!tmp)
-		return -ENOMEM;
-	struct kvm_dirty_log log = { .slot = region, .dirty_bitmap = tmp };
-	if (ioctl(kb->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0) {
-		int e = errno;
-		free(tmp);
-		return -e;
-	}
-	for (uint64_t i = 0; i < words; i++)
-		bitmap[i] |= tmp[i];
-	free(tmp);
-	return 0;
 }
