@@ -60,27 +60,19 @@ struct obs {
 	uint32_t r12, r13;
 	unsigned reports;
 	bool r13_bad;
+	uint32_t token, echo; /* the last word given on port 0x518, and echoed */
+	unsigned ins, echoes; /* reads of 0x518, echoes on 0x51c */
+	bool echo_bad;
 };
 
-/* Runs cpu0 until `reports` more r12 reports came (0: a pending exit is
- * completed and nothing more). 0, or -1 with why. */
-static int run(struct kvm_backend *kb, unsigned reports, struct obs *o, char *why, size_t whylen)
+/* Runs cpu0 until `reports` more r12 reports came; with at_in, on until
+ * the guest's read of port 0x518 after the last, which is answered but
+ * left for KVM to finish on the next entry. 0, or -1 with why. */
+static int run(struct kvm_backend *kb, unsigned reports, bool at_in, struct obs *o, char *why, size_t whylen)
 {
 	struct kvm_vcpu *v = &kb->vcpus[0];
 	unsigned want = o->reports + reports;
-	if (reports == 0) {
-		/* KVM finishes an I/O exit only on the next entry: this one
-		 * enters and leaves at once, so the state read next is whole. */
-		v->run->immediate_exit = 1;
-		int r = ioctl(v->fd, KVM_RUN, 0);
-		v->run->immediate_exit = 0;
-		if (r == 0 || errno != EINTR) {
-			snprintf(why, whylen, "KVM_RUN with immediate_exit: %s", r ? strerror(errno) : "ran");
-			return -1;
-		}
-		return 0;
-	}
-	for (unsigned n = 0; n < 10000000 && o->reports < want; n++) {
+	for (unsigned n = 0; n < 10000000 && (o->reports < want || at_in); n++) {
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -98,12 +90,24 @@ static int run(struct kvm_backend *kb, unsigned reports, struct obs *o, char *wh
 		uint8_t *data = (uint8_t *)run + run->io.data_offset;
 		if (run->io.direction == KVM_EXIT_IO_IN) {
 			memset(data, 0xff, (size_t)run->io.size * run->io.count);
+			if (run->io.port == 0x518 && run->io.size == 4) {
+				o->token = 0xc0de0000u + o->reports;
+				memcpy(data, &o->token, 4);
+				o->ins++;
+				if (at_in && o->reports >= want)
+					return 0;
+			}
 			continue;
 		}
 		uint32_t val = 0;
 		memcpy(&val, data, run->io.size < 4 ? run->io.size : 4);
 		if (run->io.port == 0x510) {
 			o->r12 = val;
+		} else if (run->io.port == 0x51c) {
+			o->echo = val;
+			o->echoes++;
+			if (val != o->token)
+				o->echo_bad = true;
 		} else if (run->io.port == 0x514) {
 			o->r13 = val;
 			if (val != 7u + 3u * o->r12)
@@ -482,27 +486,18 @@ int main(int argc, char **argv)
 	struct boot_result br;
 	struct kvm_backend *kb = make_vm(&vm1, 2, NULL, len, &br);
 	struct obs o = { 0 };
-	if (run(kb, 8, &o, why, sizeof(why)) < 0 || run(kb, 0, &o, why, sizeof(why)) < 0) {
+	/* Paused at the guest's IN, answered: KVM puts the word in EAX and
+	 * steps past the IN only on the next entry, which kvm_snap_save_vcpu
+	 * makes (else the restored guest would read the port again). */
+	if (run(kb, 8, true, &o, why, sizeof(why)) < 0) {
 		fprintf(stderr, "first run: %s\n", why);
 		return 2;
 	}
-	uint64_t count;
-	memcpy(&count, gmem_ptr(&vm1.mem, COUNTER, 8), 8);
-	struct kvm_regs regs1;
-	struct kvm_sregs sregs1;
-	struct kvm_mp_state mp1_1;
-	ioctl(kb->vcpus[0].fd, KVM_GET_REGS, &regs1);
-	ioctl(kb->vcpus[0].fd, KVM_GET_SREGS, &sregs1);
-	ioctl(kb->vcpus[1].fd, KVM_GET_MP_STATE, &mp1_1);
+	/* time, read before the save: what is restored is no earlier */
 	int khz = ioctl(kb->vcpus[0].fd, KVM_GET_TSC_KHZ, 0);
 	uint64_t tsc1 = get_msr(kb, 0, MSR_TSC);
 	struct vm_marks vm_m1, vm_m2;
 	read_marks(kb, &vm_m1);
-	printf("saved: r12 %u, counter %" PRIu64 ", fs base 0x%llx, tsc %" PRIu64 " (%d kHz), cpu1 mp state %u\n",
-	       o.r12, count, (unsigned long long)sregs1.fs.base, tsc1, khz, mp1_1.mp_state);
-	check(o.r12 == 8 * 256 && count == o.r12 && !o.r13_bad && sregs1.fs.base == FS_MARK,
-	      "the guest counts (r12, r13, memory; fs base)", NULL);
-
 	struct snap_writer *w = snap_writer_new();
 	int rc = kvm_snap_save_vm(kb, w, err, sizeof(err));
 	for (unsigned c = 0; rc == 0 && c < 2; c++)
@@ -514,6 +509,19 @@ int main(int argc, char **argv)
 	check(rc == 0, "save kvm-vm, cpu0, cpu1", err);
 	if (rc)
 		return 1;
+	uint64_t count;
+	memcpy(&count, gmem_ptr(&vm1.mem, COUNTER, 8), 8);
+	struct kvm_regs regs1;
+	struct kvm_sregs sregs1;
+	struct kvm_mp_state mp1_1;
+	ioctl(kb->vcpus[0].fd, KVM_GET_REGS, &regs1);
+	ioctl(kb->vcpus[0].fd, KVM_GET_SREGS, &sregs1);
+	ioctl(kb->vcpus[1].fd, KVM_GET_MP_STATE, &mp1_1);
+	printf("saved: r12 %u, counter %" PRIu64 ", fs base 0x%llx, tsc %" PRIu64 " (%d kHz), cpu1 mp state %u\n",
+	       o.r12, count, (unsigned long long)sregs1.fs.base, tsc1, khz, mp1_1.mp_state);
+	check(o.r12 == 8 * 256 && count == o.r12 && !o.r13_bad && sregs1.fs.base == FS_MARK,
+	      "the guest counts (r12, r13, memory; fs base)", NULL);
+
 	char memfile[] = "/tmp/kvm_snap_check.XXXXXX";
 	int mfd = mkstemp(memfile);
 	bool wrote = mfd >= 0;
@@ -616,12 +624,18 @@ int main(int argc, char **argv)
 	}
 	printf("restored: %s\n", why);
 
-	uint32_t saved_r12 = o.r12;
+	uint32_t saved_r12 = o.r12, saved_token = o.token;
 	o.reports = 0;
-	rc = run(kb, 1, &o, why, sizeof(why));
+	o.ins = o.echoes = 0;
+	rc = run(kb, 1, false, &o, why, sizeof(why));
 	char msg[sizeof(why) + 64];
 	snprintf(msg, sizeof(msg), "%s first report r12 %u, expected %u", rc ? why : "", o.r12, saved_r12 + 256);
 	check(rc == 0 && o.r12 == saved_r12 + 256 && !o.r13_bad, "the guest counts on from where it stopped", msg);
+	printf("  %s\n", msg);
+	snprintf(msg, sizeof(msg), "echo 0x%x of token 0x%x, %u reads of the port before the first report", o.echo,
+		 saved_token, o.ins);
+	check(o.echoes >= 1 && o.echo == saved_token && o.ins == 0 && !o.echo_bad,
+	      "the IN it was paused at is finished, not done again", msg);
 	printf("  %s\n", msg);
 
 	/* 3. the dirty log */
@@ -633,7 +647,7 @@ int main(int argc, char **argv)
 	memset(bm, 0, words * 8);
 	kvm_dirty_log_fetch(kb, 0, bm); /* a clean start */
 	memset(bm, 0, words * 8);
-	rc = run(kb, 2, &o, why, sizeof(why));
+	rc = run(kb, 2, false, &o, why, sizeof(why));
 	int fr = kvm_dirty_log_fetch(kb, 0, bm);
 	uint64_t pc = COUNTER / 4096, pu = UNTOUCHED / 4096;
 	bool cbit = bm[pc / 64] >> (pc % 64) & 1, ubit = bm[pu / 64] >> (pu % 64) & 1;
@@ -651,7 +665,7 @@ int main(int argc, char **argv)
 	check(kvm_dirty_log_fetch(kb, 5, bm) == -EINVAL, "a region that does not exist is refused", NULL);
 	rc = kvm_dirty_log_enable(kb, false);
 	check(rc == 0 && kvm_dirty_log_fetch(kb, 0, bm) == -ENOENT, "dirty log off", NULL);
-	rc = run(kb, 1, &o, why, sizeof(why));
+	rc = run(kb, 1, false, &o, why, sizeof(why));
 	check(rc == 0 && !o.r13_bad, "the guest still counts with tracking off", why);
 	free(bm);
 	kvm_backend_destroy(kb);

@@ -336,6 +336,24 @@ static int restore_tsc_khz(struct kvm_vcpu *v, uint32_t saved, char *err, size_t
 	return 0;
 }
 
+/* KVM finishes an exit vigil handled (an OUT's or MMIO's step past the
+ * instruction, an IN's data into the register) only when the vCPU enters
+ * again, and core/vcpu.c parks a vCPU between an exit and the next entry.
+ * Saved then, the guest would do that access a second time after a
+ * restore. So: entered once with immediate_exit, which finishes it and
+ * returns before any guest instruction runs (EINTR). */
+static int finish_exit(struct kvm_vcpu *v, char *err, size_t errlen)
+{
+	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_RELAXED);
+	int r = ioctl(v->fd, KVM_RUN, 0);
+	int e = errno;
+	__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_RELAXED);
+	if (r == 0 || e == EINTR || e == EAGAIN)
+		return 0;
+	errno = e;
+	return ioctl_fail(err, errlen, (int)v->id, "KVM_RUN (finishing the last exit)");
+}
+
 static int save_vcpu(struct kvm_vcpu *v, struct snap_writer *w, char *err, size_t errlen)
 {
 	struct kvm_backend *kb = v->kb;
@@ -353,6 +371,8 @@ static int save_vcpu(struct kvm_vcpu *v, struct snap_writer *w, char *err, size_
 	size_t xs = xsave_size(kb);
 
 	memset(&xcrs, 0, sizeof(xcrs));
+	if (finish_exit(v, err, errlen) < 0)
+		return -1;
 	/* MP state first: reading it makes KVM take pending INIT/SIPI into
 	 * the LAPIC, which the LAPIC read below must then see. Events last:
 	 * the other reads may still move state into them. */

@@ -285,7 +285,8 @@ peek_msg: .asciz "tiny: peek\n"
 	/* tests/kvm_snap_check.c: state a snapshot must carry. CR4 changed
 	 * (OSFXSR), marks in FS base and KERNEL_GS_BASE (MSRs), then a count
 	 * in memory at 0x200000 and in r12, r13 stepped by 3 each turn, and
-	 * every 256 turns r12 out to port 0x510 and r13 to 0x514. (No SSE:
+	 * every 256 turns r12 out to port 0x510, r13 to 0x514, and a word read
+	 * from port 0x518 written back to 0x51c. (No SSE:
 	 * kvm_pvm emulates ring 0, and its emulator has none; the test puts
 	 * its own marks in the XMM registers.) */
 	mov %cr4, %rax
@@ -311,6 +312,10 @@ peek_msg: .asciz "tiny: peek\n"
 	out %eax, %dx
 	mov %r13d, %eax
 	mov $0x514, %dx
+	out %eax, %dx
+	mov $0x518, %dx            /* a token from the host, echoed back */
+	in %dx, %eax
+	mov $0x51c, %dx
 	out %eax, %dx
 	jmp 1b
 #else
