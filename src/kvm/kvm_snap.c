@@ -277,8 +277,18 @@ static struct kvm_cpuid2 *vcpu_cpuid(struct kvm_vcpu *v)
 		if (!c)
 			return NULL;
 		c->nent = n;
-		if (ioctl(v->fd, KVM_GET_CPUID2, c) == 0)
+		if (ioctl(v->fd, KVM_GET_CPUID2, c) == 0) {
+			/* Older kernels leave nent as it was and zeroes after
+			 * the table (leaf 0 always has a nonzero EAX). */
+			uint32_t k = 0;
+			for (uint32_t i = 0; i < c->nent && i < n; i++) {
+				const struct kvm_cpuid_entry2 *e = &c->entries[i];
+				if (e->function || e->index || e->flags || e->eax || e->ebx || e->ecx || e->edx)
+					c->entries[k++] = *e;
+			}
+			c->nent = k;
 			return c;
+		}
 		free(c);
 		if (errno != E2BIG)
 			return NULL;
