@@ -189,3 +189,9 @@ $(B)/fuzz/fuzz_gdb: $(FUZZ_GDB_SRC) tests/unit/fake_gdb_target.h src/gdb/gdb_pac
 	$(FUZZ_CC) $(FUZZ_FLAGS) -Itests/unit -o $@ $(filter %.c,$^)
 .PHONY: fuzz fuzz-smoke fuzz-long
 
+
+# The soak (also in make check): 1,000 boot-to-poweroff cycles with every
+# device, then 100 such VMs at once (tests/soak.sh; SOAK="CYCLES AT_ONCE").
+soak: all guests
+	tests/soak.sh $(B) $(SOAK)
+.PHONY: soak
