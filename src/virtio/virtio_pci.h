@@ -32,6 +32,17 @@ void virtio_pci_free(struct virtio_pci *vp);
  * the struct virtio_pci: quiesce and resume go to the device model (called
  * with the vCPUs parked and the executor paused); reset is the driver's
  * reset done from the host side (on the executor: not while paused). */
+/* save/restore: the transport's section (features, status, generation,
+ * selectors, the MSI-X table and PBA, ISR, each queue's size, vector,
+ * rings and indices), then the device's own part (virtio_dev_ops.save).
+ * Restore runs after the PCI host's (BAR0 and MSI-X enable are there,
+ * and the BAR move already rebound the doorbells), before the event loop
+ * and the vCPUs start: it checks every field against this device (queue
+ * sizes against queue_max, rings through guest memory as the driver's
+ * enable does, vectors against the table), enables the queues through the
+ * same path a driver write takes and then sets their indices, points each
+ * MSI-X vector through the platform (msi_set), and activates a device
+ * whose status has DRIVER_OK without resetting its queues. */
 extern const struct vdev_ops virtio_pci_vdev_ops;
 
 #endif
