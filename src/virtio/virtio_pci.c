@@ -709,7 +709,13 @@ static int vdev_save(struct vdev *v, struct snap_writer *w)
 		snap_put_u64(w, vq->desc_gpa);
 		snap_put_u64(w, vq->avail_gpa);
 		snap_put_u64(w, vq->used_gpa);
-		snap_put_u16(w, vq->last_avail);
+		/* Quiesced devices have nothing in flight; a chain popped and
+		 * not completed is one held for later (a receive buffer
+		 * waiting for a frame), always the latest popped, since such
+		 * devices complete in order. It goes back to the driver's
+		 * ring: the restored device pops it again, the guest loses
+		 * no buffer. */
+		snap_put_u16(w, vq->used_idx);
 		snap_put_u16(w, vq->used_idx);
 		snap_put_u16(w, vq->signalled);
 		snap_put_bool(w, vq->event_idx);
@@ -882,7 +888,7 @@ static int vdev_restore(struct vdev *v, struct snap_reader *r)
 	/* A running device starts its backends as at DRIVER_OK, and looks at
 	 * its queues once; the indices stay as restored. */
 	if ((status & VIRTIO_S_DRIVER_OK) && !(status & VIRTIO_S_DEVICE_NEEDS_RESET))
-		on_event_thread(vp, do_activate);
+		do_activate(vp); /* here: the event loop is not running, or paused */
 	return 0;
 }
 

@@ -35,9 +35,12 @@ void virtio_pci_free(struct virtio_pci *vp);
 /* save/restore: the transport's section (features, status, generation,
  * selectors, the MSI-X table and PBA, ISR, each queue's size, vector,
  * rings and indices), then the device's own part (virtio_dev_ops.save).
- * Restore runs after the PCI host's (BAR0 and MSI-X enable are there,
- * and the BAR move already rebound the doorbells), before the event loop
- * and the vCPUs start: it checks every field against this device (queue
+ * A chain the device popped and still held at the save (a receive buffer
+ * waiting for a frame) is handed back to the ring (the saved last_avail is
+ * the used index). Restore runs after the PCI host's (BAR0 and MSI-X
+ * enable are there, and the BAR move already rebound the doorbells), with
+ * the vCPUs stopped and the event loop not started or paused (the device
+ * is activated on the calling thread): it checks every field against this device (queue
  * sizes against queue_max, rings through guest memory as the driver's
  * enable does, vectors against the table), enables the queues through the
  * same path a driver write takes and then sets their indices, points each
