@@ -649,6 +649,11 @@ void virtio_pci_free(struct virtio_pci *vp)
 	free(vp);
 }
 
+struct virtio_dev *virtio_pci_device(const struct virtio_pci *vp)
+{
+	return vp->dev;
+}
+
 static void vdev_quiesce(struct vdev *v)
 {
 	struct virtio_dev *d = ((struct virtio_pci *)v->impl)->dev;

@@ -28,6 +28,11 @@ struct virtio_pci *virtio_pci_new(struct virtio_dev *dev, struct pci_host *host,
 				  size_t errlen);
 void virtio_pci_free(struct virtio_pci *vp);
 
+/* The device behind the transport (a registry entry's impl is the
+ * transport): for the loader's overrides, e.g. virtio_net_set_mac or
+ * virtio_vsock_set_cid before the restore. */
+struct virtio_dev *virtio_pci_device(const struct virtio_pci *vp);
+
 /* The device's lifecycle in the VM's registry (core/dev.h), `impl` being
  * the struct virtio_pci: quiesce and resume go to the device model (called
  * with the vCPUs parked and the executor paused); reset is the driver's

@@ -354,6 +354,7 @@ static void test_transport_round_trip(void **state)
 	/* The device: its own part, then one activation, no reset. */
 	assert_int_equal(b->own_restored, 1);
 	assert_int_equal(b->own, 0xc0ffee);
+	assert_ptr_equal(virtio_pci_device(b->vp), &b->d);
 	assert_int_equal(b->activate, 1);
 	assert_int_equal(b->reset, 0);
 	/* The transport reads back what the driver programmed, at the moved BAR. */
