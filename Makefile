@@ -34,7 +34,7 @@ CORE_OBJ := $(CORE_SRC:%.c=$(B)/obj/%.o)
 HOST_OBJ := $(HOST_SRC:%.c=$(B)/obj/%.o)
 TESTS    := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 
-all: $(B)/vigil
+all: $(B)/vigil $(B)/vigil-uffd-pageserver
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -51,7 +51,14 @@ $(B)/tests/%: tests/unit/%.c $(B)/libvigil.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(B)/libvigil.a $(LDLIBS) -lcmocka
 
-tests: $(TESTS) $(B)/tests/api_fake_server $(B)/tests/kvm_translate_check
+tests: $(TESTS) $(B)/tests/api_fake_server $(B)/tests/kvm_translate_check $(B)/vigil-uffd-pageserver
+
+# The example page server for the Uffd memory backend (docs/SNAPSHOT.md);
+# test_uffd runs it from the same build tree.
+$(B)/vigil-uffd-pageserver: tools/uffd_pageserver.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
+$(B)/tests/test_uffd: $(B)/vigil-uffd-pageserver
 
 # vigil's page walk against KVM_TRANSLATE on this host (run by tests/introspect.sh).
 $(B)/tests/kvm_translate_check: tests/kvm_translate_check.c $(B)/libvigil.a
@@ -97,7 +104,7 @@ bench-emit: $(B)/bench/trace_emit
 .PHONY: bench-emit
 
 # Tiny self-checking guests (tests/guests/tiny.S), one bzImage per action.
-TINY_ACTIONS := poweroff flood echo kbdreset acpireset panic triple hang wild count cad pioloop peek msr msrloop cpuid hammer spin
+TINY_ACTIONS := poweroff flood echo kbdreset acpireset panic triple hang wild count cad pioloop peek msr msrloop cpuid hammer spin snapcount
 TINY := $(TINY_ACTIONS:%=$(B)/tests/guests/tiny-%.bin)
 $(B)/tests/guests/tiny-%.bin: tests/guests/tiny.S tests/guests/tiny.ld
 	@mkdir -p $(dir $@)
