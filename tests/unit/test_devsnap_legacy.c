@@ -285,7 +285,7 @@ static void test_i8042(void **state)
 
 	char err[SNAP_ERR_MAX];
 	assert_int_equal(snap_restore1(&vb, &f, err, sizeof(err)), 0);
-	assert_true(in8(i8042_cmd_io, b, 0) & (I8042_STR_OBF | I8042_STR_CMD));
+	assert_int_equal(in8(i8042_cmd_io, b, 0), I8042_STR_UNLOCK | I8042_STR_SYS | I8042_STR_CMD | I8042_STR_OBF);
 	assert_int_equal(in8(i8042_data_io, b, 0), 0xab);
 	assert_int_equal(in8(i8042_data_io, b, 0), 0x41); /* translated ID: XLATE kept */
 	out8(i8042_data_io, b, 0, 0x05);                   /* the pending 0x60's data */
