@@ -15,7 +15,9 @@
 #include <string.h>
 
 #include "core/snap.h"
+#include "devices/blk_backend.h"
 #include "devices/net_backend.h"
+#include "devices/virtio_blk.h"
 #include "devices/virtio_net.h"
 #include "devices/virtio_vsock.h"
 #include "devices/vsock_backend.h"
@@ -129,6 +131,71 @@ static void test_net_mac(void **state)
 	virtio_net_free(a);
 	virtio_net_free(b);
 	virtio_net_free(c);
+	fake_guest_fini(&g);
+}
+
+/* ---- virtio-blk --------------------------------------------------------- */
+
+static void bb_submit(struct blk_backend *be, struct blk_io *io)
+{
+	(void)be, (void)io;
+}
+static void bb_drain(struct blk_backend *be)
+{
+	(void)be;
+}
+static void bb_free(struct blk_backend *be)
+{
+	free(be);
+}
+static const struct blk_backend_ops bb_ops = { .submit = bb_submit, .drain = bb_drain, .free = bb_free };
+
+static struct virtio_dev *blk_new(struct fake_guest *g, uint64_t size, bool ro)
+{
+	struct blk_backend *be = calloc(1, sizeof(*be));
+	be->ops = &bb_ops;
+	be->size = size;
+	be->read_only = ro;
+	struct virtio_blk_config cfg = { .path = "disk.img", .read_only = ro, .id = "rootfs" };
+	char err[128];
+	struct virtio_dev *d = virtio_blk_new_backend(be, &cfg, &g->m, gate(), err, sizeof(err));
+	if (!d)
+		fail_msg("%s", err);
+	return d;
+}
+
+static void test_blk_same_disk(void **state)
+{
+	(void)state;
+	struct fake_guest g;
+	assert_int_equal(fake_guest_init(&g, 1 * MiB), 0);
+	struct virtio_dev *a = blk_new(&g, 1 * MiB, false);
+	uint8_t *buf;
+
+	struct virtio_dev *b = blk_new(&g, 1 * MiB, false);
+	struct snap_reader *r = save_dev(a, &buf);
+	assert_int_equal(b->ops->restore(b, r), 0);
+	assert_int_equal(snap_left(r), 0);
+	snap_reader_free(r);
+	free(buf);
+
+	/* Another size, or read-only where the guest could write: refused. */
+	struct virtio_dev *c = blk_new(&g, 2 * MiB, false);
+	r = save_dev(a, &buf);
+	assert_int_equal(c->ops->restore(c, r), -1);
+	assert_non_null(strstr(snap_error(r), "had 2048 sectors, this one has 4096"));
+	snap_reader_free(r);
+	free(buf);
+	struct virtio_dev *e = blk_new(&g, 1 * MiB, true);
+	r = save_dev(a, &buf);
+	assert_int_equal(e->ops->restore(e, r), -1);
+	assert_non_null(strstr(snap_error(r), "read-write, this one is read-only"));
+	snap_reader_free(r);
+	free(buf);
+	virtio_blk_free(a);
+	virtio_blk_free(b);
+	virtio_blk_free(c);
+	virtio_blk_free(e);
 	fake_guest_fini(&g);
 }
 
@@ -286,6 +353,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_net_mac),
 		cmocka_unit_test(test_vsock_cid_and_reset),
+		cmocka_unit_test(test_blk_same_disk),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
