@@ -780,7 +780,8 @@ static int read_queue(struct virtio_pci *vp, struct snap_reader *r, unsigned q, 
 		return snap_fail(r, "queue %u: event index does not match the features", q);
 	struct virtq t = { .size = s->size, .desc_gpa = s->desc, .avail_gpa = s->avail, .used_gpa = s->used };
 	if (virtq_enable(&t, d->mem) < 0)
-		return snap_fail(r, "queue %u: size %u or rings 0x%llx/0x%llx/0x%llx outside guest RAM", q, s->size,
+		return snap_fail(r, "queue %u: size %u or rings 0x%llx/0x%llx/0x%llx outside guest RAM or misaligned",
+				 q, s->size,
 				 (unsigned long long)s->desc, (unsigned long long)s->avail,
 				 (unsigned long long)s->used);
 	return 0;
