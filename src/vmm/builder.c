@@ -361,7 +361,7 @@ struct machine *machine_build(const struct vm_config *c, void (*notify)(void *ct
 	policy_leave(&mc->vm.policy);
 	if (pr < 0)
 		goto fail;
-	if (rs && machine_restore_state(mc, rs->r, err, errlen) < 0)
+	if (rs && machine_restore_state(mc, rs, err, errlen) < 0)
 		goto fail;
 	struct hv_ops hv = kvm_hv_ops(mc->kb);
 	if (vcpus_init(&mc->vm, &hv) < 0) {
