@@ -457,6 +457,8 @@ static const struct route routes[] = {
     {"PUT", "/metrics", PRE_BOOT, "metrics", put_metrics, "metrics", NULL},
     {"PUT", "/actions", ANY, "actions", put_actions, NULL, NULL},
     {"PATCH", "/vm", POST_BOOT, "vm", patch_vm, "vm", NULL},
+    {"PUT", "/snapshot/create", POST_BOOT, "snapshot", api_put_snapshot_create, NULL, NULL},
+    {"PUT", "/snapshot/load", PRE_BOOT, "snapshot", api_put_snapshot_load, NULL, NULL},
     {"GET", "/vm/config", ANY, "vm", get_vm_config, NULL, NULL},
     {"GET", "/vigil/stats", ANY, "vigil", get_stats, NULL, NULL},
     {"GET", "/metrics", ANY, "vigil", get_prometheus, NULL, NULL},

@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "api/routes.h"
 
@@ -29,5 +30,9 @@ int api_only_field(struct ctx *x, const char *what, const char *field);
 int api_get_memory(struct ctx *x);
 int api_get_translate(struct ctx *x);
 int api_put_dump(struct ctx *x);
+
+/* Firecracker's snapshot calls (routes_snapshot.c). */
+int api_put_snapshot_create(struct ctx *x);
+int api_put_snapshot_load(struct ctx *x);
 
 #endif

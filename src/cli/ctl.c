@@ -52,7 +52,11 @@ static void usage(FILE *out)
 		     "  trace PATH [FILTER] | trace filter SPEC | trace off\n"
 		     "                 PUT /vigil/trace: start (or switch), refilter or stop the JSON-lines trace\n"
 		     "  audit PATH | audit off\n"
-		     "                 PUT /vigil/audit: start (or switch) or stop the audit log\n");
+		     "                 PUT /vigil/audit: start (or switch) or stop the audit log\n"
+		     "  snapshot STATE MEM [--diff]\n"
+		     "                 PUT /snapshot/create: the paused VM into a state and a memory file\n"
+		     "  restore STATE (MEM | --uffd SOCKET) [--resume] [--track-dirty-pages]\n"
+		     "                 PUT /snapshot/load: a fresh vigil becomes the snapshot's VM\n");
 }
 
 /* VIGIL_CTL_TIMEOUT_MS shortens the wait (tests); 10 s otherwise. */
@@ -480,6 +484,51 @@ static int ctl_audit(const char *sock, int argc, char **argv)
 	return put_json(sock, "/vigil/audit", json_pack("{s:s}", "path", abs));
 }
 
+/* snapshot STATE MEM [--diff]: PUT /snapshot/create (the VM must be
+ * paused); restore STATE (MEM | --uffd SOCK) [--resume] [--track-dirty-pages]:
+ * PUT /snapshot/load into a fresh vigil. Paths are made absolute here,
+ * since vigil may run elsewhere. */
+static int ctl_snapshot(const char *sock, int argc, char **argv)
+{
+	char st[PATH_MAX + 2], mem[PATH_MAX + 2];
+	bool diff = argc == 3 && strcmp(argv[2], "--diff") == 0;
+	if ((argc != 2 && !diff) || absolute(argv[0], st, sizeof(st)) < 0 || absolute(argv[1], mem, sizeof(mem)) < 0) {
+		fprintf(stderr, "vigil: ctl: usage: snapshot STATE_FILE MEM_FILE [--diff]\n");
+		return 1;
+	}
+	return put_json(sock, "/snapshot/create", json_pack("{s:s,s:s,s:s}", "snapshot_path", st, "mem_file_path", mem,
+							    "snapshot_type", diff ? "Diff" : "Full"));
+}
+
+static int ctl_restore(const char *sock, int argc, char **argv)
+{
+	char st[PATH_MAX + 2], mem[PATH_MAX + 2];
+	const char *uffd = NULL, *file = NULL;
+	bool resume = false, dirty = false;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--resume") == 0)
+			resume = true;
+		else if (strcmp(argv[i], "--track-dirty-pages") == 0)
+			dirty = true;
+		else if (strcmp(argv[i], "--uffd") == 0 && i + 1 < argc)
+			uffd = argv[++i];
+		else if (argv[i][0] != '-' && !file)
+			file = argv[i];
+		else
+			file = uffd = NULL, argc = 0;
+	}
+	if (argc < 2 || !!file == !!uffd || absolute(argv[0], st, sizeof(st)) < 0 ||
+	    absolute(file ? file : uffd, mem, sizeof(mem)) < 0) {
+		fprintf(stderr, "vigil: ctl: usage: restore STATE_FILE (MEM_FILE | --uffd SOCKET) [--resume] "
+				"[--track-dirty-pages]\n");
+		return 1;
+	}
+	return put_json(sock, "/snapshot/load",
+			json_pack("{s:s,s:{s:s,s:s},s:b,s:b}", "snapshot_path", st, "mem_backend", "backend_type",
+				  uffd ? "Uffd" : "File", "backend_path", mem, "resume_vm", resume, "track_dirty_pages",
+				  dirty));
+}
+
 int ctl_main(int argc, char **argv)
 {
 	const char *sock = NULL, *cmd = NULL;
@@ -522,7 +571,8 @@ int ctl_main(int argc, char **argv)
 		const char *name;
 		int (*fn)(const char *sock, int argc, char **argv);
 	} with_args[] = { { "regs", ctl_regs },		{ "mem", ctl_mem },	{ "translate", ctl_translate },
-			  { "dump", ctl_dump },		{ "trace", ctl_trace }, { "audit", ctl_audit } };
+			  { "dump", ctl_dump },		{ "trace", ctl_trace }, { "audit", ctl_audit },
+			  { "snapshot", ctl_snapshot }, { "restore", ctl_restore } };
 	for (size_t i = 0; i < sizeof(with_args) / sizeof(with_args[0]); i++)
 		if (strcmp(with_args[i].name, cmd) == 0) {
 			rc = with_args[i].fn(sock, nargs, args);

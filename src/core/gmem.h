@@ -18,7 +18,13 @@ struct gmem_region {
 	gpa_t gpa;     /* first guest physical address */
 	uint64_t size; /* bytes */
 	uint8_t *host; /* host mapping of the region */
+	/* Pages written by vigil itself (devices, debuggers) since the last
+	 * gmem_dirty_take, one bit per GMEM_PAGE; NULL while not tracking.
+	 * The guest's own writes are the hypervisor's dirty log. */
+	_Atomic uint64_t *dirty;
 };
+
+#define GMEM_PAGE 4096ULL
 
 struct gmem {
 	struct gmem_region r[GMEM_MAX_REGIONS];
@@ -33,7 +39,18 @@ int gmem_add(struct gmem *m, gpa_t gpa, uint64_t size, void *host);
  * NULL otherwise (including len == 0 and arithmetic overflow). */
 void *gmem_ptr(const struct gmem *m, gpa_t gpa, uint64_t len);
 
-/* Copies in or out of guest memory; 0 or -EFAULT. */
+/* Dirty tracking of vigil's own writes, for Diff snapshots: on allocates
+ * one bitmap per region (all clear), off frees them. Before any device
+ * runs or with all of them quiesced. 0 or -ENOMEM. */
+int gmem_dirty_track(struct gmem *m, bool on);
+/* Marks the pages of [gpa, gpa+len) written; nothing when not tracking or
+ * outside RAM. Any thread. */
+void gmem_mark_dirty(const struct gmem *m, gpa_t gpa, uint64_t len);
+/* ORs region `i`'s bitmap into out (size/GMEM_PAGE bits, 64 per word) and
+ * clears it. */
+void gmem_dirty_take(const struct gmem *m, unsigned i, uint64_t *out);
+
+/* Copies in or out of guest memory (a write is marked dirty); 0 or -EFAULT. */
 int gmem_read(const struct gmem *m, gpa_t gpa, void *dst, uint64_t len);
 int gmem_write(const struct gmem *m, gpa_t gpa, const void *src, uint64_t len);
 

@@ -94,6 +94,12 @@ uint64_t policy_rule_hits(const struct policy *p, unsigned i)
 	return i < p->spec.nrules ? atomic_load_explicit(&p->hits[i], memory_order_relaxed) : 0;
 }
 
+void policy_rule_hits_add(const struct policy *p, unsigned i, uint64_t n)
+{
+	if (i < p->spec.nrules)
+		atomic_fetch_add_explicit(&p->hits[i], n, memory_order_relaxed);
+}
+
 static void decided(const struct policy *p, uint32_t i, struct policy_decision *d)
 {
 	const struct policy_rule *r = &p->spec.rules[i];

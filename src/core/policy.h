@@ -149,6 +149,8 @@ void policy_free(struct policy *p);
 const struct policy_spec *policy_spec_of(const struct policy *p);
 /* How often rule `i` decided so far (from any thread; never torn). */
 uint64_t policy_rule_hits(const struct policy *p, unsigned i);
+/* Adds n to rule i's hits (a snapshot's counts carried into a restore). */
+void policy_rule_hits_add(const struct policy *p, unsigned i, uint64_t n);
 
 struct policy_decision {
 	enum policy_verdict verdict; /* what the policy decided */

@@ -193,6 +193,25 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
 	return 1;
 }
 
+/* Diff snapshots: a device writes only into a chain's device-writable
+ * buffers and the used ring (the virtio contract), so those are the pages
+ * vigil dirtied. The walk is bounded like virtq_pop's; a chain the driver
+ * rewrote meanwhile marks what it now names, which is harmless. */
+static void mark_written(const struct virtq *q, uint16_t head)
+{
+	uint16_t i = head;
+	for (unsigned n = 0; n < q->size && i < q->size; n++) {
+		const struct virtq_desc *d = &q->desc[i];
+		uint16_t flags = LOAD(&d->flags);
+		if (flags & VIRTQ_DESC_F_WRITE)
+			gmem_mark_dirty(q->mem, LOAD(&d->addr), LOAD(&d->len));
+		if (!(flags & VIRTQ_DESC_F_NEXT))
+			break;
+		i = LOAD(&d->next);
+	}
+	gmem_mark_dirty(q->mem, q->used_gpa, 4 + 8ULL * q->size + 2);
+}
+
 void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
 {
 	if (!enabled(q))
@@ -202,6 +221,8 @@ void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
 	if ((uint16_t)(q->last_avail - q->used_idx) == 0)
 		return;
 
+	if (q->mem->r[0].dirty)
+		mark_written(q, head);
 	struct virtq_used_elem *e = &q->used->ring[q->used_idx & (q->size - 1)];
 	STORE(&e->id, (uint32_t)head);
 	STORE(&e->len, written);

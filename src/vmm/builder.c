@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "arch/x86/pc.h"
@@ -34,6 +35,7 @@
 #include "host/evloop.h"
 #include "host/exec_evloop.h"
 #include "host/net_open.h"
+#include "host/uffd.h"
 #include "host/vsock_uds.h"
 #include "kvm/kvm.h"
 #include "virtio/virtio_pci.h"
@@ -42,42 +44,7 @@
 #include "vmm/trace.h"
 #include "host/seccomp.h"
 
-#define MAX_VIRTIO (VMCFG_MAX_DRIVES + VMCFG_MAX_NETS + 3)
-
-struct mapped_file {
-	const uint8_t *data;
-	size_t len;
-};
-
-struct machine {
-	struct vm vm;
-	bool vm_ready;
-	struct vm_config cfg;
-	struct console con;
-	bool con_open;
-	struct pc_board pc;
-	struct pc_config board; /* what the board's devices were given; lives as long */
-	struct kvm_backend *kb;
-	struct evloop *loop;
-	struct gdb_server *gdb; /* --gdb, or NULL */
-	struct mapped_file kernel, initrd;
-	char cmdline[VMCFG_CMDLINE_MAX];
-	/* virtio device models, freed after their transports and the loop */
-	unsigned nr_virtio;
-	struct virtio_dev *virtio[MAX_VIRTIO];
-	void (*virtio_free[MAX_VIRTIO])(struct virtio_dev *d);
-	struct virtio_dev *hvc; /* the console's virtio device, if it is on one */
-	struct vcpu_thread {
-		struct vm *vm;
-		unsigned cpu;
-		pthread_t thread;
-		_Atomic int tid; /* the host thread id, for GET /vigil/vcpus */
-		bool started;
-	} *threads;
-	bool running; /* vCPU threads were started */
-	struct vclock_shift rtc_clock; /* the policy's rtc redirect, when board.clock is it */
-	struct vtrace *trace; /* the sink behind vm.ev: always there, so a trace can start live */
-};
+#include "vmm/machine_int.h"
 
 static int map_file(const char *what, const char *path, struct mapped_file *f, char *err, size_t errlen)
 {
@@ -315,8 +282,8 @@ static int install_policy(struct machine *mc, const struct vm_config *c, const s
 	return 0;
 }
 
-struct machine *machine_build(const struct vm_config *c, void (*notify)(void *ctx), void *ctx, char *err,
-			      size_t errlen)
+struct machine *machine_build(const struct vm_config *c, void (*notify)(void *ctx), void *ctx,
+			      const struct machine_restore *rs, char *err, size_t errlen)
 {
 	struct machine *mc = calloc(1, sizeof(*mc));
 	if (!mc || vm_init(&mc->vm, c->machine.vcpu_count) < 0) {
@@ -325,6 +292,7 @@ struct machine *machine_build(const struct vm_config *c, void (*notify)(void *ct
 		return NULL;
 	}
 	mc->vm_ready = true;
+	mc->uffd = -1;
 	mc->cfg = *c;
 	/* The policy is in force before any device or vCPU is made (the
 	 * vCPUs' CPUID and MSR filter come from it). mc->cfg does not own
@@ -342,13 +310,24 @@ struct machine *machine_build(const struct vm_config *c, void (*notify)(void *ct
 		errmsg(err, errlen, "boot_args: the kernel command line is too long");
 		goto fail;
 	}
-	if (map_file("kernel", c->boot.kernel_image_path, &mc->kernel, err, errlen) < 0 ||
-	    (c->boot.initrd_path[0] && map_file("initrd", c->boot.initrd_path, &mc->initrd, err, errlen) < 0))
+	/* A restore takes RAM, the loaded kernel included, from the snapshot. */
+	if (!rs && (map_file("kernel", c->boot.kernel_image_path, &mc->kernel, err, errlen) < 0 ||
+		    (c->boot.initrd_path[0] && map_file("initrd", c->boot.initrd_path, &mc->initrd, err, errlen) < 0)))
 		goto fail;
 	if (open_trace(mc, err, errlen) < 0 || open_console(mc, err, errlen) < 0)
 		goto fail;
-	mc->kb = kvm_backend_create(&mc->vm, c->machine.mem_size_mib << 20, NULL, err, errlen);
+	struct kvm_ram_source ram = { .kind = KVM_RAM_ANON, .fd = -1 };
+	if (rs)
+		ram = rs->uffd_path ? (struct kvm_ram_source){ .kind = KVM_RAM_UFFD, .fd = -1 }
+				    : (struct kvm_ram_source){ .kind = KVM_RAM_FILE, .fd = rs->mem_fd };
+	mc->kb = kvm_backend_create(&mc->vm, c->machine.mem_size_mib << 20, &ram, err, errlen);
 	if (!mc->kb)
+		goto fail;
+	/* The page server fills RAM from here on: before anything (a device
+	 * restoring its queues) touches it. */
+	if (rs && rs->uffd_path && (mc->uffd = uffd_attach(&mc->vm.mem, rs->uffd_path, err, errlen)) < 0)
+		goto fail;
+	if (c->machine.track_dirty_pages && machine_track_dirty(mc, err, errlen) < 0)
 		goto fail;
 	mc->loop = evloop_new();
 	if (!mc->loop) {
@@ -370,7 +349,7 @@ struct machine *machine_build(const struct vm_config *c, void (*notify)(void *ct
 		cfg->clock = vclock_shifted(&mc->rtc_clock);
 	if (pc_devices(&mc->vm, &mc->pc, cfg, err, errlen) < 0 || add_drives(mc, cfg, err, errlen) < 0 ||
 	    add_nets(mc, cfg, err, errlen) < 0 || add_others(mc, cfg, err, errlen) < 0 ||
-	    pc_build(&mc->vm, &mc->pc, cfg, err, errlen) < 0)
+	    (!rs && pc_build(&mc->vm, &mc->pc, cfg, err, errlen) < 0))
 		goto fail;
 	/* The policy in force decides the vCPUs' CPUID and the MSR filter. */
 	const struct policy *p = policy_enter(&mc->vm.policy);
@@ -381,6 +360,8 @@ struct machine *machine_build(const struct vm_config *c, void (*notify)(void *ct
 		policy_build_cpuid(p, mc->vm.ev);
 	policy_leave(&mc->vm.policy);
 	if (pr < 0)
+		goto fail;
+	if (rs && machine_restore_state(mc, rs, err, errlen) < 0)
 		goto fail;
 	struct hv_ops hv = kvm_hv_ops(mc->kb);
 	if (vcpus_init(&mc->vm, &hv) < 0) {
@@ -422,16 +403,30 @@ static bool hvc_wait(void *dev, int ms)
 	return virtio_console_rx_wait_room(dev, ms);
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t machine_first_entry_ns(struct machine *mc)
+{
+	return atomic_load(&mc->first_entry_ns);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu_thread *t = arg;
 	atomic_store(&t->tid, (int)gettid());
 	seccomp_enter(SC_VCPU);
+	if (t->cpu == 0)
+		atomic_store(t->first_entry_ns, mono_ns()); /* a restore's "first instruction" */
 	vcpu_loop(t->vm, t->cpu);
 	return NULL;
 }
 
-int machine_start(struct machine *mc, char *err, size_t errlen)
+int machine_start(struct machine *mc, bool paused, char *err, size_t errlen)
 {
 	if (evloop_start(mc->loop) < 0)
 		return errmsg(err, errlen, "cannot start the event thread");
@@ -453,6 +448,12 @@ int machine_start(struct machine *mc, char *err, size_t errlen)
 	if (mc->gdb && mc->cfg.gdb_wait) {
 		fprintf(stderr, "vigil: waiting for gdb on %s\n", mc->cfg.gdb);
 		vm_pause(&mc->vm);
+	} else if (paused) {
+		/* A snapshot loaded without resume_vm: every vCPU parks before
+		 * its first entry, and the devices wait as after a pause. */
+		evloop_pause(mc->loop);
+		vm_devs_quiesce(&mc->vm);
+		vm_pause(&mc->vm);
 	}
 	/* The control thread's filter goes in last, and before the vCPU
 	 * threads exist: they inherit it and narrow it (host/seccomp.h). */
@@ -461,6 +462,7 @@ int machine_start(struct machine *mc, char *err, size_t errlen)
 		struct vcpu_thread *t = &mc->threads[i];
 		t->vm = &mc->vm;
 		t->cpu = i;
+		t->first_entry_ns = &mc->first_entry_ns;
 		if (pthread_create(&t->thread, NULL, vcpu_thread, t) != 0)
 			return errmsg(err, errlen, "cannot start vCPU %u thread", i);
 		t->started = true;
@@ -569,6 +571,26 @@ struct vtrace *machine_trace(struct machine *mc)
 	return mc->trace;
 }
 
+/* --stats: vigil's own process as the guest ends, before teardown (every
+ * device still open): peak RSS and open descriptors, what a soak watches. */
+static void report_process(FILE *out)
+{
+	char line[256];
+	long hwm = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmHWM: %ld", &hwm) == 1)
+			break;
+	if (f)
+		fclose(f);
+	/* fcntl over the descriptor numbers: the control thread's seccomp list
+	 * has no getdents for /proc/self/fd. */
+	unsigned fds = 0;
+	for (int fd = 0; fd < 65536; fd++)
+		fds += fcntl(fd, F_GETFD) >= 0;
+	fprintf(out, "process: peak_rss_kb=%ld fds=%u\n", hwm, fds);
+}
+
 static void report_trace(struct vtrace *t)
 {
 	struct vtrace_stats st;
@@ -608,6 +630,7 @@ enum vm_stop machine_finish(struct machine *mc)
 		mon_report_devices(stderr, mc->vm.devs, mc->vm.nr_devs);
 		mon_report_hv(stderr, &mc->vm.vcpus.hv, mc->vm.ncpus);
 		report_policy(stderr, &mc->vm);
+		report_process(stderr);
 	}
 	/* Teardown order: no queue is served past evloop_stop(); device
 	 * models (and their worker threads) go before their transports. */
@@ -619,6 +642,8 @@ enum vm_stop machine_finish(struct machine *mc)
 		mc->virtio_free[i](mc->virtio[i]);
 	pc_free(&mc->pc);
 	evloop_free(mc->loop);
+	if (mc->uffd >= 0)
+		uffd_detach(mc->uffd);
 	kvm_backend_destroy(mc->kb);
 	/* Every producer (vCPUs, the event thread, device workers) is gone: the
 	 * last records and the coalesced audit records still counting. */

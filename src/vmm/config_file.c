@@ -15,6 +15,7 @@
 #include "core/errmsg.h"
 #include "host/seccomp.h"
 #include "vmm/config_json.h"
+#include "vmm/snapshot_json.h"
 #include "vmm/policy_json.h"
 #include "vmm/trace.h"
 
@@ -119,6 +120,50 @@ static int apply_policy(struct vm_config *c, json_t *v, char *err, size_t errlen
 	return 0;
 }
 
+static int apply(struct vm_config *c, json_t *doc, char *err, size_t errlen);
+
+/* vigil's "snapshot-load": PUT /snapshot/load's body, carried out when the
+ * VM would start. The VM is the snapshot's, so nothing that shapes it may
+ * sit beside it; the process's own keys (logger, metrics, console, stats,
+ * trace, audit, seccomp) still apply. */
+static int apply_snapshot_load(struct vm_config *c, json_t *doc, json_t *v, char *err, size_t errlen)
+{
+	static const char *const vm_keys[] = { "boot-source", "drives", "network-interfaces", "vsock", "entropy",
+					       "machine-config", "policy", "cpu-config", NULL };
+	for (unsigned i = 0; vm_keys[i]; i++) {
+		json_t *k = json_object_get(doc, vm_keys[i]);
+		if (k && !json_is_null(k) && !(json_is_array(k) && !json_array_size(k)))
+			return errmsg(err, errlen, "config file: `snapshot-load` restores the snapshot's VM: leave out `%s`",
+				      vm_keys[i]);
+	}
+	char e[400];
+	if (!json_is_object(v) || vmm_snapshot_load_json(NULL, v, e, sizeof(e)) < 0)
+		return errmsg(err, errlen, "snapshot-load: %s", json_is_object(v) ? e : "must be an object");
+	char *text = json_dumps(v, JSON_COMPACT);
+	if (!text || strlen(text) >= sizeof(c->snapshot_load)) {
+		free(text);
+		return errmsg(err, errlen, "snapshot-load: too long");
+	}
+	/* The rest of the document, without the VM's keys. */
+	json_t *rest = json_deep_copy(doc);
+	int r = -1;
+	if (rest) {
+		json_object_del(rest, "snapshot-load");
+		for (unsigned i = 0; vm_keys[i]; i++)
+			json_object_del(rest, vm_keys[i]);
+		json_object_set_new(rest, "boot-source", json_pack("{s:s}", "kernel_image_path", "/"));
+		r = apply(c, rest, err, errlen);
+		json_decref(rest);
+	}
+	if (r == 0) {
+		c->has_boot = false;
+		memset(&c->boot, 0, sizeof(c->boot));
+		strcpy(c->snapshot_load, text);
+	}
+	free(text);
+	return r;
+}
+
 static int apply(struct vm_config *c, json_t *doc, char *err, size_t errlen)
 {
 	static const char *const known[] = {"boot-source",
@@ -143,6 +188,7 @@ static int apply(struct vm_config *c, json_t *doc, char *err, size_t errlen)
 					    "trace_filter",
 					    "audit",
 					    "seccomp",
+					    "snapshot-load",
 					    NULL};
 	static const char *const unsupported[] = {"balloon", "mmds-config", "memory-hotplug", NULL};
 	static const struct {
@@ -175,6 +221,8 @@ static int apply(struct vm_config *c, json_t *doc, char *err, size_t errlen)
 	if ((v = json_object_get(doc, "pmem")) && !json_is_null(v) &&
 	    !(json_is_array(v) && !json_array_size(v)))
 		return errmsg(err, errlen, "pmem: vigil does not support pmem devices");
+	if ((v = json_object_get(doc, "snapshot-load")) && !json_is_null(v))
+		return apply_snapshot_load(c, doc, v, err, errlen);
 	if (!(v = json_object_get(doc, "boot-source")) || json_is_null(v))
 		return errmsg(err, errlen, "config file: missing key `boot-source`");
 

@@ -261,7 +261,13 @@ static json_t *fc_line(struct fc_metrics *w, struct vmm *m)
 	json_object_set_new(o, "deprecated_api", json_pack("{s:i}", "deprecated_http_api_calls", 0));
 	json_object_set_new(o, "get_api_requests", api_group(w, "GET", get_groups, api, n, true));
 	json_object_set_new(o, "i8042", zeros(i8042_fields));
-	json_object_set_new(o, "latencies_us", zeros(latency_fields));
+	json_t *lat = zeros(latency_fields);
+	/* The last snapshot calls' durations (Firecracker's are the same
+	 * last-value figures). */
+	set(lat, vmm_snapshot_last_diff(m) ? "diff_create_snapshot" : "full_create_snapshot",
+	    vmm_snapshot_last_us(m, false));
+	set(lat, "load_snapshot", vmm_snapshot_last_us(m, true));
+	json_object_set_new(o, "latencies_us", lat);
 	json_object_set_new(o, "logger",
 			    json_pack("{s:I, s:i, s:i}", "missed_metrics_count",
 				      (json_int_t)(w->missed - w->missed_flushed), "metrics_fails", 0,

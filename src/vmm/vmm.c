@@ -5,6 +5,7 @@
 #include "vmm/vmm.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -26,28 +27,12 @@
 #include "vmm/net_policy.h"
 #include "vmm/policy_json.h"
 #include "vmm/trace.h"
+#include "vmm/snapshot_json.h"
 #include "vmm/update.h"
+#include "vmm/vmm_int.h"
 
 #define METRICS_PERIOD_S 60
 
-struct vmm {
-	struct vm_config cfg;
-	struct machine *mc;
-	enum vmm_state state;
-	pthread_t control;
-	int wake; /* eventfd */
-	/* One call slot; callers queue on `lock` until it is free. */
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	void (*call_fn)(void *);
-	void *call_arg;
-	uint64_t calls_posted, calls_done;
-	bool closing;
-	_Atomic int quit; /* enum vm_stop asked before there is a VM; -1 = none */
-	uint64_t t0_ns;
-	_Atomic uint64_t api_requests;
-	struct fc_metrics *metrics;
-};
 
 static uint64_t now_ns(void)
 {
@@ -141,7 +126,7 @@ static void serve_call(struct vmm *m)
 	pthread_mutex_unlock(&m->lock);
 }
 
-static void on_vm_stop(void *ctx)
+void vmm_on_vm_stop(void *ctx)
 {
 	wake(ctx);
 }
@@ -172,10 +157,23 @@ struct vm *vmm_vm(struct vmm *m)
 	return m->mc ? machine_vm(m->mc) : NULL;
 }
 
+/* The config file's "snapshot-load": the same call as PUT /snapshot/load. */
+static int start_from_snapshot(struct vmm *m, char *err, size_t errlen)
+{
+	json_t *body = json_loads(m->cfg.snapshot_load, 0, NULL);
+	if (!body)
+		return errmsg(err, errlen, "snapshot-load: out of memory");
+	int r = vmm_snapshot_load_json(m, body, err, errlen);
+	json_decref(body);
+	return r;
+}
+
 int vmm_start(struct vmm *m, char *err, size_t errlen)
 {
 	if (m->state != VMM_NOT_STARTED)
 		return errmsg(err, errlen, "The requested operation is not supported after starting the microVM.");
+	if (m->cfg.snapshot_load[0])
+		return start_from_snapshot(m, err, errlen);
 	if (vmcfg_check_startable(&m->cfg, err, errlen) < 0)
 		return -1;
 	if (m->cfg.has_metrics && !m->metrics) {
@@ -183,10 +181,10 @@ int vmm_start(struct vmm *m, char *err, size_t errlen)
 		if (!m->metrics)
 			return -1;
 	}
-	m->mc = machine_build(&m->cfg, on_vm_stop, m, err, errlen);
+	m->mc = machine_build(&m->cfg, vmm_on_vm_stop, m, NULL, err, errlen);
 	if (!m->mc)
 		return -1;
-	if (machine_start(m->mc, err, errlen) < 0) {
+	if (machine_start(m->mc, false, err, errlen) < 0) {
 		machine_request_stop(m->mc, VM_STOP_ERROR);
 		machine_finish(m->mc);
 		m->mc = NULL;

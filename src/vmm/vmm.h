@@ -87,6 +87,40 @@ int vmm_set_audit(struct vmm *m, const char *path, char *err, size_t errlen);
 struct vtrace_stats;
 bool vmm_trace_stats(struct vmm *m, struct vtrace_stats *st);
 
+/* PUT /snapshot/create: the paused VM into a state file and a memory
+ * file (vmm_snapshot.c). -1 + err: not started, not paused, a file that
+ * cannot be written, Diff without track_dirty_pages. */
+struct vmm_snapshot_create {
+	const char *snapshot_path, *mem_file_path;
+	bool diff;
+};
+int vmm_snapshot_create(struct vmm *m, const struct vmm_snapshot_create *r, char *err, size_t errlen);
+/* PUT /snapshot/load, on a process where nothing boot-specific is
+ * configured: the VM rebuilt from the snapshot, paused unless resume_vm.
+ * On any error nothing of it is left and the process can try again. */
+struct vmm_snapshot_load {
+	const char *snapshot_path;
+	const char *mem_path;  /* the File backend (or mem_file_path) */
+	const char *uffd_path; /* the Uffd backend's socket */
+	bool track_dirty_pages, resume_vm;
+	struct { const char *iface_id, *host_dev_name; } net[VMCFG_MAX_NETS]; /* network_overrides */
+	unsigned nr_net;
+	const char *vsock_uds; /* vsock_override.uds_path, or NULL */
+	/* vigil's own: a clone's identity ("vigil_clone") */
+	const char *instance_id;
+	bool has_cid;
+	uint32_t cid;
+	struct { const char *iface_id; uint8_t mac[6]; } mac[VMCFG_MAX_NETS];
+	unsigned nr_mac;
+};
+int vmm_snapshot_load(struct vmm *m, const struct vmm_snapshot_load *r, char *err, size_t errlen);
+/* The last create's and load's durations, microseconds (0: none yet). */
+uint64_t vmm_snapshot_last_us(const struct vmm *m, bool load);
+bool vmm_snapshot_last_diff(const struct vmm *m); /* the last create was a Diff */
+/* From the start of the last load to vCPU 0's first entry, microseconds
+ * (0: no load, or not resumed yet). */
+uint64_t vmm_snapshot_first_entry_us(struct vmm *m);
+
 /* The running (or paused) VM, NULL before start: for stats and metrics. */
 struct vm *vmm_vm(struct vmm *m);
 

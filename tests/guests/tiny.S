@@ -23,6 +23,8 @@
  *   hammer    reads the unclaimed port 0x1234 200000 times as fast as it
  *             can (the audit log coalesces it), then S5
  *   spin      count in memory forever, a dot now and then (gdb's target)
+ *   snapcount a count in memory, r12 and r13, printed "c=XXXX ok" each
+ *             turn, forever (snapshots: it must go on after a restore)
  *   snap      count in memory, r12 and r13, reporting to ports 0x510/0x514
  *             (tests/kvm_snap_check.c: state carried across a snapshot) */
 #define COM1 0x3f8
@@ -318,6 +320,54 @@ peek_msg: .asciz "tiny: peek\n"
 	mov $0x51c, %dx
 	out %eax, %dx
 	jmp 1b
+#elif defined(ACTION_snapcount)
+	/* Snapshots (tests/snapshot.sh): a count kept three ways — in memory,
+	 * in r12 and (times 3) in r13 — printed as "c=XXXX ok" (hex) after a delay
+	 * each turn, "BAD" when the three disagree: a restore that lost a
+	 * register or a page shows, and the numbers go on from the snapshot. */
+	movq $0, snap_count(%rip)
+	xor %r12, %r12
+	xor %r13, %r13
+1:	mov $0x3000, %ecx
+2:	dec %ecx
+	jnz 2b
+	incq snap_count(%rip)
+	inc %r12
+	add $3, %r13
+	mov $'c', %al
+	call putc
+	mov $'=', %al
+	call putc
+	mov $12, %cl
+3:	mov %r12, %rax
+	shr %cl, %rax
+	and $0xf, %eax
+	lea hexdigits(%rip), %rbx
+	mov (%rbx,%rax), %al
+	push %rcx
+	call putc
+	pop %rcx
+	sub $4, %cl
+	jns 3b
+	mov snap_count(%rip), %rax
+	cmp %r12, %rax
+	jne 4f
+	lea (%rax,%rax,2), %rax
+	cmp %r13, %rax
+	jne 4f
+	lea snap_ok(%rip), %rsi
+	call puts
+	jmp 1b
+4:	lea snap_bad(%rip), %rsi
+	call puts
+	jmp 1b
+	.data
+	.balign 8
+snap_count: .quad 0
+hexdigits: .ascii "0123456789abcdef"
+snap_ok: .asciz " ok\n"
+snap_bad: .asciz " BAD\n"
+	.text
 #else
 #error "define ACTION_<name>"
 #endif
