@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,6 +217,22 @@ static int mark_vm(struct kvm_backend *kb)
 }
 
 static struct vm vm1, vm2, vm3, vm4;
+
+struct save_job {
+	struct kvm_backend *kb;
+	struct snap_writer *w;
+	int rc;
+	char err[SNAP_ERR_MAX];
+};
+
+static void *save_thread(void *arg)
+{
+	struct save_job *j = arg;
+	j->rc = kvm_snap_save_vm(j->kb, j->w, j->err, sizeof(j->err));
+	for (unsigned c = 0; j->rc == 0 && c < 2; c++)
+		j->rc = kvm_snap_save_vcpu(j->kb, c, j->w, j->err, sizeof(j->err));
+	return NULL;
+}
 static uint8_t image[1 << 20];
 
 static struct kvm_backend *make_vm(struct vm *vm, unsigned ncpus, const struct kvm_ram_source *src, size_t len,
@@ -498,10 +515,16 @@ int main(int argc, char **argv)
 	uint64_t tsc1 = get_msr(kb, 0, MSR_TSC);
 	struct vm_marks vm_m1, vm_m2;
 	read_marks(kb, &vm_m1);
+	/* from another thread than the one that ran the vCPU, as vigil's
+	 * control thread saves a parked vCPU */
 	struct snap_writer *w = snap_writer_new();
-	int rc = kvm_snap_save_vm(kb, w, err, sizeof(err));
-	for (unsigned c = 0; rc == 0 && c < 2; c++)
-		rc = kvm_snap_save_vcpu(kb, c, w, err, sizeof(err));
+	struct save_job sj = { kb, w, -1, "" };
+	pthread_t saver;
+	int rc = pthread_create(&saver, NULL, save_thread, &sj);
+	if (rc == 0)
+		pthread_join(saver, NULL);
+	rc = rc ? -1 : sj.rc;
+	memcpy(err, sj.err, sizeof(err));
 	const uint8_t *snap = NULL;
 	size_t snaplen = 0;
 	if (rc == 0)
