@@ -67,7 +67,7 @@ $(B)/tests/kvm_translate_check: tests/kvm_translate_check.c $(B)/libvigil.a
 	$(CC) $(CFLAGS) -o $@ $< $(B)/libvigil.a $(LDLIBS)
 
 # KVM's side of snapshots on this host: save, restore into a fresh VM,
-# dirty log, hostile sections (run by tests/introspect.sh).
+# dirty log, hostile sections (run by tests/kvm_snap.sh, and in the lab).
 $(B)/tests/kvm_snap_check: tests/kvm_snap_check.c $(B)/libvigil.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(B)/libvigil.a $(LDLIBS)
