@@ -35,7 +35,7 @@ struct kvm_backend {
 	struct kvm_cpuid2 *cpuid; /* what KVM supports; copied per vCPU */
 	bool msr_exits;           /* user-space MSR exits for the filter are on */
 	bool vcpus_made;          /* CPUID is fixed from here on */
-	bool dirty_log;           /* RAM slots have KVM_MEM_LOG_DIRTY_PAGES (kvm_snap.c) */
+	bool dirty_log;           /* RAM slots have KVM_MEM_LOG_DIRTY_PAGES (kvm_dirty.c) */
 	uint32_t *snap_msrs;      /* the MSRs a snapshot saves (kvm_snap.c), or NULL */
 	uint32_t snap_nmsrs;
 	struct kvm_stats stats;   /* the VM's; fd -1 when unavailable */
