@@ -244,6 +244,12 @@ static struct kvm_backend *make_vm(struct vm *vm, unsigned ncpus, const struct k
 		fprintf(stderr, "vm: %s\n", err);
 		exit(2);
 	}
+	/* KVM gets 2 MiB nested pages only for a 2 MiB-aligned host mapping
+	 * (kvm_vm.c map_region), whichever the memory source. */
+	char what[96];
+	snprintf(what, sizeof(what), "guest RAM's host mapping is 2 MiB-aligned (%s)",
+		 !src ? "anonymous" : src->kind == KVM_RAM_FILE ? "memory file" : "uffd");
+	check(((uintptr_t)vm->mem.r[0].host & ((2u << 20) - 1)) == 0, what, "");
 	if (!src) {
 		struct boot_config bc = { .kernel = image, .kernel_len = len, .cmdline = "" };
 		if (boot_load(&vm->mem, &bc, br, err, sizeof(err)) < 0) {
