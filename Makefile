@@ -12,16 +12,16 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Wshadow -Wvla -Wformat=2 -Wno-unused-parameter
 override CFLAGS += -std=gnu11 $(WARN) -Isrc -DVIGIL_VERSION='"$(VERSION)"' -MMD -MP -pthread
-# Libraries beyond libc: libslirp (user-mode networking), libmicrohttpd (the
-# API's HTTP server: loaded with dlopen when --api-sock asks for it, see
-# src/api/mhd.h, so only its headers are needed here), jansson (JSON for the
-# API and the config file).
+# Libraries beyond libc: libslirp (user-mode networking) and libmicrohttpd
+# (the API's HTTP server) are loaded with dlopen when a VM first uses them
+# (src/host/dl.h: a VM without them neither pays for them at start-up nor
+# carries them), so only their headers are needed here; jansson (JSON for
+# the API and the config file).
 SLIRP_CFLAGS := $(shell pkg-config --cflags slirp 2>/dev/null)
-SLIRP_LIBS   := $(shell pkg-config --libs slirp 2>/dev/null || echo -lslirp)
 override CFLAGS += $(SLIRP_CFLAGS)
 # libseccomp: the system-call filters per thread (src/host/seccomp.c).
 SECCOMP_LIBS := $(shell pkg-config --libs libseccomp 2>/dev/null || echo -lseccomp)
-override LDLIBS += -pthread $(SLIRP_LIBS) -ljansson -ldl $(SECCOMP_LIBS)
+override LDLIBS += -pthread -ljansson -ldl $(SECCOMP_LIBS)
 
 B       ?= build
 # The portable part: everything that does not talk to KVM or the host OS
@@ -34,7 +34,7 @@ CORE_OBJ := $(CORE_SRC:%.c=$(B)/obj/%.o)
 HOST_OBJ := $(HOST_SRC:%.c=$(B)/obj/%.o)
 TESTS    := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 
-all: $(B)/vigil
+all: $(B)/vigil $(B)/vigil-uffd-pageserver
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -51,7 +51,14 @@ $(B)/tests/%: tests/unit/%.c $(B)/libvigil.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(B)/libvigil.a $(LDLIBS) -lcmocka
 
-tests: $(TESTS) $(B)/tests/api_fake_server $(B)/tests/kvm_translate_check
+tests: $(TESTS) $(B)/tests/api_fake_server $(B)/tests/kvm_translate_check $(B)/vigil-uffd-pageserver
+
+# The example page server for the Uffd memory backend (docs/SNAPSHOT.md);
+# test_uffd runs it from the same build tree.
+$(B)/vigil-uffd-pageserver: tools/uffd_pageserver.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
+$(B)/tests/test_uffd: $(B)/vigil-uffd-pageserver
 
 # vigil's page walk against KVM_TRANSLATE on this host (run by tests/introspect.sh).
 $(B)/tests/kvm_translate_check: tests/kvm_translate_check.c $(B)/libvigil.a

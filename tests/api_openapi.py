@@ -129,6 +129,13 @@ def main():
             if "x-vigil-bad-example" in o:
                 do(m, p, o, o["x-vigil-bad-example"], 400, "bad example")
             do(m, p, o, example(o), 204, "example")
+    # The snapshot calls need files only a real snapshot gives: their bad
+    # examples and phases are checked, the examples by tests/snapshot.py.
+    for p, m, o in ops:
+        if o.get("x-vigil-phase") == "snapshot-load":
+            do(m, p, o, o["x-vigil-bad-example"], 400, "bad example")
+        if o.get("x-vigil-phase") == "snapshot-create":
+            do(m, p, o, example(o), 400, "before start")
     undocumented_pre = [(p, m) for p, m, o in ops if o.get("x-vigil-phase") == "pre-boot" and p not in PRE_ORDER]
     check(not undocumented_pre, "every pre-boot operation is exercised", repr(undocumented_pre))
     for p, m, o in ops:
@@ -179,6 +186,13 @@ def after_start(a, spec, ops, do, example, gets, check_ids):
                 do(m, p, o, more, 204, "example")
         if ph == "action":
             do(m, p, o, example(o), 400, "InstanceStart when started")
+        if ph == "snapshot-load":
+            r = do(m, p, o, example(o), 400, "after start")
+            check(fault(r) and "after starting" in r[2]["fault_message"], "%s %s refused as after start" % (m.upper(), p))
+        if ph == "snapshot-create":
+            do(m, p, o, o["x-vigil-bad-example"], 400, "bad example")
+            r = do(m, p, o, example(o), 400, "while running")
+            check(fault(r) and "not paused" in r[2]["fault_message"], "%s %s refused while running" % (m.upper(), p))
     # --- what no document lists
     for method, path in (("GET", "/not-a-path"), ("DELETE", "/drives/rootfs"), ("POST", "/actions")):
         r = call(a.socket, method, path, "{}" if method != "GET" else None)

@@ -75,6 +75,11 @@ policy_live_tsan() {  # policies swapped live under full-speed exits, vigil unde
 }
 suite policy-live-tsan policy_live_tsan
 suite ctl python3 tests/ctl_test.py build/vigil
+suite snapshot python3 tests/snapshot.py build
+snapshot_asan() {  # the snapshot suite against the ASan+UBSan vigil (built by native_asan)
+    ASAN_OPTIONS=detect_leaks=0 python3 tests/snapshot.py build/asan
+}
+suite snapshot-asan snapshot_asan
 suite hostile tests/hostile.sh build
 hostile_asan() {  # the hostile guests against the ASan+UBSan vigil (built by native_asan)
     ASAN_OPTIONS=detect_leaks=0 RSS_MAX_KB=400000 CPU_MAX_S=30 tests/hostile.sh build/asan

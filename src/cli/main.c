@@ -6,6 +6,7 @@
 #include "cli/jail.h"
 #include "cli/policy_cmd.h"
 #include "cli/run_cmd.h"
+#include "cli/snapshot_editor.h"
 #include "host/seccomp.h"
 #include "kvm/kvm.h"
 
@@ -18,12 +19,16 @@ static void usage(FILE *out)
 		"       vigil ctl --api-sock PATH COMMAND\n"
 		"                             drive a running VM: status, start, pause, resume,\n"
 		"                             ctrl-alt-del, flush-metrics, config, stats, metrics,\n"
-		"                             policy, regs, mem, translate, dump, trace, audit\n"
+		"                             policy, regs, mem, translate, dump, trace, audit,\n"
+		"                             snapshot, restore\n"
 		"                             (vigil ctl --help)\n"
 		"       vigil jail --id ID --uid U --gid G --chroot-base DIR [options] -- vigil run ...\n"
 		"                             run a VM in a jail (vigil jail --help)\n"
 		"       vigil policy check FILE\n"
 		"                             read and compile a policy file (docs/POLICY.md)\n"
+		"       vigil snapshot-editor edit-memory rebase --memory-path BASE --diff-path DIFF\n"
+		"       vigil snapshot-editor info-vmstate version|sections --vmstate-path STATE\n"
+		"                             merge a Diff snapshot's memory onto its base; read a state file\n"
 		"       vigil seccomp-list [-v]\n"
 		"                             each thread kind's allowed system calls (count; -v: names)\n"
 		"       vigil --version | --help\n",
@@ -53,6 +58,8 @@ int main(int argc, char **argv)
 		return jail_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "policy") == 0)
 		return policy_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "snapshot-editor") == 0)
+		return snapshot_editor_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "seccomp-list") == 0) {
 		bool verbose = argc > 2 && strcmp(argv[2], "-v") == 0;
 		if (argc > 3 || (argc == 3 && !verbose)) {

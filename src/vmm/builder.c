@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "arch/x86/pc.h"
@@ -402,11 +403,25 @@ static bool hvc_wait(void *dev, int ms)
 	return virtio_console_rx_wait_room(dev, ms);
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t machine_first_entry_ns(struct machine *mc)
+{
+	return atomic_load(&mc->first_entry_ns);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu_thread *t = arg;
 	atomic_store(&t->tid, (int)gettid());
 	seccomp_enter(SC_VCPU);
+	if (t->cpu == 0)
+		atomic_store(t->first_entry_ns, mono_ns()); /* a restore's "first instruction" */
 	vcpu_loop(t->vm, t->cpu);
 	return NULL;
 }
@@ -447,6 +462,7 @@ int machine_start(struct machine *mc, bool paused, char *err, size_t errlen)
 		struct vcpu_thread *t = &mc->threads[i];
 		t->vm = &mc->vm;
 		t->cpu = i;
+		t->first_entry_ns = &mc->first_entry_ns;
 		if (pthread_create(&t->thread, NULL, vcpu_thread, t) != 0)
 			return errmsg(err, errlen, "cannot start vCPU %u thread", i);
 		t->started = true;

@@ -79,6 +79,8 @@ struct policy;
 int machine_policy_check(struct machine *mc, const struct policy *p, char *err, size_t errlen);
 int machine_policy_changed(struct machine *mc, char *err, size_t errlen);
 
+/* CLOCK_MONOTONIC (ns) when vCPU 0's loop began its first entry; 0 before. */
+uint64_t machine_first_entry_ns(struct machine *mc);
 /* vCPU i's host thread id (0 before its thread runs). */
 int machine_vcpu_tid(struct machine *mc, unsigned i);
 

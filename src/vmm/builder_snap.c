@@ -35,32 +35,18 @@ int machine_track_dirty(struct machine *mc, char *err, size_t errlen)
 
 /* ---- save ---- */
 
-struct vcpu_save {
-	struct machine *mc;
-	struct snap_writer *w;
-	int r;
-	char err[256];
-};
-
-static void save_vcpu_here(void *arg, unsigned cpu)
-{
-	struct vcpu_save *s = arg;
-	s->r = kvm_snap_save_vcpu(s->mc->kb, cpu, s->w, s->err, sizeof(s->err));
-}
-
 int machine_save(struct machine *mc, struct snap_writer *w, char *err, size_t errlen)
 {
 	if (kvm_snap_save_vm(mc->kb, w, err, errlen) < 0)
 		return -1;
-	/* KVM wants a vCPU's registers read on its own thread: each parked
-	 * vCPU runs its part from its mailbox, one after the other. */
-	for (unsigned i = 0; i < mc->vm.ncpus; i++) {
-		struct vcpu_save s = { .mc = mc, .w = w, .r = -1 };
-		if (vcpu_run_on(&mc->vm, i, save_vcpu_here, &s) < 0)
-			return errmsg(err, errlen, "vCPU %u is not running: cannot save its state", i);
-		if (s.r < 0)
-			return errmsg(err, errlen, "%s", s.err);
-	}
+	/* Every vCPU is parked outside KVM_RUN, so KVM lets this thread read
+	 * it (each vCPU ioctl takes the vCPU's own lock); the vCPU threads'
+	 * seccomp lists then need none of the many KVM_GET_* calls. */
+	if (vm_run_state(&mc->vm) != VMS_PAUSED)
+		return errmsg(err, errlen, "the vCPUs are not parked");
+	for (unsigned i = 0; i < mc->vm.ncpus; i++)
+		if (kvm_snap_save_vcpu(mc->kb, i, w, err, errlen) < 0)
+			return -1;
 	for (unsigned i = 0; i < mc->vm.nr_devs; i++) {
 		struct vdev *d = &mc->vm.devs[i];
 		if (!d->ops || !d->ops->save)

@@ -49,6 +49,7 @@ struct machine {
 		unsigned cpu;
 		pthread_t thread;
 		_Atomic int tid; /* the host thread id, for GET /vigil/vcpus */
+		_Atomic uint64_t *first_entry_ns;
 		bool started;
 	} *threads;
 	bool running; /* vCPU threads were started */
@@ -56,6 +57,7 @@ struct machine {
 	struct vtrace *trace; /* the sink behind vm.ev: always there, so a trace can start live */
 	int uffd;             /* the Uffd memory backend's descriptor, or -1 */
 	bool dirty_on;        /* track_dirty_pages: KVM's log and gmem's bitmaps are on */
+	_Atomic uint64_t first_entry_ns; /* CLOCK_MONOTONIC when vCPU 0's loop began, 0 before */
 };
 
 

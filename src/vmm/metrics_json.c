@@ -138,6 +138,12 @@ char *metrics_stats_json(struct vmm *m)
 	if (!root)
 		return NULL;
 	json_object_set_new(root, "policy", policy_stats(m, vm));
+	/* vigil's own: the last snapshot calls (Firecracker's latencies_us
+	 * has the first two too). */
+	json_object_set_new(root, "snapshot",
+			    json_pack("{s:I, s:I, s:I}", "last_create_us", (json_int_t)vmm_snapshot_last_us(m, false),
+				      "last_load_us", (json_int_t)vmm_snapshot_last_us(m, true), "load_to_first_entry_us",
+				      (json_int_t)vmm_snapshot_first_entry_us(m)));
 	struct vtrace_stats ts = { 0 };
 	vmm_trace_stats(m, &ts);
 	json_object_set_new(root, "trace",

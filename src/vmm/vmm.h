@@ -117,6 +117,9 @@ int vmm_snapshot_load(struct vmm *m, const struct vmm_snapshot_load *r, char *er
 /* The last create's and load's durations, microseconds (0: none yet). */
 uint64_t vmm_snapshot_last_us(const struct vmm *m, bool load);
 bool vmm_snapshot_last_diff(const struct vmm *m); /* the last create was a Diff */
+/* From the start of the last load to vCPU 0's first entry, microseconds
+ * (0: no load, or not resumed yet). */
+uint64_t vmm_snapshot_first_entry_us(struct vmm *m);
 
 /* The running (or paused) VM, NULL before start: for stats and metrics. */
 struct vm *vmm_vm(struct vmm *m);

@@ -38,6 +38,7 @@ struct vmm {
 	dev_t mem_dev;
 	ino_t mem_ino;
 	uint64_t last_snapshot_us, last_load_us;
+	uint64_t load_t0_us; /* when the last load began (CLOCK_MONOTONIC) */
 	bool last_snapshot_diff;
 };
 

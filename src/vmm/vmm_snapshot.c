@@ -373,6 +373,7 @@ int vmm_snapshot_load(struct vmm *m, const struct vmm_snapshot_load *r, char *er
 		m->mem_ino = ms.st_ino;
 	}
 	m->last_load_us = mono_us() - t0;
+	m->load_t0_us = t0;
 	VLOG_INFO("snapshot loaded from %s in %" PRIu64 " us (%s)", r->snapshot_path, m->last_load_us,
 		  r->resume_vm ? "resumed" : "paused");
 	vmcfg_fini(saved);
@@ -398,6 +399,12 @@ out:
 uint64_t vmm_snapshot_last_us(const struct vmm *m, bool load)
 {
 	return load ? m->last_load_us : m->last_snapshot_us;
+}
+
+uint64_t vmm_snapshot_first_entry_us(struct vmm *m)
+{
+	uint64_t e = m->mc && m->load_t0_us ? machine_first_entry_ns(m->mc) / 1000u : 0;
+	return e > m->load_t0_us ? e - m->load_t0_us : 0;
 }
 
 bool vmm_snapshot_last_diff(const struct vmm *m)

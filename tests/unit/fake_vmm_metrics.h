@@ -55,6 +55,24 @@ uint64_t vmm_api_requests(const struct vmm *m)
 	return m->api_requests;
 }
 
+uint64_t vmm_snapshot_last_us(const struct vmm *m, bool load)
+{
+	(void)m;
+	return load ? 1234 : 5678;
+}
+
+bool vmm_snapshot_last_diff(const struct vmm *m)
+{
+	(void)m;
+	return false;
+}
+
+uint64_t vmm_snapshot_first_entry_us(struct vmm *m)
+{
+	(void)m;
+	return 0;
+}
+
 bool vmm_trace_stats(struct vmm *m, struct vtrace_stats *st)
 {
 	(void)m;
