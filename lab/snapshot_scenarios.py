@@ -259,6 +259,9 @@ def boot_snap_restore(r, work):
         wait_count(g2, REC, r_snap + 5, 300, "the disk records after the restore")
         # End the writers, then a clean unmount: the image must be whole.
         g2.run("kill $(cat /tmp/rec.pid) $(cat /tmp/cnt.pid); sleep 1", 60)
+        # What the guest kernel said of its disk and of the jump in time.
+        _, seen["dmesg"] = g2.run("dmesg | grep -iE 'EXT4-fs (error|warning)|I/O error|blk_update_request|"
+                                  "soft lockup|rcu.*stall|Call Trace' | tail -8; echo dmesg-done", 60)
         st, out = g2.run("sync; umount /mnt; echo umount=$?", 120)
         seen["umount"] = out
         after = g2.out
@@ -282,12 +285,13 @@ def boot_snap_restore(r, work):
     # The line the guest was writing at the pause may end in the new
     # vigil's output (its tail still in the guest kernel's serial buffer):
     # the new output's first whole number is then c_snap + 2.
-    ok = (consecutive_from_1(cnt) and new_cnt and new_cnt[0] <= c_snap + 2 and new_cnt[-1] > c_snap + 10
+    disk_errors = [l for l in seen["dmesg"].split("\n") if re.search(r"EXT4-fs|I/O error|blk_update", l)]
+    ok = (not disk_errors and consecutive_from_1(cnt) and new_cnt and new_cnt[0] <= c_snap + 2 and new_cnt[-1] > c_snap + 10
           and consecutive_from_1(recs_seen) and not rebooted and "umount=0" in seen["umount"]
           and seen["rc"] == 0 and fsck.returncode == 0 and lines == want and k >= last(REC, after) > r_snap)
     gaps = [(a, b) for a, b in zip(cnt, cnt[1:]) if b != a + 1][:5]
     r.check("snapshot-restore", ok,
-            f"snapshot at CNT {c_snap} REC {r_snap}; console counts {cnt[:2]}..{cnt[-3:]} "
+            f"guest disk errors {disk_errors}; snapshot at CNT {c_snap} REC {r_snap}; console counts {cnt[:2]}..{cnt[-3:]} "
             f"({len(cnt)}, breaks {gaps}); the new vigil's first/last {new_cnt[:1]}/{new_cnt[-1:]}; "
             f"REC seen consecutive {consecutive_from_1(recs_seen)} up to {recs_seen[-1:]}; "
             f"second banner {rebooted}; umount {seen['umount'].strip()[-80:]!r}; exit {seen['rc']}; "
@@ -295,7 +299,8 @@ def boot_snap_restore(r, work):
             f"file: {k} lines, in order {lines == want}, first {lines[:2]} last {lines[-2:]} "
             f"{dbg.stderr.strip()[-120:]!r}")
     print(f"  (snapshot-restore: at CNT {c_snap}/REC {r_snap}; {seen['snap']}; {seen['load']};"
-          f" {k} records on disk)", flush=True)
+          f" {k} records on disk; guest kernel warnings {seen['dmesg'].replace('dmesg-done', '').strip()!r})",
+          flush=True)
 
 
 # --- snapshot-vsock-net: vsock reset and reconnect, user-mode net again ------------
@@ -414,7 +419,7 @@ def boot_snap_vsock_net(r, work):
             seen["mark"] = g2.run("cat /tmp/mark", 120)[1].strip()
             # The guest side of the held connection ends with the transport
             # reset: the listener logs it and goes back to accept().
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 45
             while True:
                 _, log = g2.run("cat /tmp/vl.log", 60)
                 if "echoed" in log or time.monotonic() > deadline:
