@@ -41,6 +41,7 @@ import api_scenarios  # noqa: E402
 import gdb_scenarios  # noqa: E402
 import introspect_scenarios  # noqa: E402
 import kvm_policy_scenarios  # noqa: E402
+import kvm_snap_scenarios  # noqa: E402
 import policy_scenarios  # noqa: E402
 import net_policy_scenarios  # noqa: E402
 import snapshot_scenarios  # noqa: E402
@@ -443,6 +444,7 @@ BOOTS = {
     **gdb_scenarios.BOOTS,
     **introspect_scenarios.BOOTS,
     **kvm_policy_scenarios.BOOTS,
+    **kvm_snap_scenarios.BOOTS,
     **policy_scenarios.BOOTS,
     **net_policy_scenarios.BOOTS,
     **snapshot_scenarios.BOOTS,

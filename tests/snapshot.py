@@ -167,7 +167,7 @@ def policy_hits(sock):
 
 def exits(sock):
     st, _, s = call(sock, "GET", "/vigil/stats")
-    return s.get("exits", -1) if st == 200 and isinstance(s, dict) else -1
+    return s.get("totals", {}).get("exits", -1) if st == 200 and isinstance(s, dict) else -1
 
 
 def main():

@@ -57,7 +57,7 @@ int kvm_snap_load_vm(struct kvm_backend *kb, struct snap_reader *r, char *err, s
 int kvm_snap_save_vcpu(struct kvm_backend *kb, unsigned cpu, struct snap_writer *w, char *err, size_t errlen);
 int kvm_snap_load_vcpu(struct kvm_backend *kb, unsigned cpu, struct snap_reader *r, char *err, size_t errlen);
 
-/* Dirty page tracking of guest RAM by KVM (track_dirty_pages): on sets
+/* Dirty page tracking of guest RAM by KVM (track_dirty_pages; kvm_dirty.c): on sets
  * KVM_MEM_LOG_DIRTY_PAGES on every RAM slot. 0 or -errno. */
 int kvm_dirty_log_enable(struct kvm_backend *kb, bool on);
 /* The pages of region `region` (vm->mem's order) the guest wrote since the

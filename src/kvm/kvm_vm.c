@@ -208,6 +208,7 @@ struct kvm_backend *kvm_backend_create(struct vm *vm, uint64_t mem_bytes, const 
 	if (ioctl(kb->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
 		return fail(kb, err, errlen, "KVM_CREATE_PIT2: %s", strerror(errno));
 	enable_msr_exits(kb);
+	kb->snap_msrs = kvm_snap_msr_list(kb, &kb->snap_nmsrs);
 	kb->stats_why = kvm_stats_unavailable(kb->kvm_fd);
 	if (!kb->stats_why && kvm_stats_open(&kb->stats, kb->vm_fd) < 0)
 		kb->stats_why = "KVM_GET_STATS_FD failed on the VM";
@@ -239,6 +240,7 @@ void kvm_backend_destroy(struct kvm_backend *kb)
 	if (kb->kvm_fd >= 0)
 		close(kb->kvm_fd);
 	free(kb->cpuid);
+	free(kb->snap_msrs);
 	free(kb);
 }
 
