@@ -299,7 +299,7 @@ def boot_snap_restore(r, work):
             f"file: {k} lines, in order {lines == want}, first {lines[:2]} last {lines[-2:]} "
             f"{dbg.stderr.strip()[-120:]!r}")
     print(f"  (snapshot-restore: at CNT {c_snap}/REC {r_snap}; {seen['snap']}; {seen['load']};"
-          f" {k} records on disk; guest kernel warnings {seen['dmesg'].replace('dmesg-done', '').strip()!r})",
+          f" {k} records on disk; guest kernel warnings since boot {seen['dmesg'].replace('dmesg-done', '').strip()!r})",
           flush=True)
 
 
