@@ -24,9 +24,9 @@ loops and its files go on.
                       "OK ...") to the guest's one-at-a-time echo listener
                       is echoed and held open. Restored with vsock_override
                       (a new uds_path): the held connection is gone, in the
-                      guest too (the listener logs its end: the transport
-                      reset: its read fails, ECONNRESET, "echoed -1 bytes",
-                      within 45 s of the load), a NEW host connection is echoed by the same
+                      guest too (within 45 s of the load the listener's read
+                      fails with the transport reset's ECONNRESET: "echoed
+                      -1 bytes"), a NEW host connection is echoed by the same
                       listener (it could not be while the old one lived), a
                       guest-to-host connection reaches an echo server on the
                       new UDS_6000, the guest fetches the page again
