@@ -7,7 +7,8 @@
  *   "cpu0".."cpuN" every vCPU (kvm_snap.c)
  *   one per device, under its registry id ("com1", "rootfs", ...)
  *   "monitor", "policy-hits"  the counters (core/monitor_snap.c)
- * Guest RAM is the memory file beside it. */
+ * Guest RAM is the memory file beside it. A restore takes KVM's state
+ * back first, then the devices', then the counters. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -177,6 +178,15 @@ int machine_restore_state(struct machine *mc, const struct machine_restore *rs, 
 	struct snap_reader *r = rs->r;
 	if (apply_overrides(mc, rs, err, errlen) < 0)
 		return -1;
+	/* KVM's state first: the vCPUs exist (their LAPICs with them), none
+	 * has run. A device's restore may raise an interrupt (vsock's
+	 * transport reset, a UART's level): it must land in the restored
+	 * interrupt controllers, not be overwritten by them. */
+	if (kvm_snap_load_vm(mc->kb, r, err, errlen) < 0)
+		return -1;
+	for (unsigned i = 0; i < mc->vm.ncpus; i++)
+		if (kvm_snap_load_vcpu(mc->kb, i, r, err, errlen) < 0)
+			return -1;
 	for (unsigned i = 0; i < mc->vm.nr_devs; i++) {
 		struct vdev *d = &mc->vm.devs[i];
 		if (!snap_has(r, d->id))
@@ -193,11 +203,5 @@ int machine_restore_state(struct machine *mc, const struct machine_restore *rs, 
 	policy_leave(&mc->vm.policy);
 	if (pr < 0)
 		return restore_fail(r, err, errlen, "the policy's counters could not be restored");
-	/* The vCPUs exist (their LAPICs with them); none has run. */
-	if (kvm_snap_load_vm(mc->kb, r, err, errlen) < 0)
-		return -1;
-	for (unsigned i = 0; i < mc->vm.ncpus; i++)
-		if (kvm_snap_load_vcpu(mc->kb, i, r, err, errlen) < 0)
-			return -1;
 	return 0;
 }
