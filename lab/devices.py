@@ -16,6 +16,7 @@ Boots (each ~20-40 s in the lab; every one with --stats):
   tap:  --net tap in a network namespace of L1: net-tap, stats-tap
   hvc:  --console-device virtio: virtio-console, stats-hvc
   netpol: --net user under an egress allow-list policy (lab/net_policy_scenarios.py)
+  snapshot-*: pause, snapshot, a new vigil restores (lab/snapshot_scenarios.py)
 The stats-* scenarios also check that vigil exited 0 after `poweroff -f`.
 Network targets are only L1's loopback and the lab's own namespace.
 """
@@ -40,8 +41,10 @@ import api_scenarios  # noqa: E402
 import gdb_scenarios  # noqa: E402
 import introspect_scenarios  # noqa: E402
 import kvm_policy_scenarios  # noqa: E402
+import kvm_snap_scenarios  # noqa: E402
 import policy_scenarios  # noqa: E402
 import net_policy_scenarios  # noqa: E402
+import snapshot_scenarios  # noqa: E402
 
 VIGIL, BZIMAGE, INITRD = S.VIGIL, S.BZIMAGE, S.INITRD
 ROOTFS = f"{S.GUEST}/rootfs.ext4"
@@ -441,8 +444,10 @@ BOOTS = {
     **gdb_scenarios.BOOTS,
     **introspect_scenarios.BOOTS,
     **kvm_policy_scenarios.BOOTS,
+    **kvm_snap_scenarios.BOOTS,
     **policy_scenarios.BOOTS,
     **net_policy_scenarios.BOOTS,
+    **snapshot_scenarios.BOOTS,
     boot_disk: ["root-disk", "blk-integrity", "blk-ro", "rng", "stats-disk"],
     boot_net: ["net-user", "net-hostfwd", "vsock-h2g", "vsock-g2h", "vsock-refused", "stats-net"],
     boot_tap: ["net-tap", "stats-tap"],

@@ -69,6 +69,13 @@ check "the HTTP library is loaded with the API" $? "not in /proc/$VPID/maps"
 "$V" run --kernel "$G/tiny-count.bin" --console none </dev/null >/dev/null 2>&1 &
 NPID=$!; pids+=($NPID); sleep 0.5
 check "and not without it (no GnuTLS chain at start-up)" "$(! grep -q -e libmicrohttpd -e libgnutls "/proc/$NPID/maps"; echo $?)" "$(grep -e microhttpd -e gnutls "/proc/$NPID/maps" | head -2)"
+[ -r "/proc/$NPID/maps" ] && ! grep -q -e libslirp -e libglib "/proc/$NPID/maps"
+check "nor user networking's stack (libslirp, glib) without --net user" $? "$(grep -e slirp -e glib "/proc/$NPID/maps" | head -2)"
+kill -TERM $NPID
+"$V" run --kernel "$G/tiny-count.bin" --console none --net user </dev/null >/dev/null 2>&1 &
+NPID=$!; pids+=($NPID); sleep 0.5
+grep -q libslirp "/proc/$NPID/maps"
+check "libslirp is loaded for --net user" $? "not in /proc/$NPID/maps"
 kill -TERM $NPID
 expect 200 "GET / before start" GET / "" '"state": *"Not started"'
 expect 200 "GET /version" GET /version "" 'firecracker_version'

@@ -81,6 +81,7 @@ snapshot_asan() {  # the snapshot suite against the ASan+UBSan vigil (built by n
 }
 suite snapshot-asan snapshot_asan
 suite hostile tests/hostile.sh build
+suite soak tests/soak.sh build
 hostile_asan() {  # the hostile guests against the ASan+UBSan vigil (built by native_asan)
     ASAN_OPTIONS=detect_leaks=0 RSS_MAX_KB=400000 CPU_MAX_S=30 tests/hostile.sh build/asan
 }
@@ -89,6 +90,17 @@ introspect() {  # memory, translations, dumps; the page walk against KVM_TRANSLA
     make -s build/tests/kvm_translate_check && tests/introspect.sh build
 }
 suite introspect introspect
+kvm_snap() {  # KVM's snapshot state (kvm_snap.c) saved and restored on this host, plain and ASan+UBSan
+    make -s build/tests/kvm_snap_check >/dev/null || return 1
+    tests/kvm_snap.sh build
+}
+suite kvm-snap kvm_snap
+kvm_snap_asan() {
+    make -s B=build/asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+        LDLIBS="-fsanitize=address,undefined" build/asan/tests/kvm_snap_check >/dev/null || return 1
+    tests/kvm_snap.sh build/asan build/tests/guests
+}
+suite kvm-snap-asan kvm_snap_asan
 fuzz() {  # the virtqueue walker under libFuzzer, briefly: a crash fails
     if make -s fuzz-smoke; then echo "fuzz: 1 passed, 0 failed"; else echo "fuzz: 0 passed, 1 failed"; return 1; fi
 }

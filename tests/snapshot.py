@@ -167,7 +167,124 @@ def policy_hits(sock):
 
 def exits(sock):
     st, _, s = call(sock, "GET", "/vigil/stats")
-    return s.get("exits", -1) if st == 200 and isinstance(s, dict) else -1
+    return s.get("totals", {}).get("exits", -1) if st == 200 and isinstance(s, dict) else -1
+
+
+def sections(raw):
+    """The state file's sections as [(header bytes, payload)] and the trailer (core/snap.h)."""
+    out, off, end = [], 16, len(raw) - 16
+    while off < end:
+        start = off
+        off += 4
+        for _ in range(2):
+            n = struct.unpack_from("<H", raw, off)[0]
+            off += 2 + n
+        plen = struct.unpack_from("<Q", raw, off + 4)[0]
+        off += 12
+        out.append((raw[start:off], raw[off:off + plen]))
+        off += plen + 4
+    return out
+
+
+def rebuild(raw, edit):
+    """The file again with edit(id, payload) -> payload applied, every CRC made right."""
+    body = bytearray(raw[:16])
+    secs = sections(raw)
+    for hdr, payload in secs:
+        n = struct.unpack_from("<H", hdr, 4)[0]
+        sid = hdr[6:6 + n].decode()
+        payload = edit(sid, payload)
+        hdr = hdr[:-8] + struct.pack("<Q", len(payload))
+        sect = hdr + payload
+        body += sect + struct.pack("<I", zlib.crc32(sect) & 0xffffffff)
+    body += b"VIGILEND" + struct.pack("<I", len(secs))
+    return bytes(body + struct.pack("<I", zlib.crc32(bytes(body)) & 0xffffffff))
+
+
+def huge_guest(sid, payload):
+    """The "vigil" section claiming a guest of 1 TiB."""
+    if sid != "vigil":
+        return payload
+    vlen = struct.unpack_from("<I", payload, 4)[0]
+    at = 4 + 4 + vlen + 1 + 8 + 4
+    return payload[:at] + struct.pack("<Q", 1 << 40) + payload[at + 8:]
+
+
+def curl(sock, method, path, data, cwd):
+    """curl as Firecracker's snapshot docs write it: (status, body)."""
+    r = subprocess.run(["curl", "-s", "-o", "/dev/stdout", "-w", "\n%{http_code}", "--unix-socket", sock, "-i", "-X",
+                        method, "http://localhost" + path, "-H", "Accept: application/json", "-H",
+                        "Content-Type: application/json", "-d", data], capture_output=True, text=True, cwd=cwd)
+    out = r.stdout.rsplit("\n", 1)
+    return (int(out[1]) if len(out) == 2 and out[1].isdigit() else 0), out[0]
+
+
+def firecracker_docs_sequence():
+    """Firecracker's docs/snapshotting/snapshot-support.md calls, relative paths and all, in a
+    directory of their own; a TAP device in a network namespace for network_overrides."""
+    d = os.path.join(T, "fc")
+    os.makedirs(d)
+    ns = "vigil-snap-%d" % os.getpid()
+    have_ns = subprocess.run(["ip", "netns", "add", ns]).returncode == 0
+    for tap in ("tap0", "tap1"):
+        have_ns = have_ns and subprocess.run(["ip", "-n", ns, "tuntap", "add", "dev", tap, "mode", "tap"]).returncode == 0
+    try:
+        wrap = ["ip", "netns", "exec", ns] if have_ns else []
+        sock = os.path.join(d, "firecracker.socket")
+        err = open(os.path.join(d, "err"), "w")
+        a = subprocess.Popen(wrap + [V, "run", "--api-sock", sock, "--console", "file:" + os.path.join(d, "con")],
+                             cwd=d, stdin=subprocess.DEVNULL, stdout=err, stderr=err)
+        procs.append(a)
+        for _ in range(200):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.02)
+        put(sock, "/boot-source", {"kernel_image_path": GUEST})
+        put(sock, "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64})
+        if have_ns:
+            put(sock, "/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": "tap0"})
+        put(sock, "/vsock", {"guest_cid": 3, "uds_path": "./v.sock"})
+        put(sock, "/actions", {"action_type": "InstanceStart"})
+        wait_count(os.path.join(d, "con"), 3)
+        st, _ = curl(sock, "PATCH", "/vm", '{"state": "Paused"}', d)
+        st2, b = curl(sock, "PUT", "/snapshot/create",
+                      '{"snapshot_type": "Full", "snapshot_path": "./snapshot_file", "mem_file_path": "./mem_file"}', d)
+        check("Firecracker's docs: pause and snapshot/create with relative paths (curl)",
+              st == 204 and st2 == 204 and os.path.exists(os.path.join(d, "snapshot_file")), "%s %s %s" % (st, st2, b))
+        st, _ = curl(sock, "PATCH", "/vm", '{"state": "Resumed"}', d)
+        check("Firecracker's docs: resume after the snapshot (curl)", st == 204, st)
+        # The original keeps tap0 and v.sock: a clone needs its own.
+        sock2 = os.path.join(d, "clone.socket")
+        b_ = subprocess.Popen(wrap + [V, "run", "--api-sock", sock2, "--console", "file:" + os.path.join(d, "con2")],
+                              cwd=d, stdin=subprocess.DEVNULL, stdout=err, stderr=err)
+        procs.append(b_)
+        for _ in range(200):
+            if os.path.exists(sock2):
+                break
+            time.sleep(0.02)
+        st, b = curl(sock2, "PUT", "/snapshot/load",
+                     '{"snapshot_path": "./snapshot_file", "mem_file_path": "./mem_file", '
+                     '"enable_diff_snapshots": false, "resume_vm": true}', d)
+        check("a clone of a running VM without overrides cannot take its TAP device or vsock socket",
+              st == 400 and ("tap0" in b or "v.sock" in b), "%s %s" % (st, b))
+        print("  (refused: %s)" % b.strip().splitlines()[-1][:200])
+        overrides = '"network_overrides": [{"iface_id": "eth0", "host_dev_name": "tap1"}], ' if have_ns else ""
+        st, b = curl(sock2, "PUT", "/snapshot/load",
+                     '{"snapshot_path": "./snapshot_file", "mem_backend": {"backend_type": "File", "backend_path": '
+                     '"./mem_file"}, %s"vsock_override": {"uds_path": "./v2.sock"}, "resume_vm": true}' % overrides, d)
+        ok = st == 204 and wait_count(os.path.join(d, "con2"), 3)
+        check("snapshot/load with network_overrides and vsock_override (curl): the clone runs beside its original",
+              ok and os.path.exists(os.path.join(d, "v2.sock")), "%s %s %s" % (st, b, open(os.path.join(d, "err")).read()[-300:]))
+        cfgv = call(sock2, "GET", "/vm/config")[2]
+        nets = cfgv.get("network-interfaces") or []
+        check("GET /vm/config shows the overrides", (not have_ns or nets[0].get("host_dev_name") == "tap1") and
+              cfgv.get("vsock", {}).get("uds_path") == "./v2.sock", cfgv)
+        for p in (a, b_):
+            stop(p)
+        if not have_ns:
+            check("a network namespace with TAP devices for network_overrides", False, "ip netns add failed")
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
 
 
 def main():
@@ -321,6 +438,8 @@ def main():
     else:
         check("the example page server is built", False, PAGESERVER + " missing")
 
+    firecracker_docs_sequence()
+
     # --- bad input ---------------------------------------------------------------
     raw = open(state, "rb").read()
 
@@ -347,6 +466,17 @@ def main():
     small = os.path.join(T, "small.mem")
     open(small, "wb").truncate(32 << 20)
     bad_load("wrong-memory-size", raw, small, "memory file is")
+    huge = os.path.join(T, "huge.state")
+    open(huge, "wb").write(rebuild(raw, huge_guest))
+    p, s, c, st, b = load("huge", huge, mem)
+    check("a snapshot of a guest larger than this host: 400", st == 400 and "more than this host" in str(b),
+          "%s %s" % (st, b))
+    stop(p)
+    same = os.path.join(T, "same.state")
+    open(same, "wb").write(rebuild(raw, lambda sid, pl: pl))
+    p, s, c, st, b = load("rebuilt", same, mem)
+    check("(the test's own re-encoding of a good file loads)", st == 204, "%s %s" % (st, b))
+    stop(p)
     p, s, c, st, b = load("missing", os.path.join(T, "nope.state"), mem)
     check("a missing state file: 400", st == 400 and "nope.state" in str(b), "%s %s" % (st, b))
     stop(p)

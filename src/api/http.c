@@ -306,7 +306,15 @@ static int listen_unix(const char *path, char *err, size_t errlen)
 			      sizeof(a.sun_path) - 1);
 	if (clear_path(path, err, errlen) < 0)
 		return -1;
-	strcpy(a.sun_path, path);
+	/* Bound and listening under a temporary name, then renamed into place:
+	 * a client that waits for the path to appear (as Firecracker's users'
+	 * scripts do) never meets a socket that is not listening yet. */
+	char tmp[sizeof(a.sun_path)];
+	bool renamed = snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid()) < (int)sizeof(tmp);
+	const char *at = renamed ? tmp : path;
+	if (renamed)
+		unlink(tmp);
+	strcpy(a.sun_path, at);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0)
 		return errmsg(err, errlen, "socket: %s", strerror(errno));
 	/* The socket is the VMM's control: owner only from the first moment
@@ -314,10 +322,10 @@ static int listen_unix(const char *path, char *err, size_t errlen)
 	old = umask(0177);
 	int rc = bind(fd, (struct sockaddr *)&a, sizeof(a));
 	umask(old);
-	if (rc < 0 || chmod(path, 0600) < 0 || listen(fd, 128) < 0) {
+	if (rc < 0 || chmod(at, 0600) < 0 || listen(fd, 128) < 0 || (renamed && rename(tmp, path) < 0)) {
 		errmsg(err, errlen, "--api-sock %s: %s", path, strerror(errno));
 		if (rc == 0)
-			unlink(path);
+			unlink(at);
 		close(fd);
 		return -1;
 	}

@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/dev.h"
+#include "core/snap.h"
+
 #define PM_STS   0x0
 #define PM_EN    0x2
 #define PM_CNT   0x4
@@ -120,4 +123,41 @@ void acpi_pm_reset(struct acpi_pm *pm)
 	pthread_mutex_lock(&pm->lock);
 	pm->sts = pm->en = pm->cnt = 0;
 	pthread_mutex_unlock(&pm->lock);
+}
+
+/* ---- snapshots ---------------------------------------------------------- */
+
+#define PM_SNAP_VERSION 1
+
+int acpi_pm_save(struct vdev *d, struct snap_writer *w)
+{
+	struct acpi_pm *pm = d->impl;
+
+	pthread_mutex_lock(&pm->lock);
+	snap_begin(w, d->id, d->kind, PM_SNAP_VERSION);
+	snap_put_u16(w, pm->sts);
+	snap_put_u16(w, pm->en);
+	snap_put_u16(w, pm->cnt);
+	snap_end(w);
+	pthread_mutex_unlock(&pm->lock);
+	return 0;
+}
+
+int acpi_pm_restore(struct vdev *d, struct snap_reader *r)
+{
+	struct acpi_pm *pm = d->impl;
+
+	if (snap_open_section(r, d->id, d->kind, PM_SNAP_VERSION, NULL) < 0)
+		return -1;
+	uint16_t sts = snap_get_u16(r), en = snap_get_u16(r), cnt = snap_get_u16(r);
+	if (snap_status(r, NULL, 0) < 0)
+		return -1;
+	if (cnt & ~(PM_CNT_SLP_TYP | PM_CNT_BM_RLD))
+		return snap_fail(r, "PM1 control 0x%04x has bits no guest write can set", cnt);
+	pthread_mutex_lock(&pm->lock);
+	pm->sts = sts;
+	pm->en = en;
+	pm->cnt = cnt;
+	pthread_mutex_unlock(&pm->lock);
+	return 0;
 }

@@ -21,6 +21,9 @@
 #define ACPI_PM_RESET_VALUE 0x01
 
 struct acpi_pm;
+struct vdev;
+struct snap_writer;
+struct snap_reader;
 
 /* NULL on ENOMEM. */
 struct acpi_pm *acpi_pm_new(struct vmctl ctl);
@@ -38,5 +41,10 @@ void acpi_pm_reset(struct acpi_pm *pm);
  * so a guest waiting for the wake-up does not spin forever. Writing
  * ACPI_PM_RESET_VALUE to the reset register stops it with VM_STOP_RESET. */
 void acpi_pm_io(void *dev, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+
+/* Snapshots (vdev_ops.save/restore; d->impl is the device): PM1 status,
+ * enable and control. 0 or -1 (snap error set). */
+int acpi_pm_save(struct vdev *d, struct snap_writer *w);
+int acpi_pm_restore(struct vdev *d, struct snap_reader *r);
 
 #endif

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/dev.h"
+#include "core/snap.h"
 #include "devices/ps2_kbd.h"
 
 #define CMD_READ_CTR	 0x20
@@ -282,4 +284,69 @@ void i8042_reset(struct i8042 *k)
 	k->head = k->count = 0;
 	ps2_kbd_init(&k->kbd);
 	pthread_mutex_unlock(&k->lock);
+}
+
+/* ---- snapshots ---------------------------------------------------------- */
+
+#define I8042_SNAP_VERSION 1
+
+int i8042_save(struct vdev *d, struct snap_writer *w)
+{
+	struct i8042 *k = d->impl;
+
+	pthread_mutex_lock(&k->lock);
+	snap_begin(w, d->id, d->kind, I8042_SNAP_VERSION);
+	snap_put_u8(w, k->ctr);
+	snap_put_u8(w, k->outp);
+	snap_put_u8(w, k->pending);
+	snap_put_bool(w, k->last_cmd);
+	snap_put_u8(w, k->last_out);
+	snap_put_u8(w, (uint8_t)k->count);
+	for (unsigned i = 0; i < k->count; i++)
+		snap_put_u8(w, k->q[(k->head + i) % I8042_QUEUE_LEN]);
+	ps2_kbd_save(&k->kbd, w);
+	snap_end(w);
+	pthread_mutex_unlock(&k->lock);
+	return 0;
+}
+
+static bool pending_ok(uint8_t cmd)
+{
+	return cmd == 0 || cmd == CMD_WRITE_CTR || cmd == CMD_WRITE_OUTP || cmd == CMD_WRITE_KBD_OB ||
+	       cmd == CMD_WRITE_AUX_OB || cmd == CMD_WRITE_AUX;
+}
+
+int i8042_restore(struct vdev *d, struct snap_reader *r)
+{
+	struct i8042 *k = d->impl;
+	uint8_t q[I8042_QUEUE_LEN];
+	struct ps2_kbd kb;
+
+	if (snap_open_section(r, d->id, d->kind, I8042_SNAP_VERSION, NULL) < 0)
+		return -1;
+	uint8_t ctr = snap_get_u8(r), outp = snap_get_u8(r), pending = snap_get_u8(r);
+	bool last_cmd = snap_get_bool(r);
+	uint8_t last_out = snap_get_u8(r), count = snap_get_u8(r);
+	if (snap_status(r, NULL, 0) < 0)
+		return -1;
+	if (!pending_ok(pending))
+		return snap_fail(r, "controller command 0x%02x cannot be waiting for data", pending);
+	if (count > I8042_QUEUE_LEN)
+		return snap_fail(r, "%u bytes in an output queue of %u", count, I8042_QUEUE_LEN);
+	snap_get(r, q, count);
+	if (ps2_kbd_restore(&kb, r) < 0 || snap_status(r, NULL, 0) < 0)
+		return -1;
+
+	pthread_mutex_lock(&k->lock);
+	k->ctr = ctr;
+	k->outp = outp;
+	k->pending = pending;
+	k->last_cmd = last_cmd;
+	k->last_out = last_out;
+	memcpy(k->q, q, count);
+	k->head = 0;
+	k->count = count;
+	k->kbd = kb;
+	pthread_mutex_unlock(&k->lock);
+	return 0;
 }

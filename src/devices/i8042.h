@@ -42,6 +42,9 @@
 #define I8042_QUEUE_LEN 16
 
 struct i8042;
+struct vdev;
+struct snap_writer;
+struct snap_reader;
 
 /* `irq` is the keyboard's line (GSI 1), pulsed once per byte that lands in
  * the output buffer while the command byte enables the interrupt.
@@ -69,5 +72,11 @@ int i8042_ctrl_alt_del(struct i8042 *k);
 /* Back to the power-on state: command byte, output port, empty queue, the
  * keyboard as after its own reset. */
 void i8042_reset(struct i8042 *k);
+
+/* Snapshots (vdev_ops.save/restore; d->impl is the controller): the
+ * command byte, output port, pending command, output queue and the
+ * keyboard's protocol state (ps2_kbd). 0 or -1 (snap error set). */
+int i8042_save(struct vdev *d, struct snap_writer *w);
+int i8042_restore(struct vdev *d, struct snap_reader *r);
 
 #endif

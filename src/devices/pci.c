@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/dev.h"
+#include "core/snap.h"
+
 /* Type 0 configuration header (PCI Local Bus 3.0, 6.1). */
 #define PCI_VENDOR_ID      0x00
 #define PCI_DEVICE_ID      0x02
@@ -285,6 +288,22 @@ static void cfg_write(struct pci_host *h, struct pci_function *fn, uint32_t off,
 	p->len = len;
 }
 
+/* A write's hooks, once the lock is dropped. */
+static void run_hooks(struct pci_host *h, const struct pending *p)
+{
+	if (!p->fn)
+		return;
+	/* The function's hooks and `dev` do not change after pci_host_add.
+	 * Two vCPUs moving BARs at once must not interleave their doorbell
+	 * rebinding: hooks run one write at a time. */
+	pthread_mutex_lock(&h->hook_lock);
+	if (p->moved && p->fn->bar_moved && p->old_addr != p->new_addr)
+		p->fn->bar_moved(p->fn->dev, p->bar, p->old_addr, p->new_addr);
+	if (p->fn->cfg_written)
+		p->fn->cfg_written(p->fn->dev, p->off, p->len);
+	pthread_mutex_unlock(&h->hook_lock);
+}
+
 static void fill_ones(uint8_t *data, uint32_t len)
 {
 	memset(data, 0xFF, len);
@@ -338,18 +357,7 @@ void pci_host_cfg_io(void *host, uint64_t offset, uint8_t *data, uint32_t len, b
 			data[i] = cfg_read8(fn, off + i);
 	}
 	pthread_mutex_unlock(&h->lock);
-
-	if (!p.fn)
-		return;
-	/* The function's hooks and `dev` do not change after pci_host_add.
-	 * Two vCPUs moving BARs at once must not interleave their doorbell
-	 * rebinding: hooks run one write at a time. */
-	pthread_mutex_lock(&h->hook_lock);
-	if (p.moved && p.fn->bar_moved && p.old_addr != p.new_addr)
-		p.fn->bar_moved(p.fn->dev, p.bar, p.old_addr, p.new_addr);
-	if (p.fn->cfg_written)
-		p.fn->cfg_written(p.fn->dev, p.off, p.len);
-	pthread_mutex_unlock(&h->hook_lock);
+	run_hooks(h, &p);
 }
 
 /* The BAR holding [addr, addr+len), snapshotted under the lock so that its
@@ -405,4 +413,107 @@ const char *pci_host_mmio_claims(void *host, uint64_t offset, uint32_t len)
 	uint64_t bar_off;
 
 	return find_bar(h, h->mmio_base + offset, len, &io, &dev, &bar_off);
+}
+
+/* ---- snapshots ---------------------------------------------------------- */
+
+#define PCI_SNAP_VERSION 1
+
+int pci_host_save(struct vdev *d, struct snap_writer *w)
+{
+	struct pci_host *h = d->impl;
+
+	pthread_mutex_lock(&h->lock);
+	snap_begin(w, d->id, d->kind, PCI_SNAP_VERSION);
+	snap_put_u32(w, h->cfa);
+	for (unsigned s = 0; s < PCI_MAX_SLOTS; s++) {
+		const struct pci_function *fn = h->slot[s];
+		snap_put_bool(w, fn != NULL);
+		if (!fn)
+			continue;
+		uint8_t cfg[PCI_CFG_SIZE];
+		for (unsigned i = 0; i < PCI_CFG_SIZE; i++)
+			cfg[i] = cfg_get(fn, i);
+		snap_put(w, cfg, sizeof(cfg));
+	}
+	snap_end(w);
+	pthread_mutex_unlock(&h->lock);
+	return 0;
+}
+
+/* One write as the guest makes it through 0xCFC: the same masks, BAR
+ * checks and hooks (doorbells follow a BAR). */
+static void guest_write(struct pci_host *h, struct pci_function *fn, uint32_t off, uint32_t len, uint32_t v)
+{
+	struct pending p = { 0 };
+
+	pthread_mutex_lock(&h->lock);
+	cfg_write(h, fn, off, len, v, &p);
+	pthread_mutex_unlock(&h->lock);
+	run_hooks(h, &p);
+}
+
+static uint32_t ld32(const uint8_t *b)
+{
+	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+int pci_host_restore(struct vdev *d, struct snap_reader *r)
+{
+	struct pci_host *h = d->impl;
+	const uint8_t *cfg[PCI_MAX_SLOTS] = { 0 };
+
+	if (snap_open_section(r, d->id, d->kind, PCI_SNAP_VERSION, NULL) < 0)
+		return -1;
+	uint32_t cfa = snap_get_u32(r);
+	for (unsigned s = 0; s < PCI_MAX_SLOTS; s++) {
+		bool present = snap_get_bool(r);
+		if (snap_error(r)[0])
+			return -1;
+		/* The function set does not change after the build: this VM's
+		 * builder made it from the same config. */
+		if (present != (h->slot[s] != NULL))
+			return snap_fail(r, "slot %u is %s in the snapshot but %s in this VM", s,
+					 present ? "used" : "empty", h->slot[s] ? "used" : "empty");
+		if (present && !(cfg[s] = snap_get_blob(r, PCI_CFG_SIZE)))
+			return -1;
+		/* Vendor, device and subsystem IDs say which function it is. */
+		if (present && (ld32(cfg[s]) != cfg_get32(h->slot[s], 0) || ld32(cfg[s] + 0x2c) != cfg_get32(h->slot[s], 0x2c)))
+			return snap_fail(r, "slot %u holds %08x in the snapshot, %08x (%s) in this VM", s, ld32(cfg[s]),
+					 cfg_get32(h->slot[s], 0), h->slot[s]->name);
+	}
+	if (snap_left(r) != 0)
+		return snap_fail(r, "%zu bytes after the last slot", snap_left(r));
+	if (cfa & ~CFA_MASK)
+		return snap_fail(r, "CONFIG_ADDRESS 0x%08x has reserved bits set", cfa);
+
+	/* BARs the guest moved: first all out of the way (as a guest sizing
+	 * them), then where the guest left them, so two BARs that swapped
+	 * places never overlap on the way. */
+	for (unsigned pass = 0; pass < 2; pass++)
+		for (unsigned s = 1; s < PCI_MAX_SLOTS; s++) {
+			struct pci_function *fn = h->slot[s];
+			for (unsigned i = 0; fn && i < PCI_NUM_BARS; i++) {
+				uint32_t off = PCI_BAR0 + 4 * i, want = ld32(cfg[s] + off);
+				if (!fn->bar[i].size || want == cfg_get32(fn, off))
+					continue;
+				guest_write(h, fn, off, 4, pass == 0 ? 0xFFFFFFFFu : want);
+			}
+		}
+	/* Then every other byte the guest can write: the command register,
+	 * the interrupt line, capability bits (MSI-X enable and mask). */
+	for (unsigned s = 0; s < PCI_MAX_SLOTS; s++) {
+		struct pci_function *fn = h->slot[s];
+		if (!fn)
+			continue;
+		guest_write(h, fn, PCI_COMMAND, 2, (uint32_t)cfg[s][PCI_COMMAND] | (uint32_t)cfg[s][PCI_COMMAND + 1] << 8);
+		guest_write(h, fn, PCI_INT_LINE, 1, cfg[s][PCI_INT_LINE]);
+		for (uint32_t o = PCI_CAP_PTR + 4; o < PCI_CFG_SIZE; o++)
+			if (fn->wmask[o] && o != PCI_INT_LINE && o != PCI_INT_PIN)
+				guest_write(h, fn, o, 1, cfg[s][o]);
+	}
+	pthread_mutex_lock(&h->lock);
+	h->cfa = cfa;
+	pthread_mutex_unlock(&h->lock);
+	return 0;
 }

@@ -50,6 +50,9 @@ struct pci_function {
 };
 
 struct pci_host;
+struct vdev;
+struct snap_writer;
+struct snap_reader;
 
 /* A host with a host bridge at slot 0; BARs are placed in [mmio_base, mmio_base + mmio_size). */
 struct pci_host *pci_host_new(uint64_t mmio_base, uint64_t mmio_size);
@@ -70,5 +73,16 @@ const char *pci_host_mmio_claims(void *host, uint64_t offset, uint32_t len);
 
 /* Whether the guest has enabled memory decoding for `fn` (command bit 1). */
 bool pci_mem_enabled(const struct pci_function *fn);
+
+/* Snapshots (vdev_ops.save/restore; d->impl is the host): CONFIG_ADDRESS
+ * and every function's config space. Restore refuses a snapshot whose
+ * functions differ from this VM's (slots, IDs), then replays what the
+ * guest wrote through the guest's own checked path: BARs the guest moved
+ * (their hooks rebind doorbells), the command register, the interrupt
+ * line and capability bits (MSI-X enable and mask). Run it before the
+ * functions' own restores (the registry's order: the host is registered
+ * first). 0 or -1 (snap error set). */
+int pci_host_save(struct vdev *d, struct snap_writer *w);
+int pci_host_restore(struct vdev *d, struct snap_reader *r);
 
 #endif

@@ -8,6 +8,8 @@
 
 #include <string.h>
 
+#include "core/snap.h"
+
 #define KBD_SET_LEDS   0xed
 #define KBD_ECHO       0xee
 #define KBD_SCANSET    0xf0
@@ -164,4 +166,37 @@ unsigned ps2_kbd_ctrl_alt_del(struct ps2_kbd *kb, bool xlate, uint8_t out[PS2_KB
 	memcpy(out, seq, n);
 	kb->last = out[n - 1];
 	return n;
+}
+
+void ps2_kbd_save(const struct ps2_kbd *kb, struct snap_writer *w)
+{
+	snap_put_u8(w, kb->pending);
+	snap_put_u8(w, kb->set);
+	snap_put_u8(w, kb->leds);
+	snap_put_u8(w, kb->typematic);
+	snap_put_u8(w, kb->last);
+	snap_put_bool(w, kb->scanning);
+}
+
+int ps2_kbd_restore(struct ps2_kbd *kb, struct snap_reader *r)
+{
+	struct ps2_kbd t;
+
+	t.pending = snap_get_u8(r);
+	t.set = snap_get_u8(r);
+	t.leds = snap_get_u8(r);
+	t.typematic = snap_get_u8(r);
+	t.last = snap_get_u8(r);
+	t.scanning = snap_get_bool(r);
+	if (snap_error(r)[0])
+		return -1;
+	/* set indexes set_answer()'s table: 1..3 only. */
+	if (t.set < 1 || t.set > 3)
+		return snap_fail(r, "keyboard scancode set %u", t.set);
+	if (t.pending != 0 && t.pending != KBD_SET_LEDS && t.pending != KBD_SCANSET && t.pending != KBD_TYPEMATIC)
+		return snap_fail(r, "keyboard command 0x%02x cannot be waiting for an argument", t.pending);
+	if (t.leds > 7 || t.typematic > 0x7f)
+		return snap_fail(r, "keyboard LEDs 0x%02x or typematic 0x%02x out of range", t.leds, t.typematic);
+	*kb = t;
+	return 0;
 }

@@ -42,4 +42,12 @@ unsigned ps2_kbd_write(struct ps2_kbd *kb, uint8_t byte, bool xlate, uint8_t out
  * guest asked for. Returns the length (8..11), or 0 when scanning is off. */
 unsigned ps2_kbd_ctrl_alt_del(struct ps2_kbd *kb, bool xlate, uint8_t out[PS2_KBD_MAX_OUT]);
 
+struct snap_writer;
+struct snap_reader;
+/* Snapshots: the keyboard's fields, inside the controller's section.
+ * Restore checks them (a scancode set outside 1..3 would index a table)
+ * and leaves *kb alone on error: 0 or -1 (snap error set). */
+void ps2_kbd_save(const struct ps2_kbd *kb, struct snap_writer *w);
+int ps2_kbd_restore(struct ps2_kbd *kb, struct snap_reader *r);
+
 #endif

@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/dev.h"
+#include "core/snap.h"
+
 struct pvpanic {
 	struct vmctl ctl;
 	atomic_bool crash_loaded;
@@ -52,4 +55,29 @@ void pvpanic_free(struct pvpanic *p)
 void pvpanic_reset(struct pvpanic *p)
 {
 	atomic_store(&p->crash_loaded, false);
+}
+
+#define PVPANIC_SNAP_VERSION 1
+
+int pvpanic_save(struct vdev *d, struct snap_writer *w)
+{
+	struct pvpanic *p = d->impl;
+
+	snap_begin(w, d->id, d->kind, PVPANIC_SNAP_VERSION);
+	snap_put_bool(w, atomic_load(&p->crash_loaded));
+	snap_end(w);
+	return 0;
+}
+
+int pvpanic_restore(struct vdev *d, struct snap_reader *r)
+{
+	struct pvpanic *p = d->impl;
+
+	if (snap_open_section(r, d->id, d->kind, PVPANIC_SNAP_VERSION, NULL) < 0)
+		return -1;
+	bool loaded = snap_get_bool(r);
+	if (snap_status(r, NULL, 0) < 0)
+		return -1;
+	atomic_store(&p->crash_loaded, loaded);
+	return 0;
 }

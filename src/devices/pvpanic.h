@@ -15,6 +15,9 @@
 #define PVPANIC_CRASH_LOADED 0x02
 
 struct pvpanic;
+struct vdev;
+struct snap_writer;
+struct snap_reader;
 
 /* NULL on ENOMEM. */
 struct pvpanic *pvpanic_new(struct vmctl ctl);
@@ -31,5 +34,10 @@ void pvpanic_io(void *dev, uint64_t offset, uint8_t *data, uint32_t len, bool is
 
 /* True once the guest reported PVPANIC_CRASH_LOADED. */
 bool pvpanic_crash_loaded(struct pvpanic *p);
+
+/* Snapshots (vdev_ops.save/restore; d->impl is the device): whether the
+ * guest announced a crash kernel. 0 or -1 (snap error set). */
+int pvpanic_save(struct vdev *d, struct snap_writer *w);
+int pvpanic_restore(struct vdev *d, struct snap_reader *r);
 
 #endif

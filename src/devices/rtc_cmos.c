@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/dev.h"
+#include "core/snap.h"
+
 #define RTC_SEC     0x00
 #define RTC_MIN     0x02
 #define RTC_HOUR    0x04
@@ -252,4 +255,62 @@ void rtc_cmos_reset(struct rtc_cmos *r)
 	r->ram[RTC_REG_C] = 0;
 	irq_set(&r->irq, 0);
 	pthread_mutex_unlock(&r->lock);
+}
+
+/* ---- snapshots ---------------------------------------------------------- */
+
+#define RTC_SNAP_VERSION 1
+
+/* The CMOS bytes, the index, the guest's offset from the host's wall clock
+ * and the guest time it made at the save. The offset is what keeps a
+ * guest-set clock (hwclock -w) where the guest put it; the guest time at the
+ * save keeps the clock from running backwards on a host whose clock is
+ * behind the saving host's. */
+int rtc_cmos_save(struct vdev *d, struct snap_writer *w)
+{
+	struct rtc_cmos *r = d->impl;
+
+	pthread_mutex_lock(&r->lock);
+	snap_begin(w, d->id, d->kind, RTC_SNAP_VERSION);
+	snap_put(w, r->ram, RTC_RAM_SIZE);
+	snap_put_u8(w, r->index);
+	snap_put_u64(w, (uint64_t)r->offset);
+	snap_put_u64(w, (uint64_t)(rtc_now(r) + r->offset));
+	snap_end(w);
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+/* Offsets beyond this many seconds (about 290,000 years) are not a clock
+ * anyone set: they would overflow time_t arithmetic. */
+#define RTC_OFFSET_MAX (INT64_C(1) << 53)
+
+int rtc_cmos_restore(struct vdev *d, struct snap_reader *sr)
+{
+	struct rtc_cmos *r = d->impl;
+	uint8_t ram[RTC_RAM_SIZE];
+
+	if (snap_open_section(sr, d->id, d->kind, RTC_SNAP_VERSION, NULL) < 0)
+		return -1;
+	snap_get(sr, ram, sizeof(ram));
+	uint8_t index = snap_get_u8(sr);
+	int64_t offset = (int64_t)snap_get_u64(sr);
+	int64_t guest_then = (int64_t)snap_get_u64(sr);
+	if (snap_status(sr, NULL, 0) < 0)
+		return -1;
+	if (index >= RTC_RAM_SIZE)
+		return snap_fail(sr, "CMOS index %u (at most %u)", index, RTC_RAM_SIZE - 1);
+	if (offset > RTC_OFFSET_MAX || offset < -RTC_OFFSET_MAX || guest_then > RTC_OFFSET_MAX ||
+	    guest_then < -RTC_OFFSET_MAX)
+		return snap_fail(sr, "clock offset %lld s is out of range", (long long)offset);
+
+	pthread_mutex_lock(&r->lock);
+	memcpy(r->ram, ram, sizeof(ram));
+	r->ram[RTC_REG_A] &= (uint8_t)~RTC_A_UIP;
+	r->ram[RTC_REG_D] = RTC_D_VRT;
+	r->index = index;
+	int64_t now = rtc_now(r);
+	r->offset = now + offset >= guest_then ? offset : guest_then - now;
+	pthread_mutex_unlock(&r->lock);
+	return 0;
 }

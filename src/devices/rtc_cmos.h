@@ -16,6 +16,9 @@
 #include "core/irq.h"
 
 struct rtc_cmos;
+struct vdev;
+struct snap_writer;
+struct snap_reader;
 
 /* NULL on ENOMEM. The wall clock is `clk`'s (copied). */
 struct rtc_cmos *rtc_cmos_new(struct irq_line irq, const struct vclock *clk);
@@ -33,5 +36,13 @@ void rtc_cmos_reset(struct rtc_cmos *r);
  * reads 0xff), offset 1 the data port. A wide access is a byte access to
  * its first byte; the other bytes of a wide read are 0xff. */
 void rtc_cmos_io(void *dev, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+
+/* Snapshots (vdev_ops.save/restore; d->impl is the RTC): the CMOS bytes,
+ * the index and the guest's clock offset. After a restore the guest clock
+ * runs on from the host's wall clock with the saved offset (as a
+ * battery-backed clock does while the machine is off), but never behind
+ * the time it showed at the save. 0 or -1 (snap error set). */
+int rtc_cmos_save(struct vdev *d, struct snap_writer *w);
+int rtc_cmos_restore(struct vdev *d, struct snap_reader *r);
 
 #endif

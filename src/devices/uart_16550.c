@@ -4,6 +4,8 @@
 #include <pthread.h>
 
 #include "core/deadline.h"
+#include "core/dev.h"
+#include "core/snap.h"
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -372,4 +374,86 @@ void uart_16550_reset(struct uart_16550 *u)
 	uart_update_irq(u);
 	pthread_cond_broadcast(&u->room);
 	pthread_mutex_unlock(&u->lock);
+}
+
+/* ---- snapshots ---------------------------------------------------------- */
+
+#define UART_SNAP_VERSION 1
+
+/* Everything the guest can read back: the registers, the latched line
+ * status and modem deltas, and the RX FIFO's bytes in order. The line's
+ * level follows from them and is driven again on restore. */
+int uart_16550_save(struct vdev *d, struct snap_writer *w)
+{
+	struct uart_16550 *u = d->impl;
+
+	pthread_mutex_lock(&u->lock);
+	snap_begin(w, d->id, d->kind, UART_SNAP_VERSION);
+	snap_put_u8(w, u->dll);
+	snap_put_u8(w, u->dlm);
+	snap_put_u8(w, u->ier);
+	snap_put_u8(w, u->lcr);
+	snap_put_u8(w, u->mcr);
+	snap_put_u8(w, u->scr);
+	snap_put_u8(w, u->msr_delta);
+	snap_put_bool(w, u->fifo_on);
+	snap_put_bool(w, u->thr_pending);
+	snap_put_bool(w, u->overrun);
+	snap_put_u8(w, (uint8_t)u->rx_count);
+	for (unsigned i = 0; i < u->rx_count; i++)
+		snap_put_u8(w, u->rx[(u->rx_head + i) % UART_FIFO_SIZE]);
+	snap_end(w);
+	pthread_mutex_unlock(&u->lock);
+	return 0;
+}
+
+int uart_16550_restore(struct vdev *d, struct snap_reader *r)
+{
+	struct uart_16550 *u = d->impl;
+	struct uart_16550 t;
+
+	if (snap_open_section(r, d->id, d->kind, UART_SNAP_VERSION, NULL) < 0)
+		return -1;
+	t.dll = snap_get_u8(r);
+	t.dlm = snap_get_u8(r);
+	t.ier = snap_get_u8(r);
+	t.lcr = snap_get_u8(r);
+	t.mcr = snap_get_u8(r);
+	t.scr = snap_get_u8(r);
+	t.msr_delta = snap_get_u8(r);
+	t.fifo_on = snap_get_bool(r);
+	t.thr_pending = snap_get_bool(r);
+	t.overrun = snap_get_bool(r);
+	t.rx_count = snap_get_u8(r);
+	if (snap_status(r, NULL, 0) < 0)
+		return -1;
+	if (t.ier & ~0x0fu || t.mcr & ~0x1fu || t.msr_delta & ~0x0fu)
+		return snap_fail(r, "reserved register bits set (IER 0x%02x MCR 0x%02x MSR 0x%02x)", t.ier, t.mcr,
+				 t.msr_delta);
+	if (t.rx_count > uart_rx_cap(&t))
+		return snap_fail(r, "%u bytes in a receive FIFO of %u", t.rx_count, uart_rx_cap(&t));
+	snap_get(r, t.rx, t.rx_count);
+	if (snap_status(r, NULL, 0) < 0)
+		return -1;
+
+	pthread_mutex_lock(&u->lock);
+	u->dll = t.dll;
+	u->dlm = t.dlm;
+	u->ier = t.ier;
+	u->lcr = t.lcr;
+	u->mcr = t.mcr;
+	u->scr = t.scr;
+	u->msr_delta = t.msr_delta;
+	u->fifo_on = t.fifo_on;
+	u->thr_pending = t.thr_pending;
+	u->overrun = t.overrun;
+	memcpy(u->rx, t.rx, t.rx_count);
+	u->rx_head = 0;
+	u->rx_count = t.rx_count;
+	/* Drive the line to what the registers say, whatever it was. */
+	u->irq_level = -1;
+	uart_update_irq(u);
+	pthread_cond_broadcast(&u->room);
+	pthread_mutex_unlock(&u->lock);
+	return 0;
 }

@@ -17,6 +17,9 @@
 #include "core/irq.h"
 
 struct uart_16550;
+struct vdev;
+struct snap_writer;
+struct snap_reader;
 
 /* NULL on ENOMEM. `clk` (copied) times uart_16550_rx_wait_room(). */
 struct uart_16550 *uart_16550_new(struct irq_line irq, struct chardev_out out, const struct vclock *clk);
@@ -41,5 +44,11 @@ size_t uart_16550_rx_push(struct uart_16550 *u, const uint8_t *buf, size_t len);
  * true if there is room. Woken when the guest reads RBR or clears, enables
  * or disables the FIFO, or enters loopback mode. */
 bool uart_16550_rx_wait_room(struct uart_16550 *u, int timeout_ms);
+
+/* Snapshots (vdev_ops.save/restore; d->impl is the UART): registers, line
+ * status, modem deltas and the RX FIFO. Restore checks the section and
+ * drives the IRQ line to the restored level. 0 or -1 (snap error set). */
+int uart_16550_save(struct vdev *d, struct snap_writer *w);
+int uart_16550_restore(struct vdev *d, struct snap_reader *r);
 
 #endif

@@ -14,6 +14,7 @@
 
 #include "core/errmsg.h"
 #include "core/policy.h"
+#include "core/snap.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -307,7 +308,39 @@ static void blk_config_read(struct virtio_dev *d, uint32_t off, void *buf, uint3
 	memcpy(buf, b->config + off, len);
 }
 
+/* Nothing is in flight once quiesced: what the guest saw is the disk's
+ * size and whether it may write. The disk itself is the backend's file;
+ * a restore over a disk of another size or mode is refused (the guest's
+ * file systems were laid out on the other one). */
+static int blk_save(struct virtio_dev *d, struct snap_writer *w)
+{
+	struct blk *b = to_blk(d);
+
+	snap_put_u64(w, b->capacity);
+	snap_put_bool(w, b->read_only);
+	return 0;
+}
+
+static int blk_restore(struct virtio_dev *d, struct snap_reader *r)
+{
+	struct blk *b = to_blk(d);
+	uint64_t capacity = snap_get_u64(r);
+	bool ro = snap_get_bool(r);
+
+	if (snap_error(r)[0])
+		return -1;
+	if (capacity != b->capacity)
+		return snap_fail(r, "the disk had %llu sectors, this one has %llu", (unsigned long long)capacity,
+				 (unsigned long long)b->capacity);
+	if (ro != b->read_only)
+		return snap_fail(r, "the disk was read-%s, this one is read-%s", ro ? "only" : "write",
+				 b->read_only ? "only" : "write");
+	return 0;
+}
+
 static const struct virtio_dev_ops blk_ops = {
+	.save = blk_save,
+	.restore = blk_restore,
 	.queue_notify = blk_queue_notify,
 	.activate = blk_activate,
 	.reset = blk_reset,

@@ -10,6 +10,7 @@
 #include "devices/virtio_net.h"
 
 #include "core/errmsg.h"
+#include "core/snap.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -29,6 +30,7 @@ struct vnet {
 	bool rx_on;   /* the backend was told to deliver */
 	bool rx_have; /* rx holds a popped chain no frame filled yet */
 	bool quiesced; /* control plane pause: no frame either way */
+	bool mac_set;  /* virtio_net_set_mac: a restore keeps this MAC */
 	struct virtq_chain rx, tx;
 	struct virtio_net_stats st;
 	/* RX overflow catcher: the last iov entry, so a frame larger than the
@@ -333,7 +335,40 @@ static void net_config_write(struct virtio_dev *d, uint32_t off, const void *buf
 	(void)d, (void)off, (void)buf, (void)len;
 }
 
+/* The config space (MAC, link status): what the guest's driver read. */
+static int net_save(struct virtio_dev *d, struct snap_writer *w)
+{
+	snap_put(w, to_net(d)->config, VIRTIO_NET_CONFIG_LEN);
+	return 0;
+}
+
+static int net_restore(struct virtio_dev *d, struct snap_reader *r)
+{
+	struct vnet *n = to_net(d);
+	uint8_t cfg[VIRTIO_NET_CONFIG_LEN];
+
+	snap_get(r, cfg, sizeof(cfg));
+	if (snap_error(r)[0])
+		return -1;
+	if (cfg[0] & 1)
+		return snap_fail(r, "a multicast MAC address");
+	if (!n->mac_set)
+		memcpy(n->config, cfg, 6);
+	memcpy(n->config + 6, cfg + 6, VIRTIO_NET_CONFIG_LEN - 6);
+	return 0;
+}
+
+void virtio_net_set_mac(struct virtio_dev *d, const uint8_t mac[6])
+{
+	struct vnet *n = to_net(d);
+
+	memcpy(n->config, mac, 6);
+	n->mac_set = true;
+}
+
 static const struct virtio_dev_ops net_ops = {
+	.save = net_save,
+	.restore = net_restore,
 	.queue_notify = net_queue_notify,
 	.activate = net_activate,
 	.reset = net_reset,

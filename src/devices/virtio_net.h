@@ -103,6 +103,13 @@ struct virtio_dev *virtio_net_new_backend(struct net_backend *be, const uint8_t 
 					  const struct entropy *ent, const struct gmem *mem,
 					  struct dev_gate gate, char *err, size_t errlen);
 
+/* A clone's MAC (network_overrides at snapshot load): call it after the
+ * device is built and before its snapshot is restored; the config space
+ * then shows `mac` instead of the snapshot's. A Linux guest reads the MAC
+ * at probe only: its interface keeps the old one until it is set again
+ * (ip link set ... address) or the driver is reloaded. */
+void virtio_net_set_mac(struct virtio_dev *d, const uint8_t mac[6]);
+
 /* Frees the backend (its fds leave the event loop) and the device. Call it
  * on the event thread, or after evloop_stop() (no callback may run during
  * it), and before evloop_free(). NULL is fine. */

@@ -24,6 +24,7 @@
 #include "devices/virtio_vsock.h"
 
 #include "core/errmsg.h"
+#include "core/snap.h"
 #include "core/policy.h"
 
 #include <errno.h>
@@ -121,6 +122,8 @@ struct vsock {
 	struct vclock clk;
 	struct exec_timer *timer; /* the deadline tick */
 	uint64_t guest_cid;
+	bool cid_set;         /* virtio_vsock_set_cid: a restore keeps this CID */
+	bool reset_owed;      /* a restore: TRANSPORT_RESET waits for an event buffer */
 	bool timer_armed;
 	uint32_t next_port;
 
@@ -919,6 +922,41 @@ static uint32_t tx_serve(struct virtio_dev *d, struct virtq_chain *c)
 	return 0;
 }
 
+#define EVQ 2
+#define VSOCK_EVENT_TRANSPORT_RESET 0 /* virtio 1.2, 5.10.6.6 */
+
+/* The guest's sockets to the host died with the old process: tells its
+ * driver so (it resets every connected socket and reads guest_cid again)
+ * on the first event buffer it posts. */
+static void send_reset(struct vsock *v)
+{
+	struct virtq *q = &v->dev.vq[EVQ];
+	struct virtq_chain c;
+	uint8_t ev[4] = { VSOCK_EVENT_TRANSPORT_RESET, 0, 0, 0 };
+
+	if (!v->reset_owed)
+		return;
+	for (;;) {
+		int r = virtq_pop(q, &c);
+		if (r == 0)
+			return; /* no buffer yet: the next kick of the event queue */
+		if (r == -EINVAL) {
+			virtio_dev_needs_reset(&v->dev);
+			return;
+		}
+		if (r == 1 && c.in_len >= sizeof(ev) && virtq_chain_write(&c, 0, ev, sizeof(ev)) == sizeof(ev)) {
+			virtq_push(q, c.head, sizeof(ev));
+			v->reset_owed = false;
+			virtio_dev_used(&v->dev, EVQ);
+			return;
+		}
+		/* A bad or too small buffer: answered empty, the next one tried. */
+		dev_request_error(&v->dev.gate);
+		virtq_push(q, c.head, 0);
+		virtio_dev_used(&v->dev, EVQ);
+	}
+}
+
 static void vsock_notify(struct virtio_dev *d, unsigned q)
 {
 	struct vsock *v = (struct vsock *)d;
@@ -926,6 +964,7 @@ static void vsock_notify(struct virtio_dev *d, unsigned q)
 	pthread_mutex_lock(&v->lock);
 	if (!virtio_dev_live(d))
 		goto out;
+	send_reset(v);
 	if (q == RXQ) {
 		v->rx_stalled = false; /* new buffers: read host sockets again */
 	} else if (q == TXQ) {
@@ -966,6 +1005,7 @@ static void vsock_reset(struct virtio_dev *d)
 	/* The guest's sockets are gone: so are the host ends. */
 	pthread_mutex_lock(&v->lock);
 	vsock_drop_all(v);
+	v->reset_owed = false; /* a new driver has no sockets to reset */
 	pthread_mutex_unlock(&v->lock);
 }
 
@@ -987,7 +1027,48 @@ static void vsock_config_write(struct virtio_dev *d, uint32_t off, const void *b
 	(void)len; /* guest_cid is read-only */
 }
 
+static int vsock_save(struct virtio_dev *d, struct snap_writer *w)
+{
+	snap_put_u64(w, ((struct vsock *)d)->guest_cid);
+	return 0;
+}
+
+/* Host connections do not survive the process: the table starts empty and
+ * the guest is told with a transport reset (send_reset). */
+static int vsock_restore(struct virtio_dev *d, struct snap_reader *r)
+{
+	struct vsock *v = (struct vsock *)d;
+	uint64_t cid = snap_get_u64(r);
+
+	if (snap_error(r)[0])
+		return -1;
+	if (cid < 3 || cid >= 0xffffffffULL)
+		return snap_fail(r, "guest CID %llu", (unsigned long long)cid);
+	pthread_mutex_lock(&v->lock);
+	vsock_drop_all(v);
+	if (!v->cid_set)
+		v->guest_cid = cid;
+	v->reset_owed = true;
+	pthread_mutex_unlock(&v->lock);
+	return 0;
+}
+
+int virtio_vsock_set_cid(struct virtio_dev *d, uint64_t cid)
+{
+	struct vsock *v = (struct vsock *)d;
+
+	if (cid < 3 || cid >= 0xffffffffULL)
+		return -1;
+	pthread_mutex_lock(&v->lock);
+	v->guest_cid = cid;
+	v->cid_set = true;
+	pthread_mutex_unlock(&v->lock);
+	return 0;
+}
+
 static const struct virtio_dev_ops vsock_ops = {
+	.save = vsock_save,
+	.restore = vsock_restore,
 	.queue_notify = vsock_notify,
 	.activate = vsock_activate,
 	.reset = vsock_reset,

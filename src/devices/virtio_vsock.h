@@ -58,6 +58,15 @@ struct virtio_dev *virtio_vsock_new_backend(struct vsock_backend *be, uint64_t g
 					    const struct gmem *mem, struct dev_gate gate, char *err,
 					    size_t errlen);
 
+/* A clone's CID (vsock_override at snapshot load): call it after the device
+ * is built and before its snapshot is restored; the restore then keeps it
+ * instead of the snapshot's. The restore sends the guest
+ * VIRTIO_VSOCK_EVENT_TRANSPORT_RESET on its event queue, and Linux's
+ * driver re-reads guest_cid when it handles that event
+ * (virtio_vsock_update_guest_cid), so the guest uses the new CID from then
+ * on. -1 for a CID outside 3..2^32-2. */
+int virtio_vsock_set_cid(struct virtio_dev *d, uint64_t cid);
+
 /* Frees the backend (closes every host stream; the UDS backend removes its
  * socket file), the timer and the device. Call it once the executor can no
  * longer run callbacks but still exists: after evloop_stop(), before

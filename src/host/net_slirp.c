@@ -22,7 +22,36 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "host/dl.h"
 #include "host/evloop.h"
+
+/* libslirp (and glib under it) is loaded when the first user-mode network
+ * is made: a VM without one carries neither (host/dl.h). */
+static struct {
+	__typeof__(slirp_new) *new;
+	__typeof__(slirp_cleanup) *cleanup;
+	__typeof__(slirp_input) *input;
+	__typeof__(slirp_pollfds_fill) *pollfds_fill;
+	__typeof__(slirp_pollfds_poll) *pollfds_poll;
+	__typeof__(slirp_add_hostfwd) *add_hostfwd;
+} lib;
+static struct dl_lib slirp_lib = { .soname = "libslirp.so.0" };
+
+static int load_slirp(char *err, size_t errlen)
+{
+	const struct dl_sym syms[] = {
+		{ (void **)&lib.new, "slirp_new" },
+		{ (void **)&lib.cleanup, "slirp_cleanup" },
+		{ (void **)&lib.input, "slirp_input" },
+		{ (void **)&lib.pollfds_fill, "slirp_pollfds_fill" },
+		{ (void **)&lib.pollfds_poll, "slirp_pollfds_poll" },
+		{ (void **)&lib.add_hostfwd, "slirp_add_hostfwd" },
+	};
+	char why[200];
+	if (dl_load(&slirp_lib, syms, sizeof(syms) / sizeof(syms[0]), why, sizeof(why)) < 0)
+		return snprintf(err, errlen, "user net: %s (install libslirp0)", why), -1;
+	return 0;
+}
 
 #define GUEST_ERRORS_LOGGED 8 /* then only counted: the guest controls them */
 
@@ -320,7 +349,7 @@ static void refresh(struct sl *s)
 	uint32_t timeout = UINT32_MAX;
 
 	s->npfd = 0;
-	slirp_pollfds_fill(s->slirp, &timeout, add_poll, s);
+	lib.pollfds_fill(s->slirp, &timeout, add_poll, s);
 	if (!s->loop)
 		return;
 	sync_watches(s);
@@ -366,7 +395,7 @@ static void on_event(void *ctx, uint32_t events)
 
 	(void)events;
 	int r = s->npfd ? poll(s->pfd, s->npfd, 0) : 0;
-	slirp_pollfds_poll(s->slirp, r < 0, get_revents, s);
+	lib.pollfds_poll(s->slirp, r < 0, get_revents, s);
 	run_timers(s);
 	refresh(s);
 	deliver(s);
@@ -396,7 +425,7 @@ static int sl_send(struct net_backend *b, const struct iovec *iov, int iovcnt)
 		memcpy(s->tx + len, iov[i].iov_base, iov[i].iov_len);
 		len += iov[i].iov_len;
 	}
-	slirp_input(s->slirp, s->tx, (int)len);
+	lib.input(s->slirp, s->tx, (int)len);
 	refresh(s); /* a new socket (DNS, a connect) to watch */
 	deliver(s);
 	return 0;
@@ -439,7 +468,7 @@ static void sl_free(struct net_backend *b)
 			evloop_del(s->loop, s->tfd);
 	}
 	if (s->slirp)
-		slirp_cleanup(s->slirp);
+		lib.cleanup(s->slirp);
 	if (s->tfd >= 0)
 		close(s->tfd);
 	while (s->timers) {
@@ -472,6 +501,8 @@ static struct in_addr ip4(uint32_t host_order)
 struct net_backend *net_slirp_new(const struct net_fwd *fwd, unsigned nr_fwd, struct evloop *loop,
 				  char *err, size_t errlen)
 {
+	if (load_slirp(err, errlen) < 0)
+		return NULL;
 	struct sl *s = calloc(1, sizeof(*s));
 
 	if (!s) {
@@ -495,7 +526,7 @@ struct net_backend *net_slirp_new(const struct net_fwd *fwd, unsigned nr_fwd, st
 	c.vdhcp_start = ip4(NET_SLIRP_GUEST);
 	c.vnameserver = ip4(NET_SLIRP_DNS);
 	c.vhostname = "vigil";
-	s->slirp = slirp_new(&c, &slirp_cbs, s);
+	s->slirp = lib.new(&c, &slirp_cbs, s);
 	if (!s->slirp) {
 		snprintf(err, errlen, "user net: cannot start libslirp");
 		sl_free(&s->be);
@@ -504,7 +535,7 @@ struct net_backend *net_slirp_new(const struct net_fwd *fwd, unsigned nr_fwd, st
 	for (unsigned i = 0; i < nr_fwd; i++) {
 		const struct net_fwd *f = &fwd[i];
 		errno = 0;
-		if (slirp_add_hostfwd(s->slirp, f->udp, ip4(f->host_addr), f->host_port,
+		if (lib.add_hostfwd(s->slirp, f->udp, ip4(f->host_addr), f->host_port,
 				      ip4(NET_SLIRP_GUEST), f->guest_port) < 0) {
 			char a[INET_ADDRSTRLEN];
 			struct in_addr ia = ip4(f->host_addr);

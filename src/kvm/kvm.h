@@ -52,12 +52,16 @@ int kvm_snap_load_vm(struct kvm_backend *kb, struct snap_reader *r, char *err, s
 /* One vCPU's whole state as the section "cpuN": registers, special and
  * debug registers, XSAVE (FPU, SSE, AVX...), XCRs, the MSRs KVM saves
  * (KVM_GET_MSR_INDEX_LIST), LAPIC, MP state and pending events (vcpu
- * events), TSC. On the vCPU's own thread while it is parked (save), or
- * before its thread starts (load). */
+ * events), TSC. From any one thread while the vCPU is outside KVM_RUN
+ * (the builder saves a parked vCPU from the control thread, so the vCPU
+ * threads' seccomp lists need no KVM_GET_*), or before its thread starts
+ * (load). The save first enters once with immediate_exit set, so that KVM
+ * finishes an I/O exit the vCPU was parked in (else the restored guest
+ * would repeat the access). */
 int kvm_snap_save_vcpu(struct kvm_backend *kb, unsigned cpu, struct snap_writer *w, char *err, size_t errlen);
 int kvm_snap_load_vcpu(struct kvm_backend *kb, unsigned cpu, struct snap_reader *r, char *err, size_t errlen);
 
-/* Dirty page tracking of guest RAM by KVM (track_dirty_pages): on sets
+/* Dirty page tracking of guest RAM by KVM (track_dirty_pages; kvm_dirty.c): on sets
  * KVM_MEM_LOG_DIRTY_PAGES on every RAM slot. 0 or -errno. */
 int kvm_dirty_log_enable(struct kvm_backend *kb, bool on);
 /* The pages of region `region` (vm->mem's order) the guest wrote since the

@@ -35,6 +35,9 @@ struct kvm_backend {
 	struct kvm_cpuid2 *cpuid; /* what KVM supports; copied per vCPU */
 	bool msr_exits;           /* user-space MSR exits for the filter are on */
 	bool vcpus_made;          /* CPUID is fixed from here on */
+	bool dirty_log;           /* RAM slots have KVM_MEM_LOG_DIRTY_PAGES (kvm_dirty.c) */
+	uint32_t *snap_msrs;      /* the MSRs a snapshot saves (kvm_snap.c), or NULL */
+	uint32_t snap_nmsrs;
 	struct kvm_stats stats;   /* the VM's; fd -1 when unavailable */
 	const char *stats_why;    /* why there are no statistics, or NULL */
 	struct kvm_vcpu vcpus[];
@@ -54,5 +57,9 @@ struct vexit;
  * VEXIT_INTERNAL_ERROR (src/kvm/kvm_exit.c). */
 void kvm_translate_exit(struct kvm_run *run, size_t run_size, struct vexit *ex);
 int kvm_irq_routing_init(struct kvm_backend *kb);
+/* The MSR indices a vCPU snapshot saves, listed once at creation (so that
+ * a vCPU thread need not ask /dev/kvm); NULL when KVM would not list them
+ * (kvm_snap.c). The caller frees. */
+uint32_t *kvm_snap_msr_list(struct kvm_backend *kb, uint32_t *n);
 
 #endif

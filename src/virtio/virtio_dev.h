@@ -40,6 +40,8 @@
 #define VIRTIO_ID_VSOCK   19
 
 struct virtio_dev;
+struct snap_writer;
+struct snap_reader;
 
 struct virtio_dev_ops {
 	/* The driver kicked queue q. Runs on the VM's event thread; pop with
@@ -63,6 +65,14 @@ struct virtio_dev_ops {
 	/* Device config space; the core has checked off+len <= config_len. */
 	void (*config_read)(struct virtio_dev *d, uint32_t off, void *buf, uint32_t len);
 	void (*config_write)(struct virtio_dev *d, uint32_t off, const void *buf, uint32_t len);
+	/* Snapshots: the device's own state, written and read inside the
+	 * transport's section, after the transport's part. save runs with the
+	 * device quiesced (as above). restore runs on a device at its power-on
+	 * state after the transport restored features, status and queues and
+	 * before activate (when the status has DRIVER_OK); it checks what it
+	 * reads (snap_fail) and returns 0 or -1. NULL: nothing of its own. */
+	int (*save)(struct virtio_dev *d, struct snap_writer *w);
+	int (*restore)(struct virtio_dev *d, struct snap_reader *r);
 };
 
 struct virtio_dev {

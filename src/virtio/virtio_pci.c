@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/le.h"
+#include "core/snap.h"
 
 #define BAR_SIZE 0x8000
 #define OFF_COMMON 0x0000
@@ -648,6 +649,11 @@ void virtio_pci_free(struct virtio_pci *vp)
 	free(vp);
 }
 
+struct virtio_dev *virtio_pci_device(const struct virtio_pci *vp)
+{
+	return vp->dev;
+}
+
 static void vdev_quiesce(struct vdev *v)
 {
 	struct virtio_dev *d = ((struct virtio_pci *)v->impl)->dev;
@@ -667,8 +673,235 @@ static void vdev_reset(struct vdev *v)
 	on_event_thread(v->impl, do_reset);
 }
 
+/* ---- snapshots ----------------------------------------------------------- */
+
+#define VPCI_SNAP_VERSION 1
+
+/* The transport as the driver programmed it, then each queue's ring
+ * indices, then the device's own part. The PCI side (BAR address, command
+ * register, MSI-X enable and mask-all) is the PCI host's section. */
+static int vdev_save(struct vdev *v, struct snap_writer *w)
+{
+	struct virtio_pci *vp = v->impl;
+	struct virtio_dev *d = vp->dev;
+
+	snap_begin(w, v->id, v->kind, VPCI_SNAP_VERSION);
+	pthread_mutex_lock(&vp->lock);
+	snap_put_u64(w, offered(d));
+	snap_put_u64(w, vp->driver_features);
+	snap_put_u64(w, d->features);
+	snap_put_u8(w, atomic_load(&d->status));
+	snap_put_u8(w, vp->generation);
+	snap_put_u8(w, vp->isr);
+	snap_put_u32(w, vp->dfselect);
+	snap_put_u32(w, vp->gfselect);
+	snap_put_u16(w, vp->queue_sel);
+	snap_put_u16(w, vp->config_vector);
+	snap_put_u16(w, (uint16_t)vp->nvec);
+	for (unsigned i = 0; i < vp->nvec; i++) {
+		snap_put_u64(w, vp->msix[i].addr);
+		snap_put_u32(w, vp->msix[i].data);
+		snap_put_u32(w, vp->msix[i].ctrl);
+	}
+	snap_put_u64(w, vp->pba);
+	snap_put_u16(w, (uint16_t)d->num_queues);
+	for (unsigned q = 0; q < d->num_queues; q++) {
+		const struct virtq *vq = &d->vq[q];
+		snap_put_u16(w, vp->queue_size[q]);
+		snap_put_u16(w, vp->queue_vector[q]);
+		snap_put_u16(w, (uint16_t)q); /* notify offset */
+		snap_put_bool(w, vp->queue_enabled[q]);
+		snap_put_u64(w, vq->desc_gpa);
+		snap_put_u64(w, vq->avail_gpa);
+		snap_put_u64(w, vq->used_gpa);
+		/* Quiesced devices have nothing in flight; a chain popped and
+		 * not completed is one held for later (a receive buffer
+		 * waiting for a frame), always the latest popped, since such
+		 * devices complete in order. It goes back to the driver's
+		 * ring: the restored device pops it again, the guest loses
+		 * no buffer. */
+		snap_put_u16(w, vq->used_idx);
+		snap_put_u16(w, vq->used_idx);
+		snap_put_u16(w, vq->signalled);
+		snap_put_bool(w, vq->event_idx);
+		snap_put_bool(w, vq->broken);
+	}
+	pthread_mutex_unlock(&vp->lock);
+	int r = d->ops->save ? d->ops->save(d, w) : 0;
+	snap_end(w);
+	return r;
+}
+
+struct vq_snap {
+	uint16_t size, vector, noff;
+	bool enabled, event_idx, broken;
+	uint64_t desc, avail, used;
+	uint16_t last_avail, used_idx, signalled;
+};
+
+static bool vector_ok(const struct virtio_pci *vp, uint16_t v)
+{
+	return v == NO_VECTOR || v < vp->nvec;
+}
+
+#define S_KNOWN (VIRTIO_S_ACKNOWLEDGE | VIRTIO_S_DRIVER | VIRTIO_S_DRIVER_OK | VIRTIO_S_FEATURES_OK | \
+		 VIRTIO_S_DEVICE_NEEDS_RESET | VIRTIO_S_FAILED)
+
+/* Reads and checks one queue; the rings are resolved on a scratch virtq,
+ * exactly as the driver's enable would, so nothing changes on refusal. */
+static int read_queue(struct virtio_pci *vp, struct snap_reader *r, unsigned q, uint64_t features,
+		      struct vq_snap *s)
+{
+	struct virtio_dev *d = vp->dev;
+
+	s->size = snap_get_u16(r);
+	s->vector = snap_get_u16(r);
+	s->noff = snap_get_u16(r);
+	s->enabled = snap_get_bool(r);
+	s->desc = snap_get_u64(r);
+	s->avail = snap_get_u64(r);
+	s->used = snap_get_u64(r);
+	s->last_avail = snap_get_u16(r);
+	s->used_idx = snap_get_u16(r);
+	s->signalled = snap_get_u16(r);
+	s->event_idx = snap_get_bool(r);
+	s->broken = snap_get_bool(r);
+	if (snap_error(r)[0])
+		return -1;
+	if (!vector_ok(vp, s->vector))
+		return snap_fail(r, "queue %u: MSI-X vector %u (the device has %u)", q, s->vector, vp->nvec);
+	if (s->noff != q)
+		return snap_fail(r, "queue %u: notify offset %u", q, s->noff);
+	if (!s->enabled)
+		return 0;
+	if (s->size > d->queue_max)
+		return snap_fail(r, "queue %u: size %u above the device's %u", q, s->size, d->queue_max);
+	if (s->event_idx != ((features >> VIRTIO_F_EVENT_IDX) & 1))
+		return snap_fail(r, "queue %u: event index does not match the features", q);
+	struct virtq t = { .size = s->size, .desc_gpa = s->desc, .avail_gpa = s->avail, .used_gpa = s->used };
+	if (virtq_enable(&t, d->mem) < 0)
+		return snap_fail(r, "queue %u: size %u or rings 0x%llx/0x%llx/0x%llx outside guest RAM or misaligned",
+				 q, s->size,
+				 (unsigned long long)s->desc, (unsigned long long)s->avail,
+				 (unsigned long long)s->used);
+	return 0;
+}
+
+static int vdev_restore(struct vdev *v, struct snap_reader *r)
+{
+	struct virtio_pci *vp = v->impl;
+	struct virtio_dev *d = vp->dev;
+	struct msix_entry msix[NVEC];
+	struct vq_snap qs[VIRTIO_MAX_QUEUES];
+
+	if (snap_open_section(r, v->id, v->kind, VPCI_SNAP_VERSION, NULL) < 0)
+		return -1;
+	uint64_t was_offered = snap_get_u64(r), drv = snap_get_u64(r), feat = snap_get_u64(r);
+	uint8_t status = snap_get_u8(r), gen = snap_get_u8(r), isr = snap_get_u8(r);
+	uint32_t dfsel = snap_get_u32(r), gfsel = snap_get_u32(r);
+	uint16_t qsel = snap_get_u16(r), cfgvec = snap_get_u16(r), nvec = snap_get_u16(r);
+	if (snap_error(r)[0])
+		return -1;
+	/* Features the driver took must still be there: a device built with
+	 * fewer (another backend, another config) is not this one. */
+	if (feat & ~offered(d))
+		return snap_fail(r, "negotiated features 0x%llx, this device offers 0x%llx (the snapshot's offered 0x%llx)",
+				 (unsigned long long)feat, (unsigned long long)offered(d),
+				 (unsigned long long)was_offered);
+	if (status & ~S_KNOWN)
+		return snap_fail(r, "device status 0x%02x", status);
+	if ((status & VIRTIO_S_DRIVER_OK) && !(status & VIRTIO_S_FEATURES_OK))
+		return snap_fail(r, "device status 0x%02x: DRIVER_OK without FEATURES_OK", status);
+	if ((status & VIRTIO_S_FEATURES_OK) && !(feat & VIRTIO_BIT(VIRTIO_F_VERSION_1)))
+		return snap_fail(r, "FEATURES_OK without VERSION_1");
+	if (isr & ~3u)
+		return snap_fail(r, "ISR 0x%02x", isr);
+	if (nvec != vp->nvec)
+		return snap_fail(r, "%u MSI-X vectors, this device has %u", nvec, vp->nvec);
+	if (!vector_ok(vp, cfgvec))
+		return snap_fail(r, "config MSI-X vector %u (the device has %u)", cfgvec, vp->nvec);
+	for (unsigned i = 0; i < nvec; i++) {
+		msix[i].addr = snap_get_u64(r);
+		msix[i].data = snap_get_u32(r);
+		msix[i].ctrl = snap_get_u32(r);
+		if (!snap_error(r)[0] && msix[i].ctrl > 1)
+			return snap_fail(r, "MSI-X entry %u: control 0x%x", i, msix[i].ctrl);
+	}
+	uint64_t pba = snap_get_u64(r);
+	uint16_t nq = snap_get_u16(r);
+	if (snap_error(r)[0])
+		return -1;
+	if (pba >> nvec)
+		return snap_fail(r, "MSI-X pending bits 0x%llx beyond %u vectors", (unsigned long long)pba, nvec);
+	if (nq != d->num_queues)
+		return snap_fail(r, "%u queues, this device has %u", nq, d->num_queues);
+	for (unsigned q = 0; q < nq; q++)
+		if (read_queue(vp, r, q, feat, &qs[q]) < 0)
+			return -1;
+
+	pthread_mutex_lock(&vp->lock);
+	vp->driver_features = drv;
+	d->features = feat;
+	vp->generation = gen;
+	vp->dfselect = dfsel;
+	vp->gfselect = gfsel;
+	vp->queue_sel = qsel;
+	vp->config_vector = cfgvec;
+	for (unsigned i = 0; i < nvec; i++) {
+		vp->msix[i] = msix[i];
+		/* Where the guest pointed each vector: the platform routes it. */
+		if (vp->vec[i] && (msix[i].addr || msix[i].data))
+			vp->plat.msi_set(vp->plat.ctx, vp->vec[i], msix[i].addr, msix[i].data);
+	}
+	vp->pba = pba;
+	for (unsigned q = 0; q < nq; q++) {
+		struct virtq *vq = &d->vq[q];
+		const struct vq_snap *s = &qs[q];
+		virtq_reset(vq);
+		vp->queue_size[q] = s->size;
+		vp->queue_vector[q] = s->vector;
+		vp->queue_enabled[q] = false;
+		vq->desc_gpa = s->desc;
+		vq->avail_gpa = s->avail;
+		vq->used_gpa = s->used;
+		if (!s->enabled)
+			continue;
+		/* The driver's enable (checked again: the same path), then
+		 * the indices where the device left them. */
+		enable_queue(vp, q);
+		if (!vp->queue_enabled[q]) {
+			pthread_mutex_unlock(&vp->lock);
+			return snap_fail(r, "queue %u cannot be enabled", q);
+		}
+		vq->last_avail = s->last_avail;
+		vq->used_idx = s->used_idx;
+		vq->signalled = s->signalled;
+		vq->broken = s->broken;
+	}
+	atomic_store(&d->status, status);
+	vp->isr = isr;
+	set_intx(vp);
+	if (cfg16(vp, CAP_MSIX + 2) & MSIX_ENABLE)
+		flush_pending(vp);
+	pthread_mutex_unlock(&vp->lock);
+
+	if (d->ops->restore && d->ops->restore(d, r) < 0)
+		return -1;
+	if (snap_error(r)[0])
+		return -1;
+	if (snap_left(r))
+		return snap_fail(r, "%zu bytes the device does not read", snap_left(r));
+	/* A running device starts its backends as at DRIVER_OK, and looks at
+	 * its queues once; the indices stay as restored. */
+	if ((status & VIRTIO_S_DRIVER_OK) && !(status & VIRTIO_S_DEVICE_NEEDS_RESET))
+		do_activate(vp); /* here: the event loop is not running, or paused */
+	return 0;
+}
+
 const struct vdev_ops virtio_pci_vdev_ops = {
 	.quiesce = vdev_quiesce,
 	.resume = vdev_resume,
 	.reset = vdev_reset,
+	.save = vdev_save,
+	.restore = vdev_restore,
 };

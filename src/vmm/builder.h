@@ -25,6 +25,11 @@ struct machine_restore {
 	struct snap_reader *r; /* the checked state file */
 	int mem_fd;            /* the File backend's memory file, else -1 */
 	const char *uffd_path; /* the Uffd backend's socket, else NULL */
+	/* A clone's identity (vigil_clone): kept over the snapshot's. */
+	bool has_cid;
+	uint32_t cid;
+	struct { const char *iface_id; uint8_t mac[6]; } mac[VMCFG_MAX_NETS];
+	unsigned nr_mac;
 };
 
 /* Builds everything but starts nothing; `notify(ctx)` is called from any

@@ -7,7 +7,8 @@
  *   "cpu0".."cpuN" every vCPU (kvm_snap.c)
  *   one per device, under its registry id ("com1", "rootfs", ...)
  *   "monitor", "policy-hits"  the counters (core/monitor_snap.c)
- * Guest RAM is the memory file beside it. */
+ * Guest RAM is the memory file beside it. A restore takes KVM's state
+ * back first, then the devices', then the counters. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -18,6 +19,8 @@
 #include "core/errmsg.h"
 #include "core/monitor_snap.h"
 #include "core/snap.h"
+#include "devices/virtio_net.h"
+#include "devices/virtio_vsock.h"
 #include "host/evloop.h"
 #include "kvm/kvm.h"
 #include "vmm/machine_int.h"
@@ -155,8 +158,35 @@ static int restore_fail(struct snap_reader *r, char *err, size_t errlen, const c
 	return -1;
 }
 
-int machine_restore_state(struct machine *mc, struct snap_reader *r, char *err, size_t errlen)
+/* A clone's CID and MACs go into the devices before their state does, so
+ * that the restore keeps them over the snapshot's. */
+static int apply_overrides(struct machine *mc, const struct machine_restore *rs, char *err, size_t errlen)
 {
+	for (unsigned i = 0; i < mc->nr_virtio; i++) {
+		struct virtio_dev *d = mc->virtio[i];
+		if (rs->has_cid && mc->virtio_free[i] == virtio_vsock_free && virtio_vsock_set_cid(d, rs->cid) < 0)
+			return errmsg(err, errlen, "vigil_clone: guest_cid %u is out of range", rs->cid);
+		for (unsigned k = 0; k < rs->nr_mac; k++)
+			if (mc->virtio_free[i] == virtio_net_free && strcmp(d->name, rs->mac[k].iface_id) == 0)
+				virtio_net_set_mac(d, rs->mac[k].mac);
+	}
+	return 0;
+}
+
+int machine_restore_state(struct machine *mc, const struct machine_restore *rs, char *err, size_t errlen)
+{
+	struct snap_reader *r = rs->r;
+	if (apply_overrides(mc, rs, err, errlen) < 0)
+		return -1;
+	/* KVM's state first: the vCPUs exist (their LAPICs with them), none
+	 * has run. A device's restore may raise an interrupt (vsock's
+	 * transport reset, a UART's level): it must land in the restored
+	 * interrupt controllers, not be overwritten by them. */
+	if (kvm_snap_load_vm(mc->kb, r, err, errlen) < 0)
+		return -1;
+	for (unsigned i = 0; i < mc->vm.ncpus; i++)
+		if (kvm_snap_load_vcpu(mc->kb, i, r, err, errlen) < 0)
+			return -1;
 	for (unsigned i = 0; i < mc->vm.nr_devs; i++) {
 		struct vdev *d = &mc->vm.devs[i];
 		if (!snap_has(r, d->id))
@@ -173,11 +203,5 @@ int machine_restore_state(struct machine *mc, struct snap_reader *r, char *err, 
 	policy_leave(&mc->vm.policy);
 	if (pr < 0)
 		return restore_fail(r, err, errlen, "the policy's counters could not be restored");
-	/* The vCPUs exist (their LAPICs with them); none has run. */
-	if (kvm_snap_load_vm(mc->kb, r, err, errlen) < 0)
-		return -1;
-	for (unsigned i = 0; i < mc->vm.ncpus; i++)
-		if (kvm_snap_load_vcpu(mc->kb, i, r, err, errlen) < 0)
-			return -1;
 	return 0;
 }

@@ -120,7 +120,7 @@ static int apply_policy(struct vm_config *c, json_t *v, char *err, size_t errlen
 	return 0;
 }
 
-static int apply(struct vm_config *c, json_t *doc, char *err, size_t errlen);
+static int apply(struct vm_config *c, json_t *doc, bool need_boot, char *err, size_t errlen);
 
 /* vigil's "snapshot-load": PUT /snapshot/load's body, carried out when the
  * VM would start. The VM is the snapshot's, so nothing that shapes it may
@@ -151,8 +151,7 @@ static int apply_snapshot_load(struct vm_config *c, json_t *doc, json_t *v, char
 		json_object_del(rest, "snapshot-load");
 		for (unsigned i = 0; vm_keys[i]; i++)
 			json_object_del(rest, vm_keys[i]);
-		json_object_set_new(rest, "boot-source", json_pack("{s:s}", "kernel_image_path", "/"));
-		r = apply(c, rest, err, errlen);
+		r = apply(c, rest, false, err, errlen);
 		json_decref(rest);
 	}
 	if (r == 0) {
@@ -164,7 +163,7 @@ static int apply_snapshot_load(struct vm_config *c, json_t *doc, json_t *v, char
 	return r;
 }
 
-static int apply(struct vm_config *c, json_t *doc, char *err, size_t errlen)
+static int apply(struct vm_config *c, json_t *doc, bool need_boot, char *err, size_t errlen)
 {
 	static const char *const known[] = {"boot-source",
 					    "drives",
@@ -223,7 +222,7 @@ static int apply(struct vm_config *c, json_t *doc, char *err, size_t errlen)
 		return errmsg(err, errlen, "pmem: vigil does not support pmem devices");
 	if ((v = json_object_get(doc, "snapshot-load")) && !json_is_null(v))
 		return apply_snapshot_load(c, doc, v, err, errlen);
-	if (!(v = json_object_get(doc, "boot-source")) || json_is_null(v))
+	if (need_boot && (!(v = json_object_get(doc, "boot-source")) || json_is_null(v)))
 		return errmsg(err, errlen, "config file: missing key `boot-source`");
 
 	for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++) {
@@ -330,7 +329,7 @@ int vmcfg_load_json(struct vm_config *c, const char *text, size_t len, char *err
 		return errmsg(err, errlen, "out of memory");
 	}
 	*tmp = *c;
-	rc = apply(tmp, doc, err, errlen);
+	rc = apply(tmp, doc, true, err, errlen);
 	json_t *cpu = json_object_get(doc, "cpu-config");
 	if (rc == 0 && cpu && !json_is_null(cpu))
 		rc = apply_cpu_config(tmp, c, cpu, err, errlen);

@@ -64,7 +64,6 @@ struct machine {
 /* builder_snap.c: dirty tracking on (KVM's log and gmem's bitmaps), and
  * the snapshot's state put into a machine just built from its config. */
 int machine_track_dirty(struct machine *mc, char *err, size_t errlen);
-struct snap_reader;
-int machine_restore_state(struct machine *mc, struct snap_reader *r, char *err, size_t errlen);
+int machine_restore_state(struct machine *mc, const struct machine_restore *rs, char *err, size_t errlen);
 
 #endif

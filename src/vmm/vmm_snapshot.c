@@ -356,7 +356,12 @@ int vmm_snapshot_load(struct vmm *m, const struct vmm_snapshot_load *r, char *er
 	}
 	if (c->has_metrics && !m->metrics && !(m->metrics = fc_metrics_open(c->metrics.metrics_path, err, errlen)))
 		goto undo;
-	struct machine_restore rs = { .r = rd, .mem_fd = mfd, .uffd_path = r->uffd_path };
+	struct machine_restore rs = { .r = rd, .mem_fd = mfd, .uffd_path = r->uffd_path, .has_cid = r->has_cid,
+				      .cid = r->cid, .nr_mac = r->nr_mac };
+	for (unsigned i = 0; i < r->nr_mac; i++) {
+		rs.mac[i].iface_id = r->mac[i].iface_id;
+		memcpy(rs.mac[i].mac, r->mac[i].mac, 6);
+	}
 	m->mc = machine_build(c, vmm_on_vm_stop, m, &rs, err, errlen);
 	if (!m->mc)
 		goto undo;

@@ -24,7 +24,9 @@
  *             can (the audit log coalesces it), then S5
  *   spin      count in memory forever, a dot now and then (gdb's target)
  *   snapcount a count in memory, r12 and r13, printed "c=XXXX ok" each
- *             turn, forever (snapshots: it must go on after a restore) */
+ *             turn, forever (snapshots: it must go on after a restore)
+ *   snap      count in memory, r12 and r13, reporting to ports 0x510/0x514
+ *             (tests/kvm_snap_check.c: state carried across a snapshot) */
 #define COM1 0x3f8
 #define LSR (COM1 + 5)
 #define PM1A_CNT 0x604
@@ -281,6 +283,43 @@ peek_msg: .asciz "tiny: peek\n"
 	pop %rax
 	call puthex_nl
 	jmp poweroff
+#elif defined(ACTION_snap)
+	/* tests/kvm_snap_check.c: state a snapshot must carry. CR4 changed
+	 * (OSFXSR), marks in FS base and KERNEL_GS_BASE (MSRs), then a count
+	 * in memory at 0x200000 and in r12, r13 stepped by 3 each turn, and
+	 * every 256 turns r12 out to port 0x510, r13 to 0x514, and a word read
+	 * from port 0x518 written back to 0x51c. (No SSE:
+	 * kvm_pvm emulates ring 0, and its emulator has none; the test puts
+	 * its own marks in the XMM registers.) */
+	mov %cr4, %rax
+	or $0x600, %rax            /* OSFXSR | OSXMMEXCPT */
+	mov %rax, %cr4
+	mov $0xc0000100, %ecx      /* FS base */
+	mov $0x5a5a0000, %eax
+	xor %edx, %edx
+	wrmsr
+	mov $0xc0000102, %ecx      /* KERNEL_GS_BASE */
+	mov $0x6b6b0000, %eax
+	wrmsr
+	xor %r12d, %r12d
+	mov $7, %r13d
+	movq $0, 0x200000
+1:	incq 0x200000
+	inc %r12
+	add $3, %r13
+	test $0xff, %r12b
+	jnz 1b
+	mov %r12d, %eax
+	mov $0x510, %dx
+	out %eax, %dx
+	mov %r13d, %eax
+	mov $0x514, %dx
+	out %eax, %dx
+	mov $0x518, %dx            /* a token from the host, echoed back */
+	in %dx, %eax
+	mov $0x51c, %dx
+	out %eax, %dx
+	jmp 1b
 #elif defined(ACTION_snapcount)
 	/* Snapshots (tests/snapshot.sh): a count kept three ways — in memory,
 	 * in r12 and (times 3) in r13 — printed as "c=XXXX ok" (hex) after a delay

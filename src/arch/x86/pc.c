@@ -22,11 +22,15 @@ static void reset_rtc(struct vdev *d) { rtc_cmos_reset(d->impl); }
 static void reset_pm(struct vdev *d) { acpi_pm_reset(d->impl); }
 static void reset_i8042(struct vdev *d) { i8042_reset(d->impl); }
 static void reset_pvpanic(struct vdev *d) { pvpanic_reset(d->impl); }
-static const struct vdev_ops uart_ops = { .reset = reset_uart };
-static const struct vdev_ops rtc_ops = { .reset = reset_rtc };
-static const struct vdev_ops pm_ops = { .reset = reset_pm };
-static const struct vdev_ops i8042_ops = { .reset = reset_i8042 };
-static const struct vdev_ops pvpanic_ops = { .reset = reset_pvpanic };
+static const struct vdev_ops uart_ops = { .reset = reset_uart, .save = uart_16550_save, .restore = uart_16550_restore };
+static const struct vdev_ops rtc_ops = { .reset = reset_rtc, .save = rtc_cmos_save, .restore = rtc_cmos_restore };
+static const struct vdev_ops pm_ops = { .reset = reset_pm, .save = acpi_pm_save, .restore = acpi_pm_restore };
+static const struct vdev_ops i8042_ops = { .reset = reset_i8042, .save = i8042_save, .restore = i8042_restore };
+static const struct vdev_ops pvpanic_ops = { .reset = reset_pvpanic, .save = pvpanic_save,
+					     .restore = pvpanic_restore };
+/* The PCI host's config spaces, BARs and CONFIG_ADDRESS; registered before
+ * any virtio transport, so a restore re-places the BARs first. */
+static const struct vdev_ops pci_ops = { .save = pci_host_save, .restore = pci_host_restore };
 
 /* Registers a legacy device under its id (once, for devices with several
  * ranges) and claims one of its ranges; the range is named by the id. */
@@ -69,7 +73,7 @@ static int add_devices(struct vm *vm, struct pc_board *pc, const struct pc_confi
 	pc->pci = pci_host_new(LAYOUT_MMIO32_START, LAYOUT_IOAPIC - LAYOUT_MMIO32_START);
 	/* The MMIO window is one sparse range; accesses to a BAR are reported
 	 * under the id of the device that owns the BAR. */
-	if (add(vm, &vm->pio, PORT_PCI_CONF, PORT_PCI_CONF_LEN, "pci-host", "pci-host", NULL, pci_host_cfg_io, pc->pci, err,
+	if (add(vm, &vm->pio, PORT_PCI_CONF, PORT_PCI_CONF_LEN, "pci-host", "pci-host", &pci_ops, pci_host_cfg_io, pc->pci, err,
 		errlen) < 0 ||
 	    bus_add_sparse(&vm->mmio, LAYOUT_MMIO32_START, LAYOUT_IOAPIC - LAYOUT_MMIO32_START, "pci-mmio",
 			   pci_host_mmio, pci_host_mmio_claims, pc->pci) < 0)
