@@ -24,8 +24,8 @@ the snapcount tiny guest (tests/guests/tiny.S: counts forever, printing
      and the Rss/Pss of their guest RAM mappings, against N x the memory
      file's allocated bytes; loads per second. Once per run; killed after.
 
-Restores go in rounds (each size, each VMM in turn) so that a shared host's
-load falls on all figures alike. Medians of RUNS (default 5) with min-max.
+Restores go in rounds (each size, each VMM in turn, the order reversed every
+other round) so that a shared host's load falls on all figures alike. Medians of RUNS (default 5) with min-max.
 Prints one table and which goals were met, and writes the figures as JSON
 (BUILD_DIR/bench/snapshot.json). A benchmark, never a test: it fails only
 when it cannot measure.
@@ -574,19 +574,18 @@ def main():
     floor = {m: [] for m in SIZES}
     for i in range(ARGS.runs):
         print(f"restores, round {i + 1} of {ARGS.runs} ...", file=sys.stderr, flush=True)
-        for mib_ in SIZES:
+        order = [(vmm, m) for m in SIZES for vmm in ("vigil", "qemu")]
+        if i % 2:
+            order.reverse()  # no VMM or size always right after another
+        for vmm, mib_ in order:
             time.sleep(SETTLE)
-            if mib_ in snaps and not vwhy:
+            if vmm == "vigil" and mib_ in snaps and not vwhy:
                 try:
                     vrows[mib_].append(vigil_restore_once(*snaps[mib_], mib_, i))
+                    floor[mib_].append(kvm_floor(mib_, snaps[mib_][1]))
                 except (Fail, OSError) as e:
                     vwhy = f"failed: {e}"
-                try:
-                    floor[mib_].append(kvm_floor(mib_, snaps[mib_][1]))
-                except OSError:
-                    pass
-            if mib_ in qsnaps and not qwhy:
-                time.sleep(SETTLE)
+            if vmm == "qemu" and mib_ in qsnaps and not qwhy:
                 try:
                     qrows[mib_].append(qemu_restore_once(qsnaps[mib_], mib_, i))
                 except (Fail, OSError) as e:
