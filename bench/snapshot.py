@@ -661,7 +661,8 @@ def main():
         row(f"{c['n']} x touched memory (file's allocated)", mib(c["n_times_touched_kib"] * 1024), "", "")
         row("guest RAM mappings: summed Rss / Pss", f"{mib(c['guest_ram_rss_kib'] * 1024)} / "
             f"{mib(c['guest_ram_pss_kib'] * 1024)}", "", "the memory file's pages, shared")
-        row("load rate (one after another, wall)", f"{c['rate_per_s']:.1f} clones/s", "", "each: exec, load, print, pause")
+        row("load rate (one after another, wall)", f"{c['rate_per_s']:.1f} clones/s", "",
+            "each: exec, load, print, pause")
         row("exec -> 204 per clone", fmt(c["exec_to_204_ms"]), "", "")
         row("clones that printed after the restore", f"{c['ran']} of {c['n']}", "", "")
 
