@@ -21,7 +21,9 @@ SLIRP_CFLAGS := $(shell pkg-config --cflags slirp 2>/dev/null)
 override CFLAGS += $(SLIRP_CFLAGS)
 # libseccomp: the system-call filters per thread (src/host/seccomp.c).
 SECCOMP_LIBS := $(shell pkg-config --libs libseccomp 2>/dev/null || echo -lseccomp)
-override LDLIBS += -pthread -ljansson -ldl $(SECCOMP_LIBS)
+# liburing: the disk's io_uring engine (src/host/blk_uring.c).
+URING_LIBS := $(shell pkg-config --libs liburing 2>/dev/null || echo -luring)
+override LDLIBS += -pthread -ljansson -ldl $(SECCOMP_LIBS) $(URING_LIBS)
 
 B       ?= build
 # The portable part: everything that does not talk to KVM or the host OS
