@@ -35,6 +35,7 @@ struct blk_file {
 	 * (fd itself, or a second open of the image with O_DIRECT) and the
 	 * alignment that fd needs of offsets, buffers and lengths (1: none). */
 	struct blk_uring *ur;
+	_Atomic uint64_t ring_ios;
 	int dfd;
 	unsigned align;
 	/* The disk policy's copy-on-write overlay, once a redirect named one
@@ -174,8 +175,10 @@ static void file_submit(struct blk_backend *be, struct blk_io *io)
 		pthread_mutex_unlock(&f->lock);
 		/* A FLUSH syncs fd: the same inode as dfd, so it covers every
 		 * write either path completed before it. */
-		if (blk_uring_submit(f->ur, io->op == BLK_FLUSH ? f->fd : f->dfd, io) == 0)
+		if (blk_uring_submit(f->ur, io->op == BLK_FLUSH ? f->fd : f->dfd, io) == 0) {
+			atomic_fetch_add_explicit(&f->ring_ios, 1, memory_order_relaxed);
 			return;
+		}
 		pthread_mutex_lock(&f->lock); /* not queued: the workers serve it */
 	}
 	io->next = NULL;
@@ -398,6 +401,11 @@ enum blk_engine blk_file_engine(const struct blk_backend *be, bool *direct)
 	if (direct)
 		*direct = f->ur && f->dfd != f->fd;
 	return f->ur ? BLK_ENGINE_URING : BLK_ENGINE_THREADS;
+}
+
+uint64_t blk_file_ring_ios(const struct blk_backend *be)
+{
+	return atomic_load(&((struct blk_file *)be)->ring_ios);
 }
 
 struct blk_backend *blk_file_open_overlay(const char *path, bool read_only, const char *overlay, bool base_ro,

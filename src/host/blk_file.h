@@ -54,6 +54,9 @@ struct blk_backend *blk_file_open_opts(const char *path, const struct blk_file_o
  * ring was set up; `direct` whether the ring's fd is O_DIRECT. */
 enum blk_engine blk_file_engine(const struct blk_backend *be, bool *direct);
 
+/* How many I/Os the ring has taken so far (the rest went to the workers). */
+uint64_t blk_file_ring_ios(const struct blk_backend *be);
+
 /* Opens cfg->path (read-only when cfg or the gate says so) and returns a
  * device ready for a transport. NULL with a one-line reason in err. `gate`
  * comes from the VM: vm_dev_gate(vm, name, cfg->read_only). cfg is not kept. */
