@@ -109,6 +109,11 @@ clean:
 $(B)/bench/trace_emit: bench/trace_emit.c $(B)/libvigil.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(B)/libvigil.a $(LDLIBS)
+# The lab's disk benchmark, vigil beside QEMU (bench/disk.py; slow, never a test).
+bench-disk:
+	bench/run.sh disk
+.PHONY: bench-disk
+
 bench-emit: $(B)/bench/trace_emit
 .PHONY: bench-emit
 
