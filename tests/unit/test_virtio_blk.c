@@ -84,12 +84,12 @@ static void make_image(struct rig *r, size_t bytes)
 
 static void enable_queue(struct rig *r);
 
-/* VIGIL_TEST_BLK_IO=uring runs the device's tests over the io_uring engine
- * (the default is the engine a drive gets by default). */
+/* The engine the device's tests run over: main() runs them once over each
+ * (VIGIL_TEST_BLK_IO=threads|uring: only that one). */
+static enum blk_engine engine_ = BLK_ENGINE_DEFAULT;
 static enum blk_engine test_engine(void)
 {
-	const char *e = getenv("VIGIL_TEST_BLK_IO");
-	return e && strcmp(e, "uring") == 0 ? BLK_ENGINE_URING : BLK_ENGINE_DEFAULT;
+	return engine_;
 }
 
 static void start_device(struct rig *r, bool ro, const char *id)
@@ -1553,5 +1553,15 @@ int main(void)
 		cmocka_unit_test(test_policy_overlay_concurrent),
 		cmocka_unit_test(test_enospc),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	const char *only = getenv("VIGIL_TEST_BLK_IO");
+	int failed = 0;
+	if (!only || strcmp(only, "threads") == 0) {
+		engine_ = BLK_ENGINE_THREADS;
+		failed += cmocka_run_group_tests_name("virtio_blk over threads", tests, NULL, NULL);
+	}
+	if (!only || strcmp(only, "uring") == 0) {
+		engine_ = BLK_ENGINE_URING;
+		failed += cmocka_run_group_tests_name("virtio_blk over io_uring", tests, NULL, NULL);
+	}
+	return failed;
 }
