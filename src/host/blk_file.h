@@ -44,8 +44,12 @@ struct blk_file_opts {
 	enum blk_cache cache; /* UNSAFE: a FLUSH is acknowledged at once */
 };
 
-/* The engine a drive gets when none is asked for. */
-#define BLK_FILE_ENGINE BLK_ENGINE_THREADS
+/* The engine a drive gets when none is asked for (--disk without io=):
+ * io_uring, O_DIRECT — the page cache is the guest's to keep, not the
+ * host's, and the threads stay a fall-back. Drives from the API or a
+ * config file say their engine (Firecracker's io_engine, "Sync" unless
+ * given) and do not get this. */
+#define BLK_FILE_ENGINE BLK_ENGINE_URING
 
 struct blk_backend *blk_file_open_opts(const char *path, const struct blk_file_opts *o, char *err,
 				       size_t errlen);
