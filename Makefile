@@ -21,7 +21,9 @@ SLIRP_CFLAGS := $(shell pkg-config --cflags slirp 2>/dev/null)
 override CFLAGS += $(SLIRP_CFLAGS)
 # libseccomp: the system-call filters per thread (src/host/seccomp.c).
 SECCOMP_LIBS := $(shell pkg-config --libs libseccomp 2>/dev/null || echo -lseccomp)
-override LDLIBS += -pthread -ljansson -ldl $(SECCOMP_LIBS)
+# liburing: the disk's io_uring engine (src/host/blk_uring.c).
+URING_LIBS := $(shell pkg-config --libs liburing 2>/dev/null || echo -luring)
+override LDLIBS += -pthread -ljansson -ldl $(SECCOMP_LIBS) $(URING_LIBS)
 
 B       ?= build
 # The portable part: everything that does not talk to KVM or the host OS
@@ -85,7 +87,7 @@ $(B)/tests/api_fake_server: tests/unit/api_fake_server.c tests/unit/fake_vmm_api
 
 # Unit tests, plain and under ASan+UBSan (a second build tree), and the
 # threaded ones under TSan (a third).
-TSAN_TESTS := test_vcpu test_virtio_pci test_monitor_live test_evloop test_api_http test_i8042 test_event test_virtio_blk test_net_policy_slirp test_policy_live test_virtio_pci_stress
+TSAN_TESTS := test_blk_uring test_vcpu test_virtio_pci test_monitor_live test_evloop test_api_http test_i8042 test_event test_virtio_blk test_net_policy_slirp test_policy_live test_virtio_pci_stress
 unit: tests
 	@$(MAKE) --no-print-directory B=build/asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" LDLIBS="-fsanitize=address,undefined" tests
 	@$(MAKE) --no-print-directory B=build/tsan CC=gcc CFLAGS="-O1 -g -fsanitize=thread -Wno-tsan" LDLIBS="-fsanitize=thread" $(TSAN_TESTS:%=build/tsan/tests/%)
@@ -107,6 +109,11 @@ clean:
 $(B)/bench/trace_emit: bench/trace_emit.c $(B)/libvigil.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(B)/libvigil.a $(LDLIBS)
+# The lab's disk benchmark, vigil beside QEMU (bench/disk.py; slow, never a test).
+bench-disk:
+	bench/run.sh disk
+.PHONY: bench-disk
+
 bench-emit: $(B)/bench/trace_emit
 .PHONY: bench-emit
 

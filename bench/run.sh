@@ -8,6 +8,9 @@
 #                         time and sizes, 100 clones (bench/snapshot.py)
 #   bench/run.sh lab      in the lab, vigil vs QEMU: Linux boot to poweroff, and
 #                         pause/resume latency of a 4-vCPU guest (API vs QMP)
+#   bench/run.sh disk     in the lab: the guest's O_DIRECT disk throughput
+#                         and IOPS, vigil (threads, io_uring) vs QEMU
+#                         cache=none,aio=io_uring (bench/disk.py)
 #   bench/run.sh trace    in the lab: a Linux boot with no trace, everything
 #                         traced, and a filtered trace (bench/trace.py)
 set -euo pipefail
@@ -24,6 +27,11 @@ if [ "$what" = all ] || [ "$what" = lab ]; then
     lab/build-l1.sh build/lab >/dev/null
     guest/build.sh build/guest >/dev/null
     LAB_OUT=build/lab/bench lab/run-l1.sh -- sh -c 'bench/boot.py && bench/pause.py'
+fi
+if [ "$what" = disk ]; then
+    lab/build-l1.sh build/lab >/dev/null
+    guest/build.sh build/guest >/dev/null
+    LAB_OUT=build/lab/bench lab/run-l1.sh --timeout 3000 -- bench/disk.py
 fi
 if [ "$what" = trace ]; then
     lab/build-l1.sh build/lab >/dev/null

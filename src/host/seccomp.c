@@ -47,6 +47,9 @@ static const int main_calls[] = {
 	SCMP_SYS(openat), SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(preadv), SCMP_SYS(pwritev),
 	SCMP_SYS(fsync), SCMP_SYS(fdatasync), SCMP_SYS(ftruncate), SCMP_SYS(fallocate), SCMP_SYS(unlink), SCMP_SYS(flock),
 	SCMP_SYS(unlinkat), SCMP_SYS(rename), SCMP_SYS(getrandom),
+	/* a drive's io_uring (re)opened by PATCH /drives: its ring is set up,
+	 * restricted and enabled, stopped with a NOP (host/blk_uring.c) */
+	SCMP_SYS(io_uring_setup), SCMP_SYS(io_uring_register), SCMP_SYS(io_uring_enter),
 	/* the threads it starts after its filter (vCPUs, block workers) */
 	SCMP_SYS(clone), SCMP_SYS(clone3), SCMP_SYS(set_robust_list), SCMP_SYS(rseq),
 	SCMP_SYS(seccomp), SCMP_SYS(sched_getaffinity), SCMP_SYS(sigaltstack),
@@ -62,6 +65,9 @@ static const int vcpu_calls[] = {
 	/* eventfd kicks, the UART and console output, the wait for room */
 	SCMP_SYS(read), SCMP_SYS(writev), SCMP_SYS(ppoll), SCMP_SYS(poll), SCMP_SYS(close),
 	SCMP_SYS(epoll_ctl), /* a queue's ioeventfd watched once the driver starts it */
+	/* the disk's first requests, submitted to its ring when the driver
+	 * starts the device (virtio_pci's activate runs here) */
+	SCMP_SYS(io_uring_enter),
 	END,
 };
 
@@ -86,6 +92,7 @@ static const int evloop_calls[] = {
 	SCMP_SYS(listen), SCMP_SYS(setsockopt), SCMP_SYS(getsockopt), SCMP_SYS(getsockname),
 	SCMP_SYS(getpeername), SCMP_SYS(sendto), SCMP_SYS(sendmsg), SCMP_SYS(recvfrom), SCMP_SYS(recvmsg),
 	SCMP_SYS(shutdown),
+	SCMP_SYS(io_uring_enter), /* the disk's requests, submitted to its ring */
 	END,
 };
 
@@ -94,6 +101,7 @@ static const int blk_calls[] = {
 	SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(preadv), SCMP_SYS(pwritev), SCMP_SYS(fsync),
 	SCMP_SYS(fdatasync), SCMP_SYS(fallocate), SCMP_SYS(lseek), SCMP_SYS(read), SCMP_SYS(fstat),
 	SCMP_SYS(newfstatat),
+	SCMP_SYS(io_uring_enter), /* the io_uring completion thread waits in it */
 	END,
 };
 
