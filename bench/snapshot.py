@@ -545,7 +545,7 @@ def row(label, v, q, note=""):
 
 def main():
     res = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "host": host(), "runs": ARGS.runs,
-           "vigil": {}, "qemu": {}, "goals": []}
+           "loadavg_before": os.getloadavg()[0], "vigil": {}, "qemu": {}, "goals": []}
     for f in (V, GUEST):
         if not os.path.exists(f):
             raise Fail(f"{f} missing: make all guests")
@@ -599,6 +599,7 @@ def main():
     if ARGS.clones and 256 in snaps and not vwhy:
         print(f"vigil: {ARGS.clones} clones of the 256 MiB snapshot ...", file=sys.stderr, flush=True)
         res["vigil"]["clones"] = vigil_clones(*snaps[256], ARGS.clones)
+    res["loadavg_after"] = os.getloadavg()[0]
     res["qemu_status"] = qwhy or "ran"
     res["vigil_status"] = vwhy or "ran"
     if vwhy and qwhy:
@@ -609,7 +610,8 @@ def main():
         print(f"vigil: {vwhy}")
     if qwhy:
         print(f"QEMU: {qwhy}")
-    print(f"host: {res['host']}; {res['date']}")
+    print(f"host: {res['host']}; {res['date']}; load average {res['loadavg_before']:.2f} before, "
+          f"{res['loadavg_after']:.2f} after (other jobs on the host slow every figure)")
     print(f"snapcount tiny guest, 1 vCPU; medians of {ARGS.runs} (min-max), each restore a new process")
     print("vigil: PUT /snapshot/load, File backend (memory file mapped MAP_PRIVATE), resume_vm true.")
     print("QEMU %s: microvm, the same guest code as a PVH ELF; saved stopped with migrate to"
