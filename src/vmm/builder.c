@@ -336,6 +336,7 @@ struct machine *machine_build(const struct vm_config *c, void (*notify)(void *ct
 	mc->kb = kvm_backend_create(&mc->vm, c->machine.mem_size_mib << 20, &ram, err, errlen);
 	if (!mc->kb)
 		goto fail;
+	mc->ram_anon = ram.kind == KVM_RAM_ANON;
 	/* The page server fills RAM from here on: before anything (a device
 	 * restoring its queues) touches it. */
 	if (rs && rs->uffd_path && (mc->uffd = uffd_attach(&mc->vm.mem, rs->uffd_path, err, errlen)) < 0)
