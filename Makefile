@@ -77,6 +77,11 @@ $(B)/bench/policy_decide: bench/policy_decide.c $(B)/libvigil.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(B)/libvigil.a $(LDLIBS)
 
+# Measures a VMM's own start-up: exec to first KVM_RUN, CPU, peak RSS (bench/startup.py).
+$(B)/bench/startup_probe: bench/startup_probe.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $<
+
 # The API's HTTP server and router over the fake VMM, for curl and the
 # tests/api_*.py scripts (no KVM needed).
 $(B)/tests/api_fake_server: tests/unit/api_fake_server.c tests/unit/fake_vmm_api.h $(B)/libvigil.a
