@@ -542,6 +542,35 @@ static void check_kbd(const uint8_t *t)
 	assert_int_equal(IRQ_KBD, 1);
 }
 
+/* The CMOS RTC, byte for byte as iasl emits
+ *   Device (RTC) { Name (_HID, EisaId ("PNP0B00"))
+ *                  Name (_CRS, ResourceTemplate () { IO (Decode16, 0x70, 0x70, 1, 2)
+ *                      IRQNoFlags () {8} }) }
+ * and inside \_SB_. */
+static void check_rtc(const uint8_t *t)
+{
+	static const uint8_t rtc[] = {
+		0x5B, 0x82, 0x25, 'R',  'T',  'C',  '_',  0x08, '_',  'H',  'I',  'D',  0x0C, 0x41,
+		0xD0, 0x0B, 0x00, 0x08, '_',  'C',  'R',  'S',  0x11, 0x10, 0x0A, 0x0D, 0x47, 0x01,
+		0x70, 0x00, 0x70, 0x00, 0x01, 0x02, 0x22, 0x00, 0x01, 0x79, 0x00,
+	};
+	uint32_t len = rd32(t + 4);
+	const uint8_t *dev = memfind(t, len, rtc, sizeof(rtc));
+	assert_non_null(dev);
+	const uint8_t *name = memfind(t, len, "\\_SB_", 5), *sb = NULL;
+	assert_non_null(name);
+	for (unsigned k = 1; k <= 4 && !sb; k++)
+		if (name - 1 - k >= t && name[-1 - (int)k] == 0x10 && 1u + (name[-(int)k] >> 6) == k)
+			sb = name - 1 - k;
+	assert_non_null(sb);
+	unsigned n;
+	const uint8_t *sb_end = sb + 1 + pkglen(sb + 1, &n);
+	assert_true(dev > sb && dev + sizeof(rtc) <= sb_end);
+	assert_int_equal(PORT_RTC, 0x70);
+	assert_int_equal(PORT_RTC_LEN, 2);
+	assert_int_equal(IRQ_RTC, 8);
+}
+
 static void check_dsdt(const uint8_t *t)
 {
 	uint32_t len = rd32(t + 4);
@@ -554,10 +583,11 @@ static void check_dsdt(const uint8_t *t)
 	static const uint8_t io[] = { 0x47, 0x01, PORT_PVPANIC & 0xFF, PORT_PVPANIC >> 8,
 				      PORT_PVPANIC & 0xFF, PORT_PVPANIC >> 8, 0x01, 0x01, 0x79, 0x00 };
 	assert_non_null(memfind(t, len, io, sizeof(io)));
-	/* Scope PkgLength 0x66 (2-byte form): PEVT, then KBD_ */
-	assert_non_null(memfind(t, len, "\x10\x46\x06\\_SB_\x5B\x82\x2EPEVT", 14));
+	/* Scope PkgLength 0x8D (2-byte form): PEVT, KBD_, then RTC_ */
+	assert_non_null(memfind(t, len, "\x10\x4D\x08\\_SB_\x5B\x82\x2EPEVT", 14));
 	check_kbd(t);
-	assert_int_equal(len, 36 + 14 + 56 + 47); /* header, \_S5_, Scope (PEVT, KBD_) */
+	check_rtc(t);
+	assert_int_equal(len, 36 + 14 + 56 + 47 + 39); /* header, \_S5_, Scope (PEVT, KBD_, RTC_) */
 }
 
 static void check_madt(const uint8_t *t, unsigned ncpus)
@@ -861,6 +891,7 @@ static void test_acpi_pci(void **state)
 	check_madt(p.madt, 4); /* no overrides for GSIs 16-23 */
 	check_dsdt_pci(p.dsdt);
 	check_kbd(p.dsdt);
+	check_rtc(p.dsdt);
 	uint32_t len = rd32(p.dsdt + 4);
 	assert_non_null(memfind(p.dsdt, len, "\x0DQEMU0001", 10)); /* pvpanic still there */
 	static const uint8_t s5[] = { 0x08, '_', 'S', '5', '_', 0x12 };

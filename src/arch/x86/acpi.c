@@ -323,8 +323,24 @@ static void build_kbd(struct aml *a)
 	aml_end(a, dev);
 }
 
-/* The DSDT body: \_S5_, the pvpanic device, the PCI root bridge and the
- * keyboard controller. */
+/* The CMOS RTC (devices/rtc_cmos). Linux's rtc-cmos binds PNP0B00 from
+ * ACPI and takes its ports and IRQ from _CRS; without the device it falls
+ * back to a platform device at the fixed ports (add_rtc_cmos()). */
+static void build_rtc(struct aml *a)
+{
+	size_t dev = aml_device_begin(a, "RTC");
+	aml_name(a, "_HID");
+	aml_eisaid(a, "PNP0B00");
+	aml_name(a, "_CRS");
+	size_t crs = aml_restemplate_begin(a);
+	aml_res_io16(a, PORT_RTC, PORT_RTC, 1, PORT_RTC_LEN);
+	aml_res_irq_noflags(a, IRQ_RTC);
+	aml_restemplate_end(a, crs);
+	aml_end(a, dev);
+}
+
+/* The DSDT body: \_S5_, the pvpanic device, the PCI root bridge, the
+ * keyboard controller and the RTC. */
 static long build_dsdt_aml(uint8_t *buf, size_t cap, const struct acpi_config *cfg)
 {
 	struct aml a;
@@ -356,6 +372,7 @@ static long build_dsdt_aml(uint8_t *buf, size_t cap, const struct acpi_config *c
 	if (cfg->pci)
 		build_pci0(&a, cfg);
 	build_kbd(&a);
+	build_rtc(&a);
 	aml_end(&a, sb);
 
 	return aml_finish(&a);
