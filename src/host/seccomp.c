@@ -254,15 +254,25 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
  * or an x32 call kills the process, each allowed call is a compare and a
  * return, a call allowed only for some argument values (the vCPU's
  * ioctls, prctl's operations) compares the whole 64-bit argument, and
- * anything else gets the mode's action (trap, or log). Jumps stay short
- * (at most one block), so no list can outgrow BPF's 8-bit offsets. */
+ * anything else gets the mode's action (trap, or log). A list that would
+ * outgrow BPF's 8-bit jump offsets fails to build (-E2BIG), never wraps. */
 #define BPF_MAX 512
+#define BPF_FIXUPS 256
 #define X32_SYSCALL_BIT 0x40000000u
+
+/* Jumps to the program's two shared returns, patched once their place
+ * is known (the last two instructions). */
+enum { TO_ALLOW = 1, TO_DENY = 2 };
 
 struct bpf {
 	struct sock_filter f[BPF_MAX];
 	unsigned n;
 	bool full;
+	struct fixup {
+		uint16_t at;
+		uint8_t jt, jf; /* TO_ALLOW, TO_DENY or 0 (left as emitted) */
+	} fix[BPF_FIXUPS];
+	unsigned nfix;
 };
 
 static void emit(struct bpf *b, uint16_t code, uint8_t jt, uint8_t jf, uint32_t k)
@@ -274,35 +284,86 @@ static void emit(struct bpf *b, uint16_t code, uint8_t jt, uint8_t jf, uint32_t 
 	b->f[b->n++] = (struct sock_filter){ code, jt, jf, k };
 }
 
+/* A compare whose true and/or false branch goes to a shared return. */
+static void emit_jeq_to(struct bpf *b, uint32_t k, uint8_t jt_to, uint8_t jf_to)
+{
+	if (b->nfix >= BPF_FIXUPS) {
+		b->full = true;
+		return;
+	}
+	b->fix[b->nfix++] = (struct fixup){ (uint16_t)b->n, jt_to, jf_to };
+	emit(b, BPF_JMP | BPF_JEQ | BPF_K, 0, 0, k);
+}
+
+/* An unconditional jump to the shared deny (BPF_JA's offset is 32-bit). */
+static void emit_ja_deny(struct bpf *b)
+{
+	if (b->nfix >= BPF_FIXUPS) {
+		b->full = true;
+		return;
+	}
+	b->fix[b->nfix++] = (struct fixup){ (uint16_t)b->n, 0, TO_DENY };
+	emit(b, BPF_JMP | BPF_JA, 0, 0, 0);
+}
+
 #define LD_ABS(off) emit(b, BPF_LD | BPF_W | BPF_ABS, 0, 0, (off))
 #define RET(k) emit(b, BPF_RET | BPF_K, 0, 0, (k))
 
-/* Syscall `nr` allowed when argument `arg` is one of vals[0..n): 5
- * instructions per value after the number's own compare. */
-static void emit_arg_block(struct bpf *b, int nr, unsigned arg, const uint64_t *vals, size_t n, uint32_t deflt)
+/* Syscall `nr` allowed when argument `arg` is one of vals[0..n) (each
+ * below 2^32, as ioctl request numbers and prctl operations are): the high
+ * word must be 0, then one compare per value. */
+static void emit_arg_block(struct bpf *b, int nr, unsigned arg, const uint64_t *vals, size_t n)
 {
 	uint32_t lo = (uint32_t)offsetof(struct seccomp_data, args[0]) + 8 * arg, hi = lo + 4;
-	size_t len = n * 5 + 1;
+	size_t len = n + 5;
 	if (len > 255) {
 		b->full = true;
 		return;
 	}
 	emit(b, BPF_JMP | BPF_JEQ | BPF_K, 0, (uint8_t)len, (uint32_t)nr);
-	for (size_t i = 0; i < n; i++) {
-		LD_ABS(hi);
-		emit(b, BPF_JMP | BPF_JEQ | BPF_K, 0, 3, (uint32_t)(vals[i] >> 32));
-		LD_ABS(lo);
-		emit(b, BPF_JMP | BPF_JEQ | BPF_K, 0, 1, (uint32_t)vals[i]);
-		RET(SECCOMP_RET_ALLOW);
-	}
-	RET(deflt);
+	LD_ABS(hi);
+	emit_jeq_to(b, 0, 0, TO_DENY);
+	LD_ABS(lo);
+	for (size_t i = 0; i < n; i++)
+		emit_jeq_to(b, (uint32_t)vals[i], TO_ALLOW, 0);
+	emit_ja_deny(b);
 	/* the next block compares the number again */
 	LD_ABS(offsetof(struct seccomp_data, nr));
+}
+
+static int cmp_nr(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+	return (x > y) - (x < y);
+}
+
+/* The plain (no argument check) calls as a binary search on the number:
+ * the kernel runs a new filter once per system call number to find the
+ * ones it always allows (its action cache), and installing a filter took
+ * ~1.5 us per instruction here, so both the walk and the length count. */
+static void emit_tree(struct bpf *b, const int *nrs, size_t n)
+{
+	if (n <= 3) {
+		for (size_t i = 0; i < n; i++)
+			emit_jeq_to(b, (uint32_t)nrs[i], TO_ALLOW, 0);
+		emit_ja_deny(b);
+		return;
+	}
+	size_t m = n / 2, at = b->n;
+	emit(b, BPF_JMP | BPF_JGE | BPF_K, 0, 0, (uint32_t)nrs[m]); /* jt: past the lower half */
+	emit_tree(b, nrs, m);
+	size_t lower = b->n - at - 1;
+	if (lower > 255)
+		b->full = true;
+	else if (!b->full)
+		b->f[at].jt = (uint8_t)lower;
+	emit_tree(b, nrs + m, n - m);
 }
 
 static int build_filter(struct bpf *b, enum seccomp_kind kind, uint32_t deflt)
 {
 	b->n = 0;
+	b->nfix = 0;
 	b->full = false;
 	LD_ABS(offsetof(struct seccomp_data, arch));
 	emit(b, BPF_JMP | BPF_JEQ | BPF_K, 1, 0, AUDIT_ARCH_X86_64);
@@ -310,25 +371,50 @@ static int build_filter(struct bpf *b, enum seccomp_kind kind, uint32_t deflt)
 	LD_ABS(offsetof(struct seccomp_data, nr));
 	emit(b, BPF_JMP | BPF_JSET | BPF_K, 0, 1, X32_SYSCALL_BIT);
 	RET(SECCOMP_RET_KILL_PROCESS);
+	/* The calls with an argument check first (the vCPU's ioctl is its
+	 * hottest call: KVM_RUN), then the rest. */
+	int plain[128];
+	size_t np = 0;
 	for (const struct sc *c = kinds[kind].calls; c->nr >= 0; c++) {
 		if (kind == SC_VCPU && c->nr == SYS_ioctl) {
 			uint64_t v[sizeof(vcpu_ioctls) / sizeof(vcpu_ioctls[0])];
 			for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
 				v[i] = vcpu_ioctls[i];
-			emit_arg_block(b, c->nr, 1, v, sizeof(v) / sizeof(v[0]), deflt);
-			continue;
-		}
-		if (c->nr == SYS_prctl) {
+			emit_arg_block(b, c->nr, 1, v, sizeof(v) / sizeof(v[0]));
+		} else if (c->nr == SYS_prctl) {
 			/* names; and for the main thread, what a thread it starts needs
 			 * to install its own filter under the main one */
 			static const uint64_t ops[] = { PR_GET_NAME, PR_SET_NAME, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP };
-			emit_arg_block(b, c->nr, 0, ops, kind == SC_MAIN ? 4u : 2u, deflt);
+			emit_arg_block(b, c->nr, 0, ops, kind == SC_MAIN ? 4u : 2u);
+		} else if (np < sizeof(plain) / sizeof(plain[0])) {
+			plain[np++] = c->nr;
+		} else {
+			return -E2BIG;
+		}
+	}
+	qsort(plain, np, sizeof(plain[0]), cmp_nr);
+	size_t u = 0;
+	for (size_t i = 0; i < np; i++)
+		if (!u || plain[u - 1] != plain[i])
+			plain[u++] = plain[i];
+	emit_tree(b, plain, u);
+	unsigned allow = b->n, deny = b->n + 1;
+	RET(SECCOMP_RET_ALLOW);
+	RET(deflt);
+	for (unsigned i = 0; i < b->nfix && !b->full; i++) {
+		struct sock_filter *f = &b->f[b->fix[i].at];
+		unsigned next = b->fix[i].at + 1u;
+		if (BPF_OP(f->code) == BPF_JA) {
+			f->k = deny - next;
 			continue;
 		}
-		emit(b, BPF_JMP | BPF_JEQ | BPF_K, 0, 1, (uint32_t)c->nr);
-		RET(SECCOMP_RET_ALLOW);
+		unsigned jt = b->fix[i].jt == TO_ALLOW ? allow - next : b->fix[i].jt == TO_DENY ? deny - next : f->jt;
+		unsigned jf = b->fix[i].jf == TO_ALLOW ? allow - next : b->fix[i].jf == TO_DENY ? deny - next : f->jf;
+		if (jt > 255 || jf > 255)
+			b->full = true;
+		f->jt = (uint8_t)jt;
+		f->jf = (uint8_t)jf;
 	}
-	RET(deflt);
 	return b->full ? -E2BIG : 0;
 }
 
