@@ -221,28 +221,35 @@ size_t seccomp_kind_count(enum seccomp_kind kind)
 	return n;
 }
 
-/* Async-signal-safe: only write() and _exit() (both in every list). */
-static void put(const char *s)
+/* Async-signal-safe: only write() and _exit() (both in every list). The
+ * line goes out in one write, so another thread's stderr line (the
+ * start-up warnings) cannot land in the middle of it. */
+static size_t cat(char *buf, size_t at, size_t cap, const char *s)
 {
-	if (write(2, s, strlen(s)) < 0) {
-		/* nothing left to tell it to */
-	}
+	while (*s && at + 1 < cap)
+		buf[at++] = *s++;
+	return at;
 }
 
 static void on_sigsys(int sig, siginfo_t *si, void *uc)
 {
-	char num[16];
+	(void)sig;
+	(void)uc;
+	char num[16], line[160];
 	unsigned v = (unsigned)si->si_syscall;
-	size_t n = sizeof(num);
+	size_t n = sizeof(num), at = 0;
 	num[--n] = 0;
 	do
 		num[--n] = (char)('0' + v % 10);
 	while ((v /= 10) && n);
-	put("vigil: seccomp: the ");
-	put(thread_kind ? thread_kind : "?");
-	put(" thread made a system call outside its list (");
-	put(&num[n]);
-	put("); stopping\n");
+	at = cat(line, at, sizeof(line), "vigil: seccomp: the ");
+	at = cat(line, at, sizeof(line), thread_kind ? thread_kind : "?");
+	at = cat(line, at, sizeof(line), " thread made a system call outside its list (");
+	at = cat(line, at, sizeof(line), &num[n]);
+	at = cat(line, at, sizeof(line), "); stopping\n");
+	if (write(2, line, at) < 0) {
+		/* nothing left to tell it to */
+	}
 	_exit(SECCOMP_EXIT_CODE);
 }
 
