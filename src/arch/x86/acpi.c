@@ -497,6 +497,7 @@ int acpi_build(const struct gmem *m, const struct acpi_config *cfg, uint64_t *rs
 		goto out;
 	}
 	uint32_t dsdt_len = HDR_LEN + (uint32_t)aml_len;
+	ar.used = dsdt_off + dsdt_len;
 	header(ar.buf + dsdt_off, "DSDT", dsdt_len, DSDT_REVISION);
 	seal(ar.buf + dsdt_off, dsdt_len);
 
@@ -512,7 +513,11 @@ int acpi_build(const struct gmem *m, const struct acpi_config *cfg, uint64_t *rs
 
 	build_rsdp(ar.buf + rsdp_off, gpa_of(xsdt_off));
 
-	ret = gmem_write(m, LAYOUT_ACPI_START, ar.buf, LAYOUT_ACPI_SIZE);
+	/* Only the tables: the rest of the area is fresh guest RAM, zero
+	 * already (the machine is built once; a reset ends the process), and
+	 * writing it would fault in 32 pages for nothing. The buffer is as
+	 * large as the area but only the pages the tables use get touched. */
+	ret = gmem_write(m, LAYOUT_ACPI_START, ar.buf, ar.used);
 	if (ret == 0)
 		*rsdp = gpa_of(rsdp_off);
 out:
