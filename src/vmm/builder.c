@@ -293,7 +293,7 @@ struct machine *machine_build(const struct vm_config *c, void (*notify)(void *ct
 	}
 	mc->vm_ready = true;
 	mc->uffd = -1;
-	mc->cfg = *c;
+	vmcfg_assign_fresh(&mc->cfg, c); /* mc is fresh from calloc */
 	/* The policy is in force before any device or vCPU is made (the
 	 * vCPUs' CPUID and MSR filter come from it). mc->cfg does not own
 	 * the spec: the VMM's configuration does, and may replace it. */
