@@ -428,7 +428,10 @@ static void *vcpu_thread(void *arg)
 
 int machine_start(struct machine *mc, bool paused, char *err, size_t errlen)
 {
-	if (evloop_start(mc->loop) < 0)
+	/* The event thread serves the virtio devices only (their doorbells,
+	 * deferred work, host fds of net and vsock): a machine without one
+	 * pays neither the thread nor its filter (issue 10). */
+	if (mc->nr_virtio && evloop_start(mc->loop) < 0)
 		return errmsg(err, errlen, "cannot start the event thread");
 	struct console_sink sink = { .push = uart_push, .wait_room = uart_wait, .dev = mc->pc.com1,
 				     .quit = quit_from_console, .quit_ctx = mc };
