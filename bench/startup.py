@@ -36,8 +36,13 @@ def kvm_kind():
 
 
 def probe(argv):
-    out = subprocess.run([PROBE] + argv, stdin=subprocess.DEVNULL, capture_output=True,
-                         text=True).stdout
+    """One run; {} when the VMM did not finish within 60 s (the probe is
+    killed, and PTRACE_O_EXITKILL takes the VMM with it)."""
+    try:
+        out = subprocess.run([PROBE] + argv, stdin=subprocess.DEVNULL, capture_output=True,
+                             text=True, timeout=60).stdout
+    except subprocess.TimeoutExpired:
+        return {}
     return dict(kv.split("=") for kv in out.split())
 
 
@@ -73,7 +78,8 @@ def main():
                 continue
             p = probe(argv)
             if int(p.get("first_run_wall_us", -1)) < 0:
-                r["fail"] = f"no KVM_RUN (status {p.get('status')})"
+                r["fail"] = (f"no KVM_RUN (status {p.get('status')})" if p
+                             else "did not exit within 60 s")
                 continue
             r["wall"].append(int(p["first_run_wall_us"]))
             r["cpu"].append(int(p["first_run_cpu_us"]))
