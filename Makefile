@@ -79,6 +79,10 @@ $(B)/bench/policy_decide: bench/policy_decide.c $(B)/libvigil.a
 $(B)/bench/startup_probe: bench/startup_probe.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $<
+# The bare KVM set-up of a 1-vCPU guest: the floor under a VMM's start-up.
+$(B)/bench/kvm_floor: bench/kvm_floor.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $<
 
 # The API's HTTP server and router over the fake VMM, for curl and the
 # tests/api_*.py scripts (no KVM needed).

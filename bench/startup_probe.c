@@ -4,7 +4,9 @@
  * exits.
  *
  *   startup_probe VMM [ARGS...]
- *   prints: "first_run_wall_us=N first_run_cpu_us=N peak_rss_kb=N status=N"
+ *   prints: "first_run_wall_us=N first_run_cpu_us=N peak_rss_kb=N anon_kb=N
+ *            file_kb=N status=N" (anon and file: RssAnon and RssFile as it
+ *            exits, the private and the shared-text parts of the RSS)
  *
  * How: the child installs a seccomp filter that traces ioctl(_, KVM_RUN)
  * and nothing else, then execs the VMM under PTRACE_SEIZE (following its
@@ -40,14 +42,16 @@ static long long now_ns(clockid_t c)
 	return t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
-static long vm_hwm(pid_t pid)
+/* One "Name: N kB" field of /proc/PID/status, or -1. */
+static long status_kb(pid_t pid, const char *name)
 {
 	char path[64], line[256];
 	long kb = -1;
+	size_t n = strlen(name);
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
 	FILE *f = fopen(path, "r");
 	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmHWM: %ld", &kb) == 1)
+		if (!strncmp(line, name, n) && line[n] == ':' && sscanf(line + n + 1, "%ld", &kb) == 1)
 			break;
 	if (f)
 		fclose(f);
@@ -123,7 +127,7 @@ int main(int argc, char **argv)
 	close(go[1]);
 
 	long long run_wall = -1, run_cpu = -1;
-	long hwm = -1;
+	long hwm = -1, anon = -1, file = -1;
 	int status = 0, exit_code = -1;
 	for (;;) {
 		pid_t w = waitpid(-1, &status, __WALL);
@@ -149,7 +153,9 @@ int main(int argc, char **argv)
 			}
 		} else if (sig == SIGTRAP && ev == PTRACE_EVENT_EXIT) {
 			if (w == pid) {
-				hwm = vm_hwm(pid);
+				hwm = status_kb(pid, "VmHWM");
+				anon = status_kb(pid, "RssAnon");
+				file = status_kb(pid, "RssFile");
 				keep_smaps(pid);
 			}
 		} else if (ev == PTRACE_EVENT_STOP || (sig == SIGTRAP && ev)) {
@@ -159,7 +165,7 @@ int main(int argc, char **argv)
 		}
 		ptrace(PTRACE_CONT, w, 0, (void *)(long)deliver);
 	}
-	printf("first_run_wall_us=%lld first_run_cpu_us=%lld peak_rss_kb=%ld status=%d\n",
-	       run_wall < 0 ? -1 : run_wall / 1000, run_cpu < 0 ? -1 : run_cpu / 1000, hwm, exit_code);
+	printf("first_run_wall_us=%lld first_run_cpu_us=%lld peak_rss_kb=%ld anon_kb=%ld file_kb=%ld status=%d\n",
+	       run_wall < 0 ? -1 : run_wall / 1000, run_cpu < 0 ? -1 : run_cpu / 1000, hwm, anon, file, exit_code);
 	return 0;
 }
