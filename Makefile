@@ -19,7 +19,9 @@ override CFLAGS += -std=gnu11 $(WARN) -Isrc -DVIGIL_VERSION='"$(VERSION)"' -MMD 
 # the API and the config file).
 SLIRP_CFLAGS := $(shell pkg-config --cflags slirp 2>/dev/null)
 override CFLAGS += $(SLIRP_CFLAGS)
-override LDLIBS += -pthread -ljansson -ldl
+# liburing: the disk's io_uring engine (src/host/blk_uring.c).
+URING_LIBS := $(shell pkg-config --libs liburing 2>/dev/null || echo -luring)
+override LDLIBS += -pthread -ljansson -ldl $(URING_LIBS)
 
 B       ?= build
 # The portable part: everything that does not talk to KVM or the host OS
@@ -92,7 +94,7 @@ $(B)/tests/api_fake_server: tests/unit/api_fake_server.c tests/unit/fake_vmm_api
 
 # Unit tests, plain and under ASan+UBSan (a second build tree), and the
 # threaded ones under TSan (a third).
-TSAN_TESTS := test_vcpu test_virtio_pci test_monitor_live test_evloop test_api_http test_i8042 test_event test_virtio_blk test_net_policy_slirp test_policy_live test_virtio_pci_stress
+TSAN_TESTS := test_blk_uring test_vcpu test_virtio_pci test_monitor_live test_evloop test_api_http test_i8042 test_event test_virtio_blk test_net_policy_slirp test_policy_live test_virtio_pci_stress
 unit: tests
 	@$(MAKE) --no-print-directory B=build/asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" LDLIBS="-fsanitize=address,undefined" tests
 	@$(MAKE) --no-print-directory B=build/tsan CC=gcc CFLAGS="-O1 -g -fsanitize=thread -Wno-tsan" LDLIBS="-fsanitize=thread" $(TSAN_TESTS:%=build/tsan/tests/%)
@@ -114,8 +116,25 @@ clean:
 $(B)/bench/trace_emit: bench/trace_emit.c $(B)/libvigil.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(B)/libvigil.a $(LDLIBS)
+# The lab's disk benchmark, vigil beside QEMU (bench/disk.py; slow, never a test).
+bench-disk:
+	bench/run.sh disk
+.PHONY: bench-disk
+
 bench-emit: $(B)/bench/trace_emit
 .PHONY: bench-emit
+
+# Snapshot figures, vigil beside QEMU (bench/snapshot.py). QEMU boots the
+# same tiny guest code as a PVH ELF (bench/qemu_pvh.S): it cannot enter the
+# tiny bzImage, which has no real-mode setup code.
+$(B)/bench/tiny-snapcount-pvh.elf: tests/guests/tiny.S bench/qemu_pvh.S bench/qemu_pvh.ld
+	@mkdir -p $(dir $@)
+	$(CC) -c -DACTION_snapcount -o $@.tiny.o tests/guests/tiny.S
+	$(CC) -c -o $@.pvh.o bench/qemu_pvh.S
+	ld -m elf_x86_64 --no-warn-rwx-segments -T bench/qemu_pvh.ld -o $@ $@.tiny.o $@.pvh.o
+bench-snapshot: $(B)/vigil $(B)/tests/guests/tiny-snapcount.bin $(B)/bench/tiny-snapcount-pvh.elf
+	bench/snapshot.py $(B)
+.PHONY: bench-snapshot
 
 # Tiny self-checking guests (tests/guests/tiny.S), one bzImage per action.
 TINY_ACTIONS := poweroff flood echo kbdreset acpireset panic triple hang wild count cad pioloop peek msr msrloop cpuid hammer spin snapcount snap brand

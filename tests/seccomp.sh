@@ -22,7 +22,7 @@ pass() { echo "PASS $1"; passed=$((passed + 1)); }
 fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
 
 KINDS="main vcpu evloop blk console conout api trace gdb"
-truncate -s 1M "$T/disk.img"
+truncate -s 1M "$T/disk.img" "$T/disk2.img"
 mkfifo "$T/in"
 exec 3<>"$T/in" # the console thread's stdin: open, silent, never at EOF
 
@@ -31,7 +31,7 @@ start() {
     rm -f "$T/api.sock" "$T/gdb.sock"
     VIGIL_TEST_SECCOMP_PROBE=$2 "$V" run --kernel "$G/tiny-hang.bin" --seccomp "$1" \
         --api-sock "$T/api.sock" --disk "path=$T/disk.img" --trace "$T/trace.json" \
-        --gdb "unix:$T/gdb.sock" <&3 >"$T/out" 2>"$T/err" &
+        --disk "path=$T/disk2.img,io=uring" --gdb "unix:$T/gdb.sock" <&3 >"$T/out" 2>"$T/err" &
     pid=$!
 }
 

@@ -122,6 +122,13 @@ def boot(name, policy=None, dirty=True):
     p, sock, con = spawn(name)
     put(sock, "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64, "track_dirty_pages": dirty})
     put(sock, "/boot-source", {"kernel_image_path": GUEST})
+    # A read-only disk on io_uring: its device state goes through the
+    # snapshot, and every clone may open it (a writable one is locked).
+    img = os.path.join(T, "ro.img")
+    if not os.path.exists(img):
+        open(img, "wb").truncate(1 << 20)
+    put(sock, "/drives/ro", {"drive_id": "ro", "path_on_host": img, "is_root_device": False, "is_read_only": True,
+                             "io_engine": "Async"})
     if policy:
         put(sock, "/policy", policy)
     st, _, b = put(sock, "/actions", {"action_type": "InstanceStart"})

@@ -16,6 +16,7 @@
 #include "cli/parse.h"
 #include "devices/virtio_blk.h"
 #include "devices/virtio_vsock.h"
+#include "host/blk_file.h"
 #include "host/seccomp.h"
 #include "vmm/config_json.h"
 #include "vmm/log.h"
@@ -35,8 +36,9 @@ void run_usage(FILE *out)
 		"  --cpus N            vCPUs, 1..%d (default 1)\n"
 		"  --console KIND      stdio (default), none, or file:PATH[,max=SIZE] (default cap 64M)\n"
 		"  --console-device D  serial (COM1, ttyS0; default) or virtio (virtio-console, hvc0)\n"
-		"  --disk path=FILE[,ro][,id=NAME]\n"
-		"                      a virtio-blk disk over a raw image (repeatable; first is /dev/vda)\n"
+		"  --disk path=FILE[,ro][,id=NAME][,io=uring|threads][,cache=writeback|unsafe][,direct=on|off]\n"
+		"                      a virtio-blk disk over a raw image (repeatable; first is /dev/vda);\n"
+		"                      io_uring with O_DIRECT and flushes that fsync by default\n"
 		"  --net tap=IFNAME[,mac=MAC]\n"
 		"  --net user[,mac=MAC][,hostfwd=tcp:[ADDR]:PORT-:GUESTPORT]...\n"
 		"                      a virtio-net device over a TAP device or user-mode networking (repeatable)\n"
@@ -110,6 +112,13 @@ static int add_disk(struct vm_config *c, const char *spec)
 		return bad("--disk: path too long");
 	strcpy(d.path_on_host, bc.path);
 	d.is_read_only = bc.read_only;
+	/* io= and cache= in Firecracker's terms (vmm/builder.c maps them
+	 * back). A flush on a --disk syncs unless cache=unsafe, as it always
+	 * did; the engine is BLK_FILE_ENGINE (host/blk_file.h) unless io= says. */
+	enum blk_engine eng = bc.engine == BLK_ENGINE_DEFAULT ? BLK_FILE_ENGINE : bc.engine;
+	strcpy(d.io_engine, eng == BLK_ENGINE_URING ? "Async" : "Sync");
+	strcpy(d.cache_type, bc.cache == BLK_CACHE_UNSAFE ? "Unsafe" : "Writeback");
+	d.buffered = bc.buffered;
 	/* id= names the drive (for the API and --stats) when it is a valid
 	 * Firecracker id, and is what the guest reads as the serial; without
 	 * it the serial is the file name, as before. */

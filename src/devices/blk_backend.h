@@ -16,6 +16,16 @@
 
 enum blk_op { BLK_READ, BLK_WRITE, BLK_FLUSH };
 
+/* How the host serves a drive (--disk io=, Firecracker's io_engine):
+ * DEFAULT lets the host pick (src/host/blk_file.h says which). */
+enum blk_engine { BLK_ENGINE_DEFAULT, BLK_ENGINE_THREADS, BLK_ENGINE_URING };
+
+/* What a FLUSH does (--disk cache=, Firecracker's cache_type): WRITEBACK
+ * puts the data on stable storage before the guest sees it complete;
+ * UNSAFE acknowledges it without touching the host (Firecracker's
+ * "Unsafe"). DEFAULT is WRITEBACK. */
+enum blk_cache { BLK_CACHE_DEFAULT, BLK_CACHE_WRITEBACK, BLK_CACHE_UNSAFE };
+
 /* One I/O, in memory the device owns until `done` returns. */
 struct blk_io {
 	enum blk_op op;

@@ -383,7 +383,7 @@ int virtio_blk_parse(const char *spec, struct virtio_blk_config *cfg, char *err,
 	}
 	memcpy(cfg->buf, spec, n + 1);
 
-	bool seen_ro = false;
+	bool seen_ro = false, seen_direct = false;
 	char *save = NULL;
 	for (char *tok = cfg->buf; tok; tok = save) {
 		save = strchr(tok, ',');
@@ -413,6 +413,46 @@ int virtio_blk_parse(const char *spec, struct virtio_blk_config *cfg, char *err,
 				return -1;
 			}
 			cfg->id = val;
+		} else if (strcmp(tok, "io") == 0 && val) {
+			if (cfg->engine != BLK_ENGINE_DEFAULT) {
+				errmsg(err, errlen, "disk: io given twice");
+				return -1;
+			}
+			if (strcmp(val, "threads") == 0) {
+				cfg->engine = BLK_ENGINE_THREADS;
+			} else if (strcmp(val, "uring") == 0) {
+				cfg->engine = BLK_ENGINE_URING;
+			} else {
+				errmsg(err, errlen, "disk: io '%s': expected threads or uring", val);
+				return -1;
+			}
+		} else if (strcmp(tok, "cache") == 0 && val) {
+			if (cfg->cache != BLK_CACHE_DEFAULT) {
+				errmsg(err, errlen, "disk: cache given twice");
+				return -1;
+			}
+			if (strcmp(val, "writeback") == 0) {
+				cfg->cache = BLK_CACHE_WRITEBACK;
+			} else if (strcmp(val, "unsafe") == 0) {
+				cfg->cache = BLK_CACHE_UNSAFE;
+			} else {
+				errmsg(err, errlen, "disk: cache '%s': expected writeback or unsafe", val);
+				return -1;
+			}
+		} else if (strcmp(tok, "direct") == 0 && val) {
+			if (seen_direct) {
+				errmsg(err, errlen, "disk: direct given twice");
+				return -1;
+			}
+			seen_direct = true;
+			if (strcmp(val, "on") == 0) {
+				cfg->buffered = false;
+			} else if (strcmp(val, "off") == 0) {
+				cfg->buffered = true;
+			} else {
+				errmsg(err, errlen, "disk: direct '%s': expected on or off", val);
+				return -1;
+			}
 		} else if (strcmp(tok, "ro") == 0 && !val) {
 			if (seen_ro) {
 				errmsg(err, errlen, "disk: ro given twice");
@@ -426,11 +466,13 @@ int virtio_blk_parse(const char *spec, struct virtio_blk_config *cfg, char *err,
 		} else if (strcmp(tok, "ro") == 0) {
 			errmsg(err, errlen, "disk: 'ro' takes no value");
 			return -1;
-		} else if (strcmp(tok, "path") == 0 || strcmp(tok, "id") == 0) {
+		} else if (strcmp(tok, "path") == 0 || strcmp(tok, "id") == 0 || strcmp(tok, "io") == 0 ||
+			   strcmp(tok, "cache") == 0 || strcmp(tok, "direct") == 0) {
 			errmsg(err, errlen, "disk: '%s' needs a value (%s=...)", tok, tok);
 			return -1;
 		} else {
-			errmsg(err, errlen, "disk: unknown option '%s' (want path=FILE[,ro][,id=NAME])",
+			errmsg(err, errlen, "disk: unknown option '%s' (want path=FILE[,ro][,id=NAME][,io=threads|uring]"
+			       "[,cache=writeback|unsafe][,direct=on|off])",
 			     tok);
 			return -1;
 		}

@@ -53,13 +53,17 @@ struct virtio_blk_config {
 	 * overlay_only every write goes there, so the image opens read-only. */
 	const char *overlay;
 	bool overlay_only;
+	enum blk_engine engine; /* io=threads|uring (devices/blk_backend.h) */
+	enum blk_cache cache;   /* cache=writeback|unsafe */
+	bool buffered;          /* direct=off: the io_uring engine keeps the page cache */
 	/* Storage for path and id when they come from virtio_blk_parse(): the
 	 * pointers above point in here, so do not copy a parsed config by value
 	 * and keep using the copy's pointers after the original is gone. */
 	char buf[VIRTIO_BLK_SPEC_MAX];
 };
 
-/* Parses "path=FILE[,ro][,id=NAME]" (the --disk option's value) into *cfg.
+/* Parses "path=FILE[,ro][,id=NAME][,io=threads|uring][,cache=writeback|unsafe]
+ * [,direct=on|off]" (the --disk option's value) into *cfg.
  * 0, or -1 with a one-line reason in err (unknown key, missing or empty
  * path, id longer than 20 bytes, a key given twice, ...). */
 int virtio_blk_parse(const char *spec, struct virtio_blk_config *cfg, char *err, size_t errlen);

@@ -25,6 +25,42 @@ struct blk_backend *blk_file_open(const char *path, bool read_only, char *err, s
 struct blk_backend *blk_file_open_overlay(const char *path, bool read_only, const char *overlay, bool base_ro,
 					  char *err, size_t errlen);
 
+/* How a drive is opened (blk_file_open_opts). */
+struct blk_file_opts {
+	bool read_only;
+	const char *overlay; /* as blk_file_open_overlay */
+	bool base_ro;
+	/* THREADS: VIRTIO_BLK_WORKERS threads with preadv/pwritev through the
+	 * page cache. URING: host/blk_uring.h, the image opened O_DIRECT where
+	 * the file system takes it (EINVAL: buffered, said once at debug
+	 * level) unless `buffered`; what the ring cannot carry (an I/O whose
+	 * buffers or offset are not aligned for O_DIRECT, anything that goes
+	 * through the overlay) is served by two worker threads through the
+	 * page cache, which the kernel keeps coherent with direct I/O. If no
+	 * ring can be had (io_uring disabled, old kernel, seccomp of a
+	 * container), the threads serve everything. DEFAULT: BLK_FILE_ENGINE. */
+	enum blk_engine engine;
+	bool buffered;
+	enum blk_cache cache; /* UNSAFE: a FLUSH is acknowledged at once */
+};
+
+/* The engine a drive gets when none is asked for (--disk without io=):
+ * io_uring, O_DIRECT — the page cache is the guest's to keep, not the
+ * host's, and the threads stay a fall-back. Drives from the API or a
+ * config file say their engine (Firecracker's io_engine, "Sync" unless
+ * given) and do not get this. */
+#define BLK_FILE_ENGINE BLK_ENGINE_URING
+
+struct blk_backend *blk_file_open_opts(const char *path, const struct blk_file_opts *o, char *err,
+				       size_t errlen);
+
+/* The engine an open backend runs on (tests, reports): URING only when a
+ * ring was set up; `direct` whether the ring's fd is O_DIRECT. */
+enum blk_engine blk_file_engine(const struct blk_backend *be, bool *direct);
+
+/* How many I/Os the ring has taken so far (the rest went to the workers). */
+uint64_t blk_file_ring_ios(const struct blk_backend *be);
+
 /* Opens cfg->path (read-only when cfg or the gate says so) and returns a
  * device ready for a transport. NULL with a one-line reason in err. `gate`
  * comes from the VM: vm_dev_gate(vm, name, cfg->read_only). cfg is not kept. */

@@ -58,6 +58,9 @@ static const struct sc main_calls[] = {
 	S(openat), S(pread64), S(pwrite64), S(preadv), S(pwritev),
 	S(fsync), S(fdatasync), S(ftruncate), S(fallocate), S(unlink), S(flock),
 	S(unlinkat), S(rename), S(getrandom),
+	/* a drive's io_uring (re)opened by PATCH /drives: its ring is set up,
+	 * restricted and enabled, stopped with a NOP (host/blk_uring.c) */
+	S(io_uring_setup), S(io_uring_register), S(io_uring_enter),
 	/* the threads it starts after its filter (vCPUs, block workers) */
 	S(clone), S(clone3), S(set_robust_list), S(rseq),
 	S(seccomp), S(sched_getaffinity), S(sigaltstack),
@@ -73,6 +76,9 @@ static const struct sc vcpu_calls[] = {
 	/* eventfd kicks, the UART and console output, the wait for room */
 	S(read), S(writev), S(ppoll), S(poll), S(close),
 	S(epoll_ctl), /* a queue's ioeventfd watched once the driver starts it */
+	/* the disk's first requests, submitted to its ring when the driver
+	 * starts the device (virtio_pci's activate runs here) */
+	S(io_uring_enter),
 	END,
 };
 
@@ -97,6 +103,7 @@ static const struct sc evloop_calls[] = {
 	S(listen), S(setsockopt), S(getsockopt), S(getsockname),
 	S(getpeername), S(sendto), S(sendmsg), S(recvfrom), S(recvmsg),
 	S(shutdown),
+	S(io_uring_enter), /* the disk's requests, submitted to its ring */
 	END,
 };
 
@@ -105,6 +112,7 @@ static const struct sc blk_calls[] = {
 	S(pread64), S(pwrite64), S(preadv), S(pwritev), S(fsync),
 	S(fdatasync), S(fallocate), S(lseek), S(read), S(fstat),
 	S(newfstatat),
+	S(io_uring_enter), /* the io_uring completion thread waits in it */
 	END,
 };
 

@@ -34,6 +34,7 @@ struct kvm_backend {
 	uint64_t ram_high_size;
 	struct kvm_cpuid2 *cpuid; /* what KVM supports; copied per vCPU */
 	bool msr_exits;           /* user-space MSR exits for the filter are on */
+	bool msr_filter_set;      /* a filter with ranges is installed */
 	bool vcpus_made;          /* CPUID is fixed from here on */
 	bool dirty_log;           /* RAM slots have KVM_MEM_LOG_DIRTY_PAGES (kvm_dirty.c) */
 	uint32_t *snap_msrs;      /* the MSRs a snapshot saves (kvm_snap.c), or NULL */

@@ -1,6 +1,7 @@
 /* The KVM side of the policy in force: the MSR filter (kvm_msr_filter.h)
  * programmed from the policy's msr rules, at build and after live swaps. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,10 +51,17 @@ int kvm_apply_policy(struct kvm_backend *kb, const struct policy *p, char *err, 
 		fprintf(stderr, "vigil: warning: %s\n", warn);
 	int r = 0;
 	/* No ranges and default allow: KVM drops any filter it had. A host
-	 * without the filter has nothing to drop. */
-	if (kb->msr_exits && ioctl(kb->vm_fd, KVM_X86_SET_MSR_FILTER, &f->filter) < 0) {
-		snprintf(err, errlen, "KVM_X86_SET_MSR_FILTER: %s", strerror(errno));
-		r = -1;
+	 * without the filter has nothing to drop, nor a VM that never had
+	 * one: the call waits out KVM's SRCU readers (15 ms seen on this
+	 * project's host), which a start-up or a restore need not pay. */
+	bool empty = kvm_msrf_empty(f);
+	if (kb->msr_exits && (!empty || kb->msr_filter_set)) {
+		if (ioctl(kb->vm_fd, KVM_X86_SET_MSR_FILTER, &f->filter) < 0) {
+			snprintf(err, errlen, "KVM_X86_SET_MSR_FILTER: %s", strerror(errno));
+			r = -1;
+		} else {
+			kb->msr_filter_set = !empty;
+		}
 	}
 	free(f);
 	return r;

@@ -108,6 +108,18 @@ static struct vdev *reg(struct machine *mc, const char *id, const char *kind, ch
 	return d;
 }
 
+/* Firecracker's io_engine and cache_type as the host backend's options:
+ * "Sync" the worker threads, "Async" io_uring (O_DIRECT unless the drive
+ * says buffered); "Unsafe" acknowledges a flush without syncing,
+ * "Writeback" syncs (host/blk_file.h). */
+static void drive_engine(const struct vmcfg_drive *dr, enum blk_engine *engine, enum blk_cache *cache,
+			 bool *buffered)
+{
+	*engine = strcmp(dr->io_engine, "Async") == 0 ? BLK_ENGINE_URING : BLK_ENGINE_THREADS;
+	*cache = strcmp(dr->cache_type, "Unsafe") == 0 ? BLK_CACHE_UNSAFE : BLK_CACHE_WRITEBACK;
+	*buffered = dr->buffered;
+}
+
 static int add_drives(struct machine *mc, struct pc_config *cfg, char *err, size_t errlen)
 {
 	unsigned order[VMCFG_MAX_DRIVES];
@@ -117,6 +129,7 @@ static int add_drives(struct machine *mc, struct pc_config *cfg, char *err, size
 		const struct vmcfg_drive *dr = &mc->cfg.drives[order[i]];
 		struct virtio_blk_config bc = { .path = dr->path_on_host, .read_only = dr->is_read_only,
 						.id = dr->serial[0] ? dr->serial : dr->drive_id };
+		drive_engine(dr, &bc.engine, &bc.cache, &bc.buffered);
 		struct vdev *vd = reg(mc, dr->drive_id, "virtio-blk", err, errlen);
 		if (!vd)
 			return -1;
@@ -323,6 +336,7 @@ struct machine *machine_build(const struct vm_config *c, void (*notify)(void *ct
 	mc->kb = kvm_backend_create(&mc->vm, c->machine.mem_size_mib << 20, &ram, err, errlen);
 	if (!mc->kb)
 		goto fail;
+	mc->ram_anon = ram.kind == KVM_RAM_ANON;
 	/* The page server fills RAM from here on: before anything (a device
 	 * restoring its queues) touches it. */
 	if (rs && rs->uffd_path && (mc->uffd = uffd_attach(&mc->vm.mem, rs->uffd_path, err, errlen)) < 0)
@@ -510,7 +524,9 @@ static struct blk_backend *open_drive(struct machine *mc, const struct vmcfg_dri
 	bool only = false;
 	const struct policy *p = policy_enter(&mc->vm.policy);
 	const char *ovl = policy_build_overlay(p, dr->drive_id, &only);
-	struct blk_backend *be = blk_file_open_overlay(path, dr->is_read_only, ovl, only, err, errlen);
+	struct blk_file_opts o = { .read_only = dr->is_read_only, .overlay = ovl, .base_ro = only };
+	drive_engine(dr, &o.engine, &o.cache, &o.buffered);
+	struct blk_backend *be = blk_file_open_opts(path, &o, err, errlen);
 	policy_leave(&mc->vm.policy);
 	return be;
 }

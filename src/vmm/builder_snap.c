@@ -10,6 +10,7 @@
  * Guest RAM is the memory file beside it. A restore takes KVM's state
  * back first, then the devices', then the counters. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,15 +93,45 @@ static int write_run(int fd, const uint8_t *p, uint64_t len, uint64_t off, uint6
 	return 0;
 }
 
+/* Anonymous RAM: the pages the process has (present in memory or in
+ * swap), from /proc/self/pagemap (bit 63 present, bit 62 swapped), one
+ * bit per page into `have`; a page it never had is zero without reading
+ * it (which would also fault it in). -1: no pagemap, read every page. */
+static int pages_held(const struct gmem_region *r, uint64_t *have)
+{
+	int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (pm < 0)
+		return -1;
+	uint64_t pages = r->size / GMEM_PAGE, first = (uintptr_t)r->host / GMEM_PAGE, buf[512];
+	for (uint64_t pg = 0; pg < pages; pg += 512) {
+		uint64_t n = pages - pg < 512 ? pages - pg : 512;
+		if (pread(pm, buf, n * 8, (off_t)((first + pg) * 8)) != (ssize_t)(n * 8)) {
+			close(pm);
+			return -1;
+		}
+		for (uint64_t i = 0; i < n; i++)
+			if (buf[i] >> 62)
+				have[(pg + i) / 64] |= 1ULL << ((pg + i) % 64);
+	}
+	close(pm);
+	return 0;
+}
+
+static bool bit(const uint64_t *b, uint64_t i)
+{
+	return (b[i / 64] >> (i % 64)) & 1;
+}
+
 /* The pages of one region to write: every non-zero page (dirty NULL), or
- * the dirty ones; consecutive pages go out in one write. */
+ * the dirty ones; consecutive pages go out in one write. `have` (or NULL):
+ * the pages that can hold anything but zeroes. */
 static int write_region(int fd, const struct gmem_region *r, uint64_t file_off, const uint64_t *dirty,
-			uint64_t *bytes, char *err, size_t errlen)
+			const uint64_t *have, uint64_t *bytes, char *err, size_t errlen)
 {
 	uint64_t pages = r->size / GMEM_PAGE, run = 0, start = 0;
 	for (uint64_t pg = 0; pg <= pages; pg++) {
-		bool want = pg < pages && (dirty ? (dirty[pg / 64] >> (pg % 64)) & 1
-						 : !page_is_zero(r->host + pg * GMEM_PAGE));
+		bool want = pg < pages && (dirty ? bit(dirty, pg)
+						 : (!have || bit(have, pg)) && !page_is_zero(r->host + pg * GMEM_PAGE));
 		if (want) {
 			if (!run)
 				start = pg;
@@ -140,7 +171,14 @@ int machine_save_memory(struct machine *mc, int fd, bool diff, uint64_t *bytes, 
 				return errmsg(err, errlen, "KVM_GET_DIRTY_LOG: %s", strerror(-k));
 			}
 		}
-		int w = write_region(fd, r, off, diff ? bm : NULL, bytes, err, errlen);
+		uint64_t *have = NULL;
+		if (!diff && mc->ram_anon && (have = calloc((r->size / GMEM_PAGE + 63) / 64, sizeof(uint64_t))) &&
+		    pages_held(r, have) < 0) {
+			free(have);
+			have = NULL;
+		}
+		int w = write_region(fd, r, off, diff ? bm : NULL, have, bytes, err, errlen);
+		free(have);
 		free(bm);
 		if (w < 0)
 			return -1;

@@ -211,8 +211,11 @@ int vmcfg_put_drive(struct vm_config *c, const struct vmcfg_drive *d, char *err,
 		return fail(err, errlen, "path_on_host '%s': not a regular file or block device", d->path_on_host);
 	struct vmcfg_drive *slot = &c->drives[at < 0 ? c->nr_drives : (unsigned)at];
 	*slot = *d;
+	/* vigil's default is Writeback, not Firecracker's Unsafe: a guest's
+	 * flush means its data is on stable storage unless the drive says
+	 * "Unsafe" itself. */
 	if (!slot->cache_type[0])
-		strcpy(slot->cache_type, "Unsafe");
+		strcpy(slot->cache_type, "Writeback");
 	if (!slot->io_engine[0])
 		strcpy(slot->io_engine, "Sync");
 	if (at < 0)

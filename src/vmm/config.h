@@ -53,8 +53,9 @@ struct vmcfg_drive {
 	bool is_root_device;
 	bool is_read_only;
 	char partuuid[64];            /* "" = none; used only for the root device */
-	char cache_type[16];          /* "Unsafe" (default) or "Writeback" */
+	char cache_type[16];          /* "Writeback" (vigil's default; Firecracker's is "Unsafe") or "Unsafe" */
 	char io_engine[16];           /* "Sync" (default) or "Async" */
+	bool buffered;                /* vigil's (--disk direct=off): Async without O_DIRECT */
 	char serial[21];              /* what the guest reads as the disk's id; "" = drive_id */
 };
 

@@ -347,7 +347,7 @@ int vmcfg_json_drive(struct vm_config *c, json_t *o, char *err, size_t errlen)
 		goto out;
 	d->is_root_device = get_bool(o, "is_root_device", false);
 	d->is_read_only = get_bool(o, "is_read_only", false);
-	snprintf(d->cache_type, sizeof(d->cache_type), "Unsafe");
+	snprintf(d->cache_type, sizeof(d->cache_type), "Writeback"); /* vigil's default (config.c) */
 	snprintf(d->io_engine, sizeof(d->io_engine), "Sync");
 	if ((s = get_str(o, "cache_type"))) {
 		if (one_of(s, caches) < 0) {

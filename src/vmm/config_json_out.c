@@ -28,7 +28,7 @@ static json_t *drive_json(const struct vmcfg_drive *d)
 {
 	return json_pack("{s:s,s:o,s:b,s:s,s:b,s:s,s:s,s:n,s:n}", "drive_id", d->drive_id, "partuuid",
 			 str_or_null(d->partuuid), "is_root_device", d->is_root_device, "cache_type",
-			 d->cache_type[0] ? d->cache_type : "Unsafe", "is_read_only", d->is_read_only,
+			 d->cache_type[0] ? d->cache_type : "Writeback", "is_read_only", d->is_read_only,
 			 "path_on_host", d->path_on_host, "io_engine",
 			 d->io_engine[0] ? d->io_engine : "Sync", "rate_limiter", "socket");
 }

@@ -57,6 +57,7 @@ struct machine {
 	struct vtrace *trace; /* the sink behind vm.ev: always there, so a trace can start live */
 	int uffd;             /* the Uffd memory backend's descriptor, or -1 */
 	bool dirty_on;        /* track_dirty_pages: KVM's log and gmem's bitmaps are on */
+	bool ram_anon;        /* RAM is anonymous memory (a boot): a page never touched is zero */
 	_Atomic uint64_t first_entry_ns; /* CLOCK_MONOTONIC when vCPU 0's loop began, 0 before */
 };
 

@@ -206,7 +206,7 @@ static void test_drives(void **state)
 	strcpy(d.path_on_host, image);
 	d.is_root_device = true;
 	assert_int_equal(vmcfg_put_drive(&c, &d, err, sizeof(err)), 0);
-	assert_string_equal(c.drives[0].cache_type, "Unsafe");
+	assert_string_equal(c.drives[0].cache_type, "Writeback"); /* vigil's default: a flush syncs */
 	assert_string_equal(c.drives[0].io_engine, "Sync");
 	/* The same id again replaces it (Firecracker's PUT semantics). */
 	d.is_read_only = true;

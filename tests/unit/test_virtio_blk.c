@@ -84,10 +84,18 @@ static void make_image(struct rig *r, size_t bytes)
 
 static void enable_queue(struct rig *r);
 
+/* The engine the device's tests run over: main() runs them once over each
+ * (VIGIL_TEST_BLK_IO=threads|uring: only that one). */
+static enum blk_engine engine_ = BLK_ENGINE_DEFAULT;
+static enum blk_engine test_engine(void)
+{
+	return engine_;
+}
+
 static void start_device(struct rig *r, bool ro, const char *id)
 {
 	struct virtio_blk_config cfg = { .path = r->path, .read_only = ro, .id = id, .overlay = r->overlay,
-					 .overlay_only = r->overlay_only };
+					 .overlay_only = r->overlay_only, .engine = test_engine() };
 	struct dev_gate gate = { .stats = &r->stats, .policy = r->slot, .id = "disk0", .read_only = ro };
 	char err[256] = "";
 
@@ -788,6 +796,18 @@ static void test_parse_good(void **state)
 	assert_string_equal(c.path, "p=q");
 	assert_string_equal(c.id, "12345678901234567890");
 	assert_true(c.read_only);
+	assert_int_equal(c.engine, BLK_ENGINE_DEFAULT);
+	assert_int_equal(c.cache, BLK_CACHE_DEFAULT);
+	assert_false(c.buffered);
+
+	assert_int_equal(virtio_blk_parse("path=d,io=uring,cache=unsafe,direct=off", &c, err, sizeof(err)), 0);
+	assert_int_equal(c.engine, BLK_ENGINE_URING);
+	assert_int_equal(c.cache, BLK_CACHE_UNSAFE);
+	assert_true(c.buffered);
+	assert_int_equal(virtio_blk_parse("io=threads,cache=writeback,direct=on,path=d", &c, err, sizeof(err)), 0);
+	assert_int_equal(c.engine, BLK_ENGINE_THREADS);
+	assert_int_equal(c.cache, BLK_CACHE_WRITEBACK);
+	assert_false(c.buffered);
 }
 
 static void expect_parse_error(const char *spec, const char *needle)
@@ -808,6 +828,13 @@ static void test_parse_bad(void **state)
 	expect_parse_error("ro", "missing path");
 	expect_parse_error("path=", "empty path");
 	expect_parse_error("path=a,size=1G", "unknown option 'size'");
+	expect_parse_error("path=a,io=aio", "io 'aio'");
+	expect_parse_error("path=a,io=uring,io=threads", "io given twice");
+	expect_parse_error("path=a,io", "'io' needs a value");
+	expect_parse_error("path=a,cache=none", "cache 'none'");
+	expect_parse_error("path=a,cache=unsafe,cache=unsafe", "cache given twice");
+	expect_parse_error("path=a,direct=yes", "direct 'yes'");
+	expect_parse_error("path=a,direct=on,direct=on", "direct given twice");
 	expect_parse_error("file=a", "unknown option 'file'");
 	expect_parse_error("path=a,id=123456789012345678901", "longer than 20");
 	expect_parse_error("path=a,path=b", "twice");
@@ -1526,5 +1553,15 @@ int main(void)
 		cmocka_unit_test(test_policy_overlay_concurrent),
 		cmocka_unit_test(test_enospc),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	const char *only = getenv("VIGIL_TEST_BLK_IO");
+	int failed = 0;
+	if (!only || strcmp(only, "threads") == 0) {
+		engine_ = BLK_ENGINE_THREADS;
+		failed += cmocka_run_group_tests_name("virtio_blk over threads", tests, NULL, NULL);
+	}
+	if (!only || strcmp(only, "uring") == 0) {
+		engine_ = BLK_ENGINE_URING;
+		failed += cmocka_run_group_tests_name("virtio_blk over io_uring", tests, NULL, NULL);
+	}
+	return failed;
 }

@@ -1,0 +1,137 @@
+#!/usr/bin/python3
+"""Disk benchmark, vigil (threads and io_uring) beside QEMU, run INSIDE the lab
+(`make bench-disk`, bench/run.sh disk).
+
+One disk for every VMM: a loop device over a file in L1's tmpfs (a real block
+device, so O_DIRECT works for vigil's io_uring engine and QEMU's cache=none;
+the bytes live in L1's RAM, so what is measured is the VMM's path, not a
+disk). Each boot runs guest/tools/blkbench in the guest on /dev/vda with
+O_DIRECT: sequential 128 KiB and random 4 KiB, reads and writes, at queue
+depth 1 and 32 (32 threads with one I/O each), LAB_DISK_SECS seconds each.
+The VMMs are booted in turn, LAB_BENCH_RUNS rounds (interleaved); the table
+gives medians (MB/s for sequential, IOPS for random) and io_uring's ratio to
+QEMU's. Lab figures are emulation figures: compare side by side only. Never a
+test: nothing here fails on a slow machine.
+"""
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab"))
+from driver import DriverError, Guest  # noqa: E402
+
+RUNS = int(os.environ.get("LAB_BENCH_RUNS", "3"))
+SECS = float(os.environ.get("LAB_DISK_SECS", "3"))
+G = os.environ.get("LAB_GUEST", "build/guest")
+OUT = os.environ.get("LAB_RESULTS", "/tmp/lab-results")
+CMDLINE = "console=ttyS0 quiet"
+DISK_MIB = 256
+
+TESTS = [  # label, blkbench mode, block size, queue depth
+    ("seq read QD1", "read", 131072, 1),
+    ("seq read QD32", "read", 131072, 32),
+    ("seq write QD1", "write", 131072, 1),
+    ("seq write QD32", "write", 131072, 32),
+    ("4k rand read QD1", "randread", 4096, 1),
+    ("4k rand read QD32", "randread", 4096, 32),
+    ("4k rand write QD1", "randwrite", 4096, 1),
+    ("4k rand write QD32", "randwrite", 4096, 32),
+]
+
+
+def vigil(dev, io):
+    return ["build/vigil", "run", "--kernel", f"{G}/vmlinuz", "--initrd", f"{G}/initramfs.cpio.gz",
+            "--mem", "512M", "--cpus", "2", "--cmdline", CMDLINE, "--disk", f"path={dev},io={io}"]
+
+
+def qemu(dev):
+    return ["qemu-system-x86_64", "-M", "pc", "-enable-kvm", "-cpu", "host", "-m", "512", "-smp", "2",
+            "-nographic", "-no-reboot", "-kernel", f"{G}/vmlinuz", "-initrd", f"{G}/initramfs.cpio.gz",
+            "-append", CMDLINE + " reboot=t",
+            "-drive", f"id=d0,file={dev},format=raw,if=none,cache=none,aio=io_uring",
+            "-device", "virtio-blk-pci,drive=d0"]
+
+
+VMMS = [
+    ("vigil threads", lambda dev: vigil(dev, "threads")),
+    ("vigil uring", lambda dev: vigil(dev, "uring")),
+    ("qemu aio=io_uring", qemu),
+]
+
+
+def make_disk():
+    """A loop device over a DISK_MIB file in tmpfs; its path."""
+    subprocess.run(["modprobe", "loop"], stderr=subprocess.DEVNULL)
+    img = "/tmp/bench-disk.img"
+    with open(img, "wb") as f:
+        f.truncate(DISK_MIB << 20)
+    # Filled, so reads are of real data, not holes.
+    subprocess.run(["dd", "if=/dev/zero", f"of={img}", "bs=1M", f"count={DISK_MIB}", "conv=notrunc"],
+                   check=True, stderr=subprocess.DEVNULL)
+    dev = subprocess.run(["losetup", "-f", "--show", img], check=True, capture_output=True,
+                         text=True).stdout.strip()
+    return dev
+
+
+def one_boot(name, argv, rnd):
+    """{label: (iops, mb/s)} for one boot of one VMM."""
+    g = Guest(argv, f"{OUT}/disk-{name.replace(' ', '-')}-{rnd}.log")
+    got = {}
+    try:
+        g.wait_ready(timeout=600)
+        for label, mode, bs, qd in TESTS:
+            rc, out = g.run(f"blkbench /dev/vda {mode} {bs} {qd} {SECS}", timeout=120 + 10 * SECS)
+            m = re.search(r"blkbench \S+ \d+ \d+: (\d+) iops ([\d.]+) mb/s", out)
+            if rc == 0 and m:
+                got[label] = (float(m.group(1)), float(m.group(2)))
+            else:
+                print(f"  {name} {label}: failed ({out.strip()[-200:]!r})", flush=True)
+        g.finish(timeout=120)
+    except DriverError as e:
+        print(f"  {name}: {e}", flush=True)
+        g.kill()
+    finally:
+        g.close()
+    return got
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    dev = make_disk()
+    res = {name: {label: [] for label, *_ in TESTS} for name, _ in VMMS}
+    try:
+        for rnd in range(RUNS):
+            for name, argv in VMMS:
+                for label, v in one_boot(name, argv(dev), rnd).items():
+                    res[name][label].append(v)
+    finally:
+        subprocess.run(["losetup", "-d", dev])
+        os.unlink("/tmp/bench-disk.img")
+
+    def med(name, label):
+        vals = res[name][label]
+        if not vals:
+            return None
+        seq = label.startswith("seq")
+        return statistics.median(v[1] if seq else v[0] for v in vals)
+
+    print(f"disk in the lab guest (O_DIRECT, {SECS:g} s each), median of {RUNS}: "
+          "sequential in MB/s (128 KiB), random in IOPS (4 KiB)")
+    print(f"{'test':20}" + "".join(f"{n:>20}" for n, _ in VMMS) + f"{'uring/qemu':>12}")
+    table = {}
+    for label, *_ in TESTS:
+        cells = [med(n, label) for n, _ in VMMS]
+        ratio = cells[1] / cells[2] if cells[1] and cells[2] else None
+        table[label] = dict(zip([n for n, _ in VMMS], cells), ratio=ratio)
+        print(f"{label:20}" + "".join(f"{c:20.1f}" if c is not None else f"{'-':>20}" for c in cells) +
+              (f"{ratio:11.2f}x" if ratio else f"{'-':>12}"), flush=True)
+    with open(f"{OUT}/disk.json", "w") as f:
+        json.dump({"runs": RUNS, "secs": SECS, "table": table, "raw": res}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+/* blk_uring — see blk_uring.h. The SQ is used under `lock` (submitters);
+ * the CQ only by the completion thread, so it needs none. Each SQE's user
+ * data is its blk_io; the stop NOP's is the ring itself. The SQ has
+ * `depth` entries and the owner never has more I/Os in flight, so a free
+ * SQE is always there once the previous ones were submitted, and the CQ
+ * (twice that, liburing's default) cannot overflow. */
+#define _GNU_SOURCE
+#include "host/blk_uring.h"
+
+#include <errno.h>
+#include <liburing.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "core/errmsg.h"
+#include "host/seccomp.h"
+
+struct blk_uring {
+	struct io_uring ring;
+	pthread_mutex_t lock; /* the SQ */
+	pthread_t thread;
+	bool started;
+	/* Bumped (release) before each submit, read (acquire) after each
+	 * completion: the kernel orders the two through the rings, which
+	 * thread sanitizers cannot see; this says the same in C. */
+	atomic_uint submitted;
+	void (*retire)(void *ctx);
+	void *ctx;
+};
+
+static size_t io_bytes(const struct blk_io *io)
+{
+	size_t n = 0;
+	for (unsigned i = 0; i < io->n; i++)
+		n += io->iov[i].iov_len;
+	return n;
+}
+
+static int result_of(const struct blk_io *io, int res)
+{
+	if (res < 0)
+		return res;
+	if (io->op == BLK_FLUSH)
+		return 0;
+	/* A short transfer (the file shrank, a device error part-way) fails
+	 * the whole request: the guest sees IOERR for exactly this one. */
+	return (size_t)res == io_bytes(io) ? 0 : -EIO;
+}
+
+static void *reaper(void *arg)
+{
+	struct blk_uring *u = arg;
+
+	seccomp_enter(SC_BLK);
+	for (;;) {
+		struct io_uring_cqe *cqe;
+		int r = io_uring_wait_cqe(&u->ring, &cqe);
+		if (r == -EINTR || r == -EAGAIN)
+			continue;
+		if (r < 0)
+			break; /* the ring is broken: nothing more can complete */
+		(void)atomic_load_explicit(&u->submitted, memory_order_acquire);
+		void *data = io_uring_cqe_get_data(cqe);
+		int res = cqe->res;
+		io_uring_cqe_seen(&u->ring, cqe);
+		if (data == u)
+			break; /* the stop NOP: every I/O before it has retired */
+		struct blk_io *io = data;
+		io->done(io, result_of(io, res));
+		u->retire(u->ctx);
+	}
+	return NULL;
+}
+
+/* Only what the backend needs may ever run through the ring. */
+static int restrict_ring(struct io_uring *ring)
+{
+	static const unsigned char ops[] = { IORING_OP_READV, IORING_OP_WRITEV, IORING_OP_FSYNC,
+					     IORING_OP_NOP };
+	struct io_uring_restriction res[sizeof(ops)];
+
+	memset(res, 0, sizeof(res));
+	for (size_t i = 0; i < sizeof(ops); i++) {
+		res[i].opcode = IORING_RESTRICTION_SQE_OP;
+		res[i].sqe_op = ops[i];
+	}
+	/* The raw call: Debian's liburing 2.3 does not export its wrappers. */
+	if (syscall(__NR_io_uring_register, ring->ring_fd, IORING_REGISTER_RESTRICTIONS, res,
+		    (unsigned)sizeof(ops)) < 0 ||
+	    syscall(__NR_io_uring_register, ring->ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+struct blk_uring *blk_uring_new(unsigned depth, void (*retire)(void *ctx), void *ctx, char *err,
+				size_t errlen)
+{
+	struct blk_uring *u = calloc(1, sizeof(*u));
+
+	if (!u) {
+		errmsg(err, errlen, "io_uring: out of memory");
+		return NULL;
+	}
+	u->retire = retire;
+	u->ctx = ctx;
+	int r = io_uring_queue_init(depth, &u->ring, IORING_SETUP_R_DISABLED);
+	if (r < 0) {
+		errmsg(err, errlen, "io_uring: cannot set up a ring: %s", strerror(-r));
+		free(u);
+		return NULL;
+	}
+	r = restrict_ring(&u->ring);
+	if (r < 0) {
+		errmsg(err, errlen, "io_uring: cannot restrict the ring: %s", strerror(-r));
+		io_uring_queue_exit(&u->ring);
+		free(u);
+		return NULL;
+	}
+	pthread_mutex_init(&u->lock, NULL);
+	r = pthread_create(&u->thread, NULL, reaper, u);
+	if (r) {
+		errmsg(err, errlen, "io_uring: cannot start the completion thread: %s", strerror(r));
+		blk_uring_free(u);
+		return NULL;
+	}
+	u->started = true;
+	return u;
+}
+
+/* An SQE, submitting what is queued first if the SQ is full. Under lock. */
+static struct io_uring_sqe *get_sqe(struct blk_uring *u)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+	if (!sqe) {
+		io_uring_submit(&u->ring);
+		sqe = io_uring_get_sqe(&u->ring);
+	}
+	return sqe;
+}
+
+/* Hands the SQ to the kernel. An SQE it did not take now (EINTR, EAGAIN:
+ * no memory for a moment) stays queued and goes with the next submit. */
+static void push(struct blk_uring *u)
+{
+	for (int tries = 0; tries < 8; tries++) {
+		int r = io_uring_submit(&u->ring);
+		if (r >= 0 || (r != -EINTR && r != -EAGAIN))
+			return;
+	}
+}
+
+int blk_uring_submit(struct blk_uring *u, int fd, struct blk_io *io)
+{
+	pthread_mutex_lock(&u->lock);
+	struct io_uring_sqe *sqe = get_sqe(u);
+	if (!sqe) {
+		pthread_mutex_unlock(&u->lock);
+		return -EBUSY;
+	}
+	switch (io->op) {
+	case BLK_READ:
+		io_uring_prep_readv(sqe, fd, io->iov, io->n, io->off);
+		break;
+	case BLK_WRITE:
+		io_uring_prep_writev(sqe, fd, io->iov, io->n, io->off);
+		break;
+	case BLK_FLUSH:
+		/* Full fsync, not IORING_FSYNC_DATASYNC: images are often
+		 * sparse, and a write into a hole changes metadata too. The
+		 * device only sends it after the writes the guest saw complete,
+		 * and fsync covers every write that completed before it. */
+		io_uring_prep_fsync(sqe, fd, 0);
+		break;
+	}
+	io_uring_sqe_set_data(sqe, io);
+	atomic_fetch_add_explicit(&u->submitted, 1, memory_order_release);
+	push(u);
+	pthread_mutex_unlock(&u->lock);
+	return 0;
+}
+
+void blk_uring_free(struct blk_uring *u)
+{
+	if (!u)
+		return;
+	if (u->started) {
+		/* Drained: the SQ is empty, so the first try gets an SQE. */
+		struct io_uring_sqe *sqe;
+		pthread_mutex_lock(&u->lock);
+		while (!(sqe = get_sqe(u)))
+			;
+		io_uring_prep_nop(sqe);
+		io_uring_sqe_set_data(sqe, u);
+		atomic_fetch_add_explicit(&u->submitted, 1, memory_order_release);
+		push(u);
+		pthread_mutex_unlock(&u->lock);
+		pthread_join(u->thread, NULL);
+	}
+	io_uring_queue_exit(&u->ring);
+	pthread_mutex_destroy(&u->lock);
+	free(u);
+}

@@ -1,0 +1,45 @@
+/* blk_uring — an io_uring (liburing) that carries a blk_file's reads,
+ * writes and flushes: many requests in flight, vectored straight into the
+ * guest's buffers (the blk_io's iovec), completed on one completion thread.
+ *
+ * Why a completion thread and not the event loop: the backend contract
+ * (devices/blk_backend.h) already says done() runs on a backend thread and
+ * virtio_blk completes under its own lock from any thread, and the backend
+ * is opened with no event loop in hand (the builder, PATCH /drives, unit
+ * tests); a thread blocked in io_uring_enter costs no wake-ups when idle.
+ *
+ * Hardening: the ring is created disabled and restricted to READV, WRITEV,
+ * FSYNC and NOP before it is enabled, so a compromised submitter cannot
+ * use it to open files or sockets behind the seccomp filter's back.
+ *
+ * Used by blk_file.c only. Threading: submit from the device context (one
+ * submitter at a time is not required: it takes a lock); done() and
+ * retire() run on the completion thread. */
+#ifndef VIGIL_HOST_BLK_URING_H
+#define VIGIL_HOST_BLK_URING_H
+
+#include <stddef.h>
+
+#include "devices/blk_backend.h"
+
+struct blk_uring;
+
+/* A ring of `depth` entries (the most I/Os the owner ever has in flight)
+ * and its completion thread. After each I/O's done() returns, retire(ctx)
+ * runs (the owner's accounting for drain). NULL with a one-line reason in
+ * err (io_uring missing, disabled, or refused: the caller may fall back). */
+struct blk_uring *blk_uring_new(unsigned depth, void (*retire)(void *ctx), void *ctx, char *err,
+				size_t errlen);
+
+/* Queues io against fd and submits it: READ/WRITE as readv/writev of
+ * io->iov at io->off, FLUSH as a full fsync of fd. Its done() gets 0 when the
+ * whole transfer (or the sync) happened, -EIO for a short transfer, else
+ * the -errno the kernel gave. 0, or -errno when it could not be queued
+ * (done() then never runs: the caller completes it). */
+int blk_uring_submit(struct blk_uring *u, int fd, struct blk_io *io);
+
+/* Stops the completion thread and frees the ring. Every I/O submitted must
+ * have retired (the owner drained). NULL is fine. */
+void blk_uring_free(struct blk_uring *u);
+
+#endif

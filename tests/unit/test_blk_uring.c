@@ -1,0 +1,361 @@
+/* The io_uring engine of blk_file (host/blk_uring.c) over temporary images:
+ * many I/Os in flight at once, vectored, into aligned buffers (the ring,
+ * O_DIRECT) and unaligned ones (the buffered workers); flush; a short read
+ * at the end of the image, a write to a read-only image and a full file
+ * system fail exactly the requests concerned, and the backend goes on. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "host/blk_file.h"
+
+#define IMG (1u << 20)
+#define QD 32
+
+struct rec {
+	struct blk_io io; /* first: on_done gets &io */
+	atomic_int calls;
+	int result;
+};
+
+static void on_done(struct blk_io *io, int result)
+{
+	struct rec *r = (struct rec *)io;
+	r->result = result;
+	atomic_fetch_add(&r->calls, 1);
+}
+
+static char dir_[64];
+static char path_[128];
+
+static void make_image(const char *path, uint64_t size)
+{
+	int fd = open(path, O_CREAT | O_TRUNC | O_RDWR, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	close(fd);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir_, sizeof(dir_), "/var/tmp/vblk-uring-XXXXXX");
+	if (!mkdtemp(dir_))
+		return -1;
+	snprintf(path_, sizeof(path_), "%s/disk.img", dir_);
+	make_image(path_, IMG);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	unlink(path_);
+	rmdir(dir_);
+	return 0;
+}
+
+static struct blk_backend *open_uring(const char *path, bool ro, enum blk_cache cache, bool *direct)
+{
+	char err[256] = "";
+	struct blk_file_opts o = { .read_only = ro, .engine = BLK_ENGINE_URING, .cache = cache };
+	struct blk_backend *be = blk_file_open_opts(path, &o, err, sizeof(err));
+	if (!be)
+		fail_msg("open: %s", err);
+	bool d = false;
+	/* The ring must really be there: a silent fall-back to the threads
+	 * would make every test below pass without testing it. */
+	assert_int_equal(blk_file_engine(be, &d), BLK_ENGINE_URING);
+	if (direct)
+		*direct = d;
+	return be;
+}
+
+static void prep(struct rec *r, enum blk_op op, uint64_t off)
+{
+	memset(r, 0, sizeof(*r));
+	r->io.op = op;
+	r->io.off = off;
+	r->io.done = on_done;
+	r->result = 1;
+}
+
+static void fill(uint8_t *p, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(seed * 131 + i * 7 + (i >> 9));
+}
+
+static void *aligned(size_t n)
+{
+	void *p = NULL;
+	assert_int_equal(posix_memalign(&p, 4096, n), 0);
+	return p;
+}
+
+/* ext4 takes O_DIRECT: the ring's fd is direct. */
+static void test_direct_by_default(void **state)
+{
+	(void)state;
+	bool direct = false;
+	struct blk_backend *be = open_uring(path_, false, BLK_CACHE_DEFAULT, &direct);
+	assert_true(direct);
+	be->ops->free(be);
+}
+
+/* QD32 writes then QD32 reads, each split over two buffers, all in flight
+ * together; every done() once with 0, the data where it should be. */
+static void test_rw_many_in_flight(void **state)
+{
+	(void)state;
+	struct blk_backend *be = open_uring(path_, false, BLK_CACHE_DEFAULT, NULL);
+	static struct rec w[QD], r[QD];
+	uint8_t *src = aligned(QD * 8192), *dst = aligned(QD * 8192);
+
+	fill(src, QD * 8192, 3);
+	memset(dst, 0, QD * 8192);
+	for (unsigned i = 0; i < QD; i++) {
+		/* scattered offsets, so requests do not merge into one */
+		prep(&w[i], BLK_WRITE, (uint64_t)((i * 7) % QD) * 8192);
+		w[i].io.iov[0] = (struct iovec){ src + i * 8192, 4096 };
+		w[i].io.iov[1] = (struct iovec){ src + i * 8192 + 4096, 4096 };
+		w[i].io.n = 2;
+		be->ops->submit(be, &w[i].io);
+	}
+	be->ops->drain(be);
+	for (unsigned i = 0; i < QD; i++) {
+		assert_int_equal(atomic_load(&w[i].calls), 1);
+		assert_int_equal(w[i].result, 0);
+	}
+	for (unsigned i = 0; i < QD; i++) {
+		prep(&r[i], BLK_READ, (uint64_t)((i * 7) % QD) * 8192);
+		r[i].io.iov[0] = (struct iovec){ dst + i * 8192, 512 };
+		r[i].io.iov[1] = (struct iovec){ dst + i * 8192 + 512, 8192 - 512 };
+		r[i].io.n = 2;
+		be->ops->submit(be, &r[i].io);
+	}
+	be->ops->drain(be);
+	for (unsigned i = 0; i < QD; i++) {
+		assert_int_equal(atomic_load(&r[i].calls), 1);
+		assert_int_equal(r[i].result, 0);
+	}
+	assert_memory_equal(src, dst, QD * 8192);
+	assert_int_equal(blk_file_ring_ios(be), 2 * QD); /* all through the ring */
+	be->ops->free(be);
+
+	/* and on the file, as another reader sees it */
+	int fd = open(path_, O_RDONLY);
+	assert_true(fd >= 0);
+	uint8_t *chk = malloc(8192);
+	for (unsigned i = 0; i < QD; i++) {
+		assert_int_equal(pread(fd, chk, 8192, (off_t)((i * 7) % QD) * 8192), 8192);
+		assert_memory_equal(chk, src + i * 8192, 8192);
+	}
+	free(chk);
+	close(fd);
+	free(src);
+	free(dst);
+}
+
+/* Buffers O_DIRECT cannot take (off by 8 bytes) are served all the same,
+ * through the page cache, coherently with the direct ones. */
+static void test_unaligned_buffers(void **state)
+{
+	(void)state;
+	struct blk_backend *be = open_uring(path_, false, BLK_CACHE_DEFAULT, NULL);
+	uint8_t *raw = aligned(3 * 4096 + 16), *src = raw + 8;
+	uint8_t *back = aligned(3 * 4096);
+	struct rec w, r;
+
+	fill(src, 3 * 4096, 9);
+	prep(&w, BLK_WRITE, 40960);
+	w.io.iov[0] = (struct iovec){ src, 3 * 4096 };
+	w.io.n = 1;
+	be->ops->submit(be, &w.io);
+	be->ops->drain(be);
+	assert_int_equal(w.result, 0);
+	assert_int_equal(blk_file_ring_ios(be), 0); /* the workers took it */
+	/* read back through the ring (aligned) */
+	prep(&r, BLK_READ, 40960);
+	r.io.iov[0] = (struct iovec){ back, 3 * 4096 };
+	r.io.n = 1;
+	be->ops->submit(be, &r.io);
+	be->ops->drain(be);
+	assert_int_equal(r.result, 0);
+	assert_int_equal(blk_file_ring_ios(be), 1);
+	assert_memory_equal(back, src, 3 * 4096);
+	be->ops->free(be);
+	free(raw);
+	free(back);
+}
+
+/* A read that runs past the end gets a short transfer: -EIO for it, and
+ * only for it; the next request is fine. */
+static void test_short_read_fails_only_it(void **state)
+{
+	(void)state;
+	struct blk_backend *be = open_uring(path_, false, BLK_CACHE_DEFAULT, NULL);
+	uint8_t *buf = aligned(8192);
+	struct rec bad, past, good;
+
+	prep(&bad, BLK_READ, IMG - 4096);
+	bad.io.iov[0] = (struct iovec){ buf, 8192 };
+	bad.io.n = 1;
+	prep(&past, BLK_READ, IMG + 4096);
+	past.io.iov[0] = (struct iovec){ buf, 4096 };
+	past.io.n = 1;
+	prep(&good, BLK_READ, 0);
+	good.io.iov[0] = (struct iovec){ buf, 4096 };
+	good.io.n = 1;
+	be->ops->submit(be, &bad.io);
+	be->ops->submit(be, &past.io);
+	be->ops->submit(be, &good.io);
+	be->ops->drain(be);
+	assert_int_equal(bad.result, -EIO);
+	assert_int_equal(past.result, -EIO);
+	assert_int_equal(good.result, 0);
+	be->ops->free(be);
+	free(buf);
+}
+
+/* Flush completes 0 after writes (Writeback: an fsync through the ring;
+ * Unsafe: at once); on a read-only image a write fails, a read works. */
+static void test_flush_and_read_only(void **state)
+{
+	(void)state;
+	uint8_t *buf = aligned(4096);
+	struct rec w, f;
+
+	for (int unsafe = 0; unsafe < 2; unsafe++) {
+		struct blk_backend *be =
+			open_uring(path_, false, unsafe ? BLK_CACHE_UNSAFE : BLK_CACHE_WRITEBACK, NULL);
+		fill(buf, 4096, 5);
+		prep(&w, BLK_WRITE, 0);
+		w.io.iov[0] = (struct iovec){ buf, 4096 };
+		w.io.n = 1;
+		be->ops->submit(be, &w.io);
+		be->ops->drain(be);
+		prep(&f, BLK_FLUSH, 0);
+		be->ops->submit(be, &f.io);
+		be->ops->drain(be);
+		assert_int_equal(w.result, 0);
+		assert_int_equal(f.result, 0);
+		assert_int_equal(atomic_load(&f.calls), 1);
+		/* Writeback: the fsync went through the ring too */
+		assert_int_equal(blk_file_ring_ios(be), unsafe ? 1 : 2);
+		be->ops->free(be);
+	}
+
+	struct blk_backend *ro = open_uring(path_, true, BLK_CACHE_DEFAULT, NULL);
+	assert_true(ro->read_only);
+	prep(&w, BLK_WRITE, 0);
+	w.io.iov[0] = (struct iovec){ buf, 4096 };
+	w.io.n = 1;
+	ro->ops->submit(ro, &w.io);
+	prep(&f, BLK_READ, 0);
+	f.io.iov[0] = (struct iovec){ buf, 4096 };
+	f.io.n = 1;
+	ro->ops->submit(ro, &f.io);
+	ro->ops->drain(ro);
+	assert_true(w.result < 0);
+	assert_int_equal(f.result, 0);
+	ro->ops->free(ro);
+	free(buf);
+}
+
+/* A sparse 1 MiB image on a 128 KiB tmpfs, sixteen 64 KiB writes to fresh
+ * blocks all in flight: some fail (-ENOSPC, or -EIO when one got part
+ * way), at least one succeeds, each answered once; a rewrite of an
+ * allocated block and a read still work. Skipped where tmpfs cannot be
+ * mounted (not root). */
+static void test_enospc(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/vblk-uring-full-XXXXXX";
+	char path[64];
+	assert_non_null(mkdtemp(dir));
+	if (mount("tmpfs", dir, "tmpfs", 0, "size=128k") != 0) {
+		rmdir(dir);
+		skip();
+	}
+	snprintf(path, sizeof(path), "%s/disk.img", dir);
+	make_image(path, IMG);
+	struct blk_backend *be = open_uring(path, false, BLK_CACHE_DEFAULT, NULL);
+	enum { N = 16, LEN = 65536 };
+	static struct rec w[N];
+	uint8_t *src = aligned((size_t)N * LEN);
+	fill(src, (size_t)N * LEN, 11);
+	for (unsigned i = 0; i < N; i++) {
+		prep(&w[i], BLK_WRITE, (uint64_t)i * LEN);
+		w[i].io.iov[0] = (struct iovec){ src + (size_t)i * LEN, LEN };
+		w[i].io.n = 1;
+		be->ops->submit(be, &w[i].io);
+	}
+	be->ops->drain(be);
+	assert_int_equal(blk_file_ring_ios(be), N);
+	unsigned ok = 0, bad = 0, first = N;
+	for (unsigned i = 0; i < N; i++) {
+		assert_int_equal(atomic_load(&w[i].calls), 1);
+		if (w[i].result == 0) {
+			ok++;
+			if (first == N)
+				first = i;
+		} else {
+			assert_true(w[i].result == -ENOSPC || w[i].result == -EIO);
+			bad++;
+		}
+	}
+	assert_true(ok >= 1);
+	assert_true(bad >= 1);
+	struct rec again, rd;
+	prep(&again, BLK_WRITE, (uint64_t)first * LEN);
+	again.io.iov[0] = (struct iovec){ src, 4096 };
+	again.io.n = 1;
+	be->ops->submit(be, &again.io);
+	be->ops->drain(be);
+	assert_int_equal(again.result, 0);
+	uint8_t *back = aligned(4096);
+	prep(&rd, BLK_READ, (uint64_t)first * LEN);
+	rd.io.iov[0] = (struct iovec){ back, 4096 };
+	rd.io.n = 1;
+	be->ops->submit(be, &rd.io);
+	be->ops->drain(be);
+	assert_int_equal(rd.result, 0);
+	assert_memory_equal(back, src, 4096);
+	be->ops->free(be);
+	free(back);
+	free(src);
+	unlink(path);
+	umount2(dir, MNT_DETACH);
+	rmdir(dir);
+}
+
+int main(void)
+{
+	/* A mount namespace of our own where we can have one, so that the
+	 * tmpfs of test_enospc is never seen outside (before any thread). */
+	if (unshare(CLONE_NEWNS) == 0)
+		mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_direct_by_default),
+		cmocka_unit_test(test_rw_many_in_flight),
+		cmocka_unit_test(test_unaligned_buffers),
+		cmocka_unit_test(test_short_read_fails_only_it),
+		cmocka_unit_test(test_flush_and_read_only),
+		cmocka_unit_test(test_enospc),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
