@@ -34,19 +34,23 @@ int main(void)
 	if (ioctl(kvm, KVM_GET_SUPPORTED_CPUID, c) < 0)
 		return fail("KVM_GET_SUPPORTED_CPUID");
 	int vm = ioctl(kvm, KVM_CREATE_VM, 0);
-	if (vm < 0 || ioctl(vm, KVM_SET_TSS_ADDR, 0xfffbd000ul) < 0 || ioctl(vm, KVM_CREATE_IRQCHIP, 0) < 0)
-		return fail("KVM_CREATE_VM/IRQCHIP");
-	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
-	if (ioctl(vm, KVM_CREATE_PIT2, &pit) < 0)
-		return fail("KVM_CREATE_PIT2");
+	if (vm < 0)
+		return fail("KVM_CREATE_VM");
 	unsigned char *ram = mmap(NULL, MEM, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (ram == MAP_FAILED)
 		return fail("mmap");
 	ram[0] = 0xe6; /* out %al, $0x80 */
 	ram[1] = 0x80;
+	/* The slot before the irqchip and PIT, as vigil does: after them a
+	 * new slot waits out KVM's SRCU readers (milliseconds of wall time). */
 	struct kvm_userspace_memory_region r = { .slot = 0, .memory_size = MEM, .userspace_addr = (unsigned long)ram };
 	if (ioctl(vm, KVM_SET_USER_MEMORY_REGION, &r) < 0)
 		return fail("KVM_SET_USER_MEMORY_REGION");
+	if (ioctl(vm, KVM_SET_TSS_ADDR, 0xfffbd000ul) < 0 || ioctl(vm, KVM_CREATE_IRQCHIP, 0) < 0)
+		return fail("KVM_SET_TSS_ADDR/CREATE_IRQCHIP");
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	if (ioctl(vm, KVM_CREATE_PIT2, &pit) < 0)
+		return fail("KVM_CREATE_PIT2");
 	int cpu = ioctl(vm, KVM_CREATE_VCPU, 0);
 	int run_size = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (cpu < 0 || run_size <= 0 || ioctl(cpu, KVM_SET_CPUID2, c) < 0)
