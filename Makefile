@@ -19,11 +19,9 @@ override CFLAGS += -std=gnu11 $(WARN) -Isrc -DVIGIL_VERSION='"$(VERSION)"' -MMD 
 # the API and the config file).
 SLIRP_CFLAGS := $(shell pkg-config --cflags slirp 2>/dev/null)
 override CFLAGS += $(SLIRP_CFLAGS)
-# libseccomp: the system-call filters per thread (src/host/seccomp.c).
-SECCOMP_LIBS := $(shell pkg-config --libs libseccomp 2>/dev/null || echo -lseccomp)
 # liburing: the disk's io_uring engine (src/host/blk_uring.c).
 URING_LIBS := $(shell pkg-config --libs liburing 2>/dev/null || echo -luring)
-override LDLIBS += -pthread -ljansson -ldl $(SECCOMP_LIBS) $(URING_LIBS)
+override LDLIBS += -pthread -ljansson -ldl $(URING_LIBS)
 
 B       ?= build
 # The portable part: everything that does not talk to KVM or the host OS
@@ -79,6 +77,15 @@ $(B)/bench/policy_decide: bench/policy_decide.c $(B)/libvigil.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(B)/libvigil.a $(LDLIBS)
 
+# Measures a VMM's own start-up: exec to first KVM_RUN, CPU, peak RSS (bench/startup.py).
+$(B)/bench/startup_probe: bench/startup_probe.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $<
+# The bare KVM set-up of a 1-vCPU guest: the floor under a VMM's start-up.
+$(B)/bench/kvm_floor: bench/kvm_floor.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $<
+
 # The API's HTTP server and router over the fake VMM, for curl and the
 # tests/api_*.py scripts (no KVM needed).
 $(B)/tests/api_fake_server: tests/unit/api_fake_server.c tests/unit/fake_vmm_api.h $(B)/libvigil.a
@@ -130,7 +137,7 @@ bench-snapshot: $(B)/vigil $(B)/tests/guests/tiny-snapcount.bin $(B)/bench/tiny-
 .PHONY: bench-snapshot
 
 # Tiny self-checking guests (tests/guests/tiny.S), one bzImage per action.
-TINY_ACTIONS := poweroff flood echo kbdreset acpireset panic triple hang wild count cad pioloop peek msr msrloop cpuid hammer spin snapcount snap
+TINY_ACTIONS := poweroff flood echo kbdreset acpireset panic triple hang wild count cad pioloop peek msr msrloop cpuid hammer spin snapcount snap brand
 TINY := $(TINY_ACTIONS:%=$(B)/tests/guests/tiny-%.bin)
 $(B)/tests/guests/tiny-%.bin: tests/guests/tiny.S tests/guests/tiny.ld
 	@mkdir -p $(dir $@)

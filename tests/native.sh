@@ -72,6 +72,12 @@ expect_error "not a KVM device" "API version" unshare -m sh -c "mount --bind /de
 
 # --- tiny guests: the exit path and each exit status --------------------
 expect_run "poweroff exits 0" 0 "tiny: denied ok" "$V" run --kernel "$G/tiny-poweroff.bin"
+# The guest sees a brand string (KVM's, else the host CPU's, else vigil's
+# own) and, on AMD with 2 vCPUs, CmpLegacy.
+expect_run "CPUID brand string not empty" 0 "tiny: brand '[^']" "$V" run --kernel "$G/tiny-brand.bin" --cpus 2
+if grep -q -m1 "AuthenticAMD" /proc/cpuinfo; then
+    expect_run "CPUID cmp_legacy on AMD, 2 vCPUs" 0 "tiny: cmp_legacy 1" "$V" run --kernel "$G/tiny-brand.bin" --cpus 2
+fi
 expect_run "--id takes a UUID" 0 "tiny: denied ok" "$V" run --id 0f8fad5b-d9cb-469f-a165-70867728950e --kernel "$G/tiny-poweroff.bin"
 expect_run "i8042 reset exits 2" 2 "tiny: hello" "$V" run --kernel "$G/tiny-kbdreset.bin"
 expect_run "ACPI reset exits 2" 2 "tiny: hello" "$V" run --kernel "$G/tiny-acpireset.bin"

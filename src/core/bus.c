@@ -19,6 +19,8 @@ int bus_add(struct bus *b, uint64_t base, uint64_t len, const char *name, bus_io
 	memmove(&b->r[i + 1], &b->r[i], (b->nr - i) * sizeof(b->r[0]));
 	b->r[i] = (struct bus_range){ .base = base, .len = len, .fn = fn, .dev = dev, .name = name };
 	b->nr++;
+	for (uint64_t pg = base >> 8; pg < BUS_LOW_PAGES && pg <= (base + len - 1) >> 8; pg++)
+		b->low_pages[pg / 64] |= 1ull << (pg % 64);
 	return 0;
 }
 
@@ -26,6 +28,10 @@ const struct bus_range *bus_find(const struct bus *b, uint64_t addr, uint32_t le
 {
 	unsigned lo = 0, hi = b->nr;
 
+	/* A range holding the access holds its first address: none in that
+	 * page, none at all. */
+	if (addr < 0x10000 && !(b->low_pages[(addr >> 8) / 64] >> ((addr >> 8) % 64) & 1))
+		return NULL;
 	/* Binary search for the last range starting at or below addr. */
 	while (lo < hi) {
 		unsigned mid = lo + (hi - lo) / 2;

@@ -31,9 +31,15 @@ struct bus_range {
 
 #define BUS_MAX_RANGES 64
 
+/* Which 256-address pages of [0, 0x10000) (all of port I/O) any range
+ * touches: an access in an untouched page (a guest probing or hammering
+ * a port nobody has) is unclaimed after one bit test, not a search. */
+#define BUS_LOW_PAGES (0x10000 / 256)
+
 struct bus {
 	struct bus_range r[BUS_MAX_RANGES]; /* sorted by base */
 	unsigned nr;
+	uint64_t low_pages[BUS_LOW_PAGES / 64];
 };
 
 /* Claims [base, base+len). Refuses zero-length, wrapping and overlapping

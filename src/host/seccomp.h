@@ -12,7 +12,7 @@
  * Modes: on (default) traps a call outside the list, reports it on stderr
  * and exits 148, the way Firecracker's default filters do (default_action
  * "trap", SIGSYS handler, FcExitCode::BadSyscall = 148); log lets it run and
- * logs it to the kernel log (SCMP_ACT_LOG); off installs nothing. */
+ * logs it to the kernel log (SECCOMP_RET_LOG); off installs nothing. */
 #ifndef VIGIL_HOST_SECCOMP_H
 #define VIGIL_HOST_SECCOMP_H
 

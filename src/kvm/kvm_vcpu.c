@@ -1,6 +1,7 @@
 /* The vCPU side of the KVM backend: creation, the boot state, one KVM_RUN
  * per call from the core's vCPU loop (core/vcpu.c), kicks, and the
  * translation of each KVM exit into a `struct vexit` for exit_dispatch(). */
+#include <cpuid.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,6 +25,23 @@
 
 _Static_assert(sizeof(struct cpuid_leaf) == sizeof(struct kvm_cpuid_entry2), "cpuid layout");
 
+/* The host CPU's brand string (CPUID 0x80000002-4 run here), for a KVM
+ * whose supported table leaves it zero; "" when the host has none. */
+static void host_brand(char out[49])
+{
+	unsigned r[12] = { 0 }, max = __get_cpuid_max(0x80000000, NULL);
+	memset(out, 0, 49);
+	if (max < 0x80000004)
+		return;
+	for (unsigned k = 0; k < 3; k++)
+		__cpuid(0x80000002 + k, r[4 * k], r[4 * k + 1], r[4 * k + 2], r[4 * k + 3]);
+	memcpy(out, r, 48);
+	/* Intel pads on the left; the guest sees the name as the host has it
+	 * minus that padding. */
+	size_t lead = strspn(out, " ");
+	memmove(out, out + lead, 49 - lead);
+}
+
 /* KVM's supported table, shaped for this vCPU (topology, APIC IDs), then
  * the policy's cpuid rules, which have the last word. */
 static int vcpu_cpuid(struct kvm_backend *kb, struct kvm_vcpu *v, const struct policy *p)
@@ -34,6 +52,9 @@ static int vcpu_cpuid(struct kvm_backend *kb, struct kvm_vcpu *v, const struct p
 		return -ENOMEM;
 	memcpy(c, kb->cpuid, sizeof(*c) + n * sizeof(c->entries[0]));
 	cpuid_fixup((struct cpuid_leaf *)c->entries, (unsigned)n, v->id, kb->vm->ncpus);
+	char brand[49];
+	host_brand(brand);
+	cpuid_set_brand((struct cpuid_leaf *)c->entries, (unsigned)n, brand);
 	/* KVM leaves the TSC-deadline bit out of its supported set even when
 	 * the in-kernel LAPIC has the timer; without it Linux calibrates the
 	 * LAPIC timer against the PIT, which is fragile under nesting. */

@@ -306,7 +306,7 @@ struct machine *machine_build(const struct vm_config *c, void (*notify)(void *ct
 	}
 	mc->vm_ready = true;
 	mc->uffd = -1;
-	mc->cfg = *c;
+	vmcfg_assign_fresh(&mc->cfg, c); /* mc is fresh from calloc */
 	/* The policy is in force before any device or vCPU is made (the
 	 * vCPUs' CPUID and MSR filter come from it). mc->cfg does not own
 	 * the spec: the VMM's configuration does, and may replace it. */
@@ -442,7 +442,10 @@ static void *vcpu_thread(void *arg)
 
 int machine_start(struct machine *mc, bool paused, char *err, size_t errlen)
 {
-	if (evloop_start(mc->loop) < 0)
+	/* The event thread serves the virtio devices only (their doorbells,
+	 * deferred work, host fds of net and vsock): a machine without one
+	 * pays neither the thread nor its filter (issue 10). */
+	if (mc->nr_virtio && evloop_start(mc->loop) < 0)
 		return errmsg(err, errlen, "cannot start the event thread");
 	struct console_sink sink = { .push = uart_push, .wait_room = uart_wait, .dev = mc->pc.com1,
 				     .quit = quit_from_console, .quit_ctx = mc };

@@ -42,15 +42,39 @@ void vmcfg_fini(struct vm_config *c)
 	c->has_policy = false;
 }
 
-int vmcfg_copy(struct vm_config *dst, const struct vm_config *src)
+void vmcfg_assign_fresh(struct vm_config *dst, const struct vm_config *src)
 {
-	*dst = *src;
+	enum { BLOCK = 64 };
+	static const uint8_t zero[BLOCK];
+	const uint8_t *from = (const uint8_t *)src;
+	uint8_t *to = (uint8_t *)dst;
+	for (size_t off = 0; off < sizeof(*src); off += BLOCK) {
+		size_t n = sizeof(*src) - off < BLOCK ? sizeof(*src) - off : BLOCK;
+		if (memcmp(from + off, zero, n) != 0)
+			memcpy(to + off, from + off, n);
+	}
+}
+
+static int copy_policy(struct vm_config *dst, const struct vm_config *src)
+{
 	if (policy_spec_copy(&dst->policy, &src->policy) < 0) {
 		memset(&dst->policy, 0, sizeof(dst->policy));
 		dst->has_policy = false;
 		return -1;
 	}
 	return 0;
+}
+
+int vmcfg_copy(struct vm_config *dst, const struct vm_config *src)
+{
+	*dst = *src;
+	return copy_policy(dst, src);
+}
+
+int vmcfg_copy_fresh(struct vm_config *dst, const struct vm_config *src)
+{
+	vmcfg_assign_fresh(dst, src);
+	return copy_policy(dst, src);
 }
 
 void vmcfg_set_policy(struct vm_config *c, struct policy_spec *s)

@@ -137,6 +137,13 @@ void vmcfg_init(struct vm_config *c);
 void vmcfg_fini(struct vm_config *c);
 /* *dst = *src with a copy of the policy of its own; 0 or -1 (no memory). */
 int vmcfg_copy(struct vm_config *dst, const struct vm_config *src);
+/* The same as *dst = *src for a dst that is all zero (fresh from calloc),
+ * writing only the parts of src that are not zero: a configuration is
+ * ~80 KiB, mostly empty PATH_MAX strings, and a whole copy into fresh
+ * memory faults in (and keeps resident) every page of it. */
+void vmcfg_assign_fresh(struct vm_config *dst, const struct vm_config *src);
+/* vmcfg_copy() into such a dst, by vmcfg_assign_fresh(). */
+int vmcfg_copy_fresh(struct vm_config *dst, const struct vm_config *src);
 /* Takes over *s (which is zeroed) as the policy, freeing the old one. */
 void vmcfg_set_policy(struct vm_config *c, struct policy_spec *s);
 

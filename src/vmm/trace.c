@@ -434,13 +434,22 @@ struct vtrace *vtrace_new(const char *vm_id, struct vclock clock, char *err, siz
 		vtrace_free(t);
 		return errmsg(err, errlen, "out of memory"), NULL;
 	}
-	if (pthread_create(&t->thread, NULL, drain_thread, t) != 0) {
-		vtrace_free(t);
-		return errmsg(err, errlen, "cannot start the trace thread"), NULL;
-	}
-	t->thread_started = true;
 	vtrace_mark_start(t);
 	return t;
+}
+
+/* The drain thread, started with the first trace or audit file: a VM that
+ * never has one (most) pays neither the thread nor its filter at start-up.
+ * Started after the control thread's filter, it carries that list too,
+ * which holds everything the trace list does. With the lock held. */
+static int start_drain(struct vtrace *t, char *err, size_t errlen)
+{
+	if (t->thread_started)
+		return 0;
+	if (pthread_create(&t->thread, NULL, drain_thread, t) != 0)
+		return errmsg(err, errlen, "cannot start the trace thread");
+	t->thread_started = true;
+	return 0;
 }
 
 struct evsink *vtrace_sink(struct vtrace *t)
@@ -470,7 +479,9 @@ int vtrace_set_trace(struct vtrace *t, const char *path, char *err, size_t errle
 		out_close(&t->trace);
 	} else {
 		drain_locked(t, false);
-		r = out_open(&t->trace, &t->audit, path, false, err, errlen);
+		r = start_drain(t, err, errlen);
+		if (r == 0)
+			r = out_open(&t->trace, &t->audit, path, false, err, errlen);
 		if (r == 0)
 			ev_set_trace(t->sink, true);
 	}
@@ -501,7 +512,9 @@ int vtrace_set_audit(struct vtrace *t, const char *path, char *err, size_t errle
 		out_close(&t->audit);
 	} else {
 		drain_locked(t, false);
-		r = out_open(&t->audit, &t->trace, path, true, err, errlen);
+		r = start_drain(t, err, errlen);
+		if (r == 0)
+			r = out_open(&t->audit, &t->trace, path, true, err, errlen);
 		if (r == 0)
 			ev_set_audit(t->sink, true);
 	}

@@ -54,7 +54,7 @@ struct vmm *vmm_new(const struct vm_config *initial)
 	struct vmm *m = calloc(1, sizeof(*m));
 	if (!m)
 		return NULL;
-	if (vmcfg_copy(&m->cfg, initial) < 0) {
+	if (vmcfg_copy_fresh(&m->cfg, initial) < 0) { /* m is fresh from calloc */
 		free(m);
 		return NULL;
 	}

@@ -283,6 +283,37 @@ peek_msg: .asciz "tiny: peek\n"
 	pop %rax
 	call puthex_nl
 	jmp poweroff
+#elif defined(ACTION_brand)
+	/* tests/native.sh: the brand string (CPUID 0x80000002-4) and
+	 * 0x80000001 ECX's CmpLegacy bit, as the guest sees them. */
+	sub $64, %rsp
+	mov %rsp, %rdi
+	mov $0x80000002, %r8d
+1:	mov %r8d, %eax
+	xor %ecx, %ecx
+	cpuid
+	mov %eax, (%rdi)
+	mov %ebx, 4(%rdi)
+	mov %ecx, 8(%rdi)
+	mov %edx, 12(%rdi)
+	add $16, %rdi
+	inc %r8d
+	cmp $0x80000005, %r8d
+	jne 1b
+	movb $0, (%rdi)
+	lea brand_is(%rip), %rsi
+	call puts
+	mov %rsp, %rsi
+	call puts
+	mov $0x80000001, %eax
+	xor %ecx, %ecx
+	cpuid
+	lea brand_nocmp(%rip), %rsi
+	bt $1, %ecx
+	jnc 2f
+	lea brand_cmp(%rip), %rsi
+2:	call puts
+	jmp poweroff
 #elif defined(ACTION_snap)
 	/* tests/kvm_snap_check.c: state a snapshot must carry. CR4 changed
 	 * (OSFXSR), marks in FS base and KERNEL_GS_BASE (MSRs), then a count
@@ -474,6 +505,13 @@ msr_read_gp: .asciz "tiny: msr read gp\n"
 msr_read_val: .asciz "tiny: msr read 0x"
 msr_write_gp: .asciz "tiny: msr write gp\n"
 msr_write_ok: .asciz "tiny: msr write ok\n"
+#endif
+
+#if defined(ACTION_brand)
+	.data
+brand_is: .asciz "tiny: brand '"
+brand_cmp: .asciz "'\ntiny: cmp_legacy 1\n"
+brand_nocmp: .asciz "'\ntiny: cmp_legacy 0\n"
 #endif
 
 #if defined(ACTION_cpuid)

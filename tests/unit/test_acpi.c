@@ -542,6 +542,35 @@ static void check_kbd(const uint8_t *t)
 	assert_int_equal(IRQ_KBD, 1);
 }
 
+/* The CMOS RTC, byte for byte as iasl emits
+ *   Device (RTC) { Name (_HID, EisaId ("PNP0B00"))
+ *                  Name (_CRS, ResourceTemplate () { IO (Decode16, 0x70, 0x70, 1, 2)
+ *                      IRQNoFlags () {8} }) }
+ * and inside \_SB_. */
+static void check_rtc(const uint8_t *t)
+{
+	static const uint8_t rtc[] = {
+		0x5B, 0x82, 0x25, 'R',  'T',  'C',  '_',  0x08, '_',  'H',  'I',  'D',  0x0C, 0x41,
+		0xD0, 0x0B, 0x00, 0x08, '_',  'C',  'R',  'S',  0x11, 0x10, 0x0A, 0x0D, 0x47, 0x01,
+		0x70, 0x00, 0x70, 0x00, 0x01, 0x02, 0x22, 0x00, 0x01, 0x79, 0x00,
+	};
+	uint32_t len = rd32(t + 4);
+	const uint8_t *dev = memfind(t, len, rtc, sizeof(rtc));
+	assert_non_null(dev);
+	const uint8_t *name = memfind(t, len, "\\_SB_", 5), *sb = NULL;
+	assert_non_null(name);
+	for (unsigned k = 1; k <= 4 && !sb; k++)
+		if (name - 1 - k >= t && name[-1 - (int)k] == 0x10 && 1u + (name[-(int)k] >> 6) == k)
+			sb = name - 1 - k;
+	assert_non_null(sb);
+	unsigned n;
+	const uint8_t *sb_end = sb + 1 + pkglen(sb + 1, &n);
+	assert_true(dev > sb && dev + sizeof(rtc) <= sb_end);
+	assert_int_equal(PORT_RTC, 0x70);
+	assert_int_equal(PORT_RTC_LEN, 2);
+	assert_int_equal(IRQ_RTC, 8);
+}
+
 static void check_dsdt(const uint8_t *t)
 {
 	uint32_t len = rd32(t + 4);
@@ -554,10 +583,11 @@ static void check_dsdt(const uint8_t *t)
 	static const uint8_t io[] = { 0x47, 0x01, PORT_PVPANIC & 0xFF, PORT_PVPANIC >> 8,
 				      PORT_PVPANIC & 0xFF, PORT_PVPANIC >> 8, 0x01, 0x01, 0x79, 0x00 };
 	assert_non_null(memfind(t, len, io, sizeof(io)));
-	/* Scope PkgLength 0x66 (2-byte form): PEVT, then KBD_ */
-	assert_non_null(memfind(t, len, "\x10\x46\x06\\_SB_\x5B\x82\x2EPEVT", 14));
+	/* Scope PkgLength 0x8D (2-byte form): PEVT, KBD_, then RTC_ */
+	assert_non_null(memfind(t, len, "\x10\x4D\x08\\_SB_\x5B\x82\x2EPEVT", 14));
 	check_kbd(t);
-	assert_int_equal(len, 36 + 14 + 56 + 47); /* header, \_S5_, Scope (PEVT, KBD_) */
+	check_rtc(t);
+	assert_int_equal(len, 36 + 14 + 56 + 47 + 39); /* header, \_S5_, Scope (PEVT, KBD_, RTC_) */
 }
 
 static void check_madt(const uint8_t *t, unsigned ncpus)
@@ -619,7 +649,20 @@ static void check_madt(const uint8_t *t, unsigned ncpus)
 	assert_int_equal(nmis, 1);
 }
 
-static void build_and_check(struct fake *f, unsigned ncpus)
+/* Bytes from the area's start to the end of its last table. */
+static size_t tables_end(const struct fake *f, const struct parsed *p)
+{
+	const uint8_t *t[] = { p->xsdt, p->fadt, p->madt, p->dsdt, p->facs };
+	size_t end = 36; /* the RSDP */
+	for (unsigned i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		size_t e = (size_t)(t[i] - (f->ram + LAYOUT_ACPI_START)) + rd32(t[i] + 4);
+		end = e > end ? e : end;
+	}
+	return end;
+}
+
+/* fresh: the area held only the 0xAA fill before (not an earlier build). */
+static void build_and_check(struct fake *f, unsigned ncpus, bool fresh)
 {
 	struct acpi_config cfg = config(ncpus);
 	uint64_t rsdp = 0;
@@ -629,40 +672,48 @@ static void build_and_check(struct fake *f, unsigned ncpus)
 	check_dsdt(p.dsdt);
 	check_madt(p.madt, ncpus);
 
-	/* Nothing of the 0xAA fill is left in the area; outside it, the
-	 * builder wrote nothing. */
-	assert_null(memchr(f->ram + LAYOUT_ACPI_START, 0xAA, LAYOUT_ACPI_SIZE));
+	/* Nothing of the 0xAA fill is left from the RSDP to the end of the
+	 * DSDT (the last table); past it the builder writes nothing (fresh
+	 * guest RAM is zero, and each page written is one more the process
+	 * holds), and nothing outside the area. */
+	size_t used = tables_end(f, &p);
+	assert_null(memchr(f->ram + LAYOUT_ACPI_START, 0xAA, used));
+	if (fresh)
+		assert_int_equal(f->ram[LAYOUT_ACPI_START + used], 0xAA);
+	assert_int_equal(f->ram[LAYOUT_ACPI_START + LAYOUT_ACPI_SIZE - 1], 0xAA);
 	assert_int_equal(f->ram[LAYOUT_ACPI_START - 1], 0xAA);
 	assert_int_equal(f->ram[LAYOUT_ACPI_START + LAYOUT_ACPI_SIZE], 0xAA);
 }
 
 static void test_acpi_1cpu(void **state)
 {
-	build_and_check(*state, 1);
+	build_and_check(*state, 1, true);
 }
 
 static void test_acpi_2cpus(void **state)
 {
-	build_and_check(*state, 2);
+	build_and_check(*state, 2, true);
 }
 
 static void test_acpi_16cpus(void **state)
 {
-	build_and_check(*state, 16);
+	build_and_check(*state, 16, true);
 }
 
 static void test_acpi_64cpus(void **state)
 {
-	build_and_check(*state, VIGIL_MAX_CPUS);
+	build_and_check(*state, VIGIL_MAX_CPUS, true);
 }
 
 static void test_acpi_rebuild(void **state)
 {
-	/* A second build (e.g. a VM reset) with fewer CPUs leaves no trace
-	 * of the first. */
+	/* A second build with fewer CPUs: its tables are whole and the only
+	 * ones reachable (one RSDP, at the start); what the first left past
+	 * their end is unreferenced. (vigil builds once per process: a guest
+	 * reset ends it.) */
 	struct fake *f = *state;
-	build_and_check(f, 64);
-	build_and_check(f, 3);
+	build_and_check(f, 64, true);
+	build_and_check(f, 3, false);
 }
 
 static void test_acpi_bad_config(void **state)
@@ -861,11 +912,12 @@ static void test_acpi_pci(void **state)
 	check_madt(p.madt, 4); /* no overrides for GSIs 16-23 */
 	check_dsdt_pci(p.dsdt);
 	check_kbd(p.dsdt);
+	check_rtc(p.dsdt);
 	uint32_t len = rd32(p.dsdt + 4);
 	assert_non_null(memfind(p.dsdt, len, "\x0DQEMU0001", 10)); /* pvpanic still there */
 	static const uint8_t s5[] = { 0x08, '_', 'S', '5', '_', 0x12 };
 	assert_memory_equal(p.dsdt + 36, s5, sizeof(s5));
-	assert_null(memchr(f->ram + LAYOUT_ACPI_START, 0xAA, LAYOUT_ACPI_SIZE));
+	assert_null(memchr(f->ram + LAYOUT_ACPI_START, 0xAA, tables_end(f, &p)));
 }
 
 static void test_acpi_no_pci(void **state)

@@ -172,6 +172,112 @@ static void test_apic_ids_per_cpu(void **state)
 	assert_int_equal(t[LB_1].eax, 3);
 }
 
+/* Leaf 0 with a vendor, and 0x80000001 with ECX's CmpLegacy clear. */
+static void vendor_table(struct cpuid_leaf t[2], const char *vendor)
+{
+	memset(t, 0, 2 * sizeof(*t));
+	t[0].function = 0;
+	memcpy(&t[0].ebx, vendor, 4);
+	memcpy(&t[0].edx, vendor + 4, 4);
+	memcpy(&t[0].ecx, vendor + 8, 4);
+	t[1] = (struct cpuid_leaf){ .function = 0x80000001, .eax = 0x00a10f11, .ecx = 0x00400391 };
+}
+
+static void test_cmp_legacy(void **state)
+{
+	(void)state;
+	struct cpuid_leaf t[2];
+	/* AMD with 2 vCPUs: set, the other bits kept. */
+	vendor_table(t, "AuthenticAMD");
+	cpuid_fixup(t, 2, 1, 2);
+	assert_int_equal(t[1].ecx, 0x00400391 | 2u);
+	assert_int_equal(t[1].eax, 0x00a10f11);
+	/* Hygon too. */
+	vendor_table(t, "HygonGenuine");
+	cpuid_fixup(t, 2, 0, 4);
+	assert_int_equal(t[1].ecx & 2u, 2u);
+	/* One vCPU: nothing to say about cores. */
+	vendor_table(t, "AuthenticAMD");
+	cpuid_fixup(t, 2, 0, 1);
+	assert_int_equal(t[1].ecx, 0x00400391);
+	/* Intel and Zhaoxin: never, whatever the count. */
+	vendor_table(t, "GenuineIntel");
+	cpuid_fixup(t, 2, 0, 8);
+	assert_int_equal(t[1].ecx, 0x00400391);
+	vendor_table(t, "  Shanghai  ");
+	cpuid_fixup(t, 2, 0, 8);
+	assert_int_equal(t[1].ecx, 0x00400391);
+	/* No leaf 0 to tell the vendor: left alone. */
+	vendor_table(t, "AuthenticAMD");
+	cpuid_fixup(&t[1], 1, 0, 8);
+	assert_int_equal(t[1].ecx, 0x00400391);
+}
+
+/* The three brand leaves as a string, as the guest reads them. */
+static void brand_of(const struct cpuid_leaf *b, char out[49])
+{
+	for (unsigned k = 0; k < 3; k++) {
+		memcpy(out + 16 * k, &b[k].eax, 4);
+		memcpy(out + 16 * k + 4, &b[k].ebx, 4);
+		memcpy(out + 16 * k + 8, &b[k].ecx, 4);
+		memcpy(out + 16 * k + 12, &b[k].edx, 4);
+	}
+	out[48] = 0;
+}
+
+static void brand_table(struct cpuid_leaf t[4])
+{
+	memset(t, 0, 4 * sizeof(*t));
+	t[0].function = 0x80000000;
+	t[0].eax = 0x80000021;
+	for (unsigned k = 0; k < 3; k++)
+		t[1 + k].function = 0x80000002 + k;
+}
+
+static void test_brand_string(void **state)
+{
+	(void)state;
+	struct cpuid_leaf t[4];
+	char s[49];
+
+	/* Zero leaves: the host's brand. */
+	brand_table(t);
+	cpuid_set_brand(t, 4, "AMD EPYC 7763 64-Core Processor");
+	brand_of(&t[1], s);
+	assert_string_equal(s, "AMD EPYC 7763 64-Core Processor");
+	assert_int_equal(t[0].eax, 0x80000021);
+
+	/* No host brand: ours. */
+	brand_table(t);
+	cpuid_set_brand(t, 4, "");
+	brand_of(&t[1], s);
+	assert_string_equal(s, CPUID_DEFAULT_BRAND);
+	brand_table(t);
+	cpuid_set_brand(t, 4, NULL);
+	brand_of(&t[1], s);
+	assert_string_equal(s, CPUID_DEFAULT_BRAND);
+
+	/* Longer than 47 characters: cut, still NUL-terminated. */
+	brand_table(t);
+	cpuid_set_brand(t, 4, "0123456789abcdef0123456789abcdef0123456789abcdefXYZ");
+	brand_of(&t[1], s);
+	assert_int_equal(strlen(s), 47);
+	assert_memory_equal(s, "0123456789abcdef0123456789abcdef0123456789abcde", 47);
+
+	/* KVM already gives one: kept as it is. */
+	brand_table(t);
+	cpuid_set_brand(t, 4, "Fake CPU");
+	cpuid_set_brand(t, 4, "Another CPU");
+	brand_of(&t[1], s);
+	assert_string_equal(s, "Fake CPU");
+
+	/* A table without all three leaves: nothing added or changed. */
+	brand_table(t);
+	cpuid_set_brand(t, 3, "AMD EPYC");
+	for (unsigned k = 1; k < 3; k++)
+		assert_int_equal(t[k].eax | t[k].ebx | t[k].ecx | t[k].edx, 0);
+}
+
 static void test_empty_table(void **state)
 {
 	(void)state;
@@ -185,6 +291,8 @@ int main(void)
 		cmocka_unit_test(test_single_cpu),
 		cmocka_unit_test(test_htt_not_invented_for_one_cpu),
 		cmocka_unit_test(test_apic_ids_per_cpu),
+		cmocka_unit_test(test_cmp_legacy),
+		cmocka_unit_test(test_brand_string),
 		cmocka_unit_test(test_empty_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -269,6 +269,31 @@ static void test_bus_find_many(void **state)
 	}
 }
 
+/* The low-page map: ranges that cross 256-address pages and the end of
+ * port space are found in every page they touch; nothing else is. */
+static void test_bus_find_pages(void **state)
+{
+	(void)state;
+	static struct bus b;
+	static int d1, d2, d3;
+	memset(&b, 0, sizeof(b));
+	assert_int_equal(bus_add(&b, 0x10f0, 0x20, "a", nop_io, &d1), 0);   /* pages 0x10, 0x11 */
+	assert_int_equal(bus_add(&b, 0xfff0, 0x20, "b", nop_io, &d2), 0);   /* 0xff and past 64 Ki */
+	assert_int_equal(bus_add(&b, 0x30000, 0x100, "c", nop_io, &d3), 0); /* above: no page */
+	assert_ptr_equal(bus_find(&b, 0x10f0, 1)->dev, &d1);
+	assert_ptr_equal(bus_find(&b, 0x1100, 4)->dev, &d1);
+	assert_ptr_equal(bus_find(&b, 0x110f, 1)->dev, &d1);
+	assert_null(bus_find(&b, 0x1110, 1));  /* same page, past the range */
+	assert_null(bus_find(&b, 0x10ef, 1));
+	assert_null(bus_find(&b, 0x1200, 1));  /* an untouched page */
+	assert_null(bus_find(&b, 0x1234, 2));
+	assert_ptr_equal(bus_find(&b, 0xfff8, 8)->dev, &d2);
+	assert_ptr_equal(bus_find(&b, 0x10008, 8)->dev, &d2);
+	assert_ptr_equal(bus_find(&b, 0x30080, 4)->dev, &d3);
+	assert_null(bus_find(&b, 0x0, 1));
+	assert_null(bus_find(&b, 0xffff + 0x20 + 0x10, 1));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -279,6 +304,7 @@ int main(void)
 		cmocka_unit_test(test_bus_find),
 		cmocka_unit_test(test_bus_find_many),
 		cmocka_unit_test(test_bus_sparse),
+		cmocka_unit_test(test_bus_find_pages),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

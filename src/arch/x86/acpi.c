@@ -323,8 +323,24 @@ static void build_kbd(struct aml *a)
 	aml_end(a, dev);
 }
 
-/* The DSDT body: \_S5_, the pvpanic device, the PCI root bridge and the
- * keyboard controller. */
+/* The CMOS RTC (devices/rtc_cmos). Linux's rtc-cmos binds PNP0B00 from
+ * ACPI and takes its ports and IRQ from _CRS; without the device it falls
+ * back to a platform device at the fixed ports (add_rtc_cmos()). */
+static void build_rtc(struct aml *a)
+{
+	size_t dev = aml_device_begin(a, "RTC");
+	aml_name(a, "_HID");
+	aml_eisaid(a, "PNP0B00");
+	aml_name(a, "_CRS");
+	size_t crs = aml_restemplate_begin(a);
+	aml_res_io16(a, PORT_RTC, PORT_RTC, 1, PORT_RTC_LEN);
+	aml_res_irq_noflags(a, IRQ_RTC);
+	aml_restemplate_end(a, crs);
+	aml_end(a, dev);
+}
+
+/* The DSDT body: \_S5_, the pvpanic device, the PCI root bridge, the
+ * keyboard controller and the RTC. */
 static long build_dsdt_aml(uint8_t *buf, size_t cap, const struct acpi_config *cfg)
 {
 	struct aml a;
@@ -356,6 +372,7 @@ static long build_dsdt_aml(uint8_t *buf, size_t cap, const struct acpi_config *c
 	if (cfg->pci)
 		build_pci0(&a, cfg);
 	build_kbd(&a);
+	build_rtc(&a);
 	aml_end(&a, sb);
 
 	return aml_finish(&a);
@@ -480,6 +497,7 @@ int acpi_build(const struct gmem *m, const struct acpi_config *cfg, uint64_t *rs
 		goto out;
 	}
 	uint32_t dsdt_len = HDR_LEN + (uint32_t)aml_len;
+	ar.used = dsdt_off + dsdt_len;
 	header(ar.buf + dsdt_off, "DSDT", dsdt_len, DSDT_REVISION);
 	seal(ar.buf + dsdt_off, dsdt_len);
 
@@ -495,7 +513,11 @@ int acpi_build(const struct gmem *m, const struct acpi_config *cfg, uint64_t *rs
 
 	build_rsdp(ar.buf + rsdp_off, gpa_of(xsdt_off));
 
-	ret = gmem_write(m, LAYOUT_ACPI_START, ar.buf, LAYOUT_ACPI_SIZE);
+	/* Only the tables: the rest of the area is fresh guest RAM, zero
+	 * already (the machine is built once; a reset ends the process), and
+	 * writing it would fault in 32 pages for nothing. The buffer is as
+	 * large as the area but only the pages the tables use get touched. */
+	ret = gmem_write(m, LAYOUT_ACPI_START, ar.buf, ar.used);
 	if (ret == 0)
 		*rsdp = gpa_of(rsdp_off);
 out:

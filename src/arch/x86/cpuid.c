@@ -1,8 +1,11 @@
 #include "arch/x86/cpuid.h"
 
+#include <string.h>
+
 #include "core/policy.h"
 
 #define CPUID_1_ECX_HYPERVISOR (1u << 31)
+#define CPUID_80000001_ECX_CMP_LEGACY (1u << 1)
 #define CPUID_1_EDX_HTT (1u << 28)
 #define TOPO_LEVEL_SMT 1u
 #define TOPO_LEVEL_CORE 2u
@@ -38,8 +41,30 @@ static void fix_topology(struct cpuid_leaf *l, unsigned cpu, unsigned ncpus)
 	}
 }
 
+/* Leaf 0's vendor, EBX-EDX-ECX: "GenuineIntel" and Zhaoxin's read
+ * CmpLegacy as "no threads" and Linux then drops the multi-core
+ * information, so only other vendors (AMD, Hygon) get the bit. */
+static bool legacy_cmp_vendor(const struct cpuid_leaf *leaves, unsigned n)
+{
+	static const char *const no[] = { "GenuineIntel", "CentaurHauls", "  Shanghai  " };
+	for (unsigned i = 0; i < n; i++) {
+		if (leaves[i].function != 0)
+			continue;
+		char v[12];
+		memcpy(v, &leaves[i].ebx, 4);
+		memcpy(v + 4, &leaves[i].edx, 4);
+		memcpy(v + 8, &leaves[i].ecx, 4);
+		for (unsigned k = 0; k < sizeof(no) / sizeof(no[0]); k++)
+			if (!memcmp(v, no[k], 12))
+				return false;
+		return true;
+	}
+	return false;
+}
+
 void cpuid_fixup(struct cpuid_leaf *leaves, unsigned n, unsigned cpu, unsigned ncpus)
 {
+	bool cmp_legacy = ncpus > 1 && legacy_cmp_vendor(leaves, n);
 	for (unsigned i = 0; i < n; i++) {
 		struct cpuid_leaf *l = &leaves[i];
 		switch (l->function) {
@@ -63,6 +88,13 @@ void cpuid_fixup(struct cpuid_leaf *leaves, unsigned n, unsigned cpu, unsigned n
 		case 0x1F:
 			fix_topology(l, cpu, ncpus);
 			break;
+		case 0x80000001:
+			/* AMD's "core multi-processing legacy mode": the logical
+			 * processor count of leaf 1 counts cores, as QEMU sets it
+			 * for non-Intel vendors with more than one. */
+			if (cmp_legacy)
+				l->ecx |= CPUID_80000001_ECX_CMP_LEGACY;
+			break;
 		case 0x80000008:
 			/* AMD: NC = cores - 1, ApicIdCoreIdSize. */
 			l->ecx = (l->ecx & ~0xf0ffu) | ((ncpus - 1) & 0xff) | (bits_for(ncpus) << 12);
@@ -73,6 +105,32 @@ void cpuid_fixup(struct cpuid_leaf *leaves, unsigned n, unsigned cpu, unsigned n
 			l->ecx = 0;
 			break;
 		}
+	}
+}
+
+void cpuid_set_brand(struct cpuid_leaf *leaves, unsigned n, const char *host_brand)
+{
+	struct cpuid_leaf *b[3] = { NULL, NULL, NULL };
+	bool empty = true;
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t f = leaves[i].function;
+		if (f < 0x80000002 || f > 0x80000004)
+			continue;
+		b[f - 0x80000002] = &leaves[i];
+		empty = empty && !(leaves[i].eax | leaves[i].ebx | leaves[i].ecx | leaves[i].edx);
+	}
+	if (!b[0] || !b[1] || !b[2] || !empty)
+		return;
+	/* 48 bytes, NUL-terminated: at most 47 characters of the name. */
+	char s[48] = { 0 };
+	const char *from = host_brand && host_brand[0] ? host_brand : CPUID_DEFAULT_BRAND;
+	size_t len = strnlen(from, sizeof(s) - 1);
+	memcpy(s, from, len);
+	for (unsigned k = 0; k < 3; k++) {
+		memcpy(&b[k]->eax, s + 16 * k, 4);
+		memcpy(&b[k]->ebx, s + 16 * k + 4, 4);
+		memcpy(&b[k]->ecx, s + 16 * k + 8, 4);
+		memcpy(&b[k]->edx, s + 16 * k + 12, 4);
 	}
 }
 

@@ -18,8 +18,18 @@ struct cpuid_leaf {
 };
 
 /* Adjusts `leaves` in place for vCPU `cpu` of `ncpus` (one core each, one
- * socket): leaves 0x1, 0x4, 0xB, 0x1F, 0x80000008, 0x8000001E. */
+ * socket): leaves 0x1, 0x4, 0xB, 0x1F, 0x80000008, 0x8000001E, and
+ * 0x80000001's CmpLegacy bit (ECX 1) for more than one vCPU of a vendor
+ * other than Intel and Zhaoxin, as QEMU does. */
 void cpuid_fixup(struct cpuid_leaf *leaves, unsigned n, unsigned cpu, unsigned ncpus);
+
+/* The brand string (leaves 0x80000002-4) when the backend's table has the
+ * leaves but leaves them zero (kvm_pvm does): `host_brand` (the host CPU's
+ * own, as QEMU's -cpu host shows it), or CPUID_DEFAULT_BRAND when that is
+ * NULL or empty, cut to 47 characters. A non-zero string, or a table
+ * without all three leaves, is left alone. */
+#define CPUID_DEFAULT_BRAND "vigil virtual CPU"
+void cpuid_set_brand(struct cpuid_leaf *leaves, unsigned n, const char *host_brand);
 
 #define CPUID_FLAG_SIGNIFICANT_INDEX 1u /* KVM_CPUID_FLAG_SIGNIFCANT_INDEX */
 
