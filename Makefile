@@ -19,9 +19,11 @@ override CFLAGS += -std=gnu11 $(WARN) -Isrc -DVIGIL_VERSION='"$(VERSION)"' -MMD 
 # the API and the config file).
 SLIRP_CFLAGS := $(shell pkg-config --cflags slirp 2>/dev/null)
 override CFLAGS += $(SLIRP_CFLAGS)
+# libseccomp: the system-call filters per thread (src/host/seccomp.c).
+SECCOMP_LIBS := $(shell pkg-config --libs libseccomp 2>/dev/null || echo -lseccomp)
 # liburing: the disk's io_uring engine (src/host/blk_uring.c).
 URING_LIBS := $(shell pkg-config --libs liburing 2>/dev/null || echo -luring)
-override LDLIBS += -pthread -ljansson -ldl $(URING_LIBS)
+override LDLIBS += -pthread -ljansson -ldl $(SECCOMP_LIBS) $(URING_LIBS)
 
 B       ?= build
 # The portable part: everything that does not talk to KVM or the host OS

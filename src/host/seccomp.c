@@ -11,11 +11,7 @@
 #include <linux/kvm.h>
 #include <linux/if_tun.h>
 #include <pthread.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
-#include <stddef.h>
-#include <stdint.h>
+#include <seccomp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,58 +23,51 @@
 #include <unistd.h>
 
 #define SECCOMP_EXIT_CODE 148 /* Firecracker's FcExitCode::BadSyscall */
-
-/* A system call of a list: its number and, for `vigil seccomp`, its name. */
-struct sc {
-	int nr;
-	const char *name;
-};
-#define S(x) { SYS_##x, #x }
-#define END { -1, NULL }
+#define END (-1)
 
 /* What every thread does: locks, memory (malloc arenas, thread stacks),
  * signals (vCPU kicks, the SIGSYS report, the terminal's restore on a
  * fatal signal), logging to stderr, timing,
  * and exiting. */
 #define BASE                                                                                              \
-	S(futex), S(exit), S(exit_group), S(rt_sigprocmask),                   \
-		S(rt_sigreturn), S(madvise), S(mmap), S(munmap), S(mprotect), \
-		S(brk), S(write), S(clock_gettime), S(gettid), S(getpid),   \
-		S(sched_yield), S(nanosleep), S(clock_nanosleep), S(restart_syscall), \
-		S(tgkill), S(rt_sigaction), S(mremap),                     \
-		S(sysinfo) /* glibc's qsort sizes its buffer by it */, S(prctl) /* narrowed: the thread's name (the logger reads it) */
+	SCMP_SYS(futex), SCMP_SYS(exit), SCMP_SYS(exit_group), SCMP_SYS(rt_sigprocmask),                   \
+		SCMP_SYS(rt_sigreturn), SCMP_SYS(madvise), SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mprotect), \
+		SCMP_SYS(brk), SCMP_SYS(write), SCMP_SYS(clock_gettime), SCMP_SYS(gettid), SCMP_SYS(getpid),   \
+		SCMP_SYS(sched_yield), SCMP_SYS(nanosleep), SCMP_SYS(clock_nanosleep), SCMP_SYS(restart_syscall), \
+		SCMP_SYS(tgkill), SCMP_SYS(rt_sigaction), SCMP_SYS(mremap),                     \
+		SCMP_SYS(sysinfo) /* glibc's qsort sizes its buffer by it */, SCMP_SYS(prctl) /* narrowed: the thread's name (the logger reads it) */
 
-static const struct sc main_calls[] = {
+static const int main_calls[] = {
 	BASE,
 	/* the control loop, its metrics timer, signalfd and vmm_call() wake-ups */
-	S(ppoll), S(poll), S(read), S(readv), S(writev), S(eventfd2),
-	S(timerfd_settime), S(timerfd_gettime), S(close), S(lseek),
-	S(fstat), S(newfstatat), S(statx), S(fcntl), S(ioctl),
+	SCMP_SYS(ppoll), SCMP_SYS(poll), SCMP_SYS(read), SCMP_SYS(readv), SCMP_SYS(writev), SCMP_SYS(eventfd2),
+	SCMP_SYS(timerfd_settime), SCMP_SYS(timerfd_gettime), SCMP_SYS(close), SCMP_SYS(lseek),
+	SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(statx), SCMP_SYS(fcntl), SCMP_SYS(ioctl),
 	/* PATCH /drives, dumps, metrics and log files, snapshots */
-	S(openat), S(pread64), S(pwrite64), S(preadv), S(pwritev),
-	S(fsync), S(fdatasync), S(ftruncate), S(fallocate), S(unlink), S(flock),
-	S(unlinkat), S(rename), S(getrandom),
+	SCMP_SYS(openat), SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(preadv), SCMP_SYS(pwritev),
+	SCMP_SYS(fsync), SCMP_SYS(fdatasync), SCMP_SYS(ftruncate), SCMP_SYS(fallocate), SCMP_SYS(unlink), SCMP_SYS(flock),
+	SCMP_SYS(unlinkat), SCMP_SYS(rename), SCMP_SYS(getrandom),
 	/* a drive's io_uring (re)opened by PATCH /drives: its ring is set up,
 	 * restricted and enabled, stopped with a NOP (host/blk_uring.c) */
-	S(io_uring_setup), S(io_uring_register), S(io_uring_enter),
+	SCMP_SYS(io_uring_setup), SCMP_SYS(io_uring_register), SCMP_SYS(io_uring_enter),
 	/* the threads it starts after its filter (vCPUs, block workers) */
-	S(clone), S(clone3), S(set_robust_list), S(rseq),
-	S(seccomp), S(sched_getaffinity), S(sigaltstack),
+	SCMP_SYS(clone), SCMP_SYS(clone3), SCMP_SYS(set_robust_list), SCMP_SYS(rseq),
+	SCMP_SYS(seccomp), SCMP_SYS(sched_getaffinity), SCMP_SYS(sigaltstack),
 	/* what the vCPU threads it creates need on top (their list narrows it) */
-	S(sendto), S(sendmsg), S(recvfrom), S(recvmsg), S(shutdown),
-	S(epoll_ctl),
+	SCMP_SYS(sendto), SCMP_SYS(sendmsg), SCMP_SYS(recvfrom), SCMP_SYS(recvmsg), SCMP_SYS(shutdown),
+	SCMP_SYS(epoll_ctl),
 	END,
 };
 
-static const struct sc vcpu_calls[] = {
+static const int vcpu_calls[] = {
 	BASE,
-	S(ioctl), /* narrowed to vcpu_ioctls below */
+	SCMP_SYS(ioctl), /* narrowed to vcpu_ioctls below */
 	/* eventfd kicks, the UART and console output, the wait for room */
-	S(read), S(writev), S(ppoll), S(poll), S(close),
-	S(epoll_ctl), /* a queue's ioeventfd watched once the driver starts it */
+	SCMP_SYS(read), SCMP_SYS(writev), SCMP_SYS(ppoll), SCMP_SYS(poll), SCMP_SYS(close),
+	SCMP_SYS(epoll_ctl), /* a queue's ioeventfd watched once the driver starts it */
 	/* the disk's first requests, submitted to its ring when the driver
 	 * starts the device (virtio_pci's activate runs here) */
-	S(io_uring_enter),
+	SCMP_SYS(io_uring_enter),
 	END,
 };
 
@@ -93,73 +82,73 @@ static const unsigned long vcpu_ioctls[] = {
 	TCGETS, TCSETS, TCSETSW, TCSETSF, /* the terminal put back when a fatal signal lands here */
 };
 
-static const struct sc evloop_calls[] = {
+static const int evloop_calls[] = {
 	BASE,
-	S(epoll_wait), S(epoll_pwait), S(epoll_ctl), S(ppoll), S(poll),
-	S(read), S(readv), S(writev), S(close), S(ioctl),
-	S(timerfd_settime), S(fcntl), S(getrandom),
+	SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl), SCMP_SYS(ppoll), SCMP_SYS(poll),
+	SCMP_SYS(read), SCMP_SYS(readv), SCMP_SYS(writev), SCMP_SYS(close), SCMP_SYS(ioctl),
+	SCMP_SYS(timerfd_settime), SCMP_SYS(fcntl), SCMP_SYS(getrandom),
 	/* vsock over Unix sockets, user-mode networking (slirp opens host sockets) */
-	S(socket), S(connect), S(accept4), S(accept), S(bind),
-	S(listen), S(setsockopt), S(getsockopt), S(getsockname),
-	S(getpeername), S(sendto), S(sendmsg), S(recvfrom), S(recvmsg),
-	S(shutdown),
-	S(io_uring_enter), /* the disk's requests, submitted to its ring */
+	SCMP_SYS(socket), SCMP_SYS(connect), SCMP_SYS(accept4), SCMP_SYS(accept), SCMP_SYS(bind),
+	SCMP_SYS(listen), SCMP_SYS(setsockopt), SCMP_SYS(getsockopt), SCMP_SYS(getsockname),
+	SCMP_SYS(getpeername), SCMP_SYS(sendto), SCMP_SYS(sendmsg), SCMP_SYS(recvfrom), SCMP_SYS(recvmsg),
+	SCMP_SYS(shutdown),
+	SCMP_SYS(io_uring_enter), /* the disk's requests, submitted to its ring */
 	END,
 };
 
-static const struct sc blk_calls[] = {
+static const int blk_calls[] = {
 	BASE,
-	S(pread64), S(pwrite64), S(preadv), S(pwritev), S(fsync),
-	S(fdatasync), S(fallocate), S(lseek), S(read), S(fstat),
-	S(newfstatat),
-	S(io_uring_enter), /* the io_uring completion thread waits in it */
+	SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(preadv), SCMP_SYS(pwritev), SCMP_SYS(fsync),
+	SCMP_SYS(fdatasync), SCMP_SYS(fallocate), SCMP_SYS(lseek), SCMP_SYS(read), SCMP_SYS(fstat),
+	SCMP_SYS(newfstatat),
+	SCMP_SYS(io_uring_enter), /* the io_uring completion thread waits in it */
 	END,
 };
 
-static const struct sc console_calls[] = {
+static const int console_calls[] = {
 	BASE,
-	S(read), S(ppoll), S(poll), S(ioctl), S(close),
+	SCMP_SYS(read), SCMP_SYS(ppoll), SCMP_SYS(poll), SCMP_SYS(ioctl), SCMP_SYS(close),
 	END,
 };
 
 /* The console's writer: the guest's output to stdout or a capped file. */
-static const struct sc conout_calls[] = {
+static const int conout_calls[] = {
 	BASE,
-	S(read), S(writev), S(ppoll), S(poll), S(lseek), S(ftruncate),
-	S(fstat), S(newfstatat), S(fsync), S(fcntl), S(close),
+	SCMP_SYS(read), SCMP_SYS(writev), SCMP_SYS(ppoll), SCMP_SYS(poll), SCMP_SYS(lseek), SCMP_SYS(ftruncate),
+	SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(fsync), SCMP_SYS(fcntl), SCMP_SYS(close),
 	END,
 };
 
-static const struct sc api_calls[] = {
+static const int api_calls[] = {
 	BASE,
-	S(epoll_wait), S(epoll_pwait), S(epoll_ctl), S(ppoll), S(poll),
-	S(accept4), S(accept), S(read), S(recvfrom), S(recvmsg),
-	S(sendto), S(sendmsg), S(writev), S(shutdown), S(close),
-	S(fcntl), S(setsockopt), S(getsockopt), S(getsockname),
-	S(pipe2), S(eventfd2), S(openat), S(fstat), S(newfstatat),
-	S(lseek), S(pread64), S(pwrite64), S(fsync), S(getrandom),
-	S(ioctl), S(readv),
+	SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl), SCMP_SYS(ppoll), SCMP_SYS(poll),
+	SCMP_SYS(accept4), SCMP_SYS(accept), SCMP_SYS(read), SCMP_SYS(recvfrom), SCMP_SYS(recvmsg),
+	SCMP_SYS(sendto), SCMP_SYS(sendmsg), SCMP_SYS(writev), SCMP_SYS(shutdown), SCMP_SYS(close),
+	SCMP_SYS(fcntl), SCMP_SYS(setsockopt), SCMP_SYS(getsockopt), SCMP_SYS(getsockname),
+	SCMP_SYS(pipe2), SCMP_SYS(eventfd2), SCMP_SYS(openat), SCMP_SYS(fstat), SCMP_SYS(newfstatat),
+	SCMP_SYS(lseek), SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(fsync), SCMP_SYS(getrandom),
+	SCMP_SYS(ioctl), SCMP_SYS(readv),
 	END,
 };
 
-static const struct sc trace_calls[] = {
+static const int trace_calls[] = {
 	BASE,
-	S(read), S(writev), S(ppoll), S(poll), S(fsync),
-	S(lseek), S(fstat), S(newfstatat), S(close), S(openat),
+	SCMP_SYS(read), SCMP_SYS(writev), SCMP_SYS(ppoll), SCMP_SYS(poll), SCMP_SYS(fsync),
+	SCMP_SYS(lseek), SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(close), SCMP_SYS(openat),
 	END,
 };
 
-static const struct sc gdb_calls[] = {
+static const int gdb_calls[] = {
 	BASE,
-	S(accept4), S(accept), S(read), S(recvfrom), S(sendto),
-	S(ppoll), S(poll), S(close), S(setsockopt), S(shutdown),
-	S(fcntl), S(writev),
+	SCMP_SYS(accept4), SCMP_SYS(accept), SCMP_SYS(read), SCMP_SYS(recvfrom), SCMP_SYS(sendto),
+	SCMP_SYS(ppoll), SCMP_SYS(poll), SCMP_SYS(close), SCMP_SYS(setsockopt), SCMP_SYS(shutdown),
+	SCMP_SYS(fcntl), SCMP_SYS(writev),
 	END,
 };
 
 static const struct kind {
 	const char *name;
-	const struct sc *calls;
+	const int *calls;
 } kinds[SC_NKINDS] = {
 	[SC_MAIN] = { "main", main_calls },	      [SC_VCPU] = { "vcpu", vcpu_calls },
 	[SC_EVLOOP] = { "evloop", evloop_calls },     [SC_BLK] = { "blk", blk_calls },
@@ -224,7 +213,7 @@ const char *seccomp_kind_name(enum seccomp_kind kind)
 size_t seccomp_kind_count(enum seccomp_kind kind)
 {
 	size_t n = 0;
-	while (kinds[kind].calls[n].nr >= 0)
+	while (kinds[kind].calls[n] != END)
 		n++;
 	return n;
 }
@@ -261,186 +250,29 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
 	_exit(SECCOMP_EXIT_CODE);
 }
 
-/* The filter, as a classic BPF program built here rather than by
- * libseccomp: the lists are short and fixed, and libseccomp's database,
- * its optimiser and its probing of the kernel cost a fresh VM more CPU
- * before its first KVM_RUN than the rest of its set-up (issue 10). The
- * shape is what libseccomp emits for such a list: a foreign architecture
- * or an x32 call kills the process, each allowed call is a compare and a
- * return, a call allowed only for some argument values (the vCPU's
- * ioctls, prctl's operations) compares the whole 64-bit argument, and
- * anything else gets the mode's action (trap, or log). A list that would
- * outgrow BPF's 8-bit jump offsets fails to build (-E2BIG), never wraps. */
-#define BPF_MAX 512
-#define BPF_FIXUPS 256
-#define X32_SYSCALL_BIT 0x40000000u
-
-/* Jumps to the program's two shared returns, patched once their place
- * is known (the last two instructions). */
-enum { TO_ALLOW = 1, TO_DENY = 2 };
-
-struct bpf {
-	struct sock_filter f[BPF_MAX];
-	unsigned n;
-	bool full;
-	struct fixup {
-		uint16_t at;
-		uint8_t jt, jf; /* TO_ALLOW, TO_DENY or 0 (left as emitted) */
-	} fix[BPF_FIXUPS];
-	unsigned nfix;
-};
-
-static void emit(struct bpf *b, uint16_t code, uint8_t jt, uint8_t jf, uint32_t k)
+static int add_rules(scmp_filter_ctx ctx, enum seccomp_kind kind)
 {
-	if (b->n >= BPF_MAX) {
-		b->full = true;
-		return;
-	}
-	b->f[b->n++] = (struct sock_filter){ code, jt, jf, k };
-}
-
-/* A compare whose true and/or false branch goes to a shared return. */
-static void emit_jeq_to(struct bpf *b, uint32_t k, uint8_t jt_to, uint8_t jf_to)
-{
-	if (b->nfix >= BPF_FIXUPS) {
-		b->full = true;
-		return;
-	}
-	b->fix[b->nfix++] = (struct fixup){ (uint16_t)b->n, jt_to, jf_to };
-	emit(b, BPF_JMP | BPF_JEQ | BPF_K, 0, 0, k);
-}
-
-/* An unconditional jump to the shared deny (BPF_JA's offset is 32-bit). */
-static void emit_ja_deny(struct bpf *b)
-{
-	if (b->nfix >= BPF_FIXUPS) {
-		b->full = true;
-		return;
-	}
-	b->fix[b->nfix++] = (struct fixup){ (uint16_t)b->n, 0, TO_DENY };
-	emit(b, BPF_JMP | BPF_JA, 0, 0, 0);
-}
-
-#define LD_ABS(off) emit(b, BPF_LD | BPF_W | BPF_ABS, 0, 0, (off))
-#define RET(k) emit(b, BPF_RET | BPF_K, 0, 0, (k))
-
-/* Syscall `nr` allowed when argument `arg` is one of vals[0..n) (each
- * below 2^32, as ioctl request numbers and prctl operations are): the high
- * word must be 0, then one compare per value. */
-static void emit_arg_block(struct bpf *b, int nr, unsigned arg, const uint64_t *vals, size_t n)
-{
-	uint32_t lo = (uint32_t)offsetof(struct seccomp_data, args[0]) + 8 * arg, hi = lo + 4;
-	size_t len = n + 5;
-	if (len > 255) {
-		b->full = true;
-		return;
-	}
-	emit(b, BPF_JMP | BPF_JEQ | BPF_K, 0, (uint8_t)len, (uint32_t)nr);
-	LD_ABS(hi);
-	emit_jeq_to(b, 0, 0, TO_DENY);
-	LD_ABS(lo);
-	for (size_t i = 0; i < n; i++)
-		emit_jeq_to(b, (uint32_t)vals[i], TO_ALLOW, 0);
-	emit_ja_deny(b);
-	/* the next block compares the number again */
-	LD_ABS(offsetof(struct seccomp_data, nr));
-}
-
-static int cmp_nr(const void *a, const void *b)
-{
-	int x = *(const int *)a, y = *(const int *)b;
-	return (x > y) - (x < y);
-}
-
-/* The plain (no argument check) calls as a binary search on the number:
- * the kernel runs a new filter once per system call number to find the
- * ones it always allows (its action cache), and installing a filter took
- * ~1.5 us per instruction here, so both the walk and the length count. */
-static void emit_tree(struct bpf *b, const int *nrs, size_t n)
-{
-	if (n <= 3) {
-		for (size_t i = 0; i < n; i++)
-			emit_jeq_to(b, (uint32_t)nrs[i], TO_ALLOW, 0);
-		emit_ja_deny(b);
-		return;
-	}
-	size_t m = n / 2, at = b->n;
-	emit(b, BPF_JMP | BPF_JGE | BPF_K, 0, 0, (uint32_t)nrs[m]); /* jt: past the lower half */
-	emit_tree(b, nrs, m);
-	size_t lower = b->n - at - 1;
-	if (lower > 255)
-		b->full = true;
-	else if (!b->full)
-		b->f[at].jt = (uint8_t)lower;
-	emit_tree(b, nrs + m, n - m);
-}
-
-static int build_filter(struct bpf *b, enum seccomp_kind kind, uint32_t deflt)
-{
-	b->n = 0;
-	b->nfix = 0;
-	b->full = false;
-	LD_ABS(offsetof(struct seccomp_data, arch));
-	emit(b, BPF_JMP | BPF_JEQ | BPF_K, 1, 0, AUDIT_ARCH_X86_64);
-	RET(SECCOMP_RET_KILL_PROCESS);
-	LD_ABS(offsetof(struct seccomp_data, nr));
-	emit(b, BPF_JMP | BPF_JSET | BPF_K, 0, 1, X32_SYSCALL_BIT);
-	RET(SECCOMP_RET_KILL_PROCESS);
-	/* The calls with an argument check first (the vCPU's ioctl is its
-	 * hottest call: KVM_RUN), then the rest. */
-	int plain[128];
-	size_t np = 0;
-	for (const struct sc *c = kinds[kind].calls; c->nr >= 0; c++) {
-		if (kind == SC_VCPU && c->nr == SYS_ioctl) {
-			uint64_t v[sizeof(vcpu_ioctls) / sizeof(vcpu_ioctls[0])];
-			for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
-				v[i] = vcpu_ioctls[i];
-			emit_arg_block(b, c->nr, 1, v, sizeof(v) / sizeof(v[0]));
-		} else if (c->nr == SYS_prctl) {
-			/* names; and for the main thread, what a thread it starts needs
-			 * to install its own filter under the main one */
-			static const uint64_t ops[] = { PR_GET_NAME, PR_SET_NAME, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP };
-			emit_arg_block(b, c->nr, 0, ops, kind == SC_MAIN ? 4u : 2u);
-		} else if (np < sizeof(plain) / sizeof(plain[0])) {
-			plain[np++] = c->nr;
-		} else {
-			return -E2BIG;
-		}
-	}
-	qsort(plain, np, sizeof(plain[0]), cmp_nr);
-	size_t u = 0;
-	for (size_t i = 0; i < np; i++)
-		if (!u || plain[u - 1] != plain[i])
-			plain[u++] = plain[i];
-	emit_tree(b, plain, u);
-	unsigned allow = b->n, deny = b->n + 1;
-	RET(SECCOMP_RET_ALLOW);
-	RET(deflt);
-	for (unsigned i = 0; i < b->nfix && !b->full; i++) {
-		struct sock_filter *f = &b->f[b->fix[i].at];
-		unsigned next = b->fix[i].at + 1u;
-		if (BPF_OP(f->code) == BPF_JA) {
-			f->k = deny - next;
+	for (const int *c = kinds[kind].calls; *c != END; c++) {
+		int r;
+		if (kind == SC_VCPU && *c == SCMP_SYS(ioctl)) {
+			for (size_t i = 0; i < sizeof(vcpu_ioctls) / sizeof(vcpu_ioctls[0]); i++)
+				if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, *c, 1,
+							  SCMP_A1(SCMP_CMP_EQ, vcpu_ioctls[i], 0))) < 0)
+					return r;
 			continue;
 		}
-		unsigned jt = b->fix[i].jt == TO_ALLOW ? allow - next : b->fix[i].jt == TO_DENY ? deny - next : f->jt;
-		unsigned jf = b->fix[i].jf == TO_ALLOW ? allow - next : b->fix[i].jf == TO_DENY ? deny - next : f->jf;
-		if (jt > 255 || jf > 255)
-			b->full = true;
-		f->jt = (uint8_t)jt;
-		f->jf = (uint8_t)jf;
+		if (*c == SCMP_SYS(prctl)) {
+			/* names; and for the main thread, what a thread it starts needs
+			 * to install its own filter under the main one */
+			static const int ops[] = { PR_GET_NAME, PR_SET_NAME, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP };
+			for (size_t i = 0; i < (kind == SC_MAIN ? 4u : 2u); i++)
+				if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, *c, 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)ops[i], 0))) < 0)
+					return r;
+			continue;
+		}
+		if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, *c, 0)) < 0)
+			return r;
 	}
-	return b->full ? -E2BIG : 0;
-}
-
-/* Installs it on the calling thread (and the threads it creates later). */
-static int load_filter(const struct bpf *b)
-{
-	struct sock_fprog prog = { .len = (unsigned short)b->n, .filter = (struct sock_filter *)b->f };
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		return -errno;
-	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
-		return -errno;
 	return 0;
 }
 
@@ -449,8 +281,8 @@ static int load_filter(const struct bpf *b)
  * execve (no list has it), openat or socket (the control list has them: a
  * thread that inherits the control thread's filter is refused them only by
  * its own), ioctl TIOCGWINSZ (the vCPU list has ioctl for some request
- * numbers only). Each is harmless when let through: a path that does not exist,
- * a socket closed at once. */
+ * numbers only). Each is harmless when let through: a path that does not
+ * exist, a socket closed at once, an ioctl on no descriptor. */
 static void probe(enum seccomp_kind kind)
 {
 	const char *want = getenv("VIGIL_TEST_SECCOMP_PROBE");
@@ -466,7 +298,6 @@ static void probe(enum seccomp_kind kind)
 	if (strcmp(call, "openat") == 0) {
 		r = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
 	} else if (strcmp(call, "ioctl") == 0) {
-		/* a request number outside the vCPU's ioctl list, on no descriptor */
 		r = syscall(SYS_ioctl, -1, TIOCGWINSZ, NULL);
 	} else if (strcmp(call, "socket") == 0) {
 		r = syscall(SYS_socket, AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -500,10 +331,11 @@ int seccomp_enter(enum seccomp_kind kind)
 	sigfillset(&sa.sa_mask);
 	sigaction(SIGSYS, &sa, NULL);
 
-	struct bpf b; /* 4 KiB of stack */
-	int r = build_filter(&b, kind, mode_ == SECCOMP_MODE_LOG ? SECCOMP_RET_LOG : SECCOMP_RET_TRAP);
+	scmp_filter_ctx ctx = seccomp_init(mode_ == SECCOMP_MODE_LOG ? SCMP_ACT_LOG : SCMP_ACT_TRAP);
+	int r = ctx ? add_rules(ctx, kind) : -ENOMEM;
 	if (r == 0)
-		r = load_filter(&b);
+		r = seccomp_load(ctx);
+	seccomp_release(ctx);
 	if (r < 0) {
 		fprintf(stderr, "vigil: seccomp: cannot install the %s thread's filter: %s\n", kinds[kind].name,
 			strerror(-r));
@@ -528,8 +360,11 @@ void seccomp_list(FILE *out, bool verbose)
 			fprintf(out, " (ioctl: %zu request numbers)", sizeof(vcpu_ioctls) / sizeof(vcpu_ioctls[0]));
 		if (verbose) {
 			fputs(":", out);
-			for (const struct sc *c = kinds[k].calls; c->nr >= 0; c++)
-				fprintf(out, " %s", c->name);
+			for (const int *c = kinds[k].calls; *c != END; c++) {
+				char *n = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, *c);
+				fprintf(out, " %s", n ? n : "?");
+				free(n);
+			}
 		}
 		fputc('\n', out);
 	}
