@@ -480,8 +480,12 @@ int machine_start(struct machine *mc, bool paused, char *err, size_t errlen)
 		t->vm = &mc->vm;
 		t->cpu = i;
 		t->first_entry_ns = &mc->first_entry_ns;
-		if (pthread_create(&t->thread, NULL, vcpu_thread, t) != 0)
+		if (pthread_create(&t->thread, NULL, vcpu_thread, t) != 0) {
+			/* The start failed, with this message: the VM never ran as
+			 * a whole, so its end has nothing more to report. */
+			mc->running = false;
 			return errmsg(err, errlen, "cannot start vCPU %u thread", i);
+		}
 		t->started = true;
 	}
 	return 0;
