@@ -203,7 +203,7 @@ $(B)/fuzz/fuzz_boot: $(FUZZ_BOOT_SRC) $(B)/libvigil.a
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(SLIRP_CFLAGS) -o $@ $(filter %.c,$^) $(B)/libvigil.a $(LDLIBS)
 # fuzz_pci: PCI config space and BAR moves with three functions in a small window.
-$(B)/fuzz/fuzz_pci: fuzz/fuzz_pci.c src/devices/pci.c src/core/bus.c src/devices/pci.h
+$(B)/fuzz/fuzz_pci: fuzz/fuzz_pci.c src/devices/pci.c src/core/bus.c src/core/snap.c src/devices/pci.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -lpthread
 # fuzz_snapshot: the snapshot reader and every device restore that builds
