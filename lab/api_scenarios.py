@@ -16,7 +16,7 @@ import scenarios as S
 VIGIL = os.environ.get("VIGIL", "build/vigil")
 MIB = 1 << 20
 DATA_MIB = 32
-TICKS = 600
+TICKS = 3000  # enough that the writers are still busy at most pauses (guest RAM on 2 MiB pages made them fast)
 PAUSES = 8
 DONE = r"TICKS-DONE(?!\))"
 
@@ -80,7 +80,7 @@ def boot_api(r, work):
               f" (i=1; while [ $i -le {TICKS} ]; do echo tick-$i; i=$((i+1)); done; echo TICKS-DONE) & :")
         still = []
         for _ in range(PAUSES):
-            time.sleep(0.3)
+            time.sleep(0.15)
             # The writers are still at it (the typed command's echo has the
             # word too, followed by its ")").
             busy = re.search(DONE, g.out) is None
