@@ -380,7 +380,7 @@ static const struct virtio_dev_ops net_ops = {
 
 /* ---- option parsing ----------------------------------------------------- */
 
-static int parse_mac(const char *s, uint8_t mac[6])
+int virtio_net_parse_mac(const char *s, uint8_t mac[6])
 {
 	for (unsigned i = 0; i < 6; i++) {
 		unsigned v = 0;
@@ -527,7 +527,7 @@ int virtio_net_parse(const char *spec, struct virtio_net_config *cfg, char *err,
 				errmsg(err, errlen, "--net: mac given twice");
 				return -1;
 			}
-			if (parse_mac(tok + 4, cfg->mac) < 0) {
+			if (virtio_net_parse_mac(tok + 4, cfg->mac) < 0) {
 				errmsg(err, errlen, "--net: bad mac '%s' (want a unicast xx:xx:xx:xx:xx:xx)",
 				     tok + 4);
 				return -1;

@@ -94,6 +94,10 @@ struct virtio_net_config {
  * MAC is six hex pairs joined by ':', unicast and not all zero.
  * 0, or -1 with a one-line reason in err. */
 int virtio_net_parse(const char *spec, struct virtio_net_config *cfg, char *err, size_t errlen);
+/* A MAC as xx:xx:xx:xx:xx:xx (hex digits, either case), unicast and not
+ * all zero: 0, or -1. The one parser of --net mac=, guest_mac and a
+ * clone's guest_macs. */
+int virtio_net_parse_mac(const char *s, uint8_t mac[6]);
 
 /* A device over a backend the caller made (host_net_new, tests: a fake);
  * the device owns it from here on, and frees it with ops->free (also on

@@ -3,12 +3,17 @@
 
 #include <time.h>
 
-static uint64_t mono_ns(void *ctx)
+uint64_t host_mono_ns(void)
 {
 	struct timespec t;
-	(void)ctx;
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static uint64_t mono_ns(void *ctx)
+{
+	(void)ctx;
+	return host_mono_ns();
 }
 
 static int64_t wall_s(void *ctx)

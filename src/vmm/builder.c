@@ -13,7 +13,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "arch/x86/pc.h"
@@ -417,13 +416,6 @@ static bool hvc_wait(void *dev, int ms)
 	return virtio_console_rx_wait_room(dev, ms);
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 uint64_t machine_first_entry_ns(struct machine *mc)
 {
 	return atomic_load(&mc->first_entry_ns);
@@ -435,7 +427,7 @@ static void *vcpu_thread(void *arg)
 	atomic_store(&t->tid, (int)gettid());
 	seccomp_enter(SC_VCPU);
 	if (t->cpu == 0)
-		atomic_store(t->first_entry_ns, mono_ns()); /* a restore's "first instruction" */
+		atomic_store(t->first_entry_ns, host_mono_ns()); /* a restore's "first instruction" */
 	vcpu_loop(t->vm, t->cpu);
 	return NULL;
 }

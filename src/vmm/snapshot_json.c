@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "devices/virtio_net.h"
 #include "vmm/vmm.h"
 
 struct jctx {
@@ -78,20 +79,6 @@ static int create_json(struct vmm *m, struct jctx *x)
 	return vmm_snapshot_create(m, &r, x->err, x->errlen);
 }
 
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-	unsigned b[6];
-	char end;
-	if (strlen(s) != 17 || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &end) != 6)
-		return -1;
-	for (unsigned i = 0; i < 6; i++) {
-		if (i < 5 && s[3 * i + 2] != ':')
-			return -1;
-		mac[i] = (uint8_t)b[i];
-	}
-	return (mac[0] & 1) || !(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]) ? -1 : 0;
-}
-
 static int load_overrides(struct jctx *x, struct vmm_snapshot_load *r)
 {
 	static const char *const net_fields[] = { "iface_id", "host_dev_name", NULL };
@@ -146,7 +133,7 @@ static int load_clone(struct jctx *x, struct vmm_snapshot_load *r)
 		    get_str(x, e, "guest_macs", "iface_id", true, &r->mac[r->nr_mac].iface_id) < 0 ||
 		    get_str(x, e, "guest_macs", "guest_mac", true, &mac) < 0)
 			return -1;
-		if (parse_mac(mac, r->mac[r->nr_mac].mac) < 0)
+		if (virtio_net_parse_mac(mac, r->mac[r->nr_mac].mac) < 0)
 			return FAIL("vigil_clone: guest_mac \"%.32s\" is not a unicast MAC address (aa:bb:cc:dd:ee:ff)", mac);
 		r->nr_mac++;
 	}

@@ -16,11 +16,11 @@
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/errmsg.h"
 #include "core/vm.h"
+#include "host/clock.h"
 #include "vmm/builder.h"
 #include "vmm/log.h"
 #include "vmm/metrics.h"
@@ -33,13 +33,6 @@
 
 #define METRICS_PERIOD_S 60
 
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void wake(struct vmm *m)
 {
@@ -69,7 +62,7 @@ struct vmm *vmm_new(const struct vm_config *initial)
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_cond_init(&m->cond, NULL);
 	atomic_init(&m->quit, -1);
-	m->t0_ns = now_ns();
+	m->t0_ns = host_mono_ns();
 	return m;
 }
 
@@ -392,7 +385,7 @@ void vmm_request_stop(struct vmm *m, enum vm_stop why)
 
 uint64_t vmm_uptime_ns(const struct vmm *m)
 {
-	return now_ns() - m->t0_ns;
+	return host_mono_ns() - m->t0_ns;
 }
 
 uint64_t vmm_api_requests(const struct vmm *m)

@@ -18,6 +18,7 @@
 #include "core/errmsg.h"
 #include "core/snap.h"
 #include "core/vm.h"
+#include "host/clock.h"
 #include "vmm/config_json.h"
 #include "vmm/log.h"
 #include "vmm/metrics.h"
@@ -29,9 +30,7 @@
 
 static uint64_t mono_us(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	return host_mono_ns() / 1000u;
 }
 
 /* ---- create ---- */
