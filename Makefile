@@ -112,6 +112,7 @@ clean:
 	rm -rf build
 
 .PHONY: all tests unit lab check clean
+include mk/metal.mk
 -include $(CORE_OBJ:.o=.d) $(HOST_OBJ:.o=.d)
 
 # What an event costs the emitting thread (bench/trace_emit.c).

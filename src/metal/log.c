@@ -1,0 +1,26 @@
+/* log — vigil-metal's own lines on COM1, each "vigil-metal: ...", so a
+ * reader of the serial stream tells them from the guest's output. */
+#include <stdio.h>
+
+#include "metal/metal.h"
+
+void metal_vlog(const char *fmt, va_list ap)
+{
+	char line[512];
+	int n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	if (n < 0)
+		n = 0;
+	if (n > (int)sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	metal_serial_write("vigil-metal: ", 13);
+	metal_serial_write(line, (size_t)n);
+}
+
+void metal_log(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	metal_vlog(fmt, ap);
+	va_end(ap);
+}

@@ -1,0 +1,64 @@
+/* metal — what the bare-metal platform (vigil-metal, a Type I build booted
+ * by multiboot) offers the rest of the image: its console, its memory, the
+ * machine's clock and its power. It plays the part Linux plays for the
+ * hosted build; the SVM backend (src/svm) and the metal main build on it.
+ * Single address space, mapped 1:1 (virtual == physical). */
+#ifndef VIGIL_METAL_METAL_H
+#define VIGIL_METAL_METAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The machine's COM1, polled: vigil-metal's own lines and the guest's COM1. */
+void metal_serial_init(void);
+void metal_serial_putc(char c);
+void metal_serial_write(const char *s, size_t n);
+/* A byte typed on COM1, or -1 when none is waiting. */
+int metal_serial_getc(void);
+
+/* One line "vigil-metal: ...\n" (the prefix is added). */
+void metal_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void metal_vlog(const char *fmt, va_list ap);
+
+/* Physically contiguous, zeroed memory from the machine's free RAM (the
+ * multiboot map less the image and its modules), `align` a power of two.
+ * NULL when none is left. Never freed: guest RAM, VMCBs, tables. */
+void *metal_alloc_pages(size_t bytes, size_t align);
+/* What metal_alloc_pages could still give, in bytes. */
+uint64_t metal_free_bytes(void);
+
+/* The TSC's rate (Hz), measured at start against the PIT; and time since boot. */
+void metal_clock_init(void);
+uint64_t metal_tsc_hz(void);
+uint64_t metal_now_ns(void);
+
+/* Powers the machine off through ACPI (the FADT's PM1 control block and
+ * the DSDT's \_S5), so QEMU exits; halts forever if that fails. `code` is
+ * vigil run's exit code for what ended the guest, logged first. */
+__attribute__((noreturn)) void metal_poweroff(int code);
+__attribute__((noreturn)) void metal_halt(void);
+
+/* Port I/O on the host machine. */
+static inline void metal_outb(uint16_t port, uint8_t v)
+{
+	__asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
+}
+static inline void metal_outw(uint16_t port, uint16_t v)
+{
+	__asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port));
+}
+static inline uint8_t metal_inb(uint16_t port)
+{
+	uint8_t v;
+	__asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+static inline uint64_t metal_rdtsc(void)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return ((uint64_t)hi << 32) | lo;
+}
+
+#endif
