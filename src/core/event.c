@@ -19,6 +19,7 @@
  * event uncoalesced. */
 #include "core/event.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,12 +57,12 @@ struct evring {
 };
 
 struct evsink {
+	_Atomic unsigned flags; /* first: event.h's struct evsink_flags */
 	uint64_t gen; /* tells a new sink from a freed one at the same address */
 	struct vclock clock;
 	_Atomic uint64_t t0;
 	unsigned mask;
 	uint64_t window;
-	_Atomic unsigned flags;
 	_Atomic(const struct evfilter *) filter;
 	_Atomic unsigned nrings;
 	_Atomic(struct evring *) rings[EV_MAX_RINGS];
@@ -71,7 +72,8 @@ struct evsink {
 	struct evfilter *kept[EVF_MAX_PUBLISH];
 };
 
-enum { F_TRACE = 1, F_AUDIT = 2 };
+enum { F_TRACE = EV_WANT_TRACE, F_AUDIT = EV_WANT_AUDIT };
+_Static_assert(offsetof(struct evsink, flags) == 0, "event.h reads the flags at the sink's start");
 
 static _Atomic uint64_t sink_gen;
 
@@ -160,14 +162,6 @@ int ev_set_filter(struct evsink *s, const struct evfilter *f)
 }
 
 /* --- the producers' side ------------------------------------------------ */
-
-bool ev_wanted(const struct evsink *s, bool audit)
-{
-	if (!s)
-		return false;
-	unsigned f = atomic_load_explicit(&s->flags, memory_order_relaxed);
-	return (f & F_TRACE) || (audit && (f & F_AUDIT));
-}
 
 static bool has_addr(const struct vevent *e)
 {

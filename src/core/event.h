@@ -78,9 +78,23 @@ enum { EV_TO_TRACE = 1, EV_TO_AUDIT = 2 };
 
 struct evsink; /* vmm/trace.c makes it; the core only emits */
 
+/* The sink's first member, visible so that ev_wanted() is inlined into the
+ * exit path: a call per exit for one flag test cost more than the test. */
+struct evsink_flags {
+	_Atomic unsigned flags; /* EV_WANT_TRACE | EV_WANT_AUDIT */
+};
+enum { EV_WANT_TRACE = 1, EV_WANT_AUDIT = 2 };
+
 /* Is anything listening at all? One relaxed load; false when the sink is
  * NULL. `audit` is whether the decision asks for an audit record. */
-bool ev_wanted(const struct evsink *s, bool audit);
+static inline bool ev_wanted(const struct evsink *s, bool audit)
+{
+	if (!s)
+		return false;
+	unsigned f = atomic_load_explicit(&((const struct evsink_flags *)(const void *)s)->flags,
+					  memory_order_relaxed);
+	return (f & EV_WANT_TRACE) || (audit && (f & EV_WANT_AUDIT));
+}
 /* Hands one event to the calling thread's ring (registering it on first
  * use); filters (kind, device, address range, vCPU) are applied here, so a
  * filtered-out event costs only the test. Never blocks. */

@@ -84,7 +84,7 @@ static void access_one(struct vm *vm, unsigned cpu, enum policy_space space, con
 		       uint64_t addr, uint8_t *data, uint32_t len, bool write)
 {
 	const struct bus_range *r = bus_find(bus, addr, len);
-	const struct policy *p = policy_enter(&vm->policy);
+	const struct policy *p = policy_enter_vcpu(&vm->policy, cpu);
 	struct policy_decision d;
 
 	policy_decide_access(p, space, addr, len, write, r != NULL, &d);
@@ -107,7 +107,7 @@ static void access_one(struct vm *vm, unsigned cpu, enum policy_space space, con
 	if (__builtin_expect(ev_wanted(vm->ev, d.audit), 0))
 		emit(vm, cpu, space == POLICY_PIO ? EV_PIO : EV_MMIO, space == POLICY_PIO ? POL_RES_PIO : POL_RES_MMIO,
 		     addr, le_load(data, len), len, write, r ? bus_owner(r, addr, len) : NULL, &d);
-	policy_leave(&vm->policy);
+	policy_leave_vcpu(&vm->policy, cpu);
 }
 
 static bool access_len_ok(uint32_t len)
@@ -142,7 +142,7 @@ static enum vm_stop dispatch_msr(struct vm *vm, unsigned cpu, struct vexit *ex)
 		return VM_STOP_CRASH;
 	uint32_t index = (uint32_t)ex->addr;
 	uint64_t value = le_load(ex->data, 8);
-	const struct policy *p = policy_enter(&vm->policy);
+	const struct policy *p = policy_enter_vcpu(&vm->policy, cpu);
 	struct policy_decision d;
 
 	policy_decide_msr(p, index, ex->write, &d);
@@ -168,7 +168,7 @@ static enum vm_stop dispatch_msr(struct vm *vm, unsigned cpu, struct vexit *ex)
 	mon_count_access(&vm->stats[cpu], POLICY_MSR, index, eff == POLICY_DENY);
 	if (__builtin_expect(ev_wanted(vm->ev, d.audit), 0))
 		emit(vm, cpu, EV_MSR, POL_RES_MSR, index, value, 8, ex->write, NULL, &d);
-	policy_leave(&vm->policy);
+	policy_leave_vcpu(&vm->policy, cpu);
 	return VM_STOP_NONE;
 }
 

@@ -225,6 +225,8 @@ struct policy_slot {
 	/* Set by policy_slot_init, unique per init: a thread's registration
 	 * with an earlier slot at the same address is not reused. */
 	uint64_t gen;
+	/* readers[0..nvcpu-1] belong to vCPUs 0..nvcpu-1 (policy_enter_vcpu). */
+	unsigned nvcpu;
 };
 
 /* Sets up a slot holding `p` (may be the default policy). */
@@ -233,6 +235,30 @@ void policy_slot_init(struct policy_slot *s, struct policy *p);
 void policy_slot_fini(struct policy_slot *s);
 const struct policy *policy_enter(struct policy_slot *s);
 void policy_leave(struct policy_slot *s);
+/* The exit path's readers: keeps readers[0..n-1] for vCPUs 0..n-1, before
+ * any thread reads the slot. n is capped at half the readers. */
+void policy_slot_reserve_vcpus(struct policy_slot *s, unsigned n);
+/* enter/leave for vCPU `cpu`'s own thread, not nested within itself: its
+ * counter by index, with no thread-local lookup, and plain stores since
+ * only that thread writes it. The seq_cst store (an XCHG on x86) stands
+ * for the generic enter's seq_cst increment in policy_slot.c's argument. */
+static inline const struct policy *policy_enter_vcpu(struct policy_slot *s, unsigned cpu)
+{
+	if (__builtin_expect(cpu >= s->nvcpu, 0))
+		return policy_enter(s);
+	_Atomic uint64_t *seq = &s->readers[cpu].seq;
+	atomic_store(seq, atomic_load_explicit(seq, memory_order_relaxed) + 1);
+	return atomic_load(&s->cur);
+}
+static inline void policy_leave_vcpu(struct policy_slot *s, unsigned cpu)
+{
+	if (__builtin_expect(cpu >= s->nvcpu, 0)) {
+		policy_leave(s);
+		return;
+	}
+	_Atomic uint64_t *seq = &s->readers[cpu].seq;
+	atomic_store_explicit(seq, atomic_load_explicit(seq, memory_order_relaxed) + 1, memory_order_release);
+}
 /* Not from a reader. Returns the old policy once no reader uses it. */
 struct policy *policy_swap(struct policy_slot *s, struct policy *np);
 

@@ -46,6 +46,14 @@ void policy_slot_init(struct policy_slot *s, struct policy *p)
 	atomic_store(&s->cur, p);
 }
 
+void policy_slot_reserve_vcpus(struct policy_slot *s, unsigned n)
+{
+	if (n > POLICY_MAX_READERS / 2)
+		n = 0; /* so many vCPUs: they register like any thread */
+	s->nvcpu = n;
+	atomic_store(&s->nreaders, n);
+}
+
 void policy_slot_fini(struct policy_slot *s)
 {
 	policy_free(atomic_exchange(&s->cur, NULL));

@@ -18,6 +18,7 @@ int vm_init(struct vm *vm, unsigned ncpus)
 		return -ENOMEM;
 	}
 	policy_slot_init(&vm->policy, p);
+	policy_slot_reserve_vcpus(&vm->policy, ncpus);
 	return 0;
 }
 

@@ -10,23 +10,27 @@
  * wrong become an internal error rather than a pointer past the run area. */
 void kvm_translate_exit(struct kvm_run *run, size_t run_size, struct vexit *ex)
 {
-	memset(ex, 0, sizeof(*ex));
-	switch (run->exit_reason) {
-	case KVM_EXIT_IO: {
+	/* Port I/O first and without clearing the whole record: it is most of
+	 * all exits, and nothing reads an IO exit's other fields. */
+	if (run->exit_reason == KVM_EXIT_IO) {
 		/* exit_dispatch takes a count of 0 as one access: bound that one too. */
 		uint64_t bytes = (uint64_t)run->io.size * (run->io.count ? run->io.count : 1);
-		if (run->io.data_offset > run_size || bytes > run_size - run->io.data_offset) {
-			ex->reason = VEXIT_INTERNAL_ERROR;
+		if (run->io.data_offset <= run_size && bytes <= run_size - run->io.data_offset) {
+			ex->reason = VEXIT_IO;
+			ex->write = run->io.direction == KVM_EXIT_IO_OUT;
+			ex->len = run->io.size;
+			ex->count = run->io.count;
+			ex->addr = run->io.port;
+			ex->data = (uint8_t *)run + run->io.data_offset;
+			ex->fault = NULL;
 			return;
 		}
-		ex->reason = VEXIT_IO;
-		ex->write = run->io.direction == KVM_EXIT_IO_OUT;
-		ex->len = run->io.size;
-		ex->count = run->io.count;
-		ex->addr = run->io.port;
-		ex->data = (uint8_t *)run + run->io.data_offset;
-		return;
 	}
+	memset(ex, 0, sizeof(*ex));
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		ex->reason = VEXIT_INTERNAL_ERROR; /* data past the run area */
+		return;
 	case KVM_EXIT_MMIO:
 		ex->reason = VEXIT_MMIO;
 		ex->write = run->mmio.is_write;

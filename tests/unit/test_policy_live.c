@@ -55,15 +55,18 @@ struct shared {
 	_Atomic unsigned ready;
 	_Atomic uint64_t seen[2]; /* decisions that came from policy 0 / 1 */
 	_Atomic unsigned bad;
+	bool vcpu;                /* readers use the exit path's policy_enter_vcpu */
+	_Atomic unsigned next_idx; /* each such reader's vCPU index */
 };
 
 static void *reader(void *arg)
 {
 	struct shared *sh = arg;
 	uint64_t seen[2] = { 0, 0 };
+	unsigned idx = atomic_fetch_add(&sh->next_idx, 1);
 	atomic_fetch_add(&sh->ready, 1);
 	while (!atomic_load_explicit(&sh->stop, memory_order_relaxed)) {
-		const struct policy *p = policy_enter(&sh->slot);
+		const struct policy *p = sh->vcpu ? policy_enter_vcpu(&sh->slot, idx) : policy_enter(&sh->slot);
 		struct policy_decision a, b;
 		policy_decide_access(p, POLICY_PIO, PORT, 1, false, true, &a);
 		policy_decide_msr(p, MSR, false, &b);
@@ -72,7 +75,10 @@ static void *reader(void *arg)
 		bool ok = (wa == 0 || wa == 1) && wa == wb && a.r == &policy_spec_of(p)->rules[0] &&
 			  a.verdict == (wa ? POLICY_REDIRECT : POLICY_DENY) &&
 			  b.verdict == (wa ? POLICY_DENY : POLICY_REDIRECT) && (!wa || a.r->value == 0x42);
-		policy_leave(&sh->slot);
+		if (sh->vcpu)
+			policy_leave_vcpu(&sh->slot, idx);
+		else
+			policy_leave(&sh->slot);
 		if (!ok)
 			atomic_fetch_add(&sh->bad, 1);
 		else
@@ -83,11 +89,14 @@ static void *reader(void *arg)
 	return NULL;
 }
 
-static void swap_under_readers(unsigned nreaders, unsigned swaps, bool full_slot)
+static void swap_under_readers(unsigned nreaders, unsigned swaps, bool full_slot, bool vcpu)
 {
 	struct shared *sh = calloc(1, sizeof(*sh));
 	assert_non_null(sh);
 	policy_slot_init(&sh->slot, make(0));
+	sh->vcpu = vcpu;
+	if (vcpu) /* as vm_init does: readers 0..n-1 kept for the vCPUs */
+		policy_slot_reserve_vcpus(&sh->slot, nreaders);
 	if (full_slot) /* every reader slot taken: the readers share the overflow counter */
 		atomic_store(&sh->slot.nreaders, POLICY_MAX_READERS);
 	pthread_t t[8];
@@ -113,13 +122,20 @@ static void swap_under_readers(unsigned nreaders, unsigned swaps, bool full_slot
 static void test_live_swap(void **state)
 {
 	(void)state;
-	swap_under_readers(2, SWAPS, false);
+	swap_under_readers(2, SWAPS, false, false);
+}
+
+/* The exit path's readers (one counter per vCPU by index). */
+static void test_live_swap_vcpu_readers(void **state)
+{
+	(void)state;
+	swap_under_readers(2, SWAPS, false, true);
 }
 
 static void test_live_swap_overflow_readers(void **state)
 {
 	(void)state;
-	swap_under_readers(2, SWAPS / 2, true);
+	swap_under_readers(2, SWAPS / 2, true, false);
 }
 
 /* --- swap waits for a reader inside ---------------------------------------- */
@@ -215,6 +231,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_live_swap),
+		cmocka_unit_test(test_live_swap_vcpu_readers),
 		cmocka_unit_test(test_live_swap_overflow_readers),
 		cmocka_unit_test(test_swap_waits_for_reader),
 		cmocka_unit_test(test_slot_reinit),
