@@ -260,6 +260,11 @@ $(B)/bench/tiny-%-pvh.elf: tests/guests/tiny.S bench/qemu_pvh.S bench/qemu_pvh.l
 	$(CC) -c -DACTION_$* -o $@.tiny.o tests/guests/tiny.S
 	$(CC) -c -o $@.pvh.o bench/qemu_pvh.S
 	ld -m elf_x86_64 --no-warn-rwx-segments -T bench/qemu_pvh.ld -o $@ $@.tiny.o $@.pvh.o
+# The lab's network benchmark's host side (bench/net.py; the guest's copy is
+# built by guest/build.sh from the same file).
+$(B)/bench/netbench: guest/tools/netbench.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -o $@ $<
 bench-density: $(B)/vigil $(B)/tests/guests/tiny-idle.bin $(B)/bench/tiny-idle-pvh.elf
 	bench/density.py $(B)
 .PHONY: bench-density

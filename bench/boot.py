@@ -71,8 +71,12 @@ def run_once(argv):
     """{'wall_s', 'init_s', 'status'}: the guest's console is read from the
     VMM's stdout (the guest prints one line at init, so little to read)."""
     t0 = time.monotonic()
-    p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=900)
+    try:
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=900)
+    except subprocess.TimeoutExpired as e:
+        return {"wall_s": time.monotonic() - t0, "init_s": None, "status": "timeout",
+                "tail": ((e.stdout or b"")[-300:]).decode(errors="replace")}
     wall = time.monotonic() - t0
     m = UPTIME_RE.search(p.stdout)
     return {"wall_s": wall, "init_s": float(m.group(1)) if m else None, "status": p.returncode,

@@ -15,6 +15,7 @@
 #     lab sections (only with --lab or LAB=1: one L1 boot, many minutes):
 #       boot      Debian kernel boot, bzImage and PVH, vs QEMU microvm and pc (bench/boot.py)
 #       disk      O_DIRECT throughput and IOPS vs QEMU aio=io_uring (bench/disk.py)
+#       net       TCP both ways over TAP and user networking vs QEMU virtio-net, no vhost (bench/net.py)
 #   Env: N (runs, default 5), LAB=1, SECTIONS="startup exits ...", VMS (density, 100),
 #        LAB_BENCH_RUNS (lab rounds, default N capped at 3), LAB_TIMEOUT (s, 5400).
 #   Each bench's own output goes to build/bench/run/<section>.log.
@@ -43,21 +44,21 @@ while [ $# -gt 0 ]; do
         --lab) LAB=1; shift ;;
         --only) SECTIONS=$2; shift 2 ;;
         native) LAB=0; shift ;;
-        lab) LAB=1; SECTIONS=${SECTIONS:-boot disk}; shift ;;
+        lab) LAB=1; SECTIONS=${SECTIONS:-boot disk net}; shift ;;
         all) LAB=1; shift ;;
         -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
         *) echo "bench/run.sh: unknown argument $1 (see --help)" >&2; exit 1 ;;
     esac
 done
 NATIVE="startup exitcost exits policy snapshot density"
-LABS="boot disk"
+LABS="boot disk net"
 [ -n "$SECTIONS" ] || { SECTIONS=$NATIVE; [ "$LAB" = 1 ] && SECTIONS="$SECTIONS $LABS"; }
 want() { case " $SECTIONS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 B=build
 make -s -j2 all guests "$B/bench/startup_probe" "$B/bench/kvm_floor" \
     "$B/bench/tiny-snapcount-pvh.elf" "$B/bench/tiny-idle-pvh.elf" \
-    "$B/bench/tiny-pioloop-pvh.elf" "$B/bench/tiny-poweroff-pvh.elf"
+    "$B/bench/tiny-pioloop-pvh.elf" "$B/bench/tiny-poweroff-pvh.elf" "$B/bench/netbench"
 R=$B/bench/run
 rm -rf "$R"
 mkdir -p "$R"
@@ -91,6 +92,7 @@ section density  bench/density.py "$B" --vms "${VMS:-100}" --json "$R/density.js
 lab=()
 want boot && lab+=(bench/boot.py)
 want disk && lab+=(bench/disk.py)
+want net && lab+=(bench/net.py)
 if [ ${#lab[@]} -gt 0 ]; then
     lab/build-l1.sh build/lab >/dev/null
     guest/build.sh build/guest >/dev/null
@@ -105,12 +107,13 @@ if [ ${#lab[@]} -gt 0 ]; then
     else
         echo "FAILED after $((SECONDS - t0)) s (see $R/lab.log)"
     fi
-    for s in boot disk; do
-        [ -f "$R/lab/$s.json" ] || why+=(--why-not "$s=the lab wrote no $s.json: see $R/lab.log")
-    done
-else
-    why+=(--why-not "boot=lab not run: LAB=0 (make bench LAB=1)" --why-not "disk=lab not run: LAB=0 (make bench LAB=1)")
 fi
+for s in $LABS; do
+    if [ "$LAB" != 1 ]; then why+=(--why-not "$s=lab not run: LAB=0 (make bench LAB=1)")
+    elif ! want $s; then why+=(--why-not "$s=not asked for (SECTIONS=\"$SECTIONS\")")
+    elif [ ! -f "$R/lab/$s.json" ]; then why+=(--why-not "$s=the lab wrote no $s.json: see $R/lab.log")
+    fi
+done
 
 stamp=$(date -u +%Y%m%d-%H%M)-$(git rev-parse --short HEAD 2>/dev/null || echo nogit)
 bench/report.py "$R" --out "$B/bench/results-$stamp.json" "${why[@]}"
