@@ -6,9 +6,11 @@ init started, then powers off), as a bzImage and through the PVH entry (the
 ELF vmlinux). Per VMM and kernel:
   - whole run: exec to exit of the VMM;
   - guest to init: the guest's /proc/uptime read first thing by /init;
-  - exits by reason and nested page faults (SVM exit 0x400) as L1's KVM saw
-    them: a tracefs histogram trigger on kvm:kvm_exit, in one extra boot per
-    VMM and kernel after the timed ones (so the tracing costs no timed run).
+  - with --trace-only (a separate pass, after the timed boots): exits by
+    reason and nested page faults (SVM exit 0x400) as L1's KVM saw them, a
+    tracefs histogram trigger on kvm:kvm_exit, and KVM's debugfs counters,
+    one boot per VMM and kernel ($LAB_RESULTS/boot-trace.json), so the
+    tracing costs no timed run.
 Runs are interleaved (every VMM and kernel once per round, the order reversed
 every other round); medians of LAB_BENCH_RUNS (default 3) with min-max. Lab
 times are emulation times: read them side by side only. Writes the figures
@@ -30,6 +32,7 @@ CMDLINE = "quiet vigil.run=poweroff"
 MEM, CPUS = "1024", "2"
 TRACING = "/sys/kernel/tracing"
 DEBUGFS = "/sys/kernel/debug/kvm"
+TRACE_TIMEOUT = int(os.environ.get("LAB_TRACE_TIMEOUT", "240"))
 TRIGGER = "hist:keys=exit_reason:vals=hitcount:sort=hitcount.descending:size=256"
 UPTIME_RE = re.compile(rb"vigil guest: uptime at init ([\d.]+)")
 # SVM exit codes (AMD APM vol. 2, appendix C) for the ones a Linux boot makes.
@@ -91,13 +94,19 @@ def tracing_ok():
     return os.path.exists(f"{TRACING}/events/kvm/kvm_exit/trigger") or os.path.isdir(DEBUGFS)
 
 
+# KVM's per-VM debugfs counters read while a traced boot runs: plain
+# counters only (some files there, e.g. mmu_rmaps_stat, walk the MMU).
+KVM_COUNTERS = ("exits", "io_exits", "mmio_exits", "halt_exits", "irq_exits", "irq_window_exits",
+                "pf_taken", "pf_fixed", "insn_emulation", "hypercalls")
+
+
 def kvm_stats(pid):
     """KVM's debugfs counters of the VM of process pid ({name: n}), or {}."""
     out = {}
     try:
         for d in os.listdir(DEBUGFS):
             if d.startswith(f"{pid}-"):
-                for n in os.listdir(f"{DEBUGFS}/{d}"):
+                for n in KVM_COUNTERS:
                     try:
                         with open(f"{DEBUGFS}/{d}/{n}") as f:
                             out[n] = out.get(n, 0) + int(f.read().split()[0])
@@ -111,7 +120,7 @@ def kvm_stats(pid):
 def traced(argv):
     """One more boot, watched: ({exit reason: count} from the tracefs
     histogram or None, KVM's debugfs counters as last read before the VM
-    went away: polled, so the last ~0.1 s of the run may be missing)."""
+    went away: polled, so the last ~0.5 s of the run may be missing)."""
     trig = f"{TRACING}/events/kvm/kvm_exit/trigger"
     hist = True
     try:
@@ -124,11 +133,17 @@ def traced(argv):
     try:
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
+        t0 = time.monotonic()
         while p.poll() is None:
             s = kvm_stats(p.pid)
             if s:
                 last = s
-            time.sleep(0.1)
+            if time.monotonic() - t0 > TRACE_TIMEOUT:
+                p.kill()
+                p.wait()
+                print(f"  (a traced boot took over {TRACE_TIMEOUT} s: killed)", flush=True)
+                break
+            time.sleep(0.5)
         text = ""
         if hist:
             with open(f"{TRACING}/events/kvm/kvm_exit/hist") as f:
@@ -157,7 +172,35 @@ def fmt(s):
     return f"{s['median']:.2f} ({s['min']:.2f}-{s['max']:.2f})"
 
 
+def trace_only():
+    """One traced boot per VMM and kernel: exits by reason as L1 saw them.
+    Its own pass (bench/run.sh runs it after the other lab sections), so a
+    boot that tracing slows past its timeout costs no other figure."""
+    out = {}
+    if not tracing_ok():
+        print("boot trace: neither tracefs's kvm:kvm_exit nor KVM's debugfs in L1")
+        return 0
+    for v, mk in VMMS:
+        for k, kp in KERNELS:
+            print(f"  traced boot: {v} {k}", flush=True)
+            t0 = time.monotonic()
+            try:
+                e, ks = traced(mk(kp))
+            except (OSError, subprocess.SubprocessError) as err:
+                print(f"  (traced boot of {v} {k} failed: {err})", flush=True)
+                continue
+            out[f"{v}/{k}"] = {"exits": e, "kvm_debugfs": ks, "wall_s": time.monotonic() - t0}
+            top = ", ".join(f"{n} {c}" for n, c in sorted((e or {}).items(), key=lambda t: -t[1])[:6])
+            print(f"    {time.monotonic() - t0:.1f} s; exits {sum((e or {}).values())}: {top}; debugfs {ks}",
+                  flush=True)
+            with open(f"{OUT}/boot-trace.json", "w") as f:
+                json.dump(out, f, indent=1)
+    return 0
+
+
 def main():
+    if "--trace-only" in sys.argv:
+        return trace_only()
     os.makedirs(OUT, exist_ok=True)
     raw = {(v, k): [] for v, _ in VMMS for k, _ in KERNELS}
     combos = [(v, mk, k, kp) for v, mk in VMMS for k, kp in KERNELS]
@@ -169,16 +212,8 @@ def main():
             print(f"  round {r + 1} {v:<13} {k:<8} {x['wall_s']:7.2f} s, init at "
                   f"{x['init_s'] if x['init_s'] is not None else '-'} s, exit {x['status']}"
                   + (f"  [{x['tail'].strip()[-160:]!r}]" if x["tail"] else ""), flush=True)
-    exits, kstats = {}, {}
-    if tracing_ok():
-        for v, mk, k, kp in combos:
-            try:
-                exits[(v, k)], kstats[(v, k)] = traced(mk(kp))
-            except (OSError, subprocess.SubprocessError) as e:
-                print(f"  (traced boot of {v} {k} failed: {e})", flush=True)
-    else:
-        print("  (no exit counts: neither tracefs's kvm:kvm_exit nor KVM's debugfs in L1)", flush=True)
-
+    with open(f"{OUT}/boot-timed.json", "w") as f:
+        json.dump({f"{v}/{k}": xs for (v, k), xs in raw.items()}, f, indent=1)
     res = {"runs": RUNS, "mem_mib": int(MEM), "cpus": int(CPUS), "cmdline": CMDLINE, "cases": {}}
     print(f"\nboot to poweroff in the lab, median (min-max) of {RUNS}, lab seconds (emulated: compare side by side)")
     print(f"{'VMM':<14}{'kernel':<9}{'whole run s':>22}{'guest to init s':>22}{'exits':>9}{'NPF':>8}  top exits")
@@ -188,7 +223,7 @@ def main():
             ok = [x for x in xs if x["init_s"] is not None]
             c = {"wall_s": st([x["wall_s"] for x in ok]), "init_s": st([x["init_s"] for x in ok]),
                  "statuses": [x["status"] for x in xs], "failed": len(xs) - len(ok),
-                 "exits": exits.get((v, k)), "kvm_debugfs": kstats.get((v, k))}
+                 "exits": None, "kvm_debugfs": None}
             res["cases"][f"{v}/{k}"] = c
             e = c["exits"] or {}
             ks = c["kvm_debugfs"] or {}

@@ -165,7 +165,11 @@ else:
 
 # --- lab: boot (bench/boot.py) ---
 b = load("lab/boot.json")
+bt = load("lab/boot-trace.json") or {}
 if b:
+    for case, t in bt.items():  # the traced pass's exit counts, into the cases
+        if case in b["cases"]:
+            b["cases"][case].update(exits=t.get("exits"), kvm_debugfs=t.get("kvm_debugfs"))
     ratios, failed = [], []
     for k in ("bzImage", "PVH"):
         for vm in ("vigil", "qemu microvm", "qemu pc"):
@@ -257,7 +261,7 @@ for g, v, det in goals:
 out = {"meta": meta, "goals": [{"goal": g, "verdict": v, "detail": det} for g, v, det in goals],
        "table": [dict(zip(hdr, r)) for r in rows],
        "raw": {n: load(n) for n in ("startup.json", "exit_cost.json", "exits.json", "policy.json",
-                                    "snapshot.json", "density.json", "lab/boot.json", "lab/disk.json",
+                                    "snapshot.json", "density.json", "lab/boot.json", "lab/boot-trace.json", "lab/disk.json",
                                     "lab/net.json")}}
 os.makedirs(os.path.dirname(os.path.abspath(ARGS.out)), exist_ok=True)
 with open(ARGS.out, "w") as fh:

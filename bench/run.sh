@@ -93,6 +93,7 @@ lab=()
 want boot && lab+=(bench/boot.py)
 want disk && lab+=(bench/disk.py)
 want net && lab+=(bench/net.py)
+want boot && [ "${LAB_BOOT_TRACE:-1}" = 1 ] && lab+=("bench/boot.py --trace-only")
 if [ ${#lab[@]} -gt 0 ]; then
     lab/build-l1.sh build/lab >/dev/null
     guest/build.sh build/guest >/dev/null
