@@ -17,8 +17,10 @@
 #       disk      O_DIRECT throughput and IOPS vs QEMU aio=io_uring (bench/disk.py)
 #       net       TCP both ways over TAP and user networking vs QEMU virtio-net, no vhost (bench/net.py)
 #   Env: N (runs, default 5), LAB=1, SECTIONS="startup exits ...", VMS (density, 100),
-#        LAB_BENCH_RUNS (lab rounds, default N capped at 3), LAB_TIMEOUT (s, 5400).
-#   Each bench's own output goes to build/bench/run/<section>.log.
+#        LAB_BENCH_RUNS (lab rounds, default N capped at 3), LAB_TIMEOUT (s, 5400),
+#        LAB_BOOT_TRACE=0 (no traced boots for L1's exit counts), LAB_NET_RUNS (2).
+#   Each bench's own output goes to build/bench/run/<section>.log (replaced
+#   by every run; the results-*.json files are kept).
 #
 # Older entry points, kept: bench/run.sh disk | trace | pause (one lab bench each).
 # A benchmark, never a test: it exits 0 whatever the figures.
@@ -46,7 +48,7 @@ while [ $# -gt 0 ]; do
         native) LAB=0; shift ;;
         lab) LAB=1; SECTIONS=${SECTIONS:-boot disk net}; shift ;;
         all) LAB=1; shift ;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) echo "bench/run.sh: unknown argument $1 (see --help)" >&2; exit 1 ;;
     esac
 done
