@@ -10,6 +10,7 @@
 #       exitcost  vigil's instructions per denied exit, callgrind (bench/exit_cost.sh)
 #       exits     port exits per second vs QEMU microvm (bench/exits.py)
 #       policy    exits/s with no policy, 10,000 rules, auditing (bench/policy.py)
+#       emit      what one trace event costs the emitting thread (bench/trace_emit; log only)
 #       snapshot  restore/create/clones vs QEMU migrate (bench/snapshot.py)
 #       density   100 tiny VMs at once, each with a disk and vsock (bench/density.py)
 #     lab sections (only with --lab or LAB=1: one L1 boot, many minutes):
@@ -48,11 +49,11 @@ while [ $# -gt 0 ]; do
         native) LAB=0; shift ;;
         lab) LAB=1; SECTIONS=${SECTIONS:-boot disk net}; shift ;;
         all) LAB=1; shift ;;
-        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
         *) echo "bench/run.sh: unknown argument $1 (see --help)" >&2; exit 1 ;;
     esac
 done
-NATIVE="startup exitcost exits policy snapshot density"
+NATIVE="startup exitcost exits policy emit snapshot density"
 LABS="boot disk net"
 [ -n "$SECTIONS" ] || { SECTIONS=$NATIVE; [ "$LAB" = 1 ] && SECTIONS="$SECTIONS $LABS"; }
 want() { case " $SECTIONS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
@@ -88,6 +89,7 @@ section startup  env N="$N" bench/startup.py "$B" --json "$R/startup.json"
 section exitcost bench/exit_cost.sh "$B" --json "$R/exit_cost.json"
 section exits    bench/exits.py "$B" --runs "$N" --json "$R/exits.json"
 section policy   env REPS="$N" bench/policy.py "$B" --json "$R/policy.json"
+section emit     sh -c "make -s B=$B bench-emit && $B/bench/trace_emit"
 section snapshot bench/snapshot.py "$B" --runs "$N" --json "$R/snapshot.json"
 section density  bench/density.py "$B" --vms "${VMS:-100}" --json "$R/density.json"
 
