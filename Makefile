@@ -251,10 +251,8 @@ soak: all guests
 	tests/soak.sh $(B) $(SOAK)
 .PHONY: soak
 
-# Density (bench/density.py): N idle tiny VMs at once, each with a disk and a
-# vsock device, vigil beside QEMU microvm (which boots the same guest code as
-# a PVH ELF, as for bench-snapshot).
-# Any tiny guest as a PVH ELF for QEMU (the density, exits/s benches).
+# Any tiny guest as a PVH ELF, for QEMU (bench/startup.py, exits.py,
+# density.py; see bench-snapshot's rule for why).
 $(B)/bench/tiny-%-pvh.elf: tests/guests/tiny.S bench/qemu_pvh.S bench/qemu_pvh.ld
 	@mkdir -p $(dir $@)
 	$(CC) -c -DACTION_$* -o $@.tiny.o tests/guests/tiny.S
@@ -265,13 +263,15 @@ $(B)/bench/tiny-%-pvh.elf: tests/guests/tiny.S bench/qemu_pvh.S bench/qemu_pvh.l
 $(B)/bench/netbench: guest/tools/netbench.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -Wextra -o $@ $<
+# Density (bench/density.py): 100 idle tiny VMs at once, each with a disk and
+# a vsock device, vigil beside QEMU microvm.
 bench-density: $(B)/vigil $(B)/tests/guests/tiny-idle.bin $(B)/bench/tiny-idle-pvh.elf
 	bench/density.py $(B)
 .PHONY: bench-density
 
 # The benchmark: one table, vigil beside QEMU, goals met or not, JSON in
 # build/bench/ (bench/run.sh). Native sections by default (a few minutes);
-# `make bench LAB=1` adds the lab's boot and disk (many minutes). N=runs,
+# `make bench LAB=1` adds the lab's boot, disk and net (many minutes). N=runs,
 # SECTIONS="startup exits ..." to choose. Never a test.
 bench: $(B)/vigil
 	bench/run.sh $(if $(N),-n $(N)) $(if $(filter 1,$(LAB)),--lab) $(if $(SECTIONS),--only "$(SECTIONS)")
