@@ -141,6 +141,7 @@ bench-snapshot: $(B)/vigil $(B)/tests/guests/tiny-snapcount.bin $(B)/bench/tiny-
 
 # Tiny self-checking guests (tests/guests/tiny.S), one bzImage per action.
 TINY_ACTIONS := poweroff flood echo kbdreset acpireset panic triple hang wild count cad pioloop peek msr msrloop cpuid hammer spin snapcount snap brand
+TINY_ACTIONS += idle
 TINY := $(TINY_ACTIONS:%=$(B)/tests/guests/tiny-%.bin)
 $(B)/tests/guests/tiny-%.bin: tests/guests/tiny.S tests/guests/tiny.ld
 	@mkdir -p $(dir $@)
@@ -250,3 +251,29 @@ $(B)/fuzz/fuzz_gdb: $(FUZZ_GDB_SRC) tests/unit/fake_gdb_target.h src/gdb/gdb_pac
 soak: all guests
 	tests/soak.sh $(B) $(SOAK)
 .PHONY: soak
+
+# Any tiny guest as a PVH ELF, for QEMU (bench/startup.py, exits.py,
+# density.py; see bench-snapshot's rule for why).
+$(B)/bench/tiny-%-pvh.elf: tests/guests/tiny.S bench/qemu_pvh.S bench/qemu_pvh.ld
+	@mkdir -p $(dir $@)
+	$(CC) -c -DACTION_$* -o $@.tiny.o tests/guests/tiny.S
+	$(CC) -c -o $@.pvh.o bench/qemu_pvh.S
+	ld -m elf_x86_64 --no-warn-rwx-segments -T bench/qemu_pvh.ld -o $@ $@.tiny.o $@.pvh.o
+# The lab's network benchmark's host side (bench/net.py; the guest's copy is
+# built by guest/build.sh from the same file).
+$(B)/bench/netbench: guest/tools/netbench.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -o $@ $<
+# Density (bench/density.py): 100 idle tiny VMs at once, each with a disk and
+# a vsock device, vigil beside QEMU microvm.
+bench-density: $(B)/vigil $(B)/tests/guests/tiny-idle.bin $(B)/bench/tiny-idle-pvh.elf
+	bench/density.py $(B)
+.PHONY: bench-density
+
+# The benchmark: one table, vigil beside QEMU, goals met or not, JSON in
+# build/bench/ (bench/run.sh). Native sections by default (a few minutes);
+# `make bench LAB=1` adds the lab's boot, disk and net (many minutes). N=runs,
+# SECTIONS="startup exits ..." to choose. Never a test.
+bench: $(B)/vigil
+	bench/run.sh $(if $(N),-n $(N)) $(if $(filter 1,$(LAB)),--lab) $(if $(SECTIONS),--only "$(SECTIONS)")
+.PHONY: bench

@@ -8,7 +8,7 @@ The guest (tests/guests/tiny.S, ACTION_pioloop) reads COM1's scratch register
 256 Ki times, one exit each, then powers off. Each figure is the median of
 REPS runs of the whole VMM (start-up is ~25 ms of it). The goal (issue 7): the
 decision costs the same with 1 rule or 10,000.
-    bench/policy.py [BUILD_DIR]        REPS=5 bench/policy.py
+    bench/policy.py [BUILD_DIR] [--json FILE]        REPS=5 bench/policy.py
 """
 import json
 import os
@@ -19,6 +19,11 @@ import sys
 import tempfile
 import time
 
+JSON = None
+if "--json" in sys.argv:  # --json FILE: the same figures, machine-readable
+    _i = sys.argv.index("--json")
+    JSON = sys.argv[_i + 1]
+    del sys.argv[_i:_i + 2]
 B = sys.argv[1] if len(sys.argv) > 1 else "build"
 VIGIL = f"{B}/vigil"
 GUEST = f"{B}/tests/guests/tiny-pioloop.bin"
@@ -81,6 +86,12 @@ def main():
         with open(audit) as f:
             lines = f.readlines()
         print(f"  audit records written: {len(lines)} (coalesced)")
+        if JSON:
+            with open(JSON, "w") as f:
+                json.dump({"reps": REPS, "exits_per_s": {n: {"median": statistics.median(v), "min": min(v),
+                                                             "max": max(v), "n": len(v)}
+                                                         for n, v in res.items()},
+                           "audit_records": len(lines)}, f, indent=1)
 
 
 if __name__ == "__main__":

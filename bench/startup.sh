@@ -4,5 +4,5 @@
 set -eu
 cd "$(dirname "$0")/.."
 B=${B:-build}
-make -s B="$B" "$B/vigil" "$B/bench/startup_probe" "$B/bench/kvm_floor" "$B/tests/guests/tiny-poweroff.bin"
-exec bench/startup.py "$B"
+make -s B="$B" "$B/vigil" "$B/bench/startup_probe" "$B/bench/kvm_floor" "$B/tests/guests/tiny-poweroff.bin" "$B/bench/tiny-poweroff-pvh.elf"
+exec bench/startup.py "$B" "$@"

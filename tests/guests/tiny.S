@@ -23,6 +23,8 @@
  *   hammer    reads the unclaimed port 0x1234 200000 times as fast as it
  *             can (the audit log coalesces it), then S5
  *   spin      count in memory forever, a dot now and then (gdb's target)
+ *   idle      print, then HLT with interrupts off forever: a VM that stays
+ *             up at no CPU cost (bench/density.py)
  *   snapcount a count in memory, r12 and r13, printed "c=XXXX ok" each
  *             turn, forever (snapshots: it must go on after a restore)
  *   snap      count in memory, r12 and r13, reporting to ports 0x510/0x514
@@ -399,6 +401,13 @@ hexdigits: .ascii "0123456789abcdef"
 snap_ok: .asciz " ok\n"
 snap_bad: .asciz " BAD\n"
 	.text
+#elif defined(ACTION_idle)
+	/* bench/density.py: "tiny: hello" (above) shows the guest ran; then it
+	 * sleeps in HLT with interrupts off, so 100 of them cost no CPU and
+	 * touch no more memory than this. */
+	cli
+1:	hlt
+	jmp 1b
 #else
 #error "define ACTION_<name>"
 #endif
