@@ -9,7 +9,9 @@ METAL_CFLAGS := -std=gnu11 $(WARN) -O2 -g -ffreestanding -fno-pic -fno-pie -fno-
 	-fno-tree-loop-distribute-patterns -mno-red-zone -mgeneral-regs-only -mcmodel=small \
 	-fno-asynchronous-unwind-tables -nostdinc -isystem $(shell $(METAL_CC) -print-file-name=include) \
 	-Isrc/metal/libc/include -Isrc -DVIGIL_METAL=1 -DVIGIL_VERSION='"$(VERSION)"' -MMD -MP
-METAL_SRC   := $(wildcard src/metal/*.c src/metal/libc/*.c)
+# The portable part, every file of it (CORE_SRC), compiled unchanged: a
+# change that makes it reach for the host breaks this build.
+METAL_SRC   := $(wildcard src/metal/*.c src/metal/libc/*.c src/svm/*.c) $(CORE_SRC)
 METAL_ASM   := $(wildcard src/metal/*.S)
 METAL_OBJ   := $(METAL_ASM:%.S=$(METAL_B)/obj/%.o) $(METAL_SRC:%.c=$(METAL_B)/obj/%.o)
 METAL_LIBGCC := $(shell $(METAL_CC) -print-libgcc-file-name)

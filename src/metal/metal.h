@@ -38,6 +38,21 @@ uint64_t metal_now_ns(void);
  * vigil run's exit code for what ended the guest, logged first. */
 __attribute__((noreturn)) void metal_poweroff(int code);
 __attribute__((noreturn)) void metal_halt(void);
+/* vigil-metal's own code gave up (abort, a failed assertion, a host
+ * fault, a deadlock on the only CPU): a line "vigil-metal: fatal: why",
+ * then poweroff with METAL_EXIT_FATAL. */
+#define METAL_EXIT_FATAL 3
+__attribute__((noreturn)) void metal_crash(const char *why);
+
+/* Host CPUs running vigil-metal code (1 until application processors are
+ * started): the lock shim spins only when another CPU could let go. */
+unsigned metal_cpus_online(void);
+
+/* The host IDT (src/metal/idt.c): every exception prints a line and
+ * powers off; vectors 32-255 count and EOI unless a handler is set.
+ * `fn` runs with interrupts off on the interrupted stack. */
+void metal_idt_init(void);
+void metal_idt_set(uint8_t vector, void (*fn)(uint8_t vector));
 
 /* Port I/O on the host machine. */
 static inline void metal_outb(uint16_t port, uint8_t v)
