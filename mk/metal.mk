@@ -13,6 +13,7 @@ METAL_CFLAGS := -std=gnu11 $(WARN) -O2 -g -ffreestanding -fno-pic -fno-pie -fno-
 # change that makes it reach for the host breaks this build.
 METAL_SRC   := $(wildcard src/metal/*.c src/metal/libc/*.c src/svm/*.c) $(CORE_SRC)
 METAL_ASM   := $(wildcard src/metal/*.S)
+METAL_ASM   += $(wildcard src/svm/*.S)
 METAL_OBJ   := $(METAL_ASM:%.S=$(METAL_B)/obj/%.o) $(METAL_SRC:%.c=$(METAL_B)/obj/%.o)
 METAL_LIBGCC := $(shell $(METAL_CC) -print-libgcc-file-name)
 

@@ -14,9 +14,10 @@
 
 #define IOPM_BYTES (12 * 1024)
 
-/* A host IDT of at least the 32 exceptions and a few interrupt vectors:
- * only then may the guest run with host IF=1 (an INTR exit is then
- * followed by `sti` so the host's handler takes the interrupt). */
+/* The platform's long-mode IDT of all 256 gates (metal_idt_init; what a
+ * loader leaves — the real-mode IVT, base 0 — does not count): only then
+ * may the guest run with host IF=1, an INTR exit then followed by `sti`
+ * so the host's handler takes the interrupt. */
 static bool host_has_idt(void)
 {
 	struct __attribute__((packed)) {
@@ -24,7 +25,7 @@ static bool host_has_idt(void)
 		uint64_t base;
 	} idtr;
 	__asm__ volatile("sidt %0" : "=m"(idtr));
-	return idtr.limit >= 48 * 16 - 1;
+	return idtr.base != 0 && idtr.limit == 256 * 16 - 1;
 }
 
 struct svm *svm_create(struct vm *vm, unsigned ncpus, char *err, size_t errlen)
@@ -186,6 +187,12 @@ struct hv_ops svm_hv_ops(struct svm *s)
 	return (struct hv_ops){ .name = "svm", .run = svm_run, .kick = hv_kick, .report_crash = hv_report_crash,
 				.get_state = hv_get_state, .set_state = hv_set_state, .msr = hv_msr,
 				.stats = hv_stats, .hv = s };
+}
+
+void svm_set_poll(struct svm *s, void (*fn)(void *ctx), void *ctx)
+{
+	s->poll = fn;
+	s->poll_ctx = ctx;
 }
 
 /* No interrupt controller model yet: a line's level is only recorded. */

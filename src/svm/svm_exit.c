@@ -323,6 +323,8 @@ static int handle_exit(struct svm *s, struct svm_vcpu *v, struct vexit *ex)
 		v->stats[ST_EXIT_INTR]++;
 		if (s->host_irqs)
 			__asm__ volatile("sti; nop; cli" ::: "memory"); /* the host's handler runs here */
+		if (s->poll)
+			s->poll(s->poll_ctx);
 		return 1;
 	case SVM_EXIT_NMI:
 		v->stats[ST_EXIT_NMI]++;
@@ -391,6 +393,8 @@ int svm_run(void *hv, unsigned cpu, struct vexit *ex)
 		return -EIO;
 	}
 	complete(v);
+	if (s->poll)
+		s->poll(s->poll_ctx);
 	uint8_t *c = v->vmcb;
 	uint64_t host = svm_host_save_pa();
 	for (;;) {

@@ -82,6 +82,8 @@ struct svm {
 	bool nrips;             /* CPUID 0x8000000A EDX bit 3: nRIP saved on exits */
 	bool host_irqs;         /* the host has an IDT: VMRUN with IF=1, INTR exits */
 	uint32_t asids;
+	void (*poll)(void *ctx); /* svm_set_poll */
+	void *poll_ctx;
 };
 
 /* Host instructions. */
