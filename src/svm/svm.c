@@ -67,6 +67,8 @@ struct svm *svm_create(struct vm *vm, unsigned ncpus, char *err, size_t errlen)
 		v->apic_base = 0xfee00800ull | (i == 0 ? 0x100 : 0);
 		v->mtrr_def = 0xc06; /* MTRRs and fixed ranges on, default write-back */
 	}
+	if (svm_irq_init(s, err, errlen) < 0)
+		return NULL;
 	metal_log("SVM: %u vCPU(s), nested paging, %u ASIDs, %s, host interrupts %s", ncpus, s->asids,
 		  s->nrips ? "next-RIP saved" : "no next-RIP (instruction lengths by decoding)",
 		  s->host_irqs ? "on" : "off (no host IDT)");
@@ -164,6 +166,7 @@ static const char *const stat_names[ST__COUNT] = {
 	[ST_EXIT_OTHER] = "exits_other",       [ST_MSR_EMULATED] = "msr_emulated",
 	[ST_MSR_UNKNOWN] = "msr_unknown_gp",   [ST_IO_STRING] = "io_string",
 	[ST_INJECT_GP] = "inject_gp",          [ST_INJECT_UD] = "inject_ud",
+	[ST_EXIT_VINTR] = "exits_vintr",       [ST_IRQ_INJECTED] = "irq_injected",
 };
 
 static int hv_stats(void *hv, int cpu, hv_stat_fn fn, void *ctx, const char **why)
@@ -193,18 +196,4 @@ void svm_set_poll(struct svm *s, void (*fn)(void *ctx), void *ctx)
 {
 	s->poll = fn;
 	s->poll_ctx = ctx;
-}
-
-/* No interrupt controller model yet: a line's level is only recorded. */
-static void irq_record(void *ctx, uint32_t gsi, int level)
-{
-	struct svm *s = ctx;
-	(void)s;
-	(void)gsi;
-	(void)level;
-}
-
-struct irq_line svm_irq_line(struct svm *s, uint32_t gsi)
-{
-	return (struct irq_line){ .set = irq_record, .ctx = s, .gsi = gsi };
 }

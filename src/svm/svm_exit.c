@@ -117,6 +117,7 @@ static void complete(struct svm_vcpu *v)
 	case PEND_NONE:
 		break;
 	case PEND_RIP:
+	case PEND_HLT:
 		set_rip(v, v->next_rip);
 		break;
 	case PEND_IO:
@@ -337,8 +338,12 @@ static int handle_exit(struct svm *s, struct svm_vcpu *v, struct vexit *ex)
 		v->stats[ST_EXIT_HLT]++;
 		*ex = (struct vexit){ .reason = VEXIT_HLT };
 		v->next_rip = next_rip(s, v, 1);
-		v->pend = PEND_RIP;
+		v->pend = PEND_HLT;
 		return 0;
+	case SVM_EXIT_VINTR:
+		/* the window asked for is open: the next entry injects */
+		v->stats[ST_EXIT_VINTR]++;
+		return 1;
 	case SVM_EXIT_IOIO:
 		v->stats[ST_EXIT_IOIO]++;
 		return do_ioio(s, v, ex);
@@ -392,9 +397,20 @@ int svm_run(void *hv, unsigned cpu, struct vexit *ex)
 						     : "has no state to run (application processors need SIPI, not modelled yet)");
 		return -EIO;
 	}
+	bool halted = v->pend == PEND_HLT;
 	complete(v);
 	if (s->poll)
 		s->poll(s->poll_ctx);
+	/* HLT: the vCPU sleeps here until it has an interrupt to take (with
+	 * IF clear, that is never: the "hang" the core's stop ends). */
+	while (halted && !v->kick && !svm_irq_ready(s, v)) {
+		if (s->poll)
+			s->poll(s->poll_ctx);
+		if (s->host_irqs)
+			__asm__ volatile("sti; hlt; cli" ::: "memory"); /* the host timer wakes it */
+		else
+			__asm__ volatile("pause");
+	}
 	uint8_t *c = v->vmcb;
 	uint64_t host = svm_host_save_pa();
 	for (;;) {
@@ -403,6 +419,7 @@ int svm_run(void *hv, unsigned cpu, struct vexit *ex)
 			ex->reason = VEXIT_INTR;
 			return 0;
 		}
+		svm_irq_inject(s, v);
 		vmcb_w64(c, VMCB_RAX, v->gpr[GPR_RAX]);
 		vmcb_w64(c, VMCB_RSP, v->gpr[GPR_RSP]);
 		c[VMCB_TLB_CONTROL] = v->flush_tlb ? 1 : 0;
