@@ -7,6 +7,7 @@
 #define VIGIL_METAL_METAL_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,6 +17,9 @@ void metal_serial_putc(char c);
 void metal_serial_write(const char *s, size_t n);
 /* A byte typed on COM1, or -1 when none is waiting. */
 int metal_serial_getc(void);
+/* Whether the last byte written was a newline (or nothing was written):
+ * metal_log starts its line on a fresh one after the guest's output. */
+bool metal_serial_at_line_start(void);
 
 /* One line "vigil-metal: ...\n" (the prefix is added). */
 void metal_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -32,6 +36,15 @@ uint64_t metal_free_bytes(void);
 void metal_clock_init(void);
 uint64_t metal_tsc_hz(void);
 uint64_t metal_now_ns(void);
+/* Seconds since 1970-01-01 UTC: the machine's CMOS clock read at start,
+ * advanced by the TSC. */
+int64_t metal_wall_s(void);
+
+/* The platform's poll loop (exec_poll.c): deferred device work, timers,
+ * doorbells and COM1 input. metal's main runs it before every guest entry;
+ * a backend waiting for the guest (HLT with nothing pending) calls it while
+ * it waits. Never from an interrupt handler. */
+void metal_poll(void);
 
 /* Powers the machine off through ACPI (the FADT's PM1 control block and
  * the DSDT's \_S5), so QEMU exits; halts forever if that fails. `code` is
