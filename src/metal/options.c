@@ -68,7 +68,7 @@ int metal_opts_parse(const char *line, struct metal_opts *o, char *err, size_t e
 		const char *opt = w[i];
 		const char *arg = i + 1 < n ? w[i + 1] : NULL;
 		bool takes = !strcmp(opt, "--mem") || !strcmp(opt, "--cpus") || !strcmp(opt, "--cmdline") ||
-			     !strcmp(opt, "--trace");
+			     !strcmp(opt, "--trace") || !strcmp(opt, "--selftest");
 		if (takes && !arg)
 			return errmsg(err, errlen, "option '%s' requires an argument", opt);
 		if (!strcmp(opt, "--mem")) {
@@ -88,6 +88,10 @@ int metal_opts_parse(const char *line, struct metal_opts *o, char *err, size_t e
 			if (strcmp(arg, "-") && strcmp(arg, "com1") && strcmp(arg, "serial"))
 				return errmsg(err, errlen, "--trace '%s': vigil-metal has no files; use --trace - (COM1)", arg);
 			o->trace = true;
+		} else if (!strcmp(opt, "--selftest")) {
+			if (strcmp(arg, "fault") && strcmp(arg, "abort") && strcmp(arg, "deadlock"))
+				return errmsg(err, errlen, "--selftest '%s': expected fault, abort or deadlock", arg);
+			snprintf(o->selftest, sizeof(o->selftest), "%s", arg);
 		} else if (!strcmp(opt, "--stats")) {
 			o->stats = true;
 			continue;

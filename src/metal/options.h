@@ -15,6 +15,9 @@ struct metal_opts {
 	char cmdline[METAL_CMDLINE_MAX]; /* the guest's, whole */
 	bool stats;
 	bool trace;     /* --trace: JSON lines on COM1 (any FILE argument names COM1) */
+	/* --selftest KIND, for tests/metal.sh: make vigil-metal itself fail
+	 * the way KIND says (fault, abort, deadlock) to show it ends cleanly. */
+	char selftest[16];
 };
 
 /* Parses the loader's cmdline (its first word is the image's own file
