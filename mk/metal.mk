@@ -20,7 +20,7 @@ METAL_SRC   := $(wildcard src/metal/*.c src/metal/libc/*.c src/svm/*.c) $(CORE_S
 METAL_SRC   += src/cli/parse.c src/vmm/policy_build.c src/vmm/policy_json.c src/vmm/policy_json_res.c \
 	src/vmm/policy_json_val.c src/vmm/policy_json_out.c
 METAL_JANSSON := $(firstword $(wildcard /usr/lib/x86_64-linux-gnu/libjansson.a /usr/lib/libjansson.a))
-METAL_ASM   := $(wildcard src/metal/*.S)
+METAL_ASM   := $(wildcard src/metal/*.S src/svm/*.S)
 METAL_OBJ   := $(METAL_ASM:%.S=$(METAL_B)/obj/%.o) $(METAL_SRC:%.c=$(METAL_B)/obj/%.o)
 METAL_LIBGCC := $(shell $(METAL_CC) -print-libgcc-file-name)
 
