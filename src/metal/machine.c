@@ -310,6 +310,16 @@ static int build(const struct metal_boot *b, char *err, size_t errlen)
 	return 0;
 }
 
+/* The host tick: back to the poll loop (console input, device timers,
+ * the trace) at least this often, whatever the guest does. */
+#define METAL_TICK_HZ 100
+
+static void tick(void)
+{
+	if (mc.built && mc.inner.kick)
+		mc.inner.kick(mc.inner.hv, 0);
+}
+
 /* --stats: one line per rule of the policy in force, with its hits (the
  * hosted builder's report_policy, same words). */
 static void report_policy(FILE *out)
@@ -334,6 +344,8 @@ int metal_machine_run(const struct metal_boot *b)
 	}
 	metal_log("guest: %llu MiB, %u vCPU, %s kernel, cmdline \"%s\"", (unsigned long long)(b->opts->mem >> 20),
 		  b->opts->cpus, mc.pc.boot.kind == BOOT_PVH ? "PVH" : "bzImage", b->opts->cmdline);
+	if (metal_timer_start(METAL_TICK_HZ, tick) < 0)
+		metal_log("no local APIC timer: COM1 input and device timers are served only when the guest exits");
 	metal_trace_mark_start();
 	vm_mark_running(&mc.vm);
 	vcpu_loop(&mc.vm, 0);

@@ -61,6 +61,13 @@ __attribute__((noreturn)) void metal_crash(const char *why);
  * started): the lock shim spins only when another CPU could let go. */
 unsigned metal_cpus_online(void);
 
+/* A periodic host tick (the local APIC timer, src/metal/timer.c) of `hz`
+ * that calls `tick` from its interrupt handler (so: only sets flags, e.g.
+ * kicks a vCPU). It fires while host IF=1, i.e. while a guest runs. -1
+ * when the machine's local APIC is unusable (then there is no tick). */
+int metal_timer_start(unsigned hz, void (*tick)(void));
+uint64_t metal_timer_ticks(void);
+
 /* The host IDT (src/metal/idt.c): every exception prints a line and
  * powers off; vectors 32-255 count and EOI unless a handler is set.
  * `fn` runs with interrupts off on the interrupted stack. */
