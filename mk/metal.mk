@@ -3,14 +3,16 @@
 # the compiler's own (stdint, stdarg, stdatomic ...); src/metal/libc is the
 # small libc shim, src/metal the platform, src/svm the SVM backend.
 #   make metal        build/vigil-metal (ELF32 multiboot image for -kernel / GRUB)
+#   make metal METAL_CC=clang METAL_EXTRA=-Werror B=build/x   (tests/metal.sh's warning check)
 METAL_CC    ?= gcc
+METAL_EXTRA ?=
 METAL_B     := $(B)/metal
 # jansson.h alone, not the rest of /usr/include (glibc's headers stay out).
 METAL_JINC  := $(METAL_B)/jansson-include
 METAL_CFLAGS := -std=gnu11 $(WARN) -O2 -g -ffreestanding -fno-pic -fno-pie -fno-stack-protector \
-	-fno-tree-loop-distribute-patterns -mno-red-zone -mgeneral-regs-only -mcmodel=small \
+	$(if $(findstring clang,$(METAL_CC)),,-fno-tree-loop-distribute-patterns) -mno-red-zone -mgeneral-regs-only -mcmodel=small \
 	-fno-asynchronous-unwind-tables -nostdinc -isystem $(shell $(METAL_CC) -print-file-name=include) \
-	-Isrc/metal/libc/include -idirafter $(METAL_JINC) -Isrc -DVIGIL_METAL=1 -DVIGIL_VERSION='"$(VERSION)"' -MMD -MP
+	-Isrc/metal/libc/include -idirafter $(METAL_JINC) -Isrc -DVIGIL_METAL=1 -DVIGIL_VERSION='"$(VERSION)"' -MMD -MP $(METAL_EXTRA)
 # The portable part, every file of it (CORE_SRC), compiled unchanged: a
 # change that makes it reach for the host breaks this build.
 METAL_SRC   := $(wildcard src/metal/*.c src/metal/libc/*.c src/svm/*.c) $(CORE_SRC)

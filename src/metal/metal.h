@@ -23,7 +23,7 @@ bool metal_serial_at_line_start(void);
 
 /* One line "vigil-metal: ...\n" (the prefix is added). */
 void metal_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void metal_vlog(const char *fmt, va_list ap);
+void metal_vlog(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
 /* Physically contiguous, zeroed memory from the machine's free RAM (the
  * multiboot map less the image and its modules), `align` a power of two.

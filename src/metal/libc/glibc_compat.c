@@ -30,7 +30,8 @@ __attribute__((noreturn)) static void chk_fail(void)
 	metal_crash("aborted");
 }
 
-int __vsnprintf_chk(char *s, size_t n, int flag, size_t slen, const char *fmt, va_list ap);
+int __vsnprintf_chk(char *s, size_t n, int flag, size_t slen, const char *fmt, va_list ap)
+	__attribute__((format(printf, 5, 0)));
 int __vsnprintf_chk(char *s, size_t n, int flag, size_t slen, const char *fmt, va_list ap)
 {
 	(void)flag;
@@ -39,7 +40,8 @@ int __vsnprintf_chk(char *s, size_t n, int flag, size_t slen, const char *fmt, v
 	return vsnprintf(s, n, fmt, ap);
 }
 
-int __snprintf_chk(char *s, size_t n, int flag, size_t slen, const char *fmt, ...);
+int __snprintf_chk(char *s, size_t n, int flag, size_t slen, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
 int __snprintf_chk(char *s, size_t n, int flag, size_t slen, const char *fmt, ...)
 {
 	va_list ap;
