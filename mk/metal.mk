@@ -12,7 +12,8 @@ METAL_JINC  := $(METAL_B)/jansson-include
 METAL_CFLAGS := -std=gnu11 $(WARN) -O2 -g -ffreestanding -fno-pic -fno-pie -fno-stack-protector \
 	$(if $(findstring clang,$(METAL_CC)),,-fno-tree-loop-distribute-patterns) -mno-red-zone -mgeneral-regs-only -mcmodel=small \
 	-fno-asynchronous-unwind-tables -nostdinc -isystem $(shell $(METAL_CC) -print-file-name=include) \
-	-Isrc/metal/libc/include -idirafter $(METAL_JINC) -Isrc -DVIGIL_METAL=1 -DVIGIL_VERSION='"$(VERSION)"' -MMD -MP $(METAL_EXTRA)
+	-Isrc/metal/libc/include -idirafter $(METAL_JINC) -Isrc -DVIGIL_METAL=1 -DVIGIL_VERSION='"$(VERSION)"' -MMD -MP \
+	-Werror=implicit-function-declaration $(METAL_EXTRA)
 # The portable part, every file of it (CORE_SRC), compiled unchanged: a
 # change that makes it reach for the host breaks this build.
 METAL_SRC   := $(wildcard src/metal/*.c src/metal/libc/*.c src/svm/*.c) $(CORE_SRC)
@@ -48,3 +49,9 @@ metal: $(B)/vigil-metal
 -include $(METAL_OBJ:.o=.d)
 # strtod alone uses SSE (jansson's reals, parsed before the first VMRUN).
 $(METAL_B)/obj/src/metal/libc/strtod.o: METAL_CFLAGS := $(filter-out -mgeneral-regs-only,$(METAL_CFLAGS))
+# File and locale headers (all failing stubs) only for the hosted-side
+# files that name them and for jansson's shims: a portable file that
+# reaches for <unistd.h> or <fcntl.h> does not compile into vigil-metal.
+METAL_COMPAT := -Isrc/metal/libc/compat-include -Werror=implicit-function-declaration
+$(METAL_B)/obj/src/vmm/%.o: METAL_CFLAGS += $(METAL_COMPAT)
+$(METAL_B)/obj/src/metal/libc/files.o $(METAL_B)/obj/src/metal/libc/glibc_compat.o: METAL_CFLAGS += $(METAL_COMPAT)
