@@ -13,6 +13,8 @@ void metal_vlog(const char *fmt, va_list ap)
 	if (n > (int)sizeof(line) - 2)
 		n = (int)sizeof(line) - 2;
 	line[n++] = '\n';
+	if (!metal_serial_at_line_start())
+		metal_serial_putc('\n'); /* after a guest's unfinished line */
 	metal_serial_write("vigil-metal: ", 13);
 	metal_serial_write(line, (size_t)n);
 }

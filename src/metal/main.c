@@ -1,32 +1,141 @@
 /* main — vigil-metal from the boot code's call to the guest's end: read
- * what the loader handed over, find the machine's memory and clock, then
- * (to come) build the VM from the same portable core as `vigil run` and run
- * it under the SVM backend. */
+ * what the loader handed over, find the machine's memory and clock, check
+ * the CPU, take the options and modules (kernel, initrd, policy), then
+ * build and run the VM (machine.c) and power the machine off with `vigil
+ * run`'s exit status for how the guest ended. Every failure on the way is
+ * one "vigil-metal:" line and a poweroff: never a hang. */
+#include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "core/vmctl.h"
+#include "metal/machine.h"
 #include "metal/mem.h"
 #include "metal/metal.h"
 #include "metal/multiboot.h"
+#include "metal/options.h"
+#include "metal/policy_mod.h"
+#include "svm/svm.h"
 
 static struct mb_info mb;
+static struct metal_opts opts;
+static struct policy_spec policy;
+
+/* The boot CPU's thread-local block and thread control block: FS points
+ * at the TCB, whose first word is its own address (the x86-64 ABI) and
+ * whose word at 0x28 is the stack canary that code built for glibc reads
+ * (libjansson.a's stack protector); the image's TLS (metal.ld) lies just
+ * below, as the linker's local-exec offsets expect. */
+extern uintptr_t __stack_chk_guard;
+extern char __tdata_start[], __tdata_end[], __tls_start[], __tls_end[], __tls_align[];
+static uint8_t tls_area[16384] __attribute__((aligned(4096)));
+
+static void set_tls(void)
+{
+	uintptr_t align = (uintptr_t)__tls_align ? (uintptr_t)__tls_align : 1;
+	uintptr_t memsz = (uintptr_t)__tls_end - (uintptr_t)__tls_start;
+	uintptr_t tp_off = (memsz + align - 1) & ~(align - 1);
+	if (align > 4096 || tp_off + 64 > sizeof(tls_area)) {
+		metal_log("the image's thread-local data (%lu bytes, aligned %lu) does not fit its block",
+			  (unsigned long)memsz, (unsigned long)align);
+		metal_crash("no TLS");
+	}
+	memcpy(tls_area, __tdata_start, (size_t)(__tdata_end - __tdata_start));
+	uint64_t *tcb = (uint64_t *)(tls_area + tp_off);
+	tcb[0] = (uintptr_t)tcb;
+	tcb[5] = __stack_chk_guard;
+	uint64_t a = (uintptr_t)tcb;
+	__asm__ volatile("wrmsr" : : "c"(0xc0000100u), "a"((uint32_t)a), "d"((uint32_t)(a >> 32)));
+}
 
 void metal_main(uint32_t magic, uint32_t info);
 
+__attribute__((noreturn)) static void fail(const char *msg)
+{
+	metal_log("%s", msg);
+	metal_poweroff(VM_STOP_ERROR);
+}
+
+/* "/path/file policy" or "policy": the policy file, as the issue names it. */
+static int is_policy(const char *s)
+{
+	size_t n = strlen(s);
+	return !strcmp(s, "policy") || (n > 7 && !strcmp(s + n - 7, " policy"));
+}
+
+/* --selftest: vigil-metal's own failures end in a line and a poweroff. */
+static void selftest(const char *kind)
+{
+	metal_log("selftest: %s", kind);
+	if (!strcmp(kind, "fault")) {
+		volatile uint64_t *bad = (volatile uint64_t *)(uintptr_t)0x8000000000ull; /* unmapped */
+		(void)*bad;
+	} else if (!strcmp(kind, "abort")) {
+		abort();
+	} else {
+		pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+		pthread_cond_t c = PTHREAD_COND_INITIALIZER;
+		pthread_mutex_lock(&m);
+		pthread_cond_wait(&c, &m);
+	}
+	metal_log("selftest %s: still running", kind);
+}
+
 void metal_main(uint32_t magic, uint32_t info)
 {
-	char err[256];
+	char err[512];
 	metal_serial_init();
-	metal_log("starting");
-	if (mb_parse(magic, info, &mb, err, sizeof(err)) < 0) {
-		metal_log("%s", err);
-		metal_poweroff(1);
-	}
+	metal_idt_init();
+	set_tls();
+	metal_log("starting (version %s)", VIGIL_VERSION);
+	if (mb_parse(magic, info, &mb, err, sizeof(err)) < 0)
+		fail(err);
 	metal_mem_init(&mb);
 	metal_clock_init();
-	metal_log("cmdline \"%s\"; %u module(s); %llu MiB free; TSC %llu kHz", mb.cmdline, mb.nr_mods,
-		  (unsigned long long)(metal_free_bytes() >> 20), (unsigned long long)(metal_tsc_hz() / 1000));
-	for (unsigned i = 0; i < mb.nr_mods; i++)
-		metal_log("module %u: %#llx-%#llx \"%s\"", i, (unsigned long long)mb.mods[i].start,
-			  (unsigned long long)mb.mods[i].end, mb.mods[i].string);
-	metal_poweroff(0);
+	metal_log("%llu MiB free; TSC %llu kHz", (unsigned long long)(metal_free_bytes() >> 20),
+		  (unsigned long long)(metal_tsc_hz() / 1000));
+	if (svm_check_cpu(err, sizeof(err)) < 0)
+		fail(err);
+	if (metal_opts_parse(mb.cmdline, &opts, err, sizeof(err)) < 0)
+		fail(err);
+
+	if (opts.selftest[0])
+		selftest(opts.selftest);
+	struct metal_boot b = { .opts = &opts };
+	const struct mb_module *kernel = NULL, *initrd = NULL, *pol = NULL;
+	for (unsigned i = 0; i < mb.nr_mods; i++) {
+		const struct mb_module *m = &mb.mods[i];
+		if (is_policy(m->string)) {
+			if (pol)
+				fail("two policy modules: give one");
+			pol = m;
+		} else if (!kernel)
+			kernel = m;
+		else if (!initrd)
+			initrd = m;
+		else {
+			metal_log("module %u \"%s\": one kernel, one initrd and one policy are taken; this is a fourth",
+				  i, m->string);
+			metal_poweroff(VM_STOP_ERROR);
+		}
+	}
+	if (!kernel)
+		fail("no guest kernel: give it as the first multiboot module (QEMU: -initrd KERNEL[,INITRD][,POLICY policy])");
+	if (kernel->end <= kernel->start)
+		fail("the kernel module is empty");
+	b.kernel = (const uint8_t *)(uintptr_t)kernel->start;
+	b.kernel_len = (size_t)(kernel->end - kernel->start);
+	if (initrd && initrd->end > initrd->start) {
+		b.initrd = (const uint8_t *)(uintptr_t)initrd->start;
+		b.initrd_len = (size_t)(initrd->end - initrd->start);
+	}
+	if (pol) {
+		if (metal_policy_parse((const char *)(uintptr_t)pol->start, (size_t)(pol->end - pol->start), &policy, err,
+				       sizeof(err)) < 0)
+			fail(err);
+		b.policy = &policy;
+		metal_log("policy: %u rule(s) from \"%s\"", policy.nrules, pol->string);
+	}
+	metal_poweroff(metal_machine_run(&b));
 }

@@ -7,6 +7,7 @@
 #define VIGIL_METAL_METAL_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,10 +17,13 @@ void metal_serial_putc(char c);
 void metal_serial_write(const char *s, size_t n);
 /* A byte typed on COM1, or -1 when none is waiting. */
 int metal_serial_getc(void);
+/* Whether the last byte written was a newline (or nothing was written):
+ * metal_log starts its line on a fresh one after the guest's output. */
+bool metal_serial_at_line_start(void);
 
 /* One line "vigil-metal: ...\n" (the prefix is added). */
 void metal_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void metal_vlog(const char *fmt, va_list ap);
+void metal_vlog(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
 /* Physically contiguous, zeroed memory from the machine's free RAM (the
  * multiboot map less the image and its modules), `align` a power of two.
@@ -32,6 +36,15 @@ uint64_t metal_free_bytes(void);
 void metal_clock_init(void);
 uint64_t metal_tsc_hz(void);
 uint64_t metal_now_ns(void);
+/* Seconds since 1970-01-01 UTC: the machine's CMOS clock read at start,
+ * advanced by the TSC. */
+int64_t metal_wall_s(void);
+
+/* The platform's poll loop (exec_poll.c): deferred device work, timers,
+ * doorbells and COM1 input. metal's main runs it before every guest entry;
+ * a backend waiting for the guest (HLT with nothing pending) calls it while
+ * it waits. Never from an interrupt handler. */
+void metal_poll(void);
 
 /* Powers the machine off through ACPI (the FADT's PM1 control block and
  * the DSDT's \_S5), so QEMU exits; halts forever if that fails. `code` is
@@ -47,6 +60,13 @@ __attribute__((noreturn)) void metal_crash(const char *why);
 /* Host CPUs running vigil-metal code (1 until application processors are
  * started): the lock shim spins only when another CPU could let go. */
 unsigned metal_cpus_online(void);
+
+/* A periodic host tick (the local APIC timer, src/metal/timer.c) of `hz`
+ * that calls `tick` from its interrupt handler (so: only sets flags, e.g.
+ * kicks a vCPU). It fires while host IF=1, i.e. while a guest runs. -1
+ * when the machine's local APIC is unusable (then there is no tick). */
+int metal_timer_start(unsigned hz, void (*tick)(void));
+uint64_t metal_timer_ticks(void);
 
 /* The host IDT (src/metal/idt.c): every exception prints a line and
  * powers off; vectors 32-255 count and EOI unless a handler is set.

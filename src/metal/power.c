@@ -104,6 +104,11 @@ void metal_poweroff(int code)
 			metal_outw((uint16_t)pm1a, v);
 		if (pm1b)
 			metal_outw((uint16_t)pm1b, v);
+		/* The machine goes off a little later (QEMU: at its main loop's
+		 * next turn): give it a second or so before saying it failed.
+		 * Raw TSC cycles, since the clock may not be measured yet. */
+		for (uint64_t t0 = metal_rdtsc(); metal_rdtsc() - t0 < 4000000000ull;)
+			__asm__ volatile("pause");
 	}
 	metal_log("ACPI poweroff failed; halting");
 	metal_halt();

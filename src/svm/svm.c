@@ -191,9 +191,3 @@ struct hv_ops svm_hv_ops(struct svm *s)
 				.get_state = hv_get_state, .set_state = hv_set_state, .msr = hv_msr,
 				.stats = hv_stats, .hv = s };
 }
-
-void svm_set_poll(struct svm *s, void (*fn)(void *ctx), void *ctx)
-{
-	s->poll = fn;
-	s->poll_ctx = ctx;
-}

@@ -41,14 +41,6 @@ int svm_set_boot_state(struct svm *s, unsigned cpu, const struct x86_boot_cpu *b
 /* The core's hypervisor operations over this backend (hv_ops.hv = s). */
 struct hv_ops svm_hv_ops(struct svm *s);
 
-/* Called on the vCPU's host CPU before every guest entry that follows an
- * exit the core saw, and after every host interrupt that took the CPU out
- * of the guest: where the platform polls what has no thread of its own
- * (COM1 input into the guest's UART, a watchdog). Keep it cheap. NULL: none.
- * (An addition to the first contract: the hosted build's console thread
- * has no bare-metal counterpart otherwise.) */
-void svm_set_poll(struct svm *s, void (*fn)(void *ctx), void *ctx);
-
 /* An interrupt line for device models (pc_config.irq): gsi into the
  * backend's interrupt controller models. */
 struct irq_line svm_irq_line(struct svm *s, uint32_t gsi);

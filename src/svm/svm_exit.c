@@ -324,8 +324,6 @@ static int handle_exit(struct svm *s, struct svm_vcpu *v, struct vexit *ex)
 		v->stats[ST_EXIT_INTR]++;
 		if (s->host_irqs)
 			__asm__ volatile("sti; nop; cli" ::: "memory"); /* the host's handler runs here */
-		if (s->poll)
-			s->poll(s->poll_ctx);
 		return 1;
 	case SVM_EXIT_NMI:
 		v->stats[ST_EXIT_NMI]++;
@@ -385,6 +383,25 @@ static int handle_exit(struct svm *s, struct svm_vcpu *v, struct vexit *ex)
 	}
 }
 
+/* HLT: the vCPU sleeps until it has an interrupt to take (with IF clear,
+ * never: the "hang" the core's stop or the platform's tick ends). Spins
+ * while a guest timer is due within 10 ms — the host's tick is too coarse
+ * to wake it on time — and otherwise sleeps in the host's HLT until that
+ * tick. 0 woken; -1 kicked. */
+static int svm_halt_wait(struct svm *s, struct svm_vcpu *v)
+{
+	while (!svm_irq_ready(s, v)) {
+		if (v->kick)
+			return -1;
+		if (s->host_irqs && svm_irq_next_ns(s, v) > metal_now_ns() + 10000000ull)
+			__asm__ volatile("sti; hlt; cli" ::: "memory");
+		else
+			__asm__ volatile("pause");
+	}
+	v->halted = false;
+	return 0;
+}
+
 int svm_run(void *hv, unsigned cpu, struct vexit *ex)
 {
 	struct svm *s = hv;
@@ -397,19 +414,13 @@ int svm_run(void *hv, unsigned cpu, struct vexit *ex)
 						     : "has no state to run (application processors need SIPI, not modelled yet)");
 		return -EIO;
 	}
-	bool halted = v->pend == PEND_HLT;
+	if (v->pend == PEND_HLT)
+		v->halted = true;
 	complete(v);
-	if (s->poll)
-		s->poll(s->poll_ctx);
-	/* HLT: the vCPU sleeps here until it has an interrupt to take (with
-	 * IF clear, that is never: the "hang" the core's stop ends). */
-	while (halted && !v->kick && !svm_irq_ready(s, v)) {
-		if (s->poll)
-			s->poll(s->poll_ctx);
-		if (s->host_irqs)
-			__asm__ volatile("sti; hlt; cli" ::: "memory"); /* the host timer wakes it */
-		else
-			__asm__ volatile("pause");
+	if (v->halted && svm_halt_wait(s, v) < 0) {
+		v->kick = 0;
+		ex->reason = VEXIT_INTR; /* still halted: the wait goes on at the next run */
+		return 0;
 	}
 	uint8_t *c = v->vmcb;
 	uint64_t host = svm_host_save_pa();

@@ -37,6 +37,7 @@ struct svm_vcpu {
 	bool has_state;         /* a boot state, or set_state: can run */
 	bool dead;              /* VMRUN refused it or the guest shut down */
 	bool flush_tlb;         /* the next VMRUN flushes this ASID */
+	bool halted;            /* in HLT until an interrupt can be taken */
 	volatile int kick;
 
 	enum svm_pending pend;
@@ -89,8 +90,6 @@ struct svm {
 	struct ioapic *ioapic;
 	struct i8259 *pic;
 	struct i8254 *pit;
-	void (*poll)(void *ctx); /* svm_set_poll */
-	void *poll_ctx;
 };
 
 /* Host instructions. */
@@ -149,6 +148,8 @@ int svm_irq_init(struct svm *s, char *err, size_t errlen);
 void svm_irq_timers(struct svm *s, struct svm_vcpu *v);
 void svm_irq_inject(struct svm *s, struct svm_vcpu *v);
 bool svm_irq_ready(struct svm *s, struct svm_vcpu *v);
+/* When a guest timer of v's is due next (vclock ns), UINT64_MAX for never. */
+uint64_t svm_irq_next_ns(struct svm *s, struct svm_vcpu *v);
 void svm_irq_tsc_deadline(struct svm_vcpu *v, uint64_t guest_tsc);
 uint64_t svm_irq_tsc_deadline_get(const struct svm_vcpu *v);
 

@@ -5,9 +5,8 @@
  * first, then the 8259 through LINT0's virtual wire) is injected with
  * EVENTINJ when the guest can take it, or an interrupt window is asked
  * for (V_IRQ with the VINTR intercept) when it cannot. A HLT waits here
- * for the next interrupt. The host's own LAPIC timer, ticking at 1 kHz,
- * takes the CPU out of a guest that never exits, so guest timers fire on
- * time; its interrupts are the INTR exits. */
+ * for the next interrupt. The platform's host tick (an INTR exit) takes
+ * the CPU out of a guest that never exits, so guest timers still fire. */
 #include <stdio.h>
 
 #include "arch/x86/layout.h"
@@ -20,44 +19,12 @@
 #include "svm/svm_int.h"
 #include "svm/vmcb.h"
 
-#define HOST_TIMER_VECTOR 0xef
-#define HOST_LAPIC 0xfee00000u
 #define RFLAGS_IF (1ull << 9)
 
 static uint64_t clock_ns(void *ctx)
 {
 	(void)ctx;
 	return metal_now_ns();
-}
-
-static volatile uint32_t *host_apic(unsigned reg)
-{
-	return (volatile uint32_t *)(uintptr_t)(HOST_LAPIC + reg);
-}
-
-static void host_timer_isr(uint8_t vector)
-{
-	(void)vector;
-	*host_apic(0xb0) = 0; /* EOI: the exit it caused is all it was for */
-}
-
-/* The host's LAPIC timer, periodic at ~1 kHz: measured against the TSC
- * over 1 ms, since the APIC bus clock is the board's. */
-static void host_timer_start(void)
-{
-	metal_idt_set(HOST_TIMER_VECTOR, host_timer_isr);
-	*host_apic(0xf0) = *host_apic(0xf0) | 0x1ff; /* software-enable, spurious 0xff */
-	*host_apic(0x3e0) = 0xb;                       /* divide by 1 */
-	*host_apic(0x320) = 1u << 16;                  /* masked one-shot while measuring */
-	*host_apic(0x380) = 0xffffffffu;
-	uint64_t t0 = metal_rdtsc(), ms = metal_tsc_hz() / 1000;
-	while (metal_rdtsc() - t0 < ms)
-		__asm__ volatile("pause");
-	uint32_t per_ms = 0xffffffffu - *host_apic(0x390);
-	if (per_ms == 0)
-		per_ms = 1000000; /* a 1 GHz bus, as QEMU's */
-	*host_apic(0x320) = (1u << 17) | HOST_TIMER_VECTOR;
-	*host_apic(0x380) = per_ms;
 }
 
 static void pit_irq(void *ctx, uint32_t gsi, int level)
@@ -118,8 +85,6 @@ int svm_irq_init(struct svm *s, char *err, size_t errlen)
 		snprintf(err, errlen, "the interrupt controllers' addresses are taken on the VM's buses");
 		return -1;
 	}
-	if (s->host_irqs)
-		host_timer_start();
 	return 0;
 nomem:
 	snprintf(err, errlen, "no memory for the interrupt controller models");
@@ -170,6 +135,12 @@ void svm_irq_inject(struct svm *s, struct svm_vcpu *v)
 	}
 	vmcb_w64(c, VMCB_INT_CTL, ctl);
 	vmcb_w32(c, VMCB_INTERCEPT_MISC1, misc);
+}
+
+uint64_t svm_irq_next_ns(struct svm *s, struct svm_vcpu *v)
+{
+	uint64_t a = lapic_timer_next_ns(v->lapic), b = v->id == 0 ? i8254_next_ns(s->pit) : I8254_NONE;
+	return a < b ? a : b;
 }
 
 bool svm_irq_ready(struct svm *s, struct svm_vcpu *v)

@@ -1,9 +1,12 @@
 /* stdio — a FILE over the console: stdout and stderr are COM1 (the
- * --stats report and the trace go where vigil-metal's lines go). Output is
- * buffered per stream up to a newline, so a report line is written whole.
+ * --stats report goes where vigil-metal's lines go), and each line starts
+ * "vigil-metal: " like every line of vigil-metal's own, so a reader tells
+ * them from the guest's output. Output is buffered per stream up to a
+ * newline, so a report line is written whole.
  * No files: fopen fails with ENOSYS. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +17,7 @@ struct metal_file {
 	char buf[256];
 	size_t len;
 	int readable;
+	bool mid_line; /* the prefix went out for the line being written */
 };
 
 static struct metal_file files[3] = { [0] = { .readable = 1 } };
@@ -22,7 +26,13 @@ FILE *stdin = &files[0], *stdout = &files[1], *stderr = &files[2];
 int fflush(FILE *f)
 {
 	if (f && f->len) {
+		if (!f->mid_line) {
+			if (!metal_serial_at_line_start())
+				metal_serial_putc('\n'); /* after a guest's unfinished line */
+			metal_serial_write("vigil-metal: ", 13);
+		}
 		metal_serial_write(f->buf, f->len);
+		f->mid_line = f->buf[f->len - 1] != '\n';
 		f->len = 0;
 	}
 	return 0;
