@@ -124,6 +124,10 @@ CPU=qemu64,-svm expect nosvm "a CPU without AMD-V" 1 "" "" "--mem 64M" "$G/tiny-
 grep -q "^vigil-metal: this CPU has no AMD-V" "$T/nosvm.out" || ko "no AMD-V: the line" "$(cat "$T/nosvm.out")"
 CPU=qemu64 expect nonpt "-cpu qemu64: AMD-V without nested paging" 1 "" "" "--mem 64M" "$G/tiny-poweroff.bin"
 grep -q "^vigil-metal: this CPU's AMD-V has no nested paging" "$T/nonpt.out" || ko "no NPT: the line" "$(cat "$T/nonpt.out")"
+# The libc shim checked on the machine itself (heap reuse, conversions,
+# sorting, calendar, timed waits; src/metal/selftest.c).
+expect libc "the libc shim's checks" 0 "" "" "--selftest libc" ""
+grep -q "^vigil-metal: selftest libc: [1-9][0-9]* checks, 0 failed$" "$T/libc.out" || ko "libc checks: all pass" "$(cat "$T/libc.out")"
 # vigil-metal's own failures: a host fault through its IDT, an abort, a
 # wait that nothing on the only CPU could end.
 expect fault "a host page fault is a line, not a triple fault" 3 "fatal: host fault" "" "--selftest fault" "$G/tiny-poweroff.bin"

@@ -4,9 +4,7 @@
  * build and run the VM (machine.c) and power the machine off with `vigil
  * run`'s exit status for how the guest ended. Every failure on the way is
  * one "vigil-metal:" line and a poweroff: never a hang. */
-#include <pthread.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "core/vmctl.h"
@@ -16,6 +14,7 @@
 #include "metal/multiboot.h"
 #include "metal/options.h"
 #include "metal/policy_mod.h"
+#include "metal/selftest.h"
 #include "svm/svm.h"
 
 static struct mb_info mb;
@@ -64,24 +63,6 @@ static int is_policy(const char *s)
 	return !strcmp(s, "policy") || (n > 7 && !strcmp(s + n - 7, " policy"));
 }
 
-/* --selftest: vigil-metal's own failures end in a line and a poweroff. */
-static void selftest(const char *kind)
-{
-	metal_log("selftest: %s", kind);
-	if (!strcmp(kind, "fault")) {
-		volatile uint64_t *bad = (volatile uint64_t *)(uintptr_t)0x8000000000ull; /* unmapped */
-		(void)*bad;
-	} else if (!strcmp(kind, "abort")) {
-		abort();
-	} else {
-		pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
-		pthread_cond_t c = PTHREAD_COND_INITIALIZER;
-		pthread_mutex_lock(&m);
-		pthread_cond_wait(&c, &m);
-	}
-	metal_log("selftest %s: still running", kind);
-}
-
 void metal_main(uint32_t magic, uint32_t info)
 {
 	char err[512];
@@ -101,7 +82,7 @@ void metal_main(uint32_t magic, uint32_t info)
 		fail(err);
 
 	if (opts.selftest[0])
-		selftest(opts.selftest);
+		metal_selftest(opts.selftest);
 	struct metal_boot b = { .opts = &opts };
 	const struct mb_module *kernel = NULL, *initrd = NULL, *pol = NULL;
 	for (unsigned i = 0; i < mb.nr_mods; i++) {
