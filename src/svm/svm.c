@@ -14,9 +14,10 @@
 
 #define IOPM_BYTES (12 * 1024)
 
-/* A host IDT of at least the 32 exceptions and a few interrupt vectors:
- * only then may the guest run with host IF=1 (an INTR exit is then
- * followed by `sti` so the host's handler takes the interrupt). */
+/* The platform's long-mode IDT of all 256 gates (metal_idt_init; what a
+ * loader leaves — the real-mode IVT, base 0 — does not count): only then
+ * may the guest run with host IF=1, an INTR exit then followed by `sti`
+ * so the host's handler takes the interrupt. */
 static bool host_has_idt(void)
 {
 	struct __attribute__((packed)) {
@@ -24,7 +25,7 @@ static bool host_has_idt(void)
 		uint64_t base;
 	} idtr;
 	__asm__ volatile("sidt %0" : "=m"(idtr));
-	return idtr.limit >= 48 * 16 - 1;
+	return idtr.base != 0 && idtr.limit == 256 * 16 - 1;
 }
 
 struct svm *svm_create(struct vm *vm, unsigned ncpus, char *err, size_t errlen)
@@ -66,6 +67,8 @@ struct svm *svm_create(struct vm *vm, unsigned ncpus, char *err, size_t errlen)
 		v->apic_base = 0xfee00800ull | (i == 0 ? 0x100 : 0);
 		v->mtrr_def = 0xc06; /* MTRRs and fixed ranges on, default write-back */
 	}
+	if (svm_irq_init(s, err, errlen) < 0)
+		return NULL;
 	metal_log("SVM: %u vCPU(s), nested paging, %u ASIDs, %s, host interrupts %s", ncpus, s->asids,
 		  s->nrips ? "next-RIP saved" : "no next-RIP (instruction lengths by decoding)",
 		  s->host_irqs ? "on" : "off (no host IDT)");
@@ -163,6 +166,7 @@ static const char *const stat_names[ST__COUNT] = {
 	[ST_EXIT_OTHER] = "exits_other",       [ST_MSR_EMULATED] = "msr_emulated",
 	[ST_MSR_UNKNOWN] = "msr_unknown_gp",   [ST_IO_STRING] = "io_string",
 	[ST_INJECT_GP] = "inject_gp",          [ST_INJECT_UD] = "inject_ud",
+	[ST_EXIT_VINTR] = "exits_vintr",       [ST_IRQ_INJECTED] = "irq_injected",
 };
 
 static int hv_stats(void *hv, int cpu, hv_stat_fn fn, void *ctx, const char **why)
@@ -186,18 +190,4 @@ struct hv_ops svm_hv_ops(struct svm *s)
 	return (struct hv_ops){ .name = "svm", .run = svm_run, .kick = hv_kick, .report_crash = hv_report_crash,
 				.get_state = hv_get_state, .set_state = hv_set_state, .msr = hv_msr,
 				.stats = hv_stats, .hv = s };
-}
-
-/* No interrupt controller model yet: a line's level is only recorded. */
-static void irq_record(void *ctx, uint32_t gsi, int level)
-{
-	struct svm *s = ctx;
-	(void)s;
-	(void)gsi;
-	(void)level;
-}
-
-struct irq_line svm_irq_line(struct svm *s, uint32_t gsi)
-{
-	return (struct irq_line){ .set = irq_record, .ctx = s, .gsi = gsi };
 }

@@ -1,8 +1,7 @@
 /* svm_cpuid — the CPUID table a vCPU sees. KVM hands the hosted build its
  * supported set (KVM_GET_SUPPORTED_CPUID); here the set is the host CPU's
  * own CPUID, less what the backend does not virtualize (SVM itself, VMX,
- * MONITOR/MWAIT, x2APIC and the TSC-deadline timer until an APIC model
- * has them, machine checks, thermal and performance monitoring). Then the
+ * MONITOR/MWAIT, x2APIC (the LAPIC model is xAPIC only), machine checks, thermal and performance monitoring). Then the
  * same shaping as on KVM: cpuid_fixup (topology, the hypervisor bit),
  * cpuid_set_brand, and the policy's cpuid rules, which have the last word. */
 #include <stdio.h>
@@ -100,9 +99,12 @@ static void filter(struct cpuid_leaf *l, unsigned n)
 		switch (e->function) {
 		case 0x1:
 			/* DTES64, MONITOR, DS-CPL, VMX, SMX, EST, TM2, xTPR, PDCM,
-			 * x2APIC, TSC-deadline, OSXSAVE (set from the guest's CR4) */
+			 * x2APIC, OSXSAVE (set from the guest's CR4); the TSC-deadline
+			 * timer is the LAPIC model's, whatever the host has */
 			e->ecx &= ~((1u << 2) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 7) | (1u << 8) |
-				    (1u << 14) | (1u << 15) | (1u << 21) | (1u << 24) | (1u << 27));
+				    (1u << 14) | (1u << 15) | (1u << 21) | (1u << 27));
+			e->ecx |= 1u << 24;
+			e->edx |= 1u << 9; /* the LAPIC model */
 			/* MCE, MCA, DS, ACPI (thermal), TM, PBE */
 			e->edx &= ~((1u << 7) | (1u << 14) | (1u << 21) | (1u << 22) | (1u << 29) | (1u << 31));
 			break;

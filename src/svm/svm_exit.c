@@ -117,6 +117,7 @@ static void complete(struct svm_vcpu *v)
 	case PEND_NONE:
 		break;
 	case PEND_RIP:
+	case PEND_HLT:
 		set_rip(v, v->next_rip);
 		break;
 	case PEND_IO:
@@ -335,8 +336,12 @@ static int handle_exit(struct svm *s, struct svm_vcpu *v, struct vexit *ex)
 		v->stats[ST_EXIT_HLT]++;
 		*ex = (struct vexit){ .reason = VEXIT_HLT };
 		v->next_rip = next_rip(s, v, 1);
-		v->pend = PEND_RIP;
+		v->pend = PEND_HLT;
 		return 0;
+	case SVM_EXIT_VINTR:
+		/* the window asked for is open: the next entry injects */
+		v->stats[ST_EXIT_VINTR]++;
+		return 1;
 	case SVM_EXIT_IOIO:
 		v->stats[ST_EXIT_IOIO]++;
 		return do_ioio(s, v, ex);
@@ -378,6 +383,25 @@ static int handle_exit(struct svm *s, struct svm_vcpu *v, struct vexit *ex)
 	}
 }
 
+/* HLT: the vCPU sleeps until it has an interrupt to take (with IF clear,
+ * never: the "hang" the core's stop or the platform's tick ends). Spins
+ * while a guest timer is due within 10 ms — the host's tick is too coarse
+ * to wake it on time — and otherwise sleeps in the host's HLT until that
+ * tick. 0 woken; -1 kicked. */
+static int svm_halt_wait(struct svm *s, struct svm_vcpu *v)
+{
+	while (!svm_irq_ready(s, v)) {
+		if (v->kick)
+			return -1;
+		if (s->host_irqs && svm_irq_next_ns(s, v) > metal_now_ns() + 10000000ull)
+			__asm__ volatile("sti; hlt; cli" ::: "memory");
+		else
+			__asm__ volatile("pause");
+	}
+	v->halted = false;
+	return 0;
+}
+
 int svm_run(void *hv, unsigned cpu, struct vexit *ex)
 {
 	struct svm *s = hv;
@@ -390,7 +414,14 @@ int svm_run(void *hv, unsigned cpu, struct vexit *ex)
 						     : "has no state to run (application processors need SIPI, not modelled yet)");
 		return -EIO;
 	}
+	if (v->pend == PEND_HLT)
+		v->halted = true;
 	complete(v);
+	if (v->halted && svm_halt_wait(s, v) < 0) {
+		v->kick = 0;
+		ex->reason = VEXIT_INTR; /* still halted: the wait goes on at the next run */
+		return 0;
+	}
 	uint8_t *c = v->vmcb;
 	uint64_t host = svm_host_save_pa();
 	for (;;) {
@@ -399,6 +430,7 @@ int svm_run(void *hv, unsigned cpu, struct vexit *ex)
 			ex->reason = VEXIT_INTR;
 			return 0;
 		}
+		svm_irq_inject(s, v);
 		vmcb_w64(c, VMCB_RAX, v->gpr[GPR_RAX]);
 		vmcb_w64(c, VMCB_RSP, v->gpr[GPR_RSP]);
 		c[VMCB_TLB_CONTROL] = v->flush_tlb ? 1 : 0;

@@ -18,13 +18,14 @@ struct vcpu_state;
 enum svm_stat {
 	ST_EXIT_INTR, ST_EXIT_NMI, ST_EXIT_CPUID, ST_EXIT_HLT, ST_EXIT_IOIO, ST_EXIT_MSR,
 	ST_EXIT_SHUTDOWN, ST_EXIT_NPF, ST_EXIT_SVM_INSN, ST_EXIT_INVALID, ST_EXIT_OTHER,
-	ST_MSR_EMULATED, ST_MSR_UNKNOWN, ST_IO_STRING, ST_INJECT_GP, ST_INJECT_UD,
+	ST_EXIT_VINTR, ST_MSR_EMULATED, ST_MSR_UNKNOWN, ST_IO_STRING, ST_INJECT_GP, ST_INJECT_UD,
+	ST_IRQ_INJECTED,
 	ST__COUNT
 };
 
 /* What the last exit handed to the core still owes the guest when it
  * resumes: a read's value into a register or memory, the RIP step. */
-enum svm_pending { PEND_NONE, PEND_RIP, PEND_IO, PEND_MMIO, PEND_MSR };
+enum svm_pending { PEND_NONE, PEND_RIP, PEND_HLT, PEND_IO, PEND_MMIO, PEND_MSR };
 
 #define SVM_IO_BUF 4096 /* REP INS/OUTS: at most this many bytes per exit */
 #define SVM_MTRR_VAR 8
@@ -36,6 +37,7 @@ struct svm_vcpu {
 	bool has_state;         /* a boot state, or set_state: can run */
 	bool dead;              /* VMRUN refused it or the guest shut down */
 	bool flush_tlb;         /* the next VMRUN flushes this ASID */
+	bool halted;            /* in HLT until an interrupt can be taken */
 	volatile int kick;
 
 	enum svm_pending pend;
@@ -55,6 +57,9 @@ struct svm_vcpu {
 	uint32_t msr_index;
 	bool msr_write;
 	_Alignas(8) uint8_t buf[SVM_IO_BUF];
+
+	struct lapic *lapic;
+	uint64_t tsc_deadline;  /* IA32_TSC_DEADLINE as the guest wrote it */
 
 	struct cpuid_leaf *cpuid;
 	unsigned ncpuid;
@@ -82,6 +87,9 @@ struct svm {
 	bool nrips;             /* CPUID 0x8000000A EDX bit 3: nRIP saved on exits */
 	bool host_irqs;         /* the host has an IDT: VMRUN with IF=1, INTR exits */
 	uint32_t asids;
+	struct ioapic *ioapic;
+	struct i8259 *pic;
+	struct i8254 *pit;
 };
 
 /* Host instructions. */
@@ -134,6 +142,16 @@ int svm_msr_emulate(struct svm *s, struct svm_vcpu *v, uint32_t index, uint64_t 
 void svm_vmcb_init(struct svm *s, struct svm_vcpu *v);
 void svm_state_get(const struct svm_vcpu *v, struct vcpu_state *st);
 void svm_state_set(struct svm_vcpu *v, const struct vcpu_state *st);
+
+/* svm_irq.c: the interrupt controllers, their delivery, the host timer */
+int svm_irq_init(struct svm *s, char *err, size_t errlen);
+void svm_irq_timers(struct svm *s, struct svm_vcpu *v);
+void svm_irq_inject(struct svm *s, struct svm_vcpu *v);
+bool svm_irq_ready(struct svm *s, struct svm_vcpu *v);
+/* When a guest timer of v's is due next (vclock ns), UINT64_MAX for never. */
+uint64_t svm_irq_next_ns(struct svm *s, struct svm_vcpu *v);
+void svm_irq_tsc_deadline(struct svm_vcpu *v, uint64_t guest_tsc);
+uint64_t svm_irq_tsc_deadline_get(const struct svm_vcpu *v);
 
 /* svm_exit.c */
 int svm_run(void *hv, unsigned cpu, struct vexit *ex);

@@ -155,6 +155,12 @@ int svm_msr_emulate(struct svm *s, struct svm_vcpu *v, uint32_t index, uint64_t 
 		else if (index == 0x1d9 && x)
 			return -1;
 		return 0;
+	case 0x6e0: /* TSC_DEADLINE → the LAPIC model's timer */
+		if (write)
+			svm_irq_tsc_deadline(v, x);
+		else
+			*value = svm_irq_tsc_deadline_get(v);
+		return 0;
 	case 0x48: /* SPEC_CTRL: remembered; the host runs no other code to protect */
 		if (write)
 			v->spec_ctrl = x;

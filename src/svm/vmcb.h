@@ -67,6 +67,7 @@
 /* MISC1 intercept bits */
 #define ICPT_INTR     (1u << 0)
 #define ICPT_NMI      (1u << 1)
+#define ICPT_VINTR    (1u << 4)
 #define ICPT_CPUID    (1u << 18)
 #define ICPT_INVD     (1u << 22)
 #define ICPT_HLT      (1u << 24)
@@ -103,6 +104,7 @@
 #define SVM_EXIT_NMI      0x061
 #define SVM_EXIT_SMI      0x062
 #define SVM_EXIT_INIT     0x063
+#define SVM_EXIT_VINTR    0x064
 #define SVM_EXIT_CPUID    0x072
 #define SVM_EXIT_INVD     0x076
 #define SVM_EXIT_HLT      0x078

@@ -1,0 +1,175 @@
+/* svm_irq — the guest's interrupt controllers under SVM: what KVM's
+ * in-kernel irqchip is to the hosted build, here the portable models
+ * (devices/lapic, ioapic, i8259, i8254) on the VM's buses, and their
+ * delivery: before each VMRUN the highest pending vector (local APIC
+ * first, then the 8259 through LINT0's virtual wire) is injected with
+ * EVENTINJ when the guest can take it, or an interrupt window is asked
+ * for (V_IRQ with the VINTR intercept) when it cannot. A HLT waits here
+ * for the next interrupt. The platform's host tick (an INTR exit) takes
+ * the CPU out of a guest that never exits, so guest timers still fire. */
+#include <stdio.h>
+
+#include "arch/x86/layout.h"
+#include "core/vm.h"
+#include "devices/i8254.h"
+#include "devices/i8259.h"
+#include "devices/ioapic.h"
+#include "devices/lapic.h"
+#include "metal/metal.h"
+#include "svm/svm_int.h"
+#include "svm/vmcb.h"
+
+#define RFLAGS_IF (1ull << 9)
+
+static uint64_t clock_ns(void *ctx)
+{
+	(void)ctx;
+	return metal_now_ns();
+}
+
+static void pit_irq(void *ctx, uint32_t gsi, int level)
+{
+	struct svm *s = ctx;
+	(void)gsi;
+	i8259_set_irq(s->pic, 0, level);
+	ioapic_set_irq(s->ioapic, 2, level); /* the MADT's override: IRQ 0 is GSI 2 */
+}
+
+static void ioapic_deliver(void *ctx, uint8_t vector, bool level, uint8_t dest, bool logical)
+{
+	struct svm *s = ctx;
+	unsigned cpu = !logical && dest < s->ncpus ? dest : 0;
+	lapic_accept(s->vcpus[cpu].lapic, vector, level);
+}
+
+static void lapic_eoi(void *ctx, uint8_t vector)
+{
+	struct svm *s = ctx;
+	ioapic_eoi(s->ioapic, vector);
+}
+
+static void line_set(void *ctx, uint32_t gsi, int level)
+{
+	struct svm *s = ctx;
+	ioapic_set_irq(s->ioapic, gsi, level);
+	if (gsi < 16)
+		i8259_set_irq(s->pic, gsi, level);
+}
+
+struct irq_line svm_irq_line(struct svm *s, uint32_t gsi)
+{
+	return (struct irq_line){ .set = line_set, .ctx = s, .gsi = gsi };
+}
+
+int svm_irq_init(struct svm *s, char *err, size_t errlen)
+{
+	struct vm *vm = s->vm;
+	struct vclock clk = { .mono_ns = clock_ns };
+	s->ioapic = ioapic_new(ioapic_deliver, s);
+	s->pic = i8259_new();
+	s->pit = i8254_new((struct irq_line){ .set = pit_irq, .ctx = s }, &clk);
+	if (!s->ioapic || !s->pic || !s->pit)
+		goto nomem;
+	for (unsigned i = 0; i < s->ncpus; i++)
+		if (!(s->vcpus[i].lapic = lapic_new(i, &clk, lapic_eoi, s)))
+			goto nomem;
+	/* One LAPIC page on the bus: vCPU 0's (the bus knows no vCPU; SMP
+	 * would route the page per vCPU in the NPF path). */
+	if (bus_add(&vm->mmio, LAYOUT_LAPIC, 0x1000, "lapic", lapic_io, s->vcpus[0].lapic) < 0 ||
+	    bus_add(&vm->mmio, LAYOUT_IOAPIC, 0x1000, "ioapic", ioapic_io, s->ioapic) < 0 ||
+	    bus_add(&vm->pio, 0x20, 2, "pic", i8259_master_io, s->pic) < 0 ||
+	    bus_add(&vm->pio, 0xa0, 2, "pic", i8259_slave_io, s->pic) < 0 ||
+	    bus_add(&vm->pio, 0x4d0, 2, "pic", i8259_elcr_io, s->pic) < 0 ||
+	    bus_add(&vm->pio, 0x40, 4, "pit", i8254_io, s->pit) < 0 ||
+	    bus_add(&vm->pio, 0x61, 1, "pit", i8254_port61_io, s->pit) < 0) {
+		snprintf(err, errlen, "the interrupt controllers' addresses are taken on the VM's buses");
+		return -1;
+	}
+	return 0;
+nomem:
+	snprintf(err, errlen, "no memory for the interrupt controller models");
+	return -1;
+}
+
+/* The vector vCPU v would take now: local APIC first, then the 8259 (vCPU
+ * 0 only, through the virtual wire). -1: none. `take`: acknowledge it. */
+static int next_vector(struct svm *s, struct svm_vcpu *v, bool take)
+{
+	int vec = lapic_pending(v->lapic);
+	if (vec >= 0) {
+		if (take)
+			lapic_ack(v->lapic, (uint8_t)vec);
+		return vec;
+	}
+	if (v->id == 0 && lapic_accepts_extint(v->lapic) && i8259_pending(s->pic))
+		return take ? i8259_ack(s->pic) : 0x100; /* a vector, not yet known */
+	return -1;
+}
+
+void svm_irq_timers(struct svm *s, struct svm_vcpu *v)
+{
+	if (v->id == 0)
+		i8254_poll(s->pit);
+}
+
+void svm_irq_inject(struct svm *s, struct svm_vcpu *v)
+{
+	uint8_t *c = v->vmcb;
+	uint64_t ctl = vmcb_r64(c, VMCB_INT_CTL) & ~(INT_CTL_V_IRQ | (0xfull << 16) | INT_CTL_V_IGN_TPR);
+	uint32_t misc = vmcb_r32(c, VMCB_INTERCEPT_MISC1) & ~ICPT_VINTR;
+	svm_irq_timers(s, v);
+	bool busy = vmcb_r64(c, VMCB_EVENTINJ) & EVT_VALID; /* an event is being (re)delivered */
+	if (!busy && next_vector(s, v, false) >= 0) {
+		bool open = (vmcb_r64(c, VMCB_RFLAGS) & RFLAGS_IF) && !(vmcb_r64(c, VMCB_INT_SHADOW) & 1);
+		if (open) {
+			int vec = next_vector(s, v, true);
+			if (vec >= 0) {
+				vmcb_w64(c, VMCB_EVENTINJ, (uint64_t)(uint8_t)vec | EVT_TYPE_INTR | EVT_VALID);
+				v->stats[ST_IRQ_INJECTED]++;
+			}
+		} else {
+			/* a window: exit (VINTR) as soon as the guest can take one */
+			ctl |= INT_CTL_V_IRQ | (0xfull << 16) | INT_CTL_V_IGN_TPR;
+			misc |= ICPT_VINTR;
+		}
+	}
+	vmcb_w64(c, VMCB_INT_CTL, ctl);
+	vmcb_w32(c, VMCB_INTERCEPT_MISC1, misc);
+}
+
+uint64_t svm_irq_next_ns(struct svm *s, struct svm_vcpu *v)
+{
+	uint64_t a = lapic_timer_next_ns(v->lapic), b = v->id == 0 ? i8254_next_ns(s->pit) : I8254_NONE;
+	return a < b ? a : b;
+}
+
+bool svm_irq_ready(struct svm *s, struct svm_vcpu *v)
+{
+	svm_irq_timers(s, v);
+	return (vmcb_r64(v->vmcb, VMCB_RFLAGS) & RFLAGS_IF) && next_vector(s, v, false) >= 0;
+}
+
+/* The TSC-deadline MSR: the guest's TSC value, kept, and handed to the
+ * LAPIC as a time. */
+void svm_irq_tsc_deadline(struct svm_vcpu *v, uint64_t guest_tsc)
+{
+	v->tsc_deadline = guest_tsc;
+	if (!guest_tsc) {
+		lapic_set_deadline_ns(v->lapic, 0);
+		return;
+	}
+	uint64_t host_tsc = guest_tsc - vmcb_r64(v->vmcb, VMCB_TSC_OFFSET), now = metal_rdtsc(), hz = metal_tsc_hz();
+	uint64_t t = metal_now_ns();
+	if (host_tsc > now && hz) {
+		uint64_t d = host_tsc - now;
+		if (d > hz * 3600)
+			d = hz * 3600; /* an hour is as good as never */
+		t += d / hz * 1000000000ull + d % hz * 1000000000ull / hz;
+	}
+	lapic_set_deadline_ns(v->lapic, t ? t : 1);
+}
+
+uint64_t svm_irq_tsc_deadline_get(const struct svm_vcpu *v)
+{
+	return lapic_timer_next_ns(v->lapic) == LAPIC_NONE ? 0 : v->tsc_deadline;
+}
