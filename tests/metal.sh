@@ -12,8 +12,11 @@
 #    policy, a CPU without AMD-V or without nested paging, vigil-metal's own
 #    failures (--selftest);
 #  - a policy module redirecting a port read and denying an MSR read, with
-#    --stats, the audit lines and --trace.
+#    --stats, the audit lines and --trace;
+#  - Debian's stock kernel (bzImage, then PVH) booted to the default guest's
+#    init, reporting its CPUs and memory, ended by poweroff -f.
 # Usage: tests/metal.sh [BUILD_DIR]     Last line: "metal: N passed, N failed".
+#   METAL_GUEST=DIR  the default guest's build (default BUILD_DIR/guest)
 set -u
 cd "$(dirname "$0")/.."
 B=${1:-build}
@@ -154,6 +157,26 @@ expect trace "--trace: JSON lines on COM1" 0 "guest powered off" "" "--mem 64M -
     "$G/tiny-poweroff.bin,$T/policy.json policy"
 grep -q '^vigil-metal: trace {"t":[0-9]*,"vcpu":0,"kind":"pio","addr":"0x1234","len":1,"write":false,"value":"0xff","device":null,"verdict":"redirect","rule":"probe"}$' "$T/trace.out" &&
     ok "--trace: the redirected read's record" || ko "--trace: the redirected read's record" "$(grep 0x1234 "$T/trace.out")"
+
+# ---- Debian's stock kernel to the default guest's init ----------------------
+# bzImage and the PVH entry of its ELF vmlinux, with the busybox initramfs
+# (guest/build.sh: make guests); the guest reports its CPUs and memory and
+# `poweroff -f` ends QEMU.
+GUEST=${METAL_GUEST:-$B/guest}
+if [ -f "$GUEST/vmlinuz" ] && [ -f "$GUEST/vmlinux" ] && [ -f "$GUEST/initramfs.cpio.gz" ]; then
+    for k in vmlinuz:256 vmlinux:512; do
+        python3 tests/metal_linux.py "$IMG" "$GUEST/${k%%:*}" "$GUEST/initramfs.cpio.gz" "${k#*:}" 300 >"$T/linux" 2>&1
+        while read -r verdict what; do
+            case $verdict in
+                PASS) ok "${k%%:*}: $what" ;;
+                FAIL) ko "${k%%:*}: $what" "$(grep '^    ' "$T/linux")" ;;
+            esac
+        done < <(grep -E '^(PASS|FAIL) ' "$T/linux")
+        grep -qE '^(PASS|FAIL) ' "$T/linux" || ko "${k%%:*}: Debian's kernel" "$(cat "$T/linux")"
+    done
+else
+    ko "Debian's kernel" "no default guest in $GUEST (make guests)"
+fi
 
 echo "metal: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
