@@ -14,7 +14,8 @@
 #  - a policy module redirecting a port read and denying an MSR read, with
 #    --stats, the audit lines and --trace;
 #  - Debian's stock kernel (bzImage, then PVH) booted to the default guest's
-#    init, reporting its CPUs and memory, ended by poweroff -f.
+#    init, reporting its CPUs and memory, reading and writing a RAM disk
+#    module through virtio-blk, ended by poweroff -f.
 # Usage: tests/metal.sh [BUILD_DIR]     Last line: "metal: N passed, N failed".
 #   METAL_GUEST=DIR  the default guest's build (default BUILD_DIR/guest)
 set -u
@@ -163,9 +164,12 @@ grep -q '^vigil-metal: trace {"t":[0-9]*,"vcpu":0,"kind":"pio","addr":"0x1234","
 # (guest/build.sh: make guests); the guest reports its CPUs and memory and
 # `poweroff -f` ends QEMU.
 GUEST=${METAL_GUEST:-$B/guest}
+# A 1 MiB RAM disk module for the bzImage run: virtio-blk over it.
+python3 -c "import sys; d = bytearray(1 << 20); d[0:16] = b'vigil-metal-disk'; open(sys.argv[1], 'wb').write(d)" "$T/disk.img"
 if [ -f "$GUEST/vmlinuz" ] && [ -f "$GUEST/vmlinux" ] && [ -f "$GUEST/initramfs.cpio.gz" ]; then
     for k in vmlinuz:256 vmlinux:512; do
-        python3 tests/metal_linux.py "$IMG" "$GUEST/${k%%:*}" "$GUEST/initramfs.cpio.gz" "${k#*:}" 300 >"$T/linux" 2>&1
+        disk=; [ "${k%%:*}" = vmlinuz ] && disk=$T/disk.img
+        python3 tests/metal_linux.py "$IMG" "$GUEST/${k%%:*}" "$GUEST/initramfs.cpio.gz" "${k#*:}" 300 $disk >"$T/linux" 2>&1
         while read -r verdict what; do
             case $verdict in
                 PASS) ok "${k%%:*}: $what" ;;

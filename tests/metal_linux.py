@@ -5,7 +5,10 @@ Boots QEMU's emulated AMD-V machine with vigil-metal, the kernel and the
 default guest's busybox initramfs as multiboot modules, waits for the
 guest's shell, asks it for its CPU count and memory, then `poweroff -f`,
 and checks that vigil-metal said the guest powered off and QEMU exited.
-Usage: metal_linux.py IMAGE KERNEL INITRD MEM_MIB [TIMEOUT_S]
+With DISK (a raw image whose first sector starts "vigil-metal-disk"), it is
+also a RAM disk module: the guest reads that sector from /dev/vda, writes
+another and reads it back.
+Usage: metal_linux.py IMAGE KERNEL INITRD MEM_MIB [TIMEOUT_S [DISK]]
 (KERNEL: the bzImage, or the ELF vmlinux for the PVH entry.)
 Prints one PASS/FAIL line per check; exit status 1 if any failed.
 """
@@ -20,9 +23,11 @@ import time
 def main():
     image, kernel, initrd, mem = sys.argv[1:5]
     limit = float(sys.argv[5]) if len(sys.argv) > 5 else 300
+    disk = sys.argv[6] if len(sys.argv) > 6 else None
+    mods = f"{kernel},{initrd}" + (f",{disk} disk" if disk else "")
     cmd = ["nice", os.environ.get("QEMU", "qemu-system-x86_64"), "-accel", "tcg", "-cpu", "EPYC,+svm,+npt",
            "-m", "2G", "-serial", "stdio", "-display", "none", "-monitor", "none", "-no-reboot",
-           "-kernel", image, "-append", f"--mem {mem}M --stats --cmdline earlyprintk=ttyS0", "-initrd", f"{kernel},{initrd}"]
+           "-kernel", image, "-append", f"--mem {mem}M --stats --cmdline earlyprintk=ttyS0", "-initrd", mods]
     p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     sel = selectors.DefaultSelector()
     sel.register(p.stdout, selectors.EVENT_READ)
@@ -39,7 +44,12 @@ def main():
             break
         out += chunk
         if not sent and b"guest# " in out:
-            p.stdin.write(b"echo cpus=$(nproc); grep MemTotal /proc/meminfo; poweroff -f\n")
+            line = "echo cpus=$(nproc); grep MemTotal /proc/meminfo; "
+            if disk:
+                line += ("echo disk=$(head -c 16 /dev/vda); echo written-by-the-guest | dd of=/dev/vda bs=512 seek=7 "
+                         "conv=sync,fsync 2>/dev/null; echo back=$(dd if=/dev/vda bs=512 skip=7 count=1 2>/dev/null "
+                         "| head -c 20); ")
+            p.stdin.write((line + "poweroff -f\n").encode())
             p.stdin.flush()
             sent = True
     took = time.monotonic() - t0
@@ -67,6 +77,12 @@ def main():
     total = int(m.group(1)) if m else 0
     # The kernel keeps its own image and tables out of MemTotal.
     check(int(mem) * 1024 * 0.8 < total <= int(mem) * 1024, f"the guest's MemTotal fits --mem {mem}M ({total} kB)")
+    if disk:
+        check(re.search(r"^disk=vigil-metal-disk\r?$", text, re.M) is not None, "virtio-blk: the guest reads the RAM disk")
+        check(re.search(r"^back=written-by-the-guest\r?$", text, re.M) is not None,
+              "virtio-blk: a write to the RAM disk reads back")
+        check(re.search(r"^vigil-metal: device drive0 \(virtio-blk\): requests=[1-9]", text, re.M) is not None,
+              "virtio-blk: --stats counts the disk's requests")
     check(re.search(r"^vigil-metal: guest powered off\r?$", text, re.M) is not None and
           re.search(r"^vigil-metal: exit 0\r?$", text, re.M) is not None, "poweroff -f: 'guest powered off', exit 0")
     if fails:

@@ -56,11 +56,11 @@ __attribute__((noreturn)) static void fail(const char *msg)
 	metal_poweroff(VM_STOP_ERROR);
 }
 
-/* "/path/file policy" or "policy": the policy file, as the issue names it. */
-static int is_policy(const char *s)
+/* "/path/file WORD" or "WORD": a module of that role (policy, disk). */
+static int is_role(const char *s, const char *word)
 {
-	size_t n = strlen(s);
-	return !strcmp(s, "policy") || (n > 7 && !strcmp(s + n - 7, " policy"));
+	size_t n = strlen(s), w = strlen(word);
+	return !strcmp(s, word) || (n > w && s[n - w - 1] == ' ' && !strcmp(s + n - w, word));
 }
 
 void metal_main(uint32_t magic, uint32_t info)
@@ -87,7 +87,13 @@ void metal_main(uint32_t magic, uint32_t info)
 	const struct mb_module *kernel = NULL, *initrd = NULL, *pol = NULL;
 	for (unsigned i = 0; i < mb.nr_mods; i++) {
 		const struct mb_module *m = &mb.mods[i];
-		if (is_policy(m->string)) {
+		if (is_role(m->string, "disk")) {
+			if (b.nr_disks == METAL_MAX_DISKS)
+				fail("more than 4 disk modules");
+			b.disks[b.nr_disks].data = (uint8_t *)(uintptr_t)m->start;
+			b.disks[b.nr_disks].len = (size_t)(m->end - m->start);
+			b.nr_disks++;
+		} else if (is_role(m->string, "policy")) {
 			if (pol)
 				fail("two policy modules: give one");
 			pol = m;
@@ -96,13 +102,13 @@ void metal_main(uint32_t magic, uint32_t info)
 		else if (!initrd)
 			initrd = m;
 		else {
-			metal_log("module %u \"%s\": one kernel, one initrd and one policy are taken; this is a fourth",
+			metal_log("module %u \"%s\": one kernel, one initrd, one policy and disks are taken; this is a second initrd",
 				  i, m->string);
 			metal_poweroff(VM_STOP_ERROR);
 		}
 	}
 	if (!kernel)
-		fail("no guest kernel: give it as the first multiboot module (QEMU: -initrd KERNEL[,INITRD][,POLICY policy])");
+		fail("no guest kernel: give it as the first multiboot module (QEMU: -initrd KERNEL[,INITRD][,POLICY policy][,IMAGE disk])");
 	if (kernel->end <= kernel->start)
 		fail("the kernel module is empty");
 	b.kernel = (const uint8_t *)(uintptr_t)kernel->start;
