@@ -12,8 +12,12 @@
 #    policy, a CPU without AMD-V or without nested paging, vigil-metal's own
 #    failures (--selftest);
 #  - a policy module redirecting a port read and denying an MSR read, with
-#    --stats, the audit lines and --trace.
+#    --stats, the audit lines and --trace;
+#  - Debian's stock kernel (bzImage, then PVH) booted to the default guest's
+#    init, reporting its CPUs and memory, reading and writing a RAM disk
+#    module through virtio-blk, ended by poweroff -f.
 # Usage: tests/metal.sh [BUILD_DIR]     Last line: "metal: N passed, N failed".
+#   METAL_GUEST=DIR  the default guest's build (default BUILD_DIR/guest)
 set -u
 cd "$(dirname "$0")/.."
 B=${1:-build}
@@ -124,6 +128,10 @@ CPU=qemu64,-svm expect nosvm "a CPU without AMD-V" 1 "" "" "--mem 64M" "$G/tiny-
 grep -q "^vigil-metal: this CPU has no AMD-V" "$T/nosvm.out" || ko "no AMD-V: the line" "$(cat "$T/nosvm.out")"
 CPU=qemu64 expect nonpt "-cpu qemu64: AMD-V without nested paging" 1 "" "" "--mem 64M" "$G/tiny-poweroff.bin"
 grep -q "^vigil-metal: this CPU's AMD-V has no nested paging" "$T/nonpt.out" || ko "no NPT: the line" "$(cat "$T/nonpt.out")"
+# The libc shim checked on the machine itself (heap reuse, conversions,
+# sorting, calendar, timed waits; src/metal/selftest.c).
+expect libc "the libc shim's checks" 0 "" "" "--selftest libc" ""
+grep -q "^vigil-metal: selftest libc: [1-9][0-9]* checks, 0 failed$" "$T/libc.out" || ko "libc checks: all pass" "$(cat "$T/libc.out")"
 # vigil-metal's own failures: a host fault through its IDT, an abort, a
 # wait that nothing on the only CPU could end.
 expect fault "a host page fault is a line, not a triple fault" 3 "fatal: host fault" "" "--selftest fault" "$G/tiny-poweroff.bin"
@@ -150,6 +158,29 @@ expect trace "--trace: JSON lines on COM1" 0 "guest powered off" "" "--mem 64M -
     "$G/tiny-poweroff.bin,$T/policy.json policy"
 grep -q '^vigil-metal: trace {"t":[0-9]*,"vcpu":0,"kind":"pio","addr":"0x1234","len":1,"write":false,"value":"0xff","device":null,"verdict":"redirect","rule":"probe"}$' "$T/trace.out" &&
     ok "--trace: the redirected read's record" || ko "--trace: the redirected read's record" "$(grep 0x1234 "$T/trace.out")"
+
+# ---- Debian's stock kernel to the default guest's init ----------------------
+# bzImage and the PVH entry of its ELF vmlinux, with the busybox initramfs
+# (guest/build.sh: make guests); the guest reports its CPUs and memory and
+# `poweroff -f` ends QEMU.
+GUEST=${METAL_GUEST:-$B/guest}
+# A 1 MiB RAM disk module for the bzImage run: virtio-blk over it.
+python3 -c "import sys; d = bytearray(1 << 20); d[0:16] = b'vigil-metal-disk'; open(sys.argv[1], 'wb').write(d)" "$T/disk.img"
+if [ -f "$GUEST/vmlinuz" ] && [ -f "$GUEST/vmlinux" ] && [ -f "$GUEST/initramfs.cpio.gz" ]; then
+    for k in vmlinuz:256 vmlinux:512; do
+        disk=; [ "${k%%:*}" = vmlinuz ] && disk=$T/disk.img
+        python3 tests/metal_linux.py "$IMG" "$GUEST/${k%%:*}" "$GUEST/initramfs.cpio.gz" "${k#*:}" 300 $disk >"$T/linux" 2>&1
+        while read -r verdict what; do
+            case $verdict in
+                PASS) ok "${k%%:*}: $what" ;;
+                FAIL) ko "${k%%:*}: $what" "$(grep '^    ' "$T/linux")" ;;
+            esac
+        done < <(grep -E '^(PASS|FAIL) ' "$T/linux")
+        grep -qE '^(PASS|FAIL) ' "$T/linux" || ko "${k%%:*}: Debian's kernel" "$(cat "$T/linux")"
+    done
+else
+    ko "Debian's kernel" "no default guest in $GUEST (make guests)"
+fi
 
 echo "metal: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

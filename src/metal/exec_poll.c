@@ -29,14 +29,21 @@ struct post {
 	struct post *next;
 };
 
+static bool polling;
 static struct exec_timer *timers;
 static struct doorbell *bells;
 static struct post *posts, **posts_tail = &posts;
-static bool polling;
 
+/* Outside the poll loop the caller (a vCPU's exit handling) is the only
+ * code on this CPU, so the device context is "not running" in exec.h's
+ * sense: -ESRCH, and the caller runs fn itself at once (virtio_pci does,
+ * rather than wait for a loop that cannot run while it waits). From a
+ * callback of the loop, the work is queued for the next turn. */
 static int p_post(void *ctx, void (*fn)(void *), void *arg)
 {
 	(void)ctx;
+	if (!polling)
+		return -ESRCH;
 	struct post *p = malloc(sizeof(*p));
 	if (!p)
 		return -ENOMEM;

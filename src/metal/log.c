@@ -6,7 +6,7 @@
 
 void metal_vlog(const char *fmt, va_list ap)
 {
-	char line[512];
+	char line[1280]; /* a trace or audit record (1 KiB) and its prefix */
 	int n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
 	if (n < 0)
 		n = 0;

@@ -11,6 +11,8 @@
 #include "core/policy.h"
 #include "metal/options.h"
 
+#define METAL_MAX_DISKS 4
+
 struct metal_boot {
 	const struct metal_opts *opts;
 	const uint8_t *kernel;
@@ -18,6 +20,12 @@ struct metal_boot {
 	const uint8_t *initrd; /* NULL: none */
 	size_t initrd_len;
 	const struct policy_spec *policy; /* NULL: the built-in default */
+	/* RAM disks (modules ending " disk"), /dev/vda first; writes stay in RAM. */
+	struct {
+		uint8_t *data;
+		size_t len;
+	} disks[METAL_MAX_DISKS];
+	unsigned nr_disks;
 };
 
 /* Builds the VM, runs it until it stops and reports; returns vigil run's

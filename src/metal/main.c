@@ -4,9 +4,7 @@
  * build and run the VM (machine.c) and power the machine off with `vigil
  * run`'s exit status for how the guest ended. Every failure on the way is
  * one "vigil-metal:" line and a poweroff: never a hang. */
-#include <pthread.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "core/vmctl.h"
@@ -16,6 +14,7 @@
 #include "metal/multiboot.h"
 #include "metal/options.h"
 #include "metal/policy_mod.h"
+#include "metal/selftest.h"
 #include "svm/svm.h"
 
 static struct mb_info mb;
@@ -57,29 +56,11 @@ __attribute__((noreturn)) static void fail(const char *msg)
 	metal_poweroff(VM_STOP_ERROR);
 }
 
-/* "/path/file policy" or "policy": the policy file, as the issue names it. */
-static int is_policy(const char *s)
+/* "/path/file WORD" or "WORD": a module of that role (policy, disk). */
+static int is_role(const char *s, const char *word)
 {
-	size_t n = strlen(s);
-	return !strcmp(s, "policy") || (n > 7 && !strcmp(s + n - 7, " policy"));
-}
-
-/* --selftest: vigil-metal's own failures end in a line and a poweroff. */
-static void selftest(const char *kind)
-{
-	metal_log("selftest: %s", kind);
-	if (!strcmp(kind, "fault")) {
-		volatile uint64_t *bad = (volatile uint64_t *)(uintptr_t)0x8000000000ull; /* unmapped */
-		(void)*bad;
-	} else if (!strcmp(kind, "abort")) {
-		abort();
-	} else {
-		pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
-		pthread_cond_t c = PTHREAD_COND_INITIALIZER;
-		pthread_mutex_lock(&m);
-		pthread_cond_wait(&c, &m);
-	}
-	metal_log("selftest %s: still running", kind);
+	size_t n = strlen(s), w = strlen(word);
+	return !strcmp(s, word) || (n > w && s[n - w - 1] == ' ' && !strcmp(s + n - w, word));
 }
 
 void metal_main(uint32_t magic, uint32_t info)
@@ -101,12 +82,18 @@ void metal_main(uint32_t magic, uint32_t info)
 		fail(err);
 
 	if (opts.selftest[0])
-		selftest(opts.selftest);
+		metal_selftest(opts.selftest);
 	struct metal_boot b = { .opts = &opts };
 	const struct mb_module *kernel = NULL, *initrd = NULL, *pol = NULL;
 	for (unsigned i = 0; i < mb.nr_mods; i++) {
 		const struct mb_module *m = &mb.mods[i];
-		if (is_policy(m->string)) {
+		if (is_role(m->string, "disk")) {
+			if (b.nr_disks == METAL_MAX_DISKS)
+				fail("more than 4 disk modules");
+			b.disks[b.nr_disks].data = (uint8_t *)(uintptr_t)m->start;
+			b.disks[b.nr_disks].len = (size_t)(m->end - m->start);
+			b.nr_disks++;
+		} else if (is_role(m->string, "policy")) {
 			if (pol)
 				fail("two policy modules: give one");
 			pol = m;
@@ -115,13 +102,13 @@ void metal_main(uint32_t magic, uint32_t info)
 		else if (!initrd)
 			initrd = m;
 		else {
-			metal_log("module %u \"%s\": one kernel, one initrd and one policy are taken; this is a fourth",
+			metal_log("module %u \"%s\": one kernel, one initrd, one policy and disks are taken; this is a second initrd",
 				  i, m->string);
 			metal_poweroff(VM_STOP_ERROR);
 		}
 	}
 	if (!kernel)
-		fail("no guest kernel: give it as the first multiboot module (QEMU: -initrd KERNEL[,INITRD][,POLICY policy])");
+		fail("no guest kernel: give it as the first multiboot module (QEMU: -initrd KERNEL[,INITRD][,POLICY policy][,IMAGE disk])");
 	if (kernel->end <= kernel->start)
 		fail("the kernel module is empty");
 	b.kernel = (const uint8_t *)(uintptr_t)kernel->start;

@@ -89,8 +89,8 @@ int metal_opts_parse(const char *line, struct metal_opts *o, char *err, size_t e
 				return errmsg(err, errlen, "--trace '%s': vigil-metal has no files; use --trace - (COM1)", arg);
 			o->trace = true;
 		} else if (!strcmp(opt, "--selftest")) {
-			if (strcmp(arg, "fault") && strcmp(arg, "abort") && strcmp(arg, "deadlock"))
-				return errmsg(err, errlen, "--selftest '%s': expected fault, abort or deadlock", arg);
+			if (strcmp(arg, "libc") && strcmp(arg, "fault") && strcmp(arg, "abort") && strcmp(arg, "deadlock"))
+				return errmsg(err, errlen, "--selftest '%s': expected libc, fault, abort or deadlock", arg);
 			snprintf(o->selftest, sizeof(o->selftest), "%s", arg);
 		} else if (!strcmp(opt, "--stats")) {
 			o->stats = true;

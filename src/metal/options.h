@@ -15,8 +15,7 @@ struct metal_opts {
 	char cmdline[METAL_CMDLINE_MAX]; /* the guest's, whole */
 	bool stats;
 	bool trace;     /* --trace: JSON lines on COM1 (any FILE argument names COM1) */
-	/* --selftest KIND, for tests/metal.sh: make vigil-metal itself fail
-	 * the way KIND says (fault, abort, deadlock) to show it ends cleanly. */
+	/* --selftest KIND, for tests/metal.sh (metal/selftest.h). */
 	char selftest[16];
 };
 
