@@ -46,7 +46,6 @@ make -s metal >/dev/null || { echo "build failed: vigil-metal (make metal)"; ech
 suite warnings warnings
 suite layering tests/layering.sh build
 suite metal tests/metal.sh build
-suite metal-linux tests/metal_linux.sh build
 suite units make -s unit
 suite native tests/native.sh build
 suite gdb tests/gdb.sh build
