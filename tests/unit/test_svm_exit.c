@@ -378,8 +378,20 @@ static void test_interrupts(void **state)
 	assert_int_equal(svm_run(&sv, 0, &ex), 0);
 	assert_int_equal(entry_inj[0], 0);
 	assert_true(entry_ctl[0] & INT_CTL_V_IRQ);
-	/* the HLT of the first part left the vCPU halted; a pending vector wakes it */
-	(void)ex;
+	/* an MSI (virtio-pci's MSI-X) lands in the LAPIC; outside the window: dropped */
+	guest_state();
+	lapic_io(v->lapic, 0xb0, (uint8_t *)&eoi, 4, true);
+	svm_msi(&sv, 0xfee00000, 0x4041);
+	svm_msi(&sv, 0xfed00000, 0x0042);
+	svm_msi(&sv, 0xfee00000, 0x0443); /* NMI delivery mode: not modelled */
+	const struct fake_exit e4[] = { { SVM_EXIT_HLT, 0, 0 } };
+	exits(1, e4);
+	assert_int_equal(svm_run(&sv, 0, &ex), 0);
+	assert_int_equal(entry_inj[0], EVT_VALID | EVT_TYPE_INTR | 0x41);
+	uint32_t irr2 = 0;
+	lapic_io(v->lapic, 0x220, (uint8_t *)&irr2, 4, false); /* IRR bits 64-95 */
+	assert_int_equal(irr2 & ((1u << 2) | (1u << 3)), 0);
+	lapic_io(v->lapic, 0xb0, (uint8_t *)&eoi, 4, true);
 	/* the PIT on IRQ 0 through the 8259 (LAPIC disabled: ExtINT passes) */
 	guest_state();
 	uint32_t off = 0xff;
