@@ -56,7 +56,7 @@ uint64_t svm_host_save_pa(void)
 
 /* --- the world switch, scripted --- */
 struct fake_exit {
-	uint64_t code, info1, info2;
+	uint64_t code, info1, info2, intinfo;
 };
 static struct fake_exit script[8];
 static unsigned nscript, at;
@@ -75,7 +75,7 @@ void svm_vmrun(uint64_t vmcb_pa, uint64_t *gprs, uint64_t host_save_pa, int sti)
 	vmcb_w64(c, VMCB_EXITCODE, script[at].code);
 	vmcb_w64(c, VMCB_EXITINFO1, script[at].info1);
 	vmcb_w64(c, VMCB_EXITINFO2, script[at].info2);
-	vmcb_w64(c, VMCB_EXITINTINFO, 0);
+	vmcb_w64(c, VMCB_EXITINTINFO, script[at].intinfo);
 	at++;
 }
 
@@ -349,6 +349,17 @@ static void test_ends(void **state)
 	exits(2, e3);
 	assert_int_equal(svm_run(&sv, 0, &ex), 0);
 	assert_int_equal(entry_inj[1], EVT_VALID | EVT_TYPE_EXC | 6);
+	/* an event cut short by an exit is delivered again; a software INTn
+	 * is not (its instruction runs again) */
+	const struct fake_exit e4[] = {
+		{ SVM_EXIT_INTR, 0, 0, EVT_VALID | EVT_TYPE_EXC | EVT_ERR_VALID | (5ull << 32) | 14 },
+		{ SVM_EXIT_INTR, 0, 0, EVT_VALID | (4ull << 8) | 0x80 },
+		{ SVM_EXIT_HLT, 0, 0, 0 },
+	};
+	exits(3, e4);
+	assert_int_equal(svm_run(&sv, 0, &ex), 0);
+	assert_int_equal(entry_inj[1], EVT_VALID | EVT_TYPE_EXC | EVT_ERR_VALID | (5ull << 32) | 14);
+	assert_int_equal(entry_inj[2], 0);
 	/* a kick: back to the core without entering */
 	v->kick = 1;
 	assert_int_equal(svm_run(&sv, 0, &ex), 0);
