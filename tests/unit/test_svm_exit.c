@@ -198,6 +198,31 @@ static void test_port_io(void **state)
 	assert_int_equal(ex.reason, VEXIT_HLT);
 }
 
+static void test_cpuid_table(void **state)
+{
+	(void)state;
+	uint32_t r[4], h[4];
+	svm_cpuid_answer(v, 0x40000000, 0, r);
+	assert_int_equal(r[0], 0x40000010);
+	assert_memory_equal(&r[1], "VigilMetal\0\0", 12);
+	svm_cpuid_answer(v, 0x40000010, 0, r);
+	assert_int_equal(r[0], 1000000); /* the (fake) TSC's kHz */
+	svm_cpuid_answer(v, 1, 0, r);
+	assert_true(r[2] & (1u << 31));  /* the hypervisor bit */
+	assert_true(r[2] & (1u << 24));  /* TSC-deadline: the LAPIC model's */
+	assert_false(r[2] & (1u << 21)); /* no x2APIC */
+	assert_false(r[2] & (1u << 5));  /* no VMX */
+	host_cpuid(0x80000000, 0, h);
+	if (h[0] >= 0x80000001) {
+		svm_cpuid_answer(v, 0x80000001, 0, r);
+		assert_false(r[2] & (1u << 2)); /* no SVM for the guest */
+	}
+	svm_cpuid_answer(v, 0x8000000a, 0, r);
+	assert_int_equal(r[0] | r[1] | r[2] | r[3], 0);
+	svm_cpuid_answer(v, 0x4fffffff, 0, r); /* outside the table: zeroes */
+	assert_int_equal(r[0] | r[1] | r[2] | r[3], 0);
+}
+
 static void test_rep_outs(void **state)
 {
 	(void)state;
@@ -431,6 +456,7 @@ int main(void)
 	alarm(30); /* a wait that never ends is a failure, not a hung build */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_port_io, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cpuid_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rep_outs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mmio, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_msr, setup, teardown),
