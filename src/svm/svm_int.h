@@ -150,7 +150,9 @@ int svm_irq_init(struct svm *s, char *err, size_t errlen);
 void svm_irq_timers(struct svm *s, struct svm_vcpu *v);
 void svm_irq_inject(struct svm *s, struct svm_vcpu *v);
 bool svm_irq_ready(struct svm *s, struct svm_vcpu *v);
-/* When a guest timer of v's is due next (vclock ns), UINT64_MAX for never. */
+/* The interrupt models' clock (ns since svm_create), and when a guest
+ * timer of v's is due next on it (UINT64_MAX: never). */
+uint64_t svm_clock_ns(void);
 uint64_t svm_irq_next_ns(struct svm *s, struct svm_vcpu *v);
 void svm_irq_tsc_deadline(struct svm_vcpu *v, uint64_t guest_tsc);
 uint64_t svm_irq_tsc_deadline_get(const struct svm_vcpu *v);

@@ -17,6 +17,9 @@
 
 #include <cmocka.h>
 
+/* the interrupt models' clock: the test's (1 tick = 1 ns at the fake 1 GHz) */
+static uint64_t fake_ns;
+#define SVM_TSC() fake_ns
 #include "../../src/svm/svm_cpuid.c"
 #include "../../src/svm/svm_exit.c"
 #include "../../src/svm/svm_irq.c"
@@ -40,7 +43,6 @@ void *metal_alloc_pages(size_t bytes, size_t align)
 		memset(p, 0, bytes);
 	return pages[npages++] = p;
 }
-static uint64_t fake_ns;
 uint64_t metal_now_ns(void)
 {
 	return fake_ns;
