@@ -145,6 +145,12 @@ static void filter(struct cpuid_leaf *l, unsigned n)
 			e->ecx &= ~((1u << 2) | (1u << 10) | (1u << 12) | (1u << 13) | (1u << 23) | (1u << 24) |
 				    (1u << 28) | (1u << 29));
 			break;
+		case 0x80000008:
+			e->ebx &= ~(1u << 25); /* VIRT_SSBD: its MSR (VIRT_SPEC_CTRL) is not modelled */
+			break;
+		case 0x80000021:
+			e->eax &= ~(1u << 8); /* AutoIBRS: an EFER bit the EFER model refuses */
+			break;
 		case 0x80000007:
 			e->eax = e->ebx = e->ecx = 0;
 			e->edx &= 1u << 8; /* invariant TSC only: no power management */

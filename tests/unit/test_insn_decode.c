@@ -149,12 +149,39 @@ static void test_values(void **state)
 	assert_int_equal(insn_store_value(&d, 0x123456789abcdef0ULL), 0xdef0);
 }
 
+/* Hostile bytes: whatever they are, the decoder stays inside them and
+ * within 15 bytes, and what it accepts is a sane access. */
+static void test_random(void **state)
+{
+	(void)state;
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	for (int i = 0; i < 200000; i++) {
+		uint8_t b[INSN_MAX_LEN];
+		size_t n = 1 + (size_t)(i % INSN_MAX_LEN);
+		for (size_t k = 0; k < n; k++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			b[k] = (uint8_t)x;
+		}
+		if (i % 3 == 0)
+			b[0] = (uint8_t)(0x88 + (x >> 40) % 4); /* often one of the MOVs */
+		struct insn_mmio d;
+		enum insn_mode mode = (enum insn_mode)(2u << (i % 3));
+		if (insn_decode_mmio(b, n, mode, &d) != 0)
+			continue;
+		assert_true(d.len >= 2 && d.len <= n);
+		assert_true(d.size == 1 || d.size == 2 || d.size == 4 || d.size == 8);
+		assert_true(d.reg < GPR__COUNT);
+		assert_true(!d.high8 || (d.reg >= 4 && d.reg < 8));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_subset),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_random),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
