@@ -187,6 +187,11 @@ static int do_ioio(struct svm *s, struct svm_vcpu *v, struct vexit *ex)
 	if (!v->io_str) {
 		memcpy(v->buf, &v->gpr[GPR_RAX], size);
 		v->pend = PEND_IO;
+		if (svm_irq_pio(s, (uint16_t)ex->addr, v->buf, size, ex->write)) {
+			v->stats[ST_IRQCHIP_ACCESS]++;
+			complete(v);
+			return 1;
+		}
 		return 0;
 	}
 	v->stats[ST_IO_STRING]++;
@@ -304,9 +309,14 @@ static int do_npf(struct svm *s, struct svm_vcpu *v, struct vexit *ex)
 		memcpy(v->buf, &x, d->size);
 	}
 	v->next_rip = rip(v) + d->len;
+	v->pend = PEND_MMIO;
+	if (svm_irq_mmio(s, v, gpa, v->buf, d->size, d->write)) {
+		v->stats[ST_IRQCHIP_ACCESS]++;
+		complete(v);
+		return 1;
+	}
 	*ex = (struct vexit){ .reason = VEXIT_MMIO, .write = d->write, .len = d->size, .count = 1, .addr = gpa,
 			      .data = v->buf };
-	v->pend = PEND_MMIO;
 	return 0;
 }
 

@@ -20,7 +20,7 @@ enum svm_stat {
 	ST_EXIT_INTR, ST_EXIT_NMI, ST_EXIT_CPUID, ST_EXIT_HLT, ST_EXIT_IOIO, ST_EXIT_MSR,
 	ST_EXIT_SHUTDOWN, ST_EXIT_NPF, ST_EXIT_SVM_INSN, ST_EXIT_INVALID, ST_EXIT_OTHER,
 	ST_EXIT_VINTR, ST_MSR_EMULATED, ST_MSR_UNKNOWN, ST_IO_STRING, ST_INJECT_GP, ST_INJECT_UD,
-	ST_IRQ_INJECTED,
+	ST_IRQ_INJECTED, ST_IRQCHIP_ACCESS,
 	ST__COUNT
 };
 
@@ -148,6 +148,8 @@ void svm_state_set(struct svm_vcpu *v, const struct vcpu_state *st);
 /* svm_irq.c: the interrupt controllers, their delivery, the host timer */
 int svm_irq_init(struct svm *s, char *err, size_t errlen);
 void svm_irq_timers(struct svm *s, struct svm_vcpu *v);
+bool svm_irq_pio(struct svm *s, uint16_t port, uint8_t *data, uint32_t len, bool write);
+bool svm_irq_mmio(struct svm *s, struct svm_vcpu *v, uint64_t gpa, uint8_t *data, uint32_t len, bool write);
 void svm_irq_inject(struct svm *s, struct svm_vcpu *v);
 bool svm_irq_ready(struct svm *s, struct svm_vcpu *v);
 /* The interrupt models' clock (ns since svm_create), and when a guest

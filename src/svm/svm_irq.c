@@ -1,6 +1,6 @@
 /* svm_irq — the guest's interrupt controllers under SVM: what KVM's
  * in-kernel irqchip is to the hosted build, here the portable models
- * (devices/lapic, ioapic, i8259, i8254) on the VM's buses, and their
+ * (devices/lapic, ioapic, i8259, i8254), served in the backend, and their
  * delivery: before each VMRUN the highest pending vector (local APIC
  * first, then the 8259 through LINT0's virtual wire) is injected with
  * EVENTINJ when the guest can take it, or an interrupt window is asked
@@ -85,9 +85,44 @@ void svm_msi(struct svm *s, uint64_t addr, uint32_t data)
 	lapic_accept(s->vcpus[cpu].lapic, (uint8_t)data, data & (1u << 15));
 }
 
+/* The models' ports and pages are served here, in the backend, as KVM
+ * serves its in-kernel irqchip's: the core never sees those accesses on
+ * KVM, so here too it neither counts nor polices them, and a vCPU's LAPIC
+ * page is its own (the bus could not tell vCPUs apart). true: served. */
+bool svm_irq_pio(struct svm *s, uint16_t port, uint8_t *data, uint32_t len, bool write)
+{
+	static const struct {
+		uint16_t base, len;
+		void (*fn)(void *, uint64_t, uint8_t *, uint32_t, bool);
+		unsigned dev; /* 0 pic, 1 pit */
+	} r[] = {
+		{ 0x20, 2, i8259_master_io, 0 }, { 0xa0, 2, i8259_slave_io, 0 }, { 0x4d0, 2, i8259_elcr_io, 0 },
+		{ 0x40, 4, i8254_io, 1 },        { 0x61, 1, i8254_port61_io, 1 },
+	};
+	for (unsigned i = 0; i < sizeof(r) / sizeof(r[0]); i++) {
+		if (port < r[i].base || (uint32_t)port + len > (uint32_t)r[i].base + r[i].len)
+			continue;
+		r[i].fn(r[i].dev ? (void *)s->pit : (void *)s->pic, port - r[i].base, data, len, write);
+		return true;
+	}
+	return false;
+}
+
+bool svm_irq_mmio(struct svm *s, struct svm_vcpu *v, uint64_t gpa, uint8_t *data, uint32_t len, bool write)
+{
+	if (gpa >= LAYOUT_LAPIC && gpa + len <= LAYOUT_LAPIC + 0x1000) {
+		lapic_io(v->lapic, gpa - LAYOUT_LAPIC, data, len, write);
+		return true;
+	}
+	if (gpa >= LAYOUT_IOAPIC && gpa + len <= LAYOUT_IOAPIC + 0x1000) {
+		ioapic_io(s->ioapic, gpa - LAYOUT_IOAPIC, data, len, write);
+		return true;
+	}
+	return false;
+}
+
 int svm_irq_init(struct svm *s, char *err, size_t errlen)
 {
-	struct vm *vm = s->vm;
 	struct vclock clk = { .mono_ns = clock_ns };
 	uint64_t hz = metal_tsc_hz();
 	clk_base = SVM_TSC();
@@ -100,18 +135,6 @@ int svm_irq_init(struct svm *s, char *err, size_t errlen)
 	for (unsigned i = 0; i < s->ncpus; i++)
 		if (!(s->vcpus[i].lapic = lapic_new(i, &clk, lapic_eoi, s)))
 			goto nomem;
-	/* One LAPIC page on the bus: vCPU 0's (the bus knows no vCPU; SMP
-	 * would route the page per vCPU in the NPF path). */
-	if (bus_add(&vm->mmio, LAYOUT_LAPIC, 0x1000, "lapic", lapic_io, s->vcpus[0].lapic) < 0 ||
-	    bus_add(&vm->mmio, LAYOUT_IOAPIC, 0x1000, "ioapic", ioapic_io, s->ioapic) < 0 ||
-	    bus_add(&vm->pio, 0x20, 2, "pic", i8259_master_io, s->pic) < 0 ||
-	    bus_add(&vm->pio, 0xa0, 2, "pic", i8259_slave_io, s->pic) < 0 ||
-	    bus_add(&vm->pio, 0x4d0, 2, "pic", i8259_elcr_io, s->pic) < 0 ||
-	    bus_add(&vm->pio, 0x40, 4, "pit", i8254_io, s->pit) < 0 ||
-	    bus_add(&vm->pio, 0x61, 1, "pit", i8254_port61_io, s->pit) < 0) {
-		snprintf(err, errlen, "the interrupt controllers' addresses are taken on the VM's buses");
-		return -1;
-	}
 	return 0;
 nomem:
 	snprintf(err, errlen, "no memory for the interrupt controller models");

@@ -200,6 +200,33 @@ static void test_port_io(void **state)
 	assert_int_equal(ex.reason, VEXIT_HLT);
 }
 
+/* The interrupt controllers' ports and pages are the backend's own, as
+ * KVM's in-kernel irqchip: served without an exit to the core. */
+static void test_irqchip_inline(void **state)
+{
+	(void)state;
+	struct vexit ex;
+	v->gpr[GPR_RAX] = 0xfb;
+	vmcb_w64(v->vmcb, VMCB_RIP, 0x3000);
+	ram[0x3002] = 0x8b; /* mov (%ebx),%eax */
+	ram[0x3003] = 0x03;
+	const struct fake_exit e[] = {
+		{ SVM_EXIT_IOIO, (0x21u << 16) | (1u << 4), 0x3002, 0 },
+		{ SVM_EXIT_NPF, 0x100000004ull, 0xfee00030, 0 },
+		{ SVM_EXIT_HLT, 0, 0, 0 },
+	};
+	exits(3, e);
+	assert_int_equal(svm_run(&sv, 0, &ex), 0);
+	assert_int_equal(ex.reason, VEXIT_HLT);
+	assert_int_equal(entry_rip[1], 0x3002);
+	assert_int_equal(entry_rip[2], 0x3004);
+	uint8_t imr = 0;
+	i8259_master_io(sv.pic, 1, &imr, 1, false);
+	assert_int_equal(imr, 0xfb);
+	assert_int_equal(v->gpr[GPR_RAX], 0x60014); /* the LAPIC's version register */
+	assert_int_equal(v->stats[ST_IRQCHIP_ACCESS], 2);
+}
+
 static void test_cpuid_table(void **state)
 {
 	(void)state;
@@ -459,6 +486,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_port_io, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cpuid_table, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_irqchip_inline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rep_outs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mmio, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_msr, setup, teardown),
