@@ -250,3 +250,7 @@ $(B)/fuzz/fuzz_gdb: $(FUZZ_GDB_SRC) tests/unit/fake_gdb_target.h src/gdb/gdb_pac
 soak: all guests
 	tests/soak.sh $(B) $(SOAK)
 .PHONY: soak
+
+# The SVM backend's exit path, compiled into its host test (tests/unit/test_svm_exit.c
+# includes the backend's files, with a scripted world switch).
+$(B)/tests/test_svm_exit: $(wildcard src/svm/*.c src/svm/*.h)

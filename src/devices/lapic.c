@@ -203,6 +203,8 @@ int lapic_pending(struct lapic *l)
 	int v = highest(l->irr);
 	if (v >= 0 && ((uint32_t)v & 0xf0) <= (ppr(l) & 0xf0))
 		v = -1;
+	if (!(l->svr & SVR_ENABLE))
+		v = -1; /* software-disabled: requests are held */
 	pthread_mutex_unlock(&l->lock);
 	return v;
 }

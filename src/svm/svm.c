@@ -158,7 +158,7 @@ static void hv_report_crash(void *hv, unsigned cpu, const struct vexit *ex)
 }
 
 static const char *const stat_names[ST__COUNT] = {
-	[ST_EXIT_INTR] = "exits_intr",         [ST_EXIT_NMI] = "exits_nmi",
+	[ST_EXITS] = "exits",                  [ST_EXIT_INTR] = "exits_intr",         [ST_EXIT_NMI] = "exits_nmi",
 	[ST_EXIT_CPUID] = "exits_cpuid",       [ST_EXIT_HLT] = "exits_hlt",
 	[ST_EXIT_IOIO] = "exits_ioio",         [ST_EXIT_MSR] = "exits_msr",
 	[ST_EXIT_SHUTDOWN] = "exits_shutdown", [ST_EXIT_NPF] = "exits_npf",

@@ -45,4 +45,12 @@ struct hv_ops svm_hv_ops(struct svm *s);
  * backend's interrupt controller models. */
 struct irq_line svm_irq_line(struct svm *s, uint32_t gsi);
 
+/* An MSI message (address 0xFEExxxxx, data: vector, delivery mode,
+ * trigger) delivered into the vCPUs' local APIC models: what a platform's
+ * platform_ops.msi_fire calls for virtio-pci's MSI-X. Fixed and
+ * lowest-priority delivery; other modes, and addresses outside the
+ * interrupt window, are dropped. Any thread. (An addition to the first
+ * contract: on KVM, MSIs go to its irqchip; here to the backend's models.) */
+void svm_msi(struct svm *s, uint64_t addr, uint32_t data);
+
 #endif

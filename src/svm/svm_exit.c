@@ -314,6 +314,7 @@ static int handle_exit(struct svm *s, struct svm_vcpu *v, struct vexit *ex)
 {
 	uint8_t *c = v->vmcb;
 	uint64_t code = vmcb_r64(c, VMCB_EXITCODE);
+	v->stats[ST_EXITS]++;
 
 	/* An event cut short by this exit is delivered again on the next entry. */
 	uint64_t ii = vmcb_r64(c, VMCB_EXITINTINFO);

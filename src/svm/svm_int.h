@@ -16,6 +16,7 @@ struct vcpu_state;
 
 /* The backend's own counters (hv_ops.stats), per vCPU. */
 enum svm_stat {
+	ST_EXITS, /* every #VMEXIT: the report's "total svm exits" (KVM's "exits") */
 	ST_EXIT_INTR, ST_EXIT_NMI, ST_EXIT_CPUID, ST_EXIT_HLT, ST_EXIT_IOIO, ST_EXIT_MSR,
 	ST_EXIT_SHUTDOWN, ST_EXIT_NPF, ST_EXIT_SVM_INSN, ST_EXIT_INVALID, ST_EXIT_OTHER,
 	ST_EXIT_VINTR, ST_MSR_EMULATED, ST_MSR_UNKNOWN, ST_IO_STRING, ST_INJECT_GP, ST_INJECT_UD,

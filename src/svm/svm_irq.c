@@ -61,6 +61,15 @@ struct irq_line svm_irq_line(struct svm *s, uint32_t gsi)
 	return (struct irq_line){ .set = line_set, .ctx = s, .gsi = gsi };
 }
 
+void svm_msi(struct svm *s, uint64_t addr, uint32_t data)
+{
+	unsigned mode = (data >> 8) & 7, dest = (unsigned)(addr >> 12) & 0xff;
+	if ((addr >> 20) != 0xfee || (mode != 0 && mode != 1))
+		return;
+	unsigned cpu = dest < s->ncpus ? dest : 0;
+	lapic_accept(s->vcpus[cpu].lapic, (uint8_t)data, data & (1u << 15));
+}
+
 int svm_irq_init(struct svm *s, char *err, size_t errlen)
 {
 	struct vm *vm = s->vm;
