@@ -7,7 +7,7 @@ guest's shell, asks it for its CPU count and memory, then `poweroff -f`,
 and checks that vigil-metal said the guest powered off and QEMU exited.
 With DISK (a raw image whose first sector starts "vigil-metal-disk"), it is
 also a RAM disk module: the guest reads that sector from /dev/vda, writes
-another and reads it back.
+another and reads it back, its interrupts arriving as MSI-X.
 Usage: metal_linux.py IMAGE KERNEL INITRD MEM_MIB [TIMEOUT_S [DISK]]
 (KERNEL: the bzImage, or the ELF vmlinux for the PVH entry.)
 Prints one PASS/FAIL line per check; exit status 1 if any failed.
@@ -48,7 +48,7 @@ def main():
             if disk:
                 line += ("echo disk=$(head -c 16 /dev/vda); echo written-by-the-guest | dd of=/dev/vda bs=512 seek=7 "
                          "conv=sync,fsync 2>/dev/null; echo back=$(dd if=/dev/vda bs=512 skip=7 count=1 2>/dev/null "
-                         "| head -c 20); ")
+                         "| head -c 20); echo msix=$(grep virtio0 /proc/interrupts | grep -c MSI); ")
             p.stdin.write((line + "poweroff -f\n").encode())
             p.stdin.flush()
             sent = True
@@ -81,6 +81,8 @@ def main():
         check(re.search(r"^disk=vigil-metal-disk\r?$", text, re.M) is not None, "virtio-blk: the guest reads the RAM disk")
         check(re.search(r"^back=written-by-the-guest\r?$", text, re.M) is not None,
               "virtio-blk: a write to the RAM disk reads back")
+        m = re.search(r"^msix=(\d+)\r?$", text, re.M)
+        check(m is not None and int(m.group(1)) > 0, "virtio-blk: its interrupts are MSI-X (/proc/interrupts)")
         check(re.search(r"^vigil-metal: device drive0 \(virtio-blk\): requests=[1-9]", text, re.M) is not None,
               "virtio-blk: --stats counts the disk's requests")
     check(re.search(r"^vigil-metal: guest powered off\r?$", text, re.M) is not None and

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "arch/x86/layout.h"
@@ -63,26 +64,38 @@ static struct irq_line backend_irq(void *ctx, uint32_t gsi)
 	return svm_irq_line(ctx, gsi);
 }
 
-/* MSI for virtio-pci: the backend has no MSI path through the contract
- * yet, so virtio devices stay off the board (pc_config.plat unused). */
-static int no_msi_alloc(void *ctx, struct msi **out)
+/* MSI for virtio-pci (MSI-X): a vector is the message the guest wrote,
+ * fired into the backend's local APIC models (svm_msi). */
+struct msi {
+	uint64_t addr;
+	uint32_t data;
+	bool set;
+};
+
+static int msi_alloc(void *ctx, struct msi **out)
 {
 	(void)ctx;
-	*out = NULL;
-	return -ENOTSUP;
+	*out = calloc(1, sizeof(**out));
+	return *out ? 0 : -ENOMEM;
 }
-static int no_msi_set(void *ctx, struct msi *m, uint64_t addr, uint32_t data)
+
+static int msi_set(void *ctx, struct msi *m, uint64_t addr, uint32_t data)
 {
-	(void)ctx, (void)m, (void)addr, (void)data;
-	return -ENOTSUP;
+	(void)ctx;
+	*m = (struct msi){ .addr = addr, .data = data, .set = true };
+	return 0;
 }
-static void no_msi_fire(void *ctx, struct msi *m)
+
+static void msi_fire(void *ctx, struct msi *m)
 {
-	(void)ctx, (void)m;
+	if (m->set)
+		svm_msi(ctx, m->addr, m->data);
 }
-static void no_msi_free(void *ctx, struct msi *m)
+
+static void msi_free(void *ctx, struct msi *m)
 {
-	(void)ctx, (void)m;
+	(void)ctx;
+	free(m);
 }
 
 /* COM1 typed input to the guest's UART. */
@@ -316,19 +329,15 @@ static int build(const struct metal_boot *b, char *err, size_t errlen)
 	mc.svm = svm_create(&mc.vm, o->cpus, err, errlen);
 	if (!mc.svm)
 		return -1;
-	/* virtio-pci's MSI-X would need an MSI path into the backend's local
-	 * APIC, which it has not yet: the guest is told to use INTx. */
-	snprintf(cmdline, sizeof(cmdline), "%s%s", o->cmdline, b->nr_disks ? " pci=nomsi" : "");
-	if (b->nr_disks)
-		metal_log("virtio devices interrupt through INTx (no MSI yet): pci=nomsi added to the command line");
+	snprintf(cmdline, sizeof(cmdline), "%s", o->cmdline);
 	mc.cfg = (struct pc_config){
 		.boot = { .kernel = b->kernel, .kernel_len = b->kernel_len, .initrd = b->initrd,
 			  .initrd_len = b->initrd_len, .cmdline = cmdline },
 		.console = { .write = console_write, .ctx = NULL },
 		.irq = backend_irq,
 		.irq_ctx = mc.svm,
-		.plat = { .msi_alloc = no_msi_alloc, .msi_set = no_msi_set, .msi_fire = no_msi_fire,
-			  .msi_free = no_msi_free },
+		.plat = { .msi_alloc = msi_alloc, .msi_set = msi_set, .msi_fire = msi_fire, .msi_free = msi_free,
+			  .ctx = mc.svm },
 		.exec = metal_exec(),
 		.clock = { .mono_ns = tsc_mono, .wall_s = cmos_wall },
 	};
