@@ -15,7 +15,8 @@
 #    --stats, the audit lines and --trace;
 #  - Debian's stock kernel (bzImage, then PVH) booted to the default guest's
 #    init, reporting its CPUs and memory, reading and writing a RAM disk
-#    module through virtio-blk, ended by poweroff -f.
+#    module through virtio-blk (bzImage), its shell on virtio-console
+#    (PVH), ended by poweroff -f.
 # Usage: tests/metal.sh [BUILD_DIR]     Last line: "metal: N passed, N failed".
 #   METAL_GUEST=DIR  the default guest's build (default BUILD_DIR/guest)
 set -u
@@ -116,6 +117,7 @@ expect badopt "an unknown option" 1 "" "" "--memory 64M" "$G/tiny-poweroff.bin"
 grep -q "^vigil-metal: unknown option '--memory'" "$T/badopt.out" || ko "unknown option: the line" "$(cat "$T/badopt.out")"
 expect badmem "a bad --mem" 1 "--mem 'lots': expected a size such as 256M or 2G" "" "--mem lots" "$G/tiny-poweroff.bin"
 expect smallmem "--mem below 64M" 1 "--mem 16M is below the minimum of 64M" "" "--mem 16M" "$G/tiny-poweroff.bin"
+expect badcondev "a bad --console-device" 1 "--console-device 'vga': expected serial or virtio" "" "--console-device vga" "$G/tiny-poweroff.bin"
 expect badcpus "a bad --cpus" 1 "--cpus '0': expected a number from 1 to 64" "" "--cpus 0" "$G/tiny-poweroff.bin"
 expect noarg "an option without its argument" 1 "option '--mem' requires an argument" "" "--mem" "$G/tiny-poweroff.bin"
 printf '{"rules":[{"id":"probe",' >"$T/broken.json"
@@ -168,8 +170,10 @@ GUEST=${METAL_GUEST:-$B/guest}
 python3 -c "import sys; d = bytearray(1 << 20); d[0:16] = b'vigil-metal-disk'; open(sys.argv[1], 'wb').write(d)" "$T/disk.img"
 if [ -f "$GUEST/vmlinuz" ] && [ -f "$GUEST/vmlinux" ] && [ -f "$GUEST/initramfs.cpio.gz" ]; then
     for k in vmlinuz:256 vmlinux:512; do
-        disk=; [ "${k%%:*}" = vmlinuz ] && disk=$T/disk.img
-        python3 tests/metal_linux.py "$IMG" "$GUEST/${k%%:*}" "$GUEST/initramfs.cpio.gz" "${k#*:}" 300 $disk >"$T/linux" 2>&1
+        # bzImage: COM1 console and a RAM disk; PVH: virtio-console (hvc0).
+        disk=$T/disk.img opts=
+        [ "${k%%:*}" = vmlinux ] && disk= opts="--console-device virtio"
+        METAL_OPTS=$opts python3 tests/metal_linux.py "$IMG" "$GUEST/${k%%:*}" "$GUEST/initramfs.cpio.gz" "${k#*:}" 300 $disk >"$T/linux" 2>&1
         while read -r verdict what; do
             case $verdict in
                 PASS) ok "${k%%:*}: $what" ;;

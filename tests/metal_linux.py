@@ -9,6 +9,7 @@ With DISK (a raw image whose first sector starts "vigil-metal-disk"), it is
 also a RAM disk module: the guest reads that sector from /dev/vda, writes
 another and reads it back, its interrupts arriving as MSI-X.
 Usage: metal_linux.py IMAGE KERNEL INITRD MEM_MIB [TIMEOUT_S [DISK]]
+METAL_OPTS: more vigil-metal options (e.g. --console-device virtio).
 (KERNEL: the bzImage, or the ELF vmlinux for the PVH entry.)
 Prints one PASS/FAIL line per check; exit status 1 if any failed.
 """
@@ -27,7 +28,7 @@ def main():
     mods = f"{kernel},{initrd}" + (f",{disk} disk" if disk else "")
     cmd = ["nice", os.environ.get("QEMU", "qemu-system-x86_64"), "-accel", "tcg", "-cpu", "EPYC,+svm,+npt",
            "-m", "2G", "-serial", "stdio", "-display", "none", "-monitor", "none", "-no-reboot",
-           "-kernel", image, "-append", f"--mem {mem}M --stats --cmdline earlyprintk=ttyS0", "-initrd", mods]
+           "-kernel", image, "-append", f"--mem {mem}M --stats --cmdline earlyprintk=ttyS0 {os.environ.get('METAL_OPTS', '')}", "-initrd", mods]
     p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     sel = selectors.DefaultSelector()
     sel.register(p.stdout, selectors.EVENT_READ)
@@ -44,7 +45,7 @@ def main():
             break
         out += chunk
         if not sent and b"guest# " in out:
-            line = "echo cpus=$(nproc); grep MemTotal /proc/meminfo; "
+            line = "echo cpus=$(nproc) tty=$(tty); grep MemTotal /proc/meminfo; "
             if disk:
                 line += ("echo disk=$(head -c 16 /dev/vda); echo written-by-the-guest | dd of=/dev/vda bs=512 seek=7 "
                          "conv=sync,fsync 2>/dev/null; echo back=$(dd if=/dev/vda bs=512 skip=7 count=1 2>/dev/null "
@@ -72,7 +73,9 @@ def main():
 
     check(not timed_out, f"Debian's kernel: QEMU exited by itself ({took:.0f} s)")
     check("vigil guest: ready" in text, "Debian's kernel reaches the default guest's init")
-    check(re.search(r"^cpus=1\r?$", text, re.M) is not None, "the guest counts 1 CPU")
+    check(re.search(r"^cpus=1 ", text, re.M) is not None, "the guest counts 1 CPU")
+    want_tty = "/dev/hvc0" if "--console-device virtio" in os.environ.get("METAL_OPTS", "") else "/dev/ttyS0"
+    check(re.search(r"^cpus=1 tty=" + want_tty + r"\r?$", text, re.M) is not None, f"the guest's shell is on {want_tty}")
     m = re.search(r"^MemTotal:\s+(\d+) kB", text, re.M)
     total = int(m.group(1)) if m else 0
     # The kernel keeps its own image and tables out of MemTotal.

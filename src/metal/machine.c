@@ -18,6 +18,7 @@
 #include "core/vm.h"
 #include "devices/uart_16550.h"
 #include "devices/virtio_blk.h"
+#include "devices/virtio_console.h"
 #include "metal/ramdisk.h"
 #include "virtio/virtio_pci.h"
 #include "metal/exec_poll.h"
@@ -34,6 +35,7 @@ static struct machine {
 	struct pc_config cfg;
 	struct svm *svm;
 	struct hv_ops inner; /* the backend's; vcpus get ours, which polls first */
+	struct virtio_dev *hvc; /* --console-device virtio: COM1 input goes there */
 	bool built;
 	/* COM1 input: Ctrl-A x quits as in vigil run; a byte the UART had no
 	 * room for waits here. */
@@ -121,7 +123,8 @@ static void poll_console(void)
 			continue;
 		}
 		uint8_t b = (uint8_t)c;
-		if (uart_16550_rx_push(mc.pc.com1, &b, 1) == 0) {
+		size_t took = mc.hvc ? virtio_console_rx_push(mc.hvc, &b, 1) : uart_16550_rx_push(mc.pc.com1, &b, 1);
+		if (took == 0) {
 			mc.held = c; /* the guest has not read its FIFO yet */
 			return;
 		}
@@ -305,6 +308,29 @@ static int add_disks(const struct metal_boot *b, char *err, size_t errlen)
 	return 0;
 }
 
+/* --console-device virtio: virtio-console "console" (hvc0), output to COM1
+ * as the UART's, input from COM1 (poll_console). */
+static int add_console(const struct metal_opts *o, char *err, size_t errlen)
+{
+	if (!o->virtio_console)
+		return 0;
+	struct vdev *vd = vm_dev_add(&mc.vm, "console", "virtio-console", NULL, NULL);
+	if (!vd)
+		return errmsg(err, errlen, "too many devices");
+	struct virtio_dev *d = virtio_console_new(&mc.vm.mem, vm_dev_gate(&mc.vm, vd, false), mc.cfg.console, &mc.cfg.clock);
+	if (!d)
+		return errmsg(err, errlen, "out of memory creating virtio-console");
+	d->name = vd->id;
+	if (pc_add_virtio(&mc.pc, &mc.cfg, d, err, errlen) < 0) {
+		virtio_console_free(d);
+		return -1;
+	}
+	vd->ops = &virtio_pci_vdev_ops;
+	vd->impl = mc.pc.virtio[mc.pc.nr_virtio - 1];
+	mc.hvc = d;
+	return 0;
+}
+
 static char cmdline[METAL_CMDLINE_MAX + 16];
 
 static int build(const struct metal_boot *b, char *err, size_t errlen)
@@ -343,6 +369,7 @@ static int build(const struct metal_boot *b, char *err, size_t errlen)
 	};
 	rtc_redirect();
 	if (pc_devices(&mc.vm, &mc.pc, &mc.cfg, err, errlen) < 0 || add_disks(b, err, errlen) < 0 ||
+	    add_console(o, err, errlen) < 0 ||
 	    pc_build(&mc.vm, &mc.pc, &mc.cfg, err, errlen) < 0)
 		return -1;
 	const struct policy *p = policy_enter(&mc.vm.policy);
