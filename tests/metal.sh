@@ -105,6 +105,13 @@ if grep -Eq '^vigil-metal: vcpu0 port 0x3f8 com1: [1-9]' "$T/stats.out" &&
    grep -Eq '^vigil-metal: total denied: [1-9]' "$T/stats.out"; then ok "--stats counts COM1 and the denied port"
 else ko "--stats counts COM1 and the denied port" "$(cat "$T/stats.out")"; fi
 
+# MMIO to empty PCI window space and REP OUTS to a stray port: unclaimed and
+# denied, as under vigil run (MMIO decoded from the guest's instruction).
+expect wild "stray MMIO and REP OUTS" 0 "guest powered off" "tiny: denied ok" "--mem 64M --stats" "$G/tiny-wild.bin"
+if grep -Eq '^vigil-metal: vcpu0 mmio 0xd0000000 \(unclaimed\): 2 denied=2$' "$T/wild.out" &&
+   grep -Eq '^vigil-metal: vcpu0 port 0x80 \(unclaimed\): 8 denied=8$' "$T/wild.out"; then ok "stray MMIO and REP OUTS denied and counted"
+else ko "stray MMIO and REP OUTS denied and counted" "$(grep -e unclaimed "$T/wild.out")"; fi
+
 # ---- bad input: one line, then the machine powers off ------------------------
 echo "this is not a kernel" >"$T/notakernel"
 expect nomod "no guest module" 1 "" "" "--mem 64M" ""
@@ -156,6 +163,11 @@ then ok "policy: MSR denial counted and audited"
 else ko "policy: MSR denial counted and audited" "$(grep -e msr -e policy -e audit "$T/polmsr.out")"; fi
 # Without the policy the same guest reads the TSC: the #GP was the policy's.
 expect nopolmsr "no policy: the MSR read succeeds" 0 "guest powered off" "tiny: msr read 0x" "--mem 64M" "$G/tiny-msr.bin"
+printf '{"rules":[{"id":"vig1","resource":"cpuid","leaf":"0x40000010","verdict":"redirect","registers":{"eax":"0x76696731"}}]}\n' >"$T/cpuid.json"
+expect polcpuid "policy: a CPUID leaf redirected" 0 "guest powered off" "tiny: cpuid redirect ok" "--mem 64M" \
+    "$G/tiny-cpuid.bin,$T/cpuid.json policy"
+grep -q '^vigil-metal: audit {.*"rule":"vig1","resource":"cpuid","verdict":"redirect".*"leaf":"0x40000010"' "$T/polcpuid.out" &&
+    ok "policy: the CPUID redirect audited once at build" || ko "policy: the CPUID redirect audited" "$(grep audit "$T/polcpuid.out")"
 expect trace "--trace: JSON lines on COM1" 0 "guest powered off" "" "--mem 64M --trace -" \
     "$G/tiny-poweroff.bin,$T/policy.json policy"
 grep -q '^vigil-metal: trace {"t":[0-9]*,"vcpu":0,"kind":"pio","addr":"0x1234","len":1,"write":false,"value":"0xff","device":null,"verdict":"redirect","rule":"probe"}$' "$T/trace.out" &&
