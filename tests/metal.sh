@@ -16,7 +16,7 @@
 #  - Debian's stock kernel (bzImage, then PVH) booted to the default guest's
 #    init, reporting its CPUs and memory, reading and writing a RAM disk
 #    module through virtio-blk (bzImage), its shell on virtio-console
-#    (PVH), ended by poweroff -f.
+#    (PVH), a disk policy rule denying a write, ended by poweroff -f.
 # Usage: tests/metal.sh [BUILD_DIR]     Last line: "metal: N passed, N failed".
 #   METAL_GUEST=DIR  the default guest's build (default BUILD_DIR/guest)
 set -u
@@ -181,11 +181,16 @@ GUEST=${METAL_GUEST:-$B/guest}
 # A 1 MiB RAM disk module for the bzImage run: virtio-blk over it.
 python3 -c "import sys; d = bytearray(1 << 20); d[0:16] = b'vigil-metal-disk'; open(sys.argv[1], 'wb').write(d)" "$T/disk.img"
 if [ -f "$GUEST/vmlinuz" ] && [ -f "$GUEST/vmlinux" ] && [ -f "$GUEST/initramfs.cpio.gz" ]; then
-    for k in vmlinuz:256 vmlinux:512; do
-        # bzImage: COM1 console and a RAM disk; PVH: virtio-console (hvc0).
-        disk=$T/disk.img opts=
-        [ "${k%%:*}" = vmlinux ] && disk= opts="--console-device virtio"
-        METAL_OPTS=$opts python3 tests/metal_linux.py "$IMG" "$GUEST/${k%%:*}" "$GUEST/initramfs.cpio.gz" "${k#*:}" 300 $disk >"$T/linux" 2>&1
+    printf '{"rules":[{"id":"no-write-7","resource":"disk","drive":"drive0","access":"write","sectors":"7-7","verdict":"deny"}]}\n' \
+        >"$T/disk-policy.json"
+    # bzImage: COM1 console and a RAM disk; PVH: virtio-console (hvc0);
+    # bzImage again with a policy module denying a write to the disk.
+    for k in vmlinuz:256 vmlinux:512 vmlinuz-policy:256; do
+        kernel=${k%%:*} disk=$T/disk.img opts= pol=
+        [ "$kernel" = vmlinux ] && disk= opts="--console-device virtio"
+        [ "$kernel" = vmlinuz-policy ] && kernel=vmlinuz pol=$T/disk-policy.json
+        METAL_OPTS=$opts python3 tests/metal_linux.py "$IMG" "$GUEST/$kernel" "$GUEST/initramfs.cpio.gz" "${k#*:}" 300 \
+            $disk $pol >"$T/linux" 2>&1
         while read -r verdict what; do
             case $verdict in
                 PASS) ok "${k%%:*}: $what" ;;

@@ -8,7 +8,9 @@ and checks that vigil-metal said the guest powered off and QEMU exited.
 With DISK (a raw image whose first sector starts "vigil-metal-disk"), it is
 also a RAM disk module: the guest reads that sector from /dev/vda, writes
 another and reads it back, its interrupts arriving as MSI-X.
-Usage: metal_linux.py IMAGE KERNEL INITRD MEM_MIB [TIMEOUT_S [DISK]]
+With POLICY too (a policy module denying writes to sector 7 of drive0,
+rule id "no-write-7"), the write must fail and the rule count its hit.
+Usage: metal_linux.py IMAGE KERNEL INITRD MEM_MIB [TIMEOUT_S [DISK [POLICY]]]
 METAL_OPTS: more vigil-metal options (e.g. --console-device virtio).
 (KERNEL: the bzImage, or the ELF vmlinux for the PVH entry.)
 Prints one PASS/FAIL line per check; exit status 1 if any failed.
@@ -25,7 +27,8 @@ def main():
     image, kernel, initrd, mem = sys.argv[1:5]
     limit = float(sys.argv[5]) if len(sys.argv) > 5 else 300
     disk = sys.argv[6] if len(sys.argv) > 6 else None
-    mods = f"{kernel},{initrd}" + (f",{disk} disk" if disk else "")
+    policy = sys.argv[7] if len(sys.argv) > 7 else None
+    mods = f"{kernel},{initrd}" + (f",{disk} disk" if disk else "") + (f",{policy} policy" if policy else "")
     cmd = ["nice", os.environ.get("QEMU", "qemu-system-x86_64"), "-accel", "tcg", "-cpu", "EPYC,+svm,+npt",
            "-m", "2G", "-serial", "stdio", "-display", "none", "-monitor", "none", "-no-reboot",
            "-kernel", image, "-append", f"--mem {mem}M --stats --cmdline earlyprintk=ttyS0 {os.environ.get('METAL_OPTS', '')}", "-initrd", mods]
@@ -82,8 +85,14 @@ def main():
     check(int(mem) * 1024 * 0.8 < total <= int(mem) * 1024, f"the guest's MemTotal fits --mem {mem}M ({total} kB)")
     if disk:
         check(re.search(r"^disk=vigil-metal-disk\r?$", text, re.M) is not None, "virtio-blk: the guest reads the RAM disk")
-        check(re.search(r"^back=written-by-the-guest\r?$", text, re.M) is not None,
-              "virtio-blk: a write to the RAM disk reads back")
+        if policy:
+            check(re.search(r"^back=\r?$", text, re.M) is not None,
+                  "virtio-blk: the policy denies the write (the sector reads back empty)")
+            check(re.search(r"^vigil-metal: policy rule no-write-7 \(disk deny\): hits=[1-9]", text, re.M) is not None,
+                  "virtio-blk: the disk rule counts its hits")
+        else:
+            check(re.search(r"^back=written-by-the-guest\r?$", text, re.M) is not None,
+                  "virtio-blk: a write to the RAM disk reads back")
         m = re.search(r"^msix=(\d+)\r?$", text, re.M)
         check(m is not None and int(m.group(1)) > 0, "virtio-blk: its interrupts are MSI-X (/proc/interrupts)")
         check(re.search(r"^vigil-metal: device drive0 \(virtio-blk\): requests=[1-9]", text, re.M) is not None,
