@@ -169,19 +169,23 @@ static const char *const stat_names[ST__COUNT] = {
 	[ST_EXIT_VINTR] = "exits_vintr",       [ST_IRQ_INJECTED] = "irq_injected",
 };
 
+/* The VM's own (cpu -1): what is not per vCPU — the nested tables' size
+ * and the policy's MSR ranges; per vCPU: its exits and what it did with
+ * them. (KVM's VM statistics hold no exits either, so a report's total
+ * counts each exit once.) */
 static int hv_stats(void *hv, int cpu, hv_stat_fn fn, void *ctx, const char **why)
 {
 	struct svm *s = hv;
 	(void)why;
-	if (cpu >= 0 && (unsigned)cpu >= s->ncpus)
-		return -EINVAL;
-	for (unsigned k = 0; k < ST__COUNT; k++) {
-		uint64_t sum = 0;
-		for (unsigned i = 0; i < s->ncpus; i++)
-			if (cpu < 0 || (unsigned)cpu == i)
-				sum += s->vcpus[i].stats[k];
-		fn(ctx, stat_names[k], sum, true);
+	if (cpu < 0) {
+		fn(ctx, "npt_table_pages", s->npt_pages, false);
+		fn(ctx, "msr_policy_ranges", s->nmsr_traps, false);
+		return 0;
 	}
+	if ((unsigned)cpu >= s->ncpus)
+		return -EINVAL;
+	for (unsigned k = 0; k < ST__COUNT; k++)
+		fn(ctx, stat_names[k], s->vcpus[cpu].stats[k], true);
 	return 0;
 }
 

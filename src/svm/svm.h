@@ -31,7 +31,11 @@ int svm_enable_cpu(char *err, size_t errlen);
 
 /* The backend for `vm` (its RAM mapped, its policy in force: the MSR
  * permission map and the CPUID table follow it): nested page tables, one
- * VMCB per vCPU, the I/O permission map. NULL with a reason. */
+ * VMCB per vCPU, the I/O permission map, and the guest's interrupt
+ * controllers (LAPIC, IOAPIC, PIC, PIT) on the VM's buses. The guest runs
+ * with host interrupts enabled (so a host tick takes the CPU back) only if
+ * the platform's 256-gate IDT (metal_idt_init) is loaded by then. NULL
+ * with a reason. */
 struct svm *svm_create(struct vm *vm, unsigned ncpus, char *err, size_t errlen);
 
 /* vCPU `cpu`'s first state: the boot loader's (arch/x86/boot.h) for the

@@ -50,6 +50,24 @@ static void add_caches(struct table *t, uint32_t fn)
 	}
 }
 
+/* The hypervisor leaves: a signature of vigil-metal's own (KVM's would make
+ * a guest look for kvmclock) and 0x40000010, the timing leaf VMware
+ * defined and other hypervisors copy: the TSC's and the APIC bus's rates
+ * in kHz, for a guest that would otherwise calibrate against the PIT
+ * (which fails when every port read is a slow exit, as under QEMU). */
+static void hypervisor_leaves(struct table *t)
+{
+	if (t->n + 2 > t->cap)
+		return;
+	struct cpuid_leaf *l = &t->l[t->n++];
+	*l = (struct cpuid_leaf){ .function = 0x40000000, .eax = 0x40000010 };
+	memcpy(&l->ebx, "Vigi", 4);
+	memcpy(&l->ecx, "lMet", 4);
+	memcpy(&l->edx, "al\0\0", 4);
+	t->l[t->n++] = (struct cpuid_leaf){ .function = 0x40000010, .eax = (uint32_t)(metal_tsc_hz() / 1000),
+					    .ebx = 1000000 /* the LAPIC model's bus: 1 GHz */ };
+}
+
 static void host_table(struct table *t)
 {
 	uint32_t r[4];
@@ -149,8 +167,9 @@ int svm_cpuid_init(struct svm *s, struct svm_vcpu *v, char *err, size_t errlen)
 		return -1;
 	}
 	host_table(&t);
-	if (t.n > CPUID_CAP)
-		t.n = CPUID_CAP;
+	if (t.n > CPUID_CAP - 2)
+		t.n = CPUID_CAP - 2;
+	hypervisor_leaves(&t);
 	filter(t.l, t.n);
 	cpuid_fixup(t.l, t.n, v->id, s->ncpus);
 	cpuid_set_brand(t.l, t.n, NULL);

@@ -316,9 +316,14 @@ static int handle_exit(struct svm *s, struct svm_vcpu *v, struct vexit *ex)
 	uint64_t code = vmcb_r64(c, VMCB_EXITCODE);
 	v->stats[ST_EXITS]++;
 
-	/* An event cut short by this exit is delivered again on the next entry. */
+	/* An event cut short by this exit is delivered again on the next entry;
+	 * but a software interrupt (INTn) or INT3/INTO is not: RIP still
+	 * points at its instruction, which runs again (without NRIPS there is
+	 * no next-RIP to push for a re-injected one). */
 	uint64_t ii = vmcb_r64(c, VMCB_EXITINTINFO);
-	vmcb_w64(c, VMCB_EVENTINJ, (ii & EVT_VALID) ? ii : 0);
+	unsigned itype = (ii >> 8) & 7, ivec = ii & 0xff;
+	bool soft = itype == 4 || (itype == 3 && (ivec == 3 || ivec == 4));
+	vmcb_w64(c, VMCB_EVENTINJ, (ii & EVT_VALID) && !soft ? ii : 0);
 
 	switch (code) {
 	case SVM_EXIT_INTR:
@@ -386,15 +391,15 @@ static int handle_exit(struct svm *s, struct svm_vcpu *v, struct vexit *ex)
 
 /* HLT: the vCPU sleeps until it has an interrupt to take (with IF clear,
  * never: the "hang" the core's stop or the platform's tick ends). Spins
- * while a guest timer is due within 10 ms — the host's tick is too coarse
- * to wake it on time — and otherwise sleeps in the host's HLT until that
- * tick. 0 woken; -1 kicked. */
+ * while a guest timer is due within 2 ms — the host's tick (1 kHz) is too
+ * coarse to wake it on time — and otherwise sleeps in the host's HLT
+ * until that tick. 0 woken; -1 kicked. */
 static int svm_halt_wait(struct svm *s, struct svm_vcpu *v)
 {
 	while (!svm_irq_ready(s, v)) {
 		if (v->kick)
 			return -1;
-		if (s->host_irqs && svm_irq_next_ns(s, v) > metal_now_ns() + 10000000ull)
+		if (s->host_irqs && svm_irq_next_ns(s, v) > metal_now_ns() + 2000000ull)
 			__asm__ volatile("sti; hlt; cli" ::: "memory");
 		else
 			__asm__ volatile("pause");

@@ -82,6 +82,7 @@ struct svm {
 	unsigned ncpus;
 	struct svm_vcpu *vcpus;
 	uint64_t *npt;          /* nested PML4 */
+	uint64_t npt_pages;     /* table pages it took */
 	uint8_t *iopm, *msrpm;
 	struct svm_msr_trap *msr_traps; /* the policy's (policy_msr_ranges) */
 	unsigned nmsr_traps;

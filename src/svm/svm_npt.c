@@ -19,13 +19,16 @@
 #define M2 0x200000ull
 #define K4 0x1000ull
 
-/* The table `level` entries down from `t[i]`, made if missing. */
+static uint64_t *pages_made;
+
+/* The table below entry `t[i]`, made if missing. */
 static uint64_t *child(uint64_t *t, unsigned i)
 {
 	if (!(t[i] & NPT_P)) {
 		uint64_t *n = metal_alloc_pages(4096, 4096);
 		if (!n)
 			return NULL;
+		(*pages_made)++;
 		t[i] = (uint64_t)(uintptr_t)n | NPT_TABLE;
 	}
 	return (uint64_t *)(uintptr_t)(t[i] & NPT_ADDR);
@@ -55,6 +58,8 @@ int svm_npt_build(struct svm *s, char *err, size_t errlen)
 	s->npt = metal_alloc_pages(4096, 4096);
 	if (!s->npt)
 		goto nomem;
+	s->npt_pages = 1;
+	pages_made = &s->npt_pages;
 	for (unsigned r = 0; r < m->nr; r++) {
 		uint64_t gpa = m->r[r].gpa, hpa = (uint64_t)(uintptr_t)m->r[r].host, left = m->r[r].size;
 		if ((gpa | hpa | left) & (K4 - 1)) {

@@ -16,6 +16,9 @@
 #define CR0_CD (1ull << 30)
 #define CR0_PG (1ull << 31)
 #define CR4_PAE (1ull << 5)
+/* CR4's defined bits: VME..LA57 (0-12), FSGSBASE, PCIDE, OSXSAVE (16-18),
+ * SMEP, SMAP, PKE, CET (20-23); VMRUN refuses a VMCB with any other. */
+#define CR4_DEFINED 0xf71fffull
 
 void svm_vmcb_init(struct svm *s, struct svm_vcpu *v)
 {
@@ -123,7 +126,7 @@ void svm_state_set(struct svm_vcpu *v, const struct vcpu_state *st)
 	vmcb_w64(c, VMCB_CR0, cr0);
 	vmcb_w64(c, VMCB_CR2, st->cr2);
 	vmcb_w64(c, VMCB_CR3, st->cr3);
-	vmcb_w64(c, VMCB_CR4, st->cr4 & 0x3fffffull);
+	vmcb_w64(c, VMCB_CR4, st->cr4 & CR4_DEFINED);
 	vmcb_w64(c, VMCB_INT_CTL, (vmcb_r64(c, VMCB_INT_CTL) & ~0xfull) | (st->cr8 & 0xf));
 	uint64_t efer = (st->efer & (EFER_SCE | EFER_LME | EFER_NXE | EFER_LMSLE | EFER_FFXSR | EFER_TCE)) |
 			EFER_SVME;

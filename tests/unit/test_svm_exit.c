@@ -56,7 +56,7 @@ uint64_t svm_host_save_pa(void)
 
 /* --- the world switch, scripted --- */
 struct fake_exit {
-	uint64_t code, info1, info2;
+	uint64_t code, info1, info2, intinfo;
 };
 static struct fake_exit script[8];
 static unsigned nscript, at;
@@ -75,7 +75,7 @@ void svm_vmrun(uint64_t vmcb_pa, uint64_t *gprs, uint64_t host_save_pa, int sti)
 	vmcb_w64(c, VMCB_EXITCODE, script[at].code);
 	vmcb_w64(c, VMCB_EXITINFO1, script[at].info1);
 	vmcb_w64(c, VMCB_EXITINFO2, script[at].info2);
-	vmcb_w64(c, VMCB_EXITINTINFO, 0);
+	vmcb_w64(c, VMCB_EXITINTINFO, script[at].intinfo);
 	at++;
 }
 
@@ -168,10 +168,10 @@ static void test_port_io(void **state)
 	v->gpr[GPR_RAX] = 0x1122334455667741ull;
 	/* out %al,%dx (port 0x3f8); then CPUID (finished inside); then in %dx,%al */
 	const struct fake_exit e[] = {
-		{ SVM_EXIT_IOIO, (0x3f8u << 16) | (1u << 4), 0x1001 },
-		{ SVM_EXIT_CPUID, 0, 0 },
-		{ SVM_EXIT_IOIO, (0x3fdu << 16) | (1u << 4) | IOIO_IN, 0x1004 },
-		{ SVM_EXIT_HLT, 0, 0 },
+		{ SVM_EXIT_IOIO, (0x3f8u << 16) | (1u << 4), 0x1001, 0 },
+		{ SVM_EXIT_CPUID, 0, 0, 0 },
+		{ SVM_EXIT_IOIO, (0x3fdu << 16) | (1u << 4) | IOIO_IN, 0x1004, 0 },
+		{ SVM_EXIT_HLT, 0, 0, 0 },
 	};
 	exits(4, e);
 	assert_int_equal(svm_run(&sv, 0, &ex), 0);
@@ -198,6 +198,31 @@ static void test_port_io(void **state)
 	assert_int_equal(ex.reason, VEXIT_HLT);
 }
 
+static void test_cpuid_table(void **state)
+{
+	(void)state;
+	uint32_t r[4], h[4];
+	svm_cpuid_answer(v, 0x40000000, 0, r);
+	assert_int_equal(r[0], 0x40000010);
+	assert_memory_equal(&r[1], "VigilMetal\0\0", 12);
+	svm_cpuid_answer(v, 0x40000010, 0, r);
+	assert_int_equal(r[0], 1000000); /* the (fake) TSC's kHz */
+	svm_cpuid_answer(v, 1, 0, r);
+	assert_true(r[2] & (1u << 31));  /* the hypervisor bit */
+	assert_true(r[2] & (1u << 24));  /* TSC-deadline: the LAPIC model's */
+	assert_false(r[2] & (1u << 21)); /* no x2APIC */
+	assert_false(r[2] & (1u << 5));  /* no VMX */
+	host_cpuid(0x80000000, 0, h);
+	if (h[0] >= 0x80000001) {
+		svm_cpuid_answer(v, 0x80000001, 0, r);
+		assert_false(r[2] & (1u << 2)); /* no SVM for the guest */
+	}
+	svm_cpuid_answer(v, 0x8000000a, 0, r);
+	assert_int_equal(r[0] | r[1] | r[2] | r[3], 0);
+	svm_cpuid_answer(v, 0x4fffffff, 0, r); /* outside the table: zeroes */
+	assert_int_equal(r[0] | r[1] | r[2] | r[3], 0);
+}
+
 static void test_rep_outs(void **state)
 {
 	(void)state;
@@ -207,8 +232,8 @@ static void test_rep_outs(void **state)
 	v->gpr[GPR_RCX] = 5;
 	/* rep outsb, 32-bit addresses, DS */
 	const struct fake_exit e[] = {
-		{ SVM_EXIT_IOIO, (0x80u << 16) | IOIO_STR | IOIO_REP | (1u << 4) | (1u << 8) | (3u << 10), 0x1002 },
-		{ SVM_EXIT_HLT, 0, 0 },
+		{ SVM_EXIT_IOIO, (0x80u << 16) | IOIO_STR | IOIO_REP | (1u << 4) | (1u << 8) | (3u << 10), 0x1002, 0 },
+		{ SVM_EXIT_HLT, 0, 0, 0 },
 	};
 	exits(2, e);
 	assert_int_equal(svm_run(&sv, 0, &ex), 0);
@@ -223,8 +248,8 @@ static void test_rep_outs(void **state)
 	v->gpr[GPR_RSI] = 0xfff00000;
 	v->gpr[GPR_RCX] = 2;
 	const struct fake_exit e2[] = {
-		{ SVM_EXIT_IOIO, (0x80u << 16) | IOIO_STR | IOIO_REP | (1u << 4) | (1u << 8) | (3u << 10), 0x1002 },
-		{ SVM_EXIT_HLT, 0, 0 },
+		{ SVM_EXIT_IOIO, (0x80u << 16) | IOIO_STR | IOIO_REP | (1u << 4) | (1u << 8) | (3u << 10), 0x1002, 0 },
+		{ SVM_EXIT_HLT, 0, 0, 0 },
 	};
 	exits(2, e2);
 	assert_int_equal(svm_run(&sv, 0, &ex), 0);
@@ -241,8 +266,8 @@ static void test_mmio(void **state)
 	ram[0x3001] = 0x03;
 	v->gpr[GPR_RAX] = ~0ull;
 	const struct fake_exit e[] = {
-		{ SVM_EXIT_NPF, 0x100000004ull, 0xd0000000 },
-		{ SVM_EXIT_HLT, 0, 0 },
+		{ SVM_EXIT_NPF, 0x100000004ull, 0xd0000000, 0 },
+		{ SVM_EXIT_HLT, 0, 0, 0 },
 	};
 	exits(2, e);
 	assert_int_equal(svm_run(&sv, 0, &ex), 0);
@@ -258,7 +283,7 @@ static void test_mmio(void **state)
 	/* an instruction outside the subset: an internal error, not a guess */
 	vmcb_w64(v->vmcb, VMCB_RIP, 0x3000);
 	ram[0x3000] = 0x01; /* add %eax,(%ebx) */
-	const struct fake_exit e2[] = { { SVM_EXIT_NPF, 0x100000006ull, 0xd0000000 } };
+	const struct fake_exit e2[] = { { SVM_EXIT_NPF, 0x100000006ull, 0xd0000000, 0 } };
 	exits(1, e2);
 	assert_int_equal(svm_run(&sv, 0, &ex), 0);
 	assert_int_equal(ex.reason, VEXIT_INTERNAL_ERROR);
@@ -271,9 +296,9 @@ static void test_msr(void **state)
 	/* rdmsr PAT (finished inside), wrmsr of an unknown MSR (#GP), then HLT */
 	v->gpr[GPR_RCX] = 0x277;
 	const struct fake_exit e[] = {
-		{ SVM_EXIT_MSR, 0, 0 },
-		{ SVM_EXIT_MSR, 1, 0 },
-		{ SVM_EXIT_HLT, 0, 0 },
+		{ SVM_EXIT_MSR, 0, 0, 0 },
+		{ SVM_EXIT_MSR, 1, 0, 0 },
+		{ SVM_EXIT_HLT, 0, 0, 0 },
 	};
 	exits(3, e);
 	/* the scripted second exit reads RCX as the guest left it: set it on the way */
@@ -296,7 +321,7 @@ static void test_msr(void **state)
 	assert_int_equal(entry_rip[2], 0x1004);
 	assert_int_equal(v->gpr[GPR_RAX], 0x00070406u);
 	v->gpr[GPR_RCX] = 0x12345;
-	const struct fake_exit e2[] = { { SVM_EXIT_MSR, 0, 0 }, { SVM_EXIT_HLT, 0, 0 } };
+	const struct fake_exit e2[] = { { SVM_EXIT_MSR, 0, 0, 0 }, { SVM_EXIT_HLT, 0, 0, 0 } };
 	exits(2, e2);
 	assert_int_equal(svm_run(&sv, 0, &ex), 0);
 	assert_int_equal(entry_inj[1], EVT_VALID | EVT_TYPE_EXC | EVT_ERR_VALID | 13);
@@ -316,7 +341,7 @@ static void test_policy_msr(void **state)
 	assert_false(svm_msr_trapped(&sv, 0x10, true));
 	struct vexit ex;
 	v->gpr[GPR_RCX] = 0x10;
-	const struct fake_exit e[] = { { SVM_EXIT_MSR, 0, 0 }, { SVM_EXIT_HLT, 0, 0 } };
+	const struct fake_exit e[] = { { SVM_EXIT_MSR, 0, 0, 0 }, { SVM_EXIT_HLT, 0, 0, 0 } };
 	exits(2, e);
 	assert_int_equal(svm_run(&sv, 0, &ex), 0);
 	assert_int_equal(ex.reason, VEXIT_MSR);
@@ -332,23 +357,34 @@ static void test_ends(void **state)
 {
 	(void)state;
 	struct vexit ex;
-	const struct fake_exit e[] = { { SVM_EXIT_SHUTDOWN, 0, 0 } };
+	const struct fake_exit e[] = { { SVM_EXIT_SHUTDOWN, 0, 0, 0 } };
 	exits(1, e);
 	assert_int_equal(svm_run(&sv, 0, &ex), 0);
 	assert_int_equal(ex.reason, VEXIT_SHUTDOWN);
 	assert_int_equal(svm_run(&sv, 0, &ex), -EIO); /* its state is void now */
 	guest_state();
-	const struct fake_exit e2[] = { { SVM_EXIT_INVALID, 0, 0 } };
+	const struct fake_exit e2[] = { { SVM_EXIT_INVALID, 0, 0, 0 } };
 	exits(1, e2);
 	assert_int_equal(svm_run(&sv, 0, &ex), 0);
 	assert_int_equal(ex.reason, VEXIT_FAIL_ENTRY);
 	assert_int_equal(svm_run(&sv, 0, &ex), -EIO);
 	guest_state();
 	/* VMMCALL: #UD, the guest goes on */
-	const struct fake_exit e3[] = { { SVM_EXIT_VMMCALL, 0, 0 }, { SVM_EXIT_HLT, 0, 0 } };
+	const struct fake_exit e3[] = { { SVM_EXIT_VMMCALL, 0, 0, 0 }, { SVM_EXIT_HLT, 0, 0, 0 } };
 	exits(2, e3);
 	assert_int_equal(svm_run(&sv, 0, &ex), 0);
 	assert_int_equal(entry_inj[1], EVT_VALID | EVT_TYPE_EXC | 6);
+	/* an event cut short by an exit is delivered again; a software INTn
+	 * is not (its instruction runs again) */
+	const struct fake_exit e4[] = {
+		{ SVM_EXIT_INTR, 0, 0, EVT_VALID | EVT_TYPE_EXC | EVT_ERR_VALID | (5ull << 32) | 14 },
+		{ SVM_EXIT_INTR, 0, 0, EVT_VALID | (4ull << 8) | 0x80 },
+		{ SVM_EXIT_HLT, 0, 0, 0 },
+	};
+	exits(3, e4);
+	assert_int_equal(svm_run(&sv, 0, &ex), 0);
+	assert_int_equal(entry_inj[1], EVT_VALID | EVT_TYPE_EXC | EVT_ERR_VALID | (5ull << 32) | 14);
+	assert_int_equal(entry_inj[2], 0);
 	/* a kick: back to the core without entering */
 	v->kick = 1;
 	assert_int_equal(svm_run(&sv, 0, &ex), 0);
@@ -362,7 +398,7 @@ static void test_interrupts(void **state)
 	uint32_t on = 0x1ff;
 	lapic_io(v->lapic, 0xf0, (uint8_t *)&on, 4, true);
 	lapic_accept(v->lapic, 0x30, false);
-	const struct fake_exit e[] = { { SVM_EXIT_HLT, 0, 0 } };
+	const struct fake_exit e[] = { { SVM_EXIT_HLT, 0, 0, 0 } };
 	exits(1, e);
 	assert_int_equal(svm_run(&sv, 0, &ex), 0);
 	assert_int_equal(entry_inj[0], EVT_VALID | EVT_TYPE_INTR | 0x30);
@@ -372,7 +408,7 @@ static void test_interrupts(void **state)
 	uint32_t eoi = 0;
 	lapic_io(v->lapic, 0xb0, (uint8_t *)&eoi, 4, true); /* 0x30 done: 0x31's class may go */
 	lapic_accept(v->lapic, 0x31, false);
-	const struct fake_exit e2[] = { { SVM_EXIT_VINTR, 0, 0 }, { SVM_EXIT_HLT, 0, 0 } };
+	const struct fake_exit e2[] = { { SVM_EXIT_VINTR, 0, 0, 0 }, { SVM_EXIT_HLT, 0, 0, 0 } };
 	exits(2, e2);
 	/* the window opens (the guest set IF) before the VINTR exit returns */
 	assert_int_equal(svm_run(&sv, 0, &ex), 0);
@@ -384,7 +420,7 @@ static void test_interrupts(void **state)
 	svm_msi(&sv, 0xfee00000, 0x4041);
 	svm_msi(&sv, 0xfed00000, 0x0042);
 	svm_msi(&sv, 0xfee00000, 0x0443); /* NMI delivery mode: not modelled */
-	const struct fake_exit e4[] = { { SVM_EXIT_HLT, 0, 0 } };
+	const struct fake_exit e4[] = { { SVM_EXIT_HLT, 0, 0, 0 } };
 	exits(1, e4);
 	assert_int_equal(svm_run(&sv, 0, &ex), 0);
 	assert_int_equal(entry_inj[0], EVT_VALID | EVT_TYPE_INTR | 0x41);
@@ -409,7 +445,7 @@ static void test_interrupts(void **state)
 	b = 0;
 	i8254_io(sv.pit, 0, &b, 1, true);
 	fake_ns += 1000000; /* 1 ms: the 16-tick period has passed */
-	const struct fake_exit e3[] = { { SVM_EXIT_HLT, 0, 0 } };
+	const struct fake_exit e3[] = { { SVM_EXIT_HLT, 0, 0, 0 } };
 	exits(1, e3);
 	assert_int_equal(svm_run(&sv, 0, &ex), 0);
 	assert_int_equal(entry_inj[0], EVT_VALID | EVT_TYPE_INTR | 0x20);
@@ -420,6 +456,7 @@ int main(void)
 	alarm(30); /* a wait that never ends is a failure, not a hung build */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_port_io, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cpuid_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rep_outs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mmio, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_msr, setup, teardown),
