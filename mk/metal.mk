@@ -55,3 +55,7 @@ $(METAL_B)/obj/src/metal/libc/strtod.o: METAL_CFLAGS := $(filter-out -mgeneral-r
 METAL_COMPAT := -Isrc/metal/libc/compat-include -Werror=implicit-function-declaration
 $(METAL_B)/obj/src/vmm/%.o: METAL_CFLAGS += $(METAL_COMPAT)
 $(METAL_B)/obj/src/metal/libc/files.o $(METAL_B)/obj/src/metal/libc/glibc_compat.o: METAL_CFLAGS += $(METAL_COMPAT)
+# Host unit tests that compile the platform's portable-enough files in
+# (tests/unit/test_metal_*.c include them): rebuilt when those change.
+$(B)/tests/test_metal_exec: src/metal/exec_poll.c src/metal/exec_poll.h src/metal/ramdisk.c src/metal/ramdisk.h
+$(B)/tests/test_metal_opts: src/metal/options.c src/metal/options.h

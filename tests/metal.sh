@@ -15,7 +15,8 @@
 #    --stats, the audit lines and --trace;
 #  - Debian's stock kernel (bzImage, then PVH) booted to the default guest's
 #    init, reporting its CPUs and memory, reading and writing a RAM disk
-#    module through virtio-blk, ended by poweroff -f.
+#    module through virtio-blk (bzImage), its shell on virtio-console
+#    (PVH), a disk policy rule denying a write, ended by poweroff -f.
 # Usage: tests/metal.sh [BUILD_DIR]     Last line: "metal: N passed, N failed".
 #   METAL_GUEST=DIR  the default guest's build (default BUILD_DIR/guest)
 set -u
@@ -104,6 +105,13 @@ if grep -Eq '^vigil-metal: vcpu0 port 0x3f8 com1: [1-9]' "$T/stats.out" &&
    grep -Eq '^vigil-metal: total denied: [1-9]' "$T/stats.out"; then ok "--stats counts COM1 and the denied port"
 else ko "--stats counts COM1 and the denied port" "$(cat "$T/stats.out")"; fi
 
+# MMIO to empty PCI window space and REP OUTS to a stray port: unclaimed and
+# denied, as under vigil run (MMIO decoded from the guest's instruction).
+expect wild "stray MMIO and REP OUTS" 0 "guest powered off" "tiny: denied ok" "--mem 64M --stats" "$G/tiny-wild.bin"
+if grep -Eq '^vigil-metal: vcpu0 mmio 0xd0000000 \(unclaimed\): 2 denied=2$' "$T/wild.out" &&
+   grep -Eq '^vigil-metal: vcpu0 port 0x80 \(unclaimed\): 8 denied=8$' "$T/wild.out"; then ok "stray MMIO and REP OUTS denied and counted"
+else ko "stray MMIO and REP OUTS denied and counted" "$(grep -e unclaimed "$T/wild.out")"; fi
+
 # ---- bad input: one line, then the machine powers off ------------------------
 echo "this is not a kernel" >"$T/notakernel"
 expect nomod "no guest module" 1 "" "" "--mem 64M" ""
@@ -116,6 +124,7 @@ expect badopt "an unknown option" 1 "" "" "--memory 64M" "$G/tiny-poweroff.bin"
 grep -q "^vigil-metal: unknown option '--memory'" "$T/badopt.out" || ko "unknown option: the line" "$(cat "$T/badopt.out")"
 expect badmem "a bad --mem" 1 "--mem 'lots': expected a size such as 256M or 2G" "" "--mem lots" "$G/tiny-poweroff.bin"
 expect smallmem "--mem below 64M" 1 "--mem 16M is below the minimum of 64M" "" "--mem 16M" "$G/tiny-poweroff.bin"
+expect badcondev "a bad --console-device" 1 "--console-device 'vga': expected serial or virtio" "" "--console-device vga" "$G/tiny-poweroff.bin"
 expect badcpus "a bad --cpus" 1 "--cpus '0': expected a number from 1 to 64" "" "--cpus 0" "$G/tiny-poweroff.bin"
 expect noarg "an option without its argument" 1 "option '--mem' requires an argument" "" "--mem" "$G/tiny-poweroff.bin"
 printf '{"rules":[{"id":"probe",' >"$T/broken.json"
@@ -154,6 +163,11 @@ then ok "policy: MSR denial counted and audited"
 else ko "policy: MSR denial counted and audited" "$(grep -e msr -e policy -e audit "$T/polmsr.out")"; fi
 # Without the policy the same guest reads the TSC: the #GP was the policy's.
 expect nopolmsr "no policy: the MSR read succeeds" 0 "guest powered off" "tiny: msr read 0x" "--mem 64M" "$G/tiny-msr.bin"
+printf '{"rules":[{"id":"vig1","resource":"cpuid","leaf":"0x40000010","verdict":"redirect","registers":{"eax":"0x76696731"}}]}\n' >"$T/cpuid.json"
+expect polcpuid "policy: a CPUID leaf redirected" 0 "guest powered off" "tiny: cpuid redirect ok" "--mem 64M" \
+    "$G/tiny-cpuid.bin,$T/cpuid.json policy"
+grep -q '^vigil-metal: audit {.*"rule":"vig1","resource":"cpuid","verdict":"redirect".*"leaf":"0x40000010"' "$T/polcpuid.out" &&
+    ok "policy: the CPUID redirect audited once at build" || ko "policy: the CPUID redirect audited" "$(grep audit "$T/polcpuid.out")"
 expect trace "--trace: JSON lines on COM1" 0 "guest powered off" "" "--mem 64M --trace -" \
     "$G/tiny-poweroff.bin,$T/policy.json policy"
 grep -q '^vigil-metal: trace {"t":[0-9]*,"vcpu":0,"kind":"pio","addr":"0x1234","len":1,"write":false,"value":"0xff","device":null,"verdict":"redirect","rule":"probe"}$' "$T/trace.out" &&
@@ -167,9 +181,16 @@ GUEST=${METAL_GUEST:-$B/guest}
 # A 1 MiB RAM disk module for the bzImage run: virtio-blk over it.
 python3 -c "import sys; d = bytearray(1 << 20); d[0:16] = b'vigil-metal-disk'; open(sys.argv[1], 'wb').write(d)" "$T/disk.img"
 if [ -f "$GUEST/vmlinuz" ] && [ -f "$GUEST/vmlinux" ] && [ -f "$GUEST/initramfs.cpio.gz" ]; then
-    for k in vmlinuz:256 vmlinux:512; do
-        disk=; [ "${k%%:*}" = vmlinuz ] && disk=$T/disk.img
-        python3 tests/metal_linux.py "$IMG" "$GUEST/${k%%:*}" "$GUEST/initramfs.cpio.gz" "${k#*:}" 300 $disk >"$T/linux" 2>&1
+    printf '{"rules":[{"id":"no-write-7","resource":"disk","drive":"drive0","access":"write","sectors":"7-7","verdict":"deny"}]}\n' \
+        >"$T/disk-policy.json"
+    # bzImage: COM1 console and a RAM disk; PVH: virtio-console (hvc0);
+    # bzImage again with a policy module denying a write to the disk.
+    for k in vmlinuz:256 vmlinux:512 vmlinuz-policy:256; do
+        kernel=${k%%:*} disk=$T/disk.img opts= pol=
+        [ "$kernel" = vmlinux ] && disk= opts="--console-device virtio"
+        [ "$kernel" = vmlinuz-policy ] && kernel=vmlinuz pol=$T/disk-policy.json
+        METAL_OPTS=$opts python3 tests/metal_linux.py "$IMG" "$GUEST/$kernel" "$GUEST/initramfs.cpio.gz" "${k#*:}" 300 \
+            $disk $pol >"$T/linux" 2>&1
         while read -r verdict what; do
             case $verdict in
                 PASS) ok "${k%%:*}: $what" ;;

@@ -7,8 +7,11 @@ guest's shell, asks it for its CPU count and memory, then `poweroff -f`,
 and checks that vigil-metal said the guest powered off and QEMU exited.
 With DISK (a raw image whose first sector starts "vigil-metal-disk"), it is
 also a RAM disk module: the guest reads that sector from /dev/vda, writes
-another and reads it back.
-Usage: metal_linux.py IMAGE KERNEL INITRD MEM_MIB [TIMEOUT_S [DISK]]
+another and reads it back, its interrupts arriving as MSI-X.
+With POLICY too (a policy module denying writes to sector 7 of drive0,
+rule id "no-write-7"), the write must fail and the rule count its hit.
+Usage: metal_linux.py IMAGE KERNEL INITRD MEM_MIB [TIMEOUT_S [DISK [POLICY]]]
+METAL_OPTS: more vigil-metal options (e.g. --console-device virtio).
 (KERNEL: the bzImage, or the ELF vmlinux for the PVH entry.)
 Prints one PASS/FAIL line per check; exit status 1 if any failed.
 """
@@ -24,10 +27,11 @@ def main():
     image, kernel, initrd, mem = sys.argv[1:5]
     limit = float(sys.argv[5]) if len(sys.argv) > 5 else 300
     disk = sys.argv[6] if len(sys.argv) > 6 else None
-    mods = f"{kernel},{initrd}" + (f",{disk} disk" if disk else "")
+    policy = sys.argv[7] if len(sys.argv) > 7 else None
+    mods = f"{kernel},{initrd}" + (f",{disk} disk" if disk else "") + (f",{policy} policy" if policy else "")
     cmd = ["nice", os.environ.get("QEMU", "qemu-system-x86_64"), "-accel", "tcg", "-cpu", "EPYC,+svm,+npt",
            "-m", "2G", "-serial", "stdio", "-display", "none", "-monitor", "none", "-no-reboot",
-           "-kernel", image, "-append", f"--mem {mem}M --stats --cmdline earlyprintk=ttyS0", "-initrd", mods]
+           "-kernel", image, "-append", f"--mem {mem}M --stats --cmdline earlyprintk=ttyS0 {os.environ.get('METAL_OPTS', '')}", "-initrd", mods]
     p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     sel = selectors.DefaultSelector()
     sel.register(p.stdout, selectors.EVENT_READ)
@@ -44,11 +48,11 @@ def main():
             break
         out += chunk
         if not sent and b"guest# " in out:
-            line = "echo cpus=$(nproc); grep MemTotal /proc/meminfo; "
+            line = "echo cpus=$(nproc) tty=$(tty); grep MemTotal /proc/meminfo; "
             if disk:
                 line += ("echo disk=$(head -c 16 /dev/vda); echo written-by-the-guest | dd of=/dev/vda bs=512 seek=7 "
                          "conv=sync,fsync 2>/dev/null; echo back=$(dd if=/dev/vda bs=512 skip=7 count=1 2>/dev/null "
-                         "| head -c 20); ")
+                         "| head -c 20); echo msix=$(grep virtio0 /proc/interrupts | grep -c MSI); ")
             p.stdin.write((line + "poweroff -f\n").encode())
             p.stdin.flush()
             sent = True
@@ -72,15 +76,25 @@ def main():
 
     check(not timed_out, f"Debian's kernel: QEMU exited by itself ({took:.0f} s)")
     check("vigil guest: ready" in text, "Debian's kernel reaches the default guest's init")
-    check(re.search(r"^cpus=1\r?$", text, re.M) is not None, "the guest counts 1 CPU")
+    check(re.search(r"^cpus=1 ", text, re.M) is not None, "the guest counts 1 CPU")
+    want_tty = "/dev/hvc0" if "--console-device virtio" in os.environ.get("METAL_OPTS", "") else "/dev/ttyS0"
+    check(re.search(r"^cpus=1 tty=" + want_tty + r"\r?$", text, re.M) is not None, f"the guest's shell is on {want_tty}")
     m = re.search(r"^MemTotal:\s+(\d+) kB", text, re.M)
     total = int(m.group(1)) if m else 0
     # The kernel keeps its own image and tables out of MemTotal.
     check(int(mem) * 1024 * 0.8 < total <= int(mem) * 1024, f"the guest's MemTotal fits --mem {mem}M ({total} kB)")
     if disk:
         check(re.search(r"^disk=vigil-metal-disk\r?$", text, re.M) is not None, "virtio-blk: the guest reads the RAM disk")
-        check(re.search(r"^back=written-by-the-guest\r?$", text, re.M) is not None,
-              "virtio-blk: a write to the RAM disk reads back")
+        if policy:
+            check(re.search(r"^back=\r?$", text, re.M) is not None,
+                  "virtio-blk: the policy denies the write (the sector reads back empty)")
+            check(re.search(r"^vigil-metal: policy rule no-write-7 \(disk deny\): hits=[1-9]", text, re.M) is not None,
+                  "virtio-blk: the disk rule counts its hits")
+        else:
+            check(re.search(r"^back=written-by-the-guest\r?$", text, re.M) is not None,
+                  "virtio-blk: a write to the RAM disk reads back")
+        m = re.search(r"^msix=(\d+)\r?$", text, re.M)
+        check(m is not None and int(m.group(1)) > 0, "virtio-blk: its interrupts are MSI-X (/proc/interrupts)")
         check(re.search(r"^vigil-metal: device drive0 \(virtio-blk\): requests=[1-9]", text, re.M) is not None,
               "virtio-blk: --stats counts the disk's requests")
     check(re.search(r"^vigil-metal: guest powered off\r?$", text, re.M) is not None and

@@ -12,7 +12,8 @@
 struct exec_timer {
 	void (*fn)(void *);
 	void *arg;
-	uint64_t due; /* ns; 0: disarmed */
+	uint64_t due; /* ns */
+	bool armed;
 	struct exec_timer *next;
 };
 
@@ -69,7 +70,8 @@ static struct exec_timer *p_timer_new(void *ctx, void (*fn)(void *), void *arg)
 static int p_timer_arm(void *ctx, struct exec_timer *t, uint64_t ms)
 {
 	(void)ctx;
-	t->due = ms ? (metal_now_ns() + ms * 1000000u) | 1 : 0;
+	t->armed = ms != 0;
+	t->due = metal_now_ns() + ms * 1000000u;
 	return 0;
 }
 
@@ -167,8 +169,8 @@ bool metal_exec_poll(void)
 	for (bool again = true; again && budget; budget--) {
 		again = false;
 		for (struct exec_timer *t = timers; t; t = t->next)
-			if (t->due && t->due <= now) {
-				t->due = 0;
+			if (t->armed && t->due <= now) {
+				t->armed = false;
 				t->fn(t->arg);
 				ran = again = true;
 				break;

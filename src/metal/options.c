@@ -14,8 +14,9 @@
 #define METAL_MIN_MEM (64ull << 20)
 #define METAL_DEFAULT_MEM (256ull << 20)
 #define METAL_MAX_CPUS 64
-/* vigil run's base command line (vmm/config.c), then --cmdline's words. */
+/* vigil run's base command lines (vmm/config.c), then --cmdline's words. */
 #define METAL_BASE_CMDLINE "console=ttyS0 panic=-1"
+#define METAL_BASE_CMDLINE_HVC "console=hvc0 panic=-1"
 
 /* Splits line into words in buf; -1 on an unterminated quote. */
 static int split(const char *line, char *buf, size_t buflen, char **words, unsigned *nw)
@@ -68,7 +69,7 @@ int metal_opts_parse(const char *line, struct metal_opts *o, char *err, size_t e
 		const char *opt = w[i];
 		const char *arg = i + 1 < n ? w[i + 1] : NULL;
 		bool takes = !strcmp(opt, "--mem") || !strcmp(opt, "--cpus") || !strcmp(opt, "--cmdline") ||
-			     !strcmp(opt, "--trace") || !strcmp(opt, "--selftest");
+			     !strcmp(opt, "--trace") || !strcmp(opt, "--selftest") || !strcmp(opt, "--console-device");
 		if (takes && !arg)
 			return errmsg(err, errlen, "option '%s' requires an argument", opt);
 		if (!strcmp(opt, "--mem")) {
@@ -88,6 +89,10 @@ int metal_opts_parse(const char *line, struct metal_opts *o, char *err, size_t e
 			if (strcmp(arg, "-") && strcmp(arg, "com1") && strcmp(arg, "serial"))
 				return errmsg(err, errlen, "--trace '%s': vigil-metal has no files; use --trace - (COM1)", arg);
 			o->trace = true;
+		} else if (!strcmp(opt, "--console-device")) {
+			if (strcmp(arg, "serial") && strcmp(arg, "virtio"))
+				return errmsg(err, errlen, "--console-device '%s': expected serial or virtio", arg);
+			o->virtio_console = !strcmp(arg, "virtio");
 		} else if (!strcmp(opt, "--selftest")) {
 			if (strcmp(arg, "libc") && strcmp(arg, "fault") && strcmp(arg, "abort") && strcmp(arg, "deadlock"))
 				return errmsg(err, errlen, "--selftest '%s': expected libc, fault, abort or deadlock", arg);
@@ -96,12 +101,13 @@ int metal_opts_parse(const char *line, struct metal_opts *o, char *err, size_t e
 			o->stats = true;
 			continue;
 		} else
-			return errmsg(err, errlen, "unknown option '%s' (vigil-metal takes --mem, --cpus, --cmdline, --stats, --trace)",
+			return errmsg(err, errlen, "unknown option '%s' (vigil-metal takes --mem, --cpus, --cmdline, --console-device, --stats, --trace)",
 				      opt);
 		i++;
 	}
-	int len = extra ? snprintf(o->cmdline, sizeof(o->cmdline), "%s %s", METAL_BASE_CMDLINE, extra)
-			: snprintf(o->cmdline, sizeof(o->cmdline), "%s", METAL_BASE_CMDLINE);
+	const char *base = o->virtio_console ? METAL_BASE_CMDLINE_HVC : METAL_BASE_CMDLINE;
+	int len = extra ? snprintf(o->cmdline, sizeof(o->cmdline), "%s %s", base, extra)
+			: snprintf(o->cmdline, sizeof(o->cmdline), "%s", base);
 	if (len < 0 || (size_t)len >= sizeof(o->cmdline))
 		return errmsg(err, errlen, "--cmdline: the kernel command line is too long");
 	return 0;

@@ -14,6 +14,7 @@ struct metal_opts {
 	unsigned cpus;
 	char cmdline[METAL_CMDLINE_MAX]; /* the guest's, whole */
 	bool stats;
+	bool virtio_console; /* --console-device virtio: the guest's console is hvc0 */
 	bool trace;     /* --trace: JSON lines on COM1 (any FILE argument names COM1) */
 	/* --selftest KIND, for tests/metal.sh (metal/selftest.h). */
 	char selftest[16];

@@ -96,7 +96,7 @@ static int rd_overlay(struct blk_backend *be, const char *path)
 	return -ENOTSUP;
 }
 
-static const struct blk_backend_ops ops = {
+static const struct blk_backend_ops ramdisk_ops = {
 	.submit = rd_submit, .drain = rd_drain, .free = rd_free, .overlay = rd_overlay,
 };
 
@@ -111,7 +111,7 @@ struct blk_backend *metal_ramdisk_new(uint8_t *data, size_t len, char *err, size
 		errmsg(err, errlen, "out of memory");
 		return NULL;
 	}
-	rd->be = (struct blk_backend){ .ops = &ops, .size = len, .read_only = false };
+	rd->be = (struct blk_backend){ .ops = &ramdisk_ops, .size = len, .read_only = false };
 	rd->data = data;
 	return &rd->be;
 }
