@@ -66,7 +66,7 @@ struct svm_vcpu {
 	unsigned ncpuid;
 
 	/* MSRs the backend models itself (the rest live in the VMCB) */
-	uint64_t apic_base, mtrr_def, mtrr_var[2 * SVM_MTRR_VAR], mtrr_fixed[11], tsc_aux, spec_ctrl;
+	uint64_t apic_base, mtrr_def, mtrr_var[2 * SVM_MTRR_VAR], mtrr_fixed[11], tsc_aux, spec_ctrl, debugctl;
 	uint64_t unknown_msr_logged;
 
 	uint64_t stats[ST__COUNT];

@@ -149,11 +149,17 @@ int svm_msr_emulate(struct svm *s, struct svm_vcpu *v, uint32_t index, uint64_t 
 	case 0xc001001f: /* NB_CFG */
 	case 0xc0010015: /* HWCR */
 	case 0xc0011029: /* DE_CFG */
-	case 0x1d9: /* DEBUGCTL */
 		if (!write)
 			*value = index == 0xc0011029 ? 2 : 0; /* DE_CFG: LFENCE serializing */
-		else if (index == 0x1d9 && x)
-			return -1;
+		return 0;
+	case 0x1d9: /* DEBUGCTL: kept, not acted on (no LBR virtualization) */
+		if (write) {
+			if (x & ~0x3full)
+				return -1;
+			v->debugctl = x;
+		} else {
+			*value = v->debugctl;
+		}
 		return 0;
 	case 0x6e0: /* TSC_DEADLINE → the LAPIC model's timer */
 		if (write)
