@@ -141,6 +141,7 @@ bench-snapshot: $(B)/vigil $(B)/tests/guests/tiny-snapcount.bin $(B)/bench/tiny-
 
 # Tiny self-checking guests (tests/guests/tiny.S), one bzImage per action.
 TINY_ACTIONS := poweroff flood echo kbdreset acpireset panic triple hang wild count cad pioloop peek msr msrloop cpuid hammer spin snapcount snap brand
+TINY_ACTIONS += timer
 TINY := $(TINY_ACTIONS:%=$(B)/tests/guests/tiny-%.bin)
 $(B)/tests/guests/tiny-%.bin: tests/guests/tiny.S tests/guests/tiny.ld
 	@mkdir -p $(dir $@)

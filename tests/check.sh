@@ -46,6 +46,7 @@ make -s metal >/dev/null || { echo "build failed: vigil-metal (make metal)"; ech
 suite warnings warnings
 suite layering tests/layering.sh build
 suite metal tests/metal.sh build
+suite metal-irq tests/metal_irq.sh build
 suite units make -s unit
 suite native tests/native.sh build
 suite gdb tests/gdb.sh build
