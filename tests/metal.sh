@@ -98,6 +98,13 @@ else ko "hang runs until the timeout" "status $rc: $(cat "$T/hang.out")"; fi
 STDIN_CMD="sleep 3; printf '\\001x'" \
     expect hangquit "Ctrl-A x stops a spinning guest (exit 5)" 5 "stopped by user" "tiny: hello" "--mem 64M" "$G/tiny-hang.bin"
 
+# Exit storms (a COM1 flood; RDMSR in a loop) take nothing down: vigil-metal
+# stays responsive and Ctrl-A x ends them.
+for g in flood msrloop; do
+    STDIN_CMD="sleep 4; printf '\\001x'" \
+        expect "storm-$g" "an exit storm (tiny-$g) stays stoppable: Ctrl-A x, exit 5" 5 "stopped by user" "" "--mem 64M" "$G/tiny-$g.bin"
+done
+
 # --stats: the monitor's report, vigil run's lines behind the prefix.
 expect stats "--stats" 0 "guest powered off" "" "--mem 64M --stats" "$G/tiny-poweroff.bin"
 if grep -Eq '^vigil-metal: vcpu0 port 0x3f8 com1: [1-9]' "$T/stats.out" &&
