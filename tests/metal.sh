@@ -98,6 +98,13 @@ else ko "hang runs until the timeout" "status $rc: $(cat "$T/hang.out")"; fi
 STDIN_CMD="sleep 3; printf '\\001x'" \
     expect hangquit "Ctrl-A x stops a spinning guest (exit 5)" 5 "stopped by user" "tiny: hello" "--mem 64M" "$G/tiny-hang.bin"
 
+# Exit storms (a COM1 flood; RDMSR in a loop) take nothing down: vigil-metal
+# stays responsive and Ctrl-A x ends them.
+for g in flood msrloop; do
+    STDIN_CMD="sleep 4; printf '\\001x'" \
+        expect "storm-$g" "an exit storm (tiny-$g) stays stoppable: Ctrl-A x, exit 5" 5 "stopped by user" "" "--mem 64M" "$G/tiny-$g.bin"
+done
+
 # --stats: the monitor's report, vigil run's lines behind the prefix.
 expect stats "--stats" 0 "guest powered off" "" "--mem 64M --stats" "$G/tiny-poweroff.bin"
 if grep -Eq '^vigil-metal: vcpu0 port 0x3f8 com1: [1-9]' "$T/stats.out" &&
@@ -141,6 +148,11 @@ grep -q "^vigil-metal: this CPU's AMD-V has no nested paging" "$T/nonpt.out" || 
 # sorting, calendar, timed waits; src/metal/selftest.c).
 expect libc "the libc shim's checks" 0 "" "" "--selftest libc" ""
 grep -q "^vigil-metal: selftest libc: [1-9][0-9]* checks, 0 failed$" "$T/libc.out" || ko "libc checks: all pass" "$(cat "$T/libc.out")"
+# The host's application processors (INIT/SIPI through the trampoline at
+# 0x8000): all of QEMU's -smp CPUs come up and a mutex and a condition pass
+# between two of them (the lock shim's spinning path).
+expect smp2 "-smp 2: the application processor starts" 0 "selftest smp: 2 CPUs online" "" "--selftest smp" "" -smp 2
+expect smp4 "-smp 4: three application processors start" 0 "selftest smp: 4 CPUs online" "" "--selftest smp" "" -smp 4
 # vigil-metal's own failures: a host fault through its IDT, an abort, a
 # wait that nothing on the only CPU could end.
 expect fault "a host page fault is a line, not a triple fault" 3 "fatal: host fault" "" "--selftest fault" "$G/tiny-poweroff.bin"

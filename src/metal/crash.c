@@ -11,7 +11,3 @@ void metal_crash(const char *why)
 	metal_poweroff(METAL_EXIT_FATAL);
 }
 
-unsigned metal_cpus_online(void)
-{
-	return 1;
-}

@@ -88,6 +88,15 @@ static void pic_quiet(void)
 	metal_outb(0xa1, 0xff);
 }
 
+void metal_idt_load(void)
+{
+	struct {
+		uint16_t limit;
+		uint64_t base;
+	} __attribute__((packed)) idtr = { sizeof(idt) - 1, (uintptr_t)idt };
+	__asm__ volatile("lidt %0" : : "m"(idtr));
+}
+
 void metal_idt_init(void)
 {
 	uint16_t cs;
@@ -97,10 +106,6 @@ void metal_idt_init(void)
 		idt[v] = (struct idt_gate){ .off_lo = (uint16_t)a, .sel = cs, .type = 0x8e, /* present, interrupt gate */
 					    .off_mid = (uint16_t)(a >> 16), .off_hi = (uint32_t)(a >> 32) };
 	}
-	struct {
-		uint16_t limit;
-		uint64_t base;
-	} __attribute__((packed)) idtr = { sizeof(idt) - 1, (uintptr_t)idt };
-	__asm__ volatile("lidt %0" : : "m"(idtr));
+	metal_idt_load();
 	pic_quiet();
 }

@@ -21,33 +21,6 @@ static struct mb_info mb;
 static struct metal_opts opts;
 static struct policy_spec policy;
 
-/* The boot CPU's thread-local block and thread control block: FS points
- * at the TCB, whose first word is its own address (the x86-64 ABI) and
- * whose word at 0x28 is the stack canary that code built for glibc reads
- * (libjansson.a's stack protector); the image's TLS (metal.ld) lies just
- * below, as the linker's local-exec offsets expect. */
-extern uintptr_t __stack_chk_guard;
-extern char __tdata_start[], __tdata_end[], __tls_start[], __tls_end[], __tls_align[];
-static uint8_t tls_area[16384] __attribute__((aligned(4096)));
-
-static void set_tls(void)
-{
-	uintptr_t align = (uintptr_t)__tls_align ? (uintptr_t)__tls_align : 1;
-	uintptr_t memsz = (uintptr_t)__tls_end - (uintptr_t)__tls_start;
-	uintptr_t tp_off = (memsz + align - 1) & ~(align - 1);
-	if (align > 4096 || tp_off + 64 > sizeof(tls_area)) {
-		metal_log("the image's thread-local data (%lu bytes, aligned %lu) does not fit its block",
-			  (unsigned long)memsz, (unsigned long)align);
-		metal_crash("no TLS");
-	}
-	memcpy(tls_area, __tdata_start, (size_t)(__tdata_end - __tdata_start));
-	uint64_t *tcb = (uint64_t *)(tls_area + tp_off);
-	tcb[0] = (uintptr_t)tcb;
-	tcb[5] = __stack_chk_guard;
-	uint64_t a = (uintptr_t)tcb;
-	__asm__ volatile("wrmsr" : : "c"(0xc0000100u), "a"((uint32_t)a), "d"((uint32_t)(a >> 32)));
-}
-
 void metal_main(uint32_t magic, uint32_t info);
 
 __attribute__((noreturn)) static void fail(const char *msg)
@@ -68,7 +41,7 @@ void metal_main(uint32_t magic, uint32_t info)
 	char err[512];
 	metal_serial_init();
 	metal_idt_init();
-	set_tls();
+	metal_tls_setup(NULL);
 	metal_log("starting (version %s)", VIGIL_VERSION);
 	if (mb_parse(magic, info, &mb, err, sizeof(err)) < 0)
 		fail(err);

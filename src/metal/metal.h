@@ -61,6 +61,23 @@ __attribute__((noreturn)) void metal_crash(const char *why);
  * started): the lock shim spins only when another CPU could let go. */
 unsigned metal_cpus_online(void);
 
+/* This CPU's thread-local block and TCB (src/metal/smp.c): `area` NULL for
+ * the boot CPU's static one, else METAL_TLS_AREA bytes, 4 KiB-aligned. */
+#define METAL_TLS_AREA 16384
+void metal_tls_setup(void *area);
+
+/* Starts the machine's application processors (the ACPI MADT's enabled
+ * local APICs) with INIT/SIPI, up to `want` CPUs in all; each runs
+ * `entry(cpu)` (cpu 1, 2, ...) on its own stack with the host IDT and its
+ * own TLS, and must not return. The number of CPUs online after, the
+ * boot CPU included. (For SMP: one vCPU loop per host CPU.) */
+unsigned metal_smp_start(unsigned want, void (*entry)(unsigned cpu));
+/* The calling CPU's index (0: the boot CPU). */
+unsigned metal_cpu_index(void);
+
+/* An ACPI table of the machine's firmware by signature, or NULL. */
+const void *metal_acpi_table(const char *sig);
+
 /* A periodic host tick (the local APIC timer, src/metal/timer.c) of `hz`
  * that calls `tick` from its interrupt handler (so: only sets flags, e.g.
  * kicks a vCPU). It fires while host IF=1, i.e. while a guest runs. -1
@@ -72,6 +89,8 @@ uint64_t metal_timer_ticks(void);
  * powers off; vectors 32-255 count and EOI unless a handler is set.
  * `fn` runs with interrupts off on the interrupted stack. */
 void metal_idt_init(void);
+/* Loads the same IDT on an application processor. */
+void metal_idt_load(void);
 void metal_idt_set(uint8_t vector, void (*fn)(uint8_t vector));
 
 /* Port I/O on the host machine. */

@@ -78,6 +78,12 @@ static int s5_type(const struct sdt *dsdt)
 	return -1;
 }
 
+const void *metal_acpi_table(const char *sig)
+{
+	const uint8_t *rsdp = find_rsdp();
+	return rsdp ? find_table(rsdp, sig) : NULL;
+}
+
 void metal_halt(void)
 {
 	for (;;)

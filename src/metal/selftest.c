@@ -170,6 +170,44 @@ static void locks(void)
 	pthread_mutex_unlock(&m);
 }
 
+/* --selftest smp: the APs come up, and a mutex and a condition pass
+ * between two CPUs (the lock shim's spinning path). */
+static pthread_mutex_t smp_m = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t smp_c = PTHREAD_COND_INITIALIZER;
+static volatile unsigned smp_ran, smp_flag;
+
+static void smp_entry(unsigned cpu)
+{
+	__atomic_add_fetch(&smp_ran, 1, __ATOMIC_ACQ_REL);
+	if (cpu == 1) {
+		pthread_mutex_lock(&smp_m);
+		smp_flag = 1;
+		pthread_cond_signal(&smp_c);
+		pthread_mutex_unlock(&smp_m);
+	}
+	for (;;)
+		__asm__ volatile("cli; hlt");
+}
+
+static void smp(void)
+{
+	pthread_mutex_lock(&smp_m);
+	unsigned n = metal_smp_start(64, smp_entry);
+	metal_log("selftest smp: %u CPUs online", n);
+	if (n > 1) {
+		while (!smp_flag)
+			pthread_cond_wait(&smp_c, &smp_m); /* another CPU signals: no deadlock report */
+		check(smp_flag == 1, "smp: a condition signalled from another CPU");
+	}
+	pthread_mutex_unlock(&smp_m);
+	for (unsigned i = 0; i < 1000 && smp_ran < n - 1; i++)
+		for (uint64_t t0 = metal_now_ns(); metal_now_ns() - t0 < 1000000;)
+			__asm__ volatile("pause");
+	metal_log("selftest smp: %u application processor(s) ran their entry, CPU index here %u", smp_ran,
+		  metal_cpu_index());
+	check(smp_ran == n - 1, "smp: every AP ran its entry");
+}
+
 void metal_selftest(const char *kind)
 {
 	metal_log("selftest: %s", kind);
@@ -180,6 +218,11 @@ void metal_selftest(const char *kind)
 		calendar();
 		locks();
 		metal_log("selftest libc: %u checks, %u failed", checks, failed);
+		metal_poweroff(failed ? 1 : 0);
+	}
+	if (!strcmp(kind, "smp")) {
+		smp();
+		metal_log("selftest smp: %u checks, %u failed", checks, failed);
 		metal_poweroff(failed ? 1 : 0);
 	}
 	if (!strcmp(kind, "fault")) {
