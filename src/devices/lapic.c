@@ -47,6 +47,10 @@ struct lapic {
 	struct vclock clk;
 	void (*eoi)(void *ctx, uint8_t vector);
 	void *eoi_ctx;
+	lapic_ipi_fn ipi_fn;
+	void *ipi_ctx;
+	bool ipi_out;            /* an IPI for ipi_fn, sent once the lock is dropped */
+	struct lapic_ipi out;
 	uint32_t id, tpr, ldr, dfr, svr, esr, icr_lo, icr_hi;
 	uint32_t lvt[LVT__COUNT];
 	uint32_t irr[8], isr[8], tmr[8];
@@ -232,16 +236,53 @@ bool lapic_accepts_extint(const struct lapic *l)
 	return !(lint0 & LVT_MASKED) && ((lint0 >> 8) & 7) == 7;
 }
 
-/* ICR: fixed IPIs to this CPU (self, all including self, or its own ID);
- * a single-vCPU model has nobody else to send to. */
+/* ICR: a self IPI by shorthand is delivered here; anything else goes to
+ * the backend (ipi_fn) once the lock is dropped. Without one, only fixed
+ * IPIs that name this CPU arrive (a single-vCPU machine). */
 static void ipi(struct lapic *l)
 {
 	uint32_t mode = (l->icr_lo >> 8) & 7, shorthand = (l->icr_lo >> 18) & 3;
 	uint32_t dest = l->icr_hi >> 24;
-	bool self = shorthand == 1 || shorthand == 2 || (shorthand == 0 && (dest == l->id || dest == 0xff));
-	if (mode == 0 && self)
-		raise_locked(l, (uint8_t)l->icr_lo, false);
+	bool logical = l->icr_lo & (1u << 11);
 	l->icr_lo &= ~(1u << 12); /* delivered at once: never "send pending" */
+	if (shorthand == 1) {
+		if (mode == 0)
+			raise_locked(l, (uint8_t)l->icr_lo, false);
+		return;
+	}
+	if (!l->ipi_fn) {
+		bool self = shorthand == 2 || (shorthand == 0 && !logical && (dest == l->id || dest == 0xff));
+		if (mode == 0 && self)
+			raise_locked(l, (uint8_t)l->icr_lo, false);
+		return;
+	}
+	l->out = (struct lapic_ipi){ .from = l->id, .vector = (uint8_t)l->icr_lo, .mode = (uint8_t)mode,
+				     .shorthand = (uint8_t)shorthand, .dest = (uint8_t)dest, .logical = logical,
+				     .assert = l->icr_lo & (1u << 14) };
+	l->ipi_out = true;
+}
+
+void lapic_set_ipi(struct lapic *l, lapic_ipi_fn fn, void *ctx)
+{
+	l->ipi_fn = fn;
+	l->ipi_ctx = ctx;
+}
+
+bool lapic_matches(struct lapic *l, uint8_t dest, bool logical)
+{
+	pthread_mutex_lock(&l->lock);
+	bool r;
+	if (!logical) {
+		r = dest == 0xff || dest == (uint8_t)l->id;
+	} else {
+		uint8_t ldr = (uint8_t)(l->ldr >> 24);
+		if ((l->dfr >> 28) == 0xf) /* flat */
+			r = (ldr & dest) != 0;
+		else /* cluster: the high nibbles name the cluster, the low ones a bitmap */
+			r = (dest >> 4) == (ldr >> 4) && (dest & ldr & 0xf);
+	}
+	pthread_mutex_unlock(&l->lock);
+	return r;
 }
 
 static uint32_t read_reg(struct lapic *l, unsigned r)
@@ -360,8 +401,14 @@ void lapic_io(void *dev, uint64_t offset, uint8_t *data, uint32_t len, bool is_w
 	uint32_t v;
 	memcpy(&v, data, 4);
 	int eoi = write_reg(l, r, v);
+	bool send = l->ipi_out;
+	struct lapic_ipi out = l->out;
+	l->ipi_out = false;
 	pthread_mutex_unlock(&l->lock);
-	/* outside the lock: the IOAPIC may deliver again into lapic_accept */
+	/* outside the lock: the IOAPIC may deliver again into lapic_accept,
+	 * and an IPI may be this LAPIC's own (lapic_matches, lapic_accept) */
 	if (eoi >= 0 && l->eoi)
 		l->eoi(l->eoi_ctx, (uint8_t)eoi);
+	if (send)
+		l->ipi_fn(l->ipi_ctx, &out);
 }

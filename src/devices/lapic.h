@@ -48,6 +48,23 @@ uint64_t lapic_timer_next_ns(const struct lapic *l);
  * only acted on in TSC-deadline mode. The raw MSR value is the backend's. */
 void lapic_set_deadline_ns(struct lapic *l, uint64_t ns);
 
+/* An IPI this LAPIC's ICR sends to other CPUs (or to itself by
+ * destination): the backend routes it (lapic_matches) and carries out its
+ * delivery mode — fixed and lowest priority into lapic_accept, INIT and
+ * SIPI to start a vCPU. A self IPI by shorthand stays inside the model. */
+struct lapic_ipi {
+	uint32_t from;       /* the sender's APIC ID */
+	uint8_t vector, mode; /* ICR 7:0, 10:8 */
+	uint8_t shorthand;   /* 0 destination field, 2 all including self, 3 all excluding self */
+	uint8_t dest;        /* ICR 63:56 */
+	bool logical, assert; /* destination mode; level (an INIT deassert has it clear) */
+};
+typedef void (*lapic_ipi_fn)(void *ctx, const struct lapic_ipi *ipi);
+void lapic_set_ipi(struct lapic *l, lapic_ipi_fn fn, void *ctx);
+/* Whether this LAPIC is a destination of `dest` (physical: its ID or 0xFF;
+ * logical: its LDR in the flat or cluster model of its DFR). */
+bool lapic_matches(struct lapic *l, uint8_t dest, bool logical);
+
 /* Whether the 8259's output reaches the CPU: the APIC software-disabled,
  * or LINT0 unmasked in ExtINT mode (virtual wire). */
 bool lapic_accepts_extint(const struct lapic *l);

@@ -66,6 +66,7 @@ struct svm *svm_create(struct vm *vm, unsigned ncpus, char *err, size_t errlen)
 		svm_vmcb_init(s, v);
 		v->apic_base = 0xfee00800ull | (i == 0 ? 0x100 : 0);
 		v->mtrr_def = 0xc06; /* MTRRs and fixed ranges on, default write-back */
+		v->sipi_state = i ? SIPI_WAIT : SIPI_RUNNING; /* APs wait for the guest's SIPI */
 	}
 	if (svm_irq_init(s, err, errlen) < 0)
 		return NULL;
@@ -75,28 +76,13 @@ struct svm *svm_create(struct vm *vm, unsigned ncpus, char *err, size_t errlen)
 	return s;
 }
 
-/* The state a vCPU has after INIT, as KVM's: real mode at the reset vector. */
-static void reset_state(struct vcpu_state *st, uint64_t apic_base)
-{
-	const struct x86_seg data = { .limit = 0xffff, .type = 3, .s = 1, .present = 1 };
-	*st = (struct vcpu_state){
-		.rip = 0xfff0, .rflags = 2, .cr0 = 0x60000010, .gdt_limit = 0xffff, .idt_limit = 0xffff,
-		.rdx = 0x600, .apic_base = apic_base,
-	};
-	st->cs = (struct x86_seg){ .base = 0xffff0000, .limit = 0xffff, .selector = 0xf000, .type = 0xb, .s = 1,
-				   .present = 1 };
-	st->ds = st->es = st->fs = st->gs = st->ss = data;
-	st->tr = (struct x86_seg){ .limit = 0xffff, .type = 0xb, .present = 1 };
-	st->ldt = (struct x86_seg){ .limit = 0xffff, .type = 2, .present = 1 };
-}
-
 int svm_set_boot_state(struct svm *s, unsigned cpu, const struct x86_boot_cpu *b)
 {
 	if (cpu >= s->ncpus)
 		return -EINVAL;
 	struct svm_vcpu *v = &s->vcpus[cpu];
 	struct vcpu_state st;
-	reset_state(&st, v->apic_base);
+	svm_reset_state(&st, v->apic_base);
 	cpu_state_boot(&st, b);
 	svm_state_set(v, &st);
 	return 0;

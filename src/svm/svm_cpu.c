@@ -6,9 +6,10 @@
 #include "svm/svm_int.h"
 #include "svm/vmcb.h"
 
-/* One host CPU for now (vCPU i on host CPU i comes with SMP): its
- * VM_HSAVE_PA page, and the page svm_vmrun keeps the host's VMSAVE state in. */
-static uint8_t *hsave, *host_state;
+/* Each host CPU's VM_HSAVE_PA page, and the page svm_vmrun keeps its
+ * host VMSAVE state in (vCPU i runs on host CPU i). */
+#define SVM_HOST_CPUS 64
+static uint8_t *hsave[SVM_HOST_CPUS], *host_state[SVM_HOST_CPUS];
 
 int svm_check_cpu(char *err, size_t errlen)
 {
@@ -47,10 +48,15 @@ int svm_check_cpu(char *err, size_t errlen)
 
 int svm_enable_cpu(char *err, size_t errlen)
 {
-	if (!hsave) {
-		hsave = metal_alloc_pages(4096, 4096);
-		host_state = metal_alloc_pages(4096, 4096);
-		if (!hsave || !host_state) {
+	unsigned c = metal_cpu_index();
+	if (c >= SVM_HOST_CPUS) {
+		snprintf(err, errlen, "host CPU %u: vigil-metal runs on at most %d", c, SVM_HOST_CPUS);
+		return -1;
+	}
+	if (!hsave[c]) {
+		hsave[c] = metal_alloc_pages(4096, 4096);
+		host_state[c] = metal_alloc_pages(4096, 4096);
+		if (!hsave[c] || !host_state[c]) {
 			snprintf(err, errlen, "no memory for the SVM host-save area");
 			return -1;
 		}
@@ -60,11 +66,12 @@ int svm_enable_cpu(char *err, size_t errlen)
 		snprintf(err, errlen, "EFER.SVME did not stick: SVM cannot be turned on");
 		return -1;
 	}
-	host_wrmsr(MSR_VM_HSAVE_PA, (uint64_t)(uintptr_t)hsave);
+	host_wrmsr(MSR_VM_HSAVE_PA, (uint64_t)(uintptr_t)hsave[c]);
 	return 0;
 }
 
 uint64_t svm_host_save_pa(void)
 {
-	return (uint64_t)(uintptr_t)host_state;
+	unsigned c = metal_cpu_index();
+	return c < SVM_HOST_CPUS ? (uint64_t)(uintptr_t)host_state[c] : 0;
 }

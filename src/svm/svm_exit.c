@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "arch/x86/cpu_state.h"
 #include "arch/x86/pagewalk.h"
 #include "core/vm.h"
 #include "metal/metal.h"
@@ -418,6 +419,31 @@ static int svm_halt_wait(struct svm *s, struct svm_vcpu *v)
 	return 0;
 }
 
+/* Wait-for-SIPI (an AP before the guest starts it, any vCPU after INIT):
+ * a SIPI with vector V starts it in real mode at V:0000, i.e. V << 12.
+ * 0 started; -1 kicked first. */
+static int svm_sipi_wait(struct svm_vcpu *v)
+{
+	int st;
+	while (((st = __atomic_load_n(&v->sipi_state, __ATOMIC_ACQUIRE)) & 0xff) != SIPI_GOT) {
+		if (v->kick)
+			return -1;
+		__asm__ volatile("pause");
+	}
+	__atomic_store_n(&v->sipi_state, SIPI_RUNNING, __ATOMIC_RELEASE);
+	__atomic_store_n(&v->init_req, 0, __ATOMIC_RELAXED); /* the INIT before this SIPI is done */
+	unsigned vec = (unsigned)st >> 8 & 0xff;
+	struct vcpu_state s;
+	svm_reset_state(&s, v->apic_base);
+	s.cs.selector = (uint16_t)(vec << 8);
+	s.cs.base = (uint64_t)vec << 12;
+	s.rip = 0;
+	s.rdx = 0;
+	svm_state_set(v, &s);
+	vmcb_w64(v->vmcb, VMCB_EVENTINJ, 0);
+	return 0;
+}
+
 int svm_run(void *hv, unsigned cpu, struct vexit *ex)
 {
 	struct svm *s = hv;
@@ -425,10 +451,21 @@ int svm_run(void *hv, unsigned cpu, struct vexit *ex)
 		return -EINVAL;
 	struct svm_vcpu *v = &s->vcpus[cpu];
 	memset(ex, 0, sizeof(*ex));
-	if (!v->has_state || v->dead) {
-		metal_log("vCPU %u: %s", cpu, v->dead ? "cannot run again (its VMCB is void)"
-						     : "has no state to run (application processors need SIPI, not modelled yet)");
+	if (v->dead) {
+		metal_log("vCPU %u: cannot run again (its VMCB is void)", cpu);
 		return -EIO;
+	}
+	if (__atomic_exchange_n(&v->init_req, 0, __ATOMIC_ACQUIRE)) {
+		/* INIT: whatever it was doing, it now waits for a SIPI */
+		v->has_state = false;
+		v->pend = PEND_NONE;
+		v->halted = false;
+	}
+	if ((!v->has_state || __atomic_load_n(&v->sipi_state, __ATOMIC_ACQUIRE) != SIPI_RUNNING) &&
+	    svm_sipi_wait(v) < 0) {
+		v->kick = 0;
+		ex->reason = VEXIT_INTR;
+		return 0;
 	}
 	if (v->pend == PEND_HLT)
 		v->halted = true;
@@ -439,7 +476,9 @@ int svm_run(void *hv, unsigned cpu, struct vexit *ex)
 		return 0;
 	}
 	uint8_t *c = v->vmcb;
-	uint64_t host = svm_host_save_pa();
+	if (!v->host_pa)
+		v->host_pa = svm_host_save_pa(); /* a vCPU stays on its host CPU */
+	uint64_t host = v->host_pa;
 	for (;;) {
 		if (v->kick) {
 			v->kick = 0;

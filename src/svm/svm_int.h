@@ -26,6 +26,8 @@ enum svm_stat {
 
 /* What the last exit handed to the core still owes the guest when it
  * resumes: a read's value into a register or memory, the RIP step. */
+enum { SIPI_RUNNING, SIPI_WAIT, SIPI_GOT };
+
 enum svm_pending { PEND_NONE, PEND_RIP, PEND_HLT, PEND_IO, PEND_MMIO, PEND_MSR };
 
 #define SVM_IO_BUF 4096 /* REP INS/OUTS: at most this many bytes per exit */
@@ -39,6 +41,13 @@ struct svm_vcpu {
 	bool dead;              /* VMRUN refused it or the guest shut down */
 	bool flush_tlb;         /* the next VMRUN flushes this ASID */
 	bool halted;            /* in HLT until an interrupt can be taken */
+	/* Start-up (atomics: other vCPUs' IPIs write them): SIPI_WAIT after an
+	 * INIT (an AP from the start), SIPI_GOT | vector << 8 once a SIPI came
+	 * while waiting, SIPI_RUNNING when started (a SIPI then is ignored);
+	 * init_req asks this vCPU's own run to drop its state. */
+	int sipi_state;
+	int init_req;
+	uint64_t host_pa;       /* svm_host_save_pa of the host CPU it runs on */
 	volatile int kick;
 
 	enum svm_pending pend;
@@ -140,7 +149,8 @@ bool svm_msr_trapped(const struct svm *s, uint32_t index, bool write);
 /* The backend's own model of an MSR: 0, or -1 for #GP. */
 int svm_msr_emulate(struct svm *s, struct svm_vcpu *v, uint32_t index, uint64_t *value, bool write);
 
-/* svm_state.c */
+/* svm_state.c (and a vCPU's state after INIT/reset: real mode at the reset vector) */
+void svm_reset_state(struct vcpu_state *st, uint64_t apic_base);
 void svm_vmcb_init(struct svm *s, struct svm_vcpu *v);
 void svm_state_get(const struct svm_vcpu *v, struct vcpu_state *st);
 void svm_state_set(struct svm_vcpu *v, const struct vcpu_state *st);

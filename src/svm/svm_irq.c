@@ -57,6 +57,44 @@ static void ioapic_deliver(void *ctx, uint8_t vector, bool level, uint8_t dest, 
 	lapic_accept(s->vcpus[cpu].lapic, vector, level);
 }
 
+/* An IPI one vCPU's LAPIC sends: to every vCPU it names (the sender too,
+ * unless "all excluding self"). INIT and SIPI are taken by the target's
+ * own run (its VMCB is its CPU's), the next time it looks; a fixed IPI
+ * waits in the target's LAPIC, taken at its next entry or HLT check (the
+ * host tick bounds that at 1 ms). */
+static void route_ipi(void *ctx, const struct lapic_ipi *p)
+{
+	struct svm *s = ctx;
+	for (unsigned i = 0; i < s->ncpus; i++) {
+		struct svm_vcpu *t = &s->vcpus[i];
+		bool self = i == p->from;
+		bool hit = p->shorthand == 2 || (p->shorthand == 3 && !self) ||
+			   (p->shorthand == 0 && lapic_matches(t->lapic, p->dest, p->logical));
+		if (!hit)
+			continue;
+		switch (p->mode) {
+		case 0: case 1: /* fixed, lowest priority (to each: one target is as good) */
+			lapic_accept(t->lapic, p->vector, false);
+			break;
+		case 5: /* INIT (a deassert does nothing): waits for a SIPI from now */
+			if (p->assert && !self) {
+				__atomic_store_n(&t->sipi_state, SIPI_WAIT, __ATOMIC_RELEASE);
+				__atomic_store_n(&t->init_req, 1, __ATOMIC_RELEASE);
+			}
+			break;
+		case 6: { /* start-up: only a waiting vCPU takes it (Linux sends two) */
+			int want = SIPI_WAIT;
+			if (!self)
+				__atomic_compare_exchange_n(&t->sipi_state, &want, SIPI_GOT | p->vector << 8, false,
+							    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+			break;
+		}
+		default: /* SMI, NMI, ExtINT by IPI: not modelled */
+			break;
+		}
+	}
+}
+
 static void lapic_eoi(void *ctx, uint8_t vector)
 {
 	struct svm *s = ctx;
@@ -132,9 +170,11 @@ int svm_irq_init(struct svm *s, char *err, size_t errlen)
 	s->pit = i8254_new((struct irq_line){ .set = pit_irq, .ctx = s }, &clk);
 	if (!s->ioapic || !s->pic || !s->pit)
 		goto nomem;
-	for (unsigned i = 0; i < s->ncpus; i++)
+	for (unsigned i = 0; i < s->ncpus; i++) {
 		if (!(s->vcpus[i].lapic = lapic_new(i, &clk, lapic_eoi, s)))
 			goto nomem;
+		lapic_set_ipi(s->vcpus[i].lapic, route_ipi, s);
+	}
 	return 0;
 nomem:
 	snprintf(err, errlen, "no memory for the interrupt controller models");

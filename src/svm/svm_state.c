@@ -138,3 +138,18 @@ void svm_state_set(struct svm_vcpu *v, const struct vcpu_state *st)
 	v->apic_base = st->apic_base;
 	v->has_state = true;
 }
+
+/* The state a vCPU has after INIT, as KVM's: real mode at the reset vector. */
+void svm_reset_state(struct vcpu_state *st, uint64_t apic_base)
+{
+	const struct x86_seg data = { .limit = 0xffff, .type = 3, .s = 1, .present = 1 };
+	*st = (struct vcpu_state){
+		.rip = 0xfff0, .rflags = 2, .cr0 = 0x60000010, .gdt_limit = 0xffff, .idt_limit = 0xffff,
+		.rdx = 0x600, .apic_base = apic_base,
+	};
+	st->cs = (struct x86_seg){ .base = 0xffff0000, .limit = 0xffff, .selector = 0xf000, .type = 0xb, .s = 1,
+				   .present = 1 };
+	st->ds = st->es = st->fs = st->gs = st->ss = data;
+	st->tr = (struct x86_seg){ .limit = 0xffff, .type = 0xb, .present = 1 };
+	st->ldt = (struct x86_seg){ .limit = 0xffff, .type = 2, .present = 1 };
+}

@@ -116,12 +116,14 @@ static void guest_state(void)
 	v->halted = false;
 }
 
+static unsigned ncpus = 1;
+
 static int setup_with(const struct policy_spec *spec)
 {
 	char err[200];
 	memset(&vm, 0, sizeof(vm));
 	memset(&sv, 0, sizeof(sv));
-	if (vm_init(&vm, 1) < 0)
+	if (vm_init(&vm, ncpus) < 0)
 		return -1;
 	if (spec) {
 		struct policy *p = policy_compile(spec, err, sizeof(err));
@@ -132,14 +134,21 @@ static int setup_with(const struct policy_spec *spec)
 	ram = metal_alloc_pages(RAM, 4096);
 	gmem_add(&vm.mem, 0, RAM, ram);
 	sv.vm = &vm;
-	sv.ncpus = 1;
-	sv.vcpus = v = metal_alloc_pages(sizeof(*v), 64);
-	v->vmcb = metal_alloc_pages(4096, 4096);
-	if (svm_msr_init(&sv, err, sizeof(err)) < 0 || svm_cpuid_init(&sv, v, err, sizeof(err)) < 0 ||
-	    svm_irq_init(&sv, err, sizeof(err)) < 0)
+	sv.ncpus = ncpus;
+	sv.vcpus = v = metal_alloc_pages(ncpus * sizeof(*v), 64);
+	if (svm_msr_init(&sv, err, sizeof(err)) < 0)
 		return -1;
-	svm_vmcb_init(&sv, v);
-	v->apic_base = 0xfee00900;
+	for (unsigned i = 0; i < ncpus; i++) {
+		v[i].id = i;
+		v[i].vmcb = metal_alloc_pages(4096, 4096);
+		if (svm_cpuid_init(&sv, &v[i], err, sizeof(err)) < 0)
+			return -1;
+		svm_vmcb_init(&sv, &v[i]);
+		v[i].apic_base = 0xfee00800 | (i ? 0 : 0x100);
+		v[i].sipi_state = i ? SIPI_WAIT : SIPI_RUNNING;
+	}
+	if (svm_irq_init(&sv, err, sizeof(err)) < 0)
+		return -1;
 	guest_state();
 	return 0;
 }
@@ -153,6 +162,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
+	for (unsigned i = 1; i < sv.ncpus; i++)
+		lapic_free(v[i].lapic);
 	lapic_free(v->lapic);
 	ioapic_free(sv.ioapic);
 	i8259_free(sv.pic);
@@ -225,6 +236,54 @@ static void test_irqchip_inline(void **state)
 	assert_int_equal(imr, 0xfb);
 	assert_int_equal(v->gpr[GPR_RAX], 0x60014); /* the LAPIC's version register */
 	assert_int_equal(v->stats[ST_IRQCHIP_ACCESS], 2);
+}
+
+/* Two vCPUs: the boot one starts the other with INIT and SIPI through its
+ * LAPIC's ICR, then sends it a fixed IPI. */
+static void test_smp_start(void **state)
+{
+	(void)state;
+	teardown(NULL);
+	ncpus = 2;
+	assert_int_equal(setup_with(NULL), 0);
+	ncpus = 1;
+	struct svm_vcpu *ap = &v[1];
+	uint32_t on = 0x1ff, icr;
+	lapic_io(v[0].lapic, 0xf0, (uint8_t *)&on, 4, true);
+	lapic_io(ap->lapic, 0xf0, (uint8_t *)&on, 4, true);
+	uint32_t dest = 1u << 24;
+	lapic_io(v[0].lapic, 0x310, (uint8_t *)&dest, 4, true);
+	icr = (5u << 8) | (1u << 14); /* INIT, assert */
+	lapic_io(v[0].lapic, 0x300, (uint8_t *)&icr, 4, true);
+	assert_int_equal(ap->init_req, 1);
+	icr = (6u << 8) | 0x08; /* SIPI: start at 0x8000 */
+	lapic_io(v[0].lapic, 0x300, (uint8_t *)&icr, 4, true);
+	assert_int_equal(ap->sipi_state, SIPI_GOT | 0x08 << 8);
+	icr = 0x45; /* fixed, vector 0x45, to APIC ID 1 */
+	lapic_io(v[0].lapic, 0x300, (uint8_t *)&icr, 4, true);
+	struct vexit ex;
+	const struct fake_exit e[] = { { SVM_EXIT_HLT, 0, 0, 0 } };
+	exits(1, e);
+	assert_int_equal(svm_run(&sv, 1, &ex), 0);
+	assert_int_equal(ex.reason, VEXIT_HLT);
+	assert_int_equal(entry_rip[0], 0);
+	assert_int_equal(*(uint16_t *)(ap->vmcb + VMCB_CS), 0x0800);
+	assert_int_equal(vmcb_r64(ap->vmcb, VMCB_CS + 8), 0x8000);
+	assert_int_equal(vmcb_r64(ap->vmcb, VMCB_CR0) & 1, 0); /* real mode */
+	assert_int_equal(ap->sipi_state, SIPI_RUNNING);
+	/* real mode has IF clear: the fixed IPI waits in the AP's LAPIC */
+	assert_int_equal(lapic_pending(ap->lapic), 0x45);
+	assert_int_equal(lapic_pending(v[0].lapic), -1); /* not the sender's */
+	/* a second SIPI to a running AP is ignored */
+	exits(1, e);
+	ap->pend = PEND_NONE;
+	ap->halted = false;
+	icr = (6u << 8) | 0x09;
+	lapic_io(v[0].lapic, 0x300, (uint8_t *)&icr, 4, true);
+	vmcb_w64(ap->vmcb, VMCB_RIP, 0x1234);
+	assert_int_equal(svm_run(&sv, 1, &ex), 0);
+	assert_int_equal(entry_rip[0], 0x1234);
+	assert_int_equal(ap->sipi_state, SIPI_RUNNING);
 }
 
 static void test_cpuid_table(void **state)
@@ -487,6 +546,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_port_io, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cpuid_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_irqchip_inline, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_smp_start, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rep_outs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mmio, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_msr, setup, teardown),
