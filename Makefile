@@ -142,6 +142,7 @@ bench-snapshot: $(B)/vigil $(B)/tests/guests/tiny-snapcount.bin $(B)/bench/tiny-
 # Tiny self-checking guests (tests/guests/tiny.S), one bzImage per action.
 TINY_ACTIONS := poweroff flood echo kbdreset acpireset panic triple hang wild count cad pioloop peek msr msrloop cpuid hammer spin snapcount snap brand
 TINY_ACTIONS += idle
+TINY_ACTIONS += timer
 TINY := $(TINY_ACTIONS:%=$(B)/tests/guests/tiny-%.bin)
 $(B)/tests/guests/tiny-%.bin: tests/guests/tiny.S tests/guests/tiny.ld
 	@mkdir -p $(dir $@)
@@ -277,3 +278,7 @@ bench-density: $(B)/vigil $(B)/tests/guests/tiny-idle.bin $(B)/bench/tiny-idle-p
 bench: $(B)/vigil
 	bench/run.sh $(if $(N),-n $(N)) $(if $(filter 1,$(LAB)),--lab) $(if $(SECTIONS),--only "$(SECTIONS)")
 .PHONY: bench
+
+# The SVM backend's exit path, compiled into its host test (tests/unit/test_svm_exit.c
+# includes the backend's files, with a scripted world switch).
+$(B)/tests/test_svm_exit: $(wildcard src/svm/*.c src/svm/*.h)

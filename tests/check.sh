@@ -42,8 +42,11 @@ native_asan() {  # the native suite against the ASan+UBSan vigil
 }
 
 make -s all guests >/dev/null || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
+make -s metal >/dev/null || { echo "build failed: vigil-metal (make metal)"; echo "0 passed, 1 failed"; exit 1; }
 suite warnings warnings
 suite layering tests/layering.sh build
+suite metal tests/metal.sh build
+suite metal-irq tests/metal_irq.sh build
 suite units make -s unit
 suite native tests/native.sh build
 suite gdb tests/gdb.sh build

@@ -72,6 +72,7 @@ expect_error "not a KVM device" "API version" unshare -m sh -c "mount --bind /de
 
 # --- tiny guests: the exit path and each exit status --------------------
 expect_run "poweroff exits 0" 0 "tiny: denied ok" "$V" run --kernel "$G/tiny-poweroff.bin"
+expect_run "PIT ticks through the 8259 wake HLT" 0 "tiny: timer ok" "$V" run --kernel "$G/tiny-timer.bin"
 # The guest sees a brand string (KVM's, else the host CPU's, else vigil's
 # own) and, on AMD with 2 vCPUs, CmpLegacy.
 expect_run "CPUID brand string not empty" 0 "tiny: brand '[^']" "$V" run --kernel "$G/tiny-brand.bin" --cpus 2

@@ -42,3 +42,54 @@ uint64_t metal_now_ns(void)
 	uint64_t d = metal_rdtsc() - tsc_boot;
 	return (uint64_t)((unsigned __int128)d * 1000000000u / tsc_hz);
 }
+
+/* The CMOS clock (MC146818 at 0x70/0x71), read once: wait out an update
+ * in progress, then the fields, BCD or binary as register B says. */
+static int64_t wall_boot;
+static uint64_t wall_tsc;
+
+static uint8_t cmos(uint8_t reg)
+{
+	metal_outb(0x70, reg);
+	return metal_inb(0x71);
+}
+
+static unsigned from_bcd(uint8_t v, int bcd)
+{
+	return bcd ? (v & 0x0f) + (v >> 4) * 10u : v;
+}
+
+static int64_t read_cmos(void)
+{
+	for (unsigned i = 0; i < 1000000 && (cmos(0x0a) & 0x80); i++)
+		__asm__ volatile("pause");
+	uint8_t b = cmos(0x0b);
+	int bcd = !(b & 0x04);
+	unsigned sec = from_bcd(cmos(0x00), bcd), min = from_bcd(cmos(0x02), bcd);
+	uint8_t hraw = cmos(0x04);
+	unsigned hour = from_bcd(hraw & 0x7f, bcd);
+	if (!(b & 0x02) && (hraw & 0x80)) /* 12-hour clock, PM */
+		hour = (hour % 12) + 12;
+	unsigned day = from_bcd(cmos(0x07), bcd), mon = from_bcd(cmos(0x08), bcd);
+	unsigned yy = from_bcd(cmos(0x09), bcd), century = from_bcd(cmos(0x32), bcd);
+	unsigned year = (century >= 19 && century <= 21 ? century * 100 : 2000) + yy; /* or no century register */
+	if (mon < 1 || mon > 12 || day < 1 || day > 31)
+		return 0;
+	/* Days from the civil date (proleptic Gregorian). */
+	long y = (long)year - (mon <= 2);
+	long era = y / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (mon > 2 ? mon - 3 : mon + 9) + 2) / 5 + day - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	long days = era * 146097 + (long)doe - 719468;
+	return (int64_t)days * 86400 + hour * 3600 + min * 60 + sec;
+}
+
+int64_t metal_wall_s(void)
+{
+	if (!wall_tsc) {
+		wall_boot = read_cmos();
+		wall_tsc = metal_rdtsc() | 1;
+	}
+	return wall_boot + (int64_t)((metal_rdtsc() - wall_tsc) / tsc_hz);
+}

@@ -6,13 +6,15 @@
 
 void metal_vlog(const char *fmt, va_list ap)
 {
-	char line[512];
+	char line[1280]; /* a trace or audit record (1 KiB) and its prefix */
 	int n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
 	if (n < 0)
 		n = 0;
 	if (n > (int)sizeof(line) - 2)
 		n = (int)sizeof(line) - 2;
 	line[n++] = '\n';
+	if (!metal_serial_at_line_start())
+		metal_serial_putc('\n'); /* after a guest's unfinished line */
 	metal_serial_write("vigil-metal: ", 13);
 	metal_serial_write(line, (size_t)n);
 }

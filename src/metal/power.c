@@ -78,6 +78,12 @@ static int s5_type(const struct sdt *dsdt)
 	return -1;
 }
 
+const void *metal_acpi_table(const char *sig)
+{
+	const uint8_t *rsdp = find_rsdp();
+	return rsdp ? find_table(rsdp, sig) : NULL;
+}
+
 void metal_halt(void)
 {
 	for (;;)
@@ -104,6 +110,11 @@ void metal_poweroff(int code)
 			metal_outw((uint16_t)pm1a, v);
 		if (pm1b)
 			metal_outw((uint16_t)pm1b, v);
+		/* The machine goes off a little later (QEMU: at its main loop's
+		 * next turn): give it a second or so before saying it failed.
+		 * Raw TSC cycles, since the clock may not be measured yet. */
+		for (uint64_t t0 = metal_rdtsc(); metal_rdtsc() - t0 < 4000000000ull;)
+			__asm__ volatile("pause");
 	}
 	metal_log("ACPI poweroff failed; halting");
 	metal_halt();

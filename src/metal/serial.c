@@ -1,5 +1,7 @@
 /* serial — the machine's COM1 (a 16550A at 0x3f8), polled: no interrupts,
  * no buffers, so a message gets out even from a fault handler. */
+#include <stdbool.h>
+
 #include "metal/metal.h"
 
 #define COM1 0x3f8
@@ -15,8 +17,16 @@ void metal_serial_init(void)
 	metal_outb(COM1 + 4, 0x03); /* DTR, RTS */
 }
 
+static char last = '\n';
+
+bool metal_serial_at_line_start(void)
+{
+	return last == '\n';
+}
+
 void metal_serial_putc(char c)
 {
+	last = c;
 	/* Bounded: a machine without a UART must not hang here. */
 	for (unsigned i = 0; i < 100000 && !(metal_inb(COM1 + 5) & 0x20); i++)
 		__asm__ volatile("pause");

@@ -31,7 +31,11 @@ int svm_enable_cpu(char *err, size_t errlen);
 
 /* The backend for `vm` (its RAM mapped, its policy in force: the MSR
  * permission map and the CPUID table follow it): nested page tables, one
- * VMCB per vCPU, the I/O permission map. NULL with a reason. */
+ * VMCB per vCPU, the I/O permission map, and the guest's interrupt
+ * controllers (LAPIC, IOAPIC, PIC, PIT) on the VM's buses. The guest runs
+ * with host interrupts enabled (so a host tick takes the CPU back) only if
+ * the platform's 256-gate IDT (metal_idt_init) is loaded by then. NULL
+ * with a reason. */
 struct svm *svm_create(struct vm *vm, unsigned ncpus, char *err, size_t errlen);
 
 /* vCPU `cpu`'s first state: the boot loader's (arch/x86/boot.h) for the
@@ -44,5 +48,13 @@ struct hv_ops svm_hv_ops(struct svm *s);
 /* An interrupt line for device models (pc_config.irq): gsi into the
  * backend's interrupt controller models. */
 struct irq_line svm_irq_line(struct svm *s, uint32_t gsi);
+
+/* An MSI message (address 0xFEExxxxx, data: vector, delivery mode,
+ * trigger) delivered into the vCPUs' local APIC models: what a platform's
+ * platform_ops.msi_fire calls for virtio-pci's MSI-X. Fixed and
+ * lowest-priority delivery; other modes, and addresses outside the
+ * interrupt window, are dropped. Any thread. (An addition to the first
+ * contract: on KVM, MSIs go to its irqchip; here to the backend's models.) */
+void svm_msi(struct svm *s, uint64_t addr, uint32_t data);
 
 #endif

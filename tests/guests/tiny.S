@@ -28,7 +28,8 @@
  *   snapcount a count in memory, r12 and r13, printed "c=XXXX ok" each
  *             turn, forever (snapshots: it must go on after a restore)
  *   snap      count in memory, r12 and r13, reporting to ports 0x510/0x514
- *             (tests/kvm_snap_check.c: state carried across a snapshot) */
+ *             (tests/kvm_snap_check.c: state carried across a snapshot)
+ *   timer     ten PIT ticks through the 8259 taken in HLT, "tiny: timer ok" */
 #define COM1 0x3f8
 #define LSR (COM1 + 5)
 #define PM1A_CNT 0x604
@@ -408,6 +409,68 @@ snap_bad: .asciz " BAD\n"
 	cli
 1:	hlt
 	jmp 1b
+#elif defined(ACTION_timer)
+	/* The PIT's IRQ 0 through the 8259 (virtual wire): ten ticks at 100 Hz
+	 * taken in HLT, then "tiny: timer ok" and S5. A backend without the
+	 * interrupt path never wakes the HLT: the test's timeout ends it. */
+	mov $0x11, %al             /* ICW1: edge, cascade, ICW4 */
+	out %al, $0x20
+	out %al, $0xa0
+	mov $0x20, %al             /* ICW2: vectors 0x20 and 0x28 */
+	out %al, $0x21
+	mov $0x28, %al
+	out %al, $0xa1
+	mov $4, %al                /* ICW3: the slave on IRQ 2 */
+	out %al, $0x21
+	mov $2, %al
+	out %al, $0xa1
+	mov $1, %al                /* ICW4: 8086 mode */
+	out %al, $0x21
+	out %al, $0xa1
+	mov $0xfe, %al             /* only IRQ 0 */
+	out %al, $0x21
+	mov $0xff, %al
+	out %al, $0xa1
+	lea timer_handler(%rip), %rax
+	lea timer_idt(%rip), %rdi
+	mov %ax, 0x20 * 16(%rdi)
+	mov %cs, %cx
+	mov %cx, 0x20 * 16 + 2(%rdi)
+	movw $0x8e00, 0x20 * 16 + 4(%rdi)
+	shr $16, %rax
+	mov %ax, 0x20 * 16 + 6(%rdi)
+	shr $16, %rax
+	mov %eax, 0x20 * 16 + 8(%rdi)
+	lidt timer_idtr(%rip)
+	mov $0x34, %al             /* PIT channel 0, mode 2, 11932: 100 Hz */
+	out %al, $0x43
+	mov $(11932 & 0xff), %al
+	out %al, $0x40
+	mov $(11932 >> 8), %al
+	out %al, $0x40
+	xor %r15d, %r15d
+	sti
+1:	hlt
+	cmp $10, %r15d
+	jb 1b
+	cli
+	lea timer_ok(%rip), %rsi
+	call puts
+	jmp poweroff
+timer_handler:
+	push %rax
+	inc %r15d
+	mov $0x20, %al             /* non-specific EOI */
+	out %al, $0x20
+	pop %rax
+	iretq
+	.pushsection .data
+	.balign 16
+timer_idt: .fill 48 * 16, 1, 0
+timer_idtr: .word 48 * 16 - 1
+	.quad timer_idt
+timer_ok: .asciz "tiny: timer ok\n"
+	.popsection
 #else
 #error "define ACTION_<name>"
 #endif
