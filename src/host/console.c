@@ -29,10 +29,11 @@ static void tty_restore(void)
 	}
 }
 
+/* Installed with SA_RESETHAND: the default action is back without a call
+ * to rt_sigaction, which a vCPU thread's seccomp list does not have. */
 static void on_fatal_signal(int sig)
 {
 	tty_restore();
-	signal(sig, SIG_DFL);
 	raise(sig);
 }
 
@@ -50,8 +51,10 @@ static int tty_make_raw(void)
 		return -1;
 	tty_raw = 1;
 	atexit(tty_restore);
+	struct sigaction sa = { .sa_handler = on_fatal_signal, .sa_flags = SA_RESETHAND };
+	sigemptyset(&sa.sa_mask);
 	for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
-		signal(fatal[i], on_fatal_signal);
+		sigaction(fatal[i], &sa, NULL);
 	return 0;
 }
 
