@@ -23,7 +23,8 @@ struct tap {
 	struct net_backend be; /* first */
 	int fd;
 	struct evloop *loop;
-	bool polling;
+	bool registered; /* in the event loop (for EPOLLERR at least), from the first rx_enable */
+	bool polling;    /* ... and for EPOLLIN */
 	bool dead; /* the interface went away: never polled or written again */
 	char name[32];
 	char who[64]; /* "net0 (tap vtap0)": the fault report's subject */
@@ -45,9 +46,9 @@ static void tap_gone(struct tap *t, int err)
 {
 	if (t->dead)
 		return;
-	if (t->polling)
+	if (t->registered)
 		evloop_del(t->loop, t->fd);
-	t->polling = false;
+	t->registered = t->polling = false;
 	t->dead = true;
 	host_fault(t->who, GONE, err, GONE_THEN);
 }
@@ -103,17 +104,23 @@ static ssize_t tap_recv(struct net_backend *b, const struct iovec *iov, int iovc
 	return r;
 }
 
+/* Once the device starts, the descriptor stays in the event loop, so that
+ * an interface deleted while the guest has no receive buffer posted is seen
+ * at once, not at the guest's next send. With rx off it is watched for
+ * EPOLLPRI, which a TAP never reports: a deletion wakes its readers with
+ * EPOLLIN | EPOLLPRI and poll then says EPOLLERR, while with a mask of 0
+ * epoll would drop that wake-up; frames waiting do not make it spin. */
 static void tap_rx_enable(struct net_backend *b, bool on)
 {
 	struct tap *t = to_tap(b);
 
-	if (!t->loop || t->dead || t->polling == on)
+	if (!t->loop || t->dead || (t->registered && t->polling == on))
 		return;
-	if (on)
-		t->polling = evloop_add(t->loop, t->fd, EPOLLIN, on_tap, t) == 0;
-	else {
-		evloop_del(t->loop, t->fd);
-		t->polling = false;
+	uint32_t ev = on ? EPOLLIN : EPOLLPRI;
+	int r = t->registered ? evloop_mod(t->loop, t->fd, ev, on_tap, t) : evloop_add(t->loop, t->fd, ev, on_tap, t);
+	if (r == 0) {
+		t->registered = true;
+		t->polling = on;
 	}
 }
 
@@ -143,7 +150,7 @@ static void tap_free(struct net_backend *b)
 {
 	struct tap *t = to_tap(b);
 
-	if (t->polling)
+	if (t->registered)
 		evloop_del(t->loop, t->fd);
 	close(t->fd);
 	free(t);
