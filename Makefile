@@ -74,6 +74,12 @@ $(B)/tests/kvm_snap_check: tests/kvm_snap_check.c $(B)/libvigil.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(B)/libvigil.a $(LDLIBS)
 
+# A FUSE image whose reads and writes fail with EIO on a byte range (libfuse3;
+# run by tests/faults.sh, which skips its disk part where this cannot build).
+$(B)/tests/faultfs: tests/faultfs.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(shell pkg-config --cflags fuse3) -o $@ $< $(shell pkg-config --libs fuse3)
+
 # What a policy decision costs with 1 rule and with 10,000 (bench/policy_decide.c).
 $(B)/bench/policy_decide: bench/policy_decide.c $(B)/libvigil.a
 	@mkdir -p $(dir $@)

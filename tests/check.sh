@@ -85,6 +85,7 @@ snapshot_asan() {  # the snapshot suite against the ASan+UBSan vigil (built by n
 suite snapshot-asan snapshot_asan
 suite hostile tests/hostile.sh build
 suite soak tests/soak.sh build
+suite faults tests/faults.sh build
 hostile_asan() {  # the hostile guests against the ASan+UBSan vigil (built by native_asan)
     ASAN_OPTIONS=detect_leaks=0 RSS_MAX_KB=400000 CPU_MAX_S=30 tests/hostile.sh build/asan
 }

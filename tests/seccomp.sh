@@ -74,6 +74,17 @@ n=$(grep -cE '^(main|vcpu|evloop|blk|console|conout|api|trace|gdb) +[0-9]+' "$T/
 "$V" seccomp-list -v | grep -q '^vcpu .*ioctl' && ! "$V" seccomp-list -v | grep -q ' execve' &&
     pass "seccomp-list -v: no list has execve" || fail "seccomp-list -v: no list has execve" "$("$V" seccomp-list -v)"
 
+# The README's table says what seccomp-list prints, kind by kind, and the
+# vCPU list is under Firecracker's 21.
+README=$(dirname "$0")/../README.md
+bad=""
+while read -r k n _; do
+    grep -Eq "^\| $k( \(.*\))? \| $n(\b|,)" "$README" || bad+=" $k=$n"
+done <"$T/list"
+[ -z "$bad" ] && pass "README's seccomp table matches seccomp-list" || fail "README's seccomp table matches seccomp-list" "not in the README:$bad"
+nv=$(awk '$1 == "vcpu" {print $2}' "$T/list")
+[ "${nv:-99}" -le 20 ] && pass "the vcpu list is under Firecracker's 21 ($nv)" || fail "the vcpu list is under Firecracker's 21" "$nv"
+
 # Bad values: one line, exit 1.
 "$V" run --kernel "$G/tiny-poweroff.bin" --seccomp maybe >/dev/null 2>"$T/e"; rc=$?
 [ $rc -eq 1 ] && [ "$(wc -l <"$T/e")" -eq 1 ] && grep -q -- "--seccomp 'maybe'" "$T/e" &&
@@ -144,6 +155,18 @@ start on main:ioctl
 if wait_for "probe: main thread: ioctl returned -1 (Bad file descriptor)" && sleep 0.3 && kill -0 $pid 2>/dev/null; then
     pass "on: the main thread is let make any ioctl"
 else fail "on: the main thread is let make any ioctl" "$(tail -c 300 "$T/err")"; fi
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null; pid=
+# The vCPU's mmap takes no PROT_EXEC (a taken-over vCPU thread cannot make
+# a page of shellcode runnable); the main thread's list has mmap whole.
+start on vcpu:mmap-exec
+wait_exit
+if [ "$rc" -eq 148 ] && grep -q "seccomp: the vcpu thread made a system call outside its list (9)" "$T/err"; then
+    pass "on: the vcpu thread is refused an executable mmap (exit 148)"
+else fail "on: the vcpu thread is refused an executable mmap (exit 148)" "exit $rc: $(tail -c 300 "$T/err")"; fi
+start on main:mmap-exec
+if wait_for "probe: main thread: mmap-exec returned 0 (ok)" && sleep 0.3 && kill -0 $pid 2>/dev/null; then
+    pass "on: the main thread is let map an executable page"
+else fail "on: the main thread is let map an executable page" "$(tail -c 300 "$T/err")"; fi
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null; pid=
 start log vcpu:openat
 if wait_for "probe: vcpu thread: openat returned -1 (No such file or directory)" && sleep 0.3 && kill -0 $pid 2>/dev/null; then

@@ -24,6 +24,7 @@ struct net_ct {
 	uint32_t bucket[2][NBUCKETS];
 	uint32_t lru_head, lru_tail; /* head: most recent */
 	uint32_t free_head;	     /* through next[0] */
+	uint32_t fresh;		     /* e[fresh..NET_CT_MAX) never used yet: not on the free list */
 	unsigned count, host_conns;
 	uint64_t evicted;
 };
@@ -51,9 +52,11 @@ struct net_ct *net_ct_new(void)
 		return NULL;
 	memset(ct->bucket, 0xff, sizeof(ct->bucket));
 	ct->lru_head = ct->lru_tail = NET_CT_NONE;
-	for (uint32_t i = 0; i < NET_CT_MAX; i++)
-		ct->e[i].next[0] = i + 1 < NET_CT_MAX ? i + 1 : NET_CT_NONE;
-	ct->free_head = 0;
+	/* Entries are taken from e[fresh++] until the pool has been used once:
+	 * no free list threaded through all of them here, which touched the
+	 * whole pool (RSS every net device paid, and fuzz_net's cost per run). */
+	ct->free_head = NET_CT_NONE;
+	ct->fresh = 0;
 	return ct;
 }
 
@@ -140,6 +143,10 @@ struct net_ct_entry *net_ct_add(struct net_ct *ct, const struct net_ct_key *key,
 {
 	if (lookup(ct, rkey, 1) != NET_CT_NONE || lookup(ct, key, 0) != NET_CT_NONE)
 		return NULL;
+	if (ct->free_head == NET_CT_NONE && ct->fresh < NET_CT_MAX) {
+		ct->e[ct->fresh].next[0] = NET_CT_NONE;
+		ct->free_head = ct->fresh++;
+	}
 	if (ct->free_head == NET_CT_NONE) {
 		/* Full: the least recently used flow goes, preferably one that
 		 * holds no host connection (forgetting one would let the guest

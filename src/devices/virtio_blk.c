@@ -50,6 +50,7 @@ struct blk {
 	pthread_mutex_t qlock; /* the virtq: pop, push, used */
 	pthread_mutex_t lock;  /* free_jobs */
 	struct blk_job *free_jobs;
+	unsigned jobs_made;    /* jobs[0..jobs_made) have been handed out once */
 	/* One job per queue entry: a driver that keeps the protocol can never
 	 * have more chains outstanding than its ring has descriptors. */
 	struct blk_job jobs[VIRTIO_BLK_QUEUE_MAX];
@@ -110,6 +111,17 @@ static void io_done(struct blk_io *io, int result)
 	 * chains outstanding in the virtq (see queue_notify). */
 	put_job(b, j);
 	complete(b, head, written);
+}
+
+/* A job never used yet, under b->lock: jobs are set up as the queue first
+ * needs them, so a device only touches the memory of the requests it has
+ * had in flight at once (not all 256 jobs, 660 KiB, at creation). */
+static struct blk_job *new_job(struct blk *b)
+{
+	struct blk_job *j = &b->jobs[b->jobs_made++];
+	j->b = b;
+	j->io.done = io_done;
+	return j;
 }
 
 /* Decodes and gates one well-formed chain. Either completes it here and
@@ -213,6 +225,8 @@ static void blk_queue_notify(struct virtio_dev *d, unsigned q)
 		struct blk_job *j = b->free_jobs;
 		if (j)
 			b->free_jobs = j->next;
+		else if (b->jobs_made < VIRTIO_BLK_QUEUE_MAX)
+			j = new_job(b);
 		pthread_mutex_unlock(&b->lock);
 
 		struct virtq_chain spare;
@@ -527,12 +541,6 @@ struct virtio_dev *virtio_blk_new_backend(struct blk_backend *be, const struct v
 	memcpy(b->id, id, idlen < VIRTIO_BLK_ID_BYTES ? idlen : VIRTIO_BLK_ID_BYTES);
 
 	fill_config(b);
-	for (unsigned i = 0; i < VIRTIO_BLK_QUEUE_MAX; i++) {
-		b->jobs[i].b = b;
-		b->jobs[i].io.done = io_done;
-		b->jobs[i].next = b->free_jobs;
-		b->free_jobs = &b->jobs[i];
-	}
 
 	struct virtio_dev *d = &b->dev;
 	d->name = "virtio-blk";

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "host/console.h"
+#include "host/fault.h"
 #include "host/seccomp.h"
 
 #include <errno.h>
@@ -29,10 +30,11 @@ static void tty_restore(void)
 	}
 }
 
+/* Installed with SA_RESETHAND: the default action is back without a call
+ * to rt_sigaction, which a vCPU thread's seccomp list does not have. */
 static void on_fatal_signal(int sig)
 {
 	tty_restore();
-	signal(sig, SIG_DFL);
 	raise(sig);
 }
 
@@ -50,8 +52,10 @@ static int tty_make_raw(void)
 		return -1;
 	tty_raw = 1;
 	atexit(tty_restore);
+	struct sigaction sa = { .sa_handler = on_fatal_signal, .sa_flags = SA_RESETHAND };
+	sigemptyset(&sa.sa_mask);
 	for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
-		signal(fatal[i], on_fatal_signal);
+		sigaction(fatal[i], &sa, NULL);
 	return 0;
 }
 
@@ -179,7 +183,7 @@ static void console_write(void *ctx, const uint8_t *buf, size_t len)
  * write does not block. */
 static void write_out(struct console *c, const uint8_t *buf, size_t len)
 {
-	if (c->out_written >= c->out_max) {
+	if (c->out_gone || c->out_written >= c->out_max) {
 		atomic_fetch_add(&c->out_dropped, len);
 		return;
 	}
@@ -200,7 +204,18 @@ static void write_out(struct console *c, const uint8_t *buf, size_t len)
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n <= 0) {
-			atomic_fetch_add(&c->out_dropped, len); /* reader gone or disk full */
+			/* Reader gone: said once, and no more writes. Another error
+			 * (a full disk) is said once too, but each chunk tries again. */
+			int e = n < 0 ? errno : EIO;
+			atomic_fetch_add(&c->out_dropped, len);
+			if (e == EPIPE) {
+				c->out_gone = true;
+				host_fault("console", "its output's reader went away", e,
+					   "guest output is dropped from here on, the VM goes on");
+			} else {
+				host_fault("console", "its output cannot be written", e,
+					   "guest output is dropped while it fails, the VM goes on");
+			}
 			return;
 		}
 		c->out_written += (uint64_t)n;
@@ -392,4 +407,12 @@ void console_close(struct console *c)
 	}
 	c->out_fd = -1;
 	tty_restore();
+}
+
+void console_report(const struct console *c, FILE *out)
+{
+	if (c->out_fd < 0 && !c->out_written && !atomic_load(&c->out_dropped))
+		return;
+	fprintf(out, "console: written=%" PRIu64 " dropped=%lu%s\n", c->out_written,
+		(unsigned long)atomic_load(&c->out_dropped), c->out_gone ? " reader_gone=1" : "");
 }

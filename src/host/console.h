@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <termios.h>
@@ -37,6 +38,7 @@ struct console {
 	int out_fd;      /* -1 for none */
 	uint64_t out_max; /* bytes the output may take (file); UINT64_MAX for no cap */
 	uint64_t out_written;
+	bool out_gone;            /* the reader closed (EPIPE): nothing is written any more */
 	/* the output buffer (a ring) and its writer thread */
 	pthread_mutex_t out_lock;
 	pthread_cond_t out_cond;
@@ -68,5 +70,7 @@ struct chardev_out console_chardev(struct console *c);
 int console_start_input(struct console *c, const struct console_sink *sink);
 /* Stops input, restores the terminal, closes files. Safe to call twice. */
 void console_close(struct console *c);
+/* --stats: "console: written=N dropped=N" (after console_close too). */
+void console_report(const struct console *c, FILE *out);
 
 #endif

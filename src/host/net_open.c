@@ -13,9 +13,11 @@ struct virtio_dev *host_net_new(const struct virtio_net_config *cfg, const struc
 	struct net_backend *be;
 	struct entropy ent = host_entropy();
 
-	if (cfg->kind == NET_TAP)
+	if (cfg->kind == NET_TAP) {
 		be = net_tap_open(cfg->ifname, loop, err, errlen);
-	else
+		if (be && gate.id)
+			net_tap_set_device(be, gate.id);
+	} else
 		be = net_slirp_new(cfg->fwd, cfg->nr_fwd, loop, err, errlen);
 	if (!be)
 		return NULL;

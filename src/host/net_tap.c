@@ -17,14 +17,17 @@
 
 #include "devices/virtio_net.h" /* feature bits, header length */
 #include "host/evloop.h"
+#include "host/fault.h"
 
 struct tap {
 	struct net_backend be; /* first */
 	int fd;
 	struct evloop *loop;
-	bool polling;
-	bool dead; /* the interface went away: never polled again */
+	bool registered; /* in the event loop (for EPOLLERR at least), from the first rx_enable */
+	bool polling;    /* ... and for EPOLLIN */
+	bool dead; /* the interface went away: never polled or written again */
 	char name[32];
+	char who[64]; /* "net0 (tap vtap0)": the fault report's subject */
 };
 
 static struct tap *to_tap(struct net_backend *b)
@@ -32,33 +35,68 @@ static struct tap *to_tap(struct net_backend *b)
 	return (struct tap *)b;
 }
 
+#define GONE "TAP device gone"
+#define GONE_THEN "the device stops sending and receiving, the VM goes on"
+
+/* The interface was deleted under us (the descriptor reports EPOLLERR and
+ * EBADFD): stop watching it, or epoll spins, and stop writing to it. Said
+ * once, counted once (host/fault.h); the frames the guest sends after it
+ * are the device's tx_errors. */
+static void tap_gone(struct tap *t, int err)
+{
+	if (t->dead)
+		return;
+	if (t->registered)
+		evloop_del(t->loop, t->fd);
+	t->registered = t->polling = false;
+	t->dead = true;
+	host_fault(t->who, GONE, err, GONE_THEN);
+}
+
 static void on_tap(void *ctx, uint32_t events)
 {
 	struct tap *t = ctx;
 
 	if ((events & (EPOLLERR | EPOLLHUP)) && !(events & EPOLLIN)) {
-		/* The interface was deleted under us: stop, or epoll spins. */
-		fprintf(stderr, "vigil: %s: interface gone, no more receive\n", t->name);
-		evloop_del(t->loop, t->fd);
-		t->polling = false;
-		t->dead = true;
+		tap_gone(t, 0);
 		return;
 	}
 	if (t->be.rx_ready)
 		t->be.rx_ready(t->be.rx_ctx);
 }
 
+/* What a TAP descriptor whose interface was deleted fails with. Not EIO:
+ * that is an interface set down, which may come back up. */
+static bool gone_errno(int e)
+{
+	return e == EBADFD || e == ENODEV;
+}
+
 static int tap_send(struct net_backend *b, const struct iovec *iov, int iovcnt)
 {
-	ssize_t r = writev(to_tap(b)->fd, iov, iovcnt);
-
+	struct tap *t = to_tap(b);
+	if (t->dead)
+		return -ENODEV;
+	ssize_t r = writev(t->fd, iov, iovcnt);
+	if (r < 0 && gone_errno(errno)) {
+		int e = errno;
+		tap_gone(t, e);
+		return -e;
+	}
 	return r < 0 ? -errno : 0;
 }
 
 static ssize_t tap_recv(struct net_backend *b, const struct iovec *iov, int iovcnt)
 {
-	ssize_t r = readv(to_tap(b)->fd, iov, iovcnt);
+	struct tap *t = to_tap(b);
+	if (t->dead)
+		return -EAGAIN;
+	ssize_t r = readv(t->fd, iov, iovcnt);
 
+	if (r < 0 && gone_errno(errno)) {
+		tap_gone(t, errno);
+		return -EAGAIN;
+	}
 	if (r < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 	if (r == 0)
@@ -66,17 +104,23 @@ static ssize_t tap_recv(struct net_backend *b, const struct iovec *iov, int iovc
 	return r;
 }
 
+/* Once the device starts, the descriptor stays in the event loop, so that
+ * an interface deleted while the guest has no receive buffer posted is seen
+ * at once, not at the guest's next send. With rx off it is watched for
+ * EPOLLPRI, which a TAP never reports: a deletion wakes its readers with
+ * EPOLLIN | EPOLLPRI and poll then says EPOLLERR, while with a mask of 0
+ * epoll would drop that wake-up; frames waiting do not make it spin. */
 static void tap_rx_enable(struct net_backend *b, bool on)
 {
 	struct tap *t = to_tap(b);
 
-	if (!t->loop || t->dead || t->polling == on)
+	if (!t->loop || t->dead || (t->registered && t->polling == on))
 		return;
-	if (on)
-		t->polling = evloop_add(t->loop, t->fd, EPOLLIN, on_tap, t) == 0;
-	else {
-		evloop_del(t->loop, t->fd);
-		t->polling = false;
+	uint32_t ev = on ? EPOLLIN : EPOLLPRI;
+	int r = t->registered ? evloop_mod(t->loop, t->fd, ev, on_tap, t) : evloop_add(t->loop, t->fd, ev, on_tap, t);
+	if (r == 0) {
+		t->registered = true;
+		t->polling = on;
 	}
 }
 
@@ -106,7 +150,7 @@ static void tap_free(struct net_backend *b)
 {
 	struct tap *t = to_tap(b);
 
-	if (t->polling)
+	if (t->registered)
 		evloop_del(t->loop, t->fd);
 	close(t->fd);
 	free(t);
@@ -162,6 +206,7 @@ struct net_backend *net_tap_open(const char *ifname, struct evloop *loop, char *
 	t->fd = fd;
 	t->loop = loop;
 	snprintf(t->name, sizeof(t->name), "tap %s", ifr.ifr_name);
+	snprintf(t->who, sizeof(t->who), "%s", t->name);
 	t->be.ops = &tap_ops;
 	t->be.name = t->name;
 	t->be.vnet_hdr = true;
@@ -169,4 +214,10 @@ struct net_backend *net_tap_open(const char *ifname, struct evloop *loop, char *
 			 (1ULL << VIRTIO_NET_F_GUEST_TSO4) | (1ULL << VIRTIO_NET_F_GUEST_TSO6) |
 			 (1ULL << VIRTIO_NET_F_HOST_TSO4) | (1ULL << VIRTIO_NET_F_HOST_TSO6);
 	return &t->be;
+}
+
+void net_tap_set_device(struct net_backend *b, const char *id)
+{
+	struct tap *t = to_tap(b);
+	snprintf(t->who, sizeof(t->who), "%s (%s)", id, t->name);
 }

@@ -18,4 +18,7 @@ struct evloop;
  * "tap vtap0: Operation not permitted". */
 struct net_backend *net_tap_open(const char *ifname, struct evloop *loop, char *err, size_t errlen);
 
+/* Names the device the TAP serves ("net0") in its fault report. */
+void net_tap_set_device(struct net_backend *b, const char *id);
+
 #endif

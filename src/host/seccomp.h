@@ -47,6 +47,11 @@ enum seccomp_mode seccomp_mode(void);
  * on stderr: a thread that cannot be confined stops the process in "on". */
 int seccomp_enter(enum seccomp_kind kind);
 
+/* The name seccomp_enter() gave the calling thread ("vg-vcpu"), or NULL
+ * (the control thread, a thread that never entered): what the logger
+ * shows, without the prctl() a vCPU's list does not have. */
+const char *seccomp_thread_name(void);
+
 /* `vigil seccomp-list`: each kind and its allowed system calls. */
 void seccomp_list(FILE *out, bool verbose);
 size_t seccomp_kind_count(enum seccomp_kind kind);

@@ -20,6 +20,7 @@
 #include "core/errmsg.h"
 #include "host/clock.h"
 #include "host/exec_evloop.h"
+#include "host/fault.h"
 
 struct vsock_stream {
 	struct uds *u;
@@ -121,6 +122,14 @@ static int uds_connect_result(struct vsock_backend *be, struct vsock_stream *s)
 	return -soerr;
 }
 
+/* The host end of a stream closed while the guest still sends: the
+ * device resets that connection (the guest sees RST), the rest go on. */
+static void peer_gone(int err)
+{
+	host_fault("vsock", "a host peer went away mid-stream", err,
+		   "its connection is reset, the device and other connections go on");
+}
+
 static ssize_t uds_send(struct vsock_backend *be, struct vsock_stream *s, const struct iovec *iov, int cnt)
 {
 	struct msghdr msg = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)cnt };
@@ -132,6 +141,8 @@ static ssize_t uds_send(struct vsock_backend *be, struct vsock_stream *s, const 
 	while (n < 0 && errno == EINTR);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return 0;
+	if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
+		peer_gone(errno);
 	return n < 0 ? -errno : n;
 }
 
@@ -143,6 +154,8 @@ static ssize_t uds_recv(struct vsock_backend *be, struct vsock_stream *s, void *
 	do
 		n = recv(s->fd, buf, len, MSG_DONTWAIT | (peek ? MSG_PEEK : 0));
 	while (n < 0 && errno == EINTR);
+	if (n < 0 && errno == ECONNRESET)
+		peer_gone(errno);
 	if (n < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 	return n;

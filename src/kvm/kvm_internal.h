@@ -41,6 +41,7 @@ struct kvm_backend {
 	uint32_t snap_nmsrs;
 	struct kvm_stats stats;   /* the VM's; fd -1 when unavailable */
 	const char *stats_why;    /* why there are no statistics, or NULL */
+	int guest_debug2;         /* KVM_CAP_SET_GUEST_DEBUG2, asked at creation: not from a vCPU */
 	struct kvm_vcpu vcpus[];
 };
 

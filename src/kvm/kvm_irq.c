@@ -27,16 +27,18 @@ struct kvm_irq_routes {
 /* One VM per process: the table lives as long as the process. */
 static struct kvm_irq_routes routes = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
+/* The table KVM is given, built under routes.lock in a static buffer: an
+ * MSI-X write on a vCPU thread pushes it, and that path does not malloc. */
+static _Alignas(struct kvm_irq_routing) unsigned char
+	push_buf[sizeof(struct kvm_irq_routing) + MAX_ROUTES * sizeof(struct kvm_irq_routing_entry)];
+
 static int push_routes(struct kvm_backend *kb)
 {
-	struct kvm_irq_routing *t = calloc(1, sizeof(*t) + routes.nr * sizeof(t->entries[0]));
-	if (!t)
-		return -ENOMEM;
+	struct kvm_irq_routing *t = (struct kvm_irq_routing *)push_buf;
 	t->nr = routes.nr;
-	memcpy(t->entries, routes.e, routes.nr * sizeof(t->entries[0]));
-	int r = ioctl(kb->vm_fd, KVM_SET_GSI_ROUTING, t) < 0 ? -errno : 0;
-	free(t);
-	return r;
+	t->flags = 0;
+	memcpy(t->entries, routes.e, routes.nr * sizeof(routes.e[0]));
+	return ioctl(kb->vm_fd, KVM_SET_GSI_ROUTING, t) < 0 ? -errno : 0;
 }
 
 static void add_route(unsigned gsi, unsigned chip, unsigned pin)

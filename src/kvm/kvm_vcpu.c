@@ -289,7 +289,7 @@ static uint32_t debug_control(struct kvm_backend *kb, const struct vcpu_debug *d
 		return 0;
 	/* A step that lands in an interrupt handler is not what the user
 	 * asked to see: interrupts wait while stepping, where KVM can. */
-	int extra = ioctl(kb->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SET_GUEST_DEBUG2);
+	int extra = kb->guest_debug2;
 	if (d->single_step && extra > 0 && (extra & KVM_GUESTDBG_BLOCKIRQ))
 		c |= KVM_GUESTDBG_BLOCKIRQ;
 	return c | KVM_GUESTDBG_ENABLE;

@@ -248,6 +248,7 @@ struct kvm_backend *kvm_backend_create(struct vm *vm, uint64_t mem_bytes, const 
 		return fail(kb, err, errlen, "KVM_CREATE_PIT2: %s", strerror(errno));
 	enable_msr_exits(kb);
 	kb->snap_msrs = kvm_snap_msr_list(kb, &kb->snap_nmsrs);
+	kb->guest_debug2 = ioctl(kb->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SET_GUEST_DEBUG2);
 	kb->stats_why = kvm_stats_unavailable(kb->kvm_fd);
 	if (!kb->stats_why && kvm_stats_open(&kb->stats, kb->vm_fd) < 0)
 		kb->stats_why = "KVM_GET_STATS_FD failed on the VM";

@@ -30,6 +30,7 @@
 #include "host/blk_file.h"
 #include "host/clock.h"
 #include "host/console.h"
+#include "host/fault.h"
 #include "host/entropy.h"
 #include "host/evloop.h"
 #include "host/exec_evloop.h"
@@ -646,6 +647,9 @@ enum vm_stop machine_finish(struct machine *mc)
 		mon_report_hv(stderr, &mc->vm.vcpus.hv, mc->vm.ncpus);
 		report_policy(stderr, &mc->vm);
 		report_process(stderr);
+		if (mc->con_open)
+			console_report(&mc->con, stderr);
+		host_fault_report(stderr); /* what went away under a device (host/fault.h) */
 	}
 	/* Teardown order: no queue is served past evloop_stop(); device
 	 * models (and their worker threads) go before their transports. */

@@ -5,6 +5,7 @@
  * per line, so lines from the API, control and vCPU threads never mix. */
 #define _GNU_SOURCE
 #include "vmm/log.h"
+#include "host/seccomp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -86,7 +87,14 @@ static const char *level_name(enum vmcfg_log_level l)
 static void thread_name(char *buf, size_t len)
 {
 	/* Rust names the main thread "main"; others carry the name vigil gave
-	 * them (pthread_setname_np), "-" when unnamed, as FC. */
+	 * them (pthread_setname_np), "-" when unnamed, as FC. A filtered
+	 * thread's name is known without prctl(PR_GET_NAME), which the vCPU
+	 * list does not have. */
+	const char *given = seccomp_thread_name();
+	if (given) {
+		snprintf(buf, len, "%s", given);
+		return;
+	}
 	if ((pid_t)syscall(SYS_gettid) == getpid()) {
 		snprintf(buf, len, "main");
 		return;

@@ -24,6 +24,8 @@
 #define RNG_ID   0x10441af4    /* virtio 1.x rng: device 0x1040 + 4 */
 #define VSOCK_ID 0x10531af4    /* virtio 1.x vsock: 0x1040 + 19 */
 #define NET_ID   0x10411af4    /* virtio 1.x net: 0x1040 + 1 */
+#define BLK_ID   0x10421af4    /* virtio 1.x block: 0x1040 + 2 */
+#define BLK_DATA 0x240000      /* one sector's buffer, 4 KiB aligned */
 
 /* common config offsets (virtio 1.2, 4.1.4.3) */
 #define CC_GFSELECT 0x08
@@ -41,7 +43,7 @@
 #define NOTIFY      0x3000
 #define MSIX_TABLE  0x4000
 #define NEEDS_RESET 0x40
-#define NATTACKS 54         /* entries of the table at the end */
+#define NATTACKS 55         /* entries of the table at the end */
 
 	.section .setup, "a"
 	.org 0x1f1
@@ -897,6 +899,83 @@ vsock_tx:
 	movw $1, NOTIFY + 4(%rbx)
 	mov %eax, %ecx
 	jmp wait_used
+/* 55: a disk the host makes fail (tests/faults.sh: a FUSE image with EIO on
+ * a byte range). Eight one-sector writes (sector i filled with 0xa0 + i),
+ * then eight reads; prints each request's status ("blk: w=00110000
+ * r=00110000": 0 OK, 1 IOERR) and X for a read that said OK with other
+ * bytes than were written. The guest goes on after each error. */
+a_blk_faults:
+	mov $Q_DESC, %edi
+	mov $0x3000, %ecx
+	xor %eax, %eax
+	cld
+	rep stosb
+	mov $BLK_ID, %edi
+	call find
+	call vinit_found
+	mov $8, %ax
+	call vqueue_std
+	call vlive
+	desc 0, BUF, 16, 1, 1      /* header: type, reserved, sector */
+	desc 1, BLK_DATA, 512, 1, 2
+	desc 2, BUF + 16, 1, 2, 0  /* status, device-written */
+	lea blk_w(%rip), %rsi
+	call puts
+	xor %r12d, %r12d
+1:	movq $1, BUF               /* VIRTIO_BLK_T_OUT */
+	mov %r12, BUF + 8
+	lea 0xa0(%r12), %eax
+	mov $BLK_DATA, %edi
+	mov $512, %ecx
+	rep stosb
+	call blk_submit
+	add $'0', %al
+	call putc
+	inc %r12d
+	cmp $8, %r12d
+	jb 1b
+	lea blk_r(%rip), %rsi
+	call puts
+	movw $3, Q_DESC + 16 + 12  /* the data buffer is device-written now */
+	xor %r12d, %r12d
+2:	movq $0, BUF               /* VIRTIO_BLK_T_IN */
+	mov %r12, BUF + 8
+	mov $BLK_DATA, %edi
+	mov $512, %ecx
+	xor %eax, %eax
+	rep stosb
+	call blk_submit
+	test %al, %al
+	jnz 3f
+	lea 0xa0(%r12), %eax
+	mov $BLK_DATA, %edi
+	mov $512, %ecx
+	repe scasb
+	mov $0, %eax
+	je 3f
+	mov $'X' - '0', %eax
+3:	add $'0', %al
+	call putc
+	inc %r12d
+	cmp $8, %r12d
+	jb 2b
+	mov $'\n', %al
+	call putc
+	jmp ok
+/* blk_submit: descriptor 0's chain on queue 0, waited for; AL = its status. */
+blk_submit:
+	movb $0xff, BUF + 16
+	movzwl Q_AVAIL + 2, %eax
+	mov %eax, %ecx
+	and $7, %ecx
+	movw $0, Q_AVAIL + 4(, %rcx, 2)
+	inc %eax
+	mov %ax, Q_AVAIL + 2
+	movw $0, NOTIFY(%rbx)
+	mov %eax, %ecx
+	call wait_used
+	movzbl BUF + 16, %eax
+	ret
 a_console_flood:                   /* print without end: the host must stop us */
 	lea flood(%rip), %rsi
 	call puts
@@ -1186,9 +1265,12 @@ attacks:
 	.long a_console_flood - attacks
 	.long a_net_idle - attacks
 	.long a_vsock_peer_gone - attacks
+	.long a_blk_faults - attacks
 attacks_end:
 
 hello:	.asciz "hostile: hello\n"
+blk_w:	.asciz "blk: w="
+blk_r:	.asciz " r="
 ok_msg:	.asciz "hostile: ok\n"
 net_live: .asciz "hostile: net live\n"
 failed:	.asciz "hostile: FAILED\n"
