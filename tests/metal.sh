@@ -134,6 +134,10 @@ expect badmem "a bad --mem" 1 "--mem 'lots': expected a size such as 256M or 2G"
 expect smallmem "--mem below 64M" 1 "--mem 16M is below the minimum of 64M" "" "--mem 16M" "$G/tiny-poweroff.bin"
 expect badcondev "a bad --console-device" 1 "--console-device 'vga': expected serial or virtio" "" "--console-device vga" "$G/tiny-poweroff.bin"
 expect badcpus "a bad --cpus" 1 "--cpus '0': expected a number from 1 to 64" "" "--cpus 0" "$G/tiny-poweroff.bin"
+expect cpus2on1 "--cpus 2 on a machine of one CPU" 1 "--cpus 2: vigil-metal runs one vCPU per host CPU and this machine has 1" "" \
+    "--cpus 2" "$G/tiny-poweroff.bin"
+expect cpus2 "--cpus 2 on -smp 2: a guest of one CPU ends as before" 0 "guest powered off" "tiny: denied ok" "--cpus 2" \
+    "$G/tiny-poweroff.bin" -smp 2
 expect noarg "an option without its argument" 1 "option '--mem' requires an argument" "" "--mem" "$G/tiny-poweroff.bin"
 printf '{"rules":[{"id":"probe",' >"$T/broken.json"
 expect badpolicy "a policy that is not JSON" 1 "" "" "--mem 64M" "$G/tiny-poweroff.bin,$T/broken.json policy"
