@@ -16,7 +16,8 @@
 #  - Debian's stock kernel (bzImage, then PVH) booted to the default guest's
 #    init, reporting its CPUs and memory, reading and writing a RAM disk
 #    module through virtio-blk (bzImage), its shell on virtio-console
-#    (PVH), a disk policy rule denying a write, ended by poweroff -f.
+#    (PVH), a disk policy rule denying a write, on 2 CPUs (--cpus 2, -smp 2),
+#    ended by poweroff -f.
 # Usage: tests/metal.sh [BUILD_DIR]     Last line: "metal: N passed, N failed".
 #   METAL_GUEST=DIR  the default guest's build (default BUILD_DIR/guest)
 set -u
@@ -133,6 +134,10 @@ expect badmem "a bad --mem" 1 "--mem 'lots': expected a size such as 256M or 2G"
 expect smallmem "--mem below 64M" 1 "--mem 16M is below the minimum of 64M" "" "--mem 16M" "$G/tiny-poweroff.bin"
 expect badcondev "a bad --console-device" 1 "--console-device 'vga': expected serial or virtio" "" "--console-device vga" "$G/tiny-poweroff.bin"
 expect badcpus "a bad --cpus" 1 "--cpus '0': expected a number from 1 to 64" "" "--cpus 0" "$G/tiny-poweroff.bin"
+expect cpus2on1 "--cpus 2 on a machine of one CPU" 1 "--cpus 2: vigil-metal runs one vCPU per host CPU and this machine has 1" "" \
+    "--cpus 2" "$G/tiny-poweroff.bin"
+expect cpus2 "--cpus 2 on -smp 2: a guest of one CPU ends as before" 0 "guest powered off" "tiny: denied ok" "--cpus 2" \
+    "$G/tiny-poweroff.bin" -smp 2
 expect noarg "an option without its argument" 1 "option '--mem' requires an argument" "" "--mem" "$G/tiny-poweroff.bin"
 printf '{"rules":[{"id":"probe",' >"$T/broken.json"
 expect badpolicy "a policy that is not JSON" 1 "" "" "--mem 64M" "$G/tiny-poweroff.bin,$T/broken.json policy"
@@ -197,11 +202,13 @@ if [ -f "$GUEST/vmlinuz" ] && [ -f "$GUEST/vmlinux" ] && [ -f "$GUEST/initramfs.
         >"$T/disk-policy.json"
     # bzImage: COM1 console and a RAM disk; PVH: virtio-console (hvc0);
     # bzImage again with a policy module denying a write to the disk.
-    for k in vmlinuz:256 vmlinux:512 vmlinuz-policy:256; do
-        kernel=${k%%:*} disk=$T/disk.img opts= pol=
+    # bzImage on 2 CPUs (--cpus 2 on -smp 2: one vCPU per host CPU).
+    for k in vmlinuz:256 vmlinux:512 vmlinuz-policy:256 vmlinuz-smp2:256; do
+        kernel=${k%%:*} disk=$T/disk.img opts= pol= cpus=1
         [ "$kernel" = vmlinux ] && disk= opts="--console-device virtio"
         [ "$kernel" = vmlinuz-policy ] && kernel=vmlinuz pol=$T/disk-policy.json
-        METAL_OPTS=$opts python3 tests/metal_linux.py "$IMG" "$GUEST/$kernel" "$GUEST/initramfs.cpio.gz" "${k#*:}" 300 \
+        [ "$kernel" = vmlinuz-smp2 ] && kernel=vmlinuz disk= cpus=2
+        METAL_CPUS=$cpus METAL_OPTS=$opts python3 tests/metal_linux.py "$IMG" "$GUEST/$kernel" "$GUEST/initramfs.cpio.gz" "${k#*:}" 300 \
             $disk $pol >"$T/linux" 2>&1
         while read -r verdict what; do
             case $verdict in

@@ -11,7 +11,8 @@ another and reads it back, its interrupts arriving as MSI-X.
 With POLICY too (a policy module denying writes to sector 7 of drive0,
 rule id "no-write-7"), the write must fail and the rule count its hit.
 Usage: metal_linux.py IMAGE KERNEL INITRD MEM_MIB [TIMEOUT_S [DISK [POLICY]]]
-METAL_OPTS: more vigil-metal options (e.g. --console-device virtio).
+METAL_OPTS: more vigil-metal options (e.g. --console-device virtio);
+METAL_CPUS=N: a machine of N CPUs and --cpus N (one vCPU per host CPU).
 (KERNEL: the bzImage, or the ELF vmlinux for the PVH entry.)
 Prints one PASS/FAIL line per check; exit status 1 if any failed.
 """
@@ -29,9 +30,11 @@ def main():
     disk = sys.argv[6] if len(sys.argv) > 6 else None
     policy = sys.argv[7] if len(sys.argv) > 7 else None
     mods = f"{kernel},{initrd}" + (f",{disk} disk" if disk else "") + (f",{policy} policy" if policy else "")
+    cpus = int(os.environ.get("METAL_CPUS", "1"))  # --cpus N on a machine of -smp N
     cmd = ["nice", os.environ.get("QEMU", "qemu-system-x86_64"), "-accel", "tcg", "-cpu", "EPYC,+svm,+npt",
+           "-smp", str(cpus),
            "-m", "2G", "-serial", "stdio", "-display", "none", "-monitor", "none", "-no-reboot",
-           "-kernel", image, "-append", f"--mem {mem}M --stats --cmdline earlyprintk=ttyS0 {os.environ.get('METAL_OPTS', '')}", "-initrd", mods]
+           "-kernel", image, "-append", f"--mem {mem}M --cpus {cpus} --stats --cmdline earlyprintk=ttyS0 {os.environ.get('METAL_OPTS', '')}", "-initrd", mods]
     p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     sel = selectors.DefaultSelector()
     sel.register(p.stdout, selectors.EVENT_READ)
@@ -76,9 +79,9 @@ def main():
 
     check(not timed_out, f"Debian's kernel: QEMU exited by itself ({took:.0f} s)")
     check("vigil guest: ready" in text, "Debian's kernel reaches the default guest's init")
-    check(re.search(r"^cpus=1 ", text, re.M) is not None, "the guest counts 1 CPU")
+    check(re.search(rf"^cpus={cpus} ", text, re.M) is not None, f"the guest counts {cpus} CPU(s)")
     want_tty = "/dev/hvc0" if "--console-device virtio" in os.environ.get("METAL_OPTS", "") else "/dev/ttyS0"
-    check(re.search(r"^cpus=1 tty=" + want_tty + r"\r?$", text, re.M) is not None, f"the guest's shell is on {want_tty}")
+    check(re.search(rf"^cpus={cpus} tty=" + want_tty + r"\r?$", text, re.M) is not None, f"the guest's shell is on {want_tty}")
     m = re.search(r"^MemTotal:\s+(\d+) kB", text, re.M)
     total = int(m.group(1)) if m else 0
     # The kernel keeps its own image and tables out of MemTotal.

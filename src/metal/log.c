@@ -13,10 +13,16 @@ void metal_vlog(const char *fmt, va_list ap)
 	if (n > (int)sizeof(line) - 2)
 		n = (int)sizeof(line) - 2;
 	line[n++] = '\n';
+	/* One line at a time across CPUs; bounded, so a CPU that faulted
+	 * holding it cannot silence the others. */
+	static volatile int busy;
+	for (unsigned spins = 0; __atomic_exchange_n(&busy, 1, __ATOMIC_ACQUIRE) && spins < 10000000; spins++)
+		__asm__ volatile("pause");
 	if (!metal_serial_at_line_start())
 		metal_serial_putc('\n'); /* after a guest's unfinished line */
 	metal_serial_write("vigil-metal: ", 13);
 	metal_serial_write(line, (size_t)n);
+	__atomic_store_n(&busy, 0, __ATOMIC_RELEASE);
 }
 
 void metal_log(const char *fmt, ...)

@@ -150,7 +150,8 @@ static void w_bind(void *hv, unsigned cpu)
 static int w_run(void *hv, unsigned cpu, struct vexit *ex)
 {
 	(void)hv;
-	metal_poll();
+	if (cpu == 0)
+		metal_poll(); /* the device context is the boot CPU's */
 	if (vm_stop_reason(&mc.vm) != VM_STOP_NONE) {
 		/* Ctrl-A x in the poll: leave without entering the guest. */
 		memset(ex, 0, sizeof(*ex));
@@ -279,6 +280,9 @@ static void rtc_redirect(void)
 	mc.cfg.clock = vclock_shifted(&rtc_shift);
 }
 
+#define METAL_TICK_HZ 1000
+static void tick(void);
+
 /* The RAM disks on the PCI bus as virtio-blk, named drive0.. as vigil
  * run's --disk without id= (their --stats lines and policy rules). */
 static int add_disks(const struct metal_boot *b, char *err, size_t errlen)
@@ -333,14 +337,35 @@ static int add_console(const struct metal_opts *o, char *err, size_t errlen)
 
 static char cmdline[METAL_CMDLINE_MAX + 16];
 
+/* SMP: application processor `cpu` runs vCPU `cpu`'s loop once the VM is
+ * built and running (go), with SVM and its own host tick turned on. */
+static volatile int go; /* 1: run; -1: the build failed, stay halted */
+static volatile unsigned aps_done;
+
+static void ap_main(unsigned cpu)
+{
+	char err[256];
+	while (!__atomic_load_n(&go, __ATOMIC_ACQUIRE))
+		__asm__ volatile("pause");
+	if (go > 0) {
+		if (svm_enable_cpu(err, sizeof(err)) < 0) {
+			metal_log("CPU %u: %s", cpu, err);
+			vm_request_stop(&mc.vm, VM_STOP_ERROR);
+		} else {
+			metal_timer_start(METAL_TICK_HZ, tick);
+			vcpu_loop(&mc.vm, cpu);
+		}
+	}
+	__atomic_add_fetch(&aps_done, 1, __ATOMIC_ACQ_REL);
+	metal_halt();
+}
+
 static int build(const struct metal_boot *b, char *err, size_t errlen)
 {
 	const struct metal_opts *o = b->opts;
 
-	if (o->cpus > metal_cpus_online())
-		return errmsg(err, errlen,
-			      "--cpus %u: vigil-metal runs one vCPU per host CPU and this machine runs it on %u "
-			      "(application processors are not started yet)",
+	if (o->cpus > 1 && metal_smp_start(o->cpus, ap_main) < o->cpus)
+		return errmsg(err, errlen, "--cpus %u: vigil-metal runs one vCPU per host CPU and this machine has %u",
 			      o->cpus, metal_cpus_online());
 	if (vm_init(&mc.vm, o->cpus) < 0)
 		return errmsg(err, errlen, "out of memory");
@@ -394,12 +419,10 @@ static int build(const struct metal_boot *b, char *err, size_t errlen)
  * fires within 1 ms of its time even while the guest never exits; at
  * 100 Hz Debian's kernel sometimes panicked "IO-APIC + timer doesn't
  * work". Under QEMU that costs ~2% (1,000 exits/s of ~17 us). */
-#define METAL_TICK_HZ 1000
-
 static void tick(void)
 {
 	if (mc.built && mc.inner.kick)
-		mc.inner.kick(mc.inner.hv, 0);
+		mc.inner.kick(mc.inner.hv, metal_cpu_index()); /* vCPU i runs on host CPU i */
 }
 
 /* --stats: one line per rule of the policy in force, with its hits (the
@@ -421,6 +444,7 @@ int metal_machine_run(const struct metal_boot *b)
 {
 	char err[512];
 	if (build(b, err, sizeof(err)) < 0) {
+		__atomic_store_n(&go, -1, __ATOMIC_RELEASE);
 		metal_log("%s", err);
 		return VM_STOP_ERROR;
 	}
@@ -431,8 +455,16 @@ int metal_machine_run(const struct metal_boot *b)
 	metal_trace_mark_start();
 	vm_mark_running(&mc.vm);
 	uint64_t t0 = metal_now_ns();
+	__atomic_store_n(&go, 1, __ATOMIC_RELEASE);
 	vcpu_loop(&mc.vm, 0);
 	uint64_t ran_ms = (metal_now_ns() - t0) / 1000000u;
+	/* The others leave their loops at their next exit (the stop kicked
+	 * them; their tick brings them out within a millisecond). */
+	for (unsigned ms = 0; ms < 2000 && aps_done < b->opts->cpus - 1; ms++)
+		for (uint64_t w = metal_now_ns(); metal_now_ns() - w < 1000000u;)
+			__asm__ volatile("pause");
+	if (aps_done < b->opts->cpus - 1)
+		metal_log("%u vCPU loop(s) did not stop within 2 s", b->opts->cpus - 1 - aps_done);
 	enum vm_stop why = vm_stop_reason(&mc.vm);
 	if (why == VM_STOP_NONE)
 		why = VM_STOP_ERROR;

@@ -20,6 +20,12 @@ uint64_t metal_now_ns(void)
 	return now;
 }
 
+static unsigned cpu_here; /* which host CPU the test pretends to be */
+unsigned metal_cpu_index(void)
+{
+	return cpu_here;
+}
+
 static struct exec ex;
 static int calls[8];
 
@@ -52,6 +58,13 @@ static void post(void **state)
 	assert_true(metal_exec_poll());
 	assert_int_equal(calls[2], 1);
 	assert_false(metal_exec_poll());
+	/* From another CPU it is queued: the boot CPU's poll runs it. */
+	cpu_here = 1;
+	assert_int_equal(exec_post(&ex, count, (void *)6), 0);
+	cpu_here = 0;
+	assert_int_equal(calls[6], 0);
+	assert_true(metal_exec_poll());
+	assert_int_equal(calls[6], 1);
 }
 
 static struct exec_timer *self_freeing;

@@ -9,12 +9,17 @@
  * the heap is only used at set-up and on the boot CPU (the lock is for
  * when application processors join). */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "metal/metal.h"
+
+/* One lock for the heap (a spinlock in the shim: never contended on one
+ * CPU; with SMP, the CPUs' exit paths may allocate at once). */
+static pthread_mutex_t heap_lock = PTHREAD_MUTEX_INITIALIZER;
 
 #define METAL_HEAP_ARENA (8u << 20)
 #define ALIGN 16
@@ -162,7 +167,9 @@ static struct blk *block_of(void *p)
 
 void *malloc(size_t n)
 {
+	pthread_mutex_lock(&heap_lock);
 	void *p = alloc_block(n ? n : 1);
+	pthread_mutex_unlock(&heap_lock);
 	if (!p)
 		errno = ENOMEM;
 	return p;
@@ -172,6 +179,7 @@ void free(void *p)
 {
 	if (!p)
 		return;
+	pthread_mutex_lock(&heap_lock);
 	struct blk *b = block_of(p);
 	((struct utag *)(b + 1))->tag = 0;
 	size_t flags = b->size & FIRST;
@@ -190,6 +198,7 @@ void free(void *p)
 	}
 	set_size(b, size, flags);
 	list_add((struct freeb *)b);
+	pthread_mutex_unlock(&heap_lock);
 }
 
 void *calloc(size_t nmemb, size_t size)
@@ -219,7 +228,9 @@ void *realloc(void *p, size_t n)
 		free(p);
 		return NULL;
 	}
+	pthread_mutex_lock(&heap_lock);
 	size_t have = usable(p);
+	pthread_mutex_unlock(&heap_lock);
 	if (n <= have)
 		return p;
 	void *q = malloc(n);
