@@ -202,12 +202,13 @@ if [ -f "$GUEST/vmlinuz" ] && [ -f "$GUEST/vmlinux" ] && [ -f "$GUEST/initramfs.
         >"$T/disk-policy.json"
     # bzImage: COM1 console and a RAM disk; PVH: virtio-console (hvc0);
     # bzImage again with a policy module denying a write to the disk.
-    # bzImage on 2 CPUs (--cpus 2 on -smp 2: one vCPU per host CPU).
+    # bzImage on 2 CPUs with the RAM disk (--cpus 2 on -smp 2: one vCPU per host
+    # CPU; its MSI-X names vCPUs by logical destination).
     for k in vmlinuz:256 vmlinux:512 vmlinuz-policy:256 vmlinuz-smp2:256; do
         kernel=${k%%:*} disk=$T/disk.img opts= pol= cpus=1
         [ "$kernel" = vmlinux ] && disk= opts="--console-device virtio"
         [ "$kernel" = vmlinuz-policy ] && kernel=vmlinuz pol=$T/disk-policy.json
-        [ "$kernel" = vmlinuz-smp2 ] && kernel=vmlinuz disk= cpus=2
+        [ "$kernel" = vmlinuz-smp2 ] && kernel=vmlinuz cpus=2
         METAL_CPUS=$cpus METAL_OPTS=$opts python3 tests/metal_linux.py "$IMG" "$GUEST/$kernel" "$GUEST/initramfs.cpio.gz" "${k#*:}" 300 \
             $disk $pol >"$T/linux" 2>&1
         while read -r verdict what; do

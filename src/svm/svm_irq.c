@@ -50,11 +50,25 @@ static void pit_irq(void *ctx, uint32_t gsi, int level)
 	ioapic_set_irq(s->ioapic, 2, level); /* the MADT's override: IRQ 0 is GSI 2 */
 }
 
+/* An interrupt message (IOAPIC entry or MSI) to the vCPUs its destination
+ * names: physical, an APIC ID or 0xFF for all; logical, a mask matched
+ * against each LAPIC's LDR in its DFR's model (Linux's flat mode names
+ * vCPU 1 as 0x02). Lowest priority goes to the first match only; a
+ * destination that names nobody is dropped, as hardware drops it. */
+static void deliver(struct svm *s, uint8_t vector, bool level, uint8_t dest, bool logical, bool lowest)
+{
+	for (unsigned i = 0; i < s->ncpus; i++) {
+		if (!lapic_matches(s->vcpus[i].lapic, dest, logical))
+			continue;
+		lapic_accept(s->vcpus[i].lapic, vector, level);
+		if (lowest)
+			return;
+	}
+}
+
 static void ioapic_deliver(void *ctx, uint8_t vector, bool level, uint8_t dest, bool logical)
 {
-	struct svm *s = ctx;
-	unsigned cpu = !logical && dest < s->ncpus ? dest : 0;
-	lapic_accept(s->vcpus[cpu].lapic, vector, level);
+	deliver(ctx, vector, level, dest, logical, false);
 }
 
 /* An IPI one vCPU's LAPIC sends: to every vCPU it names (the sender too,
@@ -116,11 +130,13 @@ struct irq_line svm_irq_line(struct svm *s, uint32_t gsi)
 
 void svm_msi(struct svm *s, uint64_t addr, uint32_t data)
 {
-	unsigned mode = (data >> 8) & 7, dest = (unsigned)(addr >> 12) & 0xff;
+	/* Address 19:12 the destination, bit 2 its mode; data 10:8 the
+	 * delivery mode (fixed or lowest priority only), 15 the trigger. */
+	unsigned mode = (data >> 8) & 7;
+	uint8_t dest = (uint8_t)(addr >> 12);
 	if ((addr >> 20) != 0xfee || (mode != 0 && mode != 1))
 		return;
-	unsigned cpu = dest < s->ncpus ? dest : 0;
-	lapic_accept(s->vcpus[cpu].lapic, (uint8_t)data, data & (1u << 15));
+	deliver(s, (uint8_t)data, data & (1u << 15), dest, addr & (1u << 2), mode == 1);
 }
 
 /* The models' ports and pages are served here, in the backend, as KVM

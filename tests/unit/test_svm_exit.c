@@ -539,6 +539,43 @@ static void test_interrupts(void **state)
 	assert_int_equal(entry_inj[0], EVT_VALID | EVT_TYPE_INTR | 0x20);
 }
 
+/* The LAPIC's IRR bit for `vector`: a request accepted and not yet taken. */
+static bool irr_has(struct lapic *l, uint8_t vector)
+{
+	uint32_t w = 0;
+	lapic_io(l, 0x200 + (vector / 32) * 0x10, (uint8_t *)&w, 4, false);
+	return w & (1u << (vector % 32));
+}
+
+/* MSIs reach the vCPU their destination names: physical by APIC ID,
+ * logical by LDR (Linux's flat mode names vCPU 1 as mask 0x02), lowest
+ * priority to one of the set; a destination naming nobody is dropped. */
+static void test_msi_destinations(void **state)
+{
+	(void)state;
+	teardown(NULL);
+	ncpus = 2;
+	assert_int_equal(setup_with(NULL), 0);
+	ncpus = 1;
+	uint32_t on = 0x1ff, ldr0 = 1u << 24, ldr1 = 2u << 24;
+	for (unsigned i = 0; i < 2; i++)
+		lapic_io(v[i].lapic, 0xf0, (uint8_t *)&on, 4, true);
+	lapic_io(v[0].lapic, 0xd0, (uint8_t *)&ldr0, 4, true);
+	lapic_io(v[1].lapic, 0xd0, (uint8_t *)&ldr1, 4, true);
+	svm_msi(&sv, 0xfee02004, 0x0051); /* logical, mask 0x02: vCPU 1 */
+	assert_false(irr_has(v[0].lapic, 0x51));
+	assert_true(irr_has(v[1].lapic, 0x51));
+	svm_msi(&sv, 0xfee01000, 0x0052); /* physical, APIC ID 1 */
+	assert_false(irr_has(v[0].lapic, 0x52));
+	assert_true(irr_has(v[1].lapic, 0x52));
+	svm_msi(&sv, 0xfee03004, 0x0153); /* logical 0x03, lowest priority: one of them */
+	assert_int_equal(irr_has(v[0].lapic, 0x53) + irr_has(v[1].lapic, 0x53), 1);
+	svm_msi(&sv, 0xfee03004, 0x0054); /* logical 0x03, fixed: both */
+	assert_true(irr_has(v[0].lapic, 0x54) && irr_has(v[1].lapic, 0x54));
+	svm_msi(&sv, 0xfee08004, 0x0055); /* logical 0x08: nobody */
+	assert_false(irr_has(v[0].lapic, 0x55) || irr_has(v[1].lapic, 0x55));
+}
+
 int main(void)
 {
 	alarm(30); /* a wait that never ends is a failure, not a hung build */
@@ -553,6 +590,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_policy_msr, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ends, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interrupts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_msi_destinations, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
