@@ -224,3 +224,16 @@ void mon_report_hv(FILE *out, const struct hv_ops *hv, unsigned ncpus)
 	}
 	fprintf(out, "total %s exits: %" PRIu64 "\n", who, l.exits);
 }
+
+void mon_report_policy(FILE *out, struct policy_slot *slot)
+{
+	const struct policy *p = policy_enter(slot);
+	const struct policy_spec *s = policy_spec_of(p);
+	for (unsigned i = 0; i < s->nrules; i++)
+		fprintf(out, "policy rule %s (%s %s): hits=%llu\n", s->rules[i].id,
+			policy_resource_name(s->rules[i].resource), policy_verdict_name(s->rules[i].verdict),
+			(unsigned long long)policy_rule_hits(p, i));
+	if (s->nrules)
+		fprintf(out, "policy mode: %s\n", s->mode == POLICY_PERMISSIVE ? "permissive" : "enforce");
+	policy_leave(slot);
+}

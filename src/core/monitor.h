@@ -55,6 +55,9 @@ static inline void mon_count_exit(struct vcpu_stats *s, enum vexit_reason r)
 
 void mon_count_access(struct vcpu_stats *s, enum policy_space space, uint64_t addr, bool denied);
 
+/* The policy's lines of the report: each rule's hits, then the mode. */
+void mon_report_policy(FILE *out, struct policy_slot *slot);
+
 /* Looks up one address's counts (for tests and reports); false if unseen. */
 bool mon_lookup(const struct vcpu_stats *s, enum policy_space space, uint64_t addr, uint64_t *count,
 		uint64_t *denied);

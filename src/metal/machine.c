@@ -425,21 +425,6 @@ static void tick(void)
 		mc.inner.kick(mc.inner.hv, metal_cpu_index()); /* vCPU i runs on host CPU i */
 }
 
-/* --stats: one line per rule of the policy in force, with its hits (the
- * hosted builder's report_policy, same words). */
-static void report_policy(FILE *out)
-{
-	const struct policy *p = policy_enter(&mc.vm.policy);
-	const struct policy_spec *s = policy_spec_of(p);
-	for (unsigned i = 0; i < s->nrules; i++)
-		fprintf(out, "policy rule %s (%s %s): hits=%llu\n", s->rules[i].id,
-			policy_resource_name(s->rules[i].resource), policy_verdict_name(s->rules[i].verdict),
-			(unsigned long long)policy_rule_hits(p, i));
-	if (s->nrules)
-		fprintf(out, "policy mode: %s\n", s->mode == POLICY_PERMISSIVE ? "permissive" : "enforce");
-	policy_leave(&mc.vm.policy);
-}
-
 int metal_machine_run(const struct metal_boot *b)
 {
 	char err[512];
@@ -477,7 +462,7 @@ int metal_machine_run(const struct metal_boot *b)
 		mon_report(stderr, mc.vm.stats, mc.vm.ncpus, vm_device_name, &mc.vm);
 		mon_report_devices(stderr, mc.vm.devs, mc.vm.nr_devs);
 		mon_report_hv(stderr, &mc.vm.vcpus.hv, mc.vm.ncpus);
-		report_policy(stderr);
+		mon_report_policy(stderr, &mc.vm.policy);
 		fflush(stderr);
 	}
 	return why;

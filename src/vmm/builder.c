@@ -236,19 +236,6 @@ static int open_trace(struct machine *mc, char *err, size_t errlen)
 }
 
 /* --stats: one line per rule of the policy in force, with its hits. */
-static void report_policy(FILE *out, struct vm *vm)
-{
-	const struct policy *p = policy_enter(&vm->policy);
-	const struct policy_spec *s = policy_spec_of(p);
-	for (unsigned i = 0; i < s->nrules; i++)
-		fprintf(out, "policy rule %s (%s %s): hits=%llu\n", s->rules[i].id,
-			policy_resource_name(s->rules[i].resource), policy_verdict_name(s->rules[i].verdict),
-			(unsigned long long)policy_rule_hits(p, i));
-	if (s->nrules)
-		fprintf(out, "policy mode: %s\n", s->mode == POLICY_PERMISSIVE ? "permissive" : "enforce");
-	policy_leave(&vm->policy);
-}
-
 /* The policy's rtc redirect: the RTC's wall clock shifted, and kvmclock
  * hidden so the guest believes the RTC (kvm_clock.c). */
 static bool rtc_redirect(struct machine *mc)
@@ -645,7 +632,7 @@ enum vm_stop machine_finish(struct machine *mc)
 		mon_report(stderr, mc->vm.stats, mc->vm.ncpus, vm_device_name, &mc->vm);
 		mon_report_devices(stderr, mc->vm.devs, mc->vm.nr_devs);
 		mon_report_hv(stderr, &mc->vm.vcpus.hv, mc->vm.ncpus);
-		report_policy(stderr, &mc->vm);
+		mon_report_policy(stderr, &mc->vm.policy);
 		report_process(stderr);
 		if (mc->con_open)
 			console_report(&mc->con, stderr);

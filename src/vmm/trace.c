@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/devreq.h"
+#include "core/event_json.h"
 #include "core/errmsg.h"
 #include "core/exit.h"
 #include "core/policy.h"
@@ -123,242 +124,45 @@ static void out_commit(struct out *o, size_t n)
 	o->lines++;
 }
 
-/* --- formatting ----------------------------------------------------------- */
-
-struct line {
-	char *p;
-	size_t len, cap;
-};
-
-__attribute__((format(printf, 2, 3))) static void put(struct line *l, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(l->p + l->len, l->cap - l->len, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		l->len = l->len + (size_t)n < l->cap ? l->len + (size_t)n : l->cap - 1;
-}
-
-/* A JSON string (ids are short; anything odd is escaped). */
-static void put_str(struct line *l, const char *key, const char *s)
-{
-	put(l, ",\"%s\":", key);
-	if (!s) {
-		put(l, "null");
-		return;
-	}
-	put(l, "\"");
-	for (size_t i = 0; s[i] && i < 128; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '"' || c == '\\')
-			put(l, "\\%c", c);
-		else if (c < 0x20 || c >= 0x7f)
-			put(l, "\\u%04x", c);
-		else
-			put(l, "%c", c);
-	}
-	put(l, "\"");
-}
-
-static void put_hex(struct line *l, const char *key, uint64_t v)
-{
-	put(l, ",\"%s\":\"0x%" PRIx64 "\"", key, v);
-}
-
-static const char *req_name(unsigned k)
-{
-	static const char *const names[] = { "read", "write", "flush", "other" };
-	return k < 4 ? names[k] : "other";
-}
-
-static void put_ip(struct line *l, const char *key, uint64_t ip)
-{
-	put(l, ",\"%s\":\"%u.%u.%u.%u\"", key, (unsigned)(ip >> 24) & 255, (unsigned)(ip >> 16) & 255,
-	    (unsigned)(ip >> 8) & 255, (unsigned)ip & 255);
-}
-
-static const char *proto_name(unsigned p)
-{
-	static const char *const names[] = { "any", "tcp", "udp", "icmp" };
-	return p < 4 ? names[p] : "any";
-}
-
-static const char *vsock_dir_name(unsigned d)
-{
-	return d == POL_VSOCK_H2G ? "host-to-guest" : "guest-to-host";
-}
-
-static void put_decision(struct line *l, const struct vevent *e)
-{
-	put(l, ",\"verdict\":\"%s\"", policy_verdict_name(e->verdict));
-	if (e->has_rule)
-		put_str(l, "rule", e->rule);
-	if (!e->enforced)
-		put(l, ",\"enforced\":false");
-}
-
-static size_t format_trace(char *buf, const struct vevent *e)
-{
-	struct line l = { buf, 0, LINE_MAX_LEN };
-	put(&l, "{\"t\":%" PRIu64, e->t);
-	if (e->vcpu != EV_NO_VCPU)
-		put(&l, ",\"vcpu\":%u", (unsigned)e->vcpu);
-	put(&l, ",\"kind\":\"%s\"", ev_kind_name(e->kind));
-	switch (e->kind) {
-	case EV_PIO:
-	case EV_MMIO:
-	case EV_MSR:
-		put_hex(&l, "addr", e->addr);
-		put(&l, ",\"len\":%u,\"write\":%s", (unsigned)e->len, e->write ? "true" : "false");
-		put_hex(&l, "value", e->value);
-		if (e->kind != EV_MSR)
-			put_str(&l, "device", e->device);
-		put_decision(&l, e);
-		break;
-	case EV_CPUID:
-		put_hex(&l, "addr", e->addr);
-		put_hex(&l, "subleaf", e->extra);
-		put_decision(&l, e);
-		break;
-	case EV_DEVREQ:
-		put_str(&l, "device", e->device);
-		put(&l, ",\"request\":\"%s\"", req_name(e->write));
-		if (e->addr != EV_NO_SECTOR)
-			put(&l, ",\"sector\":%" PRIu64 ",\"sectors\":%" PRIu64, e->addr, e->extra);
-		put(&l, ",\"bytes\":%" PRIu64, e->value);
-		put_decision(&l, e);
-		break;
-	case EV_NET:
-		put_str(&l, "device", e->device);
-		put(&l, ",\"direction\":\"%s\",\"proto\":\"%s\"", e->write ? "ingress" : "egress", proto_name(e->proto));
-		put_ip(&l, "dst", e->addr);
-		put(&l, ",\"port\":%" PRIu64, e->value);
-		put_decision(&l, e);
-		break;
-	case EV_VSOCK:
-		put(&l, ",\"port\":%" PRIu64 ",\"direction\":\"%s\"", e->addr, vsock_dir_name(e->proto));
-		if (e->verdict == POLICY_REDIRECT)
-			put(&l, ",\"to_port\":%" PRIu64, e->extra);
-		put_decision(&l, e);
-		break;
-	case EV_RTC:
-		put(&l, ",\"value\":%" PRId64 ",\"offset_s\":%" PRId64, (int64_t)e->addr, (int64_t)e->extra);
-		put_decision(&l, e);
-		break;
-	case EV_SYSTEM_EVENT:
-		put_hex(&l, "value", e->value);
-		break;
-	case EV_DEBUG:
-		put_hex(&l, "addr", e->addr);
-		put_hex(&l, "value", e->extra);
-		break;
-	case EV_ERROR:
-		put_hex(&l, "value", e->extra);
-		break;
-	default:
-		break;
-	}
-	put(&l, "}\n");
-	return l.len;
-}
-
-static void put_ts(struct line *l, const struct vtrace *t, uint64_t ns)
-{
-	uint64_t total = (uint64_t)t->wall0_ns + ns;
-	time_t s = (time_t)(t->wall0_s + (int64_t)(total / 1000000000u));
-	struct tm tm;
-	gmtime_r(&s, &tm);
-	put(l, "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%09uZ\"", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-	    tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(total % 1000000000u));
-	put_str(l, "vm", t->vm_id);
-}
-
-static size_t format_audit(const struct vtrace *t, char *buf, const struct vevent *e)
-{
-	struct line l = { buf, 0, LINE_MAX_LEN };
-	put_ts(&l, t, e->t);
-	put_str(&l, "rule", e->has_rule ? e->rule : "default");
-	put_str(&l, "resource", e->resource < POL_RES__COUNT ? policy_resource_name(e->resource) : "device");
-	put(&l, ",\"verdict\":\"%s\",\"enforced\":%s", policy_verdict_name(e->verdict),
-	    e->enforced ? "true" : "false");
-	if (e->vcpu != EV_NO_VCPU)
-		put(&l, ",\"vcpu\":%u", (unsigned)e->vcpu);
-	const char *access = e->write ? "write" : "read";
-	switch (e->kind) {
-	case EV_PIO:
-	case EV_MMIO:
-	case EV_MSR:
-		put_hex(&l, e->kind == EV_PIO ? "port" : e->kind == EV_MMIO ? "address" : "msr", e->addr);
-		put(&l, ",\"access\":\"%s\"", access);
-		put_hex(&l, "value", e->value);
-		if (e->kind != EV_MSR)
-			put_str(&l, "device", e->device);
-		break;
-	case EV_CPUID:
-		put_hex(&l, "leaf", e->addr);
-		put_hex(&l, "subleaf", e->extra);
-		break;
-	case EV_DEVREQ:
-		put_str(&l, e->resource == POL_RES_DISK ? "drive" : "device", e->device);
-		if (e->addr != EV_NO_SECTOR)
-			put(&l, ",\"sector\":%" PRIu64 ",\"sectors\":%" PRIu64, e->addr, e->extra);
-		put(&l, ",\"access\":\"%s\",\"bytes\":%" PRIu64, req_name(e->write), e->value);
-		break;
-	case EV_NET:
-		put_str(&l, "iface", e->device);
-		put(&l, ",\"direction\":\"%s\",\"proto\":\"%s\"", e->write ? "ingress" : "egress", proto_name(e->proto));
-		put_ip(&l, "dst", e->addr);
-		put(&l, ",\"port\":%" PRIu64, e->value);
-		break;
-	case EV_VSOCK:
-		put(&l, ",\"port\":%" PRIu64 ",\"direction\":\"%s\"", e->addr, vsock_dir_name(e->proto));
-		if (e->verdict == POLICY_REDIRECT)
-			put(&l, ",\"to_port\":%" PRIu64, e->extra);
-		break;
-	case EV_RTC:
-		put(&l, ",\"offset_s\":%" PRId64, (int64_t)e->extra);
-		break;
-	default:
-		break;
-	}
-	put(&l, ",\"count\":%u}\n", (unsigned)e->count);
-	return l.len;
-}
-
 /* --- the drain ------------------------------------------------------------ */
+
+/* The record formatted into the batch, and its newline. */
+static void commit_line(struct out *o, char *p, size_t n)
+{
+	p[n++] = '\n';
+	out_commit(o, n);
+}
+
+static struct ev_json_clock audit_clock(const struct vtrace *t)
+{
+	return (struct ev_json_clock){ .wall0_s = t->wall0_s, .wall0_ns = (uint64_t)t->wall0_ns, .vm_id = t->vm_id };
+}
 
 static void on_record(void *ctx, const struct vevent *e)
 {
 	struct vtrace *t = ctx;
 	if (e->dest & EV_TO_TRACE && t->trace.fd >= 0) {
 		char *p = out_reserve(&t->trace);
-		out_commit(&t->trace, format_trace(p, e));
+		commit_line(&t->trace, p, ev_json_trace(p, LINE_MAX_LEN - 1, e));
 	}
 	if (e->dest & EV_TO_AUDIT && t->audit.fd >= 0) {
+		struct ev_json_clock c = audit_clock(t);
 		char *p = out_reserve(&t->audit);
-		out_commit(&t->audit, format_audit(t, p, e));
+		commit_line(&t->audit, p, ev_json_audit(p, LINE_MAX_LEN - 1, &c, e));
 	}
 }
 
 static void on_lost(void *ctx, uint64_t now, const char *ring, unsigned dest, uint64_t n)
 {
 	struct vtrace *t = ctx;
-	struct line l;
 	if (dest & EV_TO_TRACE && t->trace.fd >= 0) {
-		l = (struct line){ out_reserve(&t->trace), 0, LINE_MAX_LEN };
-		put(&l, "{\"t\":%" PRIu64 ",\"kind\":\"lost\"", now);
-		put_str(&l, "ring", ring);
-		put(&l, ",\"count\":%" PRIu64 "}\n", n);
-		out_commit(&t->trace, l.len);
+		char *p = out_reserve(&t->trace);
+		commit_line(&t->trace, p, ev_json_lost(p, LINE_MAX_LEN - 1, NULL, now, ring, n));
 	}
 	if (dest & EV_TO_AUDIT && t->audit.fd >= 0) {
-		l = (struct line){ out_reserve(&t->audit), 0, LINE_MAX_LEN };
-		put_ts(&l, t, now);
-		put(&l, ",\"kind\":\"lost\"");
-		put_str(&l, "ring", ring);
-		put(&l, ",\"count\":%" PRIu64 "}\n", n);
-		out_commit(&t->audit, l.len);
+		struct ev_json_clock c = audit_clock(t);
+		char *p = out_reserve(&t->audit);
+		commit_line(&t->audit, p, ev_json_lost(p, LINE_MAX_LEN - 1, &c, now, ring, n));
 	}
 }
 
