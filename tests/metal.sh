@@ -164,6 +164,10 @@ expect fault "a host page fault is a line, not a triple fault" 3 "fatal: host fa
 grep -q "^vigil-metal: host fault #14 (page fault) at RIP 0x" "$T/fault.out" || ko "host fault: the line" "$(cat "$T/fault.out")"
 expect abort "abort() is a line" 3 "fatal: aborted" "" "--selftest abort" "$G/tiny-poweroff.bin"
 expect deadlock "a wait on the only CPU fails loudly" 3 "fatal: deadlock" "" "--selftest deadlock" "$G/tiny-poweroff.bin"
+# A VMRUN that fails the architecture's consistency checks (the guest's
+# EFER.SVME cleared): a line naming it, "guest crashed" and exit 3, never a hang.
+expect vmrun "a VMRUN refused by its consistency checks is a line and exit 3" 3 "guest crashed" "" "--selftest vmrun" "$G/tiny-poweroff.bin"
+grep -q "^vigil-metal: vCPU 0: VMRUN refused the VMCB" "$T/vmrun.out" || ko "refused VMRUN: the line" "$(cat "$T/vmrun.out")"
 
 # ---- a policy module: a port read redirected, an MSR read denied ----------
 printf '{"rules":[{"id":"probe","resource":"pio","ports":"0x1234","access":"read","verdict":"redirect","value":"0xffff"},{"id":"no-tsc","resource":"msr","msrs":"0x10","access":"read","verdict":"deny"}]}\n' >"$T/policy.json"

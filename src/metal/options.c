@@ -95,8 +95,9 @@ int metal_opts_parse(const char *line, struct metal_opts *o, char *err, size_t e
 			o->virtio_console = !strcmp(arg, "virtio");
 		} else if (!strcmp(opt, "--selftest")) {
 			if (strcmp(arg, "libc") && strcmp(arg, "smp") && strcmp(arg, "fault") && strcmp(arg, "abort") &&
-			    strcmp(arg, "deadlock"))
-				return errmsg(err, errlen, "--selftest '%s': expected libc, smp, fault, abort or deadlock", arg);
+			    strcmp(arg, "deadlock") && strcmp(arg, "vmrun"))
+				return errmsg(err, errlen, "--selftest '%s': expected libc, smp, fault, abort, deadlock or vmrun",
+					      arg);
 			snprintf(o->selftest, sizeof(o->selftest), "%s", arg);
 		} else if (!strcmp(opt, "--stats")) {
 			o->stats = true;

@@ -88,6 +88,12 @@ int svm_set_boot_state(struct svm *s, unsigned cpu, const struct x86_boot_cpu *b
 	return 0;
 }
 
+void svm_break_vmcb(struct svm *s, unsigned cpu)
+{
+	if (cpu < s->ncpus)
+		vmcb_w64(s->vcpus[cpu].vmcb, VMCB_EFER, vmcb_r64(s->vcpus[cpu].vmcb, VMCB_EFER) & ~EFER_SVME);
+}
+
 static void hv_kick(void *hv, unsigned cpu)
 {
 	struct svm *s = hv;

@@ -42,6 +42,11 @@ struct svm *svm_create(struct vm *vm, unsigned ncpus, char *err, size_t errlen);
  * boot vCPU; the others wait for INIT/SIPI. */
 int svm_set_boot_state(struct svm *s, unsigned cpu, const struct x86_boot_cpu *b);
 
+/* For tests: makes vCPU `cpu`'s next VMRUN fail its consistency checks
+ * (the guest's EFER.SVME cleared, which the architecture requires set), so
+ * the refused entry's path runs on the machine itself. */
+void svm_break_vmcb(struct svm *s, unsigned cpu);
+
 /* The core's hypervisor operations over this backend (hv_ops.hv = s). */
 struct hv_ops svm_hv_ops(struct svm *s);
 

@@ -325,6 +325,10 @@ static int handle_exit(struct svm *s, struct svm_vcpu *v, struct vexit *ex)
 {
 	uint8_t *c = v->vmcb;
 	uint64_t code = vmcb_r64(c, VMCB_EXITCODE);
+	/* VMEXIT_INVALID is -1 in the 64-bit field; QEMU's TCG writes it as a
+	 * 32-bit -1 (0xffffffff), which is no exit code either. */
+	if (code == 0xffffffffull)
+		code = SVM_EXIT_INVALID;
 	v->stats[ST_EXITS]++;
 
 	/* An event cut short by this exit is delivered again on the next entry;

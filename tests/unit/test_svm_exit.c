@@ -457,6 +457,12 @@ static void test_ends(void **state)
 	assert_int_equal(ex.reason, VEXIT_FAIL_ENTRY);
 	assert_int_equal(svm_run(&sv, 0, &ex), -EIO);
 	guest_state();
+	const struct fake_exit e2b[] = { { 0xffffffffull, 0, 0, 0 } }; /* QEMU's 32-bit -1 */
+	exits(1, e2b);
+	assert_int_equal(svm_run(&sv, 0, &ex), 0);
+	assert_int_equal(ex.reason, VEXIT_FAIL_ENTRY);
+	assert_int_equal(svm_run(&sv, 0, &ex), -EIO);
+	guest_state();
 	/* VMMCALL: #UD, the guest goes on */
 	const struct fake_exit e3[] = { { SVM_EXIT_VMMCALL, 0, 0, 0 }, { SVM_EXIT_HLT, 0, 0, 0 } };
 	exits(2, e3);
