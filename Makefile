@@ -288,3 +288,12 @@ bench: $(B)/vigil
 # The SVM backend's exit path, compiled into its host test (tests/unit/test_svm_exit.c
 # includes the backend's files, with a scripted world switch).
 $(B)/tests/test_svm_exit: $(wildcard src/svm/*.c src/svm/*.h)
+
+# vigil-metal beside vigil on KVM in the lab, both under QEMU TCG's AMD-V
+# (bench/metal.py): the tiny guests' exits/s and Debian's boot to init,
+# interleaved, median of N (3). One L1 boot per round. Never a test.
+bench-metal: $(B)/vigil $(B)/vigil-metal $(B)/tests/guests/tiny-poweroff.bin $(B)/tests/guests/tiny-hammer.bin \
+	     $(B)/tests/guests/tiny-pioloop.bin
+	guest/build.sh $(B)/guest >/dev/null
+	nice bench/metal.py $(B) $(if $(N),--runs $(N)) --json $(B)/bench/metal.json
+.PHONY: bench-metal

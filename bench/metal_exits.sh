@@ -7,6 +7,7 @@
 # software emulation of AMD-V, so the figures are emulation figures: compare
 # them side by side with vigil on KVM in the lab (the same emulation one
 # level down), never with hardware.
+# bench/metal.py takes the same figures with vigil on KVM in the lab beside them.
 # Usage: bench/metal_exits.sh [BUILD_DIR] [RUNS]    (make metal guests first)
 set -u
 cd "$(dirname "$0")/.."

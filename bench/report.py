@@ -228,6 +228,18 @@ if nt:
 else:
     goal("network >= QEMU", "NOT MEASURED", why("net", "bench/net.py wrote nothing"))
 
+# --- vigil-metal beside vigil on KVM in the lab (bench/metal.py; only with --only metal) ---
+mt = load("metal.json")
+if mt:
+    km, kk = mt["sides"].get("vigil-metal", {}), mt["sides"].get("vigil on KVM (lab)", {})
+    for key, label, prec, unit in (("hammer_exits_per_s", "tiny-hammer exits/s", 0, ""),
+                                   ("pioloop_exits_per_s", "tiny-pioloop exits/s", 0, ""),
+                                   ("debian_init_s", "Debian uptime at init", 2, " s"),
+                                   ("debian_run_s", "Debian whole run", 2, " s")):
+        a, b = med(km.get(key)), med(kk.get(key))
+        row("metal (emul.)", label, f(km.get(key), prec, unit=unit), f"vigil on KVM {f(kk.get(key), prec, unit=unit)}",
+            a / b if a and b else None)
+
 
 def commit():
     try:
@@ -267,6 +279,7 @@ out = {"meta": meta, "goals": [{"goal": g, "verdict": v, "detail": det} for g, v
        "raw": {n: load(n) for n in ("startup.json", "exit_cost.json", "exits.json", "policy.json",
                                     "snapshot.json", "density.json", "lab/boot.json", "lab/boot-trace.json", "lab/disk.json",
                                     "lab/net.json")}}
+out["raw"]["metal.json"] = load("metal.json")
 os.makedirs(os.path.dirname(os.path.abspath(ARGS.out)), exist_ok=True)
 with open(ARGS.out, "w") as fh:
     json.dump(out, fh, indent=1)

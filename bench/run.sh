@@ -17,6 +17,8 @@
 #       boot      Debian kernel boot, bzImage and PVH, vs QEMU microvm and pc (bench/boot.py)
 #       disk      O_DIRECT throughput and IOPS vs QEMU aio=io_uring (bench/disk.py)
 #       net       TCP both ways over TAP and user networking vs QEMU virtio-net, no vhost (bench/net.py)
+#     only when asked (--only metal; one L1 boot per round, N capped at 3):
+#       metal     vigil-metal beside vigil on KVM in the lab: exits/s, Debian to init (bench/metal.py)
 #   Env: N (runs, default 5), LAB=1, SECTIONS="startup exits ...", VMS (density, 100),
 #        LAB_BENCH_RUNS (lab rounds, default N capped at 3), LAB_TIMEOUT (s, 5400),
 #        LAB_BOOT_TRACE=0 (no traced boots for L1's exit counts), LAB_NET_RUNS (2).
@@ -92,6 +94,7 @@ section policy   env REPS="$N" bench/policy.py "$B" --json "$R/policy.json"
 section emit     sh -c "make -s B=$B bench-emit && $B/bench/trace_emit"
 section snapshot bench/snapshot.py "$B" --runs "$N" --json "$R/snapshot.json"
 section density  bench/density.py "$B" --vms "${VMS:-100}" --json "$R/density.json"
+section metal    sh -c "make -s B=$B metal && guest/build.sh $B/guest >/dev/null && nice bench/metal.py $B --runs $(( N < 3 ? N : 3 )) --json $R/metal.json"
 
 lab=()
 want boot && lab+=(bench/boot.py)
