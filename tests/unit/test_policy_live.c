@@ -182,8 +182,13 @@ static void test_swap_waits_for_reader(void **state)
 	assert_int_equal(pthread_create(&r, NULL, holder, h), 0);
 	while (atomic_load(&h->phase) != 1)
 		;
+	const struct policy *first = atomic_load(&h->slot.cur);
 	assert_int_equal(pthread_create(&w, NULL, swapper, h), 0);
-	struct timespec ms50 = { 0, 50 * 1000 * 1000 };
+	/* Until the swapper has published (on a loaded machine it may not run
+	 * for a while), then a while longer, in which it must not return. */
+	struct timespec ms1 = { 0, 1000 * 1000 }, ms50 = { 0, 50 * 1000 * 1000 };
+	while (atomic_load(&h->slot.cur) == first)
+		nanosleep(&ms1, NULL);
 	nanosleep(&ms50, NULL);
 	assert_false(atomic_load(&h->swapped)); /* the reader is still inside the old policy */
 	/* A new reader gets the new policy at once, without waiting. */
