@@ -233,8 +233,15 @@ fuzz-snapshot-seeds: $(FUZZ_SNAPSHOT_SRC) $(B)/libvigil.a
 	$(B)/fuzz/snapshot_seedgen plain > fuzz/corpus-snapshot/plain
 	$(B)/fuzz/snapshot_seedgen driven raw > fuzz/corpus-snapshot/driven-raw
 .PHONY: fuzz-snapshot-seeds
+# fuzz_irqchip: the interrupt controller models' registers (what a guest of
+# vigil-metal programs directly) and the MMIO instruction decoder.
+FUZZ_IRQCHIP_SRC := fuzz/fuzz_irqchip.c src/devices/lapic.c src/devices/ioapic.c src/devices/i8259.c \
+	src/devices/i8254.c src/arch/x86/insn_decode.c
+$(B)/fuzz/fuzz_irqchip: $(FUZZ_IRQCHIP_SRC) $(wildcard src/devices/lapic.h src/devices/ioapic.h src/devices/i8259.h src/devices/i8254.h src/arch/x86/insn_decode.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -lpthread
 FUZZ_TARGETS := fuzz_virtq fuzz_api fuzz_net fuzz_gdb $(FUZZ_VIRTIO_DEVS:%=fuzz_virtio_%) fuzz_exit fuzz_boot fuzz_pci \
-	fuzz_snapshot
+	fuzz_snapshot fuzz_irqchip
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(B)/fuzz/%)
 FUZZ_SMOKE_S ?= 6
 FUZZ_RUNS ?= 100000000
