@@ -16,6 +16,7 @@ V=$B/vigil
 H=$B/tests/guests/hostile.bin
 FS=$B/tests/faultfs
 T=$(mktemp -d)
+. "$(dirname "$0")/vsock_peer_gone.sh"
 mnt=
 cleanup() {
     [ -n "$mnt" ] && { fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null; }
@@ -143,23 +144,8 @@ tap_case
 # ---- a vsock peer that hangs up mid-stream ---------------------------------
 vsock_case() {
     local name="vsock peer gone mid-stream: said once, counted, the VM ends normally"
-    rm -f "$T/vsock" "$T/vsock_1234" "$T/peer"
-    python3 -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.bind(sys.argv[1]); s.listen(1); s.settimeout(60)
-c, _ = s.accept(); n = 0
-while n < 65536:
-    d = c.recv(65536)
-    if not d: break
-    n += len(d)
-open(sys.argv[2], "w").write(str(n)); c.close()
-' "$T/vsock_1234" "$T/peer" &
-    local ppid=$! i
-    for i in $(seq 50); do [ -S "$T/vsock_1234" ] && break; sleep 0.1; done
-    timeout 60 "$V" run --kernel "$H" --cmdline attack=54 --vsock "cid=3,uds=$T/vsock" --stats >"$T/out" 2>"$T/err" </dev/null
-    local rc=$?
-    kill $ppid 2>/dev/null; wait $ppid 2>/dev/null
+    local rc
+    vsock_peer_run "$V" "$H" "$T"
     local bad=""
     [ $rc -eq 0 ] || bad+=" exit $rc;"
     grep -q '^hostile: ok' "$T/out" || bad+=" the guest did not finish;"
