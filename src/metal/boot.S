@@ -6,6 +6,8 @@
  * the image links, e.g. jansson, uses it at set-up) and calls
  * metal_main(magic, info) in C. Nothing here is vigil's platform logic:
  * src/metal/main.c takes over at once. */
+#include "metal/long_mode.h"
+
 #define MB_MAGIC 0x1BADB002
 #define MB_FLAGS 0x00000003 /* modules page-aligned, memory map wanted */
 
@@ -28,9 +30,9 @@ boot_stack_top:
 	.align 8
 boot_gdt:
 	.quad 0                          /* null */
-	.quad 0x00af9a000000ffff         /* 0x08: 64-bit code, DPL 0 */
-	.quad 0x00cf92000000ffff         /* 0x10: data */
-	.quad 0x00cf9a000000ffff         /* 0x18: 32-bit code (entry) */
+	.quad LM_GDT_CODE64              /* 0x08: 64-bit code, DPL 0 */
+	.quad LM_GDT_DATA                /* 0x10: data */
+	.quad LM_GDT_CODE32              /* 0x18: 32-bit code (entry) */
 boot_gdt_end:
 boot_gdtr:
 	.word boot_gdt_end - boot_gdt - 1
@@ -77,31 +79,13 @@ _start:
 	cmp $2048, %eax
 	jb 2b
 
-	mov %cr4, %eax
-	or $((1 << 5) | (1 << 9) | (1 << 10)), %eax  /* PAE, OSFXSR, OSXMMEXCPT */
-	mov %eax, %cr4
-	mov $boot_pml4, %eax
-	mov %eax, %cr3
-	mov $0xC0000080, %ecx            /* EFER */
-	rdmsr
-	or $((1 << 8) | (1 << 11)), %eax /* LME, NXE */
-	wrmsr
-	mov %cr0, %eax
-	and $~((1 << 2) | (1 << 30) | (1 << 29)), %eax /* EM, CD, NW off */
-	or $((1 << 31) | (1 << 1) | (1 << 0) | (1 << 16)), %eax /* PG, MP, PE, WP */
-	mov %eax, %cr0
+	lm_enter $boot_pml4
 	lgdt boot_gdtr
 	ljmp $0x08, $long_entry
 
 	.code64
 long_entry:
-	mov $0x10, %ax
-	mov %ax, %ds
-	mov %ax, %es
-	mov %ax, %ss
-	xor %ax, %ax
-	mov %ax, %fs
-	mov %ax, %gs
+	lm_data_segments
 	mov $boot_stack_top, %rsp
 	fninit
 	and $0xffffffff, %edi

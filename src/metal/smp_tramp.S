@@ -5,6 +5,8 @@
  * same 4 GiB 1:1 map) and calls metal_ap_main(cpu) on the stack smp.c left
  * in the block's tail. Runs one AP at a time: the tail is rewritten for
  * each. */
+#include "metal/long_mode.h"
+
 #define SMP_TRAMP 0x8000
 #define TR(x) ((x) - smp_tramp_start + SMP_TRAMP)
 
@@ -28,30 +30,12 @@ tramp32:
 	mov %ax, %ds
 	mov %ax, %es
 	mov %ax, %ss
-	mov %cr4, %eax
-	or $((1 << 5) | (1 << 9) | (1 << 10)), %eax  /* PAE, OSFXSR, OSXMMEXCPT */
-	mov %eax, %cr4
-	mov TR(smp_tramp_cr3), %eax
-	mov %eax, %cr3
-	mov $0xC0000080, %ecx
-	rdmsr
-	or $((1 << 8) | (1 << 11)), %eax  /* LME, NXE */
-	wrmsr
-	mov %cr0, %eax
-	and $~((1 << 2) | (1 << 30) | (1 << 29)), %eax
-	or $((1 << 31) | (1 << 1) | (1 << 0) | (1 << 16)), %eax
-	mov %eax, %cr0
+	lm_enter TR(smp_tramp_cr3)
 	ljmp $0x08, $TR(tramp64)
 
 	.code64
 tramp64:
-	mov $0x10, %ax
-	mov %ax, %ds
-	mov %ax, %es
-	mov %ax, %ss
-	xor %ax, %ax
-	mov %ax, %fs
-	mov %ax, %gs
+	lm_data_segments
 	mov TR(smp_tramp_stack), %rsp
 	mov TR(smp_tramp_cpu), %edi
 	fninit
@@ -64,9 +48,9 @@ tramp64:
 	.align 8
 tramp_gdt:
 	.quad 0
-	.quad 0x00af9a000000ffff         /* 0x08: 64-bit code */
-	.quad 0x00cf92000000ffff         /* 0x10: data */
-	.quad 0x00cf9a000000ffff         /* 0x18: 32-bit code */
+	.quad LM_GDT_CODE64              /* 0x08: 64-bit code */
+	.quad LM_GDT_DATA                /* 0x10: data */
+	.quad LM_GDT_CODE32              /* 0x18: 32-bit code */
 tramp_gdtr:
 	.word tramp_gdtr - tramp_gdt - 1
 	.long TR(tramp_gdt)
