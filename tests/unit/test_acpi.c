@@ -510,6 +510,22 @@ static void check_fadt(const uint8_t *t)
 
 static uint32_t pkglen(const uint8_t *p, unsigned *n);
 
+/* [dev, dev + size) lies inside the DSDT's Scope (\\_SB_): ScopeOp, a
+ * PkgLength of 1..4 bytes, then the name. */
+static void assert_inside_sb(const uint8_t *t, uint32_t len, const uint8_t *dev, size_t size)
+{
+	const uint8_t *name = memfind(t, len, "\\_SB_", 5), *sb = NULL;
+	assert_non_null(name);
+	for (unsigned k = 1; k <= 4 && !sb; k++)
+		if (name - 1 - k >= t && name[-1 - (int)k] == 0x10 && 1u + (name[-(int)k] >> 6) == k)
+			sb = name - 1 - k;
+	assert_non_null(sb);
+	unsigned n;
+	const uint8_t *sb_end = sb + 1 + pkglen(sb + 1, &n);
+	assert_true(sb_end <= t + len);
+	assert_true(dev > sb && dev + size <= sb_end);
+}
+
 /* The keyboard controller, byte for byte as iasl emits
  *   Device (KBD) { Name (_HID, EisaId ("PNP0303"))
  *                  Name (_CRS, ResourceTemplate () { IO (Decode16, 0x60, 0x60, 1, 1)
@@ -525,17 +541,7 @@ static void check_kbd(const uint8_t *t)
 	uint32_t len = rd32(t + 4);
 	const uint8_t *dev = memfind(t, len, kbd, sizeof(kbd));
 	assert_non_null(dev);
-	/* ScopeOp, a PkgLength of 1..4 bytes, then the name. */
-	const uint8_t *name = memfind(t, len, "\\_SB_", 5), *sb = NULL;
-	assert_non_null(name);
-	for (unsigned k = 1; k <= 4 && !sb; k++)
-		if (name - 1 - k >= t && name[-1 - (int)k] == 0x10 && 1u + (name[-(int)k] >> 6) == k)
-			sb = name - 1 - k;
-	assert_non_null(sb);
-	unsigned n;
-	const uint8_t *sb_end = sb + 1 + pkglen(sb + 1, &n);
-	assert_true(sb_end <= t + len);
-	assert_true(dev > sb && dev + sizeof(kbd) <= sb_end);
+	assert_inside_sb(t, len, dev, sizeof(kbd));
 	/* The layout constants the bytes above spell. */
 	assert_int_equal(PORT_I8042_DATA, 0x60);
 	assert_int_equal(PORT_I8042_CMD, 0x64);
@@ -557,15 +563,7 @@ static void check_rtc(const uint8_t *t)
 	uint32_t len = rd32(t + 4);
 	const uint8_t *dev = memfind(t, len, rtc, sizeof(rtc));
 	assert_non_null(dev);
-	const uint8_t *name = memfind(t, len, "\\_SB_", 5), *sb = NULL;
-	assert_non_null(name);
-	for (unsigned k = 1; k <= 4 && !sb; k++)
-		if (name - 1 - k >= t && name[-1 - (int)k] == 0x10 && 1u + (name[-(int)k] >> 6) == k)
-			sb = name - 1 - k;
-	assert_non_null(sb);
-	unsigned n;
-	const uint8_t *sb_end = sb + 1 + pkglen(sb + 1, &n);
-	assert_true(dev > sb && dev + sizeof(rtc) <= sb_end);
+	assert_inside_sb(t, len, dev, sizeof(rtc));
 	assert_int_equal(PORT_RTC, 0x70);
 	assert_int_equal(PORT_RTC_LEN, 2);
 	assert_int_equal(IRQ_RTC, 8);
