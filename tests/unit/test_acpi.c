@@ -510,7 +510,7 @@ static void check_fadt(const uint8_t *t)
 
 static uint32_t pkglen(const uint8_t *p, unsigned *n);
 
-/* [dev, dev + size) lies inside the DSDT's Scope (\\_SB_): ScopeOp, a
+/* [dev, dev + size) lies inside the DSDT's Scope (\_SB_): ScopeOp, a
  * PkgLength of 1..4 bytes, then the name. */
 static void assert_inside_sb(const uint8_t *t, uint32_t len, const uint8_t *dev, size_t size)
 {
