@@ -93,3 +93,20 @@ int64_t metal_wall_s(void)
 	}
 	return wall_boot + (int64_t)((metal_rdtsc() - wall_tsc) / tsc_hz);
 }
+
+static uint64_t vclock_mono(void *ctx)
+{
+	(void)ctx;
+	return metal_now_ns();
+}
+
+static int64_t vclock_wall(void *ctx)
+{
+	(void)ctx;
+	return metal_wall_s();
+}
+
+struct vclock metal_vclock(void)
+{
+	return (struct vclock){ .mono_ns = vclock_mono, .wall_s = vclock_wall };
+}

@@ -49,18 +49,6 @@ static void console_write(void *ctx, const uint8_t *buf, size_t len)
 	metal_serial_write((const char *)buf, len);
 }
 
-static uint64_t tsc_mono(void *ctx)
-{
-	(void)ctx;
-	return metal_now_ns();
-}
-
-static int64_t cmos_wall(void *ctx)
-{
-	(void)ctx;
-	return metal_wall_s();
-}
-
 static struct irq_line backend_irq(void *ctx, uint32_t gsi)
 {
 	return svm_irq_line(ctx, gsi);
@@ -390,7 +378,7 @@ static int build(const struct metal_boot *b, char *err, size_t errlen)
 		.plat = { .msi_alloc = msi_alloc, .msi_set = msi_set, .msi_fire = msi_fire, .msi_free = msi_free,
 			  .ctx = mc.svm },
 		.exec = metal_exec(),
-		.clock = { .mono_ns = tsc_mono, .wall_s = cmos_wall },
+		.clock = metal_vclock(),
 	};
 	rtc_redirect();
 	if (pc_devices(&mc.vm, &mc.pc, &mc.cfg, err, errlen) < 0 || add_disks(b, err, errlen) < 0 ||

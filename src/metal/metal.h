@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/clock.h"
+
 /* The machine's COM1, polled: vigil-metal's own lines and the guest's COM1. */
 void metal_serial_init(void);
 void metal_serial_putc(char c);
@@ -39,6 +41,9 @@ uint64_t metal_now_ns(void);
 /* Seconds since 1970-01-01 UTC: the machine's CMOS clock read at start,
  * advanced by the TSC. */
 int64_t metal_wall_s(void);
+/* The two as the core's clock (core/clock.h): what the board, the devices'
+ * deadlines and the trace run on. */
+struct vclock metal_vclock(void);
 
 /* The platform's poll loop (exec_poll.c): deferred device work, timers,
  * doorbells and COM1 input. metal's main runs it before every guest entry;

@@ -46,21 +46,9 @@ static void lost(void *ctx, uint64_t t, const char *ring, unsigned dest, uint64_
 
 static const struct ev_drain_ops drain_ops = { .record = record, .lost = lost };
 
-static uint64_t tsc_mono(void *ctx)
-{
-	(void)ctx;
-	return metal_now_ns();
-}
-
-static int64_t cmos_wall(void *ctx)
-{
-	(void)ctx;
-	return metal_wall_s();
-}
-
 int metal_trace_start(struct vm *vm, bool trace, char *err, size_t errlen)
 {
-	struct evsink_config c = { .clock = { .mono_ns = tsc_mono, .wall_s = cmos_wall } };
+	struct evsink_config c = { .clock = metal_vclock() };
 	sink = ev_sink_new(&c);
 	if (!sink) {
 		snprintf(err, errlen, "out of memory for the trace");
