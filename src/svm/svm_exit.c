@@ -414,7 +414,7 @@ static int svm_halt_wait(struct svm *s, struct svm_vcpu *v)
 	while (!svm_irq_ready(s, v)) {
 		if (v->kick)
 			return -1;
-		if (s->host_irqs && svm_irq_next_ns(s, v) > svm_clock_ns() + 2000000ull)
+		if (s->host_irqs && svm_irq_next_ns(s, v) > metal_now_ns() + 2000000ull)
 			__asm__ volatile("sti; hlt; cli" ::: "memory");
 		else
 			__asm__ volatile("pause");

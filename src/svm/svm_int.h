@@ -162,9 +162,8 @@ bool svm_irq_pio(struct svm *s, uint16_t port, uint8_t *data, uint32_t len, bool
 bool svm_irq_mmio(struct svm *s, struct svm_vcpu *v, uint64_t gpa, uint8_t *data, uint32_t len, bool write);
 void svm_irq_inject(struct svm *s, struct svm_vcpu *v);
 bool svm_irq_ready(struct svm *s, struct svm_vcpu *v);
-/* The interrupt models' clock (ns since svm_create), and when a guest
- * timer of v's is due next on it (UINT64_MAX: never). */
-uint64_t svm_clock_ns(void);
+/* When a guest timer of v's is due next on the platform's clock
+ * (metal_now_ns; UINT64_MAX: never). */
 uint64_t svm_irq_next_ns(struct svm *s, struct svm_vcpu *v);
 void svm_irq_tsc_deadline(struct svm_vcpu *v, uint64_t guest_tsc);
 uint64_t svm_irq_tsc_deadline_get(const struct svm_vcpu *v);

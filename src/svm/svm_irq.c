@@ -21,25 +21,17 @@
 
 #define RFLAGS_IF (1ull << 9)
 
-/* The models' clock: the TSC in ns by one multiply, (tsc - base) * mult
- * >> 32. metal_now_ns divides 128 bits in software, and the models read
- * the time on every entry (under QEMU the port-hammering tiny guest took
- * 15 s with it, 9 s with this). SVM_TSC is the unit test's seam. */
+/* The models' clock is the platform's (metal_now_ns, the TSC in ns).
+ * SVM_TSC, the raw counter a TSC deadline is given in, is the unit test's
+ * seam. */
 #ifndef SVM_TSC
 #define SVM_TSC() metal_rdtsc()
 #endif
-static uint64_t clk_base, clk_mult;
-
-uint64_t svm_clock_ns(void)
-{
-	uint64_t d = SVM_TSC() - clk_base;
-	return (uint64_t)(((unsigned __int128)d * clk_mult) >> 32);
-}
 
 static uint64_t clock_ns(void *ctx)
 {
 	(void)ctx;
-	return svm_clock_ns();
+	return metal_now_ns();
 }
 
 static void pit_irq(void *ctx, uint32_t gsi, int level)
@@ -178,9 +170,6 @@ bool svm_irq_mmio(struct svm *s, struct svm_vcpu *v, uint64_t gpa, uint8_t *data
 int svm_irq_init(struct svm *s, char *err, size_t errlen)
 {
 	struct vclock clk = { .mono_ns = clock_ns };
-	uint64_t hz = metal_tsc_hz();
-	clk_base = SVM_TSC();
-	clk_mult = hz ? (1000000000ull << 32) / hz : 1ull << 32;
 	s->ioapic = ioapic_new(ioapic_deliver, s);
 	s->pic = i8259_new();
 	s->pit = i8254_new((struct irq_line){ .set = pit_irq, .ctx = s }, &clk);
@@ -265,7 +254,7 @@ void svm_irq_tsc_deadline(struct svm_vcpu *v, uint64_t guest_tsc)
 		return;
 	}
 	uint64_t host_tsc = guest_tsc - vmcb_r64(v->vmcb, VMCB_TSC_OFFSET), now = SVM_TSC(), hz = metal_tsc_hz();
-	uint64_t t = svm_clock_ns();
+	uint64_t t = metal_now_ns();
 	if (host_tsc > now && hz) {
 		uint64_t d = host_tsc - now;
 		if (d > hz * 3600)
