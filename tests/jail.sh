@@ -174,6 +174,34 @@ check "cgroups removed after exit" [ ! -e "$CG2/vigil/$ID" ]
 [ -n "$PIDS1" ] && check "v1 pids cgroup removed" [ ! -e "$PIDS1/vigil/$ID" ]
 [ -n "$CPU1" ] && check "v1 cpu cgroup removed" [ ! -e "$CPU1/vigil/$ID" ]
 
+# The memory limit holds, not just its file: a guest that makes 192 MiB of
+# its RAM resident (tiny-memtouch) is stopped by a 64 MiB limit and runs to
+# its end under 512 MiB. v2's memory.max where the v2 hierarchy offers the
+# memory controller, else v1's memory.limit_in_bytes (Firecracker's jailer
+# takes either through --cgroup-version).
+MEM1=$(awk '$3 == "cgroup" && $4 ~ /(^|,)memory(,|$)/ { print $2; exit }' /proc/self/mounts)
+MEMV=
+if grep -qw memory "$CG2/cgroup.controllers"; then MEMV=2; elif [ -n "$MEM1" ]; then MEMV=1; fi
+SWAP=$(awk 'NR > 1' /proc/swaps | wc -l)
+memrun() { # memrun LIMIT_BYTES: the jailed memtouch guest, its status in rc
+    local a
+    if [ $MEMV = 2 ]; then a=(--cgroup memory.max=$1); [ "$SWAP" -gt 0 ] && a+=(--cgroup memory.swap.max=0)
+    else a=(--cgroup-version 1 --cgroup memory.limit_in_bytes=$1); [ "$SWAP" -gt 0 ] && a+=(--cgroup memory.memsw.limit_in_bytes=$1); fi
+    timeout 120 "$V" "${J[@]}" --id $ID-m "${a[@]}" -- vigil run --kernel "$G/tiny-memtouch.bin" --mem 256 >"$T/out" 2>"$T/err"
+    rc=$?
+}
+if [ -n "$MEMV" ]; then
+    memrun $((64 << 20))
+    check "memory limit (v$MEMV) 64 MiB stops a guest touching 192 MiB" [ $rc -ne 0 ] && ! grep -q "tiny: touched" "$T/out"
+    echo "  (64 MiB: exit $rc, $(tail -c 200 "$T/err" | tr '\n' ' '))"
+    memrun $((512 << 20))
+    check "memory limit (v$MEMV) 512 MiB lets it finish" [ $rc -eq 0 ] && grep -q "tiny: touched" "$T/out"
+    [ $MEMV = 2 ] && check "v2 memory cgroup removed" [ ! -e "$CG2/vigil/$ID-m" ]
+    [ $MEMV = 1 ] && check "v1 memory cgroup removed" [ ! -e "$MEM1/vigil/$ID-m" ]
+else
+    skip "memory limit" "no memory controller in any cgroup hierarchy"
+fi
+
 # A jailer killed outright takes its vigil with it (PR_SET_PDEATHSIG); only
 # then are the cgroups left behind (removed here by hand).
 "$V" "${J[@]}" --id $ID-k -- vigil run --kernel "$G/tiny-hang.bin" --api-sock /run/api.sock >/dev/null 2>&1 &

@@ -144,13 +144,16 @@ for kc in main:socket vcpu:openat evloop:openat blk:socket console:openat conout
         pass "on: the $k thread is refused $c (exit 148)"
     else fail "on: the $k thread is refused $c (exit 148)" "exit $rc: $(tail -c 300 "$T/err")"; fi
 done
-# The vCPU's ioctl list checks the request number: one outside it is
-# refused; the main thread, whose list has ioctl whole, is let through.
-start on vcpu:ioctl
-wait_exit
-if [ "$rc" -eq 148 ] && grep -q "seccomp: the vcpu thread made a system call outside its list (16)" "$T/err"; then
-    pass "on: the vcpu thread is refused ioctl TIOCGWINSZ (exit 148)"
-else fail "on: the vcpu thread is refused ioctl TIOCGWINSZ (exit 148)" "exit $rc: $(tail -c 300 "$T/err")"; fi
+# The vCPU's, the event thread's and the block workers' ioctl lists check
+# the request number: one outside them is refused; the main thread, whose
+# list has ioctl whole, is let through.
+for k in vcpu evloop blk; do
+    start on $k:ioctl
+    wait_exit
+    if [ "$rc" -eq 148 ] && grep -q "seccomp: the $k thread made a system call outside its list (16)" "$T/err"; then
+        pass "on: the $k thread is refused ioctl TIOCGWINSZ (exit 148)"
+    else fail "on: the $k thread is refused ioctl TIOCGWINSZ (exit 148)" "exit $rc: $(tail -c 300 "$T/err")"; fi
+done
 start on main:ioctl
 if wait_for "probe: main thread: ioctl returned -1 (Bad file descriptor)" && sleep 0.3 && kill -0 $pid 2>/dev/null; then
     pass "on: the main thread is let make any ioctl"

@@ -25,6 +25,7 @@
 
 #define SECCOMP_EXIT_CODE 148 /* Firecracker's FcExitCode::BadSyscall */
 #define END (-1)
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 /* What every thread does: locks, memory (malloc arenas, thread stacks),
  * signals (vCPU kicks, the SIGSYS report, the terminal's restore on a
@@ -104,7 +105,8 @@ static const unsigned long vcpu_tty_ioctls[] = { TCSETSF, TCGETS };
 static const int evloop_calls[] = {
 	BASE,
 	SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl), SCMP_SYS(ppoll), SCMP_SYS(poll),
-	SCMP_SYS(read), SCMP_SYS(readv), SCMP_SYS(writev), SCMP_SYS(close), SCMP_SYS(ioctl),
+	SCMP_SYS(read), SCMP_SYS(readv), SCMP_SYS(writev), SCMP_SYS(close),
+	SCMP_SYS(ioctl), /* narrowed to evloop_ioctls */
 	SCMP_SYS(timerfd_settime), SCMP_SYS(fcntl), SCMP_SYS(getrandom),
 	/* vsock over Unix sockets, user-mode networking (slirp opens host sockets) */
 	SCMP_SYS(socket), SCMP_SYS(connect), SCMP_SYS(accept4), SCMP_SYS(accept), SCMP_SYS(bind),
@@ -114,6 +116,12 @@ static const int evloop_calls[] = {
 	SCMP_SYS(io_uring_enter), /* the disk's requests, submitted to its ring */
 	END,
 };
+
+/* The event thread's ioctls: a device's INTx for a driver without MSI-X;
+ * the TAP's offloads set to what the guest negotiated; and libslirp's only
+ * ioctl (FIONREAD, seen by disassembling libslirp.so.0 4.7) with glib's
+ * isatty() (TCGETS) when it logs a warning to stderr. */
+static const unsigned long evloop_ioctls[] = { KVM_IRQ_LINE, TUNSETOFFLOAD, FIONREAD, TCGETS };
 
 static const int blk_calls[] = {
 	BASE,
@@ -167,12 +175,17 @@ static const int gdb_calls[] = {
 	END,
 };
 
+/* ioctls: where set, the kind's ioctl is allowed only for these request
+ * numbers (the vCPU's two lists are added by add_vcpu_rule). */
 static const struct kind {
 	const char *name;
 	const int *calls;
+	const unsigned long *ioctls;
+	size_t nioctls;
 } kinds[SC_NKINDS] = {
 	[SC_MAIN] = { "main", main_calls },	      [SC_VCPU] = { "vcpu", vcpu_calls },
-	[SC_EVLOOP] = { "evloop", evloop_calls },     [SC_BLK] = { "blk", blk_calls },
+	[SC_EVLOOP] = { "evloop", evloop_calls, evloop_ioctls, NELEM(evloop_ioctls) },
+	[SC_BLK] = { "blk", blk_calls, blk_ioctls, NELEM(blk_ioctls) },
 	[SC_CONSOLE] = { "console", console_calls }, [SC_CONSOLE_OUT] = { "conout", conout_calls }, [SC_API] = { "api", api_calls },
 	[SC_TRACE] = { "trace", trace_calls },	      [SC_GDB] = { "gdb", gdb_calls },
 };
@@ -272,7 +285,6 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
 	_exit(SECCOMP_EXIT_CODE);
 }
 
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 /* The vCPU list's argument checks: which ioctls, memory that is private,
  * anonymous and never executable (a taken-over vCPU thread can neither map
@@ -304,9 +316,10 @@ static int add_rules(scmp_filter_ctx ctx, enum seccomp_kind kind)
 {
 	for (const int *c = kinds[kind].calls; *c != END; c++) {
 		int r;
-		if (kind == SC_BLK && *c == SCMP_SYS(ioctl)) {
-			for (size_t i = 0; i < NELEM(blk_ioctls); i++)
-				if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, *c, 1, SCMP_A1(SCMP_CMP_EQ, blk_ioctls[i], 0))) < 0)
+		if (kinds[kind].ioctls && *c == SCMP_SYS(ioctl)) {
+			for (size_t i = 0; i < kinds[kind].nioctls; i++)
+				if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, *c, 1,
+							  SCMP_A1(SCMP_CMP_EQ, kinds[kind].ioctls[i], 0))) < 0)
 					return r;
 			continue;
 		}
@@ -424,8 +437,8 @@ void seccomp_list(FILE *out, bool verbose)
 		fprintf(out, "%-8s %3zu", kinds[k].name, seccomp_kind_count(k));
 		if (k == SC_VCPU)
 			fprintf(out, " (ioctl: %zu request numbers)", NELEM(vcpu_ioctls) + NELEM(vcpu_tty_ioctls));
-		if (k == SC_BLK)
-			fprintf(out, " (ioctl: %zu request number)", NELEM(blk_ioctls));
+		if (kinds[k].ioctls)
+			fprintf(out, " (ioctl: %zu request number%s)", kinds[k].nioctls, kinds[k].nioctls == 1 ? "" : "s");
 		if (verbose) {
 			fputs(":", out);
 			for (const int *c = kinds[k].calls; *c != END; c++) {

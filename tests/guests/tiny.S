@@ -29,7 +29,10 @@
  *             turn, forever (snapshots: it must go on after a restore)
  *   snap      count in memory, r12 and r13, reporting to ports 0x510/0x514
  *             (tests/kvm_snap_check.c: state carried across a snapshot)
- *   timer     ten PIT ticks through the 8259 taken in HLT, "tiny: timer ok" */
+ *   timer     ten PIT ticks through the 8259 taken in HLT, "tiny: timer ok"
+ *   memtouch  write one word in each 4 KiB page of guest RAM from 16 MiB
+ *             to 208 MiB (192 MiB made resident: tests/jail.sh's memory
+ *             limit must stop it), "tiny: touched", then S5 */
 #define COM1 0x3f8
 #define LSR (COM1 + 5)
 #define PM1A_CNT 0x604
@@ -184,6 +187,18 @@ spin_loop:
 	.balign 8
 spin_count:
 	.quad 0
+#elif defined(ACTION_memtouch)
+	mov $(16 << 20), %rdi
+1:	movq %rdi, (%rdi)
+	add $4096, %rdi
+	cmp $(208 << 20), %rdi
+	jb 1b
+	lea touched(%rip), %rsi
+	call puts
+	jmp poweroff
+	.pushsection .data
+touched: .asciz "tiny: touched\n"
+	.popsection
 #elif defined(ACTION_pioloop)
 	/* bench/policy.py: 256 Ki port reads of COM1's scratch register (a
 	 * claimed port, served by the UART), one exit each, then S5. */
