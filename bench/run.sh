@@ -25,13 +25,14 @@
 #   Each bench's own output goes to build/bench/run/<section>.log (replaced
 #   by every run; the results-*.json files are kept).
 #
-# Older entry points, kept: bench/run.sh disk | trace | pause (one lab bench each).
+# Older entry points, kept: bench/run.sh disk | trace | pause | initcalls (one lab bench each;
+# initcalls: the guest's initcall timeline beside microvm's, bench/initcalls.py).
 # A benchmark, never a test: it exits 0 whatever the figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 case ${1:-} in
-    disk|trace|pause)
+    disk|trace|pause|initcalls)
         what=$1
         make -s all guests
         lab/build-l1.sh build/lab >/dev/null
