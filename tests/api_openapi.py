@@ -15,9 +15,11 @@ for the fake server, tests/unit/api_fake_server.c; a real VMM needs a kernel
 that boots). Prints PASS/FAIL lines and "N passed, N failed"; exit 1 on a failure.
 Standard library only."""
 import argparse
+import atexit
 import copy
 import json
 import os
+import shutil
 import sys
 import tempfile
 
@@ -55,6 +57,9 @@ def main():
     a = ap.parse_args()
     spec = json.load(open(a.spec))
     tmp = tempfile.mkdtemp(prefix="vigil-openapi-")
+    # The guest's core dump lands here (the size of its RAM): gone at exit,
+    # whatever the outcome, or every run leaves a GiB behind in /tmp.
+    atexit.register(shutil.rmtree, tmp, True)
 
     def dummy(name):
         p = os.path.join(tmp, name)
