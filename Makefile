@@ -24,7 +24,12 @@ override CFLAGS += $(SLIRP_CFLAGS)
 SECCOMP_LIBS := $(shell pkg-config --libs libseccomp 2>/dev/null || echo -lseccomp)
 # liburing: the disk's io_uring engine (src/host/blk_uring.c).
 URING_LIBS := $(shell pkg-config --libs liburing 2>/dev/null || echo -luring)
-override LDLIBS += -pthread -ljansson -ldl $(URING_LIBS)
+# jansson and liburing are linked from their static archives (Debian's -dev
+# packages hold them): only the code vigil calls is carried, and ld.so has
+# two libraries fewer to map and relocate at every start. libc stays
+# shared: dlopen (libmicrohttpd, libslirp) needs it.
+STATIC_LIBS := -ljansson $(URING_LIBS)
+override LDLIBS += -pthread -Wl,-Bstatic $(STATIC_LIBS) -Wl,-Bdynamic -ldl
 
 B       ?= build
 # The portable part: everything that does not talk to KVM or the host OS
