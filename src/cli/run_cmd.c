@@ -214,6 +214,9 @@ int run_parse(int argc, char **argv, struct run_opts *o)
 
 	/* everything but the configuration, which vmcfg_init clears without
 	 * writing the pages of it that are zero already (run_main's is static) */
+	_Static_assert(offsetof(struct run_opts, cfg) == 0 &&
+			       offsetof(struct run_opts, kernel) >= sizeof(struct vm_config),
+		       "run_opts: the configuration first, the options after it");
 	memset(&o->kernel, 0, sizeof(*o) - offsetof(struct run_opts, kernel));
 	vmcfg_init(c);
 	optind = 1;
