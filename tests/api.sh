@@ -71,6 +71,10 @@ NPID=$!; pids+=($NPID); sleep 0.5
 check "and not without it (no GnuTLS chain at start-up)" "$(! grep -q -e libmicrohttpd -e libgnutls "/proc/$NPID/maps"; echo $?)" "$(grep -e microhttpd -e gnutls "/proc/$NPID/maps" | head -2)"
 [ -r "/proc/$NPID/maps" ] && ! grep -q -e libslirp -e libglib "/proc/$NPID/maps"
 check "nor user networking's stack (libslirp, glib) without --net user" $? "$(grep -e slirp -e glib "/proc/$NPID/maps" | head -2)"
+# jansson and liburing are linked in, libseccomp only builds the filters
+# (tools/seccomp_gen.c): a VM without API or user networking maps libc alone.
+others=$(grep -o '/[^ ]*\.so[^ ]*' "/proc/$NPID/maps" | sort -u | grep -v -e '/libc\.so' -e '/ld-linux')
+check "and no shared library but libc" "$([ -r "/proc/$NPID/maps" ] && [ -z "$others" ]; echo $?)" "$others"
 kill -TERM $NPID
 "$V" run --kernel "$G/tiny-count.bin" --console none --net user </dev/null >/dev/null 2>&1 &
 NPID=$!; pids+=($NPID); sleep 0.5

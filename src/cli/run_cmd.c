@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,7 +212,12 @@ int run_parse(int argc, char **argv, struct run_opts *o)
 	char err[512];
 	uint64_t mem;
 
-	memset(o, 0, sizeof(*o));
+	/* everything but the configuration, which vmcfg_init clears without
+	 * writing the pages of it that are zero already (run_main's is static) */
+	_Static_assert(offsetof(struct run_opts, cfg) == 0 &&
+			       offsetof(struct run_opts, kernel) >= sizeof(struct vm_config),
+		       "run_opts: the configuration first, the options after it");
+	memset(&o->kernel, 0, sizeof(*o) - offsetof(struct run_opts, kernel));
 	vmcfg_init(c);
 	optind = 1;
 	opterr = 0;
