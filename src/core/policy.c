@@ -128,57 +128,31 @@ static uint64_t span_last(uint64_t first, uint64_t count)
 	return count - 1 > UINT64_MAX - first ? UINT64_MAX : first + (count - 1);
 }
 
-/* The first rule matching any byte of a port access, by the direct table:
- * one load per byte, the lowest label winning (rule order). */
-static inline uint32_t port_lookup(const uint32_t *ports, uint64_t addr, uint32_t len)
+_Static_assert(offsetof(struct policy, spec) == offsetof(struct policy_head, spec) &&
+		       offsetof(struct policy, hits) == offsetof(struct policy_head, hits) &&
+		       offsetof(struct policy, port_rule) == offsetof(struct policy_head, port_rule),
+	       "policy.h's inline port decision reads struct policy through struct policy_head");
+_Static_assert(PT_NONE == UINT32_MAX, "policy.h's inline port decision takes UINT32_MAX for no rule");
+
+void policy_decide_access_table(const struct policy *p, enum policy_space sp, uint64_t addr, uint32_t len,
+				bool write, bool claimed, struct policy_decision *d)
 {
-	uint32_t i = ports[addr];
-	if (__builtin_expect(len > 1, 0)) {
-		uint64_t last = addr + (len - 1) > 0xffff ? 0xffff : addr + (len - 1);
-		for (uint64_t a = addr + 1; a <= last; a++)
+	by_default(p, claimed ? POLICY_PROVIDE : POLICY_DENY, d);
+	if ((unsigned)sp > POLICY_MSR)
+		return;
+	uint32_t i;
+	const uint32_t *ports = sp == POLICY_PIO ? p->port_rule[write] : NULL;
+	if (ports && addr <= 0xffff && len <= 8) {
+		/* Not from policy_decide_access, which takes these itself. */
+		uint64_t last = span_last(addr, len);
+		i = ports[addr];
+		for (uint64_t a = addr + 1; a <= last && a <= 0xffff; a++)
 			i = ports[a] < i ? ports[a] : i;
+	} else {
+		i = ptab_lookup(&p->access[sp][write], addr, span_last(addr, len));
 	}
-	return i;
-}
-
-/* The decision record, written once: from rule i, or the default. */
-static inline void decide(const struct policy *p, uint32_t i, enum policy_verdict dflt, struct policy_decision *d)
-{
-	if (i == PT_NONE) {
-		by_default(p, dflt, d);
-		return;
-	}
-	const struct policy_rule *r = &p->spec.rules[i];
-	atomic_fetch_add_explicit(&p->hits[i], 1, memory_order_relaxed);
-	*d = (struct policy_decision){
-		.verdict = r->verdict, .enforced = p->spec.mode == POLICY_ENFORCE, .audit = r->audit,
-		.rule = (int)i, .r = r,
-	};
-}
-
-/* MMIO, MSRs, and ports a policy without port rules sees: the interval
- * table. Its own function so that the port path calls nothing. */
-static __attribute__((noinline)) void decide_by_table(const struct policy *p, enum policy_space sp, uint64_t addr,
-						      uint32_t len, bool write, enum policy_verdict dflt,
-						      struct policy_decision *d)
-{
-	uint32_t i = (unsigned)sp <= POLICY_MSR ? ptab_lookup(&p->access[sp][write], addr, span_last(addr, len))
-						: PT_NONE;
-	decide(p, i, dflt, d);
-}
-
-/* Runs on every port and MMIO exit (core/exit.c). */
-void policy_decide_access(const struct policy *p, enum policy_space sp, uint64_t addr, uint32_t len,
-			  bool write, bool claimed, struct policy_decision *d)
-{
-	enum policy_verdict dflt = claimed ? POLICY_PROVIDE : POLICY_DENY;
-	const uint32_t *ports = p->port_rule[write];
-
-	if (__builtin_expect(sp != POLICY_PIO || addr > 0xffff || len > 8 || !ports, 0)) {
-		decide_by_table(p, sp, addr, len, write, dflt, d);
-		return;
-	}
-	decide(p, port_lookup(ports, addr, len), dflt, d);
+	if (i != PT_NONE)
+		decided(p, i, d);
 }
 
 void policy_decide_msr(const struct policy *p, uint32_t msr, bool write, struct policy_decision *d)
