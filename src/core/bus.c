@@ -24,14 +24,10 @@ int bus_add(struct bus *b, uint64_t base, uint64_t len, const char *name, bus_io
 	return 0;
 }
 
-const struct bus_range *bus_find(const struct bus *b, uint64_t addr, uint32_t len)
+const struct bus_range *bus_search(const struct bus *b, uint64_t addr, uint32_t len)
 {
 	unsigned lo = 0, hi = b->nr;
 
-	/* A range holding the access holds its first address: none in that
-	 * page, none at all. */
-	if (addr < 0x10000 && !(b->low_pages[(addr >> 8) / 64] >> ((addr >> 8) % 64) & 1))
-		return NULL;
 	/* Binary search for the last range starting at or below addr. */
 	while (lo < hi) {
 		unsigned mid = lo + (hi - lo) / 2;

@@ -93,7 +93,7 @@ static inline bool ev_wanted(const struct evsink *s, bool audit)
 		return false;
 	unsigned f = atomic_load_explicit(&((const struct evsink_flags *)(const void *)s)->flags,
 					  memory_order_relaxed);
-	return (f & EV_WANT_TRACE) || (audit && (f & EV_WANT_AUDIT));
+	return f & (EV_WANT_TRACE | (audit ? EV_WANT_AUDIT : 0u));
 }
 /* Hands one event to the calling thread's ring (registering it on first
  * use); filters (kind, device, address range, vCPU) are applied here, so a

@@ -53,8 +53,8 @@ static inline void read_ones(uint8_t *data, uint32_t len)
 
 /* A redirect of a port or MMIO access: to a fixed value, or to the same
  * offset in another range (which must be claimed; else it reads as a deny). */
-static void redirect_access(const struct bus *bus, const struct policy_rule *r, uint64_t addr, uint8_t *data,
-			    uint32_t len, bool write)
+static __attribute__((noinline)) void redirect_access(const struct bus *bus, const struct policy_rule *r,
+						      uint64_t addr, uint8_t *data, uint32_t len, bool write)
 {
 	if (r->has_to) {
 		/* The same offset in the target range. An access that starts
@@ -80,8 +80,21 @@ static void redirect_access(const struct bus *bus, const struct policy_rule *r, 
 		read_ones(data, len);
 }
 
-static void access_one(struct vm *vm, unsigned cpu, enum policy_space space, const struct bus *bus,
-		       uint64_t addr, uint8_t *data, uint32_t len, bool write)
+/* The trace / audit record of one access, once someone listens. */
+static __attribute__((noinline, cold)) void emit_access(struct vm *vm, unsigned cpu, enum policy_space space,
+							 const struct bus_range *r, uint64_t addr, const uint8_t *data,
+							 uint32_t len, bool write, const struct policy_decision *d)
+{
+	emit(vm, cpu, space == POLICY_PIO ? EV_PIO : EV_MMIO, space == POLICY_PIO ? POL_RES_PIO : POL_RES_MMIO, addr,
+	     le_load(data, len), len, write, r ? bus_owner(r, addr, len) : NULL, d);
+}
+
+/* One access, on every port and MMIO exit: count it, ask the policy, carry
+ * out what it decided, trace it if anyone listens. Rare work (a redirect,
+ * the trace) is out of line so this stays short. */
+static inline __attribute__((always_inline)) void access_one(struct vm *vm, unsigned cpu, enum policy_space space,
+							      const struct bus *bus, uint64_t addr, uint8_t *data,
+							      uint32_t len, bool write)
 {
 	const struct bus_range *r = bus_find(bus, addr, len);
 	const struct policy *p = policy_enter_vcpu(&vm->policy, cpu);
@@ -92,21 +105,16 @@ static void access_one(struct vm *vm, unsigned cpu, enum policy_space space, con
 	if (eff == POLICY_PROVIDE && !r)
 		eff = POLICY_DENY; /* permissive mode cannot invent a device */
 	mon_count_access(&vm->stats[cpu], space, addr, eff == POLICY_DENY);
-	switch (eff) {
-	case POLICY_PROVIDE:
-		r->fn(r->dev, addr - r->base, data, len, write);
-		break;
-	case POLICY_REDIRECT:
-		redirect_access(bus, d.r, addr, data, len, write);
-		break;
-	case POLICY_DENY:
+	if (eff == POLICY_DENY) {
 		if (!write)
 			read_ones(data, len);
-		break;
+	} else if (__builtin_expect(eff == POLICY_PROVIDE, 1)) {
+		r->fn(r->dev, addr - r->base, data, len, write);
+	} else {
+		redirect_access(bus, d.r, addr, data, len, write);
 	}
 	if (__builtin_expect(ev_wanted(vm->ev, d.audit), 0))
-		emit(vm, cpu, space == POLICY_PIO ? EV_PIO : EV_MMIO, space == POLICY_PIO ? POL_RES_PIO : POL_RES_MMIO,
-		     addr, le_load(data, len), len, write, r ? bus_owner(r, addr, len) : NULL, &d);
+		emit_access(vm, cpu, space, r, addr, data, len, write, &d);
 	policy_leave_vcpu(&vm->policy, cpu);
 }
 
@@ -115,21 +123,28 @@ static bool access_len_ok(uint32_t len)
 	return len == 1 || len == 2 || len == 4 || len == 8;
 }
 
-static enum vm_stop dispatch_access(struct vm *vm, unsigned cpu, const struct vexit *ex)
+/* REP INS/OUTS: one access per element, the policy sees each. */
+static __attribute__((noinline)) void access_rep(struct vm *vm, unsigned cpu, const struct vexit *ex)
+{
+	for (uint32_t i = 0; i < ex->count; i++)
+		access_one(vm, cpu, POLICY_PIO, &vm->pio, ex->addr, ex->data + (size_t)i * ex->len, ex->len,
+			   ex->write);
+}
+
+static inline enum vm_stop dispatch_access(struct vm *vm, unsigned cpu, const struct vexit *ex)
 {
 	enum policy_space space = ex->reason == VEXIT_IO ? POLICY_PIO : POLICY_MMIO;
-	const struct bus *bus = space == POLICY_PIO ? &vm->pio : &vm->mmio;
 
 	/* The backend decoded these from the hardware, but a bad length here
 	 * would let a handler run past `data`: refuse rather than trust. */
-	if (!access_len_ok(ex->len) || ex->data == NULL)
+	if (__builtin_expect(!access_len_ok(ex->len) || ex->data == NULL, 0))
 		return VM_STOP_CRASH;
-	uint32_t count = ex->count ? ex->count : 1;
-	if (space == POLICY_MMIO)
-		count = 1;
-	/* REP INS/OUTS: one access per element, the policy sees each. */
-	for (uint32_t i = 0; i < count; i++)
-		access_one(vm, cpu, space, bus, ex->addr, ex->data + (size_t)i * ex->len, ex->len, ex->write);
+	/* A count of 0 is one access; MMIO has no REP form. */
+	if (__builtin_expect(space == POLICY_PIO && ex->count > 1, 0))
+		access_rep(vm, cpu, ex);
+	else
+		access_one(vm, cpu, space, space == POLICY_PIO ? &vm->pio : &vm->mmio, ex->addr, ex->data, ex->len,
+			   ex->write);
 	return VM_STOP_NONE;
 }
 
@@ -199,20 +214,12 @@ static void emit_plain(struct vm *vm, unsigned cpu, const struct vexit *ex)
 	ev_emit(vm->ev, &e);
 }
 
-enum vm_stop exit_dispatch(struct vm *vm, unsigned cpu, struct vexit *ex)
+/* Everything but a port or MMIO access. */
+static __attribute__((noinline)) enum vm_stop dispatch_other(struct vm *vm, unsigned cpu, struct vexit *ex)
 {
-	struct vcpu_stats *st = &vm->stats[cpu];
-
-	mon_count_exit(st, ex->reason);
-	switch (ex->reason) {
-	case VEXIT_IO:
-	case VEXIT_MMIO:
-		return dispatch_access(vm, cpu, ex);
-	case VEXIT_MSR:
+	mon_count_exit(&vm->stats[cpu], ex->reason);
+	if (ex->reason == VEXIT_MSR)
 		return dispatch_msr(vm, cpu, ex);
-	default:
-		break;
-	}
 	emit_plain(vm, cpu, ex);
 	switch (ex->reason) {
 	case VEXIT_INTR:
@@ -231,6 +238,17 @@ enum vm_stop exit_dispatch(struct vm *vm, unsigned cpu, struct vexit *ex)
 		break;
 	}
 	return VM_STOP_CRASH;
+}
+
+_Static_assert(VEXIT_IO == 0 && VEXIT_MMIO == 1, "exit_dispatch tests both by one compare");
+
+enum vm_stop exit_dispatch(struct vm *vm, unsigned cpu, struct vexit *ex)
+{
+	if (__builtin_expect((unsigned)ex->reason <= VEXIT_MMIO, 1)) {
+		mon_count_exit(&vm->stats[cpu], ex->reason);
+		return dispatch_access(vm, cpu, ex);
+	}
+	return dispatch_other(vm, cpu, ex);
 }
 
 const char *vexit_reason_name(enum vexit_reason r)

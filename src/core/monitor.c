@@ -13,11 +13,6 @@
 #include "core/devreq.h"
 #include "core/vcpu.h"
 
-static uint64_t mon_key(enum policy_space space, uint64_t addr)
-{
-	return (((uint64_t)space << 62) | (addr & ((1ULL << 62) - 1))) + 1;
-}
-
 static unsigned mon_hash(uint64_t key)
 {
 	/* Fibonacci hashing: ports and page-aligned MMIO addresses spread well. */
@@ -48,20 +43,12 @@ static struct mon_slot *mon_slot_for(struct vcpu_stats *s, uint64_t key, bool cr
 	return NULL;
 }
 
-void mon_count_access(struct vcpu_stats *s, enum policy_space space, uint64_t addr, bool denied)
+struct mon_slot *mon_slot_miss(struct vcpu_stats *s, uint64_t key)
 {
-	struct mon_slot *slot = mon_slot_for(s, mon_key(space, addr), true);
-
-	mon_add(&s->accesses, 1);
-	if (denied)
-		mon_add(&s->denied, 1);
-	if (!slot) {
-		mon_add(&s->untracked, 1);
-		return;
-	}
-	mon_add(&slot->count, 1);
-	if (denied)
-		mon_add(&slot->denied, 1);
+	struct mon_slot *slot = mon_slot_for(s, key, true);
+	s->last_key = key;
+	s->last_slot = slot;
+	return slot;
 }
 
 bool mon_lookup(const struct vcpu_stats *s, enum policy_space space, uint64_t addr, uint64_t *count,

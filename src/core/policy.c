@@ -128,8 +128,14 @@ static uint64_t span_last(uint64_t first, uint64_t count)
 	return count - 1 > UINT64_MAX - first ? UINT64_MAX : first + (count - 1);
 }
 
-void policy_decide_access(const struct policy *p, enum policy_space sp, uint64_t addr, uint32_t len,
-			  bool write, bool claimed, struct policy_decision *d)
+_Static_assert(offsetof(struct policy, spec) == offsetof(struct policy_head, spec) &&
+		       offsetof(struct policy, hits) == offsetof(struct policy_head, hits) &&
+		       offsetof(struct policy, port_rule) == offsetof(struct policy_head, port_rule),
+	       "policy.h's inline port decision reads struct policy through struct policy_head");
+_Static_assert(PT_NONE == UINT32_MAX, "policy.h's inline port decision takes UINT32_MAX for no rule");
+
+void policy_decide_access_table(const struct policy *p, enum policy_space sp, uint64_t addr, uint32_t len,
+				bool write, bool claimed, struct policy_decision *d)
 {
 	by_default(p, claimed ? POLICY_PROVIDE : POLICY_DENY, d);
 	if ((unsigned)sp > POLICY_MSR)
@@ -137,7 +143,7 @@ void policy_decide_access(const struct policy *p, enum policy_space sp, uint64_t
 	uint32_t i;
 	const uint32_t *ports = sp == POLICY_PIO ? p->port_rule[write] : NULL;
 	if (ports && addr <= 0xffff && len <= 8) {
-		/* The common exit: a few bytes at a port, one load per byte. */
+		/* Not from policy_decide_access, which takes these itself. */
 		uint64_t last = span_last(addr, len);
 		i = ports[addr];
 		for (uint64_t a = addr + 1; a <= last && a <= 0xffff; a++)

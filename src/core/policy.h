@@ -166,10 +166,55 @@ static inline enum policy_verdict policy_effect(const struct policy_decision *d)
 	return d->enforced ? d->verdict : POLICY_PROVIDE;
 }
 
+/* The compiled policy's first members (policy_impl.h's struct policy
+ * starts with them; policy.c asserts it), visible so that the decision on
+ * a port, which every port exit asks for, is inlined into the exit path. */
+struct policy_head {
+	struct policy_spec spec;
+	_Atomic uint64_t *hits;  /* spec.nrules */
+	uint32_t *port_rule[2];  /* [write]: 64K rule indices, UINT32_MAX none (NULL: no pio rules) */
+};
+
+/* policy_decide_access past the port table: MMIO, and ports when the
+ * policy has no port rules or the access is not a port's (policy.c). */
+void policy_decide_access_table(const struct policy *p, enum policy_space sp, uint64_t addr, uint32_t len,
+				bool write, bool claimed, struct policy_decision *d);
+
 /* A guest access to a port or a guest-physical address. `claimed`: a
- * device claims it (the default then is provide, else deny). */
-void policy_decide_access(const struct policy *p, enum policy_space sp, uint64_t addr, uint32_t len,
-			  bool write, bool claimed, struct policy_decision *d);
+ * device claims it (the default then is provide, else deny). A port's rule
+ * is the first matching any of its bytes: one load per byte, the lowest
+ * index winning (rule order). The decision record is written once. */
+static inline void policy_decide_access(const struct policy *p, enum policy_space sp, uint64_t addr, uint32_t len,
+					bool write, bool claimed, struct policy_decision *d)
+{
+	const struct policy_head *h = (const struct policy_head *)(const void *)p;
+	const uint32_t *ports = h->port_rule[write];
+
+	if (__builtin_expect(sp != POLICY_PIO || addr > 0xffff || len > 8 || !ports, 0)) {
+		policy_decide_access_table(p, sp, addr, len, write, claimed, d);
+		return;
+	}
+	uint32_t i = ports[addr];
+	if (__builtin_expect(len > 1, 0)) {
+		uint64_t last = addr + (len - 1) > 0xffff ? 0xffff : addr + (len - 1);
+		for (uint64_t a = addr + 1; a <= last; a++)
+			i = ports[a] < i ? ports[a] : i;
+	}
+	bool enforced = h->spec.mode == POLICY_ENFORCE;
+	if (i == UINT32_MAX) {
+		/* The built-in deny of an unclaimed port is audited too: the
+		 * audit log shows every refusal. */
+		*d = (struct policy_decision){
+			.verdict = claimed ? POLICY_PROVIDE : POLICY_DENY, .enforced = enforced, .audit = !claimed, .rule = -1
+		};
+		return;
+	}
+	const struct policy_rule *r = &h->spec.rules[i];
+	atomic_fetch_add_explicit(&h->hits[i], 1, memory_order_relaxed);
+	*d = (struct policy_decision){
+		.verdict = r->verdict, .enforced = enforced, .audit = r->audit, .rule = (int)i, .r = r
+	};
+}
 /* An RDMSR / WRMSR that KVM's filter sent to vigil. Default: provide. */
 void policy_decide_msr(const struct policy *p, uint32_t msr, bool write, struct policy_decision *d);
 /* A disk request on drive `drive` covering [sector, sector + nsectors).

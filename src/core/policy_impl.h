@@ -26,11 +26,12 @@ struct pol_msr_range {
 };
 
 struct policy {
+	/* struct policy_head (policy.h), member for member */
 	struct policy_spec spec;
 	_Atomic uint64_t *hits; /* spec.nrules */
+	uint32_t *port_rule[2];                 /* [write]: 64K labels, a direct port lookup (NULL: no pio rules) */
 
 	struct ptab access[3][2];               /* [enum policy_space][write] */
-	uint32_t *port_rule[2];                 /* [write]: 64K labels, a direct port lookup (NULL: no pio rules) */
 	struct pol_drive *drives;               /* ndrives, sorted by name */
 	unsigned ndrives;
 	struct pcand net[2][POL_NET_PROTOS];    /* [enum policy_dir][enum policy_proto] */

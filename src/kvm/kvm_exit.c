@@ -4,28 +4,19 @@
 #include <string.h>
 
 #include "core/exit.h"
+#include "kvm/kvm_exit.h"
 #include "kvm/kvm_internal.h"
 
 /* Translates the exit KVM left in `run`; data offsets a confused kernel got
  * wrong become an internal error rather than a pointer past the run area. */
 void kvm_translate_exit(struct kvm_run *run, size_t run_size, struct vexit *ex)
 {
-	/* Port I/O first and without clearing the whole record: it is most of
-	 * all exits, and nothing reads an IO exit's other fields. */
-	if (run->exit_reason == KVM_EXIT_IO) {
-		/* exit_dispatch takes a count of 0 as one access: bound that one too. */
-		uint64_t bytes = (uint64_t)run->io.size * (run->io.count ? run->io.count : 1);
-		if (run->io.data_offset <= run_size && bytes <= run_size - run->io.data_offset) {
-			ex->reason = VEXIT_IO;
-			ex->write = run->io.direction == KVM_EXIT_IO_OUT;
-			ex->len = run->io.size;
-			ex->count = run->io.count;
-			ex->addr = run->io.port;
-			ex->data = (uint8_t *)run + run->io.data_offset;
-			ex->fault = NULL;
-			return;
-		}
-	}
+	kvm_translate_exit_inline(run, run_size, ex);
+}
+
+/* The rare exits, and a port I/O exit whose data lies past the run area. */
+void kvm_translate_exit_slow(struct kvm_run *run, struct vexit *ex)
+{
 	memset(ex, 0, sizeof(*ex));
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:

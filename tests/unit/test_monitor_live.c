@@ -62,6 +62,73 @@ static void foreach_reports_each_address(void **state)
 	free(st);
 }
 
+static uint64_t count_of(const struct vcpu_stats *st, enum policy_space sp, uint64_t addr, uint64_t *denied)
+{
+	uint64_t c = 0, d = 0;
+	if (!mon_lookup(st, sp, addr, &c, &d))
+		return UINT64_MAX;
+	if (denied)
+		*denied = d;
+	return c;
+}
+
+/* The writer remembers the slot it counted last (monitor.h): a new
+ * address, the same number in another space, and a return to an earlier
+ * address each land in their own slot. */
+static void last_slot_follows_the_address(void **state)
+{
+	struct vcpu_stats *st = calloc(1, sizeof(*st));
+	uint64_t d;
+	mon_count_access(st, POLICY_PIO, 0x1234, true);
+	mon_count_access(st, POLICY_PIO, 0x1234, true);
+	mon_count_access(st, POLICY_PIO, 0x80, false);
+	mon_count_access(st, POLICY_MMIO, 0x1234, false);
+	mon_count_access(st, POLICY_PIO, 0x1234, false);
+	mon_count_access(st, POLICY_PIO, 0x80, true);
+	assert_int_equal(count_of(st, POLICY_PIO, 0x1234, &d), 3);
+	assert_int_equal(d, 2);
+	assert_int_equal(count_of(st, POLICY_PIO, 0x80, &d), 2);
+	assert_int_equal(d, 1);
+	assert_int_equal(count_of(st, POLICY_MMIO, 0x1234, &d), 1);
+	assert_int_equal(d, 0);
+	assert_int_equal(mon_get(&st->accesses), 6);
+	assert_int_equal(mon_get(&st->denied), 3);
+	assert_int_equal(mon_get(&st->untracked), 0);
+	free(st);
+}
+
+/* With the table full, an address without a slot is untracked each time,
+ * also when it repeats (its remembered slot is none), and a tracked one
+ * after it still counts in its own. */
+static void untracked_stays_untracked(void **state)
+{
+	struct vcpu_stats *st = calloc(1, sizeof(*st));
+	const unsigned n = MON_SLOTS + 64;
+	for (unsigned i = 0; i < n; i++)
+		mon_count_access(st, POLICY_MMIO, 0x100000 + 0x1000ull * i, false);
+	uint64_t tracked = 0, untracked = UINT64_MAX;
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t a = 0x100000 + 0x1000ull * i;
+		if (count_of(st, POLICY_MMIO, a, NULL) == 1)
+			tracked = a;
+		else if (untracked == UINT64_MAX)
+			untracked = a;
+	}
+	assert_int_not_equal(untracked, UINT64_MAX);
+	uint64_t before = mon_get(&st->untracked);
+	assert_int_equal(before + MON_SLOTS, n); /* every slot taken, the rest untracked */
+	mon_count_access(st, POLICY_MMIO, untracked, true);
+	mon_count_access(st, POLICY_MMIO, untracked, true);
+	mon_count_access(st, POLICY_MMIO, tracked, false);
+	mon_count_access(st, POLICY_MMIO, untracked, false);
+	assert_int_equal(mon_get(&st->untracked), before + 3);
+	assert_int_equal(count_of(st, POLICY_MMIO, untracked, NULL), UINT64_MAX);
+	assert_int_equal(count_of(st, POLICY_MMIO, tracked, NULL), 2);
+	assert_int_equal(mon_get(&st->accesses), n + 4);
+	assert_int_equal(mon_get(&st->denied), 2);
+	free(st);
+}
+
 static void foreach_empty_calls_nothing(void **state)
 {
 	struct vcpu_stats *st = calloc(1, sizeof(*st));
@@ -161,6 +228,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(foreach_reports_each_address),
 	    cmocka_unit_test(foreach_empty_calls_nothing),
+	    cmocka_unit_test(last_slot_follows_the_address),
+	    cmocka_unit_test(untracked_stays_untracked),
 	    cmocka_unit_test(reader_sees_growing_counts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
