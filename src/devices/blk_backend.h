@@ -55,12 +55,24 @@ struct blk_backend_ops {
 	 * or created, on the first); the first name stays. NULL: the backend
 	 * has none (a redirected write then fails). 0 or -errno. */
 	int (*overlay)(struct blk_backend *be, const char *path);
+	/* Optional. When set, submit may only queue the I/O, and the device
+	 * calls unplug after each run of submits (one turn of a queue), so a
+	 * whole run goes to the host in one system call. drain and free
+	 * unplug first. */
+	void (*unplug)(struct blk_backend *be);
 };
 
 struct blk_backend {
 	const struct blk_backend_ops *ops;
 	uint64_t size;  /* bytes, a multiple of 512 */
 	bool read_only; /* opened so: writes would fail */
+	/* Set by the backend: it calls batch_end (when the device set one)
+	 * after each run of done() calls on one thread and before any of those
+	 * I/Os counts as retired for drain; the device then interrupts the
+	 * driver once per run instead of once per I/O. false: done() alone. */
+	bool batches;
+	void (*batch_end)(void *ctx); /* set by the device */
+	void *batch_ctx;
 };
 
 #endif

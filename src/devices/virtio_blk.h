@@ -11,6 +11,7 @@
 #ifndef VIGIL_DEVICES_VIRTIO_BLK_H
 #define VIGIL_DEVICES_VIRTIO_BLK_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,6 +37,7 @@ struct virtio_dev;
 #define VIRTIO_BLK_F_RO       5
 #define VIRTIO_BLK_F_BLK_SIZE 6
 #define VIRTIO_BLK_F_FLUSH    9
+#define VIRTIO_BLK_F_MQ       12
 
 #define VIRTIO_BLK_SECTOR      512u
 #define VIRTIO_BLK_ID_BYTES    20u  /* GET_ID answer, zero-padded */
@@ -56,6 +58,9 @@ struct virtio_blk_config {
 	enum blk_engine engine; /* io=threads|uring (devices/blk_backend.h) */
 	enum blk_cache cache;   /* cache=writeback|unsafe */
 	bool buffered;          /* direct=off: the io_uring engine keeps the page cache */
+	/* Request queues (VIRTIO_BLK_F_MQ when > 1), 1..VIRTIO_MAX_QUEUES;
+	 * 0: one. The builder gives one per vCPU, as Linux's blk-mq wants. */
+	unsigned queues;
 	/* Storage for path and id when they come from virtio_blk_parse(): the
 	 * pointers above point in here, so do not copy a parsed config by value
 	 * and keep using the copy's pointers after the original is gone. */
@@ -93,5 +98,16 @@ int virtio_blk_attach(struct virtio_dev *d, struct blk_backend *be, char *err, s
 
 /* Disk size in 512-byte sectors (what config space reports). */
 uint64_t virtio_blk_capacity(const struct virtio_dev *d);
+
+/* What the device did, counted since it was made (tests, benchmarks):
+ * chains taken, chains pushed back, queue notifications served (kicks and
+ * re-looks), interrupts raised, the backend's ends of batch. */
+struct virtio_blk_stats {
+	_Atomic uint64_t requests, completions, notifies, interrupts, batches;
+};
+struct virtio_blk_stat_values {
+	uint64_t requests, completions, notifies, interrupts, batches;
+};
+void virtio_blk_get_stats(const struct virtio_dev *d, struct virtio_blk_stat_values *out);
 
 #endif

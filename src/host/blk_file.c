@@ -127,6 +127,11 @@ static void *worker(void *arg)
 		pthread_mutex_unlock(&f->lock);
 
 		io->done(io, do_io(f, io));
+		/* One I/O is a whole batch here: a worker may block in the
+		 * next one for long (a flush), and this one's interrupt must
+		 * not wait for it. */
+		if (f->be.batch_end)
+			f->be.batch_end(f->be.batch_ctx);
 
 		pthread_mutex_lock(&f->lock);
 		if (--f->inflight == 0)
@@ -155,12 +160,17 @@ static bool ring_takes(struct blk_file *f, const struct blk_io *io)
 	return true;
 }
 
-static void ring_retire(void *ctx)
+/* After a run of the ring's done()s: the device's end of batch comes
+ * before the I/Os count as retired, so a drain that returns has seen it. */
+static void ring_retire(void *ctx, unsigned n)
 {
 	struct blk_file *f = ctx;
 
+	if (f->be.batch_end)
+		f->be.batch_end(f->be.batch_ctx);
 	pthread_mutex_lock(&f->lock);
-	if (--f->inflight == 0)
+	f->inflight -= n;
+	if (f->inflight == 0)
 		pthread_cond_broadcast(&f->idle);
 	pthread_mutex_unlock(&f->lock);
 }
@@ -175,7 +185,7 @@ static void file_submit(struct blk_backend *be, struct blk_io *io)
 		pthread_mutex_unlock(&f->lock);
 		/* A FLUSH syncs fd: the same inode as dfd, so it covers every
 		 * write either path completed before it. */
-		if (blk_uring_submit(f->ur, io->op == BLK_FLUSH ? f->fd : f->dfd, io) == 0) {
+		if (blk_uring_queue(f->ur, io->op == BLK_FLUSH ? f->fd : f->dfd, io) == 0) {
 			atomic_fetch_add_explicit(&f->ring_ios, 1, memory_order_relaxed);
 			return;
 		}
@@ -191,10 +201,20 @@ static void file_submit(struct blk_backend *be, struct blk_io *io)
 	pthread_mutex_unlock(&f->lock);
 }
 
+/* The ring's queued SQEs go to the kernel in one call. */
+static void file_unplug(struct blk_backend *be)
+{
+	struct blk_file *f = to_file(be);
+
+	if (f->ur)
+		blk_uring_unplug(f->ur);
+}
+
 static void file_drain(struct blk_backend *be)
 {
 	struct blk_file *f = to_file(be);
 
+	file_unplug(be);
 	pthread_mutex_lock(&f->lock);
 	while (f->inflight > 0)
 		pthread_cond_wait(&f->idle, &f->lock);
@@ -247,6 +267,7 @@ static const struct blk_backend_ops file_ops = {
 	.drain = file_drain,
 	.overlay = file_overlay,
 	.free = file_free,
+	.unplug = file_unplug,
 };
 
 /* Opens and checks the image; fills fd and size. 0 or -1 with err. */
@@ -319,7 +340,9 @@ static bool start_ring(struct blk_file *f, const char *path, const struct blk_fi
 {
 	char why[256];
 
-	f->ur = blk_uring_new(VIRTIO_BLK_QUEUE_MAX, ring_retire, f, why, sizeof(why));
+	/* Every queue's ring full at once fits: the CQ never overflows. */
+	unsigned queues = o->queues ? o->queues : 1;
+	f->ur = blk_uring_new(VIRTIO_BLK_QUEUE_MAX * queues, ring_retire, f, why, sizeof(why));
 	if (!f->ur) {
 		if (o->engine == BLK_ENGINE_URING)
 			VLOG_WARN("disk %s: %s; served by threads", path, why);
@@ -355,7 +378,7 @@ struct blk_backend *blk_file_open_opts(const char *path, const struct blk_file_o
 		errmsg(err, errlen, "disk %s: out of memory", path);
 		return NULL;
 	}
-	f->be = (struct blk_backend){ .ops = &file_ops, .read_only = o->read_only };
+	f->be = (struct blk_backend){ .ops = &file_ops, .read_only = o->read_only, .batches = true };
 	f->fd = -1;
 	f->dfd = -1;
 	f->base_ro = o->overlay && o->base_ro;
@@ -432,7 +455,8 @@ struct virtio_dev *host_blk_new(const struct virtio_blk_config *cfg, const struc
 				   .base_ro = cfg->overlay_only,
 				   .engine = cfg->engine,
 				   .buffered = cfg->buffered,
-				   .cache = cfg->cache };
+				   .cache = cfg->cache,
+				   .queues = cfg->queues };
 	struct blk_backend *be = blk_file_open_opts(cfg->path, &o, err, errlen);
 	if (!be)
 		return NULL;

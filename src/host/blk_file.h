@@ -42,6 +42,9 @@ struct blk_file_opts {
 	enum blk_engine engine;
 	bool buffered;
 	enum blk_cache cache; /* UNSAFE: a FLUSH is acknowledged at once */
+	/* The device's request queues (0: one): the ring has room for all
+	 * of them full at once. */
+	unsigned queues;
 };
 
 /* The engine a drive gets when none is asked for (--disk without io=):

@@ -29,8 +29,9 @@ struct blk_uring {
 	 * completion: the kernel orders the two through the rings, which
 	 * thread sanitizers cannot see; this says the same in C. */
 	atomic_uint submitted;
-	void (*retire)(void *ctx);
+	void (*retire)(void *ctx, unsigned n);
 	void *ctx;
+	unsigned queued; /* SQEs prepared and not yet handed to the kernel */
 };
 
 static size_t io_bytes(const struct blk_io *io)
@@ -52,6 +53,10 @@ static int result_of(const struct blk_io *io, int res)
 	return (size_t)res == io_bytes(io) ? 0 : -EIO;
 }
 
+/* CQEs taken per turn: the completions of one turn are retired together,
+ * so the device interrupts the driver once for all of them. */
+#define REAP_BATCH 64
+
 static void *reaper(void *arg)
 {
 	struct blk_uring *u = arg;
@@ -65,14 +70,24 @@ static void *reaper(void *arg)
 		if (r < 0)
 			break; /* the ring is broken: nothing more can complete */
 		(void)atomic_load_explicit(&u->submitted, memory_order_acquire);
-		void *data = io_uring_cqe_get_data(cqe);
-		int res = cqe->res;
-		io_uring_cqe_seen(&u->ring, cqe);
-		if (data == u)
-			break; /* the stop NOP: every I/O before it has retired */
-		struct blk_io *io = data;
-		io->done(io, result_of(io, res));
-		u->retire(u->ctx);
+		struct io_uring_cqe *cqes[REAP_BATCH];
+		unsigned n = io_uring_peek_batch_cqe(&u->ring, cqes, REAP_BATCH), ios = 0;
+		bool stop = false;
+		for (unsigned i = 0; i < n; i++) {
+			void *data = io_uring_cqe_get_data(cqes[i]);
+			if (data == u) {
+				stop = true; /* the stop NOP: every I/O before it has retired */
+				continue;
+			}
+			struct blk_io *io = data;
+			io->done(io, result_of(io, cqes[i]->res));
+			ios++;
+		}
+		io_uring_cq_advance(&u->ring, n);
+		if (ios)
+			u->retire(u->ctx, ios);
+		if (stop)
+			break;
 	}
 	return NULL;
 }
@@ -97,7 +112,7 @@ static int restrict_ring(struct io_uring *ring)
 	return 0;
 }
 
-struct blk_uring *blk_uring_new(unsigned depth, void (*retire)(void *ctx), void *ctx, char *err,
+struct blk_uring *blk_uring_new(unsigned depth, void (*retire)(void *ctx, unsigned n), void *ctx, char *err,
 				size_t errlen)
 {
 	struct blk_uring *u = calloc(1, sizeof(*u));
@@ -132,12 +147,14 @@ struct blk_uring *blk_uring_new(unsigned depth, void (*retire)(void *ctx), void 
 	return u;
 }
 
+static void push(struct blk_uring *u);
+
 /* An SQE, submitting what is queued first if the SQ is full. Under lock. */
 static struct io_uring_sqe *get_sqe(struct blk_uring *u)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
 	if (!sqe) {
-		io_uring_submit(&u->ring);
+		push(u);
 		sqe = io_uring_get_sqe(&u->ring);
 	}
 	return sqe;
@@ -150,18 +167,17 @@ static void push(struct blk_uring *u)
 	for (int tries = 0; tries < 8; tries++) {
 		int r = io_uring_submit(&u->ring);
 		if (r >= 0 || (r != -EINTR && r != -EAGAIN))
-			return;
+			break;
 	}
+	u->queued = 0;
 }
 
-int blk_uring_submit(struct blk_uring *u, int fd, struct blk_io *io)
+/* Prepares io's SQE; under lock. */
+static int prep(struct blk_uring *u, int fd, struct blk_io *io)
 {
-	pthread_mutex_lock(&u->lock);
 	struct io_uring_sqe *sqe = get_sqe(u);
-	if (!sqe) {
-		pthread_mutex_unlock(&u->lock);
+	if (!sqe)
 		return -EBUSY;
-	}
 	switch (io->op) {
 	case BLK_READ:
 		io_uring_prep_readv(sqe, fd, io->iov, io->n, io->off);
@@ -179,9 +195,34 @@ int blk_uring_submit(struct blk_uring *u, int fd, struct blk_io *io)
 	}
 	io_uring_sqe_set_data(sqe, io);
 	atomic_fetch_add_explicit(&u->submitted, 1, memory_order_release);
-	push(u);
-	pthread_mutex_unlock(&u->lock);
+	u->queued++;
 	return 0;
+}
+
+int blk_uring_submit(struct blk_uring *u, int fd, struct blk_io *io)
+{
+	pthread_mutex_lock(&u->lock);
+	int r = prep(u, fd, io);
+	if (r == 0)
+		push(u);
+	pthread_mutex_unlock(&u->lock);
+	return r;
+}
+
+int blk_uring_queue(struct blk_uring *u, int fd, struct blk_io *io)
+{
+	pthread_mutex_lock(&u->lock);
+	int r = prep(u, fd, io);
+	pthread_mutex_unlock(&u->lock);
+	return r;
+}
+
+void blk_uring_unplug(struct blk_uring *u)
+{
+	pthread_mutex_lock(&u->lock);
+	if (u->queued)
+		push(u);
+	pthread_mutex_unlock(&u->lock);
 }
 
 void blk_uring_free(struct blk_uring *u)

@@ -25,10 +25,12 @@
 struct blk_uring;
 
 /* A ring of `depth` entries (the most I/Os the owner ever has in flight)
- * and its completion thread. After each I/O's done() returns, retire(ctx)
- * runs (the owner's accounting for drain). NULL with a one-line reason in
- * err (io_uring missing, disabled, or refused: the caller may fall back). */
-struct blk_uring *blk_uring_new(unsigned depth, void (*retire)(void *ctx), void *ctx, char *err,
+ * and its completion thread. The thread takes the completions that are
+ * there at once (up to 64), runs each I/O's done(), then retire(ctx, n)
+ * once for the n of them (the owner's end of a batch and its accounting
+ * for drain). NULL with a one-line reason in err (io_uring missing,
+ * disabled, or refused: the caller may fall back). */
+struct blk_uring *blk_uring_new(unsigned depth, void (*retire)(void *ctx, unsigned n), void *ctx, char *err,
 				size_t errlen);
 
 /* Queues io against fd and submits it: READ/WRITE as readv/writev of
@@ -37,6 +39,12 @@ struct blk_uring *blk_uring_new(unsigned depth, void (*retire)(void *ctx), void 
  * the -errno the kernel gave. 0, or -errno when it could not be queued
  * (done() then never runs: the caller completes it). */
 int blk_uring_submit(struct blk_uring *u, int fd, struct blk_io *io);
+
+/* The same, but the SQE waits in the ring until blk_uring_unplug (or an
+ * SQ that fills up, or the next blk_uring_submit): a run of requests goes
+ * to the kernel in one io_uring_enter. */
+int blk_uring_queue(struct blk_uring *u, int fd, struct blk_io *io);
+void blk_uring_unplug(struct blk_uring *u);
 
 /* Stops the completion thread and frees the ring. Every I/O submitted must
  * have retired (the owner drained). NULL is fine. */
