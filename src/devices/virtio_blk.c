@@ -177,7 +177,7 @@ static void io_done(struct blk_io *io, int result)
 
 /* A job never used yet, under bq->lock: jobs are set up as the queue first
  * needs them, so a device only touches the memory of the requests it has
- * had in flight at once (not all 256 jobs, 660 KiB, at creation). */
+ * had in flight at once (not all 1024 jobs, 2.6 MiB, at creation). */
 static struct blk_job *new_job(struct blk *b, struct blk_queue *bq)
 {
 	struct blk_job *j = &bq->jobs[bq->jobs_made++];

@@ -340,9 +340,12 @@ static bool start_ring(struct blk_file *f, const char *path, const struct blk_fi
 {
 	char why[256];
 
-	/* Every queue's ring full at once fits: the CQ never overflows. */
+	/* Room for 256 requests per queue, the CQ for twice that; more at
+	 * once (a 1024-entry ring of 4 KiB requests) wait in the SQ or, past
+	 * the CQ, in the kernel's overflow list (IORING_FEAT_NODROP, which
+	 * every kernel with ring restrictions has). */
 	unsigned queues = o->queues ? o->queues : 1;
-	f->ur = blk_uring_new(VIRTIO_BLK_QUEUE_MAX * queues, ring_retire, f, why, sizeof(why));
+	f->ur = blk_uring_new(256u * queues, ring_retire, f, why, sizeof(why));
 	if (!f->ur) {
 		if (o->engine == BLK_ENGINE_URING)
 			VLOG_WARN("disk %s: %s; served by threads", path, why);
