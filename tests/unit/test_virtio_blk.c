@@ -1671,6 +1671,20 @@ static void test_mq_queues_apart(void **state)
 	assert_memory_equal(host(r, data), h->img + 7 * 512, 512);
 	assert_int_equal(host(r, data + 512)[0], VIRTIO_BLK_S_OK);
 
+	/* Quiesced (pause, snapshot): a kick on queue 1 is not served; resume
+	 * looks at every queue, queue 1 included, without a new kick. */
+	d->ops->quiesce(d);
+	uint64_t data2;
+	post_read_q(r, 1, 1, 9, &data2);
+	d->ops->queue_notify(d, 1);
+	assert_int_equal(h->n, 0);
+	d->ops->resume(d);
+	assert_int_equal(h->n, 1);
+	held_complete(h);
+	h->be.batch_end(h->be.batch_ctx);
+	assert_int_equal(used_idx_q(r, 1), 2);
+	assert_memory_equal(host(r, data2), h->img + 9 * 512, 512);
+
 	/* One queue: no F_MQ, num_queues 1. */
 	virtio_blk_free(d);
 	fake_guest_fini(&r->g);
