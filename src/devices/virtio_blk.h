@@ -21,6 +21,7 @@
 #include "core/gmem.h"
 
 struct virtio_dev;
+struct exec;
 
 /* Request types and status values (virtio 1.x 5.2.6). */
 #define VIRTIO_BLK_T_IN     0
@@ -63,6 +64,9 @@ struct virtio_blk_config {
 	/* Request queues (VIRTIO_BLK_F_MQ when > 1), 1..VIRTIO_MAX_QUEUES;
 	 * 0: one. The builder gives one per vCPU, as Linux's blk-mq wants. */
 	unsigned queues;
+	/* The device context's executor, for a backend that completes there
+	 * (src/host/blk_file.h); NULL: the backend's own threads. Not kept. */
+	const struct exec *ex;
 	/* Storage for path and id when they come from virtio_blk_parse(): the
 	 * pointers above point in here, so do not copy a parsed config by value
 	 * and keep using the copy's pointers after the original is gone. */

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/errmsg.h"
@@ -215,6 +216,29 @@ static void file_drain(struct blk_backend *be)
 	struct blk_file *f = to_file(be);
 
 	file_unplug(be);
+	if (f->ur && blk_uring_on_exec(f->ur)) {
+		/* The ring's completions are the device context's to take, and
+		 * drain runs on it or with it paused: take them here, looking
+		 * again every 200 µs (the kernel posts them meanwhile). */
+		pthread_mutex_lock(&f->lock);
+		while (f->inflight > 0) {
+			pthread_mutex_unlock(&f->lock);
+			unsigned got = blk_uring_poll(f->ur);
+			pthread_mutex_lock(&f->lock);
+			if (got || f->inflight == 0)
+				continue;
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 200000;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&f->idle, &f->lock, &ts);
+		}
+		pthread_mutex_unlock(&f->lock);
+		return;
+	}
 	pthread_mutex_lock(&f->lock);
 	while (f->inflight > 0)
 		pthread_cond_wait(&f->idle, &f->lock);
@@ -345,7 +369,7 @@ static bool start_ring(struct blk_file *f, const char *path, const struct blk_fi
 	 * the CQ, in the kernel's overflow list (IORING_FEAT_NODROP, which
 	 * every kernel with ring restrictions has). */
 	unsigned queues = o->queues ? o->queues : 1;
-	f->ur = blk_uring_new(256u * queues, ring_retire, f, why, sizeof(why));
+	f->ur = blk_uring_new(256u * queues, ring_retire, f, o->ex, why, sizeof(why));
 	if (!f->ur) {
 		if (o->engine == BLK_ENGINE_URING)
 			VLOG_WARN("disk %s: %s; served by threads", path, why);
@@ -459,7 +483,8 @@ struct virtio_dev *host_blk_new(const struct virtio_blk_config *cfg, const struc
 				   .engine = cfg->engine,
 				   .buffered = cfg->buffered,
 				   .cache = cfg->cache,
-				   .queues = cfg->queues };
+				   .queues = cfg->queues,
+				   .ex = cfg->ex };
 	struct blk_backend *be = blk_file_open_opts(cfg->path, &o, err, errlen);
 	if (!be)
 		return NULL;

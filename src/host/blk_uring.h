@@ -18,7 +18,10 @@
 #ifndef VIGIL_HOST_BLK_URING_H
 #define VIGIL_HOST_BLK_URING_H
 
+#include <stdbool.h>
 #include <stddef.h>
+
+#include "core/exec.h"
 
 #include "devices/blk_backend.h"
 
@@ -30,8 +33,23 @@ struct blk_uring;
  * once for the n of them (the owner's end of a batch and its accounting
  * for drain). NULL with a one-line reason in err (io_uring missing,
  * disabled, or refused: the caller may fall back). */
-struct blk_uring *blk_uring_new(unsigned depth, void (*retire)(void *ctx, unsigned n), void *ctx, char *err,
-				size_t errlen);
+struct blk_uring *blk_uring_new(unsigned depth, void (*retire)(void *ctx, unsigned n), void *ctx,
+				const struct exec *ex, char *err, size_t errlen);
+
+/* With ex (an executor whose doorbells are evloop_exec()'s eventfds), the
+ * completions are taken on the device context instead of a thread: the
+ * device context submits, so the kernel finishes each I/O there and the
+ * ring signals a doorbell of ex; no other thread wakes per completion.
+ * done() and retire() then run on the device context, and the owner's
+ * drain, which cannot wait for that context (it may be on it, or it may
+ * be paused), takes them itself with blk_uring_poll. Without ex, or when
+ * the eventfd cannot be registered: the completion thread. */
+bool blk_uring_on_exec(const struct blk_uring *u);
+
+/* Takes the completions the CQ holds (done, retire) without waiting; the
+ * number taken. 0 at once for a ring reaped by its thread. On the device
+ * context or with it paused. */
+unsigned blk_uring_poll(struct blk_uring *u);
 
 /* Queues io against fd and submits it: READ/WRITE as readv/writev of
  * io->iov at io->off, FLUSH as a full fsync of fd. Its done() gets 0 when the

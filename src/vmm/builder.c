@@ -138,6 +138,7 @@ static int add_drives(struct machine *mc, struct pc_config *cfg, char *err, size
 						.id = dr->serial[0] ? dr->serial : dr->drive_id };
 		drive_engine(dr, &bc.engine, &bc.cache, &bc.buffered);
 		bc.queues = drive_queues(mc);
+		bc.ex = &cfg->exec;
 		struct vdev *vd = reg(mc, dr->drive_id, "virtio-blk", err, errlen);
 		if (!vd)
 			return -1;
@@ -518,6 +519,8 @@ static struct blk_backend *open_drive(struct machine *mc, const struct vmcfg_dri
 	const char *ovl = policy_build_overlay(p, dr->drive_id, &only);
 	struct blk_file_opts o = { .read_only = dr->is_read_only, .overlay = ovl, .base_ro = only,
 				   .queues = drive_queues(mc) };
+	/* No .ex: a ring reopened here keeps its completion thread (making
+	 * the doorbell's eventfd is not in the running VM's seccomp set). */
 	drive_engine(dr, &o.engine, &o.cache, &o.buffered);
 	struct blk_backend *be = blk_file_open_opts(path, &o, err, errlen);
 	policy_leave(&mc->vm.policy);
