@@ -3,8 +3,8 @@
  * policy and accounting, and submits I/O here; the host implements it
  * (src/host/blk_file.c: a raw image with a worker pool) and tests may plug
  * in a fake. Threading: submit and drain from the device context (the event
- * thread) or with it paused; `done` runs on a backend thread, once per
- * submitted I/O. */
+ * thread) or with it paused; `done` runs on a backend thread or on the
+ * device context (an io_uring reaped there), once per submitted I/O. */
 #ifndef VIGIL_DEVICES_BLK_BACKEND_H
 #define VIGIL_DEVICES_BLK_BACKEND_H
 

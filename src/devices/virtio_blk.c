@@ -154,7 +154,8 @@ static void put_job(struct blk_queue *bq, struct blk_job *j)
 	pthread_mutex_unlock(&bq->lock);
 }
 
-/* The backend finished j's I/O (on one of its threads). */
+/* The backend finished j's I/O (on one of its threads, or on the device
+ * context for a ring reaped there). */
 static void io_done(struct blk_io *io, int result)
 {
 	struct blk_job *j = (struct blk_job *)io;

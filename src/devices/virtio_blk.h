@@ -1,5 +1,6 @@
 /* virtio_blk — a virtio 1.x block device (device ID 2) over a blk_backend
- * (devices/blk_backend.h), with one request queue. Portable device model.
+ * (devices/blk_backend.h), with one request queue or several
+ * (VIRTIO_BLK_F_MQ: the builder gives one per vCPU). Portable device model.
  * Used by the board/CLI: virtio_blk_parse() reads a --disk option value,
  * host_blk_new() (src/host/blk_file.h) opens the image as a backend and
  * calls virtio_blk_new_backend(), which returns a `struct virtio_dev` for a

@@ -6,7 +6,11 @@
  * (or the ring's writev) returned, for a flush only after fsync of the
  * image — a full fsync, not fdatasync: images are usually sparse, and
  * filling a hole changes the file's metadata. With cache UNSAFE a flush
- * is acknowledged without one (Firecracker's cache_type "Unsafe"). */
+ * is acknowledged without one (Firecracker's cache_type "Unsafe").
+ * Batches: the ring's completions are retired a run at a time and each
+ * worker's one at a time, the device's batch_end first (one interrupt per
+ * queue and run); submits only queue SQEs, and unplug (the device's, at the
+ * end of a queue's turn) hands them to the kernel in one call. */
 #define _GNU_SOURCE
 #include "host/blk_file.h"
 

@@ -2,11 +2,13 @@
  * writes and flushes: many requests in flight, vectored straight into the
  * guest's buffers (the blk_io's iovec), completed on one completion thread.
  *
- * Why a completion thread and not the event loop: the backend contract
- * (devices/blk_backend.h) already says done() runs on a backend thread and
- * virtio_blk completes under its own lock from any thread, and the backend
- * is opened with no event loop in hand (the builder, PATCH /drives, unit
- * tests); a thread blocked in io_uring_enter costs no wake-ups when idle.
+ * Where completions are taken: on the device context when the owner gives
+ * its executor (blk_uring_new's ex: the builder's drives). The kernel runs
+ * a read's or write's completion work on the task that submitted it (the
+ * event thread), so a separate completion thread cost a second wake-up per
+ * completion, which in the lab's nested setup was most of a request's
+ * time. Without an executor (PATCH /drives, unit tests) a completion
+ * thread blocked in io_uring_enter takes them.
  *
  * Hardening: the ring is created disabled and restricted to READV, WRITEV,
  * FSYNC and NOP before it is enabled, so a compromised submitter cannot
@@ -14,7 +16,7 @@
  *
  * Used by blk_file.c only. Threading: submit from the device context (one
  * submitter at a time is not required: it takes a lock); done() and
- * retire() run on the completion thread. */
+ * retire() run on the completion thread, or on the device context. */
 #ifndef VIGIL_HOST_BLK_URING_H
 #define VIGIL_HOST_BLK_URING_H
 
