@@ -44,7 +44,9 @@ struct blk_io {
 struct blk_backend;
 
 struct blk_backend_ops {
-	/* Queues io; its done() follows, on a backend thread. */
+	/* Queues io; its done() follows, on a backend thread. Also called
+	 * from within a done() (the device retries a failed merged request
+	 * one request at a time), followed there by unplug. */
 	void (*submit)(struct blk_backend *be, struct blk_io *io);
 	/* Returns once every I/O submitted before the call has had its
 	 * done() return. */

@@ -7,6 +7,11 @@
  * every use of that virtq (pop on the event thread, push + used on backend
  * threads: virtq is not thread-safe); `lock` guards its free job list. They
  * are never held together.
+ * Merging: within one turn of a queue, a read or write that continues the
+ * one before it (same direction, the next byte) is appended to it, up to
+ * one iovec (64 buffers) and 1 MiB, and the run goes to the backend as one
+ * I/O; if it fails, each request is retried alone, so errors stay exactly
+ * the failing requests'. Each request is gated and counted on its own.
  * Interrupts: with a backend that batches (blk_backend.batches), io_done
  * only pushes and marks the queue; batch_end, after the backend's run of
  * completions, interrupts each marked queue once (if the driver asked).
@@ -41,7 +46,16 @@ struct blk_job {
 	struct blk_job *next;
 	struct virtq_chain chain;
 	uint32_t data; /* bytes of data the status follows (reads) */
+	/* Merging (device context until submitted): a read or write the
+	 * next adjacent ones of the same queue turn were appended to carries
+	 * them in `merged` (in order, linked by merged_next); `len` is this
+	 * request's own bytes, `total` the whole run's. */
+	uint64_t len, total;
+	struct blk_job *merged, *merged_tail, *merged_next;
 };
+
+/* A merged request stays within one blk_io's iovec and this many bytes. */
+#define MERGE_MAX (1u << 20)
 
 struct blk {
 	struct virtio_dev dev; /* first: the ops get &dev */
@@ -67,6 +81,7 @@ struct blk_queue {
 	struct blk_job *free_jobs;
 	unsigned jobs_made;    /* jobs[0..jobs_made) have been handed out once */
 	atomic_bool pending;   /* pushed, the interrupt decision not yet made */
+	struct blk_job *held;  /* device context: the read/write a turn may still grow */
 	/* One job per queue entry: a driver that keeps the protocol can never
 	 * have more chains outstanding than its ring has descriptors. */
 	struct blk_job jobs[VIRTIO_BLK_QUEUE_MAX];
@@ -154,12 +169,9 @@ static void put_job(struct blk_queue *bq, struct blk_job *j)
 	pthread_mutex_unlock(&bq->lock);
 }
 
-/* The backend finished j's I/O (on one of its threads, or on the device
- * context for a ring reaped there). */
-static void io_done(struct blk_io *io, int result)
+/* One request's end: its status, the job back, the chain to the driver. */
+static void finish(struct blk *b, struct blk_job *j, int result)
 {
-	struct blk_job *j = (struct blk_job *)io;
-	struct blk *b = j->b;
 	uint32_t written;
 
 	if (result < 0) {
@@ -176,6 +188,52 @@ static void io_done(struct blk_io *io, int result)
 	complete(b, bq, head, written, b->be && b->be->batches);
 }
 
+/* j's iovec over its own request alone, as serve() made it. */
+static void own_iov(struct blk_job *j)
+{
+	bool write = j->io.op == BLK_WRITE;
+	j->io.n = virtq_chain_iov(&j->chain, !write, write ? HDR_BYTES : 0, j->len, j->io.iov);
+	j->merged = j->merged_tail = j->merged_next = NULL;
+	j->total = j->len;
+}
+
+/* A merged run failed: each of its requests goes again on its own, so the
+ * guest sees an error for exactly those that fail (a bad range, a full
+ * disk), not for their neighbours. From done(): the backend takes submits
+ * there (devices/blk_backend.h). */
+static void retry_apart(struct blk *b, struct blk_job *j)
+{
+	count(&b->st.retried, 1);
+	for (struct blk_job *x = j, *next; x; x = next) {
+		next = x == j ? j->merged : x->merged_next;
+		own_iov(x);
+		b->be->ops->submit(b->be, &x->io);
+	}
+	if (b->be->ops->unplug)
+		b->be->ops->unplug(b->be);
+}
+
+/* The backend finished j's I/O (on one of its threads, or on the device
+ * context for a ring reaped there): j and every request merged into it. */
+static void io_done(struct blk_io *io, int result)
+{
+	struct blk_job *j = (struct blk_job *)io;
+	struct blk *b = j->b;
+	struct blk_job *f = j->merged;
+
+	if (result < 0 && f) {
+		retry_apart(b, j);
+		return;
+	}
+	/* Read the links before each job goes back: it may be reused at once. */
+	finish(b, j, result);
+	while (f) {
+		struct blk_job *next = f->merged_next;
+		finish(b, f, result);
+		f = next;
+	}
+}
+
 /* A job never used yet, under bq->lock: jobs are set up as the queue first
  * needs them, so a device only touches the memory of the requests it has
  * had in flight at once (not all 1024 jobs, 2.6 MiB, at creation). */
@@ -186,6 +244,43 @@ static struct blk_job *new_job(struct blk *b, struct blk_queue *bq)
 	j->bq = bq;
 	j->io.done = io_done;
 	return j;
+}
+
+/* The turn's held request goes to the backend. */
+static void submit_held(struct blk *b, struct blk_queue *bq)
+{
+	struct blk_job *h = bq->held;
+
+	bq->held = NULL;
+	if (h)
+		b->be->ops->submit(b->be, &h->io);
+}
+
+/* A read or write, ready: appended to the held one when it continues it
+ * (same direction, the next byte, room in one iovec, neither redirected),
+ * else held itself after the held one is submitted. Sequential requests
+ * popped in one turn then go to the host as one. */
+static void hold(struct blk *b, struct blk_job *j)
+{
+	struct blk_queue *bq = j->bq;
+	struct blk_job *h = bq->held;
+
+	if (h && h->io.op == j->io.op && !h->io.redirect && !j->io.redirect &&
+	    h->io.off + h->total == j->io.off && h->io.n + j->io.n <= VIRTQ_MAX_CHAIN &&
+	    h->total + j->len <= MERGE_MAX) {
+		memcpy(&h->io.iov[h->io.n], j->io.iov, j->io.n * sizeof(j->io.iov[0]));
+		h->io.n += j->io.n;
+		h->total += j->len;
+		if (h->merged_tail)
+			h->merged_tail->merged_next = j;
+		else
+			h->merged = j;
+		h->merged_tail = j;
+		count(&b->st.merged, 1);
+		return;
+	}
+	submit_held(b, bq);
+	bq->held = j;
 }
 
 /* Decodes and gates one well-formed chain. Either completes it here and
@@ -242,9 +337,10 @@ static long serve(struct blk *b, struct blk_job *j)
 		j->io.redirect = redirect;
 		j->io.op = write ? BLK_WRITE : BLK_READ;
 		j->io.off = sector * VIRTIO_BLK_SECTOR;
-		j->io.n = virtq_chain_iov(c, !write, write ? HDR_BYTES : 0, len, j->io.iov);
+		j->len = len;
+		own_iov(j);
 		j->data = write ? 0 : (uint32_t)len;
-		b->be->ops->submit(b->be, &j->io);
+		hold(b, j);
 		return -1;
 	}
 	case VIRTIO_BLK_T_FLUSH:
@@ -253,6 +349,7 @@ static long serve(struct blk *b, struct blk_job *j)
 		 * deny does not fail every flush of the disk. */
 		if (dev_request_disk(g, REQ_FLUSH, UINT64_MAX, 0, 0, NULL, NULL, 0) == POLICY_DENY)
 			return set_status(c, true, VIRTIO_BLK_S_IOERR, 0);
+		submit_held(b, j->bq);
 		j->io.redirect = false;
 		j->io.op = BLK_FLUSH;
 		j->io.off = 0;
@@ -342,8 +439,11 @@ static void blk_queue_notify(struct virtio_dev *d, unsigned q)
 	count(&b->st.notifies, 1);
 	serve_queue(b, &b->qs[q]);
 	/* The turn's requests go to the host together. */
-	if (b->be && b->be->ops->unplug)
-		b->be->ops->unplug(b->be);
+	if (b->be) {
+		submit_held(b, &b->qs[q]);
+		if (b->be->ops->unplug)
+			b->be->ops->unplug(b->be);
+	}
 }
 
 static int blk_activate(struct virtio_dev *d)
@@ -704,4 +804,6 @@ void virtio_blk_get_stats(const struct virtio_dev *d, struct virtio_blk_stat_val
 	out->notifies = atomic_load(&b->st.notifies);
 	out->interrupts = atomic_load(&b->st.interrupts);
 	out->batches = atomic_load(&b->st.batches);
+	out->merged = atomic_load(&b->st.merged);
+	out->retried = atomic_load(&b->st.retried);
 }

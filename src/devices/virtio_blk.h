@@ -108,12 +108,14 @@ uint64_t virtio_blk_capacity(const struct virtio_dev *d);
 
 /* What the device did, counted since it was made (tests, benchmarks):
  * chains taken, chains pushed back, queue notifications served (kicks and
- * re-looks), interrupts raised, the backend's ends of batch. */
+ * re-looks), interrupts raised, the backend's ends of batch, requests
+ * merged into the one before them, merged runs that failed and were
+ * retried one request at a time. */
 struct virtio_blk_stats {
-	_Atomic uint64_t requests, completions, notifies, interrupts, batches;
+	_Atomic uint64_t requests, completions, notifies, interrupts, batches, merged, retried;
 };
 struct virtio_blk_stat_values {
-	uint64_t requests, completions, notifies, interrupts, batches;
+	uint64_t requests, completions, notifies, interrupts, batches, merged, retried;
 };
 void virtio_blk_get_stats(const struct virtio_dev *d, struct virtio_blk_stat_values *out);
 

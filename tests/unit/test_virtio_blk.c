@@ -1547,6 +1547,23 @@ static void held_complete(struct held_be *h)
 	io->done(io, 0);
 }
 
+/* The same with a result: reads only fill their buffers on success. */
+static void held_complete_res(struct held_be *h, int result)
+{
+	assert_true(h->n > 0);
+	struct blk_io *io = h->io[0];
+	memmove(h->io, h->io + 1, --h->n * sizeof(h->io[0]));
+	uint64_t off = io->off;
+	for (unsigned i = 0; i < io->n && result == 0; i++) {
+		if (io->op == BLK_READ)
+			memcpy(io->iov[i].iov_base, h->img + off, io->iov[i].iov_len);
+		else
+			memcpy(h->img + off, io->iov[i].iov_base, io->iov[i].iov_len);
+		off += io->iov[i].iov_len;
+	}
+	io->done(io, result);
+}
+
 static void held_drain(struct blk_backend *be)
 {
 	struct held_be *h = (struct held_be *)be;
@@ -1714,7 +1731,7 @@ static void test_batched_interrupts(void **state)
 		struct virtio_dev *d = held_device(r, h, 2, batches);
 		uint64_t data[8];
 		for (unsigned i = 0; i < 8; i++)
-			post_read_q(r, 0, i, i, &data[i]);
+			post_read_q(r, 0, i, 2 * i, &data[i]); /* not adjacent: not merged */
 		d->ops->queue_notify(d, 0);
 		assert_int_equal(h->n, 8);
 		assert_int_equal(h->unplugs, 1);
@@ -1728,7 +1745,7 @@ static void test_batched_interrupts(void **state)
 		h->be.batch_end(h->be.batch_ctx); /* nothing new: no interrupt */
 		assert_int_equal(atomic_load(&raised_q[0]), batches ? 1 : 8);
 		for (unsigned i = 0; i < 8; i++)
-			assert_memory_equal(host(r, data[i]), h->img + i * 512, 512);
+			assert_memory_equal(host(r, data[i]), h->img + 2 * i * 512, 512);
 		struct virtio_blk_stat_values st;
 		virtio_blk_get_stats(d, &st);
 		assert_int_equal(st.requests, 8);
@@ -1739,6 +1756,96 @@ static void test_batched_interrupts(void **state)
 		free(h);
 		free(r);
 	}
+}
+
+/* A write of 512 bytes at `sector` on queue 0 from slot*3; its status
+ * byte's address in *st. */
+static void post_write_q(struct rig *r, unsigned slot, uint64_t sector, uint8_t fillb, uint64_t *st)
+{
+	struct virtq_desc *desc = (struct virtq_desc *)(void *)host(r, QRING(0));
+	uint64_t h = header(r, VIRTIO_BLK_T_OUT, sector), d = gbuf(r, 512);
+	*st = gbuf(r, 1);
+	memset(host(r, d), fillb, 512);
+	host(r, *st)[0] = 0xee;
+	struct seg s[] = { { h, 16, false }, { d, 512, false }, { *st, 1, true } };
+	for (unsigned i = 0; i < 3; i++) {
+		struct virtq_desc *dd = &desc[slot * 3 + i];
+		dd->addr = s[i].gpa;
+		dd->len = s[i].len;
+		dd->flags = (uint16_t)((s[i].write ? VIRTQ_DESC_F_WRITE : 0) | (i < 2 ? VIRTQ_DESC_F_NEXT : 0));
+		dd->next = (uint16_t)(slot * 3 + i + 1);
+	}
+	struct virtq_avail *av = (struct virtq_avail *)(void *)host(r, QRING(0) + 0x1000);
+	uint16_t idx = av->idx;
+	av->ring[idx % QSIZE] = (uint16_t)(slot * 3);
+	__atomic_store_n(&av->idx, (uint16_t)(idx + 1), __ATOMIC_RELEASE);
+}
+
+/* Adjacent reads of one turn go to the backend as one I/O (a read that
+ * does not continue them starts another), each request gets its own
+ * bytes; a merged write run that fails is retried one request at a time,
+ * so only the request that fails again sees IOERR. */
+static void test_merge_adjacent(void **state)
+{
+	(void)state;
+	struct rig *r = calloc(1, sizeof(*r));
+	struct held_be *h = calloc(1, sizeof(*h));
+	assert_non_null(r);
+	assert_non_null(h);
+	struct virtio_dev *d = held_device(r, h, 1, true);
+	uint64_t data[5];
+	for (unsigned i = 0; i < 4; i++)
+		post_read_q(r, 0, i, 10 + i, &data[i]);
+	post_read_q(r, 0, 4, 100, &data[4]);
+	d->ops->queue_notify(d, 0);
+	assert_int_equal(h->n, 2);
+	assert_int_equal(h->io[0]->off, 10 * 512);
+	assert_int_equal(h->io[0]->n, 4);
+	assert_int_equal(h->io[1]->off, 100 * 512);
+	assert_int_equal(h->at_unplug, 2);
+	held_complete(h);
+	held_complete(h);
+	h->be.batch_end(h->be.batch_ctx);
+	assert_int_equal(used_idx_q(r, 0), 5);
+	for (unsigned i = 0; i < 4; i++) {
+		assert_memory_equal(host(r, data[i]), h->img + (10 + i) * 512, 512);
+		assert_int_equal(host(r, data[i] + 512)[0], VIRTIO_BLK_S_OK);
+	}
+	assert_memory_equal(host(r, data[4]), h->img + 100 * 512, 512);
+	struct virtio_blk_stat_values st;
+	virtio_blk_get_stats(d, &st);
+	assert_int_equal(st.merged, 3);
+
+	/* Three adjacent writes: one I/O; it fails; each goes again alone. */
+	uint64_t ws[3];
+	for (unsigned i = 0; i < 3; i++)
+		post_write_q(r, 5 + i, 200 + i, (uint8_t)(0x10 + i), &ws[i]);
+	d->ops->queue_notify(d, 0);
+	assert_int_equal(h->n, 1);
+	assert_int_equal(h->io[0]->n, 3);
+	held_complete_res(h, -EIO);
+	assert_int_equal(h->n, 3); /* retried apart */
+	assert_int_equal(h->io[0]->off, 200 * 512);
+	assert_int_equal(h->io[1]->off, 201 * 512);
+	assert_int_equal(h->io[2]->off, 202 * 512);
+	assert_int_equal(h->io[0]->n, 1);
+	held_complete_res(h, 0);
+	held_complete_res(h, -EIO);
+	held_complete_res(h, 0);
+	h->be.batch_end(h->be.batch_ctx);
+	assert_int_equal(used_idx_q(r, 0), 8);
+	assert_int_equal(host(r, ws[0])[0], VIRTIO_BLK_S_OK);
+	assert_int_equal(host(r, ws[1])[0], VIRTIO_BLK_S_IOERR);
+	assert_int_equal(host(r, ws[2])[0], VIRTIO_BLK_S_OK);
+	assert_int_equal(h->img[200 * 512], 0x10);
+	assert_int_equal(h->img[202 * 512 + 511], 0x12);
+	virtio_blk_get_stats(d, &st);
+	assert_int_equal(st.retried, 1);
+	assert_int_equal(stat_of(&r->stats.errors), 1);
+	virtio_blk_free(d);
+	fake_guest_fini(&r->g);
+	free(h);
+	free(r);
 }
 
 /* host_blk_new with queues: the file backend carries requests of every
@@ -1842,6 +1949,7 @@ int main(void)
 		cmocka_unit_test(test_mq_queues_apart),
 		cmocka_unit_test(test_batched_interrupts),
 		cmocka_unit_test(test_mq_file),
+		cmocka_unit_test(test_merge_adjacent),
 	};
 	const char *only = getenv("VIGIL_TEST_BLK_IO");
 	int failed = 0;
