@@ -76,17 +76,55 @@ def make_disk():
     return dev
 
 
+# What the guest counts around each test: the disk's interrupts (its
+# virtio device's lines in /proc/interrupts), the IPIs that wake a task on
+# the other vCPU (CAL, RES), and the block layer's requests and merges
+# (/sys/block/vda/stat). Same for every VMM, so they compare side by side.
+COUNTERS = ("d=$(basename $(readlink /sys/block/vda/device)); echo \"dev $d\"; "
+            "echo \"hwq $(ls /sys/block/vda/mq | wc -l)\"; cat /proc/interrupts; "
+            "echo \"stat $(cat /sys/block/vda/stat)\"")
+
+
+def counters(g):
+    rc, out = g.run(COUNTERS, timeout=60)
+    dev, c = None, {"irq": 0, "ipi": 0, "hwq": 0, "ios": 0, "merges": 0}
+    m = re.search(r"^dev (\S+)", out, re.M)
+    dev = m.group(1) if m else "virtio"
+    for line in out.splitlines():
+        f = line.split()
+        if not f:
+            continue
+        if f[0] == "hwq" and len(f) > 1:
+            c["hwq"] = int(f[1])
+        elif f[0] == "stat" and len(f) >= 9:
+            st = [int(x) for x in f[1:]]
+            c["ios"] = st[0] + st[4]
+            c["merges"] = st[1] + st[5]
+        elif f[0] in ("CAL:", "RES:"):
+            c["ipi"] += sum(int(x) for x in f[1:] if x.isdigit())
+        elif f[0].rstrip(":").isdigit() and any(w.startswith(dev + "-") and "config" not in w for w in f):
+            c["irq"] += sum(int(x) for x in f[1:] if x.isdigit())
+    return c
+
+
 def one_boot(name, argv, rnd):
-    """{label: (iops, mb/s)} for one boot of one VMM."""
+    """{label: (iops, mb/s, counts)} for one boot of one VMM."""
     g = Guest(argv, f"{OUT}/disk-{name.replace(' ', '-')}-{rnd}.log")
     got = {}
     try:
         g.wait_ready(timeout=600)
         for label, mode, bs, qd in TESTS:
+            before = counters(g)
             rc, out = g.run(f"blkbench /dev/vda {mode} {bs} {qd} {SECS}", timeout=120 + 10 * SECS)
+            after = counters(g)
             m = re.search(r"blkbench \S+ \d+ \d+: (\d+) iops ([\d.]+) mb/s", out)
             if rc == 0 and m:
-                got[label] = (float(m.group(1)), float(m.group(2)))
+                ios = max(after["ios"] - before["ios"], 1)
+                cnt = {"hwq": after["hwq"], "requests": ios,
+                       "irq_per_req": round((after["irq"] - before["irq"]) / ios, 3),
+                       "ipi_per_req": round((after["ipi"] - before["ipi"]) / ios, 3),
+                       "merges": after["merges"] - before["merges"]}
+                got[label] = (float(m.group(1)), float(m.group(2)), cnt)
             else:
                 print(f"  {name} {label}: failed ({out.strip()[-200:]!r})", flush=True)
         g.finish(timeout=120)
@@ -118,6 +156,11 @@ def main():
         seq = label.startswith("seq")
         return statistics.median(v[1] if seq else v[0] for v in vals)
 
+    def counts(name, label):
+        """The last round's guest-side counts (they vary little)."""
+        vals = res[name][label]
+        return vals[-1][2] if vals else None
+
     print(f"disk in the lab guest (O_DIRECT, {SECS:g} s each), median of {RUNS}: "
           "sequential in MB/s (128 KiB), random in IOPS (4 KiB)")
     print(f"{'test':20}" + "".join(f"{n:>20}" for n, _ in VMMS) + f"{'uring/qemu':>12}")
@@ -128,6 +171,15 @@ def main():
         table[label] = dict(zip([n for n, _ in VMMS], cells), ratio=ratio)
         print(f"{label:20}" + "".join(f"{c:20.1f}" if c is not None else f"{'-':>20}" for c in cells) +
               (f"{ratio:11.2f}x" if ratio else f"{'-':>12}"), flush=True)
+        table[label]["counts"] = {n: counts(n, label) for n, _ in VMMS}
+    print("guest-side counts per request (last round): disk interrupts, IPIs (CAL+RES), "
+          "block-layer merges in the test, hardware queues")
+    for label, *_ in TESTS:
+        cells = []
+        for n, _ in VMMS:
+            c = table[label]["counts"][n]
+            cells.append(f"{c['irq_per_req']:.2f}/{c['ipi_per_req']:.2f}/{c['merges']}/{c['hwq']}" if c else "-")
+        print(f"{label:20}" + "".join(f"{x:>20}" for x in cells), flush=True)
     with open(f"{OUT}/disk.json", "w") as f:
         json.dump({"runs": RUNS, "secs": SECS, "table": table, "raw": res}, f, indent=1)
     return 0

@@ -218,15 +218,17 @@ static const struct vclock clk __attribute__((unused)) = { clk_mono, clk_wall, N
 #if FUZZ_DEV == FUZZ_BLK
 struct fblk {
 	struct blk_backend be;
-	struct blk_io *io[MAX_IO];
+	/* Every job of every queue: the device never has more in flight. */
+	struct blk_io *io[VIRTIO_MAX_QUEUES * VIRTIO_BLK_QUEUE_MAX];
 	unsigned n;
+	unsigned unplugs;
 };
 static struct fblk fblk;
 
 static void fb_submit(struct blk_backend *be, struct blk_io *io)
 {
 	struct fblk *b = (struct fblk *)be;
-	if (b->n == MAX_IO) /* more than the device's workers: a bug there */
+	if (b->n == sizeof(b->io) / sizeof(b->io[0])) /* more than the device's jobs: a bug there */
 		__builtin_trap();
 	b->io[b->n++] = io;
 }
@@ -248,11 +250,25 @@ static void fb_complete(struct fblk *b, int result)
 	io->done(io, result);
 }
 
+/* A batching backend's end of a run of completions (the device's
+ * interrupt decision for every queue that had one). */
+static void fb_batch_end(struct fblk *b)
+{
+	if (b->be.batches && b->be.batch_end)
+		b->be.batch_end(b->be.batch_ctx);
+}
+
 static void fb_drain(struct blk_backend *be)
 {
 	struct fblk *b = (struct fblk *)be;
 	while (b->n)
 		fb_complete(b, 0);
+	fb_batch_end(b);
+}
+
+static void fb_unplug(struct blk_backend *be)
+{
+	((struct fblk *)be)->unplugs++;
 }
 
 static void fb_free(struct blk_backend *be)
@@ -260,7 +276,8 @@ static void fb_free(struct blk_backend *be)
 	fb_drain(be);
 }
 
-static const struct blk_backend_ops fb_ops = { .submit = fb_submit, .drain = fb_drain, .free = fb_free };
+static const struct blk_backend_ops fb_ops = { .submit = fb_submit, .drain = fb_drain, .free = fb_free,
+					       .unplug = fb_unplug };
 #endif
 
 #if FUZZ_DEV == FUZZ_NET
@@ -480,10 +497,12 @@ static struct virtio_dev *dev_new(struct rig *r, uint8_t opt)
 
 	r->stats.name = "fuzz";
 #if FUZZ_DEV == FUZZ_BLK
+	/* The option bits do double duty: the size's also pick 1..8 queues
+	 * (VIRTIO_BLK_F_MQ) and whether completions come in batches. */
 	fblk = (struct fblk){ .be = { .ops = &fb_ops, .size = 512u * (1 + (opt & 0x0f) * 64),
-				      .read_only = opt & 0x20 } };
+				      .read_only = opt & 0x20, .batches = opt & 0x01 } };
 	struct virtio_blk_config cfg = { .read_only = opt & 0x40, .id = (opt & 0x80) ? "fuzz-disk" : NULL,
-					 .path = "fuzz.img" };
+					 .path = "fuzz.img", .queues = 1 + ((opt >> 1) & 7) };
 	return virtio_blk_new_backend(&fblk.be, &cfg, &mem, gate, err, sizeof(err));
 #elif FUZZ_DEV == FUZZ_NET
 	static const uint8_t mac[6] = { 0x52, 0x54, 0, 1, 2, 3 };
@@ -631,7 +650,11 @@ static void host_event(struct rig *r, struct in *in)
 	uint8_t op = (uint8_t)take(in, 1);
 #if FUZZ_DEV == FUZZ_BLK
 	(void)r;
-	fb_complete(&fblk, (op & 1) ? -EIO : ((op & 2) ? -ENOSPC : 0));
+	/* A run of 1..4 completions, then (batching) its end. */
+	for (unsigned i = 0; i <= ((op >> 2) & 3); i++)
+		fb_complete(&fblk, (op & 1) ? -EIO : ((op & 2) ? -ENOSPC : 0));
+	if (!(op & 0x10))
+		fb_batch_end(&fblk);
 #elif FUZZ_DEV == FUZZ_NET
 	(void)r;
 	switch (op & 3) {

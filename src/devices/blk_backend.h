@@ -3,8 +3,8 @@
  * policy and accounting, and submits I/O here; the host implements it
  * (src/host/blk_file.c: a raw image with a worker pool) and tests may plug
  * in a fake. Threading: submit and drain from the device context (the event
- * thread) or with it paused; `done` runs on a backend thread, once per
- * submitted I/O. */
+ * thread) or with it paused; `done` runs on a backend thread or on the
+ * device context (an io_uring reaped there), once per submitted I/O. */
 #ifndef VIGIL_DEVICES_BLK_BACKEND_H
 #define VIGIL_DEVICES_BLK_BACKEND_H
 
@@ -44,7 +44,9 @@ struct blk_io {
 struct blk_backend;
 
 struct blk_backend_ops {
-	/* Queues io; its done() follows, on a backend thread. */
+	/* Queues io; its done() follows, on a backend thread. Also called
+	 * from within a done() (the device retries a failed merged request
+	 * one request at a time), followed there by unplug. */
 	void (*submit)(struct blk_backend *be, struct blk_io *io);
 	/* Returns once every I/O submitted before the call has had its
 	 * done() return. */
@@ -55,12 +57,24 @@ struct blk_backend_ops {
 	 * or created, on the first); the first name stays. NULL: the backend
 	 * has none (a redirected write then fails). 0 or -errno. */
 	int (*overlay)(struct blk_backend *be, const char *path);
+	/* Optional. When set, submit may only queue the I/O, and the device
+	 * calls unplug after each run of submits (one turn of a queue), so a
+	 * whole run goes to the host in one system call. drain and free
+	 * unplug first. */
+	void (*unplug)(struct blk_backend *be);
 };
 
 struct blk_backend {
 	const struct blk_backend_ops *ops;
 	uint64_t size;  /* bytes, a multiple of 512 */
 	bool read_only; /* opened so: writes would fail */
+	/* Set by the backend: it calls batch_end (when the device set one)
+	 * after each run of done() calls on one thread and before any of those
+	 * I/Os counts as retired for drain; the device then interrupts the
+	 * driver once per run instead of once per I/O. false: done() alone. */
+	bool batches;
+	void (*batch_end)(void *ctx); /* set by the device */
+	void *batch_ctx;
 };
 
 #endif

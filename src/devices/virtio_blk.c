@@ -2,10 +2,19 @@
  * Threads: queue_notify (device context, the event thread) pops chains,
  * decodes and gates them, and submits the I/O to the backend; the
  * backend's threads run the I/O and call io_done(), which writes the status
- * and pushes the chain. `qlock` serialises every use of the virtq (pop on
- * the event thread, push + used on backend threads: virtq is not
- * thread-safe); `lock` guards the free job list. They are never held
- * together.
+ * and pushes the chain. Each request queue (one per vCPU, VIRTIO_BLK_F_MQ)
+ * has its own jobs and locks and is served on its own: `qlock` serialises
+ * every use of that virtq (pop on the event thread, push + used on backend
+ * threads: virtq is not thread-safe); `lock` guards its free job list. They
+ * are never held together.
+ * Merging: within one turn of a queue, a read or write that continues the
+ * one before it (same direction, the next byte) is appended to it, up to
+ * one iovec (64 buffers) and 1 MiB, and the run goes to the backend as one
+ * I/O; if it fails, each request is retried alone, so errors stay exactly
+ * the failing requests'. Each request is gated and counted on its own.
+ * Interrupts: with a backend that batches (blk_backend.batches), io_done
+ * only pushes and marks the queue; batch_end, after the backend's run of
+ * completions, interrupts each marked queue once (if the driver asked).
  * Durability: a write's status is pushed only after the backend reported it
  * done, and a FLUSH is completed only after the backend's flush, so every
  * write the guest saw complete before issuing a FLUSH is on stable storage
@@ -18,6 +27,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,13 +37,25 @@
 
 struct blk;
 
+struct blk_queue;
+
 struct blk_job {
 	struct blk_io io; /* first: io_done gets &io */
 	struct blk *b;
+	struct blk_queue *bq;
 	struct blk_job *next;
 	struct virtq_chain chain;
 	uint32_t data; /* bytes of data the status follows (reads) */
+	/* Merging (device context until submitted): a read or write the
+	 * next adjacent ones of the same queue turn were appended to carries
+	 * them in `merged` (in order, linked by merged_next); `len` is this
+	 * request's own bytes, `total` the whole run's. */
+	uint64_t len, total;
+	struct blk_job *merged, *merged_tail, *merged_next;
 };
+
+/* A merged request stays within one blk_io's iovec and this many bytes. */
+#define MERGE_MAX (1u << 20)
 
 struct blk {
 	struct virtio_dev dev; /* first: the ops get &dev */
@@ -47,10 +69,19 @@ struct blk {
 	 * (device context only). */
 	char overlay[VIRTIO_BLK_SPEC_MAX];
 
+	unsigned nq;            /* request queues, 1..VIRTIO_MAX_QUEUES */
+	struct blk_queue *qs;   /* [nq] */
+	struct virtio_blk_stats st;
+};
+
+struct blk_queue {
+	unsigned q;
 	pthread_mutex_t qlock; /* the virtq: pop, push, used */
 	pthread_mutex_t lock;  /* free_jobs */
 	struct blk_job *free_jobs;
 	unsigned jobs_made;    /* jobs[0..jobs_made) have been handed out once */
+	atomic_bool pending;   /* pushed, the interrupt decision not yet made */
+	struct blk_job *held;  /* device context: the read/write a turn may still grow */
 	/* One job per queue entry: a driver that keeps the protocol can never
 	 * have more chains outstanding than its ring has descriptors. */
 	struct blk_job jobs[VIRTIO_BLK_QUEUE_MAX];
@@ -63,13 +94,58 @@ static struct blk *to_blk(struct virtio_dev *d)
 
 /* ---- completion ---- */
 
-/* Returns a chain to the driver. Safe from any thread. */
-static void complete(struct blk *b, uint16_t head, uint32_t written)
+static void count(_Atomic uint64_t *c, uint64_t n)
 {
-	pthread_mutex_lock(&b->qlock);
-	virtq_push(&b->dev.vq[0], head, written);
-	virtio_dev_used(&b->dev, 0);
-	pthread_mutex_unlock(&b->qlock);
+	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+/* After pushes on bq, under its qlock: interrupts the driver if it asked. */
+static void signal_locked(struct blk *b, struct blk_queue *bq)
+{
+	struct virtio_dev *d = &b->dev;
+
+	if (virtq_should_notify(&d->vq[bq->q]) && d->raise) {
+		count(&b->st.interrupts, 1);
+		d->raise(d, (int)bq->q);
+	}
+}
+
+/* Returns a chain to the driver. Safe from any thread. `later`: leave the
+ * interrupt to the backend's batch_end. */
+static void complete(struct blk *b, struct blk_queue *bq, uint16_t head, uint32_t written, bool later)
+{
+	pthread_mutex_lock(&bq->qlock);
+	virtq_push(&b->dev.vq[bq->q], head, written);
+	count(&b->st.completions, 1);
+	if (later)
+		atomic_store_explicit(&bq->pending, true, memory_order_relaxed);
+	else
+		signal_locked(b, bq);
+	pthread_mutex_unlock(&bq->qlock);
+}
+
+/* The backend's end of a run of completions: one interrupt decision per
+ * queue that had any. */
+static void batch_end(void *ctx)
+{
+	struct blk *b = ctx;
+
+	count(&b->st.batches, 1);
+	for (unsigned i = 0; i < b->nq; i++) {
+		struct blk_queue *bq = &b->qs[i];
+		if (!atomic_exchange_explicit(&bq->pending, false, memory_order_relaxed))
+			continue;
+		pthread_mutex_lock(&bq->qlock);
+		signal_locked(b, bq);
+		pthread_mutex_unlock(&bq->qlock);
+	}
+}
+
+static void use_backend(struct blk *b, struct blk_backend *be)
+{
+	b->be = be;
+	be->batch_end = batch_end;
+	be->batch_ctx = b;
 }
 
 /* Writes the status byte (the last writable byte) and returns the used
@@ -85,19 +161,17 @@ static uint32_t set_status(const struct virtq_chain *c, bool has_status, uint8_t
 
 /* ---- one request ---- */
 
-static void put_job(struct blk *b, struct blk_job *j)
+static void put_job(struct blk_queue *bq, struct blk_job *j)
 {
-	pthread_mutex_lock(&b->lock);
-	j->next = b->free_jobs;
-	b->free_jobs = j;
-	pthread_mutex_unlock(&b->lock);
+	pthread_mutex_lock(&bq->lock);
+	j->next = bq->free_jobs;
+	bq->free_jobs = j;
+	pthread_mutex_unlock(&bq->lock);
 }
 
-/* The backend finished j's I/O (on one of its threads). */
-static void io_done(struct blk_io *io, int result)
+/* One request's end: its status, the job back, the chain to the driver. */
+static void finish(struct blk *b, struct blk_job *j, int result)
 {
-	struct blk_job *j = (struct blk_job *)io;
-	struct blk *b = j->b;
 	uint32_t written;
 
 	if (result < 0) {
@@ -107,21 +181,106 @@ static void io_done(struct blk_io *io, int result)
 		written = set_status(&j->chain, true, VIRTIO_BLK_S_OK, j->data);
 	}
 	uint16_t head = j->chain.head;
+	struct blk_queue *bq = j->bq;
 	/* The job goes back before the push: then jobs in use never exceed
 	 * chains outstanding in the virtq (see queue_notify). */
-	put_job(b, j);
-	complete(b, head, written);
+	put_job(bq, j);
+	complete(b, bq, head, written, b->be && b->be->batches);
 }
 
-/* A job never used yet, under b->lock: jobs are set up as the queue first
- * needs them, so a device only touches the memory of the requests it has
- * had in flight at once (not all 256 jobs, 660 KiB, at creation). */
-static struct blk_job *new_job(struct blk *b)
+/* j's iovec over its own request alone, as serve() made it. */
+static void own_iov(struct blk_job *j)
 {
-	struct blk_job *j = &b->jobs[b->jobs_made++];
+	bool write = j->io.op == BLK_WRITE;
+	j->io.n = virtq_chain_iov(&j->chain, !write, write ? HDR_BYTES : 0, j->len, j->io.iov);
+	j->merged = j->merged_tail = j->merged_next = NULL;
+	j->total = j->len;
+}
+
+/* A merged run failed: each of its requests goes again on its own, so the
+ * guest sees an error for exactly those that fail (a bad range, a full
+ * disk), not for their neighbours. From done(): the backend takes submits
+ * there (devices/blk_backend.h). */
+static void retry_apart(struct blk *b, struct blk_job *j)
+{
+	count(&b->st.retried, 1);
+	for (struct blk_job *x = j, *next; x; x = next) {
+		next = x == j ? j->merged : x->merged_next;
+		own_iov(x);
+		b->be->ops->submit(b->be, &x->io);
+	}
+	if (b->be->ops->unplug)
+		b->be->ops->unplug(b->be);
+}
+
+/* The backend finished j's I/O (on one of its threads, or on the device
+ * context for a ring reaped there): j and every request merged into it. */
+static void io_done(struct blk_io *io, int result)
+{
+	struct blk_job *j = (struct blk_job *)io;
+	struct blk *b = j->b;
+	struct blk_job *f = j->merged;
+
+	if (result < 0 && f) {
+		retry_apart(b, j);
+		return;
+	}
+	/* Read the links before each job goes back: it may be reused at once. */
+	finish(b, j, result);
+	while (f) {
+		struct blk_job *next = f->merged_next;
+		finish(b, f, result);
+		f = next;
+	}
+}
+
+/* A job never used yet, under bq->lock: jobs are set up as the queue first
+ * needs them, so a device only touches the memory of the requests it has
+ * had in flight at once (not all 1024 jobs, 2.6 MiB, at creation). */
+static struct blk_job *new_job(struct blk *b, struct blk_queue *bq)
+{
+	struct blk_job *j = &bq->jobs[bq->jobs_made++];
 	j->b = b;
+	j->bq = bq;
 	j->io.done = io_done;
 	return j;
+}
+
+/* The turn's held request goes to the backend. */
+static void submit_held(struct blk *b, struct blk_queue *bq)
+{
+	struct blk_job *h = bq->held;
+
+	bq->held = NULL;
+	if (h)
+		b->be->ops->submit(b->be, &h->io);
+}
+
+/* A read or write, ready: appended to the held one when it continues it
+ * (same direction, the next byte, room in one iovec, neither redirected),
+ * else held itself after the held one is submitted. Sequential requests
+ * popped in one turn then go to the host as one. */
+static void hold(struct blk *b, struct blk_job *j)
+{
+	struct blk_queue *bq = j->bq;
+	struct blk_job *h = bq->held;
+
+	if (h && h->io.op == j->io.op && !h->io.redirect && !j->io.redirect &&
+	    h->io.off + h->total == j->io.off && h->io.n + j->io.n <= VIRTQ_MAX_CHAIN &&
+	    h->total + j->len <= MERGE_MAX) {
+		memcpy(&h->io.iov[h->io.n], j->io.iov, j->io.n * sizeof(j->io.iov[0]));
+		h->io.n += j->io.n;
+		h->total += j->len;
+		if (h->merged_tail)
+			h->merged_tail->merged_next = j;
+		else
+			h->merged = j;
+		h->merged_tail = j;
+		count(&b->st.merged, 1);
+		return;
+	}
+	submit_held(b, bq);
+	bq->held = j;
 }
 
 /* Decodes and gates one well-formed chain. Either completes it here and
@@ -178,9 +337,10 @@ static long serve(struct blk *b, struct blk_job *j)
 		j->io.redirect = redirect;
 		j->io.op = write ? BLK_WRITE : BLK_READ;
 		j->io.off = sector * VIRTIO_BLK_SECTOR;
-		j->io.n = virtq_chain_iov(c, !write, write ? HDR_BYTES : 0, len, j->io.iov);
+		j->len = len;
+		own_iov(j);
 		j->data = write ? 0 : (uint32_t)len;
-		b->be->ops->submit(b->be, &j->io);
+		hold(b, j);
 		return -1;
 	}
 	case VIRTIO_BLK_T_FLUSH:
@@ -189,6 +349,7 @@ static long serve(struct blk *b, struct blk_job *j)
 		 * deny does not fail every flush of the disk. */
 		if (dev_request_disk(g, REQ_FLUSH, UINT64_MAX, 0, 0, NULL, NULL, 0) == POLICY_DENY)
 			return set_status(c, true, VIRTIO_BLK_S_IOERR, 0);
+		submit_held(b, j->bq);
 		j->io.redirect = false;
 		j->io.op = BLK_FLUSH;
 		j->io.off = 0;
@@ -211,43 +372,39 @@ static long serve(struct blk *b, struct blk_job *j)
 
 /* ---- virtio_dev ops ---- */
 
-static void blk_queue_notify(struct virtio_dev *d, unsigned q)
+/* Takes every chain queue q has (or its turn's budget of them). */
+static void serve_queue(struct blk *b, struct blk_queue *bq)
 {
-	struct blk *b = to_blk(d);
+	struct virtio_dev *d = &b->dev;
+	struct virtq *vq = &d->vq[bq->q];
 
-	if (q != 0)
-		return;
 	for (;;) {
 		/* No backend: a PATCH /drives could not reopen any image. */
 		if (!virtio_dev_live(d) || b->quiesced || !b->be)
 			return;
-		pthread_mutex_lock(&b->lock);
-		struct blk_job *j = b->free_jobs;
+		pthread_mutex_lock(&bq->lock);
+		struct blk_job *j = bq->free_jobs;
 		if (j)
-			b->free_jobs = j->next;
-		else if (b->jobs_made < VIRTIO_BLK_QUEUE_MAX)
-			j = new_job(b);
-		pthread_mutex_unlock(&b->lock);
+			bq->free_jobs = j->next;
+		else if (bq->jobs_made < VIRTIO_BLK_QUEUE_MAX)
+			j = new_job(b, bq);
+		pthread_mutex_unlock(&bq->lock);
 
 		struct virtq_chain spare;
 		struct virtq_chain *c = j ? &j->chain : &spare;
-		pthread_mutex_lock(&b->qlock);
-		bool enabled = d->vq[0].desc != NULL;
-		int r = enabled ? virtq_pop(&d->vq[0], c) : 0;
-		pthread_mutex_unlock(&b->qlock);
+		pthread_mutex_lock(&bq->qlock);
+		bool enabled = vq->desc != NULL;
+		int r = enabled ? virtq_pop(vq, c) : 0;
+		pthread_mutex_unlock(&bq->qlock);
 
-		if (r != 1 && j) {
-			pthread_mutex_lock(&b->lock);
-			j->next = b->free_jobs;
-			b->free_jobs = j;
-			pthread_mutex_unlock(&b->lock);
-		}
+		if (r != 1 && j)
+			put_job(bq, j);
 		if (r == 0)
 			return; /* nothing more (or a kick on a queue not enabled) */
 		if (r == -EBADMSG) {
 			/* Consumed, with nothing a device may touch. */
 			dev_request_error(&d->gate);
-			complete(b, c->head, 0);
+			complete(b, bq, c->head, 0, false);
 			continue;
 		}
 		if (r < 0) {
@@ -262,13 +419,30 @@ static void blk_queue_notify(struct virtio_dev *d, unsigned q)
 			virtio_dev_needs_reset(d);
 			return;
 		}
-
+		count(&b->st.requests, 1);
 		long used = serve(b, j);
 		if (used >= 0) {
 			uint16_t head = c->head;
-			put_job(b, j);
-			complete(b, head, (uint32_t)used);
+			put_job(bq, j);
+			complete(b, bq, head, (uint32_t)used, false);
 		}
+	}
+}
+
+static void blk_queue_notify(struct virtio_dev *d, unsigned q)
+{
+	struct blk *b = to_blk(d);
+
+	/* A hostile queue index (the transport checks it too). */
+	if (q >= b->nq)
+		return;
+	count(&b->st.notifies, 1);
+	serve_queue(b, &b->qs[q]);
+	/* The turn's requests go to the host together. */
+	if (b->be) {
+		submit_held(b, &b->qs[q]);
+		if (b->be->ops->unplug)
+			b->be->ops->unplug(b->be);
 	}
 }
 
@@ -305,9 +479,10 @@ static void blk_resume(struct virtio_dev *d)
 	struct blk *b = to_blk(d);
 
 	b->quiesced = false;
-	/* Kicks while quiesced were dropped: look at the queue once. */
-	if (d->vq[0].desc)
-		blk_queue_notify(d, 0);
+	/* Kicks while quiesced were dropped: look at every queue once. */
+	for (unsigned q = 0; q < b->nq; q++)
+		if (d->vq[q].desc)
+			blk_queue_notify(d, q);
 }
 
 static void blk_config_read(struct virtio_dev *d, uint32_t off, void *buf, uint32_t len)
@@ -380,7 +555,7 @@ static void fill_config(struct blk *b)
 	put_le(c + 0, b->capacity, 8);             /* capacity */
 	put_le(c + 12, VIRTIO_BLK_SEG_MAX, 4);     /* seg_max */
 	put_le(c + 20, VIRTIO_BLK_SECTOR, 4);      /* blk_size */
-	put_le(c + 34, 1, 2);                      /* num_queues (F_MQ not offered) */
+	put_le(c + 34, b->nq, 2);                  /* num_queues (VIRTIO_BLK_F_MQ) */
 }
 
 int virtio_blk_parse(const char *spec, struct virtio_blk_config *cfg, char *err, size_t errlen)
@@ -502,8 +677,11 @@ static void destroy(struct blk *b)
 {
 	if (b->be)
 		b->be->ops->free(b->be); /* drains first */
-	pthread_mutex_destroy(&b->lock);
-	pthread_mutex_destroy(&b->qlock);
+	for (unsigned i = 0; b->qs && i < b->nq; i++) {
+		pthread_mutex_destroy(&b->qs[i].lock);
+		pthread_mutex_destroy(&b->qs[i].qlock);
+	}
+	free(b->qs);
 	free(b);
 }
 
@@ -518,17 +696,31 @@ struct virtio_dev *virtio_blk_new_backend(struct blk_backend *be, const struct v
 		be->ops->free(be);
 		return NULL;
 	}
-	struct blk *b = calloc(1, sizeof(*b));
-	if (!b) {
-		errmsg(err, errlen, "disk %s: out of memory", path);
+	unsigned nq = cfg && cfg->queues ? cfg->queues : 1;
+	if (nq > VIRTIO_MAX_QUEUES) {
+		errmsg(err, errlen, "disk %s: %u queues, at most %u", path, nq, VIRTIO_MAX_QUEUES);
 		be->ops->free(be);
 		return NULL;
 	}
-	b->be = be;
+	struct blk *b = calloc(1, sizeof(*b));
+	/* calloc: the jobs' pages are only touched as the queues need them. */
+	struct blk_queue *qs = b ? calloc(nq, sizeof(*qs)) : NULL;
+	if (!qs) {
+		errmsg(err, errlen, "disk %s: out of memory", path);
+		free(b);
+		be->ops->free(be);
+		return NULL;
+	}
+	b->qs = qs;
+	b->nq = nq;
+	for (unsigned i = 0; i < nq; i++) {
+		qs[i].q = i;
+		pthread_mutex_init(&qs[i].qlock, NULL);
+		pthread_mutex_init(&qs[i].lock, NULL);
+	}
+	use_backend(b, be);
 	b->read_only = be->read_only || (cfg && cfg->read_only) || gate.read_only;
 	b->capacity = be->size / VIRTIO_BLK_SECTOR;
-	pthread_mutex_init(&b->qlock, NULL);
-	pthread_mutex_init(&b->lock, NULL);
 
 	/* GET_ID: the given id, else the file name, cut to 20 bytes (no NUL
 	 * needed when all 20 are used). */
@@ -549,7 +741,9 @@ struct virtio_dev *virtio_blk_new_backend(struct blk_backend *be, const struct v
 			   VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE);
 	if (b->read_only)
 		d->host_features |= VIRTIO_BIT(VIRTIO_BLK_F_RO);
-	d->num_queues = 1;
+	if (nq > 1)
+		d->host_features |= VIRTIO_BIT(VIRTIO_BLK_F_MQ);
+	d->num_queues = nq;
 	d->queue_max = VIRTIO_BLK_QUEUE_MAX;
 	d->config_len = VIRTIO_BLK_CONFIG_LEN;
 	d->ops = &blk_ops;
@@ -587,7 +781,7 @@ int virtio_blk_attach(struct virtio_dev *d, struct blk_backend *be, char *err, s
 	}
 	if (b->be)
 		b->be->ops->free(b->be);
-	b->be = be;
+	use_backend(b, be);
 	b->capacity = be->size / VIRTIO_BLK_SECTOR;
 	fill_config(b);
 	/* The driver rereads the capacity on a configuration change. */
@@ -599,4 +793,17 @@ int virtio_blk_attach(struct virtio_dev *d, struct blk_backend *be, char *err, s
 uint64_t virtio_blk_capacity(const struct virtio_dev *d)
 {
 	return ((const struct blk *)d)->capacity;
+}
+
+void virtio_blk_get_stats(const struct virtio_dev *d, struct virtio_blk_stat_values *out)
+{
+	const struct blk *b = (const struct blk *)d;
+
+	out->requests = atomic_load(&b->st.requests);
+	out->completions = atomic_load(&b->st.completions);
+	out->notifies = atomic_load(&b->st.notifies);
+	out->interrupts = atomic_load(&b->st.interrupts);
+	out->batches = atomic_load(&b->st.batches);
+	out->merged = atomic_load(&b->st.merged);
+	out->retried = atomic_load(&b->st.retried);
 }

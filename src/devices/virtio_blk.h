@@ -1,5 +1,6 @@
 /* virtio_blk — a virtio 1.x block device (device ID 2) over a blk_backend
- * (devices/blk_backend.h), with one request queue. Portable device model.
+ * (devices/blk_backend.h), with one request queue or several
+ * (VIRTIO_BLK_F_MQ: the builder gives one per vCPU). Portable device model.
  * Used by the board/CLI: virtio_blk_parse() reads a --disk option value,
  * host_blk_new() (src/host/blk_file.h) opens the image as a backend and
  * calls virtio_blk_new_backend(), which returns a `struct virtio_dev` for a
@@ -11,6 +12,7 @@
 #ifndef VIGIL_DEVICES_VIRTIO_BLK_H
 #define VIGIL_DEVICES_VIRTIO_BLK_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,6 +22,7 @@
 #include "core/gmem.h"
 
 struct virtio_dev;
+struct exec;
 
 /* Request types and status values (virtio 1.x 5.2.6). */
 #define VIRTIO_BLK_T_IN     0
@@ -36,10 +39,13 @@ struct virtio_dev;
 #define VIRTIO_BLK_F_RO       5
 #define VIRTIO_BLK_F_BLK_SIZE 6
 #define VIRTIO_BLK_F_FLUSH    9
+#define VIRTIO_BLK_F_MQ       12
 
 #define VIRTIO_BLK_SECTOR      512u
 #define VIRTIO_BLK_ID_BYTES    20u  /* GET_ID answer, zero-padded */
-#define VIRTIO_BLK_QUEUE_MAX   256u
+/* Without indirect descriptors a 128 KiB request takes 34 entries, so a
+ * ring of 256 holds only 7 of them: 1024 keeps 30 in flight per queue. */
+#define VIRTIO_BLK_QUEUE_MAX   1024u
 #define VIRTIO_BLK_SEG_MAX     62u  /* VIRTQ_MAX_CHAIN minus header and status */
 #define VIRTIO_BLK_WORKERS     4u
 #define VIRTIO_BLK_CONFIG_LEN  60u  /* through write_zeroes_may_unmap + padding */
@@ -56,6 +62,12 @@ struct virtio_blk_config {
 	enum blk_engine engine; /* io=threads|uring (devices/blk_backend.h) */
 	enum blk_cache cache;   /* cache=writeback|unsafe */
 	bool buffered;          /* direct=off: the io_uring engine keeps the page cache */
+	/* Request queues (VIRTIO_BLK_F_MQ when > 1), 1..VIRTIO_MAX_QUEUES;
+	 * 0: one. The builder gives one per vCPU, as Linux's blk-mq wants. */
+	unsigned queues;
+	/* The device context's executor, for a backend that completes there
+	 * (src/host/blk_file.h); NULL: the backend's own threads. Not kept. */
+	const struct exec *ex;
 	/* Storage for path and id when they come from virtio_blk_parse(): the
 	 * pointers above point in here, so do not copy a parsed config by value
 	 * and keep using the copy's pointers after the original is gone. */
@@ -93,5 +105,18 @@ int virtio_blk_attach(struct virtio_dev *d, struct blk_backend *be, char *err, s
 
 /* Disk size in 512-byte sectors (what config space reports). */
 uint64_t virtio_blk_capacity(const struct virtio_dev *d);
+
+/* What the device did, counted since it was made (tests, benchmarks):
+ * chains taken, chains pushed back, queue notifications served (kicks and
+ * re-looks), interrupts raised, the backend's ends of batch, requests
+ * merged into the one before them, merged runs that failed and were
+ * retried one request at a time. */
+struct virtio_blk_stats {
+	_Atomic uint64_t requests, completions, notifies, interrupts, batches, merged, retried;
+};
+struct virtio_blk_stat_values {
+	uint64_t requests, completions, notifies, interrupts, batches, merged, retried;
+};
+void virtio_blk_get_stats(const struct virtio_dev *d, struct virtio_blk_stat_values *out);
 
 #endif

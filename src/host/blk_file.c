@@ -6,7 +6,11 @@
  * (or the ring's writev) returned, for a flush only after fsync of the
  * image — a full fsync, not fdatasync: images are usually sparse, and
  * filling a hole changes the file's metadata. With cache UNSAFE a flush
- * is acknowledged without one (Firecracker's cache_type "Unsafe"). */
+ * is acknowledged without one (Firecracker's cache_type "Unsafe").
+ * Batches: the ring's completions are retired a run at a time and each
+ * worker's one at a time, the device's batch_end first (one interrupt per
+ * queue and run); submits only queue SQEs, and unplug (the device's, at the
+ * end of a queue's turn) hands them to the kernel in one call. */
 #define _GNU_SOURCE
 #include "host/blk_file.h"
 
@@ -18,6 +22,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/errmsg.h"
@@ -127,6 +132,11 @@ static void *worker(void *arg)
 		pthread_mutex_unlock(&f->lock);
 
 		io->done(io, do_io(f, io));
+		/* One I/O is a whole batch here: a worker may block in the
+		 * next one for long (a flush), and this one's interrupt must
+		 * not wait for it. */
+		if (f->be.batch_end)
+			f->be.batch_end(f->be.batch_ctx);
 
 		pthread_mutex_lock(&f->lock);
 		if (--f->inflight == 0)
@@ -155,12 +165,17 @@ static bool ring_takes(struct blk_file *f, const struct blk_io *io)
 	return true;
 }
 
-static void ring_retire(void *ctx)
+/* After a run of the ring's done()s: the device's end of batch comes
+ * before the I/Os count as retired, so a drain that returns has seen it. */
+static void ring_retire(void *ctx, unsigned n)
 {
 	struct blk_file *f = ctx;
 
+	if (f->be.batch_end)
+		f->be.batch_end(f->be.batch_ctx);
 	pthread_mutex_lock(&f->lock);
-	if (--f->inflight == 0)
+	f->inflight -= n;
+	if (f->inflight == 0)
 		pthread_cond_broadcast(&f->idle);
 	pthread_mutex_unlock(&f->lock);
 }
@@ -175,7 +190,7 @@ static void file_submit(struct blk_backend *be, struct blk_io *io)
 		pthread_mutex_unlock(&f->lock);
 		/* A FLUSH syncs fd: the same inode as dfd, so it covers every
 		 * write either path completed before it. */
-		if (blk_uring_submit(f->ur, io->op == BLK_FLUSH ? f->fd : f->dfd, io) == 0) {
+		if (blk_uring_queue(f->ur, io->op == BLK_FLUSH ? f->fd : f->dfd, io) == 0) {
 			atomic_fetch_add_explicit(&f->ring_ios, 1, memory_order_relaxed);
 			return;
 		}
@@ -191,10 +206,43 @@ static void file_submit(struct blk_backend *be, struct blk_io *io)
 	pthread_mutex_unlock(&f->lock);
 }
 
+/* The ring's queued SQEs go to the kernel in one call. */
+static void file_unplug(struct blk_backend *be)
+{
+	struct blk_file *f = to_file(be);
+
+	if (f->ur)
+		blk_uring_unplug(f->ur);
+}
+
 static void file_drain(struct blk_backend *be)
 {
 	struct blk_file *f = to_file(be);
 
+	file_unplug(be);
+	if (f->ur && blk_uring_on_exec(f->ur)) {
+		/* The ring's completions are the device context's to take, and
+		 * drain runs on it or with it paused: take them here, looking
+		 * again every 200 µs (the kernel posts them meanwhile). */
+		pthread_mutex_lock(&f->lock);
+		while (f->inflight > 0) {
+			pthread_mutex_unlock(&f->lock);
+			unsigned got = blk_uring_poll(f->ur);
+			pthread_mutex_lock(&f->lock);
+			if (got || f->inflight == 0)
+				continue;
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 200000;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&f->idle, &f->lock, &ts);
+		}
+		pthread_mutex_unlock(&f->lock);
+		return;
+	}
 	pthread_mutex_lock(&f->lock);
 	while (f->inflight > 0)
 		pthread_cond_wait(&f->idle, &f->lock);
@@ -247,6 +295,7 @@ static const struct blk_backend_ops file_ops = {
 	.drain = file_drain,
 	.overlay = file_overlay,
 	.free = file_free,
+	.unplug = file_unplug,
 };
 
 /* Opens and checks the image; fills fd and size. 0 or -1 with err. */
@@ -319,7 +368,12 @@ static bool start_ring(struct blk_file *f, const char *path, const struct blk_fi
 {
 	char why[256];
 
-	f->ur = blk_uring_new(VIRTIO_BLK_QUEUE_MAX, ring_retire, f, why, sizeof(why));
+	/* Room for 256 requests per queue, the CQ for twice that; more at
+	 * once (a 1024-entry ring of 4 KiB requests) wait in the SQ or, past
+	 * the CQ, in the kernel's overflow list (IORING_FEAT_NODROP, which
+	 * every kernel with ring restrictions has). */
+	unsigned queues = o->queues ? o->queues : 1;
+	f->ur = blk_uring_new(256u * queues, ring_retire, f, o->ex, why, sizeof(why));
 	if (!f->ur) {
 		if (o->engine == BLK_ENGINE_URING)
 			VLOG_WARN("disk %s: %s; served by threads", path, why);
@@ -355,7 +409,7 @@ struct blk_backend *blk_file_open_opts(const char *path, const struct blk_file_o
 		errmsg(err, errlen, "disk %s: out of memory", path);
 		return NULL;
 	}
-	f->be = (struct blk_backend){ .ops = &file_ops, .read_only = o->read_only };
+	f->be = (struct blk_backend){ .ops = &file_ops, .read_only = o->read_only, .batches = true };
 	f->fd = -1;
 	f->dfd = -1;
 	f->base_ro = o->overlay && o->base_ro;
@@ -432,7 +486,9 @@ struct virtio_dev *host_blk_new(const struct virtio_blk_config *cfg, const struc
 				   .base_ro = cfg->overlay_only,
 				   .engine = cfg->engine,
 				   .buffered = cfg->buffered,
-				   .cache = cfg->cache };
+				   .cache = cfg->cache,
+				   .queues = cfg->queues,
+				   .ex = cfg->ex };
 	struct blk_backend *be = blk_file_open_opts(cfg->path, &o, err, errlen);
 	if (!be)
 		return NULL;

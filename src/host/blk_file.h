@@ -42,6 +42,12 @@ struct blk_file_opts {
 	enum blk_engine engine;
 	bool buffered;
 	enum blk_cache cache; /* UNSAFE: a FLUSH is acknowledged at once */
+	/* The device's request queues (0: one): the ring has room for all
+	 * of them full at once. */
+	unsigned queues;
+	/* The device context's executor (evloop_exec): the ring's
+	 * completions are taken there (host/blk_uring.h). NULL: by a thread. */
+	const struct exec *ex;
 };
 
 /* The engine a drive gets when none is asked for (--disk without io=):

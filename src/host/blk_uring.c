@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "core/errmsg.h"
+#include "core/exec.h"
+#include "host/exec_evloop.h"
 #include "host/seccomp.h"
 
 struct blk_uring {
@@ -29,8 +31,15 @@ struct blk_uring {
 	 * completion: the kernel orders the two through the rings, which
 	 * thread sanitizers cannot see; this says the same in C. */
 	atomic_uint submitted;
-	void (*retire)(void *ctx);
+	void (*retire)(void *ctx, unsigned n);
 	void *ctx;
+	/* Completions on the device context (the event thread, which is also
+	 * the submitter): the ring signals db's eventfd when it posts a CQE.
+	 * NULL: the completion thread reaps. */
+	struct exec ex;
+	struct doorbell *db;
+	pthread_mutex_t cq_lock; /* the CQ, when reaped on the device context */
+	unsigned queued; /* SQEs prepared and not yet handed to the kernel */
 };
 
 static size_t io_bytes(const struct blk_io *io)
@@ -52,29 +61,83 @@ static int result_of(const struct blk_io *io, int res)
 	return (size_t)res == io_bytes(io) ? 0 : -EIO;
 }
 
+/* CQEs taken per turn: the completions of one turn are retired together,
+ * so the device interrupts the driver once for all of them. */
+#define REAP_BATCH 64
+
+/* Completes what the CQ holds now (up to REAP_BATCH), then retires those
+ * I/Os together. Returns how many CQEs it took; *stop when one was the
+ * stop NOP. One consumer at a time. */
+static unsigned reap(struct blk_uring *u, bool *stop)
+{
+	(void)atomic_load_explicit(&u->submitted, memory_order_acquire);
+	struct io_uring_cqe *cqes[REAP_BATCH];
+	unsigned n = io_uring_peek_batch_cqe(&u->ring, cqes, REAP_BATCH), ios = 0;
+	for (unsigned i = 0; i < n; i++) {
+		void *data = io_uring_cqe_get_data(cqes[i]);
+		if (data == u) {
+			*stop = true; /* the stop NOP: every I/O before it has retired */
+			continue;
+		}
+		struct blk_io *io = data;
+		io->done(io, result_of(io, cqes[i]->res));
+		ios++;
+	}
+	io_uring_cq_advance(&u->ring, n);
+	if (ios)
+		u->retire(u->ctx, ios);
+	return n;
+}
+
 static void *reaper(void *arg)
 {
 	struct blk_uring *u = arg;
+	bool stop = false;
 
 	seccomp_enter(SC_BLK);
-	for (;;) {
+	while (!stop) {
 		struct io_uring_cqe *cqe;
 		int r = io_uring_wait_cqe(&u->ring, &cqe);
 		if (r == -EINTR || r == -EAGAIN)
 			continue;
 		if (r < 0)
 			break; /* the ring is broken: nothing more can complete */
-		(void)atomic_load_explicit(&u->submitted, memory_order_acquire);
-		void *data = io_uring_cqe_get_data(cqe);
-		int res = cqe->res;
-		io_uring_cqe_seen(&u->ring, cqe);
-		if (data == u)
-			break; /* the stop NOP: every I/O before it has retired */
-		struct blk_io *io = data;
-		io->done(io, result_of(io, res));
-		u->retire(u->ctx);
+		reap(u, &stop);
 	}
 	return NULL;
+}
+
+/* The ring posted CQEs (its eventfd, on the device context): the kernel
+ * ran their completion work on this same thread, the submitter, so taking
+ * them here costs no other thread a wake-up. */
+static void on_cq(void *arg)
+{
+	struct blk_uring *u = arg;
+	bool stop = false;
+
+	pthread_mutex_lock(&u->cq_lock);
+	while (reap(u, &stop) == REAP_BATCH)
+		;
+	pthread_mutex_unlock(&u->cq_lock);
+}
+
+unsigned blk_uring_poll(struct blk_uring *u)
+{
+	bool stop = false;
+	unsigned n = 0, got;
+
+	if (!u->db)
+		return 0; /* the completion thread reaps */
+	pthread_mutex_lock(&u->cq_lock);
+	while ((got = reap(u, &stop)) > 0)
+		n += got;
+	pthread_mutex_unlock(&u->cq_lock);
+	return n;
+}
+
+bool blk_uring_on_exec(const struct blk_uring *u)
+{
+	return u->db != NULL;
 }
 
 /* Only what the backend needs may ever run through the ring. */
@@ -97,8 +160,26 @@ static int restrict_ring(struct io_uring *ring)
 	return 0;
 }
 
-struct blk_uring *blk_uring_new(unsigned depth, void (*retire)(void *ctx), void *ctx, char *err,
-				size_t errlen)
+/* The CQ's eventfd as a doorbell of ex (before the ring is restricted:
+ * registrations are refused after). false: the completion thread it is. */
+static bool reap_on_exec(struct blk_uring *u, const struct exec *ex)
+{
+	if (!ex || !ex->ops || !ex->ops->doorbell_new)
+		return false;
+	struct doorbell *db = ex->ops->doorbell_new(ex->ctx, on_cq, u);
+	if (!db)
+		return false;
+	if (io_uring_register_eventfd(&u->ring, evloop_doorbell_fd(db)) < 0) {
+		ex->ops->doorbell_free(ex->ctx, db);
+		return false;
+	}
+	u->ex = *ex;
+	u->db = db;
+	return true;
+}
+
+struct blk_uring *blk_uring_new(unsigned depth, void (*retire)(void *ctx, unsigned n), void *ctx,
+				const struct exec *ex, char *err, size_t errlen)
 {
 	struct blk_uring *u = calloc(1, sizeof(*u));
 
@@ -114,14 +195,17 @@ struct blk_uring *blk_uring_new(unsigned depth, void (*retire)(void *ctx), void 
 		free(u);
 		return NULL;
 	}
+	pthread_mutex_init(&u->lock, NULL);
+	pthread_mutex_init(&u->cq_lock, NULL);
+	bool on_exec = reap_on_exec(u, ex);
 	r = restrict_ring(&u->ring);
 	if (r < 0) {
 		errmsg(err, errlen, "io_uring: cannot restrict the ring: %s", strerror(-r));
-		io_uring_queue_exit(&u->ring);
-		free(u);
+		blk_uring_free(u);
 		return NULL;
 	}
-	pthread_mutex_init(&u->lock, NULL);
+	if (on_exec)
+		return u;
 	r = pthread_create(&u->thread, NULL, reaper, u);
 	if (r) {
 		errmsg(err, errlen, "io_uring: cannot start the completion thread: %s", strerror(r));
@@ -132,12 +216,14 @@ struct blk_uring *blk_uring_new(unsigned depth, void (*retire)(void *ctx), void 
 	return u;
 }
 
+static void push(struct blk_uring *u);
+
 /* An SQE, submitting what is queued first if the SQ is full. Under lock. */
 static struct io_uring_sqe *get_sqe(struct blk_uring *u)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
 	if (!sqe) {
-		io_uring_submit(&u->ring);
+		push(u);
 		sqe = io_uring_get_sqe(&u->ring);
 	}
 	return sqe;
@@ -150,18 +236,17 @@ static void push(struct blk_uring *u)
 	for (int tries = 0; tries < 8; tries++) {
 		int r = io_uring_submit(&u->ring);
 		if (r >= 0 || (r != -EINTR && r != -EAGAIN))
-			return;
+			break;
 	}
+	u->queued = 0;
 }
 
-int blk_uring_submit(struct blk_uring *u, int fd, struct blk_io *io)
+/* Prepares io's SQE; under lock. */
+static int prep(struct blk_uring *u, int fd, struct blk_io *io)
 {
-	pthread_mutex_lock(&u->lock);
 	struct io_uring_sqe *sqe = get_sqe(u);
-	if (!sqe) {
-		pthread_mutex_unlock(&u->lock);
+	if (!sqe)
 		return -EBUSY;
-	}
 	switch (io->op) {
 	case BLK_READ:
 		io_uring_prep_readv(sqe, fd, io->iov, io->n, io->off);
@@ -179,9 +264,34 @@ int blk_uring_submit(struct blk_uring *u, int fd, struct blk_io *io)
 	}
 	io_uring_sqe_set_data(sqe, io);
 	atomic_fetch_add_explicit(&u->submitted, 1, memory_order_release);
-	push(u);
-	pthread_mutex_unlock(&u->lock);
+	u->queued++;
 	return 0;
+}
+
+int blk_uring_submit(struct blk_uring *u, int fd, struct blk_io *io)
+{
+	pthread_mutex_lock(&u->lock);
+	int r = prep(u, fd, io);
+	if (r == 0)
+		push(u);
+	pthread_mutex_unlock(&u->lock);
+	return r;
+}
+
+int blk_uring_queue(struct blk_uring *u, int fd, struct blk_io *io)
+{
+	pthread_mutex_lock(&u->lock);
+	int r = prep(u, fd, io);
+	pthread_mutex_unlock(&u->lock);
+	return r;
+}
+
+void blk_uring_unplug(struct blk_uring *u)
+{
+	pthread_mutex_lock(&u->lock);
+	if (u->queued)
+		push(u);
+	pthread_mutex_unlock(&u->lock);
 }
 
 void blk_uring_free(struct blk_uring *u)
@@ -201,7 +311,10 @@ void blk_uring_free(struct blk_uring *u)
 		pthread_mutex_unlock(&u->lock);
 		pthread_join(u->thread, NULL);
 	}
+	if (u->db)
+		u->ex.ops->doorbell_free(u->ex.ctx, u->db);
 	io_uring_queue_exit(&u->ring);
 	pthread_mutex_destroy(&u->lock);
+	pthread_mutex_destroy(&u->cq_lock);
 	free(u);
 }

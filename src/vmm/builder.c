@@ -121,6 +121,13 @@ static void drive_engine(const struct vmcfg_drive *dr, enum blk_engine *engine, 
 	*buffered = dr->buffered;
 }
 
+/* One request queue per vCPU, as Linux's blk-mq (and QEMU) pair them. */
+static unsigned drive_queues(const struct machine *mc)
+{
+	unsigned n = mc->cfg.machine.vcpu_count;
+	return n < 1 ? 1 : n > VIRTIO_MAX_QUEUES ? VIRTIO_MAX_QUEUES : n;
+}
+
 static int add_drives(struct machine *mc, struct pc_config *cfg, char *err, size_t errlen)
 {
 	unsigned order[VMCFG_MAX_DRIVES];
@@ -131,6 +138,8 @@ static int add_drives(struct machine *mc, struct pc_config *cfg, char *err, size
 		struct virtio_blk_config bc = { .path = dr->path_on_host, .read_only = dr->is_read_only,
 						.id = dr->serial[0] ? dr->serial : dr->drive_id };
 		drive_engine(dr, &bc.engine, &bc.cache, &bc.buffered);
+		bc.queues = drive_queues(mc);
+		bc.ex = &cfg->exec;
 		struct vdev *vd = reg(mc, dr->drive_id, "virtio-blk", err, errlen);
 		if (!vd)
 			return -1;
@@ -509,7 +518,10 @@ static struct blk_backend *open_drive(struct machine *mc, const struct vmcfg_dri
 	bool only = false;
 	const struct policy *p = policy_enter(&mc->vm.policy);
 	const char *ovl = policy_build_overlay(p, dr->drive_id, &only);
-	struct blk_file_opts o = { .read_only = dr->is_read_only, .overlay = ovl, .base_ro = only };
+	struct blk_file_opts o = { .read_only = dr->is_read_only, .overlay = ovl, .base_ro = only,
+				   .queues = drive_queues(mc) };
+	/* No .ex: a ring reopened here keeps its completion thread (making
+	 * the doorbell's eventfd is not in the running VM's seccomp set). */
 	drive_engine(dr, &o.engine, &o.cache, &o.buffered);
 	struct blk_backend *be = blk_file_open_opts(path, &o, err, errlen);
 	policy_leave(&mc->vm.policy);

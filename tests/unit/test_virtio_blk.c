@@ -400,7 +400,7 @@ static void test_config(void **state)
 
 	assert_int_equal(d->device_id, VIRTIO_ID_BLOCK);
 	assert_int_equal(d->num_queues, 1);
-	assert_int_equal(d->queue_max, 256);
+	assert_int_equal(d->queue_max, 1024);
 	assert_int_equal(d->config_len, 60);
 	assert_int_equal(d->host_features, VIRTIO_BIT(VIRTIO_BLK_F_FLUSH) |
 						   VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) |
@@ -1516,6 +1516,400 @@ static void test_enospc(void **state)
 	rmdir(dir);
 }
 
+/* ---- several queues, batched completions (a backend that holds I/O) ---- */
+
+struct held_be {
+	struct blk_backend be;
+	struct blk_io *io[64];
+	unsigned n, unplugs, at_unplug;
+	uint8_t img[IMG_BYTES];
+};
+
+static void held_submit(struct blk_backend *be, struct blk_io *io)
+{
+	struct held_be *h = (struct held_be *)be;
+	assert_true(h->n < 64);
+	h->io[h->n++] = io;
+}
+
+/* Completes the oldest held I/O (reads get the image's bytes). */
+static void held_complete(struct held_be *h)
+{
+	assert_true(h->n > 0);
+	struct blk_io *io = h->io[0];
+	memmove(h->io, h->io + 1, --h->n * sizeof(h->io[0]));
+	uint64_t off = io->off;
+	for (unsigned i = 0; i < io->n; i++) {
+		if (io->op == BLK_READ)
+			memcpy(io->iov[i].iov_base, h->img + off, io->iov[i].iov_len);
+		off += io->iov[i].iov_len;
+	}
+	io->done(io, 0);
+}
+
+/* The same with a result: reads only fill their buffers on success. */
+static void held_complete_res(struct held_be *h, int result)
+{
+	assert_true(h->n > 0);
+	struct blk_io *io = h->io[0];
+	memmove(h->io, h->io + 1, --h->n * sizeof(h->io[0]));
+	uint64_t off = io->off;
+	for (unsigned i = 0; i < io->n && result == 0; i++) {
+		if (io->op == BLK_READ)
+			memcpy(io->iov[i].iov_base, h->img + off, io->iov[i].iov_len);
+		else
+			memcpy(h->img + off, io->iov[i].iov_base, io->iov[i].iov_len);
+		off += io->iov[i].iov_len;
+	}
+	io->done(io, result);
+}
+
+static void held_drain(struct blk_backend *be)
+{
+	struct held_be *h = (struct held_be *)be;
+	while (h->n)
+		held_complete(h);
+	if (be->batch_end)
+		be->batch_end(be->batch_ctx);
+}
+
+static void held_unplug(struct blk_backend *be)
+{
+	struct held_be *h = (struct held_be *)be;
+	h->unplugs++;
+	h->at_unplug = h->n;
+}
+
+static const struct blk_backend_ops held_ops = { .submit = held_submit, .drain = held_drain,
+						 .free = held_drain, .unplug = held_unplug };
+
+static atomic_int raised_q[VIRTIO_MAX_QUEUES];
+
+static void q_raise(struct virtio_dev *d, int q)
+{
+	(void)d;
+	if (q >= 0 && q < VIRTIO_MAX_QUEUES)
+		atomic_fetch_add(&raised_q[q], 1);
+}
+
+/* Queue q's rings: queue 0 at the rig's, the others above them. */
+#define QRING(q) (0x100000u + 0x4000u * (q))
+
+static struct virtio_dev *held_device(struct rig *r, struct held_be *h, unsigned queues, bool batches)
+{
+	char err[128] = "";
+	assert_int_equal(fake_guest_init(&r->g, RAM_SIZE), 0);
+	r->stats.name = "blk-test";
+	r->next_buf = BUF_GPA;
+	h->be = (struct blk_backend){ .ops = &held_ops, .size = IMG_BYTES, .batches = batches };
+	fill_pattern(h->img, IMG_BYTES, 9);
+	struct virtio_blk_config cfg = { .path = "held.img", .queues = queues };
+	struct dev_gate gate = { .stats = &r->stats, .policy = NULL };
+	struct virtio_dev *d = virtio_blk_new_backend(&h->be, &cfg, &r->g.m, gate, err, sizeof(err));
+	if (!d)
+		fail_msg("virtio_blk_new_backend: %s", err);
+	r->d = d;
+	for (unsigned q = 0; q < d->num_queues; q++) {
+		struct virtq *vq = &d->vq[q];
+		vq->size = QSIZE;
+		vq->desc_gpa = QRING(q);
+		vq->avail_gpa = QRING(q) + 0x1000;
+		vq->used_gpa = QRING(q) + 0x2000;
+		assert_int_equal(virtq_enable(vq, &r->g.m), 0);
+	}
+	d->features = d->host_features | VIRTIO_BIT(VIRTIO_F_VERSION_1);
+	d->transport = r;
+	d->raise = q_raise;
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		atomic_store(&raised_q[q], 0);
+	atomic_store(&d->status, VIRTIO_S_ACKNOWLEDGE | VIRTIO_S_DRIVER | VIRTIO_S_FEATURES_OK |
+					 VIRTIO_S_DRIVER_OK);
+	return d;
+}
+
+/* A 512-byte read of `sector` on queue q (descriptors from slot*3); its
+ * data buffer's address in *data. */
+static void post_read_q(struct rig *r, unsigned q, unsigned slot, uint64_t sector, uint64_t *data)
+{
+	struct virtq_desc *desc = (struct virtq_desc *)(void *)host(r, QRING(q));
+	uint64_t h = header(r, VIRTIO_BLK_T_IN, sector);
+	*data = gbuf(r, 513);
+	struct seg s[] = { { h, 16, false }, { *data, 512, true }, { *data + 512, 1, true } };
+	for (unsigned i = 0; i < 3; i++) {
+		struct virtq_desc *dd = &desc[slot * 3 + i];
+		dd->addr = s[i].gpa;
+		dd->len = s[i].len;
+		dd->flags = (uint16_t)((s[i].write ? VIRTQ_DESC_F_WRITE : 0) | (i < 2 ? VIRTQ_DESC_F_NEXT : 0));
+		dd->next = (uint16_t)(slot * 3 + i + 1);
+	}
+	struct virtq_avail *av = (struct virtq_avail *)(void *)host(r, QRING(q) + 0x1000);
+	uint16_t idx = av->idx;
+	av->ring[idx % QSIZE] = (uint16_t)(slot * 3);
+	__atomic_store_n(&av->idx, (uint16_t)(idx + 1), __ATOMIC_RELEASE);
+}
+
+static uint16_t used_idx_q(struct rig *r, unsigned q)
+{
+	return __atomic_load_n(&((struct virtq_used *)(void *)host(r, QRING(q) + 0x2000))->idx, __ATOMIC_ACQUIRE);
+}
+
+/* Two queues: offered as VIRTIO_BLK_F_MQ with num_queues 2; a request on
+ * queue 1 completes on queue 1's used ring and interrupts queue 1 only; a
+ * notification for a queue the device does not have is ignored. */
+static void test_mq_queues_apart(void **state)
+{
+	(void)state;
+	struct rig *r = calloc(1, sizeof(*r));
+	struct held_be *h = calloc(1, sizeof(*h));
+	assert_non_null(r);
+	assert_non_null(h);
+	struct virtio_dev *d = held_device(r, h, 2, true);
+	assert_int_equal(d->num_queues, 2);
+	assert_true(d->host_features & VIRTIO_BIT(VIRTIO_BLK_F_MQ));
+	uint8_t nq[2];
+	d->ops->config_read(d, 34, nq, 2);
+	assert_int_equal(nq[0] | nq[1] << 8, 2);
+
+	uint64_t data;
+	post_read_q(r, 1, 0, 7, &data);
+	d->ops->queue_notify(d, 0); /* queue 0 has nothing */
+	assert_int_equal(h->n, 0);
+	d->ops->queue_notify(d, 1);
+	assert_int_equal(h->n, 1);
+	d->ops->queue_notify(d, 2); /* hostile: no queue 2 */
+	d->ops->queue_notify(d, 0xffffffffu);
+	assert_int_equal(h->n, 1);
+	held_complete(h);
+	h->be.batch_end(h->be.batch_ctx);
+	assert_int_equal(used_idx_q(r, 1), 1);
+	assert_int_equal(used_idx_q(r, 0), 0);
+	assert_int_equal(atomic_load(&raised_q[1]), 1);
+	assert_int_equal(atomic_load(&raised_q[0]), 0);
+	assert_memory_equal(host(r, data), h->img + 7 * 512, 512);
+	assert_int_equal(host(r, data + 512)[0], VIRTIO_BLK_S_OK);
+
+	/* Quiesced (pause, snapshot): a kick on queue 1 is not served; resume
+	 * looks at every queue, queue 1 included, without a new kick. */
+	d->ops->quiesce(d);
+	uint64_t data2;
+	post_read_q(r, 1, 1, 9, &data2);
+	d->ops->queue_notify(d, 1);
+	assert_int_equal(h->n, 0);
+	d->ops->resume(d);
+	assert_int_equal(h->n, 1);
+	held_complete(h);
+	h->be.batch_end(h->be.batch_ctx);
+	assert_int_equal(used_idx_q(r, 1), 2);
+	assert_memory_equal(host(r, data2), h->img + 9 * 512, 512);
+
+	/* One queue: no F_MQ, num_queues 1. */
+	virtio_blk_free(d);
+	fake_guest_fini(&r->g);
+	memset(r, 0, sizeof(*r));
+	d = held_device(r, h, 1, true);
+	assert_int_equal(d->num_queues, 1);
+	assert_false(d->host_features & VIRTIO_BIT(VIRTIO_BLK_F_MQ));
+	d->ops->config_read(d, 34, nq, 2);
+	assert_int_equal(nq[0] | nq[1] << 8, 1);
+	virtio_blk_free(d);
+	fake_guest_fini(&r->g);
+	free(h);
+	free(r);
+}
+
+/* A run of completions from a batching backend raises one interrupt, after
+ * batch_end; the turn's submits are unplugged once, after the last. A
+ * backend that does not batch interrupts once per completion. */
+static void test_batched_interrupts(void **state)
+{
+	(void)state;
+	for (int batches = 1; batches >= 0; batches--) {
+		struct rig *r = calloc(1, sizeof(*r));
+		struct held_be *h = calloc(1, sizeof(*h));
+		assert_non_null(r);
+		assert_non_null(h);
+		struct virtio_dev *d = held_device(r, h, 2, batches);
+		uint64_t data[8];
+		for (unsigned i = 0; i < 8; i++)
+			post_read_q(r, 0, i, 2 * i, &data[i]); /* not adjacent: not merged */
+		d->ops->queue_notify(d, 0);
+		assert_int_equal(h->n, 8);
+		assert_int_equal(h->unplugs, 1);
+		assert_int_equal(h->at_unplug, 8);
+		for (unsigned i = 0; i < 8; i++)
+			held_complete(h);
+		assert_int_equal(used_idx_q(r, 0), 8);
+		assert_int_equal(atomic_load(&raised_q[0]), batches ? 0 : 8);
+		h->be.batch_end(h->be.batch_ctx);
+		assert_int_equal(atomic_load(&raised_q[0]), batches ? 1 : 8);
+		h->be.batch_end(h->be.batch_ctx); /* nothing new: no interrupt */
+		assert_int_equal(atomic_load(&raised_q[0]), batches ? 1 : 8);
+		for (unsigned i = 0; i < 8; i++)
+			assert_memory_equal(host(r, data[i]), h->img + 2 * i * 512, 512);
+		struct virtio_blk_stat_values st;
+		virtio_blk_get_stats(d, &st);
+		assert_int_equal(st.requests, 8);
+		assert_int_equal(st.completions, 8);
+		assert_int_equal(st.interrupts, batches ? 1 : 8);
+		virtio_blk_free(d);
+		fake_guest_fini(&r->g);
+		free(h);
+		free(r);
+	}
+}
+
+/* A write of 512 bytes at `sector` on queue 0 from slot*3; its status
+ * byte's address in *st. */
+static void post_write_q(struct rig *r, unsigned slot, uint64_t sector, uint8_t fillb, uint64_t *st)
+{
+	struct virtq_desc *desc = (struct virtq_desc *)(void *)host(r, QRING(0));
+	uint64_t h = header(r, VIRTIO_BLK_T_OUT, sector), d = gbuf(r, 512);
+	*st = gbuf(r, 1);
+	memset(host(r, d), fillb, 512);
+	host(r, *st)[0] = 0xee;
+	struct seg s[] = { { h, 16, false }, { d, 512, false }, { *st, 1, true } };
+	for (unsigned i = 0; i < 3; i++) {
+		struct virtq_desc *dd = &desc[slot * 3 + i];
+		dd->addr = s[i].gpa;
+		dd->len = s[i].len;
+		dd->flags = (uint16_t)((s[i].write ? VIRTQ_DESC_F_WRITE : 0) | (i < 2 ? VIRTQ_DESC_F_NEXT : 0));
+		dd->next = (uint16_t)(slot * 3 + i + 1);
+	}
+	struct virtq_avail *av = (struct virtq_avail *)(void *)host(r, QRING(0) + 0x1000);
+	uint16_t idx = av->idx;
+	av->ring[idx % QSIZE] = (uint16_t)(slot * 3);
+	__atomic_store_n(&av->idx, (uint16_t)(idx + 1), __ATOMIC_RELEASE);
+}
+
+/* Adjacent reads of one turn go to the backend as one I/O (a read that
+ * does not continue them starts another), each request gets its own
+ * bytes; a merged write run that fails is retried one request at a time,
+ * so only the request that fails again sees IOERR. */
+static void test_merge_adjacent(void **state)
+{
+	(void)state;
+	struct rig *r = calloc(1, sizeof(*r));
+	struct held_be *h = calloc(1, sizeof(*h));
+	assert_non_null(r);
+	assert_non_null(h);
+	struct virtio_dev *d = held_device(r, h, 1, true);
+	uint64_t data[5];
+	for (unsigned i = 0; i < 4; i++)
+		post_read_q(r, 0, i, 10 + i, &data[i]);
+	post_read_q(r, 0, 4, 100, &data[4]);
+	d->ops->queue_notify(d, 0);
+	assert_int_equal(h->n, 2);
+	assert_int_equal(h->io[0]->off, 10 * 512);
+	assert_int_equal(h->io[0]->n, 4);
+	assert_int_equal(h->io[1]->off, 100 * 512);
+	assert_int_equal(h->at_unplug, 2);
+	held_complete(h);
+	held_complete(h);
+	h->be.batch_end(h->be.batch_ctx);
+	assert_int_equal(used_idx_q(r, 0), 5);
+	for (unsigned i = 0; i < 4; i++) {
+		assert_memory_equal(host(r, data[i]), h->img + (10 + i) * 512, 512);
+		assert_int_equal(host(r, data[i] + 512)[0], VIRTIO_BLK_S_OK);
+	}
+	assert_memory_equal(host(r, data[4]), h->img + 100 * 512, 512);
+	struct virtio_blk_stat_values st;
+	virtio_blk_get_stats(d, &st);
+	assert_int_equal(st.merged, 3);
+
+	/* Three adjacent writes: one I/O; it fails; each goes again alone. */
+	uint64_t ws[3];
+	for (unsigned i = 0; i < 3; i++)
+		post_write_q(r, 5 + i, 200 + i, (uint8_t)(0x10 + i), &ws[i]);
+	d->ops->queue_notify(d, 0);
+	assert_int_equal(h->n, 1);
+	assert_int_equal(h->io[0]->n, 3);
+	held_complete_res(h, -EIO);
+	assert_int_equal(h->n, 3); /* retried apart */
+	assert_int_equal(h->io[0]->off, 200 * 512);
+	assert_int_equal(h->io[1]->off, 201 * 512);
+	assert_int_equal(h->io[2]->off, 202 * 512);
+	assert_int_equal(h->io[0]->n, 1);
+	held_complete_res(h, 0);
+	held_complete_res(h, -EIO);
+	held_complete_res(h, 0);
+	h->be.batch_end(h->be.batch_ctx);
+	assert_int_equal(used_idx_q(r, 0), 8);
+	assert_int_equal(host(r, ws[0])[0], VIRTIO_BLK_S_OK);
+	assert_int_equal(host(r, ws[1])[0], VIRTIO_BLK_S_IOERR);
+	assert_int_equal(host(r, ws[2])[0], VIRTIO_BLK_S_OK);
+	assert_int_equal(h->img[200 * 512], 0x10);
+	assert_int_equal(h->img[202 * 512 + 511], 0x12);
+	virtio_blk_get_stats(d, &st);
+	assert_int_equal(st.retried, 1);
+	assert_int_equal(stat_of(&r->stats.errors), 1);
+	virtio_blk_free(d);
+	fake_guest_fini(&r->g);
+	free(h);
+	free(r);
+}
+
+/* host_blk_new with queues: the file backend carries requests of every
+ * queue (the ring sized for all of them) and completes each on its own. */
+static void test_mq_file(void **state)
+{
+	(void)state;
+	struct rig *r = calloc(1, sizeof(*r));
+	assert_non_null(r);
+	assert_int_equal(fake_guest_init(&r->g, RAM_SIZE), 0);
+	r->stats.name = "blk-test";
+	r->next_buf = BUF_GPA;
+	make_image(r, IMG_BYTES);
+	struct virtio_blk_config cfg = { .path = r->path, .engine = test_engine(), .queues = 4 };
+	struct dev_gate gate = { .stats = &r->stats, .policy = NULL, .id = "disk0" };
+	char err[256] = "";
+	struct virtio_dev *d = host_blk_new(&cfg, &r->g.m, gate, err, sizeof(err));
+	if (!d)
+		fail_msg("host_blk_new: %s", err);
+	r->d = d;
+	for (unsigned q = 0; q < 4; q++) {
+		struct virtq *vq = &d->vq[q];
+		vq->size = QSIZE;
+		vq->desc_gpa = QRING(q);
+		vq->avail_gpa = QRING(q) + 0x1000;
+		vq->used_gpa = QRING(q) + 0x2000;
+		assert_int_equal(virtq_enable(vq, &r->g.m), 0);
+	}
+	d->features = d->host_features | VIRTIO_BIT(VIRTIO_F_VERSION_1);
+	d->transport = r;
+	d->raise = q_raise;
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		atomic_store(&raised_q[q], 0);
+	atomic_store(&d->status, VIRTIO_S_ACKNOWLEDGE | VIRTIO_S_DRIVER | VIRTIO_S_FEATURES_OK |
+					 VIRTIO_S_DRIVER_OK);
+	uint64_t data[4][16];
+	for (unsigned q = 0; q < 4; q++)
+		for (unsigned i = 0; i < 16; i++)
+			post_read_q(r, q, i, q * 16 + i, &data[q][i]);
+	for (unsigned q = 0; q < 4; q++)
+		d->ops->queue_notify(d, q);
+	for (unsigned q = 0; q < 4; q++) {
+		for (int t = 0; t < 5000 && used_idx_q(r, q) != 16; t++) {
+			struct timespec ts = { 0, 1000000 };
+			nanosleep(&ts, NULL);
+		}
+		assert_int_equal(used_idx_q(r, q), 16);
+	}
+	uint8_t want[512];
+	for (unsigned q = 0; q < 4; q++)
+		for (unsigned i = 0; i < 16; i++) {
+			file_read(r, (q * 16 + i) * 512ull, want, 512);
+			assert_memory_equal(host(r, data[q][i]), want, 512);
+			assert_int_equal(host(r, data[q][i] + 512)[0], VIRTIO_BLK_S_OK);
+		}
+	/* Every queue heard of its completions (at least once each). */
+	for (unsigned q = 0; q < 4; q++)
+		assert_true(atomic_load(&raised_q[q]) >= 1);
+	virtio_blk_free(d);
+	unlink(r->path);
+	fake_guest_fini(&r->g);
+	free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1552,6 +1946,10 @@ int main(void)
 		cmocka_unit_test(test_policy_overlay_live),
 		cmocka_unit_test(test_policy_overlay_concurrent),
 		cmocka_unit_test(test_enospc),
+		cmocka_unit_test(test_mq_queues_apart),
+		cmocka_unit_test(test_batched_interrupts),
+		cmocka_unit_test(test_mq_file),
+		cmocka_unit_test(test_merge_adjacent),
 	};
 	const char *only = getenv("VIGIL_TEST_BLK_IO");
 	int failed = 0;
