@@ -759,7 +759,7 @@ static void test_config_and_features(void **state)
 	assert_int_equal(dev->num_queues, 2);
 	assert_true(dev->host_features & VIRTIO_BIT(VIRTIO_NET_F_MAC));
 	assert_true(dev->host_features & VIRTIO_BIT(VIRTIO_NET_F_STATUS));
-	assert_false(dev->host_features & VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF));
+	assert_true(dev->host_features & VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF));
 	assert_false(dev->host_features & VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC));
 	assert_false(dev->host_features & VIRTIO_BIT(VIRTIO_NET_F_CSUM)); /* plain backend */
 	assert_int_equal(fb.activated_with, dev->features);
