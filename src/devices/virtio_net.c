@@ -22,10 +22,10 @@
 #include "virtio/virtio_dev.h"
 
 #define IOV_MAX_CHAIN (VIRTQ_MAX_CHAIN + 1)
-/* Receive chains held at once (MRG_RXBUF: enough for a 64 KiB frame in
- * small buffers), and their buffers. */
-#define VNET_RX_HELD_MAX VIRTIO_NET_QUEUE_MAX
-#define VNET_RX_IOV_MAX  (VIRTIO_NET_QUEUE_MAX + VIRTQ_MAX_CHAIN)
+/* Receive chains held at once (MRG_RXBUF: a 64 KiB frame in 256-byte
+ * buffers), and their buffers: at most 321 iovs to readv (IOV_MAX 1024). */
+#define VNET_RX_HELD_MAX 256u
+#define VNET_RX_IOV_MAX  (256u + VIRTQ_MAX_CHAIN)
 
 /* A receive chain popped and not yet used: its buffers are
  * iov[sum of the niov before it, + niov). */
