@@ -67,6 +67,8 @@ struct fake_be {
 	unsigned rx_toggles;
 	uint64_t activated_with;
 	bool freed;
+	size_t endless;  /* non-zero: every recv is a frame claiming this many bytes */
+	unsigned recvs;  /* recv calls */
 };
 
 static int fake_send(struct net_backend *b, const struct iovec *iov, int iovcnt)
@@ -88,6 +90,9 @@ static ssize_t fake_recv(struct net_backend *b, const struct iovec *iov, int iov
 {
 	struct fake_be *f = (struct fake_be *)b;
 
+	f->recvs++;
+	if (f->endless)
+		return (ssize_t)f->endless;
 	if (!f->nq)
 		return -EAGAIN;
 	size_t len = f->qlen[0], off = 0;
@@ -997,6 +1002,53 @@ static void test_mrg_vnet_header(void **state)
 	assert_memory_equal(got + VIRTIO_NET_HDR_LEN, in + VIRTIO_NET_HDR_LEN, 200);
 }
 
+/* Frames the guest queued together go out in one run: one used-ring
+ * update and one interrupt for all of them. */
+static void test_tx_batch_one_interrupt(void **state)
+{
+	(void)state;
+	uint8_t hdr[VIRTIO_NET_HDR_LEN] = { 0 }, frame[60];
+	make_frame(frame, sizeof(frame), 50);
+	for (unsigned i = 0; i < 4; i++)
+		post_tx(hdr, frame, sizeof(frame)); /* 3 descriptors each: 12 of 16 */
+	dev->ops->queue_notify(dev, VIRTIO_NET_TXQ);
+	assert_int_equal(fb.sent, 4);
+	assert_int_equal(used_idx(VIRTIO_NET_TXQ), 4);
+	assert_int_equal(raised[VIRTIO_NET_TXQ], 1);
+	struct virtio_net_stats st;
+	virtio_net_get_stats(dev, &st);
+	assert_int_equal(st.tx_batches, 1);
+	assert_int_equal(st.tx_frames, 4);
+}
+
+/* A host that never runs dry (here: an endless stream of frames too long
+ * for the buffers, each dropped) gets VIRTIO_NET_RX_BUDGET reads per
+ * rx_ready, then the event thread moves on. */
+static void test_rx_budget_per_wakeup(void **state)
+{
+	(void)state;
+	start_mrg();
+	uint64_t gpa[16];
+	post_rx_bufs(QSIZE, 128, gpa); /* 2048 bytes, every descriptor */
+	dev->ops->queue_notify(dev, VIRTIO_NET_RXQ);
+	assert_true(fb.rx_on);
+	fb.endless = 100000; /* bytes each endless frame claims */
+	fb.recvs = 0;
+	fb.be.rx_ready(fb.be.rx_ctx);
+	assert_int_equal(fb.recvs, VIRTIO_NET_RX_BUDGET);
+	assert_int_equal(used_idx(VIRTIO_NET_RXQ), 0);
+	struct virtio_net_stats st;
+	virtio_net_get_stats(dev, &st);
+	assert_int_equal(st.rx_errors, VIRTIO_NET_RX_BUDGET);
+	/* the next wakeup starts a new budget, and a frame that fits lands */
+	fb.endless = 0;
+	uint8_t frame[60];
+	make_frame(frame, sizeof(frame), 51);
+	fake_queue(&fb, frame, sizeof(frame));
+	fb.be.rx_ready(fb.be.rx_ctx);
+	assert_int_equal(used_idx(VIRTIO_NET_RXQ), 1);
+}
+
 /* ---- config and features ----------------------------------------------- */
 
 static void test_config_and_features(void **state)
@@ -1522,6 +1574,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mrg_chain_shorter_than_header, setup_plain, teardown),
 		cmocka_unit_test_setup_teardown(test_mrg_header_split_in_chain, setup_plain, teardown),
 		cmocka_unit_test_setup_teardown(test_mrg_vnet_header, setup_vnet, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_batch_one_interrupt, setup_plain, teardown),
+		cmocka_unit_test_setup_teardown(test_rx_budget_per_wakeup, setup_plain, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_gets_header_and_frame, setup_plain, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_vnet_header_passed_and_sanitised, setup_vnet, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_held_until_buffer, setup_plain, teardown),
