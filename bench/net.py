@@ -36,6 +36,34 @@ PORT_TAP, PORT_USER = 5201, 5202
 MODES = {"tap": ("192.168.78.2/24", None, "192.168.78.1", PORT_TAP),
          "user": ("10.0.2.15/24", "10.0.2.2", "10.0.2.2", PORT_USER)}
 RATE_RE = re.compile(r"netbench (send|recv): \d+ bytes in [\d.]+ s, ([\d.]+) Mbit/s")
+# What the guest saw, around each transfer: its interface's packet and byte
+# counts and the interrupts of the virtio-net queues (vectors named
+# virtioN-input.0 / -output.0 under both VMMs), so frames per interrupt and
+# interrupts per MB compare side by side without either VMM's own counters.
+COUNTERS = ("cd /sys/class/net/eth0/statistics && echo pk $(cat rx_packets tx_packets rx_bytes tx_bytes); "
+            "grep -E 'virtio[0-9]+-(input|output)' /proc/interrupts")
+
+
+def counters(g):
+    rc, out = g.run(COUNTERS, timeout=30)
+    c = {"rx_pk": 0, "tx_pk": 0, "rx_b": 0, "tx_b": 0, "irq_in": 0, "irq_out": 0}
+    for line in out.splitlines():
+        f = line.split()
+        if f[:1] == ["pk"] and len(f) == 5:
+            c["rx_pk"], c["tx_pk"], c["rx_b"], c["tx_b"] = (int(x) for x in f[1:])
+        elif len(f) > 2 and f[0].endswith(":"):
+            n = sum(int(x) for x in f[1:] if x.isdigit())
+            c["irq_in" if "-input" in line else "irq_out"] += n
+    return c
+
+
+def batching(before, after, d):
+    """Frames per interrupt and interrupts per MB on the queue that carried
+    the data (receive for recv, transmit for send)."""
+    dx = {k: after[k] - before[k] for k in after}
+    pk, b, irq = (dx["rx_pk"], dx["rx_b"], dx["irq_in"]) if d == "recv" else (dx["tx_pk"], dx["tx_b"], dx["irq_out"])
+    return {"packets": pk, "bytes": b, "irqs": irq, "pk_per_irq": pk / irq if irq else None,
+            "irq_per_mb": irq / (b / 1e6) if b else None, "avg_frame": b / pk if pk else None}
 
 
 def vigil(mode):
@@ -97,10 +125,17 @@ def one_boot(name, mode, argv, rnd):
         if rc != 0:
             print(f"  {name} {mode}: network set-up failed: {out.strip()[-200:]!r}", flush=True)
         for d in ("send", "recv"):
+            c0 = counters(g)
             rc, out = g.run(f"netbench {d} {peer} {port} {SECS}", timeout=120 + 4 * SECS)
             m = RATE_RE.search(out)
             if rc == 0 and m:
                 got[d] = float(m.group(2))
+                bt = batching(c0, counters(g), d)
+                got[d + "_batch"] = bt
+                print(f"  {name} {mode} {d}: {bt['packets']} frames, {bt['irqs']} queue interrupts"
+                      + (f", {bt['pk_per_irq']:.1f} frames/interrupt, {bt['irq_per_mb']:.1f} interrupts/MB"
+                         if bt["irqs"] and bt["bytes"] else "")
+                      + (f", {bt['avg_frame']:.0f} B/frame" if bt["packets"] else ""), flush=True)
             else:
                 print(f"  {name} {mode} {d}: failed ({out.strip()[-200:]!r})", flush=True)
         g.finish(timeout=120)
@@ -119,11 +154,15 @@ def main():
         return 1
     servers = setup()
     res = {n: {m: {"send": [], "recv": []} for m in MODES} for n, _ in VMMS}
+    batch = {n: {m: {"send": [], "recv": []} for m in MODES} for n, _ in VMMS}
     try:
         for rnd in range(RUNS):
             order = [(n, mk, m) for n, mk in VMMS for m in MODES]
             for name, mk, mode in (order if rnd % 2 == 0 else order[::-1]):
                 for d, v in one_boot(name, mode, mk(mode), rnd).items():
+                    if d.endswith("_batch"):
+                        batch[name][mode][d[:-6]].append(v)
+                        continue
                     res[name][mode][d].append(v)
                     print(f"  round {rnd + 1} {name} {mode} {d}: {v:.1f} Mbit/s", flush=True)
     finally:
@@ -148,6 +187,15 @@ def main():
             print(f"{key:22}" + "".join(
                 f"{c['median']:10.1f} ({c['min']:.0f}-{c['max']:.0f})".rjust(24) if c else f"{'-':>24}" for c in cells)
                 + (f"{r:11.2f}x" if r else f"{'-':>12}"), flush=True)
+    print("frames per queue interrupt in the guest (median; interrupts per MB)")
+    for mode in MODES:
+        for d, label in (("send", "guest->host"), ("recv", "host->guest")):
+            cells = []
+            for n, _ in VMMS:
+                xs = [b for b in batch[n][mode][d] if b["pk_per_irq"] is not None]
+                cells.append(f"{statistics.median(b['pk_per_irq'] for b in xs):8.1f} "
+                             f"({statistics.median(b['irq_per_mb'] for b in xs):.1f}/MB)" if xs else "-")
+            print(f"{mode + ' ' + label:22}" + "".join(f"{c:>24}" for c in cells), flush=True)
     missing = [k for k, r in ratios.items() if r is None]
     tap_ok = all((ratios[k] or 0) >= 1.0 for k in ratios if k.startswith("tap"))
     user_ok = all((ratios[k] or 0) >= 0.9 for k in ratios if k.startswith("user"))
@@ -156,7 +204,7 @@ def main():
     detail = ", ".join(f"{k} {r:.2f}x" if r else f"{k} -" for k, r in ratios.items()) + \
         " (goal: TAP >= 1.0x both ways, user level: >= 0.9x)"
     with open(f"{OUT}/net.json", "w") as f:
-        json.dump({"runs": RUNS, "secs": SECS, "table": table, "raw": res, "verdict": verdict,
+        json.dump({"runs": RUNS, "secs": SECS, "table": table, "raw": res, "batching": batch, "verdict": verdict,
                    "detail": detail}, f, indent=1)
     return 0
 

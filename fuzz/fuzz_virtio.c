@@ -283,7 +283,9 @@ static const struct blk_backend_ops fb_ops = { .submit = fb_submit, .drain = fb_
 #if FUZZ_DEV == FUZZ_NET
 struct fnet {
 	struct net_backend be;
-	uint8_t frame[2048];
+	/* a TSO frame's worth: long frames reach the mergeable-buffer paths
+	 * (tails through the spill, more chains, frames too long for them) */
+	uint8_t frame[VIRTIO_NET_HDR_LEN + VIRTIO_NET_FRAME_MAX + 64];
 	size_t len;
 	bool have, rx_on;
 	int send_ret;
@@ -305,9 +307,11 @@ static ssize_t fn_recv(struct net_backend *be, const struct iovec *iov, int iovc
 	if (!n->have)
 		return -EAGAIN;
 	n->have = false;
-	size_t off = 0;
-	for (int i = 0; i < iovcnt && off < n->len; i++) {
-		size_t k = iov[i].iov_len < n->len - off ? iov[i].iov_len : n->len - off;
+	/* like a TAP: copies what fits, says how long the frame was (a
+	 * length past the buffer stands for a frame longer than any) */
+	size_t off = 0, len = n->len < sizeof(n->frame) ? n->len : sizeof(n->frame);
+	for (int i = 0; i < iovcnt && off < len; i++) {
+		size_t k = iov[i].iov_len < len - off ? iov[i].iov_len : len - off;
 		memcpy(iov[i].iov_base, n->frame + off, k);
 		off += k;
 	}
@@ -660,9 +664,10 @@ static void host_event(struct rig *r, struct in *in)
 	switch (op & 3) {
 	case 0:
 	case 1:
-		fnet.len = take(in, 2) & 0x7ff;
-		for (size_t i = 0; i < fnet.len; i++)
-			fnet.frame[i] = i < 64 ? (uint8_t)take(in, 1) : (uint8_t)i;
+		/* op bit 3: up to 128 KiB (TSO frames and longer), else 2 KiB */
+		fnet.len = (op & 8) ? take(in, 3) & 0x1ffff : take(in, 2) & 0x7ff;
+		for (size_t i = 0; i < 64 && i < fnet.len; i++)
+			fnet.frame[i] = (uint8_t)take(in, 1); /* the rest: what the last frames left */
 		fnet.have = true;
 		if (fnet.rx_on && fnet.be.rx_ready)
 			fnet.be.rx_ready(fnet.be.rx_ctx);

@@ -3,9 +3,10 @@
  * transport on the event thread, and the backend calls rx_ready there too,
  * so the state below needs no lock. rx_ready may be re-entered from inside
  * backend->send (slirp answers an ARP request at once): the RX path only
- * touches the RX queue and `rx`, the TX path only the TX queue and `tx`.
- * RX: a popped receive chain waits in `rx` until a frame fills it; when the
- * ring is empty the backend is told to stop delivering (the frames wait on
+ * touches the RX queue and `held`, the TX path only the TX queue and `tx`.
+ * RX: popped receive chains wait in `held` until frames fill them (with
+ * MRG_RXBUF as many as the largest frame needs, else one); when the ring
+ * has too few the backend is told to stop delivering (the frames wait on
  * the host side) until the driver kicks the receive queue. */
 #include "devices/virtio_net.h"
 
@@ -21,6 +22,18 @@
 #include "virtio/virtio_dev.h"
 
 #define IOV_MAX_CHAIN (VIRTQ_MAX_CHAIN + 1)
+/* Receive chains held at once (MRG_RXBUF: a 64 KiB frame in 256-byte
+ * buffers), and their buffers: at most 321 iovs to readv (IOV_MAX 1024). */
+#define VNET_RX_HELD_MAX 256u
+#define VNET_RX_IOV_MAX  (256u + VIRTQ_MAX_CHAIN)
+
+/* A receive chain popped and not yet used: its buffers are
+ * iov[sum of the niov before it, + niov). */
+struct vnet_held {
+	uint16_t head;
+	uint16_t niov;
+	uint32_t len; /* writable bytes */
+};
 
 struct vnet {
 	struct virtio_dev dev; /* first: the ops get &dev */
@@ -28,13 +41,20 @@ struct vnet {
 	uint8_t config[VIRTIO_NET_CONFIG_LEN];
 	bool active;  /* between activate and reset */
 	bool rx_on;   /* the backend was told to deliver */
-	bool rx_have; /* rx holds a popped chain no frame filled yet */
+	bool mrg;     /* VIRTIO_NET_F_MRG_RXBUF negotiated */
 	bool quiesced; /* control plane pause: no frame either way */
 	bool mac_set;  /* virtio_net_set_mac: a restore keeps this MAC */
-	struct virtq_chain rx, tx;
+	struct virtq_chain chain, tx; /* what virtq_pop fills (RX, TX) */
+	/* RX: chains popped and waiting for frames, in ring order */
+	unsigned nheld, niov;
+	uint64_t held_bytes;
+	struct vnet_held held[VNET_RX_HELD_MAX];
+	struct iovec iov[VNET_RX_IOV_MAX];
+	struct iovec rv[VNET_RX_IOV_MAX + 1]; /* what recv gets: iov, spill last */
 	struct virtio_net_stats st;
 	/* RX overflow catcher: the last iov entry, so a frame larger than the
-	 * guest's buffer is seen as such whatever the backend reports. */
+	 * guest's buffers is seen as such whatever the backend reports; with
+	 * MRG_RXBUF it holds the tail until more chains are popped for it. */
 	uint8_t *spill;
 };
 
@@ -49,22 +69,6 @@ static bool running(const struct vnet *n)
 	return n->active && !n->quiesced && virtio_dev_live(&n->dev);
 }
 
-/* Copies the start of the chain's writable buffers (what the backend wrote). */
-static void chain_peek(const struct virtq_chain *c, void *dst, size_t len)
-{
-	uint8_t *out = dst;
-
-	for (unsigned i = 0; i < c->n && len; i++) {
-		const struct virtq_buf *b = &c->buf[i];
-		if (!b->device_writes)
-			continue;
-		size_t chunk = b->len < len ? b->len : len;
-		memcpy(out, b->host, chunk);
-		out += chunk;
-		len -= chunk;
-	}
-}
-
 static void set_rx(struct vnet *n, bool on)
 {
 	if (n->rx_on == on)
@@ -75,90 +79,228 @@ static void set_rx(struct vnet *n, bool on)
 
 /* ---- receive ------------------------------------------------------------ */
 
-/* Pops receive chains until one is usable; false when the ring is empty or
- * broken. Malformed chains are completed with 0 bytes and counted. */
-static bool rx_take(struct vnet *n, unsigned *done)
+/* Copies between buf and the bytes [off, off + len) of iov[0, cnt), to the
+ * iov when to_iov; returns the bytes copied. */
+static size_t iov_copy(const struct iovec *iov, unsigned cnt, size_t off, void *buf, size_t len, bool to_iov)
+{
+	uint8_t *p = buf;
+	size_t done = 0;
+
+	for (unsigned i = 0; i < cnt && done < len; i++) {
+		if (off >= iov[i].iov_len) {
+			off -= iov[i].iov_len;
+			continue;
+		}
+		size_t chunk = iov[i].iov_len - off;
+		if (chunk > len - done)
+			chunk = len - done;
+		uint8_t *q = (uint8_t *)iov[i].iov_base + off;
+		if (to_iov)
+			memcpy(q, p + done, chunk);
+		else
+			memcpy(p + done, q, chunk);
+		done += chunk;
+		off = 0;
+	}
+	return done;
+}
+
+/* Bytes of receive buffer the largest frame the host may hand us needs,
+ * header included: a TSO/UFO frame when the guest takes those, else one
+ * Ethernet frame with a VLAN tag. Only a goal for how many mergeable
+ * buffers to hold: a bigger frame still lands if the ring has room. */
+static uint64_t rx_need(const struct vnet *n)
+{
+	const struct virtio_dev *d = &n->dev;
+
+	if (virtio_has(d, VIRTIO_NET_F_GUEST_TSO4) || virtio_has(d, VIRTIO_NET_F_GUEST_TSO6) ||
+	    virtio_has(d, VIRTIO_NET_F_GUEST_UFO))
+		return VIRTIO_NET_HDR_LEN + VIRTIO_NET_FRAME_MAX;
+	return VIRTIO_NET_HDR_LEN + 1518u;
+}
+
+static void rx_forget(struct vnet *n)
+{
+	n->nheld = 0;
+	n->niov = 0;
+	n->held_bytes = 0;
+}
+
+/* Pops receive chains into `held` until they hold `want` bytes, the ring
+ * is empty or our arrays are full (without MRG_RXBUF: one chain). Chains
+ * no frame may go to are completed with 0 bytes and counted. Returns
+ * false when the ring broke (the device then needs a reset). */
+static bool rx_fill(struct vnet *n, uint64_t want, unsigned *done)
 {
 	struct virtq *q = &n->dev.vq[VIRTIO_NET_RXQ];
+	uint64_t min = n->mrg ? VIRTIO_NET_HDR_LEN : VIRTIO_NET_HDR_LEN + VIRTIO_NET_ETH_HLEN;
+	unsigned max = n->mrg ? VNET_RX_HELD_MAX : 1;
 
-	for (;;) {
-		int r = virtq_pop(q, &n->rx);
+	while (n->held_bytes < want && n->nheld < max && n->niov + VIRTQ_MAX_CHAIN <= VNET_RX_IOV_MAX) {
+		int r = virtq_pop(q, &n->chain);
 		if (r == 0)
-			return false;
+			return true;
 		if (r == -EINVAL) {
 			virtio_dev_needs_reset(&n->dev);
+			rx_forget(n);
 			return false;
 		}
-		if (r == -EBADMSG || n->rx.out_len ||
-		    n->rx.in_len < VIRTIO_NET_HDR_LEN + VIRTIO_NET_ETH_HLEN) {
-			/* bad chain, device-readable buffers, or no room for a frame */
+		if (r == -EBADMSG || n->chain.out_len || n->chain.in_len < min) {
+			/* bad chain, device-readable buffers, or too short for a
+			 * header (a frame, without MRG_RXBUF) */
 			if (r == -EBADMSG)
 				n->st.bad_chains++;
 			n->st.rx_errors++;
 			dev_request_error(&n->dev.gate);
-			virtq_push(q, n->rx.head, 0);
+			virtq_push(q, n->chain.head, 0);
 			(*done)++;
 			continue;
 		}
-		return true;
+		struct vnet_held *h = &n->held[n->nheld++];
+		h->head = n->chain.head;
+		h->len = (uint32_t)n->chain.in_len; /* <= UINT32_MAX: virtq_pop checks */
+		h->niov = (uint16_t)virtq_chain_iov(&n->chain, true, 0, UINT64_MAX, n->iov + n->niov);
+		n->niov += h->niov;
+		n->held_bytes += h->len;
 	}
+	return true;
+}
+
+/* Whether to read a frame into what is held now, rather than wait for the
+ * driver to post more: the held buffers take the largest frame, or the
+ * driver has nothing left to post (every descriptor is ours), or our
+ * arrays are full. */
+static bool rx_enough(const struct vnet *n, uint64_t need)
+{
+	if (!n->nheld)
+		return false;
+	if (!n->mrg || n->held_bytes >= need)
+		return true;
+	return n->nheld == VNET_RX_HELD_MAX || n->niov + VIRTQ_MAX_CHAIN > VNET_RX_IOV_MAX ||
+	       n->niov >= n->dev.vq[VIRTIO_NET_RXQ].size;
+}
+
+/* Completes the first k held chains, `used` bytes written over them, and
+ * moves the rest to the front. */
+static void rx_complete(struct vnet *n, unsigned k, uint64_t used)
+{
+	struct virtq *q = &n->dev.vq[VIRTIO_NET_RXQ];
+	unsigned iovs = 0;
+
+	for (unsigned i = 0; i < k; i++) {
+		const struct vnet_held *h = &n->held[i];
+		uint32_t w = used < h->len ? (uint32_t)used : h->len;
+		virtq_push(q, h->head, w);
+		used -= w;
+		iovs += h->niov;
+		n->held_bytes -= h->len;
+	}
+	n->nheld -= k;
+	n->niov -= iovs;
+	memmove(n->held, n->held + k, n->nheld * sizeof(n->held[0]));
+	memmove(n->iov, n->iov + iovs, n->niov * sizeof(n->iov[0]));
 }
 
 /* Moves waiting frames into receive buffers until the backend has none or
- * the guest has posted no more buffers (then the backend stops). */
+ * the guest has posted too few buffers (then the backend stops). With
+ * MRG_RXBUF a frame spans as many chains as it needs (num_buffers in its
+ * header says how many); without, one chain takes one frame. One used-ring
+ * update and at most one interrupt per call. */
 static void rx_run(struct vnet *n)
 {
-	struct virtq *q = &n->dev.vq[VIRTIO_NET_RXQ];
-	struct iovec iov[IOV_MAX_CHAIN];
-	unsigned done = 0;
+	struct iovec *rv = n->rv;
+	uint64_t skip = n->be->vnet_hdr ? 0 : VIRTIO_NET_HDR_LEN;
+	uint64_t need = n->mrg ? rx_need(n) : UINT64_MAX; /* else: one chain */
+	size_t spill = n->mrg ? VIRTIO_NET_HDR_LEN + VIRTIO_NET_FRAME_MAX : 1;
+	unsigned done = 0, frames = 0;
 
 	if (!running(n)) {
 		set_rx(n, false);
 		return;
 	}
-	for (unsigned budget = VIRTIO_NET_QUEUE_MAX; budget; budget--) {
-		if (!n->rx_have) {
-			if (!rx_take(n, &done)) {
+	for (unsigned budget = VIRTIO_NET_RX_BUDGET; budget; budget--) {
+		if (!rx_fill(n, need, &done)) {
+			set_rx(n, false);
+			break;
+		}
+		if (!rx_enough(n, need)) {
+			/* no buffer, or too few for the largest frame: the
+			 * frames wait on the host side for the driver's kick */
+			if (n->nheld)
+				n->st.rx_waits++;
+			set_rx(n, false);
+			break;
+		}
+		/* the held buffers, minus the header when the backend does not
+		 * write one, then the spill */
+		unsigned cnt = n->niov;
+		memcpy(rv, n->iov, cnt * sizeof(rv[0]));
+		for (uint64_t s = skip; s && cnt;) {
+			if (s < rv[0].iov_len) {
+				rv[0].iov_base = (uint8_t *)rv[0].iov_base + s;
+				rv[0].iov_len -= s;
+				break;
+			}
+			s -= rv[0].iov_len;
+			memmove(rv, rv + 1, --cnt * sizeof(rv[0]));
+		}
+		rv[cnt].iov_base = n->spill;
+		rv[cnt].iov_len = spill;
+		ssize_t len = n->be->ops->recv(n->be, rv, (int)cnt + 1);
+		if (len == -EAGAIN)
+			break; /* keep the chains for the next frame */
+		/* bytes of chain the frame takes, header included */
+		uint64_t used = (uint64_t)(len < 0 ? 0 : len) + skip;
+		if (len >= 0 && n->mrg && used > n->held_bytes && used - n->held_bytes <= spill) {
+			/* longer than what was held: more chains, and the tail
+			 * that went to the spill is copied into them */
+			uint64_t held = n->held_bytes;
+			unsigned from = n->niov;
+			if (!rx_fill(n, used, &done)) {
 				set_rx(n, false);
 				break;
 			}
-			n->rx_have = true;
+			if (n->held_bytes > held)
+				iov_copy(n->iov + from, n->niov - from, 0, n->spill,
+					 (size_t)((used < n->held_bytes ? used : n->held_bytes) - held), true);
 		}
-		uint64_t skip = n->be->vnet_hdr ? 0 : VIRTIO_NET_HDR_LEN;
-		int cnt = (int)virtq_chain_iov(&n->rx, true, skip, UINT64_MAX, iov);
-		uint64_t room = n->rx.in_len - skip;
-		iov[cnt].iov_base = n->spill;
-		iov[cnt].iov_len = 1;
-		ssize_t len = n->be->ops->recv(n->be, iov, cnt + 1);
-		if (len == -EAGAIN)
-			break; /* keep the chain for the next frame */
-		if (len < 0 || (uint64_t)len > room ||
+		if (len < 0 || used > n->held_bytes ||
 		    (n->be->vnet_hdr && (size_t)len < VIRTIO_NET_HDR_LEN)) {
-			/* host error or a frame larger than the buffer: lost,
-			 * and the chain waits for the next one */
+			/* host error or a frame larger than the buffers: lost,
+			 * and the chains wait for the next one */
 			n->st.rx_errors++;
 			dev_request_error(&n->dev.gate);
 			continue;
 		}
-		uint64_t frame = n->be->vnet_hdr ? (uint64_t)len - VIRTIO_NET_HDR_LEN : (uint64_t)len;
+		uint64_t frame = used - VIRTIO_NET_HDR_LEN;
 		if (!dev_request(&n->dev.gate, REQ_READ, frame))
-			continue; /* denied (counted): dropped, chain kept */
+			continue; /* denied (counted): dropped, chains kept */
 
+		/* the chains it took, in order (each holds >= a header) */
+		unsigned k = 0;
+		for (uint64_t left = used; left; k++)
+			left -= left < n->held[k].len ? left : n->held[k].len;
 		uint8_t hdr[VIRTIO_NET_HDR_LEN];
 		if (n->be->vnet_hdr) {
-			chain_peek(&n->rx, hdr, sizeof(hdr));
+			iov_copy(n->iov, n->niov, 0, hdr, sizeof(hdr), false);
 			if (!virtio_has(&n->dev, VIRTIO_NET_F_GUEST_CSUM))
 				hdr[VIRTIO_NET_HDR_OFF_FLAGS] = 0; /* no DATA_VALID either */
 		} else {
 			memset(hdr, 0, sizeof(hdr));
 		}
-		hdr[VIRTIO_NET_HDR_OFF_NUM_BUFS] = 1; /* no MRG_RXBUF: always 1 */
-		hdr[VIRTIO_NET_HDR_OFF_NUM_BUFS + 1] = 0;
-		virtq_chain_write(&n->rx, 0, hdr, sizeof(hdr));
-		virtq_push(q, n->rx.head, (uint32_t)(frame + VIRTIO_NET_HDR_LEN));
-		n->rx_have = false;
+		hdr[VIRTIO_NET_HDR_OFF_NUM_BUFS] = (uint8_t)k;
+		hdr[VIRTIO_NET_HDR_OFF_NUM_BUFS + 1] = (uint8_t)(k >> 8);
+		iov_copy(n->iov, n->niov, 0, hdr, sizeof(hdr), true);
+		rx_complete(n, k, used);
 		n->st.rx_frames++;
-		done++;
+		n->st.rx_bufs += k;
+		frames++;
+		done += k;
+	}
+	if (frames) {
+		n->st.rx_batches++;
+		if (frames > n->st.rx_batch_max)
+			n->st.rx_batch_max = frames;
 	}
 	if (done)
 		virtio_dev_used(&n->dev, VIRTIO_NET_RXQ);
@@ -259,8 +401,10 @@ static void tx_run(struct vnet *n)
 		}
 		virtq_push(q, n->tx.head, 0);
 	}
-	if (done)
+	if (done) {
+		n->st.tx_batches++;
 		virtio_dev_used(&n->dev, VIRTIO_NET_TXQ);
+	}
 }
 
 /* ---- virtio_dev ops ----------------------------------------------------- */
@@ -290,7 +434,8 @@ static int net_activate(struct virtio_dev *d)
 			return r;
 	}
 	n->active = true;
-	n->rx_have = false;
+	n->mrg = virtio_has(d, VIRTIO_NET_F_MRG_RXBUF);
+	rx_forget(n);
 	return 0;
 }
 
@@ -299,7 +444,7 @@ static void net_reset(struct virtio_dev *d)
 	struct vnet *n = to_net(d);
 
 	n->active = false;
-	n->rx_have = false; /* the popped chain belongs to the old rings */
+	rx_forget(n); /* the popped chains belong to the old rings */
 	set_rx(n, false);
 }
 
@@ -599,7 +744,8 @@ struct virtio_dev *virtio_net_new_backend(struct net_backend *be, const uint8_t 
 	struct virtio_dev *d = &n->dev;
 	d->name = "virtio-net";
 	d->device_id = VIRTIO_ID_NET;
-	d->host_features = VIRTIO_BIT(VIRTIO_NET_F_MAC) | VIRTIO_BIT(VIRTIO_NET_F_STATUS) | be->features;
+	d->host_features = VIRTIO_BIT(VIRTIO_NET_F_MAC) | VIRTIO_BIT(VIRTIO_NET_F_STATUS) |
+			   VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) | be->features;
 	d->num_queues = 2;
 	d->queue_max = VIRTIO_NET_QUEUE_MAX;
 	d->config_len = VIRTIO_NET_CONFIG_LEN;

@@ -67,6 +67,8 @@ struct fake_be {
 	unsigned rx_toggles;
 	uint64_t activated_with;
 	bool freed;
+	size_t endless;  /* non-zero: every recv is a frame claiming this many bytes */
+	unsigned recvs;  /* recv calls */
 };
 
 static int fake_send(struct net_backend *b, const struct iovec *iov, int iovcnt)
@@ -88,6 +90,9 @@ static ssize_t fake_recv(struct net_backend *b, const struct iovec *iov, int iov
 {
 	struct fake_be *f = (struct fake_be *)b;
 
+	f->recvs++;
+	if (f->endless)
+		return (ssize_t)f->endless;
 	if (!f->nq)
 		return -EAGAIN;
 	size_t len = f->qlen[0], off = 0;
@@ -739,6 +744,311 @@ static void test_rx_reset_forgets_chain(void **state)
 	assert_int_equal(fb.nq, 0);
 }
 
+/* ---- RX with mergeable buffers ------------------------------------------ */
+
+/* The driver negotiates MRG_RXBUF (the queues start over). */
+static void start_mrg(void)
+{
+	start(dev, VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF));
+}
+
+/* n one-buffer receive chains of len bytes each; gpa[i] their buffers. */
+static void post_rx_bufs(unsigned n, uint32_t len, uint64_t *gpa)
+{
+	for (unsigned i = 0; i < n; i++) {
+		gpa[i] = galloc(len);
+		memset(g.ram + gpa[i], 0xee, len);
+		struct buf b = { gpa[i], len, true };
+		post(VIRTIO_NET_RXQ, &b, 1);
+	}
+}
+
+/* Reads `len` bytes spread over the buffers gpa[0..] of `each` bytes. */
+static void rx_gather(const uint64_t *gpa, uint32_t each, uint8_t *out, uint32_t len)
+{
+	for (unsigned i = 0; len; i++) {
+		uint32_t c = len < each ? len : each;
+		memcpy(out, g.ram + gpa[i], c);
+		out += c;
+		len -= c;
+	}
+}
+
+/* A frame longer than one buffer spans several chains; num_buffers says
+ * how many, each used length is what that chain got. */
+static void test_mrg_frame_spans_chains(void **state)
+{
+	(void)state;
+	start_mrg();
+	uint64_t gpa[16];
+	post_rx_bufs(16, 128, gpa); /* 2048 bytes >= the 1530 one frame may need */
+	uint8_t frame[300];
+	make_frame(frame, sizeof(frame), 21);
+	fake_queue(&fb, frame, sizeof(frame));
+	dev->ops->queue_notify(dev, VIRTIO_NET_RXQ);
+
+	/* 12 + 300 = 312 bytes: 128 + 128 + 56 */
+	assert_int_equal(used_idx(VIRTIO_NET_RXQ), 3);
+	static const uint32_t want[3] = { 128, 128, 56 };
+	for (unsigned i = 0; i < 3; i++) {
+		uint32_t id, len;
+		used_elem(VIRTIO_NET_RXQ, (uint16_t)i, &id, &len);
+		assert_int_equal(id, i);
+		assert_int_equal(len, want[i]);
+	}
+	uint8_t got[VIRTIO_NET_HDR_LEN + sizeof(frame)];
+	rx_gather(gpa, 128, got, sizeof(got));
+	assert_int_equal(get16(got + VIRTIO_NET_HDR_OFF_NUM_BUFS), 3);
+	assert_int_equal(got[VIRTIO_NET_HDR_OFF_FLAGS], 0);
+	assert_memory_equal(got + VIRTIO_NET_HDR_LEN, frame, sizeof(frame));
+	assert_int_equal(raised[VIRTIO_NET_RXQ], 1);
+	struct virtio_net_stats st;
+	virtio_net_get_stats(dev, &st);
+	assert_int_equal(st.rx_frames, 1);
+	assert_int_equal(st.rx_bufs, 3);
+	assert_int_equal(st.rx_errors, 0);
+}
+
+/* Several waiting frames go in one run: one used-ring update, one
+ * interrupt, the batch counted. */
+static void test_mrg_batch_one_interrupt(void **state)
+{
+	(void)state;
+	start_mrg();
+	uint64_t gpa[16];
+	post_rx_bufs(16, 256, gpa);
+	dev->ops->queue_notify(dev, VIRTIO_NET_RXQ);
+	assert_true(fb.rx_on);
+	uint8_t f[5][100];
+	for (unsigned i = 0; i < 5; i++) {
+		make_frame(f[i], sizeof(f[i]), 30 + i);
+		fake_queue(&fb, f[i], sizeof(f[i]));
+	}
+	fb.be.rx_ready(fb.be.rx_ctx);
+
+	assert_int_equal(used_idx(VIRTIO_NET_RXQ), 5);
+	assert_int_equal(raised[VIRTIO_NET_RXQ], 1);
+	for (unsigned i = 0; i < 5; i++) {
+		uint8_t got[VIRTIO_NET_HDR_LEN + 100];
+		memcpy(got, g.ram + gpa[i], sizeof(got));
+		assert_int_equal(get16(got + VIRTIO_NET_HDR_OFF_NUM_BUFS), 1);
+		assert_memory_equal(got + VIRTIO_NET_HDR_LEN, f[i], 100);
+	}
+	struct virtio_net_stats st;
+	virtio_net_get_stats(dev, &st);
+	assert_int_equal(st.rx_batches, 1);
+	assert_int_equal(st.rx_batch_max, 5);
+	assert_true(fb.rx_on); /* buffers remain: delivery stays on */
+}
+
+/* Too few buffers for the largest frame: nothing is read, the frames wait
+ * on the host side until the driver posts more and kicks. */
+static void test_mrg_waits_for_enough_buffers(void **state)
+{
+	(void)state;
+	start_mrg();
+	uint64_t gpa[16];
+	post_rx_bufs(4, 200, gpa); /* 800 < 1530 */
+	uint8_t frame[60];
+	make_frame(frame, sizeof(frame), 40);
+	fake_queue(&fb, frame, sizeof(frame));
+	dev->ops->queue_notify(dev, VIRTIO_NET_RXQ);
+	assert_int_equal(used_idx(VIRTIO_NET_RXQ), 0);
+	assert_int_equal(fb.nq, 1);
+	assert_false(fb.rx_on);
+	struct virtio_net_stats st;
+	virtio_net_get_stats(dev, &st);
+	assert_int_equal(st.rx_waits, 1);
+
+	post_rx_bufs(4, 200, gpa + 4);
+	dev->ops->queue_notify(dev, VIRTIO_NET_RXQ);
+	assert_int_equal(used_idx(VIRTIO_NET_RXQ), 1);
+	assert_int_equal(fb.nq, 0);
+	uint32_t id, len;
+	used_elem(VIRTIO_NET_RXQ, 0, &id, &len);
+	assert_int_equal(id, 0); /* the first chain held, in ring order */
+	assert_int_equal(len, VIRTIO_NET_HDR_LEN + sizeof(frame));
+	assert_memory_equal(g.ram + gpa[0] + VIRTIO_NET_HDR_LEN, frame, sizeof(frame));
+}
+
+/* A driver whose whole ring is ours and still short of the largest frame
+ * gets what fits (it could post nothing more); what does not fit is
+ * dropped and counted, never written past the buffers. */
+static void test_mrg_small_ring_gets_what_fits(void **state)
+{
+	(void)state;
+	start_mrg();
+	uint64_t gpa[16];
+	post_rx_bufs(QSIZE, 40, gpa); /* 640 bytes, every descriptor */
+	uint8_t small[100], big[700];
+	make_frame(small, sizeof(small), 41);
+	make_frame(big, sizeof(big), 42);
+	fake_queue(&fb, big, sizeof(big));
+	fake_queue(&fb, small, sizeof(small));
+	uint64_t end = galloc(64); /* right after the last buffer */
+	memset(g.ram + end, 0x5a, 64);
+	dev->ops->queue_notify(dev, VIRTIO_NET_RXQ);
+
+	assert_int_equal(fb.nq, 0);
+	assert_int_equal(used_idx(VIRTIO_NET_RXQ), 3); /* 112 bytes: 40 + 40 + 32 */
+	uint8_t got[VIRTIO_NET_HDR_LEN + sizeof(small)];
+	rx_gather(gpa, 40, got, sizeof(got));
+	assert_int_equal(get16(got + VIRTIO_NET_HDR_OFF_NUM_BUFS), 3);
+	assert_memory_equal(got + VIRTIO_NET_HDR_LEN, small, sizeof(small));
+	for (unsigned i = 0; i < 64; i++)
+		assert_int_equal(g.ram[end + i], 0x5a);
+	struct virtio_net_stats st;
+	virtio_net_get_stats(dev, &st);
+	assert_int_equal(st.rx_errors, 1);
+	assert_int_equal(st.rx_frames, 1);
+}
+
+/* A frame longer than what was held lands in the spill first and its tail
+ * goes to chains popped for it. */
+static void test_mrg_long_frame_takes_more_chains(void **state)
+{
+	(void)state;
+	start_mrg();
+	uint64_t gpa[16];
+	post_rx_bufs(10, 256, gpa); /* 6 held (1536 >= 1530), 4 more in the ring */
+	uint8_t frame[2000];
+	make_frame(frame, sizeof(frame), 43);
+	fake_queue(&fb, frame, sizeof(frame));
+	dev->ops->queue_notify(dev, VIRTIO_NET_RXQ);
+
+	/* 2012 bytes: 7 full chains and 220 in the 8th */
+	assert_int_equal(used_idx(VIRTIO_NET_RXQ), 8);
+	uint32_t id, len;
+	used_elem(VIRTIO_NET_RXQ, 7, &id, &len);
+	assert_int_equal(id, 7);
+	assert_int_equal(len, 2012 - 7 * 256);
+	uint8_t got[VIRTIO_NET_HDR_LEN + sizeof(frame)];
+	rx_gather(gpa, 256, got, sizeof(got));
+	assert_int_equal(get16(got + VIRTIO_NET_HDR_OFF_NUM_BUFS), 8);
+	assert_memory_equal(got + VIRTIO_NET_HDR_LEN, frame, sizeof(frame));
+}
+
+/* Each mergeable buffer must hold a header: shorter chains are completed
+ * empty and counted, the next good one takes the frame. */
+static void test_mrg_chain_shorter_than_header(void **state)
+{
+	(void)state;
+	start_mrg();
+	uint64_t tiny[2], gpa[8];
+	post_rx_bufs(2, VIRTIO_NET_HDR_LEN - 1, tiny);
+	post_rx_bufs(8, 256, gpa);
+	uint8_t frame[80];
+	make_frame(frame, sizeof(frame), 44);
+	fake_queue(&fb, frame, sizeof(frame));
+	dev->ops->queue_notify(dev, VIRTIO_NET_RXQ);
+
+	assert_int_equal(used_idx(VIRTIO_NET_RXQ), 3);
+	uint32_t id, len;
+	used_elem(VIRTIO_NET_RXQ, 0, &id, &len);
+	assert_int_equal(len, 0);
+	used_elem(VIRTIO_NET_RXQ, 1, &id, &len);
+	assert_int_equal(len, 0);
+	used_elem(VIRTIO_NET_RXQ, 2, &id, &len);
+	assert_int_equal(id, 2);
+	assert_int_equal(len, VIRTIO_NET_HDR_LEN + sizeof(frame));
+	assert_memory_equal(g.ram + gpa[0] + VIRTIO_NET_HDR_LEN, frame, sizeof(frame));
+	assert_int_equal(stats.errors, 2);
+}
+
+/* The header split over descriptors of the first chain (a hostile but
+ * legal layout): num_buffers still lands in it. */
+static void test_mrg_header_split_in_chain(void **state)
+{
+	(void)state;
+	start_mrg();
+	uint64_t a, b, gpa[8];
+	post_rx(512, &a, &b); /* 7 + 505 */
+	post_rx_bufs(4, 512, gpa);
+	uint8_t frame[600];
+	make_frame(frame, sizeof(frame), 45);
+	fake_queue(&fb, frame, sizeof(frame));
+	dev->ops->queue_notify(dev, VIRTIO_NET_RXQ);
+
+	assert_int_equal(used_idx(VIRTIO_NET_RXQ), 2);
+	uint8_t got[512];
+	rx_read(a, b, got, sizeof(got));
+	assert_int_equal(get16(got + VIRTIO_NET_HDR_OFF_NUM_BUFS), 2);
+	assert_memory_equal(got + VIRTIO_NET_HDR_LEN, frame, 500);
+	assert_memory_equal(g.ram + gpa[0], frame + 500, 100);
+}
+
+/* TAP-like backend: its header passes (flags kept when GUEST_CSUM was
+ * negotiated), num_buffers is ours whatever the host left there. */
+static void test_mrg_vnet_header(void **state)
+{
+	(void)state;
+	start(dev, VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM));
+	uint64_t gpa[16];
+	post_rx_bufs(16, 128, gpa);
+	uint8_t in[VIRTIO_NET_HDR_LEN + 200];
+	memset(in, 0, VIRTIO_NET_HDR_LEN);
+	in[VIRTIO_NET_HDR_OFF_FLAGS] = VIRTIO_NET_HDR_F_DATA_VALID;
+	in[VIRTIO_NET_HDR_OFF_NUM_BUFS] = 0x77;
+	in[VIRTIO_NET_HDR_OFF_NUM_BUFS + 1] = 0x77;
+	make_frame(in + VIRTIO_NET_HDR_LEN, 200, 46);
+	fake_queue(&fb, in, sizeof(in));
+	dev->ops->queue_notify(dev, VIRTIO_NET_RXQ);
+
+	assert_int_equal(used_idx(VIRTIO_NET_RXQ), 2);
+	uint8_t got[sizeof(in)];
+	rx_gather(gpa, 128, got, sizeof(got));
+	assert_int_equal(got[VIRTIO_NET_HDR_OFF_FLAGS], VIRTIO_NET_HDR_F_DATA_VALID);
+	assert_int_equal(get16(got + VIRTIO_NET_HDR_OFF_NUM_BUFS), 2);
+	assert_memory_equal(got + VIRTIO_NET_HDR_LEN, in + VIRTIO_NET_HDR_LEN, 200);
+}
+
+/* Frames the guest queued together go out in one run: one used-ring
+ * update and one interrupt for all of them. */
+static void test_tx_batch_one_interrupt(void **state)
+{
+	(void)state;
+	uint8_t hdr[VIRTIO_NET_HDR_LEN] = { 0 }, frame[60];
+	make_frame(frame, sizeof(frame), 50);
+	for (unsigned i = 0; i < 4; i++)
+		post_tx(hdr, frame, sizeof(frame)); /* 3 descriptors each: 12 of 16 */
+	dev->ops->queue_notify(dev, VIRTIO_NET_TXQ);
+	assert_int_equal(fb.sent, 4);
+	assert_int_equal(used_idx(VIRTIO_NET_TXQ), 4);
+	assert_int_equal(raised[VIRTIO_NET_TXQ], 1);
+	struct virtio_net_stats st;
+	virtio_net_get_stats(dev, &st);
+	assert_int_equal(st.tx_batches, 1);
+	assert_int_equal(st.tx_frames, 4);
+}
+
+/* A host that never runs dry (here: an endless stream of frames too long
+ * for the buffers, each dropped) gets VIRTIO_NET_RX_BUDGET reads per
+ * rx_ready, then the event thread moves on. */
+static void test_rx_budget_per_wakeup(void **state)
+{
+	(void)state;
+	start_mrg();
+	uint64_t gpa[16];
+	post_rx_bufs(QSIZE, 128, gpa); /* 2048 bytes, every descriptor */
+	dev->ops->queue_notify(dev, VIRTIO_NET_RXQ);
+	assert_true(fb.rx_on);
+	fb.endless = 100000; /* bytes each endless frame claims */
+	fb.recvs = 0;
+	fb.be.rx_ready(fb.be.rx_ctx);
+	assert_int_equal(fb.recvs, VIRTIO_NET_RX_BUDGET);
+	assert_int_equal(used_idx(VIRTIO_NET_RXQ), 0);
+	struct virtio_net_stats st;
+	virtio_net_get_stats(dev, &st);
+	assert_int_equal(st.rx_errors, VIRTIO_NET_RX_BUDGET);
+	/* the next wakeup starts a new budget, and a frame that fits lands */
+	fb.endless = 0;
+	uint8_t frame[60];
+	make_frame(frame, sizeof(frame), 51);
+	fake_queue(&fb, frame, sizeof(frame));
+	fb.be.rx_ready(fb.be.rx_ctx);
+	assert_int_equal(used_idx(VIRTIO_NET_RXQ), 1);
+}
+
 /* ---- config and features ----------------------------------------------- */
 
 static void test_config_and_features(void **state)
@@ -759,7 +1069,7 @@ static void test_config_and_features(void **state)
 	assert_int_equal(dev->num_queues, 2);
 	assert_true(dev->host_features & VIRTIO_BIT(VIRTIO_NET_F_MAC));
 	assert_true(dev->host_features & VIRTIO_BIT(VIRTIO_NET_F_STATUS));
-	assert_false(dev->host_features & VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF));
+	assert_true(dev->host_features & VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF));
 	assert_false(dev->host_features & VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC));
 	assert_false(dev->host_features & VIRTIO_BIT(VIRTIO_NET_F_CSUM)); /* plain backend */
 	assert_int_equal(fb.activated_with, dev->features);
@@ -1256,6 +1566,16 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tx_bad_chain_then_good, setup_plain, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_runaway_avail_needs_reset, setup_plain, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_denied_by_policy, setup_ro, teardown),
+		cmocka_unit_test_setup_teardown(test_mrg_frame_spans_chains, setup_plain, teardown),
+		cmocka_unit_test_setup_teardown(test_mrg_batch_one_interrupt, setup_plain, teardown),
+		cmocka_unit_test_setup_teardown(test_mrg_waits_for_enough_buffers, setup_plain, teardown),
+		cmocka_unit_test_setup_teardown(test_mrg_small_ring_gets_what_fits, setup_plain, teardown),
+		cmocka_unit_test_setup_teardown(test_mrg_long_frame_takes_more_chains, setup_plain, teardown),
+		cmocka_unit_test_setup_teardown(test_mrg_chain_shorter_than_header, setup_plain, teardown),
+		cmocka_unit_test_setup_teardown(test_mrg_header_split_in_chain, setup_plain, teardown),
+		cmocka_unit_test_setup_teardown(test_mrg_vnet_header, setup_vnet, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_batch_one_interrupt, setup_plain, teardown),
+		cmocka_unit_test_setup_teardown(test_rx_budget_per_wakeup, setup_plain, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_gets_header_and_frame, setup_plain, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_vnet_header_passed_and_sanitised, setup_vnet, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_held_until_buffer, setup_plain, teardown),
