@@ -73,7 +73,11 @@ check "and not without it (no GnuTLS chain at start-up)" "$(! grep -q -e libmicr
 check "nor user networking's stack (libslirp, glib) without --net user" $? "$(grep -e slirp -e glib "/proc/$NPID/maps" | head -2)"
 # jansson and liburing are linked in, libseccomp only builds the filters
 # (tools/seccomp_gen.c): a VM without API or user networking maps libc alone.
+# (A sanitizer build brings its runtime: libasan/libubsan/libtsan and what
+# they need, libstdc++, libgcc_s and libm, and nothing of vigil's own.)
 others=$(grep -o '/[^ ]*\.so[^ ]*' "/proc/$NPID/maps" | sort -u | grep -v -e '/libc\.so' -e '/ld-linux')
+grep -q -e '/libasan\.' -e '/libtsan\.' -e '/libubsan\.' <<<"$others" &&
+    others=$(grep -v -e '/libasan\.' -e '/libtsan\.' -e '/libubsan\.' -e '/libstdc++\.' -e '/libgcc_s\.' -e '/libm\.' <<<"$others")
 check "and no shared library but libc" "$([ -r "/proc/$NPID/maps" ] && [ -z "$others" ]; echo $?)" "$others"
 kill -TERM $NPID
 "$V" run --kernel "$G/tiny-count.bin" --console none --net user </dev/null >/dev/null 2>&1 &

@@ -75,10 +75,13 @@ attack 11 "avail ring head beyond the table" "$REFUSED"
 attack 12 "buffer aliasing the descriptor table" '^device entropy \(virtio-rng\): requests=1 bytes=128 errors=1 '
 attack 13 "buffer aliasing the used ring" '^device entropy \(virtio-rng\): requests=1 bytes=64 '
 attack 14 "buffer aliasing the avail ring" '^device entropy \(virtio-rng\): requests=1 bytes=64 '
-# Which scribble the device meets first is a race: a bad descriptor (an
-# error, the queue goes on) or an avail index past the ring (NEEDS_RESET
-# before any request); either way at least one error is counted.
-attack 15 "descriptors rewritten while served" '^device entropy \(virtio-rng\): requests=[0-9]+ bytes=[0-9]+ errors=[1-9]'
+# Who wins the race is the host's scheduling: the event thread may serve
+# every chain before the guest scribbles on it (3,000 requests, no error),
+# or meet a bad descriptor (an error, the queue goes on), or an avail index
+# past the ring (NEEDS_RESET before any request). Each is a right answer;
+# what must hold is vigil's: up, bounded, its counts there, the guest's
+# checks passed.
+attack 15 "descriptors rewritten while served" '^device entropy \(virtio-rng\): requests=[0-9]+ bytes=[0-9]+ errors=[0-9]+ '
 attack 16 "used ring on top of the descriptors" '^device entropy \(virtio-rng\): requests=1 '
 # --- status and queue games ---------------------------------------------
 attack 17 "status bits cleared without reset: NEEDS_RESET, reset recovers" '^device entropy \(virtio-rng\): requests=1 bytes=64 errors=1 '

@@ -179,11 +179,15 @@ static const struct kind {
 	const unsigned long *ioctls;
 	size_t nioctls;
 } kinds[SC_NKINDS] = {
-	[SC_MAIN] = { "main", main_calls },	      [SC_VCPU] = { "vcpu", vcpu_calls },
-	[SC_EVLOOP] = { "evloop", evloop_calls, evloop_ioctls, NELEM(evloop_ioctls) },
-	[SC_BLK] = { "blk", blk_calls, blk_ioctls, NELEM(blk_ioctls) },
-	[SC_CONSOLE] = { "console", console_calls }, [SC_CONSOLE_OUT] = { "conout", conout_calls }, [SC_API] = { "api", api_calls },
-	[SC_TRACE] = { "trace", trace_calls },	      [SC_GDB] = { "gdb", gdb_calls },
+	[SC_MAIN] = { .name = "main", .calls = main_calls },
+	[SC_VCPU] = { .name = "vcpu", .calls = vcpu_calls },
+	[SC_EVLOOP] = { .name = "evloop", .calls = evloop_calls, .ioctls = evloop_ioctls, .nioctls = NELEM(evloop_ioctls) },
+	[SC_BLK] = { .name = "blk", .calls = blk_calls, .ioctls = blk_ioctls, .nioctls = NELEM(blk_ioctls) },
+	[SC_CONSOLE] = { .name = "console", .calls = console_calls },
+	[SC_CONSOLE_OUT] = { .name = "conout", .calls = conout_calls },
+	[SC_API] = { .name = "api", .calls = api_calls },
+	[SC_TRACE] = { .name = "trace", .calls = trace_calls },
+	[SC_GDB] = { .name = "gdb", .calls = gdb_calls },
 };
 
 #endif
