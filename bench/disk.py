@@ -44,7 +44,7 @@ TESTS = [  # label, blkbench mode, block size, queue depth
 
 def vigil(dev, io):
     return ["build/vigil", "run", "--kernel", f"{G}/vmlinuz", "--initrd", f"{G}/initramfs.cpio.gz",
-            "--mem", "512M", "--cpus", "2", "--cmdline", CMDLINE, "--disk", f"path={dev},io={io}"]
+            "--mem", "512M", "--cpus", "2", "--cmdline", CMDLINE, "--disk", f"path={dev},io={io}", "--stats"]
 
 
 def qemu(dev):
@@ -128,6 +128,11 @@ def one_boot(name, argv, rnd):
             else:
                 print(f"  {name} {label}: failed ({out.strip()[-200:]!r})", flush=True)
         g.finish(timeout=120)
+        # vigil's own counts for the whole boot (--stats): kicks and
+        # interrupts per request as the device saw them.
+        for line in g.err.splitlines():
+            if line.startswith("blk "):
+                print(f"  {name} round {rnd}: {line}", flush=True)
     except DriverError as e:
         print(f"  {name}: {e}", flush=True)
         g.kill()

@@ -61,18 +61,17 @@ static int result_of(const struct blk_io *io, int res)
 	return (size_t)res == io_bytes(io) ? 0 : -EIO;
 }
 
-/* CQEs taken per turn: the completions of one turn are retired together,
- * so the device interrupts the driver once for all of them. */
+/* CQEs taken per peek. */
 #define REAP_BATCH 64
 
-/* Completes what the CQ holds now (up to REAP_BATCH), then retires those
- * I/Os together. Returns how many CQEs it took; *stop when one was the
- * stop NOP. One consumer at a time. */
-static unsigned reap(struct blk_uring *u, bool *stop)
+/* Completes what the CQ holds now (up to REAP_BATCH), without retiring
+ * them. Returns how many CQEs it took, adds the I/Os among them to *ios;
+ * *stop when one was the stop NOP. One consumer at a time. */
+static unsigned reap(struct blk_uring *u, bool *stop, unsigned *ios)
 {
 	(void)atomic_load_explicit(&u->submitted, memory_order_acquire);
 	struct io_uring_cqe *cqes[REAP_BATCH];
-	unsigned n = io_uring_peek_batch_cqe(&u->ring, cqes, REAP_BATCH), ios = 0;
+	unsigned n = io_uring_peek_batch_cqe(&u->ring, cqes, REAP_BATCH);
 	for (unsigned i = 0; i < n; i++) {
 		void *data = io_uring_cqe_get_data(cqes[i]);
 		if (data == u) {
@@ -81,9 +80,33 @@ static unsigned reap(struct blk_uring *u, bool *stop)
 		}
 		struct blk_io *io = data;
 		io->done(io, result_of(io, cqes[i]->res));
-		ios++;
+		(*ios)++;
 	}
 	io_uring_cq_advance(&u->ring, n);
+	return n;
+}
+
+/* Takes every completion there is by now, then retires them together, so
+ * the device makes one interrupt decision for the whole run: the CQ is
+ * emptied, then the completions the kernel finished meanwhile but has not
+ * posted yet (task work pending on this thread) are flushed into it, and
+ * it is emptied again, until a flush brings nothing new. Returns the CQEs
+ * taken. One consumer at a time. */
+static unsigned reap_all(struct blk_uring *u, bool *stop)
+{
+	unsigned n = 0, ios = 0, got;
+
+	for (;;) {
+		while ((got = reap(u, stop, &ios)) > 0)
+			n += got;
+		if (*stop || !u->db)
+			break;
+		/* Only the submitter's thread runs its task work: the device
+		 * context, which reaps when u->db is set. */
+		io_uring_get_events(&u->ring);
+		if (!io_uring_cq_ready(&u->ring))
+			break;
+	}
 	if (ios)
 		u->retire(u->ctx, ios);
 	return n;
@@ -102,7 +125,7 @@ static void *reaper(void *arg)
 			continue;
 		if (r < 0)
 			break; /* the ring is broken: nothing more can complete */
-		reap(u, &stop);
+		reap_all(u, &stop);
 	}
 	return NULL;
 }
@@ -116,21 +139,19 @@ static void on_cq(void *arg)
 	bool stop = false;
 
 	pthread_mutex_lock(&u->cq_lock);
-	while (reap(u, &stop) == REAP_BATCH)
-		;
+	reap_all(u, &stop);
 	pthread_mutex_unlock(&u->cq_lock);
 }
 
 unsigned blk_uring_poll(struct blk_uring *u)
 {
 	bool stop = false;
-	unsigned n = 0, got;
+	unsigned n;
 
 	if (!u->db)
 		return 0; /* the completion thread reaps */
 	pthread_mutex_lock(&u->cq_lock);
-	while ((got = reap(u, &stop)) > 0)
-		n += got;
+	n = reap_all(u, &stop);
 	pthread_mutex_unlock(&u->cq_lock);
 	return n;
 }

@@ -280,6 +280,27 @@ static void report_net(FILE *out, struct machine *mc)
 	}
 }
 
+/* --stats: what each disk's queues did (kicks and interrupts per request
+ * say how well they batch). After evloop_stop(): nothing moves any more. */
+static void report_blk(FILE *out, struct machine *mc)
+{
+	for (unsigned i = 0; i < mc->nr_virtio; i++) {
+		struct virtio_blk_stat_values st;
+		if (mc->virtio_free[i] != virtio_blk_free)
+			continue;
+		virtio_blk_get_stats(mc->virtio[i], &st);
+		if (!st.requests)
+			continue;
+		fprintf(out,
+			"blk %s: requests=%" PRIu64 " completions=%" PRIu64 " kicks=%" PRIu64 " interrupts=%" PRIu64
+			" batches=%" PRIu64 " merged=%" PRIu64 " retried=%" PRIu64
+			" kicks/req=%.3f interrupts/req=%.3f\n",
+			mc->virtio[i]->name, st.requests, st.completions, st.notifies, st.interrupts, st.batches,
+			st.merged, st.retried, (double)st.notifies / (double)st.requests,
+			(double)st.interrupts / (double)st.requests);
+	}
+}
+
 static int install_policy(struct machine *mc, const struct vm_config *c, const struct policy_spec *s, char *err,
 			  size_t errlen)
 {
@@ -669,6 +690,8 @@ enum vm_stop machine_finish(struct machine *mc)
 		evloop_stop(mc->loop);
 	if (mc->running && mc->cfg.stats)
 		report_net(stderr, mc);
+	if (mc->running && mc->cfg.stats)
+		report_blk(stderr, mc);
 	for (unsigned i = 0; i < mc->nr_virtio; i++)
 		mc->virtio_free[i](mc->virtio[i]);
 	pc_free(&mc->pc);

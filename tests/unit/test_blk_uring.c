@@ -422,6 +422,60 @@ static void test_completions_on_exec(void **state)
 	free(dst);
 }
 
+static atomic_int batch_ends;
+
+static void count_batch_end(void *ctx)
+{
+	(void)ctx;
+	atomic_fetch_add(&batch_ends, 1);
+}
+
+/* Every completion there is when the device context looks goes to the
+ * device as one run (one batch_end, so one interrupt decision), however
+ * many CQEs that is: here 128, twice what one peek takes. */
+static void test_one_batch_end_per_look(void **state)
+{
+	(void)state;
+	enum { N = 128 };
+	struct evloop *l = evloop_new();
+	assert_non_null(l);
+	assert_int_equal(evloop_start(l), 0);
+	struct exec ex = evloop_exec(l);
+	char err[256] = "";
+	struct blk_file_opts o = { .engine = BLK_ENGINE_URING, .ex = &ex };
+	struct blk_backend *be = blk_file_open_opts(path_, &o, err, sizeof(err));
+	if (!be)
+		fail_msg("open: %s", err);
+	assert_int_equal(blk_file_engine(be, NULL), BLK_ENGINE_URING);
+	be->batch_end = count_batch_end;
+	be->batch_ctx = NULL;
+	atomic_store(&batch_ends, 0);
+	static struct rec r[N];
+	uint8_t *dst = aligned(N * 4096);
+
+	assert_int_equal(evloop_pause(l), 0);
+	for (unsigned i = 0; i < N; i++) {
+		prep(&r[i], BLK_READ, (uint64_t)i * 4096);
+		r[i].io.iov[0] = (struct iovec){ dst + i * 4096, 4096 };
+		r[i].io.n = 1;
+		be->ops->submit(be, &r[i].io);
+	}
+	be->ops->unplug(be);
+	/* The kernel completes them meanwhile (this thread, the submitter,
+	 * runs their completion work while it sleeps). */
+	struct timespec ts = { 0, 200000000 };
+	nanosleep(&ts, NULL);
+	evloop_resume(l);
+	assert_true(all_done(r, N));
+	for (unsigned i = 0; i < N; i++)
+		assert_int_equal(r[i].result, 0);
+	assert_int_equal(atomic_load(&batch_ends), 1);
+	be->ops->free(be);
+	evloop_stop(l);
+	evloop_free(l);
+	free(dst);
+}
+
 int main(void)
 {
 	/* A mount namespace of our own where we can have one, so that the
@@ -436,6 +490,7 @@ int main(void)
 		cmocka_unit_test(test_flush_and_read_only),
 		cmocka_unit_test(test_enospc),
 		cmocka_unit_test(test_completions_on_exec),
+		cmocka_unit_test(test_one_batch_end_per_look),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
