@@ -10,7 +10,7 @@ then "lab: N passed, N failed"; exits 1 if any failed.
 Boots (each ~20-40 s in the lab; every one with --stats):
   disk: root on virtio-blk (a copy of build/guest/rootfs.ext4, root=/dev/vda),
         two 64 MiB scratch disks written concurrently, a read-only disk, --rng:
-        root-disk, blk-integrity, blk-ro, rng, stats-disk
+        root-disk, blk-integrity, blk-ro, rng, stats-disk, stats-disk-blk
   net:  --net user with hostfwd, --vsock: net-user, net-hostfwd, vsock-h2g,
         vsock-g2h, vsock-refused (no listener on either side), stats-net
   tap:  --net tap in a network namespace of L1: net-tap, stats-tap
@@ -219,6 +219,15 @@ def boot_disk(r, work):
 
     check_stats(r, "stats-disk", res, ["root", "drive1", "drive2",
                                        "drive3", "entropy"])
+    # --stats' blk line: the root disk's own counts, every request completed,
+    # kicked and interrupted at least once, the ratios the counts make.
+    m = re.search(r"^blk root: requests=(\d+) completions=(\d+) kicks=(\d+) interrupts=(\d+) "
+                  r"batches=\d+ merged=\d+ retried=\d+ kicks/req=([\d.]+) interrupts/req=([\d.]+)$",
+                  res[1], re.M)
+    n = [int(x) for x in m.groups()[:4]] if m else []
+    r.check("stats-disk-blk", bool(m) and n[0] > 0 and n[1] == n[0] and n[2] > 0 and n[3] > 0
+            and abs(float(m.group(5)) - n[2] / n[0]) < 0.001 and abs(float(m.group(6)) - n[3] / n[0]) < 0.001,
+            f"no consistent 'blk root:' line in --stats: {[l for l in res[1].splitlines() if l.startswith('blk')]}")
 
 
 # --- boot 2: user-mode networking + vsock ----------------------------------------
@@ -448,7 +457,7 @@ BOOTS = {
     **policy_scenarios.BOOTS,
     **net_policy_scenarios.BOOTS,
     **snapshot_scenarios.BOOTS,
-    boot_disk: ["root-disk", "blk-integrity", "blk-ro", "rng", "stats-disk"],
+    boot_disk: ["root-disk", "blk-integrity", "blk-ro", "rng", "stats-disk", "stats-disk-blk"],
     boot_net: ["net-user", "net-hostfwd", "vsock-h2g", "vsock-g2h", "vsock-refused", "stats-net"],
     boot_tap: ["net-tap", "stats-tap"],
     boot_hvc: ["virtio-console", "stats-hvc"],
