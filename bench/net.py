@@ -145,7 +145,6 @@ def one_boot(name, mode, argv, rnd):
         m = DEVSTATS_RE.search(g.err)
         if m:
             v = {k: int(x) for k, x in re.findall(r"(\w+)=(\d+)", m.group(0))}
-            got["dev"] = v
             if v.get("tx_runs") and v.get("tx_frames"):
                 print(f"  {name} {mode} device: {v['tx_frames']} frames sent in {v['tx_runs']} runs "
                       f"({v['tx_frames'] / v['tx_runs']:.1f} frames/kick), {v['tx_irqs']} TX interrupts, "
