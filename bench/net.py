@@ -35,6 +35,7 @@ CMDLINE = "console=ttyS0 quiet"
 PORT_TAP, PORT_USER = 5201, 5202
 MODES = {"tap": ("192.168.78.2/24", None, "192.168.78.1", PORT_TAP),
          "user": ("10.0.2.15/24", "10.0.2.2", "10.0.2.2", PORT_USER)}
+DEVSTATS_RE = re.compile(r"net \S+: tx_frames=.*")
 RATE_RE = re.compile(r"netbench (send|recv): \d+ bytes in [\d.]+ s, ([\d.]+) Mbit/s")
 # What the guest saw, around each transfer: its interface's packet and byte
 # counts and the interrupts of the virtio-net queues (vectors named
@@ -79,7 +80,7 @@ def vigil(mode):
         pol = ["--policy", path]
     return ((NSX if mode == "tap" else []) +
             ["build/vigil", "run", "--kernel", f"{G}/vmlinuz", "--initrd", f"{G}/initramfs.cpio.gz",
-             "--mem", "512M", "--cpus", "2", "--cmdline", CMDLINE, "--net", net] + pol)
+             "--mem", "512M", "--cpus", "2", "--cmdline", CMDLINE, "--net", net, "--stats"] + pol)
 
 
 def qemu(mode):
@@ -139,6 +140,15 @@ def one_boot(name, mode, argv, rnd):
             else:
                 print(f"  {name} {mode} {d}: failed ({out.strip()[-200:]!r})", flush=True)
         g.finish(timeout=120)
+        # vigil's --stats: the device's own counts over the boot (both
+        # directions: the ACKs of recv are transmit frames too)
+        m = DEVSTATS_RE.search(g.err)
+        if m:
+            v = {k: int(x) for k, x in re.findall(r"(\w+)=(\d+)", m.group(0))}
+            if v.get("tx_runs") and v.get("tx_frames"):
+                print(f"  {name} {mode} device: {v['tx_frames']} frames sent in {v['tx_runs']} runs "
+                      f"({v['tx_frames'] / v['tx_runs']:.1f} frames/kick), {v['tx_irqs']} TX interrupts, "
+                      f"{v['tx_bytes'] / v['tx_frames']:.0f} B/frame", flush=True)
     except DriverError as e:
         print(f"  {name} {mode}: {e}", flush=True)
         g.kill()

@@ -201,11 +201,25 @@ static void rx_complete(struct vnet *n, unsigned k, uint64_t used)
 	memmove(n->iov, n->iov + iovs, n->niov * sizeof(n->iov[0]));
 }
 
+/* Raises the receive interrupt if the driver wants one for what was
+ * completed since the last look (with EVENT_IDX: used_event among them;
+ * checked per frame, as for transmit). */
+static void rx_notify(struct vnet *n)
+{
+	struct virtio_dev *d = &n->dev;
+
+	if (virtq_should_notify(&d->vq[VIRTIO_NET_RXQ]) && d->raise) {
+		n->st.rx_irqs++;
+		d->raise(d, VIRTIO_NET_RXQ);
+	}
+}
+
 /* Moves waiting frames into receive buffers until the backend has none or
  * the guest has posted too few buffers (then the backend stops). With
  * MRG_RXBUF a frame spans as many chains as it needs (num_buffers in its
- * header says how many); without, one chain takes one frame. One used-ring
- * update and at most one interrupt per call. */
+ * header says how many); without, one chain takes one frame. Without
+ * EVENT_IDX at most one interrupt per call; with it, when the driver's
+ * used_event is passed. */
 static void rx_run(struct vnet *n)
 {
 	struct iovec *rv = n->rv;
@@ -292,6 +306,8 @@ static void rx_run(struct vnet *n)
 		hdr[VIRTIO_NET_HDR_OFF_NUM_BUFS + 1] = (uint8_t)(k >> 8);
 		iov_copy(n->iov, n->niov, 0, hdr, sizeof(hdr), true);
 		rx_complete(n, k, used);
+		if (n->dev.vq[VIRTIO_NET_RXQ].event_idx)
+			rx_notify(n); /* the driver's NAPI starts on it while we fill */
 		n->st.rx_frames++;
 		n->st.rx_bufs += k;
 		frames++;
@@ -303,7 +319,7 @@ static void rx_run(struct vnet *n)
 			n->st.rx_batch_max = frames;
 	}
 	if (done)
-		virtio_dev_used(&n->dev, VIRTIO_NET_RXQ);
+		rx_notify(n);
 }
 
 static void on_rx_ready(void *ctx)
@@ -345,6 +361,37 @@ static bool tx_hdr_ok(const struct vnet *n, const uint8_t *hdr)
 	return false;
 }
 
+/* Whether the driver wants an interrupt for what was just completed, and
+ * if so raising it (counted). */
+static void tx_notify(struct vnet *n)
+{
+	struct virtio_dev *d = &n->dev;
+
+	if (virtq_should_notify(&d->vq[VIRTIO_NET_TXQ]) && d->raise) {
+		n->st.tx_irqs++;
+		d->raise(d, VIRTIO_NET_TXQ);
+	}
+}
+
+/* Hands the popped chain back the moment its frame is with the host. With
+ * EVENT_IDX the driver's used_event says after which completion it wants
+ * the interrupt (Linux frees its sent buffers there, and TCP's small
+ * queues hold the socket's next frames until then): it is honoured
+ * during the run, not only at the end of it. Without EVENT_IDX the flag
+ * is only on or off, so one interrupt per run. */
+static void tx_complete(struct vnet *n)
+{
+	struct virtq *q = &n->dev.vq[VIRTIO_NET_TXQ];
+
+	virtq_push(q, n->tx.head, 0);
+	if (q->event_idx)
+		tx_notify(n);
+}
+
+/* Sends what the driver queued, until the ring is empty (or the
+ * transport's budget is spent; it then calls again). Chains are popped
+ * "quietly": the driver does not kick for frames it adds while the run
+ * drains them, the last pop asks for the next kick. */
 static void tx_run(struct vnet *n)
 {
 	struct virtq *q = &n->dev.vq[VIRTIO_NET_TXQ];
@@ -353,8 +400,9 @@ static void tx_run(struct vnet *n)
 
 	if (!running(n))
 		return;
+	n->st.tx_runs++;
 	for (;;) {
-		int r = virtq_pop(q, &n->tx);
+		int r = virtq_pop_quiet(q, &n->tx);
 		if (r == 0)
 			break;
 		if (r == -EINVAL) {
@@ -364,7 +412,7 @@ static void tx_run(struct vnet *n)
 		done++;
 		if (r == -EBADMSG) {
 			tx_bad(n, true);
-			virtq_push(q, n->tx.head, 0);
+			tx_complete(n);
 			continue;
 		}
 		/* Only device-readable buffers; a header and at least an
@@ -372,7 +420,7 @@ static void tx_run(struct vnet *n)
 		if (n->tx.in_len || n->tx.out_len < VIRTIO_NET_HDR_LEN + VIRTIO_NET_ETH_HLEN ||
 		    n->tx.out_len > VIRTIO_NET_HDR_LEN + VIRTIO_NET_FRAME_MAX) {
 			tx_bad(n, false);
-			virtq_push(q, n->tx.head, 0);
+			tx_complete(n);
 			continue;
 		}
 		/* A backend that takes the header (TAP) gets a copy, checked
@@ -384,7 +432,7 @@ static void tx_run(struct vnet *n)
 			virtq_chain_read(&n->tx, 0, hdr, sizeof(hdr)); /* out_len >= HDR_LEN: checked */
 			if (!tx_hdr_ok(n, hdr)) {
 				tx_bad(n, false);
-				virtq_push(q, n->tx.head, 0);
+				tx_complete(n);
 				continue;
 			}
 			iov[cnt++] = (struct iovec){ .iov_base = hdr, .iov_len = sizeof(hdr) };
@@ -397,13 +445,14 @@ static void tx_run(struct vnet *n)
 				dev_request_error(&n->dev.gate);
 			} else {
 				n->st.tx_frames++;
+				n->st.tx_bytes += frame;
 			}
 		}
-		virtq_push(q, n->tx.head, 0);
+		tx_complete(n);
 	}
 	if (done) {
 		n->st.tx_batches++;
-		virtio_dev_used(&n->dev, VIRTIO_NET_TXQ);
+		tx_notify(n); /* without EVENT_IDX, the run's one */
 	}
 }
 

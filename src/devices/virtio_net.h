@@ -140,6 +140,10 @@ struct virtio_net_stats {
 	uint64_t rx_bufs;      /* receive chains used (> rx_frames with MRG_RXBUF) */
 	uint64_t rx_waits;     /* runs that stopped for want of buffers, some held */
 	uint64_t tx_batches;   /* transmit runs that sent at least one frame */
+	uint64_t tx_runs;      /* transmit runs (a kick, or the budget's re-ring) */
+	uint64_t tx_irqs;      /* transmit queue interrupts raised */
+	uint64_t tx_bytes;     /* frame bytes sent, headers excluded */
+	uint64_t rx_irqs;      /* receive queue interrupts raised */
 };
 void virtio_net_get_stats(const struct virtio_dev *d, struct virtio_net_stats *st);
 /* The backend the device talks to (host_net_new's: the policy's filter

@@ -320,3 +320,17 @@ unsigned virtq_chain_iov(const struct virtq_chain *c, bool device_writes, uint64
 	}
 	return k;
 }
+
+/* net2: */
+int virtq_pop_quiet(struct virtq *q, struct virtq_chain *c)
+{
+	if (!enabled(q) || !q->event_idx)
+		return virtq_pop(q, c);
+	/* Ours to write, the guest's to read (a hostile value is only a
+	 * hint for when it kicks). */
+	uint16_t ev = LOAD(avail_event(q));
+	int r = virtq_pop(q, c);
+	if (r != 0 && enabled(q))
+		STORE(avail_event(q), ev);
+	return r;
+}

@@ -69,6 +69,8 @@ struct fake_be {
 	bool freed;
 	size_t endless;  /* non-zero: every recv is a frame claiming this many bytes */
 	unsigned recvs;  /* recv calls */
+	void (*on_send)(unsigned n); /* called inside the n-th send (0-based) */
+	void (*on_recv)(unsigned n); /* called as the n-th recv begins */
 };
 
 static int fake_send(struct net_backend *b, const struct iovec *iov, int iovcnt)
@@ -82,6 +84,8 @@ static int fake_send(struct net_backend *b, const struct iovec *iov, int iovcnt)
 		len += iov[i].iov_len;
 	}
 	f->last_len = len;
+	if (f->on_send)
+		f->on_send(f->sent);
 	f->sent++;
 	return 0;
 }
@@ -90,6 +94,8 @@ static ssize_t fake_recv(struct net_backend *b, const struct iovec *iov, int iov
 {
 	struct fake_be *f = (struct fake_be *)b;
 
+	if (f->on_recv)
+		f->on_recv(f->recvs);
 	f->recvs++;
 	if (f->endless)
 		return (ssize_t)f->endless;
@@ -1021,6 +1027,174 @@ static void test_tx_batch_one_interrupt(void **state)
 	assert_int_equal(st.tx_frames, 4);
 }
 
+/* ---- TX with EVENT_IDX -------------------------------------------------- */
+
+#define USED_EVENT(q) (AVAIL(q) + 4 + 2u * QSIZE)
+#define AVAIL_EVENT(q) (USED(q) + 4 + 8u * QSIZE)
+
+/* What the driver would see as each frame reaches the host. */
+static unsigned irq_at_send[8];
+static uint16_t avail_event_at_send[8], used_at_send[8];
+
+static void record_send(unsigned n)
+{
+	if (n < 8) {
+		irq_at_send[n] = raised[VIRTIO_NET_TXQ];
+		avail_event_at_send[n] = get16(g.ram + AVAIL_EVENT(VIRTIO_NET_TXQ));
+		used_at_send[n] = used_idx(VIRTIO_NET_TXQ);
+	}
+}
+
+static void start_event_idx(void)
+{
+	dev->vq[VIRTIO_NET_TXQ].event_idx = true;
+	fb.on_send = record_send;
+	memset(irq_at_send, 0, sizeof(irq_at_send));
+}
+
+/* Each chain is completed as its frame goes to the host, and the
+ * interrupt comes as soon as the completion the driver named in
+ * used_event is published, not after the rest of the run (Linux frees
+ * its sent buffers there; TCP's small queues wait for that). */
+static void test_tx_event_idx_interrupt_when_asked(void **state)
+{
+	(void)state;
+	uint8_t hdr[VIRTIO_NET_HDR_LEN] = { 0 }, frame[60];
+	make_frame(frame, sizeof(frame), 51);
+	start_event_idx();
+	put16(g.ram + USED_EVENT(VIRTIO_NET_TXQ), 1); /* after the second completion */
+	for (unsigned i = 0; i < 4; i++)
+		post_tx(hdr, frame, sizeof(frame));
+	dev->ops->queue_notify(dev, VIRTIO_NET_TXQ);
+	assert_int_equal(fb.sent, 4);
+	for (unsigned i = 0; i < 4; i++)
+		assert_int_equal(used_at_send[i], i); /* the earlier ones already back */
+	assert_int_equal(irq_at_send[1], 0);
+	assert_int_equal(irq_at_send[2], 1); /* raised before the third frame went out */
+	assert_int_equal(raised[VIRTIO_NET_TXQ], 1); /* and only once */
+	struct virtio_net_stats st;
+	virtio_net_get_stats(dev, &st);
+	assert_int_equal(st.tx_irqs, 1);
+	assert_int_equal(st.tx_runs, 1);
+	assert_int_equal(st.tx_bytes, 4 * sizeof(frame));
+}
+
+/* A used_event the run never reaches: no interrupt at all. */
+static void test_tx_event_idx_no_interrupt_unasked(void **state)
+{
+	(void)state;
+	uint8_t hdr[VIRTIO_NET_HDR_LEN] = { 0 }, frame[60];
+	make_frame(frame, sizeof(frame), 52);
+	start_event_idx();
+	put16(g.ram + USED_EVENT(VIRTIO_NET_TXQ), 9);
+	for (unsigned i = 0; i < 3; i++)
+		post_tx(hdr, frame, sizeof(frame));
+	dev->ops->queue_notify(dev, VIRTIO_NET_TXQ);
+	assert_int_equal(fb.sent, 3);
+	assert_int_equal(raised[VIRTIO_NET_TXQ], 0);
+}
+
+static uint8_t late_frame[60];
+
+static void post_during_send(unsigned n)
+{
+	record_send(n);
+	if (n == 0) {
+		uint8_t hdr[VIRTIO_NET_HDR_LEN] = { 0 };
+		post_tx(hdr, late_frame, sizeof(late_frame));
+	}
+}
+
+/* While a run drains the ring, avail_event stays where it was, so a
+ * driver adding frames meanwhile does not kick for them (the run takes
+ * them anyway); the pop that finds the ring empty asks for the next
+ * kick at the next entry. */
+static void test_tx_no_kick_asked_while_draining(void **state)
+{
+	(void)state;
+	uint8_t hdr[VIRTIO_NET_HDR_LEN] = { 0 }, frame[60];
+	make_frame(frame, sizeof(frame), 53);
+	make_frame(late_frame, sizeof(late_frame), 54);
+	start_event_idx();
+	fb.on_send = post_during_send;
+	put16(g.ram + AVAIL_EVENT(VIRTIO_NET_TXQ), 0);
+	for (unsigned i = 0; i < 3; i++)
+		post_tx(hdr, frame, sizeof(frame)); /* + the late one: 12 of 16 descriptors */
+	dev->ops->queue_notify(dev, VIRTIO_NET_TXQ);
+	assert_int_equal(fb.sent, 4);
+	assert_memory_equal(fb.last, late_frame, sizeof(late_frame));
+	for (unsigned i = 0; i < 4; i++)
+		assert_int_equal(avail_event_at_send[i], 0);
+	assert_int_equal(get16(g.ram + AVAIL_EVENT(VIRTIO_NET_TXQ)), 4);
+	struct virtio_net_stats st;
+	virtio_net_get_stats(dev, &st);
+	assert_int_equal(st.tx_runs, 1);
+
+	/* the next frame is kicked for, and taken */
+	post_tx(hdr, frame, sizeof(frame));
+	dev->ops->queue_notify(dev, VIRTIO_NET_TXQ);
+	assert_int_equal(fb.sent, 5);
+	assert_int_equal(get16(g.ram + AVAIL_EVENT(VIRTIO_NET_TXQ)), 5);
+}
+
+/* The transport's budget stops a run early: avail_event is left alone
+ * (the transport calls again), and the next run takes the rest. */
+static void test_tx_quiet_pop_budget(void **state)
+{
+	(void)state;
+	uint8_t hdr[VIRTIO_NET_HDR_LEN] = { 0 }, frame[60];
+	make_frame(frame, sizeof(frame), 55);
+	start_event_idx();
+	for (unsigned i = 0; i < 4; i++)
+		post_tx(hdr, frame, sizeof(frame));
+	struct virtq *q = &dev->vq[VIRTIO_NET_TXQ];
+	virtq_budget(q, 2);
+	dev->ops->queue_notify(dev, VIRTIO_NET_TXQ);
+	assert_true(q->budget_spent);
+	virtq_budget(q, 0);
+	assert_int_equal(fb.sent, 2);
+	assert_int_equal(get16(g.ram + AVAIL_EVENT(VIRTIO_NET_TXQ)), 0);
+	dev->ops->queue_notify(dev, VIRTIO_NET_TXQ);
+	assert_int_equal(fb.sent, 4);
+	assert_int_equal(get16(g.ram + AVAIL_EVENT(VIRTIO_NET_TXQ)), 4);
+}
+
+static unsigned irq_at_recv[8];
+
+static void record_recv(unsigned n)
+{
+	if (n < 8)
+		irq_at_recv[n] = raised[VIRTIO_NET_RXQ];
+}
+
+/* Receive with EVENT_IDX: the interrupt comes once the frame the driver
+ * named in used_event is in, while later frames are still being read. */
+static void test_rx_event_idx_interrupt_when_asked(void **state)
+{
+	(void)state;
+	start_mrg();
+	dev->vq[VIRTIO_NET_RXQ].event_idx = true;
+	fb.on_recv = record_recv;
+	put16(g.ram + USED_EVENT(VIRTIO_NET_RXQ), 0); /* after the first frame */
+	uint64_t gpa[16];
+	post_rx_bufs(16, 256, gpa);
+	dev->ops->queue_notify(dev, VIRTIO_NET_RXQ);
+	uint8_t f[4][100];
+	for (unsigned i = 0; i < 4; i++) {
+		make_frame(f[i], sizeof(f[i]), 60 + i);
+		fake_queue(&fb, f[i], sizeof(f[i]));
+	}
+	unsigned r0 = fb.recvs;
+	fb.be.rx_ready(fb.be.rx_ctx);
+	assert_int_equal(used_idx(VIRTIO_NET_RXQ), 4);
+	assert_int_equal(irq_at_recv[r0], 0);
+	assert_int_equal(irq_at_recv[r0 + 1], 1); /* before the second frame was read */
+	assert_int_equal(raised[VIRTIO_NET_RXQ], 1);
+	struct virtio_net_stats st;
+	virtio_net_get_stats(dev, &st);
+	assert_int_equal(st.rx_irqs, 1);
+}
+
 /* A host that never runs dry (here: an endless stream of frames too long
  * for the buffers, each dropped) gets VIRTIO_NET_RX_BUDGET reads per
  * rx_ready, then the event thread moves on. */
@@ -1575,6 +1749,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mrg_header_split_in_chain, setup_plain, teardown),
 		cmocka_unit_test_setup_teardown(test_mrg_vnet_header, setup_vnet, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_batch_one_interrupt, setup_plain, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_event_idx_interrupt_when_asked, setup_plain, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_event_idx_no_interrupt_unasked, setup_plain, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_no_kick_asked_while_draining, setup_plain, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_quiet_pop_budget, setup_plain, teardown),
+		cmocka_unit_test_setup_teardown(test_rx_event_idx_interrupt_when_asked, setup_plain, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_budget_per_wakeup, setup_plain, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_gets_header_and_frame, setup_plain, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_vnet_header_passed_and_sanitised, setup_vnet, teardown),
