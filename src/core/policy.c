@@ -100,25 +100,6 @@ void policy_rule_hits_add(const struct policy *p, unsigned i, uint64_t n)
 		atomic_fetch_add_explicit(&p->hits[i], n, memory_order_relaxed);
 }
 
-static void decided(const struct policy *p, uint32_t i, struct policy_decision *d)
-{
-	const struct policy_rule *r = &p->spec.rules[i];
-	atomic_fetch_add_explicit(&p->hits[i], 1, memory_order_relaxed);
-	d->verdict = r->verdict;
-	d->audit = r->audit;
-	d->rule = (int)i;
-	d->r = r;
-}
-
-static void by_default(const struct policy *p, enum policy_verdict v, struct policy_decision *d)
-{
-	/* The built-in deny (an unclaimed address, a write to a read-only
-	 * disk) is audited too: the audit log shows every refusal. */
-	*d = (struct policy_decision){
-		.verdict = v, .enforced = p->spec.mode == POLICY_ENFORCE, .rule = -1, .audit = v == POLICY_DENY
-	};
-}
-
 /* The last unit of [first, first + count), count 0 read as 1, saturating:
  * a guest-given length never wraps the range around. */
 static uint64_t span_last(uint64_t first, uint64_t count)
@@ -137,30 +118,21 @@ _Static_assert(PT_NONE == UINT32_MAX, "policy.h's inline port decision takes UIN
 void policy_decide_access_table(const struct policy *p, enum policy_space sp, uint64_t addr, uint32_t len,
 				bool write, bool claimed, struct policy_decision *d)
 {
-	by_default(p, claimed ? POLICY_PROVIDE : POLICY_DENY, d);
+	policy_by_default(p, claimed ? POLICY_PROVIDE : POLICY_DENY, d);
 	if ((unsigned)sp > POLICY_MSR)
 		return;
-	uint32_t i;
-	const uint32_t *ports = sp == POLICY_PIO ? p->port_rule[write] : NULL;
-	if (ports && addr <= 0xffff && len <= 8) {
-		/* Not from policy_decide_access, which takes these itself. */
-		uint64_t last = span_last(addr, len);
-		i = ports[addr];
-		for (uint64_t a = addr + 1; a <= last && a <= 0xffff; a++)
-			i = ports[a] < i ? ports[a] : i;
-	} else {
-		i = ptab_lookup(&p->access[sp][write], addr, span_last(addr, len));
-	}
+	/* A port access the 64K table holds never comes here (policy.h). */
+	uint32_t i = ptab_lookup(&p->access[sp][write], addr, span_last(addr, len));
 	if (i != PT_NONE)
-		decided(p, i, d);
+		policy_by_rule(p, i, d);
 }
 
 void policy_decide_msr(const struct policy *p, uint32_t msr, bool write, struct policy_decision *d)
 {
-	by_default(p, POLICY_PROVIDE, d);
+	policy_by_default(p, POLICY_PROVIDE, d);
 	uint32_t i = ptab_lookup(&p->access[POLICY_MSR][write], msr, msr);
 	if (i != PT_NONE)
-		decided(p, i, d);
+		policy_by_rule(p, i, d);
 }
 
 static const struct pol_drive *find_drive(const struct policy *p, const char *name)
@@ -182,12 +154,12 @@ static const struct pol_drive *find_drive(const struct policy *p, const char *na
 void policy_decide_disk(const struct policy *p, const char *drive, enum req_kind kind, uint64_t sector,
 			uint64_t nsectors, bool read_only, struct policy_decision *d)
 {
-	by_default(p, read_only && kind == REQ_WRITE ? POLICY_DENY : POLICY_PROVIDE, d);
+	policy_by_default(p, read_only && kind == REQ_WRITE ? POLICY_DENY : POLICY_PROVIDE, d);
 	const struct pol_drive *dr = drive ? find_drive(p, drive) : NULL;
 	if (dr && (unsigned)kind < POL_DISK_KINDS) {
 		uint32_t i = ptab_lookup(&dr->kind[kind], sector, span_last(sector, nsectors));
 		if (i != PT_NONE)
-			decided(p, i, d);
+			policy_by_rule(p, i, d);
 	}
 	/* A read-only drive stays read-only whatever a rule or the mode says. */
 	if (read_only && kind == REQ_WRITE) {
@@ -207,7 +179,7 @@ static bool cidr_ok(const struct policy_rule *r, uint32_t ip)
 void policy_decide_net(const struct policy *p, const char *iface, enum policy_dir dir,
 		       enum policy_proto proto, uint32_t ip, uint16_t port, struct policy_decision *d)
 {
-	by_default(p, POLICY_PROVIDE, d);
+	policy_by_default(p, POLICY_PROVIDE, d);
 	if ((unsigned)dir > POL_DIR_INGRESS || (unsigned)proto >= POL_NET_PROTOS)
 		return;
 	size_t n;
@@ -215,7 +187,7 @@ void policy_decide_net(const struct policy *p, const char *iface, enum policy_di
 	for (size_t k = 0; k < n; k++) {
 		const struct policy_rule *r = &p->spec.rules[cand[k]];
 		if ((!r->iface[0] || (iface && strcmp(r->iface, iface) == 0)) && cidr_ok(r, ip)) {
-			decided(p, cand[k], d);
+			policy_by_rule(p, cand[k], d);
 			return;
 		}
 	}
@@ -224,12 +196,12 @@ void policy_decide_net(const struct policy *p, const char *iface, enum policy_di
 void policy_decide_vsock(const struct policy *p, enum policy_vsock_dir dir, uint32_t port,
 			 struct policy_decision *d)
 {
-	by_default(p, POLICY_PROVIDE, d);
+	policy_by_default(p, POLICY_PROVIDE, d);
 	if ((unsigned)dir > POL_VSOCK_H2G)
 		return;
 	uint32_t i = ptab_lookup(&p->vsock[dir], port, port);
 	if (i != PT_NONE)
-		decided(p, i, d);
+		policy_by_rule(p, i, d);
 }
 
 /* The entry for (leaf, subleaf) in a table sorted by both, or PT_NONE. */

@@ -176,19 +176,41 @@ struct policy_head {
 };
 
 /* policy_decide_access past the port table: MMIO, and ports when the
- * policy has no port rules or the access is not a port's (policy.c). */
+ * policy has no port rules or the access is wider than the table (policy.c). */
 void policy_decide_access_table(const struct policy *p, enum policy_space sp, uint64_t addr, uint32_t len,
 				bool write, bool claimed, struct policy_decision *d);
+
+/* A decision by the built-in default (rule -1), the record written whole.
+ * The built-in deny (an unclaimed address, a write to a read-only disk) is
+ * audited too: the audit log shows every refusal. */
+static inline void policy_by_default(const struct policy *p, enum policy_verdict v, struct policy_decision *d)
+{
+	const struct policy_head *h = (const struct policy_head *)(const void *)p;
+	*d = (struct policy_decision){
+		.verdict = v, .enforced = h->spec.mode == POLICY_ENFORCE, .audit = v == POLICY_DENY, .rule = -1
+	};
+}
+
+/* A decision by rule i (counted in its hits), the record written whole. */
+static inline void policy_by_rule(const struct policy *p, uint32_t i, struct policy_decision *d)
+{
+	const struct policy_head *h = (const struct policy_head *)(const void *)p;
+	const struct policy_rule *r = &h->spec.rules[i];
+	atomic_fetch_add_explicit(&h->hits[i], 1, memory_order_relaxed);
+	*d = (struct policy_decision){
+		.verdict = r->verdict, .enforced = h->spec.mode == POLICY_ENFORCE, .audit = r->audit, .rule = (int)i, .r = r
+	};
+}
 
 /* A guest access to a port or a guest-physical address. `claimed`: a
  * device claims it (the default then is provide, else deny). A port's rule
  * is the first matching any of its bytes: one load per byte, the lowest
- * index winning (rule order). The decision record is written once. */
+ * index winning (rule order), from the 64K port table; everything else
+ * goes to policy.c's tables. */
 static inline void policy_decide_access(const struct policy *p, enum policy_space sp, uint64_t addr, uint32_t len,
 					bool write, bool claimed, struct policy_decision *d)
 {
-	const struct policy_head *h = (const struct policy_head *)(const void *)p;
-	const uint32_t *ports = h->port_rule[write];
+	const uint32_t *ports = ((const struct policy_head *)(const void *)p)->port_rule[write];
 
 	if (__builtin_expect(sp != POLICY_PIO || addr > 0xffff || len > 8 || !ports, 0)) {
 		policy_decide_access_table(p, sp, addr, len, write, claimed, d);
@@ -200,20 +222,10 @@ static inline void policy_decide_access(const struct policy *p, enum policy_spac
 		for (uint64_t a = addr + 1; a <= last; a++)
 			i = ports[a] < i ? ports[a] : i;
 	}
-	bool enforced = h->spec.mode == POLICY_ENFORCE;
-	if (i == UINT32_MAX) {
-		/* The built-in deny of an unclaimed port is audited too: the
-		 * audit log shows every refusal. */
-		*d = (struct policy_decision){
-			.verdict = claimed ? POLICY_PROVIDE : POLICY_DENY, .enforced = enforced, .audit = !claimed, .rule = -1
-		};
-		return;
-	}
-	const struct policy_rule *r = &h->spec.rules[i];
-	atomic_fetch_add_explicit(&h->hits[i], 1, memory_order_relaxed);
-	*d = (struct policy_decision){
-		.verdict = r->verdict, .enforced = enforced, .audit = r->audit, .rule = (int)i, .r = r
-	};
+	if (i == UINT32_MAX)
+		policy_by_default(p, claimed ? POLICY_PROVIDE : POLICY_DENY, d);
+	else
+		policy_by_rule(p, i, d);
 }
 /* An RDMSR / WRMSR that KVM's filter sent to vigil. Default: provide. */
 void policy_decide_msr(const struct policy *p, uint32_t msr, bool write, struct policy_decision *d);
