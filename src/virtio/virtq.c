@@ -138,7 +138,10 @@ static int walk_chain(const struct virtq *q, uint16_t head, struct virtq_chain *
 	}
 }
 
-int virtq_pop(struct virtq *q, struct virtq_chain *c)
+/* ask_next: move avail_event past the entry taken, so the driver kicks
+ * for the very next one (virtq_pop); without it avail_event moves only
+ * when the ring is found empty (virtq_pop_quiet). */
+static int pop(struct virtq *q, struct virtq_chain *c, bool ask_next)
 {
 	if (!enabled(q))
 		return -EINVAL;
@@ -175,7 +178,7 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
 
 	uint16_t head = LOAD(&q->avail->ring[q->last_avail & (q->size - 1)]);
 	q->last_avail++;
-	if (q->event_idx)
+	if (q->event_idx && ask_next)
 		STORE(avail_event(q), q->last_avail);
 
 	c->head = head;
@@ -191,6 +194,16 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
 		return -EBADMSG;
 	}
 	return 1;
+}
+
+int virtq_pop(struct virtq *q, struct virtq_chain *c)
+{
+	return pop(q, c, true);
+}
+
+int virtq_pop_quiet(struct virtq *q, struct virtq_chain *c)
+{
+	return pop(q, c, false);
 }
 
 /* Diff snapshots: a device writes only into a chain's device-writable
@@ -321,16 +334,3 @@ unsigned virtq_chain_iov(const struct virtq_chain *c, bool device_writes, uint64
 	return k;
 }
 
-/* net2: */
-int virtq_pop_quiet(struct virtq *q, struct virtq_chain *c)
-{
-	if (!enabled(q) || !q->event_idx)
-		return virtq_pop(q, c);
-	/* Ours to write, the guest's to read (a hostile value is only a
-	 * hint for when it kicks). */
-	uint16_t ev = LOAD(avail_event(q));
-	int r = virtq_pop(q, c);
-	if (r != 0 && enabled(q))
-		STORE(avail_event(q), ev);
-	return r;
-}

@@ -173,7 +173,7 @@ size_t virtq_chain_write(const struct virtq_chain *c, uint64_t off, const void *
 unsigned virtq_chain_iov(const struct virtq_chain *c, bool device_writes, uint64_t skip, uint64_t len,
 			 struct iovec *iov);
 
-/* net2: virtq_pop, but while chains keep coming avail_event is left where
+/* virtq_pop, but while chains keep coming avail_event is left where
  * it was, so a driver adding entries during the drain does not kick for
  * them; only the pop that finds the ring empty asks for the next kick (as
  * virtq_pop does). For a caller that pops until it gets 0 (or spends its

@@ -266,8 +266,8 @@ static bool rtc_redirect(struct machine *mc)
  * evloop_stop(): the filter's counters are the event thread's. */
 static void report_net(FILE *out, struct machine *mc)
 {
-	/* net2: the device's batching, so frames per kick and per interrupt
-	 * are counts rather than guesses from throughput */
+	/* the device's batching, so frames per kick and per interrupt are
+	 * counts rather than guesses from throughput */
 	for (unsigned i = 0; i < mc->nr_virtio; i++) {
 		struct virtio_net_stats v;
 		if (mc->virtio_free[i] != virtio_net_free)
@@ -702,10 +702,10 @@ enum vm_stop machine_finish(struct machine *mc)
 	 * models (and their worker threads) go before their transports. */
 	if (mc->loop)
 		evloop_stop(mc->loop);
-	if (mc->running && mc->cfg.stats)
+	if (mc->running && mc->cfg.stats) {
 		report_net(stderr, mc);
-	if (mc->running && mc->cfg.stats)
 		report_blk(stderr, mc);
+	}
 	for (unsigned i = 0; i < mc->nr_virtio; i++)
 		mc->virtio_free[i](mc->virtio[i]);
 	pc_free(&mc->pc);
