@@ -201,16 +201,16 @@ static void rx_complete(struct vnet *n, unsigned k, uint64_t used)
 	memmove(n->iov, n->iov + iovs, n->niov * sizeof(n->iov[0]));
 }
 
-/* Raises the receive interrupt if the driver wants one for what was
- * completed since the last look (with EVENT_IDX: used_event among them;
- * checked per frame, as for transmit). */
-static void rx_notify(struct vnet *n)
+/* Raises queue qi's interrupt if the driver wants one for what was
+ * completed since the last look (with EVENT_IDX: its used_event among
+ * them, checked per frame on both queues), counted in *irqs. */
+static void notify(struct vnet *n, unsigned qi, uint64_t *irqs)
 {
 	struct virtio_dev *d = &n->dev;
 
-	if (virtq_should_notify(&d->vq[VIRTIO_NET_RXQ]) && d->raise) {
-		n->st.rx_irqs++;
-		d->raise(d, VIRTIO_NET_RXQ);
+	if (virtq_should_notify(&d->vq[qi]) && d->raise) {
+		(*irqs)++;
+		d->raise(d, qi);
 	}
 }
 
@@ -307,7 +307,7 @@ static void rx_run(struct vnet *n)
 		iov_copy(n->iov, n->niov, 0, hdr, sizeof(hdr), true);
 		rx_complete(n, k, used);
 		if (n->dev.vq[VIRTIO_NET_RXQ].event_idx)
-			rx_notify(n); /* the driver's NAPI starts on it while we fill */
+			notify(n, VIRTIO_NET_RXQ, &n->st.rx_irqs); /* the driver's NAPI starts on it while we fill */
 		n->st.rx_frames++;
 		n->st.rx_bufs += k;
 		frames++;
@@ -319,7 +319,7 @@ static void rx_run(struct vnet *n)
 			n->st.rx_batch_max = frames;
 	}
 	if (done)
-		rx_notify(n);
+		notify(n, VIRTIO_NET_RXQ, &n->st.rx_irqs);
 }
 
 static void on_rx_ready(void *ctx)
@@ -361,18 +361,6 @@ static bool tx_hdr_ok(const struct vnet *n, const uint8_t *hdr)
 	return false;
 }
 
-/* Whether the driver wants an interrupt for what was just completed, and
- * if so raising it (counted). */
-static void tx_notify(struct vnet *n)
-{
-	struct virtio_dev *d = &n->dev;
-
-	if (virtq_should_notify(&d->vq[VIRTIO_NET_TXQ]) && d->raise) {
-		n->st.tx_irqs++;
-		d->raise(d, VIRTIO_NET_TXQ);
-	}
-}
-
 /* Hands the popped chain back the moment its frame is with the host. With
  * EVENT_IDX the driver's used_event says after which completion it wants
  * the interrupt (Linux frees its sent buffers there, and TCP's small
@@ -385,7 +373,7 @@ static void tx_complete(struct vnet *n)
 
 	virtq_push(q, n->tx.head, 0);
 	if (q->event_idx)
-		tx_notify(n);
+		notify(n, VIRTIO_NET_TXQ, &n->st.tx_irqs);
 }
 
 /* Sends what the driver queued, until the ring is empty (or the
@@ -452,7 +440,7 @@ static void tx_run(struct vnet *n)
 	}
 	if (done) {
 		n->st.tx_batches++;
-		tx_notify(n); /* without EVENT_IDX, the run's one */
+		notify(n, VIRTIO_NET_TXQ, &n->st.tx_irqs); /* without EVENT_IDX, the run's one */
 	}
 }
 
