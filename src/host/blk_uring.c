@@ -130,30 +130,30 @@ static void *reaper(void *arg)
 	return NULL;
 }
 
+/* reap_all on the device context, against a drain's blk_uring_poll. */
+static unsigned reap_locked(struct blk_uring *u)
+{
+	bool stop = false;
+
+	pthread_mutex_lock(&u->cq_lock);
+	unsigned n = reap_all(u, &stop);
+	pthread_mutex_unlock(&u->cq_lock);
+	return n;
+}
+
+unsigned blk_uring_poll(struct blk_uring *u)
+{
+	if (!u->db)
+		return 0; /* the completion thread reaps */
+	return reap_locked(u);
+}
+
 /* The ring posted CQEs (its eventfd, on the device context): the kernel
  * ran their completion work on this same thread, the submitter, so taking
  * them here costs no other thread a wake-up. */
 static void on_cq(void *arg)
 {
-	struct blk_uring *u = arg;
-	bool stop = false;
-
-	pthread_mutex_lock(&u->cq_lock);
-	reap_all(u, &stop);
-	pthread_mutex_unlock(&u->cq_lock);
-}
-
-unsigned blk_uring_poll(struct blk_uring *u)
-{
-	bool stop = false;
-	unsigned n;
-
-	if (!u->db)
-		return 0; /* the completion thread reaps */
-	pthread_mutex_lock(&u->cq_lock);
-	n = reap_all(u, &stop);
-	pthread_mutex_unlock(&u->cq_lock);
-	return n;
+	reap_locked(arg);
 }
 
 bool blk_uring_on_exec(const struct blk_uring *u)
