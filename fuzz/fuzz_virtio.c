@@ -255,7 +255,7 @@ static void fb_complete(struct fblk *b, int result)
 static void fb_batch_end(struct fblk *b)
 {
 	if (b->be.batches && b->be.batch_end)
-		b->be.batch_end(b->be.batch_ctx);
+		b->be.batch_end(b->be.batch_ctx, true);
 }
 
 static void fb_drain(struct blk_backend *be)

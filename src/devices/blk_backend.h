@@ -71,9 +71,11 @@ struct blk_backend {
 	/* Set by the backend: it calls batch_end (when the device set one)
 	 * after each run of done() calls on one thread and before any of those
 	 * I/Os counts as retired for drain; the device then interrupts the
-	 * driver once per run instead of once per I/O. false: done() alone. */
+	 * driver once per run instead of once per I/O, and looks at its rings
+	 * again. on_device: the run was on the device context (or with it
+	 * paused), where the device may pop and submit. false: done() alone. */
 	bool batches;
-	void (*batch_end)(void *ctx); /* set by the device */
+	void (*batch_end)(void *ctx, bool on_device); /* set by the device */
 	void *batch_ctx;
 };
 

@@ -15,6 +15,13 @@
  * Interrupts: with a backend that batches (blk_backend.batches), io_done
  * only pushes and marks the queue; batch_end, after the backend's run of
  * completions, interrupts each marked queue once (if the driver asked).
+ * Kicks: while a queue has requests in flight the device does not ask for
+ * kicks (virtq_pop_held): each run of completions looks at the ring again
+ * (look_again, on the device context), so a driver that adds requests
+ * while others are served does not exit to tell us. Only a queue found
+ * empty with nothing in flight is armed (virtq_arm). This needs a device
+ * context to look from (cfg->ex) and a backend that batches; without them
+ * every empty ring is armed at once, as before.
  * Durability: a write's status is pushed only after the backend reported it
  * done, and a FLUSH is completed only after the backend's flush, so every
  * write the guest saw complete before issuing a FLUSH is on stable storage
@@ -31,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/exec.h"
 #include "virtio/virtio_dev.h"
 
 #define HDR_BYTES 16u
@@ -72,6 +80,11 @@ struct blk {
 	unsigned nq;            /* request queues, 1..VIRTIO_MAX_QUEUES */
 	struct blk_queue *qs;   /* [nq] */
 	struct virtio_blk_stats st;
+	/* Looking at unarmed queues again from a backend thread, or when a look
+	 * could not run in place (look_again). NULL: every empty ring is armed. */
+	struct exec ex;
+	struct doorbell *look;
+	bool draining; /* device context: inside the backend's drain */
 };
 
 struct blk_queue {
@@ -81,6 +94,12 @@ struct blk_queue {
 	struct blk_job *free_jobs;
 	unsigned jobs_made;    /* jobs[0..jobs_made) have been handed out once */
 	atomic_bool pending;   /* pushed, the interrupt decision not yet made */
+	/* Requests taken and not yet completed, and whether the ring was left
+	 * unarmed for them (a completion must look again). Set and read in
+	 * opposite orders by serve_queue and batch_end (seq_cst), so one of
+	 * the two always sees the other. */
+	atomic_uint inflight;
+	atomic_bool unarmed;
 	struct blk_job *held;  /* device context: the read/write a turn may still grow */
 	/* One job per queue entry: a driver that keeps the protocol can never
 	 * have more chains outstanding than its ring has descriptors. */
@@ -124,11 +143,15 @@ static void complete(struct blk *b, struct blk_queue *bq, uint16_t head, uint32_
 	pthread_mutex_unlock(&bq->qlock);
 }
 
+static void look_again(struct blk *b, struct blk_queue *bq);
+
 /* The backend's end of a run of completions: one interrupt decision per
- * queue that had any. */
-static void batch_end(void *ctx)
+ * queue that had any, then a look at each unarmed queue's ring, in place on
+ * the device context (outside a drain), else through the doorbell. */
+static void batch_end(void *ctx, bool on_device)
 {
 	struct blk *b = ctx;
+	bool ring = false;
 
 	count(&b->st.batches, 1);
 	for (unsigned i = 0; i < b->nq; i++) {
@@ -139,6 +162,19 @@ static void batch_end(void *ctx)
 		signal_locked(b, bq);
 		pthread_mutex_unlock(&bq->qlock);
 	}
+	for (unsigned i = 0; i < b->nq; i++) {
+		struct blk_queue *bq = &b->qs[i];
+		if (!atomic_load(&bq->unarmed))
+			continue;
+		if (on_device && !b->draining) {
+			look_again(b, bq);
+		} else {
+			ring = true;
+			break; /* the doorbell looks at every queue */
+		}
+	}
+	if (ring)
+		b->ex.ops->doorbell_ring(b->ex.ctx, b->look);
 }
 
 static void use_backend(struct blk *b, struct blk_backend *be)
@@ -185,6 +221,7 @@ static void finish(struct blk *b, struct blk_job *j, int result)
 	/* The job goes back before the push: then jobs in use never exceed
 	 * chains outstanding in the virtq (see queue_notify). */
 	put_job(bq, j);
+	atomic_fetch_sub(&bq->inflight, 1);
 	complete(b, bq, head, written, b->be && b->be->batches);
 }
 
@@ -377,6 +414,7 @@ static void serve_queue(struct blk *b, struct blk_queue *bq)
 {
 	struct virtio_dev *d = &b->dev;
 	struct virtq *vq = &d->vq[bq->q];
+	bool may_leave = b->look && b->be && b->be->batches;
 
 	for (;;) {
 		/* No backend: a PATCH /drives could not reopen any image. */
@@ -394,13 +432,27 @@ static void serve_queue(struct blk *b, struct blk_queue *bq)
 		struct virtq_chain *c = j ? &j->chain : &spare;
 		pthread_mutex_lock(&bq->qlock);
 		bool enabled = vq->desc != NULL;
-		int r = enabled ? virtq_pop(vq, c) : 0;
+		int r = !enabled ? 0 : may_leave ? virtq_pop_held(vq, c) : virtq_pop(vq, c);
 		pthread_mutex_unlock(&bq->qlock);
 
 		if (r != 1 && j)
 			put_job(bq, j);
-		if (r == 0)
+		if (r == 0 && (!may_leave || !enabled || vq->budget_spent))
 			return; /* nothing more (or a kick on a queue not enabled) */
+		if (r == 0) {
+			/* Empty: requests in flight will look again when they
+			 * complete; with none, the driver must kick. */
+			atomic_store(&bq->unarmed, true);
+			if (atomic_load(&bq->inflight) > 0)
+				return;
+			atomic_store(&bq->unarmed, false);
+			pthread_mutex_lock(&bq->qlock);
+			bool more = virtq_arm(vq);
+			pthread_mutex_unlock(&bq->qlock);
+			if (!more)
+				return;
+			continue;
+		}
 		if (r == -EBADMSG) {
 			/* Consumed, with nothing a device may touch. */
 			dev_request_error(&d->gate);
@@ -420,13 +472,55 @@ static void serve_queue(struct blk *b, struct blk_queue *bq)
 			return;
 		}
 		count(&b->st.requests, 1);
+		atomic_fetch_add(&bq->inflight, 1);
 		long used = serve(b, j);
 		if (used >= 0) {
+			atomic_fetch_sub(&bq->inflight, 1);
 			uint16_t head = c->head;
 			put_job(bq, j);
 			complete(b, bq, head, (uint32_t)used, false);
 		}
 	}
+}
+
+/* One turn of a queue: every chain it has, then the turn's requests go to
+ * the host together. */
+static void turn(struct blk *b, struct blk_queue *bq)
+{
+	serve_queue(b, bq);
+	if (b->be) {
+		submit_held(b, bq);
+		if (b->be->ops->unplug)
+			b->be->ops->unplug(b->be);
+	}
+}
+
+/* An unarmed queue after completions: a turn of at most VIRTQ_BUDGET chains,
+ * as a kick gets (virtio_pci), the rest through the doorbell. */
+static void look_again(struct blk *b, struct blk_queue *bq)
+{
+	struct virtq *vq = &b->dev.vq[bq->q];
+
+	atomic_store(&bq->unarmed, false);
+	count(&b->st.looks, 1);
+	virtq_budget(vq, VIRTQ_BUDGET);
+	turn(b, bq);
+	bool more = vq->budget_spent;
+	virtq_budget(vq, 0);
+	if (more) {
+		atomic_store(&bq->unarmed, true);
+		b->ex.ops->doorbell_ring(b->ex.ctx, b->look);
+	}
+}
+
+/* The doorbell: a look at every queue left unarmed. */
+static void on_look(void *arg)
+{
+	struct blk *b = arg;
+
+	for (unsigned i = 0; i < b->nq; i++)
+		if (atomic_load(&b->qs[i].unarmed))
+			look_again(b, &b->qs[i]);
 }
 
 static void blk_queue_notify(struct virtio_dev *d, unsigned q)
@@ -437,13 +531,28 @@ static void blk_queue_notify(struct virtio_dev *d, unsigned q)
 	if (q >= b->nq)
 		return;
 	count(&b->st.notifies, 1);
-	serve_queue(b, &b->qs[q]);
-	/* The turn's requests go to the host together. */
-	if (b->be) {
-		submit_held(b, &b->qs[q]);
-		if (b->be->ops->unplug)
-			b->be->ops->unplug(b->be);
-	}
+	turn(b, &b->qs[q]);
+}
+
+/* The backend's drain and free take the ring's completions on this same
+ * thread: batch_end must not start new requests from inside them. */
+static void drain(struct blk *b)
+{
+	if (!b->be)
+		return;
+	b->draining = true;
+	b->be->ops->drain(b->be);
+	b->draining = false;
+}
+
+static void drop_backend(struct blk *b)
+{
+	if (!b->be)
+		return;
+	b->draining = true;
+	b->be->ops->free(b->be); /* drains first */
+	b->draining = false;
+	b->be = NULL;
 }
 
 static int blk_activate(struct virtio_dev *d)
@@ -459,8 +568,9 @@ static void blk_reset(struct virtio_dev *d)
 	/* The requests in flight finish (they touch guest buffers); after
 	 * that the backend has nothing of this queue. The core resets the
 	 * virtqs themselves. */
-	if (b->be)
-		b->be->ops->drain(b->be);
+	drain(b);
+	for (unsigned i = 0; i < b->nq; i++)
+		atomic_store(&b->qs[i].unarmed, false);
 }
 
 /* Stops popping chains and waits for the I/O in flight: when it returns
@@ -470,8 +580,7 @@ static void blk_quiesce(struct virtio_dev *d)
 	struct blk *b = to_blk(d);
 
 	b->quiesced = true;
-	if (b->be)
-		b->be->ops->drain(b->be);
+	drain(b);
 }
 
 static void blk_resume(struct virtio_dev *d)
@@ -675,8 +784,9 @@ int virtio_blk_parse(const char *spec, struct virtio_blk_config *cfg, char *err,
 
 static void destroy(struct blk *b)
 {
-	if (b->be)
-		b->be->ops->free(b->be); /* drains first */
+	drop_backend(b);
+	if (b->look)
+		b->ex.ops->doorbell_free(b->ex.ctx, b->look);
 	for (unsigned i = 0; b->qs && i < b->nq; i++) {
 		pthread_mutex_destroy(&b->qs[i].lock);
 		pthread_mutex_destroy(&b->qs[i].qlock);
@@ -719,6 +829,10 @@ struct virtio_dev *virtio_blk_new_backend(struct blk_backend *be, const struct v
 		pthread_mutex_init(&qs[i].lock, NULL);
 	}
 	use_backend(b, be);
+	if (cfg && cfg->ex && cfg->ex->ops && cfg->ex->ops->doorbell_new) {
+		b->ex = *cfg->ex;
+		b->look = b->ex.ops->doorbell_new(b->ex.ctx, on_look, b); /* NULL: always armed */
+	}
 	b->read_only = be->read_only || (cfg && cfg->read_only) || gate.read_only;
 	b->capacity = be->size / VIRTIO_BLK_SECTOR;
 
@@ -762,11 +876,7 @@ void virtio_blk_free(struct virtio_dev *d)
 
 void virtio_blk_detach(struct virtio_dev *d)
 {
-	struct blk *b = to_blk(d);
-
-	if (b->be)
-		b->be->ops->free(b->be); /* drains first */
-	b->be = NULL;
+	drop_backend(to_blk(d));
 }
 
 int virtio_blk_attach(struct virtio_dev *d, struct blk_backend *be, char *err, size_t errlen)
@@ -779,8 +889,7 @@ int virtio_blk_attach(struct virtio_dev *d, struct blk_backend *be, char *err, s
 		be->ops->free(be);
 		return errmsg(err, errlen, "the new image is read-only but the drive is read-write");
 	}
-	if (b->be)
-		b->be->ops->free(b->be);
+	drop_backend(b);
 	use_backend(b, be);
 	b->capacity = be->size / VIRTIO_BLK_SECTOR;
 	fill_config(b);
@@ -806,4 +915,5 @@ void virtio_blk_get_stats(const struct virtio_dev *d, struct virtio_blk_stat_val
 	out->batches = atomic_load(&b->st.batches);
 	out->merged = atomic_load(&b->st.merged);
 	out->retried = atomic_load(&b->st.retried);
+	out->looks = atomic_load(&b->st.looks);
 }

@@ -65,8 +65,10 @@ struct virtio_blk_config {
 	/* Request queues (VIRTIO_BLK_F_MQ when > 1), 1..VIRTIO_MAX_QUEUES;
 	 * 0: one. The builder gives one per vCPU, as Linux's blk-mq wants. */
 	unsigned queues;
-	/* The device context's executor, for a backend that completes there
-	 * (src/host/blk_file.h); NULL: the backend's own threads. Not kept. */
+	/* The device context's executor: a backend may complete there
+	 * (src/host/blk_file.h), and the device looks at its queues again
+	 * from it after completions (virtio_blk.c). NULL: the backend's own
+	 * threads, and every empty ring armed at once. Copied, not kept. */
 	const struct exec *ex;
 	/* Storage for path and id when they come from virtio_blk_parse(): the
 	 * pointers above point in here, so do not copy a parsed config by value
@@ -112,10 +114,10 @@ uint64_t virtio_blk_capacity(const struct virtio_dev *d);
  * merged into the one before them, merged runs that failed and were
  * retried one request at a time. */
 struct virtio_blk_stats {
-	_Atomic uint64_t requests, completions, notifies, interrupts, batches, merged, retried;
+	_Atomic uint64_t requests, completions, notifies, interrupts, batches, merged, retried, looks;
 };
 struct virtio_blk_stat_values {
-	uint64_t requests, completions, notifies, interrupts, batches, merged, retried;
+	uint64_t requests, completions, notifies, interrupts, batches, merged, retried, looks;
 };
 void virtio_blk_get_stats(const struct virtio_dev *d, struct virtio_blk_stat_values *out);
 

@@ -136,7 +136,7 @@ static void *worker(void *arg)
 		 * next one for long (a flush), and this one's interrupt must
 		 * not wait for it. */
 		if (f->be.batch_end)
-			f->be.batch_end(f->be.batch_ctx);
+			f->be.batch_end(f->be.batch_ctx, false);
 
 		pthread_mutex_lock(&f->lock);
 		if (--f->inflight == 0)
@@ -172,7 +172,7 @@ static void ring_retire(void *ctx, unsigned n)
 	struct blk_file *f = ctx;
 
 	if (f->be.batch_end)
-		f->be.batch_end(f->be.batch_ctx);
+		f->be.batch_end(f->be.batch_ctx, blk_uring_on_exec(f->ur));
 	pthread_mutex_lock(&f->lock);
 	f->inflight -= n;
 	if (f->inflight == 0)

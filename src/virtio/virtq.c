@@ -138,10 +138,24 @@ static int walk_chain(const struct virtq *q, uint16_t head, struct virtq_chain *
 	}
 }
 
-/* ask_next: move avail_event past the entry taken, so the driver kicks
- * for the very next one (virtq_pop); without it avail_event moves only
- * when the ring is found empty (virtq_pop_quiet). */
-static int pop(struct virtq *q, struct virtq_chain *c, bool ask_next)
+/* Asks for a kick at the next entry, then looks again, so an entry added
+ * between the driver's read of avail_event and our store is not lost
+ * (store-load needs a full fence). Returns avail->idx as seen after. */
+static uint16_t arm(struct virtq *q)
+{
+	if (q->event_idx) {
+		STORE(avail_event(q), q->last_avail);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	}
+	return __atomic_load_n(&q->avail->idx, __ATOMIC_ACQUIRE);
+}
+
+/* When to ask the driver for its next kick (with EVENT_IDX): for the very
+ * next entry on every pop (virtq_pop), only when the ring is found empty
+ * (virtq_pop_quiet), or never (virtq_pop_held, whose caller arms). */
+enum ask { ASK_NEXT, ASK_WHEN_EMPTY, ASK_NEVER };
+
+static int pop(struct virtq *q, struct virtq_chain *c, enum ask ask)
 {
 	if (!enabled(q))
 		return -EINVAL;
@@ -149,15 +163,8 @@ static int pop(struct virtq *q, struct virtq_chain *c, bool ask_next)
 	/* Acquire: the ring entries and descriptors the driver wrote before
 	 * bumping idx are visible to the loads below. */
 	uint16_t avail_idx = __atomic_load_n(&q->avail->idx, __ATOMIC_ACQUIRE);
-	if (avail_idx == q->last_avail && q->event_idx) {
-		/* About to go idle: ask for a kick at the next entry, then look
-		 * again, so an entry added between our load and the driver's
-		 * read of avail_event is not lost (store-load needs a full
-		 * fence). */
-		STORE(avail_event(q), q->last_avail);
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		avail_idx = __atomic_load_n(&q->avail->idx, __ATOMIC_ACQUIRE);
-	}
+	if (avail_idx == q->last_avail && ask != ASK_NEVER)
+		avail_idx = arm(q); /* about to go idle */
 
 	uint16_t pending = (uint16_t)(avail_idx - q->last_avail);
 	if (pending == 0)
@@ -178,7 +185,7 @@ static int pop(struct virtq *q, struct virtq_chain *c, bool ask_next)
 
 	uint16_t head = LOAD(&q->avail->ring[q->last_avail & (q->size - 1)]);
 	q->last_avail++;
-	if (q->event_idx && ask_next)
+	if (q->event_idx && ask == ASK_NEXT)
 		STORE(avail_event(q), q->last_avail);
 
 	c->head = head;
@@ -198,12 +205,24 @@ static int pop(struct virtq *q, struct virtq_chain *c, bool ask_next)
 
 int virtq_pop(struct virtq *q, struct virtq_chain *c)
 {
-	return pop(q, c, true);
+	return pop(q, c, ASK_NEXT);
 }
 
 int virtq_pop_quiet(struct virtq *q, struct virtq_chain *c)
 {
-	return pop(q, c, false);
+	return pop(q, c, ASK_WHEN_EMPTY);
+}
+
+int virtq_pop_held(struct virtq *q, struct virtq_chain *c)
+{
+	return pop(q, c, ASK_NEVER);
+}
+
+bool virtq_arm(struct virtq *q)
+{
+	if (!enabled(q))
+		return false;
+	return arm(q) != q->last_avail;
 }
 
 /* Diff snapshots: a device writes only into a chain's device-writable

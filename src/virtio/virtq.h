@@ -181,4 +181,17 @@ unsigned virtq_chain_iov(const struct virtq_chain *c, bool device_writes, uint64
  * driver not kicking for entries nobody looks at. */
 int virtq_pop_quiet(struct virtq *q, struct virtq_chain *c);
 
+/* virtq_pop that never moves avail_event, not even on finding the ring
+ * empty: for a device that looks at the ring again by itself while it has
+ * requests in flight (after each completion), so the driver need not kick
+ * for what it adds meanwhile. Before it stops looking, the device calls
+ * virtq_arm. */
+int virtq_pop_held(struct virtq *q, struct virtq_chain *c);
+
+/* Asks the driver to kick for the next entry (with EVENT_IDX) and says
+ * whether entries are there already, added before the driver could see the
+ * request: the caller then pops them, as no kick will come for them. False
+ * on a disabled or broken queue. */
+bool virtq_arm(struct virtq *q);
+
 #endif

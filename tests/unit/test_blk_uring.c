@@ -424,9 +424,10 @@ static void test_completions_on_exec(void **state)
 
 static atomic_int batch_ends;
 
-static void count_batch_end(void *ctx)
+static void count_batch_end(void *ctx, bool on_device)
 {
 	(void)ctx;
+	(void)on_device;
 	atomic_fetch_add(&batch_ends, 1);
 }
 

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -23,8 +24,11 @@
 #include "fake_guest.h"
 
 #include "core/devreq.h"
+#include "core/exec.h"
 #include "core/policy.h"
 #include "devices/virtio_blk.h"
+#include "host/evloop.h"
+#include "host/exec_evloop.h"
 #include "host/blk_file.h"
 #include "virtio/virtio_dev.h"
 
@@ -1570,7 +1574,7 @@ static void held_drain(struct blk_backend *be)
 	while (h->n)
 		held_complete(h);
 	if (be->batch_end)
-		be->batch_end(be->batch_ctx);
+		be->batch_end(be->batch_ctx, true);
 }
 
 static void held_unplug(struct blk_backend *be)
@@ -1595,7 +1599,8 @@ static void q_raise(struct virtio_dev *d, int q)
 /* Queue q's rings: queue 0 at the rig's, the others above them. */
 #define QRING(q) (0x100000u + 0x4000u * (q))
 
-static struct virtio_dev *held_device(struct rig *r, struct held_be *h, unsigned queues, bool batches)
+static struct virtio_dev *held_device_ex(struct rig *r, struct held_be *h, unsigned queues, bool batches,
+				     const struct exec *ex)
 {
 	char err[128] = "";
 	assert_int_equal(fake_guest_init(&r->g, RAM_SIZE), 0);
@@ -1603,7 +1608,7 @@ static struct virtio_dev *held_device(struct rig *r, struct held_be *h, unsigned
 	r->next_buf = BUF_GPA;
 	h->be = (struct blk_backend){ .ops = &held_ops, .size = IMG_BYTES, .batches = batches };
 	fill_pattern(h->img, IMG_BYTES, 9);
-	struct virtio_blk_config cfg = { .path = "held.img", .queues = queues };
+	struct virtio_blk_config cfg = { .path = "held.img", .queues = queues, .ex = ex };
 	struct dev_gate gate = { .stats = &r->stats, .policy = NULL };
 	struct virtio_dev *d = virtio_blk_new_backend(&h->be, &cfg, &r->g.m, gate, err, sizeof(err));
 	if (!d)
@@ -1625,6 +1630,51 @@ static struct virtio_dev *held_device(struct rig *r, struct held_be *h, unsigned
 	atomic_store(&d->status, VIRTIO_S_ACKNOWLEDGE | VIRTIO_S_DRIVER | VIRTIO_S_FEATURES_OK |
 					 VIRTIO_S_DRIVER_OK);
 	return d;
+}
+
+static struct virtio_dev *held_device(struct rig *r, struct held_be *h, unsigned queues, bool batches)
+{
+	return held_device_ex(r, h, queues, batches, NULL);
+}
+
+/* A device context the test runs by hand: one doorbell, rung or not. */
+struct hand_exec {
+	void (*fn)(void *);
+	void *arg;
+	int made, rung, freed;
+};
+
+static struct doorbell *hand_doorbell_new(void *ctx, void (*fn)(void *), void *arg)
+{
+	struct hand_exec *e = ctx;
+	e->fn = fn;
+	e->arg = arg;
+	e->made++;
+	return (struct doorbell *)e;
+}
+
+static void hand_doorbell_ring(void *ctx, struct doorbell *db)
+{
+	(void)db;
+	((struct hand_exec *)ctx)->rung++;
+}
+
+static void hand_doorbell_free(void *ctx, struct doorbell *db)
+{
+	(void)db;
+	((struct hand_exec *)ctx)->freed++;
+}
+
+static const struct exec_ops hand_exec_ops = { .doorbell_new = hand_doorbell_new,
+					       .doorbell_ring = hand_doorbell_ring,
+					       .doorbell_free = hand_doorbell_free };
+
+/* Answers a ring of the doorbell, as the device context would. */
+static void hand_run(struct hand_exec *e)
+{
+	assert_true(e->rung > 0);
+	e->rung = 0;
+	e->fn(e->arg);
 }
 
 /* A 512-byte read of `sector` on queue q (descriptors from slot*3); its
@@ -1680,7 +1730,7 @@ static void test_mq_queues_apart(void **state)
 	d->ops->queue_notify(d, 0xffffffffu);
 	assert_int_equal(h->n, 1);
 	held_complete(h);
-	h->be.batch_end(h->be.batch_ctx);
+	h->be.batch_end(h->be.batch_ctx, true);
 	assert_int_equal(used_idx_q(r, 1), 1);
 	assert_int_equal(used_idx_q(r, 0), 0);
 	assert_int_equal(atomic_load(&raised_q[1]), 1);
@@ -1698,7 +1748,7 @@ static void test_mq_queues_apart(void **state)
 	d->ops->resume(d);
 	assert_int_equal(h->n, 1);
 	held_complete(h);
-	h->be.batch_end(h->be.batch_ctx);
+	h->be.batch_end(h->be.batch_ctx, true);
 	assert_int_equal(used_idx_q(r, 1), 2);
 	assert_memory_equal(host(r, data2), h->img + 9 * 512, 512);
 
@@ -1712,6 +1762,106 @@ static void test_mq_queues_apart(void **state)
 	d->ops->config_read(d, 34, nq, 2);
 	assert_int_equal(nq[0] | nq[1] << 8, 1);
 	virtio_blk_free(d);
+	fake_guest_fini(&r->g);
+	free(h);
+	free(r);
+}
+
+static uint16_t avail_event_q(struct rig *r, unsigned q)
+{
+	return *(uint16_t *)(void *)host(r, QRING(q) + 0x2000 + 4 + 8u * QSIZE);
+}
+
+/* A driver that adds requests while others are in flight need not kick:
+ * the device leaves avail_event where it was while it has requests out,
+ * and looks at the ring again after each run of completions — in place
+ * when they come on the device context, through its doorbell when they
+ * come on a backend thread, never from inside a drain. Only when a queue
+ * is empty with nothing in flight is the driver asked to kick again. */
+static void test_no_kick_asked_while_in_flight(void **state)
+{
+	(void)state;
+	struct rig *r = calloc(1, sizeof(*r));
+	struct held_be *h = calloc(1, sizeof(*h));
+	struct hand_exec e = { 0 };
+	struct exec ex = { .ops = &hand_exec_ops, .ctx = &e };
+	assert_non_null(r);
+	assert_non_null(h);
+	struct virtio_dev *d = held_device_ex(r, h, 1, true, &ex);
+	assert_int_equal(e.made, 1);
+	d->vq[0].event_idx = true;
+	*(uint16_t *)(void *)host(r, QRING(0) + 0x2000 + 4 + 8u * QSIZE) = 0x7777;
+	struct virtio_blk_stat_values st;
+	uint64_t data[6];
+
+	/* A, kicked; B added while A is out (no kick: avail_event unmoved). */
+	post_read_q(r, 0, 0, 1, &data[0]);
+	d->ops->queue_notify(d, 0);
+	assert_int_equal(h->n, 1);
+	assert_int_equal(avail_event_q(r, 0), 0x7777);
+	post_read_q(r, 0, 1, 2, &data[1]);
+	/* A completes on the device context: B is taken in place. */
+	held_complete(h);
+	h->be.batch_end(h->be.batch_ctx, true);
+	assert_int_equal(used_idx_q(r, 0), 1);
+	assert_int_equal(h->n, 1);
+	assert_int_equal(avail_event_q(r, 0), 0x7777);
+	/* B completes: empty, nothing out, so the driver is asked to kick. */
+	held_complete(h);
+	h->be.batch_end(h->be.batch_ctx, true);
+	assert_int_equal(used_idx_q(r, 0), 2);
+	assert_int_equal(h->n, 0);
+	assert_int_equal(avail_event_q(r, 0), 2);
+	assert_int_equal(e.rung, 0);
+
+	/* C kicked, D added; their completions come on a backend thread: the
+	 * doorbell looks, not the completing thread. */
+	post_read_q(r, 0, 2, 3, &data[2]);
+	d->ops->queue_notify(d, 0);
+	post_read_q(r, 0, 3, 4, &data[3]);
+	held_complete(h);
+	h->be.batch_end(h->be.batch_ctx, false);
+	assert_int_equal(h->n, 0);
+	assert_int_equal(e.rung, 1);
+	hand_run(&e);
+	assert_int_equal(h->n, 1);
+	assert_int_equal(avail_event_q(r, 0), 2);
+	held_complete(h);
+	h->be.batch_end(h->be.batch_ctx, false);
+	hand_run(&e);
+	assert_int_equal(used_idx_q(r, 0), 4);
+	assert_int_equal(avail_event_q(r, 0), 4);
+
+	/* E out, F added, then a pause: the drain completes E but takes
+	 * nothing new; resume serves F. */
+	post_read_q(r, 0, 4, 5, &data[4]);
+	d->ops->queue_notify(d, 0);
+	post_read_q(r, 0, 5, 6, &data[5]);
+	d->ops->quiesce(d);
+	assert_int_equal(used_idx_q(r, 0), 5);
+	assert_int_equal(h->n, 0);
+	virtio_blk_get_stats(d, &st);
+	assert_int_equal(st.requests, 5);
+	if (e.rung)
+		hand_run(&e); /* quiesced: looks, takes nothing */
+	assert_int_equal(h->n, 0);
+	d->ops->resume(d);
+	assert_int_equal(h->n, 1);
+	held_complete(h);
+	h->be.batch_end(h->be.batch_ctx, true);
+	assert_int_equal(used_idx_q(r, 0), 6);
+	assert_int_equal(avail_event_q(r, 0), 6);
+
+	for (unsigned i = 0; i < 6; i++) {
+		assert_memory_equal(host(r, data[i]), h->img + (i + 1) * 512, 512);
+		assert_int_equal(host(r, data[i] + 512)[0], VIRTIO_BLK_S_OK);
+	}
+	virtio_blk_get_stats(d, &st);
+	assert_int_equal(st.requests, 6);
+	assert_int_equal(st.notifies, 4); /* A, C, E kicked; resume */
+	assert_true(st.looks >= 4);
+	virtio_blk_free(d);
+	assert_int_equal(e.freed, 1);
 	fake_guest_fini(&r->g);
 	free(h);
 	free(r);
@@ -1740,9 +1890,9 @@ static void test_batched_interrupts(void **state)
 			held_complete(h);
 		assert_int_equal(used_idx_q(r, 0), 8);
 		assert_int_equal(atomic_load(&raised_q[0]), batches ? 0 : 8);
-		h->be.batch_end(h->be.batch_ctx);
+		h->be.batch_end(h->be.batch_ctx, true);
 		assert_int_equal(atomic_load(&raised_q[0]), batches ? 1 : 8);
-		h->be.batch_end(h->be.batch_ctx); /* nothing new: no interrupt */
+		h->be.batch_end(h->be.batch_ctx, true); /* nothing new: no interrupt */
 		assert_int_equal(atomic_load(&raised_q[0]), batches ? 1 : 8);
 		for (unsigned i = 0; i < 8; i++)
 			assert_memory_equal(host(r, data[i]), h->img + 2 * i * 512, 512);
@@ -1805,7 +1955,7 @@ static void test_merge_adjacent(void **state)
 	assert_int_equal(h->at_unplug, 2);
 	held_complete(h);
 	held_complete(h);
-	h->be.batch_end(h->be.batch_ctx);
+	h->be.batch_end(h->be.batch_ctx, true);
 	assert_int_equal(used_idx_q(r, 0), 5);
 	for (unsigned i = 0; i < 4; i++) {
 		assert_memory_equal(host(r, data[i]), h->img + (10 + i) * 512, 512);
@@ -1832,7 +1982,7 @@ static void test_merge_adjacent(void **state)
 	held_complete_res(h, 0);
 	held_complete_res(h, -EIO);
 	held_complete_res(h, 0);
-	h->be.batch_end(h->be.batch_ctx);
+	h->be.batch_end(h->be.batch_ctx, true);
 	assert_int_equal(used_idx_q(r, 0), 8);
 	assert_int_equal(host(r, ws[0])[0], VIRTIO_BLK_S_OK);
 	assert_int_equal(host(r, ws[1])[0], VIRTIO_BLK_S_IOERR);
@@ -1910,6 +2060,137 @@ static void test_mq_file(void **state)
 	free(r);
 }
 
+/* A driver that kicks only when avail_event asks it to (vring_need_event,
+ * as Linux's), keeping 32 reads in flight, against a real device context
+ * (the event loop) and the file backend: every request completes. A queue
+ * left unarmed with nothing coming to look at it again would stall this
+ * (the deadline), and under ThreadSanitizer the completions racing the
+ * device context's looks are checked too. */
+struct kick_ctx {
+	struct virtio_dev *d;
+	atomic_int kicks;
+};
+
+static void kick_on_device(void *arg)
+{
+	struct kick_ctx *k = arg;
+	atomic_fetch_add(&k->kicks, 1);
+	k->d->ops->queue_notify(k->d, 0);
+}
+
+#define KD_SLOTS 32u
+#define KD_TOTAL 3000u
+
+static void kd_post(struct rig *r, const struct exec *ex, struct kick_ctx *k, unsigned slot, uint64_t hdr,
+		    uint64_t data, uint64_t sector)
+{
+	struct virtq_desc *desc = (struct virtq_desc *)(void *)host(r, QRING(0));
+	put32(host(r, hdr), VIRTIO_BLK_T_IN);
+	put32(host(r, hdr + 4), 0);
+	put64(host(r, hdr + 8), sector);
+	memset(host(r, data), 0, 513);
+	struct seg sg[] = { { hdr, 16, false }, { data, 512, true }, { data + 512, 1, true } };
+	for (unsigned i = 0; i < 3; i++) {
+		struct virtq_desc *dd = &desc[slot * 3 + i];
+		dd->addr = sg[i].gpa;
+		dd->len = sg[i].len;
+		dd->flags = (uint16_t)((sg[i].write ? VIRTQ_DESC_F_WRITE : 0) | (i < 2 ? VIRTQ_DESC_F_NEXT : 0));
+		dd->next = (uint16_t)(slot * 3 + i + 1);
+	}
+	struct virtq_avail *av = (struct virtq_avail *)(void *)host(r, QRING(0) + 0x1000);
+	uint16_t old = av->idx, new = (uint16_t)(old + 1);
+	av->ring[old % QSIZE] = (uint16_t)(slot * 3);
+	__atomic_store_n(&av->idx, new, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	uint16_t ev = __atomic_load_n((uint16_t *)(void *)host(r, QRING(0) + 0x2000 + 4 + 8u * QSIZE),
+				      __ATOMIC_ACQUIRE);
+	if ((uint16_t)(new - ev - 1) < (uint16_t)(new - old))
+		assert_int_equal(exec_post(ex, kick_on_device, k), 0);
+}
+
+static void test_driver_kicks_only_when_asked(void **state)
+{
+	(void)state;
+	struct rig *r = calloc(1, sizeof(*r));
+	assert_non_null(r);
+	assert_int_equal(fake_guest_init(&r->g, RAM_SIZE), 0);
+	r->stats.name = "blk-test";
+	make_image(r, IMG_BYTES);
+	uint8_t *img = malloc(IMG_BYTES);
+	assert_non_null(img);
+	fill_pattern(img, IMG_BYTES, 7);
+	struct evloop *l = evloop_new();
+	assert_non_null(l);
+	assert_int_equal(evloop_start(l), 0);
+	struct exec ex = evloop_exec(l);
+	struct virtio_blk_config cfg = { .path = r->path, .engine = test_engine(), .ex = &ex };
+	struct dev_gate gate = { .stats = &r->stats, .policy = NULL, .id = "disk0" };
+	char err[256] = "";
+	struct virtio_dev *d = host_blk_new(&cfg, &r->g.m, gate, err, sizeof(err));
+	if (!d)
+		fail_msg("host_blk_new: %s", err);
+	struct virtq *vq = &d->vq[0];
+	vq->size = QSIZE;
+	vq->desc_gpa = QRING(0);
+	vq->avail_gpa = QRING(0) + 0x1000;
+	vq->used_gpa = QRING(0) + 0x2000;
+	vq->event_idx = true;
+	assert_int_equal(virtq_enable(vq, &r->g.m), 0);
+	d->features = d->host_features | VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX);
+	d->transport = r;
+	d->raise = q_raise;
+	atomic_store(&d->status, VIRTIO_S_ACKNOWLEDGE | VIRTIO_S_DRIVER | VIRTIO_S_FEATURES_OK |
+					 VIRTIO_S_DRIVER_OK);
+	struct kick_ctx k = { .d = d };
+	/* Page-aligned buffers, so an O_DIRECT ring may take them. */
+	uint64_t hdr[KD_SLOTS], data[KD_SLOTS], sector[KD_SLOTS];
+	for (unsigned i = 0; i < KD_SLOTS; i++) {
+		hdr[i] = 0x200000u + 0x2000u * i;
+		data[i] = hdr[i] + 0x1000u;
+	}
+	unsigned posted = 0, done = 0;
+	for (; posted < KD_SLOTS; posted++) {
+		sector[posted] = (posted * 7u) % IMG_SECTORS;
+		kd_post(r, &ex, &k, posted, hdr[posted], data[posted], sector[posted]);
+	}
+	const struct virtq_used *used = (const struct virtq_used *)(const void *)host(r, QRING(0) + 0x2000);
+	uint16_t seen = 0;
+	time_t deadline = time(NULL) + 60;
+	while (done < KD_TOTAL && time(NULL) < deadline) {
+		uint16_t u = used_idx_q(r, 0);
+		if (u == seen) {
+			struct timespec ts = { 0, 20000 };
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		for (; seen != u; seen++) {
+			unsigned slot = used->ring[seen % QSIZE].id / 3;
+			assert_true(slot < KD_SLOTS);
+			assert_int_equal(host(r, data[slot] + 512)[0], VIRTIO_BLK_S_OK);
+			assert_memory_equal(host(r, data[slot]), img + sector[slot] * 512, 512);
+			done++;
+			if (posted < KD_TOTAL) {
+				sector[slot] = (posted * 7u) % IMG_SECTORS;
+				kd_post(r, &ex, &k, slot, hdr[slot], data[slot], sector[slot]);
+				posted++;
+			}
+		}
+	}
+	assert_int_equal(done, KD_TOTAL);
+	evloop_stop(l);
+	struct virtio_blk_stat_values st;
+	virtio_blk_get_stats(d, &st);
+	print_message("%u requests, %d kicks, %" PRIu64 " looks\n", KD_TOTAL, atomic_load(&k.kicks), st.looks);
+	assert_int_equal(st.requests, KD_TOTAL);
+	assert_true(st.looks >= 1); /* completions took requests nobody kicked for */
+	virtio_blk_free(d);
+	evloop_free(l);
+	unlink(r->path);
+	free(img);
+	fake_guest_fini(&r->g);
+	free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1947,6 +2228,8 @@ int main(void)
 		cmocka_unit_test(test_policy_overlay_concurrent),
 		cmocka_unit_test(test_enospc),
 		cmocka_unit_test(test_mq_queues_apart),
+		cmocka_unit_test(test_no_kick_asked_while_in_flight),
+		cmocka_unit_test(test_driver_kicks_only_when_asked),
 		cmocka_unit_test(test_batched_interrupts),
 		cmocka_unit_test(test_mq_file),
 		cmocka_unit_test(test_merge_adjacent),

@@ -655,6 +655,57 @@ static void test_avail_event(void **state)
 	assert_int_equal(avail_event(), 0xbeef);
 }
 
+/* The three ways to pop, as the driver sees them through avail_event:
+ * virtq_pop_quiet moves it only on finding the ring empty; virtq_pop_held
+ * never moves it, empty or not; virtq_arm moves it to the next entry and
+ * says whether one is already there (added before the driver could see the
+ * request, so it will not kick for it). */
+static void test_pop_quiet_held_arm(void **state)
+{
+	(void)state;
+	enable(8);
+	q.event_idx = true;
+	put16(g.ram + USED + 4 + 8 * 8, 0xbeef);
+	set_desc(0, DATA, 4, VIRTQ_DESC_F_WRITE, 0);
+	offer(0);
+	offer(0);
+	assert_int_equal(virtq_pop_quiet(&q, &c), 1);
+	assert_int_equal(virtq_pop_quiet(&q, &c), 1);
+	assert_int_equal(avail_event(), 0xbeef); /* draining: no kick asked */
+	assert_int_equal(virtq_pop_quiet(&q, &c), 0);
+	assert_int_equal(avail_event(), 2); /* empty: kick me at entry 2 */
+
+	put16(g.ram + USED + 4 + 8 * 8, 0xbeef);
+	offer(0);
+	assert_int_equal(virtq_pop_held(&q, &c), 1);
+	assert_int_equal(virtq_pop_held(&q, &c), 0);
+	assert_int_equal(avail_event(), 0xbeef); /* empty, and still not asked */
+	assert_false(virtq_arm(&q));
+	assert_int_equal(avail_event(), 3);
+
+	/* An entry that came in while unarmed: arm says so. */
+	put16(g.ram + USED + 4 + 8 * 8, 0xbeef);
+	offer(0);
+	assert_true(virtq_arm(&q));
+	assert_int_equal(avail_event(), 3);
+	assert_int_equal(virtq_pop_held(&q, &c), 1);
+	assert_false(virtq_arm(&q));
+	assert_int_equal(avail_event(), 4);
+
+	/* Without event_idx the field is never written; arm still tells. */
+	q.event_idx = false;
+	put16(g.ram + USED + 4 + 8 * 8, 0xbeef);
+	offer(0);
+	assert_true(virtq_arm(&q));
+	assert_int_equal(virtq_pop_held(&q, &c), 1);
+	assert_false(virtq_arm(&q));
+	assert_int_equal(avail_event(), 0xbeef);
+
+	/* A disabled queue has nothing to arm. */
+	virtq_reset(&q);
+	assert_false(virtq_arm(&q));
+}
+
 static void test_chain_copy(void **state)
 {
 	(void)state;
@@ -749,7 +800,7 @@ int main(void)
 		T(test_bad_indices),     T(test_loops),            T(test_chain_too_long),
 		T(test_bad_buffers),     T(test_indirect),         T(test_order),
 		T(test_total_length),    T(test_push),             T(test_notify_flags),
-		T(test_notify_event_idx), T(test_avail_event),     T(test_chain_copy),
+		T(test_notify_event_idx), T(test_avail_event), T(test_pop_quiet_held_arm),     T(test_chain_copy),
 		T(test_chain_iov),
 	};
 #undef T
