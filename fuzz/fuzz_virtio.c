@@ -506,7 +506,7 @@ static struct virtio_dev *dev_new(struct rig *r, uint8_t opt)
 	fblk = (struct fblk){ .be = { .ops = &fb_ops, .size = 512u * (1 + (opt & 0x0f) * 64),
 				      .read_only = opt & 0x20, .batches = opt & 0x01 } };
 	struct virtio_blk_config cfg = { .read_only = opt & 0x40, .id = (opt & 0x80) ? "fuzz-disk" : NULL,
-					 .path = "fuzz.img", .queues = 1 + ((opt >> 1) & 7) };
+					 .path = "fuzz.img", .queues = 1 + ((opt >> 1) & 7), .ex = &fx };
 	return virtio_blk_new_backend(&fblk.be, &cfg, &mem, gate, err, sizeof(err));
 #elif FUZZ_DEV == FUZZ_NET
 	static const uint8_t mac[6] = { 0x52, 0x54, 0, 1, 2, 3 };
