@@ -3,7 +3,7 @@
  * the queue size, ring addresses, features and starting indices, and the rest
  * fills guest RAM (two regions with a hole between, each its own heap block
  * so ASan sees any step outside them). The target enables the queue, then
- * pops, copies and pushes until the queue is empty or broken, checking the
+ * pops (virtq_pop, _quiet or _held with virtq_arm: a header bit pair), copies and pushes until the queue is empty or broken, checking the
  * walker's promises on every chain; a broken promise traps.
  *
  * Half the inputs are "tamed" (header bit): the harness fixes up avail->idx,
@@ -149,9 +149,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	static struct virtq_chain c;
 	uint64_t roff = h[14] * 37u, woff = h[15] * 29u;
+	/* Which pop (flag bits 2-3): kick for the next entry, only when empty,
+	 * or never (then armed on finding the ring empty, as a device does). */
+	unsigned how = (h[1] >> 2 & 3) % 3;
 	for (unsigned i = 0; i < 2 * VIRTQ_MAX_SIZE + 2; i++) {
 		uint16_t before = q.last_avail;
-		int r = virtq_pop(&q, &c);
+		int r = how == 0 ? virtq_pop(&q, &c) : how == 1 ? virtq_pop_quiet(&q, &c) : virtq_pop_held(&q, &c);
+		if (r == 0 && how == 2 && virtq_arm(&q)) {
+			CHECK(q.last_avail == before);
+			continue; /* entries there after all: pop them */
+		}
 		if (r == 0 || r == -EINVAL) {
 			CHECK(q.last_avail == before);
 			CHECK(r == 0 || q.broken);
