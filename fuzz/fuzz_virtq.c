@@ -3,7 +3,8 @@
  * the queue size, ring addresses, features and starting indices, and the rest
  * fills guest RAM (two regions with a hole between, each its own heap block
  * so ASan sees any step outside them). The target enables the queue, then
- * pops (virtq_pop, _quiet or _held with virtq_arm: a header bit pair), copies and pushes until the queue is empty or broken, checking the
+ * pops (virtq_pop, _quiet or _held with virtq_arm: a header bit pair),
+ * copies and pushes until the queue is empty or broken, checking the
  * walker's promises on every chain; a broken promise traps.
  *
  * Half the inputs are "tamed" (header bit): the harness fixes up avail->idx,
