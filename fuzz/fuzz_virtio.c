@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "fuzz_input.h"
+#include "fuzz_pool.h"
 #include "core/clock.h"
 #include "core/devreq.h"
 #include "core/entropy.h"
@@ -832,5 +833,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	dev_free(r.d);
 	virtio_pci_free(r.vp);
 	pci_host_free(r.h);
+	pool_check_idle();
 	return 0;
 }
