@@ -245,9 +245,9 @@ $(B)/fuzz/fuzz_pci: fuzz/fuzz_pci.c src/devices/pci.c src/core/bus.c src/core/sn
 FUZZ_SNAPSHOT_SRC := fuzz/fuzz_snapshot.c src/core/snap.c src/devices/uart_16550.c src/devices/rtc_cmos.c \
 	src/devices/acpi_pm.c src/devices/i8042.c src/devices/ps2_kbd.c src/devices/pvpanic.c src/devices/pci.c \
 	src/virtio/virtio_pci.c src/virtio/virtio_dev.c src/virtio/virtq.c src/core/gmem.c src/core/devreq.c
-$(B)/fuzz/fuzz_snapshot: $(FUZZ_SNAPSHOT_SRC) $(B)/libvigil.a
+$(B)/fuzz/fuzz_snapshot: $(FUZZ_SNAPSHOT_SRC) fuzz/coverage-ignore.txt $(B)/libvigil.a
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) $(SLIRP_CFLAGS) -o $@ $(filter %.c,$^) $(B)/libvigil.a $(LDLIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize-coverage-ignorelist=fuzz/coverage-ignore.txt $(SLIRP_CFLAGS) -o $@ $(filter %.c,$^) $(B)/libvigil.a $(LDLIBS)
 # Its seeds (fuzz/corpus-snapshot): snapshots of a driven and a power-on
 # machine, written by the same file built as a program.
 fuzz-snapshot-seeds: $(FUZZ_SNAPSHOT_SRC) $(B)/libvigil.a
@@ -268,6 +268,7 @@ $(B)/fuzz/fuzz_irqchip: $(FUZZ_IRQCHIP_SRC) $(wildcard src/devices/lapic.h src/d
 FUZZ_TARGETS := fuzz_virtq fuzz_api fuzz_net fuzz_gdb $(FUZZ_VIRTIO_DEVS:%=fuzz_virtio_%) fuzz_exit fuzz_boot fuzz_pci \
 	fuzz_snapshot fuzz_irqchip
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(B)/fuzz/%)
+$(B)/fuzz/fuzz_exit $(B)/fuzz/fuzz_pci $(B)/fuzz/fuzz_net $(FUZZ_VIRTIO_DEVS:%=$(B)/fuzz/fuzz_virtio_%): fuzz/fuzz_input.h
 FUZZ_SMOKE_S ?= 6
 FUZZ_RUNS ?= 100000000
 fuzz: $(FUZZ_BINS)

@@ -66,7 +66,7 @@ static bool have_checked;
  * layout last found good (this run), it would pass again, and is skipped
  * (324 instrumented pair tests after each of 512 steps were most of a
  * run). Harness code: not instrumented for coverage. */
-__attribute__((no_sanitize("coverage"))) static void check_layout(void)
+FUZZ_NOCOV static void check_layout(void)
 {
 	struct bar_view now[NFN][PCI_NUM_BARS];
 	memset(now, 0, sizeof(now));
