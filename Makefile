@@ -191,6 +191,8 @@ guests: $(TINY) $(B)/tests/guests/hostile.bin
 #   make fuzz-long    run each for FUZZ_RUNS executions (default 1e8), figures per target
 FUZZ_CC    ?= clang
 FUZZ_FLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc
+# Targets whose code callocs big blocks per run take them from fuzz/fuzz_pool.h.
+FUZZ_POOL  := -Wl,--wrap=calloc -Wl,--wrap=free -Wl,--wrap=realloc
 $(B)/fuzz/fuzz_virtq: fuzz/fuzz_virtq.c src/virtio/virtq.c src/core/gmem.c src/virtio/virtq.h src/core/gmem.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^)
@@ -207,18 +209,19 @@ $(B)/fuzz/fuzz_api: $(FUZZ_API_SRC) tests/unit/fake_vmm_api.h src/api/routes.h s
 # fuzz_net: the network policy's filter (parser, flow table, rewriting)
 # over a fake backend.
 FUZZ_NET_SRC := fuzz/fuzz_net.c src/devices/net_pkt.c src/devices/net_ct.c src/devices/net_filter.c
-$(B)/fuzz/fuzz_net: $(FUZZ_NET_SRC) src/devices/net_pkt.h src/devices/net_ct.h src/devices/net_filter.h $(B)/libvigil.a
+$(B)/fuzz/fuzz_net: $(FUZZ_NET_SRC) src/devices/net_pkt.h src/devices/net_ct.h src/devices/net_filter.h fuzz/fuzz_pool.h \
+		$(B)/libvigil.a
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) $(SLIRP_CFLAGS) -o $@ $(filter %.c,$^) $(B)/libvigil.a $(LDLIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(FUZZ_POOL) $(SLIRP_CFLAGS) -o $@ $(filter %.c,$^) $(B)/libvigil.a $(LDLIBS)
 # fuzz_virtio_DEV: the virtio-pci transport (PCI config, BAR moves, common
 # config, ISR, notify, MSI-X) with one real device behind it over a fake backend.
 FUZZ_VIRTIO_DEVS := blk net vsock rng console
 FUZZ_VIRTIO_SRC := fuzz/fuzz_virtio.c src/virtio/virtio_pci.c src/virtio/virtio_dev.c src/virtio/virtq.c \
 	src/devices/pci.c src/devices/virtio_blk.c src/devices/virtio_net.c src/devices/virtio_vsock.c \
 	src/devices/virtio_rng.c src/devices/virtio_console.c src/core/gmem.c src/core/devreq.c
-$(FUZZ_VIRTIO_DEVS:%=$(B)/fuzz/fuzz_virtio_%): $(B)/fuzz/fuzz_virtio_%: $(FUZZ_VIRTIO_SRC) $(B)/libvigil.a
+$(FUZZ_VIRTIO_DEVS:%=$(B)/fuzz/fuzz_virtio_%): $(B)/fuzz/fuzz_virtio_%: $(FUZZ_VIRTIO_SRC) fuzz/fuzz_pool.h $(B)/libvigil.a
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -DFUZZ_DEV=FUZZ_$(shell echo $* | tr a-z A-Z) $(SLIRP_CFLAGS) -o $@ \
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(FUZZ_POOL) -DFUZZ_DEV=FUZZ_$(shell echo $* | tr a-z A-Z) $(SLIRP_CFLAGS) -o $@ \
 		$(filter %.c,$^) $(B)/libvigil.a $(LDLIBS)
 # fuzz_exit: kvm_run decoding, exit_dispatch (REP counts) and the legacy
 # port devices behind it (UART, RTC, i8042, pvpanic, ACPI PM).
@@ -242,9 +245,9 @@ $(B)/fuzz/fuzz_pci: fuzz/fuzz_pci.c src/devices/pci.c src/core/bus.c src/core/sn
 FUZZ_SNAPSHOT_SRC := fuzz/fuzz_snapshot.c src/core/snap.c src/devices/uart_16550.c src/devices/rtc_cmos.c \
 	src/devices/acpi_pm.c src/devices/i8042.c src/devices/ps2_kbd.c src/devices/pvpanic.c src/devices/pci.c \
 	src/virtio/virtio_pci.c src/virtio/virtio_dev.c src/virtio/virtq.c src/core/gmem.c src/core/devreq.c
-$(B)/fuzz/fuzz_snapshot: $(FUZZ_SNAPSHOT_SRC) $(B)/libvigil.a
+$(B)/fuzz/fuzz_snapshot: $(FUZZ_SNAPSHOT_SRC) fuzz/coverage-ignore.txt $(B)/libvigil.a
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) $(SLIRP_CFLAGS) -o $@ $(filter %.c,$^) $(B)/libvigil.a $(LDLIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize-coverage-ignorelist=fuzz/coverage-ignore.txt $(SLIRP_CFLAGS) -o $@ $(filter %.c,$^) $(B)/libvigil.a $(LDLIBS)
 # Its seeds (fuzz/corpus-snapshot): snapshots of a driven and a power-on
 # machine, written by the same file built as a program.
 fuzz-snapshot-seeds: $(FUZZ_SNAPSHOT_SRC) $(B)/libvigil.a
@@ -265,6 +268,7 @@ $(B)/fuzz/fuzz_irqchip: $(FUZZ_IRQCHIP_SRC) $(wildcard src/devices/lapic.h src/d
 FUZZ_TARGETS := fuzz_virtq fuzz_api fuzz_net fuzz_gdb $(FUZZ_VIRTIO_DEVS:%=fuzz_virtio_%) fuzz_exit fuzz_boot fuzz_pci \
 	fuzz_snapshot fuzz_irqchip
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(B)/fuzz/%)
+$(B)/fuzz/fuzz_exit $(B)/fuzz/fuzz_pci $(B)/fuzz/fuzz_net $(FUZZ_VIRTIO_DEVS:%=$(B)/fuzz/fuzz_virtio_%): fuzz/fuzz_input.h
 FUZZ_SMOKE_S ?= 6
 FUZZ_RUNS ?= 100000000
 fuzz: $(FUZZ_BINS)

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_pool.h"
 #include "core/policy.h"
 #include "devices/net_filter.h"
 #include "devices/net_pkt.h"
@@ -198,5 +199,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(fs.open_flows <= 4096);
 	b->ops->free(b);
 	policy_slot_fini(&slot);
+	pool_check_idle();
 	return 0;
 }

@@ -50,24 +50,51 @@ static void cfg_written(void *dev, uint32_t off, uint32_t len)
 }
 
 
-/* Decoded BARs: inside the window, aligned, pairwise disjoint. */
-static void check_layout(void)
+/* What check_layout looks at, per BAR: its address, size and whether it
+ * is decoded (a BAR not decoded, or unused, as all zero). */
+struct bar_view {
+	uint64_t addr;
+	uint32_t size;
+	uint32_t decoded;
+};
+static struct bar_view checked[NFN][PCI_NUM_BARS]; /* the layout last found good */
+static bool have_checked;
+
+/* Decoded BARs: inside the window, aligned, pairwise disjoint. Most steps
+ * move nothing (reads, MMIO, CONFIG_ADDRESS), and the check is a pure
+ * function of the decoded BARs' addresses and sizes: when those are the
+ * layout last found good (this run), it would pass again, and is skipped
+ * (324 instrumented pair tests after each of 512 steps were most of a
+ * run). Harness code: not instrumented for coverage. */
+FUZZ_NOCOV static void check_layout(void)
 {
+	struct bar_view now[NFN][PCI_NUM_BARS];
+	memset(now, 0, sizeof(now));
 	for (unsigned i = 0; i < NFN; i++)
 		for (unsigned j = 0; j < PCI_NUM_BARS; j++) {
 			const struct pci_bar *a = &fns[i].bar[j];
-			if (!a->size || !a->decoded)
+			if (a->size && a->decoded)
+				now[i][j] = (struct bar_view){ a->addr, a->size, 1 };
+		}
+	if (have_checked && memcmp(now, checked, sizeof(now)) == 0)
+		return;
+	for (unsigned i = 0; i < NFN; i++)
+		for (unsigned j = 0; j < PCI_NUM_BARS; j++) {
+			const struct bar_view *a = &now[i][j];
+			if (!a->decoded)
 				continue;
 			CHECK(a->addr >= MMIO_BASE && a->addr + a->size <= MMIO_BASE + MMIO_SIZE);
 			CHECK(!(a->addr & (a->size - 1ull)));
 			for (unsigned k = 0; k < NFN; k++)
 				for (unsigned l = 0; l < PCI_NUM_BARS; l++) {
-					const struct pci_bar *b = &fns[k].bar[l];
-					if ((k == i && l == j) || !b->size || !b->decoded)
+					const struct bar_view *b = &now[k][l];
+					if ((k == i && l == j) || !b->decoded)
 						continue;
 					CHECK(a->addr + a->size <= b->addr || b->addr + b->size <= a->addr);
 				}
 		}
+	memcpy(checked, now, sizeof(now));
+	have_checked = true;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -76,6 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const uint32_t sizes[NFN][3] = { { 0x8000, 0x1000, 0 }, { 0x1000, 0x10000, 0x1000 },
 						{ 0x40000, 0, 0x2000 } };
 	CHECK(h);
+	have_checked = false; /* nothing carried over from the last run */
 	for (unsigned i = 0; i < NFN; i++) {
 		struct pci_function *fn = &fns[i];
 		memset(fn, 0, sizeof(*fn));

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "fuzz_input.h"
+#include "fuzz_pool.h"
 #include "core/clock.h"
 #include "core/devreq.h"
 #include "core/entropy.h"
@@ -492,6 +493,11 @@ struct rig {
 	struct virtio_pci *vp;
 	struct dev_stats stats;
 	uint16_t avail_idx[8], next_desc[8];
+	/* BAR0's offset in the window as last read from config space: only
+	 * a config write (cfg_io) can move it, so reads are saved until one
+	 * (two config cycles per BAR access were most of a long run's steps). */
+	uint64_t bar0;
+	bool bar0_known;
 };
 
 static struct virtio_dev *dev_new(struct rig *r, uint8_t opt)
@@ -546,15 +552,21 @@ static void cfg_io(struct rig *r, uint8_t off, uint32_t len, uint8_t *b, bool w)
 	put(a, 0x80000000u | 1u << 11 | (off & 0xfc), 4);
 	pci_host_cfg_io(r->h, 0, a, 4, true);
 	pci_host_cfg_io(r->h, 4 + (off & 3), b, len, w);
+	if (w)
+		r->bar0_known = false;
 }
 
 /* Where BAR0 is now, as an offset in the window (the guest may move it). */
 static uint64_t bar0(struct rig *r)
 {
+	if (r->bar0_known)
+		return r->bar0;
 	uint8_t b[4] = { 0 };
 	cfg_io(r, 0x10, 4, b, false);
 	uint64_t a = (b[0] & 0xf0) | (uint64_t)b[1] << 8 | (uint64_t)b[2] << 16 | (uint64_t)b[3] << 24;
-	return a >= MMIO_BASE ? a - MMIO_BASE : a;
+	r->bar0 = a >= MMIO_BASE ? a - MMIO_BASE : a;
+	r->bar0_known = true;
+	return r->bar0;
 }
 
 static void bar_io(struct rig *r, uint64_t off, uint32_t len, uint64_t v, bool w)
@@ -832,5 +844,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	dev_free(r.d);
 	virtio_pci_free(r.vp);
 	pci_host_free(r.h);
+	pool_check_idle();
 	return 0;
 }
