@@ -222,7 +222,7 @@ def boot_disk(r, work):
     # --stats' blk line: the root disk's own counts, every request completed,
     # kicked and interrupted at least once, the ratios the counts make.
     m = re.search(r"^blk root: requests=(\d+) completions=(\d+) kicks=(\d+) interrupts=(\d+) "
-                  r"batches=\d+ merged=\d+ retried=\d+ looks=\d+ deferred=\d+ kicks/req=([\d.]+) interrupts/req=([\d.]+)$",
+                  r"batches=\d+ merged=\d+ retried=\d+ looks=\d+ kicks/req=([\d.]+) interrupts/req=([\d.]+)$",
                   res[1], re.M)
     n = [int(x) for x in m.groups()[:4]] if m else []
     r.check("stats-disk-blk", bool(m) and n[0] > 0 and n[1] == n[0] and n[2] > 0 and n[3] > 0

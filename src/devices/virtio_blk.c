@@ -100,7 +100,6 @@ struct blk_queue {
 	 * the two always sees the other. */
 	atomic_uint inflight;
 	atomic_bool unarmed;
-	bool deferred; /* under qlock: the last run's interrupt decision waits */
 	struct blk_job *held;  /* device context: the read/write a turn may still grow */
 	/* One job per queue entry: a driver that keeps the protocol can never
 	 * have more chains outstanding than its ring has descriptors. */
@@ -146,11 +145,6 @@ static void complete(struct blk *b, struct blk_queue *bq, uint16_t head, uint32_
 
 static void look_again(struct blk *b, struct blk_queue *bq);
 
-/* With this many requests still in flight after a run of completions, its
- * interrupt decision is left to the next run (one run at most), which is
- * sure to come: the guest then takes one interrupt for two runs. */
-#define DEFER_MIN 8u
-
 /* The backend's end of a run of completions: one interrupt decision per
  * queue that had any, then a look at each unarmed queue's ring, in place on
  * the device context (outside a drain), else through the doorbell. */
@@ -162,18 +156,10 @@ static void batch_end(void *ctx, bool on_device)
 	count(&b->st.batches, 1);
 	for (unsigned i = 0; i < b->nq; i++) {
 		struct blk_queue *bq = &b->qs[i];
-		if (!atomic_load_explicit(&bq->pending, memory_order_relaxed))
+		if (!atomic_exchange_explicit(&bq->pending, false, memory_order_relaxed))
 			continue;
 		pthread_mutex_lock(&bq->qlock);
-		if (atomic_load(&bq->inflight) >= DEFER_MIN && !bq->deferred) {
-			/* Many more to come: the next run decides for both. */
-			bq->deferred = true;
-			count(&b->st.deferred, 1);
-		} else {
-			bq->deferred = false;
-			atomic_store_explicit(&bq->pending, false, memory_order_relaxed);
-			signal_locked(b, bq);
-		}
+		signal_locked(b, bq);
 		pthread_mutex_unlock(&bq->qlock);
 	}
 	for (unsigned i = 0; i < b->nq; i++) {
@@ -930,5 +916,4 @@ void virtio_blk_get_stats(const struct virtio_dev *d, struct virtio_blk_stat_val
 	out->merged = atomic_load(&b->st.merged);
 	out->retried = atomic_load(&b->st.retried);
 	out->looks = atomic_load(&b->st.looks);
-	out->deferred = atomic_load(&b->st.deferred);
 }

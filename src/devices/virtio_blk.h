@@ -114,10 +114,10 @@ uint64_t virtio_blk_capacity(const struct virtio_dev *d);
  * merged into the one before them, merged runs that failed and were
  * retried one request at a time. */
 struct virtio_blk_stats {
-	_Atomic uint64_t requests, completions, notifies, interrupts, batches, merged, retried, looks, deferred;
+	_Atomic uint64_t requests, completions, notifies, interrupts, batches, merged, retried, looks;
 };
 struct virtio_blk_stat_values {
-	uint64_t requests, completions, notifies, interrupts, batches, merged, retried, looks, deferred;
+	uint64_t requests, completions, notifies, interrupts, batches, merged, retried, looks;
 };
 void virtio_blk_get_stats(const struct virtio_dev *d, struct virtio_blk_stat_values *out);
 

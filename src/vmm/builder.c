@@ -308,9 +308,9 @@ static void report_blk(FILE *out, struct machine *mc)
 		fprintf(out,
 			"blk %s: requests=%" PRIu64 " completions=%" PRIu64 " kicks=%" PRIu64 " interrupts=%" PRIu64
 			" batches=%" PRIu64 " merged=%" PRIu64 " retried=%" PRIu64 " looks=%" PRIu64
-			" deferred=%" PRIu64 " kicks/req=%.3f interrupts/req=%.3f\n",
+			" kicks/req=%.3f interrupts/req=%.3f\n",
 			mc->virtio[i]->name, st.requests, st.completions, st.notifies, st.interrupts, st.batches,
-			st.merged, st.retried, st.looks, st.deferred, (double)st.notifies / (double)st.requests,
+			st.merged, st.retried, st.looks, (double)st.notifies / (double)st.requests,
 			(double)st.interrupts / (double)st.requests);
 	}
 }

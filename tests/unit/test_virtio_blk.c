@@ -2060,47 +2060,6 @@ static void test_mq_file(void **state)
 	free(r);
 }
 
-/* With many requests still in flight after a run of completions, the
- * interrupt decision waits for the next run (which must come), one run at
- * most; with few in flight it is made at once. */
-static void test_interrupt_deferred_while_many_in_flight(void **state)
-{
-	(void)state;
-	struct rig *r = calloc(1, sizeof(*r));
-	struct held_be *h = calloc(1, sizeof(*h));
-	assert_non_null(r);
-	assert_non_null(h);
-	struct virtio_dev *d = held_device(r, h, 1, true);
-	uint64_t data[12];
-	for (unsigned i = 0; i < 12; i++)
-		post_read_q(r, 0, i, 2 * i, &data[i]); /* never adjacent: no merging */
-	d->ops->queue_notify(d, 0);
-	assert_int_equal(h->n, 12);
-	int want = 0;
-	/* 12 out. Runs leaving 10 (defer), 9 (decide), 8 (defer), 7, 6, ... */
-	static const unsigned run[] = { 2, 1, 1, 1, 1, 6 };
-	static const bool raises[] = { false, true, false, true, true, true };
-	unsigned done = 0;
-	for (unsigned k = 0; k < sizeof(run) / sizeof(run[0]); k++) {
-		for (unsigned i = 0; i < run[k]; i++)
-			held_complete(h);
-		done += run[k];
-		h->be.batch_end(h->be.batch_ctx, true);
-		want += raises[k];
-		assert_int_equal(used_idx_q(r, 0), done);
-		assert_int_equal(atomic_load(&raised_q[0]), want);
-	}
-	struct virtio_blk_stat_values st;
-	virtio_blk_get_stats(d, &st);
-	assert_int_equal(st.deferred, 2);
-	for (unsigned i = 0; i < 12; i++)
-		assert_memory_equal(host(r, data[i]), h->img + 2 * i * 512, 512);
-	virtio_blk_free(d);
-	fake_guest_fini(&r->g);
-	free(h);
-	free(r);
-}
-
 /* A driver that kicks only when avail_event asks it to (vring_need_event,
  * as Linux's), keeping 32 reads in flight, against a real device context
  * (the event loop) and the file backend: every request completes. A queue
@@ -2270,7 +2229,6 @@ int main(void)
 		cmocka_unit_test(test_enospc),
 		cmocka_unit_test(test_mq_queues_apart),
 		cmocka_unit_test(test_no_kick_asked_while_in_flight),
-		cmocka_unit_test(test_interrupt_deferred_while_many_in_flight),
 		cmocka_unit_test(test_driver_kicks_only_when_asked),
 		cmocka_unit_test(test_batched_interrupts),
 		cmocka_unit_test(test_mq_file),
