@@ -1677,14 +1677,11 @@ static void hand_run(struct hand_exec *e)
 	e->fn(e->arg);
 }
 
-/* A 512-byte read of `sector` on queue q (descriptors from slot*3); its
- * data buffer's address in *data. */
-static void post_read_q(struct rig *r, unsigned q, unsigned slot, uint64_t sector, uint64_t *data)
+/* A three-buffer chain at descriptors slot*3.. of queue q, made available
+ * and published; returns the avail index it took. */
+static uint16_t post_chain3(struct rig *r, unsigned q, unsigned slot, const struct seg *s)
 {
 	struct virtq_desc *desc = (struct virtq_desc *)(void *)host(r, QRING(q));
-	uint64_t h = header(r, VIRTIO_BLK_T_IN, sector);
-	*data = gbuf(r, 513);
-	struct seg s[] = { { h, 16, false }, { *data, 512, true }, { *data + 512, 1, true } };
 	for (unsigned i = 0; i < 3; i++) {
 		struct virtq_desc *dd = &desc[slot * 3 + i];
 		dd->addr = s[i].gpa;
@@ -1696,6 +1693,17 @@ static void post_read_q(struct rig *r, unsigned q, unsigned slot, uint64_t secto
 	uint16_t idx = av->idx;
 	av->ring[idx % QSIZE] = (uint16_t)(slot * 3);
 	__atomic_store_n(&av->idx, (uint16_t)(idx + 1), __ATOMIC_RELEASE);
+	return idx;
+}
+
+/* A 512-byte read of `sector` on queue q (descriptors from slot*3); its
+ * data buffer's address in *data. */
+static void post_read_q(struct rig *r, unsigned q, unsigned slot, uint64_t sector, uint64_t *data)
+{
+	uint64_t h = header(r, VIRTIO_BLK_T_IN, sector);
+	*data = gbuf(r, 513);
+	struct seg s[] = { { h, 16, false }, { *data, 512, true }, { *data + 512, 1, true } };
+	post_chain3(r, q, slot, s);
 }
 
 static uint16_t used_idx_q(struct rig *r, unsigned q)
@@ -1912,23 +1920,12 @@ static void test_batched_interrupts(void **state)
  * byte's address in *st. */
 static void post_write_q(struct rig *r, unsigned slot, uint64_t sector, uint8_t fillb, uint64_t *st)
 {
-	struct virtq_desc *desc = (struct virtq_desc *)(void *)host(r, QRING(0));
 	uint64_t h = header(r, VIRTIO_BLK_T_OUT, sector), d = gbuf(r, 512);
 	*st = gbuf(r, 1);
 	memset(host(r, d), fillb, 512);
 	host(r, *st)[0] = 0xee;
 	struct seg s[] = { { h, 16, false }, { d, 512, false }, { *st, 1, true } };
-	for (unsigned i = 0; i < 3; i++) {
-		struct virtq_desc *dd = &desc[slot * 3 + i];
-		dd->addr = s[i].gpa;
-		dd->len = s[i].len;
-		dd->flags = (uint16_t)((s[i].write ? VIRTQ_DESC_F_WRITE : 0) | (i < 2 ? VIRTQ_DESC_F_NEXT : 0));
-		dd->next = (uint16_t)(slot * 3 + i + 1);
-	}
-	struct virtq_avail *av = (struct virtq_avail *)(void *)host(r, QRING(0) + 0x1000);
-	uint16_t idx = av->idx;
-	av->ring[idx % QSIZE] = (uint16_t)(slot * 3);
-	__atomic_store_n(&av->idx, (uint16_t)(idx + 1), __ATOMIC_RELEASE);
+	post_chain3(r, 0, slot, s);
 }
 
 /* Adjacent reads of one turn go to the backend as one I/O (a read that
@@ -2084,23 +2081,12 @@ static void kick_on_device(void *arg)
 static void kd_post(struct rig *r, const struct exec *ex, struct kick_ctx *k, unsigned slot, uint64_t hdr,
 		    uint64_t data, uint64_t sector)
 {
-	struct virtq_desc *desc = (struct virtq_desc *)(void *)host(r, QRING(0));
 	put32(host(r, hdr), VIRTIO_BLK_T_IN);
 	put32(host(r, hdr + 4), 0);
 	put64(host(r, hdr + 8), sector);
 	memset(host(r, data), 0, 513);
 	struct seg sg[] = { { hdr, 16, false }, { data, 512, true }, { data + 512, 1, true } };
-	for (unsigned i = 0; i < 3; i++) {
-		struct virtq_desc *dd = &desc[slot * 3 + i];
-		dd->addr = sg[i].gpa;
-		dd->len = sg[i].len;
-		dd->flags = (uint16_t)((sg[i].write ? VIRTQ_DESC_F_WRITE : 0) | (i < 2 ? VIRTQ_DESC_F_NEXT : 0));
-		dd->next = (uint16_t)(slot * 3 + i + 1);
-	}
-	struct virtq_avail *av = (struct virtq_avail *)(void *)host(r, QRING(0) + 0x1000);
-	uint16_t old = av->idx, new = (uint16_t)(old + 1);
-	av->ring[old % QSIZE] = (uint16_t)(slot * 3);
-	__atomic_store_n(&av->idx, new, __ATOMIC_RELEASE);
+	uint16_t old = post_chain3(r, 0, slot, sg), new = (uint16_t)(old + 1);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	uint16_t ev = __atomic_load_n((uint16_t *)(void *)host(r, QRING(0) + 0x2000 + 4 + 8u * QSIZE),
 				      __ATOMIC_ACQUIRE);
