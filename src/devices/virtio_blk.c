@@ -409,6 +409,21 @@ static long serve(struct blk *b, struct blk_job *j)
 
 /* ---- virtio_dev ops ---- */
 
+/* The ring was found empty. Requests in flight will look at it again
+ * when they complete; with none, the driver is asked to kick. True when
+ * entries came in meanwhile: take them now, no kick will come for them. */
+static bool leave_or_arm(struct blk_queue *bq, struct virtq *vq)
+{
+	atomic_store(&bq->unarmed, true);
+	if (atomic_load(&bq->inflight) > 0)
+		return false;
+	atomic_store(&bq->unarmed, false);
+	pthread_mutex_lock(&bq->qlock);
+	bool more = virtq_arm(vq);
+	pthread_mutex_unlock(&bq->qlock);
+	return more;
+}
+
 /* Takes every chain queue q has (or its turn's budget of them). */
 static void serve_queue(struct blk *b, struct blk_queue *bq)
 {
@@ -437,21 +452,12 @@ static void serve_queue(struct blk *b, struct blk_queue *bq)
 
 		if (r != 1 && j)
 			put_job(bq, j);
-		if (r == 0 && (!may_leave || !enabled || vq->budget_spent))
-			return; /* nothing more (or a kick on a queue not enabled) */
 		if (r == 0) {
-			/* Empty: requests in flight will look again when they
-			 * complete; with none, the driver must kick. */
-			atomic_store(&bq->unarmed, true);
-			if (atomic_load(&bq->inflight) > 0)
-				return;
-			atomic_store(&bq->unarmed, false);
-			pthread_mutex_lock(&bq->qlock);
-			bool more = virtq_arm(vq);
-			pthread_mutex_unlock(&bq->qlock);
-			if (!more)
-				return;
-			continue;
+			/* Nothing more (or a kick on a queue not enabled, or the
+			 * turn's budget spent: the transport calls again). */
+			if (may_leave && enabled && !vq->budget_spent && leave_or_arm(bq, vq))
+				continue;
+			return;
 		}
 		if (r == -EBADMSG) {
 			/* Consumed, with nothing a device may touch. */
