@@ -163,7 +163,7 @@ static int pop(struct virtq *q, struct virtq_chain *c, enum ask ask)
 	/* Acquire: the ring entries and descriptors the driver wrote before
 	 * bumping idx are visible to the loads below. */
 	uint16_t avail_idx = __atomic_load_n(&q->avail->idx, __ATOMIC_ACQUIRE);
-	if (avail_idx == q->last_avail && ask != ASK_NEVER)
+	if (avail_idx == q->last_avail && ask != ASK_NEVER && q->event_idx)
 		avail_idx = arm(q); /* about to go idle */
 
 	uint16_t pending = (uint16_t)(avail_idx - q->last_avail);
