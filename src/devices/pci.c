@@ -54,6 +54,9 @@ struct pci_host {
 	uint64_t next;        /* bump allocator for BARs */
 	struct pci_function bridge;
 	struct pci_function *slot[PCI_MAX_SLOTS];
+	/* Slots are filled in order and never emptied: 1..nr_slots-1 are
+	 * taken, and the per-access BAR search stops there. */
+	unsigned nr_slots;
 };
 
 /* Hooks to run once the lock is dropped. */
@@ -186,6 +189,7 @@ int pci_host_add(struct pci_host *h, struct pci_function *fn)
 	cfg_set(fn, PCI_INT_LINE, (uint8_t)fn->gsi);
 	cfg_set(fn, PCI_INT_PIN, PCI_PIN_INTA);
 	h->slot[s] = fn;
+	h->nr_slots = s + 1;
 	pthread_mutex_unlock(&h->lock);
 	return 0;
 }
@@ -223,7 +227,7 @@ static bool bar_decodable(const struct pci_host *h, const struct pci_function *s
 {
 	if (a < h->mmio_base || a > h->mmio_end || size > h->mmio_end - a)
 		return false;
-	for (unsigned s = 1; s < PCI_MAX_SLOTS; s++) {
+	for (unsigned s = 1; s < h->nr_slots; s++) {
 		const struct pci_function *fn = h->slot[s];
 		for (unsigned j = 0; fn && j < PCI_NUM_BARS; j++) {
 			const struct pci_bar *b = &fn->bar[j];
@@ -370,7 +374,7 @@ static const char *find_bar(struct pci_host *h, uint64_t addr, uint32_t len, bus
 	const char *found = NULL;
 
 	pthread_mutex_lock(&h->lock);
-	for (unsigned s = 1; s < PCI_MAX_SLOTS && !found; s++) {
+	for (unsigned s = 1; s < h->nr_slots && !found; s++) {
 		const struct pci_function *fn = h->slot[s];
 		if (!fn || !pci_mem_enabled(fn))
 			continue;

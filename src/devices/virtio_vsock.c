@@ -134,6 +134,9 @@ struct vsock {
 	unsigned rst_head, nr_rst;
 
 	struct vsock_conn conns[VSOCK_MAX_CONNS];
+	/* Slots at conns_hi and above are free: the per-packet and per-flush
+	 * walks stop there instead of crossing every slot. */
+	unsigned conns_hi;
 	uint8_t pkt[VSOCK_MAX_PKT];
 };
 
@@ -147,7 +150,7 @@ static uint64_t now_ms(const struct vsock *v)
 
 static struct vsock_conn *conn_find(struct vsock *v, uint32_t local, uint32_t peer)
 {
-	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++) {
+	for (unsigned i = 0; i < v->conns_hi; i++) {
 		struct vsock_conn *c = &v->conns[i];
 		if (c->state != CS_FREE && c->state != CS_HOST_LINE && c->local_port == local &&
 		    c->peer_port == peer)
@@ -164,6 +167,8 @@ static struct vsock_conn *conn_alloc(struct vsock *v, struct vsock_stream *st)
 			memset(c, 0, sizeof(*c));
 			c->v = v;
 			c->s = st;
+			if (i >= v->conns_hi)
+				v->conns_hi = i + 1;
 			return c;
 		}
 	}
@@ -202,6 +207,9 @@ static void conn_free(struct vsock_conn *c)
 	free(c->ring);
 	c->ring = NULL;
 	c->state = CS_FREE;
+	struct vsock *v = c->v;
+	while (v->conns_hi && v->conns[v->conns_hi - 1].state == CS_FREE)
+		v->conns_hi--;
 }
 
 /* Host side gone or the stream broken: close it; the guest gets an RST if
@@ -740,7 +748,7 @@ static void rx_flush(struct vsock *v)
 			rx_send(v, &h, NULL, 0);
 			progress = true;
 		}
-		for (unsigned i = 0; i < VSOCK_MAX_CONNS && !v->rx_stalled; i++)
+		for (unsigned i = 0; i < v->conns_hi && !v->rx_stalled; i++)
 			if (conn_rx_one(&v->conns[i]))
 				progress = true;
 	}
@@ -748,7 +756,7 @@ static void rx_flush(struct vsock *v)
 		v->rx_pushed = false;
 		virtio_dev_used(&v->dev, RXQ);
 	}
-	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++)
+	for (unsigned i = 0; i < v->conns_hi; i++)
 		if (v->conns[i].state != CS_FREE)
 			conn_apply_events(&v->conns[i]);
 }
@@ -762,7 +770,7 @@ static uint32_t alloc_port(struct vsock *v)
 		if (v->next_port < EPHEMERAL_BASE || v->next_port == UINT32_MAX)
 			v->next_port = EPHEMERAL_BASE;
 		bool used = false;
-		for (unsigned i = 0; i < VSOCK_MAX_CONNS && !used; i++)
+		for (unsigned i = 0; i < v->conns_hi && !used; i++)
 			used = v->conns[i].state != CS_FREE && v->conns[i].local_port == p;
 		if (!used)
 			return p;
@@ -893,7 +901,7 @@ static void timer_event(void *ctx)
 
 	pthread_mutex_lock(&v->lock);
 	v->timer_armed = false; /* one-shot: it fired */
-	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++) {
+	for (unsigned i = 0; i < v->conns_hi; i++) {
 		struct vsock_conn *c = &v->conns[i];
 		if (c->state == CS_FREE || !c->deadline)
 			continue;
@@ -978,7 +986,7 @@ out:
 
 static void vsock_drop_all(struct vsock *v)
 {
-	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++)
+	for (unsigned i = v->conns_hi; i-- > 0;)
 		if (v->conns[i].state != CS_FREE)
 			conn_free(&v->conns[i]);
 	v->rx_held = false;

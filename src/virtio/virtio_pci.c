@@ -266,7 +266,7 @@ static void common_image(struct virtio_pci *vp, uint8_t *img)
 	uint64_t feat = vp->dfselect < 2 ? offered(d) >> (32 * vp->dfselect) : 0;
 	uint64_t gfeat = vp->gfselect < 2 ? vp->driver_features >> (32 * vp->gfselect) : 0;
 
-#define PUT(off, v, n) for (unsigned i_ = 0; i_ < (n); i_++) img[(off) + i_] = (uint8_t)((uint64_t)(v) >> (8 * i_))
+#define PUT(off, v, n) le_store(img + (off), (n), (uint64_t)(v))
 	memset(img, 0, COMMON_LEN);
 	PUT(CC_DFSELECT, vp->dfselect, 4);
 	PUT(CC_DF, (uint32_t)feat, 4);
