@@ -2,6 +2,7 @@
  * the control plane's VM pause uses: pause returns only after the round in
  * progress, nothing runs while paused, and what arrived meanwhile is
  * delivered after resume. Real eventfds, the real event thread. */
+#define _GNU_SOURCE
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -9,6 +10,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -88,6 +90,31 @@ static void free_rec(struct rec *r)
 {
 	evloop_free(r->l);
 	close(r->fd);
+}
+
+/* The event thread is batch-scheduled: its wake-ups do not preempt a
+ * vCPU (or anything else) running on a busy CPU. */
+static atomic_int policy_seen = -2;
+
+static void record_policy(void *ctx)
+{
+	(void)ctx;
+	atomic_store(&policy_seen, sched_getscheduler(0));
+}
+
+static void test_event_thread_is_batch_scheduled(void **state)
+{
+	(void)state;
+	struct rec r;
+	setup_rec(&r);
+	assert_int_equal(evloop_start(r.l), 0);
+	assert_int_equal(evloop_call(r.l, record_policy, NULL), 0);
+	for (int i = 0; i < 5000 && atomic_load(&policy_seen) == -2; i++)
+		msleep(1);
+	assert_int_equal(atomic_load(&policy_seen), SCHED_BATCH);
+	/* The caller's own thread keeps its policy. */
+	assert_int_equal(sched_getscheduler(0), SCHED_OTHER);
+	free_rec(&r);
 }
 
 static void test_nothing_runs_while_paused(void **state)
@@ -191,6 +218,7 @@ static void test_high_fd_watched(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_event_thread_is_batch_scheduled),
 		cmocka_unit_test(test_nothing_runs_while_paused),
 		cmocka_unit_test(test_pause_waits_for_the_round),
 		cmocka_unit_test(test_pause_from_callback_refused),
