@@ -150,3 +150,18 @@ int pthread_condattr_setclock(pthread_condattr_t *a, clockid_t clock)
 	a->clock = clock;
 	return 0;
 }
+
+/* The first caller runs fn; another CPU arriving meanwhile spins until it
+ * is done (fn never calls back into the same once). */
+int pthread_once(pthread_once_t *once, void (*fn)(void))
+{
+	int expect = 0;
+	if (__atomic_compare_exchange_n(once, &expect, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE)) {
+		fn();
+		__atomic_store_n(once, 2, __ATOMIC_RELEASE);
+		return 0;
+	}
+	while (__atomic_load_n(once, __ATOMIC_ACQUIRE) != 2)
+		relax();
+	return 0;
+}

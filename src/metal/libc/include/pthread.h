@@ -20,6 +20,8 @@ typedef struct {
 typedef struct {
 	clockid_t clock;
 } pthread_condattr_t;
+typedef volatile int pthread_once_t; /* 0 not run, 1 running, 2 done */
+#define PTHREAD_ONCE_INIT 0
 #define PTHREAD_MUTEX_INITIALIZER { 0 }
 #define PTHREAD_COND_INITIALIZER { 0 }
 #define PTHREAD_MUTEX_NORMAL 0
@@ -42,4 +44,5 @@ int pthread_cond_broadcast(pthread_cond_t *c);
 int pthread_condattr_init(pthread_condattr_t *a);
 int pthread_condattr_destroy(pthread_condattr_t *a);
 int pthread_condattr_setclock(pthread_condattr_t *a, clockid_t clock);
+int pthread_once(pthread_once_t *once, void (*fn)(void));
 #endif
