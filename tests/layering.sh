@@ -7,7 +7,7 @@
 #      timerfd, fcntl, Unix sockets, getrandom, flock, netinet);
 #  (b) symbols: what the portable objects leave undefined (nm -u, less what
 #      they define themselves) is pure libc from the allowlist below, plus
-#      pthread mutexes and condition variables. Locks are allowed in the
+#      pthread mutexes, condition variables and pthread_once. Locks are allowed in the
 #      portable part on purpose: the bare-metal build shims them (a spinlock
 #      and a wait queue). No open/read/write/close, sockets, epoll, eventfd,
 #      ioctl, mmap, getrandom, time, clock_gettime or pthread_create: those
@@ -48,7 +48,7 @@ fi
 # too: gmtime_r/timegm are arithmetic), sorting, allocation, aborts and the
 # compilers' and sanitizers' own helpers; then locks; then stdio on a stream
 # handed in (see above).
-ALLOW='^(mem(cpy|move|set|cmp|chr|rchr)|str(len|nlen|cmp|ncmp|casecmp|ncasecmp|chr|rchr|str|cpy|ncpy|cat|ncat|dup|ndup|spn|cspn|pbrk|tol|toul|toll|toull|toumax|error|error_r|tok_r|sep)|__xpg_strerror_r|(v)?s(n)?printf|__(v)?s(n)?printf_chk|__memcpy_chk|__memmove_chk|__memset_chk|__strcpy_chk|__strncpy_chk|__strcat_chk|__strncat_chk|sscanf|__isoc99_sscanf|__isoc23_sscanf|__isoc23_strto(l|ul|ll|ull)|gmtime_r|timegm|malloc|calloc|realloc|free|aligned_alloc|posix_memalign|qsort|bsearch|abort|__assert_fail|__stack_chk_fail|__stack_chk_guard|__ctype_b_loc|__ctype_tolower_loc|__ctype_toupper_loc|tolower|toupper|isspace|isdigit|isxdigit|isalpha|isalnum|isprint|abs|labs|__errno_location|__ubsan_.*|__asan_.*|__sanitizer_.*|__tsan_.*|__msan_.*|_GLOBAL_OFFSET_TABLE_|__dso_handle|__udivti3|__umodti3|__divti3|__modti3|__popcountdi2|__builtin_.*|pthread_mutex_(init|destroy|lock|unlock|trylock)|pthread_cond_(init|destroy|wait|timedwait|signal|broadcast)|pthread_condattr_(init|destroy|setclock)|pthread_mutexattr_(init|destroy|settype)|fprintf|__fprintf_chk|vfprintf|__vfprintf_chk|fputc|fputs|fwrite|putc)$'
+ALLOW='^(mem(cpy|move|set|cmp|chr|rchr)|str(len|nlen|cmp|ncmp|casecmp|ncasecmp|chr|rchr|str|cpy|ncpy|cat|ncat|dup|ndup|spn|cspn|pbrk|tol|toul|toll|toull|toumax|error|error_r|tok_r|sep)|__xpg_strerror_r|(v)?s(n)?printf|__(v)?s(n)?printf_chk|__memcpy_chk|__memmove_chk|__memset_chk|__strcpy_chk|__strncpy_chk|__strcat_chk|__strncat_chk|sscanf|__isoc99_sscanf|__isoc23_sscanf|__isoc23_strto(l|ul|ll|ull)|gmtime_r|timegm|malloc|calloc|realloc|free|aligned_alloc|posix_memalign|qsort|bsearch|abort|__assert_fail|__stack_chk_fail|__stack_chk_guard|__ctype_b_loc|__ctype_tolower_loc|__ctype_toupper_loc|tolower|toupper|isspace|isdigit|isxdigit|isalpha|isalnum|isprint|abs|labs|__errno_location|__ubsan_.*|__asan_.*|__sanitizer_.*|__tsan_.*|__msan_.*|_GLOBAL_OFFSET_TABLE_|__dso_handle|__udivti3|__umodti3|__divti3|__modti3|__popcountdi2|__builtin_.*|pthread_mutex_(init|destroy|lock|unlock|trylock)|pthread_cond_(init|destroy|wait|timedwait|signal|broadcast)|pthread_condattr_(init|destroy|setclock)|pthread_mutexattr_(init|destroy|settype)|pthread_once|fprintf|__fprintf_chk|vfprintf|__vfprintf_chk|fputc|fputs|fwrite|putc)$'
 OBJS=()
 for s in "${SRCS[@]}"; do OBJS+=("$B/obj/${s%.c}.o"); done
 if ! make -s B="$B" "${OBJS[@]}" >/dev/null; then
