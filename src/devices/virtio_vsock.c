@@ -986,7 +986,7 @@ out:
 
 static void vsock_drop_all(struct vsock *v)
 {
-	for (unsigned i = v->conns_hi; i-- > 0;)
+	for (unsigned i = 0; i < v->conns_hi; i++)
 		if (v->conns[i].state != CS_FREE)
 			conn_free(&v->conns[i]);
 	v->rx_held = false;

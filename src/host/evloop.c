@@ -191,8 +191,8 @@ static void *loop_thread(void *arg)
 	 * not preempt the guest's vCPU on a busy CPU; it runs when the CPU
 	 * frees or at the next tick, and by then more work has come in. On a
 	 * CPU with room nothing changes. Where the host's CPUs were all busy
-	 * (the lab's one-CPU L1 at queue depth 32), the disk's interrupts per
-	 * request fell from 0.33-0.36 to 0.14, QEMU's level (README, disk).
+	 * (the lab's one-CPU L1), the guest's disk interrupts per request over
+	 * a bench boot fell from 0.26-0.55 to 0.14-0.28 (README, disk).
 	 * Best effort: without it the loop only batches less. */
 	struct sched_param sp = { 0 };
 	(void)sched_setscheduler(0, SCHED_BATCH, &sp);

@@ -109,8 +109,7 @@ static void test_event_thread_is_batch_scheduled(void **state)
 	setup_rec(&r);
 	assert_int_equal(evloop_start(r.l), 0);
 	assert_int_equal(evloop_call(r.l, record_policy, NULL), 0);
-	for (int i = 0; i < 5000 && atomic_load(&policy_seen) == -2; i++)
-		msleep(1);
+	wait_for(&policy_seen, -1); /* sched_getscheduler's answer, or its -1 */
 	assert_int_equal(atomic_load(&policy_seen), SCHED_BATCH);
 	/* The caller's own thread keeps its policy. */
 	assert_int_equal(sched_getscheduler(0), SCHED_OTHER);
