@@ -286,9 +286,13 @@ static void poke(struct machine *m)
 		pci_host_mmio(m->h, bar - MMIO_BASE + 0x1000, b, 1, false); /* ISR */
 		pci_host_mmio(m->h, bar - MMIO_BASE + 0x5000, b, 8, false); /* PBA */
 	}
-	/* The restored queues, served as after a kick. */
-	for (unsigned q = 0; q < NQ; q++)
+	/* The restored queues, served as after a kick: one budgeted turn each
+	 * (a restored ring may alias itself and never run dry). */
+	for (unsigned q = 0; q < NQ; q++) {
+		virtq_budget(&m->fd.d.vq[q], VIRTQ_BUDGET);
 		fk_notify(&m->fd.d, q);
+		virtq_budget(&m->fd.d.vq[q], 0);
+	}
 }
 
 /* Mode bit 0: recompute every CRC the structure lets us find. */

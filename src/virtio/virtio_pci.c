@@ -226,34 +226,45 @@ static void do_reset(struct virtio_pci *vp)
 	pthread_mutex_unlock(&vp->lock);
 }
 
+/* One turn of a queue's service: at most VIRTQ_BUDGET chains, then the
+ * doorbell is rung again so that every other device's events run first. */
+static void turn_end(struct kick *k)
+{
+	struct virtq *vq = &k->vp->dev->vq[k->q];
+	bool more = vq->budget_spent;
+
+	virtq_budget(vq, 0);
+	if (more)
+		k->vp->ex.ops->doorbell_ring(k->vp->ex.ctx, k->db);
+}
+
+static void serve_turn(struct kick *k)
+{
+	struct virtio_dev *d = k->vp->dev;
+
+	if (!virtio_dev_live(d) || !k->vp->queue_enabled[k->q])
+		return;
+	virtq_budget(&d->vq[k->q], VIRTQ_BUDGET);
+	d->ops->queue_notify(d, k->q);
+	turn_end(k);
+}
+
+static void on_kick(void *ctx)
+{
+	serve_turn(ctx);
+}
+
 static void do_activate(struct virtio_pci *vp)
 {
 	struct virtio_dev *d = vp->dev;
 
 	if (d->ops->activate && d->ops->activate(d) != 0)
 		virtio_dev_needs_reset(d);
-	/* Kicks that came before DRIVER_OK were dropped: look at every queue once. */
-	for (unsigned q = 0; q < d->num_queues && virtio_dev_live(d); q++)
-		if (vp->queue_enabled[q])
-			d->ops->queue_notify(d, q);
-}
-
-/* One turn of a queue's service: at most VIRTQ_BUDGET chains, then the
- * doorbell is rung again so that every other device's events run first. */
-static void on_kick(void *ctx)
-{
-	struct kick *k = ctx;
-	struct virtio_dev *d = k->vp->dev;
-	struct virtq *vq = &d->vq[k->q];
-
-	if (!virtio_dev_live(d) || !k->vp->queue_enabled[k->q])
-		return;
-	virtq_budget(vq, VIRTQ_BUDGET);
-	d->ops->queue_notify(d, k->q);
-	bool more = vq->budget_spent;
-	virtq_budget(vq, 0);
-	if (more)
-		k->vp->ex.ops->doorbell_ring(k->vp->ex.ctx, k->db);
+	/* Kicks that came before DRIVER_OK were dropped: every queue gets one
+	 * turn, budgeted as a kick's is, since a guest can make a ring that
+	 * never runs dry before it ever kicks. */
+	for (unsigned q = 0; q < d->num_queues; q++)
+		serve_turn(&vp->kick[q]);
 }
 
 /* ---- common configuration ---------------------------------------------- */
@@ -661,11 +672,20 @@ static void vdev_quiesce(struct vdev *v)
 		d->ops->quiesce(d);
 }
 
+/* A device's resume looks at the queues whose kicks it dropped while
+ * quiesced: that look is a budgeted turn per queue too. */
 static void vdev_resume(struct vdev *v)
 {
-	struct virtio_dev *d = ((struct virtio_pci *)v->impl)->dev;
-	if (d->ops->resume)
-		d->ops->resume(d);
+	struct virtio_pci *vp = v->impl;
+	struct virtio_dev *d = vp->dev;
+
+	if (!d->ops->resume)
+		return;
+	for (unsigned q = 0; q < d->num_queues; q++)
+		virtq_budget(&d->vq[q], VIRTQ_BUDGET);
+	d->ops->resume(d);
+	for (unsigned q = 0; q < d->num_queues; q++)
+		turn_end(&vp->kick[q]);
 }
 
 static void vdev_reset(struct vdev *v)

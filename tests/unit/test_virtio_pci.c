@@ -186,6 +186,13 @@ static void fk_notify(struct virtio_dev *d, unsigned q)
 	}
 }
 
+/* As virtio-blk's: the kicks dropped while quiesced get one look. */
+static void fk_resume(struct virtio_dev *d)
+{
+	for (unsigned q = 0; q < d->num_queues; q++)
+		fk_notify(d, q);
+}
+
 static int fk_activate(struct virtio_dev *d)
 {
 	struct fix *f = d->priv;
@@ -408,7 +415,7 @@ static struct fix *fix_new(uint32_t config_len, bool with_ioeventfd)
 		f->config[i] = (uint8_t)(0x10 + i);
 	f->ops = (struct virtio_dev_ops){ .queue_notify = fk_notify, .activate = fk_activate,
 					  .reset = fk_reset, .config_read = fk_cfg_read,
-					  .config_write = fk_cfg_write };
+					  .config_write = fk_cfg_write, .resume = fk_resume };
 	f->stats.name = "fake";
 	f->d = (struct virtio_dev){ .name = "fake", .device_id = VIRTIO_ID_BLOCK,
 				    .host_features = 0x21, .num_queues = NQ, .queue_max = QMAX,
@@ -1460,6 +1467,112 @@ static void test_busy_queue_does_not_starve_others(void **state)
 	assert_true(ms < 500);
 }
 
+/* Ends a busy queue after two seconds, so that a status write that serves
+ * it without a budget fails the test instead of hanging it. */
+struct busy_watchdog {
+	struct fix *f;
+	atomic_int done;
+};
+
+static void *busy_watchdog(void *arg)
+{
+	struct busy_watchdog *w = arg;
+	for (int i = 0; i < 200 && !atomic_load(&w->done); i++)
+		msleep(10);
+	atomic_store(&w->f->busy_stop, 1);
+	return NULL;
+}
+
+/* A guest can fill a ring that never runs dry before it sets DRIVER_OK:
+ * the look at DRIVER_OK is one budgeted turn, as a kick is, so the status
+ * write returns, the other queue gets its look, and the busy queue goes on
+ * being served through its doorbell. */
+static void test_busy_queue_at_driver_ok(void **state)
+{
+	struct fix *f = *state;
+	struct busy_watchdog w = { .f = f };
+	pthread_t t;
+
+	negotiate(f);
+	setup_queue(f, 0, 16);
+	setup_queue(f, 1, 16);
+	f->busy = true;
+	put64(f->g.ram + DESC(0), 0x80000);
+	put32(f->g.ram + DESC(0) + 8, 16);
+	put16(f->g.ram + AVAIL(0) + 4, 0);
+	put16(f->g.ram + AVAIL(0) + 2, 1);
+	assert_int_equal(pthread_create(&t, NULL, busy_watchdog, &w), 0);
+
+	set_status(f, S_OK);
+	int stopped = atomic_load(&f->busy_stop);
+	int served_at_return = atomic_load(&f->busy_served);
+	int q1 = atomic_load(&f->notify[1]);
+	for (int i = 0; i < 1000 && atomic_load(&f->busy_served) < served_at_return + 1000; i++)
+		msleep(1);
+	int served_later = atomic_load(&f->busy_served);
+
+	atomic_store(&w.done, 1);
+	pthread_join(t, NULL);
+	settle(f);
+	assert_int_equal(stopped, 0); /* the write returned with the queue still busy */
+	assert_int_equal(q1, 1);
+	assert_true(served_later >= served_at_return + 1000);
+	assert_int_equal(atomic_load(&f->wrong_thread), 0);
+}
+
+struct resume_call {
+	struct fix *f;
+	atomic_int done;
+	int stopped; /* the busy queue had been stopped when resume returned */
+};
+
+static void resume_on_loop(void *arg)
+{
+	struct resume_call *c = arg;
+	struct vdev v = { .ops = &virtio_pci_vdev_ops, .impl = c->f->vp };
+	v.ops->resume(&v);
+	c->stopped = atomic_load(&c->f->busy_stop);
+	atomic_store(&c->done, 1);
+}
+
+/* The same ring found busy by a device's resume (after a pause or a
+ * snapshot): the resume returns after a budgeted turn and the rest of the
+ * queue is served through its doorbell. */
+static void test_busy_queue_at_resume(void **state)
+{
+	struct fix *f = *state;
+	struct busy_watchdog w = { .f = f };
+	struct resume_call c = { .f = f };
+	pthread_t t;
+
+	negotiate(f);
+	setup_queue(f, 0, 16);
+	setup_queue(f, 1, 16);
+	set_status(f, S_OK);
+	assert_int_equal(atomic_load(&f->notify[1]), 1);
+	f->busy = true;
+	put64(f->g.ram + DESC(0), 0x80000);
+	put32(f->g.ram + DESC(0) + 8, 16);
+	put16(f->g.ram + AVAIL(0) + 4, 0);
+	put16(f->g.ram + AVAIL(0) + 2, 1);
+	assert_int_equal(pthread_create(&t, NULL, busy_watchdog, &w), 0);
+
+	assert_int_equal(evloop_call(f->loop, resume_on_loop, &c), 0);
+	assert_int_equal(wait_for(&c.done, 1), 1);
+	int served_at_return = atomic_load(&f->busy_served);
+	for (int i = 0; i < 1000 && atomic_load(&f->busy_served) < served_at_return + 1000; i++)
+		msleep(1);
+	int served_later = atomic_load(&f->busy_served);
+
+	atomic_store(&w.done, 1);
+	pthread_join(t, NULL);
+	settle(f);
+	assert_int_equal(c.stopped, 0);
+	assert_int_equal(atomic_load(&f->notify[1]), 2);
+	assert_true(served_later >= served_at_return + 1000);
+	assert_int_equal(atomic_load(&f->wrong_thread), 0);
+}
+
 /* ---- 7. hostile accesses ------------------------------------------------ */
 
 static void test_hostile_common_reads(void **state)
@@ -1755,6 +1868,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_config_vs_service, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_busy_queue_does_not_starve_others, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_busy_queue_at_driver_ok, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_busy_queue_at_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_common_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_common_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_device_config, setup, teardown),
