@@ -104,7 +104,9 @@ void vcpu_loop(struct vm *vm, unsigned cpu)
 
 	pthread_mutex_lock(&vs->lock);
 	vs->mbox[cpu].running = true;
+	vs->mbox[cpu].started = true;
 	vs->nr_loops++;
+	pthread_cond_broadcast(&vs->cond);
 	pthread_mutex_unlock(&vs->lock);
 	if (vs->hv.bind)
 		vs->hv.bind(vs->hv.hv, cpu);
@@ -132,6 +134,17 @@ void vcpu_loop(struct vm *vm, unsigned cpu)
 	vs->mbox[cpu].running = false;
 	vs->nr_loops--;
 	pthread_cond_broadcast(&vs->cond);
+	pthread_mutex_unlock(&vs->lock);
+}
+
+void vcpus_wait_started(struct vm *vm, unsigned n)
+{
+	struct vcpus *vs = &vm->vcpus;
+
+	pthread_mutex_lock(&vs->lock);
+	for (unsigned i = 0; i < n && i < vs->n; i++)
+		while (!vs->mbox[i].started)
+			pthread_cond_wait(&vs->cond, &vs->lock);
 	pthread_mutex_unlock(&vs->lock);
 }
 

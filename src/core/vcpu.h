@@ -81,6 +81,7 @@ struct vcpu_mbox {
 	uint64_t calls_done;
 	bool parked;
 	bool running; /* the loop has started and not yet ended */
+	bool started; /* the loop has started (and may have ended since) */
 };
 
 struct vcpus {
@@ -108,6 +109,10 @@ void vcpus_fini(struct vm *vm);
 /* The loop of vCPU `cpu`: run it on a thread of its own (the host layer
  * starts the threads). Returns when the VM stops. */
 void vcpu_loop(struct vm *vm, unsigned cpu);
+
+/* Waits until the first `n` vCPU loops have started (each may have ended
+ * since): once the VM is said to run, every vCPU takes calls. */
+void vcpus_wait_started(struct vm *vm, unsigned n);
 
 enum vm_run_state vm_run_state(struct vm *vm);
 /* Marks the VM running (before the vCPU threads start). */

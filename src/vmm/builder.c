@@ -513,6 +513,9 @@ int machine_start(struct machine *mc, bool paused, char *err, size_t errlen)
 		}
 		t->started = true;
 	}
+	/* A vCPU call (registers, translate) made right after the start
+	 * must find its loop there to serve it. */
+	vcpus_wait_started(&mc->vm, mc->vm.ncpus);
 	return 0;
 }
 

@@ -123,6 +123,15 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
+/* A vCPU thread slower to reach its loop than the caller is to use it. */
+static void *slow_thread_main(void *arg)
+{
+	usleep(100 * 1000);
+	return thread_main(arg);
+}
+
+static void *(*start_fn)(void *) = thread_main;
+
 static int setup(void **state)
 {
 	static struct fixture f;
@@ -138,10 +147,18 @@ static int setup(void **state)
 	vm_mark_running(&f.vm);
 	for (unsigned i = 0; i < NCPUS; i++) {
 		targs[i] = (struct targ){ &f.vm, i };
-		assert_int_equal(pthread_create(&f.threads[i], NULL, thread_main, &targs[i]), 0);
+		assert_int_equal(pthread_create(&f.threads[i], NULL, start_fn, &targs[i]), 0);
 	}
 	*state = &f;
 	return 0;
+}
+
+static int setup_slow(void **state)
+{
+	start_fn = slow_thread_main;
+	int r = setup(state);
+	start_fn = thread_main;
+	return r;
 }
 
 static int teardown(void **state)
@@ -241,6 +258,21 @@ static void test_run_on_runs_on_the_vcpu_thread(void **state)
 	assert_int_equal(vcpu_run_on(&f->vm, NCPUS, record_call, &r), -1); /* no such vCPU */
 }
 
+/* Threads created but not yet in their loops (the VM was just started):
+ * once vcpus_wait_started returns, a call is served, not refused. */
+static void test_calls_right_after_start(void **state)
+{
+	struct fixture *f = *state;
+	struct call_rec r = { 0 };
+
+	vcpus_wait_started(&f->vm, NCPUS);
+	for (unsigned i = 0; i < NCPUS; i++)
+		assert_true(f->vm.vcpus.mbox[i].started);
+	assert_int_equal(vcpu_run_on(&f->vm, NCPUS - 1, record_call, &r), 0);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.cpu, NCPUS - 1);
+}
+
 static void test_state_through_the_mailbox(void **state)
 {
 	struct fixture *f = *state;
@@ -278,6 +310,7 @@ static void test_stop_ends_parked_loops(void **state)
 	assert_int_equal(f->vm.vcpus.nr_loops, 0);
 	struct call_rec r = { 0 };
 	assert_int_equal(vcpu_run_on(&f->vm, 0, record_call, &r), -1); /* loop gone: refused, no hang */
+	vcpus_wait_started(&f->vm, NCPUS); /* ended loops had started: no wait */
 	/* Teardown joins again: restart nothing, mark them joined. */
 	for (unsigned i = 0; i < NCPUS; i++)
 		assert_int_equal(pthread_create(&f->threads[i], NULL, thread_main, &targs[i]), 0);
@@ -366,6 +399,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_pause_parks_all_and_resume_goes_on, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_run_on_runs_on_the_vcpu_thread, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_calls_right_after_start, setup_slow, teardown),
 		cmocka_unit_test_setup_teardown(test_state_through_the_mailbox, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_ends_parked_loops, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_guest_stop_from_dispatch, setup, teardown),
