@@ -193,6 +193,8 @@ FUZZ_CC    ?= clang
 FUZZ_FLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc
 # Targets whose code callocs big blocks per run take them from fuzz/fuzz_pool.h.
 FUZZ_POOL  := -Wl,--wrap=calloc -Wl,--wrap=free -Wl,--wrap=realloc
+# Functions and harness files built without coverage (fuzz/coverage-ignore.txt says which and why).
+FUZZ_IGNORE := -fsanitize-coverage-ignorelist=fuzz/coverage-ignore.txt
 $(B)/fuzz/fuzz_virtq: fuzz/fuzz_virtq.c src/virtio/virtq.c src/core/gmem.c src/virtio/virtq.h src/core/gmem.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^)
@@ -219,9 +221,10 @@ FUZZ_VIRTIO_DEVS := blk net vsock rng console
 FUZZ_VIRTIO_SRC := fuzz/fuzz_virtio.c src/virtio/virtio_pci.c src/virtio/virtio_dev.c src/virtio/virtq.c \
 	src/devices/pci.c src/devices/virtio_blk.c src/devices/virtio_net.c src/devices/virtio_vsock.c \
 	src/devices/virtio_rng.c src/devices/virtio_console.c src/core/gmem.c src/core/devreq.c
-$(FUZZ_VIRTIO_DEVS:%=$(B)/fuzz/fuzz_virtio_%): $(B)/fuzz/fuzz_virtio_%: $(FUZZ_VIRTIO_SRC) fuzz/fuzz_pool.h $(B)/libvigil.a
+$(FUZZ_VIRTIO_DEVS:%=$(B)/fuzz/fuzz_virtio_%): $(B)/fuzz/fuzz_virtio_%: $(FUZZ_VIRTIO_SRC) fuzz/fuzz_pool.h \
+		fuzz/coverage-ignore.txt $(B)/libvigil.a
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) $(FUZZ_POOL) -DFUZZ_DEV=FUZZ_$(shell echo $* | tr a-z A-Z) $(SLIRP_CFLAGS) -o $@ \
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(FUZZ_IGNORE) $(FUZZ_POOL) -DFUZZ_DEV=FUZZ_$(shell echo $* | tr a-z A-Z) $(SLIRP_CFLAGS) -o $@ \
 		$(filter %.c,$^) $(B)/libvigil.a $(LDLIBS)
 # fuzz_exit: kvm_run decoding, exit_dispatch (REP counts) and the legacy
 # port devices behind it (UART, RTC, i8042, pvpanic, ACPI PM).
@@ -247,7 +250,7 @@ FUZZ_SNAPSHOT_SRC := fuzz/fuzz_snapshot.c src/core/snap.c src/devices/uart_16550
 	src/virtio/virtio_pci.c src/virtio/virtio_dev.c src/virtio/virtq.c src/core/gmem.c src/core/devreq.c
 $(B)/fuzz/fuzz_snapshot: $(FUZZ_SNAPSHOT_SRC) fuzz/coverage-ignore.txt $(B)/libvigil.a
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize-coverage-ignorelist=fuzz/coverage-ignore.txt $(SLIRP_CFLAGS) -o $@ $(filter %.c,$^) $(B)/libvigil.a $(LDLIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(FUZZ_IGNORE) $(SLIRP_CFLAGS) -o $@ $(filter %.c,$^) $(B)/libvigil.a $(LDLIBS)
 # Its seeds (fuzz/corpus-snapshot): snapshots of a driven and a power-on
 # machine, written by the same file built as a program.
 fuzz-snapshot-seeds: $(FUZZ_SNAPSHOT_SRC) $(B)/libvigil.a
@@ -280,9 +283,10 @@ fuzz-long: $(FUZZ_BINS)
 	@fuzz/run.sh $(B) runs $(FUZZ_RUNS) $(FUZZ_TARGETS)
 # fuzz_gdb: the gdb stub's packet framing and command decoder over a fake target.
 FUZZ_GDB_SRC := fuzz/fuzz_gdb.c src/gdb/gdb_packet.c src/gdb/gdb_stub.c src/gdb/gdb_regs.c
-$(B)/fuzz/fuzz_gdb: $(FUZZ_GDB_SRC) tests/unit/fake_gdb_target.h src/gdb/gdb_packet.h src/gdb/gdb_stub.h src/gdb/gdb_regs.h
+$(B)/fuzz/fuzz_gdb: $(FUZZ_GDB_SRC) tests/unit/fake_gdb_target.h src/gdb/gdb_packet.h src/gdb/gdb_stub.h src/gdb/gdb_regs.h \
+		fuzz/coverage-ignore.txt
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -Itests/unit -o $@ $(filter %.c,$^)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(FUZZ_IGNORE) -Itests/unit -o $@ $(filter %.c,$^)
 .PHONY: fuzz fuzz-smoke fuzz-long
 
 
