@@ -71,11 +71,16 @@ static void con_tx(struct virtio_console *c)
 }
 
 /* Under lock: a receive chain in hand, popping one if needed. A malformed
- * chain is completed empty and counted; a broken queue needs a reset. */
+ * chain is completed empty and counted; a broken queue needs a reset. At
+ * most a ring's worth of malformed chains is taken per call: a second vCPU
+ * can post them as fast as they are completed, and this runs under the lock
+ * the event thread's kick takes. More than that were posted during the call,
+ * so their kick wakes the input thread for the next. */
 static bool con_rx_get(struct virtio_console *c)
 {
 	struct virtio_dev *d = &c->dev;
 	struct virtq *vq = &d->vq[CONSOLE_RXQ];
+	unsigned bad = 0;
 
 	if (!c->running || !virtio_dev_live(d))
 		return false;
@@ -92,6 +97,8 @@ static bool con_rx_get(struct virtio_console *c)
 			dev_request_error(&d->gate);
 			virtq_push(vq, c->rxc.head, 0);
 			virtio_dev_used(d, CONSOLE_RXQ);
+			if (++bad >= vq->size)
+				return false;
 			continue;
 		}
 		c->held = true;
