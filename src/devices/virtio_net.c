@@ -128,13 +128,17 @@ static void rx_forget(struct vnet *n)
 
 /* Pops receive chains into `held` until they hold `want` bytes, the ring
  * is empty or our arrays are full (without MRG_RXBUF: one chain). Chains
- * no frame may go to are completed with 0 bytes and counted. Returns
+ * no frame may go to are completed with 0 bytes and counted, at most a
+ * ring's worth a call (then as if the ring were empty: a second vCPU can
+ * post them as fast as they are completed, and this runs on the event
+ * thread outside any kick's budget; their kick starts the next). Returns
  * false when the ring broke (the device then needs a reset). */
 static bool rx_fill(struct vnet *n, uint64_t want, unsigned *done)
 {
 	struct virtq *q = &n->dev.vq[VIRTIO_NET_RXQ];
 	uint64_t min = n->mrg ? VIRTIO_NET_HDR_LEN : VIRTIO_NET_HDR_LEN + VIRTIO_NET_ETH_HLEN;
 	unsigned max = n->mrg ? VNET_RX_HELD_MAX : 1;
+	unsigned bad = 0;
 
 	while (n->held_bytes < want && n->nheld < max && n->niov + VIRTQ_MAX_CHAIN <= VNET_RX_IOV_MAX) {
 		int r = virtq_pop(q, &n->chain);
@@ -154,6 +158,8 @@ static bool rx_fill(struct vnet *n, uint64_t want, unsigned *done)
 			dev_request_error(&n->dev.gate);
 			virtq_push(q, n->chain.head, 0);
 			(*done)++;
+			if (++bad >= q->size)
+				return true;
 			continue;
 		}
 		struct vnet_held *h = &n->held[n->nheld++];

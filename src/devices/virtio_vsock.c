@@ -572,10 +572,15 @@ static void tx_packet(struct vsock *v, const struct virtq_chain *ch)
 
 /* ---- guest RX --------------------------------------------------------- */
 
-/* A receive chain in hand; false (and rx_stalled) when the guest has none. */
+/* A receive chain in hand; false (and rx_stalled) when the guest has none.
+ * At most a ring's worth of malformed chains a call: a second vCPU can post
+ * them as fast as they are completed, and this runs on the event thread
+ * outside any kick's budget (host data, the transmit queue's kick). More
+ * than that were posted during the call: their kick clears rx_stalled. */
 static bool rx_chain(struct vsock *v)
 {
 	struct virtq *q = &v->dev.vq[RXQ];
+	unsigned bad = 0;
 
 	while (!v->rx_held) {
 		int got = virtq_pop(q, &v->rxc);
@@ -592,6 +597,10 @@ static bool rx_chain(struct vsock *v)
 			dev_request_error(&v->dev.gate);
 			virtq_push(q, v->rxc.head, 0);
 			v->rx_pushed = true;
+			if (++bad >= q->size) {
+				v->rx_stalled = true;
+				return false;
+			}
 			continue;
 		}
 		v->rx_held = true;
@@ -935,7 +944,8 @@ static uint32_t tx_serve(struct virtio_dev *d, struct virtq_chain *c)
 
 /* The guest's sockets to the host died with the old process: tells its
  * driver so (it resets every connected socket and reads guest_cid again)
- * on the first event buffer it posts. */
+ * on the first event buffer it posts. At most a ring's worth of bad
+ * buffers a call, as rx_chain. */
 static void send_reset(struct vsock *v)
 {
 	struct virtq *q = &v->dev.vq[EVQ];
@@ -944,7 +954,7 @@ static void send_reset(struct vsock *v)
 
 	if (!v->reset_owed)
 		return;
-	for (;;) {
+	for (unsigned bad = 0; bad < q->size; bad++) {
 		int r = virtq_pop(q, &c);
 		if (r == 0)
 			return; /* no buffer yet: the next kick of the event queue */

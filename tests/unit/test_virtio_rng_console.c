@@ -1,6 +1,7 @@
 /* Unit tests for virtio_rng and virtio_console, driven without a transport:
  * the test plays the driver, laying rings out in fake guest memory byte by
  * byte, enabling the queues, setting DRIVER_OK and calling queue_notify. */
+#define _GNU_SOURCE /* CPU affinity (fake_feeder.h) */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,6 +18,7 @@
 #include "devices/virtio_console.h"
 #include "devices/virtio_rng.h"
 #include "fake_driver.h"
+#include "fake_feeder.h"
 #include "host/clock.h"
 #include "host/entropy.h"
 
@@ -350,37 +352,6 @@ static void test_console_reset_drops_held(void **state)
 	virtio_console_free(f->d);
 }
 
-/* A second vCPU's worth of driver: keeps malformed (device-readable)
- * receive chains posted as fast as the device completes them, until told
- * to stop or two seconds pass. */
-struct bad_feeder {
-	struct fix *f;
-	uint64_t gpa;
-	atomic_int stop, stopped, posted;
-};
-
-static void *feed_bad_chains(void *arg)
-{
-	struct bad_feeder *w = arg;
-	struct fake_vq *q = &w->f->q[0];
-	struct seg s = { w->gpa, 16, false };
-	struct timespec t0, t;
-	uint32_t id, len;
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	do {
-		while (fake_vq_used(q, &id, &len))
-			;
-		if ((uint16_t)(q->avail_idx - q->used_seen) < QSIZE - 1) {
-			fake_vq_post(q, &s, 1);
-			atomic_fetch_add(&w->posted, 1);
-		}
-		clock_gettime(CLOCK_MONOTONIC, &t);
-	} while (!atomic_load(&w->stop) && t.tv_sec - t0.tv_sec < 2);
-	atomic_store(&w->stopped, 1);
-	return NULL;
-}
-
 /* Malformed receive chains are completed under the rx lock, which the
  * event thread's kick also takes: a call takes at most a ring's worth of
  * them, so it returns while the guest is still posting instead of when the
@@ -390,21 +361,21 @@ static void *feed_bad_chains(void *arg)
 static void test_console_bad_chains_bounded(void **state)
 {
 	struct fix *f = *state;
-	struct bad_feeder w = { .f = f };
+	struct fake_feeder w = { 0 };
 	pthread_t t;
+	cpu_set_t cpus;
 
 	start(f, new_console(f));
-	w.gpa = alloc_buf(f, 16);
+	w.q = f->q[0];
+	w.buf = (struct seg){ alloc_buf(f, 16), 16, false }; /* readable: malformed */
 	f->raise_ns = 200 * 1000;
-	assert_int_equal(pthread_create(&t, NULL, feed_bad_chains, &w), 0);
-	while (atomic_load(&w.posted) < QSIZE - 1)
-		sched_yield();
+	fake_feeder_start(&w, &t, &cpus);
 	bool room = virtio_console_rx_wait_room(f->d, 0);
 	int stopped = atomic_load(&w.stopped);
 	size_t took = virtio_console_rx_push(f->d, (const uint8_t *)"x", 1);
 	int stopped2 = atomic_load(&w.stopped);
-	atomic_store(&w.stop, 1);
-	pthread_join(t, NULL);
+	fake_feeder_stop(&w, t, &cpus);
+	f->q[0] = w.q;
 	f->raise_ns = 0;
 	assert_false(room);
 	assert_int_equal(took, 0);

@@ -2,6 +2,7 @@
  * the guest driver (rings laid out byte by byte in fake guest memory,
  * queue_notify called directly) and the host peers (Unix sockets in a temp
  * directory), with a real event loop thread doing the device's host I/O. */
+#define _GNU_SOURCE /* CPU affinity (fake_feeder.h) */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,6 +27,7 @@
 #include "core/policy.h"
 #include "devices/virtio_vsock.h"
 #include "fake_driver.h"
+#include "fake_feeder.h"
 #include "host/evloop.h"
 #include "host/vsock_uds.h"
 
@@ -520,6 +522,41 @@ static void test_host_initiated(void **state)
 	assert_int_equal(f->stats.errors, 0);
 }
 
+/* Malformed receive buffers (device-readable) posted by a second vCPU as
+ * fast as the device completes them: the RST the device owes for a request
+ * nobody listens to takes at most a ring's worth of them per look (here
+ * from the transmit queue's kick, outside the receive queue's budget), and
+ * the kick returns while the guest is still posting. The RST goes out on
+ * the next good buffer. */
+static void test_rx_bad_buffers_bounded(void **state)
+{
+	struct fix *f = *state;
+	struct fake_feeder w = { .buf = { RX_DATA, 16, false }, .chain = 64 };
+	pthread_t t;
+	cpu_set_t cpus;
+	uint32_t id, len;
+
+	start(f);
+	w.q = f->q[0];
+	fake_feeder_start(&w, &t, &cpus);
+	uint64_t before = f->stats.errors;
+	struct hdr h = ghdr(REQUEST, 1025, 5000); /* no listener: RST owed */
+	guest_send_raw(f, &h, NULL, 0, HDR);
+	int stopped = atomic_load(&w.stopped);
+	fake_feeder_stop(&w, t, &cpus);
+	f->q[0] = w.q;
+	uint64_t bad = f->stats.errors - before;
+	assert_int_equal(stopped, 0);
+	assert_true(bad >= QSIZE - 1); /* those posted before the kick */
+	assert_true(bad <= QSIZE);
+	/* The rest of the malformed ones (fewer than a ring), then a good one. */
+	f->d->ops->queue_notify(f->d, 0);
+	while (used(f, 0, &id, &len))
+		assert_int_equal(len, 0);
+	post_rx(f, 1);
+	expect_recv(f, RST, NULL);
+}
+
 static void test_host_initiated_refused(void **state)
 {
 	struct fix *f = *state;
@@ -909,6 +946,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_guest_rst_closes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_guest_no_listener, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_initiated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rx_bad_buffers_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_initiated_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_handshake_timeouts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_packets, setup, teardown),
