@@ -280,6 +280,23 @@ static uint64_t read_cid(struct virtio_dev *d)
 	return get64(c);
 }
 
+/* The guest posts an event buffer (8 bytes at 0x80000) and kicks: the
+ * device completes it with TRANSPORT_RESET (id 0) in its first 4 bytes. */
+static void expect_reset_event(struct fake_guest *g, struct virtio_dev *d, struct fake_vq *evq)
+{
+	struct fake_seg seg = { 0x80000, 8, true };
+	uint32_t id, len;
+
+	memset(g->ram + 0x80000, 0xee, 8);
+	uint16_t head = fake_vq_post(evq, &seg, 1);
+	d->ops->queue_notify(d, 2);
+	assert_true(fake_vq_used(evq, &id, &len));
+	assert_int_equal(id, head);
+	assert_int_equal(len, 4);
+	assert_int_equal(get32(g->ram + 0x80000), 0);
+	assert_int_equal(g->ram[0x80004], 0xee);
+}
+
 static void test_vsock_cid_and_reset(void **state)
 {
 	(void)state;
@@ -302,17 +319,10 @@ static void test_vsock_cid_and_reset(void **state)
 	b->ops->queue_notify(b, 2);
 	assert_false(fake_vq_used(&fq[2], &id, &len));
 	/* The guest posts one: TRANSPORT_RESET (id 0) in its 4 bytes. */
-	memset(g.ram + 0x80000, 0xee, 8);
-	struct fake_seg seg = { 0x80000, 8, true };
-	uint16_t head = fake_vq_post(&fq[2], &seg, 1);
-	b->ops->queue_notify(b, 2);
-	assert_true(fake_vq_used(&fq[2], &id, &len));
-	assert_int_equal(id, head);
-	assert_int_equal(len, 4);
-	assert_int_equal(get32(g.ram + 0x80000), 0);
-	assert_int_equal(g.ram[0x80004], 0xee);
+	expect_reset_event(&g, b, &fq[2]);
 	assert_true(raised_evq >= 1);
 	/* Once only. */
+	struct fake_seg seg = { 0x80000, 8, true };
 	fake_vq_post(&fq[2], &seg, 1);
 	b->ops->queue_notify(b, 2);
 	assert_false(fake_vq_used(&fq[2], &id, &len));
@@ -387,12 +397,7 @@ static void test_vsock_reset_bad_buffers_bounded(void **state)
 	b->ops->queue_notify(b, 2);
 	while (fake_vq_used(&fq[2], &id, &len))
 		assert_int_equal(len, 0);
-	struct fake_seg seg = { 0x80000, 8, true };
-	uint16_t head = fake_vq_post(&fq[2], &seg, 1);
-	b->ops->queue_notify(b, 2);
-	assert_true(fake_vq_used(&fq[2], &id, &len));
-	assert_int_equal(id, head);
-	assert_int_equal(len, 4);
+	expect_reset_event(&g, b, &fq[2]);
 	virtio_vsock_free(a);
 	virtio_vsock_free(b);
 	fake_guest_fini(&g);
