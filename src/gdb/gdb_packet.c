@@ -108,6 +108,9 @@ enum gdb_rx_event gdb_rx_byte(struct gdb_rx *rx, uint8_t c)
 	}
 }
 
+/* The bytes the framing escapes: '}' then the byte ^ 0x20. */
+static const bool frame_escapes[256] = { ['$'] = true, ['#'] = true, ['}'] = true, ['*'] = true };
+
 size_t gdb_frame(char *out, size_t cap, const char *data, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -116,11 +119,14 @@ size_t gdb_frame(char *out, size_t cap, const char *data, size_t len)
 
 	if (cap < 4)
 		return 0;
+	/* Replies are mostly hex: one look at the room a fully escaped reply
+	 * needs spares the check per byte. */
+	bool roomy = len <= (cap - 4) / 2;
 	out[o++] = '$';
 	for (size_t i = 0; i < len; i++) {
 		char c = data[i];
-		bool esc = c == '$' || c == '#' || c == '}' || c == '*';
-		if (o + (esc ? 2 : 1) + 3 > cap)
+		bool esc = frame_escapes[(uint8_t)c];
+		if (!roomy && o + (esc ? 2 : 1) + 3 > cap)
 			return 0;
 		if (esc) {
 			out[o++] = '}';

@@ -126,6 +126,60 @@ static void test_frame(void **state)
 	assert_int_equal(gdb_frame(out, sizeof(out), "", 0), 4);
 	assert_memory_equal(out, "$#00", 4);
 	assert_int_equal(gdb_frame(out, 5, "OK", 2), 0); /* does not fit */
+	/* an escaped byte takes two: fits exactly, or not at all */
+	assert_int_equal(gdb_frame(out, 7, "a#", 2), 7);
+	assert_memory_equal(out, "$a}\x03#", 5);
+	assert_int_equal(gdb_frame(out, 6, "a#", 2), 0);
+}
+
+/* The framing as the protocol states it, a byte and a room check at a time. */
+static size_t frame_ref(char *out, size_t cap, const char *data, size_t len)
+{
+	size_t o = 0;
+	unsigned sum = 0;
+
+	if (cap < 4)
+		return 0;
+	out[o++] = '$';
+	for (size_t i = 0; i < len; i++) {
+		char c = data[i];
+		if (c == '$' || c == '#' || c == '}' || c == '*') {
+			if (o + 2 + 3 > cap)
+				return 0;
+			out[o++] = '}';
+			sum += '}';
+			c = (char)(c ^ 0x20);
+		} else if (o + 1 + 3 > cap) {
+			return 0;
+		}
+		out[o++] = c;
+		sum += (uint8_t)c;
+	}
+	snprintf(out + o, 4, "#%02x", sum & 0xff);
+	return o + 3;
+}
+
+/* Every room from none to more than enough, on data with and without bytes
+ * to escape: the same frame as the reference, or 0 where it does not fit. */
+static void test_frame_matches_reference(void **state)
+{
+	(void)state;
+	char data[40], got[96], want[96];
+	unsigned seed = 7;
+
+	for (int round = 0; round < 200; round++) {
+		size_t len = (size_t)(round % 40);
+		for (size_t i = 0; i < len; i++) {
+			seed = seed * 1103515245u + 12345u;
+			data[i] = round % 3 ? "0123456789abcdef"[(seed >> 16) & 15] : (char)(seed >> 16);
+		}
+		for (size_t cap = 0; cap <= 2 * len + 6; cap++) {
+			size_t n = gdb_frame(got, cap, data, len);
+			assert_int_equal(n, frame_ref(want, cap, data, len));
+			if (n)
+				assert_memory_equal(got, want, n);
+		}
+	}
 }
 
 static void test_hex(void **state)
@@ -152,7 +206,7 @@ int main(void)
 		cmocka_unit_test(test_good_packet),   cmocka_unit_test(test_bad_checksum_and_digits),
 		cmocka_unit_test(test_acks_interrupt_noise), cmocka_unit_test(test_escape_and_rle),
 		cmocka_unit_test(test_oversize),      cmocka_unit_test(test_frame),
-		cmocka_unit_test(test_hex),
+		cmocka_unit_test(test_frame_matches_reference), cmocka_unit_test(test_hex),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
