@@ -871,12 +871,27 @@ static void conn_event(void *ctx, uint32_t events)
 		case CS_GUEST_CONN:
 			guest_conn_done(c);
 			break;
-		case CS_OPEN:
-			if ((events & VSOCK_EV_OUT) && c->ring_len && !ring_flush(c))
+		case CS_OPEN: {
+			/* A hang-up or an error comes as VSOCK_EV_IN whether it
+			 * was asked for or not (epoll always reports them). With
+			 * only VSOCK_EV_OUT asked for (data for the host waiting,
+			 * the guest not reading), a peer gone both ways leaves
+			 * the socket never writable and the event firing again at
+			 * once: the write it calls for fails and resets, and a
+			 * connection it leaves with data still waiting is reset. */
+			bool hup = (events & VSOCK_EV_IN) && !(c->events & VSOCK_EV_IN);
+			if (((events & VSOCK_EV_OUT) || hup) && c->ring_len && !ring_flush(c))
 				break;
-			if (c->state == CS_OPEN && (c->events & VSOCK_EV_IN) && (events & VSOCK_EV_IN))
+			if (c->state != CS_OPEN)
+				break;
+			if (hup && c->ring_len) {
+				conn_reset(c);
+				break;
+			}
+			if ((c->events & VSOCK_EV_IN) && (events & VSOCK_EV_IN))
 				c->host_readable = true;
 			break;
+		}
 		default:
 			break;
 		}

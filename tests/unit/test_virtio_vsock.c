@@ -757,6 +757,59 @@ static void test_guest_overrun(void **state)
 	close(fd);
 }
 
+/* The next packet for the guest, skipping credit updates (each used
+ * receive buffer posted again); false if none came within timeout_ms. */
+static bool recv_skip_credit(struct fix *f, struct hdr *h, uint32_t *fwd, int timeout_ms)
+{
+	while (guest_recv(f, h, NULL, timeout_ms)) {
+		post_rx(f, 1);
+		if (h->op != CREDIT_UPDATE)
+			return true;
+		*fwd = h->fwd_cnt;
+	}
+	return false;
+}
+
+/* The host end hangs up both ways (shutdown, its fd kept open) while vigil
+ * still holds data for it and the guest reads nothing more: epoll reports
+ * the hang-up on every wait, whatever was asked for. The connection is
+ * reset (the guest gets its RST) and the event thread goes idle. */
+static void test_host_hangup_while_data_waits(void **state)
+{
+	struct fix *f = *state;
+	static uint8_t chunk[16384];
+	uint32_t sent = 0, fwd = 0;
+	struct hdr h;
+
+	start(f);
+	post_rx(f, 16);
+	int fd = open_guest_conn(f, 65536);
+	/* Within the credit we were given, more than the host socket takes. */
+	while (sent + sizeof(chunk) <= VSOCK_BUF_ALLOC) {
+		guest_send(f, RW, 1025, 5000, chunk, sizeof(chunk));
+		sent += sizeof(chunk);
+	}
+	assert_false(recv_skip_credit(f, &h, &fwd, 100));
+	if (fwd >= sent)
+		skip(); /* this host's socket buffers took it all */
+	h = ghdr(SHUTDOWN, 1025, 5000);
+	h.flags = 1; /* the guest receives nothing more */
+	guest_send_raw(f, &h, NULL, 0, HDR);
+	assert_int_equal(shutdown(fd, SHUT_RDWR), 0);
+	assert_true(recv_skip_credit(f, &h, &fwd, 3000));
+	assert_int_equal(h.op, RST);
+
+	struct rusage r0, r1;
+	getrusage(RUSAGE_SELF, &r0);
+	struct timespec ms300 = { 0, 300 * 1000000L };
+	nanosleep(&ms300, NULL);
+	getrusage(RUSAGE_SELF, &r1);
+	long us = (r1.ru_utime.tv_sec - r0.ru_utime.tv_sec + r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) * 1000000L +
+		  (r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) + (r1.ru_stime.tv_usec - r0.ru_stime.tv_usec);
+	assert_true(us < 100000); /* idle, not spinning */
+	close(fd);
+}
+
 static void test_reset_drops_connections(void **state)
 {
 	struct fix *f = *state;
@@ -954,6 +1007,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_rx_buffers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_header_only_buffer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_guest_overrun, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_hangup_while_data_waits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_drops_connections, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_policy_guest_deny, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_policy_guest_permissive, setup, teardown),
