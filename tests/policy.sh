@@ -166,6 +166,9 @@ api_bad 10mb 'larger than the limit of 4194304'
 printf '{"kernel_image_path":"%s"}' "$G/tiny-count.bin" >"$T/boot.json"
 printf '{"action_type":"InstanceStart"}' >"$T/start.json"
 expect 204 "PUT /boot-source" PUT /boot-source "$T/boot.json"
+truncate -s 1M "$T/d1.img"
+printf '{"drive_id":"d1","path_on_host":"%s","is_root_device":false,"is_read_only":false}' "$T/d1.img" >"$T/d1.json"
+expect 204 "PUT /drives/d1" PUT /drives/d1 "$T/d1.json"
 expect 204 "InstanceStart with the policy" PUT /actions "$T/start.json"
 sleep 1
 s1=$(stat -c %s "$T/con" 2>/dev/null || echo 0)
@@ -186,6 +189,22 @@ printf '{"mode":"enforce","rules":[{"id":"mute","resource":"pio","ports":"0x3f8"
 expect 400 "live PUT /policy may not change cpuid rules" PUT /policy "$T/nocpu.json" 'policy: rule \"cpu1\": cpuid rules cannot change once the VM has started'
 api_bad reversed 'reversed range'
 expect 400 "PUT /cpu-config after the start" PUT /cpu-config "$T/good.json" 'not supported after starting'
+# A disk redirect swapped in live: its overlay is opened (here created) by
+# the swap, on the control thread, not by the first redirected write on a
+# block worker, whose system-call filter has no open (vigil would stop).
+cpu1='{"id":"cpu1","resource":"cpuid","leaf":"0x1","verdict":"redirect","registers":{"ecx":"0b0xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}}'
+printf '{"mode":"enforce","rules":[%s,{"id":"cow","resource":"disk","drive":"d1","verdict":"redirect","overlay":"%s"}]}\n' \
+    "$cpu1" "$T/live-ovl.img" >"$T/cow.json"
+truncate -s 4096 "$T/short-ovl.img"
+sed "s|$T/live-ovl.img|$T/short-ovl.img|" "$T/cow.json" >"$T/cow-short.json"
+expect 400 "live PUT /policy: an overlay of the wrong size is refused" PUT /policy "$T/cow-short.json" \
+    "drive d1: overlay $T/short-ovl.img: 4096 bytes, but the image has 1048576"
+expect 200 "and the policy in force stays" GET /policy "" '"id":"mute"'
+expect 204 "live PUT /policy with a disk redirect" PUT /policy "$T/cow.json"
+if [ "$(stat -c %s "$T/live-ovl.img" 2>/dev/null)" = 1048576 ]; then
+    pass "the swap opened (created) the overlay before any redirected write"
+else fail "overlay opened at the swap" "$(ls -l "$T/live-ovl.img" 2>&1)"; fi
+kill -0 $VPID 2>/dev/null && pass "vigil still runs" || fail "vigil still runs" "$(tail -3 "$T/api-err")"
 # Unmute: the dots come back.
 printf '{"mode":"enforce","rules":[{"id":"cpu1","resource":"cpuid","leaf":"0x1","verdict":"redirect","registers":{"ecx":"0b0xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}}]}\n' >"$T/unmute.json"
 expect 204 "PUT /policy again" PUT /policy "$T/unmute.json"

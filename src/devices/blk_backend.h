@@ -57,6 +57,11 @@ struct blk_backend_ops {
 	 * or created, on the first); the first name stays. NULL: the backend
 	 * has none (a redirected write then fails). 0 or -errno. */
 	int (*overlay)(struct blk_backend *be, const char *path);
+	/* Optional. Names the overlay as `overlay` does and opens (or
+	 * creates) it now, on the caller's thread: a rule swapped in live
+	 * must not leave the open to its first redirected write, whose thread
+	 * (a block worker) may not open files. 0 or -1 with err. */
+	int (*overlay_open)(struct blk_backend *be, const char *path, char *err, size_t errlen);
 	/* Optional. When set, submit may only queue the I/O, and the device
 	 * calls unplug after each run of submits (one turn of a queue), so a
 	 * whole run goes to the host in one system call. drain and free

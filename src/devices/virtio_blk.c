@@ -905,6 +905,15 @@ int virtio_blk_attach(struct virtio_dev *d, struct blk_backend *be, char *err, s
 	return 0;
 }
 
+int virtio_blk_open_overlay(struct virtio_dev *d, const char *path, char *err, size_t errlen)
+{
+	struct blk *b = to_blk(d);
+
+	if (!b->be || !b->be->ops->overlay_open)
+		return errmsg(err, errlen, "drive %s: its backend cannot redirect writes", d->name);
+	return b->be->ops->overlay_open(b->be, path, err, errlen);
+}
+
 uint64_t virtio_blk_capacity(const struct virtio_dev *d)
 {
 	return ((const struct blk *)d)->capacity;

@@ -105,6 +105,12 @@ struct blk_backend;
 void virtio_blk_detach(struct virtio_dev *d);
 int virtio_blk_attach(struct virtio_dev *d, struct blk_backend *be, char *err, size_t errlen);
 
+/* Opens (or creates) the copy-on-write overlay a policy about to be
+ * swapped in names for this drive, so that its first redirected write
+ * finds it open. On the control thread, which also runs attach/detach;
+ * the device may be running. 0 or -1 + err. */
+int virtio_blk_open_overlay(struct virtio_dev *d, const char *path, char *err, size_t errlen);
+
 /* Disk size in 512-byte sectors (what config space reports). */
 uint64_t virtio_blk_capacity(const struct virtio_dev *d);
 

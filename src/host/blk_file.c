@@ -275,25 +275,47 @@ static void file_free(struct blk_backend *be)
 }
 
 /* The overlay object is made on the first name (its bitmap costs a bit per
- * 4 KiB of image, so drives without a redirect never pay for it). */
-static int file_overlay(struct blk_backend *be, const char *path)
+ * 4 KiB of image, so drives without a redirect never pay for it). The
+ * event thread (a redirected write) and the control thread (a policy
+ * swapped in) may both make it: the first one stored stays. */
+static struct blk_overlay *file_ovl(struct blk_file *f)
 {
-	struct blk_file *f = to_file(be);
 	struct blk_overlay *ov = atomic_load_explicit(&f->ov, memory_order_acquire);
 
 	if (!ov) {
-		ov = ovl_new(f->be.size);
-		if (!ov)
-			return -ENOMEM;
-		atomic_store_explicit(&f->ov, ov, memory_order_release);
+		struct blk_overlay *fresh = ovl_new(f->be.size);
+		if (!fresh)
+			return NULL;
+		if (atomic_compare_exchange_strong_explicit(&f->ov, &ov, fresh, memory_order_acq_rel,
+							    memory_order_acquire))
+			ov = fresh;
+		else
+			ovl_free(fresh);
 	}
-	return ovl_set_path(ov, path);
+	return ov;
+}
+
+static int file_overlay(struct blk_backend *be, const char *path)
+{
+	struct blk_overlay *ov = file_ovl(to_file(be));
+
+	return ov ? ovl_set_path(ov, path) : -ENOMEM;
+}
+
+static int file_overlay_open(struct blk_backend *be, const char *path, char *err, size_t errlen)
+{
+	struct blk_overlay *ov = file_ovl(to_file(be));
+
+	if (!ov)
+		return errmsg(err, errlen, "overlay %s: out of memory", path);
+	return ovl_open_path(ov, path, err, errlen);
 }
 
 static const struct blk_backend_ops file_ops = {
 	.submit = file_submit,
 	.drain = file_drain,
 	.overlay = file_overlay,
+	.overlay_open = file_overlay_open,
 	.free = file_free,
 	.unplug = file_unplug,
 };
@@ -423,15 +445,9 @@ struct blk_backend *blk_file_open_opts(const char *path, const struct blk_file_o
 	}
 	/* An overlay named at build is opened now: the blocks an earlier run
 	 * redirected must be read from it from the first request on. */
-	if (o->overlay) {
-		struct blk_overlay *ov = NULL;
-		if (file_overlay(&f->be, o->overlay) < 0 || !(ov = atomic_load(&f->ov)) ||
-		    ovl_open(ov, err, errlen) < 0) {
-			if (!ov)
-				errmsg(err, errlen, "disk %s: out of memory", path);
-			file_free(&f->be);
-			return NULL;
-		}
+	if (o->overlay && file_overlay_open(&f->be, o->overlay, err, errlen) < 0) {
+		file_free(&f->be);
+		return NULL;
 	}
 	enum blk_engine engine = o->engine == BLK_ENGINE_DEFAULT ? BLK_FILE_ENGINE : o->engine;
 	/* With a ring the workers only take what it cannot carry. */

@@ -153,10 +153,20 @@ static int open_locked(struct blk_overlay *o, char *err, size_t errlen)
 	return 0;
 }
 
-int ovl_open(struct blk_overlay *o, char *err, size_t errlen)
+int ovl_open_path(struct blk_overlay *o, const char *path, char *err, size_t errlen)
 {
+	int r;
+
 	pthread_mutex_lock(&o->lock);
-	int r = open_locked(o, err, errlen);
+	bool named = o->path != NULL;
+	if (!named && !(o->path = strdup(path))) {
+		r = errmsg(err, errlen, "overlay %s: out of memory", path);
+	} else if ((r = open_locked(o, err, errlen)) < 0 && !named) {
+		free(o->path);
+		o->path = NULL;
+	} else {
+		atomic_store_explicit(&o->named, true, memory_order_release);
+	}
 	pthread_mutex_unlock(&o->lock);
 	return r;
 }

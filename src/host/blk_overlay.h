@@ -44,9 +44,11 @@ void ovl_free(struct blk_overlay *o);
  * live in the first). 0 or -ENOMEM. */
 int ovl_set_path(struct blk_overlay *o, const char *path);
 
-/* Opens (creating it if missing) the named overlay now; 0, or -1 with a
- * one-line reason in err. Without a name: 0, nothing done. */
-int ovl_open(struct blk_overlay *o, char *err, size_t errlen);
+/* Names the overlay `path` (unless it has a name already, which stays) and
+ * opens it now, creating it if missing; 0, or -1 with a one-line reason in
+ * err, and then a name it gave is taken back: a policy refused for it
+ * leaves the drive as it was. */
+int ovl_open_path(struct blk_overlay *o, const char *path, char *err, size_t errlen);
 
 /* Whether an I/O must go through ovl_io: it is redirected, or the overlay
  * holds blocks. */

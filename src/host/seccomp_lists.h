@@ -45,6 +45,8 @@ static const int main_calls[] = {
 	SCMP_SYS(openat), SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(preadv), SCMP_SYS(pwritev),
 	SCMP_SYS(fsync), SCMP_SYS(fdatasync), SCMP_SYS(ftruncate), SCMP_SYS(fallocate), SCMP_SYS(unlink), SCMP_SYS(flock),
 	SCMP_SYS(unlinkat), SCMP_SYS(rename), SCMP_SYS(getrandom),
+	/* a live PUT /policy: a disk rule's overlay checked (access) and opened */
+	SCMP_SYS(access), SCMP_SYS(faccessat), SCMP_SYS(faccessat2),
 	/* a drive's io_uring (re)opened by PATCH /drives: its ring is set up,
 	 * restricted and enabled, stopped with a NOP (host/blk_uring.c) */
 	SCMP_SYS(io_uring_setup), SCMP_SYS(io_uring_register), SCMP_SYS(io_uring_enter),

@@ -612,6 +612,20 @@ int machine_policy_check(struct machine *mc, const struct policy *p, char *err, 
 	return kvm_policy_check(mc->kb, p, err, errlen);
 }
 
+int machine_open_overlays(struct machine *mc, const struct policy *p, char *err, size_t errlen)
+{
+	for (unsigned i = 0; i < mc->nr_virtio; i++) {
+		bool only;
+		if (mc->virtio_free[i] != virtio_blk_free)
+			continue;
+		const char *ovl = policy_build_overlay(p, mc->virtio[i]->name, &only);
+		char why[256];
+		if (ovl && virtio_blk_open_overlay(mc->virtio[i], ovl, why, sizeof(why)) < 0)
+			return errmsg(err, errlen, "drive %s: %s", mc->virtio[i]->name, why);
+	}
+	return 0;
+}
+
 int machine_policy_changed(struct machine *mc, char *err, size_t errlen)
 {
 	const struct policy *p = policy_enter(&mc->vm.policy);

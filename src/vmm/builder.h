@@ -82,6 +82,10 @@ struct vtrace *machine_trace(struct machine *mc);
  * caller refuses such swaps). 0 or -1 + err. */
 struct policy;
 int machine_policy_check(struct machine *mc, const struct policy *p, char *err, size_t errlen);
+/* Before a live swap too: opens the copy-on-write overlay `p` gives each
+ * drive (the build opens those of the first policy), so no redirected
+ * write opens a file on a block worker. 0 or -1 + err ("drive ID: overlay ..."). */
+int machine_open_overlays(struct machine *mc, const struct policy *p, char *err, size_t errlen);
 int machine_policy_changed(struct machine *mc, char *err, size_t errlen);
 
 /* CLOCK_MONOTONIC (ns) when vCPU 0's loop began its first entry; 0 before. */

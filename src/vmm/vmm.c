@@ -294,7 +294,8 @@ int vmm_set_policy(struct vmm *m, struct policy *p, struct policy_spec *s, char 
 	/* What KVM cannot do (its MSR filter's limits) is refused before the
 	 * swap, so a refused policy leaves the old one in force everywhere. */
 	if (need_started(m, err, errlen) < 0 || policy_check_live_change(&m->cfg.policy, s, err, errlen) < 0 ||
-	    machine_policy_check(m->mc, p, err, errlen) < 0 || net_policy_check(&m->cfg, s, err, errlen) < 0) {
+	    machine_policy_check(m->mc, p, err, errlen) < 0 || net_policy_check(&m->cfg, s, err, errlen) < 0 ||
+	    machine_open_overlays(m->mc, p, err, errlen) < 0) {
 		policy_free(p);
 		policy_spec_free(s);
 		return -1;

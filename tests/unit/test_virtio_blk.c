@@ -1426,6 +1426,47 @@ static void test_policy_overlay_live(void **state)
 	rig_free(r);
 }
 
+/* The swap of a policy with a redirect opens its overlay first (on the
+ * control thread: virtio_blk_open_overlay): one of the wrong size is
+ * refused and leaves the drive unnamed, so the right one is taken next;
+ * the redirected write then finds it open. */
+static void test_policy_overlay_opened_at_swap(void **state)
+{
+	(void)state;
+	char ovl[64], bad[64], err[256];
+	tmp_overlay(ovl, sizeof(ovl));
+	tmp_overlay(bad, sizeof(bad));
+	int fd = open(bad, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0 && ftruncate(fd, 4096) == 0);
+	close(fd);
+	struct policy_spec none = { .mode = POLICY_ENFORCE };
+	struct policy_slot *slot = calloc(1, sizeof(*slot));
+	assert_non_null(slot);
+	policy_slot_init(slot, policy_compile(&none, err, sizeof(err)));
+	struct rig *r = rig_policy(slot, NULL, false);
+
+	assert_int_equal(virtio_blk_open_overlay(r->d, bad, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "4096 bytes, but the image has"));
+	struct stat st;
+	assert_int_equal(stat(ovl, &st), -1);
+	assert_int_equal(virtio_blk_open_overlay(r->d, ovl, err, sizeof(err)), 0);
+	assert_int_equal(stat(ovl, &st), 0); /* made now, before any write */
+	assert_int_equal(st.st_size, IMG_BYTES);
+
+	struct policy_slot *cow = one_rule(POLICY_REDIRECT, POL_ACC_WRITE, 1, 0, ovl, POLICY_ENFORCE);
+	policy_free(policy_swap(slot, atomic_exchange(&cow->cur, NULL)));
+	free(cow);
+	uint64_t before = file_sum(r), b = gbuf(r, 512), rb = gbuf(r, 512);
+	fill_pattern(host(r, b), 512, 71);
+	assert_int_equal(rw(r, true, 5, b, 1), VIRTIO_BLK_S_OK);
+	assert_int_equal(file_sum(r), before); /* the base untouched */
+	assert_int_equal(rw(r, false, 5, rb, 1), VIRTIO_BLK_S_OK);
+	assert_memory_equal(host(r, rb), host(r, b), 512);
+	unlink(ovl);
+	unlink(bad);
+	rig_free(r);
+}
+
 static void test_policy_overlay_concurrent(void **state)
 {
 	(void)state;
@@ -2212,6 +2253,7 @@ int main(void)
 		cmocka_unit_test(test_policy_overlay_unusable),
 		cmocka_unit_test(test_policy_overlay_live),
 		cmocka_unit_test(test_policy_overlay_concurrent),
+		cmocka_unit_test(test_policy_overlay_opened_at_swap),
 		cmocka_unit_test(test_enospc),
 		cmocka_unit_test(test_mq_queues_apart),
 		cmocka_unit_test(test_no_kick_asked_while_in_flight),
