@@ -73,6 +73,8 @@ $(B)/vigil: $(B)/obj/src/cli/main.o $(B)/libvigil.a mk/startup_text.ld
 $(B)/tests/%: tests/unit/%.c $(B)/libvigil.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(B)/libvigil.a $(LDLIBS) -lcmocka
+# test_blk_uring plays a kernel that refuses a submit (its __wrap_io_uring_submit).
+$(B)/tests/test_blk_uring: override LDLIBS += -Wl,--wrap=io_uring_submit
 
 tests: $(TESTS) $(B)/tests/api_fake_server $(B)/tests/kvm_translate_check $(B)/tests/kvm_snap_check \
 	$(B)/vigil-uffd-pageserver

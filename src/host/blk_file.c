@@ -228,6 +228,7 @@ static void file_drain(struct blk_backend *be)
 		while (f->inflight > 0) {
 			pthread_mutex_unlock(&f->lock);
 			unsigned got = blk_uring_poll(f->ur);
+			blk_uring_unplug(f->ur); /* what the kernel did not take yet */
 			pthread_mutex_lock(&f->lock);
 			if (got || f->inflight == 0)
 				continue;

@@ -154,6 +154,7 @@ unsigned blk_uring_poll(struct blk_uring *u)
 static void on_cq(void *arg)
 {
 	reap_locked(arg);
+	blk_uring_unplug(arg); /* what a full CQ kept back goes now */
 }
 
 bool blk_uring_on_exec(const struct blk_uring *u)
@@ -250,8 +251,12 @@ static struct io_uring_sqe *get_sqe(struct blk_uring *u)
 	return sqe;
 }
 
-/* Hands the SQ to the kernel. An SQE it did not take now (EINTR, EAGAIN:
- * no memory for a moment) stays queued and goes with the next submit. */
+/* Hands the SQ to the kernel. An SQE it did not take now (a short count,
+ * EINTR, EAGAIN: no memory for a moment, EBUSY: completions to reap first)
+ * stays in the ring and counted in `queued`, so the next unplug, the next
+ * completion taken (on_cq) or a drain's next look hands it over: counted
+ * as gone, it would wait for an unrelated request, and a drain for it
+ * forever. */
 static void push(struct blk_uring *u)
 {
 	for (int tries = 0; tries < 8; tries++) {
@@ -259,7 +264,7 @@ static void push(struct blk_uring *u)
 		if (r >= 0 || (r != -EINTR && r != -EAGAIN))
 			break;
 	}
-	u->queued = 0;
+	u->queued = io_uring_sq_ready(&u->ring);
 }
 
 /* Prepares io's SQE; under lock. */
