@@ -220,33 +220,31 @@ static void file_drain(struct blk_backend *be)
 	struct blk_file *f = to_file(be);
 
 	file_unplug(be);
-	if (f->ur && blk_uring_on_exec(f->ur)) {
-		/* The ring's completions are the device context's to take, and
-		 * drain runs on it or with it paused: take them here, looking
-		 * again every 200 µs (the kernel posts them meanwhile). */
-		pthread_mutex_lock(&f->lock);
-		while (f->inflight > 0) {
-			pthread_mutex_unlock(&f->lock);
-			unsigned got = blk_uring_poll(f->ur);
-			blk_uring_unplug(f->ur); /* what the kernel did not take yet */
-			pthread_mutex_lock(&f->lock);
-			if (got || f->inflight == 0)
-				continue;
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 200000;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
-			pthread_cond_timedwait(&f->idle, &f->lock, &ts);
-		}
-		pthread_mutex_unlock(&f->lock);
-		return;
-	}
 	pthread_mutex_lock(&f->lock);
-	while (f->inflight > 0)
-		pthread_cond_wait(&f->idle, &f->lock);
+	while (f->inflight > 0) {
+		if (!f->ur) {
+			pthread_cond_wait(&f->idle, &f->lock);
+			continue;
+		}
+		/* With a ring, every 200 µs: what the kernel did not take yet
+		 * is handed over again, and a ring reaped on the device
+		 * context has its completions taken here (drain runs on that
+		 * context or with it paused; poll is 0 for a reaper thread's). */
+		pthread_mutex_unlock(&f->lock);
+		unsigned got = blk_uring_poll(f->ur);
+		blk_uring_unplug(f->ur);
+		pthread_mutex_lock(&f->lock);
+		if (got || f->inflight == 0)
+			continue;
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 200000;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&f->idle, &f->lock, &ts);
+	}
 	pthread_mutex_unlock(&f->lock);
 }
 

@@ -39,7 +39,6 @@ struct blk_uring {
 	struct exec ex;
 	struct doorbell *db;
 	pthread_mutex_t cq_lock; /* the CQ, when reaped on the device context */
-	unsigned queued; /* SQEs prepared and not yet handed to the kernel */
 };
 
 static size_t io_bytes(const struct blk_io *io)
@@ -253,10 +252,10 @@ static struct io_uring_sqe *get_sqe(struct blk_uring *u)
 
 /* Hands the SQ to the kernel. An SQE it did not take now (a short count,
  * EINTR, EAGAIN: no memory for a moment, EBUSY: completions to reap first)
- * stays in the ring and counted in `queued`, so the next unplug, the next
- * completion taken (on_cq) or a drain's next look hands it over: counted
- * as gone, it would wait for an unrelated request, and a drain for it
- * forever. */
+ * stays in the ring (io_uring_sq_ready counts it), so the next unplug, the
+ * next completion taken (on_cq) or a drain's next look hands it over;
+ * counted as gone, it would wait for an unrelated request, and a drain for
+ * it forever. */
 static void push(struct blk_uring *u)
 {
 	for (int tries = 0; tries < 8; tries++) {
@@ -264,7 +263,6 @@ static void push(struct blk_uring *u)
 		if (r >= 0 || (r != -EINTR && r != -EAGAIN))
 			break;
 	}
-	u->queued = io_uring_sq_ready(&u->ring);
 }
 
 /* Prepares io's SQE; under lock. */
@@ -290,7 +288,6 @@ static int prep(struct blk_uring *u, int fd, struct blk_io *io)
 	}
 	io_uring_sqe_set_data(sqe, io);
 	atomic_fetch_add_explicit(&u->submitted, 1, memory_order_release);
-	u->queued++;
 	return 0;
 }
 
@@ -315,7 +312,7 @@ int blk_uring_queue(struct blk_uring *u, int fd, struct blk_io *io)
 void blk_uring_unplug(struct blk_uring *u)
 {
 	pthread_mutex_lock(&u->lock);
-	if (u->queued)
+	if (io_uring_sq_ready(&u->ring))
 		push(u);
 	pthread_mutex_unlock(&u->lock);
 }

@@ -157,7 +157,17 @@ static void test_refused_submit_goes_next(void **state)
 	assert_int_equal(atomic_load(&r.calls), 1);
 	assert_int_equal(r.result, 0);
 	assert_int_equal(blk_file_ring_ios(be), 1);
+	/* A drain with such a read in flight hands it over itself. */
+	prep(&r, BLK_READ, 8192);
+	r.io.iov[0] = (struct iovec){ buf, 4096 };
+	r.io.n = 1;
+	atomic_store(&submit_busy, 1000);
+	be->ops->submit(be, &r.io);
+	be->ops->unplug(be);
+	atomic_store(&submit_busy, 0);
 	be->ops->drain(be);
+	assert_int_equal(atomic_load(&r.calls), 1);
+	assert_int_equal(r.result, 0);
 	be->ops->free(be);
 	free(buf);
 }
