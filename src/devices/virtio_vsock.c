@@ -11,6 +11,8 @@
  * pending flags and readable host sockets, so the receive queue having no
  * buffer never loses anything: the flags wait, and host streams are not read
  * (their VSOCK_EV_IN interest is dropped) until the guest kicks the rx queue.
+ * A flush sends at most a ring's worth of packets; the device's doorbell
+ * brings the rest on a later turn of the event thread.
  * Host streams come from a vsock_backend (devices/vsock_backend.h; on Linux
  * src/host/vsock_uds.c), timers from the executor, time from the clock. 
  *
@@ -57,6 +59,10 @@ enum {
 
 #define LINE_MAX_LEN 32                      /* "CONNECT 4294967295\n" fits */
 #define RING_CAP (VSOCK_BUF_ALLOC + LINE_MAX_LEN) /* credit data + the "OK" line */
+/* Packets a flush sends before it lets the event thread serve others: a
+ * guest with a huge buf_alloc and a second vCPU refilling the receive ring
+ * could otherwise keep one flush going as long as host services send. */
+#define RX_FLUSH_BUDGET VSOCK_QUEUE_SIZE
 #define HANDSHAKE_MS 2000                    /* CONNECT line, REQUEST, connect() */
 #define CLOSE_MS 5000                        /* waiting for the guest's last word */
 #define TICK_MS 200
@@ -129,6 +135,10 @@ struct vsock {
 
 	bool rx_held, rx_stalled, rx_pushed;
 	struct virtq_chain rxc, txc;
+	/* A flush sends at most RX_FLUSH_BUDGET packets; one cut there rings
+	 * `more` for the rest, and the next starts at connection rx_from. */
+	unsigned rx_sent, rx_from;
+	struct doorbell *more;
 
 	struct rst_reply rst[MAX_RST];
 	unsigned rst_head, nr_rst;
@@ -616,6 +626,7 @@ static void rx_send(struct vsock *v, const struct vsock_hdr *h, const uint8_t *d
 	virtq_push(&v->dev.vq[RXQ], v->rxc.head, HDR_LEN + len);
 	v->rx_held = false;
 	v->rx_pushed = true;
+	v->rx_sent++;
 }
 
 static struct vsock_hdr conn_hdr(struct vsock_conn *c, uint16_t op)
@@ -731,16 +742,20 @@ static bool conn_rx_one(struct vsock_conn *c)
 	return false;
 }
 
-/* Produces every packet the guest is owed, as far as rx buffers go. */
+/* Produces the packets the guest is owed, as far as rx buffers go and at
+ * most RX_FLUSH_BUDGET of them: past that the doorbell brings the rest, on
+ * a later turn of the event thread, starting with the connection the cut
+ * left waiting. */
 static void rx_flush(struct vsock *v)
 {
 	bool progress = true;
 
 	if (!virtio_dev_live(&v->dev))
 		return;
-	while (progress && !v->rx_stalled) {
+	v->rx_sent = 0;
+	while (progress && !v->rx_stalled && v->rx_sent < RX_FLUSH_BUDGET) {
 		progress = false;
-		while (v->nr_rst && rx_chain(v)) {
+		while (v->nr_rst && v->rx_sent < RX_FLUSH_BUDGET && rx_chain(v)) {
 			struct rst_reply r = v->rst[v->rst_head];
 			struct vsock_hdr h = {
 				.src_cid = VSOCK_HOST_CID,
@@ -757,10 +772,18 @@ static void rx_flush(struct vsock *v)
 			rx_send(v, &h, NULL, 0);
 			progress = true;
 		}
-		for (unsigned i = 0; i < v->conns_hi && !v->rx_stalled; i++)
+		for (unsigned k = 0; k < v->conns_hi && !v->rx_stalled; k++) {
+			unsigned i = (v->rx_from + k) % v->conns_hi;
+			if (v->rx_sent >= RX_FLUSH_BUDGET) {
+				v->rx_from = i;
+				break;
+			}
 			if (conn_rx_one(&v->conns[i]))
 				progress = true;
+		}
 	}
+	if (v->rx_sent >= RX_FLUSH_BUDGET && !v->rx_stalled)
+		v->ex.ops->doorbell_ring(v->ex.ctx, v->more);
 	if (v->rx_pushed) {
 		v->rx_pushed = false;
 		virtio_dev_used(&v->dev, RXQ);
@@ -768,6 +791,16 @@ static void rx_flush(struct vsock *v)
 	for (unsigned i = 0; i < v->conns_hi; i++)
 		if (v->conns[i].state != CS_FREE)
 			conn_apply_events(&v->conns[i]);
+}
+
+/* The rest of a flush cut at its budget. */
+static void rx_more(void *arg)
+{
+	struct vsock *v = arg;
+
+	pthread_mutex_lock(&v->lock);
+	rx_flush(v);
+	pthread_mutex_unlock(&v->lock);
 }
 
 /* ---- host side -------------------------------------------------------- */
@@ -1151,6 +1184,11 @@ struct virtio_dev *virtio_vsock_new_backend(struct vsock_backend *be, uint64_t g
 		errmsg(err, errlen, "vsock: cannot create its timer");
 		goto fail;
 	}
+	v->more = ex->ops->doorbell_new(ex->ctx, rx_more, v);
+	if (!v->more) {
+		errmsg(err, errlen, "vsock: cannot create its doorbell");
+		goto fail;
+	}
 	be->accept = on_accept;
 	be->ctx = v;
 	int r = be->ops->start(be);
@@ -1163,6 +1201,7 @@ fail:
 	be->ops->free(be);
 	if (v->timer)
 		ex->ops->timer_free(ex->ctx, v->timer);
+	ex->ops->doorbell_free(ex->ctx, v->more);
 	pthread_mutex_destroy(&v->lock);
 	free(v);
 	return NULL;
@@ -1178,6 +1217,7 @@ void virtio_vsock_free(struct virtio_dev *d)
 		free(v->conns[i].ring);
 	v->be->ops->free(v->be); /* closes the streams still open, the listener */
 	v->ex.ops->timer_free(v->ex.ctx, v->timer);
+	v->ex.ops->doorbell_free(v->ex.ctx, v->more);
 	pthread_mutex_destroy(&v->lock);
 	free(v);
 }

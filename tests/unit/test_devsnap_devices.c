@@ -227,8 +227,26 @@ static void fx_timer_free(void *ctx, struct exec_timer *t)
 {
 	(void)ctx, (void)t;
 }
+struct doorbell {
+	int unused;
+};
+static struct doorbell the_doorbell;
+static struct doorbell *fx_doorbell_new(void *ctx, void (*fn)(void *), void *arg)
+{
+	(void)ctx, (void)fn, (void)arg;
+	return &the_doorbell;
+}
+static void fx_doorbell_ring(void *ctx, struct doorbell *db)
+{
+	(void)ctx, (void)db;
+}
+static void fx_doorbell_free(void *ctx, struct doorbell *db)
+{
+	(void)ctx, (void)db;
+}
 static const struct exec_ops fx_ops = { .post = fx_post, .timer_new = fx_timer_new, .timer_arm = fx_timer_arm,
-					.timer_free = fx_timer_free };
+					.timer_free = fx_timer_free, .doorbell_new = fx_doorbell_new,
+					.doorbell_ring = fx_doorbell_ring, .doorbell_free = fx_doorbell_free };
 static const struct exec fx = { &fx_ops, NULL };
 
 static int vb_start(struct vsock_backend *be)
