@@ -10,7 +10,8 @@
  * Packets for the guest are produced only in rx_flush(), from per-connection
  * pending flags and readable host sockets, so the receive queue having no
  * buffer never loses anything: the flags wait, and host streams are not read
- * (their VSOCK_EV_IN interest is dropped) until the guest kicks the rx queue.
+ * (their VSOCK_EV_IN interest is dropped once they report data) until the
+ * guest kicks the rx queue.
  * A flush sends at most a ring's worth of packets; the device's doorbell
  * brings the rest on a later turn of the event thread.
  * Host streams come from a vsock_backend (devices/vsock_backend.h; on Linux
@@ -262,7 +263,11 @@ static uint32_t peer_credit(const struct vsock_conn *c)
 
 static void conn_event(void *ctx, uint32_t events);
 
-/* The readiness interest c's state calls for. */
+/* The readiness interest c's state calls for. Input stays watched while
+ * the guest has no receive buffers, except on a stream already known to be
+ * readable (it would report again at once, for ever): so running out of
+ * buffers and getting more changes the interest of the streams with data
+ * waiting only, not of every open one. */
 static uint32_t conn_want(const struct vsock_conn *c)
 {
 	uint32_t want = 0;
@@ -273,7 +278,8 @@ static uint32_t conn_want(const struct vsock_conn *c)
 	case CS_GUEST_CONN:
 		return VSOCK_EV_OUT;
 	case CS_OPEN:
-		if (!c->host_eof && !c->guest_shut_rcv && !c->v->rx_stalled && peer_credit(c) > 0)
+		if (!c->host_eof && !c->guest_shut_rcv && !(c->v->rx_stalled && c->host_readable) &&
+		    peer_credit(c) > 0)
 			want |= VSOCK_EV_IN;
 		if (c->ring_len)
 			want |= VSOCK_EV_OUT;

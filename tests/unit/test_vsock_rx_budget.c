@@ -26,7 +26,7 @@
 #define RX_BUF 0x100000ULL
 #define TX_BUF 0x200000ULL
 #define HDR 44
-enum { REQUEST = 1, RESPONSE, RST, SHUTDOWN, RW };
+enum { REQUEST = 1, RESPONSE, RST, SHUTDOWN, RW, CREDIT_UPDATE, CREDIT_REQUEST };
 
 static struct dev_stats stats;
 
@@ -102,14 +102,21 @@ struct vsock_stream {
 	uint32_t events;
 	bool open;
 };
-static struct vsock_stream the_stream;
+#define MAX_STREAMS 64
+static struct vsock_stream streams[MAX_STREAMS];
+static unsigned nstreams, watch_calls;
+#define the_stream streams[0]
 
 static struct vsock_stream *fb_connect(struct vsock_backend *be, uint32_t port, int *status)
 {
 	(void)be, (void)port;
-	the_stream = (struct vsock_stream){ .open = true };
+	if (nstreams == MAX_STREAMS) {
+		*status = -ECONNREFUSED;
+		return NULL;
+	}
+	streams[nstreams] = (struct vsock_stream){ .open = true };
 	*status = 0;
-	return &the_stream;
+	return &streams[nstreams++];
 }
 static int fb_connect_result(struct vsock_backend *be, struct vsock_stream *s)
 {
@@ -141,6 +148,7 @@ static int fb_watch(struct vsock_backend *be, struct vsock_stream *s, uint32_t e
 	s->fn = fn;
 	s->cookie = cookie;
 	s->events = events;
+	watch_calls++;
 	return 0;
 }
 static void fb_close(struct vsock_backend *be, struct vsock_stream *s)
@@ -174,8 +182,8 @@ static void raise_none(struct virtio_dev *d, int q)
 	(void)d, (void)q;
 }
 
-/* Guest port 1025 connects to host port 5000, advertising buf_alloc. */
-static void guest_request(struct fix *f, uint32_t buf_alloc)
+/* A packet from guest port `from` to host port 5000, with no payload. */
+static void guest_send(struct fix *f, uint16_t op, uint32_t from, uint32_t buf_alloc)
 {
 	uint8_t *p = f->g.ram + TX_BUF;
 	uint32_t id, len;
@@ -183,15 +191,29 @@ static void guest_request(struct fix *f, uint32_t buf_alloc)
 	memset(p, 0, HDR);
 	put64(p, 3);        /* src_cid */
 	put64(p + 8, 2);    /* dst_cid */
-	put32(p + 16, 1025);
+	put32(p + 16, from);
 	put32(p + 20, 5000);
 	put16(p + 28, 1);   /* stream */
-	put16(p + 30, REQUEST);
+	put16(p + 30, op);
 	put32(p + 36, buf_alloc);
 	struct fake_seg seg = { TX_BUF, HDR, false };
 	fake_vq_post(&f->q[1], &seg, 1);
 	f->d->ops->queue_notify(f->d, 1);
 	assert_true(fake_vq_used(&f->q[1], &id, &len));
+}
+
+/* Guest port 1025 connects to host port 5000, advertising buf_alloc. */
+static void guest_request(struct fix *f, uint32_t buf_alloc)
+{
+	guest_send(f, REQUEST, 1025, buf_alloc);
+}
+
+/* One receive buffer of 4 KiB, at a place of its own, and a kick. */
+static void post_rx(struct fix *f)
+{
+	struct fake_seg seg = { RX_BUF + 4096ULL * f->q[0].next_desc, 4096, true };
+	fake_vq_post(&f->q[0], &seg, 1);
+	f->d->ops->queue_notify(f->d, 0);
 }
 
 static int setup(void **state)
@@ -202,6 +224,7 @@ static int setup(void **state)
 	if (!f || fake_guest_init(&f->g, 4 * MiB))
 		return -1;
 	memset(&stats, 0, sizeof(stats));
+	nstreams = watch_calls = 0;
 	f->d = virtio_vsock_new_backend(&the_backend, 3, &fx, &clk, &f->g.m,
 					(struct dev_gate){ .stats = &stats }, err, sizeof(err));
 	if (!f->d)
@@ -313,11 +336,52 @@ static void test_no_doorbell_when_stalled(void **state)
 	assert_false(the_stream.events & VSOCK_EV_IN);
 }
 
+/* Many open connections with nothing to read, and a guest that runs its
+ * receive ring dry and refills it, one buffer at a time: the streams'
+ * input interest stays as it is (on the old code every open connection's
+ * was dropped at each stall and taken again at each refill: two epoll_ctl
+ * calls per connection per cycle on the event thread, for two kicks). */
+static void test_stall_leaves_idle_streams_watched(void **state)
+{
+	struct fix *f = *state;
+	uint32_t id = 0, len = 0;
+	enum { CONNS = 48, CYCLES = 20 };
+
+	for (unsigned i = 0; i < CONNS; i++) {
+		guest_send(f, REQUEST, 2000 + i, 65536);
+		post_rx(f);
+		assert_true(fake_vq_used(&f->q[0], &id, &len));
+		assert_int_equal(get16(f->g.ram + RX_BUF + 4096ULL * id + 30), RESPONSE);
+	}
+	assert_int_equal(nstreams, CONNS);
+	for (unsigned i = 0; i < CONNS; i++)
+		assert_true(streams[i].events & VSOCK_EV_IN);
+	post_rx(f); /* a spare */
+	unsigned before = watch_calls;
+	for (unsigned c = 0; c < CYCLES; c++) {
+		/* Two CREDIT_REQUESTs: the first answer takes the last buffer,
+		 * the second finds none (the ring runs dry). */
+		guest_send(f, CREDIT_REQUEST, 2000, 65536);
+		guest_send(f, CREDIT_REQUEST, 2000, 65536);
+		assert_true(fake_vq_used(&f->q[0], &id, &len));
+		assert_int_equal(get16(f->g.ram + RX_BUF + 4096ULL * id + 30), CREDIT_UPDATE);
+		post_rx(f); /* the owed answer takes it */
+		assert_true(fake_vq_used(&f->q[0], &id, &len));
+		assert_int_equal(get16(f->g.ram + RX_BUF + 4096ULL * id + 30), CREDIT_UPDATE);
+		post_rx(f); /* and one spare for the next cycle */
+	}
+	assert_int_equal(watch_calls - before, 0);
+	for (unsigned i = 0; i < CONNS; i++)
+		assert_true(streams[i].events & VSOCK_EV_IN);
+	assert_int_equal(stats.errors, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_flush_budget_under_flood, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_doorbell_when_stalled, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stall_leaves_idle_streams_watched, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
