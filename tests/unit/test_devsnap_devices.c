@@ -23,6 +23,7 @@
 #include "devices/virtio_vsock.h"
 #include "devices/vsock_backend.h"
 #include "fake_driver.h"
+#include "fake_exec.h"
 #include "fake_feeder.h"
 
 static struct dev_stats stats;
@@ -203,51 +204,6 @@ static void test_blk_same_disk(void **state)
 
 /* ---- virtio-vsock ------------------------------------------------------- */
 
-struct exec_timer {
-	int unused;
-};
-static struct exec_timer the_timer;
-
-static int fx_post(void *ctx, void (*fn)(void *), void *arg)
-{
-	(void)ctx, (void)fn, (void)arg;
-	return -ESRCH;
-}
-static struct exec_timer *fx_timer_new(void *ctx, void (*fn)(void *), void *arg)
-{
-	(void)ctx, (void)fn, (void)arg;
-	return &the_timer;
-}
-static int fx_timer_arm(void *ctx, struct exec_timer *t, uint64_t ms)
-{
-	(void)ctx, (void)t, (void)ms;
-	return 0;
-}
-static void fx_timer_free(void *ctx, struct exec_timer *t)
-{
-	(void)ctx, (void)t;
-}
-struct doorbell {
-	int unused;
-};
-static struct doorbell the_doorbell;
-static struct doorbell *fx_doorbell_new(void *ctx, void (*fn)(void *), void *arg)
-{
-	(void)ctx, (void)fn, (void)arg;
-	return &the_doorbell;
-}
-static void fx_doorbell_ring(void *ctx, struct doorbell *db)
-{
-	(void)ctx, (void)db;
-}
-static void fx_doorbell_free(void *ctx, struct doorbell *db)
-{
-	(void)ctx, (void)db;
-}
-static const struct exec_ops fx_ops = { .post = fx_post, .timer_new = fx_timer_new, .timer_arm = fx_timer_arm,
-					.timer_free = fx_timer_free, .doorbell_new = fx_doorbell_new,
-					.doorbell_ring = fx_doorbell_ring, .doorbell_free = fx_doorbell_free };
-static const struct exec fx = { &fx_ops, NULL };
 
 static int vb_start(struct vsock_backend *be)
 {
@@ -260,17 +216,6 @@ static void vb_free(struct vsock_backend *be)
 }
 static const struct vsock_backend_ops vb_ops = { .start = vb_start, .free = vb_free };
 
-static uint64_t mono(void *ctx)
-{
-	(void)ctx;
-	return 0;
-}
-static int64_t wall(void *ctx)
-{
-	(void)ctx;
-	return 0;
-}
-static const struct vclock clk = { mono, wall, NULL };
 
 static int raised_evq;
 static void raise_rec(struct virtio_dev *d, int q)
@@ -285,7 +230,7 @@ static struct virtio_dev *vsock_new(struct fake_guest *g, uint64_t cid)
 	struct vsock_backend *be = calloc(1, sizeof(*be));
 	be->ops = &vb_ops;
 	char err[128];
-	struct virtio_dev *d = virtio_vsock_new_backend(be, cid, &fx, &clk, &g->m, gate(), err, sizeof(err));
+	struct virtio_dev *d = virtio_vsock_new_backend(be, cid, &fake_exec, &fake_clk, &g->m, gate(), err, sizeof(err));
 	assert_non_null(d);
 	d->raise = raise_rec;
 	return d;

@@ -19,6 +19,7 @@
 #include "devices/virtio_vsock.h"
 #include "devices/vsock_backend.h"
 #include "fake_driver.h"
+#include "fake_exec.h"
 #include "fake_feeder.h"
 
 #define QSIZE 256
@@ -30,69 +31,6 @@ enum { REQUEST = 1, RESPONSE, RST, SHUTDOWN, RW, CREDIT_UPDATE, CREDIT_REQUEST }
 
 static struct dev_stats stats;
 
-/* ---- the executor: timers that never fire, a doorbell the test rings -- */
-
-struct exec_timer {
-	int unused;
-};
-static struct exec_timer the_timer;
-struct doorbell {
-	void (*fn)(void *);
-	void *arg;
-	int rung;
-};
-static struct doorbell the_doorbell;
-
-static int fx_post(void *ctx, void (*fn)(void *), void *arg)
-{
-	(void)ctx, (void)fn, (void)arg;
-	return -ESRCH;
-}
-static struct exec_timer *fx_timer_new(void *ctx, void (*fn)(void *), void *arg)
-{
-	(void)ctx, (void)fn, (void)arg;
-	return &the_timer;
-}
-static int fx_timer_arm(void *ctx, struct exec_timer *t, uint64_t ms)
-{
-	(void)ctx, (void)t, (void)ms;
-	return 0;
-}
-static void fx_timer_free(void *ctx, struct exec_timer *t)
-{
-	(void)ctx, (void)t;
-}
-static struct doorbell *fx_doorbell_new(void *ctx, void (*fn)(void *), void *arg)
-{
-	(void)ctx;
-	the_doorbell = (struct doorbell){ fn, arg, 0 };
-	return &the_doorbell;
-}
-static void fx_doorbell_ring(void *ctx, struct doorbell *db)
-{
-	(void)ctx;
-	db->rung++;
-}
-static void fx_doorbell_free(void *ctx, struct doorbell *db)
-{
-	(void)ctx, (void)db;
-}
-static const struct exec_ops fx_ops = { .post = fx_post, .timer_new = fx_timer_new, .timer_arm = fx_timer_arm,
-					.timer_free = fx_timer_free, .doorbell_new = fx_doorbell_new,
-					.doorbell_ring = fx_doorbell_ring, .doorbell_free = fx_doorbell_free };
-static const struct exec fx = { &fx_ops, NULL };
-
-static uint64_t mono(void *ctx)
-{
-	(void)ctx;
-	return 0;
-}
-static int64_t wall(void *ctx)
-{
-	(void)ctx;
-	return 0;
-}
-static const struct vclock clk = { mono, wall, NULL };
 
 /* ---- the backend: one host service that always has more to send ------- */
 
@@ -225,7 +163,7 @@ static int setup(void **state)
 		return -1;
 	memset(&stats, 0, sizeof(stats));
 	nstreams = watch_calls = 0;
-	f->d = virtio_vsock_new_backend(&the_backend, 3, &fx, &clk, &f->g.m,
+	f->d = virtio_vsock_new_backend(&the_backend, 3, &fake_exec, &fake_clk, &f->g.m,
 					(struct dev_gate){ .stats = &stats }, err, sizeof(err));
 	if (!f->d)
 		return -1;
@@ -289,10 +227,10 @@ static void test_flush_budget_under_flood(void **state)
 		the_stream.fn(the_stream.cookie, VSOCK_EV_IN);
 		int stopped = atomic_load(&w.stopped);
 		uint64_t sent = stats.requests - before;
-		int rung = the_doorbell.rung;
+		int rung = fake_doorbell.rung;
 		/* The rest, on the doorbell's turn: at most another budget. */
 		if (rung)
-			the_doorbell.fn(the_doorbell.arg);
+			fake_doorbell.fn(fake_doorbell.arg);
 		uint64_t more = stats.requests - before - sent;
 		fake_feeder_stop(&w, t, &cpus);
 		f->q[0] = w.q;
@@ -326,7 +264,7 @@ static void test_no_doorbell_when_stalled(void **state)
 	uint64_t before = stats.requests;
 	the_stream.fn(the_stream.cookie, VSOCK_EV_IN);
 	assert_int_equal(stats.requests - before, 8);
-	assert_int_equal(the_doorbell.rung, 0);
+	assert_int_equal(fake_doorbell.rung, 0);
 	for (unsigned i = 0; i < 8; i++) {
 		assert_true(fake_vq_used(&f->q[0], &id, &len));
 		assert_int_equal(len, 4096);
