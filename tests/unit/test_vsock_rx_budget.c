@@ -43,7 +43,6 @@ struct vsock_stream {
 #define MAX_STREAMS 64
 static struct vsock_stream streams[MAX_STREAMS];
 static unsigned nstreams, watch_calls;
-#define the_stream streams[0]
 
 static struct vsock_stream *fb_connect(struct vsock_backend *be, uint32_t port, int *status)
 {
@@ -195,8 +194,8 @@ static void open_conn(struct fix *f)
 	assert_true(fake_vq_used(&f->q[0], &id, &len));
 	assert_int_equal(len, HDR);
 	assert_int_equal(get16(f->g.ram + RX_BUF + 30), RESPONSE);
-	assert_true(the_stream.open);
-	assert_true(the_stream.events & VSOCK_EV_IN);
+	assert_true(streams[0].open);
+	assert_true(streams[0].events & VSOCK_EV_IN);
 }
 
 /* The host service's data is readable while a second vCPU keeps the
@@ -224,7 +223,7 @@ static void test_flush_budget_under_flood(void **state)
 		w.q = f->q[0];
 		fake_feeder_start(&w, &t, &cpus);
 		uint64_t before = stats.requests;
-		the_stream.fn(the_stream.cookie, VSOCK_EV_IN);
+		streams[0].fn(streams[0].cookie, VSOCK_EV_IN);
 		int stopped = atomic_load(&w.stopped);
 		uint64_t sent = stats.requests - before;
 		int rung = fake_doorbell.rung;
@@ -238,7 +237,7 @@ static void test_flush_budget_under_flood(void **state)
 		assert_int_equal(stopped, 0);
 		assert_true(sent <= BUDGET);
 		assert_int_equal(stats.errors, 0);
-		assert_true(the_stream.open);
+		assert_true(streams[0].open);
 		if (!rung)
 			continue;
 		flooded = true;
@@ -262,7 +261,7 @@ static void test_no_doorbell_when_stalled(void **state)
 		fake_vq_post(&f->q[0], &seg, 1);
 	}
 	uint64_t before = stats.requests;
-	the_stream.fn(the_stream.cookie, VSOCK_EV_IN);
+	streams[0].fn(streams[0].cookie, VSOCK_EV_IN);
 	assert_int_equal(stats.requests - before, 8);
 	assert_int_equal(fake_doorbell.rung, 0);
 	for (unsigned i = 0; i < 8; i++) {
@@ -271,7 +270,7 @@ static void test_no_doorbell_when_stalled(void **state)
 		assert_int_equal(get16(f->g.ram + RX_BUF + 4096 * id + 30), RW);
 	}
 	/* No buffers: input is not watched until the guest posts more. */
-	assert_false(the_stream.events & VSOCK_EV_IN);
+	assert_false(streams[0].events & VSOCK_EV_IN);
 }
 
 /* Many open connections with nothing to read, and a guest that runs its
