@@ -118,6 +118,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct gmem m = { 0 };
 	if (gmem_add(&m, 0, LO_SIZE, lo) || gmem_add(&m, HI_GPA, HI_SIZE, hi))
 		abort();
+	/* Flag bit 4: Diff snapshot tracking, so pushes mark what they used. */
+	if ((h[1] & 0x10) && gmem_dirty_track(&m, true))
+		abort();
 
 	struct virtq q = { 0 };
 	q.size = (uint16_t)(1u << (h[0] % 12)); /* 2048 must be refused */
@@ -138,6 +141,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(rc == -EINVAL && !q.desc);
 		struct virtq_chain c;
 		CHECK(virtq_pop(&q, &c) == -EINVAL);
+		gmem_dirty_track(&m, false);
 		return 0;
 	}
 	CHECK(q.size && q.size <= VIRTQ_MAX_SIZE && !(q.size & (q.size - 1)));
@@ -172,7 +176,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			virtq_push(&q, c.head, 0);
 		} else {
 			CHECK(r == 1);
-			virtq_push(&q, c.head, use_chain(&m, &c, roff, woff));
+			virtq_push_chain(&q, &c, use_chain(&m, &c, roff, woff));
 		}
 		CHECK(q.used_idx == q.last_avail); /* every pop completed */
 		if (i & 1)
@@ -185,5 +189,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	virtq_push(&q, 0, 0);
 	CHECK(q.used->idx == used);
 	virtq_reset(&q);
+	gmem_dirty_track(&m, false);
 	return 0;
 }

@@ -98,6 +98,19 @@ void gmem_mark_dirty(const struct gmem *m, gpa_t gpa, uint64_t len)
 	}
 }
 
+void gmem_mark_dirty_host(const struct gmem *m, const void *p, uint64_t len)
+{
+	uintptr_t a = (uintptr_t)p;
+	for (unsigned i = 0; i < m->nr; i++) {
+		const struct gmem_region *r = &m->r[i];
+		uintptr_t base = (uintptr_t)r->host;
+		if (a >= base && a - base < r->size) {
+			gmem_mark_dirty(m, r->gpa + (a - base), len);
+			return;
+		}
+	}
+}
+
 void gmem_dirty_take(const struct gmem *m, unsigned i, uint64_t *out)
 {
 	if (i >= m->nr || !m->r[i].dirty)

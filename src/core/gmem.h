@@ -46,6 +46,12 @@ int gmem_dirty_track(struct gmem *m, bool on);
 /* Marks the pages of [gpa, gpa+len) written; nothing when not tracking or
  * outside RAM. Any thread. */
 void gmem_mark_dirty(const struct gmem *m, gpa_t gpa, uint64_t len);
+/* The same for [p, p+len) given as the host pointer gmem_ptr returned. */
+void gmem_mark_dirty_host(const struct gmem *m, const void *p, uint64_t len);
+static inline bool gmem_tracking(const struct gmem *m)
+{
+	return m->nr && m->r[0].dirty;
+}
 /* ORs region `i`'s bitmap into out (size/GMEM_PAGE bits, 64 per word) and
  * clears it. */
 void gmem_dirty_take(const struct gmem *m, unsigned i, uint64_t *out);

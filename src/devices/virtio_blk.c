@@ -218,6 +218,9 @@ static void finish(struct blk *b, struct blk_job *j, int result)
 	}
 	uint16_t head = j->chain.head;
 	struct blk_queue *bq = j->bq;
+	/* Marked while the job still holds its chain (a reset drains every
+	 * request before the queue changes, so no lock is needed). */
+	virtq_mark_written(&b->dev.vq[bq->q], &j->chain);
 	/* The job goes back before the push: then jobs in use never exceed
 	 * chains outstanding in the virtq (see queue_notify). */
 	put_job(bq, j);
@@ -483,6 +486,7 @@ static void serve_queue(struct blk *b, struct blk_queue *bq)
 		if (used >= 0) {
 			atomic_fetch_sub(&bq->inflight, 1);
 			uint16_t head = c->head;
+			virtq_mark_written(vq, c);
 			put_job(bq, j);
 			complete(b, bq, head, (uint32_t)used, false);
 		}

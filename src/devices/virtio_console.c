@@ -122,7 +122,7 @@ size_t virtio_console_rx_push(struct virtio_dev *d, const uint8_t *buf, size_t l
 			n = (uint32_t)virtq_chain_write(&c->rxc, 0, buf + taken, want);
 		taken += want;
 		c->held = false;
-		virtq_push(vq, c->rxc.head, n);
+		virtq_push_chain(vq, &c->rxc, n);
 		virtio_dev_used(d, CONSOLE_RXQ);
 	}
 	pthread_mutex_unlock(&c->lock);

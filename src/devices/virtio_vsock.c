@@ -629,7 +629,7 @@ static void rx_send(struct vsock *v, const struct vsock_hdr *h, const uint8_t *d
 	virtq_chain_write(&v->rxc, 0, h, HDR_LEN);
 	if (len)
 		virtq_chain_write(&v->rxc, HDR_LEN, data, len);
-	virtq_push(&v->dev.vq[RXQ], v->rxc.head, HDR_LEN + len);
+	virtq_push_chain(&v->dev.vq[RXQ], &v->rxc, HDR_LEN + len);
 	v->rx_held = false;
 	v->rx_pushed = true;
 	v->rx_sent++;
@@ -1017,7 +1017,7 @@ static void send_reset(struct vsock *v)
 			return;
 		}
 		if (r == 1 && c.in_len >= sizeof(ev) && virtq_chain_write(&c, 0, ev, sizeof(ev)) == sizeof(ev)) {
-			virtq_push(q, c.head, sizeof(ev));
+			virtq_push_chain(q, &c, sizeof(ev));
 			v->reset_owed = false;
 			virtio_dev_used(&v->dev, EVQ);
 			return;

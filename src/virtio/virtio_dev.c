@@ -45,7 +45,7 @@ void virtio_dev_serve(struct virtio_dev *d, unsigned q, struct virtq_chain *c,
 			dev_request_error(&d->gate);
 		else
 			written = serve(d, c);
-		virtq_push(vq, c->head, written);
+		virtq_push_chain(vq, c, written);
 		pushed = true;
 	}
 	if (pushed)

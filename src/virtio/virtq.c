@@ -227,21 +227,24 @@ bool virtq_arm(struct virtq *q)
 
 /* Diff snapshots: a device writes only into a chain's device-writable
  * buffers and the used ring (the virtio contract), so those are the pages
- * vigil dirtied. The walk is bounded like virtq_pop's; a chain the driver
- * rewrote meanwhile marks what it now names, which is harmless. */
-static void mark_written(const struct virtq *q, uint16_t head)
+ * vigil dirtied. The buffers are marked from the chain as virtq_pop checked
+ * it, never from the descriptors again: a driver may rewrite those while the
+ * device holds the chain, and the pages the device wrote would then go
+ * unmarked. */
+void virtq_mark_written(const struct virtq *q, const struct virtq_chain *c)
 {
-	uint16_t i = head;
-	for (unsigned n = 0; n < q->size && i < q->size; n++) {
-		const struct virtq_desc *d = &q->desc[i];
-		uint16_t flags = LOAD(&d->flags);
-		if (flags & VIRTQ_DESC_F_WRITE)
-			gmem_mark_dirty(q->mem, LOAD(&d->addr), LOAD(&d->len));
-		if (!(flags & VIRTQ_DESC_F_NEXT))
-			break;
-		i = LOAD(&d->next);
-	}
-	gmem_mark_dirty(q->mem, q->used_gpa, 4 + 8ULL * q->size + 2);
+	if (!q->mem || !gmem_tracking(q->mem))
+		return;
+	unsigned n = c->n <= VIRTQ_MAX_CHAIN ? c->n : VIRTQ_MAX_CHAIN;
+	for (unsigned i = 0; i < n; i++)
+		if (c->buf[i].device_writes)
+			gmem_mark_dirty(q->mem, c->buf[i].gpa, c->buf[i].len);
+}
+
+void virtq_push_chain(struct virtq *q, const struct virtq_chain *c, uint32_t written)
+{
+	virtq_mark_written(q, c);
+	virtq_push(q, c->head, written);
 }
 
 void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
@@ -253,8 +256,8 @@ void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
 	if ((uint16_t)(q->last_avail - q->used_idx) == 0)
 		return;
 
-	if (q->mem->r[0].dirty)
-		mark_written(q, head);
+	if (gmem_tracking(q->mem))
+		gmem_mark_dirty(q->mem, q->used_gpa, VIRTQ_USED_BYTES(q->size));
 	struct virtq_used_elem *e = &q->used->ring[q->used_idx & (q->size - 1)];
 	STORE(&e->id, (uint32_t)head);
 	STORE(&e->len, written);

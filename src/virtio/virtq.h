@@ -147,8 +147,17 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c);
  * publishes used->idx with release semantics. The caller clamps `written` to
  * the chain's in_len. Does nothing on a disabled or broken queue, or when no
  * popped chain is outstanding (more pushes than pops would overwrite used
- * entries the driver has not read yet). Never writes outside the used ring. */
+ * entries the driver has not read yet). Never writes outside the used ring,
+ * and marks only that ring written for Diff snapshots (see below). */
 void virtq_push(struct virtq *q, uint16_t head, uint32_t written);
+
+/* Diff snapshots: marks the pages of c's device-writable buffers written,
+ * from the chain as virtq_pop checked it (the descriptors may have changed
+ * since). Nothing when not tracking. A device that wrote into a chain's
+ * buffers calls this before it pushes the head, or pushes with
+ * virtq_push_chain, which does both. */
+void virtq_mark_written(const struct virtq *q, const struct virtq_chain *c);
+void virtq_push_chain(struct virtq *q, const struct virtq_chain *c, uint32_t written);
 
 /* After pushes: does the driver want an interrupt? Without event_idx, yes
  * unless avail->flags has VIRTQ_AVAIL_F_NO_INTERRUPT; with event_idx, yes if

@@ -61,9 +61,8 @@ static void writes_are_marked(void **state)
 /* A chain of a readable buffer (page 0x40) and a writable one (page 0x50),
  * pushed: the writable page and the used ring's page are marked, the
  * readable one is not. */
-static void used_chains_mark_their_writable_buffers(void **state)
+static void push_marks(bool rewrite)
 {
-	(void)state;
 	struct fake_guest g;
 	struct virtq q;
 	struct virtq_chain c;
@@ -88,13 +87,78 @@ static void used_chains_mark_their_writable_buffers(void **state)
 	assert_int_equal(virtq_enable(&q, &g.m), 0);
 	assert_int_equal(gmem_dirty_track(&g.m, true), 0);
 	assert_int_equal(virtq_pop(&q, &c), 1);
-	virtq_push(&q, c.head, 512);
+	if (rewrite) {
+		/* The driver points the writable descriptor elsewhere while
+		 * the device holds the chain. */
+		put64(desc + 16, 0x60000);
+		put16(desc + 28, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT);
+		put16(desc + 30, 2);
+		put64(desc + 32, 0x70000);
+		put32(desc + 40, 512);
+		put16(desc + 44, VIRTQ_DESC_F_WRITE);
+	}
+	virtq_push_chain(&q, &c, 512);
 	gmem_dirty_take(&g.m, 0, b);
 	assert_true(bit(b, 0x50));
 	assert_true(bit(b, 0x3));
 	assert_false(bit(b, 0x40));
 	assert_int_equal(count(b), 2);
+
+	/* A push by head alone marks only the used ring. */
+	put16(avail + 6, 0);
+	put16(avail + 2, 2);
+	assert_int_equal(virtq_pop(&q, &c), 1);
+	memset(b, 0, sizeof(b));
+	virtq_push(&q, c.head, 0);
+	gmem_dirty_take(&g.m, 0, b);
+	assert_true(bit(b, 0x3));
+	assert_int_equal(count(b), 1);
 	gmem_dirty_track(&g.m, false);
+	fake_guest_fini(&g);
+}
+
+static void used_chains_mark_their_writable_buffers(void **state)
+{
+	(void)state;
+	push_marks(false);
+}
+
+/* The same chain, its descriptors rewritten between pop and push: the page
+ * the device was given (and wrote) is marked, not what the descriptors name
+ * now (0x60, 0x70). */
+static void rewritten_descriptors_mark_what_was_popped(void **state)
+{
+	(void)state;
+	push_marks(true);
+}
+
+/* gmem_mark_dirty_host: a host pointer gmem_ptr gave marks its guest pages,
+ * in the second region too; a pointer outside guest RAM marks nothing. */
+static void host_pointers_mark_their_pages(void **state)
+{
+	(void)state;
+	struct fake_guest g;
+	uint64_t b[PAGES / 64] = { 0 }, b1[16 / 64 + 1] = { 0 };
+	assert_int_equal(fake_guest_init(&g, RAM), 0);
+	uint8_t *hi = fake_map(16 * GMEM_PAGE);
+	assert_non_null(hi);
+	assert_int_equal(gmem_add(&g.m, 4 * MiB, 16 * GMEM_PAGE, hi), 0);
+	assert_int_equal(gmem_dirty_track(&g.m, true), 0);
+	assert_true(gmem_tracking(&g.m));
+
+	gmem_mark_dirty_host(&g.m, gmem_ptr(&g.m, 0x7ff0, 0x20), 0x20); /* pages 7, 8 */
+	gmem_mark_dirty_host(&g.m, gmem_ptr(&g.m, 4 * MiB + 3 * GMEM_PAGE, 1), 1);
+	uint8_t outside[64];
+	gmem_mark_dirty_host(&g.m, outside, sizeof(outside));
+	gmem_dirty_take(&g.m, 0, b);
+	gmem_dirty_take(&g.m, 1, b1);
+	assert_true(bit(b, 7) && bit(b, 8));
+	assert_int_equal(count(b), 2);
+	assert_int_equal(b1[0], 1ULL << 3);
+
+	gmem_dirty_track(&g.m, false);
+	assert_false(gmem_tracking(&g.m));
+	fake_unmap(hi, 16 * GMEM_PAGE);
 	fake_guest_fini(&g);
 }
 
@@ -103,6 +167,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(writes_are_marked),
 		cmocka_unit_test(used_chains_mark_their_writable_buffers),
+		cmocka_unit_test(rewritten_descriptors_mark_what_was_popped),
+		cmocka_unit_test(host_pointers_mark_their_pages),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "fake_dirty.h"
 #include "fake_guest.h"
 
 #include "core/devreq.h"
@@ -1816,6 +1817,41 @@ static void test_mq_queues_apart(void **state)
 	free(r);
 }
 
+/* Diff snapshots: a read in flight when the driver points its data and
+ * status descriptors elsewhere. The backend fills the buffers the device
+ * popped, so those pages are marked, whatever the ring names now. */
+static void test_read_in_flight_marks_popped_buffers(void **state)
+{
+	(void)state;
+	struct rig *r = calloc(1, sizeof(*r));
+	struct held_be *h = calloc(1, sizeof(*h));
+	assert_non_null(r);
+	assert_non_null(h);
+	struct virtio_dev *d = held_device(r, h, 1, true);
+	uint64_t data;
+	post_read_q(r, 0, 0, 3, &data);
+	d->ops->queue_notify(d, 0);
+	assert_int_equal(h->n, 1);
+
+	assert_int_equal(gmem_dirty_track(&r->g.m, true), 0);
+	uint64_t elsewhere = (gbuf(r, 3 * 4096) + 4095) & ~4095ull;
+	struct virtq_desc *desc = (struct virtq_desc *)(void *)host(r, QRING(0));
+	desc[1].addr = elsewhere;
+	desc[2].addr = elsewhere + 4096;
+	held_complete(h);
+	h->be.batch_end(h->be.batch_ctx, true);
+	assert_int_equal(used_idx_q(r, 0), 1);
+	assert_memory_equal(host(r, data), h->img + 3 * 512, 512);
+	assert_int_equal(host(r, data + 512)[0], VIRTIO_BLK_S_OK);
+	assert_true(fake_dirty_marked(&r->g.m, data, 513));
+
+	gmem_dirty_track(&r->g.m, false);
+	virtio_blk_free(d);
+	fake_guest_fini(&r->g);
+	free(h);
+	free(r);
+}
+
 static uint16_t avail_event_q(struct rig *r, unsigned q)
 {
 	return *(uint16_t *)(void *)host(r, QRING(q) + 0x2000 + 4 + 8u * QSIZE);
@@ -2256,6 +2292,7 @@ int main(void)
 		cmocka_unit_test(test_policy_overlay_opened_at_swap),
 		cmocka_unit_test(test_enospc),
 		cmocka_unit_test(test_mq_queues_apart),
+		cmocka_unit_test(test_read_in_flight_marks_popped_buffers),
 		cmocka_unit_test(test_no_kick_asked_while_in_flight),
 		cmocka_unit_test(test_driver_kicks_only_when_asked),
 		cmocka_unit_test(test_batched_interrupts),

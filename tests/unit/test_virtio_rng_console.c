@@ -17,6 +17,7 @@
 
 #include "devices/virtio_console.h"
 #include "devices/virtio_rng.h"
+#include "fake_dirty.h"
 #include "fake_driver.h"
 #include "fake_feeder.h"
 #include "host/clock.h"
@@ -139,10 +140,14 @@ static void test_rng_fills(void **state)
 	assert_int_equal(f->d->num_queues, 1);
 	struct seg s[2] = { { alloc_buf(f, 100), 100, true }, { alloc_buf(f, 300), 300, true } };
 	uint16_t head = post(f, 0, s, 2);
+	assert_int_equal(gmem_dirty_track(&f->g.m, true), 0);
 	f->d->ops->queue_notify(f->d, 0);
 	assert_true(used(f, 0, &id, &len));
 	assert_int_equal(id, head);
 	assert_int_equal(len, 400);
+	/* Diff snapshots: what the device wrote is marked. */
+	assert_true(fake_dirty_marked(&f->g.m, s[0].gpa, s[1].gpa + 300 - s[0].gpa));
+	gmem_dirty_track(&f->g.m, false);
 	assert_false(all_zero(f->g.ram + s[0].gpa, 100));
 	assert_false(all_zero(f->g.ram + s[1].gpa, 300));
 	assert_int_equal(f->stats.requests, 1);
@@ -273,12 +278,21 @@ static void test_console_rx(void **state)
 	assert_false(virtio_console_rx_wait_room(f->d, 0));
 	assert_false(virtio_console_rx_wait_room(f->d, 20));
 
-	struct seg a = { alloc_buf(f, 8), 8, true }, b = { alloc_buf(f, 64), 64, true };
+	/* a alone in its page (see the Diff snapshot check below) */
+	struct seg a = { alloc_buf(f, 4096), 8, true }, b = { alloc_buf(f, 64), 64, true };
 	uint16_t ha = post(f, 0, &a, 1);
 	uint16_t hb = post(f, 0, &b, 1);
 	f->d->ops->queue_notify(f->d, 0);
 	assert_true(virtio_console_rx_wait_room(f->d, 0));
+	/* The held chain's descriptor is pointed elsewhere before the input
+	 * comes: the buffer the device was given is what it writes and what
+	 * a Diff snapshot must take. */
+	assert_int_equal(gmem_dirty_track(&f->g.m, true), 0);
+	uint64_t elsewhere = alloc_buf(f, 8192) + 4096;
+	put64(f->g.ram + f->q[0].desc + 16u * ha, elsewhere);
 	assert_int_equal(virtio_console_rx_push(f->d, msg, sizeof(msg) - 1), sizeof(msg) - 1);
+	assert_true(fake_dirty_marked(&f->g.m, a.gpa, 8));
+	gmem_dirty_track(&f->g.m, false);
 	assert_true(used(f, 0, &id, &len));
 	assert_int_equal(id, ha);
 	assert_int_equal(len, 8);

@@ -27,6 +27,7 @@
 #include "core/policy.h"
 #include "devices/virtio_vsock.h"
 #include "fake_driver.h"
+#include "fake_dirty.h"
 #include "fake_feeder.h"
 #include "host/evloop.h"
 #include "host/vsock_uds.h"
@@ -327,6 +328,7 @@ static int teardown(void **state)
 		policy_slot_fini(f->slot);
 		free(f->slot);
 	}
+	gmem_dirty_track(&f->g.m, false); /* a test that turned it on, device gone */
 	fake_guest_fini(&f->g);
 	free(f);
 	return 0;
@@ -437,6 +439,24 @@ static void test_guest_initiated(void **state)
 	assert_int_equal(f->stats.requests, 6); /* 3 tx, 3 rx */
 	assert_int_equal(f->stats.bytes, 19 + 18);
 	assert_true(f->raised > 0);
+}
+
+/* Diff snapshots: the receive buffers the device filled (a RESPONSE, then
+ * data) are marked written, all of each buffer. */
+static void test_rx_marks_written(void **state)
+{
+	struct fix *f = *state;
+	uint8_t buf[16];
+
+	assert_int_equal(gmem_dirty_track(&f->g.m, true), 0);
+	start(f);
+	post_rx(f, 2);
+	int fd = open_guest_conn(f, 65536);
+	assert_int_equal(write(fd, "to the guest", 12), 12);
+	struct hdr h = expect_recv(f, RW, buf);
+	assert_int_equal(h.len, 12);
+	assert_true(fake_dirty_marked(&f->g.m, RX_DATA, 2 * RX_SLOT));
+	close(fd);
 }
 
 static void test_guest_rst_closes(void **state)
@@ -996,6 +1016,7 @@ int main(void)
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test_setup_teardown(test_new_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_guest_initiated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rx_marks_written, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_guest_rst_closes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_guest_no_listener, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_initiated, setup, teardown),
