@@ -280,9 +280,11 @@ fuzz: $(FUZZ_BINS)
 # About 90 s in all (13 targets, FUZZ_SMOKE_S seconds each plus start-up); fails on a crash.
 fuzz-smoke: $(FUZZ_BINS)
 	@fuzz/run.sh $(B) time $(FUZZ_SMOKE_S) $(FUZZ_TARGETS)
-# FUZZ_RUNS executions each (hours: 1e8 at 1e4-1e5 exec/s), figures per target.
+# FUZZ_RUNS executions each (hours: 1e8 at 1e4-1e5 exec/s), figures per
+# target; stopped and run again, it goes on where it stopped (fuzz/campaign.sh,
+# its state in $(B)/fuzz-long). FUZZ_TARGETS=... for some only.
 fuzz-long: $(FUZZ_BINS)
-	@fuzz/run.sh $(B) runs $(FUZZ_RUNS) $(FUZZ_TARGETS)
+	@fuzz/campaign.sh $(B) $(B)/fuzz-long $(FUZZ_RUNS) $(FUZZ_TARGETS)
 # fuzz_gdb: the gdb stub's packet framing and command decoder over a fake target.
 FUZZ_GDB_SRC := fuzz/fuzz_gdb.c src/gdb/gdb_packet.c src/gdb/gdb_stub.c src/gdb/gdb_regs.c
 $(B)/fuzz/fuzz_gdb: $(FUZZ_GDB_SRC) tests/unit/fake_gdb_target.h src/gdb/gdb_packet.h src/gdb/gdb_stub.h src/gdb/gdb_regs.h \

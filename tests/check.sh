@@ -109,6 +109,7 @@ fuzz() {  # the virtqueue walker under libFuzzer, briefly: a crash fails
     if make -s fuzz-smoke; then echo "fuzz: 1 passed, 0 failed"; else echo "fuzz: 0 passed, 1 failed"; return 1; fi
 }
 suite fuzz fuzz
+suite fuzz-campaign tests/fuzz_campaign.sh
 if [ -z "${SKIP_LAB:-}" ]; then
     suite lab lab/run.sh
 fi
