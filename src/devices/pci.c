@@ -50,7 +50,11 @@ struct pci_host {
 	pthread_mutex_t lock; /* config space, CONFIG_ADDRESS, BAR addresses, slots */
 	uint32_t cfa;         /* latched CONFIG_ADDRESS */
 	uint64_t mmio_base, mmio_end; /* window [base, end) */
-	pthread_mutex_t hook_lock; /* one write's hooks at a time */
+	/* Config writes one at a time, each with its hooks: taken before
+	 * `lock` and held until the hooks ran, so hooks see the moves in the
+	 * order they were made (two vCPUs moving one BAR X->0 and 0->Y must
+	 * not rebind at Y, then unbind what X had and forget Y). */
+	pthread_mutex_t hook_lock;
 	uint64_t next;        /* bump allocator for BARs */
 	struct pci_function bridge;
 	struct pci_function *slot[PCI_MAX_SLOTS];
@@ -292,20 +296,17 @@ static void cfg_write(struct pci_host *h, struct pci_function *fn, uint32_t off,
 	p->len = len;
 }
 
-/* A write's hooks, once the lock is dropped. */
-static void run_hooks(struct pci_host *h, const struct pending *p)
+/* A write's hooks, once `lock` is dropped, with hook_lock still held
+ * from before the write. The function's hooks and `dev` do not change
+ * after pci_host_add. */
+static void run_hooks(const struct pending *p)
 {
 	if (!p->fn)
 		return;
-	/* The function's hooks and `dev` do not change after pci_host_add.
-	 * Two vCPUs moving BARs at once must not interleave their doorbell
-	 * rebinding: hooks run one write at a time. */
-	pthread_mutex_lock(&h->hook_lock);
 	if (p->moved && p->fn->bar_moved && p->old_addr != p->new_addr)
 		p->fn->bar_moved(p->fn->dev, p->bar, p->old_addr, p->new_addr);
 	if (p->fn->cfg_written)
 		p->fn->cfg_written(p->fn->dev, p->off, p->len);
-	pthread_mutex_unlock(&h->hook_lock);
 }
 
 static void fill_ones(uint8_t *data, uint32_t len)
@@ -345,6 +346,8 @@ void pci_host_cfg_io(void *host, uint64_t offset, uint8_t *data, uint32_t len, b
 	}
 
 	struct pending p = { 0 };
+	if (is_write)
+		pthread_mutex_lock(&h->hook_lock);
 	pthread_mutex_lock(&h->lock);
 	struct pci_function *fn = selected(h);
 	uint32_t off = CFA_REG(h->cfa) + (uint32_t)k; /* <= 0xFF, and off + len <= 0x100 */
@@ -361,7 +364,10 @@ void pci_host_cfg_io(void *host, uint64_t offset, uint8_t *data, uint32_t len, b
 			data[i] = cfg_read8(fn, off + i);
 	}
 	pthread_mutex_unlock(&h->lock);
-	run_hooks(h, &p);
+	if (is_write) {
+		run_hooks(&p);
+		pthread_mutex_unlock(&h->hook_lock);
+	}
 }
 
 /* The BAR holding [addr, addr+len), snapshotted under the lock so that its
@@ -451,10 +457,12 @@ static void guest_write(struct pci_host *h, struct pci_function *fn, uint32_t of
 {
 	struct pending p = { 0 };
 
+	pthread_mutex_lock(&h->hook_lock);
 	pthread_mutex_lock(&h->lock);
 	cfg_write(h, fn, off, len, v, &p);
 	pthread_mutex_unlock(&h->lock);
-	run_hooks(h, &p);
+	run_hooks(&p);
+	pthread_mutex_unlock(&h->hook_lock);
 }
 
 static uint32_t ld32(const uint8_t *b)

@@ -9,6 +9,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <unistd.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -606,6 +608,79 @@ static void test_hooks_unlocked(void **state)
 
 /* ---- concurrent vCPUs ----------------------------------------------------- */
 
+/* Two vCPUs move one BAR: the first move's bar_moved hook is slow (it
+ * rebinds doorbells). The second write must wait for it before it changes
+ * config space, or its hook could run first and the two would rebind in
+ * the wrong order (ioeventfds left live at an address the transport thinks
+ * unbound). Seen here as: while the first hook runs, BAR 0 still reads the
+ * first move's address; then the hooks come in the order of the moves. */
+static struct pci_host *order_host;
+static atomic_int order_in_hook, order_release, order_n;
+static uint64_t order_log[4][2];
+
+static void order_moved(void *dev, unsigned bar, uint64_t old_addr, uint64_t new_addr)
+{
+	(void)dev, (void)bar;
+	int n = atomic_fetch_add(&order_n, 1);
+	if (n < 4) {
+		order_log[n][0] = old_addr;
+		order_log[n][1] = new_addr;
+	}
+	if (n == 0) {
+		atomic_store(&order_in_hook, 1);
+		for (int i = 0; i < 5000 && !atomic_load(&order_release); i++)
+			usleep(1000);
+	}
+}
+
+static void *order_second_move(void *arg)
+{
+	(void)arg;
+	cfg_write(order_host, 1, 0x10, (uint32_t)WIN_BASE + 0xC000, 4);
+	return NULL;
+}
+
+static void *order_first_move(void *arg)
+{
+	(void)arg;
+	cfg_write(order_host, 1, 0x10, (uint32_t)WIN_BASE + 0x8000, 4);
+	return NULL;
+}
+
+static void test_moves_hooked_in_order(void **state)
+{
+	struct fixture *f = *state;
+	struct pci_host *h = f->h;
+	pthread_t a, b;
+
+	cfg_write(h, 1, 0x04, 0x0002, 2); /* memory decoding on */
+	cfg_write(h, 1, 0x10, 0, 4);      /* BAR 0 off */
+	f->d.fn.bar_moved = order_moved;
+	order_host = h;
+	atomic_store(&order_in_hook, 0);
+	atomic_store(&order_release, 0);
+	atomic_store(&order_n, 0);
+
+	assert_int_equal(pthread_create(&a, NULL, order_first_move, NULL), 0);
+	for (int i = 0; i < 5000 && !atomic_load(&order_in_hook); i++)
+		usleep(1000);
+	assert_true(atomic_load(&order_in_hook));
+	assert_int_equal(pthread_create(&b, NULL, order_second_move, NULL), 0);
+	usleep(100 * 1000); /* the second write has had time to run, if it can */
+	uint32_t mid = cfg_read(h, 1, 0x10, 4);
+	atomic_store(&order_release, 1);
+	pthread_join(a, NULL);
+	pthread_join(b, NULL);
+
+	assert_int_equal(mid, (uint32_t)WIN_BASE + 0x8000);
+	assert_int_equal(atomic_load(&order_n), 2);
+	assert_int_equal(order_log[0][0], 0);
+	assert_int_equal(order_log[0][1], WIN_BASE + 0x8000);
+	assert_int_equal(order_log[1][0], WIN_BASE + 0x8000);
+	assert_int_equal(order_log[1][1], WIN_BASE + 0xC000);
+	assert_int_equal(cfg_read(h, 1, 0x10, 4), (uint32_t)WIN_BASE + 0xC000);
+}
+
 struct race {
 	struct fixture *f;
 	bool stop; /* atomic */
@@ -664,6 +739,7 @@ int main(void)
 		cmocka_unit_test(test_window_exhaustion),
 		cmocka_unit_test_setup_teardown(test_hooks_unlocked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_moves_hooked_in_order, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
