@@ -300,6 +300,22 @@ static void common_image(struct virtio_pci *vp, uint8_t *img)
 #undef PUT
 }
 
+static bool vector_ok(const struct virtio_pci *vp, uint16_t v)
+{
+	return v == NO_VECTOR || v < vp->nvec;
+}
+
+/* A vector the driver writes: one the device cannot map reads back as
+ * NO_VECTOR (virtio 1.2, 4.1.5.1.2), so the driver sees the refusal and
+ * a snapshot never holds a vector the restore would refuse. */
+static uint16_t vector_taken(const struct virtio_pci *vp, uint16_t v)
+{
+	return vector_ok(vp, v) ? v : NO_VECTOR;
+}
+
+#define S_KNOWN (VIRTIO_S_ACKNOWLEDGE | VIRTIO_S_DRIVER | VIRTIO_S_DRIVER_OK | VIRTIO_S_FEATURES_OK | \
+		 VIRTIO_S_DEVICE_NEEDS_RESET | VIRTIO_S_FAILED)
+
 /* A status write the device refuses: the driver is told to reset. */
 static void (*refuse_status(struct virtio_dev *d))(struct virtio_pci *)
 {
@@ -334,7 +350,13 @@ static void (*write_status(struct virtio_pci *vp, uint8_t val))(struct virtio_pc
 	if ((val & VIRTIO_S_DRIVER_OK) && !(val & VIRTIO_S_FEATURES_OK))
 		return refuse_status(d);
 	d->features = accepted;
-	atomic_store(&d->status, (uint8_t)((val & ~VIRTIO_S_DEVICE_NEEDS_RESET) | (old & VIRTIO_S_DEVICE_NEEDS_RESET)));
+	/* Bits the spec does not define are not kept. NEEDS_RESET is the
+	 * device's: another thread may set it meanwhile (a broken queue, a
+	 * failed backend), without vp->lock, and it must not be lost. */
+	uint8_t keep = (uint8_t)(val & S_KNOWN & ~VIRTIO_S_DEVICE_NEEDS_RESET);
+	uint8_t cur = old;
+	while (!atomic_compare_exchange_weak(&d->status, &cur, (uint8_t)(keep | (cur & VIRTIO_S_DEVICE_NEEDS_RESET))))
+		;
 	if ((val & VIRTIO_S_DRIVER_OK) && !(old & VIRTIO_S_DRIVER_OK))
 		return do_activate;
 	return NULL;
@@ -378,16 +400,24 @@ static void (*write_common(struct virtio_pci *vp, unsigned off, const uint8_t *d
 			vp->driver_features = (vp->driver_features & ~(0xffffffffULL << sh)) |
 					      (le_load(img + CC_GF, 4) << sh);
 		}
-	} else if (off >= CC_MSIX_CONFIG && off < CC_NUMQ) vp->config_vector = (uint16_t)le_load(img + CC_MSIX_CONFIG, 2);
+	} else if (off >= CC_MSIX_CONFIG && off < CC_NUMQ) vp->config_vector = vector_taken(vp, (uint16_t)le_load(img + CC_MSIX_CONFIG, 2));
 	else if (off == CC_STATUS) return write_status(vp, img[CC_STATUS]);
 	else if (off >= CC_Q_SELECT && off < CC_Q_SIZE) vp->queue_sel = (uint16_t)le_load(img + CC_Q_SELECT, 2);
 	else if (!qv || vp->queue_enabled[q] || live) {
 		/* Queue fields of a missing, enabled or running queue are read-only. */
 		if (qv && off >= CC_Q_MSIX && off < CC_Q_ENABLE)
-			vp->queue_vector[q] = (uint16_t)le_load(img + CC_Q_MSIX, 2);
+			vp->queue_vector[q] = vector_taken(vp, (uint16_t)le_load(img + CC_Q_MSIX, 2));
 	} else if (off >= CC_Q_SIZE && off < CC_Q_MSIX) vp->queue_size[q] = (uint16_t)le_load(img + CC_Q_SIZE, 2);
-	else if (off >= CC_Q_MSIX && off < CC_Q_ENABLE) vp->queue_vector[q] = (uint16_t)le_load(img + CC_Q_MSIX, 2);
-	else if (off >= CC_Q_ENABLE && off < CC_Q_NOFF) { if (img[CC_Q_ENABLE] & 1) enable_queue(vp, q); }
+	else if (off >= CC_Q_MSIX && off < CC_Q_ENABLE) vp->queue_vector[q] = vector_taken(vp, (uint16_t)le_load(img + CC_Q_MSIX, 2));
+	else if (off >= CC_Q_ENABLE && off < CC_Q_NOFF) {
+		/* Queues are set up after FEATURES_OK (virtio 1.2, 3.1.1; Firecracker
+		 * ignores them before it too): the ring format (EVENT_IDX) is the
+		 * negotiated one only from then on. */
+		if ((img[CC_Q_ENABLE] & 1) && (atomic_load(&d->status) & VIRTIO_S_FEATURES_OK))
+			enable_queue(vp, q);
+		else if (img[CC_Q_ENABLE] & 1)
+			dev_request_error(&d->gate);
+	}
 	else if (off >= CC_Q_DESC && off < CC_Q_AVAIL) d->vq[q].desc_gpa = le_load(img + CC_Q_DESC, 8);
 	else if (off >= CC_Q_AVAIL && off < CC_Q_USED) d->vq[q].avail_gpa = le_load(img + CC_Q_AVAIL, 8);
 	else if (off >= CC_Q_USED && off < COMMON_LEN) d->vq[q].used_gpa = le_load(img + CC_Q_USED, 8);
@@ -758,14 +788,6 @@ struct vq_snap {
 	uint64_t desc, avail, used;
 	uint16_t last_avail, used_idx, signalled;
 };
-
-static bool vector_ok(const struct virtio_pci *vp, uint16_t v)
-{
-	return v == NO_VECTOR || v < vp->nvec;
-}
-
-#define S_KNOWN (VIRTIO_S_ACKNOWLEDGE | VIRTIO_S_DRIVER | VIRTIO_S_DRIVER_OK | VIRTIO_S_FEATURES_OK | \
-		 VIRTIO_S_DEVICE_NEEDS_RESET | VIRTIO_S_FAILED)
 
 /* Reads and checks one queue; the rings are resolved on a scratch virtq,
  * exactly as the driver's enable would, so nothing changes on refusal. */
