@@ -131,14 +131,30 @@ static __attribute__((noinline)) void access_rep(struct vm *vm, unsigned cpu, co
 			   ex->write);
 }
 
+/* An MMIO access of 3, 5, 6 or 7 bytes: KVM splits a guest access that
+ * crosses a page at the page's end (and one wider than 8 bytes into 8-byte
+ * pieces), so the piece before or after the edge can be any length up to
+ * 8. Devices take 1, 2, 4 or 8: such a piece goes byte by byte, each
+ * byte asked of the policy like any access. */
+static __attribute__((noinline, cold)) void access_bytes(struct vm *vm, unsigned cpu, const struct vexit *ex)
+{
+	for (uint32_t i = 0; i < ex->len; i++)
+		access_one(vm, cpu, POLICY_MMIO, &vm->mmio, ex->addr + i, ex->data + i, 1, ex->write);
+}
+
 static inline enum vm_stop dispatch_access(struct vm *vm, unsigned cpu, const struct vexit *ex)
 {
 	enum policy_space space = ex->reason == VEXIT_IO ? POLICY_PIO : POLICY_MMIO;
 
 	/* The backend decoded these from the hardware, but a bad length here
 	 * would let a handler run past `data`: refuse rather than trust. */
-	if (__builtin_expect(!access_len_ok(ex->len) || ex->data == NULL, 0))
+	if (__builtin_expect(!access_len_ok(ex->len) || ex->data == NULL, 0)) {
+		if (space == POLICY_MMIO && ex->data && ex->len > 0 && ex->len < 8) {
+			access_bytes(vm, cpu, ex);
+			return VM_STOP_NONE;
+		}
 		return VM_STOP_CRASH;
+	}
 	/* A count of 0 is one access; MMIO has no REP form. */
 	if (__builtin_expect(space == POLICY_PIO && ex->count > 1, 0))
 		access_rep(vm, cpu, ex);

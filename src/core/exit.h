@@ -36,7 +36,7 @@ struct vexit {
 	enum vexit_reason reason;
 	/* VEXIT_IO, VEXIT_MMIO */
 	bool write;
-	uint32_t len;   /* bytes per access: 1, 2, 4 or 8 */
+	uint32_t len;   /* bytes per access: 1, 2, 4 or 8; MMIO 1-8 (KVM cuts an access at a page edge; exit_dispatch takes odd pieces byte by byte) */
 	uint32_t count; /* repetitions (REP INS/OUTS); `data` holds len*count bytes */
 	uint64_t addr;  /* port or guest physical address */
 	uint8_t *data;
