@@ -125,7 +125,7 @@ $(B)/tests/api_fake_server: tests/unit/api_fake_server.c tests/unit/fake_vmm_api
 
 # Unit tests, plain and under ASan+UBSan (a second build tree), and the
 # threaded ones under TSan (a third).
-TSAN_TESTS := test_blk_uring test_pci test_vcpu test_virtio_pci test_monitor_live test_evloop test_api_http test_i8042 test_event test_virtio_blk test_net_policy_slirp test_policy_live test_virtio_pci_stress test_virtio_rng_console test_virtio_vsock test_virtio_net test_devsnap_devices test_vsock_rx_budget
+TSAN_TESTS := test_blk_uring test_pci test_console test_vcpu test_virtio_pci test_monitor_live test_evloop test_api_http test_i8042 test_event test_virtio_blk test_net_policy_slirp test_policy_live test_virtio_pci_stress test_virtio_rng_console test_virtio_vsock test_virtio_net test_devsnap_devices test_vsock_rx_budget
 unit: tests
 	@$(MAKE) --no-print-directory B=build/asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" LDLIBS="-fsanitize=address,undefined" tests
 	@$(MAKE) --no-print-directory B=build/tsan CC=gcc CFLAGS="-O1 -g -fsanitize=thread -Wno-tsan" LDLIBS="-fsanitize=thread" $(TSAN_TESTS:%=build/tsan/tests/%)

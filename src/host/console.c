@@ -157,9 +157,14 @@ static void console_write(void *ctx, const uint8_t *buf, size_t len)
 {
 	struct console *c = ctx;
 
-	if (c->out_fd < 0 || !c->out_started)
-		return;
 	pthread_mutex_lock(&c->out_lock);
+	/* Under the lock: the event thread may still serve virtio-console
+	 * while the VM is torn down, and close frees the ring. (No output,
+	 * or closed: nothing to do.) */
+	if (!c->out_started || !c->ring) {
+		pthread_mutex_unlock(&c->out_lock);
+		return;
+	}
 	size_t room = CONSOLE_OUT_BUF - c->ring_len, n = len < room ? len : room;
 	for (size_t i = 0, at = (c->ring_head + c->ring_len) % CONSOLE_OUT_BUF; i < n;) {
 		size_t run = CONSOLE_OUT_BUF - at < n - i ? CONSOLE_OUT_BUF - at : n - i;
@@ -273,9 +278,11 @@ static void stop_output(struct console *c)
 		atomic_store(&c->out_abort, true); /* seen within one poll slice */
 		pthread_join(c->out_thread, NULL);
 	}
+	pthread_mutex_lock(&c->out_lock);
 	c->out_started = false;
 	free(c->ring);
 	c->ring = NULL;
+	pthread_mutex_unlock(&c->out_lock);
 	unsigned long lost = atomic_load(&c->out_dropped);
 	if (lost)
 		fprintf(stderr, "vigil: console: %lu bytes of guest output dropped (no reader, or past the cap)\n",
