@@ -147,8 +147,15 @@ int evloop_call(struct evloop *l, void (*fn)(void *ctx), void *ctx)
 	}
 	l->calls[l->nr_calls++] = (struct call){ fn, ctx };
 	pthread_mutex_unlock(&l->lock);
+	/* Queued: it will run, so this is success whatever the wake-up write
+	 * says (an eventfd refuses one only when its counter is full, i.e.
+	 * the loop is already woken); a caller told otherwise might run fn
+	 * itself as well. */
 	uint64_t one = 1;
-	return write(l->wake, &one, sizeof(one)) == sizeof(one) ? 0 : -errno;
+	if (write(l->wake, &one, sizeof(one)) != sizeof(one)) {
+		/* see above */
+	}
+	return 0;
 }
 
 static void run_calls(struct evloop *l)
