@@ -17,7 +17,8 @@ set -u
 B=$1 S=$2 N=$3
 shift 3
 
-# Appends the run described by $d/running (log, commit, start) to the ledger.
+# Appends the run described by $d/running (log, commit, start, binary hash)
+# to the ledger; $2 is the run's exit status, if the script saw it end.
 settle() {
 	d=$1
 	[ -f "$d/running" ] || return 0

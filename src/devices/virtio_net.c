@@ -192,13 +192,14 @@ static void rx_complete(struct vnet *n, unsigned k, uint64_t used)
 {
 	struct virtq *q = &n->dev.vq[VIRTIO_NET_RXQ];
 	unsigned iovs = 0;
+	bool tracking = gmem_tracking(n->dev.mem);
 
 	for (unsigned i = 0; i < k; i++) {
 		const struct vnet_held *h = &n->held[i];
 		uint32_t w = used < h->len ? (uint32_t)used : h->len;
 		/* Diff snapshots: the buffers as popped, not as the
 		 * descriptors may name them now. */
-		for (unsigned j = 0; j < h->niov && gmem_tracking(n->dev.mem); j++)
+		for (unsigned j = 0; tracking && j < h->niov; j++)
 			gmem_mark_dirty_host(n->dev.mem, n->iov[iovs + j].iov_base, n->iov[iovs + j].iov_len);
 		virtq_push(q, h->head, w);
 		used -= w;
