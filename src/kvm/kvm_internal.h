@@ -8,6 +8,7 @@
 #include <stdbool.h>
 
 #include "core/vm.h"
+#include "kvm/kvm_msr_guest.h"
 #include "kvm/kvm_stats.h"
 
 #define KVM_REQUIRED_API 12
@@ -21,6 +22,7 @@ struct kvm_vcpu {
 	_Atomic bool bound;
 	struct kvm_guest_debug debug; /* as last set (on its own thread) */
 	struct kvm_stats stats; /* fd -1 when KVM keeps none for us */
+	struct kvm_msr_guest msrg; /* its CPUID, for the MSRs vigil provides */
 };
 
 struct kvm_backend {

@@ -66,6 +66,7 @@ static int vcpu_cpuid(struct kvm_backend *kb, struct kvm_vcpu *v, const struct p
 				c->entries[i].ecx |= 1u << 24;
 	if (p)
 		c->nent = cpuid_apply_policy((struct cpuid_leaf *)c->entries, (unsigned)n, (unsigned)cap, p);
+	kvm_msr_guest_init(&v->msrg, (const struct cpuid_leaf *)c->entries, c->nent);
 	int r = ioctl(v->fd, KVM_SET_CPUID2, c);
 	free(c);
 	return r;
@@ -358,12 +359,10 @@ static int vcpu_boot_state(struct kvm_backend *kb, unsigned cpu, const struct x8
 	return ioctl(kb->vcpus[cpu].fd, KVM_SET_FPU, &fpu) < 0 ? -errno : 0;
 }
 
-/* An MSR the policy provides: done the way KVM would, as a host access
- * (which the filter does not see). KVM_GET/SET_MSRS return how many MSRs
- * they did: 0 means KVM refused this one, and the guest gets #GP. */
-static int hv_msr(void *hv, unsigned cpu, uint32_t index, uint64_t *value, bool write)
+/* One MSR through KVM_GET/SET_MSRS, which return how many MSRs they did:
+ * 0 means KVM refused it. */
+static int msr_io(struct kvm_vcpu *v, uint32_t index, uint64_t *value, bool write)
 {
-	struct kvm_vcpu *v = vcpu_of(hv, cpu);
 	_Alignas(8) uint8_t buf[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)] = { 0 };
 	struct kvm_msrs *m = (struct kvm_msrs *)buf;
 	m->nmsrs = 1;
@@ -377,6 +376,32 @@ static int hv_msr(void *hv, unsigned cpu, uint32_t index, uint64_t *value, bool 
 	if (!write)
 		*value = m->entries[0].data;
 	return 0;
+}
+
+/* An MSR the policy provides: the access KVM would have made for the
+ * guest, through KVM's host path once the checks that path skips have
+ * passed (kvm_msr_guest.h). Any error is the guest's #GP. */
+static int hv_msr(void *hv, unsigned cpu, uint32_t index, uint64_t *value, bool write)
+{
+	struct kvm_vcpu *v = vcpu_of(hv, cpu);
+	struct kvm_msr_state s = { 0 };
+	unsigned need = kvm_msr_guest_needs(index, write);
+	if ((need & MSRG_NEED_CUR && msr_io(v, index, &s.cur, false) < 0) ||
+	    (need & MSRG_NEED_HWCR && msr_io(v, 0xc0010015, &s.hwcr, false) < 0) ||
+	    (need & MSRG_NEED_MCG_CAP && msr_io(v, 0x179, &s.mcg_cap, false) < 0))
+		return -EIO;
+	if (need & MSRG_NEED_CR0) {
+		struct kvm_sregs sr;
+		if (ioctl(v->fd, KVM_GET_SREGS, &sr) < 0)
+			return -errno;
+		s.cr0 = sr.cr0;
+	}
+	switch (kvm_msr_guest_check(&v->msrg, index, write, value, &s)) {
+	case MSRG_GP: return -EPERM;
+	case MSRG_DROP: return 0;
+	case MSRG_HOST: break;
+	}
+	return msr_io(v, index, value, write);
 }
 
 static int hv_stats(void *hv, int cpu, hv_stat_fn fn, void *ctx, const char **why)

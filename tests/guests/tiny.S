@@ -16,6 +16,9 @@
  *             introspection calls and the core dump
  *   msr       with a #GP handler: RDMSR 0x10 (prints the value or "gp"),
  *             WRMSR 0xc0000102 (prints "ok" or "gp"), then S5
+ *   msrpriv   with a #GP handler, the MSR accesses KVM lets only its host
+ *             make, or checks only for a guest (msrpriv_tab): one line each,
+ *             "tiny: msrpriv r|w INDEX gp|ok|VALUE", then S5
  *   msrloop   RDMSR 0x10 over and over: "." when read, "G" on #GP (a
  *             policy swapped live changes what it prints)
  *   cpuid     CPUID 1's hypervisor bit, and CPUID 0x40000010 checked
@@ -264,6 +267,110 @@ peek_msg: .asciz "tiny: peek\n"
 3:	lea msr_write_ok(%rip), %rsi
 	call puts
 	jmp poweroff
+#elif defined(ACTION_msrpriv)
+	call gp_setup
+	lea msrpriv_tab(%rip), %r12
+1:	mov (%r12), %r13d          /* the MSR; 0 ends the table */
+	test %r13d, %r13d
+	jz poweroff
+	lea msrpriv_pre(%rip), %rsi
+	call puts
+	mov 4(%r12), %r14d         /* 0 read, 1 write, 2 set bits, 3 clear bits */
+	mov $'r', %al
+	test %r14d, %r14d
+	jz 2f
+	mov $'w', %al
+2:	call putc
+	mov $' ', %al
+	call putc
+	mov %r13, %rax
+	call puthex
+	mov $' ', %al
+	call putc
+	xor %r15d, %r15d
+	mov %r13d, %ecx
+	cmp $2, %r14d
+	jb 3f
+	rdmsr                      /* read-modify-write */
+	shl $32, %rdx
+	or %rdx, %rax
+	mov 8(%r12), %rbx
+	cmp $3, %r14d
+	je 4f
+	or %rbx, %rax
+	jmp 5f
+4:	not %rbx
+	and %rbx, %rax
+	jmp 5f
+3:	test %r14d, %r14d
+	jz 6f
+	mov 8(%r12), %rax
+5:	mov %rax, %rdx
+	shr $32, %rdx
+	mov %r13d, %ecx
+	wrmsr
+	test %r15d, %r15d
+	jnz 7f
+	lea msrpriv_ok(%rip), %rsi
+	call puts
+	jmp 8f
+6:	rdmsr
+	test %r15d, %r15d
+	jnz 7f
+	shl $32, %rdx
+	mov %eax, %eax
+	or %rdx, %rax
+	call puthex_nl
+	jmp 8f
+7:	lea msrpriv_gp(%rip), %rsi
+	call puts
+8:	add $16, %r12
+	jmp 1b
+
+	.data
+	.balign 8
+/* index, what, value: a guest may never write the capability MSRs or
+ * SMBASE; its microcode-revision write changes nothing; EFER.SVME needs
+ * SVM in CPUID; EFER.LME cannot change under paging; x2APIC cannot go
+ * back to xAPIC without disabling; MC0_STATUS takes only 0. The last two
+ * are plain MSRs. */
+msrpriv_tab:
+	.long 0x10a, 1
+	.quad 0
+	.long 0x345, 1
+	.quad 0
+	.long 0x9e, 1
+	.quad 0x30000
+	.long 0x9e, 0
+	.quad 0
+	.long 0x8b, 1
+	.quad 0x4141414100000000
+	.long 0x8b, 0
+	.quad 0
+	.long 0xc0000080, 2
+	.quad 0x1000
+	.long 0xc0000080, 3
+	.quad 0x100
+	.long 0xc0000080, 0
+	.quad 0
+	.long 0x1b, 2
+	.quad 0x400
+	.long 0x1b, 3
+	.quad 0x400
+	.long 0x1b, 0
+	.quad 0
+	.long 0x401, 1
+	.quad 1
+	.long 0xc0000102, 1
+	.quad 0x1234
+	.long 0xc0000102, 0
+	.quad 0
+	.long 0, 0
+	.quad 0
+msrpriv_pre: .asciz "tiny: msrpriv "
+msrpriv_ok: .asciz "ok\n"
+msrpriv_gp: .asciz "gp\n"
+	.text
 #elif defined(ACTION_msrloop)
 	call gp_setup
 1:	xor %r15d, %r15d
@@ -535,10 +642,14 @@ flood_line: .asciz "tiny: flood flood flood flood flood flood flood flood flood\
 idt_empty: .word 0
 	.quad 0
 
-#if defined(ACTION_msr) || defined(ACTION_cpuid) || defined(ACTION_msrloop)
+#if defined(ACTION_msr) || defined(ACTION_cpuid) || defined(ACTION_msrloop) || defined(ACTION_msrpriv)
 	.text
-/* puthex_nl: RAX as 16 hex digits, then a newline. */
+/* puthex_nl: RAX as 16 hex digits, then a newline; puthex without it. */
 puthex_nl:
+	call puthex
+	mov $'\n', %al
+	jmp putc
+puthex:
 	mov %rax, %rbx
 	mov $16, %ecx
 1:	rol $4, %rbx
@@ -553,11 +664,10 @@ puthex_nl:
 	pop %rcx
 	dec %ecx
 	jnz 1b
-	mov $'\n', %al
-	jmp putc
+	ret
 #endif
 
-#if defined(ACTION_msr) || defined(ACTION_msrloop)
+#if defined(ACTION_msr) || defined(ACTION_msrloop) || defined(ACTION_msrpriv)
 /* gp_setup: an IDT whose only gate, vector 13, is gp_handler: a #GP from
  * RDMSR/WRMSR sets R15 and resumes after the 2-byte instruction. */
 gp_setup:
