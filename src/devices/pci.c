@@ -427,7 +427,11 @@ const char *pci_host_mmio_claims(void *host, uint64_t offset, uint32_t len)
 
 /* ---- snapshots ---------------------------------------------------------- */
 
-#define PCI_SNAP_VERSION 1
+/* Version 2 adds which BARs decode: a BAR the guest wrote over another
+ * (or one left where another has since moved away) holds an address it
+ * does not decode, so config space alone does not say which of two BARs
+ * on one address answers. */
+#define PCI_SNAP_VERSION 2
 
 int pci_host_save(struct vdev *d, struct snap_writer *w)
 {
@@ -445,6 +449,10 @@ int pci_host_save(struct vdev *d, struct snap_writer *w)
 		for (unsigned i = 0; i < PCI_CFG_SIZE; i++)
 			cfg[i] = cfg_get(fn, i);
 		snap_put(w, cfg, sizeof(cfg));
+		uint8_t decoded = 0;
+		for (unsigned i = 0; i < PCI_NUM_BARS; i++)
+			decoded |= (uint8_t)(fn->bar[i].size && fn->bar[i].decoded) << i;
+		snap_put_u8(w, decoded);
 	}
 	snap_end(w);
 	pthread_mutex_unlock(&h->lock);
@@ -470,12 +478,77 @@ static uint32_t ld32(const uint8_t *b)
 	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
 }
 
+/* Stops BAR `bi` decoding where it is, as a move to an address it cannot
+ * decode would: its doorbells go with it. */
+static void undecode(struct pci_host *h, struct pci_function *fn, unsigned bi)
+{
+	pthread_mutex_lock(&h->hook_lock);
+	pthread_mutex_lock(&h->lock);
+	struct pci_bar *b = &fn->bar[bi];
+	struct pending p = { .fn = fn, .moved = true, .bar = bi, .old_addr = b->decoded ? b->addr : 0,
+			     .off = PCI_BAR0 + 4 * bi, .len = 4 };
+	b->decoded = false;
+	pthread_mutex_unlock(&h->lock);
+	run_hooks(&p);
+	pthread_mutex_unlock(&h->hook_lock);
+}
+
+/* Puts the moved BARs back: all out of the way first (as a guest sizing
+ * them, so two that swapped places never overlap on the way), then those
+ * that decoded, so that each decodes again, then the rest. A value the guest's
+ * own write could not have left, or a decoding BAR this VM cannot decode
+ * (outside the window, over another), is refused. */
+static int restore_bars(struct pci_host *h, struct snap_reader *r, const uint8_t *const cfg[],
+			const uint8_t decoded[], bool have_decoded)
+{
+	for (unsigned pass = 0; pass < 3; pass++)
+		for (unsigned s = 1; s < PCI_MAX_SLOTS; s++) {
+			struct pci_function *fn = h->slot[s];
+			for (unsigned i = 0; fn && i < PCI_NUM_BARS; i++) {
+				uint32_t off = PCI_BAR0 + 4 * i, want = ld32(cfg[s] + off);
+				bool dec = !have_decoded || (decoded[s] >> i & 1);
+				/* Pass 0 also moves out a BAR that stays put but must
+				 * not decode: one that decodes may need its place. */
+				bool here = want == cfg_get32(fn, off);
+				if (!fn->bar[i].size || (pass == 0 && here && dec) || (pass > 0 && here) ||
+				    (pass == 1 && !dec) || (pass == 2 && dec))
+					continue;
+				guest_write(h, fn, off, 4, pass == 0 ? 0xFFFFFFFFu : want);
+				if (pass && cfg_get32(fn, off) != want)
+					return snap_fail(r, "slot %u BAR%u: 0x%08x is not a value the BAR can hold", s, i,
+							 want);
+			}
+		}
+	if (!have_decoded)
+		return 0;
+	for (unsigned s = 1; s < PCI_MAX_SLOTS; s++)
+		for (unsigned i = 0; h->slot[s] && i < PCI_NUM_BARS; i++) {
+			struct pci_function *fn = h->slot[s];
+			bool want = decoded[s] >> i & 1;
+			if (!fn->bar[i].size) {
+				if (want)
+					return snap_fail(r, "slot %u BAR%u: decoding in the snapshot, but not implemented", s,
+							 i);
+				continue;
+			}
+			if (want && !fn->bar[i].decoded)
+				return snap_fail(r, "slot %u BAR%u: decoding at 0x%08x in the snapshot, which is outside "
+						    "the window or over another BAR here",
+						 s, i, cfg_get32(fn, PCI_BAR0 + 4 * i));
+			if (!want && fn->bar[i].decoded)
+				undecode(h, fn, i);
+		}
+	return 0;
+}
+
 int pci_host_restore(struct vdev *d, struct snap_reader *r)
 {
 	struct pci_host *h = d->impl;
 	const uint8_t *cfg[PCI_MAX_SLOTS] = { 0 };
+	uint8_t decoded[PCI_MAX_SLOTS] = { 0 };
+	uint32_t version = 0;
 
-	if (snap_open_section(r, d->id, d->kind, PCI_SNAP_VERSION, NULL) < 0)
+	if (snap_open_section(r, d->id, d->kind, PCI_SNAP_VERSION, &version) < 0)
 		return -1;
 	uint32_t cfa = snap_get_u32(r);
 	for (unsigned s = 0; s < PCI_MAX_SLOTS; s++) {
@@ -489,6 +562,10 @@ int pci_host_restore(struct vdev *d, struct snap_reader *r)
 					 present ? "used" : "empty", h->slot[s] ? "used" : "empty");
 		if (present && !(cfg[s] = snap_get_blob(r, PCI_CFG_SIZE)))
 			return -1;
+		if (present && version >= 2)
+			decoded[s] = snap_get_u8(r);
+		if (snap_error(r)[0])
+			return -1;
 		/* Vendor, device and subsystem IDs say which function it is. */
 		if (present && (ld32(cfg[s]) != cfg_get32(h->slot[s], 0) || ld32(cfg[s] + 0x2c) != cfg_get32(h->slot[s], 0x2c)))
 			return snap_fail(r, "slot %u holds %08x in the snapshot, %08x (%s) in this VM", s, ld32(cfg[s]),
@@ -499,19 +576,8 @@ int pci_host_restore(struct vdev *d, struct snap_reader *r)
 	if (cfa & ~CFA_MASK)
 		return snap_fail(r, "CONFIG_ADDRESS 0x%08x has reserved bits set", cfa);
 
-	/* BARs the guest moved: first all out of the way (as a guest sizing
-	 * them), then where the guest left them, so two BARs that swapped
-	 * places never overlap on the way. */
-	for (unsigned pass = 0; pass < 2; pass++)
-		for (unsigned s = 1; s < PCI_MAX_SLOTS; s++) {
-			struct pci_function *fn = h->slot[s];
-			for (unsigned i = 0; fn && i < PCI_NUM_BARS; i++) {
-				uint32_t off = PCI_BAR0 + 4 * i, want = ld32(cfg[s] + off);
-				if (!fn->bar[i].size || want == cfg_get32(fn, off))
-					continue;
-				guest_write(h, fn, off, 4, pass == 0 ? 0xFFFFFFFFu : want);
-			}
-		}
+	if (restore_bars(h, r, cfg, decoded, version >= 2) < 0)
+		return -1;
 	/* Then every other byte the guest can write: the command register,
 	 * the interrupt line, capability bits (MSI-X enable and mask). */
 	for (unsigned s = 0; s < PCI_MAX_SLOTS; s++) {

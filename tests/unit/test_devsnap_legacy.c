@@ -442,6 +442,57 @@ static void test_pci_host(void **state)
 	pci_host_free(hc);
 }
 
+/* Two BARs on one address: the one the guest placed there first decodes,
+ * the other holds the address and does not. A restore writes slots in
+ * order, so without the snapshot saying which decodes, slot 1 would take
+ * slot 2's place. A snapshot claiming what a guest could not leave is
+ * refused. */
+static void test_pci_host_overlap(void **state)
+{
+	(void)state;
+	struct pci_host *ha = pci_host_new(WIN_BASE, WIN_SIZE), *hb = pci_host_new(WIN_BASE, WIN_SIZE);
+	struct fdev a1, a2, b1, b2;
+	fdev_init(&a1, 0x1041), fdev_init(&a2, 0x1042), fdev_init(&b1, 0x1041), fdev_init(&b2, 0x1042);
+	pci_host_add(ha, &a1.fn), pci_host_add(ha, &a2.fn);
+	pci_host_add(hb, &b1.fn), pci_host_add(hb, &b2.fn);
+	const uint32_t x = (uint32_t)WIN_BASE + 0x80000;
+	cfg_wr(ha, 2, 0x10, x, 4); /* slot 2 decodes at x */
+	cfg_wr(ha, 1, 0x10, x, 4); /* slot 1 holds x, does not decode */
+	cfg_wr(ha, 1, 0x04, 0x0002, 2);
+	cfg_wr(ha, 2, 0x04, 0x0002, 2);
+	a1.regs[0] = 0x11, a2.regs[0] = 0x22;
+	assert_int_equal(mmio_rd(ha, x), 0x22);
+	struct vdev va = { .id = "pci-host", .kind = "pci-host", .ops = &pci_ops, .impl = ha };
+	struct vdev vb = { .id = "pci-host", .kind = "pci-host", .ops = &pci_ops, .impl = hb };
+	struct snap_file f = snap_save1(&va);
+
+	char err[SNAP_ERR_MAX];
+	b1.regs[0] = 0x11, b2.regs[0] = 0x22;
+	assert_int_equal(snap_restore1(&vb, &f, err, sizeof(err)), 0);
+	assert_int_equal(cfg_rd(hb, 1, 0x10), x);
+	assert_int_equal(cfg_rd(hb, 2, 0x10), x);
+	assert_int_equal(mmio_rd(hb, x), 0x22);
+	assert_int_equal(b2.last_new, x);
+	assert_int_equal(b1.last_new, 0); /* its doorbells unbound */
+
+	/* Payload: cfa(4); per slot a bool, 256 config bytes, the decoding
+	 * BARs (slot 0 is the host bridge). */
+	const size_t slot1 = 4 + 258, slot2 = slot1 + 258;
+	struct pci_host *hc = pci_host_new(WIN_BASE, WIN_SIZE);
+	struct fdev c1, c2;
+	fdev_init(&c1, 0x1041), fdev_init(&c2, 0x1042);
+	pci_host_add(hc, &c1.fn), pci_host_add(hc, &c2.fn);
+	struct vdev vc = { .id = "pci-host", .kind = "pci-host", .ops = &pci_ops, .impl = hc };
+	struct snap_file both = snap_patch(&f, "pci-host", slot1 + 257, 1, 1);
+	SNAP_REFUSED(&vc, &both, "slot 2 BAR0: decoding at 0xc0080000 in the snapshot, which is outside the window or over another BAR");
+	struct snap_file odd = snap_patch(&f, "pci-host", slot2 + 1 + 0x10, x | 0x10, 4);
+	SNAP_REFUSED(&vc, &odd, "slot 2 BAR0: 0xc0080010 is not a value the BAR can hold");
+	struct snap_file out = snap_patch(&f, "pci-host", slot2 + 1 + 0x10, 0x1000, 4);
+	SNAP_REFUSED(&vc, &out, "slot 2 BAR0: decoding at 0x00001000");
+	free(both.buf), free(odd.buf), free(out.buf), free(f.buf);
+	pci_host_free(ha), pci_host_free(hb), pci_host_free(hc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -450,6 +501,7 @@ int main(void)
 		cmocka_unit_test(test_pm_pvpanic),
 		cmocka_unit_test(test_i8042),
 		cmocka_unit_test(test_pci_host),
+		cmocka_unit_test(test_pci_host_overlap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
