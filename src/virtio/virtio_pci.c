@@ -99,9 +99,12 @@ static uint16_t cfg16(const struct virtio_pci *vp, unsigned off)
 
 /* ---- interrupts -------------------------------------------------------- */
 
+/* The line follows the ISR, except while INTx is disabled or MSI-X is on
+ * (PCI 3.0 §6.8.3.3: a function with MSI-X enabled never asserts INTx):
+ * an ISR set before the driver turned MSI-X on must not hold it high. */
 static void set_intx(struct virtio_pci *vp)
 {
-	int level = vp->isr != 0 && !(cfg16(vp, 0x04) & CMD_INTX_DISABLE);
+	int level = vp->isr != 0 && !(cfg16(vp, 0x04) & CMD_INTX_DISABLE) && !(cfg16(vp, CAP_MSIX + 2) & MSIX_ENABLE);
 	if (level != vp->intx_level) {
 		vp->intx_level = level;
 		irq_set(&vp->intx, level);
@@ -574,10 +577,11 @@ static void cfg_written(void *opaque, uint32_t off, uint32_t len)
 	struct virtio_pci *vp = opaque;
 
 	pthread_mutex_lock(&vp->lock);
-	if (off <= CAP_MSIX + 3 && off + len > CAP_MSIX + 2 && (cfg16(vp, CAP_MSIX + 2) & MSIX_ENABLE))
+	bool msix_ctrl = off <= CAP_MSIX + 3 && off + len > CAP_MSIX + 2;
+	if (msix_ctrl && (cfg16(vp, CAP_MSIX + 2) & MSIX_ENABLE))
 		flush_pending(vp);
-	if (off <= 0x05 && off + len > 0x04)
-		set_intx(vp); /* INTx disable bit */
+	if ((off <= 0x05 && off + len > 0x04) || msix_ctrl)
+		set_intx(vp); /* INTx disable bit, MSI-X enable */
 	pthread_mutex_unlock(&vp->lock);
 }
 

@@ -1163,6 +1163,17 @@ static void test_intx(void **state)
 	assert_int_equal(bar_rd(f, B_ISR, 1), 1);
 	assert_int_equal(atomic_load(&f->intx_level), 0);
 
+	/* MSI-X turned on with the ISR set lowers the line (the ISR still
+	 * reads); turned off again, the line comes back. */
+	f->d.raise(&f->d, 0);
+	assert_int_equal(atomic_load(&f->intx_level), 1);
+	msix_enable(f, true, true);
+	assert_int_equal(atomic_load(&f->intx_level), 0);
+	msix_enable(f, false, false);
+	assert_int_equal(atomic_load(&f->intx_level), 1);
+	assert_int_equal(bar_rd(f, B_ISR, 1), 1);
+	assert_int_equal(atomic_load(&f->intx_level), 0);
+
 	/* no MSI went out */
 	for (unsigned v = 0; v < NQ + 1; v++)
 		assert_int_equal(msi_count(f, v), 0);
