@@ -479,9 +479,14 @@ static void msix_access(struct virtio_pci *vp, uint64_t off, uint8_t *data, uint
 	e->addr = le_load(raw, 8);
 	e->data = (uint32_t)le_load(raw + 8, 4);
 	e->ctrl = (uint32_t)le_load(raw + 12, 4) & 1;
-	if (field < 12 && vp->vec[vec])
+	/* The route follows an entry that can fire: a write to an unmasked
+	 * one, or the unmask after writes to a masked one (drivers program
+	 * entries masked). A guest rewriting masked entries in a loop then
+	 * costs no route update (KVM_SET_GSI_ROUTING) per write. */
+	bool unmasked = was_masked && !(e->ctrl & 1);
+	if (vp->vec[vec] && !(e->ctrl & 1) && (field < 12 || unmasked))
 		vp->plat.msi_set(vp->plat.ctx, vp->vec[vec], e->addr, e->data);
-	if (was_masked && !(e->ctrl & 1) && (cfg16(vp, CAP_MSIX + 2) & MSIX_ENABLE))
+	if (unmasked && (cfg16(vp, CAP_MSIX + 2) & MSIX_ENABLE))
 		flush_pending(vp);
 }
 
