@@ -81,6 +81,12 @@ struct virtio_pci {
 	struct msi *vec[NVEC];
 	struct kick kick[VIRTIO_MAX_QUEUES];
 	bool bound[VIRTIO_MAX_QUEUES]; /* the platform rings kick[q].db at the notify address */
+	/* Activated since the last reset. Touched only where the lifecycle
+	 * steps and kicks run (the event thread, or with its loop stopped),
+	 * so it needs no lock: DRIVER_OK is stored before activate is posted,
+	 * and a kick served in between must not reach a device not yet
+	 * activated. */
+	bool active;
 };
 
 static uint64_t offered(const struct virtio_dev *d)
@@ -218,6 +224,7 @@ static void do_reset(struct virtio_pci *vp)
 {
 	struct virtio_dev *d = vp->dev;
 
+	vp->active = false;
 	if (d->ops->reset)
 		d->ops->reset(d);
 	pthread_mutex_lock(&vp->lock);
@@ -252,7 +259,7 @@ static void serve_turn(struct kick *k)
 {
 	struct virtio_dev *d = k->vp->dev;
 
-	if (!virtio_dev_live(d) || !k->vp->queue_enabled[k->q])
+	if (!k->vp->active || !virtio_dev_live(d) || !k->vp->queue_enabled[k->q])
 		return;
 	virtq_budget(&d->vq[k->q], VIRTQ_BUDGET);
 	d->ops->queue_notify(d, k->q);
@@ -268,6 +275,12 @@ static void do_activate(struct virtio_pci *vp)
 {
 	struct virtio_dev *d = vp->dev;
 
+	/* Two vCPUs: one stores DRIVER_OK, the other resets (and perhaps sets
+	 * DRIVER_OK again) before the first's activate gets here. Once per
+	 * DRIVER_OK since the last reset, and only while it holds. */
+	if (vp->active || !(atomic_load(&d->status) & VIRTIO_S_DRIVER_OK))
+		return;
+	vp->active = true;
 	if (d->ops->activate && d->ops->activate(d) != 0)
 		virtio_dev_needs_reset(d);
 	/* Kicks that came before DRIVER_OK were dropped: every queue gets one

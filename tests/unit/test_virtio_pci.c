@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -111,6 +112,7 @@ struct fix {
 	atomic_int notify[VIRTIO_MAX_QUEUES];
 	atomic_int notify_bad;  /* queue_notify with q >= num_queues */
 	atomic_int activate;
+	atomic_int notify_unactivated; /* queue_notify before any activate */
 	atomic_int reset;
 	atomic_int cfg_reads, cfg_writes;
 	atomic_int cfg_oob;     /* config access outside [0, config_len) */
@@ -177,6 +179,8 @@ static void fk_notify(struct virtio_dev *d, unsigned q)
 		return;
 	}
 	atomic_fetch_add(&f->notify[q], 1);
+	if (!atomic_load(&f->activate))
+		atomic_fetch_add(&f->notify_unactivated, 1);
 	if (f->busy && q == 0) {
 		struct virtq_chain c;
 		virtio_dev_serve(d, q, &c, fk_serve_busy);
@@ -984,6 +988,71 @@ static void test_status_rules(void **state)
 	set_status(f, S_OK);
 	assert_int_equal(atomic_load(&f->activate), 2);
 	assert_true(virtio_dev_live(&f->d));
+}
+
+/* Holds the event thread until released: a watched fd's handler, as a
+ * busy device's doorbell would (a posted call would not do: the loop's
+ * own wake-up fd, just reported, would then come first in the next round). */
+struct blocker {
+	int fd;
+	atomic_int in, release;
+};
+
+static void block_loop(void *ctx, uint32_t events)
+{
+	struct blocker *b = ctx;
+	uint64_t n;
+	(void)events;
+	if (read(b->fd, &n, sizeof(n)) < 0)
+		return;
+	atomic_store(&b->in, 1);
+	while (!atomic_load(&b->release))
+		msleep(1);
+}
+
+static void *driver_ok_thread(void *arg)
+{
+	set_status(arg, S_OK);
+	return NULL;
+}
+
+/* DRIVER_OK is stored on the vCPU, then activate is posted to the event
+ * thread. A kick that is ready there first must wait for the activation:
+ * the device's backends start in activate. */
+static void test_kick_waits_for_activate(void **state)
+{
+	struct fix *f = *state;
+
+	negotiate(f);
+	setup_queue(f, 0, 16);
+	struct blocker b = { .fd = eventfd(0, EFD_NONBLOCK) };
+	uint64_t one = 1;
+	assert_true(b.fd >= 0);
+	assert_int_equal(evloop_add(f->loop, b.fd, EPOLLIN, block_loop, &b), 0);
+	assert_int_equal(write(b.fd, &one, 8), 8);
+	assert_int_equal(wait_for(&b.in, 1), 1);
+	bar_wr(f, B_NOTIFY, 2, 0); /* ready on the loop before activate is posted */
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, driver_ok_thread, f), 0);
+	for (int i = 0; i < 5000 && !(status(f) & VIRTIO_S_DRIVER_OK); i++)
+		msleep(1);
+	msleep(20); /* its activate posted */
+	atomic_store(&b.release, 1);
+	pthread_join(t, NULL);
+	evloop_del(f->loop, b.fd);
+	close(b.fd);
+	settle(f);
+	assert_int_equal(atomic_load(&f->activate), 1);
+	assert_int_equal(atomic_load(&f->notify_unactivated), 0);
+	assert_true(atomic_load(&f->notify[0]) >= 1);
+	/* a reset and a second DRIVER_OK: one activation each */
+	set_status(f, 0);
+	assert_int_equal(atomic_load(&f->reset), 1);
+	negotiate(f);
+	setup_queue(f, 0, 16);
+	set_status(f, S_OK);
+	assert_int_equal(atomic_load(&f->activate), 2);
+	assert_int_equal(atomic_load(&f->wrong_thread), 0);
 }
 
 static void test_driver_ok_both_queues(void **state)
@@ -1964,6 +2033,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_queue_bad_ring_needs_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_bad_size_needs_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_driver_ok_activates, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kick_waits_for_activate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_driver_ok_both_queues, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_activate_failure_needs_reset, setup, teardown),
