@@ -158,6 +158,7 @@ static const char *const stat_names[ST__COUNT] = {
 	[ST_EXIT_OTHER] = "exits_other",       [ST_MSR_EMULATED] = "msr_emulated",
 	[ST_MSR_UNKNOWN] = "msr_unknown_gp",   [ST_IO_STRING] = "io_string",
 	[ST_INJECT_GP] = "inject_gp",          [ST_INJECT_UD] = "inject_ud",
+	[ST_INJECT_PF] = "inject_pf",
 	[ST_EXIT_VINTR] = "exits_vintr",       [ST_IRQ_INJECTED] = "irq_injected",
 	[ST_IRQCHIP_ACCESS] = "irqchip_accesses",
 };

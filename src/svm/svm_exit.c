@@ -19,9 +19,19 @@
 
 #define EXC_UD 6
 #define EXC_GP 13
+#define EXC_PF 14
 #define RFLAGS_DF (1ull << 10)
+#define RFLAGS_AC (1ull << 18)
+#define CR0_PG (1ull << 31)
+#define CR0_WP (1ull << 16)
 #define CR4_OSXSAVE (1ull << 18)
 #define CR4_PKE (1ull << 22)
+#define CR4_SMAP (1ull << 21)
+#define CR4_LA57 (1ull << 12)
+#define PF_P 1u
+#define PF_W 2u
+#define PF_U 4u
+#define PF_RSVD 8u
 
 void svm_inject(struct svm_vcpu *v, unsigned vector, bool has_err, uint32_t err)
 {
@@ -29,7 +39,7 @@ void svm_inject(struct svm_vcpu *v, unsigned vector, bool has_err, uint32_t err)
 	if (has_err)
 		e |= EVT_ERR_VALID | (uint64_t)err << 32;
 	vmcb_w64(v->vmcb, VMCB_EVENTINJ, e);
-	v->stats[vector == EXC_GP ? ST_INJECT_GP : ST_INJECT_UD]++;
+	v->stats[vector == EXC_GP ? ST_INJECT_GP : vector == EXC_PF ? ST_INJECT_PF : ST_INJECT_UD]++;
 }
 
 static uint64_t rip(const struct svm_vcpu *v)
@@ -174,6 +184,76 @@ static void do_cpuid(struct svm *s, struct svm_vcpu *v)
 	set_rip(v, next_rip(s, v, 2));
 }
 
+/* Whether the CPU could make this data access to [a, a+size) of a string
+ * I/O's buffer: 0; 1 with *cr2 and *err of the #PF it would raise (not
+ * present, a supervisor page from CPL 3, a read-only page written from
+ * CPL 3 or with CR0.WP, a user page under SMAP, reserved bits); -1 for a
+ * non-canonical address or tables outside guest RAM (#GP). */
+static int string_access(const struct svm_vcpu *v, const struct gmem *m, const struct pw_regs *pw, uint64_t a,
+			 uint32_t size, bool write, uint64_t *cr2, uint32_t *err)
+{
+	if (!(pw->cr0 & CR0_PG))
+		return 0;
+	bool user = *(const uint8_t *)(v->vmcb + VMCB_CPL) == 3;
+	bool smap = (pw->cr4 & CR4_SMAP) && !user && !(vmcb_r64(v->vmcb, VMCB_RFLAGS) & RFLAGS_AC);
+	uint32_t code = (write ? PF_W : 0) | (user ? PF_U : 0);
+	uint64_t last = (a + size - 1) & v->io_lmask;
+	for (int k = 0; k < 2; k++) {
+		uint64_t p = k ? last & ~0xfffull : a;
+		if (k && (last >> 12) == (a >> 12))
+			break;
+		if (pw->efer & EFER_LMA) {
+			unsigned top = (pw->cr4 & CR4_LA57) ? 56 : 47;
+			uint64_t hi = p >> top;
+			if (hi != 0 && hi != (~0ull >> top))
+				return -1;
+		}
+		struct pw_result r;
+		int e = pw_translate(m, pw, p, &r);
+		*cr2 = p;
+		if (e == PW_NOT_PRESENT) {
+			*err = code;
+			return 1;
+		}
+		if (e == PW_RESERVED) {
+			*err = code | PF_P | PF_RSVD;
+			return 1;
+		}
+		if (e < 0)
+			return -1;
+		if ((user && !r.user) || (write && !r.writable && (user || (pw->cr0 & CR0_WP))) || (smap && r.user)) {
+			*err = code | PF_P;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* The elements of a string I/O the CPU would reach before its first
+ * fault: a fault on the first is raised now (#PF with CR2, or #GP) and 0
+ * returned; one on a later element ends this exit's part there, and the
+ * REP faults on it at the next. */
+static uint32_t string_elements(struct svm_vcpu *v, const struct pw_regs *pw, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t a = (v->io_addr + (uint64_t)((int64_t)i * v->io_step)) & v->io_lmask, cr2;
+		uint32_t err;
+		int r = string_access(v, v->io_mem, pw, a, v->io_size, v->io_in, &cr2, &err);
+		if (r == 0)
+			continue;
+		if (i == 0) {
+			if (r > 0) {
+				vmcb_w64(v->vmcb, VMCB_CR2, cr2);
+				svm_inject(v, EXC_PF, true, err);
+			} else {
+				svm_inject(v, EXC_GP, true, 0);
+			}
+		}
+		return i;
+	}
+	return n;
+}
+
 /* 0 with ex filled for the core; 1 when the backend finished it. */
 static int do_ioio(struct svm *s, struct svm_vcpu *v, struct vexit *ex)
 {
@@ -218,13 +298,20 @@ static int do_ioio(struct svm *s, struct svm_vcpu *v, struct vexit *ex)
 	v->io_addr = base + (off & amask);
 	v->io_lmask = mode == INSN_MODE64 ? ~0ull : 0xffffffffull;
 	v->io_mem = &s->vm->mem;
+	struct pw_regs pw = pw_of(v);
+	if (!(v->io_n = string_elements(v, &pw, v->io_n)))
+		return 1;
 	if (!v->io_in) {
-		struct pw_regs pw = pw_of(v);
 		for (uint32_t i = 0; i < v->io_n; i++) {
 			uint64_t a = v->io_addr + (uint64_t)((int64_t)i * v->io_step);
 			if (pw_read(&s->vm->mem, &pw, a & v->io_lmask, v->buf + (size_t)i * size, size) != 0) {
-				svm_inject(v, EXC_GP, true, 0);
-				return 1;
+				/* outside guest RAM: #GP here, or on it at the next exit */
+				if (i == 0) {
+					svm_inject(v, EXC_GP, true, 0);
+					return 1;
+				}
+				v->io_n = i;
+				break;
 			}
 		}
 	}

@@ -345,6 +345,95 @@ static void test_rep_outs(void **state)
 	assert_int_equal(entry_inj[1], EVT_VALID | EVT_TYPE_EXC | EVT_ERR_VALID | 13);
 }
 
+/* 32-bit paging: virtual 0x400000-0x403fff through one page table, the
+ * pages user+writable, user read-only, supervisor-only and not present. */
+static void paged_guest(unsigned cpl, bool wp)
+{
+	uint32_t *pd = (uint32_t *)(ram + 0x10000), *pt = (uint32_t *)(ram + 0x11000);
+	memset(pd, 0, 8192);
+	pd[1] = 0x11000 | 7;
+	pt[0] = 0x20000 | 7;
+	pt[1] = 0x21000 | 5;
+	pt[2] = 0x22000 | 3;
+	vmcb_w64(v->vmcb, VMCB_CR3, 0x10000);
+	vmcb_w64(v->vmcb, VMCB_CR0, 0x80000011 | (wp ? 1u << 16 : 0));
+	vmcb_w64(v->vmcb, VMCB_CR4, 0);
+	*(uint8_t *)(v->vmcb + VMCB_CPL) = (uint8_t)cpl;
+}
+
+/* rep insb (IN) or rep outsb from/to [EDI]/[ESI], 32-bit addresses. */
+static struct vexit rep_string(bool in, uint64_t addr, uint64_t n)
+{
+	struct vexit ex;
+	v->gpr[in ? GPR_RDI : GPR_RSI] = addr;
+	v->gpr[GPR_RCX] = n;
+	const struct fake_exit e[] = {
+		{ SVM_EXIT_IOIO, (0x80u << 16) | IOIO_STR | IOIO_REP | (in ? IOIO_IN : 0) | (1u << 4) | (1u << 8) | (3u << 10),
+		  0x1002, 0 },
+		{ SVM_EXIT_HLT, 0, 0, 0 },
+	};
+	exits(2, e);
+	assert_int_equal(svm_run(&sv, 0, &ex), 0);
+	return ex;
+}
+
+/* String I/O through guest pages raises what the CPU would: #PF with CR2
+ * and the error code for a page not present, a supervisor page from CPL 3
+ * or a read-only page written, never a write the page tables forbid; the
+ * elements before a fault are done and the REP stops on it. */
+static void test_string_io_paging(void **state)
+{
+	(void)state;
+	const uint64_t pf = EVT_VALID | EVT_TYPE_EXC | EVT_ERR_VALID | 14;
+	struct vexit ex;
+
+	paged_guest(3, false);
+	memset(ram + 0x21000, 0xaa, 16);
+	ex = rep_string(true, 0x401000, 4); /* INS into the user read-only page */
+	assert_int_equal(ex.reason, VEXIT_HLT);
+	assert_int_equal(entry_inj[1], pf | (uint64_t)(PF_P | PF_W | PF_U) << 32);
+	assert_int_equal(vmcb_r64(v->vmcb, VMCB_CR2), 0x401000);
+	assert_int_equal(ram[0x21000], 0xaa); /* nothing written */
+	assert_int_equal(v->gpr[GPR_RCX], 4);
+	ex = rep_string(false, 0x402000, 1); /* OUTS from the supervisor page at CPL 3 */
+	assert_int_equal(ex.reason, VEXIT_HLT);
+	assert_int_equal(entry_inj[1], pf | (uint64_t)(PF_P | PF_U) << 32);
+	ex = rep_string(false, 0x403000, 1); /* not present */
+	assert_int_equal(entry_inj[1], pf | (uint64_t)PF_U << 32);
+	assert_int_equal(vmcb_r64(v->vmcb, VMCB_CR2), 0x403000);
+
+	/* CPL 0: the read-only page is writable without CR0.WP, not with it */
+	paged_guest(0, false);
+	ex = rep_string(true, 0x401ffe, 2);
+	assert_int_equal(ex.reason, VEXIT_IO);
+	assert_int_equal(ex.count, 2);
+	ex.data[0] = 1, ex.data[1] = 2;
+	assert_int_equal(svm_run(&sv, 0, &ex), 0);
+	assert_int_equal(ram[0x21ffe], 1);
+	assert_int_equal(ram[0x21fff], 2);
+	paged_guest(0, true);
+	ex = rep_string(true, 0x401000, 1);
+	assert_int_equal(ex.reason, VEXIT_HLT);
+	assert_int_equal(entry_inj[1], pf | (uint64_t)(PF_P | PF_W) << 32);
+
+	/* OUTS running into the missing page: the 3 bytes before it go out,
+	 * and the REP faults on the fourth at its next exit */
+	memcpy(ram + 0x22ffd, "xyz", 3);
+	ex = rep_string(false, 0x402ffd, 8);
+	assert_int_equal(ex.reason, VEXIT_IO);
+	assert_int_equal(ex.count, 3);
+	assert_memory_equal(ex.data, "xyz", 3);
+	assert_int_equal(svm_run(&sv, 0, &ex), 0);
+	assert_int_equal(v->gpr[GPR_RSI], 0x403000);
+	assert_int_equal(v->gpr[GPR_RCX], 5);
+	assert_int_equal(entry_rip[1], entry_rip[0]); /* RIP stays on the REP */
+	assert_int_equal(entry_inj[1], 0);
+	ex = rep_string(false, 0x403000, 5); /* which exits again there */
+	assert_int_equal(entry_inj[1], pf);
+	assert_int_equal(v->stats[ST_INJECT_PF], 5);
+	assert_int_equal(v->stats[ST_INJECT_GP], 0);
+}
+
 static void test_mmio(void **state)
 {
 	(void)state;
@@ -591,6 +680,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_irqchip_inline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_smp_start, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rep_outs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_string_io_paging, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mmio, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_msr, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_policy_msr, setup, teardown),
