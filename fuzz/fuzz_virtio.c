@@ -732,10 +732,11 @@ static void host_event(struct rig *r, struct in *in)
 		fvs.connect_status = (op & 0x80) ? -ECONNREFUSED : (op & 0x40) ? 1 : 0;
 		s->cres = (op & 0x20) ? -ECONNREFUSED : 0;
 		break;
-	default: /* readiness */
+	default: /* readiness; a hang-up whatever is watched (of a watched stream) */
 		if (s->used && s->watch && s->fn)
-			s->fn(s->cookie, (op & 0x80) ? s->watch
-					 : s->watch & ((op & 0x40) ? VSOCK_EV_IN : VSOCK_EV_OUT));
+			s->fn(s->cookie, (op & 0x20)   ? VSOCK_EV_IN | VSOCK_EV_HUP
+					 : (op & 0x80) ? s->watch
+						       : s->watch & ((op & 0x40) ? VSOCK_EV_IN : VSOCK_EV_OUT));
 	}
 #elif FUZZ_DEV == FUZZ_RNG
 	(void)r;

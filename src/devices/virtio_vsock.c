@@ -272,6 +272,10 @@ static uint32_t conn_want(const struct vsock_conn *c)
 {
 	uint32_t want = 0;
 
+	/* A device that is not live serves nothing until its reset: a
+	 * readable stream or a hang-up would report again at once, for ever. */
+	if (!virtio_dev_live(&c->v->dev))
+		return 0;
 	switch (c->state) {
 	case CS_HOST_LINE:
 		return VSOCK_EV_IN;
@@ -752,12 +756,10 @@ static bool conn_rx_one(struct vsock_conn *c)
  * most RX_FLUSH_BUDGET of them: past that the doorbell brings the rest, on
  * a later turn of the event thread, starting with the connection the cut
  * left waiting. */
-static void rx_flush(struct vsock *v)
+static void rx_produce(struct vsock *v)
 {
 	bool progress = true;
 
-	if (!virtio_dev_live(&v->dev))
-		return;
 	v->rx_sent = 0;
 	while (progress && !v->rx_stalled && v->rx_sent < RX_FLUSH_BUDGET) {
 		progress = false;
@@ -794,6 +796,14 @@ static void rx_flush(struct vsock *v)
 		v->rx_pushed = false;
 		virtio_dev_used(&v->dev, RXQ);
 	}
+}
+
+/* The packets owed, then every stream's interest brought in line with
+ * its state (none while the device is not live). */
+static void rx_flush(struct vsock *v)
+{
+	if (virtio_dev_live(&v->dev))
+		rx_produce(v);
 	for (unsigned i = 0; i < v->conns_hi; i++)
 		if (v->conns[i].state != CS_FREE)
 			conn_apply_events(&v->conns[i]);
@@ -911,14 +921,17 @@ static void conn_event(void *ctx, uint32_t events)
 			guest_conn_done(c);
 			break;
 		case CS_OPEN: {
-			/* A hang-up or an error comes as VSOCK_EV_IN whether it
-			 * was asked for or not (epoll always reports them). With
-			 * only VSOCK_EV_OUT asked for (data for the host waiting,
-			 * the guest not reading), a peer gone both ways leaves
-			 * the socket never writable and the event firing again at
+			/* A hang-up or an error is reported whether it was asked
+			 * for or not (epoll always reports them). With only
+			 * VSOCK_EV_OUT asked for (data for the host waiting, the
+			 * guest not reading), a peer gone both ways leaves the
+			 * socket never writable and the event firing again at
 			 * once: the write it calls for fails and resets, and a
-			 * connection it leaves with data still waiting is reset. */
-			bool hup = (events & VSOCK_EV_IN) && !(c->events & VSOCK_EV_IN);
+			 * connection it leaves with data still waiting is reset.
+			 * Only the backend's own word counts as a hang-up: an
+			 * input event after the interest dropped IN may be one
+			 * fetched before the drop, in the same round. */
+			bool hup = events & VSOCK_EV_HUP;
 			if (((events & VSOCK_EV_OUT) || hup) && c->ring_len && !ring_flush(c))
 				break;
 			if (c->state != CS_OPEN)

@@ -15,9 +15,12 @@
 #include <sys/uio.h>
 
 /* Readiness, as watch() asks for it and the callback reports it. A hang-up
- * or error reports VSOCK_EV_IN (the next recv tells which). */
+ * or error reports VSOCK_EV_IN (the next recv tells which) and, reported
+ * only, VSOCK_EV_HUP: the peer is gone both ways (or the socket failed),
+ * whatever was asked for. */
 #define VSOCK_EV_IN  1u
 #define VSOCK_EV_OUT 2u
+#define VSOCK_EV_HUP 4u
 
 struct vsock_stream; /* the backend's */
 struct vsock_backend;

@@ -174,6 +174,8 @@ static void stream_event(void *ctx, uint32_t events)
 
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 		ev |= VSOCK_EV_IN;
+	if (events & (EPOLLHUP | EPOLLERR))
+		ev |= VSOCK_EV_HUP;
 	if (events & EPOLLOUT)
 		ev |= VSOCK_EV_OUT;
 	s->fn(s->cookie, ev);
