@@ -15,7 +15,6 @@
 #define TMO_TCP_CLOSING (10 * S)
 #define TMO_UDP		(120 * S)
 #define TMO_DNS		(10 * S) /* one question, one answer: as slirp's own DNS sockets */
-#define EVICT_SCAN	64	 /* LRU entries looked at for one that holds no host connection */
 #define TMO_OTHER	(30 * S)
 
 struct net_ct {
@@ -148,15 +147,19 @@ struct net_ct_entry *net_ct_add(struct net_ct *ct, const struct net_ct_key *key,
 		ct->free_head = ct->fresh++;
 	}
 	if (ct->free_head == NET_CT_NONE) {
-		/* Full: the least recently used flow goes, preferably one that
-		 * holds no host connection (forgetting one would let the guest
-		 * past the cap while slirp keeps its socket). */
-		uint32_t victim = ct->lru_tail, i = ct->lru_tail;
-		for (unsigned n = 0; n < EVICT_SCAN && i != NET_CT_NONE; n++, i = ct->e[i].prev_lru)
+		/* Full: the least recently used flow that holds no host
+		 * connection goes. One that holds one never does: slirp keeps
+		 * its socket, and forgetting it would let the guest past the
+		 * cap. The walk passes at most the host connections (the cap);
+		 * a table of nothing else takes no new flow. */
+		uint32_t victim = NET_CT_NONE;
+		for (uint32_t i = ct->lru_tail; i != NET_CT_NONE; i = ct->e[i].prev_lru)
 			if (!ct->e[i].host_conn) {
 				victim = i;
 				break;
 			}
+		if (victim == NET_CT_NONE)
+			return NULL;
 		net_ct_del(ct, &ct->e[victim]);
 		ct->evicted++;
 	}

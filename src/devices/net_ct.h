@@ -49,8 +49,9 @@ void net_ct_free(struct net_ct *ct);
  * belongs to, or NULL. */
 struct net_ct_entry *net_ct_find(struct net_ct *ct, const struct net_ct_key *k, bool ingress);
 /* A new flow (key, rkey: as above). Evicts the least recently used flow
- * when the table is full. NULL when rkey is another flow's already (two
- * redirected flows would look the same to the remote). */
+ * that holds no host connection when the table is full. NULL when rkey is
+ * another flow's already (two redirected flows would look the same to the
+ * remote), or when every flow in a full table holds a host connection. */
 struct net_ct_entry *net_ct_add(struct net_ct *ct, const struct net_ct_key *key,
 				const struct net_ct_key *rkey, uint64_t now_ns);
 void net_ct_del(struct net_ct *ct, struct net_ct_entry *e);

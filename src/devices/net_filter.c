@@ -375,6 +375,13 @@ static bool related(struct nf *f, const uint8_t *frame, const struct net_pkt *pk
 
 	if (!net_pkt_icmp_quote(frame, pk, &in))
 		return false;
+	/* The error's own addresses must be the flow's: one the guest sends
+	 * goes back to the quoted packet's sender, from its receiver (else
+	 * any destination, any source and any data would pass on a quote);
+	 * one for the guest goes to the quoted packet's sender, from anywhere
+	 * on the path. */
+	if (pk->dst != in.src || (!ingress && pk->src != in.dst))
+		return false;
 	/* the quoted packet went the other way: from the error's receiver */
 	struct net_ct_key k;
 	flow_key(&in, !ingress, &k);

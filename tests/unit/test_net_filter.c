@@ -905,6 +905,82 @@ static void test_icmp_errors_follow_their_flow(void **state)
 	n = icmp_unreach(f, q, 27);
 	assert_int_equal(rx(e, f, n), 0);
 	(void)q2n;
+	/* an error for the guest sent to another address is not the flow's */
+	n = icmp_unreach(f, q, 28);
+	w32(f + 30, GUEST + 1);
+	fix_csums(f);
+	assert_int_equal(rx(e, f, n), 0);
+	env_free(e);
+}
+
+/* User mode: a table filled with flows of no host connection (segments
+ * taken as inbound flows) evicts those, never a host connection, which
+ * slirp keeps open: the cap on host connections holds however full. */
+static void test_host_connection_cap_survives_a_full_table(void **state)
+{
+	(void)state;
+	struct policy_rule r[2] = {
+	    net_rule("web", POLICY_PROVIDE, POL_PROTO_TCP, IP(8, 8, 8, 8), 32, 80),
+	    net_rule("rest", POLICY_DENY, POL_PROTO_ANY, 0, 0, 0),
+	};
+	struct env *e = env_new(compile(r, 2, POLICY_ENFORCE, 0), true);
+	uint8_t f[256];
+	unsigned passed = 0, sport = 1;
+	struct net_filter_stats st;
+
+	for (int round = 0; round < 3; round++) {
+		for (unsigned i = 0; i < 300; i++) {
+			size_t n = tcp_frame(f, true, GUEST, sport++, IP(8, 8, 8, 8), 80, NET_TCP_SYN, 1, 0, 0);
+			passed += tx(e, f, n);
+			while (rx(e, NULL, 0)) {
+			}
+		}
+		for (unsigned i = 0; i < NET_CT_MAX; i++) {
+			size_t n = tcp_frame(f, true, GUEST, 20000 + (i % 40000), IP(9, 9, (i >> 8) & 255, i & 255),
+					     1000 + round, NET_TCP_ACK, 1, 1, 0);
+			tx(e, f, n);
+			while (rx(e, NULL, 0)) {
+			}
+		}
+		net_filter_get_stats(e->nf, &st);
+		assert_int_equal(st.host_conns, 256);
+	}
+	assert_int_equal(passed, 256);
+	assert_true(st.evicted > 0);
+	env_free(e);
+}
+
+/* An ICMP error the guest sends about a flow's packet goes back to where
+ * that packet came from, from the guest: one to any other address, or
+ * from a spoofed source, quoting the flow, is no part of it and is denied
+ * (else any data would leave to any address behind a quote). */
+static void test_guest_icmp_errors_go_to_the_flow_only(void **state)
+{
+	(void)state;
+	struct policy_rule r[2] = {
+	    net_rule("dns", POLICY_PROVIDE, POL_PROTO_UDP, IP(8, 8, 8, 8), 32, 53),
+	    net_rule("rest", POLICY_DENY, POL_PROTO_ANY, 0, 0, 0),
+	};
+	struct env *e = env_new(compile(r, 2, POLICY_ENFORCE, 0), false);
+	uint8_t q[128], f[512];
+
+	size_t n = udp_frame(q, true, GUEST, 5000, IP(8, 8, 8, 8), 53, 12);
+	assert_true(tx(e, q, n));
+	udp_frame(q, false, IP(8, 8, 8, 8), 53, GUEST, 5000, 12); /* the reply the guest "refuses" */
+	const struct { uint32_t src, dst; bool pass; } cases[] = {
+		{ GUEST, IP(8, 8, 8, 8), true },
+		{ GUEST, IP(6, 6, 6, 6), false },
+		{ IP(1, 2, 3, 4), IP(8, 8, 8, 8), false },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		n = eth_ip(f, true, 1, cases[i].src, cases[i].dst, 8 + 28 + 200);
+		uint8_t *ic = f + 34;
+		ic[0] = 3, ic[1] = 3;
+		memcpy(ic + 8, q + 14, 28);
+		memset(ic + 8 + 28, 'X', 200);
+		fix_csums(f);
+		assert_int_equal(tx(e, f, n), cases[i].pass);
+	}
 	env_free(e);
 }
 
@@ -1040,6 +1116,8 @@ int main(void)
 	    cmocka_unit_test(test_tap_refuses_redirect),
 	    cmocka_unit_test(test_decisions_are_audited),
 	    cmocka_unit_test(test_icmp_errors_follow_their_flow),
+	    cmocka_unit_test(test_guest_icmp_errors_go_to_the_flow_only),
+	    cmocka_unit_test(test_host_connection_cap_survives_a_full_table),
 	    cmocka_unit_test(test_midstream_segment_of_an_inbound_connection),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
