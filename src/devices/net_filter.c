@@ -449,6 +449,21 @@ static void kick_rx(struct nf *f)
 		f->be.rx_ready(f->be.rx_ctx);
 }
 
+/* A partial checksum the host is asked to complete lands where the
+ * guest's header says, and csum_start also tells the host's GSO where the
+ * TCP or UDP header is. Both must be the ones the filter judged: else the
+ * host would write (a port) or segment by bytes it never looked at. */
+static bool csum_request_ok(const uint8_t *hdr, const uint8_t *frame, size_t len)
+{
+	if (!(hdr[VIRTIO_NET_HDR_OFF_FLAGS] & VIRTIO_NET_HDR_F_NEEDS_CSUM))
+		return true;
+	struct net_pkt pk;
+	if (net_pkt_parse(frame, len, &pk) != NET_PKT_IPV4)
+		return false;
+	unsigned start = hdr[6] | (unsigned)hdr[7] << 8, off = hdr[8] | (unsigned)hdr[9] << 8;
+	return start == pk.l4 && ((pk.proto == NET_IP_TCP && off == 16) || (pk.proto == NET_IP_UDP && off == 6));
+}
+
 static int nf_send(struct net_backend *b, const struct iovec *iov, int iovcnt)
 {
 	struct nf *f = to_nf(b);
@@ -468,6 +483,10 @@ static int nf_send(struct net_backend *b, const struct iovec *iov, int iovcnt)
 	}
 	size_t hl = hdr_len(f);
 	enum act a = len < hl ? DROP : filter(f, p, f->tx + hl, len - hl, false);
+	if (a == PASS && hl && !csum_request_ok(f->tx, f->tx + hl, len - hl)) {
+		f->st.dropped++;
+		a = DROP;
+	}
 	leave(f);
 	if (a == DROP) {
 		kick_rx(f);

@@ -560,10 +560,14 @@ static size_t hl(const struct env *e)
 	return e->fk.be.vnet_hdr ? VIRTIO_NET_HDR_LEN : 0;
 }
 
+/* The virtio-net header tx() sends (TAP): a test's NEEDS_CSUM request. */
+static uint8_t tx_hdr[VIRTIO_NET_HDR_LEN];
+
 /* The guest sends frame f; returns whether the backend got it. */
 static bool tx(struct env *e, const uint8_t *f, size_t n)
 {
-	uint8_t hdr[VIRTIO_NET_HDR_LEN] = {0};
+	uint8_t hdr[VIRTIO_NET_HDR_LEN];
+	memcpy(hdr, tx_hdr, sizeof(hdr));
 	struct iovec iov[2] = {{hdr, hl(e)}, {(void *)f, n}};
 	unsigned before = e->fk.sent;
 	assert_int_equal(e->nf->ops->send(e->nf, hl(e) ? iov : iov + 1, hl(e) ? 2 : 1), 0);
@@ -950,6 +954,42 @@ static void test_host_connection_cap_survives_a_full_table(void **state)
 	env_free(e);
 }
 
+/* TAP with checksum offload: a partial checksum must be the TCP or UDP
+ * checksum of the packet judged. One aimed elsewhere (at the destination
+ * port: the host would write a port the policy never saw) is dropped. */
+static void test_partial_checksum_where_judged(void **state)
+{
+	(void)state;
+	struct policy_rule r[2] = {
+	    net_rule("https", POLICY_PROVIDE, POL_PROTO_TCP, IP(8, 8, 8, 8), 32, 443),
+	    net_rule("rest", POLICY_DENY, POL_PROTO_ANY, 0, 0, 0),
+	};
+	struct env *e = env_new(compile(r, 2, POLICY_ENFORCE, 0), false);
+	uint8_t f[256];
+	const struct { unsigned start, off; bool pass; } cases[] = {
+		{ 34, 16, true }, { 34, 2, false }, { 34, 6, false }, { 30, 16, false }, { 54, 16, false },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t n = tcp_frame(f, true, GUEST, 40000 + (unsigned)i, IP(8, 8, 8, 8), 443, NET_TCP_SYN, 1, 0, 0);
+		memset(tx_hdr, 0, sizeof(tx_hdr));
+		tx_hdr[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+		tx_hdr[6] = (uint8_t)cases[i].start, tx_hdr[8] = (uint8_t)cases[i].off;
+		assert_int_equal(tx(e, f, n), cases[i].pass);
+	}
+	/* UDP's checksum is at 6; an ARP frame has none to complete */
+	memset(tx_hdr, 0, sizeof(tx_hdr));
+	tx_hdr[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM, tx_hdr[6] = 34, tx_hdr[8] = 6;
+	struct policy_rule u[1] = { net_rule("dns", POLICY_PROVIDE, POL_PROTO_UDP, IP(8, 8, 8, 8), 32, 53) };
+	struct env *e2 = env_new(compile(u, 1, POLICY_ENFORCE, 0), false);
+	size_t n = udp_frame(f, true, GUEST, 5000, IP(8, 8, 8, 8), 53, 12);
+	assert_true(tx(e2, f, n));
+	tx_hdr[8] = 16;
+	assert_false(tx(e2, f, n));
+	memset(tx_hdr, 0, sizeof(tx_hdr));
+	env_free(e2);
+	env_free(e);
+}
+
 /* An ICMP error the guest sends about a flow's packet goes back to where
  * that packet came from, from the guest: one to any other address, or
  * from a spoofed source, quoting the flow, is no part of it and is denied
@@ -1118,6 +1158,7 @@ int main(void)
 	    cmocka_unit_test(test_icmp_errors_follow_their_flow),
 	    cmocka_unit_test(test_guest_icmp_errors_go_to_the_flow_only),
 	    cmocka_unit_test(test_host_connection_cap_survives_a_full_table),
+	    cmocka_unit_test(test_partial_checksum_where_judged),
 	    cmocka_unit_test(test_midstream_segment_of_an_inbound_connection),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
