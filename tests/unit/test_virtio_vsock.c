@@ -795,24 +795,35 @@ static bool recv_skip_credit(struct fix *f, struct hdr *h, uint32_t *fwd, int ti
  * still holds data for it and the guest reads nothing more: epoll reports
  * the hang-up on every wait, whatever was asked for. The connection is
  * reset (the guest gets its RST) and the event thread goes idle. */
-static void test_host_hangup_while_data_waits(void **state)
+/* A connection to the host listener on 5000 the guest has sent all the
+ * credit it was given, more than the host socket takes: the rest waits in
+ * the connection's buffer. Returns the host end; *sent what the guest sent.
+ * Skips the test where this host's socket buffers take it all. */
+static int conn_with_data_waiting(struct fix *f, uint32_t *sent, bool fill)
 {
-	struct fix *f = *state;
 	static uint8_t chunk[16384];
-	uint32_t sent = 0, fwd = 0;
+	uint32_t fwd = 0;
 	struct hdr h;
 
 	start(f);
 	post_rx(f, 16);
 	int fd = open_guest_conn(f, 65536);
-	/* Within the credit we were given, more than the host socket takes. */
-	while (sent + sizeof(chunk) <= VSOCK_BUF_ALLOC) {
+	if (fill)
+		fill_pattern(chunk, sizeof(chunk), 1);
+	for (*sent = 0; *sent + sizeof(chunk) <= VSOCK_BUF_ALLOC; *sent += sizeof(chunk))
 		guest_send(f, RW, 1025, 5000, chunk, sizeof(chunk));
-		sent += sizeof(chunk);
-	}
 	assert_false(recv_skip_credit(f, &h, &fwd, 100));
-	if (fwd >= sent)
-		skip(); /* this host's socket buffers took it all */
+	if (fwd >= *sent)
+		skip();
+	return fd;
+}
+
+static void test_host_hangup_while_data_waits(void **state)
+{
+	struct fix *f = *state;
+	uint32_t sent, fwd = 0;
+	struct hdr h;
+	int fd = conn_with_data_waiting(f, &sent, false);
 	h = ghdr(SHUTDOWN, 1025, 5000);
 	h.flags = 1; /* the guest receives nothing more */
 	guest_send_raw(f, &h, NULL, 0, HDR);
@@ -991,25 +1002,8 @@ static void tx_kick(void *arg)
 static void test_close_beside_host_write_drains(void **state)
 {
 	struct fix *f = *state;
-	static uint8_t chunk[16384];
-	uint32_t sent = 0, fwd = 0;
-	struct hdr h;
-
-	start(f);
-	post_rx(f, 16);
-	int fd = open_guest_conn(f, 65536);
-	fill_pattern(chunk, sizeof(chunk), 1);
-	while (sent + sizeof(chunk) <= VSOCK_BUF_ALLOC) {
-		guest_send(f, RW, 1025, 5000, chunk, sizeof(chunk));
-		sent += sizeof(chunk);
-	}
-	while (guest_recv(f, &h, NULL, 100)) {
-		post_rx(f, 1);
-		if (h.op == CREDIT_UPDATE)
-			fwd = h.fwd_cnt;
-	}
-	if (fwd >= sent)
-		skip(); /* the host socket took it all: nothing waits in the buffer */
+	uint32_t sent;
+	int fd = conn_with_data_waiting(f, &sent, true);
 
 	struct exec ex = evloop_exec(f->loop);
 	struct doorbell *db = ex.ops->doorbell_new(ex.ctx, tx_kick, f);
