@@ -10,7 +10,14 @@
  * Batches: the ring's completions are retired a run at a time and each
  * worker's one at a time, the device's batch_end first (one interrupt per
  * queue and run); submits only queue SQEs, and unplug (the device's, at the
- * end of a queue's turn) hands them to the kernel in one call. */
+ * end of a queue's turn) hands them to the kernel in one call.
+ * The overlay: once one exists every write goes through it (its lock), and
+ * `bypass` counts the I/Os still in flight that were started without it (a
+ * worker's write, or anything on the ring, decided under `lock` while `ov`
+ * was NULL). A write through the overlay first waits for that count to
+ * reach 0: a redirected write that copies a base block in must not read it
+ * before a direct write to another part of the block has landed, or that
+ * write would land under the overlay's copy and be lost to every read. */
 #define _GNU_SOURCE
 #include "host/blk_file.h"
 
@@ -49,8 +56,10 @@ struct blk_file {
 	pthread_mutex_t lock; /* everything below */
 	pthread_cond_t work;  /* an I/O was queued, or stop */
 	pthread_cond_t idle;  /* inflight dropped to 0 */
+	pthread_cond_t bypass_idle; /* bypass dropped to 0 */
 	struct blk_io *head, *tail;
 	unsigned inflight;
+	unsigned bypass; /* in flight without the overlay (see the top) */
 	bool stop;
 	unsigned nthreads;
 	pthread_t threads[VIRTIO_BLK_WORKERS];
@@ -89,10 +98,8 @@ int blk_rw_full(int fd, struct iovec *iov, unsigned n, off_t off, bool write)
 	return 0;
 }
 
-static int do_io(struct blk_file *f, struct blk_io *io)
+static int do_io(struct blk_file *f, struct blk_overlay *ov, struct blk_io *io)
 {
-	struct blk_overlay *ov = atomic_load_explicit(&f->ov, memory_order_acquire);
-
 	switch (io->op) {
 	case BLK_READ:
 	case BLK_WRITE:
@@ -129,9 +136,25 @@ static void *worker(void *arg)
 		f->head = io->next;
 		if (!f->head)
 			f->tail = NULL;
+		/* Decided under the lock, where file_submit counts the ring's. */
+		struct blk_overlay *ov = atomic_load_explicit(&f->ov, memory_order_acquire);
+		bool bypass = io->op == BLK_WRITE && !ov && !io->redirect;
+		if (bypass)
+			f->bypass++;
+		else if (io->op == BLK_WRITE)
+			while (f->bypass > 0)
+				pthread_cond_wait(&f->bypass_idle, &f->lock);
 		pthread_mutex_unlock(&f->lock);
 
-		io->done(io, do_io(f, io));
+		int r = do_io(f, ov, io);
+		if (bypass) {
+			/* Before done(): a drain that returns has seen it. */
+			pthread_mutex_lock(&f->lock);
+			if (--f->bypass == 0)
+				pthread_cond_broadcast(&f->bypass_idle);
+			pthread_mutex_unlock(&f->lock);
+		}
+		io->done(io, r);
 		/* One I/O is a whole batch here: a worker may block in the
 		 * next one for long (a flush), and this one's interrupt must
 		 * not wait for it. */
@@ -177,6 +200,9 @@ static void ring_retire(void *ctx, unsigned n)
 	f->inflight -= n;
 	if (f->inflight == 0)
 		pthread_cond_broadcast(&f->idle);
+	f->bypass -= n;
+	if (f->bypass == 0)
+		pthread_cond_broadcast(&f->bypass_idle);
 	pthread_mutex_unlock(&f->lock);
 }
 
@@ -187,6 +213,7 @@ static void file_submit(struct blk_backend *be, struct blk_io *io)
 	pthread_mutex_lock(&f->lock);
 	f->inflight++;
 	if (ring_takes(f, io)) {
+		f->bypass++;
 		pthread_mutex_unlock(&f->lock);
 		/* A FLUSH syncs fd: the same inode as dfd, so it covers every
 		 * write either path completed before it. */
@@ -195,6 +222,8 @@ static void file_submit(struct blk_backend *be, struct blk_io *io)
 			return;
 		}
 		pthread_mutex_lock(&f->lock); /* not queued: the workers serve it */
+		if (--f->bypass == 0)
+			pthread_cond_broadcast(&f->bypass_idle);
 	}
 	io->next = NULL;
 	if (f->tail)
@@ -267,6 +296,7 @@ static void file_free(struct blk_backend *be)
 	if (f->fd >= 0)
 		close(f->fd);
 	ovl_free(atomic_load(&f->ov));
+	pthread_cond_destroy(&f->bypass_idle);
 	pthread_cond_destroy(&f->idle);
 	pthread_cond_destroy(&f->work);
 	pthread_mutex_destroy(&f->lock);
@@ -438,6 +468,7 @@ struct blk_backend *blk_file_open_opts(const char *path, const struct blk_file_o
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->work, NULL);
 	pthread_cond_init(&f->idle, NULL);
+	pthread_cond_init(&f->bypass_idle, NULL);
 	if (open_image(f, path, err, errlen) < 0) {
 		file_free(&f->be);
 		return NULL;

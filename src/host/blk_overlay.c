@@ -173,7 +173,10 @@ int ovl_open_path(struct blk_overlay *o, const char *path, char *err, size_t err
 
 bool ovl_wanted(const struct blk_overlay *o, const struct blk_io *io)
 {
-	return o && (io->redirect || atomic_load_explicit(&o->any, memory_order_acquire));
+	if (!o)
+		return false;
+	/* Every write: under the lock a redirected one's copy_in takes. */
+	return io->op == BLK_WRITE || io->redirect || atomic_load_explicit(&o->any, memory_order_acquire);
 }
 
 /* The part [skip, skip + len) of an iovec, into out (as many entries). */

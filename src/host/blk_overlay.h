@@ -50,8 +50,9 @@ int ovl_set_path(struct blk_overlay *o, const char *path);
  * leaves the drive as it was. */
 int ovl_open_path(struct blk_overlay *o, const char *path, char *err, size_t errlen);
 
-/* Whether an I/O must go through ovl_io: it is redirected, or the overlay
- * holds blocks. */
+/* Whether an I/O must go through ovl_io: it is a write (serialised with
+ * the redirected writes that copy base blocks in), it is redirected, or the
+ * overlay holds blocks. */
 bool ovl_wanted(const struct blk_overlay *o, const struct blk_io *io);
 
 /* Carries out a read or write against base_fd and the overlay (opened on

@@ -14,8 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1476,6 +1481,103 @@ static void test_policy_overlay_concurrent(void **state)
 		overlay_concurrent_round();
 }
 
+/* A write held in flight: the guest page it writes from is missing under
+ * a userfaultfd, so the backend's pwritev (or the ring's) waits in the
+ * kernel until the test supplies the page. Returns the uffd, or -1 where
+ * userfaultfd is not allowed. */
+static int hold_page(void *page)
+{
+	int uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (uffd < 0)
+		return -1;
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .range = { (uintptr_t)page, 4096 }, .mode = UFFDIO_REGISTER_MODE_MISSING };
+	if (ioctl(uffd, UFFDIO_API, &api) < 0 || madvise(page, 4096, MADV_DONTNEED) < 0 ||
+	    ioctl(uffd, UFFDIO_REGISTER, &reg) < 0) {
+		close(uffd);
+		return -1;
+	}
+	return uffd;
+}
+
+/* Waits (5 s) for the held page to be touched. */
+static bool page_touched(int uffd)
+{
+	struct pollfd p = { .fd = uffd, .events = POLLIN };
+	struct uffd_msg msg;
+	return poll(&p, 1, 5000) == 1 && read(uffd, &msg, sizeof(msg)) == (ssize_t)sizeof(msg) &&
+	       msg.event == UFFD_EVENT_PAGEFAULT;
+}
+
+/* Supplies the held page with `src` (4 KiB): the write goes on. */
+static void release_page(int uffd, void *page, const void *src)
+{
+	struct uffdio_copy cp = { .dst = (uintptr_t)page, .src = (uintptr_t)src, .len = 4096 };
+	assert_int_equal(ioctl(uffd, UFFDIO_COPY, &cp), 0);
+	struct uffdio_range range = { (uintptr_t)page, 4096 };
+	ioctl(uffd, UFFDIO_UNREGISTER, &range);
+	close(uffd);
+}
+
+/* A redirect arrives (PUT /policy) while a write to sector 0 is in flight to
+ * the base: the first redirected write, to sector 1 of the same 4 KiB
+ * block, must not copy the block into the overlay before sector 0 has
+ * landed, or sector 0's write is lost under the overlay's copy. */
+static void test_policy_overlay_after_write_in_flight(void **state)
+{
+	(void)state;
+	char ovl[64], err[160];
+	tmp_overlay(ovl, sizeof(ovl));
+	struct policy_spec none = { .mode = POLICY_ENFORCE };
+	struct policy_slot *slot = calloc(1, sizeof(*slot));
+	assert_non_null(slot);
+	policy_slot_init(slot, policy_compile(&none, err, sizeof(err)));
+	struct rig *r = rig_policy(slot, NULL, false);
+	uint64_t page = RAM_SIZE - 2 * 4096; /* page-aligned, above every gbuf */
+	uint8_t data0[4096], *want = malloc(IMG_BYTES);
+	fill_pattern(data0, sizeof(data0), 81);
+	fill_pattern(want, IMG_BYTES, 7);
+	int uffd = hold_page(host(r, page));
+	if (uffd < 0) {
+		free(want);
+		rig_free(r);
+		skip();
+	}
+
+	uint64_t st0 = gbuf(r, 1);
+	*host(r, st0) = 0xaa;
+	struct seg w0[] = { { header(r, VIRTIO_BLK_T_OUT, 0), 16, false }, { page, 512, false }, { st0, 1, true } };
+	post(r, w0, 3);
+	kick(r);
+	assert_true(page_touched(uffd)); /* sector 0's write is in flight */
+
+	struct policy_slot *cow = one_rule(POLICY_REDIRECT, POL_ACC_WRITE, 1, 0, ovl, POLICY_ENFORCE);
+	policy_free(policy_swap(slot, atomic_exchange(&cow->cur, NULL)));
+	free(cow);
+	uint64_t b1 = gbuf(r, 512), st1 = gbuf(r, 1);
+	fill_pattern(host(r, b1), 512, 82);
+	*host(r, st1) = 0xaa;
+	struct seg w1[] = { { header(r, VIRTIO_BLK_T_OUT, 1), 16, false }, { b1, 512, false }, { st1, 1, true } };
+	post(r, w1, 3);
+	kick(r);
+	/* Time for the redirected write to run ahead, if it may. */
+	struct timespec ts = { 0, 100 * 1000000 };
+	nanosleep(&ts, NULL);
+	release_page(uffd, host(r, page), data0);
+	assert_true(wait_used(r, 2));
+	assert_int_equal(*host(r, st0), VIRTIO_BLK_S_OK);
+	assert_int_equal(*host(r, st1), VIRTIO_BLK_S_OK);
+
+	memcpy(want, data0, 512);
+	memcpy(want + 512, host(r, b1), 512);
+	uint64_t rb = gbuf(r, 16 * 512);
+	assert_int_equal(rw(r, false, 0, rb, 16), VIRTIO_BLK_S_OK);
+	assert_memory_equal(host(r, rb), want, 16 * 512);
+	free(want);
+	unlink(ovl);
+	rig_free(r);
+}
+
 /* ---- faults lose nothing (issue 11) ---- */
 
 /* A sparse 1 MiB image on a 128 KiB tmpfs: sixteen 64 KiB writes to fresh
@@ -2290,6 +2392,7 @@ int main(void)
 		cmocka_unit_test(test_policy_overlay_live),
 		cmocka_unit_test(test_policy_overlay_concurrent),
 		cmocka_unit_test(test_policy_overlay_opened_at_swap),
+		cmocka_unit_test(test_policy_overlay_after_write_in_flight),
 		cmocka_unit_test(test_enospc),
 		cmocka_unit_test(test_mq_queues_apart),
 		cmocka_unit_test(test_read_in_flight_marks_popped_buffers),
