@@ -283,9 +283,11 @@ fuzz-smoke: $(FUZZ_BINS)
 	@fuzz/run.sh $(B) time $(FUZZ_SMOKE_S) $(FUZZ_TARGETS)
 # FUZZ_RUNS executions each (hours: 1e8 at 1e4-1e5 exec/s), figures per
 # target; stopped and run again, it goes on where it stopped (fuzz/campaign.sh,
-# its state in $(B)/fuzz-long). FUZZ_TARGETS=... for some only.
+# its state in $(B)/fuzz-long, a copy of its ledgers in fuzz/ledgers to
+# commit: a later session goes on with the same binary's runs).
+# FUZZ_TARGETS=... for some only.
 fuzz-long: $(FUZZ_BINS)
-	@fuzz/campaign.sh $(B) $(B)/fuzz-long $(FUZZ_RUNS) $(FUZZ_TARGETS)
+	@FUZZ_LEDGERS=fuzz/ledgers fuzz/campaign.sh $(B) $(B)/fuzz-long $(FUZZ_RUNS) $(FUZZ_TARGETS)
 # fuzz_gdb: the gdb stub's packet framing and command decoder over a fake target.
 FUZZ_GDB_SRC := fuzz/fuzz_gdb.c src/gdb/gdb_packet.c src/gdb/gdb_stub.c src/gdb/gdb_regs.c
 $(B)/fuzz/fuzz_gdb: $(FUZZ_GDB_SRC) tests/unit/fake_gdb_target.h src/gdb/gdb_packet.h src/gdb/gdb_stub.h src/gdb/gdb_regs.h \

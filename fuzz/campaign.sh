@@ -12,6 +12,11 @@
 # the target for good: its input is in STATE_DIR/NAME/, the ledger says
 # "crash", and the script exits 1 until the state directory is removed.
 # Runs last at most FUZZ_CHUNK_S seconds (900) each, so a kill loses little.
+# Only runs of the binary as built now count toward N (a change to the code
+# it covers starts the count again). FUZZ_LEDGERS=DIR (make fuzz-long:
+# fuzz/ledgers, in the tree) keeps a copy of every ledger line in DIR/NAME:
+# a state directory made afresh (a new machine, a clean clone) takes from
+# there the runs of the same binary, so a campaign can span sessions.
 # Prints one line per target: executions so far, seconds, runs, crashes.
 set -u
 B=$1 S=$2 N=$3
@@ -36,17 +41,32 @@ settle() {
 	elif [ "$rc" != killed ] && [ "$rc" != 0 ] && [ "$rc" -lt 128 ]; then
 		how=crash
 	fi
-	echo "$(date -u -d "@$start" +%FT%TZ) $r $execs $((end - start)) $how $bin" >>"$d/ledger"
+	entry="$(date -u -d "@$start" +%FT%TZ) $r $execs $((end - start)) $how $bin"
+	echo "$entry" >>"$d/ledger"
+	[ -z "$L" ] || echo "$entry" >>"$L/${d##*/}"
 	rm -f "$d/running"
 }
 
+# The ledger's lines of binary $2: executions, seconds, runs.
+tally() {
+	awk -v b="$2" '$6 == b { e += $3; s += $4; n++ } END { print e + 0, s + 0, n + 0 }' "$1"
+}
+
 CHUNK=${FUZZ_CHUNK_S:-900}
+L=${FUZZ_LEDGERS:-}
+[ -z "$L" ] || mkdir -p "$L"
 fail=0
 summary=""
 for t in "$@"; do
 	name=${t#fuzz_}
 	d=$S/$name
 	mkdir -p "$d/corpus"
+	bin=$(sha256sum "$B/fuzz/$t" | cut -c1-12)
+	# A new state directory starts from the kept ledger (this binary's
+	# lines); an existing one was kept in step with it.
+	if [ ! -f "$d/ledger" ] && [ -n "$L" ] && [ -f "$L/$name" ]; then
+		awk -v b="$bin" '$6 == b' "$L/$name" >"$d/ledger"
+	fi
 	touch "$d/ledger"
 	settle "$d"
 	seeds=""
@@ -55,13 +75,12 @@ for t in "$@"; do
 	# count: a kill then loses at most what one run did since its last
 	# progress line.
 	while :; do
-		done_=$(awk '{ s += $3 } END { print s + 0 }' "$d/ledger")
+		done_=$(tally "$d/ledger" "$bin" | cut -d' ' -f1)
 		crashes=$(awk '$5 == "crash"' "$d/ledger" | wc -l)
 		[ "$crashes" -eq 0 ] && [ "$done_" -lt "$N" ] || break
 		k=$(($(wc -l <"$d/ledger") + 1))
 		log=$d/run-$k.log
 		rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-		bin=$(sha256sum "$B/fuzz/$t" | cut -c1-12)
 		echo "$log $rev $(date +%s) $bin" >"$d/running"
 		"$B/fuzz/$t" -runs=$((N - done_)) -max_total_time="$CHUNK" -print_final_stats=1 \
 			-artifact_prefix="$d/" "$d/corpus" $seeds >"$log" 2>&1
@@ -72,14 +91,15 @@ for t in "$@"; do
 			break
 		fi
 	done
-	secs=$(awk '{ s += $4 } END { print s + 0 }' "$d/ledger")
-	runs=$(wc -l <"$d/ledger")
+	set -- $(tally "$d/ledger" "$bin")
+	secs=$2 runs=$3
 	crashes=$(awk '$5 == "crash"' "$d/ledger" | wc -l)
 	if [ "$crashes" -ne 0 ]; then
 		fail=1
 		grep -h -E "ERROR|SUMMARY|runtime error" "$d"/run-*.log | head -5 >&2
 	fi
-	line=$(printf '%-22s %12s execs %7ss %3s runs  %s crashes' "$t" "$done_" "$secs" "$runs" "$crashes")
+	line=$(printf '%-22s %12s execs %7ss %3s runs  %s crashes  binary %s' "$t" "$done_" "$secs" "$runs" \
+		"$crashes" "$bin")
 	[ "$done_" -ge "$N" ] || line="$line  (not yet $N)"
 	echo "$line"
 	summary="$summary$line

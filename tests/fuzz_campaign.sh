@@ -1,7 +1,9 @@
 #!/bin/sh
 # tests/fuzz_campaign.sh — fuzz/campaign.sh (make fuzz-long) against a fake
 # fuzzer: runs add up to N, a killed run is counted from its log and the next
-# asks only for the rest, a crash stops the target with exit 1.
+# asks only for the rest, a crash stops the target with exit 1, only the
+# current binary's runs count, and a fresh state directory takes them from
+# the ledgers kept in FUZZ_LEDGERS.
 set -u
 cd "$(dirname "$0")/.."
 t=$(mktemp -d)
@@ -31,7 +33,7 @@ execs() { awk '{ s += $3 } END { print s + 0 }' "$t/s/fake/ledger"; }
 fuzz/campaign.sh "$t/b" "$t/s" 2500 fuzz_fake >"$t/out" 2>&1
 check "runs add up to N" [ "$(execs)" = 2500 ]
 check "three runs in the ledger" [ "$(wc -l <"$t/s/fake/ledger")" = 3 ]
-check "summary line" grep -q 'fuzz_fake  *2500 execs .* 3 runs  0 crashes$' "$t/out"
+check "summary line" grep -q 'fuzz_fake  *2500 execs .* 3 runs  0 crashes  binary [0-9a-f]\{12\}$' "$t/out"
 
 rm -rf "$t/s"
 FAKE=hang timeout -s KILL 3 fuzz/campaign.sh "$t/b" "$t/s" 2500 fuzz_fake >/dev/null 2>&1
@@ -50,5 +52,21 @@ check "a crash is in the ledger" grep -q ' crash ' "$t/s/fake/ledger"
 fuzz/campaign.sh "$t/b" "$t/s" 2500 fuzz_fake >"$t/out" 2>&1
 rc=$?
 check "a crashed target is not run again" [ $rc = 1 ] && [ "$(wc -l <"$t/s/fake/ledger")" = 1 ]
+
+rm -rf "$t/s"
+FUZZ_LEDGERS=$t/L fuzz/campaign.sh "$t/b" "$t/s" 2500 fuzz_fake >/dev/null 2>&1
+check "the ledger kept in FUZZ_LEDGERS" [ "$(wc -l <"$t/L/fake")" = 3 ]
+rm -rf "$t/s"
+FUZZ_LEDGERS=$t/L fuzz/campaign.sh "$t/b" "$t/s" 2500 fuzz_fake >"$t/out" 2>&1
+check "a fresh state takes the kept runs, runs no more" [ "$(wc -l <"$t/L/fake")" = 3 ] &&
+	[ "$(wc -l <"$t/s/fake/ledger")" = 3 ] && grep -q 'fuzz_fake  *2500 execs .* 3 runs  0 crashes' "$t/out"
+echo "# another build" >>"$t/b/fuzz/fuzz_fake"
+FUZZ_LEDGERS=$t/L fuzz/campaign.sh "$t/b" "$t/s" 2500 fuzz_fake >"$t/out" 2>&1
+check "another binary counts from 0" [ "$(wc -l <"$t/s/fake/ledger")" = 6 ] &&
+	grep -q 'fuzz_fake  *2500 execs .* 3 runs  0 crashes' "$t/out"
+rm -rf "$t/s"
+FUZZ_LEDGERS=$t/L fuzz/campaign.sh "$t/b" "$t/s" 2500 fuzz_fake >/dev/null 2>&1
+check "only the same binary's runs are taken" [ "$(wc -l <"$t/s/fake/ledger")" = 3 ] &&
+	[ "$(wc -l <"$t/L/fake")" = 6 ]
 echo "fuzz-campaign: $p passed, $f failed"
 [ $f -eq 0 ]
