@@ -86,7 +86,8 @@ static const int vcpu_calls[] = {
 };
 
 /* The ioctls a vCPU thread makes: KVM_RUN; registers for the gdb stub and
- * the API (vcpu_run_on); MSRs the policy provides; guest debug; kvmclock
+ * the API (vcpu_run_on); MSRs the policy provides (and the TSC offset a
+ * provided TSC write moves); guest debug; kvmclock
  * told of a pause; the in-kernel irqchip's lines; MSI routes the guest
  * reprograms through MSI-X; doorbells moved with a BAR. Everything else
  * (vCPU creation, snapshots, FPU, LAPIC, events, memory slots) runs on the
@@ -95,6 +96,7 @@ static const unsigned long vcpu_ioctls[] = {
 	KVM_RUN,	   KVM_GET_REGS,  KVM_SET_REGS,	     KVM_GET_SREGS,	KVM_SET_SREGS,
 	KVM_GET_MSRS,	   KVM_SET_MSRS,  KVM_SET_GUEST_DEBUG, KVM_KVMCLOCK_CTRL, KVM_IRQ_LINE,
 	KVM_SET_GSI_ROUTING, KVM_IOEVENTFD,
+	KVM_GET_DEVICE_ATTR, KVM_SET_DEVICE_ATTR, /* the TSC offset a provided TSC write moves */
 };
 /* ... and on stdin only, the terminal put back when a fatal signal lands
  * on a vCPU (tcsetattr's TCSETSF, then its TCGETS to check). */

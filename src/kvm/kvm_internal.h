@@ -23,6 +23,7 @@ struct kvm_vcpu {
 	struct kvm_guest_debug debug; /* as last set (on its own thread) */
 	struct kvm_stats stats; /* fd -1 when KVM keeps none for us */
 	struct kvm_msr_guest msrg; /* its CPUID, for the MSRs vigil provides */
+	bool tsc_offset; /* KVM_VCPU_TSC_OFFSET can be had (Linux 5.16) */
 };
 
 struct kvm_backend {

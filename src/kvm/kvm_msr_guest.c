@@ -61,7 +61,7 @@ static const struct bit bits[] = {
 	{ 0xd, 1, 0, 4, MSRG_F_XFD },              { 0x80000008, 0, 1, 12, MSRG_F_AMD_IBPB },
 	{ 0x80000008, 0, 1, 14, MSRG_F_AMD_IBRS }, { 0x80000008, 0, 1, 15, MSRG_F_AMD_STIBP },
 	{ 0x80000008, 0, 1, 24, MSRG_F_AMD_SSBD }, { 0x80000008, 0, 1, 25, MSRG_F_VIRT_SSBD },
-	{ 0x8000000a, 0, 3, 4, MSRG_F_TSCRATEMSR },
+	{ 0x8000000a, 0, 3, 4, MSRG_F_TSCRATEMSR }, { 7, 0, 1, 1, MSRG_F_TSC_ADJUST },
 };
 
 static const struct cpuid_leaf *leaf(const struct cpuid_leaf *l, unsigned n, uint32_t function, uint32_t index)
@@ -184,6 +184,8 @@ static enum kvm_msr_answer check_write(const struct kvm_msr_guest *g, uint32_t i
 	case MSR_SMI_COUNT:
 	case MSR_PLATFORM_INFO: return MSRG_GP;
 	case MSR_UCODE_REV: return MSRG_DROP;
+	case MSRG_MSR_TSC: return MSRG_TSC;
+	case MSRG_MSR_TSC_ADJUST: return has(g, MSRG_F_TSC_ADJUST) ? MSRG_TSC : MSRG_DROP;
 	case MSR_EFER: return efer_ok(g, v, s) ? MSRG_HOST : MSRG_GP;
 	case MSR_APIC_BASE: {
 		unsigned from = apic_mode(s->cur), to = apic_mode(v);

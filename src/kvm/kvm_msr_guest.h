@@ -15,11 +15,14 @@
  * (x86.c, svm/svm.c, vmx/vmx.c): before the host access, vigil asks what
  * KVM would have told the guest, and gives the guest that.
  *
+ * A guest's TSC or TSC_ADJUST write moves the other (SDM vol. 3 17.17.3),
+ * where the host path stores it as a restore would (the TSC synchronized
+ * with the other vCPUs', TSC_ADJUST without moving the TSC): MSRG_TSC
+ * tells the backend to move the TSC offset itself.
+ *
  * Not covered (KVM does them differently for the host, with no privilege
- * gained): guest writes of the TSC and TSC_ADJUST are stored as a
- * migration would store them (the TSC synchronized, TSC_ADJUST without
- * moving the TSC); an MSR KVM lists for saving but does not support reads
- * 0 and takes a write of 0 instead of #GP; Intel's PMU and SGX MSRs.
+ * gained): an MSR KVM lists for saving but does not support reads 0 and
+ * takes a write of 0 instead of #GP; Intel's PMU and SGX MSRs.
  * Kernels differ: kvm_pvm faults a guest's RDMSR of ARCH_CAPABILITIES
  * that its CPUID announces, where 6.1 (and this file) gives the value. */
 #ifndef VIGIL_KVM_MSR_GUEST_H
@@ -29,6 +32,9 @@
 #include <stdint.h>
 
 #include "arch/x86/cpuid.h"
+
+#define MSRG_MSR_TSC 0x10u
+#define MSRG_MSR_TSC_ADJUST 0x3bu
 
 /* What the guest's CPUID gives it, read once when vigil sets the table. */
 struct kvm_msr_guest {
@@ -56,6 +62,7 @@ enum {
 	MSRG_F_AMD_SSBD,
 	MSRG_F_VIRT_SSBD,
 	MSRG_F_TSCRATEMSR,
+	MSRG_F_TSC_ADJUST,
 };
 
 /* State a check needs besides the value: the backend reads it with host
@@ -75,6 +82,10 @@ enum kvm_msr_answer {
 	MSRG_HOST, /* the host access gives the guest what KVM would: do it */
 	MSRG_GP,   /* KVM would raise #GP */
 	MSRG_DROP, /* KVM would take the write and change nothing */
+	/* A TSC (0x10) or TSC_ADJUST (0x3b) write: the guest's TSC moves by
+	 * the difference between the value and the MSR's current one, and
+	 * TSC_ADJUST with it (kvm_set_msr_common in Linux 6.1). */
+	MSRG_TSC,
 };
 
 void kvm_msr_guest_init(struct kvm_msr_guest *g, const struct cpuid_leaf *l, unsigned n);

@@ -67,6 +67,8 @@ static int vcpu_cpuid(struct kvm_backend *kb, struct kvm_vcpu *v, const struct p
 	if (p)
 		c->nent = cpuid_apply_policy((struct cpuid_leaf *)c->entries, (unsigned)n, (unsigned)cap, p);
 	kvm_msr_guest_init(&v->msrg, (const struct cpuid_leaf *)c->entries, c->nent);
+	struct kvm_device_attr tsc = { .group = KVM_VCPU_TSC_CTRL, .attr = KVM_VCPU_TSC_OFFSET };
+	v->tsc_offset = ioctl(v->fd, KVM_HAS_DEVICE_ATTR, &tsc) == 0;
 	int r = ioctl(v->fd, KVM_SET_CPUID2, c);
 	free(c);
 	return r;
@@ -378,6 +380,30 @@ static int msr_io(struct kvm_vcpu *v, uint32_t index, uint64_t *value, bool writ
 	return 0;
 }
 
+/* A guest's TSC or TSC_ADJUST write (MSRG_TSC): KVM's guest path moves
+ * the TSC offset by the change and keeps TSC_ADJUST in step; its host path
+ * would only store. So the offset is moved here (KVM_VCPU_TSC_OFFSET, Linux
+ * 5.16), then TSC_ADJUST stored. Where the attribute is missing the write
+ * is stored as the host path stores it. */
+static int tsc_write(struct kvm_vcpu *v, uint32_t index, uint64_t value)
+{
+	uint64_t cur, adjust, offset;
+	struct kvm_device_attr a = { .group = KVM_VCPU_TSC_CTRL, .attr = KVM_VCPU_TSC_OFFSET,
+				     .addr = (uintptr_t)&offset };
+
+	if (!v->tsc_offset)
+		return msr_io(v, index, &value, true);
+	if (msr_io(v, index, &cur, false) < 0 || msr_io(v, MSRG_MSR_TSC_ADJUST, &adjust, false) < 0 ||
+	    ioctl(v->fd, KVM_GET_DEVICE_ATTR, &a) < 0)
+		return -EIO;
+	uint64_t delta = value - cur; /* modulo 2^64, as the offset is */
+	offset += delta;
+	adjust += delta;
+	if (ioctl(v->fd, KVM_SET_DEVICE_ATTR, &a) < 0)
+		return -EIO;
+	return msr_io(v, MSRG_MSR_TSC_ADJUST, &adjust, true);
+}
+
 /* An MSR the policy provides: the access KVM would have made for the
  * guest, through KVM's host path once the checks that path skips have
  * passed (kvm_msr_guest.h). Any error is the guest's #GP. */
@@ -399,6 +425,7 @@ static int hv_msr(void *hv, unsigned cpu, uint32_t index, uint64_t *value, bool 
 	switch (kvm_msr_guest_check(&v->msrg, index, write, value, &s)) {
 	case MSRG_GP: return -EPERM;
 	case MSRG_DROP: return 0;
+	case MSRG_TSC: return tsc_write(v, index, *value);
 	case MSRG_HOST: break;
 	}
 	return msr_io(v, index, value, write);

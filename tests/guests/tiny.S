@@ -19,6 +19,9 @@
  *   msrpriv   with a #GP handler, the MSR accesses KVM lets only its host
  *             make, or checks only for a guest (msrpriv_tab): one line each,
  *             "tiny: msrpriv r|w INDEX gp|ok|VALUE", then S5
+ *   tscwrite  with a #GP handler: the TSC written 2^40 ahead, then
+ *             TSC_ADJUST 2^40 back; says whether each write moved the
+ *             other as on hardware, and whether any took a #GP
  *   msrloop   RDMSR 0x10 over and over: "." when read, "G" on #GP (a
  *             policy swapped live changes what it prints)
  *   cpuid     CPUID 1's hypervisor bit, and CPUID 0x40000010 checked
@@ -267,6 +270,84 @@ peek_msg: .asciz "tiny: peek\n"
 3:	lea msr_write_ok(%rip), %rsi
 	call puts
 	jmp poweroff
+#elif defined(ACTION_tscwrite)
+	call gp_setup
+	xor %r15d, %r15d
+	mov $1, %rbx
+	shl $40, %rbx              /* the jump J: 2^40 cycles */
+	mov $0x3b, %ecx
+	call rdmsr64
+	mov %rax, %r12             /* A0: TSC_ADJUST before */
+	mov $0x10, %ecx            /* the TSC read as an MSR: kvm_pvm's RDTSC */
+	call rdmsr64               /* does not show the guest's offset */
+	mov %rax, %r13             /* T0 */
+	add %rbx, %rax
+	mov $0x10, %ecx
+	call wrmsr64               /* TSC = T0 + J */
+	mov $0x10, %ecx
+	call rdmsr64
+	sub %r13, %rax
+	sub %rbx, %rax             /* T1 - T0 - J: a little if it moved */
+	lea tsc_moved(%rip), %rsi
+	call say_small
+	mov $0x3b, %ecx
+	call rdmsr64
+	mov %rax, %r14             /* A1 */
+	sub %r12, %rax
+	neg %rax
+	add %rbx, %rax             /* J - (A1 - A0): a little if it moved */
+	lea tsc_adjusted(%rip), %rsi
+	call say_small
+	mov %r14, %rax
+	sub %rbx, %rax
+	mov $0x3b, %ecx
+	call wrmsr64               /* TSC_ADJUST = A1 - J */
+	mov $0x10, %ecx
+	call rdmsr64
+	sub %r13, %rax             /* T2 - T0: a little if the TSC came back */
+	lea tsc_back(%rip), %rsi
+	call say_small
+	lea tsc_gp_no(%rip), %rsi
+	test %r15d, %r15d
+	jz 1f
+	lea tsc_gp_yes(%rip), %rsi
+1:	call puts
+	jmp poweroff
+/* rdmsr64: MSR ECX into RAX (0 on #GP); wrmsr64: RAX into MSR ECX. */
+rdmsr64:
+	xor %eax, %eax
+	xor %edx, %edx
+	rdmsr
+	shl $32, %rdx
+	mov %eax, %eax
+	or %rdx, %rax
+	ret
+wrmsr64:
+	mov %rax, %rdx
+	shr $32, %rdx
+	wrmsr
+	ret
+/* say_small: puts RSI, then "yes" if RAX is in [0, 2^36) (2^36 cycles:
+ * half a minute and more for the exits between), else "no". */
+say_small:
+	push %rax
+	call puts
+	pop %rax
+	lea tsc_no(%rip), %rsi
+	shr $36, %rax
+	jnz 1f
+	lea tsc_yes(%rip), %rsi
+1:	jmp puts
+
+	.data
+tsc_moved: .asciz "tiny: tsc write moved the tsc "
+tsc_adjusted: .asciz "tiny: tsc write moved tsc_adjust "
+tsc_back: .asciz "tiny: tsc_adjust write moved the tsc back "
+tsc_yes: .asciz "yes\n"
+tsc_no: .asciz "no\n"
+tsc_gp_no: .asciz "tiny: tsc no gp\n"
+tsc_gp_yes: .asciz "tiny: tsc gp\n"
+	.text
 #elif defined(ACTION_msrpriv)
 	call gp_setup
 	lea msrpriv_tab(%rip), %r12
@@ -667,7 +748,7 @@ puthex:
 	ret
 #endif
 
-#if defined(ACTION_msr) || defined(ACTION_msrloop) || defined(ACTION_msrpriv)
+#if defined(ACTION_msr) || defined(ACTION_msrloop) || defined(ACTION_msrpriv) || defined(ACTION_tscwrite)
 /* gp_setup: an IDT whose only gate, vector 13, is gp_handler: a #GP from
  * RDMSR/WRMSR sets R15 and resumes after the 2-byte instruction. */
 gp_setup:

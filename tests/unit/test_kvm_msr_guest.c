@@ -93,6 +93,29 @@ static void host_only_writes_fault(void **state)
 	assert_int_equal(rd(&g, 0x345, s), MSRG_HOST);
 }
 
+/* A TSC write moves the offset and TSC_ADJUST; a TSC_ADJUST write too, but
+ * only with CPUID 7 EBX bit 1 (without it KVM takes the write and does
+ * nothing). Reads are plain. */
+static void tsc_writes_move_the_offset(void **state)
+{
+	(void)state;
+	struct kvm_msr_guest g = guest(false);
+	struct kvm_msr_state s = { 0 };
+	assert_false(g.has & 1u << MSRG_F_TSC_ADJUST);
+	assert_int_equal(wr(&g, MSRG_MSR_TSC, 1ull << 40, s), MSRG_TSC);
+	assert_int_equal(wr(&g, MSRG_MSR_TSC_ADJUST, 5, s), MSRG_DROP);
+	assert_int_equal(rd(&g, MSRG_MSR_TSC, s), MSRG_HOST);
+	assert_int_equal(rd(&g, MSRG_MSR_TSC_ADJUST, s), MSRG_HOST);
+
+	struct cpuid_leaf l[7];
+	unsigned n = amd_table(l, false);
+	l[n++] = (struct cpuid_leaf){ .function = 7, .index = 0, .flags = CPUID_FLAG_SIGNIFICANT_INDEX,
+				      .ebx = 1u << 1 };
+	kvm_msr_guest_init(&g, l, n);
+	assert_true(g.has & 1u << MSRG_F_TSC_ADJUST);
+	assert_int_equal(wr(&g, MSRG_MSR_TSC_ADJUST, 5, s), MSRG_TSC);
+}
+
 static void efer_is_checked_as_for_the_guest(void **state)
 {
 	(void)state;
@@ -206,8 +229,8 @@ static void ordinary_msrs_take_the_host_path(void **state)
 	(void)state;
 	struct kvm_msr_guest g = guest(false);
 	struct kvm_msr_state s = { 0 };
-	static const uint32_t plain[] = { 0x10, 0x174, 0x277, 0x2ff, 0x6e0, 0xc0000081, 0xc0000082, 0xc0000102,
-					  0x4b564d01, 0xc0010000 };
+	static const uint32_t plain[] = { 0x174, 0x277, 0x2ff, 0x6e0, 0xc0000081, 0xc0000082, 0xc0000102,
+					  0x4b564d01, 0xc0010000, 0x11 };
 	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
 		assert_int_equal(kvm_msr_guest_needs(plain[i], true), 0);
 		assert_int_equal(wr(&g, plain[i], 0x1000, s), MSRG_HOST);
@@ -220,6 +243,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(features_come_from_the_table),
 		cmocka_unit_test(host_only_writes_fault),
+		cmocka_unit_test(tsc_writes_move_the_offset),
 		cmocka_unit_test(efer_is_checked_as_for_the_guest),
 		cmocka_unit_test(apic_base_mode_changes),
 		cmocka_unit_test(misc_enable_keeps_read_only_bits),
