@@ -65,6 +65,8 @@ struct blk_file {
 	pthread_t threads[VIRTIO_BLK_WORKERS];
 };
 
+#define BLK_RW_MAX 0x7ffff000u /* the kernel's MAX_RW_COUNT on 4 KiB pages */
+
 static struct blk_file *to_file(struct blk_backend *be)
 {
 	return (struct blk_file *)be;
@@ -179,13 +181,17 @@ static bool ring_takes(struct blk_file *f, const struct blk_io *io)
 		return false;
 	if (io->op == BLK_FLUSH)
 		return !f->flush_noop && !f->be.read_only && !f->base_ro;
-	uint64_t mask = f->align - 1;
+	uint64_t mask = f->align - 1, bytes = 0;
 	if (io->off & mask)
 		return false;
-	for (unsigned i = 0; i < io->n; i++)
+	for (unsigned i = 0; i < io->n; i++) {
 		if (((uintptr_t)io->iov[i].iov_base | io->iov[i].iov_len) & mask)
 			return false;
-	return true;
+		bytes += io->iov[i].iov_len;
+	}
+	/* One readv/writev moves at most MAX_RW_COUNT; the ring takes a short
+	 * transfer as a failure, the workers go on where it stopped. */
+	return bytes <= BLK_RW_MAX;
 }
 
 /* After a run of the ring's done()s: the device's end of batch comes
@@ -283,13 +289,17 @@ static void file_free(struct blk_backend *be)
 
 	if (!be)
 		return;
+	/* Everything in flight first, the ring's too: a worker's write through
+	 * the overlay waits for the ring's I/Os (bypass), which only a drain
+	 * reaps once the event loop is gone, and a merged I/O that failed is
+	 * submitted again, which needs the workers. */
+	file_drain(be);
 	pthread_mutex_lock(&f->lock);
 	f->stop = true; /* the workers finish what is queued first */
 	pthread_cond_broadcast(&f->work);
 	pthread_mutex_unlock(&f->lock);
 	for (unsigned i = 0; i < f->nthreads; i++)
 		pthread_join(f->threads[i], NULL);
-	file_drain(be); /* the ring's I/Os */
 	blk_uring_free(f->ur);
 	if (f->dfd >= 0 && f->dfd != f->fd)
 		close(f->dfd);
