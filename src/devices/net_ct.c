@@ -10,11 +10,15 @@
 /* Idle timeouts: a connection being opened or closed goes quickly, an open
  * TCP connection may sit idle for long (slirp keeps its socket). */
 #define S		1000000000ull
-#define TMO_TCP_NEW	(60 * S)
+/* Never shorter than slirp keeps the host socket of such a flow, since a
+ * host connection counts until its flow is forgotten: a connect() it waits
+ * for 75 s (TCPTV_KEEP_INIT), TIME_WAIT 10 s (2 MSL), an idle UDP socket
+ * 240 s (SO_EXPIRE), a DNS one 10 s (SO_EXPIREFAST). */
+#define TMO_TCP_NEW	(90 * S)
 #define TMO_TCP_EST	(7200 * S)
-#define TMO_TCP_CLOSING (10 * S)
-#define TMO_UDP		(120 * S)
-#define TMO_DNS		(10 * S) /* one question, one answer: as slirp's own DNS sockets */
+#define TMO_TCP_CLOSING (15 * S)
+#define TMO_UDP		(250 * S)
+#define TMO_DNS		(15 * S) /* one question, one answer: as slirp's own DNS sockets */
 #define TMO_OTHER	(30 * S)
 
 struct net_ct {

@@ -31,6 +31,13 @@ struct net_ct_entry {
 	bool host_conn;	  /* counts toward the host-connection cap */
 	uint8_t state;	  /* enum net_ct_state */
 	uint8_t fins;	  /* 1: guest sent FIN, 2: remote sent FIN */
+	/* User mode, TCP: what slirp has shown of its side, so that only what
+	 * it takes ends a host connection (net_filter.c, track). */
+	uint8_t seen;	  /* NET_CT_SEEN_* */
+	uint32_t rack;	  /* the last acknowledgment number slirp sent */
+	uint32_t rnext;	  /* the sequence number after slirp's last segment */
+	uint32_t gsyn;	  /* the guest's SYN's sequence number + 1 */
+	uint32_t gfin;	  /* the guest's FIN's sequence number + 1, awaiting slirp's ACK */
 	uint64_t epoch;	  /* the policy it was decided under (net_filter.c) */
 	int rule;	  /* the deciding rule's index, -1: default */
 	uint64_t last_ns; /* last packet */
@@ -38,6 +45,10 @@ struct net_ct_entry {
 	uint32_t next[2], prev_lru, next_lru;
 };
 #define NET_CT_NONE UINT32_MAX
+#define NET_CT_SEEN_RACK 1  /* rack is set */
+#define NET_CT_SEEN_RNEXT 2 /* rnext is set */
+#define NET_CT_SEEN_GSYN 4  /* gsyn is set */
+#define NET_CT_SEEN_GFIN 8  /* gfin waits for slirp's acknowledgment */
 
 struct net_ct;
 

@@ -105,7 +105,8 @@ static enum policy_proto pol_proto(uint8_t proto)
 /* Does a connection to ip:port end on the host itself (user mode)? */
 static bool to_host(const struct nf *f, uint32_t ip, uint8_t proto, uint16_t port)
 {
-	if ((ip >> 24) == 127 || (ip >> 24) == 0)
+	/* slirp sends the limited broadcast to 127.0.0.1 as well */
+	if ((ip >> 24) == 127 || (ip >> 24) == 0 || ip == 0xffffffffu)
 		return true;
 	if ((ip & f->cfg.mask) != f->cfg.net || ip == f->cfg.guest)
 		return false;
@@ -257,24 +258,92 @@ static void flow_key(const struct net_pkt *p, bool ingress, struct net_ct_key *k
 	k->rport = ingress ? p->sport : p->dport;
 }
 
+#define SEQ_GEQ(a, b) ((int32_t)((a) - (b)) >= 0)
+
+/* User mode: does this reset end slirp's socket? A host connection counts
+ * until slirp has closed its socket, and the guest must not be able to end
+ * the count with a segment slirp ignores (outside its window, a wrong
+ * checksum). So a reset of the guest's is made one slirp takes: checked as
+ * slirp checks it, and its sequence number set to the last one slirp
+ * acknowledged (or the one after the guest's SYN), which slirp's window
+ * check always lets through (BSD's tcp_input: a reset left of the window is
+ * still processed). A reset of slirp's ends its socket when slirp closed
+ * the connection (tcp_drop: its next sequence number); one that answers a
+ * guest's bad segment (tcp_respond, from the guest's numbers) does not. */
+static bool reset_ends(struct net_ct_entry *e, uint8_t *frame, struct net_pkt *p, bool ingress)
+{
+	if (ingress) {
+		if (e->seen & NET_CT_SEEN_RNEXT)
+			return p->seq == e->rnext;
+		/* slirp's answer to the guest's SYN, before anything else of
+		 * its own: the connection refused */
+		return (e->seen & NET_CT_SEEN_GSYN) && (p->tcp_flags & NET_TCP_ACK) && p->ack == e->gsyn;
+	}
+	if (!(e->seen & (NET_CT_SEEN_RACK | NET_CT_SEEN_GSYN)) || !net_pkt_csums_ok(frame, p))
+		return false;
+	net_pkt_set_seq(frame, p, e->seen & NET_CT_SEEN_RACK ? e->rack : e->gsyn);
+	return true;
+}
+
+/* User mode: what slirp's side of e has shown, and the guest's FIN counted
+ * only once slirp acknowledged it (one slirp dropped would otherwise let
+ * the guest end the count while slirp's socket lives on). */
+static void follow(struct net_ct_entry *e, const struct net_pkt *p, bool ingress)
+{
+	uint8_t fl = p->tcp_flags;
+	uint32_t end = p->seq + p->tcp_payload + !!(fl & NET_TCP_SYN) + !!(fl & NET_TCP_FIN);
+
+	if (ingress) {
+		if (fl & NET_TCP_ACK) {
+			e->rack = p->ack;
+			e->seen |= NET_CT_SEEN_RACK;
+			if ((e->seen & NET_CT_SEEN_GFIN) && SEQ_GEQ(p->ack, e->gfin)) {
+				e->fins |= 1;
+				e->seen &= (uint8_t)~NET_CT_SEEN_GFIN;
+			}
+		}
+		if (!(e->seen & NET_CT_SEEN_RNEXT) || SEQ_GEQ(end, e->rnext)) {
+			e->rnext = end;
+			e->seen |= NET_CT_SEEN_RNEXT;
+		}
+		return;
+	}
+	if (fl & NET_TCP_SYN) {
+		e->gsyn = p->seq + 1;
+		e->seen |= NET_CT_SEEN_GSYN;
+	}
+	/* a FIN slirp has not acknowledged yet: at or after its last ACK */
+	if ((fl & NET_TCP_FIN) && (e->seen & NET_CT_SEEN_RACK) && SEQ_GEQ(end - 1, e->rack)) {
+		e->gfin = end;
+		e->seen |= NET_CT_SEEN_GFIN;
+	}
+}
+
 /* TCP state from one packet of e; false when the flow ended with it. */
-static bool track(struct nf *f, struct net_ct_entry *e, const struct net_pkt *p, bool ingress)
+static bool track(struct nf *f, struct net_ct_entry *e, uint8_t *frame, struct net_pkt *p, bool ingress)
 {
 	if (p->proto != NET_IP_TCP)
 		return true;
+	bool user = f->cfg.user_mode;
 	if (p->tcp_flags & NET_TCP_RST) {
+		if (user && !reset_ends(e, frame, p, ingress))
+			return true; /* slirp's socket lives on: so does the flow */
 		net_ct_del(f->ct, e);
 		return false;
 	}
 	bool from_opener = ingress != e->egress;
 	if (e->state == CT_NEW && !from_opener)
 		e->state = CT_ESTABLISHED; /* the other side answered */
-	if (p->tcp_flags & NET_TCP_FIN)
+	if (user)
+		follow(e, p, ingress);
+	else if (p->tcp_flags & NET_TCP_FIN)
 		e->fins |= ingress ? 2 : 1;
-	if (e->fins == 3 && e->state != CT_CLOSING) {
+	if (user && ingress && (p->tcp_flags & NET_TCP_FIN))
+		e->fins |= 2;
+	/* Closed both ways: the flow is forgotten soon. A host connection
+	 * still counts till then (slirp's socket waits out TIME_WAIT). */
+	if (e->fins == 3 && e->state != CT_CLOSING)
 		e->state = CT_CLOSING;
-		net_ct_set_host_conn(f->ct, e, false);
-	}
 	return true;
 }
 
@@ -351,7 +420,7 @@ static enum act flow_packet(struct nf *f, const struct policy *p, uint8_t *frame
 	bool nat = e->nat;
 	uint32_t nip = ingress ? e->key.rip : e->rkey.rip;
 	uint16_t nport = ingress ? e->key.rport : e->rkey.rport;
-	if (track(f, e, pk, ingress))
+	if (track(f, e, frame, pk, ingress))
 		net_ct_touch(f->ct, e, now);
 	if (nat)
 		net_pkt_rewrite(frame, pk, !ingress, nip, nport);
@@ -409,9 +478,12 @@ static enum act filter(struct nf *f, const struct policy *p, uint8_t *frame, siz
 		f->st.dropped++;
 		return DROP;
 	}
-	/* slirp's own DHCP server: no host connection, and the guest needs it */
+	/* slirp's own DHCP server: no host connection, and the guest needs it.
+	 * Only at the addresses slirp answers itself: port 67 anywhere else is
+	 * an ordinary datagram slirp sends from a host socket. */
 	if (f->cfg.user_mode && pk.proto == NET_IP_UDP &&
-	    (ingress ? pk.sport == 67 && pk.dport == 68 : pk.sport == 68 && pk.dport == 67))
+	    (ingress ? pk.sport == 67 && pk.dport == 68 && pk.src == f->cfg.host
+		     : pk.sport == 68 && pk.dport == 67 && (pk.dst == f->cfg.host || pk.dst == 0xffffffffu)))
 		return PASS;
 	if (related(f, frame, &pk, ingress))
 		return PASS;

@@ -194,6 +194,30 @@ void net_pkt_rewrite(uint8_t *f, struct net_pkt *p, bool dnat, uint32_t ip, uint
 		p->src = ip;
 }
 
+bool net_pkt_csums_ok(const uint8_t *f, const struct net_pkt *p)
+{
+	const uint8_t *iph = f + p->l3;
+	if (net_csum_fold(net_csum_add(0, iph, p->l4 - p->l3)) != 0xffff)
+		return false;
+	if (p->proto != NET_IP_TCP)
+		return true;
+	size_t len = p->ip_end - p->l4;
+	uint8_t ph[12];
+	memcpy(ph, iph + 12, 8); /* source and destination */
+	ph[8] = 0;
+	ph[9] = NET_IP_TCP;
+	put16(ph + 10, (uint16_t)len);
+	return net_csum_fold(net_csum_add(net_csum_add(0, ph, sizeof(ph)), f + p->l4, len)) == 0xffff;
+}
+
+void net_pkt_set_seq(uint8_t *f, struct net_pkt *p, uint32_t seq)
+{
+	uint8_t *tcp = f + p->l4;
+	put32(tcp + 4, seq);
+	csum_update32(tcp + 16, p->seq, seq);
+	p->seq = seq;
+}
+
 size_t net_pkt_build_rst(uint8_t *out, const uint8_t *frame, const struct net_pkt *p)
 {
 	uint8_t *ip = out + NET_ETH_HLEN, *tcp = ip + 20;

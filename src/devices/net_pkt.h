@@ -70,6 +70,15 @@ uint16_t net_csum_fold(uint32_t sum);
  * checksum covers no pseudo-header); `port` is ignored. */
 void net_pkt_rewrite(uint8_t *frame, struct net_pkt *p, bool dnat, uint32_t ip, uint16_t port);
 
+/* Whether the IPv4 header checksum and, for TCP, the segment's checksum
+ * (pseudo-header included) are right: what a receiver checks before it
+ * acts on a segment. */
+bool net_pkt_csums_ok(const uint8_t *frame, const struct net_pkt *p);
+
+/* Rewrites a parsed TCP segment's sequence number in place, its checksum
+ * updated incrementally. */
+void net_pkt_set_seq(uint8_t *frame, struct net_pkt *p, uint32_t seq);
+
 /* Builds into out (at least NET_RST_LEN bytes) the TCP reset that answers
  * the parsed TCP segment `p` of `frame` as its destination would: the
  * Ethernet and IP addresses and the ports swapped; to a SYN (or a segment

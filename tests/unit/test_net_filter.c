@@ -404,8 +404,11 @@ static void test_ct_find_evict_expire(void **state)
 	assert_non_null(net_ct_find(ct, &kold, false));
 	assert_int_equal(net_ct_host_conns(ct), NET_CT_MAX - 1);
 
-	/* idle flows time out (a TCP flow being opened: 60 s) */
-	net_ct_expire(ct, 61ull * 1000000000, 0);
+	/* idle flows time out (a TCP flow being opened: 90 s, longer than
+	 * slirp waits for a connect()) */
+	net_ct_expire(ct, 89ull * 1000000000, 0);
+	assert_int_equal(net_ct_count(ct), NET_CT_MAX);
+	net_ct_expire(ct, 91ull * 1000000000, 0);
 	assert_int_equal(net_ct_count(ct), 0);
 	net_ct_free(ct);
 }
@@ -738,14 +741,20 @@ static void test_host_connection_cap(void **state)
 	net_filter_get_stats(e->nf, &st);
 	assert_int_equal(st.limited, 1);
 	/* packets of the flows held still pass */
+	n = tcp_frame(f, false, IP(1, 1, 1, 1), 443, GUEST, 41000, NET_TCP_SYN | NET_TCP_ACK, 0, 2, 0);
+	assert_int_equal(rx(e, f, n), n);
 	n = tcp_frame(f, true, GUEST, 41000, IP(1, 1, 1, 1), 443, NET_TCP_ACK, 2, 1, 5);
 	assert_true(tx(e, f, n));
-	/* one closes (FIN both ways): room for a new one */
+	/* one closes (FIN both ways, each acknowledged): room for a new one
+	 * once slirp's socket has waited out TIME_WAIT */
 	n = tcp_frame(f, true, GUEST, 41000, IP(1, 1, 1, 1), 443, NET_TCP_ACK | NET_TCP_FIN, 7, 1, 0);
 	assert_true(tx(e, f, n));
 	n = tcp_frame(f, false, IP(1, 1, 1, 1), 443, GUEST, 41000, NET_TCP_ACK | NET_TCP_FIN, 1, 8, 0);
 	assert_int_equal(rx(e, f, n), n);
 	n = tcp_frame(f, true, GUEST, 41002, IP(1, 1, 1, 1), 443, NET_TCP_SYN, 1, 0, 0);
+	assert_false(tx(e, f, n));
+	assert_int_equal(rx(e, NULL, 0), NET_RST_LEN);
+	now_ns += 16ull * 1000000000;
 	assert_true(tx(e, f, n));
 	/* the closed one's ports opened again: a new connection, over the cap */
 	n = tcp_frame(f, true, GUEST, 41000, IP(1, 1, 1, 1), 443, NET_TCP_SYN, 99, 0, 0);
@@ -754,6 +763,115 @@ static void test_host_connection_cap(void **state)
 	/* idle ones time out */
 	now_ns += 7201ull * 1000000000;
 	n = tcp_frame(f, true, GUEST, 41003, IP(1, 1, 1, 1), 443, NET_TCP_SYN, 1, 0, 0);
+	assert_true(tx(e, f, n));
+	env_free(e);
+}
+
+/* User mode: a host connection ends only as slirp's socket does. Host
+ * 1.1.1.1:443, cap 1; each case leaves the slot taken (a second SYN is
+ * refused) or frees it. */
+static bool cap_free(struct env *e, unsigned sport)
+{
+	uint8_t f[256];
+	size_t n = tcp_frame(f, true, GUEST, sport, IP(1, 1, 1, 1), 443, NET_TCP_SYN, 1, 0, 0);
+	bool ok = tx(e, f, n);
+	if (!ok)
+		assert_int_equal(rx(e, NULL, 0), NET_RST_LEN);
+	return ok;
+}
+
+static struct env *one_open(void)
+{
+	struct policy_rule r[1] = {net_rule("all", POLICY_PROVIDE, POL_PROTO_ANY, 0, 0, 0)};
+	struct env *e = env_new(compile(r, 1, POLICY_ENFORCE, 1), true);
+	uint8_t f[256];
+	size_t n = tcp_frame(f, true, GUEST, 42000, IP(1, 1, 1, 1), 443, NET_TCP_SYN, 100, 0, 0);
+	assert_true(tx(e, f, n));
+	n = tcp_frame(f, false, IP(1, 1, 1, 1), 443, GUEST, 42000, NET_TCP_SYN | NET_TCP_ACK, 5000, 101, 0);
+	assert_int_equal(rx(e, f, n), n);
+	n = tcp_frame(f, true, GUEST, 42000, IP(1, 1, 1, 1), 443, NET_TCP_ACK, 101, 5001, 10);
+	assert_true(tx(e, f, n));
+	return e;
+}
+
+static void test_host_connection_ends_as_slirp_ends_it(void **state)
+{
+	(void)state;
+	uint8_t f[256];
+	size_t n;
+
+	/* a guest reset: sent on with the number slirp acknowledged last, so
+	 * that slirp takes it whatever its own; then the slot is free */
+	struct env *e = one_open();
+	n = tcp_frame(f, true, GUEST, 42000, IP(1, 1, 1, 1), 443, NET_TCP_RST, 0x40000000, 0, 0);
+	assert_true(tx(e, f, n));
+	struct net_pkt k;
+	assert_int_equal(net_pkt_parse(sent(e), n, &k), NET_PKT_IPV4);
+	assert_int_equal(k.seq, 101);
+	assert_true(net_pkt_csums_ok(sent(e), &k));
+	assert_true(cap_free(e, 42001));
+	env_free(e);
+
+	/* one with a wrong checksum (slirp drops it): the slot stays taken */
+	e = one_open();
+	n = tcp_frame(f, true, GUEST, 42000, IP(1, 1, 1, 1), 443, NET_TCP_RST, 111, 0, 0);
+	f[34 + 16] ^= 1;
+	tx(e, f, n);
+	assert_false(cap_free(e, 42001));
+	env_free(e);
+
+	/* slirp's answer to a bad segment (its number is the guest's): taken;
+	 * slirp's own close (its next number, 5001): free */
+	e = one_open();
+	n = tcp_frame(f, false, IP(1, 1, 1, 1), 443, GUEST, 42000, NET_TCP_RST, 777, 0, 0);
+	assert_int_equal(rx(e, f, n), n);
+	assert_false(cap_free(e, 42001));
+	n = tcp_frame(f, false, IP(1, 1, 1, 1), 443, GUEST, 42000, NET_TCP_RST, 5001, 0, 0);
+	assert_int_equal(rx(e, f, n), n);
+	assert_true(cap_free(e, 42001));
+	env_free(e);
+
+	/* FINs both ways, but the guest's never acknowledged by slirp (a FIN
+	 * it dropped): taken; acknowledged, closed: free after TIME_WAIT */
+	e = one_open();
+	n = tcp_frame(f, true, GUEST, 42000, IP(1, 1, 1, 1), 443, NET_TCP_FIN | NET_TCP_ACK, 111, 5001, 0);
+	assert_true(tx(e, f, n));
+	n = tcp_frame(f, false, IP(1, 1, 1, 1), 443, GUEST, 42000, NET_TCP_FIN | NET_TCP_ACK, 5001, 111, 0);
+	assert_int_equal(rx(e, f, n), n);
+	now_ns += 20ull * 1000000000;
+	assert_false(cap_free(e, 42001));
+	n = tcp_frame(f, false, IP(1, 1, 1, 1), 443, GUEST, 42000, NET_TCP_ACK, 5002, 112, 0);
+	assert_int_equal(rx(e, f, n), n);
+	assert_false(cap_free(e, 42001)); /* TIME_WAIT still */
+	now_ns += 16ull * 1000000000;
+	assert_true(cap_free(e, 42001));
+	env_free(e);
+
+	/* a FIN behind what slirp acknowledged is an old one: it ends nothing */
+	e = one_open();
+	n = tcp_frame(f, true, GUEST, 42000, IP(1, 1, 1, 1), 443, NET_TCP_FIN | NET_TCP_ACK, 50, 5001, 0);
+	assert_true(tx(e, f, n));
+	n = tcp_frame(f, false, IP(1, 1, 1, 1), 443, GUEST, 42000, NET_TCP_FIN | NET_TCP_ACK, 5001, 111, 0);
+	assert_int_equal(rx(e, f, n), n);
+	now_ns += 20ull * 1000000000;
+	assert_false(cap_free(e, 42001));
+	env_free(e);
+}
+
+/* A UDP flow through slirp is remembered as long as slirp keeps its socket
+ * (240 s idle): the cap holds until then. */
+static void test_udp_host_connection_outlives_slirps_socket(void **state)
+{
+	(void)state;
+	struct policy_rule r[1] = {net_rule("all", POLICY_PROVIDE, POL_PROTO_ANY, 0, 0, 0)};
+	struct env *e = env_new(compile(r, 1, POLICY_ENFORCE, 1), true);
+	uint8_t f[256];
+	size_t n = udp_frame(f, true, GUEST, 5000, IP(1, 1, 1, 1), 9999, 4);
+	assert_true(tx(e, f, n));
+	now_ns += 241ull * 1000000000;
+	n = udp_frame(f, true, GUEST, 5001, IP(1, 1, 1, 1), 9999, 4);
+	assert_false(tx(e, f, n));
+	now_ns += 10ull * 1000000000;
 	assert_true(tx(e, f, n));
 	env_free(e);
 }
@@ -1150,6 +1268,8 @@ int main(void)
 	    cmocka_unit_test(test_redirect_both_ways),
 	    cmocka_unit_test(test_host_loopback_needs_a_rule),
 	    cmocka_unit_test(test_host_connection_cap),
+	    cmocka_unit_test(test_host_connection_ends_as_slirp_ends_it),
+	    cmocka_unit_test(test_udp_host_connection_outlives_slirps_socket),
 	    cmocka_unit_test(test_permissive_provides),
 	    cmocka_unit_test(test_no_net_policy_tap_untouched_user_limited),
 	    cmocka_unit_test(test_swap_decides_again),

@@ -1,3 +1,4 @@
+#define _GNU_SOURCE
 /* The network policy over a real libslirp on a running event loop, with a
  * real listening socket on 127.0.0.1: a guest SYN to the provided
  * 10.0.2.2:P is answered by slirp's SYN-ACK (the host's 127.0.0.1:P took
@@ -385,11 +386,304 @@ static void test_host_limits_without_policy(void **state)
 	close(ls);
 }
 
+/* ---- the host's limits against a hostile guest ---- */
+
+static void ipv4_csum(uint8_t *ip)
+{
+	ip[10] = ip[11] = 0;
+	put16(ip + 10, (uint16_t)~net_csum_fold(net_csum_add(0, ip, 20)));
+}
+
+/* A UDP datagram src:sport -> dst:dport with `plen` bytes of payload. */
+static size_t udp(uint8_t *f, uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport, const char *pay)
+{
+	size_t plen = strlen(pay);
+	memset(f, 0, 14 + 28 + plen);
+	memcpy(f, "\x52\x55\x0a\x00\x02\x02", 6);
+	memcpy(f + 6, guest_mac, 6);
+	put16(f + 12, 0x0800);
+	uint8_t *ip = f + 14, *u = ip + 20;
+	ip[0] = 0x45, put16(ip + 2, (unsigned)(28 + plen)), ip[8] = 64, ip[9] = 17;
+	put32(ip + 12, src), put32(ip + 16, dst);
+	ipv4_csum(ip);
+	put16(u, sport), put16(u + 2, dport), put16(u + 4, (unsigned)(8 + plen));
+	memcpy(u + 8, pay, plen); /* checksum 0: none */
+	return 14 + 28 + plen;
+}
+
+/* A TCP segment from the guest with the given flags, seq and ack. */
+static size_t tcp_seg(uint8_t *f, uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport, uint8_t flags,
+		      uint32_t seq, uint32_t ack)
+{
+	size_t n = syn(f, sport, dst, dport);
+	uint8_t *ip = f + 14, *t = ip + 20;
+	put32(ip + 12, src);
+	ipv4_csum(ip);
+	t[13] = flags;
+	put32(t + 4, seq), put32(t + 8, ack);
+	t[16] = t[17] = 0;
+	uint8_t ps[12];
+	memcpy(ps, ip + 12, 8);
+	ps[8] = 0, ps[9] = 6, put16(ps + 10, 20);
+	put16(t + 16, (uint16_t)~net_csum_fold(net_csum_add(net_csum_add(0, ps, 12), t, 20)));
+	return n;
+}
+
+static int udp_listener(uint16_t port)
+{
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	assert_true(s >= 0);
+	int one = 1;
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(s);
+		return -1;
+	}
+	return s;
+}
+
+static bool got_udp(int s, const char *want)
+{
+	struct pollfd p = {.fd = s, .events = POLLIN};
+	char buf[256];
+	if (poll(&p, 1, 2000) != 1)
+		return false;
+	ssize_t n = recv(s, buf, sizeof(buf) - 1, 0);
+	if (n < 0)
+		return false;
+	buf[n] = 0;
+	return strcmp(buf, want) == 0;
+}
+
+static struct evloop *L;
+static void up(struct ctx *c, struct policy *p)
+{
+	char err[200];
+	policy_slot_init(&c->slot, p);
+	L = evloop_new();
+	assert_non_null(L);
+	assert_int_equal(evloop_start(L), 0);
+	struct net_backend *sl = net_slirp_new(NULL, 0, L, err, sizeof(err));
+	assert_non_null(sl);
+	static struct dev_gate g;
+	g = (struct dev_gate){.stats = &c->st, .policy = &c->slot, .id = "net0"};
+	struct net_filter_cfg fc = {.user_mode = true, .net = NET_SLIRP_NET, .mask = NET_SLIRP_MASK,
+				    .host = NET_SLIRP_HOST, .dns = NET_SLIRP_DNS,
+				    .guest = NET_SLIRP_GUEST, .clock = host_clock()};
+	c->b = net_filter_new(sl, &g, &fc, err, sizeof(err));
+	assert_non_null(c->b);
+	run_on_loop(L, hook, c);
+	c->out_len = arp_request(c->out, NET_SLIRP_HOST);
+	run_on_loop(L, send_out, c);
+}
+
+static void down(struct ctx *c)
+{
+	run_on_loop(L, free_b, c);
+	evloop_free(L);
+	policy_slot_fini(&c->slot);
+}
+
+/* The DHCP exemption holds only at the addresses slirp's own server
+ * answers (10.0.2.2, 255.255.255.255): UDP 68 -> 67 anywhere else is an
+ * ordinary datagram from a host socket, and a policy denying all UDP
+ * stops it (reaching the host's 127.0.0.1:67 neither directly nor through
+ * an alias; 200 source addresses make no host socket each). */
+static void test_dhcp_exemption_any_destination(void **state)
+{
+	(void)state;
+	int s67 = udp_listener(67);
+	if (s67 < 0)
+		skip(); /* not root */
+	struct policy_rule r = rule("deny-all-udp", POLICY_DENY, 0, 0);
+	r.proto = POL_PROTO_UDP;
+	struct policy_spec s = {.mode = POLICY_ENFORCE, .nrules = 1, .rules = &r, .max_host_connections = 1};
+	char err[200];
+	struct policy *p = policy_compile(&s, err, sizeof(err));
+	assert_non_null(p);
+	static struct ctx c;
+	memset(&c, 0, sizeof(c));
+	up(&c, p);
+
+	/* to the host's 127.0.0.1:67 directly */
+	c.out_len = udp(c.out, NET_SLIRP_GUEST, 68, 0x7f000001, 67, "to-127.0.0.1");
+	run_on_loop(L, send_out, &c);
+	bool direct = got_udp(s67, "to-127.0.0.1");
+	/* via an unused address of slirp's network */
+	c.out_len = udp(c.out, NET_SLIRP_GUEST, 68, 0x0a000205, 67, "to-10.0.2.5");
+	run_on_loop(L, send_out, &c);
+	bool alias = got_udp(s67, "to-10.0.2.5");
+
+	/* host sockets: one per guest source address, none counted */
+	unsigned before = open_fds();
+	for (unsigned i = 0; i < 200; i++) {
+		c.out_len = udp(c.out, 0x0b000000u + i, 68, 0xc0000201u, 67, "x");
+		run_on_loop(L, send_out, &c);
+	}
+	unsigned after = open_fds();
+	/* control: the same datagram to port 9 is refused by the rule */
+	c.out_len = udp(c.out, NET_SLIRP_GUEST, 5000, 0xc0000201u, 9, "y");
+	run_on_loop(L, send_out, &c);
+	struct net_filter_stats fs;
+	assert_true(net_filter_get_stats(c.b, &fs));
+	down(&c);
+	close(s67);
+	assert_false(direct);
+	assert_false(alias);
+	assert_true(after - before < 4); /* denied by the rule: no host socket each */
+	assert_true(fs.denied >= 200);
+}
+
+/* With no policy the host's loopback is out of reach: through 10.0.2.2,
+ * and through the guest's own address (older libslirps sent it there). */
+static void test_guest_address_reaches_host_loopback(void **state)
+{
+	(void)state;
+	uint16_t port;
+	int ls = listener(&port);
+	static struct ctx c;
+	memset(&c, 0, sizeof(c));
+	up(&c, NULL); /* no policy: only the host limits */
+
+	c.out_len = syn(c.out, 40010, NET_SLIRP_HOST, port); /* the control: refused */
+	run_on_loop(L, send_out, &c);
+	bool via_host = accepted(ls);
+	c.out_len = syn(c.out, 40011, NET_SLIRP_GUEST, port);
+	run_on_loop(L, send_out, &c);
+	bool via_guest = accepted(ls);
+	down(&c);
+	close(ls);
+	assert_false(via_host);
+	assert_false(via_guest);
+}
+
+
+/* libslirp sends what goes to 255.255.255.255 to the host's 127.0.0.1
+ * (sotranslate_out4): it is the host's loopback for the policy too. */
+static void test_broadcast_reaches_host_loopback(void **state)
+{
+	(void)state;
+	uint16_t port;
+	int ls = listener(&port);
+	int us = udp_listener(port);
+	static struct ctx c;
+	memset(&c, 0, sizeof(c));
+	up(&c, NULL); /* no policy: only the host limits */
+
+	c.out_len = udp(c.out, NET_SLIRP_GUEST, 5000, NET_SLIRP_HOST, port, "via-10.0.2.2");
+	run_on_loop(L, send_out, &c);
+	bool u_host = us >= 0 && got_udp(us, "via-10.0.2.2");
+	c.out_len = udp(c.out, NET_SLIRP_GUEST, 5001, 0xffffffffu, port, "via-bcast");
+	run_on_loop(L, send_out, &c);
+	bool u_bcast = us >= 0 && got_udp(us, "via-bcast");
+	c.out_len = syn(c.out, 40012, 0xffffffffu, port);
+	run_on_loop(L, send_out, &c);
+	bool t_bcast = accepted(ls);
+	down(&c);
+	close(ls);
+	if (us >= 0)
+		close(us);
+	assert_false(u_host); /* the control: the loopback limit */
+	assert_false(u_bcast);
+	assert_false(t_bcast);
+}
+
+/* A guest reset ends a host connection only as slirp takes it: one far
+ * outside slirp's window is given the number slirp acknowledged, so slirp
+ * closes the host socket too (the cap of 2 lets all 8 in, one after the
+ * other, and none stays open); one with a wrong checksum, which slirp
+ * drops, ends nothing (the third connection is refused, the first two stay
+ * open). */
+static unsigned holds_open(int *fds, unsigned n)
+{
+	unsigned open = 0;
+	for (unsigned i = 0; i < n; i++) {
+		struct pollfd p = {.fd = fds[i], .events = POLLIN | POLLRDHUP};
+		if (poll(&p, 1, 100) == 0)
+			open++;
+	}
+	return open;
+}
+
+static void resets_against_the_cap(bool bad_csum)
+{
+	uint16_t port;
+	int ls = listener(&port);
+	struct policy_rule r = rule("host", POLICY_PROVIDE, NET_SLIRP_HOST, port);
+	struct policy_spec s = {.mode = POLICY_ENFORCE, .nrules = 1, .rules = &r, .max_host_connections = 2};
+	char err[200];
+	struct policy *p = policy_compile(&s, err, sizeof(err));
+	assert_non_null(p);
+	free(r.ranges);
+	static struct ctx c;
+	memset(&c, 0, sizeof(c));
+	up(&c, p);
+
+	int fds[8];
+	unsigned nacc = 0;
+	for (unsigned i = 0; i < 8; i++) {
+		uint16_t sp = (uint16_t)(41000 + i);
+		run_on_loop(L, clear_tcp, &c);
+		c.out_len = tcp_seg(c.out, NET_SLIRP_GUEST, sp, NET_SLIRP_HOST, port, NET_TCP_SYN, 1000, 0);
+		run_on_loop(L, send_out, &c);
+		struct pollfd pf = {.fd = ls, .events = POLLIN};
+		if (poll(&pf, 1, 2000) != 1)
+			break;
+		fds[nacc++] = accept(ls, NULL, NULL);
+		const struct net_pkt *k = wait_tcp(&c, 1);
+		assert_int_equal(k->tcp_flags, NET_TCP_SYN | NET_TCP_ACK);
+		uint32_t isn = k->seq;
+		c.out_len = tcp_seg(c.out, NET_SLIRP_GUEST, sp, NET_SLIRP_HOST, port, NET_TCP_ACK, 1001, isn + 1);
+		run_on_loop(L, send_out, &c);
+		/* far outside slirp's receive window */
+		c.out_len = tcp_seg(c.out, NET_SLIRP_GUEST, sp, NET_SLIRP_HOST, port, NET_TCP_RST | NET_TCP_ACK,
+				    1001 + 0x40000000u, isn + 1);
+		if (bad_csum)
+			c.out[14 + 20 + 17] ^= 0x55;
+		run_on_loop(L, send_out, &c);
+	}
+	usleep(200000);
+	unsigned open = holds_open(fds, nacc);
+	struct net_filter_stats fs;
+	assert_true(net_filter_get_stats(c.b, &fs));
+	down(&c);
+	for (unsigned i = 0; i < nacc; i++)
+		close(fds[i]);
+	close(ls);
+	if (bad_csum) {
+		assert_int_equal(nacc, 2);
+		assert_int_equal(open, 2);
+		assert_int_equal(fs.host_conns, 2);
+	} else {
+		assert_int_equal(nacc, 8);
+		assert_int_equal(open, 0);
+	}
+}
+
+static void test_reset_outside_the_window_closes(void **state)
+{
+	(void)state;
+	resets_against_the_cap(false);
+}
+
+static void test_reset_slirp_drops_frees_nothing(void **state)
+{
+	(void)state;
+	resets_against_the_cap(true);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_allow_redirect_deny_through_slirp),
 	    cmocka_unit_test(test_host_limits_without_policy),
+	    cmocka_unit_test(test_dhcp_exemption_any_destination),
+	    cmocka_unit_test(test_guest_address_reaches_host_loopback),
+	    cmocka_unit_test(test_broadcast_reaches_host_loopback),
+	    cmocka_unit_test(test_reset_outside_the_window_closes),
+	    cmocka_unit_test(test_reset_slirp_drops_frees_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
