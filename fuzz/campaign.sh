@@ -27,7 +27,7 @@ shift 3
 settle() {
 	d=$1
 	[ -f "$d/running" ] || return 0
-	read -r log r start bin <"$d/running"
+	read -r log r start rbin <"$d/running"
 	rc=${2:-killed}
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
 	[ -n "$execs" ] || execs=$(sed -n 's/^#\([0-9][0-9]*\).*/\1/p' "$log" | tail -1)
@@ -41,7 +41,7 @@ settle() {
 	elif [ "$rc" != killed ] && [ "$rc" != 0 ] && [ "$rc" -lt 128 ]; then
 		how=crash
 	fi
-	entry="$(date -u -d "@$start" +%FT%TZ) $r $execs $((end - start)) $how $bin"
+	entry="$(date -u -d "@$start" +%FT%TZ) $r $execs $((end - start)) $how $rbin"
 	echo "$entry" >>"$d/ledger"
 	[ -z "$L" ] || echo "$entry" >>"$L/${d##*/}"
 	rm -f "$d/running"

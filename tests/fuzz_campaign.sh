@@ -68,5 +68,13 @@ rm -rf "$t/s"
 FUZZ_LEDGERS=$t/L fuzz/campaign.sh "$t/b" "$t/s" 2500 fuzz_fake >/dev/null 2>&1
 check "only the same binary's runs are taken" [ "$(wc -l <"$t/s/fake/ledger")" = 3 ] &&
 	[ "$(wc -l <"$t/L/fake")" = 6 ]
+rm -rf "$t/s"
+FAKE=hang timeout -s KILL 3 fuzz/campaign.sh "$t/b" "$t/s" 2500 fuzz_fake >/dev/null 2>&1
+pkill -f "$t/b/fuzz/fuzz_fake" 2>/dev/null
+pkill -f 'sleep 60' 2>/dev/null
+echo "# a third build" >>"$t/b/fuzz/fuzz_fake"
+fuzz/campaign.sh "$t/b" "$t/s" 2500 fuzz_fake >"$t/out" 2>&1
+check "a killed run of an old binary, then a new one: the new counts from 0" \
+	[ "$(wc -l <"$t/s/fake/ledger")" = 4 ] && grep -q 'fuzz_fake  *2500 execs .* 3 runs  0 crashes' "$t/out"
 echo "fuzz-campaign: $p passed, $f failed"
 [ $f -eq 0 ]
