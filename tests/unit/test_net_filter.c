@@ -794,19 +794,33 @@ static struct env *one_open(void)
 	return e;
 }
 
+/* A segment of the flow one_open() opened, from the guest (returns whether
+ * it passed) or from slirp (it must reach the guest). */
+static bool from_guest(struct env *e, unsigned flags, uint32_t seq, uint32_t ack)
+{
+	uint8_t f[256];
+	size_t n = tcp_frame(f, true, GUEST, 42000, IP(1, 1, 1, 1), 443, flags, seq, ack, 0);
+	return tx(e, f, n);
+}
+
+static void from_slirp(struct env *e, unsigned flags, uint32_t seq, uint32_t ack)
+{
+	uint8_t f[256];
+	size_t n = tcp_frame(f, false, IP(1, 1, 1, 1), 443, GUEST, 42000, flags, seq, ack, 0);
+	assert_int_equal(rx(e, f, n), n);
+}
+
 static void test_host_connection_ends_as_slirp_ends_it(void **state)
 {
 	(void)state;
 	uint8_t f[256];
-	size_t n;
 
 	/* a guest reset: sent on with the number slirp acknowledged last, so
 	 * that slirp takes it whatever its own; then the slot is free */
 	struct env *e = one_open();
-	n = tcp_frame(f, true, GUEST, 42000, IP(1, 1, 1, 1), 443, NET_TCP_RST, 0x40000000, 0, 0);
-	assert_true(tx(e, f, n));
+	assert_true(from_guest(e, NET_TCP_RST, 0x40000000, 0));
 	struct net_pkt k;
-	assert_int_equal(net_pkt_parse(sent(e), n, &k), NET_PKT_IPV4);
+	assert_int_equal(net_pkt_parse(sent(e), 54, &k), NET_PKT_IPV4);
 	assert_int_equal(k.seq, 101);
 	assert_true(net_pkt_csums_ok(sent(e), &k));
 	assert_true(cap_free(e, 42001));
@@ -814,7 +828,7 @@ static void test_host_connection_ends_as_slirp_ends_it(void **state)
 
 	/* one with a wrong checksum (slirp drops it): the slot stays taken */
 	e = one_open();
-	n = tcp_frame(f, true, GUEST, 42000, IP(1, 1, 1, 1), 443, NET_TCP_RST, 111, 0, 0);
+	size_t n = tcp_frame(f, true, GUEST, 42000, IP(1, 1, 1, 1), 443, NET_TCP_RST, 111, 0, 0);
 	f[34 + 16] ^= 1;
 	tx(e, f, n);
 	assert_false(cap_free(e, 42001));
@@ -823,25 +837,20 @@ static void test_host_connection_ends_as_slirp_ends_it(void **state)
 	/* slirp's answer to a bad segment (its number is the guest's): taken;
 	 * slirp's own close (its next number, 5001): free */
 	e = one_open();
-	n = tcp_frame(f, false, IP(1, 1, 1, 1), 443, GUEST, 42000, NET_TCP_RST, 777, 0, 0);
-	assert_int_equal(rx(e, f, n), n);
+	from_slirp(e, NET_TCP_RST, 777, 0);
 	assert_false(cap_free(e, 42001));
-	n = tcp_frame(f, false, IP(1, 1, 1, 1), 443, GUEST, 42000, NET_TCP_RST, 5001, 0, 0);
-	assert_int_equal(rx(e, f, n), n);
+	from_slirp(e, NET_TCP_RST, 5001, 0);
 	assert_true(cap_free(e, 42001));
 	env_free(e);
 
 	/* FINs both ways, but the guest's never acknowledged by slirp (a FIN
 	 * it dropped): taken; acknowledged, closed: free after TIME_WAIT */
 	e = one_open();
-	n = tcp_frame(f, true, GUEST, 42000, IP(1, 1, 1, 1), 443, NET_TCP_FIN | NET_TCP_ACK, 111, 5001, 0);
-	assert_true(tx(e, f, n));
-	n = tcp_frame(f, false, IP(1, 1, 1, 1), 443, GUEST, 42000, NET_TCP_FIN | NET_TCP_ACK, 5001, 111, 0);
-	assert_int_equal(rx(e, f, n), n);
+	assert_true(from_guest(e, NET_TCP_FIN | NET_TCP_ACK, 111, 5001));
+	from_slirp(e, NET_TCP_FIN | NET_TCP_ACK, 5001, 111);
 	now_ns += 20ull * 1000000000;
 	assert_false(cap_free(e, 42001));
-	n = tcp_frame(f, false, IP(1, 1, 1, 1), 443, GUEST, 42000, NET_TCP_ACK, 5002, 112, 0);
-	assert_int_equal(rx(e, f, n), n);
+	from_slirp(e, NET_TCP_ACK, 5002, 112);
 	assert_false(cap_free(e, 42001)); /* TIME_WAIT still */
 	now_ns += 16ull * 1000000000;
 	assert_true(cap_free(e, 42001));
@@ -849,10 +858,8 @@ static void test_host_connection_ends_as_slirp_ends_it(void **state)
 
 	/* a FIN behind what slirp acknowledged is an old one: it ends nothing */
 	e = one_open();
-	n = tcp_frame(f, true, GUEST, 42000, IP(1, 1, 1, 1), 443, NET_TCP_FIN | NET_TCP_ACK, 50, 5001, 0);
-	assert_true(tx(e, f, n));
-	n = tcp_frame(f, false, IP(1, 1, 1, 1), 443, GUEST, 42000, NET_TCP_FIN | NET_TCP_ACK, 5001, 111, 0);
-	assert_int_equal(rx(e, f, n), n);
+	assert_true(from_guest(e, NET_TCP_FIN | NET_TCP_ACK, 50, 5001));
+	from_slirp(e, NET_TCP_FIN | NET_TCP_ACK, 5001, 111);
 	now_ns += 20ull * 1000000000;
 	assert_false(cap_free(e, 42001));
 	env_free(e);

@@ -131,7 +131,8 @@ static void enable_queue(struct rig *r)
 					    VIRTIO_S_FEATURES_OK | VIRTIO_S_DRIVER_OK);
 }
 
-static struct rig *rig_new(bool ro, const char *id)
+/* A rig with guest RAM and a temp image, no device yet. */
+static struct rig *rig_image(void)
 {
 	struct rig *r = calloc(1, sizeof(*r));
 	assert_non_null(r);
@@ -139,6 +140,12 @@ static struct rig *rig_new(bool ro, const char *id)
 	r->stats.name = "blk-test";
 	r->next_buf = BUF_GPA;
 	make_image(r, IMG_BYTES);
+	return r;
+}
+
+static struct rig *rig_new(bool ro, const char *id)
+{
+	struct rig *r = rig_image();
 	start_device(r, ro, id);
 	return r;
 }
@@ -1172,6 +1179,25 @@ static uint8_t rw(struct rig *r, bool write, uint64_t sector, uint64_t buf, uint
 	return *host(r, st);
 }
 
+/* A rig whose policy slot holds a policy without rules (one swapped in
+ * later, as PUT /policy does). */
+static struct rig *rig_no_policy(void)
+{
+	struct policy_spec none = { .mode = POLICY_ENFORCE };
+	char err[160];
+	struct policy_slot *slot = calloc(1, sizeof(*slot));
+	assert_non_null(slot);
+	policy_slot_init(slot, policy_compile(&none, err, sizeof(err)));
+	return rig_policy(slot, NULL, false);
+}
+
+/* Puts the policy of `from` (one_rule's) in force in slot; frees from. */
+static void swap_in(struct policy_slot *slot, struct policy_slot *from)
+{
+	policy_free(policy_swap(slot, atomic_exchange(&from->cur, NULL)));
+	free(from);
+}
+
 /* Deny on a sector range: a request overlapping it fails and the image
  * does not change; the others are served. */
 static void test_policy_deny_sectors(void **state)
@@ -1392,11 +1418,8 @@ static void test_policy_overlay_live(void **state)
 	(void)state;
 	char ovl[64], err[160];
 	tmp_overlay(ovl, sizeof(ovl));
-	struct policy_spec none = { .mode = POLICY_ENFORCE };
-	struct policy_slot *slot = calloc(1, sizeof(*slot));
-	assert_non_null(slot);
-	policy_slot_init(slot, policy_compile(&none, err, sizeof(err)));
-	struct rig *r = rig_policy(slot, NULL, false);
+	struct rig *r = rig_no_policy();
+	struct policy_slot *slot = r->slot;
 	uint8_t *want = malloc(IMG_BYTES), got[512];
 	fill_pattern(want, IMG_BYTES, 7);
 	uint64_t b1 = gbuf(r, 512), b2 = gbuf(r, 512), b3 = gbuf(r, 512), rb = gbuf(r, 64 * 512);
@@ -1412,14 +1435,14 @@ static void test_policy_overlay_live(void **state)
 	assert_int_equal(stat(ovl, &st), -1);
 
 	struct policy_slot *cow = one_rule(POLICY_REDIRECT, POL_ACC_WRITE, 1, 0, ovl, POLICY_ENFORCE);
-	policy_free(policy_swap(slot, atomic_exchange(&cow->cur, NULL)));
-	free(cow);
+	swap_in(slot, cow);
 	assert_int_equal(rw(r, true, 20, b2, 1), VIRTIO_BLK_S_OK); /* to the overlay */
 	assert_int_equal(stat(ovl, &st), 0);
 	file_read(r, 20 * 512, got, 512);
 	assert_memory_equal(got, want + 20 * 512, 512); /* base untouched */
 	memcpy(want + 20 * 512, host(r, b2), 512);
 
+	struct policy_spec none = { .mode = POLICY_ENFORCE };
 	policy_free(policy_swap(slot, policy_compile(&none, err, sizeof(err))));
 	assert_int_equal(rw(r, true, 21, b3, 1), VIRTIO_BLK_S_OK); /* block 2 is the overlay's */
 	file_read(r, 21 * 512, got, 512);
@@ -1445,11 +1468,8 @@ static void test_policy_overlay_opened_at_swap(void **state)
 	int fd = open(bad, O_CREAT | O_WRONLY, 0600);
 	assert_true(fd >= 0 && ftruncate(fd, 4096) == 0);
 	close(fd);
-	struct policy_spec none = { .mode = POLICY_ENFORCE };
-	struct policy_slot *slot = calloc(1, sizeof(*slot));
-	assert_non_null(slot);
-	policy_slot_init(slot, policy_compile(&none, err, sizeof(err)));
-	struct rig *r = rig_policy(slot, NULL, false);
+	struct rig *r = rig_no_policy();
+	struct policy_slot *slot = r->slot;
 
 	assert_int_equal(virtio_blk_open_overlay(r->d, bad, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "4096 bytes, but the image has"));
@@ -1460,8 +1480,7 @@ static void test_policy_overlay_opened_at_swap(void **state)
 	assert_int_equal(st.st_size, IMG_BYTES);
 
 	struct policy_slot *cow = one_rule(POLICY_REDIRECT, POL_ACC_WRITE, 1, 0, ovl, POLICY_ENFORCE);
-	policy_free(policy_swap(slot, atomic_exchange(&cow->cur, NULL)));
-	free(cow);
+	swap_in(slot, cow);
 	uint64_t before = file_sum(r), b = gbuf(r, 512), rb = gbuf(r, 512);
 	fill_pattern(host(r, b), 512, 71);
 	assert_int_equal(rw(r, true, 5, b, 1), VIRTIO_BLK_S_OK);
@@ -1526,13 +1545,10 @@ static void release_page(int uffd, void *page, const void *src)
 static void test_policy_overlay_after_write_in_flight(void **state)
 {
 	(void)state;
-	char ovl[64], err[160];
+	char ovl[64];
 	tmp_overlay(ovl, sizeof(ovl));
-	struct policy_spec none = { .mode = POLICY_ENFORCE };
-	struct policy_slot *slot = calloc(1, sizeof(*slot));
-	assert_non_null(slot);
-	policy_slot_init(slot, policy_compile(&none, err, sizeof(err)));
-	struct rig *r = rig_policy(slot, NULL, false);
+	struct rig *r = rig_no_policy();
+	struct policy_slot *slot = r->slot;
 	uint64_t page = RAM_SIZE - 2 * 4096; /* page-aligned, above every gbuf */
 	uint8_t data0[4096], *want = malloc(IMG_BYTES);
 	fill_pattern(data0, sizeof(data0), 81);
@@ -1552,8 +1568,7 @@ static void test_policy_overlay_after_write_in_flight(void **state)
 	assert_true(page_touched(uffd)); /* sector 0's write is in flight */
 
 	struct policy_slot *cow = one_rule(POLICY_REDIRECT, POL_ACC_WRITE, 1, 0, ovl, POLICY_ENFORCE);
-	policy_free(policy_swap(slot, atomic_exchange(&cow->cur, NULL)));
-	free(cow);
+	swap_in(slot, cow);
 	uint64_t b1 = gbuf(r, 512), st1 = gbuf(r, 1);
 	fill_pattern(host(r, b1), 512, 82);
 	*host(r, st1) = 0xaa;
@@ -2179,12 +2194,7 @@ static void test_merge_adjacent(void **state)
 static void test_mq_file(void **state)
 {
 	(void)state;
-	struct rig *r = calloc(1, sizeof(*r));
-	assert_non_null(r);
-	assert_int_equal(fake_guest_init(&r->g, RAM_SIZE), 0);
-	r->stats.name = "blk-test";
-	r->next_buf = BUF_GPA;
-	make_image(r, IMG_BYTES);
+	struct rig *r = rig_image();
 	struct virtio_blk_config cfg = { .path = r->path, .engine = test_engine(), .queues = 4 };
 	struct dev_gate gate = { .stats = &r->stats, .policy = NULL, .id = "disk0" };
 	char err[256] = "";
@@ -2379,12 +2389,7 @@ static void *free_thread(void *arg)
 static void test_teardown_with_the_ring_unreaped(void **state)
 {
 	(void)state;
-	struct rig *r = calloc(1, sizeof(*r));
-	assert_non_null(r);
-	assert_int_equal(fake_guest_init(&r->g, RAM_SIZE), 0);
-	r->stats.name = "blk-test";
-	r->next_buf = BUF_GPA;
-	make_image(r, IMG_BYTES);
+	struct rig *r = rig_image();
 	char ovl[64];
 	tmp_overlay(ovl, sizeof(ovl));
 
