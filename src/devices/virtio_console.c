@@ -30,6 +30,7 @@ struct virtio_console {
 	pthread_mutex_t lock; /* vq[0], running, held, rxc */
 	pthread_cond_t room;
 	bool running; /* between activate and reset: the rx queue may be touched */
+	bool quiesced; /* a snapshot or pause: the input thread keeps off it */
 	bool held;
 	struct virtq_chain rxc;
 };
@@ -82,7 +83,7 @@ static bool con_rx_get(struct virtio_console *c)
 	struct virtq *vq = &d->vq[CONSOLE_RXQ];
 	unsigned bad = 0;
 
-	if (!c->running || !virtio_dev_live(d))
+	if (!c->running || c->quiesced || !virtio_dev_live(d))
 		return false;
 	while (!c->held) {
 		int got = virtq_pop(vq, &c->rxc);
@@ -190,6 +191,31 @@ static void con_reset(struct virtio_dev *d)
 	pthread_mutex_unlock(&c->lock);
 }
 
+/* The input thread pushes outside the event thread: while the VM is paused
+ * (a snapshot reads the queues and guest memory) it must not, or memory
+ * and the saved ring indices would disagree. It waits for resume. */
+static void con_quiesce(struct virtio_dev *d)
+{
+	struct virtio_console *c = to_con(d);
+
+	pthread_mutex_lock(&c->lock);
+	c->quiesced = true;
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void con_resume(struct virtio_dev *d)
+{
+	struct virtio_console *c = to_con(d);
+
+	pthread_mutex_lock(&c->lock);
+	c->quiesced = false;
+	pthread_cond_broadcast(&c->room);
+	pthread_mutex_unlock(&c->lock);
+	/* Output the guest queued while paused. */
+	if (virtio_dev_live(d))
+		con_tx(c);
+}
+
 static void con_config_read(struct virtio_dev *d, uint32_t off, void *buf, uint32_t len)
 {
 	(void)d;
@@ -209,6 +235,8 @@ static const struct virtio_dev_ops con_ops = {
 	.queue_notify = con_notify,
 	.activate = con_activate,
 	.reset = con_reset,
+	.quiesce = con_quiesce,
+	.resume = con_resume,
 	.config_read = con_config_read,
 	.config_write = con_config_write,
 };

@@ -126,6 +126,8 @@ static void rx_forget(struct vnet *n)
 	n->held_bytes = 0;
 }
 
+static void rx_complete(struct vnet *n, unsigned k, uint64_t used);
+
 /* Pops receive chains into `held` until they hold `want` bytes, the ring
  * is empty or our arrays are full (without MRG_RXBUF: one chain). Chains
  * no frame may go to are completed with 0 bytes and counted, at most a
@@ -151,11 +153,15 @@ static bool rx_fill(struct vnet *n, uint64_t want, unsigned *done)
 		}
 		if (r == -EBADMSG || n->chain.out_len || n->chain.in_len < min) {
 			/* bad chain, device-readable buffers, or too short for a
-			 * header (a frame, without MRG_RXBUF) */
+			 * header (a frame, without MRG_RXBUF). The chains held go
+			 * back first, empty: completions stay in ring order, as a
+			 * snapshot takes them to be (virtio_pci.c, save). */
 			if (r == -EBADMSG)
 				n->st.bad_chains++;
 			n->st.rx_errors++;
 			dev_request_error(&n->dev.gate);
+			*done += n->nheld;
+			rx_complete(n, n->nheld, 0);
 			virtq_push(q, n->chain.head, 0);
 			(*done)++;
 			if (++bad >= q->size)
@@ -512,9 +518,12 @@ static void net_resume(struct virtio_dev *d)
 	struct vnet *n = to_net(d);
 
 	n->quiesced = false;
-	/* Kicks while quiesced were dropped: look at both queues once. */
-	net_queue_notify(d, VIRTIO_NET_TXQ);
-	net_queue_notify(d, VIRTIO_NET_RXQ);
+	/* Kicks while quiesced were dropped: look at both queues once (those
+	 * the driver enabled: popping another breaks the device). */
+	if (virtq_enabled(&d->vq[VIRTIO_NET_TXQ]))
+		net_queue_notify(d, VIRTIO_NET_TXQ);
+	if (virtq_enabled(&d->vq[VIRTIO_NET_RXQ]))
+		net_queue_notify(d, VIRTIO_NET_RXQ);
 }
 
 static void net_config_read(struct virtio_dev *d, uint32_t off, void *buf, uint32_t len)

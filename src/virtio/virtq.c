@@ -22,10 +22,6 @@ _Static_assert(VIRTQ_MAX_CHAIN <= VIRTQ_MAX_SIZE, "chain bound");
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 
-static bool enabled(const struct virtq *q)
-{
-	return q->desc != NULL && !q->broken;
-}
 
 /* The event fields sit just past each ring's array. */
 static uint16_t *used_event(const struct virtq *q)
@@ -157,7 +153,7 @@ enum ask { ASK_NEXT, ASK_WHEN_EMPTY, ASK_NEVER };
 
 static int pop(struct virtq *q, struct virtq_chain *c, enum ask ask)
 {
-	if (!enabled(q))
+	if (!virtq_enabled(q))
 		return -EINVAL;
 
 	/* Acquire: the ring entries and descriptors the driver wrote before
@@ -220,7 +216,7 @@ int virtq_pop_held(struct virtq *q, struct virtq_chain *c)
 
 bool virtq_arm(struct virtq *q)
 {
-	if (!enabled(q))
+	if (!virtq_enabled(q))
 		return false;
 	return arm(q) != q->last_avail;
 }
@@ -249,7 +245,7 @@ void virtq_push_chain(struct virtq *q, const struct virtq_chain *c, uint32_t wri
 
 void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
 {
-	if (!enabled(q))
+	if (!virtq_enabled(q))
 		return;
 	/* Chains popped but not yet pushed; pushing with none outstanding is
 	 * a device bug that would overwrite entries the driver has not read. */
@@ -268,7 +264,7 @@ void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
 
 bool virtq_should_notify(struct virtq *q)
 {
-	if (!enabled(q))
+	if (!virtq_enabled(q))
 		return false;
 
 	uint16_t old = q->signalled;

@@ -121,6 +121,11 @@ struct virtq_chain {
  * resolves the host pointers once. Starts the indices at 0. 0 or -EINVAL (the
  * queue then stays disabled). */
 int virtq_enable(struct virtq *q, const struct gmem *mem);
+/* Whether q was enabled (and has not broken since). */
+static inline bool virtq_enabled(const struct virtq *q)
+{
+	return q->desc != NULL && !q->broken;
+}
 
 /* Back to the disabled state: zeroes the whole struct, driver-set fields
  * included (after a device reset the transport sets size again). */

@@ -12,6 +12,7 @@
 
 #include "arch/x86/cpu_state.h"
 #include "arch/x86/pagewalk.h"
+#include "fake_dirty.h"
 
 #define RAM   (32u << 20)
 #define P     1ull
@@ -292,7 +293,13 @@ static void test_read_write(void **state)
 	assert_int_equal(buf[32], 0x80);
 	assert_int_equal(buf[63], 0x80 + 31);
 	memset(buf, 0x5a, sizeof(buf));
+	/* a debugger's write is one a Diff snapshot must take: both pages */
+	assert_int_equal(gmem_dirty_track(&mem, true), 0);
 	assert_int_equal(pw_write(&mem, &r, 0x10ff0, buf, 32), 0);
+	assert_true(fake_dirty_marked(&mem, 0x30000, K4));
+	assert_int_equal(pw_write(&mem, &r, 0x10ff0, buf, 32), 0);
+	assert_true(fake_dirty_marked(&mem, 0x20000, K4));
+	gmem_dirty_track(&mem, false);
 	assert_int_equal(ram[0x30ff0], 0x5a);
 	assert_int_equal(ram[0x20000 + 15], 0x5a);
 	assert_int_equal(ram[0x20000 + 16], (uint8_t)(0x80 + 16));

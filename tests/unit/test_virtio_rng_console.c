@@ -366,6 +366,37 @@ static void test_console_reset_drops_held(void **state)
 	virtio_console_free(f->d);
 }
 
+/* A pause (a snapshot reads the rings and guest memory) keeps the input
+ * thread off the receive queue: nothing is taken and no room is seen until
+ * resume, and a waiter is woken by the resume. */
+static void test_console_quiesce_holds_input(void **state)
+{
+	struct fix *f = *state;
+	uint32_t id, len;
+	struct waiter w;
+	pthread_t t;
+
+	start(f, new_console(f));
+	struct seg a = { alloc_buf(f, 4), 4, true };
+	post(f, 0, &a, 1);
+	f->d->ops->quiesce(f->d);
+	assert_int_equal(virtio_console_rx_push(f->d, (const uint8_t *)"abcd", 4), 0);
+	assert_false(virtio_console_rx_wait_room(f->d, 20));
+	assert_false(used(f, 0, &id, &len));
+	w.d = f->d;
+	w.room = false;
+	assert_int_equal(pthread_create(&t, NULL, wait_thread, &w), 0);
+	struct timespec ms50 = { 0, 50 * 1000000L };
+	nanosleep(&ms50, NULL);
+	f->d->ops->resume(f->d);
+	pthread_join(t, NULL);
+	assert_true(w.room);
+	assert_int_equal(virtio_console_rx_push(f->d, (const uint8_t *)"abcd", 4), 4);
+	assert_true(used(f, 0, &id, &len));
+	assert_int_equal(len, 4);
+	virtio_console_free(f->d);
+}
+
 /* Malformed receive chains are completed under the rx lock, which the
  * event thread's kick also takes: a call takes at most a ring's worth of
  * them, so it returns while the guest is still posting instead of when the
@@ -423,6 +454,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_console_rx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_console_wait_woken, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_console_reset_drops_held, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_console_quiesce_holds_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_console_bad_chains_bounded, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

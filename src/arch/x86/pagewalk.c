@@ -200,9 +200,10 @@ static int pw_copy(const struct gmem *m, const struct pw_regs *r, uint64_t gva, 
 		void *p = gmem_ptr(m, res.gpa, n);
 		if (!p)
 			return PW_NOT_RAM;
-		if (src)
+		if (src) {
 			memcpy(p, src, n), src += n;
-		else
+			gmem_mark_dirty(m, res.gpa, n); /* a debugger's write: Diff snapshots take it */
+		} else
 			memcpy(dst, p, n), dst += n;
 		gva += n;
 		len -= n;
