@@ -173,7 +173,7 @@ TINY_ACTIONS := poweroff flood echo kbdreset acpireset panic triple hang wild co
 TINY_ACTIONS += idle
 TINY_ACTIONS += timer
 TINY_ACTIONS += memtouch
-TINY_ACTIONS += tscwrite
+TINY_ACTIONS += tscwrite wallclock
 TINY_ACTIONS += msrpriv
 TINY := $(TINY_ACTIONS:%=$(B)/tests/guests/tiny-%.bin)
 $(B)/tests/guests/tiny-%.bin: tests/guests/tiny.S tests/guests/tiny.ld

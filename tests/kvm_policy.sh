@@ -125,6 +125,18 @@ for how in audit permissive; do
     else fail "tsc writes provided under $how" "$rc; $(diff "$T/tscwrite.native" "$T/out" | tr '\n' '|') $(grep 'msr 0x' "$T/err" | tr '\n' ' ')"; fi
 done
 
+# A wall-clock redirect hides kvmclock from CPUID; KVM must also refuse its
+# MSRs (KVM_CAP_ENFORCE_PV_FEATURE_CPUID), or a guest that writes
+# MSR_KVM_WALL_CLOCK_NEW anyway reads the host's date there.
+run_guest "kvmclock without a policy" wallclock ""
+if [ $rc = 0 ] && grep -q "tiny: kvmclock sec=" "$T/out"; then pass "kvmclock's wall clock without a policy: the MSR works"
+else fail "kvmclock without a policy" "$rc $(cat "$T/out")"; fi
+run_guest "kvmclock under an rtc redirect" wallclock \
+    '{"rules": [{"id": "fixed-clock", "resource": "rtc", "verdict": "redirect", "epoch": "2000-01-01T00:00:00Z"}]}'
+if [ $rc = 0 ] && grep -q "tiny: kvmclock gp" "$T/out"; then
+    pass "kvmclock's MSRs fault under a wall-clock redirect (the host's date stays hidden)"
+else fail "kvmclock under an rtc redirect" "$rc $(cat "$T/out")"; fi
+
 run_guest "msr x2APIC only" msr "{\"rules\": [$(msr_rule apic '"0x800-0x8ff"' any deny)]}"
 expect_refused "msr rule only on x2APIC MSRs refused" "apic.*x2APIC"
 

@@ -109,6 +109,18 @@ static void seg_from_kvm(struct x86_seg *s, const struct kvm_segment *k)
 
 static int vcpu_boot_state(struct kvm_backend *kb, unsigned cpu, const struct x86_boot_cpu *b);
 
+/* KVM serves its paravirtual MSRs and hypercalls whatever CPUID says unless
+ * told to enforce it: the guest gets only the features its CPUID names (a
+ * wall-clock redirect hides kvmclock there, and the kvmclock MSRs, which
+ * carry the host's date, must then fault). Older kernels: not enforced. */
+static int vcpu_enforce_pv(struct kvm_backend *kb, struct kvm_vcpu *v)
+{
+	if (ioctl(kb->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ENFORCE_PV_FEATURE_CPUID) <= 0)
+		return 0;
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_ENFORCE_PV_FEATURE_CPUID, .args = { 1 } };
+	return ioctl(v->fd, KVM_ENABLE_CAP, &cap);
+}
+
 int kvm_vcpus_create(struct kvm_backend *kb, const struct x86_boot_cpu *boot, const struct policy *p, char *err,
 		     size_t errlen)
 {
@@ -130,6 +142,10 @@ int kvm_vcpus_create(struct kvm_backend *kb, const struct x86_boot_cpu *boot, co
 		}
 		if (vcpu_cpuid(kb, v, p) < 0 || vcpu_lapic(v) < 0) {
 			snprintf(err, errlen, "vCPU %u setup (CPUID/LAPIC): %s", i, strerror(errno));
+			return -1;
+		}
+		if (vcpu_enforce_pv(kb, v) < 0) {
+			snprintf(err, errlen, "vCPU %u: KVM_CAP_ENFORCE_PV_FEATURE_CPUID: %s", i, strerror(errno));
 			return -1;
 		}
 		if (!kb->stats_why && kvm_stats_open(&v->stats, v->fd) < 0)

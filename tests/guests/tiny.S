@@ -22,6 +22,9 @@
  *   tscwrite  with a #GP handler: the TSC written 2^40 ahead, then
  *             TSC_ADJUST 2^40 back; says whether each write moved the
  *             other as on hardware, and whether any took a #GP
+ *   wallclock with a #GP handler: WRMSR MSR_KVM_WALL_CLOCK_NEW (gpa
+ *             0x300000) whatever CPUID says; "tiny: kvmclock gp", or
+ *             "tiny: kvmclock sec=" and the host seconds KVM wrote there
  *   msrloop   RDMSR 0x10 over and over: "." when read, "G" on #GP (a
  *             policy swapped live changes what it prints)
  *   cpuid     CPUID 1's hypervisor bit, and CPUID 0x40000010 checked
@@ -270,6 +273,28 @@ peek_msg: .asciz "tiny: peek\n"
 3:	lea msr_write_ok(%rip), %rsi
 	call puts
 	jmp poweroff
+#elif defined(ACTION_wallclock)
+	call gp_setup
+	xor %r15d, %r15d
+	mov $0x4b564d00, %ecx
+	mov $0x300000, %eax
+	xor %edx, %edx
+	wrmsr
+	lea wall_gp(%rip), %rsi
+	test %r15d, %r15d
+	jnz 1f
+	lea wall_sec(%rip), %rsi
+	call puts
+	mov 0x300004, %eax        /* struct pvclock_wall_clock: version, sec, nsec */
+	call puthex_nl
+	jmp poweroff
+1:	call puts
+	jmp poweroff
+
+	.data
+wall_gp: .asciz "tiny: kvmclock gp\n"
+wall_sec: .asciz "tiny: kvmclock sec="
+	.text
 #elif defined(ACTION_tscwrite)
 	call gp_setup
 	xor %r15d, %r15d
@@ -723,7 +748,7 @@ flood_line: .asciz "tiny: flood flood flood flood flood flood flood flood flood\
 idt_empty: .word 0
 	.quad 0
 
-#if defined(ACTION_msr) || defined(ACTION_cpuid) || defined(ACTION_msrloop) || defined(ACTION_msrpriv)
+#if defined(ACTION_msr) || defined(ACTION_cpuid) || defined(ACTION_msrloop) || defined(ACTION_msrpriv) || defined(ACTION_wallclock)
 	.text
 /* puthex_nl: RAX as 16 hex digits, then a newline; puthex without it. */
 puthex_nl:
@@ -748,7 +773,7 @@ puthex:
 	ret
 #endif
 
-#if defined(ACTION_msr) || defined(ACTION_msrloop) || defined(ACTION_msrpriv) || defined(ACTION_tscwrite)
+#if defined(ACTION_msr) || defined(ACTION_msrloop) || defined(ACTION_msrpriv) || defined(ACTION_tscwrite) || defined(ACTION_wallclock)
 /* gp_setup: an IDT whose only gate, vector 13, is gp_handler: a #GP from
  * RDMSR/WRMSR sets R15 and resumes after the 2-byte instruction. */
 gp_setup:
