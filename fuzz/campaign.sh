@@ -75,6 +75,11 @@ for t in "$@"; do
 	# count: a kill then loses at most what one run did since its last
 	# progress line.
 	while :; do
+		# The run executes a copy of the binary as built now, so that the
+		# hash it is counted under is what ran (a rebuild meanwhile
+		# starts a new count).
+		cp "$B/fuzz/$t" "$d/fuzzer.tmp" && mv "$d/fuzzer.tmp" "$d/fuzzer" || { fail=1; break; }
+		bin=$(sha256sum "$d/fuzzer" | cut -c1-12)
 		done_=$(tally "$d/ledger" "$bin" | cut -d' ' -f1)
 		crashes=$(awk '$5 == "crash"' "$d/ledger" | wc -l)
 		[ "$crashes" -eq 0 ] && [ "$done_" -lt "$N" ] || break
@@ -82,7 +87,7 @@ for t in "$@"; do
 		log=$d/run-$k.log
 		rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 		echo "$log $rev $(date +%s) $bin" >"$d/running"
-		"$B/fuzz/$t" -runs=$((N - done_)) -max_total_time="$CHUNK" -print_final_stats=1 \
+		"$d/fuzzer" -runs=$((N - done_)) -max_total_time="$CHUNK" -print_final_stats=1 \
 			-artifact_prefix="$d/" "$d/corpus" $seeds >"$log" 2>&1
 		settle "$d" $?
 		if [ "$(tail -1 "$d/ledger" | cut -d' ' -f3)" = 0 ]; then

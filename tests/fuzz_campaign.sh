@@ -37,7 +37,7 @@ check "summary line" grep -q 'fuzz_fake  *2500 execs .* 3 runs  0 crashes  binar
 
 rm -rf "$t/s"
 FAKE=hang timeout -s KILL 3 fuzz/campaign.sh "$t/b" "$t/s" 2500 fuzz_fake >/dev/null 2>&1
-pkill -f "$t/b/fuzz/fuzz_fake" 2>/dev/null
+pkill -f "$t/b/fuzz/fuzz_fake" 2>/dev/null; pkill -f "$t/s/fake/fuzzer" 2>/dev/null
 pkill -f 'sleep 60' 2>/dev/null
 check "a killed run is left marked running" [ -f "$t/s/fake/running" ]
 fuzz/campaign.sh "$t/b" "$t/s" 2500 fuzz_fake >"$t/out" 2>&1
@@ -70,7 +70,7 @@ check "only the same binary's runs are taken" [ "$(wc -l <"$t/s/fake/ledger")" =
 	[ "$(wc -l <"$t/L/fake")" = 6 ]
 rm -rf "$t/s"
 FAKE=hang timeout -s KILL 3 fuzz/campaign.sh "$t/b" "$t/s" 2500 fuzz_fake >/dev/null 2>&1
-pkill -f "$t/b/fuzz/fuzz_fake" 2>/dev/null
+pkill -f "$t/b/fuzz/fuzz_fake" 2>/dev/null; pkill -f "$t/s/fake/fuzzer" 2>/dev/null
 pkill -f 'sleep 60' 2>/dev/null
 echo "# a third build" >>"$t/b/fuzz/fuzz_fake"
 fuzz/campaign.sh "$t/b" "$t/s" 2500 fuzz_fake >"$t/out" 2>&1
