@@ -290,9 +290,13 @@ static void push_audit(struct evsink *s, struct evring *r, const struct vevent *
 	push(s, r, rec);
 }
 
+/* Identical in everything a record shows but its time: the data written,
+ * the width, the remote port or the CPUID subleaf apart make another
+ * record (a guest must not hide a value behind a first, harmless one). */
 static bool same_event(const struct vevent *a, const struct vevent *b)
 {
 	return a->kind == b->kind && a->resource == b->resource && a->addr == b->addr && a->write == b->write &&
+	       a->len == b->len && a->value == b->value && a->extra == b->extra &&
 	       a->verdict == b->verdict && a->enforced == b->enforced && a->vcpu == b->vcpu &&
 	       a->proto == b->proto && a->has_rule == b->has_rule && a->device == b->device &&
 	       (!a->has_rule || strcmp(a->rule, b->rule) == 0);

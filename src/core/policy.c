@@ -122,7 +122,7 @@ void policy_decide_access_table(const struct policy *p, enum policy_space sp, ui
 	if ((unsigned)sp > POLICY_MSR)
 		return;
 	/* A port access the 64K table holds never comes here (policy.h). */
-	uint32_t i = ptab_lookup(&p->access[sp][write], addr, span_last(addr, len));
+	uint32_t i = ptab_decide(&p->access[sp][write], addr, span_last(addr, len));
 	if (i != PT_NONE)
 		policy_by_rule(p, i, d);
 }
@@ -157,7 +157,7 @@ void policy_decide_disk(const struct policy *p, const char *drive, enum req_kind
 	policy_by_default(p, read_only && kind == REQ_WRITE ? POLICY_DENY : POLICY_PROVIDE, d);
 	const struct pol_drive *dr = drive ? find_drive(p, drive) : NULL;
 	if (dr && (unsigned)kind < POL_DISK_KINDS) {
-		uint32_t i = ptab_lookup(&dr->kind[kind], sector, span_last(sector, nsectors));
+		uint32_t i = ptab_decide(&dr->kind[kind], sector, span_last(sector, nsectors));
 		if (i != PT_NONE)
 			policy_by_rule(p, i, d);
 	}

@@ -203,10 +203,12 @@ static inline void policy_by_rule(const struct policy *p, uint32_t i, struct pol
 }
 
 /* A guest access to a port or a guest-physical address. `claimed`: a
- * device claims it (the default then is provide, else deny). A port's rule
- * is the first matching any of its bytes: one load per byte, the lowest
- * index winning (rule order), from the 64K port table; everything else
- * goes to policy.c's tables. */
+ * device claims it (the default then is provide, else deny). Each byte's
+ * rule is the first matching it (rule order); the access takes the first
+ * of its bytes' rules that is not a plain provide if there is one, else
+ * the first: a wide access over a deny's bytes and a provide's is denied.
+ * Ports: one load per byte from the 64K port table; everything else goes
+ * to policy.c's tables (ptab_decide). */
 static inline void policy_decide_access(const struct policy *p, enum policy_space sp, uint64_t addr, uint32_t len,
 					bool write, bool claimed, struct policy_decision *d)
 {
@@ -218,9 +220,17 @@ static inline void policy_decide_access(const struct policy *p, enum policy_spac
 	}
 	uint32_t i = ports[addr];
 	if (__builtin_expect(len > 1, 0)) {
+		const struct policy_rule *rules = ((const struct policy_head *)(const void *)p)->spec.rules;
 		uint64_t last = addr + (len - 1) > 0xffff ? 0xffff : addr + (len - 1);
-		for (uint64_t a = addr + 1; a <= last; a++)
-			i = ports[a] < i ? ports[a] : i;
+		uint32_t strict = UINT32_MAX;
+		for (uint64_t a = addr; a <= last; a++) {
+			uint32_t v = ports[a];
+			i = v < i ? v : i;
+			if (v != UINT32_MAX && v < strict && rules[v].verdict != POLICY_PROVIDE)
+				strict = v;
+		}
+		if (strict != UINT32_MAX)
+			i = strict;
 	}
 	if (i == UINT32_MAX)
 		policy_by_default(p, claimed ? POLICY_PROVIDE : POLICY_DENY, d);

@@ -13,6 +13,7 @@ struct pol_cc {
 	size_t errlen;
 	uint32_t bad;  /* the rule err names (UINT32_MAX: none yet) */
 	uint8_t *seen; /* nrules: the rule labels some table entry */
+	uint8_t *strict; /* nrules: the rule is not a plain provide (ptab_mark_strict) */
 	struct ptab_iv *iv;
 };
 

@@ -77,7 +77,8 @@ static int build_access(struct pol_cc *c)
 				if (r->resource == res_of[sp] && access_has(r->access, w))
 					n = add_ranges(c, n, i);
 			}
-			if (ptab_build(&c->p->access[sp][w], c->iv, n, c->seen) < 0)
+			if (ptab_build(&c->p->access[sp][w], c->iv, n, c->seen) < 0 ||
+			    ptab_mark_strict(&c->p->access[sp][w], c->strict) < 0)
 				return -ENOMEM;
 		}
 	/* Ports: the segments spread into one label per port. */
@@ -127,7 +128,8 @@ static int build_disks(struct pol_cc *c)
 			for (size_t j = k; j < e; j++)
 				if (disk_has(v[j]->access, kind))
 					ni = add_ranges(c, ni, pol_index_of(c, v[j]));
-			if (ptab_build(&d->kind[kind], c->iv, ni, c->seen) < 0) {
+			if (ptab_build(&d->kind[kind], c->iv, ni, c->seen) < 0 ||
+			    ptab_mark_strict(&d->kind[kind], c->strict) < 0) {
 				free(v);
 				return -ENOMEM;
 			}
@@ -443,9 +445,12 @@ struct policy *policy_compile(const struct policy_spec *s, char *err, size_t err
 		goto nomem;
 	c.p = calloc(1, sizeof(*c.p));
 	c.seen = calloc(s->nrules ? s->nrules : 1, 1);
+	c.strict = calloc(s->nrules ? s->nrules : 1, 1);
 	c.iv = malloc(total_ranges(s) * sizeof(*c.iv) + 1);
-	if (!c.p || !c.seen || !c.iv)
+	if (!c.p || !c.seen || !c.strict || !c.iv)
 		goto nomem;
+	for (uint32_t i = 0; i < s->nrules; i++)
+		c.strict[i] = s->rules[i].verdict != POLICY_PROVIDE;
 	if (build_access(&c) < 0 || build_disks(&c) < 0 || build_vsock(&c) < 0 || build_cpuid(&c) < 0 ||
 	    build_msr_ranges(&c) < 0)
 		goto nomem;
@@ -463,12 +468,14 @@ struct policy *policy_compile(const struct policy_spec *s, char *err, size_t err
 	    (s->nrules && !(c.p->hits = calloc(s->nrules, sizeof(*c.p->hits)))))
 		goto nomem;
 	free(c.seen);
+	free(c.strict);
 	free(c.iv);
 	return c.p;
 nomem:
 	snprintf(err, errlen, "policy: out of memory");
 refused:
 	free(c.seen);
+	free(c.strict);
 	free(c.iv);
 	policy_free(c.p);
 	return NULL;

@@ -146,6 +146,7 @@ void ptab_free(struct ptab *t)
 {
 	free(t->seg);
 	free(t->min);
+	free(t->smin);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -165,35 +166,35 @@ static size_t first_ending_from(const struct ptab *t, uint64_t x)
 	return (size_t)(base - t->seg) + (base->last < x);
 }
 
-static uint32_t tree_min(const struct ptab *t, size_t lo, size_t end)
+static uint32_t tree_min(const struct ptab *t, const uint32_t *tree, size_t lo, size_t end)
 {
 	uint32_t best = PT_NONE;
 	for (size_t l = lo + t->n, r = end + t->n; l < r; l >>= 1, r >>= 1) {
 		if (l & 1) {
-			uint32_t v = t->min[l++];
+			uint32_t v = tree[l++];
 			best = v < best ? v : best;
 		}
 		if (r & 1) {
-			uint32_t v = t->min[--r];
+			uint32_t v = tree[--r];
 			best = v < best ? v : best;
 		}
 	}
 	return best;
 }
 
-uint32_t ptab_lookup(const struct ptab *t, uint64_t first, uint64_t last)
+static uint32_t lookup(const struct ptab *t, const uint32_t *tree, uint64_t first, uint64_t last)
 {
 	size_t lo = first_ending_from(t, first);
 	if (lo == t->n || t->seg[lo].first > last)
 		return PT_NONE;
 	/* Most queries (one port, an 8-byte access) touch one or two
 	 * segments: walk a few, else find the end and ask the tree. */
-	uint32_t best = t->min[t->n + lo];
+	uint32_t best = tree[t->n + lo];
 	size_t k = lo + 1;
 	for (int step = 0; step < 4; step++, k++) {
 		if (k == t->n || t->seg[k].first > last)
 			return best;
-		uint32_t v = t->min[t->n + k];
+		uint32_t v = tree[t->n + k];
 		best = v < best ? v : best;
 	}
 	size_t a = k, z = t->n; /* one past the last segment starting at or before `last` */
@@ -204,8 +205,37 @@ uint32_t ptab_lookup(const struct ptab *t, uint64_t first, uint64_t last)
 		else
 			z = mid;
 	}
-	uint32_t rest = tree_min(t, k, a);
+	uint32_t rest = tree_min(t, tree, k, a);
 	return rest < best ? rest : best;
+}
+
+uint32_t ptab_lookup(const struct ptab *t, uint64_t first, uint64_t last)
+{
+	return lookup(t, t->min, first, last);
+}
+
+int ptab_mark_strict(struct ptab *t, const uint8_t *strict)
+{
+	free(t->smin);
+	t->smin = NULL;
+	if (!t->n)
+		return 0;
+	if (!(t->smin = malloc(2 * t->n * sizeof(*t->smin))))
+		return -ENOMEM;
+	for (size_t s = 0; s < t->n; s++)
+		t->smin[t->n + s] = strict[t->min[t->n + s]] ? t->min[t->n + s] : PT_NONE;
+	for (size_t i = t->n - 1; i >= 1; i--)
+		t->smin[i] = t->smin[2 * i] < t->smin[2 * i + 1] ? t->smin[2 * i] : t->smin[2 * i + 1];
+	return 0;
+}
+
+uint32_t ptab_decide(const struct ptab *t, uint64_t first, uint64_t last)
+{
+	uint32_t i = lookup(t, t->min, first, last);
+	if (i == PT_NONE || !t->smin || first == last)
+		return i;
+	uint32_t j = lookup(t, t->smin, first, last);
+	return j != PT_NONE ? j : i;
 }
 
 const struct ptab_seg *ptab_segment(const struct ptab *t, uint64_t x, uint32_t *label)

@@ -34,6 +34,7 @@ struct ptab {
 	size_t n;
 	struct ptab_seg *seg; /* n, sorted, disjoint */
 	uint32_t *min;        /* 2n: a segment tree; leaf i (segment i) at n + i */
+	uint32_t *smin;       /* 2n, or NULL: the same over the strict labels only */
 };
 
 /* Builds `t` from `iv` (n intervals, in rule order: ascending `rule`).
@@ -42,6 +43,14 @@ int ptab_build(struct ptab *t, const struct ptab_iv *iv, size_t n, uint8_t *seen
 void ptab_free(struct ptab *t);
 /* The lowest label among the segments [first, last] touches, or PT_NONE. */
 uint32_t ptab_lookup(const struct ptab *t, uint64_t first, uint64_t last);
+/* Marks which labels are strict (strict[label] != 0: a rule that is not a
+ * plain provide). 0 or -ENOMEM. */
+int ptab_mark_strict(struct ptab *t, const uint8_t *strict);
+/* The rule for an access to [first, last]: each segment's own label is the
+ * rule of its units, and the access takes the lowest strict one among them
+ * if there is one, else the lowest (a wide access must not carry a deny's
+ * units under a neighbour's provide). PT_NONE: none touched. */
+uint32_t ptab_decide(const struct ptab *t, uint64_t first, uint64_t last);
 /* The segment holding `x`, or NULL. */
 const struct ptab_seg *ptab_segment(const struct ptab *t, uint64_t x, uint32_t *label);
 

@@ -87,14 +87,36 @@ static inline bool ref_acc(enum policy_access a, bool write)
 	return a == POL_ACC_ANY || a == (write ? POL_ACC_WRITE : POL_ACC_READ);
 }
 
+/* Of the units' own rules (each unit's first), the access takes the first
+ * that is not a plain provide, else the first. Tracked over the units one
+ * at a time: own is a unit's rule (-1: none). */
+static inline void ref_take(const struct policy_spec *s, int own, int *first, int *strict)
+{
+	if (own < 0)
+		return;
+	if (*first < 0 || own < *first)
+		*first = own;
+	if (s->rules[own].verdict != POLICY_PROVIDE && (*strict < 0 || own < *strict))
+		*strict = own;
+}
+
 static inline struct ref_decision ref_access(const struct policy_spec *s, enum policy_resource res, uint64_t addr,
 					     uint64_t len, bool write, bool claimed)
 {
-	for (unsigned i = 0; i < s->nrules; i++) {
-		const struct policy_rule *r = &s->rules[i];
-		if (r->resource == res && ref_acc(r->access, write) && ref_overlaps(r, addr, ref_last(addr, len), false))
-			return ref_rule(s, i);
+	int first = -1, strict = -1;
+	for (uint64_t u = addr; u <= ref_last(addr, len); u++) { /* len <= 8 */
+		int own = -1;
+		for (unsigned i = 0; i < s->nrules && own < 0; i++) {
+			const struct policy_rule *r = &s->rules[i];
+			if (r->resource == res && ref_acc(r->access, write) && ref_overlaps(r, u, u, false))
+				own = (int)i;
+		}
+		ref_take(s, own, &first, &strict);
+		if (u == UINT64_MAX)
+			break;
 	}
+	if (first >= 0)
+		return ref_rule(s, (unsigned)(strict >= 0 ? strict : first));
 	return ref_default(s, claimed || res == POL_RES_MSR ? POLICY_PROVIDE : POLICY_DENY);
 }
 
@@ -108,14 +130,31 @@ static inline struct ref_decision ref_disk(const struct policy_spec *s, const ch
 					   uint64_t sector, uint64_t n, bool ro)
 {
 	struct ref_decision d = ref_default(s, ro && kind == REQ_WRITE ? POLICY_DENY : POLICY_PROVIDE);
-	for (unsigned i = 0; i < s->nrules; i++) {
-		const struct policy_rule *r = &s->rules[i];
-		if (r->resource == POL_RES_DISK && !strcmp(r->drive, drive) && ref_disk_acc(r->access, kind) &&
-		    ref_overlaps(r, sector, ref_last(sector, n), true)) {
-			d = ref_rule(s, i);
-			break;
+	uint64_t last = ref_last(sector, n);
+	int first = -1, strict = -1;
+	/* The own rule changes only where a rule's range starts or ends: one
+	 * unit of each stretch between those points stands for it. */
+	for (unsigned i = 0; i <= s->nrules; i++) {
+		const struct policy_rule *b = i ? &s->rules[i - 1] : NULL;
+		unsigned nk = b ? 2 * b->nranges : 1;
+		if (b && (b->resource != POL_RES_DISK || strcmp(b->drive, drive) || !ref_disk_acc(b->access, kind)))
+			continue;
+		for (unsigned k = 0; k < nk; k++) {
+			uint64_t u = !b ? sector : k % 2 ? b->ranges[k / 2].last + 1 : b->ranges[k / 2].first;
+			if (u < sector || u > last || (b && k % 2 && b->ranges[k / 2].last == UINT64_MAX))
+				continue;
+			int own = -1;
+			for (unsigned j = 0; j < s->nrules && own < 0; j++) {
+				const struct policy_rule *r = &s->rules[j];
+				if (r->resource == POL_RES_DISK && !strcmp(r->drive, drive) && ref_disk_acc(r->access, kind) &&
+				    ref_overlaps(r, u, u, true))
+					own = (int)j;
+			}
+			ref_take(s, own, &first, &strict);
 		}
 	}
+	if (first >= 0)
+		d = ref_rule(s, (unsigned)(strict >= 0 ? strict : first));
 	if (ro && kind == REQ_WRITE)
 		d.verdict = POLICY_DENY, d.enforced = true;
 	return d;

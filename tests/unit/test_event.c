@@ -281,7 +281,8 @@ static void test_coalescing(void **state)
 	ev_sink_stats(s, &st);
 	assert_int_equal(st.lost, 0);
 
-	/* A rule, verdict or vCPU apart is another event. */
+	/* A rule, verdict or vCPU apart is another event; so are the data
+	 * written, the width and the extra (subleaf, remote port). */
 	g = (struct got){ .ordered = true };
 	struct vevent a = pio(0x70, true), b = pio(0x70, true), c = pio(0x70, true);
 	b.has_rule = 1;
@@ -292,6 +293,19 @@ static void test_coalescing(void **state)
 	ev_emit(s, &c);
 	ev_drain(s, true, &ops, &g);
 	assert_int_equal(g.audit, 3);
+	g = (struct got){ .ordered = true };
+	struct vevent v0 = pio(0x71, true), v1 = pio(0x71, true), w4 = pio(0x71, true), x1 = pio(0x71, true);
+	v1.value = 0xdeadbeef;
+	w4.len = 4;
+	x1.extra = 1;
+	ev_emit(s, &v0);
+	for (int i = 0; i < 10; i++)
+		ev_emit(s, &v1);
+	ev_emit(s, &w4);
+	ev_emit(s, &x1);
+	ev_drain(s, true, &ops, &g);
+	assert_int_equal(g.audit, 4);
+	assert_int_equal(g.count_sum, 13);
 	ev_sink_free(s);
 }
 

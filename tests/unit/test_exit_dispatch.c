@@ -16,6 +16,7 @@
 #include "core/monitor.h"
 #include "core/policy.h"
 #include "core/vm.h"
+#include "policy_spec_build.h"
 
 #define COM1 0x3f8
 #define MMIO_BASE 0xd0000000ULL
@@ -444,6 +445,46 @@ static void test_policy_deny_ports(void **state)
 	policy_free(empty);
 }
 
+/* A wide access over bytes of an earlier provide rule and of a later deny
+ * rule is denied whole (each byte's rule is its first; the access takes
+ * the strictest of them): OUTL at 0x3f8 would write the denied 0x3f9-0x3fb,
+ * an 8-byte MMIO write at base+0xfc the denied base+0x100. Alone, the
+ * provided bytes are still provided. */
+static void test_policy_wide_access_over_a_deny(void **state)
+{
+	struct fixture *f = *state;
+	struct policy_spec s = { .mode = POLICY_ENFORCE };
+	struct policy_rule *r = sb_add(&s, "watch-com1-data", POL_RES_PIO, POLICY_PROVIDE);
+	r->audit = true;
+	sb_range(r, COM1, COM1);
+	sb_range(sb_add(&s, "no-com1-ctl", POL_RES_PIO, POLICY_DENY), COM1 + 1, COM1 + 7);
+	struct policy_rule *m = sb_add(&s, "watch-mmio-lo", POL_RES_MMIO, POLICY_PROVIDE);
+	m->audit = true;
+	sb_range(m, MMIO_BASE, MMIO_BASE + 0xff);
+	sb_range(sb_add(&s, "no-mmio-hi", POL_RES_MMIO, POLICY_DENY), MMIO_BASE + 0x100, MMIO_BASE + 0xfff);
+	char err[128];
+	struct policy *pol = policy_compile(&s, err, sizeof(err));
+	assert_non_null(pol);
+	policy_free(policy_swap(&f->vm.policy, pol));
+
+	uint8_t w[8] = { 0x41, 0x0f, 0xc7, 0x80 };
+	struct vexit ex = io(true, COM1, 4, 1, w);
+	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_STOP_NONE);
+	assert_int_equal(f->com.n, 0);
+	ex = io(true, COM1, 1, 1, w);
+	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_STOP_NONE);
+	assert_int_equal(f->com.n, 1);
+	ex = mmio(true, MMIO_BASE + 0xfc, 8, w);
+	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_STOP_NONE);
+	assert_int_equal(f->mmio.n, 0);
+	ex = mmio(true, MMIO_BASE + 0xf8, 8, w);
+	assert_int_equal(exit_dispatch(&f->vm, 0, &ex), VM_STOP_NONE);
+	assert_int_equal(f->mmio.n, 1);
+	assert_int_equal(policy_rule_hits(pol, 1), 1);
+	assert_int_equal(policy_rule_hits(pol, 3), 1);
+	policy_spec_free(&s);
+}
+
 /* Redirects: a read of 0x2f8-0x2ff returns a fixed value (writes dropped);
  * 0x2e8-0x2ef goes to the same offset at COM1; an access that starts below
  * the redirected range and only straddles into it reads as denied. */
@@ -710,6 +751,7 @@ int main(void)
 		T(test_other_reasons),
 		T(test_policy_deny_ports),
 		T(test_policy_redirect),
+		T(test_policy_wide_access_over_a_deny),
 		T(test_monitor_overflow),
 		T(test_mon_report),
 		T(test_vm_request_stop_first_wins),

@@ -59,8 +59,11 @@ static void test_first_match_and_straddle(void **state)
 	assert_int_equal(d.verdict, POLICY_DENY);
 	assert_true(d.audit);
 	assert_true(d.enforced);
-	/* Straddling: the lowest rule among the pieces touched decides. */
+	/* Straddling: each byte's own rule counts (0x3f8's is the deny,
+	 * 0x3f9's the provide), and a deny among them decides. */
 	policy_decide_access(p, POLICY_PIO, 0x3f8, 2, false, true, &d);
+	assert_int_equal(d.rule, 1);
+	policy_decide_access(p, POLICY_PIO, 0x3f9, 1, false, true, &d);
 	assert_int_equal(d.rule, 0);
 	policy_decide_access(p, POLICY_PIO, 0x3fe, 4, false, true, &d);
 	assert_int_equal(d.rule, 1);
@@ -79,9 +82,65 @@ static void test_first_match_and_straddle(void **state)
 	assert_int_equal(d.rule, -1);
 
 	assert_int_equal(policy_rule_hits(p, 0), 2);
-	assert_int_equal(policy_rule_hits(p, 1), 3);
+	assert_int_equal(policy_rule_hits(p, 1), 4);
 	assert_int_equal(policy_rule_hits(p, 2), 1);
 	assert_int_equal(policy_rule_hits(p, 99), 0);
+	policy_free(p);
+	policy_spec_free(&s);
+}
+
+/* A wide access or a long disk request over an earlier provide's units and
+ * a later deny's is denied (the provide must not carry the deny's units),
+ * and one over a provide's and a redirect's is redirected; within the
+ * provide's units alone it is provided. Ports (the 64K table), MMIO (the
+ * range tables) and disk sectors alike. */
+static void test_strictest_byte_rule_decides(void **state)
+{
+	(void)state;
+	struct policy_spec s = { .mode = POLICY_ENFORCE };
+	struct policy_rule *r = sb_add(&s, "watch", POL_RES_PIO, POLICY_PROVIDE);
+	r->audit = true;
+	sb_range(r, 0x3f8, 0x3f8);
+	sb_range(sb_add(&s, "no-ctl", POL_RES_PIO, POLICY_DENY), 0x3f9, 0x3ff);
+	r = sb_add(&s, "mmio-watch", POL_RES_MMIO, POLICY_PROVIDE);
+	r->audit = true;
+	sb_range(r, 0xd0000000, 0xd00000ff);
+	r = sb_add(&s, "mmio-fixed", POL_RES_MMIO, POLICY_REDIRECT);
+	sb_range(r, 0xd0000100, 0xd00001ff);
+	r->has_value = true;
+	sb_range(sb_add(&s, "mmio-no", POL_RES_MMIO, POLICY_DENY), 0xd0000200, 0xd0000fff);
+	r = sb_add(&s, "disk-watch", POL_RES_DISK, POLICY_PROVIDE);
+	strcpy(r->drive, "d");
+	r->audit = true;
+	sb_range(r, 0, 99);
+	r = sb_add(&s, "disk-no", POL_RES_DISK, POLICY_DENY);
+	strcpy(r->drive, "d");
+	sb_range(r, 100, 199);
+	struct policy *p = compile_ok(&s);
+	struct policy_decision d;
+
+	policy_decide_access(p, POLICY_PIO, 0x3f8, 4, true, true, &d);
+	assert_int_equal(d.rule, 1);
+	policy_decide_access(p, POLICY_PIO, 0x3f8, 1, true, true, &d);
+	assert_int_equal(d.rule, 0);
+	policy_decide_access(p, POLICY_MMIO, 0xd00000fc, 8, true, true, &d);
+	assert_int_equal(d.rule, 3);
+	assert_int_equal(d.verdict, POLICY_REDIRECT);
+	policy_decide_access(p, POLICY_MMIO, 0xd00001fc, 8, true, true, &d);
+	assert_int_equal(d.rule, 3); /* the redirect comes first of the two strict ones */
+	policy_decide_access(p, POLICY_MMIO, 0xd00001fc, 4, true, true, &d);
+	assert_int_equal(d.rule, 3);
+	policy_decide_access(p, POLICY_MMIO, 0xd00002fc, 8, true, true, &d);
+	assert_int_equal(d.rule, 4);
+	policy_decide_access(p, POLICY_MMIO, 0xd00000f8, 8, true, true, &d);
+	assert_int_equal(d.rule, 2);
+	policy_decide_disk(p, "d", REQ_WRITE, 96, 8, false, &d);
+	assert_int_equal(d.rule, 6);
+	assert_int_equal(d.verdict, POLICY_DENY);
+	policy_decide_disk(p, "d", REQ_WRITE, 0, 100, false, &d);
+	assert_int_equal(d.rule, 5);
+	policy_decide_disk(p, "d", REQ_READ, 0, 1000000, false, &d);
+	assert_int_equal(d.rule, 6);
 	policy_free(p);
 	policy_spec_free(&s);
 }
@@ -666,6 +725,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_first_match_and_straddle),
+		cmocka_unit_test(test_strictest_byte_rule_decides),
 		cmocka_unit_test(test_defaults_and_modes),
 		cmocka_unit_test(test_top_of_address_space),
 		cmocka_unit_test(test_disk),
