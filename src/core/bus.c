@@ -66,3 +66,13 @@ int bus_add_sparse(struct bus *b, uint64_t base, uint64_t len, const char *name,
 			b->r[i].claims = claims;
 	return r;
 }
+
+int bus_set_home(struct bus *b, uint64_t base, bus_home_fn home)
+{
+	for (unsigned i = 0; i < b->nr; i++)
+		if (b->r[i].base == base) {
+			b->r[i].home = home;
+			return 0;
+		}
+	return -ENOENT;
+}

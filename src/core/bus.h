@@ -21,11 +21,18 @@ typedef void (*bus_io_fn)(void *dev, uint64_t offset, uint8_t *data, uint32_t le
  * reports — or NULL when nobody does. */
 typedef const char *(*bus_claims_fn)(void *dev, uint64_t offset, uint32_t len);
 
+/* For a range whose devices the guest can move inside it (PCI BARs): the
+ * address the policy judges an access at `offset` by — where the register
+ * it reaches sits in the layout vigil built, so that rules naming that
+ * address hold wherever the guest moved it. */
+typedef uint64_t (*bus_home_fn)(void *dev, uint64_t offset);
+
 struct bus_range {
 	uint64_t base;
 	uint64_t len;
 	bus_io_fn fn;
 	bus_claims_fn claims; /* NULL: the whole range is claimed */
+	bus_home_fn home;     /* NULL: judged where accessed */
 	void *dev;
 	const char *name;
 };
@@ -51,6 +58,15 @@ int bus_add(struct bus *b, uint64_t base, uint64_t len, const char *name, bus_io
  * answers; accesses it does not claim are unclaimed (and so denied). */
 int bus_add_sparse(struct bus *b, uint64_t base, uint64_t len, const char *name, bus_io_fn fn,
 		   bus_claims_fn claims, void *dev);
+/* Gives the range at `base` its bus_home_fn. 0, or -ENOENT. */
+int bus_set_home(struct bus *b, uint64_t base, bus_home_fn home);
+
+/* The address the policy judges an access at addr in range r (NULL: no
+ * range) by. */
+static inline uint64_t bus_policy_addr(const struct bus_range *r, uint64_t addr)
+{
+	return r && __builtin_expect(r->home != NULL, 0) ? r->home(r->dev, addr - r->base) : addr;
+}
 
 /* bus_find past the page test: the search (bus.c). */
 const struct bus_range *bus_search(const struct bus *b, uint64_t addr, uint32_t len);

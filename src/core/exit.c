@@ -100,7 +100,7 @@ static inline __attribute__((always_inline)) void access_one(struct vm *vm, unsi
 	const struct policy *p = policy_enter_vcpu(&vm->policy, cpu);
 	struct policy_decision d;
 
-	policy_decide_access(p, space, addr, len, write, r != NULL, &d);
+	policy_decide_access(p, space, bus_policy_addr(r, addr), len, write, r != NULL, &d);
 	enum policy_verdict eff = policy_effect(&d);
 	if (eff == POLICY_PROVIDE && !r)
 		eff = POLICY_DENY; /* permissive mode cannot invent a device */

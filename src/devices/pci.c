@@ -183,6 +183,7 @@ int pci_host_add(struct pci_host *h, struct pci_function *fn)
 
 	for (unsigned i = 0; i < PCI_NUM_BARS; i++) {
 		fn->bar[i].addr = addr[i];
+		fn->bar[i].home = addr[i];
 		fn->bar[i].decoded = fn->bar[i].size != 0;
 		/* 32-bit, non-prefetchable memory: type bits all 0. */
 		cfg_put32(fn, PCI_BAR0 + 4 * i, (uint32_t)addr[i]);
@@ -413,6 +414,30 @@ void pci_host_mmio(void *host, uint64_t offset, uint8_t *data, uint32_t len, boo
 		io(dev, bar_off, data, len, is_write);
 	else if (!is_write)
 		fill_ones(data, len);
+}
+
+uint64_t pci_host_mmio_home(void *host, uint64_t offset)
+{
+	struct pci_host *h = host;
+	uint64_t gpa = h->mmio_base + offset, home = gpa;
+	bool found = false;
+
+	pthread_mutex_lock(&h->lock);
+	for (unsigned s = 1; s < h->nr_slots && !found; s++) {
+		const struct pci_function *fn = h->slot[s];
+		if (!fn || !pci_mem_enabled(fn))
+			continue;
+		for (unsigned i = 0; i < PCI_NUM_BARS; i++) {
+			const struct pci_bar *b = &fn->bar[i];
+			if (b->size && b->addr && b->decoded && gpa >= b->addr && gpa - b->addr < b->size) {
+				home = b->home + (gpa - b->addr);
+				found = true;
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&h->lock);
+	return home;
 }
 
 const char *pci_host_mmio_claims(void *host, uint64_t offset, uint32_t len)

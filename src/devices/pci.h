@@ -25,6 +25,7 @@
 struct pci_bar {
 	uint32_t size;   /* power of two >= 4096; 0 = BAR unused */
 	uint64_t addr;   /* current guest address (set by pci_host_add, moved by the guest) */
+	uint64_t home;   /* the address pci_host_add gave it: what MMIO rules name */
 	bus_io_fn fn;    /* handler; offset is relative to the BAR start */
 	void *dev;
 	bool decoded;    /* the host decodes it: wholly inside the window and over
@@ -70,6 +71,10 @@ void pci_host_mmio(void *host, uint64_t offset, uint8_t *data, uint32_t len, boo
  * the window, or NULL: the bus asks, so that accesses to empty window space
  * count as unclaimed and the others are reported under their device. */
 const char *pci_host_mmio_claims(void *host, uint64_t offset, uint32_t len);
+/* bus_home_fn of the window: an access inside a BAR the guest moved is
+ * judged at that BAR's home (pci_bar.home) plus its offset in it, anything
+ * else where it is. */
+uint64_t pci_host_mmio_home(void *host, uint64_t offset);
 
 /* Whether the guest has enabled memory decoding for `fn` (command bit 1). */
 bool pci_mem_enabled(const struct pci_function *fn);

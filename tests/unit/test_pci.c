@@ -15,7 +15,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/exit.h"
+#include "core/policy.h"
+#include "core/vm.h"
 #include "devices/pci.h"
+#include "policy_spec_build.h"
 
 #define WIN_BASE 0xC0000000ULL
 #define WIN_SIZE 0x100000ULL /* 1 MiB */
@@ -647,6 +651,48 @@ static void *order_first_move(void *arg)
 	return NULL;
 }
 
+/* A deny on BAR 0's addresses (where vigil put it) holds after the guest
+ * moves the BAR: the policy judges an access by the BAR's home plus its
+ * offset in it, and what is at the home now by its own home. */
+static void test_moved_bar_judged_at_home(void **state)
+{
+	struct fixture *f = *state;
+	struct pci_host *h = f->h;
+	uint64_t home = f->d.fn.bar[0].addr, moved = WIN_BASE + 0x80000;
+	struct vm vm;
+	assert_int_equal(vm_init(&vm, 1), 0);
+	assert_int_equal(bus_add_sparse(&vm.mmio, WIN_BASE, WIN_SIZE, "pci-mmio", pci_host_mmio,
+					pci_host_mmio_claims, h), 0);
+	assert_int_equal(bus_set_home(&vm.mmio, WIN_BASE, pci_host_mmio_home), 0);
+	struct policy_spec s = { .mode = POLICY_ENFORCE };
+	sb_range(sb_add(&s, "no-bar0", POL_RES_MMIO, POLICY_DENY), home, home + 0x3fff);
+	char err[128];
+	struct policy *pol = policy_compile(&s, err, sizeof(err));
+	assert_non_null(pol);
+	policy_free(policy_swap(&vm.policy, pol));
+
+	cfg_write(h, 1, 0x04, 0x0002, 2); /* memory decoding on */
+	cfg_write(h, 1, 0x10, (uint32_t)moved, 4);
+	assert_int_equal(f->d.fn.bar[0].addr, moved);
+	assert_int_equal(pci_host_mmio_home(h, moved + 0x10 - WIN_BASE), home + 0x10);
+	assert_int_equal(pci_host_mmio_home(h, 0x1234), WIN_BASE + 0x1234); /* in no BAR */
+	uint8_t d[4] = { 1, 2, 3, 4 };
+	struct vexit ex = { .reason = VEXIT_MMIO, .write = true, .addr = moved + 0x10, .len = 4, .count = 1, .data = d };
+	assert_int_equal(exit_dispatch(&vm, 0, &ex), VM_STOP_NONE);
+	assert_int_equal(f->d.regs[0][0x10], 0); /* denied */
+	assert_int_equal(policy_rule_hits(pol, 0), 1);
+	/* BAR 2 moved onto BAR 0's home: its own rules (none) hold there. */
+	uint64_t bar2_home = f->d.fn.bar[2].addr;
+	cfg_write(h, 1, 0x18, (uint32_t)home, 4);
+	assert_int_equal(f->d.fn.bar[2].addr, home);
+	ex.addr = home + 0x10;
+	assert_int_equal(exit_dispatch(&vm, 0, &ex), VM_STOP_NONE);
+	assert_int_equal(f->d.regs[1][0x10], 1);
+	assert_int_equal(pci_host_mmio_home(h, home + 0x10 - WIN_BASE), bar2_home + 0x10);
+	vm_fini(&vm);
+	policy_spec_free(&s);
+}
+
 static void test_moves_hooked_in_order(void **state)
 {
 	struct fixture *f = *state;
@@ -731,6 +777,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_partial_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bar_sizing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bar_move, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_moved_bar_judged_at_home, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mem_disabled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_command_status_wmask, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interrupt, setup, teardown),

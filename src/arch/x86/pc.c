@@ -76,7 +76,8 @@ static int add_devices(struct vm *vm, struct pc_board *pc, const struct pc_confi
 	if (add(vm, &vm->pio, PORT_PCI_CONF, PORT_PCI_CONF_LEN, "pci-host", "pci-host", &pci_ops, pci_host_cfg_io, pc->pci, err,
 		errlen) < 0 ||
 	    bus_add_sparse(&vm->mmio, LAYOUT_MMIO32_START, LAYOUT_IOAPIC - LAYOUT_MMIO32_START, "pci-mmio",
-			   pci_host_mmio, pci_host_mmio_claims, pc->pci) < 0)
+			   pci_host_mmio, pci_host_mmio_claims, pc->pci) < 0 ||
+	    bus_set_home(&vm->mmio, LAYOUT_MMIO32_START, pci_host_mmio_home) < 0)
 		return errmsg(err, errlen, "cannot place the PCI MMIO window");
 	return 0;
 }
