@@ -117,7 +117,7 @@ static int fp_doorbell(void *ctx, uint64_t gpa, uint32_t len, struct doorbell *d
 	(void)ctx, (void)gpa, (void)len, (void)db, (void)assign;
 	return 0;
 }
-static const struct platform_ops plat = { fp_alloc, fp_set, fp_fire, fp_free, fp_doorbell, NULL };
+static const struct platform_ops plat = { fp_alloc, fp_set, fp_fire, fp_free, fp_doorbell, NULL, NULL };
 
 static void irq_set_none(void *ctx, uint32_t gsi, int level)
 {

@@ -58,7 +58,7 @@
 #define QSIZE 16u
 #define RING(q) (0x1000u + 0x1000u * (q)) /* desc; avail +0x100, used +0x200 */
 #define DATA 0x10000u                      /* where chains point, mostly */
-#define MAX_DB 16
+#define MAX_DB (2 * VIRTIO_MAX_QUEUES) /* each queue's, and its platform one */
 #define MAX_IO 64
 #define MAX_STREAMS 32
 
@@ -785,7 +785,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	doorbell_ret = (plat_opt & 2) ? -ENOSPC : 0;
 	struct platform_ops plat = { fp_msi_alloc, fp_msi_set, fp_msi_fire, fp_msi_free,
-				     (plat_opt & 1) ? fp_doorbell : NULL, NULL };
+				     (plat_opt & 1) ? fp_doorbell : NULL, NULL, NULL };
 	r.vp = virtio_pci_new(r.d, r.h, &fx, &plat, intx, NULL, err, sizeof(err));
 	if (!r.vp)
 		abort();

@@ -284,3 +284,19 @@ const char *vexit_reason_name(enum vexit_reason r)
 	};
 	return r < VEXIT__COUNT ? names[r] : "unknown";
 }
+
+bool exit_judge_doorbell(struct vm *vm, uint64_t gpa, uint32_t len)
+{
+	const struct policy *p = policy_enter(&vm->policy);
+	struct policy_decision d;
+	uint8_t data[8] = { 0 };
+
+	policy_decide_access(p, POLICY_MMIO, gpa, len, true, true, &d);
+	bool provide = policy_effect(&d) == POLICY_PROVIDE;
+	if (ev_wanted(vm->ev, d.audit)) {
+		const struct bus_range *r = bus_find(&vm->mmio, gpa, len);
+		emit_access(vm, EV_NO_VCPU, POLICY_MMIO, r, gpa, data, len, true, &d);
+	}
+	policy_leave(&vm->policy);
+	return provide;
+}

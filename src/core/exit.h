@@ -58,6 +58,13 @@ struct vexit {
  * the reason the whole VM must stop. */
 enum vm_stop exit_dispatch(struct vm *vm, unsigned cpu, struct vexit *ex);
 
+/* A guest write the hypervisor took without an exit (a queue doorbell KVM
+ * caught through an ioeventfd), as the event thread takes it: judged as an
+ * MMIO write of `len` bytes at `gpa` (claimed) and traced or audited as
+ * one by no vCPU. Several writes between two takes are one. True: carry it
+ * out; false: the policy refused it (drop it). */
+bool exit_judge_doorbell(struct vm *vm, uint64_t gpa, uint32_t len);
+
 const char *vexit_reason_name(enum vexit_reason r);
 
 #endif

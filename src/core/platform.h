@@ -29,6 +29,10 @@ struct platform_ops {
 	 * the write exits and the transport rings the doorbell itself. */
 	int (*doorbell)(void *ctx, uint64_t gpa, uint32_t len, struct doorbell *db, bool assign);
 	void *ctx;
+	/* Such a write, as the transport takes it from db: the policy's
+	 * answer (exit_judge_doorbell; gpa is where the policy judges it).
+	 * Optional: without it, taken. */
+	bool (*doorbell_taken)(void *ctx, uint64_t gpa, uint32_t len);
 };
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "host/exec_evloop.h"
 #include "kvm/kvm.h"
+#include "core/exit.h"
 #include "kvm/kvm_internal.h"
 
 #define IRQCHIP_GSIS 24
@@ -165,9 +166,15 @@ static int kvm_doorbell(void *ctx, uint64_t gpa, uint32_t len, struct doorbell *
 	return ioctl(kb->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
 }
 
+static bool kvm_doorbell_taken(void *ctx, uint64_t gpa, uint32_t len)
+{
+	struct kvm_backend *kb = ctx;
+	return exit_judge_doorbell(kb->vm, gpa, len);
+}
+
 struct platform_ops kvm_platform_ops(struct kvm_backend *kb)
 {
 	return (struct platform_ops){ .msi_alloc = kvm_msi_alloc, .msi_set = kvm_msi_set,
 				      .msi_fire = kvm_msi_fire, .msi_free = kvm_msi_free,
-				      .doorbell = kvm_doorbell, .ctx = kb };
+				      .doorbell = kvm_doorbell, .doorbell_taken = kvm_doorbell_taken, .ctx = kb };
 }

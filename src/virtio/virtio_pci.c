@@ -55,7 +55,8 @@ struct msix_entry {
 struct kick {
 	struct virtio_pci *vp;
 	unsigned q;
-	struct doorbell *db;
+	struct doorbell *db;  /* rung by the transport (a notify write that exited, a turn's rest) */
+	struct doorbell *kdb; /* rung by the platform (KVM's ioeventfd): judged first */
 };
 
 struct virtio_pci {
@@ -269,6 +270,20 @@ static void serve_turn(struct kick *k)
 static void on_kick(void *ctx)
 {
 	serve_turn(ctx);
+}
+
+/* A notify write the platform caught without an exit: the policy sees it
+ * here (at the notify register's home address), as the exit path would
+ * have. */
+static void on_bound_kick(void *ctx)
+{
+	struct kick *k = ctx;
+	struct virtio_pci *vp = k->vp;
+	uint64_t gpa = vp->fn.bar[0].home + OFF_NOTIFY + (uint64_t)k->q * NOTIFY_MULT;
+
+	if (vp->plat.doorbell_taken && !vp->plat.doorbell_taken(vp->plat.ctx, gpa, 2))
+		return;
+	serve_turn(k);
 }
 
 static void do_activate(struct virtio_pci *vp)
@@ -575,7 +590,7 @@ static void bind_doorbells(struct virtio_pci *vp, uint64_t bar, bool assign)
 		if (!vp->plat.doorbell || (!assign && !vp->bound[q]))
 			continue;
 		uint64_t gpa = bar + OFF_NOTIFY + q * NOTIFY_MULT;
-		vp->bound[q] = vp->plat.doorbell(vp->plat.ctx, gpa, 2, vp->kick[q].db, assign) == 0 && assign;
+		vp->bound[q] = vp->plat.doorbell(vp->plat.ctx, gpa, 2, vp->kick[q].kdb, assign) == 0 && assign;
 	}
 }
 
@@ -681,7 +696,9 @@ struct virtio_pci *virtio_pci_new(struct virtio_dev *dev, struct pci_host *host,
 			vp->vec[v] = NULL; /* stays pending in the PBA: the guest polls or falls back */
 	for (unsigned q = 0; q < dev->num_queues; q++) {
 		vp->kick[q].db = ex->ops->doorbell_new(ex->ctx, on_kick, &vp->kick[q]);
-		if (!vp->kick[q].db) {
+		if (plat->doorbell)
+			vp->kick[q].kdb = ex->ops->doorbell_new(ex->ctx, on_bound_kick, &vp->kick[q]);
+		if (!vp->kick[q].db || (plat->doorbell && !vp->kick[q].kdb)) {
 			snprintf(err, errlen, "%s: cannot set up queue notifications", dev->name);
 			virtio_pci_free(vp);
 			return NULL;
@@ -710,8 +727,10 @@ void virtio_pci_free(struct virtio_pci *vp)
 	if (!vp)
 		return;
 	bind_doorbells(vp, vp->fn.bar[0].addr, false);
-	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++) {
 		vp->ex.ops->doorbell_free(vp->ex.ctx, vp->kick[q].db);
+		vp->ex.ops->doorbell_free(vp->ex.ctx, vp->kick[q].kdb);
+	}
 	for (unsigned v = 0; v < NVEC; v++)
 		if (vp->vec[v])
 			vp->plat.msi_free(vp->plat.ctx, vp->vec[v]);

@@ -65,7 +65,7 @@ struct machine {
 	struct virtio_dev d;
 	struct virtio_pci *vp;
 	struct vdev pv, vv;
-	struct doorbell db[NQ];
+	struct doorbell db[2 * NQ]; /* each queue's, and its platform one */
 	unsigned ndb;
 	struct msi msi[NQ + 1];
 	unsigned nmsi;
@@ -104,7 +104,7 @@ static struct doorbell *fx_db_new(void *ctx, void (*fn)(void *), void *arg)
 {
 	struct machine *m = ctx;
 	(void)fn, (void)arg;
-	return m->ndb < NQ ? &m->db[m->ndb++] : NULL;
+	return m->ndb < 2 * NQ ? &m->db[m->ndb++] : NULL;
 }
 static void fx_db_ring(void *ctx, struct doorbell *db)
 {
@@ -147,8 +147,8 @@ static int fp_doorbell(void *ctx, uint64_t gpa, uint32_t len, struct doorbell *d
 {
 	struct machine *m = ctx;
 	(void)len;
-	unsigned q = (unsigned)(db - m->db);
-	assert_true(q < NQ);
+	unsigned i = (unsigned)(db - m->db), q = i / 2; /* made per queue: the transport's, then this one */
+	assert_true(q < NQ && i % 2 == 1);
 	m->bound[q] = assign;
 	m->bound_gpa[q] = assign ? gpa : 0;
 	return 0;
@@ -214,7 +214,7 @@ static struct machine *build(void)
 	m->d = (struct virtio_dev){ .name = "fake", .device_id = 1, .num_queues = NQ, .queue_max = QMAX,
 				    .config_len = 8, .ops = &fk_ops, .priv = m, .mem = &m->g.m };
 	struct exec ex = { &fx_ops, m };
-	struct platform_ops plat = { fp_alloc, fp_set, fp_fire, fp_free, fp_doorbell, m };
+	struct platform_ops plat = { fp_alloc, fp_set, fp_fire, fp_free, fp_doorbell, m, NULL };
 	m->vp = virtio_pci_new(&m->d, m->h, &ex, &plat, intx, m, err, sizeof(err));
 	assert_non_null(m->vp);
 	m->pv = (struct vdev){ .id = "pci-host", .kind = "pci-host", .impl = m->h };

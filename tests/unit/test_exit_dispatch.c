@@ -485,6 +485,25 @@ static void test_policy_wide_access_over_a_deny(void **state)
 	policy_spec_free(&s);
 }
 
+/* A doorbell KVM caught (no exit) is judged as the MMIO write it was: a
+ * deny on its address refuses it, and the rule counts it. */
+static void test_doorbell_judged(void **state)
+{
+	struct fixture *f = *state;
+	assert_true(exit_judge_doorbell(&f->vm, MMIO_BASE + 0x10, 2));
+	struct policy_spec s = { .mode = POLICY_ENFORCE };
+	sb_range(sb_add(&s, "no-kick", POL_RES_MMIO, POLICY_DENY), MMIO_BASE + 0x10, MMIO_BASE + 0x11);
+	char err[128];
+	struct policy *pol = policy_compile(&s, err, sizeof(err));
+	assert_non_null(pol);
+	policy_free(policy_swap(&f->vm.policy, pol));
+	assert_false(exit_judge_doorbell(&f->vm, MMIO_BASE + 0x10, 2));
+	assert_true(exit_judge_doorbell(&f->vm, MMIO_BASE + 0x14, 2));
+	assert_int_equal(policy_rule_hits(pol, 0), 1);
+	assert_int_equal(f->mmio.n, 0); /* judged only: the transport carries it out */
+	policy_spec_free(&s);
+}
+
 /* Redirects: a read of 0x2f8-0x2ff returns a fixed value (writes dropped);
  * 0x2e8-0x2ef goes to the same offset at COM1; an access that starts below
  * the redirected range and only straddles into it reads as denied. */
@@ -752,6 +771,7 @@ int main(void)
 		T(test_policy_deny_ports),
 		T(test_policy_redirect),
 		T(test_policy_wide_access_over_a_deny),
+		T(test_doorbell_judged),
 		T(test_monitor_overflow),
 		T(test_mon_report),
 		T(test_vm_request_stop_first_wins),

@@ -58,7 +58,7 @@ struct machine {
 	struct fnet *nb;
 	struct virtio_pci *vp;
 	struct vdev pv, vv;
-	struct doorbell db[NQ];
+	struct doorbell db[2 * NQ]; /* each queue's, and its platform one */
 	unsigned ndb;
 	struct msi msi[NQ + 1];
 	unsigned nmsi;
@@ -88,7 +88,7 @@ static void fx_timer_free(void *ctx, struct exec_timer *t)
 static struct doorbell *fx_db_new(void *ctx, void (*fn)(void *), void *arg)
 {
 	struct machine *m = ctx;
-	if (m->ndb == NQ)
+	if (m->ndb == 2 * NQ)
 		return NULL;
 	m->db[m->ndb] = (struct doorbell){ fn, arg };
 	return &m->db[m->ndb++];
@@ -188,7 +188,7 @@ static struct machine *build(void)
 				      sizeof(err));
 	assert_non_null(m->d);
 	struct exec ex = { &fx_ops, m };
-	struct platform_ops plat = { fp_alloc, fp_set, fp_fire, fp_free, fp_doorbell, m };
+	struct platform_ops plat = { fp_alloc, fp_set, fp_fire, fp_free, fp_doorbell, m, NULL };
 	m->vp = virtio_pci_new(m->d, m->h, &ex, &plat, intx, m, err, sizeof(err));
 	assert_non_null(m->vp);
 	m->pv = (struct vdev){ .id = "pci-host", .kind = "pci-host", .impl = m->h };

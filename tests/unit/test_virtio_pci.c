@@ -137,6 +137,10 @@ struct fix {
 	/* INTx */
 	atomic_int intx_level;
 	atomic_int intx_calls;
+	_Atomic uint64_t kick_gpa; /* fk_doorbell_taken: the last it judged */
+	atomic_uint kick_len;
+	atomic_int kicks_judged;
+	atomic_bool refuse_kick;
 	atomic_uint intx_gsi;
 };
 
@@ -287,6 +291,17 @@ static int fk_doorbell(void *ctx, uint64_t gpa, uint32_t len, struct doorbell *d
 	return f->ioev_ret;
 }
 
+/* The policy's answer for a doorbell KVM caught: f->refuse_kick, and the
+ * address asked about. */
+static bool fk_doorbell_taken(void *ctx, uint64_t gpa, uint32_t len)
+{
+	struct fix *f = ctx;
+	atomic_store(&f->kick_gpa, gpa);
+	atomic_store(&f->kick_len, len);
+	atomic_fetch_add(&f->kicks_judged, 1);
+	return !atomic_load(&f->refuse_kick);
+}
+
 static void fk_intx_set(void *ctx, uint32_t gsi, int level)
 {
 	struct fix *f = ctx;
@@ -427,7 +442,8 @@ static struct fix *fix_new(uint32_t config_len, bool with_ioeventfd)
 				    .gate = { .stats = &f->stats }, .mem = &f->g.m };
 	f->plat = (struct platform_ops){ .msi_alloc = fk_msi_alloc, .msi_set = fk_msi_set,
 					 .msi_fire = fk_msi_fire, .msi_free = fk_msi_free,
-					 .doorbell = with_ioeventfd ? fk_doorbell : NULL, .ctx = f };
+					 .doorbell = with_ioeventfd ? fk_doorbell : NULL, .ctx = f,
+					 .doorbell_taken = fk_doorbell_taken };
 	f->h = pci_host_new(MMIO_BASE, MMIO_SIZE);
 	assert_non_null(f->h);
 	f->loop = evloop_new();
@@ -1116,6 +1132,16 @@ static void test_ioeventfd_registration_and_bar_move(void **state)
 	assert_int_equal(write(evloop_doorbell_fd(db[1]), &one, sizeof(one)), sizeof(one));
 	assert_int_equal(wait_for(&f->notify[1], 2), 2);
 	assert_int_equal(atomic_load(&f->notify[0]), 1);
+	/* ... judged by the policy as the notify register's 2-byte write; a
+	 * refused one is dropped. */
+	assert_int_equal(atomic_load(&f->kick_gpa), MMIO_BASE + B_NOTIFY + 4);
+	assert_int_equal(atomic_load(&f->kick_len), 2);
+	atomic_store(&f->refuse_kick, true);
+	assert_int_equal(write(evloop_doorbell_fd(db[1]), &one, sizeof(one)), sizeof(one));
+	assert_int_equal(wait_for(&f->kicks_judged, 2), 2);
+	ev_barrier(f, &f->ev_thread);
+	assert_int_equal(atomic_load(&f->notify[1]), 2);
+	atomic_store(&f->refuse_kick, false);
 
 	/* The guest moves BAR0. */
 	cfg_wr(f, 0x10, 4, (uint32_t)nb);
@@ -1140,6 +1166,10 @@ static void test_ioeventfd_registration_and_bar_move(void **state)
 	assert_int_equal(bar_rd(f, CC_NUMQ, 2), NQ);
 	bar_wr(f, B_NOTIFY, 2, 0);
 	assert_int_equal(wait_for(&f->notify[0], 2), 2);
+	/* Moved, a caught doorbell is still judged at its home address. */
+	assert_int_equal(write(evloop_doorbell_fd(db[0]), &one, sizeof(one)), sizeof(one));
+	assert_int_equal(wait_for(&f->notify[0], 3), 3);
+	assert_int_equal(atomic_load(&f->kick_gpa), MMIO_BASE + B_NOTIFY);
 
 	/* Rewriting the same address is no move. */
 	cfg_wr(f, 0x10, 4, (uint32_t)nb);
