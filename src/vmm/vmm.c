@@ -301,11 +301,21 @@ int vmm_set_policy(struct vmm *m, struct policy *p, struct policy_spec *s, char 
 		return -1;
 	}
 	/* policy_swap() returns once no vCPU or device thread is still inside
-	 * the old policy, so it can go at once. */
-	policy_free(policy_swap(&machine_vm(m->mc)->policy, p));
+	 * the old policy, so it can go at once (once KVM's MSR filter follows:
+	 * where it cannot, the old policy goes back, filter and all, and the
+	 * request fails, rather than MSR rules held only on paper). */
+	struct policy_slot *slot = &machine_vm(m->mc)->policy;
+	struct policy *old = policy_swap(slot, p);
 	char kerr[256];
-	if (machine_policy_changed(m->mc, kerr, sizeof(kerr)) < 0)
-		VLOG_ERROR("policy replaced, but the MSR filter kept the old MSRs: %s", kerr);
+	if (machine_policy_changed(m->mc, kerr, sizeof(kerr)) < 0) {
+		policy_free(policy_swap(slot, old));
+		char again[256];
+		if (machine_policy_changed(m->mc, again, sizeof(again)) < 0)
+			VLOG_ERROR("policy kept, but its MSR filter could not be put back: %s", again);
+		policy_spec_free(s);
+		return errmsg(err, errlen, "policy: KVM's MSR filter refused it (%s); the old policy stays", kerr);
+	}
+	policy_free(old);
 	vmcfg_set_policy(&m->cfg, s);
 	VLOG_INFO("policy replaced: %s, %u rules", m->cfg.policy.mode == POLICY_PERMISSIVE ? "permissive" : "enforce",
 		  m->cfg.policy.nrules);
