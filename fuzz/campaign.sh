@@ -38,6 +38,8 @@ settle() {
 	if ls "$d"/crash-* "$d"/leak-* "$d"/timeout-* "$d"/oom-* >/dev/null 2>&1 ||
 		grep -q -E '^==[0-9]+==ERROR|^SUMMARY: |runtime error|^ERROR: libFuzzer' "$log"; then
 		how=crash
+	elif [ "$rc" = 72 ] && grep -q 'run interrupted' "$log"; then
+		how=stopped # libFuzzer's exit on SIGINT/SIGTERM (-interrupted_exitcode)
 	elif [ "$rc" != killed ] && [ "$rc" != 0 ] && [ "$rc" -lt 128 ]; then
 		how=crash
 	fi

@@ -18,6 +18,7 @@ n=$((runs > 1000 ? 1000 : runs))
 echo "#$n	pulse  cov: 1"
 case ${FAKE:-} in
 hang) exec sleep 60 ;;
+term) echo "==1== libFuzzer: run interrupted; exiting"; exit 72 ;;
 crash) echo "==1==ERROR: AddressSanitizer: heap-buffer-overflow"; exit 1 ;;
 esac
 echo "stat::number_of_executed_units: $n"
@@ -68,6 +69,11 @@ rm -rf "$t/s"
 FUZZ_LEDGERS=$t/L fuzz/campaign.sh "$t/b" "$t/s" 2500 fuzz_fake >/dev/null 2>&1
 check "only the same binary's runs are taken" [ "$(wc -l <"$t/s/fake/ledger")" = 3 ] &&
 	[ "$(wc -l <"$t/L/fake")" = 6 ]
+rm -rf "$t/s"
+FAKE=term fuzz/campaign.sh "$t/b" "$t/s" 1000 fuzz_fake >/dev/null 2>&1
+check "a fuzzer stopped by a signal (libFuzzer's exit 72) is no crash" grep -q ' stopped ' "$t/s/fake/ledger" &&
+	! grep -q ' crash ' "$t/s/fake/ledger"
+
 rm -rf "$t/s"
 FAKE=hang timeout -s KILL 3 fuzz/campaign.sh "$t/b" "$t/s" 2500 fuzz_fake >/dev/null 2>&1
 pkill -f "$t/b/fuzz/fuzz_fake" 2>/dev/null; pkill -f "$t/s/fake/fuzzer" 2>/dev/null
