@@ -332,6 +332,31 @@ def main():
     check("the Diff holds fewer pages than the Full",
           os.path.exists(dmem) and blocks(dmem) < blocks(mem), "%s vs %s" % (
               blocks(dmem) if os.path.exists(dmem) else "-", blocks(mem)))
+
+    # --- a Diff that fails (its disk full) gives back the pages it took -------
+    # The next Diff must hold them: the Full, the first Diff and that one
+    # merged then go on from it. Needs a tmpfs (root); skipped otherwise.
+    full_dir, d3state, d3mem, before_d3 = os.path.join(T, "full"), os.path.join(T, "d3.state"), \
+        os.path.join(T, "d3.mem"), None
+    os.makedirs(full_dir)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", full_dir],
+                      capture_output=True).returncode == 0:
+        with open(os.path.join(full_dir, "filler"), "wb") as f:
+            f.write(b"x" * 4096)
+        call(sa, "PATCH", "/vm", {"state": "Resumed"})
+        nd1, _ = counts(before_diff)
+        wait_count(ca, (nd1[-1] if nd1 else 0) + 10)
+        call(sa, "PATCH", "/vm", {"state": "Paused"})
+        before_d3 = settle(ca)
+        st, _, b = put(sa, "/snapshot/create", {"snapshot_type": "Diff", "snapshot_path": os.path.join(T, "d2.state"),
+                                                "mem_file_path": os.path.join(full_dir, "d2.mem")})
+        check("a Diff onto a full disk: 400, said why", st == 400 and "No space" in str(b), "%s %s" % (st, b))
+        st, _, b = put(sa, "/snapshot/create", {"snapshot_type": "Diff", "snapshot_path": d3state,
+                                                "mem_file_path": d3mem})
+        check("the Diff after it: 204", st == 204, "%s %s" % (st, b))
+        subprocess.run(["umount", full_dir], capture_output=True)
+    else:
+        print("SKIP a Diff onto a full disk (no tmpfs here)")
     stop(a)
 
     # --- B: a new process goes on from the Full snapshot -----------------------
@@ -372,6 +397,16 @@ def main():
     check("after Diff, the count goes on from the Diff snapshot",
           ok and consecutive(nums) and allok, "%s ... %s" % (nums[:3], nums[-5:]))
     stop(cp)
+    if before_d3 is not None:
+        r = subprocess.run([V, "snapshot-editor", "edit-memory", "rebase", "--memory-path", merged, "--diff-path",
+                            d3mem], capture_output=True, text=True)
+        cp, sc, cc, st, b = load("c3", d3state, merged)
+        n3, _ = counts(before_d3)
+        ok = r.returncode == 0 and st == 204 and wait_count(cc, (n3[-1] if n3 else 0) + 5)
+        nums, allok = counts(before_d3 + console(cc))
+        check("after a failed Diff, the next one holds what it took: the count goes on",
+              ok and consecutive(nums) and allok, "%s %s %s ... %s" % (r.stderr, st, nums[:3], nums[-5:]))
+        stop(cp)
 
     # --- 20 clones of one snapshot ---------------------------------------------
     clones = []

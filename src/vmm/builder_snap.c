@@ -146,9 +146,22 @@ static int write_region(int fd, const struct gmem_region *r, uint64_t file_off, 
 	return 0;
 }
 
+/* The dirty pages a failed snapshot took from the logs go back into gmem's
+ * own bitmap: the next Diff must still hold them (the file that took them
+ * is no snapshot). */
+static void give_back(const struct gmem *m, uint64_t *const *bm)
+{
+	for (unsigned i = 0; i < m->nr; i++)
+		for (uint64_t pg = 0; bm[i] && pg < m->r[i].size / GMEM_PAGE; pg++)
+			if (bm[i][pg / 64] >> (pg % 64) & 1)
+				gmem_mark_dirty(m, m->r[i].gpa + pg * GMEM_PAGE, GMEM_PAGE);
+}
+
 int machine_save_memory(struct machine *mc, int fd, bool diff, uint64_t *bytes, char *err, size_t errlen)
 {
 	const struct gmem *m = &mc->vm.mem;
+	uint64_t *bm[GMEM_MAX_REGIONS] = { 0 };
+	int rc = -1;
 	*bytes = 0;
 	if (diff && !mc->dirty_on)
 		return errmsg(err, errlen, "Diff snapshots are not allowed on uVMs with dirty page tracking disabled.");
@@ -157,18 +170,19 @@ int machine_save_memory(struct machine *mc, int fd, bool diff, uint64_t *bytes, 
 	uint64_t off = 0;
 	for (unsigned i = 0; i < m->nr; i++) {
 		const struct gmem_region *r = &m->r[i];
-		uint64_t *bm = NULL;
 		/* Either kind takes the logs, so that the next Diff holds what
 		 * changed after this snapshot. */
 		if (mc->dirty_on) {
-			bm = calloc((r->size / GMEM_PAGE + 63) / 64, sizeof(uint64_t));
-			if (!bm)
-				return errmsg(err, errlen, "out of memory");
-			int k = kvm_dirty_log_fetch(mc->kb, i, bm);
-			gmem_dirty_take(m, i, bm);
+			bm[i] = calloc((r->size / GMEM_PAGE + 63) / 64, sizeof(uint64_t));
+			if (!bm[i]) {
+				errmsg(err, errlen, "out of memory");
+				goto out;
+			}
+			int k = kvm_dirty_log_fetch(mc->kb, i, bm[i]);
+			gmem_dirty_take(m, i, bm[i]);
 			if (k < 0) {
-				free(bm);
-				return errmsg(err, errlen, "KVM_GET_DIRTY_LOG: %s", strerror(-k));
+				errmsg(err, errlen, "KVM_GET_DIRTY_LOG: %s", strerror(-k));
+				goto out;
 			}
 		}
 		uint64_t *have = NULL;
@@ -177,14 +191,19 @@ int machine_save_memory(struct machine *mc, int fd, bool diff, uint64_t *bytes, 
 			free(have);
 			have = NULL;
 		}
-		int w = write_region(fd, r, off, diff ? bm : NULL, have, bytes, err, errlen);
+		int w = write_region(fd, r, off, diff ? bm[i] : NULL, have, bytes, err, errlen);
 		free(have);
-		free(bm);
 		if (w < 0)
-			return -1;
+			goto out;
 		off += r->size;
 	}
-	return 0;
+	rc = 0;
+out:
+	if (rc < 0)
+		give_back(m, bm);
+	for (unsigned i = 0; i < m->nr; i++)
+		free(bm[i]);
+	return rc;
 }
 
 /* ---- restore ---- */
