@@ -139,10 +139,22 @@ if [ $rc -eq 0 ] && grep -q "tiny: denied ok" "$T/out" && [ "$(grep -c 'cannot w
    grep -Eq '^trace: .*trace_lines=0 audit_lines=0 write_failed=[1-9]' "$T/full"; then pass "unwritable records counted, VM unharmed"
 else fail "unwritable records counted, VM unharmed" "exit $rc: $(grep -v '^vcpu' "$T/full" | head -c 400)"; fi
 
+# --- a cap on each file: past --log-max, records are dropped and counted ----
+timeout 120 "$V" run --kernel "$G/tiny-hammer.bin" --trace "$T/cap.jsonl" --log-max 64K --stats >/dev/null 2>"$T/cap"
+rc=$?
+size=$(stat -c %s "$T/cap.jsonl" 2>/dev/null || echo missing)
+if [ $rc -eq 0 ] && [ "$size" != missing ] && [ "$size" -le 65536 ] && grep -q 'reached its cap of 65536 bytes' "$T/cap" &&
+   grep -Eq '^trace: .*write_failed=[1-9]' "$T/cap"; then pass "--log-max 64K: the trace stops at 64 KiB, the rest counted ($size bytes)"
+else fail "--log-max caps the trace" "exit $rc, $size bytes: $(grep -E 'cap|^trace:' "$T/cap" | head -c 300)"; fi
+timeout 60 "$V" run --kernel "$G/tiny-poweroff.bin" --log-max 1K >/dev/null 2>"$T/cap2"
+if [ $? -ne 0 ] && grep -q "log-max '1K'" "$T/cap2"; then pass "--log-max below 4K refused"
+else fail "--log-max below 4K refused" "$(head -c 200 "$T/cap2")"; fi
+
 # --- the config file's keys ------------------------------------------------
 cat >"$T/cfg.json" <<EOF
 {"boot-source": {"kernel_image_path": "$G/tiny-poweroff.bin"}, "console": {"output": "none"},
- "trace": "$T/c.jsonl", "trace_filter": {"kind": ["pio"], "addr": ["0x1234"]}, "audit": "$T/ca.jsonl"}
+ "trace": "$T/c.jsonl", "trace_filter": {"kind": ["pio"], "addr": ["0x1234"]}, "audit": "$T/ca.jsonl",
+ "log_max": 1048576}
 EOF
 timeout 60 "$V" run --config-file "$T/cfg.json" --no-api >/dev/null 2>&1
 pycheck "config file: trace, trace_filter (object), audit" "$LOAD"'

@@ -54,6 +54,8 @@ void run_usage(FILE *out)
 		"  --trace-filter SPEC keep only some events, e.g. 'kind=pio,mmio;device=com1,unclaimed;\n"
 		"                      addr=0x3f8-0x3ff;vcpu=0,1' (each clause present must match)\n"
 		"  --audit FILE        append an audit record (JSON lines) for every audited policy decision\n"
+		"  --log-max SIZE      the most vigil writes to each trace and audit file (default 1G):\n"
+		"                      past it, records are dropped and counted\n"
 		"  --gdb unix:PATH|tcp:ADDR:PORT\n"
 		"                      a gdb remote stub there (gdb: target remote ...); vCPUs are threads\n"
 		"  --gdb-wait          hold the guest at its first instruction until gdb attaches\n"
@@ -180,7 +182,7 @@ int run_parse(int argc, char **argv, struct run_opts *o)
 {
 	enum { O_KERNEL = 256, O_INITRD, O_CMDLINE, O_MEM, O_CPUS, O_CONSOLE, O_STATS, O_DISK, O_NET, O_VSOCK,
 	       O_RNG, O_CONSOLE_DEV, O_TRACE, O_TRACE_FILTER, O_AUDIT, O_API_SOCK, O_CONFIG_FILE, O_NO_API, O_ID,
-	       O_POLICY, O_GDB, O_GDB_WAIT, O_SECCOMP };
+	       O_POLICY, O_GDB, O_GDB_WAIT, O_SECCOMP, O_LOG_MAX };
 	static const struct option longopts[] = {
 		{ "kernel", required_argument, NULL, O_KERNEL },
 		{ "initrd", required_argument, NULL, O_INITRD },
@@ -192,6 +194,7 @@ int run_parse(int argc, char **argv, struct run_opts *o)
 		{ "trace", required_argument, NULL, O_TRACE },
 		{ "trace-filter", required_argument, NULL, O_TRACE_FILTER },
 		{ "audit", required_argument, NULL, O_AUDIT },
+		{ "log-max", required_argument, NULL, O_LOG_MAX },
 		{ "disk", required_argument, NULL, O_DISK },
 		{ "net", required_argument, NULL, O_NET },
 		{ "vsock", required_argument, NULL, O_VSOCK },
@@ -268,6 +271,10 @@ int run_parse(int argc, char **argv, struct run_opts *o)
 			if (!optarg[0] || strlen(optarg) >= sizeof(c->audit))
 				return bad("--audit: expected a file name");
 			strcpy(c->audit, optarg);
+			break;
+		case O_LOG_MAX:
+			if (parse_size(optarg, &c->log_max) < 0 || c->log_max < 4096)
+				return bad("--log-max '%s': expected a size of at least 4K, e.g. 100M", optarg);
 			break;
 		case O_DISK:
 			if (add_disk(c, optarg) < 0)

@@ -238,6 +238,7 @@ static int open_trace(struct machine *mc, char *err, size_t errlen)
 	if (!mc->trace)
 		return -1;
 	mc->vm.ev = vtrace_sink(mc->trace);
+	vtrace_set_max(mc->trace, c->log_max);
 	if (vtrace_set_filter(mc->trace, c->trace_filter, err, errlen) < 0 ||
 	    (c->trace[0] && vtrace_set_trace(mc->trace, c->trace, err, errlen) < 0) ||
 	    (c->audit[0] && vtrace_set_audit(mc->trace, c->audit, err, errlen) < 0))

@@ -118,6 +118,7 @@ struct vm_config {
 	char trace[PATH_MAX];         /* --trace FILE (JSON lines), "-" = stderr, "" = off */
 	char trace_filter[1024];      /* --trace-filter SPEC (vmm/trace.h), "" = everything */
 	char audit[PATH_MAX];         /* --audit FILE (JSON lines, appended), "-" = stderr, "" = off */
+	uint64_t log_max;             /* --log-max SIZE: bytes per trace/audit file, 0 = VTRACE_MAX_DEFAULT */
 	char snapshot_load[8192];     /* the config file's "snapshot-load" (PUT /snapshot/load's body), or "" */
 	/* The policy (--policy, the config file's "policy", PUT /policy), as
 	 * read; installed by the builder. The configuration owns its rules: a

@@ -186,6 +186,7 @@ static int apply(struct vm_config *c, json_t *doc, bool need_boot, char *err, si
 					    "policy",
 					    "trace_filter",
 					    "audit",
+					    "log_max",
 					    "seccomp",
 					    "snapshot-load",
 					    NULL};
@@ -277,6 +278,11 @@ static int apply(struct vm_config *c, json_t *doc, bool need_boot, char *err, si
 		if (json_string_length(v) >= sizeof(c->audit))
 			return errmsg(err, errlen, "audit: path is too long");
 		strcpy(c->audit, json_string_value(v));
+	}
+	if ((v = json_object_get(doc, "log_max")) && !json_is_null(v)) {
+		if (!json_is_integer(v) || json_integer_value(v) < 4096)
+			return errmsg(err, errlen, "log_max: expected a number of bytes, at least 4096");
+		c->log_max = (uint64_t)json_integer_value(v);
 	}
 	return 0;
 }

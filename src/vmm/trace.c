@@ -36,6 +36,7 @@ struct out {
 	size_t len;
 	uint64_t nrec; /* records in buf */
 	uint64_t lines, failed;
+	uint64_t bytes, max; /* written to this file, and its cap (0: none) */
 	bool warned;
 };
 
@@ -56,6 +57,20 @@ struct vtrace {
 static void out_flush(struct out *o)
 {
 	size_t done = 0;
+	/* A guest can have records made without end (an audit of what it
+	 * sweeps): the file stops at its cap, the rest is counted. */
+	if (o->fd >= 0 && o->own && o->max && o->len > o->max - (o->bytes < o->max ? o->bytes : o->max)) {
+		if (!o->warned)
+			fprintf(stderr, "vigil: %s %s: reached its cap of %llu bytes (--log-max): records are "
+				"dropped and counted\n", o->what, o->path, (unsigned long long)o->max);
+		o->warned = true;
+		o->failed += o->nrec;
+		o->lines -= o->nrec;
+		o->len = 0;
+		o->nrec = 0;
+		return;
+	}
+	o->bytes += o->len;
 	while (o->fd >= 0 && done < o->len) {
 		ssize_t n = write(o->fd, o->buf + done, o->len - done);
 		if (n < 0 && errno == EINTR)
@@ -105,6 +120,9 @@ static int out_open(struct out *o, const struct out *other, const char *path, bo
 	o->fd = fd;
 	o->own = own;
 	o->warned = false;
+	/* An audit file is appended to: what it holds counts toward its cap. */
+	struct stat st;
+	o->bytes = own && append && fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
 	strcpy(o->path, path);
 	return 0;
 }
@@ -224,8 +242,8 @@ struct vtrace *vtrace_new(const char *vm_id, struct vclock clock, char *err, siz
 	struct evsink_config c = { .clock = clock, .ring_size = ring_size_from_env() };
 	if (!t)
 		return errmsg(err, errlen, "out of memory"), NULL;
-	t->trace = (struct out){ .what = "trace", .fd = -1, .buf = malloc(OUT_BUF) };
-	t->audit = (struct out){ .what = "audit", .fd = -1, .buf = malloc(OUT_BUF) };
+	t->trace = (struct out){ .what = "trace", .fd = -1, .buf = malloc(OUT_BUF), .max = VTRACE_MAX_DEFAULT };
+	t->audit = (struct out){ .what = "audit", .fd = -1, .buf = malloc(OUT_BUF), .max = VTRACE_MAX_DEFAULT };
 	snprintf(t->vm_id, sizeof(t->vm_id), "%s", vm_id);
 	t->sink = ev_sink_new(&c);
 	pthread_condattr_t ca;
@@ -330,6 +348,13 @@ int vtrace_set_audit(struct vtrace *t, const char *path, char *err, size_t errle
 bool vtrace_tracing(const struct vtrace *t)
 {
 	return t && ev_trace_on(t->sink);
+}
+
+void vtrace_set_max(struct vtrace *t, uint64_t bytes)
+{
+	pthread_mutex_lock(&t->lock);
+	t->trace.max = t->audit.max = bytes ? bytes : VTRACE_MAX_DEFAULT;
+	pthread_mutex_unlock(&t->lock);
 }
 
 void vtrace_stats(struct vtrace *t, struct vtrace_stats *st)

@@ -34,6 +34,11 @@ int vtrace_set_trace(struct vtrace *t, const char *path, char *err, size_t errle
 int vtrace_set_filter(struct vtrace *t, const char *spec, char *err, size_t errlen);
 /* Starts or switches the audit log (appended to), or stops it (NULL or ""). */
 int vtrace_set_audit(struct vtrace *t, const char *path, char *err, size_t errlen);
+/* The most bytes written to each file from here on (0: VTRACE_MAX_DEFAULT);
+ * past it a file's records are dropped and counted (write_failed), said
+ * once. stderr ('-') has no cap. */
+#define VTRACE_MAX_DEFAULT (1ull << 30)
+void vtrace_set_max(struct vtrace *t, uint64_t bytes);
 bool vtrace_tracing(const struct vtrace *t);
 
 struct vtrace_stats {
