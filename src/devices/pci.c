@@ -371,17 +371,11 @@ void pci_host_cfg_io(void *host, uint64_t offset, uint8_t *data, uint32_t len, b
 	}
 }
 
-/* The BAR holding [addr, addr+len), snapshotted under the lock so that its
- * handler can be called without it. False if no enabled BAR does. */
-/* The enabled BAR holding [addr, addr+len): its handler, and the name of
- * the function that owns it (NULL when none does). */
-static const char *find_bar(struct pci_host *h, uint64_t addr, uint32_t len, bus_io_fn *io, void **dev,
-			    uint64_t *bar_off)
+/* With the lock held: the enabled, decoding BAR holding [addr, addr+len),
+ * and its function's name in *name; NULL when none does. */
+static const struct pci_bar *bar_at(const struct pci_host *h, uint64_t addr, uint32_t len, const char **name)
 {
-	const char *found = NULL;
-
-	pthread_mutex_lock(&h->lock);
-	for (unsigned s = 1; s < h->nr_slots && !found; s++) {
+	for (unsigned s = 1; s < h->nr_slots; s++) {
 		const struct pci_function *fn = h->slot[s];
 		if (!fn || !pci_mem_enabled(fn))
 			continue;
@@ -391,16 +385,31 @@ static const char *find_bar(struct pci_host *h, uint64_t addr, uint32_t len, bus
 				continue;
 			uint64_t o = addr - b->addr;
 			if (o < b->size && len <= b->size - o) {
-				*io = b->fn;
-				*dev = b->dev;
-				*bar_off = o;
-				found = fn->name;
-				break;
+				*name = fn->name;
+				return b;
 			}
 		}
 	}
+	return NULL;
+}
+
+/* The BAR holding [addr, addr+len): its handler, snapshotted under the
+ * lock so that it can be called without it, and the name of the function
+ * that owns it (NULL when none does). */
+static const char *find_bar(struct pci_host *h, uint64_t addr, uint32_t len, bus_io_fn *io, void **dev,
+			    uint64_t *bar_off)
+{
+	const char *found = NULL;
+
+	pthread_mutex_lock(&h->lock);
+	const struct pci_bar *b = bar_at(h, addr, len, &found);
+	if (b) {
+		*io = b->fn;
+		*dev = b->dev;
+		*bar_off = addr - b->addr;
+	}
 	pthread_mutex_unlock(&h->lock);
-	return found;
+	return b ? found : NULL;
 }
 
 void pci_host_mmio(void *host, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
@@ -419,23 +428,12 @@ void pci_host_mmio(void *host, uint64_t offset, uint8_t *data, uint32_t len, boo
 uint64_t pci_host_mmio_home(void *host, uint64_t offset)
 {
 	struct pci_host *h = host;
-	uint64_t gpa = h->mmio_base + offset, home = gpa;
-	bool found = false;
+	uint64_t gpa = h->mmio_base + offset;
+	const char *name;
 
 	pthread_mutex_lock(&h->lock);
-	for (unsigned s = 1; s < h->nr_slots && !found; s++) {
-		const struct pci_function *fn = h->slot[s];
-		if (!fn || !pci_mem_enabled(fn))
-			continue;
-		for (unsigned i = 0; i < PCI_NUM_BARS; i++) {
-			const struct pci_bar *b = &fn->bar[i];
-			if (b->size && b->addr && b->decoded && gpa >= b->addr && gpa - b->addr < b->size) {
-				home = b->home + (gpa - b->addr);
-				found = true;
-				break;
-			}
-		}
-	}
+	const struct pci_bar *b = bar_at(h, gpa, 1, &name);
+	uint64_t home = b ? b->home + (gpa - b->addr) : gpa;
 	pthread_mutex_unlock(&h->lock);
 	return home;
 }
