@@ -7,8 +7,9 @@ for dir in "$@"; do
     for t in "$dir"/test_*; do
         [ -x "$t" ] || continue
         out=$("$t" 2>&1); rc=$?
-        p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' <<<"$out" | tail -n1)
-        f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' <<<"$out" | tail -n1)
+        # Every group's figures (a binary may run several groups).
+        p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' <<<"$out" | awk '{ s += $1 } END { if (NR) print s }')
+        f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' <<<"$out" | awk '{ s += $1 } END { if (NR) print s }')
         p=${p:-0} f=${f:-0}
         # A crash (sanitizer abort, signal) counts as one failure.
         if [ $rc -ne 0 ] && [ "$f" = 0 ]; then f=1; fi
