@@ -58,7 +58,7 @@
 #define QSIZE 16u
 #define RING(q) (0x1000u + 0x1000u * (q)) /* desc; avail +0x100, used +0x200 */
 #define DATA 0x10000u                      /* where chains point, mostly */
-#define MAX_DB (2 * VIRTIO_MAX_QUEUES) /* each queue's, and its platform one */
+#define MAX_DB (3 * VIRTIO_MAX_QUEUES) /* each queue's and its platform one, and the device's own */
 #define MAX_IO 64
 #define MAX_STREAMS 32
 
