@@ -49,6 +49,7 @@ struct net_ct_entry {
 #define NET_CT_SEEN_RNEXT 2 /* rnext is set */
 #define NET_CT_SEEN_GSYN 4  /* gsyn is set */
 #define NET_CT_SEEN_GFIN 8  /* gfin waits for slirp's acknowledgment */
+#define NET_CT_SEEN_GFIRST 16 /* slirp took the guest's FIN before it sent its own */
 
 struct net_ct;
 

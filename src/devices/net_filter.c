@@ -298,6 +298,8 @@ static void follow(struct net_ct_entry *e, const struct net_pkt *p, bool ingress
 			e->rack = p->ack;
 			e->seen |= NET_CT_SEEN_RACK;
 			if ((e->seen & NET_CT_SEEN_GFIN) && SEQ_GEQ(p->ack, e->gfin)) {
+				if (!(e->fins & 2))
+					e->seen |= NET_CT_SEEN_GFIRST;
 				e->fins |= 1;
 				e->seen &= (uint8_t)~NET_CT_SEEN_GFIN;
 			}
@@ -341,7 +343,16 @@ static bool track(struct nf *f, struct net_ct_entry *e, uint8_t *frame, struct n
 	if (user && ingress && (p->tcp_flags & NET_TCP_FIN))
 		e->fins |= 2;
 	/* Closed both ways: the flow is forgotten soon. A host connection
-	 * still counts till then (slirp's socket waits out TIME_WAIT). */
+	 * still counts till then (slirp's socket waits out TIME_WAIT), unless
+	 * the guest closed first: slirp then closes its socket on the guest's
+	 * ACK of its FIN, which must be one slirp takes (at the guest's next
+	 * number, acknowledging all slirp sent, checksums right). */
+	if (user && !ingress && e->fins == 3 && (e->seen & NET_CT_SEEN_GFIRST) &&
+	    (p->tcp_flags & (NET_TCP_ACK | NET_TCP_SYN | NET_TCP_FIN)) == NET_TCP_ACK && !p->tcp_payload &&
+	    p->seq == e->gfin && (e->seen & NET_CT_SEEN_RNEXT) && p->ack == e->rnext && net_pkt_csums_ok(frame, p)) {
+		net_ct_del(f->ct, e);
+		return false;
+	}
 	if (e->fins == 3 && e->state != CT_CLOSING)
 		e->state = CT_CLOSING;
 	return true;

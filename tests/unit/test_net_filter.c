@@ -856,6 +856,19 @@ static void test_host_connection_ends_as_slirp_ends_it(void **state)
 	assert_true(cap_free(e, 42001));
 	env_free(e);
 
+	/* the guest closes first: slirp takes its FIN, sends its own, and
+	 * closes its socket on the guest's last ACK (no TIME_WAIT on slirp's
+	 * side): free at once; one at another number ends nothing */
+	e = one_open();
+	assert_true(from_guest(e, NET_TCP_FIN | NET_TCP_ACK, 111, 5001));
+	from_slirp(e, NET_TCP_ACK, 5001, 112);
+	from_slirp(e, NET_TCP_FIN | NET_TCP_ACK, 5001, 112);
+	assert_true(from_guest(e, NET_TCP_ACK, 112, 5000));
+	assert_false(cap_free(e, 42001));
+	assert_true(from_guest(e, NET_TCP_ACK, 112, 5002));
+	assert_true(cap_free(e, 42002));
+	env_free(e);
+
 	/* a FIN behind what slirp acknowledged is an old one: it ends nothing */
 	e = one_open();
 	assert_true(from_guest(e, NET_TCP_FIN | NET_TCP_ACK, 50, 5001));
