@@ -54,38 +54,40 @@ struct vtrace {
 
 /* --- outputs ------------------------------------------------------------ */
 
+/* The batch does not reach the file: its records are counted, said once. */
+static void out_drop(struct out *o, const char *why)
+{
+	if (!o->warned)
+		fprintf(stderr, "vigil: %s %s: %s: records are dropped and counted\n", o->what, o->path, why);
+	o->warned = true;
+	o->failed += o->nrec;
+	o->lines -= o->nrec;
+}
+
 static void out_flush(struct out *o)
 {
 	size_t done = 0;
 	/* A guest can have records made without end (an audit of what it
 	 * sweeps): the file stops at its cap, the rest is counted. */
 	if (o->fd >= 0 && o->own && o->max && o->len > o->max - (o->bytes < o->max ? o->bytes : o->max)) {
-		if (!o->warned)
-			fprintf(stderr, "vigil: %s %s: reached its cap of %llu bytes (--log-max): records are "
-				"dropped and counted\n", o->what, o->path, (unsigned long long)o->max);
-		o->warned = true;
-		o->failed += o->nrec;
-		o->lines -= o->nrec;
-		o->len = 0;
-		o->nrec = 0;
-		return;
+		char why[80];
+		snprintf(why, sizeof(why), "reached its cap of %llu bytes (--log-max)", (unsigned long long)o->max);
+		out_drop(o, why);
+		done = o->len;
 	}
-	o->bytes += o->len;
 	while (o->fd >= 0 && done < o->len) {
 		ssize_t n = write(o->fd, o->buf + done, o->len - done);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
 			/* What did not reach the file is counted, never retried forever. */
-			if (!o->warned)
-				fprintf(stderr, "vigil: %s %s: cannot write (%s): records are dropped and counted\n",
-					o->what, o->path, n < 0 ? strerror(errno) : "short write");
-			o->warned = true;
-			o->failed += o->nrec;
-			o->lines -= o->nrec;
+			char why[160];
+			snprintf(why, sizeof(why), "cannot write (%s)", n < 0 ? strerror(errno) : "short write");
+			out_drop(o, why);
 			break;
 		}
 		done += (size_t)n;
+		o->bytes += (uint64_t)n;
 	}
 	o->len = 0;
 	o->nrec = 0;
